@@ -1,0 +1,104 @@
+"""The ``mmarctl`` command line: one Typer app, one error boundary.
+
+Each verb lives in its own module under :mod:`mmarctl.commands` and exposes
+``register(app)``. Command modules import only light libraries at module level, so
+``mmarctl --help``, ``init``, ``clone`` and ``check`` never load TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+import traceback
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+import mmarctl
+from mmarctl import commands as _commands_pkg
+from mmarctl.errors import ExitCode, MmarError
+
+#: Verbs in the order ``--help`` lists them; modules not named here follow alphabetically.
+COMMAND_ORDER = ["init", "clone", "check", "schema", "commands", "data", "train", "finetune",
+                 "validate", "infer", "export", "doctor"]
+
+
+class _State:
+    debug = False
+
+
+class GuardedGroup(TyperGroup):
+    """The single error boundary: an :class:`MmarError` becomes one line and an exit code."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = super().list_commands(ctx)
+        rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
+        return sorted(names, key=lambda n: (rank.get(n, len(rank)), n))
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MmarError as error:
+            if _State.debug:
+                traceback.print_exc()
+            _print_error(error)
+            raise typer.Exit(int(error.exit_code)) from None
+        except KeyboardInterrupt:
+            print("mmarctl: interrupted", file=sys.stderr)
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+
+
+def _print_error(error: MmarError) -> None:
+    from mmarctl.console import err
+
+    err.print(f"[bold red]error:[/] {error}", markup=True, highlight=False)
+
+
+app = typer.Typer(
+    name="mmarctl",
+    cls=GuardedGroup,
+    help="Create, check, train, evaluate and ship MMAR (Medical Model ARchive) workspaces.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"mmarctl {mmarctl.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug",
+                                        help="Show a traceback when a command fails.")] = False,
+) -> None:
+    """Create, check, train, evaluate and ship MMAR (Medical Model ARchive) workspaces.
+
+    Example: mmarctl clone spleen my-exp && mmarctl check my-exp && mmarctl train my-exp
+    """
+    _State.debug = debug
+
+
+def _register_commands() -> None:
+    for info in pkgutil.iter_modules(_commands_pkg.__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{_commands_pkg.__name__}.{info.name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(app)
+
+
+_register_commands()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

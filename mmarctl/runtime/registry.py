@@ -1,0 +1,107 @@
+"""Component name tables and the one resolver that turns a config entry into a class.
+
+Each family package (``mmarctl.runtime.transforms``, ``...networks`` ...) declares
+``NAMES: dict[str, str]`` mapping a Clara name to ``"module:Class"`` (module relative to the
+family package). The tables import nothing heavy, so they can be listed without TensorFlow;
+a class is imported only when a config uses it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from mmarctl.catalog import FAMILIES
+from mmarctl.errors import ConfigError
+
+#: Folders of an MMAR where Clara users kept BYOC code; each is put on sys.path.
+CUSTOM_CODE_DIRS = ("custom", "BYOC", "custom_models", "componets", "components")
+
+
+def names(family: str) -> dict[str, str]:
+    """The runtime name table of a family: Clara name -> ``module:Class``."""
+    if family not in FAMILIES:
+        raise KeyError(f"unknown component family {family!r}")
+    package = importlib.import_module(f"mmarctl.runtime.{family}")
+    return dict(getattr(package, "NAMES", {}))
+
+
+def lookup(family: str, name: str) -> type:
+    """The class implementing Clara component ``name`` of ``family``.
+
+    Raises:
+        ConfigError: the name is unknown (with close matches), or known to Clara but not
+            implemented by mmarctl.
+    """
+    table = names(family)
+    target = table.get(name)
+    if target is None:
+        from mmarctl import catalog
+
+        if name in catalog.load(family):
+            raise ConfigError(f"{name} is a Clara {family[:-1]} that mmarctl does not implement",
+                              hint="see docs/compatibility.md, or supply it as BYOC with \"path\"")
+        close = difflib.get_close_matches(name, list(table) + list(catalog.load(family)), n=3)
+        hint = f"did you mean {' or '.join(dict.fromkeys(close))}?" if close else None
+        raise ConfigError(f"unknown {family[:-1]} {name!r}", hint=hint)
+    module_name, _, class_name = target.partition(":")
+    module = importlib.import_module(f"mmarctl.runtime.{family}.{module_name}")
+    return getattr(module, class_name)
+
+
+def import_path(path: str, root: Path | None = None) -> type:
+    """Import a BYOC class ``package.module.Class``, looking in the MMAR's custom-code folders."""
+    module_name, _, class_name = path.rpartition(".")
+    if not module_name:
+        raise ConfigError(f"path {path!r} must be module.Class")
+    with custom_code_on_path(root):
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as error:  # any import-time failure of user code
+            raise ConfigError(f"cannot import {module_name!r} for path {path!r}: {error}",
+                              hint="put the module in the MMAR's custom/ folder") from error
+    try:
+        return getattr(module, class_name)
+    except AttributeError:
+        raise ConfigError(f"module {module_name!r} has no class {class_name!r}") from None
+
+
+@contextmanager
+def custom_code_on_path(root: Path | None) -> Iterator[None]:
+    """Temporarily put the MMAR root and its custom-code folders at the front of sys.path."""
+    if root is None:
+        yield
+        return
+    added = [str(root)] + [str(root / d) for d in CUSTOM_CODE_DIRS if (root / d).is_dir()]
+    sys.path[:0] = added
+    try:
+        yield
+    finally:
+        for entry in added:
+            if entry in sys.path:
+                sys.path.remove(entry)
+
+
+def split_alias(name: str) -> tuple[str, str]:
+    """``"ScaleByResolution#ScaleImg"`` -> ``("ScaleByResolution", "ScaleImg")``."""
+    base, _, alias = name.partition("#")
+    return base, alias or base
+
+
+def instantiate(cls: type, args: dict[str, Any], *, file: str | None, json_path: str,
+                name: str) -> Any:
+    """Call ``cls(**args)``; any failure becomes a ConfigError naming file, JSON path and name."""
+    try:
+        return cls(**args)
+    except ConfigError as error:
+        raise ConfigError(f"{name}: {error.message}", file=file, json_path=json_path,
+                          hint=error.hint) from error
+    except TypeError as error:
+        raise ConfigError(f"{name}: {error} (args given: {', '.join(sorted(args)) or 'none'})",
+                          file=file, json_path=json_path) from error
+    except Exception as error:
+        raise ConfigError(f"{name}: {error}", file=file, json_path=json_path) from error

@@ -1,0 +1,203 @@
+"""The MMAR workspace: where it is, its files, and its configs with variables resolved.
+
+Layout (Clara Train 3.x)::
+
+    ROOT/config/     config_train.json  config_validation.json  environment.json  dataset_0.json
+    ROOT/commands/   set_env.sh train.sh train_finetune.sh train_2gpu*.sh validate.sh infer.sh export.sh
+    ROOT/resources/  log.config
+    ROOT/docs/  ROOT/models/  ROOT/eval/
+
+Path rule: a relative path value in ``environment.json`` (or in ``--set``) under a path-like
+key (``DATA_ROOT``, ``DATASET_JSON``, ``MMAR_CKPT_DIR``, ``MMAR_EVAL_OUTPUT_PATH``,
+``MMAR_CKPT``, any key ending in ``_ROOT``, ``_DIR``, ``_JSON``, ``_PATH`` or ``_FILE``)
+is relative to the MMAR root. Absolute paths are kept as they are.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmarctl.errors import ConfigError, WorkspaceError
+from mmarctl.jsonio import load_json
+from mmarctl.variables import global_values, substitute
+
+TRAIN_CONFIG = "config_train.json"
+VALIDATION_CONFIG = "config_validation.json"
+ENVIRONMENT = "environment.json"
+
+_PATH_KEYS = {"MMAR_CKPT", "MMAR_EVAL_OUTPUT_PATH", "MMAR_TORCHSCRIPT"}
+_PATH_SUFFIXES = ("_ROOT", "_DIR", "_JSON", "_PATH", "_FILE")
+
+
+def is_path_key(key: str) -> bool:
+    """Whether a variable holds a filesystem path (and so follows the path rule)."""
+    return key in _PATH_KEYS or key.upper().endswith(_PATH_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class ResolvedConfig:
+    """A config file with every ``{VAR}`` replaced.
+
+    Attributes:
+        file: the file, relative to the MMAR root (for messages).
+        raw: the JSON as written.
+        data: the JSON with placeholders substituted and globals overridden.
+        variables: every variable visible to the config, after precedence.
+    """
+
+    file: str
+    raw: dict
+    data: dict
+    variables: dict = field(default_factory=dict)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A global's effective value (config, then environment.json, then ``--set``)."""
+        return self.variables.get(key, default)
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """An MMAR folder on disk."""
+
+    root: Path
+
+    @classmethod
+    def locate(cls, path: str | os.PathLike | None = None,
+               environ: Mapping[str, str] | None = None) -> "Workspace":
+        """Find the MMAR from a path argument, else ``$MMAR_ROOT``, else the current folder.
+
+        A path inside an MMAR (``my-exp/config``) finds the MMAR that holds it.
+
+        Raises:
+            WorkspaceError: when no MMAR is found.
+        """
+        environ = os.environ if environ is None else environ
+        start = Path(path) if path else Path(environ.get("MMAR_ROOT") or os.getcwd())
+        if not start.exists():
+            raise WorkspaceError("no such folder", file=start)
+        start = start.resolve()
+        for candidate in (start, *start.parents):
+            if (candidate / "config").is_dir():
+                return cls(candidate)
+        raise WorkspaceError(
+            "not an MMAR: no config/ folder here or above", file=start,
+            hint="create one with `mmarctl init DIR` or `mmarctl clone spleen DIR`")
+
+    # -- places ---------------------------------------------------------------------------
+    @property
+    def config_dir(self) -> Path:
+        return self.root / "config"
+
+    @property
+    def commands_dir(self) -> Path:
+        return self.root / "commands"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def eval_dir(self) -> Path:
+        return self.root / "eval"
+
+    @property
+    def log_config(self) -> Path:
+        return self.root / "resources" / "log.config"
+
+    def config_path(self, name: str) -> Path:
+        """A config file by name (``config_train.json``) or by a path relative to the root."""
+        candidate = Path(name)
+        if candidate.is_absolute():
+            return candidate
+        if len(candidate.parts) > 1:
+            return self.root / candidate
+        return self.config_dir / candidate
+
+    def display(self, path: Path) -> str:
+        """A path as shown in messages: relative to the MMAR root when inside it."""
+        try:
+            return str(Path(path).resolve().relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+    # -- loading --------------------------------------------------------------------------
+    def load(self, name: str) -> Any:
+        """Parse one JSON file of the workspace (``file:line:col`` on a syntax error)."""
+        path = self.config_path(name)
+        return load_json(path, shown_as=self.display(path))
+
+    def environment(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``environment.json`` (empty if absent) plus ``overrides``, with the path rule applied."""
+        path = self.config_path(ENVIRONMENT)
+        env = dict(self.load(ENVIRONMENT)) if path.exists() else {}
+        env.update(overrides or {})
+        return {k: self.resolve_path_value(k, v) for k, v in env.items()}
+
+    def resolve_path_value(self, key: str, value: Any) -> Any:
+        """Apply the path rule to one variable."""
+        if isinstance(value, str) and value and is_path_key(key) and "{" not in value:
+            path = Path(os.path.expanduser(value))
+            if not path.is_absolute():
+                return str((self.root / path).resolve())
+        return value
+
+    def variables(self, config: Mapping[str, Any],
+                  overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Every variable a config sees: its globals, then environment.json, then ``--set``."""
+        values: dict[str, Any] = {"MMAR_ROOT": str(self.root)}
+        values.update(global_values(config))
+        values.update(self.environment())
+        for key, value in (overrides or {}).items():
+            values[key] = self.resolve_path_value(key, value)
+        return values
+
+    def resolve(self, name: str, overrides: Mapping[str, Any] | None = None) -> ResolvedConfig:
+        """Load a config and substitute its placeholders.
+
+        Globals named in ``overrides`` (``--set epochs=5``) or in environment.json replace
+        the config's own top-level values.
+
+        Raises:
+            ConfigError: malformed JSON or an unresolved placeholder.
+        """
+        path = self.config_path(name)
+        shown = self.display(path)
+        raw = self.load(name)
+        if not isinstance(raw, dict):
+            raise ConfigError("expected a JSON object at the top level", file=shown, json_path="$")
+        variables = self.variables(raw, overrides)
+        data = substitute(raw, variables, file=shown)
+        for key in global_values(raw):
+            data[key] = variables[key]
+        for key, value in (overrides or {}).items():
+            if key not in data:
+                data[key] = variables[key]
+        return ResolvedConfig(file=shown, raw=raw, data=data, variables=variables)
+
+    def clara_major_version(self) -> int:
+        """3 for a Clara 3.x (TensorFlow) MMAR, 4 for a Clara 4.x (PyTorch/MONAI) one."""
+        env_path = self.config_path(ENVIRONMENT)
+        env = {}
+        if env_path.exists():
+            try:
+                env = self.load(ENVIRONMENT) or {}
+            except Exception:  # a malformed file is reported by `check`, not here
+                env = {}
+        if str(env.get("CLARA_TRAIN_VERSION", "")).startswith("4"):
+            return 4
+        if str(env.get("MMAR_CKPT", "")).endswith(".pt") or "MMAR_TORCHSCRIPT" in env:
+            return 4
+        train_path = self.config_path(TRAIN_CONFIG)
+        if train_path.exists():
+            try:
+                train = self.load(TRAIN_CONFIG)
+            except Exception:
+                return 3
+            section = train.get("train") if isinstance(train, dict) else None
+            if isinstance(section, dict) and ({"dataset", "dataloader", "trainer"} & set(section)):
+                return 4
+        return 3
