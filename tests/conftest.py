@@ -1,0 +1,48 @@
+"""Shared fixtures: a minimal MMAR on disk and the path to ../shared when present."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared"
+CLARA_COMPAT = SHARED / "compat" / "clara"
+
+
+def write_json(path: Path, data: object) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def clara_compat() -> Path:
+    """The real Clara MMAR configs shipped beside the project (skips when absent)."""
+    if not CLARA_COMPAT.is_dir():
+        pytest.skip("../shared/compat/clara is not present")
+    return CLARA_COMPAT
+
+
+@pytest.fixture
+def tiny_mmar(tmp_path: Path) -> Path:
+    """A small MMAR folder with globals, an environment and one placeholder of each kind."""
+    root = tmp_path / "mmar"
+    write_json(root / "config" / "config_train.json", {
+        "epochs": 10,
+        "learning_rate": 1e-4,
+        "train": {"model": {"name": "Unet", "args": {"num_classes": "{NUM_CLASSES}"}},
+                  "loss": {"name": "Dice"},
+                  "image_pipeline": {"name": "SegmentationImagePipeline",
+                                     "args": {"data_list_file_path": "{DATASET_JSON}",
+                                              "data_file_base_dir": "{DATA_ROOT}"}}},
+        "validate": {"report": "{MMAR_EVAL_OUTPUT_PATH}/report_{epochs}.txt"},
+    })
+    write_json(root / "config" / "environment.json", {
+        "DATA_ROOT": "data", "DATASET_JSON": "data/dataset_0.json",
+        "MMAR_EVAL_OUTPUT_PATH": "eval", "MMAR_CKPT_DIR": "models", "NUM_CLASSES": 2,
+        "PRETRAIN_WEIGHTS_FILE": "/var/tmp/weights.h5",
+    })
+    return root

@@ -1,0 +1,74 @@
+"""Locating an MMAR, loading its JSON, and Clara's variable precedence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mmarctl.errors import ConfigError, WorkspaceError
+from mmarctl.workspace import Workspace, is_path_key
+
+
+def test_locate_from_argument_env_and_inner_folder(tiny_mmar: Path, monkeypatch):
+    assert Workspace.locate(tiny_mmar).root == tiny_mmar.resolve()
+    assert Workspace.locate(tiny_mmar / "config").root == tiny_mmar.resolve()
+    assert Workspace.locate(None, environ={"MMAR_ROOT": str(tiny_mmar)}).root == tiny_mmar.resolve()
+    monkeypatch.chdir(tiny_mmar)
+    assert Workspace.locate(None, environ={}).root == tiny_mmar.resolve()
+
+
+def test_locate_rejects_a_folder_that_is_not_an_mmar(tmp_path: Path):
+    with pytest.raises(WorkspaceError, match="not an MMAR"):
+        Workspace.locate(tmp_path)
+    with pytest.raises(WorkspaceError, match="no such folder"):
+        Workspace.locate(tmp_path / "missing")
+
+
+def test_precedence_config_then_environment_then_set(tiny_mmar: Path):
+    ws = Workspace.locate(tiny_mmar)
+    resolved = ws.resolve("config_train.json", {"epochs": 3, "NUM_CLASSES": 4})
+    assert resolved.data["epochs"] == 3
+    assert resolved.data["learning_rate"] == 1e-4
+    assert resolved.data["train"]["model"]["args"]["num_classes"] == 4
+    # A placeholder inside a longer string is substituted as text.
+    report = resolved.data["validate"]["report"]
+    assert report == f"{ws.root / 'eval'}/report_3.txt"
+
+
+def test_relative_paths_in_environment_are_relative_to_the_mmar_root(tiny_mmar: Path):
+    ws = Workspace.locate(tiny_mmar)
+    env = ws.environment()
+    assert env["DATA_ROOT"] == str(ws.root / "data")
+    assert env["DATASET_JSON"] == str(ws.root / "data" / "dataset_0.json")
+    assert env["PRETRAIN_WEIGHTS_FILE"] == "/var/tmp/weights.h5"
+    assert env["NUM_CLASSES"] == 2
+
+
+@pytest.mark.parametrize("key, expected", [
+    ("DATA_ROOT", True), ("DATASET_JSON", True), ("MMAR_CKPT_DIR", True), ("MMAR_CKPT", True),
+    ("MMAR_EVAL_OUTPUT_PATH", True), ("epochs", False), ("PROCESSING_TASK", False),
+])
+def test_path_keys(key, expected):
+    assert is_path_key(key) is expected
+
+
+def test_malformed_json_reports_file_line_and_column(tiny_mmar: Path):
+    (tiny_mmar / "config" / "config_train.json").write_text('{\n  "use_amp": ture\n}\n')
+    with pytest.raises(ConfigError) as info:
+        Workspace.locate(tiny_mmar).resolve("config_train.json")
+    assert str(info.value).startswith("config/config_train.json:2:14: invalid JSON")
+
+
+def test_unresolved_placeholder_names_the_file(tiny_mmar: Path):
+    (tiny_mmar / "config" / "environment.json").write_text("{}")
+    with pytest.raises(ConfigError) as info:
+        Workspace.locate(tiny_mmar).resolve("config_train.json")
+    assert "config/config_train.json: train.model.args.num_classes" in str(info.value)
+
+
+def test_clara_4_is_recognized(tmp_path: Path):
+    root = tmp_path / "v4"
+    (root / "config").mkdir(parents=True)
+    (root / "config" / "environment.json").write_text('{"CLARA_TRAIN_VERSION": "4.1.0"}')
+    assert Workspace.locate(root).clara_major_version() == 4
