@@ -1,0 +1,213 @@
+"""TensorFlow checkpoints of an MMAR's model, written atomically.
+
+Format: ``tf.train.Checkpoint(model=model[, optimizer=optimizer], <state>...)`` written at a
+prefix such as ``models/model.ckpt``, i.e. the two files ``model.ckpt.index`` and
+``model.ckpt.data-00000-of-00001``. Extra training state (``epoch=3``, ``best_metric=0.9``)
+is stored in the same checkpoint as scalar variables named ``state_<key>``.
+
+Atomic replacement. A checkpoint is a *pair* of files, and no filesystem renames two files
+at once, so a write goes through these steps (each one leaves a loadable checkpoint):
+
+1. write the new pair under a temporary prefix ``<prefix>.tmp-<pid>``;
+2. hard-link (or copy) the current pair to the backup prefix ``<prefix>.bak``;
+3. create the marker ``<prefix>.swapping`` (while it exists the main pair may be mixed);
+4. rename the new files over the main pair;
+5. remove the marker, then the backup.
+
+:func:`checkpoint_prefix` picks what to read: the main pair unless the marker exists, in
+which case the backup (complete since step 2 finished before step 3 began).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from mmarctl.errors import RuntimeFailure
+
+DATA_SUFFIX = ".data-00000-of-00001"
+INDEX_SUFFIX = ".index"
+_STATE_PREFIX = "state_"
+
+
+def checkpoint_files(prefix: str | os.PathLike) -> list[Path]:
+    """The two files of a checkpoint prefix: ``[index, data]``."""
+    prefix = str(prefix)
+    return [Path(prefix + INDEX_SUFFIX), Path(prefix + DATA_SUFFIX)]
+
+
+def _exists(prefix: str) -> bool:
+    return all(p.is_file() for p in checkpoint_files(prefix))
+
+
+def _remove(prefix: str) -> None:
+    for path in checkpoint_files(prefix):
+        path.unlink(missing_ok=True)
+
+
+def _backup(prefix: str) -> str:
+    return prefix + ".bak"
+
+
+def _marker(prefix: str) -> Path:
+    return Path(prefix + ".swapping")
+
+
+def checkpoint_prefix(prefix: str | os.PathLike) -> str | None:
+    """The prefix to read for ``prefix``: itself, its backup after an interrupted write, or None.
+
+    Accepts a prefix (``models/model.ckpt``) or a folder holding ``model.ckpt``.
+    """
+    prefix = str(prefix)
+    if Path(prefix).is_dir():
+        prefix = str(Path(prefix) / "model.ckpt")
+    if prefix.endswith(INDEX_SUFFIX):
+        prefix = prefix[: -len(INDEX_SUFFIX)]
+    if _marker(prefix).exists():
+        backup = _backup(prefix)
+        return backup if _exists(backup) else None
+    return prefix if _exists(prefix) else None
+
+
+def exists(prefix: str | os.PathLike) -> bool:
+    """Whether a loadable checkpoint is at ``prefix`` (or its backup)."""
+    return checkpoint_prefix(prefix) is not None
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # filesystems without hard links
+        shutil.copyfile(src, dst)
+
+
+def _make_checkpoint(model: Any, optimizer: Any = None, state: dict[str, Any] | None = None):
+    import tensorflow as tf
+
+    objects: dict[str, Any] = {"model": model}
+    if optimizer is not None:
+        objects["optimizer"] = optimizer
+    for key, value in (state or {}).items():
+        objects[_STATE_PREFIX + key] = tf.Variable(_state_value(key, value), trainable=False)
+    return tf.train.Checkpoint(**objects)
+
+
+def _state_value(key: str, value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float, str)):
+        return value
+    try:  # NumPy scalars
+        return value.item()
+    except AttributeError:
+        raise TypeError(f"checkpoint state {key}={value!r} is not a number or a string") from None
+
+
+def save_checkpoint(prefix: str | os.PathLike, model: Any, optimizer: Any = None,
+                    **state: Any) -> str:
+    """Write ``model`` (and ``optimizer``, and scalar ``state``) at ``prefix``, atomically.
+
+    Killed at any instant, the previous checkpoint at ``prefix`` still loads.
+
+    Returns:
+        the prefix written.
+    """
+    prefix = str(prefix)
+    Path(prefix).parent.mkdir(parents=True, exist_ok=True)
+    tmp = f"{prefix}.tmp-{os.getpid()}"
+    _remove(tmp)
+    _make_checkpoint(model, optimizer, state).write(tmp)
+    backup, marker = _backup(prefix), _marker(prefix)
+    if not marker.exists():
+        # The main pair is complete: keep it as the backup until the new pair is in place.
+        _remove(backup)
+        if _exists(prefix):
+            for src, dst in zip(checkpoint_files(prefix), checkpoint_files(backup)):
+                _link_or_copy(src, dst)
+    # else: an earlier write was interrupted mid-swap; the backup is the good copy, keep it.
+    marker.touch()
+    for src, dst in zip(checkpoint_files(tmp), checkpoint_files(prefix)):
+        os.replace(src, dst)
+    marker.unlink()
+    _remove(backup)
+    return prefix
+
+
+def _require(prefix: str | os.PathLike, what: str) -> str:
+    found = checkpoint_prefix(prefix)
+    if found is None:
+        shown = str(prefix)
+        hint = "train first (`mmarctl train`), or point MMAR_CKPT at a checkpoint"
+        if Path(shown + ".meta").exists():
+            hint = ("this looks like a Clara TF1 checkpoint (model.ckpt.meta); mmarctl reads "
+                    "TF2 object checkpoints only - retrain or finetune from scratch")
+        raise RuntimeFailure(f"no {what} checkpoint at {shown} "
+                             f"({shown}{INDEX_SUFFIX} not found)", hint=hint)
+    return found
+
+
+def _read(checkpoint: Any, prefix: str, what: str):
+    try:
+        status = checkpoint.read(prefix)
+        status.assert_existing_objects_matched()
+    except Exception as error:  # shape/dtype mismatch, missing variables, corrupt file
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise RuntimeFailure(f"checkpoint {prefix} does not match the {what}: {first[:300]}",
+                             hint="was it trained with a different model config "
+                                  "(num_classes, nf_enc, channels)?") from error
+    return status
+
+
+def restore_model(prefix: str | os.PathLike, model: Any) -> str:
+    """Load the weights at ``prefix`` into ``model`` (which must already be built).
+
+    Returns:
+        the prefix actually read (the backup after an interrupted write).
+
+    Raises:
+        RuntimeFailure: no checkpoint there, or it does not fit the network.
+    """
+    found = _require(prefix, "model")
+    status = _read(_make_checkpoint(model), found, "network")
+    status.expect_partial()  # an optimizer or state saved beside the model is fine
+    return found
+
+
+def read_state(prefix: str | os.PathLike) -> dict[str, Any]:
+    """The scalar training state saved with a checkpoint (``{"epoch": 3, ...}``)."""
+    import tensorflow as tf
+
+    found = _require(prefix, "training")
+    reader = tf.train.load_checkpoint(found)
+    state: dict[str, Any] = {}
+    for name in reader.get_variable_to_shape_map():
+        head, _, rest = name.partition("/")
+        if head.startswith(_STATE_PREFIX) and rest == ".ATTRIBUTES/VARIABLE_VALUE":
+            value = reader.get_tensor(name)
+            value = value.item() if hasattr(value, "item") else value
+            if isinstance(value, bytes):
+                value = value.decode()
+            state[head[len(_STATE_PREFIX):]] = value
+    return state
+
+
+def restore_training_state(prefix: str | os.PathLike, model: Any,
+                           optimizer: Any = None) -> dict[str, Any]:
+    """Restore model and optimizer (with its moments and iteration count) for ``--resume``.
+
+    The optimizer is built on the model's trainable variables first, so that its slot
+    variables exist and receive the saved values.
+
+    Returns:
+        the saved scalar state (epoch, best metric ...).
+    """
+    found = _require(prefix, "training")
+    state = read_state(found)
+    if optimizer is not None and not getattr(optimizer, "built", True):
+        optimizer.build(model.trainable_variables)
+    checkpoint = _make_checkpoint(model, optimizer, {k: v for k, v in state.items()})
+    status = _read(checkpoint, found, "network and optimizer")
+    status.expect_partial()
+    return state

@@ -1,0 +1,116 @@
+"""Build an MMAR's Keras model from its training config.
+
+Training, validation, inference and export all need the same network: the one described
+by ``config_train.json``'s ``train.model`` entry, built for the input the training
+pipeline produces. :func:`input_spec` reads that input from the config;
+:func:`build_network` builds the network component and its Keras model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from mmarctl.errors import ConfigError
+
+#: Networks whose Clara arguments say the spatial rank (e.g. SegAhnet ``n_spatial_dim``).
+_SPATIAL_DIM_ARGS = ("n_spatial_dim", "spatial_dims")
+
+
+def _data(config: Any) -> Mapping[str, Any]:
+    """Accept a ResolvedConfig or the plain resolved dict."""
+    data = getattr(config, "data", config)
+    if not isinstance(data, Mapping):
+        raise ConfigError("expected a training config object")
+    return data
+
+
+def _file(config: Any) -> str:
+    return getattr(config, "file", "config_train.json")
+
+
+def input_spec(train_config: Any) -> tuple[int, int, tuple[int | None, ...] | None]:
+    """``(spatial_dims, in_channels, patch_size)`` of the network input, from the config.
+
+    * ``spatial_dims``: ``train.image_pipeline.args.output_data_dims`` when given, else the
+      length of ``output_crop_size``, else the model's ``n_spatial_dim``, else 3.
+    * ``in_channels``: ``output_image_channels`` of the training pipeline (default 1).
+    * ``patch_size``: ``output_crop_size`` with ``-1`` entries as None, or None when absent.
+
+    Raises:
+        ConfigError: the pipeline arguments contradict each other or are not integers.
+    """
+    data = _data(train_config)
+    file = _file(train_config)
+    train = data.get("train") if isinstance(data.get("train"), Mapping) else {}
+    pipeline = train.get("image_pipeline") if isinstance(train.get("image_pipeline"), Mapping) else {}
+    args = pipeline.get("args") or {}
+    model_args = (train.get("model") or {}).get("args") or {} if isinstance(train.get("model"), Mapping) else {}
+    where = "train.image_pipeline.args"
+
+    crop = args.get("output_crop_size")
+    patch: tuple[int | None, ...] | None = None
+    if crop is not None:
+        if not isinstance(crop, list) or not crop or not all(isinstance(v, int) for v in crop):
+            raise ConfigError(f"output_crop_size must be a list of integers; Received: "
+                              f"output_crop_size={crop!r}", file=file,
+                              json_path=f"{where}.output_crop_size")
+        patch = tuple(None if v <= 0 else v for v in crop)
+
+    dims = args.get("output_data_dims")
+    if dims is None and patch is not None:
+        dims = len(patch)
+    if dims is None:
+        dims = next((model_args[k] for k in _SPATIAL_DIM_ARGS if k in model_args), 3)
+    if not isinstance(dims, int) or dims not in (2, 3):
+        raise ConfigError(f"the network input must be 2D or 3D; Received: output_data_dims={dims!r}",
+                          file=file, json_path=f"{where}.output_data_dims")
+    if patch is not None and len(patch) != dims:
+        raise ConfigError(f"output_crop_size has {len(patch)} values but output_data_dims is "
+                          f"{dims}", file=file, json_path=f"{where}.output_crop_size")
+
+    channels = args.get("output_image_channels", 1)
+    if not isinstance(channels, int) or channels < 1:
+        raise ConfigError(f"output_image_channels must be a positive integer; Received: "
+                          f"output_image_channels={channels!r}", file=file,
+                          json_path=f"{where}.output_image_channels")
+    return dims, channels, patch
+
+
+def build_network(resolved_train_config: Any, root: Path | None = None,
+                  builder: Any = None) -> tuple[Any, Any]:
+    """The ``train.model`` component and its Keras model, built for :func:`input_spec`.
+
+    Args:
+        resolved_train_config: the training config (``ResolvedConfig`` or its ``data`` dict)
+            with placeholders substituted.
+        root: the MMAR root, where BYOC network code is looked up.
+        builder: an existing :class:`ComponentBuilder` to reuse (so ``ref`` works); a new one
+            is made when None.
+
+    Raises:
+        ConfigError: the model entry is missing or cannot be built.
+    """
+    from mmarctl.runtime.builder import ComponentBuilder
+
+    data = _data(resolved_train_config)
+    file = _file(resolved_train_config)
+    train = data.get("train")
+    if not isinstance(train, Mapping) or "model" not in train:
+        raise ConfigError("no model: train.model is missing", file=file, json_path="train")
+    builder = builder or ComponentBuilder(file, root)
+    network = builder.build("networks", train["model"], "train.model")
+    if network is None:
+        raise ConfigError("train.model is disabled; a model is required", file=file,
+                          json_path="train.model")
+    dims, channels, _ = input_spec(resolved_train_config)
+    try:
+        model = network.build(dims, channels)
+    except ConfigError as error:
+        raise ConfigError(error.message, file=file, json_path="train.model",
+                          hint=error.hint) from error
+    except Exception as error:  # a network that cannot be built for this input
+        raise ConfigError(f"{type(network).__name__} cannot be built for {dims}D input with "
+                          f"{channels} channel(s): {error}", file=file,
+                          json_path="train.model") from error
+    return network, model

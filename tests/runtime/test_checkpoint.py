@@ -1,0 +1,167 @@
+"""Checkpoints: round trip, optimizer state, atomic replacement, clear failures."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+keras = tf.keras
+
+from mmarctl.errors import RuntimeFailure  # noqa: E402
+from mmarctl.runtime import checkpoint as ckpt  # noqa: E402
+
+
+def tiny_model(units: int = 3, seed: int = 0):
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((4,))
+    outputs = keras.layers.Dense(units)(inputs)
+    return keras.Model(inputs, outputs)
+
+
+def weights(model):
+    return [v.numpy() for v in model.weights]
+
+
+def test_round_trip_reproduces_outputs(tmp_path):
+    prefix = tmp_path / "models" / "model.ckpt"
+    a, b = tiny_model(seed=1), tiny_model(seed=2)
+    ckpt.save_checkpoint(prefix, a)
+    assert [p.name for p in ckpt.checkpoint_files(prefix)] == [
+        "model.ckpt.index", "model.ckpt.data-00000-of-00001"]
+    assert all(p.is_file() for p in ckpt.checkpoint_files(prefix))
+    ckpt.restore_model(prefix, b)
+    x = np.ones((2, 4), np.float32)
+    np.testing.assert_array_equal(a(x), b(x))
+    # No temporary, backup or marker files are left behind.
+    assert sorted(p.name for p in prefix.parent.iterdir()) == [
+        "model.ckpt.data-00000-of-00001", "model.ckpt.index"]
+
+
+def test_folder_accepted_as_prefix(tmp_path):
+    ckpt.save_checkpoint(tmp_path / "model.ckpt", tiny_model())
+    assert ckpt.checkpoint_prefix(tmp_path) == str(tmp_path / "model.ckpt")
+
+
+def test_training_state_and_optimizer_round_trip(tmp_path):
+    prefix = tmp_path / "resume" / "model.ckpt"
+    model = tiny_model()
+    optimizer = keras.optimizers.Adam(0.1)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(model(tf.ones((1, 4))))
+    optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables),
+                                  model.trainable_variables))
+    ckpt.save_checkpoint(prefix, model, optimizer, epoch=3, best_metric=0.5, name="run")
+
+    model2, optimizer2 = tiny_model(seed=5), keras.optimizers.Adam(0.1)
+    state = ckpt.restore_training_state(prefix, model2, optimizer2)
+    assert state == {"epoch": 3, "best_metric": 0.5, "name": "run"}
+    assert int(optimizer2.iterations.numpy()) == 1
+    for v1, v2 in zip(optimizer.variables, optimizer2.variables):
+        np.testing.assert_array_equal(v1.numpy(), v2.numpy())
+    for w1, w2 in zip(weights(model), weights(model2)):
+        np.testing.assert_array_equal(w1, w2)
+
+
+def test_missing_checkpoint_names_the_path(tmp_path):
+    with pytest.raises(RuntimeFailure, match="no model checkpoint at .*model.ckpt"):
+        ckpt.restore_model(tmp_path / "model.ckpt", tiny_model())
+
+
+def test_clara_tf1_checkpoint_gets_a_hint(tmp_path):
+    (tmp_path / "model.ckpt.meta").write_bytes(b"\x00")
+    with pytest.raises(RuntimeFailure) as info:
+        ckpt.restore_model(tmp_path / "model.ckpt", tiny_model())
+    assert "TF1" in info.value.hint
+
+
+def test_mismatched_network_is_one_line(tmp_path):
+    ckpt.save_checkpoint(tmp_path / "model.ckpt", tiny_model(units=3))
+    with pytest.raises(RuntimeFailure) as info:
+        ckpt.restore_model(tmp_path / "model.ckpt", tiny_model(units=5))
+    assert "does not match the network" in info.value.message
+    assert "\n" not in str(info.value)
+
+
+def test_corrupt_checkpoint_is_runtime_failure(tmp_path):
+    prefix = tmp_path / "model.ckpt"
+    ckpt.save_checkpoint(prefix, tiny_model())
+    ckpt.checkpoint_files(prefix)[1].write_bytes(b"garbage")
+    with pytest.raises(RuntimeFailure):
+        ckpt.restore_model(prefix, tiny_model())
+
+
+@pytest.mark.parametrize("stop_after", ["tmp_written", "backup_linked", "marker", "one_renamed",
+                                        "both_renamed"])
+def test_killed_write_leaves_a_loadable_checkpoint(tmp_path, monkeypatch, stop_after):
+    """Simulate a kill at each step of the swap: the old or the new weights load, intact."""
+    prefix = tmp_path / "model.ckpt"
+    old, new = tiny_model(seed=1), tiny_model(seed=2)
+    ckpt.save_checkpoint(prefix, old)
+
+    class Killed(BaseException):
+        pass
+
+    steps = {"n_replace": 0}
+    real_replace, real_touch = os.replace, type(prefix).touch
+
+    def fake_link(src, dst):
+        real_link(src, dst)
+        if stop_after == "backup_linked" and str(dst).endswith(ckpt.DATA_SUFFIX):
+            raise Killed
+
+    def fake_touch(self, *a, **k):
+        real_touch(self, *a, **k)
+        if stop_after == "marker":
+            raise Killed
+
+    def fake_replace(src, dst):
+        real_replace(src, dst)
+        steps["n_replace"] += 1
+        if stop_after == "one_renamed" and steps["n_replace"] == 1:
+            raise Killed
+        if stop_after == "both_renamed" and steps["n_replace"] == 2:
+            raise Killed
+
+    real_link = os.link
+    if stop_after == "tmp_written":
+        monkeypatch.setattr(ckpt, "_exists", _raise_after_tmp(ckpt._exists, Killed))
+    monkeypatch.setattr(ckpt.os, "link", fake_link)
+    monkeypatch.setattr(type(prefix), "touch", fake_touch)
+    monkeypatch.setattr(ckpt.os, "replace", fake_replace)
+    with pytest.raises(Killed):
+        ckpt.save_checkpoint(prefix, new)
+    monkeypatch.undo()
+
+    loaded = tiny_model(seed=9)
+    ckpt.restore_model(prefix, loaded)
+    got = weights(loaded)
+    assert (all(np.array_equal(g, w) for g, w in zip(got, weights(old)))
+            or all(np.array_equal(g, w) for g, w in zip(got, weights(new))))
+    if stop_after in ("marker", "one_renamed", "tmp_written", "backup_linked"):
+        assert all(np.array_equal(g, w) for g, w in zip(got, weights(old)))
+
+    # The next save recovers and cleans up.
+    ckpt.save_checkpoint(prefix, new)
+    ckpt.restore_model(prefix, loaded)
+    assert all(np.array_equal(g, w) for g, w in zip(weights(loaded), weights(new)))
+    assert not (tmp_path / "model.ckpt.swapping").exists()
+    assert not any(p.name.startswith("model.ckpt.bak") for p in tmp_path.iterdir())
+
+
+def _raise_after_tmp(real, exc):
+    """Kill right after the temporary pair is written (first _exists call on the main prefix)."""
+    def wrapped(prefix):
+        raise exc
+    return wrapped
+
+
+def test_interrupted_first_save_means_no_checkpoint(tmp_path, monkeypatch):
+    prefix = tmp_path / "model.ckpt"
+    (tmp_path / "model.ckpt.swapping").touch()
+    ckpt.checkpoint_files(prefix)[0].write_bytes(b"half")
+    assert ckpt.checkpoint_prefix(prefix) is None
+    with pytest.raises(RuntimeFailure, match="no model checkpoint"):
+        ckpt.restore_model(prefix, tiny_model())
