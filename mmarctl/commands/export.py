@@ -1,0 +1,78 @@
+"""``mmarctl export``: the checkpoint model as frozen graph, SavedModel, ONNX, Triton, TensorRT."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from mmarctl.commands._common import MmarArgument, SetOption
+
+FORMAT_HELP = ("Format to write: fzn (models/model.fzn.pb, Clara's frozen graph), savedmodel "
+               "(models/saved_model/), onnx (models/model.onnx), triton (models/triton/NAME/), "
+               "trt (models/model.trt, needs an NVIDIA GPU and TensorRT) or all. Repeatable or "
+               "comma-separated. With all, trt is skipped (exit 0) where it cannot be built; "
+               "named alone it is an error there.")
+
+
+def export(
+    mmar: MmarArgument = None,
+    formats: Annotated[Optional[list[str]], typer.Option(
+        "--format", "-f", metavar="FORMAT", help=FORMAT_HELP)] = None,
+    ckpt: Annotated[Optional[str], typer.Option(
+        "--ckpt", metavar="PATH",
+        help="Checkpoint prefix, .index file or folder (default: {MMAR_CKPT_DIR}/model.ckpt, "
+             "i.e. models/model.ckpt).")] = None,
+    config: Annotated[str, typer.Option(
+        "--config", "-c", help="Training config that describes the network.")] = "config_train.json",
+    input_node: Annotated[str, typer.Option(
+        "--input-node", help="Input node/tensor name (Clara's --input_node_names).")] = "NV_MODEL_INPUT",
+    output_node: Annotated[str, typer.Option(
+        "--output-node", help="Output node/tensor name (Clara's --output_node_names).")] = "NV_MODEL_OUTPUT",
+    tolerance: Annotated[float, typer.Option(
+        "--tolerance", min=0.0,
+        help="Largest accepted absolute difference between an artifact's output and the "
+             "checkpoint model's on the seeded sample (float32 probabilities).")] = 1e-4,
+    triton_name: Annotated[Optional[str], typer.Option(
+        "--triton-name", help="Triton model name (default: the MMAR folder name; Clara's "
+                              "--trtis_model_name).")] = None,
+    triton_max_batch_size: Annotated[int, typer.Option(
+        "--triton-max-batch-size", min=0,
+        help="Triton max_batch_size; 0 turns batching off. Also the TensorRT profile's "
+             "largest batch.")] = 1,
+    set_items: SetOption = None,
+) -> None:
+    """Export the trained model from its checkpoint, verifying every artifact.
+
+    Each artifact is loaded back and run on a seeded sample; its output must match the
+    checkpoint model's within --tolerance, else nothing is written. Input and output are
+    channels-last float32 (batch, *spatial, channels); the spatial size is open when the
+    config sets dynamic_input_shape, else the training patch size. models/export.json
+    records names, shapes, differences and the source checkpoint.
+
+    Example: mmarctl export my-exp --format all
+    """
+    from mmarctl.console import err, out
+    from mmarctl.runtime.export.exporter import ExportRequest, export_mmar
+    from mmarctl.variables import parse_set_items
+    from mmarctl.workspace import Workspace
+
+    workspace = Workspace.locate(mmar)
+    request = ExportRequest(formats=formats or ["fzn"], checkpoint=ckpt, config=config,
+                            input_name=input_node, output_name=output_node,
+                            overrides=parse_set_items(set_items), tolerance=tolerance,
+                            triton_name=triton_name,
+                            triton_max_batch_size=triton_max_batch_size)
+    result = export_mmar(workspace, request, log=lambda line: err.print(line, markup=False))
+    for item in result.results:
+        if item.skipped:
+            out.print(f"{item.format:<10} skipped: {item.skipped}", markup=False)
+        else:
+            out.print(f"{item.format:<10} {item.path}  max|diff| {item.max_abs_diff:.3g}",
+                      markup=False)
+    out.print(f"manifest   {workspace.display(result.manifest_path)}", markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``export`` to the CLI."""
+    app.command("export")(export)

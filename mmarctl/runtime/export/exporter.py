@@ -1,0 +1,344 @@
+"""Run an export: restore the checkpoint model, write each format, verify it, then publish.
+
+All-or-nothing: every artifact is written into a staging folder inside the output folder
+(``models/.export-XXXX/``, same filesystem, so publishing is a rename), loaded back and
+compared with the checkpoint model (:mod:`.verify`). Only when every requested format has
+passed are the artifacts renamed into place and ``export.json`` written; any failure
+removes the staging folder and leaves ``models/`` as it was.
+
+TensorRT (``trt``) needs an NVIDIA GPU and the ``tensorrt`` package. When it was asked for
+by name and cannot be built here, the export stops before doing any work (exit 1); as part
+of ``all`` it is recorded as skipped with the reason, and the export succeeds.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from mmarctl.errors import RuntimeFailure, UsageError
+from mmarctl.runtime.export import FORMAT_ALIASES, FORMATS
+from mmarctl.runtime.export.serving import DEFAULT_INPUT, DEFAULT_OUTPUT, ServingSpec
+
+#: Where each format lands, relative to the output folder (triton: the repository root).
+ARTIFACTS = {"fzn": "model.fzn.pb", "savedmodel": "saved_model", "onnx": "model.onnx",
+             "triton": "triton", "trt": "model.trt"}
+#: Spatial size used for the sample when the config gives no patch size.
+FALLBACK_SAMPLE_SIZE = 32
+_NODE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]*$")
+
+
+@dataclass
+class ExportRequest:
+    """What to export and how (the CLI options of ``mmarctl export``).
+
+    Attributes:
+        formats: format names or aliases (``all`` = every format; trt skipped when impossible).
+        checkpoint: checkpoint prefix, file or folder; default ``{MMAR_CKPT_DIR}/model.ckpt``.
+        config: the training config that describes the network.
+        input_name, output_name: node names (Clara: ``NV_MODEL_INPUT`` / ``NV_MODEL_OUTPUT``).
+        overrides: ``--set`` values.
+        tolerance: largest accepted absolute difference from the checkpoint model.
+        seed: seed of the verification sample.
+        triton_name: Triton model name; default: the MMAR folder name.
+        triton_max_batch_size: Triton ``max_batch_size`` (0 = no batching).
+    """
+
+    formats: list[str] = field(default_factory=lambda: ["fzn"])
+    checkpoint: str | None = None
+    config: str = "config_train.json"
+    input_name: str = DEFAULT_INPUT
+    output_name: str = DEFAULT_OUTPUT
+    overrides: dict[str, Any] = field(default_factory=dict)
+    tolerance: float = 1e-4
+    seed: int = 0
+    triton_name: str | None = None
+    triton_max_batch_size: int = 1
+
+
+@dataclass(frozen=True)
+class FormatResult:
+    """One format's outcome: written and verified, or skipped with a reason."""
+
+    format: str
+    path: str | None = None
+    max_abs_diff: float | None = None
+    seconds: float | None = None
+    skipped: str | None = None
+
+    def as_manifest(self) -> dict[str, Any]:
+        if self.skipped:
+            return {"skipped": self.skipped}
+        return {"path": self.path, "max_abs_diff": self.max_abs_diff,
+                "seconds": round(self.seconds or 0.0, 3)}
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """Everything an export did: per-format results and the manifest written."""
+
+    results: list[FormatResult]
+    manifest_path: Path
+    manifest: dict[str, Any]
+
+
+def parse_formats(values: list[str] | None) -> tuple[list[str], set[str]]:
+    """Normalise ``--format`` values (repeatable, comma-separated, aliases).
+
+    Returns:
+        the formats in production order, and those named explicitly (not via ``all``).
+
+    Raises:
+        UsageError: an unknown format (listing the known ones).
+    """
+    named: list[str] = []
+    for value in values or ["fzn"]:
+        named += [v.strip().lower() for v in value.split(",") if v.strip()]
+    chosen: set[str] = set()
+    explicit: set[str] = set()
+    for name in named:
+        name = FORMAT_ALIASES.get(name, name)
+        if name == "all":
+            chosen.update(FORMATS)
+        elif name in FORMATS:
+            chosen.add(name)
+            explicit.add(name)
+        else:
+            raise UsageError(f"unknown export format {name!r}",
+                             hint=f"choose from {', '.join(FORMATS)} or all")
+    if not chosen:
+        raise UsageError("no export format given", hint=f"choose from {', '.join(FORMATS)} or all")
+    return [f for f in FORMATS if f in chosen], explicit
+
+
+def check_node_name(option: str, name: str) -> str:
+    """Node names must be valid TensorFlow op names (they become graph node names)."""
+    if not _NODE_NAME.match(name):
+        raise UsageError(f"{option} must start with a letter and use letters, digits, "
+                         f"'_', '.', '-'; Received: {name!r}")
+    return name
+
+
+def export_mmar(workspace: Any, request: ExportRequest,
+                log: Callable[[str], None] = lambda line: None) -> ExportResult:
+    """Export the MMAR's checkpoint model in the requested formats, verified, all-or-nothing.
+
+    Args:
+        workspace: the :class:`mmarctl.workspace.Workspace`.
+        request: formats and options.
+        log: receives one line per step (the CLI prints them).
+
+    Raises:
+        UsageError: unknown format or bad node names.
+        RuntimeFailure: no checkpoint, a checkpoint that does not fit the network, an
+            unwritable output folder, a failed conversion or a failed verification.
+        MissingDependency: trt asked for by name where it cannot be built; ONNX packages.
+    """
+    from mmarctl.runtime import checkpoint as ckpt
+    from mmarctl.runtime.export import tensorrt_engine
+
+    formats, explicit = parse_formats(request.formats)
+    check_node_name("--input-node", request.input_name)
+    check_node_name("--output-node", request.output_name)
+    if request.input_name == request.output_name:
+        raise UsageError("--input-node and --output-node must differ")
+    if not request.tolerance >= 0:
+        raise UsageError(f"--tolerance must be 0 or more; Received: {request.tolerance}")
+    trt_missing = tensorrt_engine.missing() if "trt" in formats else None
+    if trt_missing and "trt" in explicit:
+        from mmarctl.errors import MissingDependency
+
+        raise MissingDependency(f"cannot build a TensorRT engine here: {trt_missing}",
+                                hint="run the export on a machine with an NVIDIA GPU and "
+                                     "TensorRT, or leave trt out")
+
+    resolved = workspace.resolve(request.config, request.overrides)
+    out_dir = Path(resolved.get("MMAR_CKPT_DIR") or workspace.models_dir)
+    prefix = _checkpoint_prefix(workspace, request.checkpoint, out_dir)
+    found = ckpt.checkpoint_prefix(prefix)
+    if found is None:
+        raise RuntimeFailure(f"no checkpoint at {workspace.display(Path(prefix))}",
+                             hint="train first (`mmarctl train`), or pass --ckpt PATH")
+    staging = _make_staging(workspace, out_dir)
+    try:
+        result = _export(workspace, request, resolved, formats, trt_missing, Path(found),
+                         out_dir, staging, log)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return result
+
+
+def _checkpoint_prefix(workspace: Any, given: str | None, out_dir: Path) -> str:
+    if not given:
+        return str(out_dir / "model.ckpt")
+    path = Path(os.path.expanduser(given))
+    return str(path if path.is_absolute() else (Path.cwd() / path))
+
+
+def _make_staging(workspace: Any, out_dir: Path) -> Path:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))
+    except OSError as error:
+        raise RuntimeFailure(f"cannot write to {workspace.display(out_dir)}/: "
+                             f"{error.strerror or error}",
+                             hint="make the folder writable or set MMAR_CKPT_DIR elsewhere") from None
+
+
+def _export(workspace, request, resolved, formats, trt_missing, prefix, out_dir, staging,
+            log) -> ExportResult:
+    import numpy as np
+
+    from mmarctl.runtime import checkpoint as ckpt
+    from mmarctl.runtime.export import manifest as mf
+    from mmarctl.runtime.export import verify as vf
+    from mmarctl.runtime.export.serving import serving_function
+    from mmarctl.runtime.model_io import build_network, input_spec
+
+    network, model = build_network(resolved, workspace.root)
+    ckpt.restore_model(prefix, model)
+    dims, channels, patch = input_spec(resolved)
+    dynamic = bool(resolved.get("dynamic_input_shape", False)) or patch is None or None in patch
+    sample_spatial = tuple(p if p else FALLBACK_SAMPLE_SIZE for p in (patch or (None,) * dims))
+    spec = ServingSpec(input_shape=(None, *((None,) * dims if dynamic else sample_spatial),
+                                    channels),
+                       output_channels=int(model.output_shape[-1]),
+                       input_name=request.input_name, output_name=request.output_name)
+    sample = vf.sample_input((1, *sample_spatial, channels), request.seed)
+    reference = np.asarray(model(sample, training=False), dtype=np.float32)
+    serve = serving_function(model, spec)
+    log(f"checkpoint {workspace.display(prefix)}: {type(network).__name__}, input "
+        f"{_shape(spec.input_shape)}, output {_shape(spec.output_shape)}, channels-last")
+
+    results: list[FormatResult] = []
+    staged: dict[str, Path] = {}
+    builder = _Builders(model, serve, spec, staging, request, workspace, prefix, sample)
+    for fmt in formats:
+        if fmt == "trt" and trt_missing:
+            log(f"trt: skipped ({trt_missing})")
+            results.append(FormatResult("trt", skipped=trt_missing))
+            continue
+        start = time.monotonic()
+        if fmt in ("triton", "trt") and "onnx" not in staged:
+            staged["onnx"] = builder.write("onnx")  # their source, not published unless asked
+        path = staged.get(fmt) or builder.write(fmt)
+        staged[fmt] = path
+        check = vf.verify(fmt, builder.load(fmt, path), sample, reference, request.tolerance,
+                          file=ARTIFACTS[fmt])
+        seconds = time.monotonic() - start
+        final = out_dir / ARTIFACTS[fmt]
+        shown = workspace.display(final if fmt != "triton" else final / builder.triton_name)
+        log(f"{fmt}: {shown} verified, max |diff| {check.max_abs_diff:.3g} "
+            f"(tolerance {request.tolerance:g}, {seconds:.1f} s)")
+        results.append(FormatResult(fmt, shown, check.max_abs_diff, seconds))
+
+    for result in results:
+        if result.skipped is None:
+            _publish(result.format, staged[result.format], out_dir, builder.triton_name)
+    source = {"checkpoint": workspace.display(prefix),
+              "checkpoint_sha256": mf.checkpoint_digest(ckpt.checkpoint_files(prefix)),
+              "config": resolved.file, "network": getattr(network, "clara_name", "")
+              or type(network).__name__, "network_args": _jsonable(network.get_config())}
+    manifest = mf.build_manifest(
+        source=source, spec=spec, sample_shape=sample.shape, seed=request.seed,
+        tolerance=request.tolerance, formats={r.format: r.as_manifest() for r in results},
+        previous=mf.read_manifest(out_dir))
+    if "triton" in formats:
+        manifest["formats"]["triton"].update(
+            model_name=builder.triton_name, max_batch_size=request.triton_max_batch_size,
+            platform="onnxruntime_onnx")
+    path = mf.write_manifest(out_dir, manifest)
+    return ExportResult(results, path, manifest)
+
+
+class _Builders:
+    """Writes and reloads each format inside the staging folder."""
+
+    def __init__(self, model, serve, spec, staging, request, workspace, prefix, sample):
+        from mmarctl.runtime.export import triton
+
+        self.model, self.serve, self.spec, self.staging = model, serve, spec, staging
+        self.request, self.sample = request, sample
+        self.triton_name = triton.check_name(request.triton_name or
+                                             triton.model_name(workspace.root.name))
+
+    def write(self, fmt: str) -> Path:
+        path = self.staging / ARTIFACTS[fmt]
+        if fmt == "fzn":
+            from mmarctl.runtime.export.frozen_graph import write_frozen_graph
+            return write_frozen_graph(self.serve, path)
+        if fmt == "savedmodel":
+            from mmarctl.runtime.export.saved_model import write_saved_model
+            return write_saved_model(self.model, self.serve, path)
+        if fmt == "onnx":
+            from mmarctl.runtime.export.onnx_model import write_onnx
+            return write_onnx(self.serve, self.spec, path)
+        onnx_file = self.staging / ARTIFACTS["onnx"]
+        if fmt == "triton":
+            from mmarctl.runtime.export import triton
+            from mmarctl.runtime.export.onnx_model import onnx_io
+            folder = triton.write_repository(path, self.triton_name, onnx_file,
+                                             onnx_io(onnx_file),
+                                             self.request.triton_max_batch_size)
+            triton.check_config(folder, onnx_io(folder / triton.VERSION / "model.onnx"))
+            return path
+        from mmarctl.runtime.export import tensorrt_engine
+        shapes = tensorrt_engine.profile_shapes(self.sample.shape, self.spec.input_shape,
+                                                max(1, self.request.triton_max_batch_size))
+        return tensorrt_engine.build_engine(onnx_file, path, self.spec.input_name, shapes)
+
+    def load(self, fmt: str, path: Path):
+        names = (self.spec.input_name, self.spec.output_name)
+        if fmt == "fzn":
+            from mmarctl.runtime.export.frozen_graph import load_frozen_graph
+            return load_frozen_graph(path, *names)
+        if fmt == "savedmodel":
+            from mmarctl.runtime.export.saved_model import load_saved_model
+            return load_saved_model(path, *names)
+        if fmt in ("onnx", "triton"):
+            from mmarctl.runtime.export.onnx_model import load_onnx_model
+            if fmt == "triton":
+                path = path / self.triton_name / "1" / "model.onnx"
+            return load_onnx_model(path, *names, providers=["CPUExecutionProvider"])
+        from mmarctl.runtime.export.tensorrt_engine import load_engine
+        return load_engine(path, *names)
+
+
+def _publish(fmt: str, staged: Path, out_dir: Path, triton_name: str) -> None:
+    """Move one verified artifact into place, replacing an older one."""
+    if fmt == "triton":
+        # Replace only this model's folder: the repository may serve other models too.
+        (out_dir / "triton").mkdir(exist_ok=True)
+        _replace(staged / triton_name, out_dir / "triton" / triton_name)
+    else:
+        _replace(staged, out_dir / staged.name)
+
+
+def _replace(src: Path, dst: Path) -> None:
+    if dst.is_dir() and not dst.is_symlink():
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        os.replace(dst, old)
+        os.replace(src, dst)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(src, dst)
+
+
+def _shape(shape: tuple) -> str:
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)

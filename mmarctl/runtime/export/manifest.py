@@ -1,0 +1,91 @@
+"""``models/export.json``: what an export wrote and how well each artifact matched.
+
+Shape (version 1)::
+
+    {"manifest_version": 1, "mmarctl_version": "0.1.0", "created": "2026-...Z",
+     "source": {"checkpoint": "models/model.ckpt", "checkpoint_sha256": "...",
+                "config": "config/config_train.json", "network": "Unet", "network_args": {...}},
+     "layout": "channels_last", "dynamic_input_shape": false,
+     "input":  {"name": "NV_MODEL_INPUT",  "shape": [null, 96, 96, 96, 1], "dtype": "float32"},
+     "output": {"name": "NV_MODEL_OUTPUT", "shape": [null, 96, 96, 96, 2], "dtype": "float32"},
+     "verification": {"seed": 0, "sample_shape": [1, 96, 96, 96, 1], "tolerance": 0.0001,
+                      "metric": "max_abs_diff"},
+     "formats": {"fzn": {"path": "models/model.fzn.pb", "max_abs_diff": 0.0, "seconds": 1.2},
+                 "trt": {"skipped": "no NVIDIA GPU"}}}
+
+Shapes put the batch axis first and ``null`` for an open size. An export of some formats
+keeps the entries of other formats from an earlier export of the *same* checkpoint
+(``checkpoint_sha256`` of its index and data files); otherwise the manifest starts afresh.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import mmarctl
+from mmarctl.jsonio import load_json, write_json_atomic
+
+MANIFEST = "export.json"
+VERSION = 1
+
+
+def checkpoint_digest(files: list[Path]) -> str:
+    """SHA-256 over the checkpoint's files, so a manifest knows which weights it describes."""
+    digest = hashlib.sha256()
+    for path in files:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def build_manifest(*, source: dict[str, Any], spec: Any, sample_shape: tuple[int, ...],
+                   seed: int, tolerance: float, formats: dict[str, dict[str, Any]],
+                   previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The manifest dict; ``previous`` entries of other formats are kept for the same weights."""
+    kept: dict[str, Any] = {}
+    if previous and previous.get("source", {}).get("checkpoint_sha256") == source.get(
+            "checkpoint_sha256"):
+        kept = {k: v for k, v in previous.get("formats", {}).items() if k not in formats}
+    return {
+        "manifest_version": VERSION,
+        "mmarctl_version": mmarctl.__version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "source": source,
+        "layout": "channels_last",
+        "dynamic_input_shape": spec.dynamic,
+        "input": {"name": spec.input_name, "shape": list(spec.input_shape), "dtype": "float32",
+                  "axes": _axes(spec.spatial_dims, "C")},
+        "output": {"name": spec.output_name, "shape": list(spec.output_shape),
+                   "dtype": "float32", "axes": _axes(spec.spatial_dims, "K"),
+                   "meaning": "probabilities after the network's final activation"},
+        "verification": {"seed": seed, "sample_shape": list(sample_shape),
+                         "tolerance": tolerance, "metric": "max_abs_diff"},
+        "formats": {**kept, **formats},
+    }
+
+
+def _axes(spatial_dims: int, last: str) -> str:
+    return "N," + ",".join("XYZ"[:spatial_dims]) + f",{last}"
+
+
+def read_manifest(models_dir: Path) -> dict[str, Any] | None:
+    """The existing manifest, or None (also when it is unreadable: it is rewritten anyway)."""
+    path = Path(models_dir) / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        data = load_json(path)
+    except Exception:  # a damaged manifest is replaced, not fatal
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_manifest(models_dir: Path, manifest: dict[str, Any]) -> Path:
+    """Write ``models/export.json`` atomically."""
+    path = Path(models_dir) / MANIFEST
+    write_json_atomic(path, manifest)
+    return path

@@ -1,0 +1,139 @@
+"""ONNX (``models/model.onnx``): the serving function converted by tf2onnx, opset 17.
+
+The graph input keeps the input node's name (``NV_MODEL_INPUT``); tf2onnx names the output
+after the TensorFlow tensor (``Identity:0``), so it is renamed to the output node's name.
+Open dimensions get readable names (``batch``, ``x``, ``y``, ``z``) that Triton and TensorRT
+show in their messages. Checked with ``onnx.checker`` before it is written, and run with
+ONNX Runtime by :func:`load_onnx_model`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from mmarctl.errors import MissingDependency, RuntimeFailure
+
+OPSET = 17
+_HINT = "install the export extra: pip install 'mmarctl[export]'"
+_DIM_NAMES = ("x", "y", "z")
+
+
+def _require(module: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingDependency(f"ONNX export needs the {module} package", hint=_HINT) from None
+
+
+def write_onnx(serve: Any, spec: Any, path: Path) -> Path:
+    """Convert the serving function (see :mod:`.serving`) for ``spec`` and write ``path``."""
+    from mmarctl.runtime.export.serving import input_signature
+
+    tf2onnx = _require("tf2onnx")
+    onnx = _require("onnx")
+    logging.getLogger("tf2onnx").setLevel(logging.ERROR)
+    try:
+        model_proto, _ = tf2onnx.convert.from_function(
+            serve, input_signature=input_signature(spec), opset=OPSET)
+    except Exception as error:  # an op tf2onnx cannot convert
+        raise RuntimeFailure(f"tf2onnx cannot convert the network: "
+                             f"{str(error).splitlines()[0] if str(error) else error!r}") from error
+    rename_output(model_proto, spec.output_name)
+    name_dynamic_dims(model_proto)
+    onnx.checker.check_model(model_proto)
+    Path(path).write_bytes(model_proto.SerializeToString())
+    return Path(path)
+
+
+def rename_output(model_proto: Any, name: str) -> None:
+    """Give the graph's single output the name ``name`` (and rewire the producing node)."""
+    graph = model_proto.graph
+    if len(graph.output) != 1:
+        raise RuntimeFailure(f"expected one ONNX output, found {len(graph.output)}")
+    old = graph.output[0].name
+    if old == name:
+        return
+    for node in graph.node:
+        node.output[:] = [name if o == old else o for o in node.output]
+        node.input[:] = [name if i == old else i for i in node.input]
+    graph.output[0].name = name
+
+
+def name_dynamic_dims(model_proto: Any) -> None:
+    """Name open dimensions ``batch``, ``x``, ``y``, ``z`` on the input and the output."""
+    for value in (*model_proto.graph.input, *model_proto.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        spatial = len(dims) - 2
+        for index, dim in enumerate(dims):
+            if dim.HasField("dim_value"):
+                continue
+            if index == 0:
+                dim.dim_param = "batch"
+            elif index <= spatial:
+                dim.dim_param = _DIM_NAMES[index - 1] if spatial <= 3 else f"d{index}"
+
+
+def onnx_io(path: Path) -> dict[str, Any]:
+    """Inputs and outputs of an ONNX file: ``{"inputs": [(name, dims, dtype)], "outputs": ...}``.
+
+    ``dims`` holds ints for fixed sizes and None for named or open ones.
+    """
+    onnx = _require("onnx")
+    model = onnx.load(str(path))
+
+    def describe(values):
+        out = []
+        for value in values:
+            tensor = value.type.tensor_type
+            dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
+            out.append((value.name, dims, onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name))
+        return out
+
+    return {"inputs": describe(model.graph.input), "outputs": describe(model.graph.output)}
+
+
+def load_onnx_model(path: Path, input_name: str | None = None,
+                    output_name: str | None = None,
+                    providers: list[str] | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """A NumPy ``predict`` running ``path`` with ONNX Runtime.
+
+    Args:
+        path: the ``.onnx`` file.
+        input_name, output_name: default to the model's only input and output.
+        providers: ONNX Runtime execution providers; default: CUDA when available, then CPU.
+    """
+    ort = _require("onnxruntime")
+    available = ort.get_available_providers()
+    providers = providers or [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+                              if p in available]
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only; ORT warns about unused initialisers
+    try:
+        session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    except Exception as error:  # ORT raises its own Fail/InvalidGraph types
+        raise RuntimeFailure(f"ONNX Runtime cannot load the model: {str(error).splitlines()[0]}",
+                             file=path) from None
+    inputs = [i.name for i in session.get_inputs()]
+    outputs = [o.name for o in session.get_outputs()]
+    input_name = input_name or inputs[0]
+    output_name = output_name or outputs[0]
+    if input_name not in inputs or output_name not in outputs:
+        raise RuntimeFailure(f"the ONNX model maps {inputs} -> {outputs}, not "
+                             f"{input_name} -> {output_name}", file=path)
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        feed = {input_name: np.ascontiguousarray(batch, dtype=np.float32)}
+        try:
+            return session.run([output_name], feed)[0]
+        except Exception as error:  # wrong rank or size for a fixed-shape model
+            raise RuntimeFailure(f"ONNX Runtime failed on input {tuple(np.shape(batch))}: "
+                                 f"{str(error).splitlines()[0]}", file=path) from None
+
+    predict.session = session  # type: ignore[attr-defined]
+    return predict
