@@ -1,0 +1,29 @@
+"""What the segmentation losses share: turning Clara's label map into per-class targets."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from mmarctl.runtime.component import Component
+
+
+class Loss(Component):
+    """Base class of losses: ``loss(y_true, y_pred)`` returns a scalar float32 tensor."""
+
+    def __call__(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+        raise NotImplementedError
+
+
+def targets_like(y_true: tf.Tensor, y_pred: tf.Tensor, is_onehot: bool) -> tf.Tensor:
+    """``y_true`` shaped like ``y_pred`` (float32).
+
+    A class-index map ``(B, *S, 1)`` is one-hot encoded to ``y_pred``'s channel count; with a
+    single output channel (sigmoid networks) the map is already the foreground target.
+    One-hot targets (``is_onehot``) are only cast.
+    """
+    y_true = tf.convert_to_tensor(y_true)
+    channels = y_pred.shape[-1]
+    if is_onehot or channels == 1:
+        return tf.cast(y_true, tf.float32)
+    labels = tf.cast(tf.round(y_true[..., 0]), tf.int32)
+    return tf.one_hot(labels, depth=channels, dtype=tf.float32)

@@ -1,0 +1,102 @@
+"""ComputeAverageDice: per-case Dice of the foreground classes, averaged over cases."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from mmarctl.errors import DataError
+from mmarctl.runtime import argcheck
+from mmarctl.runtime.metrics.base import Metric
+
+
+def class_masks(pred: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean foreground masks ``(K, *S)`` of prediction and label, one per scored class.
+
+    ``pred`` is channels-first ``(C, *S)``; ``label`` is a class-index map ``(1, *S)`` or
+    ``(*S)``, or a multi-channel 0/1 label ``(C, *S)``.
+
+    * ``C > 1`` and an index-map label: the prediction is argmaxed over channels and both are
+      one-hot encoded; classes ``1 .. C-1`` are scored (background left out).
+    * ``C > 1`` and a ``C``-channel label (e.g. after ConvertToMultiChannelBasedOnBratsClasses,
+      whose channels overlap): each channel is its own binary task, prediction > 0.5; all
+      ``C`` channels are scored.
+    * ``C == 1``: prediction > 0.5 against label > 0.5; that one channel is scored.
+    """
+    if pred.ndim < 2:
+        raise ValueError(f"prediction must be channels-first (C, *spatial); got shape {pred.shape}")
+    channels, spatial = pred.shape[0], pred.shape[1:]
+    if label.shape == spatial:
+        label = label[None]
+    if label.shape[1:] != spatial or label.shape[0] not in {1, channels}:
+        raise ValueError(f"label shape {label.shape} does not match prediction shape "
+                         f"{pred.shape} (expected (1, *spatial) or ({channels}, *spatial))")
+    if channels == 1:
+        return pred > 0.5, label > 0.5
+    if label.shape[0] == channels and channels > 1:
+        return pred > 0.5, label > 0.5
+    classes = np.arange(1, channels).reshape((-1,) + (1,) * len(spatial))
+    winner = np.argmax(pred, axis=0)[None]
+    return winner == classes, np.rint(label).astype(np.int64) == classes
+
+
+def dice_per_class(pred_masks: np.ndarray, label_masks: np.ndarray) -> np.ndarray:
+    """``2|P & L| / (|P| + |L|)`` per class (first axis); NaN where both masks are empty."""
+    axes = tuple(range(1, pred_masks.ndim))
+    intersection = np.logical_and(pred_masks, label_masks).sum(axis=axes, dtype=np.float64)
+    total = pred_masks.sum(axis=axes, dtype=np.float64) + label_masks.sum(axis=axes,
+                                                                           dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, 2.0 * intersection / total, math.nan)
+
+
+class ComputeAverageDice(Metric):
+    """Mean Dice over validation cases (each case: mean over its foreground classes).
+
+    Implements Clara's ``ComputeAverageDice``. Accepted args: ``name``, ``field``,
+    ``label_field``, ``is_key_metric``, ``is_2d``, ``report_path``. How predictions are
+    binarised is described in :func:`class_masks` (argmax for multi-class softmax output,
+    0.5 threshold for one channel).
+
+    Empty-label rule (Clara left it undocumented): a class whose label *and* prediction are
+    both empty has no Dice (NaN) and is left out of the case's mean; a case with no scored
+    class at all is NaN and left out of the average over cases. This matches MONAI's
+    ``DiceMetric(ignore_empty=True)`` whenever the label is non-empty or both are empty.
+    Where the label is empty but the prediction is not, the class scores 0 (false
+    positives are penalised); MONAI with ``ignore_empty=True`` would give NaN there.
+
+    Args:
+        name: metric name (e.g. ``"mean_dice"``).
+        field: prediction field, channels-first probabilities. Default ``"model"``.
+        label_field: label field. Default ``"label"``.
+        is_key_metric: selects the best checkpoint.
+        is_2d: Clara's flag for 2D data; recorded only, the dimensionality is read from the
+            arrays (any number of spatial axes works).
+        report_path: folder for ``<name>_per_case.csv``, written by ``result()``.
+    """
+
+    clara_name = "ComputeAverageDice"
+
+    def __init__(self, name: Any = "mean_dice", field: Any = "model",
+                 label_field: Any = "label", is_key_metric: Any = False, is_2d: Any = False,
+                 report_path: Any = None) -> None:
+        self.label_field = argcheck.as_name(label_field, component=self.clara_name,
+                                            arg="label_field")
+        self.is_2d = argcheck.as_bool(is_2d, component=self.clara_name, arg="is_2d")
+        super().__init__(name=name, field=field, label_field=label_field,
+                         is_key_metric=is_key_metric, is_2d=is_2d, report_path=report_path)
+
+    def case_value(self, sample: dict[str, Any]) -> float:
+        pred = self.require(sample, self.field)
+        label = self.require(sample, self.label_field)
+        try:
+            pred_masks, label_masks = class_masks(pred, label)
+        except ValueError as error:
+            raise DataError(f"{self.clara_name} {self.name!r} in case "
+                            f"{self._case_name(sample)}: {error}",
+                            hint="prediction and label must cover the same voxels") from None
+        scores = dice_per_class(pred_masks, label_masks)
+        scores = scores[~np.isnan(scores)]
+        return float(scores.mean()) if scores.size else math.nan

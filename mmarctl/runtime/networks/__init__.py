@@ -1,0 +1,12 @@
+"""Networks: Clara model names -> ``module:Class``. Importing this table imports no TensorFlow.
+
+Every network follows one contract (docs/architecture.md): ``Network(**args).build(spatial_dims,
+in_channels)`` returns a ``keras.Model`` taking channels-last input ``(batch, *spatial, C)`` and
+returning channels-last float32 probabilities with ``num_classes`` channels.
+"""
+
+NAMES = {
+    "Unet": "unet:Unet",
+}
+
+__all__ = ["NAMES"]

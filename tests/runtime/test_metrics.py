@@ -1,0 +1,145 @@
+"""Validation metrics: exact Dice cases, averages, AUC against hand-computed values."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pytest
+
+from mmarctl.errors import ConfigError, DataError
+from mmarctl.runtime import registry
+from mmarctl.runtime.metrics.average import ComputeAverage
+from mmarctl.runtime.metrics.average_dice import ComputeAverageDice
+
+
+def _onehot_probs(classes: np.ndarray, k: int) -> np.ndarray:
+    """Channels-first probabilities whose argmax is ``classes``."""
+    probs = np.full((k,) + classes.shape, 0.1 / max(k - 1, 1), np.float32)
+    for c in range(k):
+        probs[c][classes == c] = 0.9
+    return probs
+
+
+def _case(pred_classes, label_classes, k=2, name=None):
+    sample = {"model": _onehot_probs(np.asarray(pred_classes), k),
+              "label": np.asarray(label_classes, np.float32)[None]}
+    if name:
+        sample["meta"] = {"label": {"filename": name}}
+    return sample
+
+
+# ---------------------------------------------------------------- ComputeAverageDice
+
+def test_dice_perfect_disjoint_half():
+    metric = ComputeAverageDice()
+    label = [[0, 1, 1, 0]]
+    assert metric.update(_case(label, label)) == 1.0
+    assert metric.update(_case([[1, 0, 0, 1]], label)) == 0.0
+    # prediction {1} vs label {1,2}: 2*1/(1+2)
+    assert metric.update(_case([[0, 1, 0, 0]], label)) == pytest.approx(2 / 3)
+    assert metric.result() == pytest.approx((1 + 0 + 2 / 3) / 3)
+
+
+def test_dice_multiclass_averages_foreground_classes():
+    label = np.array([[0, 1, 1, 2, 2, 2]])
+    pred = np.array([[0, 1, 2, 2, 2, 0]])
+    # class 1: |P|=1 |L|=2 inter 1 -> 2/3 ; class 2: |P|=3 |L|=3 inter 2 -> 2/3
+    metric = ComputeAverageDice(name="md")
+    assert metric.update(_case(pred, label, k=3)) == pytest.approx(2 / 3)
+
+
+def test_dice_class_absent_from_both_is_skipped():
+    label = np.array([[0, 1, 1, 0]])
+    # class 2 is in neither prediction nor label: only class 1 counts
+    assert ComputeAverageDice().update(_case(label, label, k=3)) == 1.0
+
+
+def test_dice_empty_label_rules():
+    metric = ComputeAverageDice()
+    empty = [[0, 0, 0, 0]]
+    assert math.isnan(metric.update(_case(empty, empty, name="both_empty.nii")))
+    # empty label, non-empty prediction: false positives score 0
+    assert metric.update(_case([[0, 1, 0, 0]], empty, name="fp.nii")) == 0.0
+    # empty prediction, non-empty label: 0
+    assert metric.update(_case(empty, [[1, 0, 0, 0]], name="fn.nii")) == 0.0
+    assert metric.update(_case([[1, 0, 0, 0]], [[1, 0, 0, 0]], name="ok.nii")) == 1.0
+    assert metric.result() == pytest.approx(1 / 3)  # the NaN case is left out
+    assert list(metric.per_case()) == ["both_empty.nii", "fp.nii", "fn.nii", "ok.nii"]
+
+
+def test_dice_all_cases_empty_gives_nan():
+    metric = ComputeAverageDice()
+    metric.update(_case([[0, 0]], [[0, 0]]))
+    assert math.isnan(metric.result())
+
+
+def test_dice_single_channel_threshold_3d():
+    pred = np.array([0.2, 0.6, 0.51, 0.9, 0.0, 0.4, 0.7, 0.1], np.float32).reshape(1, 2, 2, 2)
+    label = np.array([0, 1, 0, 1, 0, 1, 0, 0], np.float32).reshape(2, 2, 2)  # no channel axis
+    # P = {1,2,3,6}, L = {1,3,5}: inter 2 -> 4/7
+    value = ComputeAverageDice().update({"model": pred, "label": label})
+    assert value == pytest.approx(4 / 7)
+
+
+def test_dice_multichannel_label_scores_each_channel():
+    pred = np.array([[0.9, 0.9, 0.1], [0.2, 0.8, 0.8]], np.float32)  # (2, 3): overlapping
+    label = np.array([[1, 1, 0], [0, 0, 1]], np.float32)
+    # channel 0: 1.0 ; channel 1: P={1,2} L={2} -> 2/3
+    assert ComputeAverageDice().update({"model": pred, "label": label}) == pytest.approx(5 / 6)
+
+
+def test_dice_report_written(tmp_path):
+    metric = ComputeAverageDice(name="mean_dice", report_path=str(tmp_path / "eval"))
+    metric.update(_case([[1, 1]], [[1, 0]], name="a.nii"))
+    metric.result()
+    rows = list(csv.reader((tmp_path / "eval" / "mean_dice_per_case.csv").open()))
+    assert rows[0] == ["case", "mean_dice"] and rows[1][0] == "a.nii"
+    assert float(rows[1][1]) == pytest.approx(2 / 3)
+
+
+def test_dice_reset():
+    metric = ComputeAverageDice()
+    metric.update(_case([[1]], [[1]]))
+    metric.reset()
+    assert metric.per_case() == {} and math.isnan(metric.result())
+
+
+def test_dice_missing_field_and_shape_mismatch():
+    metric = ComputeAverageDice(label_field="seg")
+    with pytest.raises(DataError, match="'seg' is missing"):
+        metric.update(_case([[1]], [[1]]))
+    with pytest.raises(DataError, match="does not match"):
+        ComputeAverageDice().update({"model": np.zeros((2, 4, 4)), "label": np.zeros((1, 4, 5))})
+
+
+@pytest.mark.parametrize("args", [
+    {"name": ""}, {"field": 3}, {"label_field": None}, {"is_key_metric": "often"},
+    {"is_2d": 2}, {"report_path": 5},
+])
+def test_dice_bad_args(args):
+    with pytest.raises(ConfigError, match="Received:"):
+        ComputeAverageDice(**args)
+
+
+def test_metric_config_round_trips():
+    for metric in (ComputeAverageDice(name="d", is_key_metric=True, is_2d=True),
+                   ComputeAverage(name="neg", field="negloss")):
+        assert type(metric)(**metric.get_config()).get_config() == metric.get_config()
+    assert registry.lookup("metrics", "ComputeAverageDice") is ComputeAverageDice
+
+
+# ---------------------------------------------------------------- ComputeAverage
+
+def test_average_of_scalar_field():
+    metric = ComputeAverage(name="negloss", field="negloss", is_key_metric=True)
+    for value in (-0.5, np.float32(-0.25), np.array([math.nan]), np.array([-1.0, -2.0])):
+        metric.update({"negloss": value})
+    assert metric.result() == pytest.approx((-0.5 - 0.25 - 1.5) / 3)
+    assert metric.is_key_metric
+
+
+def test_average_rejects_non_numeric_field():
+    with pytest.raises(DataError, match="numbers"):
+        ComputeAverage(field="x").update({"x": "abc"})
