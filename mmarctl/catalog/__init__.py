@@ -8,6 +8,11 @@ beside this module (``transforms.json``, ``networks.json`` ...)::
 
 ``runtime`` says whether mmarctl's TensorFlow runtime implements the component; a test holds
 it in agreement with the runtime's name tables (``mmarctl.runtime.registry``).
+
+Each argument has a JSON-Schema-style ``type`` (a name or a list of names), optionally a
+``default`` and ``"required": true``. ``"open_args": true`` on an entry means its argument list
+is not fully known (names seen only in AutoML files or in documentation without a
+signature); ``mmarctl check`` then does not report its unknown arguments.
 """
 
 from __future__ import annotations

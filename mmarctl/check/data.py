@@ -1,0 +1,129 @@
+"""Check a data-split list (DATASET_JSON) and that the files its items name exist.
+
+Item paths are relative to DATA_ROOT (the pipeline's ``data_file_base_dir``) or absolute.
+Only string ``image``/``label`` values are files; a number or a 0/1 vector is a class label.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mmarctl.errors import ConfigError
+from mmarctl.jsonio import load_json
+from mmarctl.problems import Problem
+from mmarctl.schemas.validator import validate
+
+#: How many missing files a problem line lists before giving only the count.
+SHOW_MISSING = 5
+
+
+@dataclass(frozen=True)
+class DataUse:
+    """One use of a datalist: which file, which folder its paths are under, which list.
+
+    Attributes:
+        datalist: the data-split list (absolute, or relative to the current folder).
+        base_dir: DATA_ROOT, the folder item paths are relative to (None: not set).
+        key: the list read (``training``, ``validation``, ``test`` ...).
+        origin: ``(file, json_path)`` of the config setting that names the datalist.
+        base_origin: ``(file, json_path)`` of the setting that names the base folder.
+    """
+
+    datalist: str
+    base_dir: str | None
+    key: str
+    origin: tuple[str, str]
+    base_origin: tuple[str, str]
+
+
+def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
+    """Problems with the datalists and their files, and the datalists that were read.
+
+    Args:
+        uses: every (datalist, base dir, key) the configs read.
+        display: turns a path into how messages show it (relative to the MMAR root).
+    """
+    problems: list[Problem] = []
+    loaded: dict[str, Any] = {}
+    checked: list[str] = []
+    seen: set[tuple] = set()
+    bad_bases: set[str] = set()
+    for use in uses:
+        if (use.datalist, use.base_dir, use.key) in seen:
+            continue
+        seen.add((use.datalist, use.base_dir, use.key))
+        path = Path(use.datalist)
+        shown = display(path)
+        if use.datalist not in loaded:
+            loaded[use.datalist] = _load(path, shown, use, problems)
+            if loaded[use.datalist] is not None:
+                checked.append(shown)
+        data = loaded[use.datalist]
+        if data is None:
+            continue
+        items = data.get(use.key) if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            if isinstance(data, dict):
+                lists = [k for k, v in data.items() if isinstance(v, list)]
+                problems.append(Problem(shown, "$", f"no {use.key!r} list (lists here: "
+                                        f"{', '.join(lists) or 'none'}); "
+                                        f"{use.origin[0]} reads {use.key!r}"))
+            continue
+        if use.base_dir is not None and not Path(use.base_dir).is_dir():
+            if use.base_dir not in bad_bases:
+                bad_bases.add(use.base_dir)
+                problems.append(Problem(*use.base_origin, f"DATA_ROOT is not a folder: "
+                                        f"{use.base_dir} (the files of {shown} are read "
+                                        "from it; set DATA_ROOT or --set DATA_ROOT=...)"))
+            continue
+        problems.extend(_missing_files(items, use, shown))
+    return problems, checked
+
+
+def _load(path: Path, shown: str, use: DataUse, problems: list[Problem]) -> Any:
+    if not path.is_file():
+        file, json_path = use.origin
+        problems.append(Problem(file, json_path, f"data-split list not found: {use.datalist} "
+                                "(set DATASET_JSON in config/environment.json or --set "
+                                "DATASET_JSON=...)"))
+        return None
+    try:
+        data = load_json(path, shown_as=shown)
+    except ConfigError as error:
+        problems.append(Problem.from_error(error))
+        return None
+    schema_problems = validate("datalist", data, shown)
+    problems.extend(schema_problems)
+    return data
+
+
+def _missing_files(items: list, use: DataUse, shown: str) -> list[Problem]:
+    if use.base_dir is None:
+        return []
+    base = Path(use.base_dir)
+    named = [name for item in items for name in _files_of(item)]
+    missing = [name for name in named if not (base / os.path.expanduser(name)).exists()]
+    if not missing:
+        return []
+    listed = ", ".join(missing[:SHOW_MISSING])
+    more = f" and {len(missing) - SHOW_MISSING} more" if len(missing) > SHOW_MISSING else ""
+    return [Problem(shown, use.key, f"{len(missing)} of {len(named)} files are missing under "
+                    f"DATA_ROOT {base}: {listed}{more}")]
+
+
+def _files_of(item: Any) -> list[str]:
+    if isinstance(item, str):
+        return [item]
+    if not isinstance(item, dict):
+        return []
+    names: list[str] = []
+    for key in ("image", "label"):
+        value = item.get(key)
+        if isinstance(value, str):
+            names.append(value)
+        elif isinstance(value, list):
+            names.extend(v for v in value if isinstance(v, str))
+    return names

@@ -1,0 +1,232 @@
+"""Check one MMAR: find its config files, resolve ``{VAR}``, validate, then check semantics.
+
+Order of work, and why:
+
+1. A Clara 4.x (PyTorch) MMAR is recognised first and reported in one line; its files use
+   another vocabulary, so every later check would only produce noise.
+2. ``environment.json`` is read and validated (its values feed every config's variables).
+3. Each config (``config_train.json``, ``config_validation*.json``) is parsed, every
+   placeholder that resolves to nothing is reported once, and the config, with the
+   resolvable placeholders substituted and ``--set`` applied to its globals, is validated
+   against its schema and then component by component.
+4. The data-split lists the configs read are validated and their files looked for.
+
+Notes (``Problem.severity == "note"``) say what mmarctl's runtime does not implement yet; they
+do not fail the check unless ``strict`` is set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmarctl.check.components import ComponentChecker
+from mmarctl.check.data import DataUse, check_data
+from mmarctl.errors import ConfigError
+from mmarctl.jsonio import load_json
+from mmarctl.problems import Problem
+from mmarctl.schemas import load_schema
+from mmarctl.schemas.validator import validate
+from mmarctl.variables import PLACEHOLDER, global_values, iter_placeholders, substitute
+from mmarctl.workspace import ENVIRONMENT, TRAIN_CONFIG, Workspace
+
+CLARA4_MESSAGE = "Clara 4.x (PyTorch/MONAI) MMAR: not supported by mmarctl, which runs 3.x"
+
+#: Default list a pipeline reads when its args do not say, by section.
+_DEFAULT_KEYS = {"train.image_pipeline": "training", "validate.image_pipeline": "validation"}
+
+
+@dataclass
+class CheckReport:
+    """What ``check`` found.
+
+    Attributes:
+        problems: errors; the check fails when there is any.
+        notes: information (components mmarctl's runtime does not implement).
+        files: the files that were read, as shown in messages.
+        unsupported: the MMAR is a Clara 4.x one (reported as its single problem).
+    """
+
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[Problem] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    unsupported: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when no problem was found (notes do not count)."""
+        return not self.problems
+
+
+def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None, *,
+               train_config: str | None = None,
+               validation_configs: list[str] | None = None,
+               strict: bool = False) -> CheckReport:
+    """Check every config file of an MMAR and the data it names.
+
+    Args:
+        workspace: the MMAR.
+        overrides: ``--set`` values (already parsed).
+        train_config: the training config to check instead of ``config/config_train.json``
+            (a name in ``config/``, a path relative to the MMAR root, or any existing path).
+        validation_configs: validation configs to check instead of every
+            ``config/config_validation*.json``.
+        strict: report the runtime-support notes as problems.
+    """
+    overrides = dict(overrides or {})
+    report = CheckReport()
+    if workspace.clara_major_version() == 4:
+        report.problems.append(Problem(str(workspace.root), "", CLARA4_MESSAGE))
+        report.unsupported = True
+        return report
+    env = _environment(workspace, report)
+    configs = _config_files(workspace, train_config, validation_configs, report)
+    uses: list[DataUse] = []
+    for kind, path in configs:
+        uses.extend(_check_config(workspace, kind, path, env, overrides, report))
+    data_problems, datalists = check_data(uses, workspace.display)
+    report.problems.extend(data_problems)
+    report.files.extend(datalists)
+    if strict:
+        report.problems.extend(Problem(n.file, n.json_path, n.message) for n in report.notes)
+        report.notes = []
+    return report
+
+
+def _environment(workspace: Workspace, report: CheckReport) -> dict[str, Any]:
+    path = workspace.config_path(ENVIRONMENT)
+    if not path.exists():
+        return {}
+    shown = workspace.display(path)
+    try:
+        raw = load_json(path, shown_as=shown)
+    except ConfigError as error:
+        report.problems.append(Problem.from_error(error))
+        return {}
+    report.files.append(shown)
+    report.problems.extend(validate("environment", raw, shown))
+    if not isinstance(raw, dict):
+        return {}
+    return {key: workspace.resolve_path_value(key, value) for key, value in raw.items()}
+
+
+def _config_files(workspace: Workspace, train_config: str | None,
+                  validation_configs: list[str] | None,
+                  report: CheckReport) -> list[tuple[str, Path]]:
+    configs: list[tuple[str, Path]] = []
+    if train_config:
+        configs.append(("train", _given_path(workspace, train_config)))
+    elif workspace.config_path(TRAIN_CONFIG).exists():
+        configs.append(("train", workspace.config_path(TRAIN_CONFIG)))
+    if validation_configs:
+        configs.extend(("validation", _given_path(workspace, name)) for name in validation_configs)
+    elif not train_config:
+        configs.extend(("validation", p)
+                       for p in sorted(workspace.config_dir.glob("config_validation*.json")))
+    if not configs:
+        report.problems.append(Problem(workspace.display(workspace.config_dir), "",
+                                       "no config_train.json or config_validation*.json to check"))
+    return configs
+
+
+def _given_path(workspace: Workspace, name: str) -> Path:
+    # Clara scripts name configs relative to the MMAR root (-c config/trn_base.json); a
+    # path relative to the current folder is accepted too.
+    candidate = workspace.config_path(name)
+    if not candidate.exists() and Path(name).exists():
+        return Path(name).resolve()
+    return candidate
+
+
+def _check_config(workspace: Workspace, kind: str, path: Path, env: dict[str, Any],
+                  overrides: dict[str, Any], report: CheckReport) -> list[DataUse]:
+    shown = workspace.display(path)
+    try:
+        raw = load_json(path, shown_as=shown)
+    except ConfigError as error:
+        report.problems.append(Problem.from_error(error))
+        return []
+    report.files.append(shown)
+    if not isinstance(raw, dict):
+        report.problems.append(Problem(shown, "$", "expected a JSON object at the top level"))
+        return []
+    variables = {"MMAR_ROOT": str(workspace.root), **global_values(raw), **env}
+    variables.update({k: workspace.resolve_path_value(k, v) for k, v in overrides.items()})
+    unresolved = _report_unresolved(raw, variables, shown, report)
+
+    def is_unresolved(value: Any) -> bool:
+        return isinstance(value, str) and any(
+            m.group(1) in unresolved for m in PLACEHOLDER.finditer(value))
+
+    # Unresolved placeholders stay as written, so the rest can still be checked.
+    data = substitute(raw, {**variables, **{v: "{" + v + "}" for v in unresolved}}, file=shown)
+    schema_kind = "config_train" if kind == "train" else "config_validation"
+    known_globals = load_schema(schema_kind).get("properties", {})
+    for key in global_values(raw):
+        data[key] = variables[key]
+    for key in overrides:
+        if key in known_globals and key not in data:
+            data[key] = variables[key]
+    report.problems.extend(validate(schema_kind, data, shown, skip=is_unresolved))
+    components = ComponentChecker(shown, workspace.root, is_unresolved)
+    components.check_config(kind, data)
+    report.problems.extend(components.problems)
+    # One note per component name across the MMAR, at its first use: enough to act on.
+    noted = {note.message for note in report.notes}
+    for note in components.notes:
+        if note.message not in noted:
+            noted.add(note.message)
+            report.notes.append(note)
+    return _data_uses(workspace, kind, data, variables, shown, is_unresolved, report)
+
+
+def _report_unresolved(raw: dict, variables: Mapping[str, Any], shown: str,
+                       report: CheckReport) -> set[str]:
+    import difflib
+
+    unresolved: set[str] = set()
+    for json_path, name in iter_placeholders(raw):
+        if name in variables:
+            continue
+        unresolved.add(name)
+        close = difflib.get_close_matches(name, [k for k in variables if k != "MMAR_ROOT"], n=1)
+        hint = (f"did you mean {{{close[0]}}}?" if close else
+                f"define {name} in config/environment.json or pass --set {name}=...")
+        report.problems.append(Problem(shown, json_path,
+                                       f"unresolved placeholder {{{name}}} ({hint})"))
+    return unresolved
+
+
+def _data_uses(workspace: Workspace, kind: str, data: dict, variables: Mapping[str, Any],
+               shown: str, is_unresolved, report: CheckReport) -> list[DataUse]:
+    def usable(value: Any) -> bool:
+        return isinstance(value, str) and bool(value) and not is_unresolved(value)
+
+    uses: list[DataUse] = []
+    if kind == "train":
+        for section, default_key in _DEFAULT_KEYS.items():
+            group, _, name = section.partition(".")
+            spec = (data.get(group) or {}).get(name) if isinstance(data.get(group), dict) else None
+            args = spec.get("args") if isinstance(spec, dict) else None
+            if not isinstance(args, dict) or not usable(args.get("data_list_file_path")):
+                continue
+            base = args.get("data_file_base_dir")
+            key = args.get("data_list_key") if isinstance(args.get("data_list_key"), str) else default_key
+            uses.append(DataUse(
+                workspace.resolve_path_value("DATASET_JSON", args["data_list_file_path"]),
+                workspace.resolve_path_value("DATA_ROOT", base) if usable(base) else None,
+                key, (shown, f"{section}.args.data_list_file_path"),
+                (shown, f"{section}.args.data_file_base_dir")))
+        return uses
+    datalist, base = variables.get("DATASET_JSON"), variables.get("DATA_ROOT")
+    key = data.get("DATA_LIST_KEY") or variables.get("DATA_LIST_KEY") or "validation"
+    if not usable(datalist):
+        report.problems.append(Problem(shown, "", "DATASET_JSON is not set; a validation config "
+                                       "reads its cases from it (set it in "
+                                       "config/environment.json or --set DATASET_JSON=...)"))
+        return uses
+    uses.append(DataUse(str(datalist), str(base) if usable(base) else None, str(key),
+                        (shown, ""), (shown, "")))
+    return uses

@@ -1,0 +1,63 @@
+"""``mmarctl check``: validate an MMAR's configs and data before any compute is spent."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from mmarctl.commands._common import MmarArgument, SetOption
+
+
+def check(
+    mmar: MmarArgument = None,
+    set_items: SetOption = None,
+    config_train: Annotated[Optional[str], typer.Option(
+        "--config-train", metavar="FILE",
+        help="Training config to check instead of config/config_train.json (Clara's -c), "
+             "e.g. --config-train config/trn_base.json.")] = None,
+    config_validation: Annotated[Optional[list[str]], typer.Option(
+        "--config-validation", metavar="FILE",
+        help="Validation config to check instead of every config/config_validation*.json. "
+             "Repeatable.")] = None,
+    strict: Annotated[bool, typer.Option(
+        "--strict",
+        help="Also fail on components that Clara knows but mmarctl's runtime does not "
+             "implement (by default they are printed as notes).")] = False,
+) -> None:
+    """Check an MMAR's configs and data before any compute is spent.
+
+    Checks every config file against its schema, component names and args against the
+    Clara catalogue, ref targets, {VAR} placeholders, BYOC modules, the data-split list
+    (DATASET_JSON) and the files it names under DATA_ROOT.
+
+    Prints one line per problem (file: json.path: message) and exits 1 when there is any,
+    else prints "OK: N files checked" and exits 0.
+
+    Example: mmarctl check my-exp --set DATA_ROOT=/data/Task09_Spleen
+    """
+    from mmarctl.check import check_mmar
+    from mmarctl.console import out
+    from mmarctl.variables import parse_set_items
+    from mmarctl.workspace import Workspace
+
+    overrides = parse_set_items(set_items)
+    workspace = Workspace.locate(mmar)
+    report = check_mmar(workspace, overrides, train_config=config_train,
+                        validation_configs=config_validation, strict=strict)
+    for problem in report.problems:
+        out.print(str(problem), markup=False)
+    for note in report.notes:
+        out.print(str(note), markup=False)
+    files = len(report.files)
+    if report.unsupported:
+        raise typer.Exit(1)
+    if not report.ok:
+        out.print(f"{len(report.problems)} problem(s) in {files} file(s) checked", markup=False)
+        raise typer.Exit(1)
+    out.print(f"OK: {files} files checked", markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``check`` to the CLI."""
+    app.command("check")(check)

@@ -1,0 +1,37 @@
+"""``mmarctl schema``: print the JSON Schema of an MMAR file, for editors and CI."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+
+def schema(
+    name: Annotated[Optional[str], typer.Argument(
+        help="Schema to print: config_train, config_validation, environment or datalist.",
+        show_default=False)] = None,
+    list_names: Annotated[bool, typer.Option(
+        "--list", help="List the schema names, one per line.")] = False,
+) -> None:
+    """Print the JSON Schema (draft 2020-12) of an MMAR file to stdout.
+
+    Example: mmarctl schema config_train > .vscode/config_train.schema.json
+    """
+    from mmarctl import schemas
+    from mmarctl.errors import UsageError
+
+    if list_names:
+        for known in schemas.NAMES:
+            print(known)
+        return
+    if not name:
+        raise UsageError("give a schema NAME or --list",
+                         hint=f"names: {', '.join(schemas.NAMES)}")
+    text = schemas.schema_text(name)
+    print(text, end="" if text.endswith("\n") else "\n")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``schema`` to the CLI."""
+    app.command("schema")(schema)
