@@ -1,0 +1,279 @@
+"""Create a workspace from a built-in scaffold or from an existing MMAR.
+
+What a new workspace gets from its source:
+
+* ``config/``, ``commands/``, ``resources/``, ``docs/``, the custom-code folders Clara users
+  kept BYOC code in (:data:`mmarctl.runtime.registry.CUSTOM_CODE_DIRS`) and loose ``*.py``
+  files at the MMAR root (also BYOC);
+* ``models/`` only with ``with_models``; ``eval/``, data folders and anything else never;
+* ``commands/`` regenerated for mmarctl (Clara's scripts start a runtime that no longer
+  exists); other scripts in ``commands/`` are kept;
+* ``config/environment.json`` path variables that point at something left behind (a data
+  folder inside the source, or a relative path reaching outside it) are rewritten to
+  absolute paths, so the clone trains on the same data;
+* ``.mmarctl/provenance.json``: the source, the UTC time, the mmarctl version and what was
+  copied or rewritten; a source's own provenance is nested, so the lineage is kept.
+
+Symbolic links inside the source that point inside it are recreated as relative links;
+a link pointing outside the source is refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mmarctl
+from mmarctl import scaffolds
+from mmarctl.errors import MmarError, WorkspaceError
+from mmarctl.jsonio import load_json, write_json_atomic
+from mmarctl.runtime.registry import CUSTOM_CODE_DIRS  # a TF-free module (name tables only)
+from mmarctl.scripts import is_generated, write_commands
+from mmarctl.staging import check_destination, staged_directory
+from mmarctl.workspace import ENVIRONMENT, is_path_key
+
+#: Folders always copied from the source (when present).
+COPIED_DIRS = ("config", "commands", "resources", "docs") + CUSTOM_CODE_DIRS
+#: Folders copied only with ``with_models``.
+MODEL_DIRS = ("models",)
+#: Run outputs: never copied, and variables pointing into them are never rewritten.
+OUTPUT_DIRS = ("models", "eval")
+#: Files and folders skipped wherever they are.
+SKIPPED_NAMES = ("__pycache__", ".ipynb_checkpoints")
+
+PROVENANCE = Path(".mmarctl") / "provenance.json"
+
+
+@dataclass
+class CloneResult:
+    """What :func:`clone` made.
+
+    Attributes:
+        root: the new workspace.
+        source: the source as recorded (``scaffold:spleen`` or an absolute path).
+        copied: top-level entries copied from the source.
+        rewritten: environment variables rewritten to absolute paths, with their new values.
+        notes: other things the user should know.
+    """
+
+    root: Path
+    source: str
+    copied: list[str] = field(default_factory=list)
+    rewritten: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A resolved clone source."""
+
+    path: Path
+    kind: str  # "scaffold" or "mmar"
+    label: str
+
+
+def resolve_source(source: str) -> Source:
+    """Turn the SOURCE argument into a folder.
+
+    A bare name of a built-in scaffold means that scaffold (write ``./spleen`` for a local
+    folder of the same name); anything else is the path of an MMAR.
+
+    Raises:
+        UsageError: a bare name that is neither a scaffold nor a folder (with suggestions).
+        WorkspaceError: the folder is missing or is not an MMAR.
+    """
+    if scaffolds.is_scaffold_name(source):
+        scaffold = scaffolds.get(source)
+        return Source(scaffold.path, "scaffold", f"scaffold:{scaffold.name}")
+    path = Path(source)
+    if not path.exists() and not path.is_symlink():
+        if "/" not in source and os.sep not in source:
+            scaffolds.get(source)  # raises "unknown scaffold" with did-you-mean
+        raise WorkspaceError("no such folder", file=source)
+    if not path.is_dir():
+        raise WorkspaceError("not an MMAR: not a folder", file=source)
+    if not (path / "config").is_dir():
+        raise WorkspaceError("not an MMAR: it has no config/ folder", file=source,
+                             hint="give an MMAR folder, or a scaffold name from `mmarctl clone --list`")
+    resolved = path.resolve()
+    return Source(resolved, "mmar", str(resolved))
+
+
+def _skipped(name: str) -> bool:
+    return name in SKIPPED_NAMES
+
+
+def plan_copy(src: Path, *, with_models: bool = False) -> list[Path]:
+    """The top-level entries of ``src`` a clone copies, checking every link under them.
+
+    Raises:
+        WorkspaceError: a symbolic link points outside ``src`` (naming the link).
+    """
+    src = src.resolve()
+    names = list(COPIED_DIRS) + (list(MODEL_DIRS) if with_models else [])
+    entries = [src / n for n in names if (src / n).is_dir() or (src / n).is_symlink()]
+    entries += sorted(p for p in src.glob("*.py") if p.is_file() or p.is_symlink())
+    for entry in entries:
+        _check_link(entry, src)
+        if entry.is_dir() and not entry.is_symlink():
+            for folder, dirnames, filenames in os.walk(entry):
+                dirnames[:] = [d for d in dirnames if not _skipped(d)]
+                for name in dirnames + filenames:
+                    _check_link(Path(folder) / name, src)
+    return entries
+
+
+def _check_link(path: Path, src: Path) -> None:
+    if not path.is_symlink():
+        return
+    target = Path(os.path.realpath(path))
+    if not target.is_relative_to(src):
+        raise WorkspaceError(f"symbolic link points outside the source, to {target}",
+                             file=path, hint="replace the link with a copy of what it points to")
+
+
+def _copy_entry(entry: Path, src: Path, dest_root: Path) -> None:
+    """Copy one top-level entry; links (already checked to stay inside) stay links."""
+    target = dest_root / entry.relative_to(src)
+    if entry.is_symlink():
+        _copy_link(entry, target)
+    elif entry.is_file():
+        shutil.copy2(entry, target)
+    else:
+        shutil.copytree(entry, target, symlinks=True,
+                        ignore=shutil.ignore_patterns(*SKIPPED_NAMES))
+        # copytree keeps link text as written; an absolute one would still point into the
+        # source, so make every link relative.
+        for folder, dirnames, filenames in os.walk(entry):
+            dirnames[:] = [d for d in dirnames if not _skipped(d)]
+            for name in dirnames + filenames:
+                link = Path(folder) / name
+                if link.is_symlink():
+                    _copy_link(link, dest_root / link.relative_to(src), replace=True)
+
+
+def _copy_link(link: Path, target: Path, *, replace: bool = False) -> None:
+    real = Path(os.path.realpath(link))
+    relative = os.path.relpath(real, Path(os.path.realpath(link.parent)))
+    if replace:
+        target.unlink()
+    os.symlink(relative, target)
+
+
+def _rewrite_environment(src: Path, dest_root: Path, copied: list[str]) -> dict[str, str]:
+    """Point path variables at what the clone left behind; returns the rewritten ones."""
+    env_path = dest_root / "config" / ENVIRONMENT
+    if not env_path.is_file():
+        return {}
+    try:
+        env = load_json(env_path)
+    except MmarError:
+        return {}  # `mmarctl check` reports a malformed file; cloning copies it as it is
+    if not isinstance(env, dict):
+        return {}
+    rewritten: dict[str, str] = {}
+    for key, value in env.items():
+        if not (isinstance(value, str) and value and is_path_key(key)) or "{" in value:
+            continue
+        if Path(os.path.expanduser(value)).is_absolute():
+            continue
+        target = Path(os.path.realpath(src / value))
+        if not target.exists():
+            continue
+        if target.is_relative_to(src):
+            top = target.relative_to(src).parts[:1]
+            if not top or top[0] in copied or top[0] in OUTPUT_DIRS:
+                continue
+        env[key] = str(target)
+        rewritten[key] = str(target)
+    if rewritten:
+        write_json_atomic(env_path, env)
+    return rewritten
+
+
+def _utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _source_provenance(src: Path) -> Any:
+    path = src / PROVENANCE
+    if not path.is_file():
+        return None
+    try:
+        return load_json(path)
+    except MmarError:
+        return None
+
+
+def clone(source: str, dest: str | os.PathLike, *, with_models: bool = False,
+          allow_empty_dest: bool = False, command: str = "clone") -> CloneResult:
+    """Create the workspace ``dest`` from ``source`` (a scaffold name or an MMAR path).
+
+    Args:
+        source: a built-in scaffold name, or the path of an MMAR.
+        dest: the new workspace; must not exist (or be empty, with ``allow_empty_dest``).
+        with_models: also copy ``models/`` (checkpoints, exported graphs).
+        allow_empty_dest: accept an existing empty folder (``mmarctl init``).
+        command: the verb recorded in the provenance.
+
+    Raises:
+        WorkspaceError: ``dest`` exists, the source is not an MMAR, a link leaves it, or
+            ``dest`` lies inside it. Nothing is written then.
+        UsageError: an unknown scaffold name.
+    """
+    origin = resolve_source(source)
+    check_destination(Path(dest), allow_empty=allow_empty_dest)  # named as the user typed it
+    dest_path = Path(dest).absolute()
+    if Path(os.path.realpath(dest_path)).is_relative_to(origin.path):
+        raise WorkspaceError("destination is inside the source", file=dest,
+                             hint="create the new workspace outside the one it copies")
+    entries = plan_copy(origin.path, with_models=with_models)
+    copied = [e.name for e in entries]
+    result = CloneResult(root=dest_path, source=origin.label, copied=copied)
+    old_scripts = _hand_written_scripts(origin.path)
+    with staged_directory(dest_path, allow_empty=allow_empty_dest) as tmp:
+        for entry in entries:
+            _copy_entry(entry, origin.path, tmp)
+        if origin.kind == "mmar":
+            result.rewritten = _rewrite_environment(origin.path, tmp, copied)
+        commands = write_commands(tmp, force=True)
+        result.notes.extend(commands.notes)
+        if old_scripts:
+            result.notes.append("replaced scripts not written by mmarctl: "
+                                + ", ".join(old_scripts))
+        write_json_atomic(tmp / PROVENANCE, {
+            "command": command,
+            "source": origin.label,
+            "source_kind": origin.kind,
+            "created_utc": _utc_now(),
+            "mmarctl_version": mmarctl.__version__,
+            "with_models": with_models,
+            "copied": copied,
+            "rewritten": result.rewritten,
+            "source_provenance": _source_provenance(origin.path),
+        })
+    return result
+
+
+def _hand_written_scripts(src: Path) -> list[str]:
+    from mmarctl.scripts import SCRIPT_NAMES
+
+    folder = src / "commands"
+    return [n for n in SCRIPT_NAMES if (folder / n).is_file() and not is_generated(folder / n)]
+
+
+def init(directory: str | os.PathLike, *, task: str = "segmentation") -> CloneResult:
+    """Create a blank workspace for ``task`` from its built-in scaffold.
+
+    ``directory`` may exist if it is empty.
+
+    Raises:
+        UsageError: unknown task.
+        WorkspaceError: ``directory`` is not empty.
+    """
+    scaffold = scaffolds.for_task(task)
+    return clone(scaffold.name, directory, allow_empty_dest=True, command="init")

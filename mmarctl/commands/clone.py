@@ -1,0 +1,70 @@
+"""``mmarctl clone SOURCE DEST``: a new workspace from a scaffold or an existing MMAR."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from mmarctl.console import err, out
+from mmarctl.errors import UsageError
+
+if TYPE_CHECKING:
+    from mmarctl.clone import CloneResult
+
+
+def print_result(result: "CloneResult", shown_dest: str) -> None:
+    """Report a new workspace: where it is, what it came from, what to do next."""
+    out.print(f"created {shown_dest} from {result.source}")
+    if result.copied:
+        out.print(f"  copied: {', '.join(result.copied)}; commands/ regenerated for mmarctl")
+    for key, value in result.rewritten.items():
+        out.print(f"  {key} now points at {value} (left behind in the source)")
+    for note in result.notes:
+        err.print(f"note: {note}")
+    if not result.rewritten:
+        out.print(f"next: mmarctl data synth {shown_dest}/data  (or point config/environment.json "
+                  "at your data), then mmarctl check " + shown_dest)
+
+
+def clone(
+    source: Annotated[Optional[str], typer.Argument(
+        show_default=False,
+        help="A built-in scaffold name (see --list) or the path of an MMAR. Write ./NAME for "
+             "a local folder that has a scaffold's name.")] = None,
+    dest: Annotated[Optional[str], typer.Argument(
+        show_default=False, help="The new workspace folder; it must not exist.")] = None,
+    with_models: Annotated[bool, typer.Option(
+        "--with-models", help="Also copy models/ (checkpoints and exported graphs).")] = False,
+    list_: Annotated[bool, typer.Option(
+        "--list", help="List the built-in scaffolds, one line each, and exit.")] = False,
+) -> None:
+    """Copy a scaffold or an MMAR into a new workspace; commands/ is regenerated.
+
+    Copies config/, commands/, resources/, docs/ and custom code (custom/, BYOC/ ...).
+
+    Leaves models/ and eval/ behind; --with-models copies models/ too.
+
+    Records the source in DEST/.mmarctl/provenance.json.
+
+    Example: mmarctl clone spleen my-exp   (or: mmarctl clone old-exp new-exp --with-models)
+    """
+    from mmarctl import clone as clone_lib
+    from mmarctl import scaffolds
+
+    if list_:
+        items = scaffolds.list_scaffolds()
+        width = max(len(s.name) for s in items)
+        for scaffold in items:
+            out.print(f"{scaffold.name:<{width}}  {scaffold.task:<14}  {scaffold.description}")
+        return
+    if source is None or dest is None:
+        raise UsageError("clone needs SOURCE and DEST", hint="e.g. mmarctl clone spleen my-exp; "
+                                                             "mmarctl clone --list shows scaffolds")
+    result = clone_lib.clone(source, dest, with_models=with_models)
+    print_result(result, dest)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``clone`` to the CLI."""
+    app.command("clone")(clone)

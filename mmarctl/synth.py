@@ -1,0 +1,280 @@
+"""Synthetic data sets in the layout Clara MMARs read, for demos and tests.
+
+No medical data can be downloaded everywhere mmarctl runs, so it makes its own:
+
+* ``segmentation``: a Medical Segmentation Decathlon style set (``imagesTr/``,
+  ``labelsTr/`` as ``.nii.gz``, ``dataset_0.json`` with ``training`` and ``validation``
+  lists and MSD metadata) of small CT-like abdominal volumes in Hounsfield units: air
+  (-1000 HU), a fat rim (-100), soft tissue (~40), a liver (~60), a spine (bone ~700) and a
+  spleen-like blob (+60..+100 HU, so the -57..164 window of the spleen scaffold sees it)
+  whose position, size, orientation and outline vary per case. Voxel spacing is anisotropic
+  and varies per case (1.5-1.8 mm in-plane, 2.0 or 2.5 mm between slices, never finer than
+  the scaffold's 1.5 x 1.5 x 2.0 mm target), with a RAS affine centred on the volume.
+* ``classification``: 2D grey-level images (0..255, as 2D NIfTI) of a chest-film-like
+  scene; class 1 images carry a bright round nodule in a lung field, class 0 images do
+  not. Labels are Clara's multi-label lists (``[0]`` / ``[1]``) in the datalist.
+
+The same seed gives identical arrays (each case draws from its own child of the seed).
+Both layouts match the built-in scaffolds: ``mmarctl data synth my-exp/data`` writes what
+the spleen scaffold's ``environment.json`` expects (``DATA_ROOT`` data,
+``DATASET_JSON`` data/dataset_0.json).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import mmarctl
+from mmarctl.console import progress
+from mmarctl.errors import UsageError
+from mmarctl.jsonio import write_json_atomic
+from mmarctl.staging import staged_directory
+
+TASKS = ("segmentation", "classification")
+DATALIST = "dataset_0.json"
+DEFAULT_CASES = {"segmentation": 12, "classification": 40}
+DEFAULT_SIZE = 64
+MIN_SIZE = 16
+MAX_SIZE = 512
+
+# Hounsfield units of the phantom's tissues.
+HU_AIR = -1000.0
+HU_FAT = -100.0
+HU_SOFT_TISSUE = 40.0
+HU_LIVER = 60.0
+HU_BONE = 700.0
+HU_MARROW = 250.0
+HU_SPLEEN_RANGE = (60.0, 100.0)
+HU_NOISE_SD = 12.0
+
+
+@dataclass
+class SynthResult:
+    """What :func:`synthesize` wrote.
+
+    Attributes:
+        root: the data folder.
+        datalist: its ``dataset_0.json``.
+        training: number of training cases; validation: number of validation cases.
+    """
+
+    root: Path
+    datalist: Path
+    training: int
+    validation: int
+    files: list[Path] = field(default_factory=list)
+
+
+# -- segmentation: CT-like volumes ----------------------------------------------------------
+
+def _smooth_field(rng: np.random.Generator, shape: tuple[int, ...], sigma: float) -> np.ndarray:
+    """Zero-mean, unit-SD random field, smooth over about ``sigma`` voxels."""
+    from scipy.ndimage import gaussian_filter
+
+    values = gaussian_filter(rng.standard_normal(shape), sigma=sigma, mode="wrap")
+    return (values - values.mean()) / (values.std() + 1e-12)
+
+
+def ct_case(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One CT-like volume, its spleen label and its affine.
+
+    Args:
+        rng: the case's random generator.
+        size: the smallest extent per axis; each axis is drawn from ``size..size*1.25``.
+
+    Returns:
+        ``(image int16 HU (x, y, z), label uint8 (0 background, 1 spleen), affine 4x4)``.
+    """
+    from scipy.ndimage import gaussian_filter
+
+    shape = tuple(int(n) for n in rng.integers(size, size + size // 4 + 1, size=3))
+    in_plane = round(float(rng.uniform(1.5, 1.8)) * 20) / 20  # 0.05 mm steps
+    spacing = np.array([in_plane, in_plane, float(rng.choice([2.0, 2.5]))])
+    # Millimetre coordinates of voxel centres, origin at the volume centre. RAS: +x points
+    # to the patient's right, +y anterior, +z superior.
+    axes = [(np.arange(n) - (n - 1) / 2.0) * s for n, s in zip(shape, spacing)]
+    x, y, z = np.meshgrid(*axes, indexing="ij")
+    half = np.array([a[-1] for a in axes])
+
+    # Body: an elliptic cylinder whose outline breathes slowly along z.
+    body_a = half[0] * rng.uniform(0.88, 0.94) * (1 + 0.03 * np.sin(z / half[2] * np.pi))
+    body_b = half[1] * rng.uniform(0.74, 0.84)
+    centre_y = half[1] * rng.uniform(-0.05, 0.05)
+    radial = np.sqrt((x / body_a) ** 2 + ((y - centre_y) / body_b) ** 2)
+    hu = np.full(shape, HU_AIR)
+    hu[radial <= 1.0] = HU_FAT
+    inside = radial <= rng.uniform(0.86, 0.92)
+    hu[inside] = HU_SOFT_TISSUE + 6.0 * _smooth_field(rng, shape, 3.0)[inside]
+
+    # Liver on the patient's right (+x), anterior.
+    liver = (((x - 0.45 * body_a) / (0.42 * body_a)) ** 2
+             + ((y - centre_y - 0.15 * body_b) / (0.55 * body_b)) ** 2
+             + (z / (1.2 * half[2])) ** 2) <= 1.0
+    hu[liver & inside] = HU_LIVER + rng.uniform(-5, 5)
+
+    # Spine: a vertebral body (marrow in a cortical ring) behind the centre.
+    spine_r = np.sqrt(x ** 2 + (y - centre_y + 0.68 * body_b) ** 2)
+    radius = 0.16 * body_b
+    hu[spine_r <= radius] = HU_BONE
+    hu[spine_r <= 0.7 * radius] = HU_MARROW
+
+    # Spleen: a rotated, elongated ellipsoid on the patient's left (-x), posterior, whose
+    # outline is bent by a smooth random field.
+    centre = np.array([-rng.uniform(0.45, 0.55) * half[0],
+                       centre_y - rng.uniform(0.15, 0.3) * body_b,
+                       rng.uniform(-0.15, 0.15) * half[2]])
+    radii = np.array([rng.uniform(0.24, 0.3) * half[0], rng.uniform(0.3, 0.4) * body_b,
+                      rng.uniform(0.35, 0.5) * half[2]])
+    angle = rng.uniform(-0.7, 0.7)
+    dx, dy, dz = x - centre[0], y - centre[1], z - centre[2]
+    u = np.cos(angle) * dx + np.sin(angle) * dy
+    v = -np.sin(angle) * dx + np.cos(angle) * dy
+    distance = np.sqrt((u / radii[0]) ** 2 + (v / radii[1]) ** 2 + (dz / radii[2]) ** 2)
+    spleen = (distance + 0.12 * _smooth_field(rng, shape, 4.0)) <= 1.0
+    spleen &= inside
+    hu[spleen] = rng.uniform(*HU_SPLEEN_RANGE) + 4.0 * _smooth_field(rng, shape, 2.0)[spleen]
+
+    # Partial-volume blur, then scanner noise; stored as int16 like most CT.
+    hu = gaussian_filter(hu, sigma=0.6) + rng.normal(0.0, HU_NOISE_SD, shape)
+    image = np.clip(np.rint(hu), -1024, 3071).astype(np.int16)
+    affine = np.diag([*spacing, 1.0])
+    affine[:3, 3] = -(np.array(shape) - 1) / 2.0 * spacing
+    return image, spleen.astype(np.uint8), affine
+
+
+# -- classification: 2D films ---------------------------------------------------------------
+
+def film_case(rng: np.random.Generator, size: int, positive: bool) -> np.ndarray:
+    """One 2D chest-film-like image (uint8, ``size x size``); ``positive`` adds a nodule."""
+    from scipy.ndimage import gaussian_filter
+
+    axis = (np.arange(size) - (size - 1) / 2.0) / (size / 2.0)
+    x, y = np.meshgrid(axis, axis, indexing="ij")
+    image = 30.0 + 10.0 * y  # exposure gradient
+    thorax = (x / rng.uniform(0.8, 0.9)) ** 2 + (y / rng.uniform(0.85, 0.95)) ** 2 <= 1.0
+    image[thorax] = 150.0
+    lungs = []
+    for side in (-1.0, 1.0):
+        cx, cy = side * rng.uniform(0.38, 0.46), rng.uniform(-0.1, 0.05)
+        lung = ((x - cx) / rng.uniform(0.26, 0.32)) ** 2 + ((y - cy) / rng.uniform(0.55, 0.65)) ** 2 <= 1.0
+        image[lung] = 70.0
+        lungs.append((lung, cx, cy))
+    image += 10.0 * _smooth_field(rng, (size, size), size / 16)
+    if positive:
+        lung, cx, cy = lungs[int(rng.integers(2))]
+        nx, ny = cx + rng.uniform(-0.12, 0.12), cy + rng.uniform(-0.3, 0.3)
+        radius = rng.uniform(0.08, 0.14)
+        image[np.sqrt((x - nx) ** 2 + (y - ny) ** 2) <= radius] = rng.uniform(170, 200)
+    image = gaussian_filter(image, sigma=0.7) + rng.normal(0.0, 6.0, image.shape)
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+def _save_nifti(array: np.ndarray, affine: np.ndarray, path: Path) -> None:
+    import nibabel as nib
+
+    image = nib.Nifti1Image(array, affine)
+    image.header.set_xyzt_units("mm")
+    image.set_qform(affine, code=1)  # scanner coordinates
+    image.set_sform(affine, code=1)
+    nib.save(image, str(path))
+
+
+def validation_count(cases: int, task: str) -> int:
+    """How many of ``cases`` go to the validation list (a quarter; classification: even)."""
+    count = max(1, cases // 4)
+    if task == "classification":
+        count = max(2, count - count % 2)  # both classes in validation, for the AUC
+    return count
+
+
+def _check_args(task: str, cases: int, size: int) -> None:
+    if task not in TASKS:
+        raise UsageError(f"unknown task {task!r}", hint=f"choose one of: {', '.join(TASKS)}")
+    least = 2 if task == "segmentation" else 4
+    if cases < least:
+        raise UsageError(f"--cases must be at least {least} for {task}; Received: cases={cases}",
+                         hint="some cases train, at least one validates")
+    if not MIN_SIZE <= size <= MAX_SIZE:
+        raise UsageError(f"--size must be in {MIN_SIZE}..{MAX_SIZE} voxels; Received: size={size}")
+
+
+def synthesize(dest: str | os.PathLike, *, task: str = "segmentation", cases: int | None = None,
+               size: int = DEFAULT_SIZE, seed: int = 0, show_progress: bool = True) -> SynthResult:
+    """Write a synthetic data set into the new folder ``dest``.
+
+    Args:
+        dest: the data folder to create (it may exist if empty).
+        task: ``segmentation`` (3D CT + spleen labels) or ``classification`` (2D images).
+        cases: number of cases (default 12 for segmentation, 40 for classification).
+        size: voxels per axis; segmentation draws each axis from ``size..size*1.25``.
+        seed: the random seed; the same seed gives the same arrays.
+        show_progress: draw a progress bar / log lines on stderr.
+
+    Raises:
+        UsageError: a bad task, case count or size.
+        WorkspaceError: ``dest`` exists and is not empty.
+    """
+    cases = DEFAULT_CASES.get(task, 0) if cases is None else cases
+    _check_args(task, cases, size)
+    children = np.random.SeedSequence(seed).spawn(cases)
+    n_val = validation_count(cases, task)
+    items: list[dict[str, Any]] = []
+    files: list[Path] = []
+    with staged_directory(Path(dest), allow_empty=True) as tmp:
+        (tmp / "imagesTr").mkdir()
+        if task == "segmentation":
+            (tmp / "labelsTr").mkdir()
+        with progress(f"synthesizing {task} cases", total=cases, enabled=show_progress) as bar:
+            for index, child in enumerate(children, start=1):
+                rng = np.random.default_rng(child)
+                if task == "segmentation":
+                    image, label, affine = ct_case(rng, size)
+                    item = {"image": f"imagesTr/spleen_{index}.nii.gz",
+                            "label": f"labelsTr/spleen_{index}.nii.gz"}
+                    _save_nifti(image, affine, tmp / item["image"])
+                    _save_nifti(label, affine, tmp / item["label"])
+                else:
+                    positive = index % 2 == 1
+                    image = film_case(rng, size, positive)
+                    item = {"image": f"imagesTr/img_{index:03d}.nii.gz", "label": [int(positive)]}
+                    _save_nifti(image, np.diag([0.8, 0.8, 1.0, 1.0]), tmp / item["image"])
+                items.append(item)
+                bar.update(1)
+        datalist = _datalist(task, items[:-n_val], items[-n_val:], seed=seed, size=size)
+        write_json_atomic(tmp / DATALIST, datalist)
+    root = Path(dest)
+    for item in items:
+        files.append(root / item["image"])
+        if isinstance(item.get("label"), str):
+            files.append(root / item["label"])
+    return SynthResult(root=root, datalist=root / DATALIST, training=cases - n_val,
+                       validation=n_val, files=files)
+
+
+def _datalist(task: str, training: list, validation: list, *, seed: int, size: int) -> dict:
+    common = {
+        "reference": "generated by mmarctl data synth",
+        "licence": "CC0-1.0 (synthetic, no patient data)",
+        "release": f"mmarctl {mmarctl.__version__}",
+        "numTraining": len(training) + len(validation),
+        "numTest": 0,
+        "synthetic": {"task": task, "seed": seed, "size": size},
+    }
+    if task == "segmentation":
+        head = {"name": "SyntheticSpleen",
+                "description": "CT-like abdominal volumes (HU) with a spleen-like label",
+                "tensorImageSize": "3D", "modality": {"0": "CT"},
+                "labels": {"0": "background", "1": "spleen"}}
+    else:
+        head = {"name": "SyntheticNodule",
+                "description": "2D chest-film-like images; label [1] when a nodule is present",
+                "tensorImageSize": "2D", "modality": {"0": "XR"},
+                "labels": {"0": "no nodule", "1": "nodule"}, "label_format": [1]}
+    return {**head, **common, "training": training, "validation": validation}
