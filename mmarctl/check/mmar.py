@@ -69,10 +69,11 @@ def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None,
     Args:
         workspace: the MMAR.
         overrides: ``--set`` values (already parsed).
-        train_config: the training config to check instead of ``config/config_train.json``
-            (a name in ``config/``, a path relative to the MMAR root, or any existing path).
-        validation_configs: validation configs to check instead of every
-            ``config/config_validation*.json``.
+        train_config: a training config to check (a name in ``config/``, a path relative to
+            the MMAR root, or any existing path).
+        validation_configs: validation configs to check.
+            When neither is given, ``config/config_train.json`` and every
+            ``config/config_validation*.json`` are checked; otherwise only the files named.
         strict: report the runtime-support notes as problems.
     """
     overrides = dict(overrides or {})
@@ -116,13 +117,14 @@ def _config_files(workspace: Workspace, train_config: str | None,
                   validation_configs: list[str] | None,
                   report: CheckReport) -> list[tuple[str, Path]]:
     configs: list[tuple[str, Path]] = []
-    if train_config:
-        configs.append(("train", _given_path(workspace, train_config)))
-    elif workspace.config_path(TRAIN_CONFIG).exists():
-        configs.append(("train", workspace.config_path(TRAIN_CONFIG)))
-    if validation_configs:
-        configs.extend(("validation", _given_path(workspace, name)) for name in validation_configs)
-    elif not train_config:
+    if train_config or validation_configs:
+        # Files named on the command line are checked instead of the default set.
+        if train_config:
+            configs.append(("train", _given_path(workspace, train_config)))
+        configs.extend(("validation", _given_path(workspace, n)) for n in validation_configs or [])
+    else:
+        if workspace.config_path(TRAIN_CONFIG).exists():
+            configs.append(("train", workspace.config_path(TRAIN_CONFIG)))
         configs.extend(("validation", p)
                        for p in sorted(workspace.config_dir.glob("config_validation*.json")))
     if not configs:

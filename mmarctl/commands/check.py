@@ -14,12 +14,12 @@ def check(
     set_items: SetOption = None,
     config_train: Annotated[Optional[str], typer.Option(
         "--config-train", metavar="FILE",
-        help="Training config to check instead of config/config_train.json (Clara's -c), "
-             "e.g. --config-train config/trn_base.json.")] = None,
+        help="Training config to check (Clara's -c), e.g. --config-train config/trn_base.json. "
+             "Naming a config checks only the configs named.")] = None,
     config_validation: Annotated[Optional[list[str]], typer.Option(
         "--config-validation", metavar="FILE",
-        help="Validation config to check instead of every config/config_validation*.json. "
-             "Repeatable.")] = None,
+        help="Validation config to check, e.g. config/config_validation_ckpt.json. Repeatable. "
+             "Default: config_train.json and every config_validation*.json.")] = None,
     strict: Annotated[bool, typer.Option(
         "--strict",
         help="Also fail on components that Clara knows but mmarctl's runtime does not "
