@@ -143,8 +143,7 @@ def parse_pbtxt(text: str) -> dict[str, list[Any]]:
     Raises:
         ValueError: the text is not protobuf text format.
     """
-    tokens = _tokens(text)
-    fields, end = _message(tokens, 0, closing=None)
+    fields, _ = _message(_tokens(text), 0, closing=None)
     return fields
 
 
