@@ -65,3 +65,129 @@ def sample_name(sample: Sample) -> str:
         if isinstance(props, dict) and props.get("filename"):
             return str(props["filename"])
     return ""
+
+
+# --- helpers shared by the transform modules (added with the transform catalogue) ---------
+
+def channel_axis(sample: Sample, field: str) -> int | None:
+    """Where the channel axis of ``field`` is: 0, -1, or None (no channel axis).
+
+    Loaders record it in ``meta[field]["channel_axis"]`` and the channel converters update it.
+    A field without that record (e.g. the network output ``"model"``) follows the runtime's
+    own layout: channels first.
+    """
+    props = sample.get("meta", {}).get(field, {})
+    return props.get("channel_axis", 0) if isinstance(props, dict) else 0
+
+
+def spatial_axes(array: np.ndarray, axis: int | None) -> list[int]:
+    """The axes of ``array`` that are not its channel axis."""
+    if axis is None:
+        return list(range(array.ndim))
+    axis %= array.ndim
+    return [a for a in range(array.ndim) if a != axis]
+
+
+def spatial_shape(array: np.ndarray, axis: int | None) -> tuple[int, ...]:
+    """The shape of ``array`` without its channel axis."""
+    return tuple(array.shape[a] for a in spatial_axes(array, axis))
+
+
+def per_channel(array: np.ndarray, axis: int | None, fn) -> np.ndarray:
+    """Apply ``fn`` (spatial array -> spatial array) to each channel and restack."""
+    if axis is None:
+        return fn(array)
+    moved = np.moveaxis(array, axis, 0)
+    out = np.stack([fn(channel) for channel in moved], axis=0)
+    return np.moveaxis(out, 0, axis)
+
+
+def is_label_field(sample: Sample, field: str) -> bool:
+    """Whether ``field`` holds class indices, so resampling must use nearest neighbour.
+
+    ``meta[field]["is_label"]`` decides when set (``ScaleByResolution(is_label=true)`` sets
+    it); otherwise a field named ``label``, ``*_label`` or ``label_*`` is a label. Clara's
+    transforms that take only ``fields`` left this undocumented; this is mmarctl's rule.
+    """
+    props = sample.get("meta", {}).get(field, {})
+    if isinstance(props, dict) and "is_label" in props:
+        return bool(props["is_label"])
+    return field == "label" or field.endswith("_label") or field.startswith("label_")
+
+
+def case_name(sample: Sample, field: str | None = None) -> str:
+    """A short case name (file name without directory and NIfTI/PNG extension)."""
+    name = ""
+    if field is not None:
+        props = sample.get("meta", {}).get(field, {})
+        if isinstance(props, dict) and props.get("filename"):
+            name = str(props["filename"])
+    name = name or sample_name(sample)
+    if isinstance(name, (list, tuple)):
+        name = name[0] if name else ""
+    base = str(name).replace("\\", "/").rsplit("/", 1)[-1]
+    for ext in (".nii.gz", ".nii", ".png", ".npy", ".gz"):
+        if base.lower().endswith(ext):
+            return base[: -len(ext)]
+    return base or "case"
+
+
+def check_probability(value: Any, *, component: str, arg: str = "probability") -> float:
+    """A probability in [0, 1], or a ConfigError naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ConfigError(f"{component}: {arg} must be a number in [0, 1]; Received: {arg}={value!r}")
+    return float(value)
+
+
+def check_number(value: Any, *, component: str, arg: str, minimum: float | None = None,
+                 strict: bool = False) -> float:
+    """A real number (not bool), optionally bounded below; ConfigError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        raise ConfigError(f"{component}: {arg} must be a number; Received: {arg}={value!r}")
+    if minimum is not None and (value <= minimum if strict else value < minimum):
+        bound = ">" if strict else ">="
+        raise ConfigError(f"{component}: {arg} must be {bound} {minimum}; Received: {arg}={value!r}")
+    return float(value)
+
+
+def check_sizes(value: Any, *, component: str, arg: str = "size", allow_minus_one: bool = False,
+                integer: bool = True) -> list:
+    """A non-empty list of positive sizes (``-1`` = keep that axis when allowed)."""
+    ok = isinstance(value, (list, tuple)) and 1 <= len(value) <= 3
+    if ok:
+        for v in value:
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                ok = False
+            elif integer and int(v) != v:
+                ok = False
+            elif not (v > 0 or (allow_minus_one and v == -1)):
+                ok = False
+    if not ok:
+        kind = "positive integers" if integer else "positive numbers"
+        extra = " (or -1 to keep an axis)" if allow_minus_one else ""
+        raise ConfigError(f"{component}: {arg} must be a list of 1 to 3 {kind}{extra}; "
+                          f"Received: {arg}={value!r}")
+    return [int(v) if integer else float(v) for v in value]
+
+
+def check_bool(value: Any, *, component: str, arg: str) -> bool:
+    """A JSON boolean, or a ConfigError (a string "false" would silently be true)."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{component}: {arg} must be true or false; Received: {arg}={value!r}")
+    return value
+
+
+def common_spatial_shape(transform: Transform, sample: Sample, fields: list[str]) -> tuple[int, ...]:
+    """The spatial shape all ``fields`` share; a DataError naming the case when they differ
+    (an image and its label on different grids)."""
+    shapes = {}
+    for field in fields:
+        array = np.asarray(transform.require(sample, field))
+        shapes[field] = spatial_shape(array, channel_axis(sample, field))
+    if len(set(shapes.values())) > 1:
+        listing = ", ".join(f"{f}={s}" for f, s in shapes.items())
+        case = sample_name(sample)
+        raise DataError(f"{type(transform).__name__}: fields differ in spatial shape ({listing})"
+                        + (f" in case {case}" if case else ""),
+                        file=case or None, hint="image and label must be on the same voxel grid")
+    return next(iter(shapes.values()))

@@ -1,0 +1,127 @@
+"""Loaders: turn the file names a data list gives into arrays plus their properties."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmarctl.errors import DataError
+from mmarctl.runtime.transforms import _png
+from mmarctl.runtime.transforms.base import Sample, Transform, as_fields, check_bool
+
+
+def _paths(value: Any, transform: str, field: str) -> list[str]:
+    if isinstance(value, (str, os.PathLike)):
+        return [os.fspath(value)]
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, (str, os.PathLike)) for v in value):
+        return [os.fspath(v) for v in value]
+    raise DataError(f"{transform}: field {field!r} must hold a file name or a list of file "
+                    f"names; Received: {field}={value!r}")
+
+
+def load_nifti(path: str, as_closest_canonical: bool = False):
+    """Read one NIfTI file -> (float32 array, affine, zooms, header); DataError when unreadable."""
+    import nibabel as nib
+
+    if not Path(path).is_file():
+        raise DataError("image file not found", file=path,
+                        hint="check DATA_ROOT and the data list entry")
+    try:
+        image = nib.load(path)
+        if as_closest_canonical:
+            image = nib.as_closest_canonical(image)
+        # get_fdata applies scl_slope/inter; reading here also detects truncated files.
+        data = np.asarray(image.get_fdata(dtype=np.float32))
+    except Exception as error:  # nibabel raises many types for corrupt files
+        raise DataError(f"cannot read NIfTI image: {type(error).__name__}: {error}", file=path,
+                        hint="the file is corrupt or truncated; re-copy it") from error
+    zooms = [float(z) for z in image.header.get_zooms()[: min(data.ndim, 3)]]
+    return data, np.asarray(image.affine, dtype=np.float64), zooms, image.header.copy()
+
+
+class LoadNifti(Transform):
+    """Load NIfTI images (``.nii`` / ``.nii.gz``) named by each field into float32 arrays.
+
+    Implements Clara's ``LoadNifti``. A field holding a list of files (multi-modal BraTS)
+    loads each and stacks them on a last (channel) axis; a 4-D file keeps its 4th axis as
+    channels. ``meta[field]`` records ``affine``, ``pixdim`` (spatial voxel sizes),
+    ``header``, ``filename``, ``original_shape``, ``original_affine`` and ``original_pixdim``
+    (as loaded, used by RestoreOriginalShape and the writers) and ``channel_axis`` (None
+    or -1).
+
+    Args:
+        fields: field name or list of names holding file paths.
+        as_closest_canonical: reorient to the closest RAS+ orientation (default false,
+            the file's own orientation).
+    """
+
+    clara_name = "LoadNifti"
+
+    def __init__(self, fields: str | list[str], as_closest_canonical: bool = False) -> None:
+        self.fields = as_fields(fields, component=self.clara_name)
+        self.as_closest_canonical = check_bool(as_closest_canonical, component=self.clara_name,
+                                               arg="as_closest_canonical")
+        super().__init__(fields=fields, as_closest_canonical=as_closest_canonical)
+
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        for field in self.fields:
+            paths = _paths(self.require(sample, field), self.clara_name, field)
+            loaded = [load_nifti(p, self.as_closest_canonical) for p in paths]
+            data, affine, zooms, header = loaded[0]
+            channel_axis = -1 if data.ndim == 4 else None
+            if len(loaded) > 1:
+                shapes = {item[0].shape for item in loaded}
+                if len(shapes) > 1:
+                    raise DataError(f"{self.clara_name}: the images of field {field!r} differ in "
+                                    f"shape ({', '.join(map(str, sorted(shapes)))})", file=paths[0])
+                data = np.stack([item[0] for item in loaded], axis=-1)
+                channel_axis = -1
+            spatial = data.shape[:-1] if channel_axis is not None else data.shape
+            sample[field] = data
+            sample.setdefault("meta", {})[field] = {
+                "affine": affine, "original_affine": affine.copy(), "pixdim": zooms,
+                "original_pixdim": list(zooms),
+                "header": header, "filename": paths[0], "filenames": paths,
+                "original_shape": tuple(spatial), "channel_axis": channel_axis,
+            }
+        return sample
+
+
+class LoadPng(Transform):
+    """Load PNG images named by each field into float32 arrays of shape ``(rows, cols)``.
+
+    Implements Clara's ``LoadPng``. Grey images give a 2-D array; grey+alpha, RGB and RGBA
+    images give ``(rows, cols, C)`` with ``channel_axis`` -1; palette images are expanded to
+    RGB. Pixel values are kept as stored (0..255 or 0..65535), not rescaled. ``pixdim`` is
+    ``[1, 1]`` and ``affine`` the identity, as PNG has no geometry. Interlaced PNGs are
+    rejected with a DataError.
+
+    Args:
+        fields: field name or list of names holding PNG file paths.
+    """
+
+    clara_name = "LoadPng"
+
+    def __init__(self, fields: str | list[str]) -> None:
+        self.fields = as_fields(fields, component=self.clara_name)
+        super().__init__(fields=fields)
+
+    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        for field in self.fields:
+            paths = _paths(self.require(sample, field), self.clara_name, field)
+            if len(paths) != 1:
+                raise DataError(f"{self.clara_name}: field {field!r} must name one PNG file; "
+                                f"Received: {len(paths)} files", file=paths[0])
+            data = _png.read_png(paths[0]).astype(np.float32)
+            sample[field] = data
+            sample.setdefault("meta", {})[field] = {
+                "affine": np.eye(4), "original_affine": np.eye(4), "pixdim": [1.0, 1.0],
+                "original_pixdim": [1.0, 1.0],
+                "header": None, "filename": paths[0], "filenames": paths,
+                "original_shape": tuple(data.shape[:2]),
+                "channel_axis": -1 if data.ndim == 3 else None,
+            }
+        return sample

@@ -1,0 +1,69 @@
+"""WriteClassificationResult: one CSV row of class probabilities per evaluated case."""
+
+from __future__ import annotations
+
+import csv
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from mmarctl.errors import ConfigError, DataError
+from mmarctl.runtime.component import Component
+from mmarctl.runtime.transforms.base import Sample, sample_name
+
+
+class WriteClassificationResult(Component):
+    """Append each case's prediction to ``<write_path>/preds_<field>.csv``.
+
+    Implements Clara's ``WriteClassificationResult``. Columns: ``image`` (the source file
+    name as given by the data list) then ``class_0 .. class_{K-1}`` with the probabilities.
+    The first write of a writer instance replaces an existing file (one file per run),
+    later writes append; writes are serialised so worker threads may share one writer.
+
+    Args:
+        field: the prediction field (default ``"model"``).
+        write_path: output folder (``{MMAR_EVAL_OUTPUT_PATH}``); ``write(sample, out_dir)``
+            may override it.
+    """
+
+    clara_name = "WriteClassificationResult"
+
+    def __init__(self, field: str = "model", write_path: str | None = None) -> None:
+        if not isinstance(field, str) or not field:
+            raise ConfigError(f"{self.clara_name}: field must be a field name; Received: field={field!r}")
+        if write_path is not None and not isinstance(write_path, str):
+            raise ConfigError(f"{self.clara_name}: write_path must be a folder path; "
+                              f"Received: write_path={write_path!r}")
+        self.field, self.write_path = field, write_path
+        self._started: dict[Path, int] = {}
+        self._lock = threading.Lock()
+        super().__init__(field=field, write_path=write_path)
+
+    def write(self, sample: Sample, out_dir: str | Path | None = None) -> Path:
+        """Add this sample's row; returns the CSV file."""
+        root = out_dir if out_dir is not None else self.write_path
+        if root is None:
+            raise ConfigError(f"{self.clara_name}: no output folder (write_path is not set)",
+                              hint="set write_path to {MMAR_EVAL_OUTPUT_PATH}")
+        if self.field not in sample:
+            raise DataError(f"{self.clara_name}: field {self.field!r} is missing",
+                            file=sample_name(sample) or None)
+        values = np.asarray(sample[self.field], np.float64).reshape(-1)
+        path = Path(root) / f"preds_{self.field}.csv"
+        with self._lock:
+            first = path not in self._started
+            if not first and self._started[path] != len(values):
+                raise DataError(f"{self.clara_name}: case has {len(values)} classes but earlier "
+                                f"cases had {self._started[path]}", file=sample_name(sample) or None)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with path.open("w" if first else "a", newline="", encoding="utf-8") as handle:
+                    rows = csv.writer(handle)
+                    if first:
+                        rows.writerow(["image"] + [f"class_{i}" for i in range(len(values))])
+                    rows.writerow([sample_name(sample)] + [f"{v:.6g}" for v in values])
+            except OSError as error:
+                raise DataError(f"cannot write CSV file: {error.strerror or error}", file=str(path)) from error
+            self._started[path] = len(values)
+        return path

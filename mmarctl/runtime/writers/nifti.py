@@ -1,0 +1,95 @@
+"""WriteNifti: save a prediction (or any field) as a NIfTI file aligned with its source image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmarctl.errors import ConfigError, DataError
+from mmarctl.runtime.component import Component
+from mmarctl.runtime.transforms.base import Sample, case_name, channel_axis, sample_name
+
+#: dtype names accepted for the written voxels
+DTYPES = ("uint8", "int8", "uint16", "int16", "int32", "float32", "float64")
+
+
+def save_nifti(array: np.ndarray, axis: int | None, affine: Any, header: Any, path: Path,
+               dtype: str | None = None) -> Path:
+    """Write ``array`` to ``path``: channel axis of size 1 dropped, more channels last
+    (NIfTI's 4th axis); the source ``header`` is reused with its data type replaced."""
+    import nibabel as nib
+
+    data = np.asarray(array)
+    if axis is not None:
+        data = np.moveaxis(data, axis, -1)
+        if data.shape[-1] == 1:
+            data = data[..., 0]
+    if dtype is not None:
+        if np.dtype(dtype).kind in "iu":
+            data = np.rint(data)  # class indices stored as float: round, do not truncate
+        data = data.astype(dtype)
+    affine = np.eye(4) if affine is None else np.asarray(affine, np.float64)
+    header = header.copy() if isinstance(header, nib.Nifti1Header) else None
+    image = nib.Nifti1Image(data, affine, header=header)
+    image.set_data_dtype(data.dtype)
+    image.header.set_slope_inter(1, 0)  # voxels are already in output units
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        nib.save(image, str(path))
+    except OSError as error:
+        raise DataError(f"cannot write NIfTI file: {error.strerror or error}", file=str(path)) from error
+    return path
+
+
+class WriteNifti(Component):
+    """Write one field of each evaluated case to ``<case>/<case>_<field>.nii.gz``.
+
+    Implements Clara's ``WriteNifti`` (validation ``writers``). ``<case>`` is the source
+    image's file name without extension (``spleen_3``), so a run over a data list gives one
+    folder per case, as Clara's eval folder did. The file takes the field's ``affine``
+    (after CopyProperties / RestoreOriginalShape), else the image's, and the source image's
+    NIfTI header, so it overlays the input in any viewer.
+
+    Args:
+        field: the field to write (usually ``"model"``).
+        dtype: voxel type of the file (default ``"uint8"``; integer types round values).
+        write_path: output folder (``{MMAR_EVAL_OUTPUT_PATH}``); ``write(sample, out_dir)``
+            may override it.
+    """
+
+    clara_name = "WriteNifti"
+
+    def __init__(self, field: str = "model", dtype: str = "uint8", write_path: str | None = None) -> None:
+        if not isinstance(field, str) or not field:
+            raise ConfigError(f"{self.clara_name}: field must be a field name; Received: field={field!r}")
+        if dtype not in DTYPES:
+            raise ConfigError(f"{self.clara_name}: dtype must be one of {', '.join(DTYPES)}; "
+                              f"Received: dtype={dtype!r}")
+        if write_path is not None and not isinstance(write_path, str):
+            raise ConfigError(f"{self.clara_name}: write_path must be a folder path; "
+                              f"Received: write_path={write_path!r}")
+        self.field, self.dtype, self.write_path = field, dtype, write_path
+        super().__init__(field=field, dtype=dtype, write_path=write_path)
+
+    def path_for(self, sample: Sample, out_dir: str | Path | None = None) -> Path:
+        """Where this sample's file goes."""
+        root = out_dir if out_dir is not None else self.write_path
+        if root is None:
+            raise ConfigError(f"{self.clara_name}: no output folder (write_path is not set)",
+                              hint="set write_path to {MMAR_EVAL_OUTPUT_PATH}")
+        case = case_name(sample, "image" if "image" in sample.get("meta", {}) else None)
+        return Path(root) / case / f"{case}_{self.field}.nii.gz"
+
+    def write(self, sample: Sample, out_dir: str | Path | None = None) -> Path:
+        """Write the field; returns the file written."""
+        if self.field not in sample:
+            raise DataError(f"{self.clara_name}: field {self.field!r} is missing",
+                            file=sample_name(sample) or None)
+        meta = sample.get("meta", {})
+        props, image = meta.get(self.field, {}), meta.get("image", {})
+        affine = props.get("affine", image.get("affine"))
+        header = props.get("header", image.get("header"))
+        return save_nifti(sample[self.field], channel_axis(sample, self.field), affine, header,
+                          self.path_for(sample, out_dir), self.dtype)
