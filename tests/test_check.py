@@ -84,7 +84,7 @@ def make_mmar(root: Path, *, train=TRAIN, validation=VALIDATION, env=ENV,
         for items in datalist.values():
             for item in items:
                 for key in ("image", "label"):
-                    if isinstance(item, dict) and key in item:
+                    if isinstance(item, dict) and isinstance(item.get(key), str):
                         write(root / "data" / item[key], "")
     return root
 
@@ -305,28 +305,20 @@ def test_automl_loss_list_is_checked_item_by_item(tmp_path):
             "(did you mean 'Focal'?)") in problem_lines(result)
 
 
-def _runtime_false_component() -> tuple[str, str] | None:
-    for name, entry in catalog.load("transforms").items():
-        required = [k for k, spec in entry["args"].items() if spec.get("required")]
-        if not entry.get("runtime") and required == ["fields"]:
-            return name, "transforms"
-    return None
-
-
-def test_unimplemented_component_is_a_note_and_fails_with_strict(tmp_path):
-    found = _runtime_false_component()
-    if found is None:
-        pytest.skip("every catalogued transform is implemented by the runtime")
-    name = found[0]
+def test_unimplemented_component_is_a_note_and_fails_with_strict(tmp_path, monkeypatch):
+    # Pretend the runtime lacks CropSubVolumeCenter, whatever the catalogue says today.
+    monkeypatch.setitem(catalog.load("transforms")["CropSubVolumeCenter"], "runtime", False)
 
     def edit(d):
-        d["train"]["pre_transforms"].append({"name": name, "args": {"fields": "image"}})
+        d["train"]["pre_transforms"].append(
+            {"name": "CropSubVolumeCenter", "args": {"fields": "image", "size": [8, 8, 8]}})
+        d["validate"]["pre_transforms"].append({"ref": "CropSubVolumeCenter"})
     root = make_mmar(tmp_path / "mmar", train=edited(TRAIN, edit))
-    line = (f"config/config_train.json: train.pre_transforms[2].name: note: {name} is known to "
-            "Clara but not implemented by the mmarctl runtime")
+    line = ("config/config_train.json: train.pre_transforms[2].name: note: CropSubVolumeCenter "
+            "is known to Clara but not implemented by the mmarctl runtime")
     result = check(root)
     assert result.exit_code == 0, result.output
-    assert line in result.stdout.splitlines()
+    assert [l for l in result.stdout.splitlines() if "CropSubVolumeCenter" in l] == [line]
     strict = check(root, "--strict")
     assert strict.exit_code == 1
     assert line.replace("note: ", "") in strict.stdout.splitlines()
@@ -544,3 +536,28 @@ def test_schema_unknown_name_is_a_usage_error():
     assert result.exit_code == 2
     assert "unknown schema 'config_trian' (did you mean config_train" in result.output
     assert runner.invoke(app, ["schema"]).exit_code == 2
+
+
+# -- built-in scaffolds ---------------------------------------------------------------------
+SCAFFOLDS = Path(__file__).resolve().parents[1] / "scaffolds"
+
+
+@pytest.mark.parametrize("name", ["spleen", "classification"])
+def test_scaffold_checks_clean_once_it_has_data(tmp_path, name):
+    import shutil
+
+    if not (SCAFFOLDS / name / "config").is_dir():
+        pytest.skip(f"scaffolds/{name} does not exist yet")
+    root = tmp_path / name
+    shutil.copytree(SCAFFOLDS / name, root)
+    # The scaffold's environment points at data/dataset_0.json under DATA_ROOT data/.
+    if name == "classification":
+        items = [{"image": f"images/case{i}.png", "label": [i % 2, 1 - i % 2]} for i in range(3)]
+    else:
+        items = [_case(i) for i in range(3)]
+    datalist = {"training": items[:2], "validation": items[2:]}
+    make_mmar(root, train=None, validation=None, env=None, datalist=datalist)
+    write(root / "data" / "dataset_0.json", datalist)
+    result = check(root)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().splitlines()[-1].startswith("OK: ")
