@@ -105,19 +105,21 @@ class CropRandomSizeWithDisplacement(Transform):
 
     Args:
         fields: field name or list of names.
-        lower_size: smallest kept fraction per spatial axis, in (0, 1].
+        lower_size: smallest kept fraction per spatial axis, in (0, 1] (default: 1, so
+            only the displacement applies).
         max_displacement: largest shift of the centre, in voxels (>= 0).
     """
 
     clara_name = "CropRandomSizeWithDisplacement"
     is_random = True
 
-    def __init__(self, fields: str | list[str], lower_size: list[float],
+    def __init__(self, fields: str | list[str], lower_size: list[float] | None = None,
                  max_displacement: float = 0) -> None:
         self.fields = as_fields(fields, component=self.clara_name)
-        self.lower_size = check_sizes(lower_size, component=self.clara_name, arg="lower_size",
-                                      integer=False)
-        if any(f > 1 for f in self.lower_size):
+        self.lower_size = (None if lower_size is None else
+                           check_sizes(lower_size, component=self.clara_name, arg="lower_size",
+                                       integer=False))
+        if self.lower_size is not None and any(f > 1 for f in self.lower_size):
             raise ConfigError(f"{self.clara_name}: lower_size values are fractions in (0, 1]; "
                               f"Received: lower_size={lower_size!r}")
         self.max_displacement = check_number(max_displacement, component=self.clara_name,
@@ -126,8 +128,9 @@ class CropRandomSizeWithDisplacement(Transform):
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         shape = common_spatial_shape(self, sample, self.fields)
-        _rank(self, sample, shape, len(self.lower_size), "lower_size")
-        size = [max(1, int(round(d * rng.uniform(f, 1)))) for d, f in zip(shape, self.lower_size)]
+        lower = self.lower_size if self.lower_size is not None else [1.0] * len(shape)
+        _rank(self, sample, shape, len(lower), "lower_size")
+        size = [max(1, int(round(d * rng.uniform(f, 1)))) for d, f in zip(shape, lower)]
         start = []
         for d, n in zip(shape, size):
             shift = rng.uniform(-self.max_displacement, self.max_displacement)

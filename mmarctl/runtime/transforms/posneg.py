@@ -120,28 +120,34 @@ class FastCropByPosNegRatio(Transform):
 
     Args:
         size: patch size per spatial axis.
-        fields: the image field(s) to crop with the label.
+        fields: the image field(s) to crop with the label (default ``"image"``).
         label_field: the label field (default ``"label"``).
         pos, neg: relative frequency of foreground / background centres (default 1:1).
         batch_size: patches per call (default 1).
         batches_to_gen_at_once: accepted for compatibility (integer >= 1).
+        image_field: another way to name one image field (older configs); added to ``fields``.
     """
 
     clara_name = "FastCropByPosNegRatio"
     is_random = True
 
-    def __init__(self, size: list[int], fields: str | list[str] = "image", label_field: str = "label",
-                 pos: float = 1, neg: float = 1, batch_size: int = 1,
-                 batches_to_gen_at_once: int = 1) -> None:
+    def __init__(self, size: list[int], fields: str | list[str] | None = None,
+                 label_field: str = "label", pos: float = 1, neg: float = 1, batch_size: int = 1,
+                 batches_to_gen_at_once: int = 1, image_field: str | None = None) -> None:
         name = self.clara_name
         self.size = check_sizes(size, component=name)
-        self.fields = as_fields(fields, component=name)
+        self.fields = as_fields(fields, component=name) if fields is not None else []
+        if image_field is not None or not self.fields:
+            image = as_fields(image_field or "image", component=name, arg="image_field")[0]
+            self.fields = list(dict.fromkeys(self.fields + [image]))
         self.label_field = as_fields(label_field, component=name, arg="label_field")[0]
         self.pos_fraction = _ratio(pos, neg, name)
         self.batch_size = _count(batch_size, name, "batch_size")
         self.batches_to_gen_at_once = _count(batches_to_gen_at_once, name, "batches_to_gen_at_once")
-        super().__init__(size=size, fields=fields, label_field=label_field, pos=pos, neg=neg,
-                         batch_size=batch_size, batches_to_gen_at_once=batches_to_gen_at_once)
+        config = dict(size=size, fields=fields, label_field=label_field, pos=pos, neg=neg,
+                      batch_size=batch_size, batches_to_gen_at_once=batches_to_gen_at_once,
+                      image_field=image_field)
+        super().__init__(**{k: v for k, v in config.items() if v is not None})
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> list[Sample]:
         fields = list(dict.fromkeys(self.fields + [self.label_field]))
