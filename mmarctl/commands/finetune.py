@@ -1,0 +1,37 @@
+"""``mmarctl finetune``: train starting from a checkpoint (Clara's train_finetune.sh)."""
+
+from __future__ import annotations
+
+
+import typer
+
+from mmarctl.commands._common import MmarArgument, SetOption
+from mmarctl.commands.train import (ConfigTrainOption, CpuOption, EpochsOption, GpusOption,
+                                    HostfileOption, HostsOption, LauncherOption,
+                                    LearningRateOption, SeedOption, run_training)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("finetune")(finetune)
+
+
+def finetune(
+    mmar: MmarArgument = None,
+    set_: SetOption = None,
+    epochs: EpochsOption = None,
+    learning_rate: LearningRateOption = None,
+    seed: SeedOption = None,
+    config_train: ConfigTrainOption = "config_train.json",
+    gpus: GpusOption = 1,
+    cpu: CpuOption = False,
+    hosts: HostsOption = None,
+    hostfile: HostfileOption = None,
+    launcher: LauncherOption = "gloo",
+) -> None:
+    """Fine-tune: train from the weights at MMAR_CKPT (default models/model.ckpt).
+
+    Example: mmarctl finetune my-exp --epochs 10 --set MMAR_CKPT=models/model.ckpt
+    """
+    run_training("finetune", mmar, set_, epochs=epochs, learning_rate=learning_rate, seed=seed,
+                 config_train=config_train, resume=False, gpus=gpus, cpu=cpu, hosts=hosts,
+                 hostfile=hostfile, launcher=launcher, finetune=True)

@@ -1,0 +1,47 @@
+"""``mmarctl infer``: run the trained model on the datalist or on given images (infer.sh)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from mmarctl.commands._common import MmarArgument, SetOption
+from mmarctl.commands.validate import ConfigOption, ConfigTrainOption
+
+
+def register(app: typer.Typer) -> None:
+    app.command("infer")(infer)
+
+
+def infer(
+    mmar: MmarArgument = None,
+    set_: SetOption = None,
+    config: ConfigOption = "config_validation.json",
+    config_train: ConfigTrainOption = "config_train.json",
+    input_: Annotated[Optional[list[str]], typer.Option(
+        "--input", "-i", metavar="PATH",
+        help="Image file(s) to segment/classify instead of the datalist. Repeatable.")] = None,
+    output: Annotated[Optional[str], typer.Option(
+        "--output", "-o", metavar="DIR",
+        help="Output folder (sets MMAR_EVAL_OUTPUT_PATH; default eval/).")] = None,
+) -> None:
+    """Infer: masks as NIfTI with the input's affine/header, classification scores as CSV.
+
+    Without --input the datalist key DATA_LIST_KEY (default: validation) is used.
+
+    Example: mmarctl infer my-exp --input scan.nii.gz --output predictions/
+    """
+    from mmarctl.console import out
+    from mmarctl.runtime import logs
+    from mmarctl.runtime.evaluation import EvalOptions, evaluate
+    from mmarctl.variables import parse_set_items
+    from mmarctl.workspace import Workspace
+
+    workspace = Workspace.locate(mmar)
+    logs.configure(workspace.log_config)
+    report = evaluate(workspace, EvalOptions(config=config, train_config=config_train,
+                                             overrides=parse_set_items(set_), inputs=input_,
+                                             output=output), mode="infer")
+    out.print(f"inferred {report.cases} cases; outputs in "
+              f"{workspace.display(report.output_dir)}", highlight=False)

@@ -1,0 +1,148 @@
+"""``mmarctl train``: train an MMAR (Clara's train.sh / train_2gpu.sh)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from mmarctl.commands._common import MmarArgument, SetOption
+
+EpochsOption = Annotated[Optional[int], typer.Option(
+    "--epochs", min=1, help="Epochs to train (sets the global `epochs`).")]
+LearningRateOption = Annotated[Optional[float], typer.Option(
+    "--learning-rate", "--lr", min=0.0,
+    help="Initial learning rate (sets the global `learning_rate`).")]
+SeedOption = Annotated[Optional[int], typer.Option(
+    "--seed", help="Seed every random generator and make TensorFlow deterministic "
+                   "(overrides `determinism`); a CPU run is then repeatable.")]
+ConfigTrainOption = Annotated[str, typer.Option(
+    "--config-train", "-c", metavar="FILE",
+    help="Training config in config/ (or a path relative to the MMAR), e.g. trn_base.json.")]
+GpusOption = Annotated[int, typer.Option(
+    "--gpus", min=1, help="Processes (GPUs) on this machine; more than 1 launches Horovod "
+                          "data-parallel training (sets multi_gpu).")]
+CpuOption = Annotated[bool, typer.Option(
+    "--cpu", help="With --gpus N: run N CPU processes instead (for testing multi-process runs).")]
+HostsOption = Annotated[Optional[str], typer.Option(
+    "--hosts", metavar="HOST:N,...", help="Hosts and slots for multi-machine training, "
+                                          "e.g. node1:4,node2:4.")]
+HostfileOption = Annotated[Optional[Path], typer.Option(
+    "--hostfile", help="A Horovod/MPI hostfile instead of --hosts.")]
+LauncherOption = Annotated[str, typer.Option(
+    "--launcher", help="How processes are started: gloo (horovodrun --gloo) or mpirun.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+
+
+def train(
+    mmar: MmarArgument = None,
+    set_: SetOption = None,
+    epochs: EpochsOption = None,
+    learning_rate: LearningRateOption = None,
+    seed: SeedOption = None,
+    config_train: ConfigTrainOption = "config_train.json",
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue the run stopped by Ctrl-C/SIGTERM from models/resume/ "
+                         "(last finished epoch, optimizer state).")] = False,
+    gpus: GpusOption = 1,
+    cpu: CpuOption = False,
+    hosts: HostsOption = None,
+    hostfile: HostfileOption = None,
+    launcher: LauncherOption = "gloo",
+) -> None:
+    """Train the MMAR's model; the best checkpoint goes to models/model.ckpt.
+
+    The config is checked before any compute. Validation runs every
+    num_training_epoch_per_valid epochs; TensorBoard events are written to models/.
+
+    Example: mmarctl train my-exp --epochs 20 --set DATA_ROOT=/data/Task09_Spleen
+    """
+    run_training("train", mmar, set_, epochs=epochs, learning_rate=learning_rate, seed=seed,
+                 config_train=config_train, resume=resume, gpus=gpus, cpu=cpu, hosts=hosts,
+                 hostfile=hostfile, launcher=launcher)
+
+
+def overrides_from(set_items: list[str] | None, epochs: int | None,
+                   learning_rate: float | None) -> dict[str, Any]:
+    """``--set`` items plus the plain flags mapped onto Clara's globals."""
+    from mmarctl.variables import parse_set_items
+
+    overrides = parse_set_items(set_items)
+    if epochs is not None:
+        overrides["epochs"] = epochs
+    if learning_rate is not None:
+        overrides["learning_rate"] = learning_rate
+    return overrides
+
+
+def _launch_argv(verb: str, root: Path, set_items: list[str] | None, **flags: Any) -> list[str]:
+    argv = [verb, str(root)]
+    for item in set_items or []:
+        argv += ["--set", item]
+    for name, value in flags.items():
+        if value is None or value is False:
+            continue
+        option = "--" + name.replace("_", "-")
+        argv += [option] if value is True else [option, str(value)]
+    return argv
+
+
+def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
+                 epochs: int | None, learning_rate: float | None, seed: int | None,
+                 config_train: str, resume: bool, gpus: int, cpu: bool, hosts: str | None,
+                 hostfile: Path | None, launcher: str, finetune: bool = False) -> None:
+    """Shared by train and finetune: launch workers, or build and run the plan here."""
+    from mmarctl.errors import UsageError
+    from mmarctl.workspace import Workspace
+
+    workspace = Workspace.locate(mmar)
+    if launcher not in ("gloo", "mpirun"):
+        raise UsageError(f"--launcher must be gloo or mpirun; Received: {launcher!r}")
+    if resume and finetune:
+        raise UsageError("--resume continues a run; finetune starts one: use `train --resume`")
+    if gpus > 1 or hosts or hostfile:
+        try:
+            from mmarctl import launcher as launch_module
+        except ImportError:
+            raise UsageError("multi-process training (--gpus/--hosts/--hostfile) is not "
+                             "available yet in this build") from None
+        argv = _launch_argv(verb, workspace.root, [*(set_items or []), "multi_gpu=true"],
+                            epochs=epochs, learning_rate=learning_rate, seed=seed,
+                            config_train=config_train, resume=resume)
+        launch_module.launch(argv, gpus=gpus, cpu=cpu, hosts=hosts, hostfile=hostfile,
+                             launcher=launcher)
+        return
+
+    from mmarctl.console import err, out
+    from mmarctl.runtime import logs
+    from mmarctl.runtime.plan import TrainOptions, TrainingPlan
+
+    logs.configure(workspace.log_config)
+    overrides = overrides_from(set_items, epochs, learning_rate)
+    finetune_from = None
+    if finetune:
+        from mmarctl.runtime.checkpoint import checkpoint_prefix
+
+        resolved_env = workspace.variables({}, overrides)
+        finetune_from = str(resolved_env.get("MMAR_CKPT") or workspace.models_dir / "model.ckpt")
+        if checkpoint_prefix(finetune_from) is None:
+            from mmarctl.errors import RuntimeFailure
+
+            raise RuntimeFailure(f"finetune needs a checkpoint to start from; none at "
+                                 f"{workspace.display(Path(finetune_from))}",
+                                 hint="train first, or pass --set MMAR_CKPT=path/to/model.ckpt")
+    options = TrainOptions(config=config_train, overrides=overrides, seed=seed, resume=resume,
+                           finetune_from=finetune_from)
+    plan = TrainingPlan.build(workspace, options)
+    err.print(f"{verb}: {plan.state.epochs} epochs x {plan.state.steps_per_epoch} steps, "
+              f"starting at epoch {plan.state.start_epoch + 1}", highlight=False)
+    state = plan.run()
+    if plan.backend.is_chief:
+        best = (f"best {state.key_metric}={state.best_metric:.4f} at epoch {state.best_epoch + 1}"
+                if state.key_metric and state.best_epoch >= 0 else "no validation metric")
+        out.print(f"trained {state.epochs - state.start_epoch} epochs; {best}; "
+                  f"models in {workspace.display(workspace.models_dir)}", highlight=False)

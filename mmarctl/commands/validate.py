@@ -1,0 +1,52 @@
+"""``mmarctl validate``: metrics of the trained model on the validation list (validate.sh)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mmarctl.commands._common import MmarArgument, SetOption
+
+ConfigOption = Annotated[str, typer.Option(
+    "--config", "-c", metavar="FILE",
+    help="Validation config in config/ (Clara: config_validation.json; "
+         "config_validation_ckpt.json validates from the checkpoint).")]
+ConfigTrainOption = Annotated[str, typer.Option(
+    "--config-train", metavar="FILE",
+    help="Training config whose model section CheckpointLoader builds.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("validate")(validate)
+
+
+def validate(
+    mmar: MmarArgument = None,
+    set_: SetOption = None,
+    config: ConfigOption = "config_validation.json",
+    config_train: ConfigTrainOption = "config_train.json",
+) -> None:
+    """Validate the model: per-case and summary metrics into eval/ (CSV, JSON, text).
+
+    The datalist key is DATA_LIST_KEY (default: validation); the model is loaded as the
+    config's model_loader says.
+
+    Example: mmarctl validate my-exp --set DATA_LIST_KEY=validation
+    """
+    from mmarctl.console import out
+    from mmarctl.runtime import logs
+    from mmarctl.runtime.evaluation import EvalOptions, evaluate, summarise
+    from mmarctl.variables import parse_set_items
+    from mmarctl.workspace import Workspace
+
+    workspace = Workspace.locate(mmar)
+    logs.configure(workspace.log_config)
+    report = evaluate(workspace, EvalOptions(config=config, train_config=config_train,
+                                             overrides=parse_set_items(set_)), mode="validate")
+    out.print(f"validated {report.cases} cases", highlight=False)
+    for name in report.metrics:
+        stats = summarise([row[name] for row in report.per_case.values()])
+        out.print(f"  {name}: mean {stats['mean']:.4f}  min {stats['min']:.4f}  "
+                  f"max {stats['max']:.4f}", highlight=False)
+    out.print(f"reports in {workspace.display(report.output_dir)}", highlight=False)

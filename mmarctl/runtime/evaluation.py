@@ -1,0 +1,284 @@
+"""``validate`` and ``infer``: run config_validation.json over a datalist or given images.
+
+As Clara's ``nvmidl.apps.evaluate`` (validate.sh / infer.sh), for each case::
+
+    pre_transforms (image) -> label_transforms (validate only) -> inferer(model_loader's predict)
+    -> "model" field (channels first) -> post_transforms -> val_metrics (validate) / writers (infer)
+
+The datalist is ``DATASET_JSON`` with key ``DATA_LIST_KEY`` (default ``validation``; paths
+relative to ``DATA_ROOT``), or ``--input`` files. Outputs go to ``MMAR_EVAL_OUTPUT_PATH``
+(default ``eval/``): for validate ``metrics.json``, ``metrics_per_case.csv`` and
+``metrics_summary.txt`` (min, max, mean per metric, Clara-style); for infer whatever the
+writers write, plus ``classification_results.csv`` for a classification network when no
+writer is configured.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from mmarctl.errors import ConfigError, DataError
+from mmarctl.jsonio import load_json, write_json_atomic
+from mmarctl.runtime.builder import ComponentBuilder
+from mmarctl.runtime.pipelines.base import case_name, run_chain
+from mmarctl.workspace import Workspace
+
+log = logging.getLogger("mmarctl.evaluate")
+
+VALIDATION_CONFIG = "config_validation.json"
+
+
+@dataclass
+class EvalOptions:
+    """Command-line choices for validate / infer.
+
+    Attributes:
+        config: the validation config (``config_validation.json``).
+        train_config: the training config whose model section the CheckpointLoader builds.
+        overrides: ``--set`` values.
+        inputs: image files to infer on instead of the datalist.
+        output: output folder (sets ``MMAR_EVAL_OUTPUT_PATH``).
+        progress: draw progress.
+    """
+
+    config: str = VALIDATION_CONFIG
+    train_config: str = "config_train.json"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    inputs: list[str] | None = None
+    output: str | None = None
+    progress: bool = True
+
+
+@dataclass
+class EvalReport:
+    """What a validate/infer run produced."""
+
+    cases: int
+    output_dir: Path
+    metrics: dict[str, float] = field(default_factory=dict)
+    per_case: dict[str, dict[str, float]] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+
+
+def _network(workspace: Workspace, options: EvalOptions, loader: Any) -> tuple[Any, Any, int]:
+    """(network component, Keras model, spatial dims) from the training config, or Nones."""
+    from mmarctl.runtime.model_io import build_network, input_spec
+
+    path = workspace.config_path(options.train_config)
+    if not path.is_file():
+        if type(loader).__name__ == "CheckpointLoader":
+            raise ConfigError("CheckpointLoader builds the network from the training config, "
+                              "which is missing", file=workspace.display(path),
+                              hint="pass --config-train with the config the model was trained with")
+        return None, None, 0
+    resolved = workspace.resolve(options.train_config, options.overrides)
+    network, model = build_network(resolved, workspace.root)
+    return network, model, input_spec(resolved)[0]
+
+
+def _items(workspace: Workspace, variables: Mapping[str, Any], options: EvalOptions,
+           with_labels: bool) -> list[dict[str, Any]]:
+    if options.inputs:
+        items = []
+        for name in options.inputs:
+            path = Path(name).expanduser()
+            if not path.is_file():
+                raise DataError("input image not found", file=name)
+            items.append({"image": str(path.resolve())})
+        return items
+    datalist = variables.get("DATASET_JSON")
+    if not datalist:
+        raise ConfigError("DATASET_JSON is not set", file="config/environment.json",
+                          hint="set it in environment.json or with --set DATASET_JSON=...")
+    key = str(variables.get("DATA_LIST_KEY") or "validation")
+    data = load_json(Path(datalist))
+    if not isinstance(data, dict) or key not in data or not isinstance(data[key], list):
+        present = ", ".join(sorted(data)) if isinstance(data, dict) else "none"
+        raise DataError(f"datalist has no list under {key!r}", file=datalist,
+                        hint=f"keys present: {present}; choose one with --set DATA_LIST_KEY=...")
+    base = Path(variables.get("DATA_ROOT") or Path(datalist).parent)
+    items = []
+    for entry in data[key]:
+        entry = {"image": entry} if isinstance(entry, str) else dict(entry)
+        item = {}
+        for k, v in entry.items():
+            if k == "label" and not with_labels:
+                continue
+            if isinstance(v, str):
+                item[k] = str(v if Path(v).is_absolute() else base / v)
+            elif isinstance(v, list) and v and all(isinstance(x, str) for x in v):
+                item[k] = [str(x if Path(x).is_absolute() else base / x) for x in v]
+            elif isinstance(v, (list, int, float)):
+                item[k] = np.asarray(v, np.float32)
+        items.append(item)
+    if not items:
+        raise DataError(f"datalist key {key!r} holds no items", file=datalist)
+    return items
+
+
+def _channels_last(array: np.ndarray, meta: Mapping[str, Any], dims: int) -> np.ndarray:
+    axis = meta.get("channel_axis", 0) if isinstance(meta, Mapping) else 0
+    if axis is None or (dims and array.ndim == dims):
+        return array[..., None]
+    if axis in (-1, array.ndim - 1):
+        return array
+    return np.moveaxis(array, 0, -1)
+
+
+def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalReport:
+    """Run validation (``mode="validate"``) or inference (``mode="infer"``).
+
+    Raises:
+        ConfigError: a config section cannot be built.
+        DataError: an image or label cannot be used (named).
+        RuntimeFailure: no checkpoint, or it does not fit the network.
+    """
+    from mmarctl.runtime.plan import check_config, get_backend
+
+    validating = mode == "validate"
+    overrides = {"do_validation": validating, "output_infer_result": not validating}
+    overrides.update(options.overrides)
+    if options.output:
+        overrides["MMAR_EVAL_OUTPUT_PATH"] = str(Path(options.output).resolve())
+    options = EvalOptions(**{**options.__dict__, "overrides": overrides})
+    resolved = workspace.resolve(options.config, overrides)
+    check_config("config_validation", resolved)
+    data, file = resolved.data, resolved.file
+    builder = ComponentBuilder(file, workspace.root)
+
+    pre = builder.build_list("transforms", data.get("pre_transforms"), "pre_transforms")
+    labels = (builder.build_list("transforms", data.get("label_transforms"), "label_transforms")
+              if validating else [])
+    post = builder.build_list("transforms", data.get("post_transforms"), "post_transforms")
+    metrics = (builder.build_list("metrics", data.get("val_metrics"), "val_metrics")
+               if validating else [])
+    writers = ([] if validating else
+               builder.build_list("writers", data.get("writers"), "writers"))
+    inferer = builder.build("inferers", data.get("inferer", {"name": "TFSimpleInferer"}),
+                            "inferer")
+    if "model_loader" not in data:
+        raise ConfigError("model_loader is missing", file=file, json_path="model_loader",
+                          hint='e.g. {"name": "CheckpointLoader", "args": '
+                               '{"checkpoint_dir": "{MMAR_CKPT_DIR}"}}')
+    loader = builder.build("model_loaders", data["model_loader"], "model_loader")
+
+    output_dir = Path(resolved.variables.get("MMAR_EVAL_OUTPUT_PATH")
+                      or workspace.eval_dir)
+    if not output_dir.is_absolute():
+        output_dir = workspace.root / output_dir
+    items = get_backend().shard(_items(workspace, resolved.variables, options, validating))
+
+    network, model, dims = _network(workspace, options, loader)
+    predict = loader.load(workspace, model)
+
+    from mmarctl.console import progress
+
+    report = EvalReport(cases=0, output_dir=output_dir)
+    rows: list[tuple[str, list[float]]] = []
+    rng = np.random.default_rng(0)
+    with progress(mode, len(items), enabled=options.progress) as bar:
+        for item in items:
+            sample = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in item.items()}
+            sample["meta"] = {}
+            sample = _one(run_chain(pre + labels, [sample], rng))
+            image = np.asarray(sample["image"], np.float32)
+            batch = _channels_last(image, sample["meta"].get("image", {}), dims)[None]
+            probabilities = np.asarray(inferer(predict, batch), np.float32)[0]
+            sample["model"] = (probabilities.reshape(-1) if probabilities.ndim == 1
+                               else np.moveaxis(probabilities, -1, 0))
+            sample["meta"].setdefault("model", {})["channel_axis"] = 0
+            sample = _one(run_chain(post, [sample], rng))
+            case = case_name(sample)
+            values = [float(m.update(sample)) for m in metrics]
+            rows.append((case, values))
+            for writer in writers:
+                written = writer.write(sample, output_dir)
+                if isinstance(written, (str, Path)):
+                    report.files.append(Path(written))
+            if not validating and not writers:
+                report.files.append(_classification_row(output_dir, case, sample["model"],
+                                                        first=report.cases == 0))
+            report.cases += 1
+            bar.update(1)
+
+    if validating:
+        backend = get_backend()
+        report.metrics = {m.name: float(backend.allreduce_mean(m.result())) for m in metrics}
+        report.per_case = {case: {m.name: v for m, v in zip(metrics, values)}
+                           for case, values in rows}
+        report.files += write_metric_reports(output_dir, metrics, rows)
+    return report
+
+
+def _one(samples: list[dict]) -> dict:
+    if len(samples) != 1:
+        raise ConfigError("validation/inference transforms must keep one sample per case "
+                          f"(a transform produced {len(samples)})",
+                          hint="remove random croppers from config_validation.json")
+    return samples[0]
+
+
+def _classification_row(output_dir: Path, case: str, scores: np.ndarray, first: bool) -> Path:
+    """Append one case's class scores to ``classification_results.csv``."""
+    path = output_dir / "classification_results.csv"
+    output_dir.mkdir(parents=True, exist_ok=True)
+    scores = np.asarray(scores).reshape(-1) if np.asarray(scores).size < 1000 else None
+    if scores is None:
+        raise ConfigError("infer: no writer configured for a segmentation output",
+                          hint='add a writer such as {"name": "WriteNifti", "args": '
+                               '{"field": "model", "write_path": "{MMAR_EVAL_OUTPUT_PATH}"}}')
+    with path.open("w" if first else "a", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        if first:
+            writer.writerow(["case", *[f"class_{i}" for i in range(scores.size)]])
+        writer.writerow([case, *[f"{v:.6g}" for v in scores]])
+    return path
+
+
+def summarise(values: list[float]) -> dict[str, float]:
+    """min, max, mean and count of the finite values (NaN when there is none)."""
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return {"min": math.nan, "max": math.nan, "mean": math.nan, "count": 0}
+    return {"min": min(finite), "max": max(finite), "mean": sum(finite) / len(finite),
+            "count": len(finite)}
+
+
+def write_metric_reports(output_dir: Path, metrics: list[Any],
+                         rows: list[tuple[str, list[float]]]) -> list[Path]:
+    """``metrics.json``, ``metrics_per_case.csv`` and ``metrics_summary.txt`` in ``output_dir``."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    names = [m.name for m in metrics]
+    columns = {name: [values[i] for _, values in rows] for i, name in enumerate(names)}
+    summary = {name: summarise(col) for name, col in columns.items()}
+
+    per_case_path = output_dir / "metrics_per_case.csv"
+    with per_case_path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["case", *names])
+        for case, values in rows:
+            writer.writerow([case, *[f"{v:.6f}" for v in values]])
+
+    json_path = output_dir / "metrics.json"
+    write_json_atomic(json_path, {
+        "summary": {n: {k: (None if isinstance(v, float) and math.isnan(v) else v)
+                        for k, v in s.items()} for n, s in summary.items()},
+        "per_case": [{"case": case, **{n: (None if math.isnan(v) else v)
+                                      for n, v in zip(names, values)}}
+                     for case, values in rows]})
+
+    text_path = output_dir / "metrics_summary.txt"
+    lines = [f"{'metric':<24} {'min':>10} {'max':>10} {'mean':>10} {'cases':>6}"]
+    for name, s in summary.items():
+        lines.append(f"{name:<24} {s['min']:>10.4f} {s['max']:>10.4f} {s['mean']:>10.4f} "
+                     f"{s['count']:>6}")
+    text_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return [json_path, per_case_path, text_path]

@@ -1,0 +1,438 @@
+"""What every image pipeline shares: the datalist, the transform chain, caching and batching.
+
+Data flow for one epoch::
+
+    datalist items --(deterministic transforms, cached)--> sample
+                   --(random transforms, per step, thread pool)--> sample(s)
+                   --(channels-last, stacked)--> batch --> tf.data (prefetched)
+
+The transforms before the first ``is_random`` one are deterministic; their output is what
+a pipeline caches (which items, and how many, is the subclass's policy). Random transforms
+run for every epoch with a generator seeded from ``(seed, epoch, item)``, so a seeded run is
+repeatable whatever the thread scheduling.
+
+A pipeline yields Clara-layout samples (``samples()``, channels first, with ``meta``) for
+validation and inference, and channels-last batches (``batches()``, ``dataset()``) for
+training.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import math
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmarctl.errors import ConfigError, DataError, MmarError
+from mmarctl.jsonio import load_json
+from mmarctl.runtime import argcheck
+from mmarctl.runtime.component import Component
+
+Sample = dict[str, Any]
+
+
+def copy_sample(sample: Sample) -> Sample:
+    """A copy safe to hand to in-place transforms: arrays copied, meta dicts copied."""
+    out: Sample = {}
+    for key, value in sample.items():
+        if key == "meta":
+            out[key] = {f: dict(p) if isinstance(p, dict) else p for f, p in value.items()}
+        elif isinstance(value, np.ndarray):
+            out[key] = value.copy()
+        else:
+            out[key] = value
+    return out
+
+
+def case_name(sample: Sample) -> str:
+    """The image file a sample came from (for messages)."""
+    meta = sample.get("meta", {})
+    for field in ("image", *meta):
+        props = meta.get(field)
+        if isinstance(props, dict) and props.get("filename"):
+            return str(props["filename"])
+    source = sample.get("_source")
+    return str(source) if source else "?"
+
+
+def run_chain(transforms: Sequence[Any], samples: list[Sample],
+              rng: np.random.Generator) -> list[Sample]:
+    """Apply transforms in order; a transform may turn one sample into several.
+
+    Raises:
+        DataError: a transform failed on a case (named with the transform).
+    """
+    for transform in transforms:
+        produced: list[Sample] = []
+        for sample in samples:
+            try:
+                result = transform(sample, rng)
+            except MmarError:
+                raise
+            except Exception as error:  # corrupt file, wrong shape ... in a transform
+                raise DataError(f"{type(transform).__name__} failed on {case_name(sample)}: "
+                                f"{error}") from error
+            produced.extend(result if isinstance(result, list) else [result])
+        samples = produced
+    return samples
+
+
+class ImagePipeline(Component):
+    """Base class of the Clara image pipelines.
+
+    Clara arguments: ``data_list_file_path``, ``data_file_base_dir``, ``data_list_key``,
+    ``output_crop_size``, ``output_batch_size``, ``batched_by_transforms``, ``num_workers``,
+    ``prefetch_size``, ``output_data_dims``, ``output_image_channels``,
+    ``output_label_channels``, ``output_data_format``, ``shuffle``.
+
+    ``output_data_format`` is recorded only: batches are always channels-last, the layout
+    the networks take. ``output_crop_size`` is what the network input spec is derived from
+    (:mod:`mmarctl.runtime.model_io`); the crop itself is the croppers' job.
+    """
+
+    #: "segmentation" (label is a map) or "classification" (label is a vector).
+    task = "segmentation"
+
+    def __init__(self, data_list_file_path: Any, data_file_base_dir: Any = "",
+                 data_list_key: Any = "training", output_crop_size: Any = None,
+                 output_batch_size: Any = 1, batched_by_transforms: Any = False,
+                 num_workers: Any = 2, prefetch_size: Any = 2, output_data_dims: Any = None,
+                 output_image_channels: Any = 1, output_label_channels: Any = 1,
+                 output_data_format: Any = "channels_first", shuffle: Any = True,
+                 **extra: Any) -> None:
+        name = self.clara_name or type(self).__name__
+        if not isinstance(data_list_file_path, str) or not data_list_file_path:
+            raise argcheck.fail(name, "data_list_file_path", "a path to a datalist JSON",
+                                data_list_file_path)
+        self.data_list_file_path = Path(data_list_file_path)
+        self.data_file_base_dir = Path(data_file_base_dir or self.data_list_file_path.parent)
+        if not isinstance(data_list_key, str):
+            raise argcheck.fail(name, "data_list_key", "a datalist key", data_list_key)
+        self.data_list_key = data_list_key
+        self.batch_size = argcheck.as_int(output_batch_size, component=name,
+                                          arg="output_batch_size", minimum=1)
+        self.num_workers = argcheck.as_int(num_workers, component=name, arg="num_workers",
+                                           minimum=1)
+        self.prefetch_size = argcheck.as_int(prefetch_size, component=name,
+                                             arg="prefetch_size", minimum=1)
+        self.image_channels = argcheck.as_int(output_image_channels, component=name,
+                                              arg="output_image_channels", minimum=1)
+        self.shuffle = argcheck.as_bool(shuffle, component=name, arg="shuffle")
+        self.output_crop_size = output_crop_size
+        self.output_data_dims = output_data_dims
+        super().__init__(data_list_file_path=data_list_file_path,
+                         data_file_base_dir=data_file_base_dir, data_list_key=data_list_key,
+                         output_crop_size=output_crop_size, output_batch_size=output_batch_size,
+                         batched_by_transforms=batched_by_transforms, num_workers=num_workers,
+                         prefetch_size=prefetch_size, output_data_dims=output_data_dims,
+                         output_image_channels=output_image_channels,
+                         output_label_channels=output_label_channels,
+                         output_data_format=output_data_format, shuffle=shuffle, **extra)
+        self.transforms: list[Any] = []
+        self.seed = 0
+        self.num_classes: int | None = None
+        self.spatial_dims = (len(output_crop_size) if isinstance(output_crop_size, list)
+                             else output_data_dims or 3)
+        self._shard: Callable[[list], list] = lambda items: items
+        self._items: list[dict] | None = None
+        self._cache: dict[int, list[Sample]] = {}
+        self._pool: futures.ThreadPoolExecutor | None = None
+        self.patches_per_item = 1
+        self.failure: Exception | None = None
+
+    # -- set-up -----------------------------------------------------------------------------
+    def setup(self, transforms: Sequence[Any], *, seed: int | None = None,
+              shard: Callable[[list], list] | None = None, num_classes: int | None = None,
+              spatial_dims: int | None = None) -> "ImagePipeline":
+        """Attach the transform list, the seed, this process's shard and the label check."""
+        self.transforms = list(transforms)
+        self.seed = 0 if seed is None else int(seed)
+        if shard is not None:
+            self._shard = shard
+        self.num_classes = num_classes
+        if spatial_dims:
+            self.spatial_dims = spatial_dims
+        self._items = None
+        self._cache.clear()
+        return self
+
+    @property
+    def split(self) -> int:
+        """Index of the first random transform: those before it are cached."""
+        for i, transform in enumerate(self.transforms):
+            if getattr(transform, "is_random", False):
+                return i
+        return len(self.transforms)
+
+    def items(self) -> list[dict]:
+        """This process's datalist items, paths resolved against ``data_file_base_dir``."""
+        if self._items is None:
+            self._items = self._shard(self._read_datalist())
+        return self._items
+
+    def _read_datalist(self) -> list[dict]:
+        path = self.data_list_file_path
+        if not path.is_file():
+            raise DataError("datalist not found", file=path,
+                            hint="set DATASET_JSON in config/environment.json or with --set")
+        data = load_json(path)
+        shown = str(path)
+        if not isinstance(data, dict) or self.data_list_key not in data:
+            keys = ", ".join(sorted(data)) if isinstance(data, dict) else "none"
+            raise DataError(f"datalist has no key {self.data_list_key!r}", file=shown,
+                            hint=f"keys present: {keys}; set data_list_key / DATA_LIST_KEY")
+        entries = data[self.data_list_key]
+        if not isinstance(entries, list) or not entries:
+            raise DataError(f"datalist key {self.data_list_key!r} holds no items", file=shown,
+                            json_path=self.data_list_key)
+        items = []
+        for i, entry in enumerate(entries):
+            if isinstance(entry, str):
+                entry = {"image": entry}
+            if not isinstance(entry, dict) or "image" not in entry:
+                raise DataError("datalist item needs an \"image\"", file=shown,
+                                json_path=f"{self.data_list_key}[{i}]")
+            items.append({k: self._resolve(v) for k, v in entry.items()})
+        return items
+
+    def _resolve(self, value: Any) -> Any:
+        if isinstance(value, str):
+            path = Path(value)
+            return str(path if path.is_absolute() else self.data_file_base_dir / path)
+        if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            return [self._resolve(v) for v in value]
+        if isinstance(value, (list, int, float)):  # classification labels
+            return np.asarray(value, dtype=np.float32)
+        return value
+
+    # -- per item ---------------------------------------------------------------------------
+    def _fresh(self, index: int) -> Sample:
+        item = self.items()[index]
+        sample: Sample = {k: (v.copy() if isinstance(v, np.ndarray) else v)
+                          for k, v in item.items()}
+        sample["meta"] = {}
+        sample["_source"] = item.get("image")
+        return sample
+
+    def _deterministic(self, index: int) -> list[Sample]:
+        """The cached part of the chain for one item (from the cache when present)."""
+        cached = self._cache.get(index)
+        if cached is None:
+            cached = run_chain(self.transforms[: self.split], [self._fresh(index)],
+                               np.random.default_rng([self.seed, 0, index]))
+            if self.caches(index):
+                self._cache[index] = cached
+        return cached
+
+    def caches(self, index: int) -> bool:
+        """Whether the deterministic output of item ``index`` is kept (subclass policy)."""
+        return False
+
+    def process(self, index: int, epoch: int) -> list[Sample]:
+        """All transforms on item ``index`` for ``epoch``; random ones seeded per (epoch, item)."""
+        base = [copy_sample(s) for s in self._deterministic(index)]
+        rng = np.random.default_rng([self.seed, epoch + 1, index])
+        samples = run_chain(self.transforms[self.split:], base, rng)
+        for sample in samples:
+            self.check(sample)
+        return samples
+
+    def check(self, sample: Sample) -> None:
+        """Reject a sample TensorFlow could not train on, naming the case.
+
+        Raises:
+            DataError: image/label spatial shapes differ, or label values are outside
+                ``0..num_classes-1`` (segmentation).
+        """
+        if "image" not in sample or not isinstance(sample["image"], np.ndarray):
+            raise DataError(f"case {case_name(sample)}: no image array after the transforms",
+                            hint="the first pre_transform must load the image (e.g. LoadNifti)")
+        label = sample.get("label")
+        if self.task != "segmentation" or not isinstance(label, np.ndarray):
+            return
+        image_spatial = self._spatial(sample["image"])
+        label_spatial = self._spatial(label)
+        if image_spatial != label_spatial:
+            raise DataError(f"case {case_name(sample)}: image shape {image_spatial} and label "
+                            f"shape {label_spatial} differ",
+                            hint="check the image/label pairing in the datalist and the "
+                                 "resampling transforms")
+        if self.num_classes and label.size:
+            low, high = float(label.min()), float(label.max())
+            top = max(self.num_classes - 1, 1)  # a 1-class sigmoid net still takes 0/1 labels
+            if low < 0 or high > top:
+                raise DataError(f"case {case_name(sample)}: label values {low:g}..{high:g} "
+                                f"are outside 0..{top} (num_classes={self.num_classes})",
+                                hint="fix the label file or num_classes in train.model")
+
+    def _spatial(self, array: np.ndarray) -> tuple[int, ...]:
+        return tuple(array.shape[-self.spatial_dims:])
+
+    # -- iteration ----------------------------------------------------------------------------
+    def epoch_order(self, epoch: int) -> list[int]:
+        """The item indices of ``epoch`` in visiting order."""
+        order = list(range(len(self.items())))
+        if self.shuffle:
+            np.random.default_rng([self.seed, epoch + 1]).shuffle(order)
+        return order
+
+    def _executor(self) -> futures.ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = futures.ThreadPoolExecutor(self.num_workers,
+                                                    thread_name_prefix="mmarctl-data")
+        return self._pool
+
+    def samples(self, epoch: int = 0, order: Sequence[int] | None = None) -> Iterator[Sample]:
+        """Transformed samples (Clara layout, with meta), items processed in the thread pool."""
+        order = list(self.epoch_order(epoch) if order is None else order)
+        pool = self._executor()
+        window = max(self.num_workers, self.prefetch_size)
+        pending: list[futures.Future] = []
+        position = 0
+        try:
+            while position < len(order) or pending:
+                while position < len(order) and len(pending) < window:
+                    pending.append(pool.submit(self.process, order[position], epoch))
+                    position += 1
+                for sample in pending.pop(0).result():
+                    yield sample
+        finally:
+            for future in pending:
+                future.cancel()
+
+    def to_channels_last(self, array: np.ndarray, channels: int | None,
+                         channel_axis: Any = "unknown") -> np.ndarray:
+        """Clara's channels-first array as the channels-last array TensorFlow takes.
+
+        ``channel_axis`` is what the loaders recorded in ``meta[field]["channel_axis"]``
+        (0, -1 or None); without that record the layout is inferred from the rank and
+        ``channels``.
+        """
+        dims = self.spatial_dims
+        if array.ndim == dims or channel_axis is None:
+            return array[..., None]
+        if channel_axis in (-1, array.ndim - 1):
+            return array
+        if channel_axis == "unknown" and array.ndim == dims + 1 and channels is not None \
+                and array.shape[0] != channels and array.shape[-1] == channels:
+            return array  # already channels-last (ConvertToChannelsLast ran)
+        return np.moveaxis(array, 0, -1)
+
+    def batch_arrays(self, sample: Sample) -> dict[str, np.ndarray]:
+        """One sample's image and label, channels-last float32."""
+        meta = sample.get("meta", {})
+
+        def axis(field: str) -> Any:
+            props = meta.get(field)
+            return props.get("channel_axis", "unknown") if isinstance(props, dict) else "unknown"
+
+        image = np.asarray(sample["image"], np.float32)
+        out = {"image": np.ascontiguousarray(
+            self.to_channels_last(image, self.image_channels, axis("image")))}
+        label = sample.get("label")
+        if isinstance(label, np.ndarray):
+            label = label.astype(np.float32, copy=False)
+            out["label"] = (np.ascontiguousarray(self.to_channels_last(label, None, axis("label")))
+                            if self.task == "segmentation" else label)
+        return out
+
+    def batches(self, epoch: int = 0) -> Iterator[dict[str, np.ndarray]]:
+        """Channels-last batches of ``output_batch_size`` samples (the last may be smaller)."""
+        group: list[dict[str, np.ndarray]] = []
+        for sample in self.samples(epoch):
+            group.append(self.batch_arrays(sample))
+            if len(group) == self.batch_size:
+                yield _stack(group)
+                group = []
+        if group:
+            yield _stack(group)
+
+    def preflight(self) -> dict[str, tuple]:
+        """Process the first item once: checks the data early and learns the batch shapes.
+
+        Returns:
+            ``{"image": shape, "label": shape}`` of one channels-last sample.
+        """
+        samples = self.process(0, 0)
+        self.patches_per_item = max(1, len(samples))
+        arrays = self.batch_arrays(samples[0])
+        return {k: v.shape for k, v in arrays.items()}
+
+    def steps_per_epoch(self) -> int:
+        """Batches per epoch (after :meth:`preflight` learned the patches per item)."""
+        return max(1, math.ceil(len(self.epoch_order(0)) * self.patches_per_item
+                                / self.batch_size))
+
+    def dataset(self, epoch: int, shapes: dict[str, tuple]):
+        """A ``tf.data.Dataset`` over :meth:`batches`, prefetched ``prefetch_size`` batches.
+
+        Args:
+            shapes: per-sample shapes from :meth:`preflight`; spatial sizes that vary between
+                samples become None.
+        """
+        import tensorflow as tf
+
+        variable = self.variable_shape()
+
+        def spec(key: str, shape: tuple) -> "tf.TensorSpec":
+            if variable and (key == "image" or self.task == "segmentation"):
+                shape = (*[None] * (len(shape) - 1), shape[-1])  # spatial sizes vary
+            return tf.TensorSpec((None, *shape), tf.float32)
+
+        signature = {k: spec(k, s) for k, s in shapes.items()}
+        self.failure = None
+
+        def generate() -> Iterator[dict[str, np.ndarray]]:
+            try:
+                yield from self.batches(epoch)
+            except Exception as error:  # tf.data flattens it into an OpError: keep the original
+                self.failure = error
+                raise
+
+        data = tf.data.Dataset.from_generator(generate, output_signature=signature)
+        return data.prefetch(self.prefetch_size)
+
+    def variable_shape(self) -> bool:
+        """Whether sample shapes may differ between batches (no fixed crop size)."""
+        crop = self.output_crop_size
+        return not (isinstance(crop, list) and crop and all(isinstance(v, int) and v > 0
+                                                            for v in crop))
+
+    def close(self) -> None:
+        """Stop the worker threads."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _stack(group: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    try:
+        return {k: np.stack([g[k] for g in group]) for k in group[0]}
+    except ValueError as error:
+        shapes = sorted({str(g["image"].shape) for g in group})
+        raise DataError(f"samples of one batch differ in shape ({', '.join(shapes)})",
+                        hint="crop to a fixed size (output_crop_size and a crop transform) "
+                             "or use output_batch_size 1") from error
+
+
+def memory_budget() -> int:
+    """Bytes the caches may use: ``$MMARCTL_CACHE_BYTES``, else half the physical memory."""
+    env = os.environ.get("MMARCTL_CACHE_BYTES")
+    if env:
+        try:
+            return int(float(env))
+        except ValueError:
+            raise ConfigError(f"MMARCTL_CACHE_BYTES must be a number; Received: {env!r}") from None
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (ValueError, OSError, AttributeError):
+        return 4 << 30
+
+
+def sample_bytes(samples: list[Sample]) -> int:
+    """Memory held by the arrays of some samples."""
+    return sum(v.nbytes for s in samples for v in s.values() if isinstance(v, np.ndarray))

@@ -1,0 +1,353 @@
+"""Build a training run from an MMAR's resolved configs, then run it.
+
+:meth:`TrainingPlan.build` does everything that can fail on a bad config or bad data before
+any compute is spent: schema check, every component built (file + JSON path on failure),
+the first training item processed (label range, image/label shapes, readable files), the
+optimizer and learning-rate schedule made, and the starting weights loaded (finetune) or
+the training state restored (``--resume``). :meth:`TrainingPlan.run` then trains.
+
+Globals read from ``config_train.json`` (after environment.json and ``--set``): ``epochs``,
+``learning_rate``, ``num_training_epoch_per_valid`` (default 1), ``use_amp``,
+``determinism`` (``random_seed``/``tf_seed``/``numpy_seed``), ``train_summary_recording_interval``
+(default 1), ``multi_gpu`` (informational: the process count decides), ``MMAR_CKPT``
+(finetune).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from mmarctl.errors import ConfigError, RuntimeFailure
+from mmarctl.runtime import argcheck
+from mmarctl.runtime.builder import ComponentBuilder
+from mmarctl.workspace import ResolvedConfig, Workspace
+
+log = logging.getLogger("mmarctl.train")
+
+#: Default training config, as Clara's train.sh passes it.
+TRAIN_CONFIG = "config_train.json"
+
+
+@dataclass
+class TrainOptions:
+    """What the command line adds to the config.
+
+    Attributes:
+        config: the training config (``config_train.json``, ``trn_base.json`` ...).
+        overrides: ``--set`` values (and ``--epochs``/``--learning-rate`` mapped onto globals).
+        seed: ``--seed``; overrides ``determinism`` and makes the run repeatable on CPU.
+        resume: continue from ``models/resume/`` (``--resume``).
+        finetune_from: a checkpoint prefix to start from (``finetune``), or None.
+        jit: XLA-compile the training step (None: off; it measured slower on small CPUs).
+        progress: draw the progress bar / log lines.
+    """
+
+    config: str = TRAIN_CONFIG
+    overrides: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    resume: bool = False
+    finetune_from: str | None = None
+    jit: bool | None = None
+    progress: bool = True
+
+
+def get_backend() -> Any:
+    """The distributed backend (Horovod when launched under it, else one process)."""
+    try:
+        from mmarctl.runtime import distributed
+    except ImportError:
+        return SingleProcess()
+    for name in ("get_backend", "backend", "current"):
+        factory = getattr(distributed, name, None)
+        if callable(factory):
+            return factory()
+    single = getattr(distributed, "SingleProcess", None)
+    return single() if single is not None else SingleProcess()
+
+
+class SingleProcess:
+    """The one-process backend, used until the distributed module provides its own."""
+
+    rank, size, local_rank, is_chief = 0, 1, 0, True
+
+    def broadcast_variables(self, variables: Any) -> None:
+        """Nothing to share with one process."""
+
+    def allreduce_gradients(self, gradients: Any) -> Any:
+        return gradients
+
+    def allreduce_mean(self, value: Any) -> Any:
+        return value
+
+    def shard(self, items: list) -> list:
+        return items
+
+
+def check_config(kind: str, resolved: ResolvedConfig) -> None:
+    """Schema-check a resolved config; the first error stops the run before any compute.
+
+    Raises:
+        ConfigError: naming the file and JSON path of the first problem.
+    """
+    from mmarctl.problems import ERROR
+    from mmarctl.schemas.validator import validate
+
+    problems = [p for p in validate(kind, resolved.data, resolved.file) if p.severity == ERROR]
+    if problems:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more; run `mmarctl check`)" if len(problems) > 1 else ""
+        raise ConfigError(first.message + more, file=first.file or resolved.file,
+                          json_path=first.json_path or None)
+
+
+def seed_from(config: Mapping[str, Any], seed: int | None, file: str) -> int | None:
+    """The run's seed: ``--seed``, else ``determinism.random_seed`` (or tf/numpy seed)."""
+    if seed is not None:
+        return int(seed)
+    determinism = config.get("determinism")
+    if determinism is None:
+        return None
+    if not isinstance(determinism, Mapping):
+        raise ConfigError("determinism must be an object such as {\"random_seed\": 123}; "
+                          f"Received: determinism={determinism!r}", file=file,
+                          json_path="determinism")
+    for key in ("random_seed", "tf_seed", "numpy_seed", "python_seed"):
+        if key in determinism:
+            try:
+                return int(determinism[key])  # python_seed is a string in Clara's files
+            except (TypeError, ValueError):
+                raise ConfigError(f"{key} must be an integer; Received: {key}="
+                                  f"{determinism[key]!r}", file=file,
+                                  json_path=f"determinism.{key}") from None
+    return None
+
+
+def apply_seed(seed: int | None) -> None:
+    """Seed Python, NumPy and TensorFlow and make TensorFlow's ops deterministic."""
+    if seed is None:
+        return
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def gpu_available() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C for the duration, so training saves a resumable state."""
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _section(data: Mapping[str, Any], key: str, file: str) -> dict:
+    value = data.get(key)
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"the {key!r} section is missing", file=file, json_path=key)
+    return dict(value)
+
+
+class TrainingPlan:
+    """A fully built training run. Create it with :meth:`build`, start it with :meth:`run`."""
+
+    def __init__(self, **parts: Any) -> None:
+        self.__dict__.update(parts)
+
+    # -- building -------------------------------------------------------------------------
+    @classmethod
+    def build(cls, workspace: Workspace, options: TrainOptions,
+              backend: Any = None) -> "TrainingPlan":
+        """Resolve, check and build everything; load data for one item; restore weights.
+
+        Raises:
+            ConfigError, DataError, RuntimeFailure: before any training step.
+        """
+        import keras
+
+        backend = backend or get_backend()
+        resolved = workspace.resolve(options.config, options.overrides)
+        check_config("config_train", resolved)
+        data, file = resolved.data, resolved.file
+        train = _section(data, "train", file)
+
+        epochs = argcheck.as_int(data.get("epochs", 1), component=file, arg="epochs", minimum=1)
+        learning_rate = argcheck.as_float(data.get("learning_rate", 1e-4), component=file,
+                                          arg="learning_rate", minimum=0, strict_min=True)
+        every = argcheck.as_int(data.get("num_training_epoch_per_valid", 1), component=file,
+                                arg="num_training_epoch_per_valid", minimum=1)
+        interval = argcheck.as_int(data.get("train_summary_recording_interval", 1),
+                                   component=file, arg="train_summary_recording_interval",
+                                   minimum=1)
+        use_amp = argcheck.as_bool(data.get("use_amp", False), component=file, arg="use_amp")
+        seed = seed_from(data, options.seed, file)
+        apply_seed(seed)
+
+        amp = use_amp and gpu_available()
+        if use_amp and not amp:
+            log.warning("use_amp is true but no GPU is visible: training in float32")
+        keras.mixed_precision.set_global_policy("mixed_float16" if amp else "float32")
+
+        from mmarctl.runtime.model_io import build_network, input_spec
+
+        root = workspace.root
+        builder = ComponentBuilder(file, root)
+        network, model = build_network(resolved, root, builder)
+        dims = input_spec(resolved)[0]
+        loss = builder.build("losses", train.get("loss", {"name": "Dice"}), "train.loss")
+        optimizer_component = builder.build("optimizers", train.get("optimizer",
+                                                                    {"name": "Adam"}),
+                                            "train.optimizer")
+        lr_policy = (builder.build("lr_policies", train["lr_policy"], "train.lr_policy")
+                     if train.get("lr_policy") else None)
+        transforms = builder.build_list("transforms", train.get("pre_transforms"),
+                                        "train.pre_transforms")
+        pipeline = builder.build("pipelines", train.get("image_pipeline"), "train.image_pipeline")
+        if pipeline is None:
+            raise ConfigError("train.image_pipeline is required", file=file,
+                              json_path="train.image_pipeline")
+        aux_ops = builder.build_list("aux_ops", train.get("aux_ops"), "train.aux_ops")
+        handlers = builder.build_list("handlers", train.get("handlers"), "train.handlers")
+        # train.batch_transforms (MergeBatchDims) is not built: croppers' patches are
+        # flattened into the batch by the pipeline, which is what MergeBatchDims did.
+
+        validate = data.get("validate")
+        validation = None
+        if isinstance(validate, Mapping) and validate.get("image_pipeline"):
+            validation = {
+                "transforms": builder.build_list("transforms", validate.get("pre_transforms"),
+                                                 "validate.pre_transforms"),
+                "pipeline": builder.build("pipelines", validate["image_pipeline"],
+                                          "validate.image_pipeline"),
+                "metrics": builder.build_list("metrics", validate.get("metrics"),
+                                              "validate.metrics"),
+                "inferer": builder.build("inferers", validate.get("inferer",
+                                                                  {"name": "TFSimpleInferer"}),
+                                         "validate.inferer"),
+            }
+
+        num_classes = getattr(network, "num_classes", None)
+        pipeline.setup(transforms, seed=seed, shard=backend.shard, num_classes=num_classes,
+                       spatial_dims=dims)
+        shapes = pipeline.preflight()  # reads one item: data errors surface here
+        if validation is not None:
+            validation["pipeline"].setup(validation["transforms"], seed=seed,
+                                         shard=backend.shard, spatial_dims=dims)
+        steps = pipeline.steps_per_epoch()
+
+        schedule = (lr_policy.build(learning_rate, steps, epochs) if lr_policy is not None
+                    else learning_rate)
+        optimizer = optimizer_component.build(schedule)
+        if amp:
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+
+        from mmarctl.runtime import checkpoint
+        from mmarctl.runtime.training.contract import TrainState
+
+        metrics = validation["metrics"] if validation else []
+        key = next((m.name for m in metrics if getattr(m, "is_key_metric", False)),
+                   metrics[0].name if metrics else None)
+        state = TrainState(epochs=epochs, steps_per_epoch=steps, key_metric=key)
+        models_dir = workspace.models_dir
+        if options.resume:
+            prefix = models_dir / "resume" / "model.ckpt"
+            if not checkpoint.exists(prefix):
+                raise RuntimeFailure(f"nothing to resume: no {workspace.display(prefix)}",
+                                     hint="--resume continues a run stopped with Ctrl-C or "
+                                          "SIGTERM; start a new run without it")
+            saved = checkpoint.restore_training_state(prefix, model, optimizer)
+            state.start_epoch = int(saved.get("epoch", -1)) + 1
+            state.last_finished_epoch = state.start_epoch - 1
+            state.step = int(saved.get("step", 0))
+            state.best_metric = float(saved.get("best_metric", -math.inf))
+            state.best_epoch = int(saved.get("best_epoch", -1))
+            if state.start_epoch >= epochs:
+                raise RuntimeFailure(f"the saved run already finished {state.start_epoch} of "
+                                     f"{epochs} epochs", hint="raise --epochs to train longer")
+        elif options.finetune_from:
+            checkpoint.restore_model(options.finetune_from, model)
+        backend.broadcast_variables(model.variables)
+
+        return cls(workspace=workspace, options=options, resolved=resolved, backend=backend,
+                   network=network, model=model, loss=loss, optimizer=optimizer,
+                   pipeline=pipeline, shapes=shapes, validation=validation, aux_ops=aux_ops,
+                   handlers=handlers, state=state, every=every, interval=interval, amp=amp,
+                   seed=seed)
+
+    # -- running --------------------------------------------------------------------------
+    def engine(self) -> Any:
+        """The TensorFlow engine for this plan."""
+        from mmarctl.runtime.training.tf_engine import TFEngine, Validator, make_aux
+
+        validator = None
+        if self.validation is not None:
+            validator = Validator(self.validation["pipeline"], self.validation["inferer"],
+                                  self.validation["metrics"], make_aux(self.loss, self.aux_ops),
+                                  self.backend)
+        return TFEngine(self.model, self.loss, self.optimizer, self.pipeline, self.shapes,
+                        validator, self.backend, jit=bool(self.options.jit))
+
+    def callbacks(self) -> list[Any]:
+        """mmarctl's callbacks (chief only), then the config's handlers."""
+        from mmarctl.runtime.training.callbacks import CheckpointSaver, ProgressCallback
+        from mmarctl.runtime.training.summaries import TensorBoardSummaries
+
+        own: list[Any] = []
+        if self.backend.is_chief:
+            has_metrics = bool(self.validation and self.validation["metrics"])
+            own = [CheckpointSaver(self.workspace.models_dir, self.model, self.optimizer,
+                                   has_metrics),
+                   TensorBoardSummaries(self.workspace.models_dir, self.interval),
+                   ProgressCallback("train", enabled=self.options.progress)]
+        return own + (list(self.handlers) if self.backend.is_chief else [])
+
+    def run(self) -> Any:
+        """Train; returns the final :class:`TrainState`.
+
+        Raises:
+            RuntimeFailure: NaN loss; KeyboardInterrupt after saving ``models/resume/``.
+        """
+        from mmarctl.runtime.training import contract
+
+        engine = self.engine()
+        callbacks = self.callbacks()
+        self.last_engine = engine
+        try:
+            with sigterm_as_interrupt():
+                return contract.run(engine, self.state, callbacks, validate_every=self.every,
+                                    has_validation=engine.validator is not None)
+        finally:
+            for callback in callbacks:
+                close = getattr(callback, "close", None) or getattr(callback, "_close", None)
+                if close is not None:
+                    close()
+            self.pipeline.close()
+            if self.validation is not None:
+                self.validation["pipeline"].close()
+
+
+def train(workspace: Workspace, options: TrainOptions, backend: Any = None) -> Any:
+    """Build and run a training plan; returns the final state."""
+    plan = TrainingPlan.build(workspace, options, backend)
+    return plan.run()

@@ -1,0 +1,2 @@
+"""Training: the framework-neutral loop (:mod:`.contract`), the TensorFlow engine
+(:mod:`.tf_engine`), mmarctl's callbacks and TensorBoard summaries."""

@@ -1,0 +1,101 @@
+"""mmarctl's own training callbacks: checkpoints (best, final, resume) and progress.
+
+Only the chief process (rank 0) writes files or draws progress; other ranks get no
+instances of these callbacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from mmarctl.runtime import checkpoint
+from mmarctl.runtime.training.contract import Callback, TrainState
+
+log = logging.getLogger("mmarctl.train")
+
+BEST = "model.ckpt"
+FINAL = "model_final.ckpt"
+RESUME_DIR = "resume"
+
+
+class CheckpointSaver(Callback):
+    """Saves ``models/model.ckpt`` when the key metric improves, ``model_final.ckpt`` at the
+    end, and a resumable state (model, optimizer, epoch) in ``models/resume/`` on interrupt.
+
+    Without validation metrics, ``model.ckpt`` is written after every epoch, so that
+    validate/infer/export always find a model.
+    """
+
+    def __init__(self, models_dir: Path, model: Any, optimizer: Any,
+                 has_metrics: bool) -> None:
+        self.models_dir = Path(models_dir)
+        self.model = model
+        self.optimizer = optimizer
+        self.has_metrics = has_metrics
+
+    def _state(self, state: TrainState) -> dict[str, Any]:
+        return {"epoch": state.last_finished_epoch, "step": state.step,
+                "best_metric": state.best_metric, "best_epoch": state.best_epoch}
+
+    def on_validation_end(self, state: TrainState, metrics: dict[str, float]) -> None:
+        if state.improved:
+            checkpoint.save_checkpoint(self.models_dir / BEST, self.model,
+                                       **{"epoch": state.epoch, "best_metric": state.best_metric})
+            log.info("epoch %d: %s improved to %.4f, saved %s", state.epoch + 1,
+                     state.key_metric, state.best_metric, self.models_dir / BEST)
+
+    def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None:
+        if not self.has_metrics:
+            checkpoint.save_checkpoint(self.models_dir / BEST, self.model, epoch=state.epoch)
+
+    def on_train_end(self, state: TrainState) -> None:
+        checkpoint.save_checkpoint(self.models_dir / FINAL, self.model, **self._state(state))
+        if not checkpoint.exists(self.models_dir / BEST):
+            # No finite key metric was ever reached: the final model is the best we have.
+            checkpoint.save_checkpoint(self.models_dir / BEST, self.model, **self._state(state))
+        shutil.rmtree(self.models_dir / RESUME_DIR, ignore_errors=True)
+
+    def on_interrupt(self, state: TrainState) -> None:
+        prefix = self.models_dir / RESUME_DIR / "model.ckpt"
+        checkpoint.save_checkpoint(prefix, self.model, self.optimizer, **self._state(state))
+        log.warning("interrupted in epoch %d; saved a resumable state in %s "
+                    "(continue with `mmarctl train --resume`)", state.epoch + 1, prefix.parent)
+
+
+class ProgressCallback(Callback):
+    """The console progress bar (or periodic log lines) with loss and ETA."""
+
+    def __init__(self, description: str = "train", enabled: bool = True) -> None:
+        self.description = description
+        self.enabled = enabled
+        self._progress = None
+
+    def on_train_begin(self, state: TrainState) -> None:
+        from mmarctl.console import Progress
+
+        total = (state.epochs - state.start_epoch) * max(state.steps_per_epoch, 1)
+        self._progress = Progress(self.description, total, enabled=self.enabled)
+        self._progress.__enter__()
+
+    def on_step_end(self, state: TrainState, logs: dict[str, float]) -> None:
+        if self._progress is not None:
+            self._progress.update(1, epoch=f"{state.epoch + 1}/{state.epochs}",
+                                  loss=logs["loss"])
+
+    def on_validation_end(self, state: TrainState, metrics: dict[str, float]) -> None:
+        if self._progress is not None and metrics:
+            self._progress.update(0, **metrics)
+
+    def _close(self) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(None, None, None)
+            self._progress = None
+
+    def on_train_end(self, state: TrainState) -> None:
+        self._close()
+
+    def on_interrupt(self, state: TrainState) -> None:
+        self._close()

@@ -1,0 +1,81 @@
+"""TensorBoard event files in ``models/``: loss, learning rate and every validation metric.
+
+Step scalars are buffered and written at each epoch's end, so a run that fails in its first
+epoch (bad label, NaN loss) leaves ``models/`` untouched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mmarctl.runtime.training.contract import Callback, TrainState
+
+
+def scalar_metadata() -> bytes:
+    """TensorBoard's scalar-plugin metadata, built without the ``tensorboard`` package.
+
+    ``tensorflow-cpu`` does not depend on tensorboard, so ``tf.summary.scalar`` is not
+    available; ``tf.summary.write`` with this metadata produces the same event records.
+    """
+    from tensorflow.core.framework import summary_pb2
+
+    return summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"),
+        data_class=summary_pb2.DATA_CLASS_SCALAR).SerializeToString()
+
+
+class TensorBoardSummaries(Callback):
+    """Writes ``train/loss`` and ``train/learning_rate`` every ``interval`` steps, and
+    ``epoch/loss`` plus ``validation/<metric>`` per epoch (Clara's
+    ``train_summary_recording_interval``)."""
+
+    def __init__(self, log_dir: Path, interval: int = 1) -> None:
+        self.log_dir = Path(log_dir)
+        self.interval = max(1, int(interval))
+        self._writer: Any = None
+        self._pending: list[tuple[str, float, int]] = []
+
+    def on_step_end(self, state: TrainState, logs: dict[str, float]) -> None:
+        if state.step % self.interval == 0:
+            self._pending.append(("train/loss", float(logs["loss"]), state.step))
+            self._pending.append(("train/learning_rate", float(logs["learning_rate"]),
+                                  state.step))
+
+    def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None:
+        epoch = state.epoch + 1
+        for name, value in logs.items():
+            if name == "time_s":
+                continue
+            tag = "epoch/loss" if name == "loss" else f"validation/{name}"
+            self._pending.append((tag, float(value), epoch))
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered scalars."""
+        import tensorflow as tf
+
+        if not self._pending:
+            return
+        if self._writer is None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            self._writer = tf.summary.create_file_writer(str(self.log_dir))
+        metadata = scalar_metadata()
+        with self._writer.as_default():
+            for tag, value, step in self._pending:
+                tf.summary.write(tag, tf.constant(value, tf.float32), step=step,
+                                 metadata=metadata)
+        self._writer.flush()
+        self._pending.clear()
+
+    def on_train_end(self, state: TrainState) -> None:
+        self.close()
+
+    def on_interrupt(self, state: TrainState) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self.flush()
+            self._writer.close()
+            self._writer = None

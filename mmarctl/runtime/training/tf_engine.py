@@ -1,0 +1,207 @@
+"""The TensorFlow side of training: the compiled step, prediction and in-training validation.
+
+The loop and its hooks are in :mod:`.contract`; this module only computes. One
+``tf.function`` step per batch: forward, loss (+ the model's regularisation losses),
+gradients, all-reduce across processes (``backend.allreduce_gradients``, identity on one
+process), update. Mixed precision (``use_amp`` on a GPU) wraps the optimizer in Keras'
+``LossScaleOptimizer``; the networks keep their last activation in float32.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Iterator
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+from mmarctl.errors import DataError
+
+log = logging.getLogger("mmarctl.train")
+
+
+def current_lr(optimizer: Any) -> float:
+    """The learning rate the optimizer uses at its current iteration."""
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    lr = inner.learning_rate
+    try:
+        return float(keras.ops.convert_to_numpy(lr))
+    except Exception:  # a schedule object
+        return float(inner._learning_rate(inner.iterations))
+
+
+def make_predict(model: Any, jit: bool = False):
+    """``predict(batch) -> probabilities`` (NumPy in, NumPy out), compiled once per rank."""
+    @tf.function(reduce_retracing=True, jit_compile=jit)
+    def _predict(x):
+        return tf.cast(model(x, training=False), tf.float32)
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        return _predict(tf.convert_to_tensor(batch, tf.float32)).numpy()
+
+    return predict
+
+
+def make_aux(loss_fn: Any, aux_ops: list[Any]):
+    """``aux(y_true, y_pred) -> {tag: float}``: Clara aux ops on one validation case.
+
+    Aux ops follow ``op(y_true, y_pred, loss) -> {tag: scalar tensor}`` (channels-last
+    batches, the case's loss); their tags become sample fields that metrics such as
+    ``ComputeAverage`` read.
+    """
+    if not aux_ops:
+        return None
+
+    @tf.function(reduce_retracing=True)
+    def _aux(y_true, y_pred):
+        loss = tf.cast(loss_fn(y_true, y_pred), tf.float32)
+        values = {}
+        for op in aux_ops:
+            values.update(op(y_true, y_pred, loss))
+        return values
+
+    def aux(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+        out = _aux(tf.convert_to_tensor(y_true, tf.float32), tf.convert_to_tensor(y_pred))
+        return {tag: float(np.asarray(value).mean()) for tag, value in out.items()}
+
+    return aux
+
+
+def to_clara_layout(probabilities: np.ndarray, task: str) -> np.ndarray:
+    """A channels-last network output as Clara's channels-first array (vectors unchanged)."""
+    if task == "classification" or probabilities.ndim < 2:
+        return probabilities.reshape(-1) if task == "classification" else probabilities
+    return np.moveaxis(probabilities, -1, 0)
+
+
+class Validator:
+    """Runs the inferer over the validation pipeline and computes the metrics.
+
+    Args:
+        pipeline: the validation pipeline (samples in Clara layout).
+        inferer: ``inferer(predict, image) -> (1, *spatial, K)``.
+        metrics: metric components (``update``, ``result``, ``reset``, ``name``).
+        aux: from :func:`make_aux` (None without aux ops); its tags become sample fields.
+        backend: the distributed backend (metrics averaged over processes).
+    """
+
+    def __init__(self, pipeline: Any, inferer: Any, metrics: list[Any], aux: Any,
+                 backend: Any) -> None:
+        self.pipeline = pipeline
+        self.inferer = inferer
+        self.metrics = metrics
+        self.aux = aux
+        self.backend = backend
+
+    def run(self, predict) -> dict[str, float]:
+        for metric in self.metrics:
+            metric.reset()
+        for sample in self.pipeline.samples(0, order=range(len(self.pipeline.items()))):
+            arrays = self.pipeline.batch_arrays(sample)
+            probabilities = np.asarray(self.inferer(predict, arrays["image"][None]), np.float32)
+            if self.aux is not None and "label" in arrays:
+                for tag, value in self.aux(arrays["label"][None], probabilities).items():
+                    sample[tag] = np.asarray(value, np.float32)
+            sample["model"] = to_clara_layout(probabilities[0], self.pipeline.task)
+            sample.setdefault("meta", {}).setdefault("model", {})["channel_axis"] = 0
+            for metric in self.metrics:
+                metric.update(sample)
+        results = {}
+        for metric in self.metrics:
+            value = float(metric.result())
+            results[metric.name] = float(self.backend.allreduce_mean(value))
+        return results
+
+
+class TFEngine:
+    """Trains a Keras model on a pipeline with a compiled step.
+
+    Args:
+        model, loss, optimizer: built Keras model, loss callable, Keras optimizer.
+        pipeline: the training pipeline; ``shapes`` from its ``preflight``.
+        validator: a :class:`Validator`, or None.
+        backend: the distributed backend (rank/size, gradient all-reduce).
+        jit: XLA-compile the step (``jit_compile``).
+    """
+
+    def __init__(self, model: Any, loss: Any, optimizer: Any, pipeline: Any,
+                 shapes: dict[str, tuple], validator: Validator | None, backend: Any,
+                 jit: bool = False) -> None:
+        self.model = model
+        self.loss = loss
+        self.optimizer = optimizer
+        self.pipeline = pipeline
+        self.shapes = shapes
+        self.validator = validator
+        self.backend = backend
+        self.jit = jit
+        self.amp = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+        self.wait_s = 0.0  # time spent waiting for input batches
+        self.step_s = 0.0  # time spent in the compiled step
+        self.samples_seen = 0
+        self._step = self._make_step()
+        self._predict = None
+
+    def _make_step(self):
+        model, loss_fn, optimizer, backend, amp = (self.model, self.loss, self.optimizer,
+                                                   self.backend, self.amp)
+
+        @tf.function(reduce_retracing=True, jit_compile=self.jit)
+        def step(images, labels):
+            with tf.GradientTape() as tape:
+                predictions = model(images, training=True)
+                loss = tf.cast(loss_fn(labels, predictions), tf.float32)
+                if model.losses:
+                    loss += tf.add_n([tf.cast(x, tf.float32) for x in model.losses])
+                scaled = optimizer.scale_loss(loss) if amp else loss
+            variables = model.trainable_variables
+            gradients = tape.gradient(scaled, variables)
+            gradients = backend.allreduce_gradients(gradients)
+            optimizer.apply_gradients(zip(gradients, variables))
+            return loss
+
+        return step
+
+    def train_epoch(self, epoch: int) -> Iterator[dict[str, float]]:
+        """One epoch of steps; yields ``{"loss", "learning_rate"}`` after each."""
+        iterator = iter(self.pipeline.dataset(epoch, self.shapes))
+        while True:
+            waited = time.perf_counter()
+            try:
+                batch = next(iterator)
+            except StopIteration:
+                return
+            except tf.errors.OpError as error:
+                raise _data_error(error, self.pipeline) from None
+            started = time.perf_counter()
+            self.wait_s += started - waited
+            if "label" not in batch:
+                raise DataError("training items need a \"label\"",
+                                hint="add labels to the datalist's training items")
+            loss = self._step(batch["image"], batch["label"])
+            loss_value = float(loss)
+            self.step_s += time.perf_counter() - started
+            self.samples_seen += int(batch["image"].shape[0])
+            yield {"loss": loss_value, "learning_rate": current_lr(self.optimizer)}
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        if self._predict is None:
+            self._predict = make_predict(self.model)
+        return self._predict(batch)
+
+    def validate(self, epoch: int) -> dict[str, float]:
+        """Metrics on the validation pipeline ({} when there is none)."""
+        if self.validator is None:
+            return {}
+        return self.validator.run(self.predict)
+
+
+def _data_error(error: Exception, pipeline: Any) -> Exception:
+    """tf.data re-raises generator exceptions as OpErrors; recover the pipeline's own error."""
+    failure = getattr(pipeline, "failure", None)
+    if failure is not None:
+        return failure
+    text = str(getattr(error, "message", error)).strip().splitlines()
+    return DataError(f"reading the training data failed: {text[0] if text else error}")
