@@ -163,13 +163,15 @@ def film_case(rng: np.random.Generator, size: int, positive: bool) -> np.ndarray
         cx, cy = side * rng.uniform(0.38, 0.46), rng.uniform(-0.1, 0.05)
         lung = ((x - cx) / rng.uniform(0.26, 0.32)) ** 2 + ((y - cy) / rng.uniform(0.55, 0.65)) ** 2 <= 1.0
         image[lung] = 70.0
-        lungs.append((lung, cx, cy))
+        lungs.append((cx, cy))
     image += 10.0 * _smooth_field(rng, (size, size), size / 16)
+    # The nodule is drawn for both classes so that a positive and a negative image of the
+    # same seed differ only by it.
+    cx, cy = lungs[int(rng.integers(2))]
+    nx, ny = cx + rng.uniform(-0.12, 0.12), cy + rng.uniform(-0.3, 0.3)
+    radius, brightness = rng.uniform(0.08, 0.14), rng.uniform(170, 200)
     if positive:
-        lung, cx, cy = lungs[int(rng.integers(2))]
-        nx, ny = cx + rng.uniform(-0.12, 0.12), cy + rng.uniform(-0.3, 0.3)
-        radius = rng.uniform(0.08, 0.14)
-        image[np.sqrt((x - nx) ** 2 + (y - ny) ** 2) <= radius] = rng.uniform(170, 200)
+        image[np.sqrt((x - nx) ** 2 + (y - ny) ** 2) <= radius] = brightness
     image = gaussian_filter(image, sigma=0.7) + rng.normal(0.0, 6.0, image.shape)
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 

@@ -1,0 +1,211 @@
+"""commands/ generation: every script parses with ``bash -n``, and runs with a fake
+``mmarctl`` on PATH that prints its arguments, proving the paths and the pass-through."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mmarctl import scripts
+from mmarctl.cli import app
+from mmarctl.errors import WorkspaceError
+
+from conftest import write_json
+
+runner = CliRunner()
+BASH = shutil.which("bash")
+pytestmark = pytest.mark.skipif(BASH is None, reason="bash is not installed")
+
+FAKE_MMARCTL = """#!/usr/bin/env bash
+# Stand-in for mmarctl: one argument per line, then PYTHONPATH.
+for arg in "$@"; do printf 'ARG %s\\n' "$arg"; done
+printf 'PYTHONPATH %s\\n' "${PYTHONPATH:-}"
+"""
+
+
+@pytest.fixture
+def mmar(tmp_path: Path) -> Path:
+    """An MMAR (with a space in its path) whose config has learning_rate 3e-4."""
+    root = tmp_path / "my exp"
+    write_json(root / "config" / "config_train.json", {"epochs": 2, "learning_rate": 3e-4})
+    return root
+
+
+@pytest.fixture
+def fake_path(tmp_path: Path) -> str:
+    """A PATH whose first entry holds the fake mmarctl."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "mmarctl"
+    fake.write_text(FAKE_MMARCTL)
+    fake.chmod(0o755)
+    return f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+
+
+def run_script(script: Path, *args: str, fake_path: str, cwd: Path) -> tuple[list[str], str]:
+    """Run a generated script; returns the fake mmarctl's arguments and PYTHONPATH."""
+    env = {**os.environ, "PATH": fake_path}
+    env.pop("PYTHONPATH", None)
+    env.pop("MMAR_ROOT", None)
+    done = subprocess.run([str(script), *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=20)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    argv = [line[4:] for line in lines if line.startswith("ARG ")]
+    pythonpath = next(line[11:] for line in lines if line.startswith("PYTHONPATH "))
+    return argv, pythonpath
+
+
+def test_writes_every_script_executable(mmar):
+    result = scripts.write_commands(mmar)
+    assert [p.name for p in result.written] == list(scripts.SCRIPT_NAMES)
+    assert set(scripts.SCRIPT_NAMES) == {
+        "set_env.sh", "train.sh", "train_finetune.sh", "train_2gpu.sh",
+        "train_2gpu_finetune.sh", "validate.sh", "infer.sh", "export.sh"}
+    for path in result.written:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o755, path.name
+        assert scripts.is_generated(path)
+        assert len(path.read_text().splitlines()) <= 15  # short, readable
+    assert not list((mmar / "commands").glob(".*.tmp"))
+
+
+def test_every_script_passes_bash_syntax_check(mmar):
+    for path in scripts.write_commands(mmar).written:
+        done = subprocess.run([BASH, "-n", str(path)], capture_output=True, text=True)
+        assert done.returncode == 0, f"{path.name}: {done.stderr}"
+
+
+def test_train_passes_root_and_extra_arguments(mmar, fake_path, tmp_path):
+    scripts.write_commands(mmar)
+    argv, pythonpath = run_script(mmar / "commands" / "train.sh", "--set", "epochs=3",
+                                  fake_path=fake_path, cwd=tmp_path)
+    assert argv == ["train", str(mmar.resolve()), "--set", "epochs=3"]
+    assert pythonpath == str(mmar.resolve())
+
+
+def test_script_finds_root_from_any_folder_and_relative_call(mmar, fake_path):
+    scripts.write_commands(mmar)
+    argv, _ = run_script(Path("commands") / "validate.sh", fake_path=fake_path,
+                         cwd=mmar)  # relative to the MMAR, as users type it
+    assert argv == ["validate", str(mmar.resolve())]
+    argv, _ = run_script(Path("..") / "commands" / "infer.sh", fake_path=fake_path,
+                         cwd=mmar / "config")
+    assert argv == ["infer", str(mmar.resolve())]
+
+
+def test_finetune_sets_the_checkpoint(mmar, fake_path, tmp_path):
+    scripts.write_commands(mmar)
+    argv, _ = run_script(mmar / "commands" / "train_finetune.sh", fake_path=fake_path,
+                         cwd=tmp_path)
+    root = str(mmar.resolve())
+    assert argv == ["finetune", root, "--set", f"MMAR_CKPT={root}/models/model.ckpt"]
+
+
+def test_two_gpu_scripts_double_the_learning_rate(mmar, fake_path, tmp_path):
+    scripts.write_commands(mmar)
+    root = str(mmar.resolve())
+    argv, _ = run_script(mmar / "commands" / "train_2gpu.sh", "--set", "epochs=1",
+                         fake_path=fake_path, cwd=tmp_path)
+    assert argv == ["train", root, "--gpus", "2", "--set", "learning_rate=0.0006",
+                    "--set", "epochs=1"]
+    argv, _ = run_script(mmar / "commands" / "train_2gpu_finetune.sh", fake_path=fake_path,
+                         cwd=tmp_path)
+    assert argv == ["finetune", root, "--gpus", "2", "--set",
+                    f"MMAR_CKPT={root}/models/model.ckpt", "--set", "learning_rate=0.0006"]
+
+
+def test_export_and_infer_call_their_verbs(mmar, fake_path, tmp_path):
+    scripts.write_commands(mmar)
+    for name, verb in (("export.sh", "export"), ("infer.sh", "infer")):
+        argv, _ = run_script(mmar / "commands" / name, "--x", fake_path=fake_path, cwd=tmp_path)
+        assert argv == [verb, str(mmar.resolve()), "--x"]
+
+
+def test_custom_code_folders_go_on_pythonpath(mmar, fake_path, tmp_path):
+    (mmar / "custom").mkdir()
+    (mmar / "BYOC").mkdir()
+    scripts.write_commands(mmar)
+    _, pythonpath = run_script(mmar / "commands" / "train.sh", fake_path=fake_path,
+                               cwd=tmp_path)
+    root = mmar.resolve()
+    assert pythonpath.split(os.pathsep) == [str(root), str(root / "custom"), str(root / "BYOC")]
+
+
+def test_without_a_learning_rate_the_2gpu_scripts_do_not_scale(tmp_path):
+    root = tmp_path / "m"
+    write_json(root / "config" / "config_train.json", {"learning_rate": "{LR}"})
+    result = scripts.write_commands(root)
+    assert any("learning_rate" in note for note in result.notes)
+    command = (root / "commands" / "train_2gpu.sh").read_text().splitlines()[-1]
+    assert command == 'exec mmarctl train "$MMAR_ROOT" --gpus 2 "$@"'
+
+
+def test_learning_rate_formatting():
+    assert scripts.config_learning_rate(Path("/nonexistent")) is None
+    script = next(s for s in scripts._SCRIPTS if s.name == "train_2gpu.sh")
+    assert "learning_rate=0.0002 " in scripts.render_script(script, 1e-4)
+    assert "learning_rate=2.2e-05 " in scripts.render_script(script, 1.1e-5)
+
+
+def test_malformed_config_still_gets_scripts(tmp_path):
+    root = tmp_path / "m"
+    (root / "config").mkdir(parents=True)
+    (root / "config" / "config_train.json").write_text("{ not json")
+    assert len(scripts.write_commands(root).written) == len(scripts.SCRIPT_NAMES)
+
+
+def test_hand_written_script_is_kept_unless_forced(mmar):
+    commands = mmar / "commands"
+    commands.mkdir()
+    (commands / "train.sh").write_text("python3 -u -m nvmidl.apps.train -m $MMAR_ROOT\n")
+    (commands / "train_W_Config.sh").write_text("echo mine\n")
+    with pytest.raises(WorkspaceError, match="train.sh"):
+        scripts.write_commands(mmar)
+    assert "nvmidl" in (commands / "train.sh").read_text()
+    assert not (commands / "validate.sh").exists()  # nothing written on refusal
+    scripts.write_commands(mmar, force=True)
+    assert scripts.is_generated(commands / "train.sh")
+    assert (commands / "train_W_Config.sh").read_text() == "echo mine\n"
+
+
+def test_generated_scripts_are_rewritten_without_force(mmar):
+    scripts.write_commands(mmar)
+    write_json(mmar / "config" / "config_train.json", {"learning_rate": 1e-3})
+    scripts.write_commands(mmar)
+    assert "learning_rate=0.002" in (mmar / "commands" / "train_2gpu.sh").read_text()
+
+
+def test_cli_writes_commands(mmar):
+    result = runner.invoke(app, ["commands", str(mmar)])
+    assert result.exit_code == 0, result.output
+    assert (mmar / "commands" / "set_env.sh").is_file()
+    assert result.output.count("wrote ") == len(scripts.SCRIPT_NAMES)
+
+
+def test_cli_refuses_hand_written_script_then_forces(mmar):
+    (mmar / "commands").mkdir()
+    (mmar / "commands" / "infer.sh").write_text("echo clara\n")
+    result = runner.invoke(app, ["commands", str(mmar)])
+    assert result.exit_code == 1
+    assert "infer.sh" in result.output and "--force" in result.output
+    assert (mmar / "commands" / "infer.sh").read_text() == "echo clara\n"
+    result = runner.invoke(app, ["commands", str(mmar), "--force"])
+    assert result.exit_code == 0, result.output
+
+
+def test_cli_on_a_folder_that_is_not_an_mmar(tmp_path):
+    result = runner.invoke(app, ["commands", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "not an MMAR" in result.output
+    assert not (tmp_path / "commands").exists()
+
+
+def test_help_has_an_example():
+    result = runner.invoke(app, ["commands", "--help"])
+    assert result.exit_code == 0 and "Example: mmarctl commands" in result.output
