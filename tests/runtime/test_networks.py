@@ -88,3 +88,158 @@ def test_unet_config_round_trip():
 
 def test_registry_resolves_network_names():
     assert registry.lookup("networks", "Unet") is Unet
+
+
+# ---------------------------------------------------------------- SegResnet
+
+from mmarctl.runtime.networks.densenet import DenseNet121  # noqa: E402
+from mmarctl.runtime.networks.segahnet import SegAhnet  # noqa: E402
+from mmarctl.runtime.networks.segresnet import SegResnet  # noqa: E402
+
+
+def test_segresnet_3d_and_2d():
+    net = SegResnet(num_classes=3, blocks_down="1,1,1", blocks_up=[1, 1], init_filters=4,
+                    use_group_normG=2, final_activation="sigmoid")
+    model = net.build(3, 4)
+    assert _probabilities(model, (1, 8, 12, 4, 4)).shape == (1, 8, 12, 4, 3)
+    assert len(model.losses) > 0  # reg_weight 1e-5 -> L2 penalties in model.losses
+    out = _probabilities(SegResnet(num_classes=2, init_filters=4, reg_weight=0,
+                                   use_group_norm=False).build(2, 1), (2, 16, 8, 1))
+    assert out.shape == (2, 16, 8, 2)
+    np.testing.assert_allclose(out.sum(-1), 1.0, rtol=1e-5)
+
+
+def test_segresnet_default_param_count():
+    # stem 3^3*4*8; level l: filters f=8*2^l, blocks_down (1,2,2,4) residual blocks of two
+    # 3^3 f->f convs + two group norms (2f each); stride-2 convs 3^3*f/2*f; decoder 1x1
+    # reductions 2f->f then blocks_up (1,1,1); head norm + 1x1 conv to 2 classes.
+    f = [8, 16, 32, 64]
+    block = [2 * (27 * c * c + 2 * c) for c in f]
+    expected = 27 * 4 * 8
+    expected += sum(n * block[i] for i, n in enumerate((1, 2, 2, 4)))
+    expected += sum(27 * f[i - 1] * f[i] for i in (1, 2, 3))
+    expected += sum(f[i + 1] * f[i] + block[i] for i in (0, 1, 2))
+    expected += 2 * 8 + 8 * 2 + 2
+    assert SegResnet(num_classes=2).build(3, 4).count_params() == expected
+
+
+@pytest.mark.parametrize("args", [
+    {"use_vae": True}, {"blocks_down": "1"}, {"blocks_up": "1,1"}, {"init_filters": 0},
+    {"use_group_normG": 0}, {"reg_weight": -1}, {"dropout_prob": 1.0},
+    {"final_activation": "tanh"},
+])
+def test_segresnet_bad_args(args):
+    with pytest.raises(ConfigError, match="Received:"):
+        SegResnet(**args)
+
+
+# ---------------------------------------------------------------- SegAhnet
+
+@pytest.mark.parametrize("psp", [False, True])
+def test_segahnet_3d_shapes(psp):
+    model = SegAhnet(num_classes=2, if_use_psp=psp).build(3, 1)
+    out = _probabilities(model, (1, 16, 16, 16, 1))
+    assert out.shape == (1, 16, 16, 16, 2)
+    np.testing.assert_allclose(out.sum(-1), 1.0, rtol=1e-5)
+    assert 2e6 < model.count_params() < 1e7
+
+
+def test_segahnet_anisotropic_kernels_follow_plane():
+    model = SegAhnet(num_classes=2, plane="x").build(3, 1)
+    assert model.get_layer("stage0_0_inplane").kernel.shape[:3] == (1, 3, 3)
+    assert model.get_layer("stage0_0_through").kernel.shape[:3] == (3, 1, 1)
+    model = SegAhnet(num_classes=2).build(3, 1)  # plane z
+    assert model.get_layer("stage0_0_inplane").kernel.shape[:3] == (3, 3, 1)
+
+
+def test_segahnet_2d():
+    model = SegAhnet(num_classes=3, n_spatial_dim=2).build(2, 2)
+    assert _probabilities(model, (1, 16, 32, 2)).shape == (1, 16, 32, 3)
+
+
+def test_segahnet_pretrained_weights(tmp_path, caplog):
+    net = SegAhnet(num_classes=2, n_spatial_dim=2)
+    with caplog.at_level("WARNING"):
+        first = net.build(2, 1)  # default "" loads nothing, silently
+        missing = SegAhnet(num_classes=2, n_spatial_dim=2,
+                           pretrain_weight_name=str(tmp_path / "none.h5")).build(2, 1)
+    assert "does not exist" in caplog.text and missing is not None
+    path = tmp_path / "ahnet.weights.h5"
+    first.save_weights(str(path))
+    loaded = SegAhnet(num_classes=2, n_spatial_dim=2, pretrain_weight_name=str(path)).build(2, 1)
+    x = np.random.default_rng(2).normal(size=(1, 16, 16, 1)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(first(x)), rtol=1e-6)
+    bad = tmp_path / "bad.weights.h5"
+    bad.write_bytes(b"not hdf5")
+    with pytest.raises(ConfigError, match="cannot load pretrain_weight_name"):
+        SegAhnet(num_classes=2, n_spatial_dim=2, pretrain_weight_name=str(bad)).build(2, 1)
+
+
+@pytest.mark.parametrize("args", [
+    {"plane": "w"}, {"n_spatial_dim": 4}, {"if_use_psp": "psp"}, {"pretrain_weight_name": 3},
+])
+def test_segahnet_bad_args(args):
+    with pytest.raises(ConfigError, match="Received:"):
+        SegAhnet(**args)
+
+
+def test_segahnet_dims_must_match_n_spatial_dim():
+    with pytest.raises(ConfigError, match="Received: n_spatial_dim=3"):
+        SegAhnet().build(2, 1)
+
+
+# ---------------------------------------------------------------- DenseNet121
+
+def test_densenet121_2d_matches_keras_parameter_count():
+    model = DenseNet121(num_classes=15).build(2, 3)
+    reference = keras.applications.DenseNet121(weights=None, classes=15,
+                                                classifier_activation="sigmoid")
+    assert model.count_params() == reference.count_params()
+    out = _probabilities(model, (2, 32, 48, 3))
+    assert out.shape == (2, 15) and np.all((out > 0) & (out < 1))
+
+
+def test_densenet121_3d_weight_decay():
+    model = DenseNet121(num_classes=2, weight_decay=1e-4, final_activation="softmax").build(3, 1)
+    out = _probabilities(model, (1, 32, 32, 32, 1))
+    assert out.shape == (1, 2)
+    np.testing.assert_allclose(out.sum(-1), 1.0, rtol=1e-5)
+    assert len(model.losses) == 121  # every conv kernel and the dense layer
+
+
+@pytest.mark.parametrize("args", [
+    {"weight_decay": -1}, {"num_classes": "many"}, {"final_activation": "gelu"},
+    {"pretrain_weight_name": ["a"]},
+])
+def test_densenet121_bad_args(args):
+    with pytest.raises(ConfigError, match="Received:"):
+        DenseNet121(**args)
+
+
+# ---------------------------------------------------------------- every network
+
+@pytest.mark.parametrize("net", [
+    Unet(num_classes=3, nf_enc="4,8", nf_dec=[8, 8, 4]),
+    SegResnet(num_classes=3, blocks_down="1,2", blocks_up="1", use_group_norm="false"),
+    SegAhnet(num_classes=2, if_use_psp=True, plane="y"),
+    DenseNet121(num_classes=4, weight_decay=1e-5),
+], ids=lambda n: type(n).__name__)
+def test_network_config_round_trip(net):
+    again = type(net)(**net.get_config())
+    assert again.get_config() == net.get_config()
+    assert again.num_classes == net.num_classes
+    assert again.final_activation == net.final_activation
+
+
+@pytest.mark.parametrize("net", [
+    SegResnet(num_classes=2, init_filters=4, blocks_down="1,1", blocks_up="1"),
+    SegAhnet(num_classes=2, n_spatial_dim=2),
+    DenseNet121(num_classes=2),
+], ids=lambda n: type(n).__name__)
+def test_mixed_precision_outputs_float32(net):
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = net.build(2, 1)
+        assert model(np.zeros((1, 32, 32, 1), np.float32)).dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

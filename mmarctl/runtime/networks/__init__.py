@@ -7,6 +7,9 @@ returning channels-last float32 probabilities with ``num_classes`` channels.
 
 NAMES = {
     "Unet": "unet:Unet",
+    "SegResnet": "segresnet:SegResnet",
+    "SegAhnet": "segahnet:SegAhnet",
+    "DenseNet121": "densenet:DenseNet121",
 }
 
 __all__ = ["NAMES"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import keras
@@ -77,3 +78,38 @@ def output_head(x, dims: int, num_classes: int, activation: str):
     """
     logits = conv(dims, num_classes, kernel=1, name="logits")(x)
     return keras.layers.Activation(activation, dtype="float32", name="probabilities")(logits)
+
+
+def l2(weight: float):
+    """A Keras L2 kernel regulariser, or None for weight 0 (its loss lands in model.losses)."""
+    return keras.regularizers.L2(weight) if weight > 0 else None
+
+
+def load_pretrained(model: keras.Model, path: Any, component: str) -> keras.Model:
+    """Load ``pretrain_weight_name`` into ``model`` when it names an existing file.
+
+    Clara MMARs point ``PRETRAIN_WEIGHTS_FILE`` at a file inside NVIDIA's container
+    (``/var/tmp/resnet50_weights_tf_dim_ordering_tf_kernels.h5``) that does not exist
+    elsewhere, so an empty value or a missing file only logs a warning and training starts
+    from random weights. An existing file that does not fit the model is an error.
+    """
+    from pathlib import Path
+
+    from mmarctl.errors import ConfigError
+
+    if not path:
+        return model
+    file = Path(str(path))
+    if not file.is_file():
+        logging.getLogger("mmarctl.runtime").warning(
+            "%s: pretrain_weight_name %s does not exist; starting from random weights",
+            component, file)
+        return model
+    try:
+        model.load_weights(str(file))
+    except Exception as error:  # Keras raises ValueError/OSError/KeyError variously
+        raise ConfigError(f"{component}: cannot load pretrain_weight_name into the network: "
+                          f"{error}; Received: pretrain_weight_name={str(path)!r}",
+                          file=file, hint="give a Keras .weights.h5 file saved from the "
+                          "same network and arguments, or set it to \"\"") from error
+    return model
