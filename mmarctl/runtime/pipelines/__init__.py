@@ -7,6 +7,7 @@ transforms on each item in a thread pool and yields channels-last batches
 
 NAMES = {
     "SegmentationImagePipeline": "segmentation:SegmentationImagePipeline",
+    "SegmentationKerasImagePipeline": "segmentation:SegmentationImagePipeline",
     "SegmentationImagePipelineWithCache": "smart_cache:SegmentationImagePipelineWithCache",
     "SegmentationKerasImagePipelineWithCache": "smart_cache:SegmentationImagePipelineWithCache",
     "ClassificationImagePipeline": "classification:ClassificationImagePipeline",

@@ -87,7 +87,8 @@ class ImagePipeline(Component):
     Clara arguments: ``data_list_file_path``, ``data_file_base_dir``, ``data_list_key``,
     ``output_crop_size``, ``output_batch_size``, ``batched_by_transforms``, ``num_workers``,
     ``prefetch_size``, ``output_data_dims``, ``output_image_channels``,
-    ``output_label_channels``, ``output_data_format``, ``shuffle``.
+    ``output_label_channels``, ``output_data_format``, ``shuffle``, ``multiprocessing``
+    (accepted and ignored: workers are threads, as NumPy and nibabel release the GIL).
 
     ``output_data_format`` is recorded only: batches are always channels-last, the layout
     the networks take. ``output_crop_size`` is what the network input spec is derived from
@@ -103,7 +104,7 @@ class ImagePipeline(Component):
                  num_workers: Any = 2, prefetch_size: Any = 2, output_data_dims: Any = None,
                  output_image_channels: Any = 1, output_label_channels: Any = 1,
                  output_data_format: Any = "channels_first", shuffle: Any = True,
-                 **extra: Any) -> None:
+                 multiprocessing: Any = False) -> None:
         name = self.clara_name or type(self).__name__
         if not isinstance(data_list_file_path, str) or not data_list_file_path:
             raise argcheck.fail(name, "data_list_file_path", "a path to a datalist JSON",
@@ -131,7 +132,8 @@ class ImagePipeline(Component):
                          prefetch_size=prefetch_size, output_data_dims=output_data_dims,
                          output_image_channels=output_image_channels,
                          output_label_channels=output_label_channels,
-                         output_data_format=output_data_format, shuffle=shuffle, **extra)
+                         output_data_format=output_data_format, shuffle=shuffle,
+                         multiprocessing=multiprocessing)
         self.transforms: list[Any] = []
         self.seed = 0
         self.num_classes: int | None = None

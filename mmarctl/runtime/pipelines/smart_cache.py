@@ -27,14 +27,13 @@ class SegmentationImagePipelineWithCache(ImagePipeline):
     (items in the window; default and upper bound: all items), ``replace_percent``
     (0..1, share of the window replaced per epoch; 0 keeps the first window for good, as the
     Clara docs advise for validation) and ``caches_data`` (false: the window still selects
-    the items but nothing is kept, so each epoch reloads them). ``multiprocessing`` is
-    accepted and ignored: workers are threads (NumPy and nibabel release the GIL).
+    the items but nothing is kept, so each epoch reloads them).
     """
 
     clara_name = "SegmentationImagePipelineWithCache"
 
     def __init__(self, num_cache_objects: Any = None, replace_percent: Any = 0.1,
-                 caches_data: Any = True, multiprocessing: Any = False, **args: Any) -> None:
+                 caches_data: Any = True, **args: Any) -> None:
         name = self.clara_name
         if num_cache_objects is not None:
             num_cache_objects = argcheck.as_int(num_cache_objects, component=name,
@@ -47,7 +46,7 @@ class SegmentationImagePipelineWithCache(ImagePipeline):
         self.caches_data = argcheck.as_bool(caches_data, component=name, arg="caches_data")
         super().__init__(**args)
         self._config.update(num_cache_objects=num_cache_objects, replace_percent=replace_percent,
-                            caches_data=caches_data, multiprocessing=multiprocessing)
+                            caches_data=caches_data)
         self._pending: dict[int, futures.Future] = {}
 
     # -- the window -------------------------------------------------------------------------
