@@ -121,7 +121,7 @@ def ct_case(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray
     spine_r = np.sqrt(x ** 2 + (y - centre_y + 0.68 * body_b) ** 2)
     radius = 0.16 * body_b
     hu[spine_r <= radius] = HU_BONE
-    hu[spine_r <= 0.7 * radius] = HU_MARROW
+    hu[spine_r <= 0.55 * radius] = HU_MARROW
 
     # Spleen: a rotated, elongated ellipsoid on the patient's left (-x), posterior, whose
     # outline is bent by a smooth random field.
