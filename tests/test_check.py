@@ -561,3 +561,26 @@ def test_scaffold_checks_clean_once_it_has_data(tmp_path, name):
     result = check(root)
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().splitlines()[-1].startswith("OK: ")
+
+
+def test_two_key_metrics(tmp_path):
+    def edit(d):
+        d["validate"]["metrics"].append(
+            {"name": "ComputeAverage", "args": {"name": "acc", "field": "acc",
+                                                "is_key_metric": True}})
+    result = check(make_mmar(tmp_path / "mmar", train=edited(TRAIN, edit)))
+    assert result.exit_code == 1
+    assert ("config/config_train.json: validate.metrics: 2 metrics have is_key_metric true "
+            "(validate.metrics[0], validate.metrics[1]); mark only the one that picks the best "
+            "model") in problem_lines(result)
+
+
+def test_set_key_that_nothing_reads_but_is_close_to_one(tmp_path):
+    root = make_mmar(tmp_path / "mmar")
+    result = check(root, "--set", "epoch=5")
+    assert result.exit_code == 1
+    assert "--set: epoch: epoch is read by no config (did you mean epochs?)" \
+        in problem_lines(result)
+    # Keys Clara scripts pass without any config naming them are fine.
+    assert check(root, "--set", "MMAR_CKPT=models/model.ckpt", "--set",
+                 "do_validation=true").exit_code == 0

@@ -59,6 +59,21 @@ class ComponentChecker:
                     self.check_entry(family, spec, f"{json_path}[{index}]")
             else:
                 self.check_entry(family, value, json_path)
+        if kind == "train":
+            self.check_key_metric(data)
+
+    def check_key_metric(self, data: dict) -> None:
+        """At most one training-time validation metric may be the key metric: the one that
+        chooses the best checkpoint."""
+        metrics = _get(data, "validate.metrics")
+        if not isinstance(metrics, list):
+            return
+        keys = [f"validate.metrics[{i}]" for i, spec in enumerate(metrics)
+                if isinstance(spec, dict) and not _is_disabled(spec.get("disabled", False))
+                and isinstance(spec.get("args"), dict) and spec["args"].get("is_key_metric") is True]
+        if len(keys) > 1:
+            self._error("validate.metrics", f"{len(keys)} metrics have is_key_metric true "
+                        f"({', '.join(keys)}); mark only the one that picks the best model")
 
     def check_entry(self, family: str, spec: Any, json_path: str) -> None:
         """One component entry; wrong shapes are left to the schema check."""

@@ -34,6 +34,13 @@ from mmarctl.workspace import ENVIRONMENT, TRAIN_CONFIG, Workspace
 
 CLARA4_MESSAGE = "Clara 4.x (PyTorch/MONAI) MMAR: not supported by mmarctl, which runs 3.x"
 
+#: ``--set`` keys Clara 3.x scripts pass that no config file needs to mention.
+SCRIPT_SET_KEYS = frozenset({
+    "DATASET_JSON", "DATA_ROOT", "DATA_LIST_KEY", "MMAR_CKPT", "MMAR_CKPT_DIR",
+    "MMAR_EVAL_OUTPUT_PATH", "PRETRAIN_WEIGHTS_FILE", "do_validation", "output_infer_result",
+    "multi_gpu", "epochs", "learning_rate", "num_training_epoch_per_valid", "use_amp",
+    "secure_train", "uid", "ROUND_NUM", "run_id", "trainconf", "workers", "traceout"})
+
 #: Default list a pipeline reads when its args do not say, by section.
 _DEFAULT_KEYS = {"train.image_pipeline": "training", "validate.image_pipeline": "validation"}
 
@@ -87,6 +94,7 @@ def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None,
     uses: list[DataUse] = []
     for kind, path in configs:
         uses.extend(_check_config(workspace, kind, path, env, overrides, report))
+    report.problems.extend(_check_overrides(overrides, env, configs, workspace))
     data_problems, datalists = check_data(uses, workspace.display)
     report.problems.extend(data_problems)
     report.files.extend(datalists)
@@ -182,6 +190,35 @@ def _check_config(workspace: Workspace, kind: str, path: Path, env: dict[str, An
             noted.add(note.message)
             report.notes.append(note)
     return _data_uses(workspace, kind, data, variables, shown, is_unresolved, report)
+
+
+def _check_overrides(overrides: Mapping[str, Any], env: Mapping[str, Any],
+                     configs: list[tuple[str, Path]], workspace: Workspace) -> list[Problem]:
+    """A ``--set`` key nothing reads, but close to one that is read, is a typo ("epoch")."""
+    if not overrides:
+        return []
+    known = set(SCRIPT_SET_KEYS) | set(env)
+    for name in ("config_train", "config_validation"):
+        known.update(load_schema(name).get("properties", {}))
+    for _, path in configs:
+        try:
+            raw = load_json(path)
+        except ConfigError:
+            continue  # already reported
+        if isinstance(raw, dict):
+            known.update(raw)
+            known.update(var for _, var in iter_placeholders(raw))
+    import difflib
+
+    problems = []
+    for key in overrides:
+        if key in known:
+            continue
+        close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.75)
+        if close:
+            problems.append(Problem("--set", key, f"{key} is read by no config (did you mean "
+                                    f"{close[0]}?)"))
+    return problems
 
 
 def _report_unresolved(raw: dict, variables: Mapping[str, Any], shown: str,
