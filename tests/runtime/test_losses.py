@@ -88,3 +88,89 @@ def test_dice_skip_background_needs_two_channels():
 def test_dice_config_round_trip():
     loss = Dice(skip_background=True, smooth=1e-3)
     assert Dice(**loss.get_config()).get_config() == loss.get_config()
+
+
+# ---------------------------------------------------------------- Focal
+
+from mmarctl.runtime.losses.binary_classification import BinaryClassificationLoss  # noqa: E402
+from mmarctl.runtime.losses.focal import Focal  # noqa: E402
+
+
+def test_focal_softmax_hand_computed():
+    # voxels' target-class probabilities: 1-0=1 (clipped), .5, 1 (clipped), 1 (clipped)
+    eps = 1e-7
+    p_t = np.array([1 - eps, 0.5, 1 - eps, 1 - eps])
+    expected = np.mean(-((1 - p_t) ** 2) * np.log(p_t))
+    assert _value(Focal(), LABEL, PRED) == pytest.approx(expected, rel=1e-4)
+
+
+def test_focal_gamma_zero_is_cross_entropy_and_alpha_weights():
+    p = np.array([0.8, 0.3], np.float32)  # two voxels, class 1 targets
+    y_pred = np.stack([1 - p, p], -1).reshape(1, 2, 1, 2)
+    y_true = np.ones((1, 2, 1, 1), np.float32)
+    ce = np.mean(-np.log(p))
+    assert _value(Focal(gamma=0), y_true, y_pred) == pytest.approx(ce, rel=1e-5)
+    assert _value(Focal(gamma=0, alpha=0.25), y_true, y_pred) == pytest.approx(0.25 * ce, rel=1e-5)
+    assert _value(Focal(gamma=0, alpha=[1, 3]), y_true, y_pred) == pytest.approx(3 * ce, rel=1e-5)
+
+
+def test_focal_sigmoid_single_channel():
+    y_pred = np.array([0.9, 0.2], np.float32).reshape(1, 2, 1)
+    y_true = np.array([1.0, 0.0], np.float32).reshape(1, 2, 1)
+    expected = np.mean([-(0.1 ** 2) * np.log(0.9), -(0.2 ** 2) * np.log(0.8)])
+    assert _value(Focal(), y_true, y_pred) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("args", [
+    {"gamma": -1}, {"alpha": 1.5}, {"alpha": []}, {"alpha": [1, -1]}, {"alpha": "x"},
+    {"is_onehot_targets": "no"}, {"data_format": "x"},
+])
+def test_focal_bad_args(args):
+    with pytest.raises(ConfigError, match="Received:"):
+        Focal(**args)
+
+
+def test_focal_alpha_list_must_match_channels():
+    with pytest.raises(ConfigError, match="Received: alpha="):
+        Focal(alpha=[1, 2, 3])(tf.constant(LABEL), tf.constant(PRED))
+
+
+# ---------------------------------------------------------------- BinaryClassificationLoss
+
+def test_binary_classification_hand_computed():
+    y_true = np.array([[1, 0, 1], [0, 0, 1]], np.float32)
+    y_pred = np.array([[0.9, 0.2, 0.6], [0.3, 0.1, 0.99]], np.float32)
+    terms = y_true * np.log(y_pred) + (1 - y_true) * np.log(1 - y_pred)
+    assert _value(BinaryClassificationLoss(), y_true, y_pred) == pytest.approx(
+        -terms.mean(), rel=1e-5)
+    weighted = 2 * y_true * np.log(y_pred) + (1 - y_true) * np.log(1 - y_pred)
+    assert _value(BinaryClassificationLoss(pos_weight=2), y_true, y_pred) == pytest.approx(
+        -weighted.mean(), rel=1e-5)
+
+
+def test_binary_classification_saturated_is_finite():
+    value = _value(BinaryClassificationLoss(), np.array([[1.0, 0.0]], np.float32),
+                   np.array([[0.0, 1.0]], np.float32))
+    # clipped to [1e-7, 1 - 1e-7] in float32
+    upper = np.float32(1 - 1e-7)
+    expected = (-np.log(np.float32(1e-7)) - np.log(np.float32(1) - upper)) / 2
+    assert np.isfinite(value) and value == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("args", [{"pos_weight": 0}, {"pos_weight": [1, "a"]},
+                                  {"pos_weight": None}])
+def test_binary_classification_bad_args(args):
+    with pytest.raises(ConfigError, match="Received:"):
+        BinaryClassificationLoss(**args)
+
+
+def test_binary_classification_pos_weight_per_class_must_match():
+    with pytest.raises(ConfigError, match="Received: pos_weight="):
+        BinaryClassificationLoss(pos_weight=[1, 2])(tf.zeros((1, 3)), tf.zeros((1, 3)))
+
+
+@pytest.mark.parametrize("loss", [Focal(gamma=1, alpha=[0.5, 2]),
+                                  BinaryClassificationLoss(pos_weight=[1, 2])],
+                         ids=lambda l: type(l).__name__)
+def test_loss_config_round_trip(loss):
+    assert type(loss)(**loss.get_config()).get_config() == loss.get_config()

@@ -6,6 +6,8 @@ Contract (docs/architecture.md): ``Loss(**args)(y_true, y_pred) -> scalar tf ten
 
 NAMES = {
     "Dice": "dice:Dice",
+    "Focal": "focal:Focal",
+    "BinaryClassificationLoss": "binary_classification:BinaryClassificationLoss",
 }
 
 __all__ = ["NAMES"]
