@@ -1,0 +1,216 @@
+"""The training loop: checkpoints, TensorBoard, determinism, NaN, interrupt and resume."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from standin_mmar import make_mmar, train_config  # noqa: E402
+
+from mmarctl.errors import RuntimeFailure  # noqa: E402
+from mmarctl.runtime import checkpoint  # noqa: E402
+from mmarctl.runtime.plan import TrainingPlan, TrainOptions  # noqa: E402
+from mmarctl.runtime.training import contract  # noqa: E402
+from mmarctl.workspace import Workspace  # noqa: E402
+
+
+def build(root, **options):
+    options.setdefault("progress", False)
+    return TrainingPlan.build(Workspace(root), TrainOptions(**options))
+
+
+def weights(model):
+    return [v.numpy() for v in model.weights]
+
+
+def test_training_writes_best_final_and_events(tmp_path):
+    root = make_mmar(tmp_path / "m")
+    plan = build(root, seed=1)
+    state = plan.run()
+    names = {p.name for p in (root / "models").iterdir()}
+    assert {"model.ckpt.index", "model_final.ckpt.index"} <= names
+    assert any(n.startswith("events.out.tfevents") for n in names)
+    assert not (root / "models" / "resume").exists()
+    assert state.key_metric == "mean_dice" and math.isfinite(state.best_metric)
+    assert [h["epoch"] for h in state.history] == [1, 2]
+    saved = checkpoint.read_state(root / "models" / "model.ckpt")
+    assert saved["epoch"] == state.best_epoch and saved["best_metric"] == pytest.approx(
+        state.best_metric)
+
+
+def test_tensorboard_events_hold_loss_lr_and_metrics(tmp_path):
+    import tensorflow as tf
+
+    root = make_mmar(tmp_path / "m")
+    build(root, seed=1).run()
+    event_file = next((root / "models").glob("events.out.tfevents*"))
+    tags = set()
+    for record in tf.data.TFRecordDataset(str(event_file)):
+        event = tf.compat.v1.Event.FromString(record.numpy())
+        tags |= {v.tag for v in event.summary.value}
+    assert {"train/loss", "train/learning_rate", "epoch/loss", "validation/mean_dice"} <= tags
+
+
+def test_same_seed_gives_identical_weights_and_losses(tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        root = make_mmar(tmp_path / name)
+        plan = build(root, seed=7)
+        state = plan.run()
+        runs.append(([h["loss"] for h in state.history], weights(plan.model)))
+    assert runs[0][0] == runs[1][0]
+    for w1, w2 in zip(runs[0][1], runs[1][1]):
+        np.testing.assert_array_equal(w1, w2)
+
+
+def test_determinism_global_seeds_the_run(tmp_path):
+    config = train_config(epochs=1, determinism={"python_seed": "20191015", "random_seed": 5})
+    plan = build(make_mmar(tmp_path / "m", config=config))
+    assert plan.seed == 5
+
+
+def test_bad_determinism_is_config_error(tmp_path):
+    from mmarctl.errors import ConfigError
+
+    config = train_config(epochs=1, determinism={"random_seed": "abc"})
+    with pytest.raises(ConfigError, match="random_seed must be an integer"):
+        build(make_mmar(tmp_path / "m", config=config))
+
+
+def test_label_beyond_num_classes_stops_before_training(tmp_path):
+    from mmarctl.errors import DataError
+
+    root = make_mmar(tmp_path / "m", bad_label=True, n_train=2)
+    with pytest.raises(DataError, match=r"label values 0..3 are outside 0..1"):
+        build(root, seed=0).run()
+    assert not (root / "models").exists()
+
+
+def test_image_label_mismatch_names_the_case(tmp_path):
+    from mmarctl.errors import DataError
+
+    root = make_mmar(tmp_path / "m", mismatch=True, n_train=1)
+    with pytest.raises(DataError, match=r"training_0_img.npy: image shape .* and label shape"):
+        build(root)
+    assert not (root / "models").exists()
+
+
+def test_nan_loss_is_one_line_failure_and_models_untouched(tmp_path):
+    config = train_config()
+    config["train"]["loss"] = {"path": "standins.SoftDice", "args": {"nan": True}}
+    root = make_mmar(tmp_path / "m", config=config)
+    with pytest.raises(RuntimeFailure, match="the loss became nan at epoch 1, step 1"):
+        build(root).run()
+    assert not (root / "models").exists()
+
+
+class InterruptAt(contract.Callback):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_begin(self, state):
+        if state.epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_interrupt_saves_resume_state_and_resume_continues(tmp_path):
+    root = make_mmar(tmp_path / "m", config=train_config(epochs=3))
+    plan = build(root, seed=2)
+    plan.handlers = [InterruptAt(1)]
+    with pytest.raises(KeyboardInterrupt):
+        plan.run()
+    resume = root / "models" / "resume" / "model.ckpt"
+    assert checkpoint.exists(resume)
+    saved = checkpoint.read_state(resume)
+    assert saved["epoch"] == 0 and saved["step"] == plan.state.step
+    iterations = int(plan.optimizer.iterations.numpy())
+
+    resumed = build(root, seed=2, resume=True)
+    assert resumed.state.start_epoch == 1
+    assert int(resumed.optimizer.iterations.numpy()) == iterations
+    for w1, w2 in zip(weights(plan.model), weights(resumed.model)):
+        np.testing.assert_array_equal(w1, w2)
+    state = resumed.run()
+    assert [h["epoch"] for h in state.history] == [2, 3]
+    assert not (root / "models" / "resume").exists()
+
+
+def test_resume_without_saved_state(tmp_path):
+    root = make_mmar(tmp_path / "m")
+    with pytest.raises(RuntimeFailure, match="nothing to resume"):
+        build(root, resume=True)
+
+
+def test_finetune_starts_from_checkpoint(tmp_path):
+    root = make_mmar(tmp_path / "m", config=train_config(epochs=1))
+    first = build(root, seed=3)
+    first.run()
+    tuned = build(root, seed=4, finetune_from=str(root / "models" / "model_final.ckpt"))
+    for w1, w2 in zip(weights(first.model), weights(tuned.model)):
+        np.testing.assert_array_equal(w1, w2)
+
+
+def test_finetune_from_mismatched_network(tmp_path):
+    root = make_mmar(tmp_path / "m", config=train_config(epochs=1))
+    build(root, seed=3).run()
+    config = train_config(epochs=1)
+    config["train"]["model"]["args"]["width"] = 6
+    (root / "config" / "config_train.json").write_text(json.dumps(config))
+    with pytest.raises(RuntimeFailure, match="does not match the network"):
+        build(root, finetune_from=str(root / "models" / "model.ckpt"))
+
+
+def test_validation_cadence(tmp_path):
+    config = train_config(epochs=3, num_training_epoch_per_valid=2)
+    state = build(make_mmar(tmp_path / "m", config=config), seed=0).run()
+    assert ["mean_dice" in h for h in state.history] == [False, True, True]
+
+
+def test_without_validation_model_ckpt_still_written(tmp_path):
+    config = train_config(epochs=1)
+    config["validate"]["metrics"] = []
+    root = make_mmar(tmp_path / "m", config=config)
+    state = build(root, seed=0).run()
+    assert state.key_metric is None
+    assert checkpoint.exists(root / "models" / "model.ckpt")
+
+
+def test_stats_handler_logs_epochs(tmp_path, caplog):
+    config = train_config(epochs=1)
+    config["train"]["handlers"] = [{"name": "StatsHandler"}]
+    plan = build(make_mmar(tmp_path / "m", config=config), seed=0)
+    with caplog.at_level("INFO", logger="modelLogger"):
+        plan.run()
+    assert any("epoch 1/1: loss=" in r.getMessage() for r in caplog.records)
+
+
+def test_schema_error_stops_before_building(tmp_path):
+    from mmarctl.errors import ConfigError
+
+    config = train_config()
+    config["epochs"] = "ten"
+    with pytest.raises(ConfigError) as info:
+        build(make_mmar(tmp_path / "m", config=config))
+    assert info.value.json_path == "epochs"
+
+
+def test_unknown_component_names_json_path(tmp_path):
+    from mmarctl.errors import ConfigError
+
+    config = train_config()
+    config["train"]["pre_transforms"].append({"name": "LoadNifty"})
+    with pytest.raises(ConfigError) as info:
+        build(make_mmar(tmp_path / "m", config=config))
+    assert info.value.json_path == "train.pre_transforms[2]"
+
+
+def test_engine_measures_input_wait(tmp_path):
+    plan = build(make_mmar(tmp_path / "m", config=train_config(epochs=1)), seed=0)
+    plan.run()
+    engine = plan.last_engine
+    assert engine.samples_seen == 4 and engine.step_s > 0 and engine.wait_s >= 0
