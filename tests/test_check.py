@@ -584,3 +584,13 @@ def test_set_key_that_nothing_reads_but_is_close_to_one(tmp_path):
     # Keys Clara scripts pass without any config naming them are fine.
     assert check(root, "--set", "MMAR_CKPT=models/model.ckpt", "--set",
                  "do_validation=true").exit_code == 0
+
+
+def test_environment_that_is_not_an_object(tmp_path):
+    root = make_mmar(tmp_path / "mmar", env=[1, 2])
+    result = check(root)
+    assert result.exit_code == 1
+    lines = problem_lines(result)
+    assert "config/environment.json: $: expected object, got array" in lines
+    # Without its environment the config's placeholders cannot resolve: said once each.
+    assert any("unresolved placeholder {DATASET_JSON}" in line for line in lines)

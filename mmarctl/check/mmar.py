@@ -162,8 +162,12 @@ def _check_config(workspace: Workspace, kind: str, path: Path, env: dict[str, An
     if not isinstance(raw, dict):
         report.problems.append(Problem(shown, "$", "expected a JSON object at the top level"))
         return []
-    variables = {"MMAR_ROOT": str(workspace.root), **global_values(raw), **env}
-    variables.update({k: workspace.resolve_path_value(k, v) for k, v in overrides.items()})
+    try:
+        variables = workspace.variables(raw, overrides)
+    except (ConfigError, TypeError, ValueError):
+        # environment.json is malformed or not an object (reported above): go on without it.
+        variables = {"MMAR_ROOT": str(workspace.root), **global_values(raw), **env}
+        variables.update({k: workspace.resolve_path_value(k, v) for k, v in overrides.items()})
     unresolved = _report_unresolved(raw, variables, shown, report)
 
     def is_unresolved(value: Any) -> bool:
