@@ -187,6 +187,8 @@ class Workspace:
                 env = self.load(ENVIRONMENT) or {}
             except Exception:  # a malformed file is reported by `check`, not here
                 env = {}
+            if not isinstance(env, dict):  # likewise a file that is not an object
+                env = {}
         if str(env.get("CLARA_TRAIN_VERSION", "")).startswith("4"):
             return 4
         if str(env.get("MMAR_CKPT", "")).endswith(".pt") or "MMAR_TORCHSCRIPT" in env:
