@@ -6,6 +6,9 @@ Contract (docs/architecture.md): ``Optimizer(**args).build(learning_rate)`` retu
 
 NAMES = {
     "Adam": "adam:Adam",
+    "NovoGrad": "novograd:NovoGrad",
+    "SGD": "sgd:SGD",
+    "Momentum": "sgd:Momentum",
 }
 
 __all__ = ["NAMES"]
