@@ -100,13 +100,15 @@ def onnx_io(path: Path) -> dict[str, Any]:
 
 def load_onnx_model(path: Path, input_name: str | None = None,
                     output_name: str | None = None,
-                    providers: list[str] | None = None) -> Callable[[np.ndarray], np.ndarray]:
+                    providers: list[str] | None = None,
+                    threads: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """A NumPy ``predict`` running ``path`` with ONNX Runtime.
 
     Args:
         path: the ``.onnx`` file.
         input_name, output_name: default to the model's only input and output.
         providers: ONNX Runtime execution providers; default: CUDA when available, then CPU.
+        threads: ONNX Runtime intra-op threads (default: its own choice, one per core).
     """
     ort = _require("onnxruntime")
     available = ort.get_available_providers()
@@ -114,6 +116,8 @@ def load_onnx_model(path: Path, input_name: str | None = None,
                               if p in available]
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only; ORT warns about unused initialisers
+    if threads:
+        options.intra_op_num_threads = int(threads)
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as error:  # ORT raises its own Fail/InvalidGraph types
