@@ -1,0 +1,94 @@
+"""validate / infer: reports, writers, --input, model loading errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from standin_mmar import make_mmar, train_config  # noqa: E402
+
+from mmarctl.errors import ConfigError, DataError, RuntimeFailure  # noqa: E402
+from mmarctl.runtime.evaluation import EvalOptions, evaluate, summarise  # noqa: E402
+from mmarctl.runtime.plan import TrainingPlan, TrainOptions  # noqa: E402
+from mmarctl.workspace import Workspace  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = make_mmar(tmp_path_factory.mktemp("eval") / "m", config=train_config(epochs=2))
+    TrainingPlan.build(Workspace(root), TrainOptions(seed=0, progress=False)).run()
+    return root
+
+
+def run(root, mode, **options):
+    options.setdefault("progress", False)
+    return evaluate(Workspace(root), EvalOptions(**options), mode=mode)
+
+
+def test_validate_writes_json_csv_and_summary(trained):
+    report = run(trained, "validate")
+    assert report.cases == 2
+    eval_dir = trained / "eval"
+    data = json.loads((eval_dir / "metrics.json").read_text())
+    assert set(data["summary"]["mean_dice"]) == {"min", "max", "mean", "count"}
+    assert data["summary"]["mean_dice"]["count"] == 2
+    assert data["summary"]["mean_dice"]["mean"] == pytest.approx(report.metrics["mean_dice"])
+    rows = list(csv.reader((eval_dir / "metrics_per_case.csv").open()))
+    assert rows[0] == ["case", "mean_dice"] and len(rows) == 3
+    text = (eval_dir / "metrics_summary.txt").read_text()
+    assert text.splitlines()[0].split() == ["metric", "min", "max", "mean", "cases"]
+    assert text.splitlines()[1].startswith("mean_dice")
+
+
+def test_infer_runs_writers_on_datalist(trained, tmp_path):
+    report = run(trained, "infer", output=str(tmp_path / "out"))
+    assert report.cases == 2
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "validation_0_img_seg.npy", "validation_1_img_seg.npy"]
+    seg = np.load(tmp_path / "out" / "validation_0_img_seg.npy")
+    assert seg.shape == (1, 8, 8, 8) and set(np.unique(seg)) <= {0.0, 1.0}
+
+
+def test_infer_on_given_inputs(trained, tmp_path):
+    image = trained / "data" / "training_0_img.npy"
+    report = run(trained, "infer", inputs=[str(image)], output=str(tmp_path / "o"))
+    assert report.cases == 1 and (tmp_path / "o" / "training_0_img_seg.npy").is_file()
+
+
+def test_infer_missing_input(trained, tmp_path):
+    with pytest.raises(DataError, match="input image not found"):
+        run(trained, "infer", inputs=[str(tmp_path / "nope.npy")])
+
+
+def test_data_list_key_selects_items(trained):
+    report = run(trained, "validate", overrides={"DATA_LIST_KEY": "training"})
+    assert report.cases == 4
+
+
+def test_unknown_data_list_key(trained):
+    with pytest.raises(DataError, match="no list under 'testing'"):
+        run(trained, "validate", overrides={"DATA_LIST_KEY": "testing"})
+
+
+def test_no_checkpoint_names_the_path(tmp_path):
+    root = make_mmar(tmp_path / "m")
+    with pytest.raises(RuntimeFailure, match=r"no model checkpoint at .*models/model.ckpt"):
+        run(root, "validate")
+
+
+def test_missing_model_loader(trained, tmp_path):
+    config = json.loads((trained / "config" / "config_validation.json").read_text())
+    del config["model_loader"]
+    (trained / "config" / "other.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match="model_loader"):
+        run(trained, "validate", config="other.json")
+
+
+def test_summarise_ignores_nan():
+    assert summarise([1.0, float("nan"), 3.0]) == {"min": 1.0, "max": 3.0, "mean": 2.0, "count": 2}
+    assert summarise([])["count"] == 0

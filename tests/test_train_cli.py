@@ -1,0 +1,92 @@
+"""train / finetune / validate / infer through the command line: exit codes and key lines."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).parent / "runtime"))
+from standin_mmar import make_mmar, train_config  # noqa: E402
+
+from mmarctl.cli import app  # noqa: E402
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_verbs_import_no_tensorflow():
+    code = ("import sys, mmarctl.cli; "
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("verb", ["train", "finetune", "validate", "infer"])
+def test_help_has_an_example(verb):
+    result = invoke(verb, "--help")
+    assert result.exit_code == 0 and "Example: mmarctl " + verb in result.output
+
+
+def test_not_an_mmar(tmp_path):
+    result = invoke("train", tmp_path)
+    assert result.exit_code == 1 and "not an MMAR" in result.output
+
+
+def test_bad_set_item_is_usage_error(tmp_path):
+    root = make_mmar(tmp_path / "m")
+    result = invoke("train", root, "--set", "epochs")
+    assert result.exit_code == 2 and "expected KEY=VALUE" in result.output
+
+
+def test_bad_launcher_is_usage_error(tmp_path):
+    root = make_mmar(tmp_path / "m")
+    result = invoke("train", root, "--launcher", "ssh")
+    assert result.exit_code == 2 and "--launcher must be gloo or mpirun" in result.output
+
+
+@pytest.mark.slow
+def test_train_finetune_validate_infer(tmp_path):
+    pytest.importorskip("tensorflow")
+    root = make_mmar(tmp_path / "m", config=train_config(epochs=3))
+
+    result = invoke("finetune", root, "--epochs", "1")
+    assert result.exit_code == 1
+    assert "finetune needs a checkpoint to start from; none at models/model.ckpt" in result.output
+
+    result = invoke("train", root, "--resume")
+    assert result.exit_code == 1 and "nothing to resume" in result.output
+
+    result = invoke("train", root, "--epochs", "1", "--seed", "3", "--learning-rate", "0.01")
+    assert result.exit_code == 0, result.output
+    assert "trained 1 epochs; best mean_dice=" in result.output
+    assert (root / "models" / "model.ckpt.index").is_file()
+
+    result = invoke("finetune", root, "--epochs", "1", "--set", "MMAR_CKPT=models/model_final.ckpt")
+    assert result.exit_code == 0, result.output
+
+    result = invoke("validate", root)
+    assert result.exit_code == 0, result.output
+    assert "validated 2 cases" in result.output and "mean_dice: mean" in result.output
+    assert (root / "eval" / "metrics.json").is_file()
+
+    out = tmp_path / "pred"
+    result = invoke("infer", root, "--input", root / "data" / "training_1_img.npy", "--output", out)
+    assert result.exit_code == 0, result.output
+    assert (out / "training_1_img_seg.npy").is_file()
+
+
+@pytest.mark.slow
+def test_data_error_exits_1_with_one_line(tmp_path):
+    pytest.importorskip("tensorflow")
+    root = make_mmar(tmp_path / "m", bad_label=True, n_train=2)
+    result = invoke("train", root, "--epochs", "1")
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert "label values 0..3 are outside 0..1 (num_classes=2)" in result.output
+    assert not (root / "models").exists()
