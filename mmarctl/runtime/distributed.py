@@ -1,0 +1,350 @@
+"""Data-parallel training backends: one process, or several under Horovod.
+
+The trainer talks to one :class:`Backend` and never to Horovod directly::
+
+    backend = get_backend()            # SingleProcess, or HorovodBackend under horovodrun/mpirun
+    backend.pin_gpu()                  # before any TensorFlow op: one GPU per process
+    files = backend.shard(train_list)  # this rank's share; every rank gets the same count
+    backend.broadcast_variables(model.variables + optimizer.variables)  # after first build
+    grads = backend.allreduce_gradients(grads)   # inside the tf.function train step
+    dice = backend.allreduce_mean(local_dice)    # host side, for validation metrics
+    if backend.is_chief: save checkpoint / TensorBoard / eval files / progress bar
+    attach_rank_filter(backend)        # other ranks' log lines start with "[rank N]"
+
+Why not ``hvd.broadcast_variables`` / ``hvd.DistributedGradientTape``: with Keras 3 the
+variables are not ``tf.Variable`` objects and both fail; broadcasting each variable's value
+and a grouped allreduce of the gradient list work (checked with 2 Gloo processes).
+
+Horovod is picked automatically when the process was started by Horovod's launcher
+(``horovodrun`` sets ``HOROVOD_RANK``/``HOROVOD_SIZE``) or by ``mpirun`` with more than one
+process (``OMPI_COMM_WORLD_SIZE`` / ``PMI_SIZE``), or when asked with ``get_backend("horovod")``.
+TensorFlow and Horovod are imported lazily, so picking a backend costs nothing.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+from mmarctl.errors import DataError, MissingDependency, RuntimeFailure
+
+__all__ = [
+    "Backend", "SingleProcess", "HorovodBackend", "get_backend", "launched_by_horovod",
+    "shard_items", "RankFilter", "attach_rank_filter", "HOROVOD_INSTALL_HINT",
+]
+
+T = TypeVar("T")
+
+#: What to run when Horovod is missing (kept in one place: launcher and doctor say the same).
+HOROVOD_INSTALL_HINT = "install it with: python -m mmarctl.install_horovod"
+
+#: Variables Horovod's own launcher (horovodrun / horovod.runner, Gloo) gives each worker.
+_HOROVODRUN_VARS = ("HOROVOD_RANK", "HOROVOD_SIZE")
+#: World-size variables of MPI launchers: Open MPI, then MPICH / Intel MPI (PMI).
+_MPI_SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE")
+
+
+def launched_by_horovod(environ: Mapping[str, str] | None = None) -> bool:
+    """True when this process is one worker of a ``horovodrun`` or multi-process ``mpirun`` job."""
+    env = os.environ if environ is None else environ
+    if all(name in env for name in _HOROVODRUN_VARS):
+        return True
+    for name in _MPI_SIZE_VARS:
+        try:
+            if int(env.get(name, "1")) > 1:
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def shard_items(items: Sequence[T], rank: int, size: int, *,
+                drop_remainder: bool = False) -> list[T]:
+    """Rank ``rank``'s share of ``items`` (``items[rank::size]``), equal in length on every rank.
+
+    Every rank must run the same number of steps per epoch, or the ranks that finish first
+    wait forever in the next allreduce. When ``len(items)`` is not a multiple of ``size``:
+
+    * default: the list is padded by repeating items from its start, so each rank gets
+      ``ceil(n / size)`` items and a few items are seen twice per epoch (nothing is skipped);
+      with fewer items than ranks each item is reused as needed;
+    * ``drop_remainder=True``: the last ``n % size`` items are left out of this epoch and each
+      rank gets ``n // size``; a :class:`DataError` if that leaves nothing.
+
+    An empty list gives every rank an empty share.
+
+    Args:
+        items: the full, identically ordered list on every rank.
+        rank: this process's rank, ``0 <= rank < size``.
+        size: the number of processes, ``>= 1``.
+        drop_remainder: drop instead of repeat, as described above.
+    """
+    if size < 1 or not 0 <= rank < size:
+        raise ValueError(f"shard_items needs 0 <= rank < size. Received: rank={rank}, size={size}")
+    n = len(items)
+    if n == 0:
+        return []
+    if drop_remainder:
+        per_rank = n // size
+        if per_rank == 0:
+            raise DataError(
+                f"{n} item(s) cannot be split over {size} processes without repeating",
+                hint="use fewer processes, add data, or let mmarctl repeat items")
+        return list(items[: per_rank * size][rank::size])
+    per_rank = math.ceil(n / size)
+    padded = [items[i % n] for i in range(per_rank * size)]
+    return padded[rank::size]
+
+
+class Backend(abc.ABC):
+    """What a data-parallel trainer needs from its process group."""
+
+    name: str = "backend"
+
+    @property
+    @abc.abstractmethod
+    def rank(self) -> int:
+        """This process's index in the job, 0 .. size-1."""
+
+    @property
+    @abc.abstractmethod
+    def size(self) -> int:
+        """The number of processes in the job."""
+
+    @property
+    @abc.abstractmethod
+    def local_rank(self) -> int:
+        """This process's index on its own machine (picks its GPU)."""
+
+    @property
+    def is_chief(self) -> bool:
+        """Rank 0 alone writes checkpoints, TensorBoard, eval files and the progress bar."""
+        return self.rank == 0
+
+    def shard(self, items: Sequence[T], *, drop_remainder: bool = False) -> list[T]:
+        """This rank's share of ``items``; see :func:`shard_items` for the padding rule."""
+        return shard_items(items, self.rank, self.size, drop_remainder=drop_remainder)
+
+    @abc.abstractmethod
+    def broadcast_variables(self, variables: Sequence[Any], root_rank: int = 0) -> None:
+        """Overwrite every variable with its value on ``root_rank`` (after the model is built)."""
+
+    @abc.abstractmethod
+    def allreduce_gradients(self, grads: Sequence[Any]) -> list[Any]:
+        """Average gradients over ranks; usable inside a ``tf.function``. ``None`` stays ``None``."""
+
+    @abc.abstractmethod
+    def allreduce_mean(self, value: Any) -> Any:
+        """Host-side mean over ranks of a number, an array or a dict of numbers (same keys)."""
+
+    @abc.abstractmethod
+    def allreduce_sum(self, value: Any) -> Any:
+        """Host-side sum over ranks, same types as :meth:`allreduce_mean` (for weighted means)."""
+
+    @abc.abstractmethod
+    def barrier(self) -> None:
+        """Return only when every rank has reached this call."""
+
+    def pin_gpu(self) -> str | None:
+        """Make only GPU ``local_rank % n_gpus`` visible; return its name, or None without GPUs.
+
+        Call before TensorFlow runs its first op (device lists are frozen after that).
+        Memory growth is enabled so several processes can share a GPU when they must.
+        """
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if not gpus:
+            return None
+        gpu = gpus[self.local_rank % len(gpus)]
+        try:
+            tf.config.set_visible_devices(gpu, "GPU")
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError as error:  # TensorFlow already initialised its devices
+            raise RuntimeFailure(
+                f"cannot pin {gpu.name} to rank {self.rank}: {error}",
+                hint="call backend.pin_gpu() before building the model") from error
+        return gpu.name
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(rank={self.rank}, size={self.size}, " \
+               f"local_rank={self.local_rank})"
+
+
+class SingleProcess(Backend):
+    """One process: every collective is the identity."""
+
+    name = "single"
+
+    @property
+    def rank(self) -> int:
+        return 0
+
+    @property
+    def size(self) -> int:
+        return 1
+
+    @property
+    def local_rank(self) -> int:
+        return 0
+
+    def broadcast_variables(self, variables: Sequence[Any], root_rank: int = 0) -> None:
+        if root_rank != 0:
+            raise ValueError(f"a single process has only rank 0. Received: root_rank={root_rank}")
+
+    def allreduce_gradients(self, grads: Sequence[Any]) -> list[Any]:
+        return list(grads)
+
+    def allreduce_mean(self, value: Any) -> Any:
+        return value
+
+    def allreduce_sum(self, value: Any) -> Any:
+        return value
+
+    def barrier(self) -> None:
+        return None
+
+
+class HorovodBackend(Backend):
+    """Several processes joined by Horovod (Gloo or MPI controller; NCCL on GPUs when built).
+
+    Initialises Horovod on construction; create it through :func:`get_backend`, which keeps
+    one instance per process.
+    """
+
+    name = "horovod"
+
+    def __init__(self) -> None:
+        try:
+            import horovod.tensorflow as hvd
+        except ImportError as error:
+            raise MissingDependency(f"Horovod is not usable here ({error})",
+                                    hint=HOROVOD_INSTALL_HINT) from error
+        hvd.init()
+        self._hvd = hvd
+        self._reduce_count = 0
+
+    @property
+    def rank(self) -> int:
+        return int(self._hvd.rank())
+
+    @property
+    def size(self) -> int:
+        return int(self._hvd.size())
+
+    @property
+    def local_rank(self) -> int:
+        return int(self._hvd.local_rank())
+
+    def broadcast_variables(self, variables: Sequence[Any], root_rank: int = 0) -> None:
+        import tensorflow as tf
+
+        if not 0 <= root_rank < self.size:
+            raise ValueError(f"root_rank must be in [0, {self.size}). Received: root_rank={root_rank}")
+        for index, variable in enumerate(variables):
+            # Keras 3 variables are not tf.Variables: broadcast the value, then assign it.
+            value = self._hvd.broadcast(tf.convert_to_tensor(variable), root_rank,
+                                        name=f"mmarctl.bcast.{index}")
+            variable.assign(value)
+
+    def allreduce_gradients(self, grads: Sequence[Any]) -> list[Any]:
+        import tensorflow as tf
+
+        present = [i for i, g in enumerate(grads) if g is not None]
+        if not present:
+            return list(grads)
+        # IndexedSlices (embedding-style gradients) are densified: Gloo reduces dense tensors.
+        dense = [tf.convert_to_tensor(grads[i]) for i in present]
+        reduced = self._hvd.grouped_allreduce(dense, op=self._hvd.Average)
+        out = list(grads)
+        for i, g in zip(present, reduced):
+            out[i] = g
+        return out
+
+    def _host_reduce(self, value: Any, op: Any) -> Any:
+        import numpy as np
+        import tensorflow as tf
+
+        if isinstance(value, Mapping):
+            keys = sorted(value)
+            reduced = self._host_reduce(np.array([float(value[k]) for k in keys]), op)
+            return {k: float(v) for k, v in zip(keys, reduced)}
+        array = np.asarray(value, dtype=np.float64)
+        # Each eager collective needs a name that is the same on every rank and new each call.
+        self._reduce_count += 1
+        out = self._hvd.allreduce(tf.constant(array), op=op,
+                                  name=f"mmarctl.host_reduce.{self._reduce_count}").numpy()
+        return float(out) if array.ndim == 0 else out
+
+    def allreduce_mean(self, value: Any) -> Any:
+        return self._host_reduce(value, self._hvd.Average)
+
+    def allreduce_sum(self, value: Any) -> Any:
+        return self._host_reduce(value, self._hvd.Sum)
+
+    def barrier(self) -> None:
+        barrier = getattr(self._hvd, "barrier", None)
+        if barrier is not None:
+            barrier()
+        else:  # older builds: an allreduce completes only when every rank has joined it
+            self.allreduce_sum(0.0)
+
+
+_BACKEND: Backend | None = None
+
+
+def get_backend(kind: str = "auto", environ: Mapping[str, str] | None = None) -> Backend:
+    """The process's backend, created once.
+
+    Args:
+        kind: ``"auto"`` (Horovod when :func:`launched_by_horovod`, else one process),
+            ``"horovod"`` (Horovod even for one process; fails when it is not installed) or
+            ``"single"``.
+        environ: environment to inspect for ``"auto"`` (default ``os.environ``).
+    """
+    global _BACKEND
+    if kind not in ("auto", "horovod", "single"):
+        raise ValueError(f"kind must be 'auto', 'horovod' or 'single'. Received: kind={kind!r}")
+    if kind == "auto":
+        kind = "horovod" if launched_by_horovod(environ) else "single"
+    if _BACKEND is not None and _BACKEND.name == kind:
+        return _BACKEND
+    _BACKEND = HorovodBackend() if kind == "horovod" else SingleProcess()
+    return _BACKEND
+
+
+class RankFilter(logging.Filter):
+    """Adds ``record.rank`` and, on ranks other than 0, starts the message with ``[rank N] ``.
+
+    Rank 0's lines stay as they are, so a one-process run logs exactly as before.
+    """
+
+    def __init__(self, rank: int) -> None:
+        super().__init__()
+        self.rank = rank
+        self.prefix = f"[rank {rank}] " if rank else ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.rank = self.rank
+        if self.prefix and not getattr(record, "_mmarctl_ranked", False):
+            record.msg = f"{self.prefix}{record.msg}"
+            record._mmarctl_ranked = True  # several handlers must not prefix twice
+        return True
+
+
+def attach_rank_filter(backend: Backend, logger: logging.Logger | None = None) -> RankFilter:
+    """Put a :class:`RankFilter` on every handler of ``logger`` (default: the root logger).
+
+    Handler filters see records from all child loggers, which logger filters would not.
+    Call after logging is configured (e.g. after ``resources/log.config`` is applied).
+    """
+    target = logger or logging.getLogger()
+    rank_filter = RankFilter(backend.rank)
+    for handler in target.handlers:
+        if not any(isinstance(f, RankFilter) for f in handler.filters):
+            handler.addFilter(rank_filter)
+    return rank_filter

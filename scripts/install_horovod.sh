@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Build (once, cached under ~/.cache/mmarctl/wheels) and install Horovod 0.28.1 for the
+# TensorFlow in this environment. See mmarctl/install_horovod.py for what it patches and why.
+# Usage: scripts/install_horovod.sh [--nccl|--no-nccl] [--rebuild]   (PYTHON=... to pick a venv)
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+python="${PYTHON:-$here/.venv/bin/python}"
+[ -x "$python" ] || python="$(command -v python3)"
+cd "$here"
+exec "$python" -m mmarctl.install_horovod "$@"

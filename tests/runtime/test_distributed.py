@@ -1,0 +1,136 @@
+"""Backend selection, sharding, the one-process backend and rank-tagged logging.
+
+Horovod collectives are exercised with real processes in tests/test_multiprocess_train.py.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from mmarctl.errors import DataError, MissingDependency
+from mmarctl.runtime import distributed
+from mmarctl.runtime.distributed import (RankFilter, SingleProcess, attach_rank_filter,
+                                         get_backend, launched_by_horovod, shard_items)
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({}, False),
+    ({"HOROVOD_RANK": "1", "HOROVOD_SIZE": "2"}, True),
+    ({"HOROVOD_RANK": "0"}, False),              # half the horovodrun set is not enough
+    ({"OMPI_COMM_WORLD_SIZE": "4"}, True),
+    ({"OMPI_COMM_WORLD_SIZE": "1"}, False),      # `mpirun -np 1` is one process
+    ({"PMI_SIZE": "2"}, True),
+    ({"PMI_SIZE": "garbage"}, False),
+])
+def test_launched_by_horovod(env, expected):
+    assert launched_by_horovod(env) is expected
+
+
+@pytest.mark.parametrize("n, size, rank, expected", [
+    (6, 2, 0, [0, 2, 4]),
+    (6, 2, 1, [1, 3, 5]),
+    (5, 2, 0, [0, 2, 4]),
+    (5, 2, 1, [1, 3, 0]),      # padded with item 0: same count as rank 0
+    (1, 3, 2, [0]),            # fewer items than ranks: reused
+    (0, 2, 1, []),
+    (7, 1, 0, list(range(7))),
+])
+def test_shard_items_repeats_to_equal_length(n, size, rank, expected):
+    assert shard_items(list(range(n)), rank, size) == expected
+
+
+def test_shard_items_every_rank_same_length_and_all_items_covered():
+    items = list(range(11))
+    shards = [shard_items(items, r, 4) for r in range(4)]
+    assert {len(s) for s in shards} == {3}
+    assert set().union(*shards) == set(items)
+
+
+@pytest.mark.parametrize("rank, expected", [(0, [0, 2]), (1, [1, 3])])
+def test_shard_items_drop_remainder(rank, expected):
+    assert shard_items(list(range(5)), rank, 2, drop_remainder=True) == expected
+
+
+def test_shard_items_drop_remainder_with_too_few_items_is_a_data_error():
+    with pytest.raises(DataError, match="cannot be split over 3"):
+        shard_items([1, 2], 0, 3, drop_remainder=True)
+
+
+@pytest.mark.parametrize("rank, size", [(2, 2), (-1, 2), (0, 0)])
+def test_shard_items_rejects_bad_rank(rank, size):
+    with pytest.raises(ValueError, match="Received: rank="):
+        shard_items([1, 2, 3], rank, size)
+
+
+def test_single_process_is_identity():
+    backend = SingleProcess()
+    assert (backend.rank, backend.size, backend.local_rank, backend.is_chief) == (0, 1, 0, True)
+    grads = [1.0, None, 3.0]
+    assert backend.allreduce_gradients(grads) == grads
+    assert backend.allreduce_mean({"dice": 0.5}) == {"dice": 0.5}
+    assert backend.allreduce_sum(3.0) == 3.0
+    assert backend.shard(["a", "b"]) == ["a", "b"]
+    backend.barrier()
+    backend.broadcast_variables([object()])
+    with pytest.raises(ValueError, match="root_rank=1"):
+        backend.broadcast_variables([], root_rank=1)
+
+
+def test_get_backend_auto_without_launcher_is_single(monkeypatch):
+    monkeypatch.setattr(distributed, "_BACKEND", None)
+    assert isinstance(get_backend(environ={}), SingleProcess)
+    assert get_backend("single") is get_backend(environ={})
+
+
+def test_get_backend_rejects_unknown_kind():
+    with pytest.raises(ValueError, match="kind='nccl'"):
+        get_backend("nccl")
+
+
+def test_get_backend_horovod_missing_says_how_to_install(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_horovod(name, *args, **kwargs):
+        if name.startswith("horovod"):
+            raise ImportError("No module named 'horovod'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(distributed, "_BACKEND", None)
+    monkeypatch.setattr(builtins, "__import__", no_horovod)
+    with pytest.raises(MissingDependency) as info:
+        get_backend("horovod")
+    assert "python -m mmarctl.install_horovod" in str(info.value)
+
+
+class _Ranked:
+    def __init__(self, rank):
+        self.rank = rank
+
+
+def _log_line(rank: int) -> list[str]:
+    logger = logging.getLogger(f"mmarctl.test.rank{rank}")
+    logger.propagate = False
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            lines.append(self.format(record))
+
+    logger.addHandler(Collect())
+    logger.addHandler(Collect())  # two handlers: the prefix must still appear once
+    attach_rank_filter(_Ranked(rank), logger)
+    logger.warning("epoch %d", 3)
+    return lines
+
+
+def test_rank_filter_prefixes_non_chief_ranks_once():
+    assert _log_line(1) == ["[rank 1] epoch 3", "[rank 1] epoch 3"]
+
+
+def test_rank_filter_leaves_chief_lines_alone():
+    assert _log_line(0) == ["epoch 3", "epoch 3"]
+    assert RankFilter(0).prefix == ""
