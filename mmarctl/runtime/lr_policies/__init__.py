@@ -6,6 +6,7 @@ returns a ``keras.optimizers.schedules.LearningRateSchedule`` evaluated at the g
 
 NAMES = {
     "ReducePoly": "reduce_poly:ReducePoly",
+    "ReduceCosine": "reduce_cosine:ReduceCosine",
 }
 
 __all__ = ["NAMES"]
