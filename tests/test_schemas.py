@@ -90,6 +90,7 @@ def test_automl_lists_and_comment_keys_pass():
     (lambda d: d["train"].update(pre_transforms={"name": "LoadNifti"}),
      "f.json: train.pre_transforms: expected array, got object"),
     (lambda d: d["train"].update(loss="Dice"), 'f.json: train.loss: expected object, got string "Dice"'),
+    (lambda d: d["train"].update(model=None), "f.json: train.model: expected object, got null"),
     (lambda d: d["train"]["loss"].update(args=[1]), "f.json: train.loss.args: expected object, got array"),
     (lambda d: d["train"].update(model={"args": {}}),
      'f.json: train.model: a component needs "name", "path" or "ref"'),

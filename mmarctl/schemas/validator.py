@@ -121,7 +121,7 @@ def _message(error: Any) -> str:
 def _describe(value: Any) -> str:
     """``string "ten"``, ``integer 5``, ``array``, ``object`` (long values shortened)."""
     name = _JSON_TYPES.get(type(value), type(value).__name__)
-    if isinstance(value, (dict, list)):
+    if value is None or isinstance(value, (dict, list)):
         return name
     text = json.dumps(value)
     if len(text) > 40:
