@@ -143,3 +143,83 @@ def test_average_of_scalar_field():
 def test_average_rejects_non_numeric_field():
     with pytest.raises(DataError, match="numbers"):
         ComputeAverage(field="x").update({"x": "abc"})
+
+
+# ---------------------------------------------------------------- ComputeAUC
+
+from mmarctl.runtime.metrics.auc import ComputeAUC, roc_auc  # noqa: E402
+
+CASES = [([0.1, 0.9], [0, 1]), ([0.4, 0.3], [0, 0]), ([0.35, 0.6], [1, 0]),
+         ([0.8, 0.2], [1, 1])]
+
+
+def _fill(metric):
+    for i, (scores, labels) in enumerate(CASES):
+        metric.update({"model": np.array(scores, np.float32), "label": np.array(labels),
+                       "meta": {"image": {"filename": f"c{i}.png"}}})
+    return metric
+
+
+def test_roc_auc_hand_computed_and_ties():
+    assert roc_auc([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1]) == 0.75
+    # positives {0.5, 0.9} vs negatives {0.5, 0.2}: 0.5 (tie) + 1 + 1 + 1 over 4 pairs
+    assert roc_auc([0.5, 0.5, 0.2, 0.9], [1, 0, 0, 1]) == 0.875
+    assert roc_auc([0.3, 0.3, 0.3], [1, 0, 1]) == 0.5  # all tied
+    assert roc_auc([0.1, 0.2], [0, 1]) == 1.0 and roc_auc([0.1, 0.2], [1, 0]) == 0.0
+    assert math.isnan(roc_auc([0.1, 0.2], [1, 1]))
+
+
+def test_auc_macro_micro_and_class_index():
+    # class 0: 0.75 ; class 1: positives {0.9, 0.2} vs negatives {0.3, 0.6} -> 2/4
+    assert _fill(ComputeAUC()).result() == pytest.approx(0.625)
+    # pooled: 11 of 16 positive/negative pairs ordered correctly
+    assert _fill(ComputeAUC(auc_average="micro")).result() == pytest.approx(11 / 16)
+    assert _fill(ComputeAUC(class_index=1)).result() == pytest.approx(0.5)
+    metric = _fill(ComputeAUC())
+    assert metric.per_class() == [0.75, 0.5] and metric.per_case() == {}
+
+
+def test_auc_class_label_index_and_undefined_class():
+    metric = ComputeAUC()
+    # labels given as class indices; class 2 never appears -> NaN, left out of the mean
+    for scores, label in (([0.7, 0.2, 0.1], 0), ([0.2, 0.7, 0.1], 1), ([0.6, 0.3, 0.1], 1)):
+        metric.update({"model": np.array(scores), "label": np.array([label])})
+    per_class = metric.per_class()
+    assert per_class[0] == 1.0 and per_class[1] == 1.0 and math.isnan(per_class[2])
+    assert metric.result() == 1.0
+    metric.reset()
+    assert math.isnan(metric.result())
+
+
+def test_auc_report(tmp_path):
+    metric = _fill(ComputeAUC(name="auc", report_path=str(tmp_path)))
+    metric.result()
+    rows = list(csv.reader((tmp_path / "auc_per_class.csv").open()))
+    assert rows == [["class", "auc"], ["0", "0.75"], ["1", "0.5"]]
+
+
+def test_auc_bad_inputs():
+    with pytest.raises(DataError, match="2 scores but 3 labels"):
+        ComputeAUC().update({"model": np.zeros(2), "label": np.zeros(3)})
+    with pytest.raises(DataError, match="not a class"):
+        ComputeAUC().update({"model": np.zeros(2), "label": np.array([5])})
+    with pytest.raises(DataError, match="must hold numbers"):
+        ComputeAUC().update({"model": np.array(["a", "b"]), "label": np.zeros(2)})
+    metric = ComputeAUC()
+    metric.update({"model": np.zeros(2), "label": np.zeros(2)})
+    with pytest.raises(DataError, match="earlier cases 2"):
+        metric.update({"model": np.zeros(3), "label": np.zeros(3)})
+    with pytest.raises(ConfigError, match="Received: class_index=4"):
+        ComputeAUC(class_index=4).update({"model": np.zeros(2), "label": np.zeros(2)})
+
+
+@pytest.mark.parametrize("args", [{"auc_average": "weighted"}, {"class_index": -1},
+                                  {"class_index": "0"}, {"label_field": ""}])
+def test_auc_bad_args(args):
+    with pytest.raises(ConfigError, match="Received:"):
+        ComputeAUC(**args)
+
+
+def test_auc_config_round_trip():
+    metric = ComputeAUC(name="auc_1", auc_average="micro", class_index=2, is_key_metric=True)
+    assert ComputeAUC(**metric.get_config()).get_config() == metric.get_config()

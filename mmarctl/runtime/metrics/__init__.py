@@ -8,6 +8,7 @@ case names to values and ``reset()`` starts over.
 NAMES = {
     "ComputeAverageDice": "average_dice:ComputeAverageDice",
     "ComputeAverage": "average:ComputeAverage",
+    "ComputeAUC": "auc:ComputeAUC",
 }
 
 __all__ = ["NAMES"]

@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 
-from mmarctl.errors import DataError
 from mmarctl.runtime.metrics.base import Metric
 
 
@@ -34,12 +33,6 @@ class ComputeAverage(Metric):
                          report_path=report_path)
 
     def case_value(self, sample: dict[str, Any]) -> float:
-        raw = self.require(sample, self.field)
-        try:
-            values = raw.astype(np.float64).ravel()
-        except (TypeError, ValueError):
-            raise DataError(f"{self.clara_name} {self.name!r}: field {self.field!r} must hold "
-                            f"numbers; got {raw.dtype} in case {self._case_name(sample)}",
-                            hint="point field at an aux-op tag or another scalar") from None
+        values = self.require_numbers(sample, self.field).ravel()
         values = values[np.isfinite(values)]
         return float(values.mean()) if values.size else math.nan

@@ -93,6 +93,16 @@ class Metric(Component):
                                  "produces")
         return np.asarray(sample[field])
 
+    def require_numbers(self, sample: dict[str, Any], field: str) -> np.ndarray:
+        """``sample[field]`` as float64, or a DataError when it does not hold numbers."""
+        raw = self.require(sample, field)
+        try:
+            return raw.astype(np.float64)
+        except (TypeError, ValueError):
+            raise DataError(f"{self.clara_name} {self.name!r}: field {field!r} must hold "
+                            f"numbers; got {raw.dtype} in case {self._case_name(sample)}",
+                            hint="point the metric at a numeric field") from None
+
     def _case_name(self, sample: dict[str, Any]) -> str:
         meta = sample.get("meta") or {}
         for field in (getattr(self, "label_field", None), self.field, "image", "label"):
