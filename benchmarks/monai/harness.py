@@ -97,6 +97,12 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def rss_now_mib() -> float:
+    """This process's current resident set size, in MiB (from /proc/self/statm)."""
+    with open("/proc/self/statm", encoding="ascii") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def run_isolated(module: str, args: dict[str, Any], timeout: float = 600) -> dict[str, Any]:
     """Run ``python -m <module>`` with JSON ``args`` on stdin; its JSON stdout line back.
 

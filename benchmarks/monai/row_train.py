@@ -1,0 +1,231 @@
+"""Row 4: one training step of the spleen Unet, mmarctl against MONAI (patches/s, peak RSS).
+
+mmarctl: the scaffold's ``Unet`` (``nf_enc`` 16,32,32,64, ``nf_dec`` 64,32,32,32,16: four 2x
+levels, ReLU, no normalisation), Clara's ``Dice`` loss (background included) and ``Adam``,
+stepped by the compiled step of :class:`mmarctl.runtime.training.tf_engine.TFEngine` (the
+function ``mmarctl train`` runs per batch).
+
+MONAI: ``monai.networks.nets.UNet`` with the same channels (16, 32, 32, 64, 64), four
+stride-2 levels, ``num_res_units=0`` (the mmarctl Unet has no residual units), ReLU and no
+normalisation, ``DiceLoss(to_onehot_y, softmax)`` (background included) and ``torch.optim.Adam``.
+The two nets are not the same graph: MONAI downsamples with strided convolutions and
+upsamples with transposed ones, mmarctl's Unet convolves at full resolution, then max-pools,
+and upsamples by repetition. The note gives both nets' parameters and multiply-adds per
+patch, and a second figure divides by them (GMAC/s), which compares the frameworks' kernels
+rather than the architectures.
+
+Each tool runs in its own process on the same fixed batch (2 patches of 64^3, random image,
+blob label), untimed steps first (tracing, kernel selection), then ``steps`` timed steps.
+Peak RSS is that process's high-water mark (framework, model, optimizer, activations).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from benchmarks.monai.harness import COST, RATE, Figure, isolated_pair, rss_now_mib, run_isolated
+
+ROW = "4 training step"
+NF_ENC, NF_DEC = "16,32,32,64", "64,32,32,32,16"
+MONAI_CHANNELS = (16, 32, 32, 64, 64)
+MONAI_STRIDES = (2, 2, 2, 2)
+LEARNING_RATE = 5e-4
+
+
+def fixed_batch(batch: int, patch: tuple[int, ...], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A channels-last image ``(B, *patch, 1)`` and a 0/1 blob label of the same shape."""
+    rng = np.random.default_rng(seed)
+    image = rng.normal(size=(batch, *patch, 1)).astype(np.float32)
+    grid = np.stack(np.meshgrid(*[np.linspace(-1, 1, n) for n in patch], indexing="ij"))
+    blob = (np.sum(grid ** 2, axis=0) < 0.3).astype(np.float32)
+    label = np.broadcast_to(blob[None, ..., None], image.shape).copy()
+    return image, label
+
+
+def speed_mmarctl(args: dict) -> dict:
+    """(In a worker) seconds for ``steps`` steps of mmarctl's compiled training step."""
+    import keras
+    import tensorflow as tf
+
+    from mmarctl.runtime.losses.dice import Dice
+    from mmarctl.runtime.networks.unet import Unet
+    from mmarctl.runtime.optimizers import NAMES  # noqa: F401  (the family must import)
+    from mmarctl.runtime.plan import SingleProcess
+    from mmarctl.runtime.registry import lookup
+    from mmarctl.runtime.training.tf_engine import TFEngine
+
+    baseline = rss_now_mib()
+    keras.utils.set_random_seed(args.get("seed", 0))
+    model = Unet(num_classes=2, nf_enc=NF_ENC, nf_dec=NF_DEC).build(3, 1)
+    optimizer = lookup("optimizers", "Adam")().build(LEARNING_RATE)
+    engine = TFEngine(model, Dice(skip_background=False), optimizer, pipeline=None, shapes={},
+                      validator=None, backend=SingleProcess())
+    step = engine._step  # the compiled per-batch step mmarctl train runs
+    image, label = fixed_batch(args["batch"], tuple(args["patch"]))
+    images, labels = tf.constant(image), tf.constant(label)
+    for _ in range(args["warmup"]):
+        float(step(images, labels))
+    start = time.perf_counter()
+    for _ in range(args["steps"]):
+        float(step(images, labels))  # float() waits for the step, as train_epoch does
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "params": int(model.count_params()),
+            "gmac": keras_gmac(model, tuple(args["patch"])), "baseline_mib": baseline}
+
+
+def keras_gmac(model, patch: tuple[int, ...]) -> float:
+    """Multiply-adds (10^9) of the Conv3D layers for one patch, from a forward pass."""
+    import keras
+
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv3D)]
+    probe = keras.Model(model.inputs, [layer.output for layer in convs])
+    outputs = probe(np.zeros((1, *patch, 1), np.float32), training=False)
+    total = 0
+    for layer, out in zip(convs, outputs):
+        kx, ky, kz, cin, cout = layer.kernel.shape
+        total += int(np.prod(out.shape[1:4])) * kx * ky * kz * cin * cout
+    return total / 1e9
+
+
+class UnetReplica:
+    """Factory of a torch twin of mmarctl's Unet (conv+ReLU, max-pool, nearest upsample).
+
+    Same layers, channels and order as :class:`mmarctl.runtime.networks.unet.Unet`, so the
+    two frameworks run one graph; used for the "identical graph" figure.
+    """
+
+    @staticmethod
+    def build(nf_enc: list[int], nf_dec: list[int], in_channels: int = 1, classes: int = 2):
+        """The torch module (output: softmax probabilities, channels-first)."""
+        import torch
+        from torch import nn
+
+        def block(cin: int, cout: int) -> nn.Module:
+            return nn.Sequential(nn.Conv3d(cin, cout, 3, padding=1), nn.ReLU())
+
+        class Replica(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                levels = len(nf_enc)
+                chans = [in_channels, *nf_enc]
+                self.enc = nn.ModuleList(block(chans[i], chans[i + 1]) for i in range(levels))
+                self.bottleneck = block(nf_enc[-1], nf_dec[0])
+                self.dec = nn.ModuleList(block(nf_dec[j - 1] + nf_enc[-j], nf_dec[j])
+                                         for j in range(1, levels + 1))
+                extra, width = [], nf_dec[levels]
+                for filters in nf_dec[levels + 1:]:
+                    extra.append(block(width, filters))
+                    width = filters
+                self.extra = nn.Sequential(*extra)
+                self.head = nn.Conv3d(width, classes, 1)
+
+            def forward(self, x):
+                skips = []
+                for layer in self.enc:
+                    x = layer(x)
+                    skips.append(x)
+                    x = torch.nn.functional.max_pool3d(x, 2)
+                x = self.bottleneck(x)
+                for j, layer in enumerate(self.dec, start=1):
+                    x = torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest")
+                    x = layer(torch.cat([x, skips[-j]], dim=1))
+                return torch.softmax(self.head(self.extra(x)), dim=1)
+
+        return Replica()
+
+
+def speed_monai(args: dict) -> dict:
+    """(In a worker) seconds for ``steps`` steps of a MONAI UNet training step."""
+    import torch
+    from monai.losses import DiceLoss
+    from monai.networks.nets import UNet
+
+    baseline = rss_now_mib()
+    torch.manual_seed(args.get("seed", 0))
+    if args.get("net") == "replica":  # mmarctl's Unet graph, in torch
+        net = UnetReplica.build([int(v) for v in NF_ENC.split(",")],
+                                [int(v) for v in NF_DEC.split(",")])
+        loss_fn = DiceLoss(to_onehot_y=True, softmax=False, include_background=True)
+    else:
+        net = UNet(spatial_dims=3, in_channels=1, out_channels=2, channels=MONAI_CHANNELS,
+                   strides=MONAI_STRIDES, num_res_units=0, act="RELU", norm=None)
+        loss_fn = DiceLoss(to_onehot_y=True, softmax=True, include_background=True)
+    optimizer = torch.optim.Adam(net.parameters(), lr=LEARNING_RATE)
+    image, label = fixed_batch(args["batch"], tuple(args["patch"]))
+    images = torch.from_numpy(np.ascontiguousarray(np.moveaxis(image, -1, 1)))
+    labels = torch.from_numpy(np.ascontiguousarray(np.moveaxis(label, -1, 1)))
+    net.train()
+
+    def step() -> float:
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(net(images), labels)
+        loss.backward()
+        optimizer.step()
+        return float(loss)
+
+    for _ in range(args["warmup"]):
+        step()
+    start = time.perf_counter()
+    for _ in range(args["steps"]):
+        step()
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "params": sum(p.numel() for p in net.parameters()),
+            "gmac": torch_gmac(net, images[:1]), "baseline_mib": baseline}
+
+
+def torch_gmac(net, sample) -> float:
+    """Multiply-adds (10^9) of the (transposed) convolutions for one patch, via hooks."""
+    import torch
+
+    total = 0
+
+    def hook(module, inputs, output):
+        nonlocal total
+        kernel = int(np.prod(module.kernel_size))
+        if isinstance(module, torch.nn.ConvTranspose3d):
+            voxels = int(np.prod(inputs[0].shape[2:]))  # each input voxel scatters a kernel
+        else:
+            voxels = int(np.prod(output.shape[2:]))
+        total += voxels * kernel * module.in_channels * module.out_channels // module.groups
+
+    handles = [m.register_forward_hook(hook) for m in net.modules()
+               if isinstance(m, (torch.nn.Conv3d, torch.nn.ConvTranspose3d))]
+    with torch.no_grad():
+        net(sample)
+    for handle in handles:
+        handle.remove()
+    return total / 1e9
+
+
+def run(config: dict) -> list[Figure]:
+    """Patches/s, GMAC/s and peak RSS of each tool's training step."""
+    batch = int(config.get("train_batch", 2))
+    patch = tuple(config.get("train_patch", (64, 64, 64)))
+    steps = int(config.get("train_steps", 10))
+    best = isolated_pair("row_train", {"batch": batch, "patch": patch, "steps": steps,
+                                       "warmup": 3},
+                         rounds=int(config.get("rounds", 1)))
+    ours, theirs = best["mmarctl"], best["monai"]
+    twin = run_isolated("benchmarks.monai.worker",
+                        {"task": "row_train:speed_monai", "net": "replica", "batch": batch,
+                         "patch": patch, "steps": steps, "warmup": 3})
+    rate = lambda r: batch * steps / r["seconds"]  # noqa: E731
+    note = (f"batch {batch} x {patch[0]}^3, {steps} steps; mmarctl Unet {ours['params']:,} "
+            f"params {ours['gmac']:.1f} GMAC/patch; MONAI UNet {theirs['params']:,} params "
+            f"{theirs['gmac']:.1f} GMAC/patch")
+    return [Figure(ROW, "patches/s, Unet vs monai UNet", "patches/s", RATE, rate(ours),
+                   rate(theirs), note=note),
+            Figure(ROW, "compute rate (fwd MACs x patches/s)", "GMAC/s", RATE,
+                   rate(ours) * ours["gmac"], rate(theirs) * theirs["gmac"],
+                   note="normalises away the architectures' different work"),
+            Figure(ROW, "patches/s, identical graph", "patches/s", RATE, rate(ours),
+                   rate(twin), note=f"torch replica of the mmarctl Unet ({twin['params']:,} "
+                                    f"params, {twin['gmac']:.1f} GMAC/patch) + MONAI DiceLoss"),
+            Figure(ROW, "peak RSS, identical graph", "MiB", COST, ours["peak_rss_mib"],
+                   twin["peak_rss_mib"]),
+            Figure(ROW, "peak RSS, Unet vs monai UNet", "MiB", COST, ours["peak_rss_mib"],
+                   theirs["peak_rss_mib"],
+                   note=f"after imports: mmarctl {ours['baseline_mib']:.0f} MiB, MONAI "
+                        f"{theirs['baseline_mib']:.0f} MiB")]
