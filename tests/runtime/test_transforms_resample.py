@@ -161,3 +161,18 @@ def test_get_config_round_trip(cls, args):
     t = cls(**args)
     assert t.get_config() == args
     assert cls(**t.get_config()).get_config() == args
+
+
+@pytest.mark.parametrize("order", [0, 1])
+@pytest.mark.parametrize("new_shape", [(14, 10, 6), (3, 2, 1), (5, 9, 4), (7, 5, 3)])
+def test_resize_equals_scipy_zoom_in_grid_mode(order, new_shape):
+    from scipy import ndimage
+
+    from mmarctl.runtime.transforms.resample import resize
+
+    volume = np.random.default_rng(3).random((7, 5, 3)).astype(np.float32)
+    factors = [n / o for n, o in zip(new_shape, volume.shape)]
+    expected = ndimage.zoom(volume, factors, order=order, mode="nearest", grid_mode=True)
+    out = resize(volume[None], 0, new_shape, order)
+    assert out.shape == (1,) + new_shape
+    np.testing.assert_allclose(out[0], expected, atol=1e-6)

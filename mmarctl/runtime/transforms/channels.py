@@ -40,7 +40,7 @@ class ConvertToChannelsFirst(Transform):
                 array = array[np.newaxis]
             elif axis % array.ndim != 0:
                 array = np.moveaxis(array, axis, 0)
-            sample[field] = np.ascontiguousarray(array)
+            sample[field] = array  # a view: no copy of a large volume
             self.meta(sample, field)["channel_axis"] = 0
         return sample
 
@@ -70,7 +70,7 @@ class ConvertToChannelsLast(Transform):
                 array = array[..., np.newaxis]
             elif axis % array.ndim != array.ndim - 1:
                 array = np.moveaxis(array, axis, -1)
-            sample[field] = np.ascontiguousarray(array)
+            sample[field] = array  # a view: no copy of a large volume
             self.meta(sample, field)["channel_axis"] = -1
         return sample
 

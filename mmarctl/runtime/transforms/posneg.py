@@ -46,11 +46,13 @@ class ForegroundIndex:
         props = sample.setdefault("meta", {}).setdefault(label_field, {})
         label = np.asarray(sample[label_field])
         axis = channel_axis(sample, label_field)
-        self.mask_of = lambda: (label > 0).any(axis=axis) if axis is not None else label > 0
+        # (channels, voxels) view of the label, for checking single voxels without a mask
+        channels = label[np.newaxis] if axis is None else np.moveaxis(label, axis, 0)
+        self.values = channels.reshape(channels.shape[0], -1)
         self.shape = shape
         with self._lock:
             if props.get("indices_shape") != shape:
-                mask = self.mask_of()
+                mask = (self.values > 0).any(axis=0)
                 count = int(mask.sum())
                 dtype = np.int32 if mask.size < 2**31 else np.int64
                 stored = "fg_indices" if count <= mask.size - count else "bg_indices"
@@ -61,13 +63,11 @@ class ForegroundIndex:
                 props["fg_count"] = count
                 props["indices_shape"] = shape
         self.props = props
-        self.flat_label = None
 
     def has(self, foreground: bool) -> bool:
         """Whether any voxel of that class exists."""
         count = self.props["fg_count"]
-        size = int(np.prod(self.shape))
-        return count > 0 if foreground else count < size
+        return count > 0 if foreground else count < self.values.shape[1]
 
     def draw(self, foreground: bool, rng: np.random.Generator) -> tuple[int, ...]:
         """A random voxel of the class (foreground or background), as spatial coordinates."""
@@ -79,14 +79,13 @@ class ForegroundIndex:
         return tuple(int(i) for i in np.unravel_index(flat, self.shape))
 
     def _rejection(self, foreground: bool, rng: np.random.Generator) -> int:
-        if self.flat_label is None:
-            self.flat_label = self.mask_of().reshape(-1)
-        size = self.flat_label.size
+        size = self.values.shape[1]
         for _ in range(_TRIES):
             flat = int(rng.integers(size))
-            if bool(self.flat_label[flat]) == foreground:
+            if bool((self.values[:, flat] > 0).any()) == foreground:
                 return flat
-        candidates = np.flatnonzero(self.flat_label == foreground)
+        mask = (self.values > 0).any(axis=0)
+        candidates = np.flatnonzero(mask == foreground)
         return int(candidates[rng.integers(len(candidates))])
 
 

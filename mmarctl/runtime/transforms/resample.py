@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from mmarctl.errors import DataError
 from mmarctl.runtime.transforms.base import (Sample, Transform, as_fields, channel_axis,
@@ -16,21 +15,42 @@ from mmarctl.runtime.transforms.base import (Sample, Transform, as_fields, chann
 def resize(array: np.ndarray, axis: int | None, shape: tuple[int, ...], order: int) -> np.ndarray:
     """Resample the spatial axes of ``array`` to ``shape`` (voxel corners aligned).
 
-    ``order`` 0 is nearest neighbour (labels), 1 linear (images). ``grid_mode`` treats voxels
-    as areas, so a 2x down-sampling averages geometry like a scanner would and the
-    field of view is unchanged.
+    ``order`` 0 is nearest neighbour (labels), 1 linear (images). Voxels are treated as
+    areas (``grid_mode``): the field of view is unchanged and edges are extended. The result
+    equals ``scipy.ndimage.zoom(..., mode="nearest", grid_mode=True)``, computed one axis at
+    a time (linear interpolation is separable), which makes nearest neighbour several
+    times faster on CT-sized volumes.
     """
     array = np.asarray(array, np.float32)
     old = spatial_shape(array, axis)
     if tuple(old) == tuple(shape):
         return array
-    factors = [n / o for n, o in zip(shape, old)]
 
     def one(channel: np.ndarray) -> np.ndarray:
-        out = ndimage.zoom(channel, factors, order=order, mode="nearest", grid_mode=True)
-        return out.astype(np.float32, copy=False)
+        # Shrinking axes first keeps the intermediate arrays small.
+        for a in sorted(range(channel.ndim), key=lambda i: shape[i] / channel.shape[i]):
+            channel = _resample_axis(channel, a, shape[a], order)
+        return np.ascontiguousarray(channel, dtype=np.float32)
 
     return per_channel(array, axis, one)
+
+
+def _resample_axis(array: np.ndarray, axis: int, size: int, order: int) -> np.ndarray:
+    """Resample one axis to ``size`` samples (nearest or linear, edges clamped)."""
+    n = array.shape[axis]
+    if n == size:
+        return array
+    position = np.clip((np.arange(size) + 0.5) * (n / size) - 0.5, 0, n - 1)
+    if order == 0:
+        return np.take(array, np.floor(position + 0.5).astype(np.intp), axis=axis)
+    low = np.floor(position).astype(np.intp)
+    high = np.minimum(low + 1, n - 1)
+    weight_shape = [1] * array.ndim
+    weight_shape[axis] = size
+    weight = (position - low).astype(np.float32).reshape(weight_shape)
+    out = np.take(array, low, axis=axis)
+    out += (np.take(array, high, axis=axis) - out) * weight
+    return out
 
 
 def rescaled_affine(affine: Any, old: tuple[int, ...], new: tuple[int, ...]) -> np.ndarray:
