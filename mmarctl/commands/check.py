@@ -32,7 +32,8 @@ def check(
     (DATASET_JSON) and the files it names under DATA_ROOT.
 
     Prints one line per problem (file: json.path: message) and exits 1 when there is any,
-    else prints "OK: N files checked" and exits 0.
+    else prints "OK: N files checked" and exits 0. Components Clara knows but mmarctl's
+    runtime does not implement are printed as note lines; --strict makes them problems.
 
     Example: mmarctl check my-exp --set DATA_ROOT=/data/Task09_Spleen
     """
