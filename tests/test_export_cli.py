@@ -255,3 +255,32 @@ def test_bad_triton_name(mmar):
     result = run(str(mmar), "-f", "triton", "--triton-name", "a/b")
     assert_one_line_error(result, "--triton-name", code=2)
     assert not (mmar / "models" / "triton").exists()
+
+
+def test_reexport_replaces_folders_and_keeps_other_triton_models(mmar):
+    other = mmar / "models" / "triton" / "another_model"
+    other.mkdir(parents=True)
+    (other / "config.pbtxt").write_text('name: "another_model"\n')
+    assert run(str(mmar), "-f", "savedmodel,triton").exit_code == 0
+    stale = mmar / "models" / "saved_model" / "stale.txt"
+    stale.write_text("from an older export")
+    result = run(str(mmar), "-f", "savedmodel,triton", "--triton-max-batch-size", "0")
+    assert result.exit_code == 0, result.output
+    assert not stale.exists()
+    assert (other / "config.pbtxt").is_file()
+    config = triton.parse_pbtxt((mmar / "models/triton/spleen-exp/config.pbtxt").read_text())
+    assert config["max_batch_size"] == ["0"]
+    assert config["input"][0]["dims"] == ["-1", *map(str, PATCH), "1"]
+    assert not [p for p in (mmar / "models").rglob("*") if ".old-" in p.name or
+                p.name.startswith(".export-")]
+
+
+def test_negative_tolerance_is_a_usage_error(mmar):
+    result = run(str(mmar), "--tolerance", "-1")
+    assert result.exit_code == 2
+    assert not (mmar / "models" / "model.fzn.pb").exists()
+
+
+def test_ckpt_option_that_does_not_exist(mmar, tmp_path):
+    result = run(str(mmar), "--ckpt", str(tmp_path / "nope" / "model.ckpt"))
+    assert_one_line_error(result, "no checkpoint at", "--ckpt")

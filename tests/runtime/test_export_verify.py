@@ -112,8 +112,23 @@ def test_trt_missing_names_what_is_absent(monkeypatch):
     assert tensorrt_engine.missing() == "no NVIDIA GPU and the tensorrt package is not installed"
     monkeypatch.setattr(os.path, "exists", lambda p: True)
     assert tensorrt_engine.missing() == "the tensorrt package is not installed"
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name: None if name == "cuda.bindings" else object())
+    assert tensorrt_engine.missing() == ("cuda-python (needed to verify the engine) "
+                                         "is not installed")
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
     assert tensorrt_engine.missing() is None
+
+
+def test_trt_without_tensorrt_is_a_missing_dependency(tmp_path, monkeypatch):
+    import sys
+
+    from mmarctl.errors import MissingDependency
+
+    monkeypatch.setitem(sys.modules, "tensorrt", None)  # import fails
+    with pytest.raises(MissingDependency, match="needs the tensorrt package"):
+        tensorrt_engine.build_engine(tmp_path / "m.onnx", tmp_path / "m.trt", "x",
+                                     ((1,), (1,), (1,)))
 
 
 def test_trt_profile_shapes():

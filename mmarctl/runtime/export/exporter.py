@@ -160,7 +160,7 @@ def export_mmar(workspace: Any, request: ExportRequest,
 
     resolved = workspace.resolve(request.config, request.overrides)
     out_dir = Path(resolved.get("MMAR_CKPT_DIR") or workspace.models_dir)
-    prefix = _checkpoint_prefix(workspace, request.checkpoint, out_dir)
+    prefix = _checkpoint_prefix(request.checkpoint, out_dir)
     found = ckpt.checkpoint_prefix(prefix)
     if found is None:
         raise RuntimeFailure(f"no checkpoint at {workspace.display(Path(prefix))}",
@@ -174,7 +174,7 @@ def export_mmar(workspace: Any, request: ExportRequest,
     return result
 
 
-def _checkpoint_prefix(workspace: Any, given: str | None, out_dir: Path) -> str:
+def _checkpoint_prefix(given: str | None, out_dir: Path) -> str:
     if not given:
         return str(out_dir / "model.ckpt")
     path = Path(os.path.expanduser(given))

@@ -29,11 +29,21 @@ def missing() -> str | None:
     reasons = []
     if not (os.path.exists("/dev/nvidiactl") or os.path.exists("/dev/nvidia0")):
         reasons.append("no NVIDIA GPU")
-    if importlib.util.find_spec("tensorrt") is None:
+    if _find("tensorrt") is None:
         reasons.append("the tensorrt package is not installed")
+    elif _find("cuda.bindings") is None:
+        # Without it the engine could be built but not run, so not verified.
+        reasons.append("cuda-python (needed to verify the engine) is not installed")
     if not reasons:
         return None
     return " and ".join(reasons)
+
+
+def _find(module: str):
+    try:
+        return importlib.util.find_spec(module)
+    except ModuleNotFoundError:  # the parent package ("cuda") is absent
+        return None
 
 
 def profile_shapes(sample_shape: tuple[int, ...], input_shape: tuple[int | None, ...],
