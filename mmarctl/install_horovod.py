@@ -57,17 +57,19 @@ class BuildPlan:
         tensorflow: installed TensorFlow version (from package metadata, without importing it).
         python: ``cp311``-style tag of this interpreter.
         nccl_home: folder holding NCCL's ``include/nccl.h`` and ``lib*/libnccl.so*``, or None.
+        mpi: also build the MPI controller (for ``--launcher mpirun``; needs an MPI install).
     """
 
     horovod: str
     tensorflow: str
     python: str
     nccl_home: str | None
+    mpi: bool = False
 
     @property
     def key(self) -> str:
         """Cache key: one wheel per Horovod x TensorFlow x Python x flavour."""
-        flavour = "nccl" if self.nccl_home else "cpu"
+        flavour = ("nccl" if self.nccl_home else "cpu") + ("-mpi" if self.mpi else "")
         return f"horovod-{self.horovod}-tf{self.tensorflow}-{self.python}-{flavour}"
 
     def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -76,13 +78,18 @@ class BuildPlan:
         env.update({
             "HOROVOD_WITH_TENSORFLOW": "1",
             "HOROVOD_WITH_GLOO": "1",
-            "HOROVOD_WITHOUT_MPI": "1",
             "HOROVOD_WITHOUT_PYTORCH": "1",
             "HOROVOD_WITHOUT_MXNET": "1",
             # CMake 4 refuses third-party CMakeLists older than 3.5 (gloo's) without this.
             "CMAKE_POLICY_VERSION_MINIMUM": "3.5",
             "MAKEFLAGS": env.get("MAKEFLAGS", f"-j{os.cpu_count() or 1}"),
         })
+        if self.mpi:
+            env["HOROVOD_WITH_MPI"] = "1"
+            env.pop("HOROVOD_WITHOUT_MPI", None)
+        else:
+            env["HOROVOD_WITHOUT_MPI"] = "1"
+            env.pop("HOROVOD_WITH_MPI", None)
         if self.nccl_home:
             env["HOROVOD_GPU_OPERATIONS"] = "NCCL"
             env["HOROVOD_NCCL_HOME"] = self.nccl_home
@@ -114,14 +121,17 @@ def find_nccl(prefixes: tuple[str, ...] = _NCCL_PREFIXES) -> str | None:
     return None
 
 
-def plan_build(nccl: bool | None = None) -> BuildPlan:
+def plan_build(nccl: bool | None = None, mpi: bool = False) -> BuildPlan:
     """Decide what to build on this machine. ``nccl=None`` auto-detects NCCL."""
     nccl_home = find_nccl() if nccl is None else (find_nccl() if nccl else None)
     if nccl and nccl_home is None:
         raise MissingDependency("NCCL was requested but nccl.h / libnccl.so were not found",
                                 hint="install NCCL (e.g. apt install libnccl-dev) or drop --nccl")
     py = f"cp{sys.version_info.major}{sys.version_info.minor}"
-    return BuildPlan(HOROVOD_VERSION, _tensorflow_version(), py, nccl_home)
+    if mpi and shutil.which("mpicxx") is None and shutil.which("mpirun") is None:
+        raise MissingDependency("an MPI build was requested but no MPI (mpicxx/mpirun) is installed",
+                                hint="install Open MPI (e.g. apt install libopenmpi-dev) or drop --mpi")
+    return BuildPlan(HOROVOD_VERSION, _tensorflow_version(), py, nccl_home, mpi)
 
 
 def patch_cmakelists(path: Path) -> bool:
@@ -192,9 +202,9 @@ def build_wheel(plan: BuildPlan, dest: Path) -> Path:
         return target
 
 
-def install(nccl: bool | None = None, rebuild: bool = False) -> Path:
+def install(nccl: bool | None = None, rebuild: bool = False, mpi: bool = False) -> Path:
     """Install Horovod from the cache, building the wheel first when needed; return the wheel."""
-    plan = plan_build(nccl)
+    plan = plan_build(nccl, mpi)
     wheel = None if rebuild else cached_wheel(plan)
     if wheel is None:
         print(f"building {plan.key} (several minutes) ...", flush=True)
@@ -216,15 +226,17 @@ def main(argv: list[str] | None = None) -> int:
                        help="require NCCL GPU operations (default: when NCCL is found)")
     group.add_argument("--no-nccl", dest="nccl", action="store_false",
                        help="build Gloo with CPU operations only")
+    parser.add_argument("--mpi", action="store_true",
+                        help="also build the MPI controller (for --launcher mpirun)")
     parser.add_argument("--rebuild", action="store_true", help="ignore the cached wheel")
     parser.add_argument("--print-key", action="store_true",
                         help="print the cache key for this machine and exit")
     args = parser.parse_args(argv)
     try:
         if args.print_key:
-            print(plan_build(args.nccl).key)
+            print(plan_build(args.nccl, args.mpi).key)
             return 0
-        wheel = install(args.nccl, args.rebuild)
+        wheel = install(args.nccl, args.rebuild, args.mpi)
     except (MissingDependency, RuntimeFailure) as error:
         print(f"error: {error}", file=sys.stderr)
         return int(error.exit_code)

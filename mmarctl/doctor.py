@@ -1,0 +1,163 @@
+"""What this machine can run: TensorFlow, GPUs, mixed precision, Horovod, export tools.
+
+:func:`diagnose` returns one :class:`Finding` per row of ``mmarctl doctor``'s table. Each probe
+is a small function that never raises: a missing or broken package is a finding with a hint
+(the exact command to fix it), not an error. TensorFlow and Horovod are imported inside the
+probes, never at module level.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+
+__all__ = ["Finding", "OK", "MISSING", "INFO", "diagnose", "probe_python", "probe_tensorflow",
+           "probe_horovod", "probe_launchers", "probe_export_tools"]
+
+#: Finding states, as the table's second column shows them.
+OK, MISSING, INFO = "ok", "missing", "info"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One row: what was checked, its state, the detail found and, if useful, what to do."""
+
+    name: str
+    state: str
+    detail: str
+    hint: str = ""
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def probe_python() -> list[Finding]:
+    """The interpreter and mmarctl itself."""
+    import mmarctl
+
+    py = ".".join(map(str, sys.version_info[:3]))
+    return [Finding("python", OK, f"{py} ({sys.executable})"),
+            Finding("mmarctl", OK, mmarctl.__version__)]
+
+
+def probe_tensorflow(importer: Callable[[str], object] = importlib.import_module) -> list[Finding]:
+    """TensorFlow's version, the GPUs it sees (with compute capability) and mixed precision.
+
+    Mixed precision (``use_amp``) is worth it on GPUs of compute capability 7.0 and later
+    (Tensor Cores); on CPU Keras runs it but gains nothing, so it is reported as such.
+    """
+    # TensorFlow's C++ start-up chatter would bury the table.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        tf = importer("tensorflow")
+    except Exception as error:  # ImportError, or a broken install raising anything
+        return [Finding("tensorflow", MISSING, f"cannot import ({error.__class__.__name__})",
+                        "pip install 'mmarctl[cpu]'  (or 'mmarctl[gpu]' on an NVIDIA machine)")]
+    findings = [Finding("tensorflow", OK, f"{tf.__version__} (Keras {_version('keras') or '?'})")]
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        findings.append(Finding("gpus", INFO, "no GPU visible to TensorFlow (CPU only)"))
+        findings.append(Finding("mixed precision", INFO,
+                                "runs on CPU, no speed-up: use_amp is for NVIDIA GPUs"))
+        return findings
+    names, capabilities = [], []
+    for gpu in gpus:
+        details = tf.config.experimental.get_device_details(gpu)
+        cc = details.get("compute_capability") or (0, 0)
+        capabilities.append(tuple(cc))
+        names.append(f"{details.get('device_name', gpu.name)} (cc {cc[0]}.{cc[1]})")
+    findings.append(Finding("gpus", OK, f"{len(gpus)}: " + "; ".join(names)))
+    fast = [cc for cc in capabilities if cc >= (7, 0)]
+    if len(fast) == len(capabilities):
+        findings.append(Finding("mixed precision", OK, "mixed_float16 on Tensor Cores (cc >= 7.0)"))
+    else:
+        findings.append(Finding("mixed precision", INFO,
+                                f"{len(fast)} of {len(capabilities)} GPUs have cc >= 7.0; "
+                                "use_amp gains little on the others"))
+    return findings
+
+
+def probe_horovod(importer: Callable[[str], object] = importlib.import_module) -> list[Finding]:
+    """Horovod's version, which controllers (gloo, mpi) and GPU ops (nccl) were built in."""
+    from mmarctl.install_horovod import INSTALL_COMMAND
+
+    version = _version("horovod")
+    if version is None:
+        return [Finding("horovod", MISSING, "not installed (needed for --gpus N, --hosts)",
+                        INSTALL_COMMAND)]
+    try:
+        hvd = importer("horovod.tensorflow")
+    except Exception as error:
+        return [Finding("horovod", MISSING, f"{version} installed but horovod.tensorflow fails to "
+                        f"import ({error.__class__.__name__}: {str(error)[:120]})",
+                        f"{INSTALL_COMMAND} --rebuild  (rebuild against this TensorFlow)")]
+
+    def built(flag: str) -> bool:
+        probe = getattr(hvd, flag, None)
+        try:
+            return bool(probe()) if probe is not None else False
+        except Exception:  # a probe that needs an initialised Horovod counts as absent
+            return False
+
+    controllers = [name for name in ("gloo", "mpi") if built(f"{name}_built")]
+    ops = [name for name in ("nccl", "mpi", "gloo", "ddl", "ccl") if built(f"{name}_built")]
+    findings = [Finding("horovod", OK, version)]
+    findings.append(Finding("horovod controllers", OK if controllers else MISSING,
+                            ", ".join(controllers) or "none",
+                            "" if controllers else f"{INSTALL_COMMAND} --rebuild"))
+    gpu_ops = "nccl" in ops
+    findings.append(Finding("horovod ops", OK, ", ".join(ops) + ("" if gpu_ops else
+                            " (CPU collectives only; GPU tensors go through host memory)")))
+    return findings
+
+
+def probe_launchers() -> list[Finding]:
+    """Process launchers and GPU tools on PATH."""
+    from mmarctl.launcher import horovod_status
+
+    status = horovod_status()
+    findings = [Finding("launcher gloo", OK if status["runner"] else MISSING,
+                        "horovod.runner (horovodrun --gloo)" if status["runner"] else "absent",
+                        "" if status["runner"] else "python -m mmarctl.install_horovod")]
+    mpirun = shutil.which("mpirun")
+    findings.append(Finding("launcher mpirun", OK if mpirun else INFO,
+                            mpirun or "not installed (only needed for --launcher mpirun)"))
+    smi = shutil.which("nvidia-smi")
+    findings.append(Finding("nvidia-smi", OK if smi else INFO, smi or "not found (no NVIDIA driver)"))
+    return findings
+
+
+def probe_export_tools() -> list[Finding]:
+    """onnxruntime, tf2onnx and tensorrt (versions from package metadata, no import)."""
+    findings = []
+    for dist, purpose, hint in (
+            ("tf2onnx", "ONNX export", "pip install 'mmarctl[export]'"),
+            ("onnxruntime", "ONNX verification", "pip install 'mmarctl[export]'"),
+            ("tensorrt", "TensorRT engines (NVIDIA GPU only)", "pip install tensorrt")):
+        version = _version(dist) or (_version("onnxruntime-gpu") if dist == "onnxruntime" else None)
+        if version:
+            findings.append(Finding(dist, OK, f"{version} ({purpose})"))
+        else:
+            findings.append(Finding(dist, MISSING if dist != "tensorrt" else INFO,
+                                    f"not installed ({purpose})", hint))
+    return findings
+
+
+def diagnose(tensorflow: bool = True) -> list[Finding]:
+    """All findings, in table order. ``tensorflow=False`` skips the probes that import it."""
+    findings = probe_python()
+    if tensorflow:
+        findings += probe_tensorflow()
+        findings += probe_horovod()
+    findings += probe_launchers()
+    findings += probe_export_tools()
+    return findings

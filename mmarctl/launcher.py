@@ -1,0 +1,402 @@
+"""Start a training verb as N data-parallel workers under Horovod's launcher.
+
+``mmarctl train my-exp --gpus 2`` becomes, in effect (Clara's train_2gpu.sh)::
+
+    horovodrun --gloo -np 2 -H localhost:2  python -m mmarctl train my-exp --set multi_gpu=true
+
+and ``--launcher mpirun`` gives ``mpirun -np 2 -H localhost:2 -bind-to none -map-by slot
+-x MMARCTL_WORKER ... python -m mmarctl ...`` for MPI sites. ``--hosts node1:4,node2:4`` or
+``--hostfile FILE`` spread the workers over machines (same command on every machine is NOT
+needed: the launcher starts them over ssh). Each worker is started with
+``MMARCTL_WORKER=1`` so it trains instead of launching again, and the training backend
+(:mod:`mmarctl.runtime.distributed`) finds its rank in the variables the launcher sets.
+
+A worker that dies takes the job down: Horovod's launcher stops the others and exits non-zero.
+The launcher runs in its own process group, which :func:`launch` kills when the launcher exits
+(no orphan survives it) and ``grace`` seconds after a Ctrl-C / SIGTERM it forwarded.
+
+TensorFlow-free: nothing here imports TensorFlow or Horovod (Horovod's presence is checked
+on disk), so a bad command line fails in milliseconds.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mmarctl.errors import MissingDependency, RuntimeFailure, UsageError
+
+__all__ = ["WORKER_ENV", "LAUNCHERS", "INSTALL_COMMAND", "Hosts", "parse_hosts",
+           "read_hostfile", "count_gpus", "horovod_status", "is_worker", "processes_for",
+           "build_command", "launch"]
+
+#: Set to "1" in every worker's environment; a worker never relaunches.
+WORKER_ENV = "MMARCTL_WORKER"
+#: Accepted ``--launcher`` values.
+LAUNCHERS = ("gloo", "mpirun")
+#: The command that installs Horovod (see mmarctl/install_horovod.py).
+INSTALL_COMMAND = "python -m mmarctl.install_horovod"
+
+_HOST_RE = re.compile(r"^(?P<host>[A-Za-z0-9_.\-\[\]:]+?):(?P<slots>\d+)$")
+#: Variables passed to MPI workers (Horovod's launcher forwards the whole environment itself).
+_MPI_EXPORTS = ("PATH", "LD_LIBRARY_PATH", "PYTHONPATH", "CUDA_VISIBLE_DEVICES", "NCCL_DEBUG",
+                "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "TF_CPP_MIN_LOG_LEVEL")
+
+
+@dataclass(frozen=True)
+class Hosts:
+    """Where workers run: ``(host, slots)`` pairs in order. ``spec`` is Horovod's ``-H`` form."""
+
+    entries: tuple[tuple[str, int], ...]
+    source: str = "--hosts"
+    file: str | None = field(default=None, compare=False)
+
+    @property
+    def slots(self) -> int:
+        """Total worker slots over all hosts."""
+        return sum(n for _, n in self.entries)
+
+    @property
+    def spec(self) -> str:
+        """``h1:4,h2:4``."""
+        return ",".join(f"{h}:{n}" for h, n in self.entries)
+
+    @property
+    def is_local(self) -> bool:
+        """Only this machine (``localhost``)."""
+        return all(h in ("localhost", "127.0.0.1") for h, _ in self.entries)
+
+
+def parse_hosts(text: str) -> Hosts:
+    """Parse ``--hosts``: comma-separated ``HOST:SLOTS`` (``node1:4,node2:4``).
+
+    Raises:
+        UsageError: an entry without ``:SLOTS``, slots < 1, or a host named twice.
+    """
+    entries: list[tuple[str, int]] = []
+    for raw in text.split(","):
+        item = raw.strip()
+        match = _HOST_RE.match(item)
+        if not match or int(match["slots"]) < 1:
+            raise UsageError(f"--hosts entries are HOST:SLOTS with SLOTS >= 1; Received: {item!r}",
+                             hint="e.g. --hosts node1:4,node2:4")
+        entries.append((match["host"], int(match["slots"])))
+    _no_duplicates(entries, "--hosts", None)
+    return Hosts(tuple(entries))
+
+
+def read_hostfile(path: str | os.PathLike[str]) -> Hosts:
+    """Read a hostfile in the form Horovod and Open MPI share: ``HOST slots=N`` per line.
+
+    ``#`` starts a comment; a line with a bare host name counts as one slot.
+
+    Raises:
+        UsageError: the file is missing or a line cannot be read (file and line number named).
+    """
+    file = Path(path)
+    try:
+        lines = file.read_text().splitlines()
+    except OSError as error:
+        raise UsageError(f"cannot read the hostfile: {error.strerror}", file=file,
+                         hint="pass an existing file: one `HOST slots=N` per line") from None
+    entries: list[tuple[str, int]] = []
+    for number, line in enumerate(lines, start=1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        parts = text.split()
+        slots = 1
+        for extra in parts[1:]:
+            key, _, value = extra.partition("=")
+            if key in ("slots", "max_slots", "max-slots") and value.isdigit() and int(value) >= 1:
+                if key == "slots":
+                    slots = int(value)
+            else:
+                raise UsageError(f"line {number}: expected `HOST slots=N`; Received: {text!r}",
+                                 file=file, hint="one host per line, e.g. `node1 slots=4`")
+        entries.append((parts[0], slots))
+    if not entries:
+        raise UsageError("the hostfile names no host", file=file,
+                         hint="one `HOST slots=N` per line")
+    _no_duplicates(entries, "hostfile", file)
+    return Hosts(tuple(entries), source="--hostfile", file=str(file))
+
+
+def _no_duplicates(entries: list[tuple[str, int]], what: str, file: Path | None) -> None:
+    seen: set[str] = set()
+    for host, _ in entries:
+        if host in seen:
+            raise UsageError(f"{what} names host {host!r} twice", file=file,
+                             hint="give each host once with its total slots")
+        seen.add(host)
+
+
+def count_gpus(environ: Mapping[str, str] | None = None) -> int:
+    """NVIDIA GPUs this process may use, without importing TensorFlow.
+
+    ``CUDA_VISIBLE_DEVICES`` wins when set (empty or ``-1`` means none); otherwise the lines
+    of ``nvidia-smi -L``; 0 when there is no driver.
+    """
+    env = os.environ if environ is None else environ
+    visible = env.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        ids = [v for v in visible.split(",") if v.strip()]
+        return 0 if not ids or ids[0].strip() == "-1" else len(ids)
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return 0
+    try:
+        listing = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    if listing.returncode != 0:
+        return 0
+    return sum(1 for line in listing.stdout.splitlines() if line.startswith("GPU "))
+
+
+def horovod_status() -> dict[str, object]:
+    """What of Horovod is installed, found on disk (no import of Horovod or TensorFlow).
+
+    Returns ``{"installed": bool, "version": str|None, "tensorflow": bool, "runner": bool,
+    "location": str|None}``; ``tensorflow`` means Horovod's TensorFlow extension was built.
+    """
+    from importlib import metadata
+
+    status: dict[str, object] = {"installed": False, "version": None, "tensorflow": False,
+                                 "runner": False, "location": None}
+    spec = importlib.util.find_spec("horovod")
+    if spec is None or not spec.submodule_search_locations:
+        return status
+    root = Path(list(spec.submodule_search_locations)[0])
+    status["installed"] = True
+    status["location"] = str(root)
+    try:
+        status["version"] = metadata.version("horovod")
+    except metadata.PackageNotFoundError:
+        status["version"] = None
+    status["tensorflow"] = any((root / "tensorflow").glob("mpi_lib*.so"))
+    status["runner"] = (root / "runner" / "launch.py").is_file()
+    return status
+
+
+def is_worker(environ: Mapping[str, str] | None = None) -> bool:
+    """True inside a worker that :func:`launch` started."""
+    env = os.environ if environ is None else environ
+    return env.get(WORKER_ENV) == "1"
+
+
+def processes_for(gpus: int, multi_gpu: bool = False,
+                  environ: Mapping[str, str] | None = None) -> int:
+    """How many workers a train/finetune run should start on this machine.
+
+    ``--gpus N`` (N > 1) decides. Otherwise ``multi_gpu: true`` in the resolved config (Clara's
+    train_2gpu.sh sets it with ``--set multi_gpu=true``) means one worker per visible GPU,
+    as ``mpirun -np <GPUs>`` did; with fewer than two GPUs it means one process. Inside a
+    worker the answer is always 1: workers never launch.
+    """
+    if is_worker(environ):
+        return 1
+    if gpus > 1:
+        return gpus
+    if multi_gpu:
+        return max(1, count_gpus(environ))
+    return 1
+
+
+def _runner_prefix(launcher: str, nprocs: int, hosts: Hosts | None) -> list[str]:
+    if launcher == "gloo":
+        # horovod.runner.launch is what the `horovodrun` script runs; going through this
+        # interpreter avoids a PATH lookup that may find another environment's horovodrun.
+        cmd = [sys.executable, "-m", "horovod.runner.launch", "--gloo", "-np", str(nprocs)]
+        if hosts is not None and hosts.file:
+            cmd += ["--hostfile", hosts.file]
+        else:
+            cmd += ["-H", hosts.spec if hosts is not None else f"localhost:{nprocs}"]
+        return cmd
+    cmd = ["mpirun", "-np", str(nprocs)]
+    if hosts is not None and hosts.file:
+        cmd += ["--hostfile", hosts.file]
+    else:
+        cmd += ["-H", hosts.spec if hosts is not None else f"localhost:{nprocs}"]
+    # Clara's train_2gpu.sh flags: no core binding (TF makes its own threads), fill by slot.
+    cmd += ["-bind-to", "none", "-map-by", "slot", "-x", WORKER_ENV]
+    for name in _MPI_EXPORTS:
+        cmd += ["-x", name]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-run-as-root")
+    return cmd
+
+
+def build_command(argv: Sequence[str], *, nprocs: int, launcher: str = "gloo",
+                  hosts: Hosts | None = None) -> list[str]:
+    """The full launcher command line for ``python -m mmarctl <argv>`` on ``nprocs`` workers."""
+    if launcher not in LAUNCHERS:
+        raise UsageError(f"--launcher must be one of {', '.join(LAUNCHERS)}; "
+                         f"Received: {launcher!r}")
+    return _runner_prefix(launcher, nprocs, hosts) + [sys.executable, "-m", "mmarctl", *argv]
+
+
+def worker_environment(nprocs: int, cpu: bool, local_procs: int,
+                       base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment workers inherit: the worker flag, and for ``--cpu`` no GPU and a fair
+    share of this machine's cores per process (TensorFlow would otherwise give every process
+    all cores, and N processes would fight over them)."""
+    env = dict(os.environ if base is None else base)
+    env[WORKER_ENV] = "1"
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    if cpu:
+        env["CUDA_VISIBLE_DEVICES"] = "-1"
+        share = str(max(1, (os.cpu_count() or 1) // max(1, local_procs)))
+        env.setdefault("TF_NUM_INTRAOP_THREADS", share)
+        env.setdefault("TF_NUM_INTEROP_THREADS", "1")
+    return env
+
+
+def _check_launcher_available(launcher: str) -> None:
+    status = horovod_status()
+    if not status["installed"] or not status["tensorflow"] or not status["runner"]:
+        missing = "Horovod is not installed" if not status["installed"] else \
+            "Horovod is installed without its TensorFlow extension"
+        raise MissingDependency(f"multi-process training needs Horovod: {missing}",
+                                hint=f"install it with: {INSTALL_COMMAND}")
+    if launcher == "mpirun" and shutil.which("mpirun") is None:
+        raise MissingDependency("--launcher mpirun needs an MPI installation (mpirun not found)",
+                                hint="install Open MPI and rebuild Horovod with "
+                                     f"`{INSTALL_COMMAND} --mpi`, or use --launcher gloo")
+
+
+def launch(argv: Sequence[str], *, gpus: int = 1, cpu: bool = False, hosts: str | None = None,
+           hostfile: str | os.PathLike[str] | None = None, launcher: str = "gloo",
+           grace: float = 30.0) -> int:
+    """Run ``python -m mmarctl <argv>`` as data-parallel workers and wait for them.
+
+    Args:
+        argv: the verb and its arguments, without the launch options (``--gpus``, ``--cpu``,
+            ``--hosts``, ``--hostfile``, ``--launcher``); any left in are removed.
+        gpus: workers on this machine (one per GPU); with ``hosts``/``hostfile``, the total
+            number of workers (default: every slot).
+        cpu: run the workers on CPU (no GPU check, CUDA hidden, cores shared out).
+        hosts: ``node1:4,node2:4``; passed to Horovod's/MPI's ``-H``.
+        hostfile: a ``HOST slots=N`` file; passed as ``--hostfile``.
+        launcher: ``gloo`` (Horovod's own launcher, the default) or ``mpirun``.
+        grace: seconds the job may keep running after the launcher reports a failure or
+            after Ctrl-C before its process group is killed.
+
+    Returns:
+        0 when every worker succeeded.
+
+    Raises:
+        UsageError: bad options (``--gpus N`` beyond this machine's GPUs without ``--cpu``,
+            both ``--hosts`` and ``--hostfile``, more workers than slots ...).
+        MissingDependency: Horovod (or mpirun) is missing; the message gives the command.
+        RuntimeFailure: a worker failed; the job's exit code is in the message.
+    """
+    if is_worker():
+        raise UsageError("a worker cannot launch more workers",
+                         hint=f"unset {WORKER_ENV} to start a new job")
+    if launcher not in LAUNCHERS:
+        raise UsageError(f"--launcher must be one of {', '.join(LAUNCHERS)}; "
+                         f"Received: {launcher!r}")
+    if gpus < 1:
+        raise UsageError(f"--gpus must be at least 1; Received: gpus={gpus}")
+    if hosts and hostfile:
+        raise UsageError("give either --hosts or --hostfile, not both")
+    host_set = parse_hosts(hosts) if hosts else read_hostfile(hostfile) if hostfile else None
+    if host_set is not None:
+        nprocs = gpus if gpus > 1 else host_set.slots
+        if nprocs > host_set.slots:
+            raise UsageError(f"--gpus {gpus} asks for more workers than the {host_set.slots} "
+                             f"slot(s) in {host_set.source}",
+                             hint="add slots (HOST:SLOTS) or lower --gpus")
+        local_procs = sum(n for h, n in host_set.entries if h in ("localhost", "127.0.0.1")) \
+            or max(n for _, n in host_set.entries)
+    else:
+        nprocs = local_procs = gpus
+    if not cpu and (host_set is None or host_set.is_local):
+        available = count_gpus()
+        if available < local_procs:
+            raise UsageError(f"--gpus {local_procs} needs {local_procs} GPUs; this machine has "
+                             f"{available}",
+                             hint="add --cpu to run that many CPU processes instead")
+    _check_launcher_available(launcher)
+    command = build_command(strip_launch_options(argv), nprocs=nprocs, launcher=launcher,
+                            hosts=host_set)
+    env = worker_environment(nprocs, cpu, local_procs)
+    code = _supervise(command, env, grace)
+    if code != 0:
+        raise RuntimeFailure(f"distributed run failed: the {launcher} launcher exited with "
+                             f"code {code}",
+                             hint="the first failing worker's error is printed above")
+    return 0
+
+
+#: Launch options and whether each takes a value; train/finetune should not forward them.
+_LAUNCH_OPTIONS = {"--gpus": True, "--cpu": False, "--hosts": True, "--hostfile": True,
+                   "--launcher": True}
+
+
+def strip_launch_options(argv: Sequence[str]) -> list[str]:
+    """``argv`` without ``--gpus/--cpu/--hosts/--hostfile/--launcher`` (``--x v`` or ``--x=v``)."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in _LAUNCH_OPTIONS:
+            skip = _LAUNCH_OPTIONS[name] and "=" not in arg
+            continue
+        out.append(arg)
+    return out
+
+
+def _supervise(command: list[str], env: dict[str, str], grace: float) -> int:
+    """Run the launcher in its own process group; make sure nothing of it outlives us.
+
+    Horovod's launcher already stops all workers when one fails; if it has not exited
+    ``grace`` seconds after we are interrupted, the whole group is killed.
+    """
+    process = subprocess.Popen(command, env=env, start_new_session=True)
+    interrupted: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        interrupted.append(signum)
+        _signal_group(process, signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        deadline: float | None = None
+        while True:
+            try:
+                code = process.wait(timeout=1.0)
+                break
+            except subprocess.TimeoutExpired:
+                if interrupted and deadline is None:
+                    deadline = time.monotonic() + grace
+                if deadline is not None and time.monotonic() > deadline:
+                    _signal_group(process, signal.SIGKILL)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        # Workers the launcher forgot (it was killed) must not linger.
+        _signal_group(process, signal.SIGKILL)
+    if interrupted and signal.SIGINT in interrupted:
+        raise KeyboardInterrupt
+    return code
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -1,0 +1,107 @@
+"""`mmarctl doctor`: every probe reports instead of raising, and the command exits 0."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+from typer.testing import CliRunner
+
+from mmarctl import doctor
+from mmarctl.doctor import MISSING, OK, diagnose, probe_horovod, probe_tensorflow
+
+
+def _fail(name):
+    raise ImportError(f"No module named {name!r}")
+
+
+def test_tensorflow_missing_is_a_finding_with_the_install_command():
+    findings = probe_tensorflow(importer=_fail)
+    assert [f.name for f in findings] == ["tensorflow"]
+    assert findings[0].state == MISSING and "mmarctl[cpu]" in findings[0].hint
+
+
+def _fake_tf(gpus, capability=(8, 0)):
+    config = types.SimpleNamespace(
+        list_physical_devices=lambda kind: gpus,
+        experimental=types.SimpleNamespace(get_device_details=lambda gpu: {
+            "device_name": "NVIDIA A100", "compute_capability": capability}))
+    return types.SimpleNamespace(__version__="2.21.0", config=config)
+
+
+def test_tensorflow_on_cpu_reports_no_gpu_and_no_amp_gain():
+    rows = {f.name: f for f in probe_tensorflow(importer=lambda n: _fake_tf([]))}
+    assert rows["tensorflow"].detail.startswith("2.21.0")
+    assert "no GPU" in rows["gpus"].detail
+    assert "no speed-up" in rows["mixed precision"].detail
+
+
+@pytest.mark.parametrize("capability, state", [((8, 0), OK), ((6, 1), "info")])
+def test_mixed_precision_follows_compute_capability(capability, state):
+    gpu = types.SimpleNamespace(name="/physical_device:GPU:0")
+    rows = {f.name: f for f in probe_tensorflow(importer=lambda n: _fake_tf([gpu], capability))}
+    assert rows["gpus"].state == OK and "A100" in rows["gpus"].detail
+    assert rows["mixed precision"].state == state
+
+
+def test_horovod_not_installed(monkeypatch):
+    monkeypatch.setattr(doctor, "_version", lambda dist: None)
+    (finding,) = probe_horovod()
+    assert finding.state == MISSING and finding.hint == "python -m mmarctl.install_horovod"
+
+
+def test_horovod_broken_build_suggests_rebuild(monkeypatch):
+    monkeypatch.setattr(doctor, "_version", lambda dist: "0.28.1")
+    (finding,) = probe_horovod(importer=_fail)
+    assert finding.state == MISSING and "--rebuild" in finding.hint
+
+
+def test_horovod_controllers_and_ops(monkeypatch):
+    monkeypatch.setattr(doctor, "_version", lambda dist: "0.28.1")
+    hvd = types.SimpleNamespace(gloo_built=lambda: True, mpi_built=lambda: False,
+                                nccl_built=lambda: 2, ddl_built=lambda: False,
+                                ccl_built=lambda: False)
+    rows = {f.name: f for f in probe_horovod(importer=lambda n: hvd)}
+    assert rows["horovod"].detail == "0.28.1"
+    assert rows["horovod controllers"].detail == "gloo"
+    assert rows["horovod ops"].detail == "nccl, gloo"
+
+
+def test_horovod_cpu_only_ops_say_so(monkeypatch):
+    monkeypatch.setattr(doctor, "_version", lambda dist: "0.28.1")
+    hvd = types.SimpleNamespace(gloo_built=lambda: True, mpi_built=lambda: False,
+                                nccl_built=lambda: False)
+    rows = {f.name: f for f in probe_horovod(importer=lambda n: hvd)}
+    assert rows["horovod ops"].detail.startswith("gloo (CPU collectives only")
+
+
+def test_export_tools_missing(monkeypatch):
+    monkeypatch.setattr(doctor, "_version", lambda dist: None)
+    rows = {f.name: f for f in doctor.probe_export_tools()}
+    assert rows["tf2onnx"].state == MISSING and "mmarctl[export]" in rows["tf2onnx"].hint
+    assert rows["tensorrt"].state == "info"   # optional everywhere but on NVIDIA GPUs
+
+
+def test_quick_diagnose_skips_tensorflow():
+    names = [f.name for f in diagnose(tensorflow=False)]
+    assert "tensorflow" not in names and "horovod" not in names
+    assert names[:2] == ["python", "mmarctl"] and "onnxruntime" in names
+
+
+def test_doctor_command_prints_table_and_exits_0():
+    from mmarctl.cli import app
+
+    result = CliRunner().invoke(app, ["doctor", "--quick"], env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    for row in ("python", "launcher gloo", "tf2onnx", "onnxruntime", "tensorrt"):
+        assert row in result.output
+
+
+@pytest.mark.slow
+def test_doctor_full_reports_tensorflow():
+    from mmarctl.cli import app
+
+    result = CliRunner().invoke(app, ["doctor"], env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    assert "tensorflow" in result.output and "mixed precision" in result.output
+    assert "horovod" in result.output

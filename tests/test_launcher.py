@@ -1,0 +1,251 @@
+"""The multi-process launcher: option parsing, command lines, and the failures a user meets.
+
+Runs without Horovod: the Horovod check is monkeypatched where a test goes past it, and
+real multi-process runs live in tests/test_multiprocess_train.py.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from mmarctl import launcher
+from mmarctl.errors import MissingDependency, RuntimeFailure, UsageError
+from mmarctl.launcher import (Hosts, build_command, count_gpus, launch, parse_hosts,
+                              processes_for, read_hostfile, strip_launch_options)
+
+
+@pytest.fixture(autouse=True)
+def _not_a_worker(monkeypatch):
+    monkeypatch.delenv(launcher.WORKER_ENV, raising=False)
+
+
+@pytest.mark.parametrize("text, entries", [
+    ("localhost:2", (("localhost", 2),)),
+    ("node1:4,node2:4", (("node1", 4), ("node2", 4))),
+    (" 10.0.0.1:1 , 10.0.0.2:3 ", (("10.0.0.1", 1), ("10.0.0.2", 3))),
+])
+def test_parse_hosts(text, entries):
+    hosts = parse_hosts(text)
+    assert hosts.entries == entries
+    assert hosts.slots == sum(n for _, n in entries)
+    assert hosts.spec == ",".join(f"{h}:{n}" for h, n in entries)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("node1", "HOST:SLOTS"),
+    ("node1:0", "SLOTS >= 1"),
+    ("node1:x", "HOST:SLOTS"),
+    ("node1:2,,node2:2", "Received: ''"),
+    ("node1:2,node1:2", "twice"),
+])
+def test_parse_hosts_rejects(text, message):
+    with pytest.raises(UsageError, match=message):
+        parse_hosts(text)
+
+
+def test_read_hostfile(tmp_path):
+    file = tmp_path / "hosts"
+    file.write_text("# cluster\nnode1 slots=4\n\nnode2 slots=2 max_slots=8  # fast one\nnode3\n")
+    hosts = read_hostfile(file)
+    assert hosts.entries == (("node1", 4), ("node2", 2), ("node3", 1))
+    assert hosts.file == str(file) and hosts.source == "--hostfile"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("node1 slots=four\n", "line 1: expected `HOST slots=N`"),
+    ("node1 cores=4\n", "line 1"),
+    ("# nothing\n", "names no host"),
+    ("a slots=1\na slots=2\n", "twice"),
+])
+def test_read_hostfile_rejects(tmp_path, text, message):
+    file = tmp_path / "hosts"
+    file.write_text(text)
+    with pytest.raises(UsageError, match=message) as info:
+        read_hostfile(file)
+    assert info.value.file == str(file)
+
+
+def test_read_hostfile_missing(tmp_path):
+    with pytest.raises(UsageError, match="cannot read the hostfile"):
+        read_hostfile(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({"CUDA_VISIBLE_DEVICES": ""}, 0),
+    ({"CUDA_VISIBLE_DEVICES": "-1"}, 0),
+    ({"CUDA_VISIBLE_DEVICES": "0,1"}, 2),
+    ({"CUDA_VISIBLE_DEVICES": "3"}, 1),
+])
+def test_count_gpus_honours_cuda_visible_devices(env, expected):
+    assert count_gpus(env) == expected
+
+
+def test_count_gpus_without_driver(monkeypatch):
+    monkeypatch.setattr(launcher.shutil, "which", lambda name: None)
+    assert count_gpus({}) == 0
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["train", "x", "--gpus", "2", "--epochs", "3"], ["train", "x", "--epochs", "3"]),
+    (["train", "--cpu", "x", "--hosts=a:1", "--launcher", "gloo"], ["train", "x"]),
+    (["train", "x", "--hostfile", "f", "--set", "a=1"], ["train", "x", "--set", "a=1"]),
+])
+def test_strip_launch_options(argv, expected):
+    assert strip_launch_options(argv) == expected
+
+
+@pytest.mark.parametrize("gpus, multi_gpu, env, expected", [
+    (2, False, {"CUDA_VISIBLE_DEVICES": ""}, 2),
+    (1, False, {"CUDA_VISIBLE_DEVICES": "0,1"}, 1),
+    (1, True, {"CUDA_VISIBLE_DEVICES": "0,1,2"}, 3),     # multi_gpu: one worker per GPU
+    (1, True, {"CUDA_VISIBLE_DEVICES": ""}, 1),          # multi_gpu without GPUs: one process
+    (4, True, {"CUDA_VISIBLE_DEVICES": "0,1", launcher.WORKER_ENV: "1"}, 1),  # workers never launch
+])
+def test_processes_for(gpus, multi_gpu, env, expected):
+    assert processes_for(gpus, multi_gpu, env) == expected
+
+
+def test_build_command_gloo_local():
+    cmd = build_command(["train", "m"], nprocs=2)
+    runner = cmd.index("horovod.runner.launch")
+    assert cmd[runner + 1:runner + 6] == ["--gloo", "-np", "2", "-H", "localhost:2"]
+    assert cmd[-5:] == [sys.executable, "-m", "mmarctl", "train", "m"]
+
+
+def test_build_command_gloo_hosts_and_hostfile():
+    cmd = build_command(["train"], nprocs=8, hosts=parse_hosts("n1:4,n2:4"))
+    assert "-H" in cmd and cmd[cmd.index("-H") + 1] == "n1:4,n2:4"
+    hosts = Hosts((("n1", 4),), source="--hostfile", file="/etc/hosts.txt")
+    cmd = build_command(["train"], nprocs=4, hosts=hosts)
+    assert cmd[cmd.index("--hostfile") + 1] == "/etc/hosts.txt" and "-H" not in cmd
+
+
+def test_build_command_mpirun_exports_worker_flag():
+    cmd = build_command(["train"], nprocs=2, launcher="mpirun")
+    assert cmd[:5] == ["mpirun", "-np", "2", "-H", "localhost:2"]
+    assert ["-x", launcher.WORKER_ENV] == cmd[cmd.index(launcher.WORKER_ENV) - 1:
+                                              cmd.index(launcher.WORKER_ENV) + 1]
+    assert "-bind-to" in cmd and "none" in cmd
+
+
+def test_build_command_rejects_unknown_launcher():
+    with pytest.raises(UsageError, match="Received: 'slurm'"):
+        build_command(["train"], nprocs=2, launcher="slurm")
+
+
+def test_worker_environment_cpu_shares_cores(monkeypatch):
+    monkeypatch.setattr(launcher.os, "cpu_count", lambda: 8)
+    env = launcher.worker_environment(4, cpu=True, local_procs=4, base={})
+    assert env[launcher.WORKER_ENV] == "1"
+    assert env["CUDA_VISIBLE_DEVICES"] == "-1"
+    assert env["TF_NUM_INTRAOP_THREADS"] == "2"
+
+
+def test_gpus_beyond_machine_fails_clearly(monkeypatch):
+    monkeypatch.setattr(launcher, "count_gpus", lambda environ=None: 0)
+    with pytest.raises(UsageError) as info:
+        launch(["train", "m"], gpus=2)
+    assert "needs 2 GPUs; this machine has 0" in str(info.value)
+    assert "--cpu" in str(info.value)
+
+
+def _no_horovod(monkeypatch):
+    monkeypatch.setattr(launcher, "horovod_status", lambda: {
+        "installed": False, "version": None, "tensorflow": False, "runner": False,
+        "location": None})
+
+
+def test_horovod_missing_says_the_install_command(monkeypatch):
+    _no_horovod(monkeypatch)
+    with pytest.raises(MissingDependency) as info:
+        launch(["train", "m"], gpus=2, cpu=True)
+    assert "python -m mmarctl.install_horovod" in str(info.value)
+
+
+def test_cli_gpus_2_without_horovod_is_one_line(monkeypatch, tmp_path):
+    """Through the front door: `mmarctl train MMAR --gpus 2 --cpu` without Horovod."""
+    from mmarctl.cli import app
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config_train.json").write_text("{}")
+    (tmp_path / "config" / "environment.json").write_text("{}")
+    _no_horovod(monkeypatch)
+    result = CliRunner().invoke(app, ["train", str(tmp_path), "--gpus", "2", "--cpu"])
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert "Horovod" in lines[0] and "python -m mmarctl.install_horovod" in lines[0]
+
+
+def test_mpirun_missing(monkeypatch):
+    monkeypatch.setattr(launcher, "horovod_status", lambda: {
+        "installed": True, "version": "0.28.1", "tensorflow": True, "runner": True,
+        "location": "/x"})
+    monkeypatch.setattr(launcher.shutil, "which", lambda name: None)
+    with pytest.raises(MissingDependency, match="mpirun not found"):
+        launch(["train"], gpus=2, cpu=True, launcher="mpirun")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"gpus": 2, "cpu": True, "hosts": "a:1", "hostfile": "f"}, "not both"),
+    ({"gpus": 3, "cpu": True, "hosts": "a:1,b:1"}, "more workers than the 2 slot"),
+    ({"gpus": 0}, "at least 1"),
+    ({"gpus": 2, "cpu": True, "launcher": "pbs"}, "Received: 'pbs'"),
+])
+def test_launch_usage_errors(kwargs, message):
+    with pytest.raises(UsageError, match=message):
+        launch(["train"], **kwargs)
+
+
+def test_worker_cannot_launch(monkeypatch):
+    monkeypatch.setenv(launcher.WORKER_ENV, "1")
+    with pytest.raises(UsageError, match="worker cannot launch"):
+        launch(["train"], gpus=2, cpu=True)
+
+
+def _fake_runner(monkeypatch, script: str):
+    """Replace Horovod's launcher by a tiny Python script; record the env it got."""
+    monkeypatch.setattr(launcher, "horovod_status", lambda: {
+        "installed": True, "version": "0.28.1", "tensorflow": True, "runner": True,
+        "location": "/x"})
+    monkeypatch.setattr(launcher, "build_command",
+                        lambda argv, **kw: [sys.executable, "-c", script])
+
+
+def test_launch_success_returns_zero(monkeypatch, tmp_path):
+    marker = tmp_path / "env.txt"
+    _fake_runner(monkeypatch, "import os; open(%r, 'w').write(os.environ['MMARCTL_WORKER'])"
+                 % str(marker))
+    assert launch(["train"], gpus=2, cpu=True) == 0
+    assert marker.read_text() == "1"
+
+
+def test_launch_failure_is_runtime_failure_with_code(monkeypatch):
+    _fake_runner(monkeypatch, "import sys; sys.exit(3)")
+    with pytest.raises(RuntimeFailure, match="exited with code 3"):
+        launch(["train"], gpus=2, cpu=True)
+
+
+def test_launch_kills_leftover_workers(monkeypatch, tmp_path):
+    """A child the launcher leaves behind (its own process group) does not outlive the job."""
+    pid_file = tmp_path / "pid"
+    script = ("import subprocess, sys; "
+              "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+              f"open({str(pid_file)!r}, 'w').write(str(p.pid)); sys.exit(1)")
+    _fake_runner(monkeypatch, script)
+    with pytest.raises(RuntimeFailure):
+        launch(["train"], gpus=2, cpu=True)
+    pid = int(pid_file.read_text())
+    # Reaped by init or gone: either way it must no longer run.
+    for _ in range(50):
+        state = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True,
+                               text=True).stdout.strip()
+        if not state or state.startswith("Z"):
+            break
+        import time
+        time.sleep(0.1)
+    assert not state or state.startswith("Z")
