@@ -17,8 +17,8 @@ def volume(shape=(40, 40, 30), box=(slice(15, 25), slice(15, 25), slice(10, 20))
     label = np.zeros((1,) + shape, np.float32)
     label[(0,) + box] = 1
     affine = np.diag([2.0, 2.0, 3.0, 1.0])
-    meta = {f: {"channel_axis": 0, "affine": affine.copy(), "filename": f"/d/{name}.nii.gz"}
-            for f in ("image", "label")}
+    meta = {f: {"channel_axis": 0, "affine": affine.copy(), "filename": f"/d/{name}.nii.gz",
+                "index_cache": {}} for f in ("image", "label")}
     return {"image": image, "label": label, "meta": meta}
 
 
@@ -53,14 +53,33 @@ def test_patch_contents_match_the_volume_and_affine_moves():
     assert "fg_indices" not in patch["meta"]["label"]  # volume-only cache not copied
 
 
-def test_foreground_index_is_computed_once_and_reused():
-    sample = volume()
+def step_copy(sample):
+    """What a pipeline hands to random transforms each step: arrays and meta dicts copied."""
+    return {k: ({f: dict(p) for f, p in v.items()} if k == "meta" else v.copy())
+            for k, v in sample.items()}
+
+
+def test_foreground_index_is_computed_once_and_shared_by_step_copies():
+    cached = volume()
     crop = FastCropByPosNegRatio(size=[8, 8, 8], batch_size=2)
-    crop(sample, np.random.default_rng(0))
-    cached = sample["meta"]["label"]["fg_indices"]
-    assert cached.dtype == np.int32 and len(cached) == 1000
-    crop(sample, np.random.default_rng(1))
-    assert sample["meta"]["label"]["fg_indices"] is cached
+    crop(step_copy(cached), np.random.default_rng(0))
+    index = cached["meta"]["label"]["index_cache"]["fg_indices"]
+    assert index.dtype == np.int32 and len(index) == 1000
+    patches = crop(step_copy(cached), np.random.default_rng(1))
+    assert cached["meta"]["label"]["index_cache"]["fg_indices"] is index
+    assert all("index_cache" not in p["meta"]["label"] for p in patches)  # volume-only
+
+
+def test_stale_index_after_a_random_transform_is_rebuilt():
+    cached = volume()
+    crop = FastCropByPosNegRatio(size=[4, 4, 4], pos=1, neg=0, batch_size=20)
+    crop(step_copy(cached), np.random.default_rng(0))
+    moved = step_copy(cached)
+    moved["label"][:] = 0
+    moved["label"][0, 1:4, 30:34, 20:25] = 1  # foreground now somewhere else entirely
+    patches = crop(moved, np.random.default_rng(1))
+    assert all(p["label"].sum() > 0 for p in patches)
+    assert len(cached["meta"]["label"]["index_cache"]["fg_indices"]) == 60
 
 
 def test_mostly_foreground_volume_caches_the_background_instead():
@@ -69,8 +88,18 @@ def test_mostly_foreground_volume_caches_the_background_instead():
     sample["label"][0, 10:30, 10:30, 12:18] = 0  # background only in the middle
     patches = FastCropByPosNegRatio(size=[4, 4, 4], pos=0, neg=1, batch_size=5)(
         sample, np.random.default_rng(0))
-    assert "bg_indices" in sample["meta"]["label"] and "fg_indices" not in sample["meta"]["label"]
+    cache = sample["meta"]["label"]["index_cache"]
+    assert "bg_indices" in cache and "fg_indices" not in cache
     assert all(centre_label(p, [4, 4, 4]) == 0 for p in patches)
+
+
+def test_foreground_by_rejection_when_background_is_cached():
+    sample = volume()
+    sample["label"][:] = 1
+    sample["label"][0, 10:30, 10:30, 12:18] = 0
+    patches = FastCropByPosNegRatio(size=[4, 4, 4], pos=1, neg=0, batch_size=5)(
+        sample, np.random.default_rng(0))
+    assert all(centre_label(p, [4, 4, 4]) == 1 for p in patches)
 
 
 def test_volume_without_foreground_falls_back_to_background():

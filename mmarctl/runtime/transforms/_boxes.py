@@ -9,7 +9,7 @@ import numpy as np
 from mmarctl.runtime.transforms.base import Sample, channel_axis, spatial_axes
 
 #: meta keys that belong to the whole volume, not to a patch cut from it
-VOLUME_ONLY_KEYS = frozenset({"fg_indices", "bg_indices", "fg_count", "indices_shape"})
+VOLUME_ONLY_KEYS = frozenset({"index_cache"})
 
 
 def crop_or_pad(array: np.ndarray, axis: int | None, start: Sequence[int],

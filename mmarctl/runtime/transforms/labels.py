@@ -30,6 +30,7 @@ def _channels_first(transform: Transform, sample: Sample, field: str) -> np.ndar
 
 def _derived_meta(sample: Sample, source: str, target: str, *, channel_axis_value=0) -> None:
     props = dict(sample.get("meta", {}).get(source, {}))
+    props.pop("index_cache", None)  # belongs to the source array, not to this new field
     props["channel_axis"] = channel_axis_value
     sample.setdefault("meta", {})[target] = props
 

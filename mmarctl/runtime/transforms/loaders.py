@@ -50,8 +50,8 @@ class LoadNifti(Transform):
     loads each and stacks them on a last (channel) axis; a 4-D file keeps its 4th axis as
     channels. ``meta[field]`` records ``affine``, ``pixdim`` (spatial voxel sizes),
     ``header``, ``filename``, ``original_shape``, ``original_affine`` and ``original_pixdim``
-    (as loaded, used by RestoreOriginalShape and the writers) and ``channel_axis`` (None
-    or -1).
+    (as loaded, used by RestoreOriginalShape and the writers), ``channel_axis`` (None
+    or -1) and an empty ``index_cache`` that croppers fill once per cached volume.
 
     Args:
         fields: field name or list of names holding file paths.
@@ -87,6 +87,7 @@ class LoadNifti(Transform):
                 "original_pixdim": list(zooms),
                 "header": header, "filename": paths[0], "filenames": paths,
                 "original_shape": tuple(spatial), "channel_axis": channel_axis,
+                "index_cache": {},  # shared by the pipeline's per-step copies (posneg.py)
             }
         return sample
 
@@ -124,5 +125,6 @@ class LoadPng(Transform):
                 "header": None, "filename": paths[0], "filenames": paths,
                 "original_shape": tuple(data.shape[:2]),
                 "channel_axis": -1 if data.ndim == 3 else None,
+                "index_cache": {},
             }
         return sample

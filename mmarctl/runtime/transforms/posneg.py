@@ -34,16 +34,22 @@ def _count(value, component: str, arg: str) -> int:
 class ForegroundIndex:
     """Where a label's foreground (label > 0) voxels are, computed once per cached volume.
 
-    Only the smaller of the two classes is stored as flat indices (int32 where possible) in
-    ``meta[label_field]``, so a CT volume of 50 M voxels with a small organ costs a few MB,
-    not the 400 MB a background list would; the other class is found by rejection sampling,
-    with a full scan as fallback.
+    The loaders put an empty ``meta[field]["index_cache"]`` dict on each field; the
+    pipeline's per-step copies share that dict with the cached sample, so the index built
+    on the first step serves every later epoch. Only the smaller class is stored, as flat
+    int32 indices (a 50 M voxel CT with a small organ costs a few MB, not the 400 MB of a
+    background list); the other class is found by rejection sampling. Every drawn voxel is
+    checked against the current label, and a failed check (a random transform before the
+    cropper changed the label) rebuilds the index, so a stale cache can never give a centre
+    of the wrong class.
     """
 
     _lock = threading.Lock()
 
     def __init__(self, sample: Sample, label_field: str, shape: tuple[int, ...]) -> None:
         props = sample.setdefault("meta", {}).setdefault(label_field, {})
+        cache = props.get("index_cache")
+        self.cache = cache if isinstance(cache, dict) else {}
         label = np.asarray(sample[label_field])
         axis = channel_axis(sample, label_field)
         # (channels, voxels) view of the label, for checking single voxels without a mask
@@ -51,29 +57,39 @@ class ForegroundIndex:
         self.values = channels.reshape(channels.shape[0], -1)
         self.shape = shape
         with self._lock:
-            if props.get("indices_shape") != shape:
-                mask = (self.values > 0).any(axis=0)
-                count = int(mask.sum())
-                dtype = np.int32 if mask.size < 2**31 else np.int64
-                stored = "fg_indices" if count <= mask.size - count else "bg_indices"
-                flat = np.flatnonzero(mask if stored == "fg_indices" else ~mask).astype(dtype)
-                props.pop("fg_indices", None)
-                props.pop("bg_indices", None)
-                props[stored] = flat
-                props["fg_count"] = count
-                props["indices_shape"] = shape
-        self.props = props
+            if self.cache.get("shape") != shape:
+                self._build()
+            self.entry = dict(self.cache)  # this call's consistent view
+
+    def _build(self) -> None:
+        mask = (self.values > 0).any(axis=0)
+        count = int(mask.sum())
+        stored = "fg_indices" if count <= mask.size - count else "bg_indices"
+        dtype = np.int32 if mask.size < 2**31 else np.int64
+        flat = np.flatnonzero(mask if stored == "fg_indices" else ~mask).astype(dtype)
+        self.cache.clear()
+        self.cache.update({stored: flat, "fg_count": count, "shape": self.shape})
+
+    def is_foreground(self, flat: int) -> bool:
+        """Whether voxel ``flat`` is foreground in the current label."""
+        return bool((self.values[:, flat] > 0).any())
 
     def has(self, foreground: bool) -> bool:
         """Whether any voxel of that class exists."""
-        count = self.props["fg_count"]
+        count = self.entry["fg_count"]
         return count > 0 if foreground else count < self.values.shape[1]
 
     def draw(self, foreground: bool, rng: np.random.Generator) -> tuple[int, ...]:
         """A random voxel of the class (foreground or background), as spatial coordinates."""
         key = "fg_indices" if foreground else "bg_indices"
-        if key in self.props:
-            flat = int(self.props[key][rng.integers(len(self.props[key]))])
+        if key in self.entry:
+            flat = int(self.entry[key][rng.integers(len(self.entry[key]))])
+            if self.is_foreground(flat) != foreground:  # stale: the label changed since
+                with self._lock:
+                    self._build()
+                    self.entry = dict(self.cache)
+                return self.draw(foreground, rng) if self.has(foreground) else self.draw(
+                    not foreground, rng)
         else:
             flat = self._rejection(foreground, rng)
         return tuple(int(i) for i in np.unravel_index(flat, self.shape))
@@ -82,7 +98,7 @@ class ForegroundIndex:
         size = self.values.shape[1]
         for _ in range(_TRIES):
             flat = int(rng.integers(size))
-            if bool((self.values[:, flat] > 0).any()) == foreground:
+            if self.is_foreground(flat) == foreground:
                 return flat
         mask = (self.values > 0).any(axis=0)
         candidates = np.flatnonzero(mask == foreground)
@@ -114,8 +130,8 @@ class FastCropByPosNegRatio(Transform):
     Clara drew centres for ``batches_to_gen_at_once`` batches in one go to save time;
     mmarctl accepts and validates it but draws each call's centres from the step's
     generator (so a seeded run does not depend on worker scheduling), and saves the time
-    instead by caching the foreground voxel index in ``meta[label_field]``, computed once
-    per cached volume.
+    instead by caching the foreground voxel index (see ForegroundIndex), computed once per
+    cached volume.
 
     Args:
         size: patch size per spatial axis.
