@@ -284,3 +284,24 @@ def test_negative_tolerance_is_a_usage_error(mmar):
 def test_ckpt_option_that_does_not_exist(mmar, tmp_path):
     result = run(str(mmar), "--ckpt", str(tmp_path / "nope" / "model.ckpt"))
     assert_one_line_error(result, "no checkpoint at", "--ckpt")
+
+
+def test_triton_serves_the_repository(mmar):
+    """Runs where Triton's in-process Python API is installed (NGC tritonserver images).
+
+    The PyPI ``tritonserver`` name is only a placeholder package, so elsewhere the repository
+    is checked by parsing config.pbtxt (see test_export_all_writes_verified_artifacts...).
+    """
+    tritonserver = pytest.importorskip("tritonserver")
+    assert run(str(mmar), "-f", "triton").exit_code == 0
+    server = tritonserver.Server(model_repository=str(mmar / "models" / "triton"),
+                                 model_control_mode=tritonserver.ModelControlMode.EXPLICIT)
+    server.start(wait_until_ready=True)
+    try:
+        model = server.load("spleen-exp")
+        sample = np.random.default_rng(2).standard_normal((1, *PATCH, 1)).astype(np.float32)
+        (response,) = list(model.infer(inputs={"NV_MODEL_INPUT": sample}))
+        output = np.from_dlpack(response.outputs["NV_MODEL_OUTPUT"])
+        np.testing.assert_allclose(output, checkpoint_output(mmar, sample), atol=1e-5)
+    finally:
+        server.stop()
