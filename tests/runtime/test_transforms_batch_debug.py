@@ -100,7 +100,8 @@ def test_builder_builds_the_spleen_pre_transforms_with_aliases_and_refs():
     train = builder.build_list("transforms", [
         {"name": "LoadNifti", "args": {"fields": ["image", "label"]}},
         {"name": "ConvertToChannelsFirst", "args": {"fields": ["image", "label"]}},
-        {"name": "ScaleByResolution#ScaleImg", "args": {"fields": ["image"], "target_resolution": [1.0, 1.0, 1.0]}},
+        {"name": "ScaleByResolution#ScaleImg", "args": {"fields": ["image"],
+                                                        "target_resolution": [1.0, 1.0, 1.0]}},
         {"name": "ScaleByResolution#ScaleLb", "args": {"fields": ["label"], "is_label": True,
                                                        "target_resolution": [1.0, 1.0, 1.0]}},
         {"name": "ScaleIntensityRange", "args": {"fields": "image", "a_min": -57, "a_max": 164,

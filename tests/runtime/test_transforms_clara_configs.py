@@ -10,7 +10,6 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-import pytest
 
 from mmarctl.runtime.builder import ComponentBuilder
 from mmarctl.runtime.transforms import NAMES

@@ -8,9 +8,8 @@ from scipy import ndimage
 from mmarctl.errors import ConfigError, DataError
 from mmarctl.runtime.transforms.base import (Sample, Transform, as_fields, channel_axis,
                                              check_bool, check_number, check_probability,
-                                             common_spatial_shape,
-                                             check_sizes, is_label_field, per_channel,
-                                             sample_name, spatial_axes, spatial_shape)
+                                             check_sizes, common_spatial_shape, is_label_field,
+                                             per_channel, sample_name, spatial_axes)
 
 
 def _flip(sample: Sample, field: str, spatial_index: list[int]) -> None:

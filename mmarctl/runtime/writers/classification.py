@@ -64,6 +64,7 @@ class WriteClassificationResult(Component):
                         rows.writerow(["image"] + [f"class_{i}" for i in range(len(values))])
                     rows.writerow([sample_name(sample)] + [f"{v:.6g}" for v in values])
             except OSError as error:
-                raise DataError(f"cannot write CSV file: {error.strerror or error}", file=str(path)) from error
+                raise DataError(f"cannot write CSV file: {error.strerror or error}",
+                                file=str(path)) from error
             self._started[path] = len(values)
         return path
