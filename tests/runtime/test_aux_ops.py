@@ -59,7 +59,8 @@ def test_dice_masked_output_softmax_skip_background():
 
 def test_dice_masked_output_tag_count_must_fit():
     with pytest.raises(ConfigError, match="Received: tags="):
-        DiceMaskedOutput(tags=["a", "b"])(tf.constant(BRATS_TRUE), tf.constant(BRATS_PRED), LOSS)
+        DiceMaskedOutput(is_onehot_targets=True, tags=["a", "b"])(
+            tf.constant(BRATS_TRUE), tf.constant(BRATS_PRED), LOSS)
 
 
 def test_compute_dice_softmax_excludes_background():

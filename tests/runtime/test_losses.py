@@ -174,3 +174,16 @@ def test_binary_classification_pos_weight_per_class_must_match():
                          ids=lambda l: type(l).__name__)
 def test_loss_config_round_trip(loss):
     assert type(loss)(**loss.get_config()).get_config() == loss.get_config()
+
+
+def test_label_map_without_channel_axis_is_accepted():
+    assert _value(Dice(), LABEL[..., 0], PRED) == pytest.approx(_value(Dice(), LABEL, PRED))
+
+
+def test_label_channels_must_match():
+    from mmarctl.errors import DataError
+
+    with pytest.raises(DataError, match="one-hot targets have 1 channels"):
+        Dice(is_onehot_targets=True)(tf.constant(LABEL), tf.constant(PRED))
+    with pytest.raises(DataError, match="class-index label needs one channel"):
+        Focal()(tf.constant(np.concatenate([LABEL] * 3, -1)), tf.constant(PRED))

@@ -84,9 +84,10 @@ def test_dice_single_channel_threshold_3d():
 
 
 def test_dice_multichannel_label_scores_each_channel():
-    pred = np.array([[0.9, 0.9, 0.1], [0.2, 0.8, 0.8]], np.float32)  # (2, 3): overlapping
-    label = np.array([[1, 1, 0], [0, 0, 1]], np.float32)
-    # channel 0: 1.0 ; channel 1: P={1,2} L={2} -> 2/3
+    # overlapping channels (voxel 1 is in both), as BraTS TC/WT/ET labels
+    pred = np.array([[0.9, 0.9, 0.1], [0.2, 0.8, 0.3]], np.float32)  # (2, 3)
+    label = np.array([[1, 1, 0], [0, 1, 1]], np.float32)
+    # channel 0: 1.0 ; channel 1: P={1} L={1,2} -> 2/3
     assert ComputeAverageDice().update({"model": pred, "label": label}) == pytest.approx(5 / 6)
 
 
@@ -223,3 +224,17 @@ def test_auc_bad_args(args):
 def test_auc_config_round_trip():
     metric = ComputeAUC(name="auc_1", auc_average="micro", class_index=2, is_key_metric=True)
     assert ComputeAUC(**metric.get_config()).get_config() == metric.get_config()
+
+
+def test_dice_class_map_prediction_after_argmax():
+    # an ArgmaxAcrossChannels output (1, *S) of class indices: classes scored separately
+    pred = np.array([[0, 1, 2, 2, 2, 0]], np.float32)
+    label = np.array([[0, 1, 1, 2, 2, 2]], np.float32)
+    assert ComputeAverageDice().update({"model": pred, "label": label}) == pytest.approx(2 / 3)
+
+
+def test_dice_onehot_label_scores_foreground_only():
+    classes = np.array([[0, 1, 1, 2, 2, 2]])
+    onehot = np.moveaxis(np.eye(3, dtype=np.float32)[classes[0]], -1, 0)  # (3, 6)
+    pred = _onehot_probs(np.array([0, 1, 2, 2, 2, 0]), 3)
+    assert ComputeAverageDice().update({"model": pred, "label": onehot}) == pytest.approx(2 / 3)

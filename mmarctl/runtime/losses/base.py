@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from mmarctl.errors import DataError
 from mmarctl.runtime.component import Component
 
 
@@ -23,7 +24,19 @@ def targets_like(y_true: tf.Tensor, y_pred: tf.Tensor, is_onehot: bool) -> tf.Te
     """
     y_true = tf.convert_to_tensor(y_true)
     channels = y_pred.shape[-1]
+    rank = y_pred.shape.rank
+    if not is_onehot and y_true.shape.rank is not None and rank is not None \
+            and y_true.shape.rank == rank - 1:
+        y_true = y_true[..., None]  # a class map without its channel axis
+    given = y_true.shape[-1] if y_true.shape.rank else None
+    if is_onehot and given is not None and channels is not None and given != channels:
+        raise DataError(f"one-hot targets have {given} channels but the prediction has "
+                        f"{channels}", hint="set is_onehot_targets to false for a class-index "
+                        "label, or match the network's num_classes to the label channels")
     if is_onehot or channels == 1:
         return tf.cast(y_true, tf.float32)
+    if given is not None and given != 1:
+        raise DataError(f"a class-index label needs one channel, got {given} (prediction has "
+                        f"{channels})", hint="set is_onehot_targets to true for one-hot labels")
     labels = tf.cast(tf.round(y_true[..., 0]), tf.int32)
     return tf.one_hot(labels, depth=channels, dtype=tf.float32)

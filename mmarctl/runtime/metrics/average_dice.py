@@ -16,14 +16,18 @@ def class_masks(pred: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.nda
     """Boolean foreground masks ``(K, *S)`` of prediction and label, one per scored class.
 
     ``pred`` is channels-first ``(C, *S)``; ``label`` is a class-index map ``(1, *S)`` or
-    ``(*S)``, or a multi-channel 0/1 label ``(C, *S)``.
+    ``(*S)``, or a ``C``-channel 0/1 label ``(C, *S)``.
 
-    * ``C > 1`` and an index-map label: the prediction is argmaxed over channels and both are
+    * ``C > 1``, index-map label: the prediction is argmaxed over channels and both are
       one-hot encoded; classes ``1 .. C-1`` are scored (background left out).
-    * ``C > 1`` and a ``C``-channel label (e.g. after ConvertToMultiChannelBasedOnBratsClasses,
-      whose channels overlap): each channel is its own binary task, prediction > 0.5; all
-      ``C`` channels are scored.
-    * ``C == 1``: prediction > 0.5 against label > 0.5; that one channel is scored.
+    * ``C > 1``, one-hot label (channels sum to 1 at every voxel): as above, with the
+      label's argmax as its class.
+    * ``C > 1``, other ``C``-channel label (overlapping channels, e.g. after
+      ConvertToMultiChannelBasedOnBratsClasses): each channel is its own binary task,
+      prediction > 0.5; all ``C`` channels are scored.
+    * ``C == 1`` holding whole numbers (a class map, e.g. after ArgmaxAcrossChannels):
+      classes ``1 .. max(pred, label)`` are scored.
+    * ``C == 1`` otherwise (a sigmoid probability): prediction > 0.5 against label > 0.5.
     """
     if pred.ndim < 2:
         raise ValueError(f"prediction must be channels-first (C, *spatial); got shape {pred.shape}")
@@ -34,12 +38,22 @@ def class_masks(pred: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.nda
         raise ValueError(f"label shape {label.shape} does not match prediction shape "
                          f"{pred.shape} (expected (1, *spatial) or ({channels}, *spatial))")
     if channels == 1:
+        if np.all(np.mod(pred, 1) == 0):
+            top = int(max(pred.max(initial=0), np.rint(label).max(initial=0)))
+            return _one_hot(pred[0], top), _one_hot(label[0], top)
         return pred > 0.5, label > 0.5
-    if label.shape[0] == channels and channels > 1:
-        return pred > 0.5, label > 0.5
-    classes = np.arange(1, channels).reshape((-1,) + (1,) * len(spatial))
-    winner = np.argmax(pred, axis=0)[None]
-    return winner == classes, np.rint(label).astype(np.int64) == classes
+    if label.shape[0] == channels:
+        if not np.allclose(label.sum(axis=0), 1.0):
+            return pred > 0.5, label > 0.5
+        label = np.argmax(label, axis=0)[None]
+    return (_one_hot(np.argmax(pred, axis=0), channels - 1),
+            _one_hot(label[0], channels - 1))
+
+
+def _one_hot(classes: np.ndarray, top: int) -> np.ndarray:
+    """Masks ``(top, *S)`` of classes ``1 .. top`` in a class-index array."""
+    wanted = np.arange(1, top + 1).reshape((-1,) + (1,) * classes.ndim)
+    return np.rint(classes).astype(np.int64)[None] == wanted
 
 
 def dice_per_class(pred_masks: np.ndarray, label_masks: np.ndarray) -> np.ndarray:
