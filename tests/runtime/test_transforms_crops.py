@@ -269,3 +269,15 @@ def test_get_config_round_trip(cls, args):
     t = cls(**args)
     assert t.get_config() == args
     assert cls(**t.get_config()).get_config() == args
+
+
+def test_worker_threads_share_one_index_build():
+    from concurrent.futures import ThreadPoolExecutor
+
+    cached = volume(shape=(60, 60, 40), box=(slice(20, 40), slice(20, 40), slice(10, 30)))
+    crop = FastCropByPosNegRatio(size=[8, 8, 8], pos=1, neg=0, batch_size=2)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda seed: crop(step_copy(cached), np.random.default_rng(seed)),
+                                range(16)))
+    assert all(centre_label(p, [8, 8, 8]) == 1 for patches in results for p in patches)
+    assert len(cached["meta"]["label"]["index_cache"]["fg_indices"]) == 20 * 20 * 20

@@ -245,3 +245,27 @@ def test_interlaced_png_is_rejected_with_a_hint(tmp_path):
 def test_png_list_of_several_files_is_rejected(tmp_path):
     with pytest.raises(DataError, match="one PNG file"):
         LoadPng("image")({"image": ["a.png", "b.png"]}, RNG)
+
+
+def test_four_and_five_dimensional_files_become_channels_last(tmp_path):
+    write_nifti(tmp_path / "v4.nii.gz", np.zeros((4, 3, 2, 2), np.float32))
+    write_nifti(tmp_path / "v5.nii.gz", np.zeros((4, 3, 2, 1, 3), np.float32))
+    four = LoadNifti("image")({"image": str(tmp_path / "v4.nii.gz")}, RNG)
+    five = LoadNifti("image")({"image": str(tmp_path / "v5.nii.gz")}, RNG)
+    assert four["image"].shape == (4, 3, 2, 2) and four["meta"]["image"]["channel_axis"] == -1
+    assert five["image"].shape == (4, 3, 2, 3) and five["meta"]["image"]["original_shape"] == (4, 3, 2)
+
+
+def test_a_4d_modality_joins_3d_ones_on_the_channel_axis(tmp_path):
+    write_nifti(tmp_path / "a.nii.gz", np.zeros((4, 3, 2), np.float32))
+    write_nifti(tmp_path / "b.nii.gz", np.ones((4, 3, 2, 2), np.float32))
+    sample = LoadNifti("image")({"image": [str(tmp_path / "a.nii.gz"), str(tmp_path / "b.nii.gz")]}, RNG)
+    assert sample["image"].shape == (4, 3, 2, 3)
+    np.testing.assert_array_equal(sample["image"][0, 0, 0], [0, 1, 1])
+
+
+def test_two_dimensional_nifti_loads_as_2d(tmp_path):
+    nib.save(nib.Nifti1Image(np.ones((5, 6), np.float32), np.eye(4)), str(tmp_path / "s.nii.gz"))
+    sample = LoadNifti("image")({"image": str(tmp_path / "s.nii.gz")}, RNG)
+    assert sample["image"].shape == (5, 6) and sample["meta"]["image"]["channel_axis"] is None
+    assert len(sample["meta"]["image"]["pixdim"]) == 2

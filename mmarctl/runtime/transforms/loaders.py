@@ -43,12 +43,21 @@ def load_nifti(path: str, as_closest_canonical: bool = False):
     return data, np.asarray(image.affine, dtype=np.float64), zooms, image.header.copy()
 
 
+def _as_channels_last(data: np.ndarray, path: str) -> np.ndarray:
+    """A 2-D or 3-D image gets a trailing channel axis; axes after the third (NIfTI's time
+    and vector axes) are merged into one channel axis."""
+    if data.ndim < 2:
+        raise DataError(f"LoadNifti: expected a 2-D, 3-D or 4-D image, got shape {data.shape}",
+                        file=path)
+    return data[..., np.newaxis] if data.ndim <= 3 else data.reshape(data.shape[:3] + (-1,))
+
+
 class LoadNifti(Transform):
     """Load NIfTI images (``.nii`` / ``.nii.gz``) named by each field into float32 arrays.
 
     Implements Clara's ``LoadNifti``. A field holding a list of files (multi-modal BraTS)
-    loads each and stacks them on a last (channel) axis; a 4-D file keeps its 4th axis as
-    channels. ``meta[field]`` records ``affine``, ``pixdim`` (spatial voxel sizes),
+    loads each and stacks them on a last (channel) axis; a 4-D (or 5-D) file keeps the axes
+    after the third as channels. 2-D NIfTI images load as 2-D arrays. ``meta[field]`` records ``affine``, ``pixdim`` (spatial voxel sizes),
     ``header``, ``filename``, ``original_shape``, ``original_affine`` and ``original_pixdim``
     (as loaded, used by RestoreOriginalShape and the writers), ``channel_axis`` (None
     or -1) and an empty ``index_cache`` that croppers fill once per cached volume.
@@ -71,14 +80,17 @@ class LoadNifti(Transform):
         for field in self.fields:
             paths = _paths(self.require(sample, field), self.clara_name, field)
             loaded = [load_nifti(p, self.as_closest_canonical) for p in paths]
-            data, affine, zooms, header = loaded[0]
-            channel_axis = -1 if data.ndim == 4 else None
-            if len(loaded) > 1:
-                shapes = {item[0].shape for item in loaded}
-                if len(shapes) > 1:
-                    raise DataError(f"{self.clara_name}: the images of field {field!r} differ in "
-                                    f"shape ({', '.join(map(str, sorted(shapes)))})", file=paths[0])
-                data = np.stack([item[0] for item in loaded], axis=-1)
+            _, affine, zooms, header = loaded[0]
+            volumes = [_as_channels_last(item[0], path) for item, path in zip(loaded, paths)]
+            spatial_shapes = {v.shape[:-1] for v in volumes}
+            if len(spatial_shapes) > 1:
+                raise DataError(f"{self.clara_name}: the images of field {field!r} differ in "
+                                f"shape ({', '.join(map(str, sorted(spatial_shapes)))})",
+                                file=paths[0], hint="all modalities of a case must share one grid")
+            if len(volumes) == 1 and loaded[0][0].ndim <= 3:
+                data, channel_axis = loaded[0][0], None  # one plain volume: no channel axis
+            else:
+                data = volumes[0] if len(volumes) == 1 else np.concatenate(volumes, axis=-1)
                 channel_axis = -1
             spatial = data.shape[:-1] if channel_axis is not None else data.shape
             sample[field] = data
