@@ -281,3 +281,20 @@ def test_worker_threads_share_one_index_build():
                                 range(16)))
     assert all(centre_label(p, [8, 8, 8]) == 1 for patches in results for p in patches)
     assert len(cached["meta"]["label"]["index_cache"]["fg_indices"]) == 20 * 20 * 20
+
+
+@pytest.mark.parametrize("layout", ["none", "first", "last"])
+def test_label_layouts_give_the_same_foreground_centres(layout):
+    sample = volume()
+    label = sample["label"][0]
+    sample["label"] = {"none": label, "first": label[None], "last": label[..., None]}[layout]
+    sample["meta"]["label"]["channel_axis"] = {"none": None, "first": 0, "last": -1}[layout]
+    sample["image"] = sample["image"][0]
+    sample["meta"]["image"]["channel_axis"] = None
+    patches = FastCropByPosNegRatio(size=[4, 4, 4], pos=1, neg=0, batch_size=8)(
+        sample, np.random.default_rng(0))
+    starts = [p["meta"]["image"]["crop_start"] for p in patches]
+    reference = FastCropByPosNegRatio(size=[4, 4, 4], pos=1, neg=0, batch_size=8)(
+        volume(), np.random.default_rng(0))
+    assert starts == [p["meta"]["image"]["crop_start"] for p in reference]
+    assert all(np.asarray(p["label"]).sum() > 0 for p in patches)

@@ -161,3 +161,10 @@ def test_missing_field_names_field_and_component(cls):
 def test_get_config_round_trip(cls, args):
     t = cls(fields=["image"], **args)
     assert cls(**t.get_config()).get_config() == t.get_config()
+
+
+def test_suspicious_but_usable_values_warn():
+    with pytest.warns(UserWarning, match="b_min equals b_max"):
+        ScaleIntensityRange("image", a_min=0, a_max=1, b_min=0.5, b_max=0.5)
+    with pytest.warns(UserWarning, match="Received: magnitude=1.5"):
+        ScaleIntensityOscillation("image", magnitude=1.5)

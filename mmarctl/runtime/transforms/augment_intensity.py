@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import ndimage
 
@@ -40,6 +42,9 @@ class ScaleIntensityOscillation(Transform):
                  probability: float = 1.0) -> None:
         self.fields = as_fields(fields, component=self.clara_name)
         self.magnitude = check_number(magnitude, component=self.clara_name, arg="magnitude", minimum=0)
+        if self.magnitude >= 1:  # factors down to <= 0 would invert or erase the image
+            warnings.warn(f"{self.clara_name}: magnitude >= 1 allows factors <= 0; "
+                          f"Received: magnitude={magnitude!r}", stacklevel=2)
         self.probability = check_probability(probability, component=self.clara_name)
         super().__init__(fields=fields, magnitude=magnitude, probability=probability)
 

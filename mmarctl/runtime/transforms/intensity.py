@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from mmarctl.errors import ConfigError
@@ -59,6 +61,9 @@ class ScaleIntensityRange(Transform):
         self.b_min = check_number(b_min, component=name, arg="b_min")
         self.b_max = check_number(b_max, component=name, arg="b_max")
         self.clip = check_bool(clip, component=name, arg="clip")
+        if self.b_min == self.b_max:  # usable, but every voxel becomes the same value
+            warnings.warn(f"{name}: b_min equals b_max, so every voxel becomes {b_min}; "
+                          f"Received: b_min={b_min!r}, b_max={b_max!r}", stacklevel=2)
         config = dict(fields=fields, a_min=a_min, a_max=a_max, b_min=b_min, b_max=b_max, clip=clip)
         if a_offset is not None:
             config = dict(fields=fields, a_min=a_min, b_min=b_min, b_max=b_max, clip=clip,

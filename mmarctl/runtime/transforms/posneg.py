@@ -52,9 +52,14 @@ class ForegroundIndex:
         self.cache = cache if isinstance(cache, dict) else {}
         label = np.asarray(sample[label_field])
         axis = channel_axis(sample, label_field)
-        # (channels, voxels) view of the label, for checking single voxels without a mask
-        channels = label[np.newaxis] if axis is None else np.moveaxis(label, axis, 0)
-        self.values = channels.reshape(channels.shape[0], -1)
+        # (channels, voxels) view of the label, for checking single voxels without a mask;
+        # each layout gets a reshape that is a view, not a copy of the whole volume.
+        if axis is None:
+            self.values = label.reshape(1, -1)
+        elif axis % label.ndim == label.ndim - 1:
+            self.values = label.reshape(-1, label.shape[-1]).T
+        else:
+            self.values = np.moveaxis(label, axis, 0).reshape(label.shape[axis], -1)
         self.shape = shape
         with self._lock:
             if self.cache.get("shape") != shape:
