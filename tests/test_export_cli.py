@@ -36,6 +36,17 @@ TINYNET = textwrap.dedent('''
             inputs = keras.Input((None,) * spatial_dims + (in_channels,))
             x = conv(4, 3, padding="same", activation="relu")(inputs)
             return keras.Model(inputs, conv(self.num_classes, 1, activation="softmax")(x))
+
+    class TinyClassifier(TinyNet):
+        """Convolution, global average pooling, sigmoid: (batch, K) output."""
+        final_activation = "sigmoid"
+
+        def build(self, spatial_dims, in_channels):
+            import keras
+            inputs = keras.Input((None,) * spatial_dims + (in_channels,))
+            x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+            x = keras.layers.GlobalAveragePooling2D()(x)
+            return keras.Model(inputs, keras.layers.Dense(self.num_classes, activation="sigmoid")(x))
 ''')
 PATCH = [8, 8, 4]
 
@@ -152,6 +163,29 @@ def test_dynamic_input_shape_and_custom_node_names(mmar):
     sample = np.random.default_rng(1).standard_normal((1, 12, 6, 10, 1)).astype(np.float32)
     out = load_frozen_graph(mmar / "models" / "model.fzn.pb", "image_in", "probs")(sample)
     np.testing.assert_allclose(out, checkpoint_output(mmar, sample), atol=1e-5)
+
+
+def test_classification_network_exports_batch_by_classes(mmar):
+    from mmarctl.runtime.checkpoint import save_checkpoint
+    from mmarctl.runtime.model_io import build_network
+    from mmarctl.workspace import Workspace
+
+    config = json.loads((mmar / "config" / "config_train.json").read_text())
+    config["train"]["model"] = {"path": "tinynet.TinyClassifier", "args": {"num_classes": 3}}
+    config["train"]["image_pipeline"]["args"]["output_crop_size"] = [12, 10]
+    (mmar / "config" / "config_train.json").write_text(json.dumps(config))
+    _, model = build_network(Workspace(mmar).resolve("config_train.json"), mmar)
+    save_checkpoint(mmar / "models" / "model.ckpt", model)
+
+    result = run(str(mmar), "-f", "fzn,onnx,triton")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((mmar / "models" / "export.json").read_text())
+    assert manifest["input"]["shape"] == [None, 12, 10, 1]
+    assert manifest["input"]["axes"] == "N,X,Y,C"
+    assert manifest["output"]["shape"] == [None, 3]
+    assert manifest["output"]["axes"] == "N,K"
+    config = triton.parse_pbtxt((mmar / "models/triton/spleen-exp/config.pbtxt").read_text())
+    assert config["output"][0]["dims"] == ["3"]
 
 
 def test_second_export_keeps_other_formats_in_manifest(mmar):

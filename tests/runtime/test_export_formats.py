@@ -34,6 +34,8 @@ def test_serving_spec_shapes():
     assert FIXED.output_shape == (None, 6, 6, 4, 3)
     assert FIXED.spatial_dims == 3 and not FIXED.dynamic
     assert DYNAMIC.dynamic
+    classifier = ServingSpec((None, 64, 64, 1), 2, spatial_output=False)
+    assert classifier.output_shape == (None, 2) and classifier.spatial_dims == 2
 
 
 @pytest.mark.parametrize("spec", [FIXED, DYNAMIC], ids=["fixed", "dynamic"])

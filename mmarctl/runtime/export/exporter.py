@@ -158,6 +158,12 @@ def export_mmar(workspace: Any, request: ExportRequest,
                                 hint="run the export on a machine with an NVIDIA GPU and "
                                      "TensorRT, or leave trt out")
 
+    from mmarctl.runtime.export import triton
+
+    triton_name = triton.check_name(request.triton_name or triton.model_name(workspace.root.name))
+    if request.triton_max_batch_size < 0:
+        raise UsageError(f"--triton-max-batch-size must be 0 or more; "
+                         f"Received: {request.triton_max_batch_size}")
     resolved = workspace.resolve(request.config, request.overrides)
     out_dir = Path(resolved.get("MMAR_CKPT_DIR") or workspace.models_dir)
     prefix = _checkpoint_prefix(request.checkpoint, out_dir)
@@ -168,7 +174,7 @@ def export_mmar(workspace: Any, request: ExportRequest,
     staging = _make_staging(workspace, out_dir)
     try:
         result = _export(workspace, request, resolved, formats, trt_missing, Path(found),
-                         out_dir, staging, log)
+                         out_dir, staging, triton_name, log)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return result
@@ -192,7 +198,7 @@ def _make_staging(workspace: Any, out_dir: Path) -> Path:
 
 
 def _export(workspace, request, resolved, formats, trt_missing, prefix, out_dir, staging,
-            log) -> ExportResult:
+            triton_name, log) -> ExportResult:
     import numpy as np
 
     from mmarctl.runtime import checkpoint as ckpt
@@ -206,19 +212,20 @@ def _export(workspace, request, resolved, formats, trt_missing, prefix, out_dir,
     dims, channels, patch = input_spec(resolved)
     dynamic = bool(resolved.get("dynamic_input_shape", False)) or patch is None or None in patch
     sample_spatial = tuple(p if p else FALLBACK_SAMPLE_SIZE for p in (patch or (None,) * dims))
-    spec = ServingSpec(input_shape=(None, *((None,) * dims if dynamic else sample_spatial),
-                                    channels),
-                       output_channels=int(model.output_shape[-1]),
-                       input_name=request.input_name, output_name=request.output_name)
     sample = vf.sample_input((1, *sample_spatial, channels), request.seed)
     reference = np.asarray(model(sample, training=False), dtype=np.float32)
+    spec = ServingSpec(input_shape=(None, *((None,) * dims if dynamic else sample_spatial),
+                                    channels),
+                       output_channels=int(reference.shape[-1]),
+                       input_name=request.input_name, output_name=request.output_name,
+                       spatial_output=reference.ndim > 2)  # (batch, K) for classification
     serve = serving_function(model, spec)
     log(f"checkpoint {workspace.display(prefix)}: {type(network).__name__}, input "
         f"{_shape(spec.input_shape)}, output {_shape(spec.output_shape)}, channels-last")
 
     results: list[FormatResult] = []
     staged: dict[str, Path] = {}
-    builder = _Builders(model, serve, spec, staging, request, workspace, prefix, sample)
+    builder = _Builders(model, serve, spec, staging, request, sample, triton_name)
     for fmt in formats:
         if fmt == "trt" and trt_missing:
             log(f"trt: skipped ({trt_missing})")
@@ -260,13 +267,9 @@ def _export(workspace, request, resolved, formats, trt_missing, prefix, out_dir,
 class _Builders:
     """Writes and reloads each format inside the staging folder."""
 
-    def __init__(self, model, serve, spec, staging, request, workspace, prefix, sample):
-        from mmarctl.runtime.export import triton
-
+    def __init__(self, model, serve, spec, staging, request, sample, triton_name):
         self.model, self.serve, self.spec, self.staging = model, serve, spec, staging
-        self.request, self.sample = request, sample
-        self.triton_name = triton.check_name(request.triton_name or
-                                             triton.model_name(workspace.root.name))
+        self.request, self.sample, self.triton_name = request, sample, triton_name
 
     def write(self, fmt: str) -> Path:
         path = self.staging / ARTIFACTS[fmt]

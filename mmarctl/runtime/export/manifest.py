@@ -60,7 +60,8 @@ def build_manifest(*, source: dict[str, Any], spec: Any, sample_shape: tuple[int
         "input": {"name": spec.input_name, "shape": list(spec.input_shape), "dtype": "float32",
                   "axes": _axes(spec.spatial_dims, "C")},
         "output": {"name": spec.output_name, "shape": list(spec.output_shape),
-                   "dtype": "float32", "axes": _axes(spec.spatial_dims, "K"),
+                   "dtype": "float32",
+                   "axes": _axes(spec.spatial_dims if spec.spatial_output else 0, "K"),
                    "meaning": "probabilities after the network's final activation"},
         "verification": {"seed": seed, "sample_shape": list(sample_shape),
                          "tolerance": tolerance, "metric": "max_abs_diff"},
@@ -69,7 +70,7 @@ def build_manifest(*, source: dict[str, Any], spec: Any, sample_shape: tuple[int
 
 
 def _axes(spatial_dims: int, last: str) -> str:
-    return "N," + ",".join("XYZ"[:spatial_dims]) + f",{last}"
+    return ",".join(["N", *"XYZ"[:spatial_dims], last])
 
 
 def read_manifest(models_dir: Path) -> dict[str, Any] | None:

@@ -25,16 +25,21 @@ class ServingSpec:
         output_channels: channels of the output (the network's ``num_classes``).
         input_name: the input node / tensor name.
         output_name: the output node / tensor name.
+        spatial_output: True for segmentation (the output keeps the input's spatial axes),
+            False for classification (output ``(batch, K)``).
     """
 
     input_shape: tuple[int | None, ...]
     output_channels: int
     input_name: str = DEFAULT_INPUT
     output_name: str = DEFAULT_OUTPUT
+    spatial_output: bool = True
 
     @property
     def output_shape(self) -> tuple[int | None, ...]:
-        """``(None, *spatial, K)``: the output keeps the input's spatial size."""
+        """``(None, *spatial, K)`` for segmentation, ``(None, K)`` for classification."""
+        if not self.spatial_output:
+            return (None, self.output_channels)
         return tuple(self.input_shape[:-1]) + (self.output_channels,)
 
     @property
