@@ -27,7 +27,8 @@ class ScaleIntensityRange(Transform):
     Implements Clara's ``ScaleIntensityRange``. ``a_offset`` is the window width used by
     some Clara notebooks instead of ``a_max`` (``a_max = a_min + a_offset``); giving both
     with different results is an error. An empty or reversed window (``a_max <= a_min``)
-    is rejected rather than dividing by zero.
+    is rejected rather than dividing by zero; an empty output range (``b_min == b_max``)
+    only warns.
 
     Args:
         fields: field name or list of names.
