@@ -46,7 +46,8 @@ TINYNET = textwrap.dedent('''
             inputs = keras.Input((None,) * spatial_dims + (in_channels,))
             x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
             x = keras.layers.GlobalAveragePooling2D()(x)
-            return keras.Model(inputs, keras.layers.Dense(self.num_classes, activation="sigmoid")(x))
+            outputs = keras.layers.Dense(self.num_classes, activation="sigmoid")(x)
+            return keras.Model(inputs, outputs)
 ''')
 PATCH = [8, 8, 4]
 

@@ -24,11 +24,14 @@ def export(
         help="Checkpoint prefix, .index file or folder (default: {MMAR_CKPT_DIR}/model.ckpt, "
              "i.e. models/model.ckpt).")] = None,
     config: Annotated[str, typer.Option(
-        "--config", "-c", help="Training config that describes the network.")] = "config_train.json",
+        "--config", "-c",
+        help="Training config that describes the network.")] = "config_train.json",
     input_node: Annotated[str, typer.Option(
-        "--input-node", help="Input node/tensor name (Clara's --input_node_names).")] = "NV_MODEL_INPUT",
+        "--input-node",
+        help="Input node/tensor name (Clara's --input_node_names).")] = "NV_MODEL_INPUT",
     output_node: Annotated[str, typer.Option(
-        "--output-node", help="Output node/tensor name (Clara's --output_node_names).")] = "NV_MODEL_OUTPUT",
+        "--output-node",
+        help="Output node/tensor name (Clara's --output_node_names).")] = "NV_MODEL_OUTPUT",
     tolerance: Annotated[float, typer.Option(
         "--tolerance", min=0.0,
         help="Largest accepted absolute difference between an artifact's output and the "

@@ -194,7 +194,8 @@ def _make_staging(workspace: Any, out_dir: Path) -> Path:
     except OSError as error:
         raise RuntimeFailure(f"cannot write to {workspace.display(out_dir)}/: "
                              f"{error.strerror or error}",
-                             hint="make the folder writable or set MMAR_CKPT_DIR elsewhere") from None
+                             hint="make the folder writable or set MMAR_CKPT_DIR elsewhere"
+                             ) from None
 
 
 def _export(workspace, request, resolved, formats, trt_missing, prefix, out_dir, staging,

@@ -3,8 +3,8 @@
 Written with ``convert_variables_to_constants_v2`` from the concrete serving function (see
 :mod:`.serving`): the input is the ``Placeholder`` node ``NV_MODEL_INPUT`` and the output is
 the ``Identity`` node ``NV_MODEL_OUTPUT``, channels-last like the network. Read back by
-:func:`load_frozen_graph`, which :class:`~mmarctl.runtime.model_loaders.frozen_graph.FrozenGraphModelLoader`
-and the export verification share.
+:func:`load_frozen_graph`, which ``FrozenGraphModelLoader``
+(:mod:`mmarctl.runtime.model_loaders.frozen_graph`) and the export verification share.
 """
 
 from __future__ import annotations

@@ -92,7 +92,8 @@ def onnx_io(path: Path) -> dict[str, Any]:
         for value in values:
             tensor = value.type.tensor_type
             dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
-            out.append((value.name, dims, onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name))
+            dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name
+            out.append((value.name, dims, dtype))
         return out
 
     return {"inputs": describe(model.graph.input), "outputs": describe(model.graph.output)}

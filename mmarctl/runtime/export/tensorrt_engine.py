@@ -133,5 +133,6 @@ def _tensorrt() -> Any:
         import tensorrt
     except ImportError:
         raise MissingDependency("building a TensorRT engine needs the tensorrt package",
-                                hint="pip install tensorrt (on a machine with an NVIDIA GPU)") from None
+                                hint="pip install tensorrt (on a machine with an NVIDIA GPU)"
+                                ) from None
     return tensorrt

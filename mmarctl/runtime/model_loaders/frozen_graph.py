@@ -81,7 +81,8 @@ class FrozenGraphModelLoader(Component):
                              hint="write one with `mmarctl export --format fzn`, or validate "
                                   "from the checkpoint (CheckpointLoader)")
 
-    def load(self, workspace: Any = None, network: Any = None) -> Callable[[np.ndarray], np.ndarray]:
+    def load(self, workspace: Any = None,
+             network: Any = None) -> Callable[[np.ndarray], np.ndarray]:
         """The graph as ``predict(batch) -> probabilities`` (channels-last NumPy arrays).
 
         Args:

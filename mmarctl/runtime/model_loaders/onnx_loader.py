@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -44,7 +43,8 @@ class OnnxModelLoader(Component):
         self.providers = providers
         super().__init__(model_file_path=model_file_path, providers=providers)
 
-    def load(self, workspace: Any = None, network: Any = None) -> Callable[[np.ndarray], np.ndarray]:
+    def load(self, workspace: Any = None,
+             network: Any = None) -> Callable[[np.ndarray], np.ndarray]:
         """The model as ``predict(batch) -> probabilities`` (channels-last NumPy arrays).
 
         Args:
