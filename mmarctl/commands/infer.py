@@ -39,6 +39,7 @@ def infer(
     from mmarctl.workspace import Workspace
 
     workspace = Workspace.locate(mmar)
+    logs.quiet_tensorflow()
     logs.configure(workspace.log_config)
     report = evaluate(workspace, EvalOptions(config=config, train_config=config_train,
                                              overrides=parse_set_items(set_), inputs=input_,

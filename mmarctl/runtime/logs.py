@@ -5,9 +5,15 @@ from __future__ import annotations
 import configparser
 import logging
 import logging.config
+import os
 from pathlib import Path
 
 from mmarctl.errors import ConfigError
+
+
+def quiet_tensorflow() -> None:
+    """Hide TensorFlow's C++ start-up notices (set before TensorFlow is imported)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def configure(log_config: Path | None) -> None:
@@ -18,6 +24,9 @@ def configure(log_config: Path | None) -> None:
     Raises:
         ConfigError: the file exists but is not a valid logging config.
     """
+    # TensorFlow's absl logger chats at INFO ("Sharding callback duration ..."); an MMAR's
+    # root INFO level is meant for the model's messages.
+    logging.getLogger("absl").setLevel(logging.WARNING)
     if log_config is not None and Path(log_config).is_file():
         try:
             logging.config.fileConfig(str(log_config), disable_existing_loggers=False)

@@ -116,10 +116,11 @@ class ImagePipeline(Component):
         self.data_list_key = data_list_key
         self.batch_size = argcheck.as_int(output_batch_size, component=name,
                                           arg="output_batch_size", minimum=1)
-        self.num_workers = argcheck.as_int(num_workers, component=name, arg="num_workers",
-                                           minimum=1)
-        self.prefetch_size = argcheck.as_int(prefetch_size, component=name,
-                                             arg="prefetch_size", minimum=1)
+        # Clara files use 0 for "no extra workers / no prefetch": one thread, one batch ahead.
+        self.num_workers = max(1, argcheck.as_int(num_workers, component=name,
+                                                  arg="num_workers", minimum=0))
+        self.prefetch_size = max(1, argcheck.as_int(prefetch_size, component=name,
+                                                    arg="prefetch_size", minimum=0))
         self.image_channels = argcheck.as_int(output_image_channels, component=name,
                                               arg="output_image_channels", minimum=1)
         self.shuffle = argcheck.as_bool(shuffle, component=name, arg="shuffle")

@@ -1,0 +1,188 @@
+"""Real Clara 3.x MMARs train one epoch, validate and infer on tiny synthetic data.
+
+For each training config in ../shared/compat/clara whose components mmarctl all implements,
+a copy of the MMAR's config is written to tmp_path with crop/window sizes shrunk to 32,
+one epoch, batch size 2 and a data set of four 40^3 NIfTI volumes (with the label values
+the network's num_classes implies). The original files are read, never copied into the
+project. Configs that need a component mmarctl lacks are skipped, naming it (see
+docs/compatibility.md).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mmarctl.catalog import SECTION_FAMILIES
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "compat" / "clara"
+
+#: (MMAR folder, training config, validation config with a CheckpointLoader)
+RUNS = [
+    ("fzbuzz__Clara-Train-Spleen__clara_ct_seg_spleen", "config/config_train.json",
+     "config/config_validation_ckpt.json"),
+    ("NVIDIA__clara-train-examples__TF_FL_adminMMARNoCustom", "config/config_train.json",
+     "config/config_validation_ckpt.json"),
+    ("NVIDIA__clara-train-examples__TF_Performance", "config/trn_BT_cache.json", None),
+    ("NVIDIA__clara-train-examples__TF_Performance", "config/trn_novograd_amp.json", None),
+    ("NVIDIA__clara-train-examples__TF_GettingStarted", "config/trn_base.json",
+     "config/config_validation_chpt.json"),
+    ("trainingdata__nvidiaclara__trainingdataio_covid19_ct_lung_seg_v1",
+     "config/config_train.json", None),
+    ("ddayzzz__clara_demo__clara_seg_ct_brats", "config/config_train.json",
+     "config/config_validation.json"),
+]
+
+SIZE_KEYS = {"size", "output_crop_size", "roi_size"}
+PATCH = 32
+VOLUME = 40
+
+
+def shrink(node):
+    """Crop, patch and window sizes to at most PATCH; batch sizes to 2; epochs to 1."""
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key in SIZE_KEYS and isinstance(value, list) and all(isinstance(v, int) for v in value):
+                value = [v if v <= 0 else min(v, PATCH) for v in value]
+            elif key in ("output_batch_size", "batch_size") and isinstance(value, int):
+                value = min(value, 2)
+            elif key == "batches_to_gen_at_once":
+                value = 2
+            elif key == "num_cache_objects":
+                value = 2
+            else:
+                value = shrink(value)
+            out[key] = value
+        return out
+    if isinstance(node, list):
+        return [shrink(v) for v in node]
+    return node
+
+
+def components(data: dict, kind: str):
+    """(family, name, path) of every enabled, non-ref component of a config."""
+    for (config_kind, section), family in SECTION_FAMILIES.items():
+        if config_kind != kind:
+            continue
+        node = data
+        for part in section.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        for entry in node if isinstance(node, list) else [node] if node else []:
+            if isinstance(entry, dict) and entry.get("disabled") is not True and "ref" not in entry:
+                yield family, str(entry.get("name", "")).split("#")[0], entry.get("path")
+
+
+def missing_components(data: dict, kind: str) -> list[str]:
+    from mmarctl.runtime import registry
+
+    missing = []
+    for family, name, path in components(data, kind):
+        if family == "transforms" and name == "MergeBatchDims":
+            continue  # batch_transforms are not built (see mmarctl.runtime.plan)
+        if path:
+            missing.append(f"BYOC {path}")
+        elif name not in registry.names(family):
+            missing.append(f"{family[:-1]} {name}")
+    return missing
+
+
+def image_channels(train: dict) -> int:
+    args = train["train"]["image_pipeline"].get("args", {})
+    return int(args.get("output_image_channels", 1))
+
+
+def label_values(train: dict) -> list[int]:
+    names = {n for _, n, _ in components(train, "train")}
+    if "ConvertToMultiChannelBasedOnBratsClasses" in names:
+        return [0, 1, 2, 4]
+    classes = int(train["train"]["model"].get("args", {}).get("num_classes", 2))
+    return list(range(max(classes, 2)))
+
+
+def write_data(root: Path, channels: int, labels: list[int]) -> Path:
+    """Four cases (two training, two validation) of 40^3 CT-like volumes, 1 mm spacing."""
+    import nibabel as nib
+
+    rng = np.random.default_rng(0)
+    data = root / "data"
+    data.mkdir()
+    affine = np.diag([1.0, 1.0, 1.0, 1.0])
+    lists = {"training": [], "validation": []}
+    for i in range(4):
+        label = np.zeros((VOLUME,) * 3, np.uint8)
+        for j, value in enumerate(labels[1:]):
+            lo = 6 + 8 * j + rng.integers(0, 4, size=3)
+            label[lo[0]:lo[0] + 10, lo[1]:lo[1] + 10, lo[2]:lo[2] + 10] = value
+        images = []
+        for c in range(channels):
+            image = (label > 0) * 120.0 + rng.normal(0, 20, label.shape) - 20.0
+            name = f"img{i}_c{c}.nii.gz"
+            nib.save(nib.Nifti1Image(image.astype(np.float32), affine), data / name)
+            images.append(name)
+        nib.save(nib.Nifti1Image(label, affine), data / f"lbl{i}.nii.gz")
+        key = "training" if i < 2 else "validation"
+        lists[key].append({"image": images if channels > 1 else images[0],
+                           "label": f"lbl{i}.nii.gz"})
+    (data / "dataset.json").write_text(json.dumps(lists))
+    return data / "dataset.json"
+
+
+def prepare(tmp_path: Path, folder: str, train_name: str, validation_name: str | None):
+    source = SHARED / folder
+    train = json.loads((source / train_name).read_text())
+    missing = missing_components(train, "train")
+    validation = None
+    if validation_name:
+        validation = json.loads((source / validation_name).read_text())
+        missing += missing_components(validation, "validation")
+    if missing:
+        pytest.skip(f"needs {', '.join(sorted(set(missing)))}")
+    root = tmp_path / "mmar"
+    (root / "config").mkdir(parents=True)
+    if (source / "resources").is_dir():
+        shutil.copytree(source / "resources", root / "resources")
+    datalist = write_data(root, image_channels(train), label_values(train))
+    env_path = source / "config" / "environment.json"
+    env = json.loads(env_path.read_text()) if env_path.is_file() else {}
+    env.update(DATA_ROOT=str(datalist.parent), DATASET_JSON=str(datalist), MMAR_CKPT_DIR="models",
+               MMAR_EVAL_OUTPUT_PATH="eval", PRETRAIN_WEIGHTS_FILE="", DATA_LIST_KEY="validation")
+    (root / "config" / "environment.json").write_text(json.dumps(env))
+    train = shrink(train)
+    train.update(epochs=1, num_training_epoch_per_valid=1)
+    (root / "config" / "config_train.json").write_text(json.dumps(train))
+    if validation is not None:
+        (root / "config" / "config_validation.json").write_text(json.dumps(shrink(validation)))
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("folder, train_name, validation_name", RUNS,
+                         ids=[f"{f.split('__')[-1]}-{Path(t).stem}" for f, t, _ in RUNS])
+def test_real_mmar_trains_validates_and_infers(tmp_path, folder, train_name, validation_name):
+    if not (SHARED / folder).is_dir():
+        pytest.skip("../shared/compat/clara is not present")
+    pytest.importorskip("tensorflow")
+    from mmarctl.runtime.evaluation import EvalOptions, evaluate
+    from mmarctl.runtime.plan import TrainingPlan, TrainOptions
+    from mmarctl.workspace import Workspace
+
+    root = prepare(tmp_path, folder, train_name, validation_name)
+    workspace = Workspace(root)
+    state = TrainingPlan.build(workspace, TrainOptions(seed=0, progress=False)).run()
+    assert state.last_finished_epoch == 0
+    assert (root / "models" / "model.ckpt.index").is_file()
+    assert (root / "models" / "model_final.ckpt.index").is_file()
+    if validation_name is None:
+        return
+    report = evaluate(workspace, EvalOptions(progress=False), mode="validate")
+    assert report.cases == 2 and report.metrics
+    assert (root / "eval" / "metrics.json").is_file()
+    report = evaluate(workspace, EvalOptions(progress=False, output=str(tmp_path / "out")),
+                      mode="infer")
+    assert report.cases == 2
+    assert any(p.name.endswith((".nii", ".nii.gz")) for p in (tmp_path / "out").rglob("*"))
