@@ -340,3 +340,20 @@ def test_triton_serves_the_repository(mmar):
         np.testing.assert_allclose(output, checkpoint_output(mmar, sample), atol=1e-5)
     finally:
         server.stop()
+
+
+def test_inference_benchmark_runs_on_the_mmar(mmar, tmp_path, capsys):
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "export_inference.py"
+    spec = importlib.util.spec_from_file_location("export_inference", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "bench.json"
+    assert bench.main(["--mmar", str(mmar), "--size", "8", "--runs", "1", "--warmup", "0",
+                       "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["backend"] for r in rows] == ["keras (tf.function)", "frozen graph",
+                                            "SavedModel", "ONNX Runtime (CPU)"]
+    assert all(r["max_abs_diff"] <= 1e-4 and r["median_ms"] > 0 for r in rows)
+    assert "weights models/model.ckpt" in capsys.readouterr().out
