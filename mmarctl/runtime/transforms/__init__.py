@@ -41,6 +41,7 @@ NAMES: dict[str, str] = {
     # crops and padding
     "FastCropByPosNegRatio": "posneg:FastCropByPosNegRatio",
     "FastPosNegRatioCropROI": "posneg:FastPosNegRatioCropROI",
+    "CropByPosNegRatio": "posneg:CropByPosNegRatio",
     "CropFixedSizeRandomCenter": "crops:CropFixedSizeRandomCenter",
     "CropSubVolumeCenter": "crops:CropSubVolumeCenter",
     "CropRandomSizeWithDisplacement": "crops:CropRandomSizeWithDisplacement",
@@ -54,6 +55,8 @@ NAMES: dict[str, str] = {
     "SplitAcrossChannels": "labels:SplitAcrossChannels",
     "ConvertToMultiChannelBasedOnBratsClasses": "labels:ConvertToMultiChannelBasedOnBratsClasses",
     "ProcessMulticlassPreds": "labels:ProcessMulticlassPreds",
+    # annotation models
+    "AddExtremePointsChannel": "extreme_points:AddExtremePointsChannel",
     # batch transforms
     "MergeBatchDims": "batch:MergeBatchDims",
     # debugging

@@ -278,3 +278,18 @@ class FastPosNegRatioCropROI(Transform):
             out[field] = per_channel(np.asarray(sample[field], np.float32),
                                      channel_axis(sample, field), warp)
         return out
+
+
+class CropByPosNegRatio(FastCropByPosNegRatio):
+    """Cut pos/neg-balanced patches: the non-"Fast" name of FastCropByPosNegRatio.
+
+    Implements Clara's ``CropByPosNegRatio`` (the 3.x name that TLT's
+    CropSubVolumeBatchPosNegRatio maps to). Clara's fast variant differed only in speed;
+    mmarctl runs the same code for both, with the same arguments.
+
+    Args:
+        size, fields, label_field, pos, neg, batch_size, batches_to_gen_at_once, image_field:
+            as FastCropByPosNegRatio.
+    """
+
+    clara_name = "CropByPosNegRatio"
