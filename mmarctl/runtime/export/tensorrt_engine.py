@@ -101,12 +101,17 @@ def load_engine(path: Path, input_name: str,
 
     def predict(batch: np.ndarray) -> np.ndarray:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        context.set_input_shape(input_name, batch.shape)
+        if not context.set_input_shape(input_name, batch.shape):
+            raise RuntimeFailure(f"input of shape {batch.shape} is outside the engine's "
+                                 "optimisation profile", file=path)
         out_shape = tuple(context.get_tensor_shape(output_name))
         result = np.empty(out_shape, dtype=np.float32)
-        d_in = check(cudart.cudaMalloc(batch.nbytes))
-        d_out = check(cudart.cudaMalloc(result.nbytes))
+        buffers = []  # device allocations, freed whatever happens
         try:
+            d_in = check(cudart.cudaMalloc(batch.nbytes))
+            buffers.append(d_in)
+            d_out = check(cudart.cudaMalloc(result.nbytes))
+            buffers.append(d_out)
             kind = cudart.cudaMemcpyKind
             check(cudart.cudaMemcpy(d_in, batch.ctypes.data, batch.nbytes,
                                     kind.cudaMemcpyHostToDevice))
@@ -120,8 +125,8 @@ def load_engine(path: Path, input_name: str,
             check(cudart.cudaMemcpy(result.ctypes.data, d_out, result.nbytes,
                                     kind.cudaMemcpyDeviceToHost))
         finally:
-            cudart.cudaFree(d_in)
-            cudart.cudaFree(d_out)
+            for pointer in buffers:
+                cudart.cudaFree(pointer)
         return result
 
     predict.engine = engine  # type: ignore[attr-defined]
