@@ -44,12 +44,15 @@ class ForegroundIndex:
     of the wrong class.
     """
 
-    _lock = threading.Lock()
+    #: Striped locks (by cache identity): threads building indexes of different volumes do
+    #: not wait for each other, and no lock object has to live in the picklable meta dict.
+    _locks = tuple(threading.Lock() for _ in range(16))
 
     def __init__(self, sample: Sample, label_field: str, shape: tuple[int, ...]) -> None:
         props = sample.setdefault("meta", {}).setdefault(label_field, {})
         cache = props.get("index_cache")
         self.cache = cache if isinstance(cache, dict) else {}
+        self._lock = self._locks[id(self.cache) % len(self._locks)]
         label = np.asarray(sample[label_field])
         axis = channel_axis(sample, label_field)
         # (channels, voxels) view of the label, for checking single voxels without a mask;
