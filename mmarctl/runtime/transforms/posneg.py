@@ -52,7 +52,8 @@ class ForegroundIndex:
         props = sample.setdefault("meta", {}).setdefault(label_field, {})
         cache = props.get("index_cache")
         self.cache = cache if isinstance(cache, dict) else {}
-        self._lock = self._locks[(id(self.cache) >> 4) % len(self._locks)]  # ids are 16-aligned
+        # hash of a tuple mixes the bits: raw ids are multiples of 16 or 64
+        self._lock = self._locks[hash((id(self.cache),)) % len(self._locks)]
         label = np.asarray(sample[label_field])
         axis = channel_axis(sample, label_field)
         # (channels, voxels) view of the label, for checking single voxels without a mask;
