@@ -141,3 +141,34 @@ def test_chexpert_classification_chain_runs_on_a_png(clara_compat, tmp_path):
     path = writers[0].write(sample, tmp_path / "eval")
     header, row = path.read_text().splitlines()
     assert header.startswith("image,class_0") and row.startswith(str(tmp_path / "cxr.png"))
+
+
+def test_brats_validation_chain_on_four_modalities(clara_compat, tmp_path):
+    folder = clara_compat / "ddayzzz__clara_demo__clara_seg_ct_brats/config"
+    config = json.loads((folder / "config_validation.json").read_text())
+    builder = ComponentBuilder("config_validation.json")
+    chain = {k: builder.build_list("transforms", config[k], k)
+             for k in ("pre_transforms", "label_transforms", "post_transforms")}
+    writers = builder.build_list("writers", config["writers"], "writers")
+    rng = np.random.default_rng(0)
+    shape, affine = (12, 10, 8), np.diag([1.0, 1.0, 1.0, 1.0])
+    modalities = []
+    for name in ("t1ce", "t1", "t2", "flair"):
+        data = np.zeros(shape, np.float32)
+        data[2:10, 2:8, 1:7] = rng.random((8, 6, 6)) * 500 + 100
+        nib.save(nib.Nifti1Image(data, affine), str(tmp_path / f"BraTS_7_{name}.nii.gz"))
+        modalities.append(str(tmp_path / f"BraTS_7_{name}.nii.gz"))
+    label = np.zeros(shape, np.uint8)
+    label[3:9, 3:7, 2:6], label[4:8, 4:6, 3:5], label[5:7, 4:5, 3:4] = 2, 1, 4
+    nib.save(nib.Nifti1Image(label, affine), str(tmp_path / "BraTS_7_seg.nii.gz"))
+    (sample,) = run_chain(chain["pre_transforms"] + chain["label_transforms"],
+                          [{"image": modalities, "label": str(tmp_path / "BraTS_7_seg.nii.gz")}], rng)
+    assert sample["image"].shape == (4,) + shape
+    assert sample["label"].shape == (3,) + shape and sample["WT_label"].sum() == 6 * 4 * 4
+    sample["model"] = sample["label"] * 0.9  # a confident, correct sigmoid output
+    (sample,) = run_chain(chain["post_transforms"], [sample], rng)
+    np.testing.assert_array_equal(sample["ET"], sample["ET_label"])
+    paths = [w.write(sample, tmp_path / "eval") for w in writers]
+    assert [p.name for p in paths] == ["BraTS_7_t1ce_TC.nii.gz", "BraTS_7_t1ce_WT.nii.gz",
+                                       "BraTS_7_t1ce_ET.nii.gz"]
+    np.testing.assert_array_equal(np.asarray(nib.load(paths[1]).dataobj), sample["WT_label"][0])
