@@ -169,6 +169,6 @@ def test_brats_validation_chain_on_four_modalities(clara_compat, tmp_path):
     (sample,) = run_chain(chain["post_transforms"], [sample], rng)
     np.testing.assert_array_equal(sample["ET"], sample["ET_label"])
     paths = [w.write(sample, tmp_path / "eval") for w in writers]
-    assert [p.name for p in paths] == ["BraTS_7_t1ce_TC.nii.gz", "BraTS_7_t1ce_WT.nii.gz",
-                                       "BraTS_7_t1ce_ET.nii.gz"]
+    assert [p.name for p in paths] == ["BraTS_7_TC.nii.gz", "BraTS_7_WT.nii.gz",
+                                       "BraTS_7_ET.nii.gz"]
     np.testing.assert_array_equal(np.asarray(nib.load(paths[1]).dataobj), sample["WT_label"][0])

@@ -14,6 +14,7 @@ deterministic ones before the first random one are cached (Smart Cache).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -116,20 +117,32 @@ def is_label_field(sample: Sample, field: str) -> bool:
 
 
 def case_name(sample: Sample, field: str | None = None) -> str:
-    """A short case name (file name without directory and NIfTI/PNG extension)."""
-    name = ""
+    """A short case name: the file name without folder and NIfTI/PNG extension.
+
+    For a multi-file image (BraTS modalities ``BraTS_7_t1.nii.gz``, ``BraTS_7_t2.nii.gz``
+    ...) it is the names' common prefix (``BraTS_7``) when that is not empty.
+    """
+    props: Any = {}
     if field is not None:
         props = sample.get("meta", {}).get(field, {})
-        if isinstance(props, dict) and props.get("filename"):
-            name = str(props["filename"])
-    name = name or sample_name(sample)
-    if isinstance(name, (list, tuple)):
-        name = name[0] if name else ""
-    base = str(name).replace("\\", "/").rsplit("/", 1)[-1]
+    if not (isinstance(props, dict) and props.get("filename")):
+        props = next((p for p in sample.get("meta", {}).values()
+                      if isinstance(p, dict) and p.get("filename")), {})
+    files = props.get("filenames") or [props.get("filename") or ""]
+    stems = [_stem(f) for f in files]
+    if len(stems) > 1:
+        common = os.path.commonprefix(stems).rstrip("_-. ")
+        if common:
+            return common
+    return stems[0] or "case"
+
+
+def _stem(path: Any) -> str:
+    base = str(path).replace("\\", "/").rsplit("/", 1)[-1]
     for ext in (".nii.gz", ".nii", ".png", ".npy", ".gz"):
         if base.lower().endswith(ext):
             return base[: -len(ext)]
-    return base or "case"
+    return base
 
 
 def check_probability(value: Any, *, component: str, arg: str = "probability") -> float:

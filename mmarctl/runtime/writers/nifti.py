@@ -47,8 +47,8 @@ class WriteNifti(Component):
     """Write one field of each evaluated case to ``<case>/<case>_<field>.nii.gz``.
 
     Implements Clara's ``WriteNifti`` (validation ``writers``). ``<case>`` is the source
-    image's file name without extension (``spleen_3``), so a run over a data list gives one
-    folder per case, as Clara's eval folder did. The file takes the field's ``affine``
+    image's file name without extension (``spleen_3``; for several modality files their
+    common prefix), so a run over a data list gives one folder per case. The file takes the field's ``affine``
     (after CopyProperties / RestoreOriginalShape), else the image's, and the source image's
     NIfTI header, so it overlays the input in any viewer.
 
