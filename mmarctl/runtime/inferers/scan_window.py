@@ -55,7 +55,7 @@ class TFScanWindowInferer(Inferer):
         return list(value)
 
     def __call__(self, predict: Predict, image: np.ndarray) -> np.ndarray:
-        """The blended prediction ``(1, *spatial, K)`` float32 for ``image`` ``(1, *spatial, C)``."""
+        """The blended prediction ``(1, *spatial, K)`` float32 of ``(1, *spatial, C)`` input."""
         image = self.check_image(image)
         spatial = image.shape[1:-1]
         if len(spatial) != len(self.roi_size):
