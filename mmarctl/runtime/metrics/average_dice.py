@@ -76,10 +76,11 @@ class ComputeAverageDice(Metric):
 
     Empty-label rule (Clara left it undocumented): a class whose label *and* prediction are
     both empty has no Dice (NaN) and is left out of the case's mean; a case with no scored
-    class at all is NaN and left out of the average over cases. This matches MONAI's
-    ``DiceMetric(ignore_empty=True)`` whenever the label is non-empty or both are empty.
-    Where the label is empty but the prediction is not, the class scores 0 (false
-    positives are penalised); MONAI with ``ignore_empty=True`` would give NaN there.
+    class at all is NaN and left out of the average over cases, like MONAI's
+    ``DiceMetric(ignore_empty=True)``. A class absent from the label but predicted scores
+    0, so false positives are penalised (MONAI's ``ignore_empty=False`` value; with
+    ``ignore_empty=True`` MONAI gives NaN there). Wherever the label holds the class, all
+    three agree; ``tests/test_monai_parity.py`` checks this against MONAI itself.
 
     Args:
         name: metric name (e.g. ``"mean_dice"``).
