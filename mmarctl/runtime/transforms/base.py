@@ -15,6 +15,7 @@ deterministic ones before the first random one are cached (Smart Cache).
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import numpy as np
@@ -28,9 +29,9 @@ Sample = dict[str, Any]
 def as_fields(fields: str | list[str] | tuple[str, ...] | None, *, component: str,
               arg: str = "fields") -> list[str]:
     """Clara accepts ``"fields": "image"`` and ``"fields": ["image", "label"]``."""
-    if isinstance(fields, str):
+    if isinstance(fields, str) and fields:
         return [fields]
-    if isinstance(fields, (list, tuple)) and fields and all(isinstance(f, str) for f in fields):
+    if isinstance(fields, (list, tuple)) and fields and all(isinstance(f, str) and f for f in fields):
         return list(fields)
     raise ConfigError(f"{component}: {arg} must be a field name or a list of field names; "
                       f"Received: {arg}={fields!r}")
@@ -131,9 +132,10 @@ def case_name(sample: Sample, field: str | None = None) -> str:
     files = props.get("filenames") or [props.get("filename") or ""]
     stems = [_stem(f) for f in files]
     if len(stems) > 1:
-        common = os.path.commonprefix(stems).rstrip("_-. ")
-        if common:
-            return common
+        # cut back to a separator: BraTS_7_t1 / BraTS_7_t2 share "BraTS_7_t", the case is BraTS_7
+        common = re.split(r"[_\-. ](?=[^_\-. ]*$)", os.path.commonprefix(stems))
+        if len(common) == 2 and common[0]:
+            return common[0]
     return stems[0] or "case"
 
 
