@@ -298,3 +298,14 @@ def test_label_layouts_give_the_same_foreground_centres(layout):
         volume(), np.random.default_rng(0))
     assert starts == [p["meta"]["image"]["crop_start"] for p in reference]
     assert all(np.asarray(p["label"]).sum() > 0 for p in patches)
+
+
+@pytest.mark.parametrize("transform", [
+    CropSubVolumeCenter("image", size=[3, 3]), CropFixedSizeRandomCenter("image", size=[3, 3]),
+    CropRandomSizeWithDisplacement("image", lower_size=[0.5, 0.5]), SymmetricPadderDiv("image", 4),
+    FastCropByPosNegRatio(size=[3, 3], fields="image", label_field="image"),
+])
+def test_croppers_accept_a_sample_without_meta(transform):
+    out = transform({"image": np.ones((1, 5, 5), np.float32)}, np.random.default_rng(0))
+    patch = out[0] if isinstance(out, list) else out
+    assert patch["image"].ndim == 3 and "image" in patch["meta"]

@@ -21,7 +21,7 @@ def _replace(sample: Sample, cropped: Sample, fields: list[str]) -> Sample:
     """Write a cropped copy's fields and meta back into the sample (in place)."""
     for field in fields:
         sample[field] = cropped[field]
-        sample["meta"][field] = cropped["meta"][field]
+        sample.setdefault("meta", {})[field] = cropped["meta"][field]
     return sample
 
 
