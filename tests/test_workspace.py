@@ -72,3 +72,18 @@ def test_clara_4_is_recognized(tmp_path: Path):
     (root / "config").mkdir(parents=True)
     (root / "config" / "environment.json").write_text('{"CLARA_TRAIN_VERSION": "4.1.0"}')
     assert Workspace.locate(root).clara_major_version() == 4
+
+
+def test_atomic_json_write_has_ordinary_permissions(tmp_path: Path):
+    import os
+    import stat
+
+    from mmarctl.jsonio import load_json, write_json_atomic
+
+    target = tmp_path / "out" / "x.json"
+    write_json_atomic(target, {"a": 1})
+    assert load_json(target) == {"a": 1}
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
+    assert [p.name for p in target.parent.iterdir()] == ["x.json"]
