@@ -32,7 +32,7 @@ from mmarctl import scaffolds
 from mmarctl.errors import MmarError, WorkspaceError
 from mmarctl.jsonio import load_json, write_json_atomic
 from mmarctl.runtime.registry import CUSTOM_CODE_DIRS  # a TF-free module (name tables only)
-from mmarctl.scripts import is_generated, write_commands
+from mmarctl.scripts import SCRIPT_NAMES, is_generated, write_commands
 from mmarctl.staging import check_destination, staged_directory
 from mmarctl.workspace import ENVIRONMENT, is_path_key
 
@@ -55,6 +55,7 @@ class CloneResult:
     Attributes:
         root: the new workspace.
         source: the source as recorded (``scaffold:spleen`` or an absolute path).
+        source_kind: ``scaffold`` or ``mmar``.
         copied: top-level entries copied from the source.
         rewritten: environment variables rewritten to absolute paths, with their new values.
         notes: other things the user should know.
@@ -62,6 +63,7 @@ class CloneResult:
 
     root: Path
     source: str
+    source_kind: str = "mmar"
     copied: list[str] = field(default_factory=list)
     rewritten: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -91,9 +93,12 @@ def resolve_source(source: str) -> Source:
         return Source(scaffold.path, "scaffold", f"scaffold:{scaffold.name}")
     path = Path(source)
     if not path.exists() and not path.is_symlink():
-        if "/" not in source and os.sep not in source:
+        bare = "/" not in source and os.sep not in source
+        if bare and scaffolds.close_names(source):
             scaffolds.get(source)  # raises "unknown scaffold" with did-you-mean
-        raise WorkspaceError("no such folder", file=source)
+        names = ", ".join(s.name for s in scaffolds.list_scaffolds())
+        raise WorkspaceError("no such folder" + (", and not a built-in scaffold" if bare else ""),
+                             file=source, hint=f"built-in scaffolds: {names}" if bare else None)
     if not path.is_dir():
         raise WorkspaceError("not an MMAR: not a folder", file=source)
     if not (path / "config").is_dir():
@@ -233,7 +238,8 @@ def clone(source: str, dest: str | os.PathLike, *, with_models: bool = False,
                              hint="create the new workspace outside the one it copies")
     entries = plan_copy(origin.path, with_models=with_models)
     copied = [e.name for e in entries]
-    result = CloneResult(root=dest_path, source=origin.label, copied=copied)
+    result = CloneResult(root=dest_path, source=origin.label, source_kind=origin.kind,
+                         copied=copied)
     old_scripts = _hand_written_scripts(origin.path)
     with staged_directory(dest_path, allow_empty=allow_empty_dest) as tmp:
         for entry in entries:
@@ -260,8 +266,6 @@ def clone(source: str, dest: str | os.PathLike, *, with_models: bool = False,
 
 
 def _hand_written_scripts(src: Path) -> list[str]:
-    from mmarctl.scripts import SCRIPT_NAMES
-
     folder = src / "commands"
     return [n for n in SCRIPT_NAMES if (folder / n).is_file() and not is_generated(folder / n)]
 

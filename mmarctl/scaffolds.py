@@ -92,10 +92,15 @@ def get(name: str) -> Scaffold:
     known = {s.name: s for s in list_scaffolds()}
     if name in known:
         return known[name]
-    close = difflib.get_close_matches(name, list(known), n=2, cutoff=0.5)
+    close = close_names(name)
     hint = (f"did you mean {' or '.join(close)}?" if close
             else f"built-in scaffolds: {', '.join(known)}; `mmarctl clone --list` describes them")
     raise UsageError(f"unknown scaffold {name!r}", hint=hint)
+
+
+def close_names(name: str) -> list[str]:
+    """Built-in scaffold names that look like ``name`` (for did-you-mean hints)."""
+    return difflib.get_close_matches(name, [s.name for s in list_scaffolds()], n=2, cutoff=0.5)
 
 
 def is_scaffold_name(name: str) -> bool:

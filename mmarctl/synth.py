@@ -61,6 +61,7 @@ class SynthResult:
         root: the data folder.
         datalist: its ``dataset_0.json``.
         training: number of training cases; validation: number of validation cases.
+        files: every image and label written.
     """
 
     root: Path

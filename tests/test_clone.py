@@ -254,3 +254,19 @@ def test_clone_without_arguments_is_a_usage_error():
     result = invoke("clone")
     assert result.exit_code == 2
     assert_one_line_error(result, "SOURCE and DEST")
+
+
+def test_missing_bare_name_that_is_no_scaffold(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("clone", "old-experiment", "x")
+    assert result.exit_code == 1
+    assert_one_line_error(result, "old-experiment", "no such folder, and not a built-in scaffold",
+                          "spleen")
+    assert not (tmp_path / "x").exists()
+
+
+def test_next_step_names_the_task(tmp_path):
+    result = invoke("init", tmp_path / "c", "--task", "classification")
+    assert "--task classification" in result.output
+    result = invoke("clone", "spleen", tmp_path / "s")
+    assert f"mmarctl data synth {tmp_path / 's'}/data " in result.output

@@ -22,9 +22,15 @@ def print_result(result: "CloneResult", shown_dest: str) -> None:
         out.print(f"  {key} now points at {value} (left behind in the source)")
     for note in result.notes:
         err.print(f"note: {note}")
-    if not result.rewritten:
-        out.print(f"next: mmarctl data synth {shown_dest}/data  (or point config/environment.json "
-                  "at your data), then mmarctl check " + shown_dest)
+    if result.source_kind == "scaffold":
+        from mmarctl import scaffolds
+
+        task = scaffolds.get(result.source.partition(":")[2]).task
+        synth = f"mmarctl data synth {shown_dest}/data"
+        if task != "segmentation":
+            synth += f" --task {task}"
+        out.print(f"next: {synth}  (or point config/environment.json at your data), "
+                  f"then mmarctl check {shown_dest}")
 
 
 def clone(
