@@ -14,8 +14,9 @@ What a new workspace gets from its source:
 * ``.mmarctl/provenance.json``: the source, the UTC time, the mmarctl version and what was
   copied or rewritten; a source's own provenance is nested, so the lineage is kept.
 
-Symbolic links inside the source that point inside it are recreated as relative links;
-a link pointing outside the source is refused before anything is written.
+Symbolic links inside the source that point inside it are recreated as relative links
+(a note names any that the clone leaves dangling); a link pointing outside the source is
+refused before anything is written.
 """
 
 from __future__ import annotations
@@ -169,6 +170,16 @@ def _copy_link(link: Path, target: Path, *, replace: bool = False) -> None:
     os.symlink(relative, target)
 
 
+def _dangling_links(root: Path) -> list[str]:
+    found = []
+    for folder, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = Path(folder) / name
+            if path.is_symlink() and not path.exists():
+                found.append(str(path.relative_to(root)))
+    return sorted(found)
+
+
 def _rewrite_environment(src: Path, dest_root: Path, copied: list[str]) -> dict[str, str]:
     """Point path variables at what the clone left behind; returns the rewritten ones."""
     env_path = dest_root / "config" / ENVIRONMENT
@@ -246,6 +257,10 @@ def clone(source: str, dest: str | os.PathLike, *, with_models: bool = False,
             _copy_entry(entry, origin.path, tmp)
         if origin.kind == "mmar":
             result.rewritten = _rewrite_environment(origin.path, tmp, copied)
+        dangling = _dangling_links(tmp)
+        if dangling:
+            result.notes.append("links that point at nothing in the new workspace: "
+                                + ", ".join(dangling))
         commands = write_commands(tmp, force=True)
         result.notes.extend(commands.notes)
         if old_scripts:

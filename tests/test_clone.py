@@ -146,12 +146,15 @@ def test_clone_of_a_clone_keeps_the_lineage(tmp_path):
 def test_links_inside_the_source_stay_relative_links(source, tmp_path):
     (source / "config" / "dataset_1.json").symlink_to("dataset_0.json")  # dangling is fine
     os.symlink(source / "custom" / "my_loss.py", source / "custom" / "alias.py")  # absolute
+    (source / "custom" / "data").symlink_to("../data")  # data is left behind
     dest = tmp_path / "new"
-    clone_lib.clone(str(source), dest)
+    result = clone_lib.clone(str(source), dest)
     alias = dest / "custom" / "alias.py"
     assert alias.is_symlink() and os.readlink(alias) == "my_loss.py"
     assert alias.read_text() == "class MyLoss: pass\n"
     assert os.readlink(dest / "config" / "dataset_1.json") == "dataset_0.json"
+    assert any("custom/data" in note and "config/dataset_1.json" in note
+               for note in result.notes)
 
 
 def test_scaffold_name_wins_over_a_same_named_folder_unless_dotted(tmp_path, monkeypatch):
