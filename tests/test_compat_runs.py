@@ -2,7 +2,7 @@
 
 For each training config in ../shared/compat/clara whose components mmarctl all implements,
 a copy of the MMAR's config is written to tmp_path with crop/window sizes shrunk to 32,
-one epoch, batch size 2 and a data set of four 40^3 NIfTI volumes (with the label values
+one epoch, batch size 2 and a data set of four 32^3 NIfTI volumes (with the label values
 the network's num_classes implies). The original files are read, never copied into the
 project. Configs that need a component mmarctl lacks are skipped, naming it (see
 docs/compatibility.md).
@@ -39,7 +39,7 @@ RUNS = [
 
 SIZE_KEYS = {"size", "output_crop_size", "roi_size"}
 PATCH = 32
-VOLUME = 40
+VOLUME = 32
 
 
 def shrink(node):
@@ -105,7 +105,7 @@ def label_values(train: dict) -> list[int]:
 
 
 def write_data(root: Path, channels: int, labels: list[int]) -> Path:
-    """Four cases (two training, two validation) of 40^3 CT-like volumes, 1 mm spacing."""
+    """Four cases (two training, two validation) of 32^3 CT-like volumes, 1 mm spacing."""
     import nibabel as nib
 
     rng = np.random.default_rng(0)
@@ -116,8 +116,8 @@ def write_data(root: Path, channels: int, labels: list[int]) -> Path:
     for i in range(4):
         label = np.zeros((VOLUME,) * 3, np.uint8)
         for j, value in enumerate(labels[1:]):
-            lo = 6 + 8 * j + rng.integers(0, 4, size=3)
-            label[lo[0]:lo[0] + 10, lo[1]:lo[1] + 10, lo[2]:lo[2] + 10] = value
+            lo = 4 + 7 * j + rng.integers(0, 4, size=3)
+            label[lo[0]:lo[0] + 8, lo[1]:lo[1] + 8, lo[2]:lo[2] + 8] = value
         images = []
         for c in range(channels):
             image = (label > 0) * 120.0 + rng.normal(0, 20, label.shape) - 20.0

@@ -229,8 +229,10 @@ class TrainingPlan:
                               json_path="train.image_pipeline")
         aux_ops = builder.build_list("aux_ops", train.get("aux_ops"), "train.aux_ops")
         handlers = builder.build_list("handlers", train.get("handlers"), "train.handlers")
-        # train.batch_transforms (MergeBatchDims) is not built: croppers' patches are
-        # flattened into the batch by the pipeline, which is what MergeBatchDims did.
+        # train.batch_transforms (MergeBatchDims) are built, so a bad entry is reported, but
+        # not run: the pipeline already flattens croppers' patches into the batch, which is
+        # what MergeBatchDims did in Clara.
+        builder.build_list("transforms", train.get("batch_transforms"), "train.batch_transforms")
 
         validate = data.get("validate")
         validation = None

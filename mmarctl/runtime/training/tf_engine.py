@@ -45,7 +45,7 @@ def make_predict(model: Any, jit: bool = False):
 
 
 def make_aux(loss_fn: Any, aux_ops: list[Any]):
-    """``aux(y_true, y_pred) -> {tag: float}``: Clara aux ops on one validation case.
+    """``aux(y_true, y_pred) -> {tag: array}``: Clara aux ops on one validation case.
 
     Aux ops follow ``op(y_true, y_pred, loss) -> {tag: scalar tensor}`` (channels-last
     batches, the case's loss); their tags become sample fields that metrics such as
@@ -62,9 +62,11 @@ def make_aux(loss_fn: Any, aux_ops: list[Any]):
             values.update(op(y_true, y_pred, loss))
         return values
 
-    def aux(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    def aux(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, np.ndarray]:
         out = _aux(tf.convert_to_tensor(y_true, tf.float32), tf.convert_to_tensor(y_pred))
-        return {tag: float(np.asarray(value).mean()) for tag, value in out.items()}
+        # Scalars stay scalars; per-batch vectors (ComputeBinaryPreds) lose the batch of one.
+        return {tag: np.asarray(value, np.float32)[0] if np.ndim(value) > 1
+                else np.asarray(value, np.float32) for tag, value in out.items()}
 
     return aux
 
