@@ -1,6 +1,6 @@
 """Data-parallel scaling: training throughput of 1 vs 2 CPU workers, and mixed precision on GPU.
 
-    .venv/bin/python benchmarks/scaling.py [--size 32] [--crop 24] [--epochs 4]
+    .venv/bin/python benchmarks/scaling.py [--size 40] [--crop 32] [--epochs 4]
 
 Both runs train the spleen scaffold (the scaffold's transforms, UNet, Dice loss, Adam; crops
 shrunk to ``--crop``) on the same synthetic volumes with the same per-worker batch, so the
@@ -82,13 +82,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--worker", nargs=2, metavar=("MMAR", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--cases", type=int, default=9, help="synthetic volumes (default 9)")
-    parser.add_argument("--size", type=int, default=32, help="volume edge in voxels (32)")
-    parser.add_argument("--crop", type=int, default=24, help="training crop edge (24)")
+    parser.add_argument("--size", type=int, default=40, help="volume edge in voxels (40)")
+    parser.add_argument("--crop", type=int, default=32,
+                        help="training crop edge, a multiple of 16 for the UNet (32)")
     parser.add_argument("--epochs", type=int, default=4, help="epochs per run (4)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     if args.worker:
         return worker(*args.worker)
+    if args.crop % 16 or args.crop > args.size:
+        parser.error(f"--crop must be a multiple of 16 (the UNet halves it 4 times) and at most "
+                     f"--size; Received: crop={args.crop}, size={args.size}")
 
     from tiny_spleen import make_spleen
 

@@ -44,6 +44,9 @@ HOROVOD_VERSION = "0.28.1"
 #: The one command the docs, ``doctor`` and error messages tell users to run.
 INSTALL_COMMAND = "python -m mmarctl.install_horovod"
 
+#: Horovod's own Python dependencies (the wheel is installed with --no-deps).
+_RUNTIME_DEPS = ("cloudpickle", "psutil", "pyyaml", "packaging")
+
 #: Folders searched for NCCL (header, library); CUDA images and the nvidia-nccl wheel differ.
 _NCCL_PREFIXES = ("/usr", "/usr/local", "/usr/local/cuda", "/opt/nccl")
 
@@ -174,9 +177,12 @@ def _run(cmd: list[str], env: dict[str, str] | None = None, cwd: str | None = No
 def build_wheel(plan: BuildPlan, dest: Path) -> Path:
     """Download, patch and build the Horovod wheel into ``dest``; return its path."""
     pip = [sys.executable, "-m", "pip"]
-    if shutil.which("cmake") is None and not Path(sys.executable).with_name("cmake").exists():
-        raise MissingDependency("cmake is needed to build Horovod",
-                                hint="pip install cmake")
+    # Without build isolation the build tools must be in this environment already; cmake
+    # comes from PyPI so that a machine without a system cmake needs nothing else.
+    _run(pip + ["install", "--quiet", "cmake", "setuptools", "wheel", *_RUNTIME_DEPS])
+    if shutil.which("g++") is None and shutil.which("c++") is None:
+        raise MissingDependency("a C++ compiler is needed to build Horovod",
+                                hint="install g++ (e.g. apt install g++)")
     with tempfile.TemporaryDirectory(prefix="mmarctl-horovod-") as tmp:
         _run(pip + ["download", "--no-deps", "--no-binary", ":all:", "-d", tmp,
                     f"horovod=={plan.horovod}"])
@@ -212,8 +218,7 @@ def install(nccl: bool | None = None, rebuild: bool = False, mpi: bool = False) 
     else:
         print(f"using cached wheel {wheel}", flush=True)
     _run([sys.executable, "-m", "pip", "install", "--no-deps", "--force-reinstall", str(wheel)])
-    # Horovod's own runtime dependencies (cloudpickle, psutil, pyyaml, packaging).
-    _run([sys.executable, "-m", "pip", "install", "cloudpickle", "psutil", "pyyaml", "packaging"])
+    _run([sys.executable, "-m", "pip", "install", "--quiet", *_RUNTIME_DEPS])
     return wheel
 
 

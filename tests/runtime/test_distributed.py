@@ -134,3 +134,62 @@ def test_rank_filter_prefixes_non_chief_ranks_once():
 def test_rank_filter_leaves_chief_lines_alone():
     assert _log_line(0) == ["epoch 3", "epoch 3"]
     assert RankFilter(0).prefix == ""
+
+
+class _FakeConfig:
+    """Stands in for tf.config: records what pin_gpu made visible."""
+
+    def __init__(self, gpus, frozen=False):
+        self.gpus, self.frozen, self.visible, self.growth = gpus, frozen, None, []
+        self.experimental = self
+
+    def list_physical_devices(self, kind):
+        return self.gpus
+
+    def set_visible_devices(self, device, kind):
+        if self.frozen:
+            raise RuntimeError("Visible devices cannot be modified after being initialized")
+        self.visible = device
+
+    def set_memory_growth(self, device, enabled):
+        self.growth.append((device, enabled))
+
+
+class _Rank3(SingleProcess):
+    @property
+    def local_rank(self):
+        return 3
+
+
+def _fake_tf(monkeypatch, config):
+    import sys
+    import types
+
+    monkeypatch.setitem(sys.modules, "tensorflow", types.SimpleNamespace(config=config))
+
+
+def test_pin_gpu_picks_local_rank_modulo_gpus(monkeypatch):
+    gpus = [types_gpu(i) for i in range(2)]
+    config = _FakeConfig(gpus)
+    _fake_tf(monkeypatch, config)
+    assert _Rank3().pin_gpu() == "/physical_device:GPU:1"
+    assert config.visible is gpus[1] and config.growth == [(gpus[1], True)]
+
+
+def test_pin_gpu_without_gpus_is_none(monkeypatch):
+    _fake_tf(monkeypatch, _FakeConfig([]))
+    assert SingleProcess().pin_gpu() is None
+
+
+def test_pin_gpu_too_late_says_when_to_call_it(monkeypatch):
+    from mmarctl.errors import RuntimeFailure
+
+    _fake_tf(monkeypatch, _FakeConfig([types_gpu(0)], frozen=True))
+    with pytest.raises(RuntimeFailure, match="before building the model"):
+        SingleProcess().pin_gpu()
+
+
+def types_gpu(index):
+    import types
+
+    return types.SimpleNamespace(name=f"/physical_device:GPU:{index}")
