@@ -35,11 +35,11 @@ def print_result(result: "CloneResult", shown_dest: str) -> None:
 
 def clone(
     source: Annotated[Optional[str], typer.Argument(
-        show_default=False,
+        metavar="SOURCE", show_default=False,
         help="A built-in scaffold name (see --list) or the path of an MMAR. Write ./NAME for "
              "a local folder that has a scaffold's name.")] = None,
     dest: Annotated[Optional[str], typer.Argument(
-        show_default=False, help="The new workspace folder; it must not exist.")] = None,
+        metavar="DEST", show_default=False, help="The new workspace folder; it must not exist.")] = None,
     with_models: Annotated[bool, typer.Option(
         "--with-models", help="Also copy models/ (checkpoints and exported graphs).")] = False,
     list_: Annotated[bool, typer.Option(

@@ -22,12 +22,12 @@ class Task(str, enum.Enum):
 @data_app.command("synth")
 def synth(
     dest: Annotated[str, typer.Argument(
-        show_default=False, help="Data folder to create (it may exist if empty). For a "
+        metavar="DEST", show_default=False, help="Data folder to create (it may exist if empty). For a "
                                  "scaffolded workspace: WORKSPACE/data.")],
     cases: Annotated[Optional[int], typer.Option(
         "--cases", "-n", show_default=False,
         help="Number of cases, a quarter of them for validation "
-             "[default: 12 for segmentation, 40 for classification].")] = None,
+             "(default: 12 for segmentation, 40 for classification).")] = None,
     size: Annotated[int, typer.Option(
         "--size", help="Voxels per axis: segmentation volumes draw each axis from "
                        "SIZE..1.25*SIZE; classification images are SIZE x SIZE.")] = 64,
@@ -39,8 +39,7 @@ def synth(
 ) -> None:
     """Write a synthetic data set: images, labels and dataset_0.json.
 
-    The segmentation set is what the spleen scaffold's config/environment.json expects
-    when written to WORKSPACE/data (DATA_ROOT data, DATASET_JSON data/dataset_0.json).
+    Written to WORKSPACE/data, the segmentation set is what the spleen scaffold expects.
 
     Example: mmarctl clone spleen my-exp && mmarctl data synth my-exp/data --cases 12 --seed 0
     """
