@@ -274,3 +274,19 @@ def test_unet_dice_adam_reduce_poly_learn_a_cube():
 
     losses = [float(step(image, label)) for _ in range(30)]
     assert losses[-1] < 0.5 * losses[0], losses
+
+
+@pytest.mark.parametrize("net,divisor", [
+    (Unet(nf_enc="4,4,4", nf_dec="4,4,4,4"), 8),
+    (SegResnet(blocks_down="1,1,1,1,1", blocks_up="1,1,1,1"), 16),
+    (SegAhnet(), 16),
+    (DenseNet121(), 1),
+], ids=lambda v: type(v).__name__ if not isinstance(v, int) else str(v))
+def test_size_divisor(net, divisor):
+    assert net.size_divisor == divisor
+
+
+def test_unet_accepts_any_multiple_of_its_divisor():
+    net = Unet(num_classes=2, nf_enc="4,4", nf_dec="4,4,4")
+    model = net.build(3, 1)
+    assert _probabilities(model, (1, 4, 12, 20, 1)).shape == (1, 4, 12, 20, 2)

@@ -2,7 +2,8 @@
 
 Every network follows one contract (docs/architecture.md): ``Network(**args).build(spatial_dims,
 in_channels)`` returns a ``keras.Model`` taking channels-last input ``(batch, *spatial, C)`` and
-returning channels-last float32 probabilities with ``num_classes`` channels.
+returning channels-last float32 probabilities with ``num_classes`` channels. A network's
+``size_divisor`` is the number every spatial input size must be a multiple of.
 """
 
 NAMES = {

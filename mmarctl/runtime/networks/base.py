@@ -26,6 +26,11 @@ class Network(Component):
     #: Spatial dimensionalities the network supports.
     supported_dims: tuple[int, ...] = (2, 3)
 
+    @property
+    def size_divisor(self) -> int:
+        """Every spatial input size must be a multiple of this (1: any size)."""
+        return 1
+
     def __init__(self, *, num_classes: Any, final_activation: Any,
                  data_format: Any = "channels_first", **config: Any) -> None:
         name = self.clara_name or type(self).__name__

@@ -95,6 +95,11 @@ class SegAhnet(Network):
                                 self.n_spatial_dim)
         return super().build(spatial_dims, in_channels)
 
+    @property
+    def size_divisor(self) -> int:
+        """16: four 2x poolings (the PSP pools divide the half-resolution map)."""
+        return 2 ** len(STAGES)
+
     # -- kernel shapes ------------------------------------------------------------------
 
     def _kernel(self, dims: int, in_plane: int, through: int) -> tuple[int, ...]:

@@ -82,6 +82,11 @@ class SegResnet(Network):
                          reg_weight=reg_weight, dropout_prob=dropout_prob,
                          final_activation=final_activation, data_format=data_format)
 
+    @property
+    def size_divisor(self) -> int:
+        """``2**(len(blocks_down) - 1)``: one stride-2 convolution per level after the first."""
+        return 2 ** (len(self.blocks_down) - 1)
+
     def _conv(self, dims: int, filters: int, kernel: int = 3, strides: int = 1, name=None):
         return conv(dims, filters, kernel, strides, use_bias=False,
                     kernel_regularizer=l2(self.reg_weight), name=name)

@@ -68,6 +68,11 @@ class Unet(Network):
         """How many times the input is halved; spatial sizes must divide ``2**levels``."""
         return len(self.nf_enc)
 
+    @property
+    def size_divisor(self) -> int:
+        """``2**levels``."""
+        return 2 ** self.levels
+
     def _block(self, x, dims: int, filters: int, name: str):
         x = conv(dims, filters, use_bias=self.norm is None, name=f"{name}_conv")(x)
         norm = normalization(self.norm, filters) if self.norm else None
