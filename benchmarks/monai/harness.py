@@ -93,8 +93,20 @@ def timed(fn: Callable[[], Any]) -> float:
 
 
 def peak_rss_mib() -> float:
-    """This process's peak resident set size so far, in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """This process's peak resident set size so far, in MiB.
+
+    Read from ``VmHWM`` in /proc/self/status, which belongs to the current program image.
+    ``getrusage``'s ``ru_maxrss`` would not do in a worker: Linux carries the high-water
+    mark across fork and exec, so a child of a large parent reports the parent's peak.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
 def rss_now_mib() -> float:

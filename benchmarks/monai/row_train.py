@@ -213,8 +213,8 @@ def run(config: dict) -> list[Figure]:
                          "patch": patch, "steps": steps, "warmup": 3})
     rate = lambda r: batch * steps / r["seconds"]  # noqa: E731
     note = (f"batch {batch} x {patch[0]}^3, {steps} steps; mmarctl Unet {ours['params']:,} "
-            f"params {ours['gmac']:.1f} GMAC/patch; MONAI UNet {theirs['params']:,} params "
-            f"{theirs['gmac']:.1f} GMAC/patch")
+            f"params {ours['gmac']:.2f} GMAC/patch; MONAI UNet {theirs['params']:,} params "
+            f"{theirs['gmac']:.2f} GMAC/patch")
     return [Figure(ROW, "patches/s, Unet vs monai UNet", "patches/s", RATE, rate(ours),
                    rate(theirs), note=note),
             Figure(ROW, "compute rate (fwd MACs x patches/s)", "GMAC/s", RATE,
@@ -222,7 +222,7 @@ def run(config: dict) -> list[Figure]:
                    note="normalises away the architectures' different work"),
             Figure(ROW, "patches/s, identical graph", "patches/s", RATE, rate(ours),
                    rate(twin), note=f"torch replica of the mmarctl Unet ({twin['params']:,} "
-                                    f"params, {twin['gmac']:.1f} GMAC/patch) + MONAI DiceLoss"),
+                                    f"params, {twin['gmac']:.2f} GMAC/patch) + MONAI DiceLoss"),
             Figure(ROW, "peak RSS, identical graph", "MiB", COST, ours["peak_rss_mib"],
                    twin["peak_rss_mib"]),
             Figure(ROW, "peak RSS, Unet vs monai UNet", "MiB", COST, ours["peak_rss_mib"],
