@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import keras
 
+from mmarctl.errors import ConfigError
 from mmarctl.runtime import argcheck
 from mmarctl.runtime.component import Component
 
@@ -98,10 +100,6 @@ def load_pretrained(model: keras.Model, path: Any, component: str) -> keras.Mode
     elsewhere, so an empty value or a missing file only logs a warning and training starts
     from random weights. An existing file that does not fit the model is an error.
     """
-    from pathlib import Path
-
-    from mmarctl.errors import ConfigError
-
     if not path:
         return model
     file = Path(str(path))

@@ -7,7 +7,7 @@ from typing import Any
 import keras
 
 from mmarctl.runtime import argcheck
-from mmarctl.runtime.networks.base import ACTIVATIONS, Network, conv, l2, load_pretrained
+from mmarctl.runtime.networks.base import Network, conv, l2, load_pretrained
 
 #: Dense layers per block of DenseNet-121 (Huang et al. 2017).
 BLOCKS = (6, 12, 24, 16)
@@ -51,8 +51,6 @@ class DenseNet121(Network):
             raise argcheck.fail(name, "pretrain_weight_name", "a file path or \"\"",
                                 pretrain_weight_name)
         self.pretrain_weight_name = pretrain_weight_name or ""
-        argcheck.as_choice(final_activation, ACTIVATIONS, component=name,
-                           arg="final_activation")
         super().__init__(num_classes=num_classes, weight_decay=weight_decay,
                          data_format=data_format, pretrain_weight_name=pretrain_weight_name,
                          final_activation=final_activation)
