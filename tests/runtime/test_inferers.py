@@ -139,3 +139,14 @@ def test_inferer_config_round_trips():
     again = TFScanWindowInferer(**inferer.get_config())
     assert again.get_config() == inferer.get_config()
     assert TFSimpleInferer(**TFSimpleInferer().get_config()).get_config() == {}
+
+
+def test_network_failure_becomes_data_error():
+    pytest.importorskip("keras")
+    from mmarctl.runtime.networks.unet import Unet
+
+    model = Unet(num_classes=2, nf_enc="4,4", nf_dec="4,4,4").build(2, 1)
+    with pytest.raises(DataError, match=r"failed on input of shape \(1, 6, 8, 1\)") as info:
+        TFSimpleInferer()(lambda b: model(b), np.zeros((1, 6, 8, 1), np.float32))
+    assert "size divisor" in info.value.hint
+    assert info.value.__cause__ is not None

@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from mmarctl.errors import DataError
+from mmarctl.errors import DataError, MmarError
 from mmarctl.runtime.component import Component
 
 Predict = Callable[[np.ndarray], Any]
@@ -28,8 +28,23 @@ class Inferer(Component):
 
 
 def run_predict(predict: Predict, batch: np.ndarray, component: str) -> np.ndarray:
-    """``predict(batch)`` as float32 NumPy, checked to keep the batch's spatial shape."""
-    out = np.asarray(predict(batch), dtype=np.float32)
+    """``predict(batch)`` as float32 NumPy, checked to keep the batch's spatial shape.
+
+    A failure inside the network (typically a spatial size it cannot take, such as a U-Net
+    input that does not divide ``2**levels``) becomes a DataError naming the input shape;
+    the original error stays chained for ``--debug``.
+    """
+    try:
+        out = np.asarray(predict(batch), dtype=np.float32)
+    except MmarError:
+        raise
+    except Exception as error:  # TensorFlow raises many unrelated types here
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise DataError(f"{component}: the network failed on input of shape {batch.shape}: "
+                        f"{type(error).__name__}: {first_line}",
+                        hint="spatial sizes must be multiples of the network's size divisor "
+                             "(2**levels for Unet); choose such a roi_size, or use "
+                             "TFScanWindowInferer for whole volumes") from error
     if out.ndim != batch.ndim or out.shape[:-1] != batch.shape[:-1]:
         raise DataError(f"{component}: the network returned shape {out.shape} for input "
                         f"{batch.shape}; expected (batch, *spatial, classes) with the same "
