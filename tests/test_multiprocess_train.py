@@ -218,3 +218,21 @@ def test_cli_train_two_cpu_workers_then_killed_worker_ends_job(tmp_path):
     reader = tf.train.load_checkpoint(str(root / "models" / "model.ckpt"))
     assert reader.get_variable_to_shape_map()
     assert set(saved) <= {p.name for p in root.glob("models/model.ckpt.*")}
+
+
+@pytest.mark.slow
+def test_every_collective_over_two_ranks(tmp_path):
+    worker = str(HERE / "distributed" / "collectives_worker.py")
+    run = _horovodrun("localhost:2", 2, [worker, str(tmp_path)])
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    for r, result in enumerate(ranks):
+        assert (result["name"], result["rank"], result["size"]) == ("horovod", r, 2)
+        assert result["chief"] is (r == 0)
+        assert result["broadcast"] == [2.0, 2.0]           # rank 1's value, root_rank=1
+        assert result["grad_none"] and result["grad_dense"] == 0.5
+        assert result["grad_sliced"] == [[0.5, 0.5], [0.0, 0.0]]   # densified, averaged
+        assert result["mean_dict"] == {"dice": 0.5, "loss": 1.0}
+        assert result["mean_float"] == 0.5
+        assert result["sum_array"] == [1.0, 2.0]
+    assert ranks[0]["shard"] == ["a", "c", "e"] and ranks[1]["shard"] == ["b", "d", "a"]
