@@ -1,13 +1,15 @@
 """Row 4: one training step of the spleen Unet, mmarctl against MONAI (patches/s, peak RSS).
 
-mmarctl: the scaffold's ``Unet`` (``nf_enc`` 16,32,32,64, ``nf_dec`` 64,32,32,32,16: four 2x
-levels, ReLU, no normalisation), Clara's ``Dice`` loss (background included) and ``Adam``,
+mmarctl: the scaffold's ``Unet`` with the scaffold's args, read from
+``scaffolds/spleen/config/config_train.json`` (``nf_enc`` 16,32,32,64, ``nf_dec``
+64,32,32,32,16: four 2x levels, ReLU, batch norm), Clara's ``Dice`` loss (background
+included) and ``Adam``,
 stepped by the compiled step of :class:`mmarctl.runtime.training.tf_engine.TFEngine` (the
 function ``mmarctl train`` runs per batch).
 
 MONAI: ``monai.networks.nets.UNet`` with the same channels (16, 32, 32, 64, 64), four
-stride-2 levels, ``num_res_units=0`` (the mmarctl Unet has no residual units), ReLU and no
-normalisation, ``DiceLoss(to_onehot_y, softmax)`` (background included) and ``torch.optim.Adam``.
+stride-2 levels, ``num_res_units=0`` (the mmarctl Unet has no residual units), ReLU and the
+same normalisation, ``DiceLoss(to_onehot_y, softmax)`` (background included) and ``torch.optim.Adam``.
 The two nets are not the same graph: MONAI downsamples with strided convolutions and
 upsamples with transposed ones, mmarctl's Unet convolves at full resolution, then max-pools,
 and upsamples by repetition. The note gives both nets' parameters and multiply-adds per
@@ -28,10 +30,33 @@ import numpy as np
 from benchmarks.monai.harness import COST, RATE, Figure, isolated_pair, rss_now_mib, run_isolated
 
 ROW = "4 training step"
-NF_ENC, NF_DEC = "16,32,32,64", "64,32,32,32,16"
-MONAI_CHANNELS = (16, 32, 32, 64, 64)
-MONAI_STRIDES = (2, 2, 2, 2)
 LEARNING_RATE = 5e-4
+#: mmarctl's normalisation names -> MONAI's ``norm`` argument.
+MONAI_NORMS = {None: None, "batch": "BATCH", "group": ("GROUP", {"num_groups": 8})}
+
+
+def scaffold_unet_args() -> dict:
+    """The spleen scaffold's ``train.model.args`` (so this row follows the scaffold)."""
+    import json
+
+    from mmarctl import scaffolds
+
+    path = scaffolds.get("spleen").path / "config" / "config_train.json"
+    model = json.loads(path.read_text(encoding="utf-8"))["train"]["model"]
+    if model.get("name") != "Unet":
+        raise ValueError(f"the spleen scaffold's network is {model.get('name')}, not Unet")
+    return dict(model.get("args", {}))
+
+
+def unet_shape(args: dict) -> tuple[list[int], list[int], str | None]:
+    """``nf_enc``, ``nf_dec`` as int lists and the normalisation (``batch``/``group``/None)."""
+    def ints(value) -> list[int]:
+        return [int(v) for v in (value.split(",") if isinstance(value, str) else value)]
+
+    norm = ("batch" if args.get("use_batch_norm") else
+            "group" if args.get("use_group_norm") else None)
+    return (ints(args.get("nf_enc", "32,64,64,64")),
+            ints(args.get("nf_dec", "64,64,64,64,64,32,32")), norm)
 
 
 def fixed_batch(batch: int, patch: tuple[int, ...], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -58,7 +83,7 @@ def speed_mmarctl(args: dict) -> dict:
 
     baseline = rss_now_mib()
     keras.utils.set_random_seed(args.get("seed", 0))
-    model = Unet(num_classes=2, nf_enc=NF_ENC, nf_dec=NF_DEC).build(3, 1)
+    model = Unet(**scaffold_unet_args()).build(3, 1)
     optimizer = lookup("optimizers", "Adam")().build(LEARNING_RATE)
     engine = TFEngine(model, Dice(skip_background=False), optimizer, pipeline=None, shapes={},
                       validator=None, backend=SingleProcess())
@@ -71,7 +96,7 @@ def speed_mmarctl(args: dict) -> dict:
     for _ in range(args["steps"]):
         float(step(images, labels))  # float() waits for the step, as train_epoch does
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "params": int(model.count_params()),
+    return {"seconds": seconds, "params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
             "gmac": keras_gmac(model, tuple(args["patch"])), "baseline_mib": baseline}
 
 
@@ -89,6 +114,14 @@ def keras_gmac(model, patch: tuple[int, ...]) -> float:
     return total / 1e9
 
 
+def _groups(filters: int, groups: int = 8) -> int:
+    """Group count as mmarctl's ``normalization``: 8, lowered until it divides ``filters``."""
+    groups = min(groups, filters)
+    while filters % groups:
+        groups -= 1
+    return groups
+
+
 class UnetReplica:
     """Factory of a torch twin of mmarctl's Unet (conv+ReLU, max-pool, nearest upsample).
 
@@ -97,13 +130,19 @@ class UnetReplica:
     """
 
     @staticmethod
-    def build(nf_enc: list[int], nf_dec: list[int], in_channels: int = 1, classes: int = 2):
+    def build(nf_enc: list[int], nf_dec: list[int], norm: str | None = None,
+              in_channels: int = 1, classes: int = 2):
         """The torch module (output: softmax probabilities, channels-first)."""
         import torch
         from torch import nn
 
         def block(cin: int, cout: int) -> nn.Module:
-            return nn.Sequential(nn.Conv3d(cin, cout, 3, padding=1), nn.ReLU())
+            if norm is None:
+                return nn.Sequential(nn.Conv3d(cin, cout, 3, padding=1), nn.ReLU())
+            layer = (nn.BatchNorm3d(cout) if norm == "batch"
+                     else nn.GroupNorm(_groups(cout), cout))
+            return nn.Sequential(nn.Conv3d(cin, cout, 3, padding=1, bias=False), layer,
+                                 nn.ReLU())
 
         class Replica(nn.Module):
             def __init__(self) -> None:
@@ -144,13 +183,15 @@ def speed_monai(args: dict) -> dict:
 
     baseline = rss_now_mib()
     torch.manual_seed(args.get("seed", 0))
+    nf_enc, nf_dec, norm = unet_shape(scaffold_unet_args())
     if args.get("net") == "replica":  # mmarctl's Unet graph, in torch
-        net = UnetReplica.build([int(v) for v in NF_ENC.split(",")],
-                                [int(v) for v in NF_DEC.split(",")])
+        net = UnetReplica.build(nf_enc, nf_dec, norm=norm)
         loss_fn = DiceLoss(to_onehot_y=True, softmax=False, include_background=True)
     else:
-        net = UNet(spatial_dims=3, in_channels=1, out_channels=2, channels=MONAI_CHANNELS,
-                   strides=MONAI_STRIDES, num_res_units=0, act="RELU", norm=None)
+        # The encoder's channels, then the bottleneck's; one stride-2 level per pooling.
+        net = UNet(spatial_dims=3, in_channels=1, out_channels=2,
+                   channels=(*nf_enc, nf_dec[0]), strides=(2,) * len(nf_enc),
+                   num_res_units=0, act="RELU", norm=MONAI_NORMS[norm])
         loss_fn = DiceLoss(to_onehot_y=True, softmax=True, include_background=True)
     optimizer = torch.optim.Adam(net.parameters(), lr=LEARNING_RATE)
     image, label = fixed_batch(args["batch"], tuple(args["patch"]))

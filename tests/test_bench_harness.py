@@ -1,0 +1,116 @@
+"""The MONAI benchmark suite's own machinery: figures, verdicts, table, CLI and workers.
+
+These need neither MONAI nor TensorFlow (the rows themselves are exercised by
+tests/test_monai_parity.py where MONAI is installed).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.monai import harness  # noqa: E402
+from benchmarks.monai.__main__ import config_from, parse  # noqa: E402
+from benchmarks.monai.harness import CHECK, COST, RATE, Figure  # noqa: E402
+
+
+@pytest.mark.parametrize("kind,ours,theirs,advantage,verdict", [
+    (RATE, 30.0, 10.0, 3.0, "ahead"),
+    (RATE, 5.0, 10.0, 0.5, "behind"),
+    (COST, 5.0, 10.0, 2.0, "ahead"),   # half the seconds: twice as fast
+    (COST, 20.0, 10.0, 0.5, "behind"),
+    (RATE, 10.0, 10.0, 1.0, "ahead"),  # a tie counts as "at or ahead"
+    (RATE, None, 10.0, None, "n/a"),   # a half that could not run
+    (COST, 5.0, None, None, "n/a"),
+])
+def test_advantage_is_at_least_one_when_mmarctl_is_ahead(kind, ours, theirs, advantage,
+                                                          verdict):
+    figure = Figure("r", "f", "u", kind, ours, theirs)
+    assert figure.advantage() == (None if advantage is None else pytest.approx(advantage))
+    assert figure.verdict() == verdict
+
+
+def test_zero_monai_rate_is_infinite_advantage():
+    assert Figure("r", "f", "u", RATE, 1.0, 0.0).advantage() == math.inf
+
+
+@pytest.mark.parametrize("difference,verdict", [(0.0, "pass"), (1e-6, "pass"),
+                                                (2e-6, "FAIL"), (math.inf, "FAIL"),
+                                                (None, "n/a")])
+def test_check_figures_pass_within_tolerance(difference, verdict):
+    figure = Figure("r", "f", "", CHECK, difference, tolerance=1e-6)
+    assert figure.verdict() == verdict
+    assert figure.advantage() is None
+
+
+def test_table_has_one_line_per_figure_and_markdown_columns():
+    figures = [Figure("2 window", "volumes/s", "volumes/s", RATE, 2.0, 1.0, note="n"),
+               Figure("1 Dice", "max diff", "", CHECK, 1e-9, tolerance=1e-6)]
+    lines = harness.table(figures).splitlines()
+    assert len(lines) == 4
+    assert all(line.count("|") == 9 for line in lines)
+    assert "| 2.00x | ahead |" in lines[2]
+    assert "diff 1.00e-09" in lines[3] and "tol 1.00e-06" in lines[3] and "pass" in lines[3]
+
+
+def test_json_carries_machine_figures_and_verdicts():
+    data = json.loads(harness.to_json([Figure("r", "f", "s", COST, 2.0, 4.0)],
+                                      {"cpu": "x", "cores": 2}))
+    assert data["machine"] == {"cpu": "x", "cores": 2}
+    assert data["figures"][0]["advantage"] == 2.0
+    assert data["figures"][0]["verdict"] == "ahead"
+
+
+def test_best_of_interleaves_and_keeps_each_minimum():
+    calls: list[str] = []
+    readings = {"a": iter([3.0, 1.0, 2.0]), "b": iter([5.0, 6.0, 4.0])}
+
+    def reader(name: str):
+        def run() -> float:
+            calls.append(name)
+            return next(readings[name])
+        return run
+
+    best = harness.best_of(3, a=reader("a"), b=reader("b"))
+    assert best == {"a": 1.0, "b": 4.0}
+    assert calls == ["a", "b"] * 3
+
+
+def test_peak_rss_is_at_least_current_rss():
+    assert harness.peak_rss_mib() >= harness.rss_now_mib() * 0.99 > 0
+
+
+def test_machine_names_cpu_and_cores():
+    info = harness.machine()
+    assert info["cores"] >= 1 and isinstance(info["cpu"], str)
+
+
+def test_worker_refuses_an_unknown_task():
+    with pytest.raises(RuntimeError, match="exited 2"):
+        harness.run_isolated("benchmarks.monai.worker", {"task": "os:system"})
+
+
+def test_run_isolated_reports_a_child_without_json():
+    with pytest.raises(RuntimeError, match="exited"):
+        harness.run_isolated("benchmarks.monai.no_such_module", {})
+
+
+def test_cli_rejects_unknown_rows(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse(["--rows", "1,9"])
+    assert exit_info.value.code == 2
+    assert "unknown row(s) 9" in capsys.readouterr().err
+
+
+def test_quick_config_shrinks_every_row(tmp_path):
+    full = config_from(parse([]), tmp_path)
+    quick = config_from(parse(["--quick"]), tmp_path)
+    assert quick["repeats"] == 1 < full["repeats"]
+    assert quick["quality_budget_s"] < full["quality_budget_s"]
+    assert quick["workspace"] == quick["quality_workspace"] == tmp_path / "spleen"
