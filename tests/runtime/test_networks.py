@@ -14,7 +14,7 @@ from mmarctl.runtime.networks.unet import Unet  # noqa: E402
 
 def _probabilities(model, shape):
     x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
-    return np.asarray(model(x, training=False))
+    return model(x, training=False).numpy()
 
 
 # ---------------------------------------------------------------- Unet
@@ -168,7 +168,7 @@ def test_segahnet_pretrained_weights(tmp_path, caplog):
     first.save_weights(str(path))
     loaded = SegAhnet(num_classes=2, n_spatial_dim=2, pretrain_weight_name=str(path)).build(2, 1)
     x = np.random.default_rng(2).normal(size=(1, 16, 16, 1)).astype(np.float32)
-    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(first(x)), rtol=1e-6)
+    np.testing.assert_allclose(loaded(x).numpy(), first(x).numpy(), rtol=1e-6)
     bad = tmp_path / "bad.weights.h5"
     bad.write_bytes(b"not hdf5")
     with pytest.raises(ConfigError, match="cannot load pretrain_weight_name"):
