@@ -22,6 +22,13 @@ from mmarctl.errors import ConfigError
 CUSTOM_CODE_DIRS = ("custom", "BYOC", "custom_models", "componets", "components")
 
 
+#: How one member of a family is called in messages ("unknown loss 'Dise'").
+_SINGULAR = {"transforms": "transform", "networks": "network", "losses": "loss",
+             "optimizers": "optimizer", "lr_policies": "lr policy", "pipelines": "image pipeline",
+             "inferers": "inferer", "metrics": "metric", "aux_ops": "aux op",
+             "handlers": "handler", "writers": "writer", "model_loaders": "model loader"}
+
+
 def names(family: str) -> dict[str, str]:
     """The runtime name table of a family: Clara name -> ``module:Class``."""
     if family not in FAMILIES:
@@ -43,11 +50,11 @@ def lookup(family: str, name: str) -> type:
         from mmarctl import catalog
 
         if name in catalog.load(family):
-            raise ConfigError(f"{name} is a Clara {family[:-1]} that mmarctl does not implement",
+            raise ConfigError(f"{name} is a Clara {_SINGULAR[family]} that mmarctl does not implement",
                               hint="see docs/compatibility.md, or supply it as BYOC with \"path\"")
         close = difflib.get_close_matches(name, list(table) + list(catalog.load(family)), n=3)
         hint = f"did you mean {' or '.join(dict.fromkeys(close))}?" if close else None
-        raise ConfigError(f"unknown {family[:-1]} {name!r}", hint=hint)
+        raise ConfigError(f"unknown {_SINGULAR[family]} {name!r}", hint=hint)
     module_name, _, class_name = target.partition(":")
     module = importlib.import_module(f"mmarctl.runtime.{family}.{module_name}")
     return getattr(module, class_name)
