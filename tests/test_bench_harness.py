@@ -114,3 +114,15 @@ def test_quick_config_shrinks_every_row(tmp_path):
     assert quick["repeats"] == 1 < full["repeats"]
     assert quick["quality_budget_s"] < full["quality_budget_s"]
     assert quick["workspace"] == quick["quality_workspace"] == tmp_path / "spleen"
+
+
+@pytest.mark.parametrize("ours,theirs,bounds,verdict,shown", [
+    (100.0, 150.0, {"monai_at_least": True}, "ahead", ">1.50x"),
+    (200.0, 150.0, {"monai_at_least": True}, "n/a", ">0.75x"),   # the bound proves nothing
+    (150.0, 100.0, {"mmarctl_at_least": True}, "behind", "<0.67x"),
+    (150.0, 150.0, {"mmarctl_at_least": True, "monai_at_least": True}, "n/a", ">1.00x"),
+])
+def test_capped_runs_give_bounds_not_verdicts(ours, theirs, bounds, verdict, shown):
+    figure = Figure("5 tq", "seconds", "s", COST, ours, theirs, extra=bounds)
+    assert figure.verdict() == verdict
+    assert f"| {shown} | {verdict} |" in harness.table([figure])

@@ -40,6 +40,9 @@ class Figure:
         monai: MONAI's value (None for a CHECK figure or when that half could not run).
         tolerance: the bound a CHECK figure must stay within.
         note: settings or the reason a half is missing.
+        extra: ``{"monai_at_least": True}`` marks a COST whose MONAI value is a lower bound
+            (MONAI was stopped at a time cap before reaching the goal); ``"mmarctl_at_least"``
+            likewise for mmarctl.
     """
 
     row: str
@@ -61,7 +64,12 @@ class Figure:
         return self.monai / self.mmarctl if self.mmarctl else math.inf
 
     def verdict(self) -> str:
-        """``ahead`` / ``behind`` / ``pass`` / ``FAIL`` / ``n/a``."""
+        """``ahead`` / ``behind`` / ``pass`` / ``FAIL`` / ``n/a``.
+
+        With a lower-bound value (a run stopped at its cap) the verdict is only given when
+        it follows from the bound: MONAI capped and mmarctl faster than the cap is
+        ``ahead``; mmarctl capped and MONAI faster is ``behind``; both capped is ``n/a``.
+        """
         if self.kind == CHECK:
             if self.mmarctl is None or self.tolerance is None:
                 return "n/a"
@@ -69,6 +77,14 @@ class Figure:
         ratio = self.advantage()
         if ratio is None:
             return "n/a"
+        ours_bound = self.extra.get("mmarctl_at_least", False)
+        theirs_bound = self.extra.get("monai_at_least", False)
+        if ours_bound and theirs_bound:
+            return "n/a"
+        if theirs_bound:
+            return "ahead" if ratio >= 1.0 else "n/a"
+        if ours_bound:
+            return "behind" if ratio < 1.0 else "n/a"
         return "ahead" if ratio >= 1.0 else "behind"
 
 
@@ -154,10 +170,14 @@ def table(figures: Iterable[Figure]) -> str:
         if f.kind == CHECK:
             ours, theirs = f"diff {_fmt(f.mmarctl)}", f"tol {_fmt(f.tolerance)}"
         else:
-            ours, theirs = _fmt(f.mmarctl), _fmt(f.monai)
+            ours = (">" if f.extra.get("mmarctl_at_least") else "") + _fmt(f.mmarctl)
+            theirs = (">" if f.extra.get("monai_at_least") else "") + _fmt(f.monai)
         ratio = f.advantage()
+        shown = "-" if ratio is None else f"{ratio:.2f}x"
+        if ratio is not None and (f.extra.get("monai_at_least") or f.extra.get("mmarctl_at_least")):
+            shown = (">" if f.extra.get("monai_at_least") else "<") + shown
         lines.append(f"| {f.row} | {f.what} | {ours} | {theirs} | {f.unit} | "
-                     f"{'-' if ratio is None else f'{ratio:.2f}x'} | {f.verdict()} | {f.note} |")
+                     f"{shown} | {f.verdict()} | {f.note} |")
     return "\n".join(lines)
 
 

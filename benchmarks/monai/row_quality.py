@@ -187,9 +187,12 @@ def run(config: dict) -> list[Figure]:
         return f"epoch {result['epochs']}"
 
     def value(result: dict) -> float | None:
-        return result["seconds"] if result["seconds"] is not None else None
+        """Seconds to the target; for a run stopped at the cap, the time it had run."""
+        return result["seconds"] if result["seconds"] is not None else result["elapsed"]
 
     return [Figure(ROW, f"seconds to val mean Dice {TARGET}", "s", COST, value(ours),
                    value(theirs),
+                   extra={"mmarctl_at_least": ours["seconds"] is None,
+                          "monai_at_least": theirs["seconds"] is None},
                    note=f"mmarctl: {describe(ours)}; MONAI: {describe(theirs)}; "
                         f"cap {epochs} epochs / {budget:.0f} s, validation every epoch")]
