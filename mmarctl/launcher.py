@@ -214,9 +214,9 @@ def processes_for(gpus: int, multi_gpu: bool = False,
 
 def _runner_prefix(launcher: str, nprocs: int, hosts: Hosts | None) -> list[str]:
     if launcher == "gloo":
-        # horovod.runner.launch is what the `horovodrun` script runs; going through this
-        # interpreter avoids a PATH lookup that may find another environment's horovodrun.
-        cmd = [sys.executable, "-m", "horovod.runner.launch", "--gloo", "-np", str(nprocs)]
+        # horovodrun through this module's main(): same interpreter (no PATH lookup that may
+        # find another environment's horovodrun) and no traceback when a worker fails.
+        cmd = [sys.executable, "-m", "mmarctl.launcher", "--gloo", "-np", str(nprocs)]
         if hosts is not None and hosts.file:
             cmd += ["--hostfile", hosts.file]
         else:
@@ -253,6 +253,8 @@ def worker_environment(nprocs: int, cpu: bool, local_procs: int,
     env = dict(os.environ if base is None else base)
     env[WORKER_ENV] = "1"
     env.setdefault("PYTHONUNBUFFERED", "1")
+    # TensorFlow's C++ start-up notices, once per worker, would bury the training log.
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if cpu:
         env["CUDA_VISIBLE_DEVICES"] = "-1"
         share = str(max(1, (os.cpu_count() or 1) // max(1, local_procs)))
@@ -400,3 +402,34 @@ def _signal_group(process: subprocess.Popen, sig: int) -> None:
         os.killpg(process.pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+_FIRST_FAILURE = re.compile(r"Process name: (?P<rank>\S+)\s+Exit code: (?P<code>-?\d+)")
+
+
+def horovodrun_main(args: Sequence[str]) -> int:
+    """``python -m mmarctl.launcher ARGS``: Horovod's ``horovodrun ARGS``, minus its traceback.
+
+    When a worker fails, horovodrun stops the others and raises a RuntimeError whose
+    traceback would follow the worker's own error message; this prints one line instead.
+    """
+    from horovod.runner.launch import run_commandline
+
+    sys.argv = ["horovodrun", *args]
+    try:
+        run_commandline()
+    except KeyboardInterrupt:
+        return int(128 + signal.SIGINT)
+    except Exception as error:  # horovodrun reports every failure as an exception
+        text = str(error)
+        match = _FIRST_FAILURE.search(text)
+        if match:
+            text = f"worker {match['rank']} was the first to fail (exit code {match['code']})"
+        lines = text.strip().splitlines()
+        print(f"horovodrun: {lines[0] if lines else type(error).__name__}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(horovodrun_main(sys.argv[1:]))

@@ -111,7 +111,7 @@ def test_processes_for(gpus, multi_gpu, env, expected):
 
 def test_build_command_gloo_local():
     cmd = build_command(["train", "m"], nprocs=2)
-    runner = cmd.index("horovod.runner.launch")
+    runner = cmd.index("mmarctl.launcher")
     assert cmd[runner + 1:runner + 6] == ["--gloo", "-np", "2", "-H", "localhost:2"]
     assert cmd[-5:] == [sys.executable, "-m", "mmarctl", "train", "m"]
 
@@ -249,3 +249,38 @@ def test_launch_kills_leftover_workers(monkeypatch, tmp_path):
         import time
         time.sleep(0.1)
     assert not state or state.startswith("Z")
+
+
+def _fake_horovodrun(monkeypatch, behaviour):
+    import types
+
+    module = types.ModuleType("horovod.runner.launch")
+    module.run_commandline = behaviour
+    monkeypatch.setitem(sys.modules, "horovod.runner.launch", module)
+
+
+def test_horovodrun_main_turns_the_failure_into_one_line(monkeypatch, capsys):
+    def fail():
+        assert sys.argv[:3] == ["horovodrun", "-np", "2"]
+        raise RuntimeError("Horovod detected that one or more processes exited with non-zero "
+                           "status, thus causing the job to be terminated. The first process "
+                           "to do so was:\nProcess name: 1\nExit code: 137\n")
+
+    _fake_horovodrun(monkeypatch, fail)
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    assert launcher.horovodrun_main(["-np", "2", "python", "x.py"]) == 1
+    err = capsys.readouterr().err
+    assert err == "horovodrun: worker 1 was the first to fail (exit code 137)\n"
+
+
+def test_horovodrun_main_other_errors_and_success(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+
+    def ssh_fail():
+        raise RuntimeError("could not connect to some hosts via ssh\nmore detail")
+
+    _fake_horovodrun(monkeypatch, ssh_fail)
+    assert launcher.horovodrun_main([]) == 1
+    assert capsys.readouterr().err == "horovodrun: could not connect to some hosts via ssh\n"
+    _fake_horovodrun(monkeypatch, lambda: None)
+    assert launcher.horovodrun_main([]) == 0

@@ -210,6 +210,8 @@ def test_cli_train_two_cpu_workers_then_killed_worker_ends_job(tmp_path):
     assert code != 0, output[-3000:]
     assert elapsed < 120
     assert "distributed run failed" in output
+    assert "horovodrun: worker 1 was the first to fail" in output
+    assert "Traceback" not in output
     assert not _worker_pids(str(tmp_path))      # no worker outlives the job
     # models/model.ckpt is a complete checkpoint: the one saved before the kill, or a later
     # one the chief finished; either way it restores.
