@@ -6,6 +6,7 @@ real multi-process runs live in tests/test_multiprocess_train.py.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -284,3 +285,39 @@ def test_horovodrun_main_other_errors_and_success(monkeypatch, capsys):
     assert capsys.readouterr().err == "horovodrun: could not connect to some hosts via ssh\n"
     _fake_horovodrun(monkeypatch, lambda: None)
     assert launcher.horovodrun_main([]) == 0
+
+
+def _interrupt_soon(delay: float = 1.0):
+    import os
+    import signal
+    import threading
+
+    timer = threading.Timer(delay, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    return timer
+
+
+def test_ctrl_c_is_forwarded_to_the_workers(tmp_path):
+    """SIGINT reaches the launcher's process group; the job stops and Ctrl-C propagates."""
+    import time
+
+    script = "import time\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    raise SystemExit(130)\n"
+    started = time.monotonic()
+    timer = _interrupt_soon()
+    with pytest.raises(KeyboardInterrupt):
+        launcher._supervise([sys.executable, "-c", script], dict(os.environ), grace=30)
+    timer.cancel()
+    assert time.monotonic() - started < 20
+
+
+def test_workers_that_ignore_ctrl_c_are_killed_after_grace(tmp_path):
+    import time
+
+    script = ("import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+              "signal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(60)\n")
+    started = time.monotonic()
+    timer = _interrupt_soon()
+    with pytest.raises(KeyboardInterrupt):
+        launcher._supervise([sys.executable, "-c", script], dict(os.environ), grace=1.0)
+    timer.cancel()
+    assert time.monotonic() - started < 15
