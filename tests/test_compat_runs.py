@@ -179,6 +179,14 @@ def test_real_mmar_trains_validates_and_infers(tmp_path, folder, train_name, val
     assert (root / "models" / "model_final.ckpt.index").is_file()
     if validation_name is None:
         return
+    loader = json.loads((root / "config" / "config_validation.json").read_text())["model_loader"]
+    if loader.get("name") == "FrozenGraphModelLoader":
+        from typer.testing import CliRunner
+
+        from mmarctl.cli import app
+
+        result = CliRunner().invoke(app, ["export", str(root), "--format", "fzn"])
+        assert result.exit_code == 0, result.output
     report = evaluate(workspace, EvalOptions(progress=False), mode="validate")
     assert report.cases == 2 and report.metrics
     assert (root / "eval" / "metrics.json").is_file()

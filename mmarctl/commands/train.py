@@ -139,6 +139,7 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
     options = TrainOptions(config=config_train, overrides=overrides, seed=seed, resume=resume,
                            finetune_from=finetune_from)
     plan = TrainingPlan.build(workspace, options)
+    _label_other_ranks(plan.backend)
     err.print(f"{verb}: {plan.state.epochs} epochs x {plan.state.steps_per_epoch} steps, "
               f"starting at epoch {plan.state.start_epoch + 1}", highlight=False)
     state = plan.run()
@@ -147,3 +148,11 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
                 if state.key_metric and state.best_epoch >= 0 else "no validation metric")
         out.print(f"trained {state.epochs - state.start_epoch} epochs; {best}; "
                   f"models in {workspace.display(workspace.models_dir)}", highlight=False)
+
+
+def _label_other_ranks(backend: Any) -> None:
+    """Prefix log lines of ranks other than 0 with ``[rank N]`` (multi-process runs)."""
+    if backend.size > 1:
+        from mmarctl.runtime.distributed import attach_rank_filter
+
+        attach_rank_filter(backend)

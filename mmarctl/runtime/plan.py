@@ -187,6 +187,9 @@ class TrainingPlan:
         import keras
 
         backend = backend or get_backend()
+        pin_gpu = getattr(backend, "pin_gpu", None)
+        if pin_gpu is not None:
+            pin_gpu()  # one GPU per process, before TensorFlow touches a device
         resolved = workspace.resolve(options.config, options.overrides)
         check_config("config_train", resolved)
         data, file = resolved.data, resolved.file
@@ -289,7 +292,12 @@ class TrainingPlan:
                                      f"{epochs} epochs", hint="raise --epochs to train longer")
         elif options.finetune_from:
             checkpoint.restore_model(options.finetune_from, model)
-        backend.broadcast_variables(model.variables)
+        if backend.size > 1:
+            # Every rank starts from rank 0's weights and optimizer state; the optimizer's
+            # slots must exist first, so build it on the model's variables.
+            if not optimizer.built:
+                optimizer.build(model.trainable_variables)
+            backend.broadcast_variables(list(model.variables) + list(optimizer.variables))
 
         return cls(workspace=workspace, options=options, resolved=resolved, backend=backend,
                    network=network, model=model, loss=loss, optimizer=optimizer,
