@@ -21,7 +21,8 @@ def doctor(
 ) -> None:
     """Report TensorFlow, GPUs, mixed precision, Horovod and export tools as a table.
 
-    Always exits 0: missing pieces are rows with the command that installs them.
+    Exits 0: missing pieces are rows with the command that installs them. With
+    --install-horovod it exits 1 if the build fails, after printing why.
 
     Example: mmarctl doctor --install-horovod
     """
