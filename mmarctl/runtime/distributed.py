@@ -224,7 +224,14 @@ class HorovodBackend(Backend):
         except ImportError as error:
             raise MissingDependency(f"Horovod is not usable here ({error})",
                                     hint=HOROVOD_INSTALL_HINT) from error
-        hvd.init()
+        try:
+            hvd.init()
+        except Exception as error:  # e.g. started by mpirun with a Gloo-only build
+            lines = str(error).strip().splitlines()
+            raise RuntimeFailure(
+                f"Horovod could not start: {lines[0] if lines else type(error).__name__}",
+                hint="start workers with `mmarctl train --gpus N` (Gloo); under mpirun Horovod "
+                     "must be built with MPI: python -m mmarctl.install_horovod --mpi") from error
         self._hvd = hvd
         self._reduce_count = 0
 

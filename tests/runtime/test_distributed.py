@@ -193,3 +193,25 @@ def types_gpu(index):
     import types
 
     return types.SimpleNamespace(name=f"/physical_device:GPU:{index}")
+
+
+def test_horovod_that_cannot_start_is_a_runtime_failure(monkeypatch):
+    import sys
+    import types
+
+    from mmarctl.errors import RuntimeFailure
+
+    def init():
+        raise ValueError("Horovod has not been built with MPI support\nmore")
+
+    fake = types.ModuleType("horovod.tensorflow")
+    fake.init = init
+    parent = types.ModuleType("horovod")
+    parent.tensorflow = fake
+    monkeypatch.setitem(sys.modules, "horovod", parent)
+    monkeypatch.setitem(sys.modules, "horovod.tensorflow", fake)
+    monkeypatch.setattr(distributed, "_BACKEND", None)
+    with pytest.raises(RuntimeFailure) as info:
+        get_backend("horovod")
+    assert "Horovod could not start: Horovod has not been built with MPI support" in str(info.value)
+    assert "--mpi" in str(info.value)
