@@ -150,7 +150,8 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
         overrides["MMAR_EVAL_OUTPUT_PATH"] = str(Path(options.output).resolve())
     options = EvalOptions(**{**options.__dict__, "overrides": overrides})
     resolved = workspace.resolve(options.config, overrides)
-    check_config("config_validation", resolved)
+    # With --input the datalist is not used, so only the config itself is checked.
+    check_config("config_validation", resolved, None if options.inputs else workspace, overrides)
     data, file = resolved.data, resolved.file
     builder = ComponentBuilder(file, workspace.root)
 

@@ -89,16 +89,33 @@ class SingleProcess:
         return items
 
 
-def check_config(kind: str, resolved: ResolvedConfig) -> None:
-    """Schema-check a resolved config; the first error stops the run before any compute.
+def check_config(kind: str, resolved: ResolvedConfig, workspace: Workspace | None = None,
+                 overrides: Mapping[str, Any] | None = None) -> None:
+    """Check a config before any compute; the first problem stops the run.
+
+    With the workspace, this is ``mmarctl check`` on that one file (schema, component names
+    and arguments, ``ref``, BYOC paths, the datalist and the files it names); without it,
+    the schema check of the resolved config.
 
     Raises:
         ConfigError: naming the file and JSON path of the first problem.
     """
     from mmarctl.problems import ERROR
-    from mmarctl.schemas.validator import validate
 
-    problems = [p for p in validate(kind, resolved.data, resolved.file) if p.severity == ERROR]
+    if workspace is not None:
+        from mmarctl.check import check_mmar
+
+        path = str(workspace.root / resolved.file)
+        if kind == "config_train":
+            report = check_mmar(workspace, overrides, train_config=path, validation_configs=[])
+        else:
+            report = check_mmar(workspace, overrides, validation_configs=[path])
+        problems = report.problems
+    else:
+        from mmarctl.schemas.validator import validate
+
+        problems = [p for p in validate(kind, resolved.data, resolved.file)
+                    if p.severity == ERROR]
     if problems:
         first = problems[0]
         more = f" (and {len(problems) - 1} more; run `mmarctl check`)" if len(problems) > 1 else ""
@@ -191,7 +208,7 @@ class TrainingPlan:
         if pin_gpu is not None:
             pin_gpu()  # one GPU per process, before TensorFlow touches a device
         resolved = workspace.resolve(options.config, options.overrides)
-        check_config("config_train", resolved)
+        check_config("config_train", resolved, workspace, options.overrides)
         data, file = resolved.data, resolved.file
         train = _section(data, "train", file)
 

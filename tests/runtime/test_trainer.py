@@ -206,7 +206,7 @@ def test_unknown_component_names_json_path(tmp_path):
     config["train"]["pre_transforms"].append({"name": "LoadNifty"})
     with pytest.raises(ConfigError) as info:
         build(make_mmar(tmp_path / "m", config=config))
-    assert info.value.json_path == "train.pre_transforms[2]"
+    assert info.value.json_path.startswith("train.pre_transforms[2]")
 
 
 def test_engine_measures_input_wait(tmp_path):
