@@ -214,3 +214,22 @@ def test_engine_measures_input_wait(tmp_path):
     plan.run()
     engine = plan.last_engine
     assert engine.samples_seen == 4 and engine.step_s > 0 and engine.wait_s >= 0
+
+
+class SigtermAt(contract.Callback):
+    def on_step_end(self, state, logs):
+        if state.epoch == 1:
+            import os
+            import signal
+
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_sigterm_during_training_saves_resume_state(tmp_path):
+    root = make_mmar(tmp_path / "m", config=train_config(epochs=3))
+    plan = build(root, seed=2)
+    plan.handlers = [SigtermAt()]
+    with pytest.raises(KeyboardInterrupt):
+        plan.run()
+    saved = checkpoint.read_state(root / "models" / "resume" / "model.ckpt")
+    assert saved["epoch"] == 0  # epoch 2 was cut short: resume redoes it
