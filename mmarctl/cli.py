@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 import sys
 import traceback
 from typing import Annotated, Any
@@ -37,6 +38,9 @@ class GuardedGroup(TyperGroup):
         rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
         return sorted(names, key=lambda n: (rank.get(n, len(rank)), n))
 
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, expand_set_items(args))
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
@@ -48,6 +52,33 @@ class GuardedGroup(TyperGroup):
         except KeyboardInterrupt:
             print("mmarctl: interrupted", file=sys.stderr)
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+
+
+_SET_OPTIONS = {"--set", "-s"}
+_KEY_VALUE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*=")
+
+
+def expand_set_items(args: list[str]) -> list[str]:
+    """Accept Clara's ``--set A=1 B=2`` by turning it into ``--set A=1 --set B=2``.
+
+    Every KEY=VALUE word that directly follows a ``--set`` item joins that ``--set``.
+    """
+    out: list[str] = []
+    in_set = False
+    expect_value = False
+    for word in args:
+        if expect_value:
+            out.append(word)
+            expect_value, in_set = False, True
+        elif word in _SET_OPTIONS:
+            out.append(word)
+            expect_value = True
+        elif in_set and _KEY_VALUE.match(word):
+            out.extend(["--set", word])
+        else:
+            out.append(word)
+            in_set = False
+    return out
 
 
 def _print_error(error: MmarError) -> None:

@@ -1,0 +1,69 @@
+"""The CLI's error boundary, --version, and Clara-style `--set A=1 B=2`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import mmarctl
+from mmarctl.cli import app, expand_set_items
+
+runner = CliRunner()
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"mmarctl {mmarctl.__version__}"
+
+
+def test_every_verb_has_help_with_an_example():
+    verbs = ["init", "clone", "check", "schema", "commands", "train", "finetune", "validate",
+             "infer", "export", "doctor"]
+    for verb in verbs:
+        result = runner.invoke(app, [verb, "--help"])
+        assert result.exit_code == 0, (verb, result.output)
+        assert f"mmarctl {verb} " in result.output, f"{verb} --help shows no example"
+
+
+def test_library_error_becomes_one_line_and_exit_code(tmp_path: Path):
+    result = runner.invoke(app, ["check", str(tmp_path)])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert "not an MMAR" in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_debug_shows_the_traceback(tmp_path: Path):
+    result = runner.invoke(app, ["--debug", "check", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "Traceback" in result.output
+
+
+def test_usage_error_exits_2(tmp_path: Path):
+    result = runner.invoke(app, ["check", str(tmp_path), "--set", "epochs"])
+    assert result.exit_code == 2
+    assert "expected KEY=VALUE" in result.output
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["train", "x", "--set", "a=1", "b=2"], ["train", "x", "--set", "a=1", "--set", "b=2"]),
+    (["train", "--set", "a=1", "x"], ["train", "--set", "a=1", "x"]),
+    (["train", "-s", "a=1", "b=[1,2]", "--epochs", "3"],
+     ["train", "-s", "a=1", "--set", "b=[1,2]", "--epochs", "3"]),
+    (["check", "dir=with=eq"], ["check", "dir=with=eq"]),
+])
+def test_clara_style_set_lists_are_expanded(args, expected):
+    assert expand_set_items(args) == expected
+
+
+def test_python_dash_m_entry_point():
+    done = subprocess.run([sys.executable, "-m", "mmarctl", "--version"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"mmarctl {mmarctl.__version__}"
