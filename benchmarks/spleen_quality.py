@@ -63,7 +63,7 @@ def main() -> int:
         times["train"] = mmarctl(*train)
         times["validate"] = mmarctl("validate", str(workspace))
         report = json.loads((workspace / "eval" / "metrics.json").read_text())
-        dice = report["summary"]["mean_dice"]["mean"]
+        dice = report["summary"]["mean_dice"]["value"]
     finally:
         if args.keep is None:
             shutil.rmtree(base, ignore_errors=True)

@@ -46,8 +46,9 @@ def validate(
     report = evaluate(workspace, EvalOptions(config=config, train_config=config_train,
                                              overrides=parse_set_items(set_)), mode="validate")
     out.print(f"validated {report.cases} cases", highlight=False)
-    for name in report.metrics:
+    for name, value in report.metrics.items():
         stats = summarise([row[name] for row in report.per_case.values()])
-        out.print(f"  {name}: mean {stats['mean']:.4f}  min {stats['min']:.4f}  "
-                  f"max {stats['max']:.4f}", highlight=False)
+        spread = (f"  (per case: min {stats['min']:.4f}  max {stats['max']:.4f})"
+                  if stats["count"] else "")
+        out.print(f"  {name}: {value:.4f}{spread}", highlight=False)
     out.print(f"reports in {workspace.display(report.output_dir)}", highlight=False)

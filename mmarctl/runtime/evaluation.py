@@ -142,6 +142,7 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
         RuntimeFailure: no checkpoint, or it does not fit the network.
     """
     from mmarctl.runtime.plan import check_config, get_backend
+    from mmarctl.runtime.training.tf_engine import run_inferer
 
     validating = mode == "validate"
     overrides = {"do_validation": validating, "output_infer_result": not validating}
@@ -179,6 +180,7 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
 
     network, model, dims = _network(workspace, options, loader)
     predict = loader.load(workspace, model)
+    classification = model is not None and len(model.output_shape) == 2
 
     from mmarctl.console import progress
 
@@ -192,7 +194,7 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
             sample = _one(run_chain(pre + labels, [sample], rng))
             image = np.asarray(sample["image"], np.float32)
             batch = _channels_last(image, sample["meta"].get("image", {}), dims)[None]
-            probabilities = np.asarray(inferer(predict, batch), np.float32)[0]
+            probabilities = run_inferer(inferer, predict, batch, classification)[0]
             sample["model"] = (probabilities.reshape(-1) if probabilities.ndim == 1
                                else np.moveaxis(probabilities, -1, 0))
             sample["meta"].setdefault("model", {})["channel_axis"] = 0
@@ -215,7 +217,7 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
         report.metrics = {m.name: float(backend.allreduce_mean(m.result())) for m in metrics}
         report.per_case = {case: {m.name: v for m, v in zip(metrics, values)}
                            for case, values in rows}
-        report.files += write_metric_reports(output_dir, metrics, rows)
+        report.files += write_metric_reports(output_dir, metrics, rows, report.metrics)
     return report
 
 
@@ -254,12 +256,19 @@ def summarise(values: list[float]) -> dict[str, float]:
 
 
 def write_metric_reports(output_dir: Path, metrics: list[Any],
-                         rows: list[tuple[str, list[float]]]) -> list[Path]:
-    """``metrics.json``, ``metrics_per_case.csv`` and ``metrics_summary.txt`` in ``output_dir``."""
+                         rows: list[tuple[str, list[float]]],
+                         results: dict[str, float]) -> list[Path]:
+    """``metrics.json``, ``metrics_per_case.csv`` and ``metrics_summary.txt`` in ``output_dir``.
+
+    Each metric's summary holds its ``value`` (what the metric reports over all cases, e.g.
+    an AUC, which has no per-case value) and ``min``/``max``/``mean``/``count`` of the
+    finite per-case values.
+    """
     output_dir.mkdir(parents=True, exist_ok=True)
     names = [m.name for m in metrics]
     columns = {name: [values[i] for _, values in rows] for i, name in enumerate(names)}
-    summary = {name: summarise(col) for name, col in columns.items()}
+    summary = {name: {"value": results.get(name, math.nan), **summarise(col)}
+               for name, col in columns.items()}
 
     per_case_path = output_dir / "metrics_per_case.csv"
     with per_case_path.open("w", newline="", encoding="utf-8") as handle:
@@ -277,9 +286,9 @@ def write_metric_reports(output_dir: Path, metrics: list[Any],
                      for case, values in rows]})
 
     text_path = output_dir / "metrics_summary.txt"
-    lines = [f"{'metric':<24} {'min':>10} {'max':>10} {'mean':>10} {'cases':>6}"]
+    lines = [f"{'metric':<24} {'value':>10} {'min':>10} {'max':>10} {'mean':>10} {'cases':>6}"]
     for name, s in summary.items():
-        lines.append(f"{name:<24} {s['min']:>10.4f} {s['max']:>10.4f} {s['mean']:>10.4f} "
-                     f"{s['count']:>6}")
+        lines.append(f"{name:<24} {s['value']:>10.4f} {s['min']:>10.4f} {s['max']:>10.4f} "
+                     f"{s['mean']:>10.4f} {s['count']:>6}")
     text_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return [json_path, per_case_path, text_path]

@@ -35,13 +35,13 @@ def test_validate_writes_json_csv_and_summary(trained):
     assert report.cases == 2
     eval_dir = trained / "eval"
     data = json.loads((eval_dir / "metrics.json").read_text())
-    assert set(data["summary"]["mean_dice"]) == {"min", "max", "mean", "count"}
+    assert set(data["summary"]["mean_dice"]) == {"value", "min", "max", "mean", "count"}
     assert data["summary"]["mean_dice"]["count"] == 2
     assert data["summary"]["mean_dice"]["mean"] == pytest.approx(report.metrics["mean_dice"])
     rows = list(csv.reader((eval_dir / "metrics_per_case.csv").open()))
     assert rows[0] == ["case", "mean_dice"] and len(rows) == 3
     text = (eval_dir / "metrics_summary.txt").read_text()
-    assert text.splitlines()[0].split() == ["metric", "min", "max", "mean", "cases"]
+    assert text.splitlines()[0].split() == ["metric", "value", "min", "max", "mean", "cases"]
     assert text.splitlines()[1].startswith("mean_dice")
 
 

@@ -71,6 +71,18 @@ def make_aux(loss_fn: Any, aux_ops: list[Any]):
     return aux
 
 
+def run_inferer(inferer: Any, predict, image: np.ndarray, classification: bool) -> np.ndarray:
+    """The inferer's output for one image; a classification network is called directly.
+
+    Clara's classification MMARs name ``TFSimpleInferer``, which only runs the network; the
+    inferers' contract is about segmentation maps (output keeps the spatial shape), so for a
+    network with one value per class the call goes straight to ``predict``.
+    """
+    if classification:
+        return np.asarray(predict(image), np.float32)
+    return np.asarray(inferer(predict, image), np.float32)
+
+
 def to_clara_layout(probabilities: np.ndarray, task: str) -> np.ndarray:
     """A channels-last network output as Clara's channels-first array (vectors unchanged)."""
     if task == "classification" or probabilities.ndim < 2:
@@ -102,7 +114,8 @@ class Validator:
             metric.reset()
         for sample in self.pipeline.samples(0, order=range(len(self.pipeline.items()))):
             arrays = self.pipeline.batch_arrays(sample)
-            probabilities = np.asarray(self.inferer(predict, arrays["image"][None]), np.float32)
+            probabilities = run_inferer(self.inferer, predict, arrays["image"][None],
+                                        self.pipeline.task == "classification")
             if self.aux is not None and "label" in arrays:
                 for tag, value in self.aux(arrays["label"][None], probabilities).items():
                     sample[tag] = np.asarray(value, np.float32)
