@@ -90,3 +90,31 @@ def test_data_error_exits_1_with_one_line(tmp_path):
     assert "Traceback" not in result.output
     assert "label values 0..3 are outside 0..1 (num_classes=2)" in result.output
     assert not (root / "models").exists()
+
+
+def test_multi_process_options_are_handed_to_the_launcher(tmp_path, monkeypatch):
+    from mmarctl import launcher
+
+    calls = []
+    monkeypatch.setattr(launcher, "launch", lambda argv, **kw: calls.append((argv, kw)) or 0)
+    root = make_mmar(tmp_path / "m")
+    result = invoke("train", root, "--gpus", "2", "--cpu", "--epochs", "3", "--set", "X=1",
+                    "--launcher", "mpirun")
+    assert result.exit_code == 0, result.output
+    argv, kwargs = calls[0]
+    assert argv[:2] == ["train", str(root.resolve())]
+    assert argv[2:] == ["--set", "X=1", "--set", "multi_gpu=true", "--epochs", "3",
+                        "--config-train", "config_train.json"]
+    assert kwargs == {"gpus": 2, "cpu": True, "hosts": None, "hostfile": None,
+                      "launcher": "mpirun"}
+
+
+def test_resume_and_finetune_do_not_mix(tmp_path):
+    root = make_mmar(tmp_path / "m")
+    from mmarctl.commands.train import run_training
+    from mmarctl.errors import UsageError
+
+    with pytest.raises(UsageError, match="--resume continues a run"):
+        run_training("finetune", str(root), None, epochs=None, learning_rate=None, seed=None,
+                     config_train="config_train.json", resume=True, gpus=1, cpu=False,
+                     hosts=None, hostfile=None, launcher="gloo", finetune=True)
