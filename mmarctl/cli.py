@@ -19,7 +19,7 @@ from typer.core import TyperGroup
 
 import mmarctl
 from mmarctl import commands as _commands_pkg
-from mmarctl.errors import ExitCode, MmarError
+from mmarctl.errors import ExitCode, MissingDependency, MmarError
 
 #: Verbs in the order ``--help`` lists them; modules not named here follow alphabetically.
 COMMAND_ORDER = ["init", "clone", "check", "schema", "commands", "data", "train", "finetune",
@@ -49,10 +49,29 @@ class GuardedGroup(TyperGroup):
                 traceback.print_exc()
             _print_error(error)
             raise typer.Exit(int(error.exit_code)) from None
+        except ModuleNotFoundError as missing:
+            hint = _INSTALL_HINTS.get((missing.name or "").split(".")[0])
+            if hint is None:
+                raise
+            if _State.debug:
+                traceback.print_exc()
+            _print_error(MissingDependency(f"this verb needs the {missing.name} package",
+                                           hint=hint))
+            raise typer.Exit(int(ExitCode.ERROR)) from None
         except KeyboardInterrupt:
             print("mmarctl: interrupted", file=sys.stderr)
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
 
+
+#: Optional packages a verb may need, and how to install each.
+_INSTALL_HINTS = {
+    "tensorflow": "install the runtime: pip install 'mmarctl[cpu]' (or 'mmarctl[gpu]')",
+    "keras": "install the runtime: pip install 'mmarctl[cpu]' (or 'mmarctl[gpu]')",
+    "tf2onnx": "install the export tools: pip install 'mmarctl[export]'",
+    "onnxruntime": "install the export tools: pip install 'mmarctl[export]'",
+    "onnx": "install the export tools: pip install 'mmarctl[export]'",
+    "horovod": "build it against your TensorFlow: scripts/install_horovod.sh",
+}
 
 _SET_OPTIONS = {"--set", "-s"}
 _KEY_VALUE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*=")
@@ -82,9 +101,11 @@ def expand_set_items(args: list[str]) -> list[str]:
 
 
 def _print_error(error: MmarError) -> None:
+    from rich.markup import escape
+
     from mmarctl.console import err
 
-    err.print(f"[bold red]error:[/] {error}", markup=True, highlight=False)
+    err.print(f"[bold red]error:[/] {escape(str(error))}", markup=True, highlight=False)
 
 
 app = typer.Typer(

@@ -67,3 +67,19 @@ def test_python_dash_m_entry_point():
                           text=True, timeout=60)
     assert done.returncode == 0
     assert done.stdout.strip() == f"mmarctl {mmarctl.__version__}"
+
+
+def test_runtime_verb_without_tensorflow_says_how_to_install(tmp_path: Path):
+    """A core-only install: `train` names the extra to install, with no traceback."""
+    script = (
+        "import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None\n"
+        "from mmarctl.cli import app\n"
+        f"app(['train', {str(tmp_path)!r}])\n"
+    )
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config_train.json").write_text("{}")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "pip install 'mmarctl[cpu]'" in done.stderr
