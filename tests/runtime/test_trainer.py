@@ -233,3 +233,14 @@ def test_sigterm_during_training_saves_resume_state(tmp_path):
         plan.run()
     saved = checkpoint.read_state(root / "models" / "resume" / "model.ckpt")
     assert saved["epoch"] == 0  # epoch 2 was cut short: resume redoes it
+
+
+def test_corrupt_image_file_names_case_and_loader(tmp_path):
+    from mmarctl.errors import DataError
+
+    root = make_mmar(tmp_path / "m", n_train=2)
+    (root / "data" / "training_0_img.npy").write_bytes(b"not an array")
+    with pytest.raises(DataError, match=r"LoadNpy failed on .*training_0_img.npy") as info:
+        build(root, seed=0).run()
+    assert "\n" not in str(info.value)
+    assert not (root / "models").exists()
