@@ -215,9 +215,13 @@ class TrainingPlan:
         epochs = argcheck.as_int(data.get("epochs", 1), component=file, arg="epochs", minimum=1)
         learning_rate = argcheck.as_float(data.get("learning_rate", 1e-4), component=file,
                                           arg="learning_rate", minimum=0, strict_min=True)
-        every = argcheck.as_int(data.get("num_training_epoch_per_valid", 1), component=file,
-                                arg="num_training_epoch_per_valid", minimum=1)
-        interval = argcheck.as_int(data.get("train_summary_recording_interval", 1),
+        # These two also appear in environment.json in real MMARs (chexpert), hence the
+        # fallback to the resolved variables.
+        every = argcheck.as_int(data.get("num_training_epoch_per_valid",
+                                         resolved.get("num_training_epoch_per_valid", 1)),
+                                component=file, arg="num_training_epoch_per_valid", minimum=1)
+        interval = argcheck.as_int(data.get("train_summary_recording_interval",
+                                            resolved.get("train_summary_recording_interval", 1)),
                                    component=file, arg="train_summary_recording_interval",
                                    minimum=1)
         use_amp = argcheck.as_bool(data.get("use_amp", False), component=file, arg="use_amp")
