@@ -273,3 +273,17 @@ def test_next_step_names_the_task(tmp_path):
     assert "--task classification" in result.output
     result = invoke("clone", "spleen", tmp_path / "s")
     assert f"mmarctl data synth {tmp_path / 's'}/data " in result.output
+
+
+def test_real_clara_mmars_clone(clara_compat, tmp_path):
+    """Every real Clara MMAR beside the project clones: configs byte for byte, new commands."""
+    sources = sorted(p for p in clara_compat.iterdir() if (p / "config").is_dir())
+    assert sources
+    for index, src in enumerate(sources):
+        dest = tmp_path / f"clone{index}"
+        result = clone_lib.clone(str(src), dest)
+        for config in (src / "config").iterdir():
+            assert (dest / "config" / config.name).read_bytes() == config.read_bytes() \
+                or config.name == "environment.json" and result.rewritten, config
+        assert sorted(p.name for p in (dest / "commands").iterdir()) == \
+            sorted(scripts.SCRIPT_NAMES)
