@@ -24,7 +24,10 @@ def check_destination(dest: Path, *, allow_empty: bool) -> None:
         WorkspaceError: naming the destination.
     """
     dest = Path(dest)
-    if dest.is_symlink() or (dest.exists() and not dest.is_dir()):
+    if dest.is_symlink():
+        raise WorkspaceError("destination is a symbolic link", file=dest,
+                             hint="choose a new folder name; mmarctl never writes through links")
+    if dest.exists() and not dest.is_dir():
         raise WorkspaceError("destination exists and is not a folder", file=dest,
                              hint="choose a new folder name")
     if not dest.exists():
