@@ -280,6 +280,7 @@ class TrainingPlan:
         if validation is not None:
             validation["pipeline"].setup(validation["transforms"], seed=seed,
                                          shard=backend.shard, spatial_dims=dims)
+            validation["pipeline"].items()  # a bad validation list fails now, not after epoch 1
         steps = pipeline.steps_per_epoch()
 
         schedule = (lr_policy.build(learning_rate, steps, epochs) if lr_policy is not None
