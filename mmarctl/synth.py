@@ -31,9 +31,10 @@ import numpy as np
 
 import mmarctl
 from mmarctl.console import progress
-from mmarctl.errors import UsageError
+from mmarctl.errors import ConfigError, UsageError
 from mmarctl.jsonio import write_json_atomic
 from mmarctl.staging import staged_directory
+from mmarctl.workspace import ENVIRONMENT, Workspace
 
 TASKS = ("segmentation", "classification")
 DATALIST = "dataset_0.json"
@@ -206,6 +207,47 @@ def _check_args(task: str, cases: int, size: int) -> None:
                          hint="some cases train, at least one validates")
     if not MIN_SIZE <= size <= MAX_SIZE:
         raise UsageError(f"--size must be in {MIN_SIZE}..{MAX_SIZE} voxels; Received: size={size}")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where ``data synth`` writes, once a workspace DEST is turned into its data folder.
+
+    Attributes:
+        path: the data folder to create.
+        task: the workspace's ``PROCESSING_TASK`` (None when DEST is a plain folder).
+    """
+
+    path: Path
+    task: str | None = None
+
+
+def resolve_target(dest: str | os.PathLike) -> Target:
+    """DEST itself, or, when DEST is an MMAR root, the ``DATA_ROOT`` its environment names.
+
+    ``mmarctl data synth my-exp`` then fills ``my-exp/data`` for a scaffolded workspace.
+
+    Raises:
+        ConfigError: the workspace's ``DATASET_JSON`` is not ``DATA_ROOT/dataset_0.json``
+            (the synthetic set would not be found), or either is missing.
+    """
+    root = Path(dest)
+    if not (root / "config").is_dir():
+        return Target(root)
+    workspace = Workspace(root.resolve())
+    env = workspace.environment()
+    shown = f"{root / 'config' / ENVIRONMENT}"
+    data_root, dataset = env.get("DATA_ROOT"), env.get("DATASET_JSON")
+    if not isinstance(data_root, str) or not isinstance(dataset, str):
+        raise ConfigError("DATA_ROOT and DATASET_JSON are needed to place synthetic data",
+                          file=shown, hint="or give the data folder itself as DEST")
+    if Path(dataset) != Path(data_root) / DATALIST:
+        raise ConfigError(f"DATASET_JSON is {dataset}, not DATA_ROOT/{DATALIST}",
+                          file=shown, json_path="DATASET_JSON",
+                          hint="give the data folder itself as DEST and point DATASET_JSON at "
+                               f"its {DATALIST}")
+    task = env.get("PROCESSING_TASK")
+    return Target(Path(data_root), task if task in TASKS else None)
 
 
 def synthesize(dest: str | os.PathLike, *, task: str = "segmentation", cases: int | None = None,

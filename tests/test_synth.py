@@ -169,7 +169,7 @@ def test_cli_shows_progress_and_summary(tmp_path):
                     "--seed", "3")
     assert result.exit_code == 0, result.output
     assert "synthesizing segmentation cases: 2/2" in result.output
-    assert "wrote 1 training and 1 validation cases" in result.output
+    assert "wrote 1 training and 1 validation segmentation cases" in result.output
 
 
 def test_help_has_an_example():
@@ -207,3 +207,38 @@ def test_non_empty_destination_is_refused(tmp_path):
     assert [p.name for p in dest.iterdir()] == ["keep.nii.gz"]
     with pytest.raises(WorkspaceError):
         synth.synthesize(dest, cases=2, size=16, show_progress=False)
+
+
+# -- a workspace as DEST ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("task,marker", [("segmentation", "labelsTr"),
+                                         ("classification", "imagesTr")])
+def test_workspace_dest_fills_its_data_root_with_its_task(tmp_path, task, marker):
+    exp = tmp_path / "exp"
+    assert invoke("init", exp, "--task", task).exit_code == 0
+    result = invoke("data", "synth", exp, "--cases", "4", "--size", "16")
+    assert result.exit_code == 0, result.output
+    assert f"validation {task} cases" in result.output
+    assert (exp / "data" / marker).is_dir() and (exp / "data" / "dataset_0.json").is_file()
+    assert invoke("check", exp).exit_code == 0
+
+
+def test_workspace_dest_with_an_unrelated_datalist_is_refused(tmp_path):
+    exp = tmp_path / "exp"
+    assert invoke("clone", "spleen", exp).exit_code == 0
+    env_path = exp / "config" / "environment.json"
+    env = json.loads(env_path.read_text())
+    env["DATASET_JSON"] = "config/dataset_0.json"
+    env_path.write_text(json.dumps(env))
+    result = invoke("data", "synth", exp, "--cases", "2", "--size", "16")
+    assert result.exit_code == 1
+    assert "DATASET_JSON" in result.output and "DATA_ROOT/dataset_0.json" in result.output
+    assert not (exp / "data").exists()
+
+
+def test_workspace_dest_without_data_root_is_refused(tmp_path):
+    exp = tmp_path / "exp"
+    (exp / "config").mkdir(parents=True)
+    (exp / "config" / "environment.json").write_text("{}")
+    result = invoke("data", "synth", exp)
+    assert result.exit_code == 1 and "DATA_ROOT and DATASET_JSON" in result.output

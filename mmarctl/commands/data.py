@@ -22,8 +22,9 @@ class Task(str, enum.Enum):
 @data_app.command("synth")
 def synth(
     dest: Annotated[str, typer.Argument(
-        metavar="DEST", show_default=False, help="Data folder to create (it may exist if empty). For a "
-                                 "scaffolded workspace: WORKSPACE/data.")],
+        metavar="DEST", show_default=False,
+        help="Data folder to create (it may exist if empty), or an MMAR: then its "
+             "environment.json's DATA_ROOT, with the task from PROCESSING_TASK.")],
     cases: Annotated[Optional[int], typer.Option(
         "--cases", "-n", show_default=False,
         help="Number of cases, a quarter of them for validation "
@@ -33,21 +34,26 @@ def synth(
                        "SIZE..1.25*SIZE; classification images are SIZE x SIZE.")] = 64,
     seed: Annotated[int, typer.Option(
         "--seed", help="Random seed; the same seed writes the same images.")] = 0,
-    task: Annotated[Task, typer.Option(
-        "--task", "-t", help="segmentation: 3D CT-like volumes with spleen labels (MSD layout); "
-                             "classification: 2D images with 0/1 labels.")] = Task.segmentation,
+    task: Annotated[Optional[Task], typer.Option(
+        "--task", "-t", show_default=False,
+        help="segmentation: 3D CT-like volumes with spleen labels (MSD layout); "
+             "classification: 2D images with 0/1 labels (default: the MMAR's "
+             "PROCESSING_TASK, else segmentation).")] = None,
 ) -> None:
     """Write a synthetic data set: images, labels and dataset_0.json.
 
-    Written to WORKSPACE/data, the segmentation set is what the spleen scaffold expects.
+    Given a workspace made by init or clone, it fills the data folder that the workspace's
+    environment.json names (WORKSPACE/data for the built-in scaffolds).
 
     Example: mmarctl clone spleen my-exp && mmarctl data synth my-exp/data --cases 12 --seed 0
     """
-    from mmarctl.synth import synthesize
+    from mmarctl.synth import resolve_target, synthesize
 
-    result = synthesize(dest, task=task.value, cases=cases, size=size, seed=seed)
-    out.print(f"wrote {result.training} training and {result.validation} validation cases "
-              f"to {dest}; datalist {result.datalist}")
+    target = resolve_target(dest)
+    chosen = task.value if task is not None else target.task or "segmentation"
+    result = synthesize(target.path, task=chosen, cases=cases, size=size, seed=seed)
+    out.print(f"wrote {result.training} training and {result.validation} validation {chosen} "
+              f"cases to {target.path}; datalist {result.datalist}")
 
 
 def register(app: typer.Typer) -> None:
