@@ -182,7 +182,10 @@ def test_cli_train_two_cpu_workers_then_killed_worker_ends_job(tmp_path):
            "--seed", "3"]
     env = _env(2, tag=str(tmp_path))
     env.pop(launcher.WORKER_ENV)
-    done = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=240)
+    # First a clean run, over two loopback "hosts" to take the --hosts path of the launcher.
+    hosts_cli = [arg if arg != "--gpus" else "--hosts" for arg in cli]
+    hosts_cli[hosts_cli.index("--hosts") + 1] = "localhost:1,127.0.0.1:1"
+    done = subprocess.run(hosts_cli, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "trained 1 epochs" in done.stdout
     index = root / "models" / "model.ckpt.index"

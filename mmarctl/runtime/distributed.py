@@ -27,6 +27,7 @@ import abc
 import logging
 import math
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -34,7 +35,8 @@ from mmarctl.errors import DataError, MissingDependency, RuntimeFailure
 
 __all__ = [
     "Backend", "SingleProcess", "HorovodBackend", "get_backend", "launched_by_horovod",
-    "shard_items", "RankFilter", "attach_rank_filter", "HOROVOD_INSTALL_HINT",
+    "shard_items", "RankFilter", "attach_rank_filter", "install_worker_excepthook",
+    "HOROVOD_INSTALL_HINT",
 ]
 
 T = TypeVar("T")
@@ -234,6 +236,7 @@ class HorovodBackend(Backend):
                      "must be built with MPI: python -m mmarctl.install_horovod --mpi") from error
         self._hvd = hvd
         self._reduce_count = 0
+        install_worker_excepthook(self.rank)
 
     @property
     def rank(self) -> int:
@@ -299,6 +302,40 @@ class HorovodBackend(Backend):
             barrier()
         else:  # older builds: an allreduce completes only when every rank has joined it
             self.allreduce_sum(0.0)
+
+
+#: Words in an error that mean a collective failed because another process went away.
+_PEER_FAILURE_MARKS = ("gloo", "horovod", "connection reset", "connection closed", "broken pipe",
+                       "keyboardinterrupt")
+
+
+def install_worker_excepthook(rank: int, argv: Sequence[str] | None = None) -> None:
+    """In a Horovod worker, report an uncaught error as one line instead of a traceback.
+
+    When one worker dies, the others fail inside their next collective (a Gloo "connection
+    reset" surfacing as a TensorFlow error) or are stopped by the launcher mid-way; their
+    tracebacks would bury the first worker's real error. The line names the rank, says when
+    the cause is another worker, and keeps the exception's type and first line. With
+    ``--debug`` on the command line, and for Ctrl-C, Python's own report is kept.
+    """
+    args = sys.argv if argv is None else argv
+    if "--debug" in args:
+        return
+    previous = sys.excepthook
+
+    def report(exc_type: type[BaseException], exc: BaseException, tb: Any) -> None:
+        if issubclass(exc_type, KeyboardInterrupt):
+            previous(exc_type, exc, tb)
+            return
+        lines = str(exc).strip().splitlines()
+        detail = f"{exc_type.__name__}: {lines[0][:200]}" if lines else exc_type.__name__
+        text = f"{exc_type.__name__} {exc}".lower()
+        cause = ("another worker stopped, so this one cannot go on"
+                 if any(mark in text for mark in _PEER_FAILURE_MARKS) else "stopped")
+        print(f"error: rank {rank}: {cause} ({detail}; --debug shows the traceback)",
+              file=sys.stderr, flush=True)
+
+    sys.excepthook = report
 
 
 _BACKEND: Backend | None = None

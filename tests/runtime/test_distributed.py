@@ -215,3 +215,39 @@ def test_horovod_that_cannot_start_is_a_runtime_failure(monkeypatch):
         get_backend("horovod")
     assert "Horovod could not start: Horovod has not been built with MPI support" in str(info.value)
     assert "--mpi" in str(info.value)
+
+
+def _hooked(monkeypatch, argv=("mmarctl", "train")):
+    import sys
+
+    calls = []
+    monkeypatch.setattr(sys, "excepthook", lambda *a: calls.append(a))
+    distributed.install_worker_excepthook(1, argv=list(argv))
+    return sys.excepthook, calls
+
+
+def test_worker_excepthook_peer_failure_is_one_line(monkeypatch, capsys):
+    hook, previous = _hooked(monkeypatch)
+    error = RuntimeError("[gloo/transport/tcp/pair.cc:589] Read error: Connection reset by peer\n"
+                         "more lines")
+    hook(RuntimeError, error, None)
+    assert capsys.readouterr().err == (
+        "error: rank 1: another worker stopped, so this one cannot go on (RuntimeError: "
+        "[gloo/transport/tcp/pair.cc:589] Read error: Connection reset by peer; --debug shows "
+        "the traceback)\n")
+    assert previous == []
+
+
+def test_worker_excepthook_other_errors_and_ctrl_c(monkeypatch, capsys):
+    hook, previous = _hooked(monkeypatch)
+    hook(ValueError, ValueError("bad shape"), None)
+    assert capsys.readouterr().err.startswith("error: rank 1: stopped (ValueError: bad shape;")
+    hook(KeyboardInterrupt, KeyboardInterrupt(), None)
+    assert len(previous) == 1          # Ctrl-C keeps Python's own handling
+
+
+def test_worker_excepthook_not_installed_with_debug(monkeypatch):
+    import sys
+
+    hook, _ = _hooked(monkeypatch, argv=("mmarctl", "--debug", "train"))
+    assert hook is sys.excepthook and hook.__name__ == "<lambda>"
