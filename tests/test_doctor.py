@@ -105,3 +105,32 @@ def test_doctor_full_reports_tensorflow():
     assert result.exit_code == 0, result.output
     assert "tensorflow" in result.output and "mixed precision" in result.output
     assert "horovod" in result.output
+
+
+def test_install_horovod_option_runs_the_installer_then_reports(monkeypatch, tmp_path):
+    from mmarctl import install_horovod
+    from mmarctl.cli import app
+
+    wheel = tmp_path / "horovod-0.28.1-cp311-cp311-linux_x86_64.whl"
+    calls = []
+    monkeypatch.setattr(install_horovod, "install", lambda: calls.append(1) or wheel)
+    result = CliRunner().invoke(app, ["doctor", "--install-horovod", "--quick"],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert calls == [1]
+    assert f"installed Horovod from {wheel}" in result.output.replace("\n", "")
+
+
+def test_install_horovod_failure_is_one_line_exit_1(monkeypatch):
+    from mmarctl import install_horovod
+    from mmarctl.cli import app
+    from mmarctl.errors import MissingDependency
+
+    def fail():
+        raise MissingDependency("cmake is needed to build Horovod", hint="pip install cmake")
+
+    monkeypatch.setattr(install_horovod, "install", fail)
+    result = CliRunner().invoke(app, ["doctor", "--install-horovod"])
+    assert result.exit_code == 1
+    assert "cmake is needed to build Horovod (pip install cmake)" in result.output
+    assert "Traceback" not in result.output
