@@ -35,9 +35,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="timed repeats inside a worker; the best counts (default 3)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="alternating worker launches per tool for speed rows (default 1)")
-    parser.add_argument("--quality-budget", type=float, default=150.0,
+    parser.add_argument("--quality-budget", type=float, default=300.0,
                         help="row 5: seconds each tool may train before it is stopped "
-                             "(default 150)")
+                             "(default 300)")
     parser.add_argument("--quality-epochs", type=int, default=40,
                         help="row 5: epoch cap (default 40, the scaffold's)")
     parser.add_argument("--json", type=Path, default=None,
@@ -87,9 +87,11 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 figures.extend(module.run(config))
             except Exception as error:  # one broken row must not hide the others' figures
+                lines = [line for line in str(error).splitlines() if line.strip()]
+                reason = next((line.strip() for line in reversed(lines)
+                               if "Error" in line and "raise" not in line), lines[-1] if lines else "")
                 figures.append(Figure(f"{row} {ROWS[row][4:]}", "row failed", "", "check",
-                                      None, note=f"{type(error).__name__}: "
-                                                 f"{str(error).splitlines()[-1][:200]}"))
+                                      None, note=f"{type(error).__name__}: {reason[:300]}"))
             print(f"row {row} took {time.perf_counter() - started:.0f} s", file=sys.stderr)
     finally:
         if args.workdir is None:

@@ -37,3 +37,43 @@ def read_datalist(path: Path, key: str) -> list[dict[str, Any]]:
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     base = Path(path).parent
     return [{k: str(base / v) for k, v in item.items()} for item in data[key]]
+
+
+def scaffold_settings() -> dict[str, Any]:
+    """What MONAI must copy from the spleen scaffold's config_train.json to run the same job.
+
+    Read at run time, so that the MONAI side follows the scaffold when it is tuned: crop
+    size, patches per item and their positive/negative ratio, batch size, ROI of the
+    validation inferer, learning rate, target spacing, intensity window, oscillation
+    magnitude and the Unet's args.
+    """
+    from mmarctl import scaffolds
+
+    path = scaffolds.get("spleen").path / "config" / "config_train.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    train = config["train"]
+
+    def transform(name: str) -> dict[str, Any]:
+        for entry in train["pre_transforms"]:
+            if entry.get("name", "").split("#")[0] == name:
+                return entry.get("args", {})
+        raise ValueError(f"the spleen scaffold has no {name} pre-transform ({path})")
+
+    crop = transform("FastCropByPosNegRatio")
+    window = transform("ScaleIntensityRange")
+    inferer = config["validate"]["inferer"]["args"]
+    return {
+        "patch": tuple(crop["size"]),
+        "pos": crop.get("pos", 1), "neg": crop.get("neg", 1),
+        "patches_per_item": crop.get("batch_size", 1),
+        "batch_size": train["image_pipeline"]["args"].get("output_batch_size", 1),
+        "roi": tuple(inferer["roi_size"]),
+        "overlap": inferer.get("overlap", 0.25),
+        "learning_rate": float(config.get("learning_rate", 1e-4)),
+        "pixdim": tuple(transform("ScaleByResolution")["target_resolution"]),
+        "window": (window["a_min"], window["a_max"], window["b_min"], window["b_max"]),
+        "magnitude": transform("ScaleIntensityOscillation").get("magnitude", 0.1),
+        "model_args": dict(train["model"].get("args", {})),
+        "skip_background": bool(train.get("loss", {}).get("args", {}).get("skip_background",
+                                                                          False)),
+    }

@@ -2,21 +2,23 @@
 
 mmarctl: the scaffold's ``Unet`` with the scaffold's args, read from
 ``scaffolds/spleen/config/config_train.json`` (``nf_enc`` 16,32,32,64, ``nf_dec``
-64,32,32,32,16: four 2x levels, ReLU, batch norm), Clara's ``Dice`` loss (background
-included) and ``Adam``,
+64,32,32,32,16: four 2x levels, ReLU, the scaffold's normalisation), Clara's ``Dice`` loss (``skip_background``
+as the scaffold sets it) and ``Adam``,
 stepped by the compiled step of :class:`mmarctl.runtime.training.tf_engine.TFEngine` (the
 function ``mmarctl train`` runs per batch).
 
 MONAI: ``monai.networks.nets.UNet`` with the same channels (16, 32, 32, 64, 64), four
 stride-2 levels, ``num_res_units=0`` (the mmarctl Unet has no residual units), ReLU and the
-same normalisation, ``DiceLoss(to_onehot_y, softmax)`` (background included) and ``torch.optim.Adam``.
+same normalisation, ``DiceLoss(to_onehot_y, softmax)`` (``include_background`` = not ``skip_background``) and
+``torch.optim.Adam``.
 The two nets are not the same graph: MONAI downsamples with strided convolutions and
 upsamples with transposed ones, mmarctl's Unet convolves at full resolution, then max-pools,
 and upsamples by repetition. The note gives both nets' parameters and multiply-adds per
 patch, and a second figure divides by them (GMAC/s), which compares the frameworks' kernels
 rather than the architectures.
 
-Each tool runs in its own process on the same fixed batch (2 patches of 64^3, random image,
+Each tool runs in its own process on the same fixed batch (2 patches of the scaffold's crop
+size, random image,
 blob label), untimed steps first (tracing, kernel selection), then ``steps`` timed steps.
 Peak RSS is that process's high-water mark (framework, model, optimizer, activations).
 """
@@ -37,15 +39,9 @@ MONAI_NORMS = {None: None, "batch": "BATCH", "group": ("GROUP", {"num_groups": 8
 
 def scaffold_unet_args() -> dict:
     """The spleen scaffold's ``train.model.args`` (so this row follows the scaffold)."""
-    import json
+    from benchmarks.monai.data import scaffold_settings
 
-    from mmarctl import scaffolds
-
-    path = scaffolds.get("spleen").path / "config" / "config_train.json"
-    model = json.loads(path.read_text(encoding="utf-8"))["train"]["model"]
-    if model.get("name") != "Unet":
-        raise ValueError(f"the spleen scaffold's network is {model.get('name')}, not Unet")
-    return dict(model.get("args", {}))
+    return scaffold_settings()["model_args"]
 
 
 def unet_shape(args: dict) -> tuple[list[int], list[int], str | None]:
@@ -81,11 +77,14 @@ def speed_mmarctl(args: dict) -> dict:
     from mmarctl.runtime.registry import lookup
     from mmarctl.runtime.training.tf_engine import TFEngine
 
+    from benchmarks.monai.data import scaffold_settings
+
     baseline = rss_now_mib()
     keras.utils.set_random_seed(args.get("seed", 0))
     model = Unet(**scaffold_unet_args()).build(3, 1)
     optimizer = lookup("optimizers", "Adam")().build(LEARNING_RATE)
-    engine = TFEngine(model, Dice(skip_background=False), optimizer, pipeline=None, shapes={},
+    skip = scaffold_settings()["skip_background"]
+    engine = TFEngine(model, Dice(skip_background=skip), optimizer, pipeline=None, shapes={},
                       validator=None, backend=SingleProcess())
     step = engine._step  # the compiled per-batch step mmarctl train runs
     built = rss_now_mib()
@@ -185,16 +184,21 @@ def speed_monai(args: dict) -> dict:
 
     baseline = rss_now_mib()
     torch.manual_seed(args.get("seed", 0))
+    from benchmarks.monai.data import scaffold_settings
+
+    include_background = not scaffold_settings()["skip_background"]
     nf_enc, nf_dec, norm = unet_shape(scaffold_unet_args())
     if args.get("net") == "replica":  # mmarctl's Unet graph, in torch
         net = UnetReplica.build(nf_enc, nf_dec, norm=norm)
-        loss_fn = DiceLoss(to_onehot_y=True, softmax=False, include_background=True)
+        loss_fn = DiceLoss(to_onehot_y=True, softmax=False,
+                           include_background=include_background)
     else:
         # The encoder's channels, then the bottleneck's; one stride-2 level per pooling.
         net = UNet(spatial_dims=3, in_channels=1, out_channels=2,
                    channels=(*nf_enc, nf_dec[0]), strides=(2,) * len(nf_enc),
                    num_res_units=0, act="RELU", norm=MONAI_NORMS[norm])
-        loss_fn = DiceLoss(to_onehot_y=True, softmax=True, include_background=True)
+        loss_fn = DiceLoss(to_onehot_y=True, softmax=True,
+                           include_background=include_background)
     optimizer = torch.optim.Adam(net.parameters(), lr=LEARNING_RATE)
     built = rss_now_mib()
     image, label = fixed_batch(args["batch"], tuple(args["patch"]))
@@ -247,7 +251,9 @@ def torch_gmac(net, sample) -> float:
 def run(config: dict) -> list[Figure]:
     """Patches/s, GMAC/s and peak RSS of each tool's training step."""
     batch = int(config.get("train_batch", 2))
-    patch = tuple(config.get("train_patch", (64, 64, 64)))
+    from benchmarks.monai.data import scaffold_settings
+
+    patch = tuple(config.get("train_patch", scaffold_settings()["patch"]))
     steps = int(config.get("train_steps", 10))
     best = isolated_pair("row_train", {"batch": batch, "patch": patch, "steps": steps,
                                        "warmup": 3},
