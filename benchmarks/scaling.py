@@ -68,7 +68,8 @@ def _measure(workers: int, root: Path, work: Path, env: dict[str, str]) -> dict:
                "-H", f"localhost:{workers}", *script]
     run = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if run.returncode != 0:
-        raise SystemExit(f"{workers}-worker run failed:\n{run.stdout[-2000:]}\n{run.stderr[-2000:]}")
+        raise SystemExit(f"{workers}-worker run failed:\n"
+                         f"{run.stdout[-2000:]}\n{run.stderr[-2000:]}")
     return json.loads(out.read_text())
 
 

@@ -132,7 +132,8 @@ def probe_launchers() -> list[Finding]:
     findings.append(Finding("launcher mpirun", OK if mpirun else INFO,
                             mpirun or "not installed (only needed for --launcher mpirun)"))
     smi = shutil.which("nvidia-smi")
-    findings.append(Finding("nvidia-smi", OK if smi else INFO, smi or "not found (no NVIDIA driver)"))
+    findings.append(Finding("nvidia-smi", OK if smi else INFO,
+                            smi or "not found (no NVIDIA driver)"))
     return findings
 
 

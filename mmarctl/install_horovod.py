@@ -132,8 +132,9 @@ def plan_build(nccl: bool | None = None, mpi: bool = False) -> BuildPlan:
                                 hint="install NCCL (e.g. apt install libnccl-dev) or drop --nccl")
     py = f"cp{sys.version_info.major}{sys.version_info.minor}"
     if mpi and shutil.which("mpicxx") is None and shutil.which("mpirun") is None:
-        raise MissingDependency("an MPI build was requested but no MPI (mpicxx/mpirun) is installed",
-                                hint="install Open MPI (e.g. apt install libopenmpi-dev) or drop --mpi")
+        raise MissingDependency(
+            "an MPI build was requested but no MPI (mpicxx/mpirun) is installed",
+            hint="install Open MPI (e.g. apt install libopenmpi-dev) or drop --mpi")
     return BuildPlan(HOROVOD_VERSION, _tensorflow_version(), py, nccl_home, mpi)
 
 

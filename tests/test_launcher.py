@@ -301,7 +301,8 @@ def test_ctrl_c_is_forwarded_to_the_workers(tmp_path):
     """SIGINT reaches the launcher's process group; the job stops and Ctrl-C propagates."""
     import time
 
-    script = "import time\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    raise SystemExit(130)\n"
+    script = ("import time\ntry:\n    time.sleep(60)\n"
+              "except KeyboardInterrupt:\n    raise SystemExit(130)\n")
     started = time.monotonic()
     timer = _interrupt_soon()
     with pytest.raises(KeyboardInterrupt):

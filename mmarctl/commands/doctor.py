@@ -15,7 +15,8 @@ def doctor(
     install_horovod: Annotated[bool, typer.Option(
         "--install-horovod",
         help="Build (once; the wheel is cached in ~/.cache/mmarctl/wheels) and install "
-             "Horovod 0.28.1 for this TensorFlow, then report. Takes minutes the first time.")] = False,
+             "Horovod 0.28.1 for this TensorFlow, then report. "
+             "Takes minutes the first time.")] = False,
     quick: Annotated[bool, typer.Option(
         "--quick", help="Skip the probes that import TensorFlow and Horovod (about 2 s).")] = False,
 ) -> None:

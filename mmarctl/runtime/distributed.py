@@ -137,7 +137,7 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def allreduce_gradients(self, grads: Sequence[Any]) -> list[Any]:
-        """Average gradients over ranks; usable inside a ``tf.function``. ``None`` stays ``None``."""
+        """Average gradients over ranks (inside a ``tf.function`` too); ``None`` stays ``None``."""
 
     @abc.abstractmethod
     def allreduce_mean(self, value: Any) -> Any:
@@ -254,7 +254,8 @@ class HorovodBackend(Backend):
         import tensorflow as tf
 
         if not 0 <= root_rank < self.size:
-            raise ValueError(f"root_rank must be in [0, {self.size}). Received: root_rank={root_rank}")
+            raise ValueError(f"root_rank must be in [0, {self.size}). "
+                             f"Received: root_rank={root_rank}")
         for index, variable in enumerate(variables):
             # Keras 3 variables are not tf.Variables: broadcast the value, then assign it.
             value = self._hvd.broadcast(tf.convert_to_tensor(variable), root_rank,
