@@ -9,7 +9,7 @@ The trainer talks to one :class:`Backend` and never to Horovod directly::
     grads = backend.allreduce_gradients(grads)   # inside the tf.function train step
     dice = backend.allreduce_mean(local_dice)    # host side, for validation metrics
     if backend.is_chief: save checkpoint / TensorBoard / eval files / progress bar
-    attach_rank_filter(backend)        # other ranks' log lines start with "[rank N]"
+    attach_rank_filter(backend)        # done by HorovodBackend itself; again after re-configuring
 
 Why not ``hvd.broadcast_variables`` / ``hvd.DistributedGradientTape``: with Keras 3 the
 variables are not ``tf.Variable`` objects and both fail; broadcasting each variable's value
@@ -237,6 +237,7 @@ class HorovodBackend(Backend):
         self._hvd = hvd
         self._reduce_count = 0
         install_worker_excepthook(self.rank)
+        attach_rank_filter(self)  # other ranks' log lines start with "[rank N] "
 
     @property
     def rank(self) -> int:
@@ -382,14 +383,23 @@ class RankFilter(logging.Filter):
 
 
 def attach_rank_filter(backend: Backend, logger: logging.Logger | None = None) -> RankFilter:
-    """Put a :class:`RankFilter` on every handler of ``logger`` (default: the root logger).
+    """Put a :class:`RankFilter` on every handler of ``logger``.
 
-    Handler filters see records from all child loggers, which logger filters would not.
-    Call after logging is configured (e.g. after ``resources/log.config`` is applied).
+    By default: the handlers of the root logger and of every logger that exists now (a
+    Clara ``log.config`` may hang handlers on named loggers). Handler filters see records
+    from all child loggers, which logger filters would not. :class:`HorovodBackend` calls
+    this when it starts, i.e. after the trainer applied ``resources/log.config``; call it
+    again if logging is configured later.
     """
-    target = logger or logging.getLogger()
+    if logger is not None:
+        targets = [logger]
+    else:
+        manager = logging.Logger.manager
+        targets = [logging.getLogger()] + [
+            item for item in list(manager.loggerDict.values()) if isinstance(item, logging.Logger)]
     rank_filter = RankFilter(backend.rank)
-    for handler in target.handlers:
-        if not any(isinstance(f, RankFilter) for f in handler.filters):
-            handler.addFilter(rank_filter)
+    for target in targets:
+        for handler in target.handlers:
+            if not any(isinstance(f, RankFilter) for f in handler.filters):
+                handler.addFilter(rank_filter)
     return rank_filter

@@ -251,3 +251,25 @@ def test_worker_excepthook_not_installed_with_debug(monkeypatch):
 
     hook, _ = _hooked(monkeypatch, argv=("mmarctl", "--debug", "train"))
     assert hook is sys.excepthook and hook.__name__ == "<lambda>"
+
+
+def test_attach_rank_filter_reaches_named_loggers_handlers():
+    named = logging.getLogger("mmarctl.test.named_handlers")
+    named.propagate = False
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            lines.append(self.format(record))
+
+    handler = Collect()
+    named.addHandler(handler)
+    try:
+        attach_rank_filter(_Ranked(2))
+        named.warning("step %d", 1)
+    finally:
+        named.removeHandler(handler)
+        for h in logging.getLogger().handlers:
+            for f in [f for f in h.filters if isinstance(f, RankFilter)]:
+                h.removeFilter(f)
+    assert lines == ["[rank 2] step 1"]
