@@ -6,7 +6,7 @@ Clones the spleen scaffold into a temporary folder, writes synthetic data with
 table; the input-wait share is the time the training loop waited for the next batch over
 the whole step time (target < 10%: the pipeline keeps up with the compiled step).
 
-Usage: python benchmarks/training_throughput.py [--cases 8] [--size 64] [--epochs 2] [--jit]
+Usage: python benchmarks/training_throughput.py [--cases 8] [--size 64] [--epochs 5] [--jit]
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=8)
     parser.add_argument("--size", type=int, default=64)
-    parser.add_argument("--epochs", type=int, default=2, help="measured epochs after warm-up")
+    parser.add_argument("--epochs", type=int, default=5, help="measured epochs after warm-up")
     parser.add_argument("--jit", action="store_true", help="XLA-compile the training step")
     args = parser.parse_args()
 
