@@ -244,3 +244,20 @@ def test_corrupt_image_file_names_case_and_loader(tmp_path):
         build(root, seed=0).run()
     assert "\n" not in str(info.value)
     assert not (root / "models").exists()
+
+
+def test_failure_mid_first_epoch_writes_no_events(tmp_path):
+    root = make_mmar(tmp_path / "m", n_train=6)
+    plan = build(root, seed=0)
+    engine = plan.engine()
+    real = engine.train_epoch
+
+    def poisoned(epoch):
+        for i, logs in enumerate(real(epoch)):
+            yield {**logs, "loss": float("nan")} if i == 2 else logs
+
+    engine.train_epoch = poisoned
+    plan.engine = lambda: engine
+    with pytest.raises(RuntimeFailure, match="step 3"):
+        plan.run()
+    assert not (root / "models").exists()

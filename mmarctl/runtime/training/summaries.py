@@ -75,7 +75,10 @@ class TensorBoardSummaries(Callback):
         self.close()
 
     def close(self) -> None:
+        """Flush and close; scalars of a first epoch that never finished are dropped, so a
+        run that fails early leaves no event file."""
         if self._writer is not None:
             self.flush()
             self._writer.close()
             self._writer = None
+        self._pending.clear()
