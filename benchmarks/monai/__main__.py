@@ -38,6 +38,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quality-budget", type=float, default=300.0,
                         help="row 5: seconds each tool may train before it is stopped "
                              "(default 300)")
+    parser.add_argument("--quality-uncapped", action="store_true",
+                        help="row 5: let MONAI train to the target or --quality-budget even "
+                             "after mmarctl reached it (default: stop MONAI at mmarctl's time)")
     parser.add_argument("--quality-epochs", type=int, default=40,
                         help="row 5: epoch cap (default 40, the scaffold's)")
     parser.add_argument("--json", type=Path, default=None,
@@ -55,7 +58,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def config_from(args: argparse.Namespace, workdir: Path) -> dict:
     """Row settings; ``--quick`` shrinks sizes so that every row runs in seconds."""
     config = {"repeats": args.repeats, "rounds": args.rounds, "seed": 0,
-              "quality_budget_s": args.quality_budget, "quality_epochs": args.quality_epochs}
+              "quality_budget_s": args.quality_budget, "quality_epochs": args.quality_epochs,
+              "quality_uncapped": args.quality_uncapped}
     if args.quick:
         config.update(repeats=1, window_shape=(96, 96, 64), pipeline_epochs=2,
                       train_steps=2, train_patch=(32, 32, 32), quality_budget_s=30,
