@@ -2,16 +2,18 @@
 
 For each training config in ../shared/compat/clara whose components mmarctl all implements,
 a copy of the MMAR's config is written to tmp_path with crop/window sizes shrunk to 32,
-one epoch, batch size 2 and a data set of four 32^3 NIfTI volumes (with the label values
-the network's num_classes implies). The original files are read, never copied into the
-project. Configs that need a component mmarctl lacks are skipped, naming it (see
-docs/compatibility.md).
+one epoch, batch size 2 and a data set of four 32^3 NIfTI volumes (64x64 PNG images for
+the 2D MMARs), with the label values the network's num_classes implies. The original files
+are read, never copied into the project. Configs that need a component mmarctl lacks are
+skipped, naming it (see docs/compatibility.md).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +36,8 @@ RUNS = [
     ("trainingdata__nvidiaclara__trainingdataio_covid19_ct_lung_seg_v1",
      "config/config_train.json", None),
     ("ddayzzz__clara_demo__clara_seg_ct_brats", "config/config_train.json",
+     "config/config_validation.json"),
+    ("WarrenTseng__clara-train_colonoscopy__Colonoscopy_MMAR_v1", "config/config_train.json",
      "config/config_validation.json"),
 ]
 
@@ -104,6 +108,42 @@ def label_values(train: dict) -> list[int]:
     return list(range(max(classes, 2)))
 
 
+def write_png(path: Path, array: np.ndarray) -> None:
+    """A minimal 8-bit PNG (grey or RGB) writer, so the test needs no imaging package."""
+    height, width = array.shape[:2]
+    color = 2 if array.ndim == 3 else 0
+    raw = b"".join(b"\x00" + np.ascontiguousarray(array[y]).tobytes() for y in range(height))
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + tag + data
+                + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF))
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n"
+                     + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, color, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def write_png_data(root: Path, channels: int) -> Path:
+    """Four 2D cases (64x64 RGB or grey PNG images, 0/1 PNG masks)."""
+    rng = np.random.default_rng(0)
+    data = root / "data"
+    data.mkdir()
+    lists = {"training": [], "validation": []}
+    for i in range(4):
+        mask = np.zeros((64, 64), np.uint8)
+        lo = rng.integers(10, 30, size=2)
+        mask[lo[0]:lo[0] + 20, lo[1]:lo[1] + 20] = 1
+        image = np.clip(mask * 120.0 + 60 + rng.normal(0, 15, mask.shape), 0, 255).astype(np.uint8)
+        if channels > 1:
+            image = np.repeat(image[..., None], channels, axis=-1)
+        write_png(data / f"img{i}.png", image)
+        write_png(data / f"lbl{i}.png", mask)
+        key = "training" if i < 2 else "validation"
+        lists[key].append({"image": f"img{i}.png", "label": f"lbl{i}.png"})
+    (data / "dataset.json").write_text(json.dumps(lists))
+    return data / "dataset.json"
+
+
 def write_data(root: Path, channels: int, labels: list[int]) -> Path:
     """Four cases (two training, two validation) of 32^3 CT-like volumes, 1 mm spacing."""
     import nibabel as nib
@@ -146,7 +186,10 @@ def prepare(tmp_path: Path, folder: str, train_name: str, validation_name: str |
     (root / "config").mkdir(parents=True)
     if (source / "resources").is_dir():
         shutil.copytree(source / "resources", root / "resources")
-    datalist = write_data(root, image_channels(train), label_values(train))
+    if "LoadPng" in {name for _, name, _ in components(train, "train")}:
+        datalist = write_png_data(root, image_channels(train))
+    else:
+        datalist = write_data(root, image_channels(train), label_values(train))
     env_path = source / "config" / "environment.json"
     env = json.loads(env_path.read_text()) if env_path.is_file() else {}
     env.update(DATA_ROOT=str(datalist.parent), DATASET_JSON=str(datalist), MMAR_CKPT_DIR="models",

@@ -142,7 +142,7 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
         RuntimeFailure: no checkpoint, or it does not fit the network.
     """
     from mmarctl.runtime.plan import check_config, get_backend
-    from mmarctl.runtime.training.tf_engine import run_inferer
+    from mmarctl.runtime.training.tf_engine import put_prediction, run_inferer
 
     validating = mode == "validate"
     overrides = {"do_validation": validating, "output_infer_result": not validating}
@@ -195,9 +195,8 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
             image = np.asarray(sample["image"], np.float32)
             batch = _channels_last(image, sample["meta"].get("image", {}), dims)[None]
             probabilities = run_inferer(inferer, predict, batch, classification)[0]
-            sample["model"] = (probabilities.reshape(-1) if probabilities.ndim == 1
-                               else np.moveaxis(probabilities, -1, 0))
-            sample["meta"].setdefault("model", {})["channel_axis"] = 0
+            put_prediction(sample, probabilities, "classification" if classification
+                           else "segmentation")
             sample = _one(run_chain(post, [sample], rng))
             case = case_name(sample)
             values = [float(m.update(sample)) for m in metrics]

@@ -269,3 +269,15 @@ def test_classification_labels_are_vectors(tmp_path):
     batch = next(pipeline.batches(0))
     assert batch["label"].shape == (2, 3)
     pipeline.close()
+
+
+def test_shape_check_follows_recorded_channel_axis(datalist):
+    pipeline = seg(datalist, output_crop_size=[8, 8]).setup([Load()], num_classes=2)
+    sample = {"image": np.zeros((8, 8, 3), np.float32), "label": np.zeros((8, 8, 1), np.float32),
+              "meta": {"image": {"channel_axis": -1}, "label": {"channel_axis": -1}}}
+    pipeline.check(sample)  # channels last: spatial (8, 8) on both
+    sample["label"] = np.zeros((8, 7, 1), np.float32)
+    with pytest.raises(DataError, match=r"image shape \(8, 8\) and label shape \(8, 7\)"):
+        pipeline.check(sample)
+    assert pipeline.batch_arrays({**sample, "label": np.zeros((8, 8, 1), np.float32)})[
+        "image"].shape == (8, 8, 3)

@@ -257,8 +257,8 @@ class ImagePipeline(Component):
         label = sample.get("label")
         if self.task != "segmentation" or not isinstance(label, np.ndarray):
             return
-        image_spatial = self._spatial(sample["image"])
-        label_spatial = self._spatial(label)
+        image_spatial = self._spatial(sample, "image")
+        label_spatial = self._spatial(sample, "label")
         if image_spatial != label_spatial:
             raise DataError(f"case {case_name(sample)}: image shape {image_spatial} and label "
                             f"shape {label_spatial} differ",
@@ -272,7 +272,13 @@ class ImagePipeline(Component):
                                 f"are outside 0..{top} (num_classes={self.num_classes})",
                                 hint="fix the label file or num_classes in train.model")
 
-    def _spatial(self, array: np.ndarray) -> tuple[int, ...]:
+    def _spatial(self, sample: Sample, field: str) -> tuple[int, ...]:
+        """The spatial shape of ``field``, wherever its channel axis is (meta records it)."""
+        array = sample[field]
+        props = sample.get("meta", {}).get(field)
+        axis = props.get("channel_axis", 0) if isinstance(props, dict) else 0
+        if array.ndim > self.spatial_dims and axis in (-1, array.ndim - 1):
+            return tuple(array.shape[:-1][-self.spatial_dims:])
         return tuple(array.shape[-self.spatial_dims:])
 
     # -- iteration ----------------------------------------------------------------------------

@@ -83,11 +83,23 @@ def run_inferer(inferer: Any, predict, image: np.ndarray, classification: bool) 
     return np.asarray(inferer(predict, image), np.float32)
 
 
-def to_clara_layout(probabilities: np.ndarray, task: str) -> np.ndarray:
-    """A channels-last network output as Clara's channels-first array (vectors unchanged)."""
+def put_prediction(sample: dict[str, Any], probabilities: np.ndarray, task: str) -> None:
+    """Store one case's network output ``(*spatial, K)`` as field ``"model"``.
+
+    The layout follows the image's: channels first (Clara's default) unless the image is
+    channels last (``ConvertToChannelsLast`` ran, as in channels_last MMARs), so that the
+    post transforms and metrics compare ``"model"`` with a label of the same layout. A
+    classification output stays a vector ``(K,)``.
+    """
+    meta = sample.setdefault("meta", {})
     if task == "classification" or probabilities.ndim < 2:
-        return probabilities.reshape(-1) if task == "classification" else probabilities
-    return np.moveaxis(probabilities, -1, 0)
+        sample["model"] = probabilities.reshape(-1)
+        meta.setdefault("model", {})["channel_axis"] = 0
+        return
+    image_props = meta.get("image")
+    last = isinstance(image_props, dict) and image_props.get("channel_axis") == -1
+    sample["model"] = probabilities if last else np.moveaxis(probabilities, -1, 0)
+    meta.setdefault("model", {})["channel_axis"] = -1 if last else 0
 
 
 class Validator:
@@ -119,8 +131,7 @@ class Validator:
             if self.aux is not None and "label" in arrays:
                 for tag, value in self.aux(arrays["label"][None], probabilities).items():
                     sample[tag] = np.asarray(value, np.float32)
-            sample["model"] = to_clara_layout(probabilities[0], self.pipeline.task)
-            sample.setdefault("meta", {}).setdefault("model", {})["channel_axis"] = 0
+            put_prediction(sample, probabilities[0], self.pipeline.task)
             for metric in self.metrics:
                 metric.update(sample)
         results = {}
