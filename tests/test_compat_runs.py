@@ -39,9 +39,11 @@ RUNS = [
      "config/config_validation.json"),
     ("WarrenTseng__clara-train_colonoscopy__Colonoscopy_MMAR_v1", "config/config_train.json",
      "config/config_validation.json"),
+    ("mdai__model-deploy__classificationfl_chexpert_v4", "config/config_train.json",
+     "config/config_validation_ckpt.json"),
 ]
 
-SIZE_KEYS = {"size", "output_crop_size", "roi_size"}
+SIZE_KEYS = {"size", "output_crop_size", "roi_size", "target_shape"}
 PATCH = 32
 VOLUME = 32
 
@@ -123,8 +125,9 @@ def write_png(path: Path, array: np.ndarray) -> None:
                      + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
-def write_png_data(root: Path, channels: int) -> Path:
-    """Four 2D cases (64x64 RGB or grey PNG images, 0/1 PNG masks)."""
+def write_png_data(root: Path, channels: int, classes: int | None = None) -> Path:
+    """Four 2D cases: 64x64 RGB or grey PNG images with 0/1 PNG masks, or, for
+    classification (``classes`` given), with a list of ``classes`` 0/1 labels."""
     rng = np.random.default_rng(0)
     data = root / "data"
     data.mkdir()
@@ -137,8 +140,12 @@ def write_png_data(root: Path, channels: int) -> Path:
         if channels > 1:
             image = np.repeat(image[..., None], channels, axis=-1)
         write_png(data / f"img{i}.png", image)
-        write_png(data / f"lbl{i}.png", mask)
         key = "training" if i < 2 else "validation"
+        if classes:
+            label = [int(v) for v in (np.arange(classes) + i) % 2]
+            lists[key].append({"image": f"img{i}.png", "label": label})
+            continue
+        write_png(data / f"lbl{i}.png", mask)
         lists[key].append({"image": f"img{i}.png", "label": f"lbl{i}.png"})
     (data / "dataset.json").write_text(json.dumps(lists))
     return data / "dataset.json"
@@ -186,8 +193,15 @@ def prepare(tmp_path: Path, folder: str, train_name: str, validation_name: str |
     (root / "config").mkdir(parents=True)
     if (source / "resources").is_dir():
         shutil.copytree(source / "resources", root / "resources")
+    classification = "Classification" in train["train"]["image_pipeline"]["name"]
+    if classification:
+        # CheXpert's labels have 15 entries but its DenseNet121 entry sets no num_classes
+        # (Clara's default is not documented; mmarctl's is 1): the copy states it.
+        train["train"]["model"].setdefault("args", {}).setdefault("num_classes", 15)
     if "LoadPng" in {name for _, name, _ in components(train, "train")}:
-        datalist = write_png_data(root, image_channels(train))
+        classes = train["train"]["model"]["args"]["num_classes"] if classification else None
+        repeats = any(name == "RepeatChannel" for _, name, _ in components(train, "train"))
+        datalist = write_png_data(root, 1 if repeats else image_channels(train), classes)
     else:
         datalist = write_data(root, image_channels(train), label_values(train))
     env_path = source / "config" / "environment.json"
@@ -236,4 +250,5 @@ def test_real_mmar_trains_validates_and_infers(tmp_path, folder, train_name, val
     report = evaluate(workspace, EvalOptions(progress=False, output=str(tmp_path / "out")),
                       mode="infer")
     assert report.cases == 2
-    assert any(p.name.endswith((".nii", ".nii.gz")) for p in (tmp_path / "out").rglob("*"))
+    written = [p.name for p in (tmp_path / "out").rglob("*")]
+    assert any(n.endswith((".nii", ".nii.gz", ".csv")) for n in written), written

@@ -87,13 +87,17 @@ STANDINS = textwrap.dedent('''
 
 
     class SoftDice(Component):
-        """1 - soft Dice of the foreground; nan=True makes the loss NaN (tests)."""
-        def __init__(self, nan=False):
-            super().__init__(nan=nan)
+        """1 - soft Dice of the foreground; nan=True makes the loss NaN, broken=True makes
+        it fail on shapes (tests)."""
+        def __init__(self, nan=False, broken=False):
+            super().__init__(nan=nan, broken=broken)
             self.nan = nan
+            self.broken = broken
 
         def __call__(self, y_true, y_pred):
             import tensorflow as tf
+            if self.broken:
+                y_pred = tf.reshape(y_pred, [3])
             fg = y_pred[..., 1]
             truth = tf.cast(y_true[..., 0] > 0.5, tf.float32)
             inter = tf.reduce_sum(fg * truth)

@@ -261,3 +261,24 @@ def test_failure_mid_first_epoch_writes_no_events(tmp_path):
     with pytest.raises(RuntimeFailure, match="step 3"):
         plan.run()
     assert not (root / "models").exists()
+
+
+def test_channel_count_mismatch_is_reported_before_training(tmp_path):
+    from mmarctl.errors import DataError
+
+    config = train_config(epochs=1)
+    config["train"]["image_pipeline"]["args"]["output_image_channels"] = 2
+    root = make_mmar(tmp_path / "m", config=config)
+    with pytest.raises(DataError, match="1 channel.* but output_image_channels is 2"):
+        build(root)
+
+
+def test_step_failure_is_one_line(tmp_path):
+    config = train_config(epochs=1)
+    config["train"]["loss"] = {"path": "standins.SoftDice", "args": {"broken": True}}
+    root = make_mmar(tmp_path / "m", config=config)
+    with pytest.raises(RuntimeFailure, match=r"the training step failed on a batch of images "
+                                             r"\(2, 8, 8, 8, 1\)") as info:
+        build(root, seed=0).run()
+    assert "\n" not in str(info.value)
+    assert not (root / "models").exists()

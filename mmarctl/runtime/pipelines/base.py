@@ -369,6 +369,13 @@ class ImagePipeline(Component):
         samples = self.process(0, 0)
         self.patches_per_item = max(1, len(samples))
         arrays = self.batch_arrays(samples[0])
+        channels = arrays["image"].shape[-1]
+        if channels != self.image_channels:
+            raise DataError(f"case {case_name(samples[0])}: the transforms give images with "
+                            f"{channels} channel(s) but output_image_channels is "
+                            f"{self.image_channels}",
+                            hint="set output_image_channels in the image pipeline to the "
+                                 "channels the network should take")
         return {k: v.shape for k, v in arrays.items()}
 
     def steps_per_epoch(self) -> int:

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 import keras
 
-from mmarctl.errors import DataError
+from mmarctl.errors import DataError, RuntimeFailure
 
 log = logging.getLogger("mmarctl.train")
 
@@ -206,7 +206,15 @@ class TFEngine:
             if "label" not in batch:
                 raise DataError("training items need a \"label\"",
                                 hint="add labels to the datalist's training items")
-            loss = self._step(batch["image"], batch["label"])
+            try:
+                loss = self._step(batch["image"], batch["label"])
+            except (ValueError, TypeError, tf.errors.OpError) as error:
+                # Shape/dtype mismatches between data, network and loss surface here.
+                raise RuntimeFailure(f"the training step failed on a batch of images "
+                                     f"{tuple(batch['image'].shape)} and labels "
+                                     f"{tuple(batch['label'].shape)}: {_first_line(error)}",
+                                     hint="check num_classes, the channels and the label "
+                                          "format against the network and loss") from error
             loss_value = float(loss)
             self.step_s += time.perf_counter() - started
             self.samples_seen += int(batch["image"].shape[0])
@@ -231,3 +239,12 @@ def _data_error(error: Exception, pipeline: Any) -> Exception:
         return failure
     text = str(getattr(error, "message", error)).strip().splitlines()
     return DataError(f"reading the training data failed: {text[0] if text else error}")
+
+
+def _first_line(error: Exception) -> str:
+    """The most telling line of a TensorFlow/Keras error (they span many lines)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    for line in lines:
+        if "expected" in line or "Incompatible" in line or "must" in line:
+            return line[:300]
+    return (lines[-1] if lines else type(error).__name__)[:300]
