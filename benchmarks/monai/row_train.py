@@ -85,7 +85,7 @@ def speed_mmarctl(args: dict) -> dict:
     optimizer = lookup("optimizers", "Adam")().build(LEARNING_RATE)
     skip = scaffold_settings()["skip_background"]
     engine = TFEngine(model, Dice(skip_background=skip), optimizer, pipeline=None, shapes={},
-                      validator=None, backend=SingleProcess())
+                      validator=None, backend=SingleProcess(), jit=bool(args.get("jit")))
     step = engine._step  # the compiled per-batch step mmarctl train runs
     built = rss_now_mib()
     image, label = fixed_batch(args["batch"], tuple(args["patch"]))
