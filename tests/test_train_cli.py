@@ -118,3 +118,12 @@ def test_resume_and_finetune_do_not_mix(tmp_path):
         run_training("finetune", str(root), None, epochs=None, learning_rate=None, seed=None,
                      config_train="config_train.json", resume=True, gpus=1, cpu=False,
                      hosts=None, hostfile=None, launcher="gloo", finetune=True)
+
+
+def test_config_error_reported_without_loading_tensorflow(tmp_path):
+    root = make_mmar(tmp_path / "m")
+    code = ("import sys; from typer.testing import CliRunner; from mmarctl.cli import app; "
+            f"r = CliRunner().invoke(app, ['train', {str(root)!r}, '--config-train', 'nope.json']); "
+            "assert r.exit_code == 1, r.output; assert 'file not found' in r.output; "
+            "assert 'tensorflow' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -201,14 +201,12 @@ class TrainingPlan:
         Raises:
             ConfigError, DataError, RuntimeFailure: before any training step.
         """
-        import keras
-
         backend = backend or get_backend()
+        resolved = workspace.resolve(options.config, options.overrides)
+        check_config("config_train", resolved, workspace, options.overrides)
         pin_gpu = getattr(backend, "pin_gpu", None)
         if pin_gpu is not None:
             pin_gpu()  # one GPU per process, before TensorFlow touches a device
-        resolved = workspace.resolve(options.config, options.overrides)
-        check_config("config_train", resolved, workspace, options.overrides)
         data, file = resolved.data, resolved.file
         train = _section(data, "train", file)
 
@@ -226,6 +224,8 @@ class TrainingPlan:
                                    minimum=1)
         use_amp = argcheck.as_bool(data.get("use_amp", False), component=file, arg="use_amp")
         seed = seed_from(data, options.seed, file)
+        import keras  # only now: a config error above is reported without loading TensorFlow
+
         apply_seed(seed)
 
         amp = use_amp and gpu_available()
