@@ -338,7 +338,8 @@ class TrainingPlan:
                                   self.validation["metrics"], make_aux(self.loss, self.aux_ops),
                                   self.backend)
         return TFEngine(self.model, self.loss, self.optimizer, self.pipeline, self.shapes,
-                        validator, self.backend, jit=bool(self.options.jit))
+                        validator, self.backend, jit=bool(self.options.jit),
+                        aux_ops=self.aux_ops)
 
     def callbacks(self) -> list[Any]:
         """mmarctl's callbacks (chief only), then the config's handlers."""

@@ -282,3 +282,21 @@ def test_step_failure_is_one_line(tmp_path):
         build(root, seed=0).run()
     assert "\n" not in str(info.value)
     assert not (root / "models").exists()
+
+
+def test_aux_op_tags_are_logged_and_feed_metrics(tmp_path):
+    import tensorflow as tf
+
+    pytest.importorskip("mmarctl.runtime.aux_ops.neg_loss")
+    config = train_config(epochs=1)
+    config["train"]["aux_ops"] = [{"name": "NegLoss", "args": {"tag": "negloss"}}]
+    config["validate"]["metrics"].append(
+        {"name": "ComputeAverage", "args": {"name": "negloss", "field": "negloss"}})
+    root = make_mmar(tmp_path / "m", config=config)
+    state = build(root, seed=0).run()
+    assert state.history[0]["negloss"] < 0
+    event_file = next((root / "models").glob("events.out.tfevents*"))
+    tags = set()
+    for record in tf.data.TFRecordDataset(str(event_file)):
+        tags |= {v.tag for v in tf.compat.v1.Event.FromString(record.numpy()).summary.value}
+    assert {"train/negloss", "validation/negloss"} <= tags

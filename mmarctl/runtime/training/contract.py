@@ -6,7 +6,7 @@ compute; this module owns the order of events, which is the same for every engin
     on_train_begin(state)
     for epoch in start_epoch .. epochs-1:
         on_epoch_begin(state)
-        for each batch:       engine.train_epoch yields {"loss", "learning_rate"}
+        for each batch:       engine.train_epoch yields {"loss", "learning_rate", aux tags}
             on_step_end(state, logs)                  (loss checked finite first)
         if (epoch + 1) % num_training_epoch_per_valid == 0 or epoch is the last:
             metrics = engine.validate(epoch)          {"mean_dice": 0.91, ...}

@@ -26,9 +26,9 @@ def scalar_metadata() -> bytes:
 
 
 class TensorBoardSummaries(Callback):
-    """Writes ``train/loss`` and ``train/learning_rate`` every ``interval`` steps, and
-    ``epoch/loss`` plus ``validation/<metric>`` per epoch (Clara's
-    ``train_summary_recording_interval``)."""
+    """Writes ``train/loss``, ``train/learning_rate`` and ``train/<aux tag>`` every
+    ``interval`` steps (Clara's ``train_summary_recording_interval``), and ``epoch/loss``
+    plus ``validation/<metric>`` per epoch."""
 
     def __init__(self, log_dir: Path, interval: int = 1) -> None:
         self.log_dir = Path(log_dir)
@@ -38,9 +38,8 @@ class TensorBoardSummaries(Callback):
 
     def on_step_end(self, state: TrainState, logs: dict[str, float]) -> None:
         if state.step % self.interval == 0:
-            self._pending.append(("train/loss", float(logs["loss"]), state.step))
-            self._pending.append(("train/learning_rate", float(logs["learning_rate"]),
-                                  state.step))
+            for name, value in logs.items():  # loss, learning_rate and aux-op tags
+                self._pending.append((f"train/{name}", float(value), state.step))
 
     def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None:
         epoch = state.epoch + 1

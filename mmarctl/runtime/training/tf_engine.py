@@ -154,7 +154,7 @@ class TFEngine:
 
     def __init__(self, model: Any, loss: Any, optimizer: Any, pipeline: Any,
                  shapes: dict[str, tuple], validator: Validator | None, backend: Any,
-                 jit: bool = False) -> None:
+                 jit: bool = False, aux_ops: Any = ()) -> None:
         self.model = model
         self.loss = loss
         self.optimizer = optimizer
@@ -163,6 +163,7 @@ class TFEngine:
         self.validator = validator
         self.backend = backend
         self.jit = jit
+        self.aux_ops = list(aux_ops)
         self.amp = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
         self.wait_s = 0.0  # time spent waiting for input batches
         self.step_s = 0.0  # time spent in the compiled step
@@ -173,6 +174,7 @@ class TFEngine:
     def _make_step(self):
         model, loss_fn, optimizer, backend, amp = (self.model, self.loss, self.optimizer,
                                                    self.backend, self.amp)
+        aux_ops = self.aux_ops
 
         @tf.function(reduce_retracing=True, jit_compile=self.jit)
         def step(images, labels):
@@ -186,12 +188,19 @@ class TFEngine:
             gradients = tape.gradient(scaled, variables)
             gradients = backend.allreduce_gradients(gradients)
             optimizer.apply_gradients(zip(gradients, variables))
-            return loss
+            if not aux_ops:
+                return loss
+            aux = {}
+            for op in aux_ops:  # Clara aux ops: extra per-batch values, logged by tag
+                for tag, value in op(labels, predictions, loss).items():
+                    if value.shape.rank == 0:  # vectors (ComputeBinaryPreds) are for metrics
+                        aux[tag] = tf.cast(value, tf.float32)
+            return loss, aux
 
         return step
 
     def train_epoch(self, epoch: int) -> Iterator[dict[str, float]]:
-        """One epoch of steps; yields ``{"loss", "learning_rate"}`` after each."""
+        """One epoch of steps; yields ``{"loss", "learning_rate", <aux-op tags>}`` after each."""
         iterator = iter(self.pipeline.dataset(epoch, self.shapes))
         while True:
             waited = time.perf_counter()
@@ -207,7 +216,7 @@ class TFEngine:
                 raise DataError("training items need a \"label\"",
                                 hint="add labels to the datalist's training items")
             try:
-                loss = self._step(batch["image"], batch["label"])
+                result = self._step(batch["image"], batch["label"])
             except (ValueError, TypeError, tf.errors.OpError) as error:
                 # Shape/dtype mismatches between data, network and loss surface here.
                 raise RuntimeFailure(f"the training step failed on a batch of images "
@@ -215,10 +224,14 @@ class TFEngine:
                                      f"{tuple(batch['label'].shape)}: {_first_line(error)}",
                                      hint="check num_classes, the channels and the label "
                                           "format against the network and loss") from error
+            # The step returns the loss alone, or (loss, {tag: value}) when there are aux ops.
+            loss, aux = result if isinstance(result, tuple) else (result, {})
             loss_value = float(loss)
             self.step_s += time.perf_counter() - started
             self.samples_seen += int(batch["image"].shape[0])
-            yield {"loss": loss_value, "learning_rate": current_lr(self.optimizer)}
+            logs = {"loss": loss_value, "learning_rate": current_lr(self.optimizer)}
+            logs.update({tag: float(value) for tag, value in aux.items()})
+            yield logs
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         if self._predict is None:
