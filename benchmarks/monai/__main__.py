@@ -93,10 +93,15 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as error:  # one broken row must not hide the others' figures
                 lines = [line for line in str(error).splitlines() if line.strip()]
                 reason = next((line.strip() for line in reversed(lines)
-                               if "Error" in line and "raise" not in line), lines[-1] if lines else "")
+                               if "Error" in line and "raise" not in line),
+                              lines[-1] if lines else "")
                 figures.append(Figure(f"{row} {ROWS[row][4:]}", "row failed", "", "check",
                                       None, note=f"{type(error).__name__}: {reason[:300]}"))
-            print(f"row {row} took {time.perf_counter() - started:.0f} s", file=sys.stderr)
+            # Other processes on the cores skew the tools unequally (PyTorch's OpenMP
+            # threads wait at barriers for a descheduled peer), so record the load.
+            info[f"load_after_row_{row}"] = os.getloadavg()[0]
+            print(f"row {row} took {time.perf_counter() - started:.0f} s; load average "
+                  f"{os.getloadavg()[0]:.2f}", file=sys.stderr)
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)

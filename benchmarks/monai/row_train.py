@@ -2,25 +2,25 @@
 
 mmarctl: the scaffold's ``Unet`` with the scaffold's args, read from
 ``scaffolds/spleen/config/config_train.json`` (``nf_enc`` 16,32,32,64, ``nf_dec``
-64,32,32,32,16: four 2x levels, ReLU, the scaffold's normalisation), Clara's ``Dice`` loss (``skip_background``
-as the scaffold sets it) and ``Adam``,
+64,32,32,32,16: four 2x levels, ReLU, the scaffold's normalisation), Clara's ``Dice`` loss
+(``skip_background`` as the scaffold sets it) and ``Adam`` at the scaffold's learning rate,
 stepped by the compiled step of :class:`mmarctl.runtime.training.tf_engine.TFEngine` (the
 function ``mmarctl train`` runs per batch).
 
 MONAI: ``monai.networks.nets.UNet`` with the same channels (16, 32, 32, 64, 64), four
 stride-2 levels, ``num_res_units=0`` (the mmarctl Unet has no residual units), ReLU and the
-same normalisation, ``DiceLoss(to_onehot_y, softmax)`` (``include_background`` = not ``skip_background``) and
-``torch.optim.Adam``.
-The two nets are not the same graph: MONAI downsamples with strided convolutions and
-upsamples with transposed ones, mmarctl's Unet convolves at full resolution, then max-pools,
-and upsamples by repetition. The note gives both nets' parameters and multiply-adds per
-patch, and a second figure divides by them (GMAC/s), which compares the frameworks' kernels
-rather than the architectures.
+same normalisation, ``DiceLoss(to_onehot_y, softmax)`` (``include_background`` = not
+``skip_background``) and ``torch.optim.Adam``. The two nets are not the same graph: MONAI
+downsamples with strided convolutions and upsamples with transposed ones, mmarctl's Unet
+convolves at full resolution, then max-pools, and upsamples by repetition. The note gives
+both nets' parameters and multiply-adds per patch; a second figure multiplies them in
+(GMAC/s), and a third runs a torch replica of mmarctl's exact graph (:class:`UnetReplica`),
+which compares the frameworks rather than the architectures.
 
 Each tool runs in its own process on the same fixed batch (2 patches of the scaffold's crop
-size, random image,
-blob label), untimed steps first (tracing, kernel selection), then ``steps`` timed steps.
-Peak RSS is that process's high-water mark (framework, model, optimizer, activations).
+size, random image, blob label), untimed steps first (tracing, kernel selection), then
+``steps`` timed steps. Peak RSS is that process's high-water mark (framework, model,
+optimizer, activations).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ import numpy as np
 from benchmarks.monai.harness import COST, RATE, Figure, isolated_pair, rss_now_mib, run_isolated
 
 ROW = "4 training step"
-LEARNING_RATE = 5e-4
 #: mmarctl's normalisation names -> MONAI's ``norm`` argument.
 MONAI_NORMS = {None: None, "batch": "BATCH", "group": ("GROUP", {"num_groups": 8})}
 
@@ -72,7 +71,6 @@ def speed_mmarctl(args: dict) -> dict:
 
     from mmarctl.runtime.losses.dice import Dice
     from mmarctl.runtime.networks.unet import Unet
-    from mmarctl.runtime.optimizers import NAMES  # noqa: F401  (the family must import)
     from mmarctl.runtime.plan import SingleProcess
     from mmarctl.runtime.registry import lookup
     from mmarctl.runtime.training.tf_engine import TFEngine
@@ -82,7 +80,7 @@ def speed_mmarctl(args: dict) -> dict:
     baseline = rss_now_mib()
     keras.utils.set_random_seed(args.get("seed", 0))
     model = Unet(**scaffold_unet_args()).build(3, 1)
-    optimizer = lookup("optimizers", "Adam")().build(LEARNING_RATE)
+    optimizer = lookup("optimizers", "Adam")().build(scaffold_settings()["learning_rate"])
     skip = scaffold_settings()["skip_background"]
     engine = TFEngine(model, Dice(skip_background=skip), optimizer, pipeline=None, shapes={},
                       validator=None, backend=SingleProcess(), jit=bool(args.get("jit")))
@@ -96,7 +94,8 @@ def speed_mmarctl(args: dict) -> dict:
     for _ in range(args["steps"]):
         float(step(images, labels))  # float() waits for the step, as train_epoch does
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+    params = int(sum(np.prod(w.shape) for w in model.trainable_weights))
+    return {"seconds": seconds, "params": params,
             "gmac": keras_gmac(model, tuple(args["patch"])), "baseline_mib": baseline,
             "built_mib": built}
 
@@ -199,7 +198,7 @@ def speed_monai(args: dict) -> dict:
                    num_res_units=0, act="RELU", norm=MONAI_NORMS[norm])
         loss_fn = DiceLoss(to_onehot_y=True, softmax=True,
                            include_background=include_background)
-    optimizer = torch.optim.Adam(net.parameters(), lr=LEARNING_RATE)
+    optimizer = torch.optim.Adam(net.parameters(), lr=scaffold_settings()["learning_rate"])
     built = rss_now_mib()
     image, label = fixed_batch(args["batch"], tuple(args["patch"]))
     images = torch.from_numpy(np.ascontiguousarray(np.moveaxis(image, -1, 1)))
@@ -275,9 +274,9 @@ def run(config: dict) -> list[Figure]:
                    rate(twin), note=f"torch replica of the mmarctl Unet ({twin['params']:,} "
                                     f"params, {twin['gmac']:.2f} GMAC/patch) + MONAI DiceLoss"),
             Figure(ROW, "peak RSS, identical graph", "MiB", COST, ours["peak_rss_mib"],
-                   twin["peak_rss_mib"], note=f"after imports + build: torch replica "
-                                              f"{twin['baseline_mib']:.0f} + "
-                                              f"{twin['built_mib'] - twin['baseline_mib']:.0f} MiB"),
+                   twin["peak_rss_mib"],
+                   note=f"after imports + build: torch replica {twin['baseline_mib']:.0f} + "
+                        f"{twin['built_mib'] - twin['baseline_mib']:.0f} MiB"),
             Figure(ROW, "peak RSS, Unet vs monai UNet", "MiB", COST, ours["peak_rss_mib"],
                    theirs["peak_rss_mib"],
                    note=f"after imports + build: mmarctl {ours['baseline_mib']:.0f} + "
