@@ -70,16 +70,24 @@ def test_python_dash_m_entry_point():
 
 
 def test_runtime_verb_without_tensorflow_says_how_to_install(tmp_path: Path):
-    """A core-only install: `train` names the extra to install, with no traceback."""
+    """A core-only install: a valid MMAR passes the checks, then `train` names the extra."""
+    workspace = tmp_path / "exp"
     script = (
         "import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None\n"
         "from mmarctl.cli import app\n"
-        f"app(['train', {str(tmp_path)!r}])\n"
+        "def run(args):\n"
+        "    try:\n"
+        "        app(args)\n"
+        "    except SystemExit as done:\n"
+        "        if done.code:\n"
+        "            raise\n"
+        f"run(['clone', 'spleen', {str(workspace)!r}])\n"
+        f"run(['data', 'synth', {str(workspace / 'data')!r}, '--cases', '3', '--size', '32'])\n"
+        f"run(['train', {str(workspace)!r}, '--epochs', '1'])\n"
     )
-    (tmp_path / "config").mkdir()
-    (tmp_path / "config" / "config_train.json").write_text("{}")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=120)
+                          timeout=300)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert "pip install 'mmarctl[cpu]'" in done.stderr
+    assert not (workspace / "models" / "model.ckpt.index").exists()
