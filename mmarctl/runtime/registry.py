@@ -66,6 +66,8 @@ def import_path(path: str, root: Path | None = None) -> type:
     if not module_name:
         raise ConfigError(f"path {path!r} must be module.Class")
     with custom_code_on_path(root):
+        if root is not None:
+            _forget_modules_from_elsewhere(module_name, Path(root))
         try:
             module = importlib.import_module(module_name)
         except Exception as error:  # any import-time failure of user code
@@ -75,6 +77,25 @@ def import_path(path: str, root: Path | None = None) -> type:
         return getattr(module, class_name)
     except AttributeError:
         raise ConfigError(f"module {module_name!r} has no class {class_name!r}") from None
+
+
+def _forget_modules_from_elsewhere(module_name: str, root: Path) -> None:
+    """Drop a cached BYOC module (and its parent packages) that another MMAR provided.
+
+    Two MMARs may both ship ``custom/mynet.py``; in one process (tests, notebooks) the second
+    must get its own file, not the module the first one left in ``sys.modules``.
+    """
+    root = root.resolve()
+    parts = module_name.split(".")
+    for depth in range(len(parts), 0, -1):
+        name = ".".join(parts[:depth])
+        cached = sys.modules.get(name)
+        origin = getattr(cached, "__file__", None)
+        if cached is None or origin is None:
+            continue
+        if not Path(origin).resolve().is_relative_to(root):
+            for loaded in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+                del sys.modules[loaded]
 
 
 @contextmanager

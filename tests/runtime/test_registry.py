@@ -28,3 +28,15 @@ def test_unknown_names_suggest_close_ones(family, name, expected):
 def test_split_alias():
     assert registry.split_alias("ScaleByResolution#ScaleImg") == ("ScaleByResolution", "ScaleImg")
     assert registry.split_alias("LoadNifti") == ("LoadNifti", "LoadNifti")
+
+
+def test_byoc_modules_of_two_mmars_with_the_same_name_do_not_mix(tmp_path):
+    for name, cls in (("first", "Alpha"), ("second", "Beta")):
+        custom = tmp_path / name / "custom"
+        custom.mkdir(parents=True)
+        (custom / "samename_net.py").write_text(f"class {cls}:\n    origin = {name!r}\n")
+    alpha = registry.import_path("samename_net.Alpha", tmp_path / "first")
+    beta = registry.import_path("samename_net.Beta", tmp_path / "second")
+    assert (alpha.origin, beta.origin) == ("first", "second")
+    # The same MMAR again reuses its module rather than re-importing it.
+    assert registry.import_path("samename_net.Beta", tmp_path / "second") is beta
