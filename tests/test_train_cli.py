@@ -127,3 +127,71 @@ def test_config_error_reported_without_loading_tensorflow(tmp_path):
             "assert r.exit_code == 1, r.output; assert 'file not found' in r.output; "
             "assert 'tensorflow' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.fixture()
+def fake_launch(monkeypatch):
+    """launcher.launch replaced by a recorder; not inside a worker."""
+    from mmarctl import launcher
+
+    calls = []
+    monkeypatch.delenv("MMARCTL_WORKER", raising=False)
+    monkeypatch.setattr(launcher, "launch", lambda argv, **kw: calls.append((argv, kw)) or 0)
+    return calls
+
+
+@pytest.mark.parametrize("where", ["config", "set"])
+def test_multi_gpu_true_runs_one_worker_per_gpu(tmp_path, monkeypatch, fake_launch, where):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2")
+    config = train_config(multi_gpu=where == "config")
+    root = make_mmar(tmp_path / "m", config=config)
+    extra = ["--set", "multi_gpu=true"] if where == "set" else []
+    for verb in ("train", "finetune"):
+        result = invoke(verb, root, "--epochs", "2", *extra)
+        assert result.exit_code == 0, result.output
+    assert [kw["gpus"] for _, kw in fake_launch] == [3, 3]
+    assert all(kw["cpu"] is False for _, kw in fake_launch)
+    assert fake_launch[1][0][0] == "finetune" and "multi_gpu=true" in fake_launch[1][0]
+
+
+def test_multi_gpu_without_gpus_warns_and_trains_in_one_process(tmp_path, monkeypatch,
+                                                               fake_launch):
+    from mmarctl.errors import RuntimeFailure
+    from mmarctl.runtime import plan
+
+    def stop(*args, **kwargs):
+        raise RuntimeFailure("stopped before training (test)")
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.setattr(plan.TrainingPlan, "build", classmethod(stop))
+    root = make_mmar(tmp_path / "m", config=train_config(multi_gpu=True))
+    result = invoke("train", root)
+    assert fake_launch == []
+    assert "multi_gpu is true but this machine has 0 GPU(s): training in one process" \
+        in result.output
+    assert result.exit_code == 1 and "stopped before training (test)" in result.output
+
+
+def test_multi_gpu_false_or_inside_a_worker_does_not_launch(tmp_path, monkeypatch, fake_launch):
+    from mmarctl.errors import RuntimeFailure
+    from mmarctl.runtime import plan
+
+    def stop(*args, **kwargs):
+        raise RuntimeFailure("stopped before training (test)")
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    monkeypatch.setattr(plan.TrainingPlan, "build", classmethod(stop))
+    root = make_mmar(tmp_path / "m", config=train_config(multi_gpu=False))
+    assert invoke("train", root).exit_code == 1
+    monkeypatch.setenv("MMARCTL_WORKER", "1")
+    result = invoke("train", root, "--set", "multi_gpu=true")
+    assert result.exit_code == 1 and "warning" not in result.output
+    assert fake_launch == []
+
+
+def test_multi_gpu_not_a_boolean_is_config_error(tmp_path, fake_launch):
+    root = make_mmar(tmp_path / "m")
+    result = invoke("train", root, "--set", "multi_gpu=5")
+    assert result.exit_code == 1
+    assert "multi_gpu must be true or false; Received: multi_gpu=5" in result.output
+    assert fake_launch == []

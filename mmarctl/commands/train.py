@@ -104,12 +104,14 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
         raise UsageError(f"--launcher must be gloo or mpirun; Received: {launcher!r}")
     if resume and finetune:
         raise UsageError("--resume continues a run; finetune starts one: use `train --resume`")
+    from mmarctl import launcher as launch_module
+
+    if not (gpus > 1 or hosts or hostfile):
+        # `multi_gpu: true` (config or --set) asks for one worker per GPU, as --gpus does.
+        overrides = overrides_from(set_items, epochs, learning_rate)
+        gpus = launch_module.processes_for(gpus, multi_gpu_requested(workspace, config_train,
+                                                                     overrides))
     if gpus > 1 or hosts or hostfile:
-        try:
-            from mmarctl import launcher as launch_module
-        except ImportError:
-            raise UsageError("multi-process training (--gpus/--hosts/--hostfile) is not "
-                             "available yet in this build") from None
         argv = _launch_argv(verb, workspace.root, [*(set_items or []), "multi_gpu=true"],
                             epochs=epochs, learning_rate=learning_rate, seed=seed,
                             config_train=config_train, resume=resume)
@@ -148,6 +150,36 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
                 if state.key_metric and state.best_epoch >= 0 else "no validation metric")
         out.print(f"trained {state.epochs - state.start_epoch} epochs; {best}; "
                   f"models in {workspace.display(workspace.models_dir)}", highlight=False)
+
+
+def multi_gpu_requested(workspace: Any, config_train: str, overrides: dict[str, Any]) -> bool:
+    """The resolved ``multi_gpu`` global of the training config (False when absent).
+
+    Outside a launched worker, a true value on a machine with fewer than two GPUs means one
+    process (:func:`mmarctl.launcher.processes_for`); that is said in one warning line.
+
+    Raises:
+        ConfigError: the config cannot be resolved, or ``multi_gpu`` is not a boolean.
+    """
+    from mmarctl import launcher
+    from mmarctl.errors import ConfigError
+
+    resolved = workspace.resolve(config_train, overrides)
+    value = resolved.data.get("multi_gpu", False)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        value = value.strip().lower() == "true"
+    if not isinstance(value, bool):
+        raise ConfigError(f"multi_gpu must be true or false; Received: multi_gpu={value!r}",
+                          file=resolved.file, json_path="multi_gpu")
+    if value and not launcher.is_worker():
+        found = launcher.count_gpus()
+        if found < 2:
+            from mmarctl.console import err
+
+            err.print(f"warning: multi_gpu is true but this machine has {found} GPU(s): "
+                      "training in one process (--gpus N --cpu runs N CPU workers)",
+                      highlight=False)
+    return value
 
 
 def _label_other_ranks(backend: Any) -> None:
