@@ -300,3 +300,61 @@ def test_aux_op_tags_are_logged_and_feed_metrics(tmp_path):
     for record in tf.data.TFRecordDataset(str(event_file)):
         tags |= {v.tag for v in tf.compat.v1.Event.FromString(record.numpy()).summary.value}
     assert {"train/negloss", "validation/negloss"} <= tags
+
+
+class TwoRankStandIn:
+    """A backend that says it has two ranks: the other rank's loss is always ours + 1.
+
+    Collectives are local (no second process); ``allreduce_mean`` of the step values returns
+    the two-rank mean, so what the callbacks see tells whether the mean was used.
+    """
+
+    rank, size, local_rank, is_chief = 0, 2, 0, True
+
+    def __init__(self):
+        self.step_reductions = []
+
+    def shard(self, items):
+        return list(items)
+
+    def broadcast_variables(self, variables, root_rank=0):
+        pass
+
+    def allreduce_gradients(self, grads):
+        return list(grads)
+
+    def allreduce_mean(self, value):
+        if isinstance(value, dict):
+            self.step_reductions.append(dict(value))
+            return {k: (v + (v + 1.0)) / 2 for k, v in value.items()}
+        return value
+
+
+class StepLogs(contract.Callback):
+    def __init__(self):
+        self.logs = []
+
+    def on_step_end(self, state, logs):
+        self.logs.append(dict(logs))
+
+
+def test_logged_loss_is_the_mean_over_ranks(tmp_path):
+    import tensorflow as tf
+
+    backend = TwoRankStandIn()
+    root = make_mmar(tmp_path / "m", config=train_config(epochs=1))
+    plan = TrainingPlan.build(Workspace(root), TrainOptions(seed=0, progress=False), backend)
+    recorder = StepLogs()
+    plan.handlers = [recorder]
+    state = plan.run()
+    own = [r["loss"] for r in backend.step_reductions]
+    assert len(own) == plan.state.steps_per_epoch == len(recorder.logs)
+    assert [log["loss"] for log in recorder.logs] == pytest.approx([v + 0.5 for v in own])
+    assert state.history[0]["loss"] == pytest.approx(np.mean(own) + 0.5)
+    event_file = next((root / "models").glob("events.out.tfevents*"))
+    logged = []
+    for record in tf.data.TFRecordDataset(str(event_file)):
+        for value in tf.compat.v1.Event.FromString(record.numpy()).summary.value:
+            if value.tag == "train/loss":
+                logged.append(float(tf.make_ndarray(value.tensor)))
+    assert logged == pytest.approx([v + 0.5 for v in own], abs=1e-6)

@@ -200,7 +200,10 @@ class TFEngine:
         return step
 
     def train_epoch(self, epoch: int) -> Iterator[dict[str, float]]:
-        """One epoch of steps; yields ``{"loss", "learning_rate", <aux-op tags>}`` after each."""
+        """One epoch of steps; yields ``{"loss", "learning_rate", <aux-op tags>}`` after each.
+
+        With several processes the loss and the scalar aux-op tags are means over ranks.
+        """
         iterator = iter(self.pipeline.dataset(epoch, self.shapes))
         while True:
             waited = time.perf_counter()
@@ -229,9 +232,13 @@ class TFEngine:
             loss_value = float(loss)
             self.step_s += time.perf_counter() - started
             self.samples_seen += int(batch["image"].shape[0])
-            logs = {"loss": loss_value, "learning_rate": current_lr(self.optimizer)}
-            logs.update({tag: float(value) for tag, value in aux.items()})
-            yield logs
+            values = {"loss": loss_value, **{tag: float(value) for tag, value in aux.items()}}
+            if self.backend.size > 1:
+                # What rank 0 logs, draws and writes is the mean over ranks, not its own
+                # shard's loss; every rank joins this collective (one per step), so a NaN on
+                # any rank stops all of them at the same step.
+                values = self.backend.allreduce_mean(values)
+            yield {"learning_rate": current_lr(self.optimizer), **values}
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         if self._predict is None:
