@@ -171,8 +171,13 @@ def test_spleen_validation_config_is_flat_3x():
     assert config["model_loader"] == {"name": "CheckpointLoader",
                                       "args": {"checkpoint_dir": "{MMAR_CKPT_DIR}"}}
     assert config["val_metrics"][0]["args"]["report_path"] == "{MMAR_EVAL_OUTPUT_PATH}"
-    assert [t["name"] for t in config["post_transforms"]] == ["ArgmaxAcrossChannels",
-                                                              "CopyProperties"]
+    # Masks go back to the input's grid (nearest neighbour), so Dice is computed there and
+    # the labels are therefore not resampled.
+    assert config["post_transforms"] == [
+        {"name": "ArgmaxAcrossChannels", "args": {"fields": "model"}},
+        {"name": "RestoreOriginalShape",
+         "args": {"field": "model", "src_field": "image", "is_label": True}}]
+    assert "ScaleByResolution" not in {t["name"] for t in config["label_transforms"]}
 
 
 def test_classification_uses_the_classification_family():
