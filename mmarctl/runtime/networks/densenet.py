@@ -14,6 +14,17 @@ BLOCKS = (6, 12, 24, 16)
 GROWTH = 32
 #: Transition layers halve the channel count.
 COMPRESSION = 0.5
+#: Batch-norm moving-statistics momentum. Keras's 0.99 averages over ~100 steps and starts
+#: from mean 0 / variance 1, so after the few hundred steps of a typical medical-imaging run
+#: the inference-mode statistics still lag the weights and every image gets the same score.
+#: 0.9 (PyTorch's default, written 0.1 there, as in MONAI's DenseNet) tracks them within ~20 steps.
+BN_MOMENTUM = 0.9
+#: Batch-norm epsilon of the reference implementation (keras.applications).
+BN_EPSILON = 1.001e-5
+
+
+def _batch_norm(name: str) -> keras.layers.BatchNormalization:
+    return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
 
 
 class DenseNet121(Network):
@@ -28,6 +39,10 @@ class DenseNet121(Network):
     2x average pooling) between blocks, then BN, ReLU, global average pooling and a dense
     layer to ``num_classes`` with ``final_activation`` (float32). Input spatial sizes are
     free (at least 32). The output is ``(batch, num_classes)``.
+
+    Batch normalisation uses momentum ``BN_MOMENTUM`` (0.9) rather than Keras's 0.99, so
+    inference-mode outputs (validate, infer, export) match training-mode ones after tens of
+    steps rather than thousands; Clara did not document its value.
 
     Args:
         num_classes: outputs (labels of a multi-label problem, as in CheXpert).
@@ -56,7 +71,7 @@ class DenseNet121(Network):
                          final_activation=final_activation)
 
     def _bn_relu_conv(self, x, dims: int, filters: int, kernel: int, name: str):
-        x = keras.layers.BatchNormalization(epsilon=1.001e-5, name=f"{name}_bn")(x)
+        x = _batch_norm(name=f"{name}_bn")(x)
         x = keras.layers.ReLU(name=f"{name}_relu")(x)
         return conv(dims, filters, kernel, use_bias=False,
                     kernel_regularizer=l2(self.weight_decay), name=f"{name}_conv")(x)
@@ -70,7 +85,7 @@ class DenseNet121(Network):
         inputs = keras.Input((None,) * dims + (in_channels,), name="image")
         x = conv(dims, 64, 7, strides=2, use_bias=False,
                  kernel_regularizer=l2(self.weight_decay), name="stem_conv")(inputs)
-        x = keras.layers.BatchNormalization(epsilon=1.001e-5, name="stem_bn")(x)
+        x = _batch_norm(name="stem_bn")(x)
         x = keras.layers.ReLU(name="stem_relu")(x)
         # float32 pooling: no float16 MaxPool3D kernel on CPU under mixed precision.
         x = max_pool(3, strides=2, padding="same", dtype="float32", name="stem_pool")(x)
@@ -84,7 +99,7 @@ class DenseNet121(Network):
                 filters = int(x.shape[-1] * COMPRESSION)
                 x = self._bn_relu_conv(x, dims, filters, 1, f"transition{block}")
                 x = avg_pool(2, name=f"transition{block}_pool")(x)
-        x = keras.layers.BatchNormalization(epsilon=1.001e-5, name="final_bn")(x)
+        x = _batch_norm(name="final_bn")(x)
         x = keras.layers.ReLU(name="final_relu")(x)
         x = global_pool(name="pool")(x)
         logits = keras.layers.Dense(self.num_classes, kernel_regularizer=l2(self.weight_decay),
