@@ -124,6 +124,39 @@ def test_random_transforms_are_seeded_per_epoch_and_item(datalist):
     assert not all(np.array_equal(x, y) for x, y in zip(a, c))
 
 
+def test_random_draws_follow_the_position_in_the_full_list(datalist):
+    """Rank r of 2 trains on items r, r+2, ...: seeds come from those global positions."""
+    from mmarctl.runtime.distributed import shard_items
+
+    def noise(rank=None):
+        shard = None if rank is None else (lambda items: shard_items(items, rank, 2))
+        pipeline = seg(datalist, shuffle=False).setup([Load(), Noise()], seed=5, shard=shard)
+        # Subtract the item's constant image so only the random draw is left.
+        out = [s["image"] - float(s["image"].mean().round()) for s in pipeline.samples(1)]
+        positions = [pipeline.position(i) for i in range(len(pipeline.items()))]
+        pipeline.close()
+        return out, positions
+
+    alone, _ = noise()
+    rank0, positions0 = noise(0)
+    rank1, positions1 = noise(1)
+    assert positions0 == [0, 2, 4] and positions1 == [1, 3, 5]
+    for local, position in enumerate(positions1):
+        np.testing.assert_array_equal(rank1[local], alone[position])
+    # The ranks' first items (positions 0 and 1) draw different noise.
+    assert not np.allclose(rank0[0], rank1[0])
+
+
+def test_seeded_single_process_pipeline_is_repeatable(datalist):
+    def run():
+        pipeline = seg(datalist).setup([Load(), Noise()], seed=2)
+        out = [s["image"] for s in pipeline.samples(3)]
+        pipeline.close()
+        return out
+
+    assert all(np.array_equal(a, b) for a, b in zip(run(), run()))
+
+
 def test_cached_sample_not_mutated_by_random_transforms(datalist):
     pipeline = seg(datalist, shuffle=False).setup([Load(), Noise()], seed=0)
     list(pipeline.samples(0))

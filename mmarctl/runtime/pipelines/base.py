@@ -9,7 +9,8 @@ Data flow for one epoch::
 The transforms before the first ``is_random`` one are deterministic; their output is what
 a pipeline caches (which items, and how many, is the subclass's policy). Random transforms
 run for every epoch with a generator seeded from ``(seed, epoch, item)``, so a seeded run is
-repeatable whatever the thread scheduling.
+repeatable whatever the thread scheduling; ``item`` is the position in the full datalist,
+not in this process's shard, so ranks draw different random values.
 
 A pipeline yields Clara-layout samples (``samples()``, channels first, with ``meta``) for
 validation and inference, and channels-last batches (``batches()``, ``dataset()``) for
@@ -142,6 +143,7 @@ class ImagePipeline(Component):
                              else output_data_dims or 3)
         self._shard: Callable[[list], list] = lambda items: items
         self._items: list[dict] | None = None
+        self._positions: list[int] = []  # each local item's index in the full datalist
         self._cache: dict[int, list[Sample]] = {}
         self._pool: futures.ThreadPoolExecutor | None = None
         self.patches_per_item = 1
@@ -174,8 +176,20 @@ class ImagePipeline(Component):
     def items(self) -> list[dict]:
         """This process's datalist items, paths resolved against ``data_file_base_dir``."""
         if self._items is None:
-            self._items = self._shard(self._read_datalist())
+            # Shard (position, item) pairs so each item keeps its place in the full list.
+            pairs = self._shard(list(enumerate(self._read_datalist())))
+            self._positions = [position for position, _ in pairs]
+            self._items = [item for _, item in pairs]
         return self._items
+
+    def position(self, index: int) -> int:
+        """The index in the full datalist of this process's item ``index``.
+
+        Random transforms are seeded with it, so two ranks never draw the same crops and
+        flips for different items, and an item draws the same values whichever rank gets it.
+        """
+        self.items()
+        return self._positions[index]
 
     def _read_datalist(self) -> list[dict]:
         path = self.data_list_file_path
@@ -226,7 +240,7 @@ class ImagePipeline(Component):
         cached = self._cache.get(index)
         if cached is None:
             cached = run_chain(self.transforms[: self.split], [self._fresh(index)],
-                               np.random.default_rng([self.seed, 0, index]))
+                               np.random.default_rng([self.seed, 0, self.position(index)]))
             if self.caches(index):
                 self._cache[index] = cached
         return cached
@@ -236,9 +250,10 @@ class ImagePipeline(Component):
         return False
 
     def process(self, index: int, epoch: int) -> list[Sample]:
-        """All transforms on item ``index`` for ``epoch``; random ones seeded per (epoch, item)."""
+        """All transforms on item ``index`` for ``epoch``; random ones seeded with (seed, epoch,
+        the item's position in the full datalist)."""
         base = [copy_sample(s) for s in self._deterministic(index)]
-        rng = np.random.default_rng([self.seed, epoch + 1, index])
+        rng = np.random.default_rng([self.seed, epoch + 1, self.position(index)])
         samples = run_chain(self.transforms[self.split:], base, rng)
         for sample in samples:
             self.check(sample)

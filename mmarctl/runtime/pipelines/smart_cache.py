@@ -87,7 +87,7 @@ class SegmentationImagePipelineWithCache(ImagePipeline):
 
     def _load(self, index: int) -> list[Sample]:
         return run_chain(self.transforms[: self.split], [self._fresh(index)],
-                         np.random.default_rng([self.seed, 0, index]))
+                         np.random.default_rng([self.seed, 0, self.position(index)]))
 
     def _advance(self, epoch: int) -> None:
         """Evict items that left the window; start loading the next epoch's newcomers."""
