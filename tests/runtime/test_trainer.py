@@ -358,3 +358,122 @@ def test_logged_loss_is_the_mean_over_ranks(tmp_path):
             if value.tag == "train/loss":
                 logged.append(float(tf.make_ndarray(value.tensor)))
     assert logged == pytest.approx([v + 0.5 for v in own], abs=1e-6)
+
+
+def test_aux_values_keep_every_sample_of_a_batch():
+    import tensorflow as tf
+
+    from mmarctl.runtime.aux_ops.binary_preds import ComputeBinaryPreds
+    from mmarctl.runtime.aux_ops.neg_loss import NegLoss
+    from mmarctl.runtime.training.tf_engine import aux_fields, make_aux
+
+    def loss(y_true, y_pred):
+        return tf.reduce_mean(tf.abs(y_true - y_pred))
+
+    aux = make_aux(loss, [ComputeBinaryPreds(), NegLoss(tag="negloss")])
+    scores = np.array([[0.9, 0.2], [0.1, 0.7], [0.4, 0.6]], np.float32)
+    labels = np.array([[1, 0], [0, 1], [1, 1]], np.float32)
+    values = aux(labels, scores)
+    np.testing.assert_allclose(values["binary_preds"], scores)   # (B, K), not one row
+    np.testing.assert_array_equal(values["binary_labels"], labels)
+    assert values["negloss"].shape == () and values["negloss"] < 0
+    second = aux_fields(values, 1, batch=3)
+    np.testing.assert_allclose(second["binary_preds"], scores[1])
+    np.testing.assert_array_equal(second["binary_labels"], labels[1])
+    assert second["negloss"] == values["negloss"]
+
+
+CLASSIFIER = '''
+import keras
+from mmarctl.runtime.component import Component
+
+
+class TinyClassifier(Component):
+    """Global average of a 3x3 convolution, then a sigmoid per class (multi-label)."""
+    final_activation = "sigmoid"
+
+    def __init__(self, num_classes=3):
+        super().__init__(num_classes=num_classes)
+        self.num_classes = num_classes
+
+    def build(self, spatial_dims, in_channels):
+        inputs = keras.Input((None, None, in_channels))
+        x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        x = keras.layers.Dense(self.num_classes)(x)
+        return keras.Model(inputs, keras.layers.Activation("sigmoid", dtype="float32")(x))
+'''
+
+
+def hand_auc(scores, labels):
+    """P(score of a positive > score of a negative), ties one half, by counting pairs."""
+    pos = [s for s, y in zip(scores, labels) if y > 0.5]
+    neg = [s for s, y in zip(scores, labels) if y <= 0.5]
+    wins = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p in pos for n in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def test_chexpert_style_auc_from_binary_preds_matches_hand_computed(tmp_path):
+    """ComputeBinaryPreds + ComputeAUC on its tags (CheXpert's validate section)."""
+    root = make_mmar(tmp_path / "m")
+    (root / "custom" / "classifier.py").write_text(CLASSIFIER)
+    rng = np.random.default_rng(3)
+    labels = {"training": [[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1]],
+              "validation": [[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1], [1, 0, 0],
+                             [0, 1, 1]]}
+    lists = {}
+    for key, rows in labels.items():
+        lists[key] = []
+        for i, row in enumerate(rows):
+            name = f"{key}_{i}_cls.npy"
+            np.save(root / "data" / name, rng.normal(size=(8, 8)).astype(np.float32)
+                    + np.float32(row[0]))
+            lists[key].append({"image": name, "label": row})
+    (root / "data" / "dataset.json").write_text(json.dumps(lists))
+    pipeline = {"data_list_file_path": "{DATASET_JSON}", "data_file_base_dir": "{DATA_ROOT}",
+                "data_list_key": "training", "output_crop_size": [8, 8],
+                "output_batch_size": 2, "output_data_dims": 2}
+
+    def auc(name, **args):
+        return {"name": "ComputeAUC", "args": {"name": name, "field": "binary_preds",
+                                               "label_field": "binary_labels", **args}}
+
+    config = {
+        "epochs": 1, "learning_rate": 0.01,
+        "train": {
+            "loss": {"name": "BinaryClassificationLoss"},
+            "optimizer": {"path": "standins.Opt"},
+            "model": {"path": "classifier.TinyClassifier", "args": {"num_classes": 3}},
+            "pre_transforms": [{"name": "LoadNpy", "path": "standins.LoadNpy",
+                                "args": {"fields": ["image"]}}],
+            "aux_ops": [{"name": "ComputeBinaryPreds",
+                         "args": {"binary_preds_name": "binary_preds",
+                                  "binary_labels_name": "binary_labels"}}],
+            "image_pipeline": {"name": "ClassificationImagePipeline", "args": pipeline},
+        },
+        "validate": {
+            "metrics": [auc("Average_AUC", auc_average="macro", is_key_metric=True),
+                        auc("class_0", class_index=0), auc("class_2", class_index=2),
+                        {"name": "ComputeAUC", "args": {"name": "model_auc"}}],
+            "pre_transforms": [{"ref": "LoadNpy"}],
+            "image_pipeline": {"name": "ClassificationImagePipeline",
+                               "args": {**pipeline, "data_list_key": "validation",
+                                        "output_batch_size": 1}},
+            "inferer": {"path": "standins.Simple"},
+        },
+    }
+    (root / "config" / "config_train.json").write_text(json.dumps(config))
+    plan = build(root, seed=0)
+    state = plan.run()
+    metrics = state.history[-1]
+
+    images = np.stack([np.load(root / "data" / item["image"])[..., None]
+                       for item in lists["validation"]])
+    scores = np.asarray(plan.model(images, training=False))
+    truth = np.asarray(labels["validation"], np.float32)
+    per_class = [hand_auc(scores[:, c], truth[:, c]) for c in range(3)]
+    assert metrics["class_0"] == pytest.approx(per_class[0], abs=1e-6)
+    assert metrics["class_2"] == pytest.approx(per_class[2], abs=1e-6)
+    assert metrics["Average_AUC"] == pytest.approx(np.mean(per_class), abs=1e-6)
+    assert metrics["model_auc"] == pytest.approx(metrics["Average_AUC"], abs=1e-6)
+    assert state.key_metric == "Average_AUC"

@@ -45,11 +45,14 @@ def make_predict(model: Any, jit: bool = False):
 
 
 def make_aux(loss_fn: Any, aux_ops: list[Any]):
-    """``aux(y_true, y_pred) -> {tag: array}``: Clara aux ops on one validation case.
+    """``aux(y_true, y_pred) -> {tag: array}``: Clara aux ops on a validation batch.
 
-    Aux ops follow ``op(y_true, y_pred, loss) -> {tag: scalar tensor}`` (channels-last
-    batches, the case's loss); their tags become sample fields that metrics such as
-    ``ComputeAverage`` read.
+    Aux ops follow ``op(y_true, y_pred, loss) -> {tag: tensor}`` (channels-last batches, the
+    batch's loss); their tags become sample fields that metrics such as ``ComputeAverage``
+    or ``ComputeAUC`` read. Nothing is averaged here: a scalar tag comes back as a 0-d
+    array, a per-sample tag (ComputeBinaryPreds' ``(B, K)`` scores and labels) as the whole
+    ``(B, ...)`` array; :func:`aux_fields` gives one sample's share, and metrics such as
+    ComputeAUC gather the cases' rows themselves.
     """
     if not aux_ops:
         return None
@@ -64,11 +67,22 @@ def make_aux(loss_fn: Any, aux_ops: list[Any]):
 
     def aux(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, np.ndarray]:
         out = _aux(tf.convert_to_tensor(y_true, tf.float32), tf.convert_to_tensor(y_pred))
-        # Scalars stay scalars; per-batch vectors (ComputeBinaryPreds) lose the batch of one.
-        return {tag: np.asarray(value, np.float32)[0] if np.ndim(value) > 1
-                else np.asarray(value, np.float32) for tag, value in out.items()}
+        return {tag: np.asarray(value, np.float32) for tag, value in out.items()}
 
     return aux
+
+
+def aux_fields(values: dict[str, np.ndarray], index: int, batch: int) -> dict[str, np.ndarray]:
+    """The aux-op values of sample ``index`` of a batch of ``batch`` samples.
+
+    A value whose first axis is the batch gives that sample's row (``(K,)`` scores for
+    ComputeAUC); a scalar, or any other array, belongs to the whole batch and is kept as is.
+    """
+    out = {}
+    for tag, value in values.items():
+        value = np.asarray(value, np.float32)
+        out[tag] = value[index] if value.ndim >= 1 and value.shape[0] == batch else value
+    return out
 
 
 def run_inferer(inferer: Any, predict, image: np.ndarray, classification: bool) -> np.ndarray:
@@ -129,8 +143,8 @@ class Validator:
             probabilities = run_inferer(self.inferer, predict, arrays["image"][None],
                                         self.pipeline.task == "classification")
             if self.aux is not None and "label" in arrays:
-                for tag, value in self.aux(arrays["label"][None], probabilities).items():
-                    sample[tag] = np.asarray(value, np.float32)
+                values = self.aux(arrays["label"][None], probabilities)
+                sample.update(aux_fields(values, 0, batch=1))
             put_prediction(sample, probabilities[0], self.pipeline.task)
             for metric in self.metrics:
                 metric.update(sample)
