@@ -117,3 +117,62 @@ def test_frozen_graph_and_onnx_give_the_checkpoint_results(mmar):
         for name, mask in masks.items():
             # Probabilities agree to ~1e-7; an argmax may flip only on an exact tie.
             assert np.mean(got[name] != mask) < 1e-4, (tag, name)
+
+
+def run_model(root: Path, verb: str, config_tag: str, model: str) -> Path:
+    """``verb`` with ``--model`` overriding config_validation_<config_tag>.json's loader."""
+    out = root / f"{verb}_{config_tag}_as_{model}"
+    result = CliRunner().invoke(app, [verb, str(root), "-c", f"config_validation_{config_tag}.json",
+                                      "--model", model,
+                                      "--set", f"MMAR_EVAL_OUTPUT_PATH={out}"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.mark.slow
+def test_model_option_picks_checkpoint_frozen_graph_or_onnx(mmar):
+    if not ((mmar / "models" / "model.fzn.pb").is_file()
+            and (mmar / "models" / "model.onnx").is_file()):
+        exported = CliRunner().invoke(app, ["export", str(mmar), "-f", "fzn,onnx"])
+        assert exported.exit_code == 0, exported.output
+
+    def dice(out: Path) -> dict[str, float]:
+        rows = json.loads((out / "metrics.json").read_text())["per_case"]
+        return {row["case"]: row["mean_dice"] for row in rows}
+
+    # The ONNX config run as the checkpoint, the checkpoint config run as fzn and onnx.
+    reference = dice(run_model(mmar, "validate", "onnx", "ckpt"))
+    assert reference and all(0.0 < v < 1.0 for v in reference.values()), reference
+    for model in ("fzn", "onnx"):
+        assert dice(run_model(mmar, "validate", "ckpt", model)) == pytest.approx(
+            reference, abs=1e-6), model
+    masks = {p.name: np.asarray(__import__("nibabel").load(p).dataobj)
+             for p in run_model(mmar, "infer", "ckpt", "onnx").rglob("*.nii*")}
+    expected = {p.name: np.asarray(__import__("nibabel").load(p).dataobj)
+                for p in run_model(mmar, "infer", "fzn", "ckpt").rglob("*.nii*")}
+    assert masks.keys() == expected.keys() and masks
+    for name, mask in masks.items():
+        assert np.mean(mask != expected[name]) < 1e-4, name
+
+
+@pytest.mark.parametrize("verb", ["validate", "infer"])
+@pytest.mark.parametrize("model", ["fzn", "onnx"])
+def test_model_option_without_the_export_says_how_to_make_it(mmar, tmp_path, verb, model):
+    import shutil
+
+    copy = tmp_path / "mmar"
+    shutil.copytree(mmar, copy, ignore=shutil.ignore_patterns("model.fzn.pb", "model.onnx",
+                                                              "model.trt.pb"))
+    result = CliRunner().invoke(app, [verb, str(copy), "-c", "config_validation_ckpt.json",
+                                      "--model", model])
+    assert result.exit_code == 1
+    name = "model.fzn.pb" if model == "fzn" else "model.onnx"
+    assert f"--model {model}: no models/{name}" in result.output
+    assert f"mmarctl export {copy} --format {model}" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_model_option_rejects_other_values(mmar):
+    result = CliRunner().invoke(app, ["validate", str(mmar), "--model", "trt"])
+    assert result.exit_code == 2
+    assert "--model must be one of ckpt, fzn, onnx; Received: 'trt'" in result.output

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from mmarctl.commands._common import MmarArgument, SetOption
-from mmarctl.commands.validate import ConfigOption, ConfigTrainOption
+from mmarctl.commands.validate import ConfigOption, ConfigTrainOption, ModelOption
 
 
 def register(app: typer.Typer) -> None:
@@ -25,24 +25,27 @@ def infer(
     output: Annotated[Optional[str], typer.Option(
         "--output", "-o", metavar="DIR",
         help="Output folder (sets MMAR_EVAL_OUTPUT_PATH; default eval/).")] = None,
+    model: ModelOption = None,
 ) -> None:
     """Infer: masks as NIfTI with the input's affine/header, classification scores as CSV.
 
-    Without --input the datalist key DATA_LIST_KEY (default: validation) is used.
+    Without --input the datalist key DATA_LIST_KEY (default: validation) is used; --model
+    picks the checkpoint or an exported model (fzn, onnx) instead of the config's loader.
 
     Example: mmarctl infer my-exp --input scan.nii.gz --output predictions/
     """
     from mmarctl.console import out
     from mmarctl.runtime import logs
-    from mmarctl.runtime.evaluation import EvalOptions, evaluate
+    from mmarctl.runtime.evaluation import EvalOptions, check_model_choice, evaluate
     from mmarctl.variables import parse_set_items
     from mmarctl.workspace import Workspace
 
+    check_model_choice(model)
     workspace = Workspace.locate(mmar)
     logs.quiet_tensorflow()
     logs.configure(workspace.log_config)
     report = evaluate(workspace, EvalOptions(config=config, train_config=config_train,
                                              overrides=parse_set_items(set_), inputs=input_,
-                                             output=output), mode="infer")
+                                             output=output, model=model), mode="infer")
     out.print(f"inferred {report.cases} cases; outputs in "
               f"{workspace.display(report.output_dir)}", highlight=False)

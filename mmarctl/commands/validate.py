@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -15,6 +15,11 @@ ConfigOption = Annotated[str, typer.Option(
 ConfigTrainOption = Annotated[str, typer.Option(
     "--config-train", metavar="FILE",
     help="Training config whose model section CheckpointLoader builds.")]
+ModelOption = Annotated[Optional[str], typer.Option(
+    "--model", "-m", metavar="ckpt|fzn|onnx", show_default=False,
+    help="Which model to run: the checkpoint (ckpt), or the exported frozen graph (fzn, "
+         "models/model.fzn.pb) or ONNX model (onnx, models/model.onnx); default: the "
+         "config's model_loader.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -26,25 +31,28 @@ def validate(
     set_: SetOption = None,
     config: ConfigOption = "config_validation.json",
     config_train: ConfigTrainOption = "config_train.json",
+    model: ModelOption = None,
 ) -> None:
     """Validate the model: per-case and summary metrics into eval/ (CSV, JSON, text).
 
     The datalist key is DATA_LIST_KEY (default: validation); the model is loaded as the
-    config's model_loader says.
+    config's model_loader says, or as --model chooses (the export must exist for fzn/onnx).
 
-    Example: mmarctl validate my-exp --set DATA_LIST_KEY=validation
+    Example: mmarctl validate my-exp --set DATA_LIST_KEY=validation --model onnx
     """
     from mmarctl.console import out
     from mmarctl.runtime import logs
-    from mmarctl.runtime.evaluation import EvalOptions, evaluate, summarise
+    from mmarctl.runtime.evaluation import EvalOptions, check_model_choice, evaluate, summarise
     from mmarctl.variables import parse_set_items
     from mmarctl.workspace import Workspace
 
+    check_model_choice(model)
     workspace = Workspace.locate(mmar)
     logs.quiet_tensorflow()
     logs.configure(workspace.log_config)
     report = evaluate(workspace, EvalOptions(config=config, train_config=config_train,
-                                             overrides=parse_set_items(set_)), mode="validate")
+                                             overrides=parse_set_items(set_), model=model),
+                      mode="validate")
     out.print(f"validated {report.cases} cases", highlight=False)
     for name, value in report.metrics.items():
         stats = summarise([row[name] for row in report.per_case.values()])

@@ -25,11 +25,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from mmarctl.errors import ConfigError, DataError
+from mmarctl.errors import ConfigError, DataError, RuntimeFailure, UsageError
 from mmarctl.jsonio import load_json, write_json_atomic
 from mmarctl.runtime.builder import ComponentBuilder
 from mmarctl.runtime.pipelines.base import case_name, run_chain
-from mmarctl.workspace import Workspace
+from mmarctl.workspace import ResolvedConfig, Workspace
 
 log = logging.getLogger("mmarctl.evaluate")
 
@@ -46,6 +46,8 @@ class EvalOptions:
         overrides: ``--set`` values.
         inputs: image files to infer on instead of the datalist.
         output: output folder (sets ``MMAR_EVAL_OUTPUT_PATH``).
+        model: ``"ckpt"``, ``"fzn"`` or ``"onnx"`` (``--model``) to replace the config's
+            ``model_loader`` (see :func:`model_loader_entry`); None keeps the config's.
         progress: draw progress.
     """
 
@@ -54,6 +56,7 @@ class EvalOptions:
     overrides: dict[str, Any] = field(default_factory=dict)
     inputs: list[str] | None = None
     output: str | None = None
+    model: str | None = None
     progress: bool = True
 
 
@@ -166,11 +169,8 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
                builder.build_list("writers", data.get("writers"), "writers"))
     inferer = builder.build("inferers", data.get("inferer", {"name": "TFSimpleInferer"}),
                             "inferer")
-    if "model_loader" not in data:
-        raise ConfigError("model_loader is missing", file=file, json_path="model_loader",
-                          hint='e.g. {"name": "CheckpointLoader", "args": '
-                               '{"checkpoint_dir": "{MMAR_CKPT_DIR}"}}')
-    loader = builder.build("model_loaders", data["model_loader"], "model_loader")
+    loader_entry = model_loader_entry(workspace, resolved, options.model)
+    loader = builder.build("model_loaders", loader_entry, "model_loader")
 
     output_dir = Path(resolved.variables.get("MMAR_EVAL_OUTPUT_PATH")
                       or workspace.eval_dir)
@@ -218,6 +218,58 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
                            for case, values in rows}
         report.files += write_metric_reports(output_dir, metrics, rows, report.metrics)
     return report
+
+
+#: ``--model`` choices: the file ``mmarctl export`` writes for each, in ``MMAR_CKPT_DIR``.
+MODEL_FILES = {"fzn": "model.fzn.pb", "onnx": "model.onnx"}
+MODEL_CHOICES = ("ckpt", *MODEL_FILES)
+
+
+def check_model_choice(model: str | None) -> None:
+    """Reject a ``--model`` value other than ckpt, fzn or onnx (a usage error, exit 2)."""
+    if model is not None and model not in MODEL_CHOICES:
+        raise UsageError(f"--model must be one of {', '.join(MODEL_CHOICES)}; "
+                         f"Received: {model!r}")
+
+
+def model_loader_entry(workspace: Workspace, resolved: ResolvedConfig,
+                       model: str | None) -> dict[str, Any]:
+    """The ``model_loader`` entry to build: the config's, or the one ``--model`` names.
+
+    * None: the config's ``model_loader`` (a ConfigError when it has none);
+    * ``"ckpt"``: the config's loader when it is a CheckpointLoader (it may name another
+      prefix), else ``CheckpointLoader(checkpoint_dir=MMAR_CKPT_DIR)``;
+    * ``"fzn"`` / ``"onnx"``: ``FrozenGraphModelLoader`` / ``OnnxModelLoader`` on
+      ``MMAR_CKPT_DIR/model.fzn.pb`` / ``model.onnx``, the files ``mmarctl export`` writes.
+
+    Raises:
+        UsageError: an unknown ``model``.
+        ConfigError: no ``model_loader`` and no ``model``.
+        RuntimeFailure: the exported file ``model`` needs is missing (says how to export it).
+    """
+    check_model_choice(model)
+    configured = resolved.data.get("model_loader")
+    if model is None:
+        if configured is None:
+            raise ConfigError("model_loader is missing", file=resolved.file,
+                              json_path="model_loader",
+                              hint='e.g. {"name": "CheckpointLoader", "args": '
+                                   '{"checkpoint_dir": "{MMAR_CKPT_DIR}"}}, or pass --model')
+        return configured
+    folder = Path(resolved.variables.get("MMAR_CKPT_DIR") or workspace.models_dir)
+    if not folder.is_absolute():
+        folder = workspace.root / folder
+    if model == "ckpt":
+        if isinstance(configured, Mapping) and configured.get("name") == "CheckpointLoader":
+            return dict(configured)
+        return {"name": "CheckpointLoader", "args": {"checkpoint_dir": str(folder)}}
+    path = folder / MODEL_FILES[model]
+    if not path.is_file():
+        raise RuntimeFailure(f"--model {model}: no {workspace.display(path)}",
+                             hint=f"run `mmarctl export {workspace.root} --format {model}` "
+                                  "first")
+    name = "FrozenGraphModelLoader" if model == "fzn" else "OnnxModelLoader"
+    return {"name": name, "args": {"model_file_path": str(path)}}
 
 
 def _one(samples: list[dict]) -> dict:
