@@ -9,7 +9,8 @@ the training state restored (``--resume``). :meth:`TrainingPlan.run` then trains
 Globals read from ``config_train.json`` (after environment.json and ``--set``): ``epochs``,
 ``learning_rate``, ``num_training_epoch_per_valid`` (default 1), ``use_amp``,
 ``determinism`` (``random_seed``/``tf_seed``/``numpy_seed``), ``train_summary_recording_interval``
-(default 1), ``multi_gpu`` (informational: the process count decides), ``MMAR_CKPT``
+(default 1), ``multi_gpu`` (read by the train command, which launches one worker per GPU
+when it is true; inside a worker the process count decides), ``MMAR_CKPT``
 (finetune).
 """
 
