@@ -92,7 +92,7 @@ def test_registry_resolves_network_names():
 
 # ---------------------------------------------------------------- SegResnet
 
-from mmarctl.runtime.networks.densenet import DenseNet121  # noqa: E402
+from mmarctl.runtime.networks.densenet import BLOCKS, BN_MOMENTUM, DenseNet121  # noqa: E402
 from mmarctl.runtime.networks.segahnet import SegAhnet  # noqa: E402
 from mmarctl.runtime.networks.segresnet import SegResnet  # noqa: E402
 
@@ -214,6 +214,19 @@ def test_densenet121_3d_weight_decay():
 def test_densenet121_bad_args(args):
     with pytest.raises(ConfigError, match="Received:"):
         DenseNet121(**args)
+
+
+def test_densenet121_batch_norm_momentum_suits_short_runs():
+    # Keras's default 0.99 left the classification scaffold's moving statistics far behind
+    # after its ~80 steps (validation AUC ~0.5); tests/test_scaffold_runs.py checks the
+    # behaviour end to end, this pins the setting on every layer.
+
+    model = DenseNet121(num_classes=1).build(2, 1)
+    norms = [layer for layer in model.layers
+             if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(norms) == 1 + 2 * sum(BLOCKS) + 3 + 1  # stem, 2 per dense layer, transitions, final
+    assert BN_MOMENTUM == 0.9
+    assert {layer.momentum for layer in norms} == {BN_MOMENTUM}
 
 
 # ---------------------------------------------------------------- every network
