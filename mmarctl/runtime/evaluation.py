@@ -27,6 +27,7 @@ import numpy as np
 
 from mmarctl.errors import ConfigError, DataError, RuntimeFailure, UsageError
 from mmarctl.jsonio import load_json, write_json_atomic
+from mmarctl.runtime import logs
 from mmarctl.runtime.builder import ComponentBuilder
 from mmarctl.runtime.pipelines.base import case_name, run_chain
 from mmarctl.workspace import ResolvedConfig, Workspace
@@ -144,6 +145,7 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
         DataError: an image or label cannot be used (named).
         RuntimeFailure: no checkpoint, or it does not fit the network.
     """
+    logs.quiet_tensorflow()
     from mmarctl.runtime.plan import check_config, get_backend
     from mmarctl.runtime.training.tf_engine import put_prediction, run_inferer
 

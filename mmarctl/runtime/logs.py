@@ -6,14 +6,35 @@ import configparser
 import logging
 import logging.config
 import os
+import sys
 from pathlib import Path
 
 from mmarctl.errors import ConfigError
 
 
 def quiet_tensorflow() -> None:
-    """Hide TensorFlow's C++ start-up notices (set before TensorFlow is imported)."""
+    """Import TensorFlow (and Keras) with their C++ start-up chatter kept off the terminal.
+
+    TensorFlow 2.21 prints absl/oneDNN/CPU-feature lines to file descriptor 2 while it loads,
+    before Python logging exists and whatever ``TF_CPP_MIN_LOG_LEVEL`` says, so the verbs call
+    this before importing any runtime module that imports TensorFlow. ``MMARCTL_TF_LOGS=1``
+    shows those lines (e.g. when TensorFlow itself fails to load). Python exceptions raised
+    by the import still propagate.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules or os.environ.get("MMARCTL_TF_LOGS") == "1":
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow  # noqa: F401
+        import keras  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def configure(log_config: Path | None) -> None:

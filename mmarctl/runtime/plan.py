@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from mmarctl.errors import ConfigError, RuntimeFailure
-from mmarctl.runtime import argcheck
+from mmarctl.runtime import argcheck, logs
 from mmarctl.runtime.builder import ComponentBuilder
 from mmarctl.workspace import ResolvedConfig, Workspace
 
@@ -225,7 +225,9 @@ class TrainingPlan:
                                    minimum=1)
         use_amp = argcheck.as_bool(data.get("use_amp", False), component=file, arg="use_amp")
         seed = seed_from(data, options.seed, file)
-        import keras  # only now: a config error above is reported without loading TensorFlow
+        # Only now: a config error above is reported without loading TensorFlow.
+        logs.quiet_tensorflow()
+        import keras
 
         apply_seed(seed)
 

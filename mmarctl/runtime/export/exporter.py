@@ -140,6 +140,9 @@ def export_mmar(workspace: Any, request: ExportRequest,
             unwritable output folder, a failed conversion or a failed verification.
         MissingDependency: trt asked for by name where it cannot be built; ONNX packages.
     """
+    from mmarctl.runtime import logs
+
+    logs.quiet_tensorflow()
     from mmarctl.runtime import checkpoint as ckpt
     from mmarctl.runtime.export import tensorrt_engine
 
