@@ -61,6 +61,15 @@ class Transform(Component):
         return sample.setdefault("meta", {}).setdefault(field, {})
 
 
+
+class FieldsTransform(Transform):
+    """A transform whose only Clara argument is ``fields`` (a name or a list of names)."""
+
+    def __init__(self, fields: str | list[str]) -> None:
+        self.fields = as_fields(fields, component=self.clara_name)
+        super().__init__(fields=fields)
+
+
 def sample_name(sample: Sample) -> str:
     """The file the sample came from, for error messages ("" when unknown)."""
     for props in sample.get("meta", {}).values():

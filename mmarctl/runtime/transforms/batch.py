@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from mmarctl.errors import DataError
-from mmarctl.runtime.transforms.base import Sample, Transform, as_fields
+from mmarctl.runtime.transforms.base import FieldsTransform, Sample
 
 
-class MergeBatchDims(Transform):
+class MergeBatchDims(FieldsTransform):
     """Merge the first two axes of each field: ``(B, N, ...)`` -> ``(B * N, ...)``.
 
     Implements Clara's ``MergeBatchDims`` (``train.batch_transforms``, "batch by
@@ -21,10 +21,6 @@ class MergeBatchDims(Transform):
     """
 
     clara_name = "MergeBatchDims"
-
-    def __init__(self, fields: str | list[str]) -> None:
-        self.fields = as_fields(fields, component=self.clara_name)
-        super().__init__(fields=fields)
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         for field in self.fields:

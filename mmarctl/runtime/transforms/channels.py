@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from mmarctl.errors import ConfigError
-from mmarctl.runtime.transforms.base import Sample, Transform, as_fields
+from mmarctl.runtime.transforms.base import FieldsTransform, Sample, Transform, as_fields
 
 
 def _known_axis(sample: Sample, field: str) -> int | None:
@@ -14,7 +14,7 @@ def _known_axis(sample: Sample, field: str) -> int | None:
     return props.get("channel_axis") if isinstance(props, dict) else None
 
 
-class ConvertToChannelsFirst(Transform):
+class ConvertToChannelsFirst(FieldsTransform):
     """Put the channel axis of each field first: ``(x, y, z)`` -> ``(1, x, y, z)``.
 
     Implements Clara's ``ConvertToChannelsFirst``. An array without a channel axis gets a
@@ -27,10 +27,6 @@ class ConvertToChannelsFirst(Transform):
     """
 
     clara_name = "ConvertToChannelsFirst"
-
-    def __init__(self, fields: str | list[str]) -> None:
-        self.fields = as_fields(fields, component=self.clara_name)
-        super().__init__(fields=fields)
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         for field in self.fields:
@@ -45,7 +41,7 @@ class ConvertToChannelsFirst(Transform):
         return sample
 
 
-class ConvertToChannelsLast(Transform):
+class ConvertToChannelsLast(FieldsTransform):
     """Put the channel axis of each field last: ``(rows, cols)`` -> ``(rows, cols, 1)``.
 
     Implements Clara's ``ConvertToChannelsLast`` (classification MMARs use it before
@@ -57,10 +53,6 @@ class ConvertToChannelsLast(Transform):
     """
 
     clara_name = "ConvertToChannelsLast"
-
-    def __init__(self, fields: str | list[str]) -> None:
-        self.fields = as_fields(fields, component=self.clara_name)
-        super().__init__(fields=fields)
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         for field in self.fields:

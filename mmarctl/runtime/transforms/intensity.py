@@ -7,8 +7,9 @@ import warnings
 import numpy as np
 
 from mmarctl.errors import ConfigError
-from mmarctl.runtime.transforms.base import (Sample, Transform, as_fields, channel_axis,
-                                             check_bool, check_number, per_channel)
+from mmarctl.runtime.transforms.base import (FieldsTransform, Sample, Transform, as_fields,
+                                             channel_axis, check_bool, check_number,
+                                             per_channel)
 
 
 def scale_intensity_range(array: np.ndarray, a_min: float, a_max: float, b_min: float,
@@ -90,7 +91,7 @@ def normalize_nonzero(array: np.ndarray) -> np.ndarray:
     return out
 
 
-class NormalizeNonzeroIntensities(Transform):
+class NormalizeNonzeroIntensities(FieldsTransform):
     """Normalise each channel to zero mean and unit variance over its non-zero voxels.
 
     Implements Clara's ``NormalizeNonzeroIntensities`` (BraTS MRI, where 0 is background).
@@ -102,10 +103,6 @@ class NormalizeNonzeroIntensities(Transform):
     """
 
     clara_name = "NormalizeNonzeroIntensities"
-
-    def __init__(self, fields: str | list[str]) -> None:
-        self.fields = as_fields(fields, component=self.clara_name)
-        super().__init__(fields=fields)
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         for field in self.fields:
@@ -122,7 +119,7 @@ def center_data(array: np.ndarray) -> np.ndarray:
     return (out - mean) / std if std > 0 else out - mean
 
 
-class CenterData(Transform):
+class CenterData(FieldsTransform):
     """Standardise each image: subtract its mean, divide by its standard deviation.
 
     Implements Clara's ``CenterData`` (classification MMARs). Statistics are taken over the
@@ -135,10 +132,6 @@ class CenterData(Transform):
     """
 
     clara_name = "CenterData"
-
-    def __init__(self, fields: str | list[str]) -> None:
-        self.fields = as_fields(fields, component=self.clara_name)
-        super().__init__(fields=fields)
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         for field in self.fields:

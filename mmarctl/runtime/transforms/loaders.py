@@ -10,7 +10,8 @@ import numpy as np
 
 from mmarctl.errors import DataError
 from mmarctl.runtime.transforms import _png
-from mmarctl.runtime.transforms.base import Sample, Transform, as_fields, check_bool
+from mmarctl.runtime.transforms.base import (FieldsTransform, Sample, Transform, as_fields,
+                                             check_bool)
 
 
 def _paths(value: Any, transform: str, field: str) -> list[str]:
@@ -104,7 +105,7 @@ class LoadNifti(Transform):
         return sample
 
 
-class LoadPng(Transform):
+class LoadPng(FieldsTransform):
     """Load PNG images named by each field into float32 arrays of shape ``(rows, cols)``.
 
     Implements Clara's ``LoadPng``. Grey images give a 2-D array; grey+alpha, RGB and RGBA
@@ -118,10 +119,6 @@ class LoadPng(Transform):
     """
 
     clara_name = "LoadPng"
-
-    def __init__(self, fields: str | list[str]) -> None:
-        self.fields = as_fields(fields, component=self.clara_name)
-        super().__init__(fields=fields)
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         for field in self.fields:
