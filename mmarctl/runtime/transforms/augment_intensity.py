@@ -5,7 +5,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy import ndimage
 
 from mmarctl.errors import ConfigError
 from mmarctl.runtime.transforms.base import (Sample, Transform, as_fields, channel_axis,
@@ -182,6 +181,7 @@ class RandomGaussianSmooth(Transform):
         super().__init__(fields=fields, probability=probability, sigma_range=list(sigma_range))
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        from scipy import ndimage  # imported here: scipy.ndimage costs ~0.3 s and few chains need it
         for field in self.fields:
             array = np.asarray(self.require(sample, field), np.float32)
             if rng.random() >= self.probability:
@@ -220,6 +220,7 @@ class RandomSharpen(Transform):
                          sigma=sigma)
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        from scipy import ndimage  # imported here: scipy.ndimage costs ~0.3 s and few chains need it
         for field in self.fields:
             array = np.asarray(self.require(sample, field), np.float32)
             if rng.random() >= self.probability:
