@@ -96,6 +96,31 @@ def test_worker_refuses_an_unknown_task():
         harness.run_isolated("benchmarks.monai.worker", {"task": "os:system"})
 
 
+def test_private_peak_sampler_sees_a_transient_allocation():
+    import numpy as np
+
+    before = harness.private_rss_mib()
+    with harness.PrivatePeakSampler() as sampler:
+        block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
+        import time
+        time.sleep(0.05)
+        del block
+    assert sampler.peak >= before + 48
+    assert harness.private_rss_mib() < sampler.peak  # the block was freed again
+
+
+def test_isolated_pair_keeps_the_fastest_run_and_the_largest_peaks(monkeypatch):
+    results = iter([{"seconds": 2.0, "peak_rss_mib": 100.0, "peak_private_mib": 50.0},
+                    {"seconds": 1.0, "peak_rss_mib": 90.0, "peak_private_mib": 40.0},
+                    {"seconds": 1.0, "peak_rss_mib": 120.0, "peak_private_mib": 45.0, "n": 2},
+                    {"seconds": 3.0, "peak_rss_mib": 95.0, "peak_private_mib": 60.0}])
+    monkeypatch.setattr(harness, "run_isolated", lambda module, args: next(results))
+    best = harness.isolated_pair("row_x", {}, rounds=2)
+    assert best["mmarctl"] == {"seconds": 1.0, "peak_rss_mib": 120.0,
+                               "peak_private_mib": 50.0, "n": 2}
+    assert best["monai"] == {"seconds": 1.0, "peak_rss_mib": 95.0, "peak_private_mib": 60.0}
+
+
 def test_run_isolated_reports_a_child_without_json():
     with pytest.raises(RuntimeError, match="exited"):
         harness.run_isolated("benchmarks.monai.no_such_module", {})

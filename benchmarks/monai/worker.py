@@ -5,7 +5,7 @@ other framework: TensorFlow's and PyTorch's thread pools spin for a while after 
 and one framework's imported libraries would inflate the other's peak RSS. The parent
 (:func:`.harness.run_isolated`) sends ``{"task": "<module>:<function>", ...}`` as JSON on
 stdin; the function gets that dict and returns a JSON-able dict, printed as the last line,
-with this process's peak RSS added.
+with this process's peak RSS and peak private (anonymous) memory added.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import importlib
 import json
 import sys
 
-from benchmarks.monai.harness import peak_rss_mib
+from benchmarks.monai.harness import PrivatePeakSampler, peak_rss_mib
 
 #: The functions a parent may ask for (module in this package : function).
 TASKS = {
@@ -34,8 +34,10 @@ def main() -> int:
         return 2
     module_name, _, function = task.partition(":")
     module = importlib.import_module(f"benchmarks.monai.{module_name}")
-    result = getattr(module, function)(args)
+    with PrivatePeakSampler() as private:
+        result = getattr(module, function)(args)
     result["peak_rss_mib"] = peak_rss_mib()
+    result["peak_private_mib"] = private.peak
     print(json.dumps(result))
     return 0
 
