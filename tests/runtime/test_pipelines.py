@@ -314,3 +314,85 @@ def test_shape_check_follows_recorded_channel_axis(datalist):
         pipeline.check(sample)
     assert pipeline.batch_arrays({**sample, "label": np.zeros((8, 8, 1), np.float32)})[
         "image"].shape == (8, 8, 3)
+
+
+class InPlaceScale(Transform):
+    """A random transform that writes into its input arrays (allowed for any transform)."""
+
+    is_random = True
+
+    def __call__(self, sample, rng):
+        for field in ("image", "label", "extra"):
+            if isinstance(sample.get(field), np.ndarray):
+                sample[field] *= 2
+        return sample
+
+
+class AddExtra(Transform):
+    """A deterministic field that no cropper touches (passed through by reference)."""
+
+    def __call__(self, sample, rng):
+        sample["extra"] = np.ones(3, np.float32)
+        return sample
+
+
+def cropper():
+    from mmarctl.runtime.transforms.posneg import FastCropByPosNegRatio
+
+    return FastCropByPosNegRatio(size=[2, 2, 2], batch_size=2)
+
+
+def test_cropper_first_reads_the_cache_without_copying_and_never_changes_it(datalist):
+    pipeline = seg(datalist, shuffle=False, output_crop_size=[2, 2, 2])
+    pipeline.setup([Load(), AddExtra(), cropper(), InPlaceScale()], seed=0)
+    before = {k: v.copy() for k, v in pipeline._deterministic(3)[0].items()
+              if isinstance(v, np.ndarray)}
+    for epoch in range(3):
+        patches = pipeline.process(3, epoch)
+        assert [p["image"].shape for p in patches] == [(1, 2, 2, 2)] * 2
+        np.testing.assert_array_equal(patches[0]["image"], np.full((1, 2, 2, 2), 6.0))
+        np.testing.assert_array_equal(patches[0]["extra"], np.full(3, 2.0))
+    cached = pipeline._deterministic(3)[0]
+    for key, value in before.items():  # the in-place transform reached no cached array
+        np.testing.assert_array_equal(cached[key], value)
+    pipeline.close()
+
+
+def test_reading_the_cache_directly_gives_the_same_patches_as_copying(datalist, monkeypatch):
+    from mmarctl.runtime.transforms.posneg import FastCropByPosNegRatio
+
+    def patches():
+        pipeline = seg(datalist, shuffle=False, output_crop_size=[2, 2, 2])
+        pipeline.setup([Load(), cropper(), Noise()], seed=5)
+        out = [p["image"] for epoch in range(2) for p in pipeline.process(2, epoch)]
+        pipeline.close()
+        return out
+
+    direct = patches()
+    monkeypatch.setattr(FastCropByPosNegRatio, "reads_input_only", False)
+    for ours, copied in zip(direct, patches(), strict=True):
+        np.testing.assert_array_equal(ours, copied)
+
+
+@pytest.mark.parametrize("name,args", [
+    ("FastCropByPosNegRatio", {"size": [4, 4, 4], "batch_size": 2}),
+    ("CropByPosNegRatio", {"size": [8, 8, 8]}),  # the whole volume: still a new array
+    ("FastPosNegRatioCropROI", {"size": [4, 4, 4], "rotation": True, "deform": True}),
+])
+def test_read_only_transforms_neither_write_their_input_nor_return_views_of_it(name, args):
+    from mmarctl.runtime.registry import lookup
+
+    transform = lookup("transforms", name)(**args)
+    assert transform.reads_input_only
+    image = np.random.default_rng(0).normal(size=(8, 8, 8, 1)).astype(np.float32)
+    label = np.zeros((8, 8, 8, 1), np.float32)
+    label[2:5, 2:5, 2:5] = 1
+    sample = {"image": image, "label": label,
+              "meta": {"image": {"channel_axis": -1}, "label": {"channel_axis": -1}}}
+    originals = (image.copy(), label.copy())
+    out = transform(sample, np.random.default_rng(1))
+    for patch in out if isinstance(out, list) else [out]:
+        for field, array in (("image", image), ("label", label)):
+            assert not np.may_share_memory(patch[field], array), field
+    np.testing.assert_array_equal(image, originals[0])
+    np.testing.assert_array_equal(label, originals[1])

@@ -49,6 +49,24 @@ def copy_sample(sample: Sample) -> Sample:
     return out
 
 
+def detach(sample: Sample, cached: list[Sample]) -> Sample:
+    """``sample`` made safe for in-place transforms when it may share arrays with ``cached``.
+
+    Arrays that may share memory with an array of ``cached`` (fields a cropper passed
+    through) are copied; arrays it allocated itself are kept; meta dicts are copied.
+    """
+    shared = [v for s in cached for v in s.values() if isinstance(v, np.ndarray)]
+    out: Sample = {}
+    for key, value in sample.items():
+        if key == "meta":
+            out[key] = {f: dict(p) if isinstance(p, dict) else p for f, p in value.items()}
+        elif isinstance(value, np.ndarray) and any(np.may_share_memory(value, c) for c in shared):
+            out[key] = value.copy()
+        else:
+            out[key] = value
+    return out
+
+
 def case_name(sample: Sample) -> str:
     """The image file a sample came from (for messages)."""
     meta = sample.get("meta", {})
@@ -252,9 +270,18 @@ class ImagePipeline(Component):
     def process(self, index: int, epoch: int) -> list[Sample]:
         """All transforms on item ``index`` for ``epoch``; random ones seeded with (seed, epoch,
         the item's position in the full datalist)."""
-        base = [copy_sample(s) for s in self._deterministic(index)]
+        cached = self._deterministic(index)
         rng = np.random.default_rng([self.seed, epoch + 1, self.position(index)])
-        samples = run_chain(self.transforms[self.split:], base, rng)
+        chain = self.transforms[self.split:]
+        if chain and getattr(chain[0], "reads_input_only", False):
+            # Typically a cropper: it can read the cached volumes directly, which saves
+            # copying whole volumes (hundreds of MB for a CT) per item per epoch; only what
+            # its patches still share with the cache is copied.
+            base = [detach(s, cached) for s in run_chain(chain[:1], list(cached), rng)]
+            chain = chain[1:]
+        else:
+            base = [copy_sample(s) for s in cached]
+        samples = run_chain(chain, base, rng)
         for sample in samples:
             self.check(sample)
         return samples

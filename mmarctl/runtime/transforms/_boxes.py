@@ -14,7 +14,11 @@ VOLUME_ONLY_KEYS = frozenset({"index_cache"})
 
 def crop_or_pad(array: np.ndarray, axis: int | None, start: Sequence[int],
                 size: Sequence[int]) -> np.ndarray:
-    """The box ``[start, start + size)`` of the spatial axes; outside the array is 0."""
+    """The box ``[start, start + size)`` of the spatial axes; outside the array is 0.
+
+    Always a newly allocated array, never a view of ``array`` (even when the box is the whole
+    array): croppers that promise ``reads_input_only`` rely on it.
+    """
     array = np.asarray(array)
     axes = spatial_axes(array, axis)
     out_shape = list(array.shape)
@@ -28,7 +32,7 @@ def crop_or_pad(array: np.ndarray, axis: int | None, start: Sequence[int],
         dst[a] = slice(lo - s, lo - s + max(0, hi - lo))
     if all(lo == s and lo + n <= array.shape[a] for a, s, n, lo in
            ((a, s, n, max(s, 0)) for a, s, n in zip(axes, start, size))):
-        return np.ascontiguousarray(array[tuple(src)])  # box inside the array: no padding
+        return array[tuple(src)].copy()  # box inside the array: no padding
     out = np.zeros(out_shape, array.dtype)
     out[tuple(dst)] = array[tuple(src)]
     return out

@@ -42,6 +42,11 @@ class Transform(Component):
 
     #: True when the output depends on the random generator (crops, flips, noise ...).
     is_random: bool = False
+    #: True when the transform never writes into its input sample (arrays or dicts; shared
+    #: caches such as ForegroundIndex's excepted) and returns new samples whose transformed
+    #: fields are newly allocated arrays. The pipeline then hands it the cached samples
+    #: without copying whole volumes first (pipelines/base.py: ImagePipeline.process).
+    reads_input_only: bool = False
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample | list[Sample]:
         raise NotImplementedError

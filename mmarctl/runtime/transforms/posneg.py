@@ -153,6 +153,7 @@ class FastCropByPosNegRatio(Transform):
 
     clara_name = "FastCropByPosNegRatio"
     is_random = True
+    reads_input_only = True  # patches are new arrays (crop_or_pad); the input is only read
 
     def __init__(self, size: list[int], fields: str | list[str] | None = None,
                  label_field: str = "label", pos: float = 1, neg: float = 1, batch_size: int = 1,
@@ -212,6 +213,7 @@ class FastPosNegRatioCropROI(Transform):
 
     clara_name = "FastPosNegRatioCropROI"
     is_random = True
+    reads_input_only = True  # patches are new arrays (crop_or_pad or a warp); input only read
 
     def __init__(self, size: list[int], image_field: str = "image", label_field: str = "label",
                  deform: bool = False, rotation: bool = False, rotation_degree: float = 20,
