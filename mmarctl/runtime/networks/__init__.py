@@ -11,6 +11,7 @@ NAMES = {
     "SegResnet": "segresnet:SegResnet",
     "SegAhnet": "segahnet:SegAhnet",
     "DenseNet121": "densenet:DenseNet121",
+    "ResidualUnet": "resunet:ResidualUnet",
 }
 
 __all__ = ["NAMES"]
