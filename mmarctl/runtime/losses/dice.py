@@ -60,7 +60,6 @@ class Dice(Loss):
             if y_pred.shape[-1] is not None and y_pred.shape[-1] < 2:
                 raise argcheck.fail(self.clara_name, "skip_background",
                                     "false for a single-channel prediction", True)
-            y_true, y_pred = y_true[..., 1:], y_pred[..., 1:]
         axes = list(range(1, len(y_pred.shape) - 1))
         intersection = tf.reduce_sum(y_true * y_pred, axis=axes)
         if self.squared_pred:
@@ -68,5 +67,9 @@ class Dice(Loss):
                            + tf.reduce_sum(tf.square(y_pred), axis=axes))
         else:
             denominator = tf.reduce_sum(y_true, axis=axes) + tf.reduce_sum(y_pred, axis=axes)
-        dice = (2.0 * intersection + self.smooth) / (denominator + self.smooth)
+        dice = (2.0 * intersection + self.smooth) / (denominator + self.smooth)  # (B, K)
+        if self.skip_background:
+            # Dropped after the sums: slicing the (B, K) result, not the full-size tensors,
+            # spares the step two volume copies and their gradients.
+            dice = dice[:, 1:]
         return 1.0 - tf.reduce_mean(dice)
