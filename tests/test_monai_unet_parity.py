@@ -94,7 +94,8 @@ def monai_unet(dims: int, in_channels: int, num_classes: int, args: dict, seed: 
 def twins(dims: int, in_channels: int, num_classes: int, args: dict):
     """``(torch UNet, Keras ResidualUnet model)`` holding the same weights."""
     unet = monai_unet(dims, in_channels, num_classes, args)
-    model = ResidualUnet(num_classes=num_classes, **args).build(dims, in_channels)
+    model = ResidualUnet(num_classes=num_classes, padding="torch", **args).build(dims,
+                                                                                in_channels)
     copy_monai_unet_weights(unet, model)
     return unet, model
 
@@ -154,3 +155,16 @@ def test_copy_rejects_a_different_architecture():
                            num_groups=2).build(2, 1)
     with pytest.raises(ValueError, match="no MONAI counterpart: .*'down0_norm'"):
         copy_monai_unet_weights(plain, grouped)
+
+
+def test_same_padding_keeps_every_weight_and_differs_only_in_border_placement():
+    """The default (TensorFlow "same") takes MONAI's weights unchanged but is not MONAI's
+    output: the shift of the strided convolutions' padding shows."""
+    args = dict(channels=[4, 8, 16], strides=[2, 2], num_res_units=1, norm="batch")
+    unet, exact = twins(3, 1, 2, args)
+    same = ResidualUnet(num_classes=2, **args).build(3, 1)
+    assert same.count_params() == exact.count_params()
+    assert not any("_pad" in layer.name or "_crop" in layer.name for layer in same.layers)
+    copy_monai_unet_weights(unet, same)  # same names and shapes: the weights load as they are
+    assert compare(unet, exact, (16, 16, 16), 1, training=False) <= EVAL_TOLERANCE
+    assert compare(unet, same, (16, 16, 16), 1, training=False) > 1e-3

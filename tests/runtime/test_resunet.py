@@ -58,14 +58,14 @@ def test_stride_3_level_keeps_the_size():
 
 
 def test_layer_names_follow_monai_blocks():
-    plain = ResidualUnet(**SMALL).build(3, 1)
+    plain = ResidualUnet(**SMALL, padding="torch").build(3, 1)
     names = {layer.name for layer in plain.layers}
     assert {"image", "down0_pad", "down0_conv", "down0_norm", "down0_act", "down1_conv",
             "bottom_conv", "skip1", "up1_conv", "up1_crop", "up1_norm", "skip0", "up0_conv",
             "up0_crop", "probabilities"} <= names
     assert "bottom_pad" not in names  # stride 1: "same" padding
     assert "up0_norm" not in names and "up0_act" not in names  # top: MONAI's conv_only
-    residual = ResidualUnet(**SMALL, num_res_units=2).build(3, 1)
+    residual = ResidualUnet(**SMALL, num_res_units=2, padding="torch").build(3, 1)
     names = {layer.name for layer in residual.layers}
     assert {"down0_unit0_pad", "down0_unit0_conv", "down0_unit1_conv", "down0_residual_pad",
             "down0_residual", "down0_add", "bottom_residual", "up0_conv", "up0_norm",
@@ -126,6 +126,7 @@ def test_mixed_precision_outputs_float32():
      r"num_groups must be a divisor of every normalised channel count \[4, 8, 16\]"),
     ({"dropout": 1.0}, r"dropout must be a number in \[0, 1\)"),
     ({"bias": "yes"}, "bias must be true or false"),
+    ({"padding": "valid"}, "padding must be one of 'same', 'torch'"),
     ({"num_classes": 0}, "num_classes must be an integer >= 1"),
     ({"final_activation": "relu"}, "final_activation must be one of"),
     ({"data_format": "NCDHW"}, "data_format must be one of"),
