@@ -84,7 +84,28 @@ def output_head(x, dims: int, num_classes: int, activation: str):
     requires for numerically stable softmax.
     """
     logits = conv(dims, num_classes, kernel=1, name="logits")(x)
+    return probabilities(logits, activation)
+
+
+def probabilities(logits, activation: str):
+    """The final activation as the float32 layer named ``probabilities``.
+
+    A two-class softmax is computed as ``sigmoid(logits @ [[1, -1], [-1, 1]])``, which is
+    the same function (``softmax(a, b)_0 = sigmoid(a - b)``): on CPU, TensorFlow's oneDNN
+    softmax over a last axis of 2 was the slowest single op of a small U-Net's training
+    step, and this form made the step about 15 % faster (benchmarks/monai, row 4). The
+    layer has no weights either way, so checkpoints do not depend on which form ran.
+    """
+    if activation == "softmax" and logits.shape[-1] == 2:
+        return keras.layers.Lambda(two_class_softmax, dtype="float32",
+                                   name="probabilities")(logits)
     return keras.layers.Activation(activation, dtype="float32", name="probabilities")(logits)
+
+
+def two_class_softmax(logits):
+    """``softmax`` over a last axis of 2, as one 2x2 matmul and a sigmoid."""
+    difference = keras.ops.convert_to_tensor([[1.0, -1.0], [-1.0, 1.0]], dtype=logits.dtype)
+    return keras.ops.sigmoid(keras.ops.matmul(logits, difference))
 
 
 def l2(weight: float):

@@ -7,7 +7,7 @@ from typing import Any
 import keras
 
 from mmarctl.runtime import argcheck
-from mmarctl.runtime.networks.base import Network, conv, l2, load_pretrained
+from mmarctl.runtime.networks.base import Network, conv, l2, load_pretrained, probabilities
 
 #: Dense layers per block of DenseNet-121 (Huang et al. 2017).
 BLOCKS = (6, 12, 24, 16)
@@ -104,7 +104,6 @@ class DenseNet121(Network):
         x = global_pool(name="pool")(x)
         logits = keras.layers.Dense(self.num_classes, kernel_regularizer=l2(self.weight_decay),
                                     name="logits")(x)
-        outputs = keras.layers.Activation(self.final_activation, dtype="float32",
-                                          name="probabilities")(logits)
+        outputs = probabilities(logits, self.final_activation)
         model = keras.Model(inputs, outputs, name="DenseNet121")
         return load_pretrained(model, self.pretrain_weight_name, self.clara_name)
