@@ -8,7 +8,7 @@ the figure type, the timers and the table. Rows:
 1. ``row_dice``      ComputeAverageDice vs ``monai.metrics.DiceMetric`` (correctness)
 2. ``row_window``    TFScanWindowInferer vs ``sliding_window_inference`` (parity + speed)
 3. ``row_pipeline``  the spleen training pipeline vs CacheDataset + DataLoader (speed)
-4. ``row_train``     Unet training step vs ``monai.networks.nets.UNet`` (speed, memory)
+4. ``row_train``     U-Net training step vs ``monai.networks.nets.UNet`` (speed, memory)
 5. ``row_quality``   time to validation mean Dice 0.90 on synthetic spleen data
 
 This package is run with ``-m`` from the repository root, so ``import monai`` inside it
