@@ -262,7 +262,7 @@ def test_mixed_precision_outputs_float32(net):
 
 def test_unet_dice_adam_reduce_poly_learn_a_cube():
     """The spleen path's components together: the Dice loss falls within a few steps."""
-    import tensorflow as tf
+    from train_steps import compiled_step
 
     from mmarctl.runtime.losses.dice import Dice
     from mmarctl.runtime.lr_policies.reduce_poly import ReducePoly
@@ -277,13 +277,7 @@ def test_unet_dice_adam_reduce_poly_learn_a_cube():
     loss_fn = Dice(skip_background=True)
     optimizer = Adam().build(ReducePoly().build(1e-2, steps_per_epoch=10, epochs=4))
 
-    @tf.function
-    def step(x, y):
-        with tf.GradientTape() as tape:
-            loss = loss_fn(y, model(x, training=True))
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return loss
+    step = compiled_step(model, loss_fn, optimizer)
 
     losses = [float(step(image, label)) for _ in range(30)]
     assert losses[-1] < 0.5 * losses[0], losses

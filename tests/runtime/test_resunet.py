@@ -171,7 +171,7 @@ def test_catalogue_defaults_and_required_args_match_the_constructor():
 # ---------------------------------------------------------------- training and weights
 
 def test_trains_with_dice_loss():
-    import tensorflow as tf
+    from train_steps import compiled_step
 
     from mmarctl.runtime.losses.dice import Dice
 
@@ -185,13 +185,7 @@ def test_trains_with_dice_loss():
     loss_fn = Dice(skip_background=True)
     optimizer = keras.optimizers.Adam(1e-2)
 
-    @tf.function
-    def step(x, y):
-        with tf.GradientTape() as tape:
-            loss = loss_fn(y, model(x, training=True))
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return loss
+    step = compiled_step(model, loss_fn, optimizer)
 
     losses = [float(step(image, label)) for _ in range(3)]
     assert all(np.isfinite(losses)), losses
