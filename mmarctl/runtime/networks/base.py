@@ -11,6 +11,7 @@ import keras
 from mmarctl.errors import ConfigError
 from mmarctl.runtime import argcheck
 from mmarctl.runtime.component import Component
+from mmarctl.runtime.networks.group_norm import GroupNormalization
 
 #: Final activations a network accepts (Clara's spellings).
 ACTIVATIONS = ("softmax", "sigmoid", "linear")
@@ -72,7 +73,7 @@ def normalization(kind: str, filters: int, groups: int = 8):
         groups = min(groups, filters)
         while filters % groups:
             groups -= 1
-        return keras.layers.GroupNormalization(groups=groups)
+        return GroupNormalization(groups=groups)
     return None
 
 

@@ -37,6 +37,7 @@ import keras
 
 from mmarctl.runtime import argcheck
 from mmarctl.runtime.networks.base import Network, probabilities
+from mmarctl.runtime.networks.group_norm import GroupNormalization
 
 #: Activations after each convolution (MONAI's ``act`` names).
 ACTS = ("prelu", "relu", "leakyrelu", "elu")
@@ -210,11 +211,10 @@ class ResidualUnet(Network):
             return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=NORM_EPSILON,
                                                    name=name)
         if self.norm == "group":
-            return keras.layers.GroupNormalization(groups=self.num_groups,
-                                                   epsilon=NORM_EPSILON, name=name)
+            return GroupNormalization(groups=self.num_groups, epsilon=NORM_EPSILON, name=name)
         # Instance norm = one group per channel; torch's InstanceNorm has no gamma/beta.
-        return keras.layers.GroupNormalization(groups=filters, center=False, scale=False,
-                                               epsilon=NORM_EPSILON, name=name)
+        return GroupNormalization(groups=filters, center=False, scale=False,
+                                  epsilon=NORM_EPSILON, name=name)
 
     def _act_layer(self, dims: int, name: str):
         if self.act == "prelu":

