@@ -368,15 +368,25 @@ def _supervise(command: list[str], env: dict[str, str], grace: float) -> int:
     Horovod's launcher already stops all workers when one fails; if it has not exited
     ``grace`` seconds after we are interrupted, the whole group is killed.
     """
-    process = subprocess.Popen(command, env=env, start_new_session=True)
+    process: subprocess.Popen | None = None
     interrupted: list[int] = []
+
+    def as_sent(signum: int) -> int:
+        return signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM
 
     def forward(signum: int, _frame: object) -> None:
         interrupted.append(signum)
-        _signal_group(process, signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM)
+        if process is not None:
+            _signal_group(process, as_sent(signum))
 
+    # Handlers go in before the launcher starts: exec resets a handled signal to its default
+    # in the child but keeps an ignored one ignored, and a job started in the background of
+    # a non-interactive shell ignores SIGINT; its workers would then ignore Ctrl-C too.
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
+        process = subprocess.Popen(command, env=env, start_new_session=True)
+        if interrupted:  # a signal that came while the launcher was starting
+            _signal_group(process, as_sent(interrupted[-1]))
         deadline: float | None = None
         while True:
             try:
@@ -391,7 +401,8 @@ def _supervise(command: list[str], env: dict[str, str], grace: float) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         # Workers the launcher forgot (it was killed) must not linger.
-        _signal_group(process, signal.SIGKILL)
+        if process is not None:
+            _signal_group(process, signal.SIGKILL)
     if interrupted and signal.SIGINT in interrupted:
         raise KeyboardInterrupt
     return code

@@ -317,20 +317,37 @@ def _interrupt_when_ready(ready, timeout: float = 30.0) -> list[float]:
     return sent
 
 
-def test_ctrl_c_is_forwarded_to_the_workers(tmp_path):
-    """SIGINT reaches the launcher's process group; the job stops and Ctrl-C propagates."""
+@pytest.mark.parametrize("started_ignoring_sigint", [False, True])
+def test_ctrl_c_is_forwarded_to_the_workers(tmp_path, started_ignoring_sigint):
+    """SIGINT reaches the launcher's process group; the job stops and Ctrl-C propagates.
+
+    Also when mmarctl itself started with SIGINT ignored, as a job in the background of a
+    non-interactive shell does: its workers must not inherit the ignored disposition.
+    """
+    import signal
     import time
+
+    if started_ignoring_sigint:
+        before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            test_ctrl_c_is_forwarded_to_the_workers(tmp_path, False)
+        finally:
+            signal.signal(signal.SIGINT, before)
+        return
 
     # The interrupt waits for the worker to be inside its try: a SIGINT during a loaded
     # machine's interpreter start-up would test Python's start-up, not the forwarding.
     ready = tmp_path / "ready"
-    script = (f"import pathlib, time\ntry:\n    pathlib.Path({str(ready)!r}).touch()\n"
+    script = ("import pathlib, signal, time\ntry:\n"
+              f"    pathlib.Path({str(ready)!r}).write_text(repr((signal.getsignal("
+              "signal.SIGINT), signal.pthread_sigmask(signal.SIG_BLOCK, []))))\n"
               "    time.sleep(60)\nexcept KeyboardInterrupt:\n    raise SystemExit(130)\n")
     sent = _interrupt_when_ready(ready)
     with pytest.raises(KeyboardInterrupt):
         launcher._supervise([sys.executable, "-c", script], dict(os.environ), grace=30)
     assert ready.exists()
-    assert time.monotonic() - sent[0] < 20  # stopped by the forwarded SIGINT, not the grace kill
+    # stopped by the forwarded SIGINT, not the grace kill; else say how the worker saw SIGINT
+    assert time.monotonic() - sent[0] < 20, f"worker's SIGINT handler, mask: {ready.read_text()}"
 
 
 def test_workers_that_ignore_ctrl_c_are_killed_after_grace(tmp_path):
