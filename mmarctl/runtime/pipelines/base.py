@@ -36,31 +36,21 @@ from mmarctl.runtime.component import Component
 Sample = dict[str, Any]
 
 
-def copy_sample(sample: Sample) -> Sample:
-    """A copy safe to hand to in-place transforms: arrays copied, meta dicts copied."""
-    out: Sample = {}
-    for key, value in sample.items():
-        if key == "meta":
-            out[key] = {f: dict(p) if isinstance(p, dict) else p for f, p in value.items()}
-        elif isinstance(value, np.ndarray):
-            out[key] = value.copy()
-        else:
-            out[key] = value
-    return out
+def copy_sample(sample: Sample, only_shared_with: list[Sample] | None = None) -> Sample:
+    """A copy safe to hand to in-place transforms: arrays copied, meta dicts copied.
 
-
-def detach(sample: Sample, cached: list[Sample]) -> Sample:
-    """``sample`` made safe for in-place transforms when it may share arrays with ``cached``.
-
-    Arrays that may share memory with an array of ``cached`` (fields a cropper passed
-    through) are copied; arrays it allocated itself are kept; meta dicts are copied.
+    With ``only_shared_with``, only the arrays that may share memory with an array of those
+    samples are copied (what a read-only cropper passed through from the cache); arrays the
+    transform allocated itself are kept as they are.
     """
-    shared = [v for s in cached for v in s.values() if isinstance(v, np.ndarray)]
+    shared = (None if only_shared_with is None else
+              [v for s in only_shared_with for v in s.values() if isinstance(v, np.ndarray)])
     out: Sample = {}
     for key, value in sample.items():
         if key == "meta":
             out[key] = {f: dict(p) if isinstance(p, dict) else p for f, p in value.items()}
-        elif isinstance(value, np.ndarray) and any(np.may_share_memory(value, c) for c in shared):
+        elif isinstance(value, np.ndarray) and (
+                shared is None or any(np.may_share_memory(value, c) for c in shared)):
             out[key] = value.copy()
         else:
             out[key] = value
@@ -277,7 +267,8 @@ class ImagePipeline(Component):
             # Typically a cropper: it can read the cached volumes directly, which saves
             # copying whole volumes (hundreds of MB for a CT) per item per epoch; only what
             # its patches still share with the cache is copied.
-            base = [detach(s, cached) for s in run_chain(chain[:1], list(cached), rng)]
+            base = [copy_sample(s, only_shared_with=cached)
+                    for s in run_chain(chain[:1], list(cached), rng)]
             chain = chain[1:]
         else:
             base = [copy_sample(s) for s in cached]
