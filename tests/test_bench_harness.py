@@ -151,3 +151,16 @@ def test_capped_runs_give_bounds_not_verdicts(ours, theirs, bounds, verdict, sho
     figure = Figure("5 tq", "seconds", "s", COST, ours, theirs, extra=bounds)
     assert figure.verdict() == verdict
     assert f"| {shown} | {verdict} |" in harness.table([figure])
+
+
+def test_isolated_pair_passes_per_tool_arguments(monkeypatch):
+    seen = []
+
+    def fake(module, args):
+        seen.append(args)
+        return {"seconds": 1.0, "peak_rss_mib": 1.0, "peak_private_mib": 1.0}
+
+    monkeypatch.setattr(harness, "run_isolated", fake)
+    harness.isolated_pair("row_x", {"batch": 2}, per_tool={"monai": {"net": "replica"}})
+    assert seen == [{"batch": 2, "task": "row_x:speed_mmarctl"},
+                    {"batch": 2, "net": "replica", "task": "row_x:speed_monai"}]

@@ -117,14 +117,22 @@ def peak_rss_mib() -> float:
     ``getrusage``'s ``ru_maxrss`` would not do in a worker: Linux carries the high-water
     mark across fork and exec, so a child of a large parent reports the parent's peak.
     """
+    peak = _status_mib("VmHWM")
+    if peak is not None:
+        return peak
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+def _status_mib(field: str) -> float | None:
+    """A ``kB`` field of /proc/self/status in MiB; None where it is unavailable."""
     try:
         with open("/proc/self/status", encoding="ascii") as handle:
             for line in handle:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0  # kB
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024.0
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+    return None
 
 
 def private_rss_mib() -> float:
@@ -137,11 +145,8 @@ def private_rss_mib() -> float:
     300 MiB of library pages against about 100 MiB for torch plus MONAI, so the two parts
     are reported separately.
     """
-    with open("/proc/self/status", encoding="ascii") as handle:
-        for line in handle:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) / 1024.0
-    return rss_now_mib()
+    private = _status_mib("RssAnon")
+    return private if private is not None else rss_now_mib()
 
 
 class PrivatePeakSampler:
@@ -257,18 +262,21 @@ def machine() -> dict[str, Any]:
     return info
 
 
-def isolated_pair(row_module: str, args: dict[str, Any], rounds: int = 1
+def isolated_pair(row_module: str, args: dict[str, Any], rounds: int = 1,
+                  per_tool: dict[str, dict[str, Any]] | None = None
                   ) -> dict[str, dict[str, Any]]:
     """Run ``<row_module>:speed_mmarctl`` and ``:speed_monai`` each in its own process.
 
     With ``rounds > 1`` the two alternate (mmarctl, MONAI, mmarctl, ...) and each tool keeps
     the result with the smallest ``seconds``; the memory peaks are the largest seen.
+    ``per_tool`` adds arguments for one tool only (``{"monai": {"net": "replica"}}``).
     """
     best: dict[str, dict[str, Any]] = {}
     for _ in range(max(rounds, 1)):
         for tool in ("mmarctl", "monai"):
             result = run_isolated("benchmarks.monai.worker",
-                                  dict(args, task=f"{row_module}:speed_{tool}"))
+                                  dict(args, **(per_tool or {}).get(tool, {}),
+                                       task=f"{row_module}:speed_{tool}"))
             kept = best.get(tool)
             if kept is None or result["seconds"] < kept["seconds"]:
                 peaks = {key: max(result[key], kept[key] if kept else 0.0) for key in PEAKS}

@@ -34,7 +34,7 @@ import time
 
 import numpy as np
 
-from benchmarks.monai.harness import COST, RATE, Figure, isolated_pair, rss_now_mib, run_isolated
+from benchmarks.monai.harness import COST, RATE, Figure, isolated_pair, rss_now_mib
 
 ROW = "4 training step"
 #: mmarctl's normalisation names -> MONAI's ``norm`` argument.
@@ -247,32 +247,7 @@ def speed_monai(args: dict) -> dict:
         step()
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "params": sum(p.numel() for p in net.parameters()),
-            "gmac": torch_gmac(net, images[:1]), "baseline_mib": baseline,
-            "built_mib": built}
-
-
-def torch_gmac(net, sample) -> float:
-    """Multiply-adds (10^9) of the (transposed) convolutions for one patch, via hooks."""
-    import torch
-
-    total = 0
-
-    def hook(module, inputs, output):
-        nonlocal total
-        kernel = int(np.prod(module.kernel_size))
-        if isinstance(module, torch.nn.ConvTranspose3d):
-            voxels = int(np.prod(inputs[0].shape[2:]))  # each input voxel scatters a kernel
-        else:
-            voxels = int(np.prod(output.shape[2:]))
-        total += voxels * kernel * module.in_channels * module.out_channels // module.groups
-
-    handles = [m.register_forward_hook(hook) for m in net.modules()
-               if isinstance(m, (torch.nn.Conv3d, torch.nn.ConvTranspose3d))]
-    with torch.no_grad():
-        net(sample)
-    for handle in handles:
-        handle.remove()
-    return total / 1e9
+            "baseline_mib": baseline, "built_mib": built}
 
 
 def describe(unet: dict) -> str:
@@ -303,28 +278,23 @@ def run(config: dict) -> list[Figure]:
             raise RuntimeError(f"{label}: ResidualUnet has {ours['params']:,} parameters, "
                                f"MONAI's UNet {theirs['params']:,}")
         note = f"{describe(unet)}; {ours['params']:,} params; {setting}"
-        figures += memory_pair(f"{label}, patches/s", rate(ours), rate(theirs), ours, theirs,
-                               note)
+        figures += pair_figures(label, rate(ours), rate(theirs), ours, theirs, note)
     # Clara's Unet has no MONAI counterpart: the pair is mmarctl and the torch replica.
-    ours, twin = {}, {}
-    for _ in range(max(rounds, 1)):  # alternate the two, keep each one's fastest run
-        for kept, task, net in ((ours, "speed_mmarctl", "unet"), (twin, "speed_monai", "replica")):
-            result = run_isolated("benchmarks.monai.worker",
-                                  dict(common, task=f"row_train:{task}", net=net))
-            if not kept or result["seconds"] < kept["seconds"]:
-                kept.update(result)
+    best = isolated_pair("row_train", common, rounds=rounds,
+                         per_tool={"mmarctl": {"net": "unet"}, "monai": {"net": "replica"}})
+    ours, twin = best["mmarctl"], best["monai"]
     note = (f"Clara Unet (spleen scaffold) vs torch replica, {ours['params']:,} params, "
             f"{ours['gmac']:.2f} GMAC/patch; {setting}")
-    figures += memory_pair("Clara Unet, identical graph, patches/s", rate(ours), rate(twin),
-                           ours, twin, note)
+    figures += pair_figures("Clara Unet, identical graph", rate(ours), rate(twin), ours, twin,
+                            note)
     return figures
 
 
-def memory_pair(what: str, ours_rate: float, theirs_rate: float, ours: dict, theirs: dict,
-                note: str) -> list[Figure]:
-    """The speed figure of one network pair and its two memory figures."""
-    label = what.rsplit(",", 1)[0]
-    return [Figure(ROW, what, "patches/s", RATE, ours_rate, theirs_rate, note=note),
+def pair_figures(label: str, ours_rate: float, theirs_rate: float, ours: dict, theirs: dict,
+                 note: str) -> list[Figure]:
+    """One network pair's figures: patches/s, peak RSS and peak private memory."""
+    return [Figure(ROW, f"{label}, patches/s", "patches/s", RATE, ours_rate, theirs_rate,
+                   note=note),
             Figure(ROW, f"{label}, peak RSS", "MiB", COST, ours["peak_rss_mib"],
                    theirs["peak_rss_mib"],
                    note=f"after imports: mmarctl {ours['baseline_mib']:.0f}, other "
