@@ -17,7 +17,18 @@ def _flip(sample: Sample, field: str, spatial_index: list[int]) -> None:
     sample[field] = np.ascontiguousarray(np.flip(array, axis=[axes[i] for i in spatial_index]))
 
 
-class RandomSpatialFlip(Transform):
+class _RandomFieldsTransform(Transform):
+    """A random transform whose Clara arguments are ``fields`` and ``probability``."""
+
+    is_random = True
+
+    def __init__(self, fields: str | list[str], probability: float = 0.5) -> None:
+        self.fields = as_fields(fields, component=self.clara_name)
+        self.probability = check_probability(probability, component=self.clara_name)
+        super().__init__(fields=fields, probability=probability)
+
+
+class RandomSpatialFlip(_RandomFieldsTransform):
     """Flip the fields along each spatial axis independently with chance 1/2.
 
     Implements Clara's ``RandomSpatialFlip``. The same flips are applied to every field
@@ -29,12 +40,6 @@ class RandomSpatialFlip(Transform):
     """
 
     clara_name = "RandomSpatialFlip"
-    is_random = True
-
-    def __init__(self, fields: str | list[str], probability: float = 0.5) -> None:
-        self.fields = as_fields(fields, component=self.clara_name)
-        self.probability = check_probability(probability, component=self.clara_name)
-        super().__init__(fields=fields, probability=probability)
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         shape = common_spatial_shape(self, sample, self.fields)
@@ -45,7 +50,7 @@ class RandomSpatialFlip(Transform):
         return sample
 
 
-class RandomAxisFlip(Transform):
+class RandomAxisFlip(_RandomFieldsTransform):
     """With chance ``probability``, flip the fields along one randomly chosen spatial axis.
 
     Implements Clara's ``RandomAxisFlip``. Every field gets the same flip; ``affine`` is not
@@ -57,12 +62,6 @@ class RandomAxisFlip(Transform):
     """
 
     clara_name = "RandomAxisFlip"
-    is_random = True
-
-    def __init__(self, fields: str | list[str], probability: float = 0.5) -> None:
-        self.fields = as_fields(fields, component=self.clara_name)
-        self.probability = check_probability(probability, component=self.clara_name)
-        super().__init__(fields=fields, probability=probability)
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         shape = common_spatial_shape(self, sample, self.fields)
@@ -126,7 +125,7 @@ def _dtype(value: str | None, component: str) -> np.dtype | None:
                           f"Received: dtype={value!r}") from None
 
 
-class RandomRotate3D(Transform):
+class RandomRotate3D(_RandomFieldsTransform):
     """With chance ``probability``, rotate volumes by 90, 180 or 270 degrees in one plane.
 
     Implements Clara's ``RandomRotate3D``, whose angle rule Clara left undocumented:
@@ -140,12 +139,6 @@ class RandomRotate3D(Transform):
     """
 
     clara_name = "RandomRotate3D"
-    is_random = True
-
-    def __init__(self, fields: str | list[str], probability: float = 0.5) -> None:
-        self.fields = as_fields(fields, component=self.clara_name)
-        self.probability = check_probability(probability, component=self.clara_name)
-        super().__init__(fields=fields, probability=probability)
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         shape = common_spatial_shape(self, sample, self.fields)
