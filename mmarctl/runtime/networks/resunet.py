@@ -174,8 +174,8 @@ class ResidualUnet(Network):
             # A downsampling shortcut uses the unit's kernel; a channel change alone, 1x1.
             kernel = self.kernel_size if strides != 1 else 1
             shortcut = _conv(shortcut, dims, filters, kernel, strides, f"{prefix}_residual",
-                             self.padding, suffix="", **self._conv_args(shortcut.shape[-1], filters, kernel,
-                                                          dims))
+                             self.padding, suffix="",
+                             **self._conv_args(shortcut.shape[-1], filters, kernel, dims))
         return keras.layers.Add(name=f"{prefix}_add")([x, shortcut])
 
     def _down(self, x, dims: int, filters: int, strides: int, prefix: str):
