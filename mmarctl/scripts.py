@@ -10,6 +10,7 @@ each a few lines that source ``set_env.sh`` and call one mmarctl verb on the MMA
     train_2gpu.sh           mmarctl train --gpus 2 --set learning_rate=<2 x config's>
     train_2gpu_finetune.sh  both of the above
     validate.sh, infer.sh, export.sh
+    automl.sh               mmarctl automl (Clara 3.1's AutoML search)
 
 Extra arguments pass through (``./train.sh --set epochs=5``). The 2-GPU scripts double the
 learning rate as Clara's did (linear scaling with the global batch size).
@@ -62,6 +63,8 @@ _SCRIPTS = (
             "infer", example="--set DATA_LIST_KEY=test"),
     _Script("export.sh", "Export the trained model (frozen graph, SavedModel, ONNX).", "export",
             example="--help"),
+    _Script("automl.sh", "AutoML: search what the training config annotates (Optuna study in "
+                         "automl/<run_id>/).", "automl", example="--rounds 8 --workers 2"),
 )
 
 #: Every file :func:`write_commands` writes, ``set_env.sh`` first.

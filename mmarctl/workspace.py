@@ -44,7 +44,7 @@ class ResolvedConfig:
 
     Attributes:
         file: the file, relative to the MMAR root (for messages).
-        raw: the JSON as written.
+        raw: the JSON as written (an AutoML config: its written values, annotations removed).
         data: the JSON with placeholders substituted and globals overridden.
         variables: every variable visible to the config, after precedence.
     """
@@ -169,6 +169,13 @@ class Workspace:
         raw = self.load(name)
         if not isinstance(raw, dict):
             raise ConfigError("expected a JSON object at the top level", file=shown, json_path="$")
+        from mmarctl.search.space import has_annotations
+
+        if has_annotations(raw):
+            # An AutoML config outside a study: the values written in it, search ignored.
+            from mmarctl.search.concrete import written_values
+
+            raw = written_values(raw, shown)
         variables = self.variables(raw, overrides)
         data = substitute(raw, variables, file=shown)
         for key in global_values(raw):

@@ -9,6 +9,7 @@ PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[cpu,export,dev]'
+.venv/bin/python -m pip install -q -e '.[automl,automl-postgres]'
 scripts/install_horovod.sh .venv/bin/python
 # The MONAI parity tests (tests/test_monai_*parity.py) need torch's CPU build and MONAI. Install
 # them only where pip finds that torch wheel without an index (a local find-links folder);
@@ -19,5 +20,16 @@ elif .venv/bin/python -m pip install -q --no-index --no-deps "torch==2.13.0" 2>/
     scripts/setup_bench.sh >/dev/null || echo "test.sh: MONAI set-up failed; its parity tests will skip" >&2
 else
     echo "test.sh: no local torch 2.13.0 CPU wheel; the MONAI parity tests will skip" >&2
+fi
+# The shared-study test runs two `mmarctl automl` against a real PostgreSQL it starts on
+# loopback: install the server from the OS packages where it is missing (root with apt).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        (apt-get install -y -q postgresql >/dev/null 2>&1 ||
+         { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q postgresql >/dev/null 2>&1; }) ||
+            echo "test.sh: PostgreSQL could not be installed; its automl test will skip" >&2
+    else
+        echo "test.sh: no PostgreSQL server (initdb); its automl test will skip" >&2
+    fi
 fi
 exec .venv/bin/python -m pytest "$@"

@@ -67,7 +67,7 @@ def test_writes_every_script_executable(mmar):
     assert [p.name for p in result.written] == list(scripts.SCRIPT_NAMES)
     assert set(scripts.SCRIPT_NAMES) == {
         "set_env.sh", "train.sh", "train_finetune.sh", "train_2gpu.sh",
-        "train_2gpu_finetune.sh", "validate.sh", "infer.sh", "export.sh"}
+        "train_2gpu_finetune.sh", "validate.sh", "infer.sh", "export.sh", "automl.sh"}
     for path in result.written:
         assert stat.S_IMODE(path.stat().st_mode) == 0o755, path.name
         assert scripts.is_generated(path)
@@ -122,7 +122,7 @@ def test_two_gpu_scripts_double_the_learning_rate(mmar, fake_path, tmp_path):
 
 def test_export_and_infer_call_their_verbs(mmar, fake_path, tmp_path):
     scripts.write_commands(mmar)
-    for name, verb in (("export.sh", "export"), ("infer.sh", "infer")):
+    for name, verb in (("export.sh", "export"), ("infer.sh", "infer"), ("automl.sh", "automl")):
         argv, _ = run_script(mmar / "commands" / name, "--x", fake_path=fake_path, cwd=tmp_path)
         assert argv == [verb, str(mmar.resolve()), "--x"]
 

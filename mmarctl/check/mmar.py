@@ -26,9 +26,12 @@ from mmarctl.check.components import ComponentChecker
 from mmarctl.check.data import DataUse, check_data
 from mmarctl.errors import ConfigError
 from mmarctl.jsonio import load_json
-from mmarctl.problems import Problem
+from mmarctl.problems import NOTE, Problem
 from mmarctl.schemas import load_schema
 from mmarctl.schemas.validator import validate
+from mmarctl.search.concrete import strip_annotations, with_point, written_values
+from mmarctl.search.settings import AUTOML_CONFIG, check_settings_file
+from mmarctl.search.space import has_annotations, read_space
 from mmarctl.variables import PLACEHOLDER, global_values, iter_placeholders, substitute
 from mmarctl.workspace import ENVIRONMENT, TRAIN_CONFIG, Workspace
 
@@ -95,13 +98,27 @@ def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None,
     for kind, path in configs:
         uses.extend(_check_config(workspace, kind, path, env, overrides, report))
     report.problems.extend(_check_overrides(overrides, env, configs, workspace))
+    _check_automl_settings(workspace, report)
     data_problems, datalists = check_data(uses, workspace.display)
     report.problems.extend(data_problems)
     report.files.extend(datalists)
+    report.problems = list(dict.fromkeys(report.problems))  # search points repeat findings
+    report.notes = list(dict.fromkeys(report.notes))
     if strict:
         report.problems.extend(Problem(n.file, n.json_path, n.message) for n in report.notes)
         report.notes = []
     return report
+
+
+def _check_automl_settings(workspace: Workspace, report: CheckReport) -> None:
+    path = workspace.config_path(AUTOML_CONFIG)
+    if not path.exists():
+        return
+    shown = workspace.display(path)
+    report.files.append(shown)
+    _, problems = check_settings_file(path, shown)
+    report.problems.extend(p for p in problems if p.severity != NOTE)
+    report.notes.extend(p for p in problems if p.severity == NOTE)
 
 
 def _environment(workspace: Workspace, report: CheckReport) -> dict[str, Any]:
@@ -162,6 +179,39 @@ def _check_config(workspace: Workspace, kind: str, path: Path, env: dict[str, An
     if not isinstance(raw, dict):
         report.problems.append(Problem(shown, "$", "expected a JSON object at the top level"))
         return []
+    if has_annotations(raw):
+        return _check_search_config(workspace, kind, shown, raw, env, overrides, report)
+    return _check_concrete(workspace, kind, shown, raw, env, overrides, report)
+
+
+def _check_search_config(workspace: Workspace, kind: str, shown: str, raw: dict,
+                         env: dict[str, Any], overrides: dict[str, Any],
+                         report: CheckReport) -> list[DataUse]:
+    """An AutoML config: its annotations, then the concrete config of a few search points
+    that between them write every value the search can choose, each checked as any config."""
+    space = read_space(raw, shown)
+    report.problems.extend(space.problems)
+    try:
+        written_values(raw, shown)
+    except ConfigError as error:
+        report.notes.append(Problem.from_error(error).as_note())
+    # Lists of alternatives stay lists (the checker walks them item by item, so a problem
+    # names train.loss[1]); a point's values switch alternatives through "disabled".
+    candidates = [strip_annotations(raw)]
+    if not space.problems:
+        candidates += [strip_annotations(with_point(raw, space, point))
+                       for point in space.spanning_points()]
+    uses: list[DataUse] = []
+    for index, candidate in enumerate(candidates):
+        found = _check_concrete(workspace, kind, shown, candidate, env, overrides, report)
+        if index == 0:
+            uses = found  # every point reads the same data lists
+    return uses
+
+
+def _check_concrete(workspace: Workspace, kind: str, shown: str, raw: dict,
+                    env: dict[str, Any], overrides: dict[str, Any],
+                    report: CheckReport) -> list[DataUse]:
     try:
         variables = workspace.variables(raw, overrides)
     except (ConfigError, TypeError, ValueError):

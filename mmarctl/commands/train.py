@@ -106,6 +106,8 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
         raise UsageError("--resume continues a run; finetune starts one: use `train --resume`")
     from mmarctl import launcher as launch_module
 
+    if not launch_module.is_worker():
+        _say_if_search_ignored(workspace, config_train)
     if not (gpus > 1 or hosts or hostfile):
         # `multi_gpu: true` (config or --set) asks for one worker per GPU, as --gpus does.
         overrides = overrides_from(set_items, epochs, learning_rate)
@@ -180,6 +182,24 @@ def multi_gpu_requested(workspace: Any, config_train: str, overrides: dict[str, 
                       "training in one process (--gpus N --cpu runs N CPU workers)",
                       highlight=False)
     return value
+
+
+def _say_if_search_ignored(workspace: Any, config_train: str) -> None:
+    """One line when the training config holds AutoML annotations: train runs the values
+    written in it (a list of alternatives without one default is refused when resolved)."""
+    from mmarctl.errors import MmarError
+    from mmarctl.search.space import has_annotations
+
+    try:
+        raw = workspace.load(config_train)
+    except MmarError:
+        return  # reported, with its file and line, when the config is resolved
+    if has_annotations(raw):
+        from mmarctl.console import err
+
+        err.print(f"note: {workspace.display(workspace.config_path(config_train))} has AutoML "
+                  "search annotations: training the values written in it (`mmarctl automl` "
+                  "runs the search)", highlight=False)
 
 
 def _label_other_ranks(backend: Any) -> None:

@@ -347,6 +347,7 @@ class TrainingPlan:
     def callbacks(self) -> list[Any]:
         """mmarctl's callbacks (chief only), then the config's handlers."""
         from mmarctl.runtime.training.callbacks import CheckpointSaver, ProgressCallback
+        from mmarctl.runtime.training.history import HistoryWriter
         from mmarctl.runtime.training.summaries import TensorBoardSummaries
 
         own: list[Any] = []
@@ -355,6 +356,8 @@ class TrainingPlan:
             own = [CheckpointSaver(self.workspace.models_dir, self.model, self.optimizer,
                                    has_metrics),
                    TensorBoardSummaries(self.workspace.models_dir, self.interval),
+                   HistoryWriter(self.workspace.models_dir,
+                                 "finetune" if self.options.finetune_from else "train"),
                    ProgressCallback("train", enabled=self.options.progress)]
         return own + (list(self.handlers) if self.backend.is_chief else [])
 

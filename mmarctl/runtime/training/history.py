@@ -1,0 +1,80 @@
+"""``models/metrics_history.jsonl``: one JSON line per finished epoch, the run's plain record.
+
+TensorBoard events need TensorFlow (or TensorBoard) to read; this file needs nothing, so the
+light layer reads it: ``mmarctl automl`` follows a trial's validation points from it (for
+pruning) and takes the trial's result from ``models/training_summary.json``, written at the end.
+
+Each line::
+
+    {"epoch": 3, "phase": "train", "loss": 0.41, "learning_rate": 0.0009,
+     "metrics": {"val_mean_dice": 0.71}, "key_metric": "val_mean_dice", "best_metric": 0.71,
+     "best_epoch": 3, "seconds": 12.5}
+
+``metrics`` is empty on epochs without validation. ``phase`` is ``finetune`` for a finetune
+run; a resumed or finetuned run appends to the same file, so the history stays continuous.
+Epochs are 1-based, as in every log line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from mmarctl.run_records import HISTORY, SUMMARY
+from mmarctl.runtime.training.contract import Callback, TrainState
+
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+class HistoryWriter(Callback):
+    """Appends an epoch record to ``models/metrics_history.jsonl``; writes the run summary
+    ``models/training_summary.json`` at the end and on interrupt (chief only)."""
+
+    def __init__(self, models_dir: Path, phase: str = "train") -> None:
+        self.models_dir = Path(models_dir)
+        self.phase = phase
+        self._learning_rate: float | None = None
+        self._started = time.monotonic()
+
+    def on_train_begin(self, state: TrainState) -> None:
+        self._started = time.monotonic()
+
+    def on_step_end(self, state: TrainState, logs: dict[str, float]) -> None:
+        if "learning_rate" in logs:
+            self._learning_rate = float(logs["learning_rate"])
+
+    def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None:
+        metrics = {name: _finite_or_none(float(value)) for name, value in logs.items()
+                   if name not in ("loss", "time_s")}
+        record = {"epoch": state.epoch + 1, "phase": self.phase,
+                  "loss": _finite_or_none(float(logs.get("loss", math.nan))),
+                  "learning_rate": self._learning_rate, "metrics": metrics,
+                  "key_metric": state.key_metric,
+                  "best_metric": _finite_or_none(state.best_metric),
+                  "best_epoch": state.best_epoch + 1 if state.best_epoch >= 0 else None,
+                  "seconds": round(time.monotonic() - self._started, 3)}
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.models_dir / HISTORY, "a", encoding="utf-8") as stream:
+            stream.write(json.dumps(record) + "\n")
+
+    def _write_summary(self, state: TrainState, status: str) -> None:
+        summary = {"status": status, "phase": self.phase, "key_metric": state.key_metric,
+                   "best_metric": _finite_or_none(state.best_metric),
+                   "best_epoch": state.best_epoch + 1 if state.best_epoch >= 0 else None,
+                   "epochs": state.epochs,
+                   "epochs_finished": state.last_finished_epoch + 1,
+                   "seconds": round(time.monotonic() - self._started, 3)}
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        temporary = self.models_dir / (SUMMARY + ".tmp")
+        temporary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        temporary.replace(self.models_dir / SUMMARY)  # readers never see half a file
+
+    def on_train_end(self, state: TrainState) -> None:
+        self._write_summary(state, "finished")
+
+    def on_interrupt(self, state: TrainState) -> None:
+        self._write_summary(state, "interrupted")

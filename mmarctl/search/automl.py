@@ -1,0 +1,183 @@
+"""``mmarctl automl`` from start to end: pre-flight, study folder, trials, results.
+
+Everything that can be refused is refused before anything is written under ``automl/``:
+the annotations, ``config_automl.json``, the whole MMAR check of the training config, the
+workers spec, the storage URL and ``--resume`` without a study.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mmarctl.errors import ConfigError, UsageError, WorkspaceError
+from mmarctl.problems import Problem
+from mmarctl.search import results as results_module
+from mmarctl.search.concrete import read_valid_space
+from mmarctl.search.settings import AUTOML_CONFIG, AutomlSettings, load_settings
+from mmarctl.search.study import (Study, StudyOptions, default_storage, find_study,
+                                  open_storage, total_trials)
+from mmarctl.search.workers import Slot, plan_slots
+from mmarctl.workspace import TRAIN_CONFIG, Workspace
+
+#: Clara's automl.sh passes these through ``--set``; they are options of the study.
+CLARA_STUDY_KEYS = ("run_id", "trainconf", "workers", "traceout")
+
+
+@dataclass
+class AutomlRequest:
+    """The command line of ``mmarctl automl``."""
+
+    mmar: str | None
+    set_items: list[str]
+    config_train: str | None = None
+    config_automl: str | None = None
+    run_id: str | None = None
+    rounds: int | None = None
+    workers: int | None = None
+    worker_gpus: str | None = None
+    storage: str | None = None
+    resume: bool = False
+    seed: int | None = None
+
+
+def split_clara_keys(items: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Clara's ``run_id=``, ``trainconf=``, ``workers=``, ``traceout=`` out of ``--set`` items."""
+    clara, rest = {}, []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if sep and key.strip() in CLARA_STUDY_KEYS:
+            clara[key.strip()] = value.strip()
+        else:
+            rest.append(item)
+    return clara, rest
+
+
+def _first_error(problems: list[Problem]) -> None:
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more: run `mmarctl check`)" if len(errors) > 1 else ""
+        raise ConfigError(first.message + more, file=first.file, json_path=first.json_path)
+
+
+@dataclass
+class Prepared:
+    """A study ready to run (nothing written yet)."""
+
+    workspace: Workspace
+    config: dict
+    space: Any
+    settings: AutomlSettings
+    options: StudyOptions
+    study_dir: Path
+    total: int
+
+
+def prepare(request: AutomlRequest) -> Prepared:
+    """Every check of the study, with nothing written.
+
+    Raises:
+        MmarError: the first thing that would stop the study, in one line.
+    """
+    from mmarctl import launcher
+    from mmarctl.check.mmar import check_mmar
+    from mmarctl.variables import parse_set_items
+
+    workspace = Workspace.locate(request.mmar)
+    clara, set_items = split_clara_keys(list(request.set_items))
+    automl_name = request.config_automl or AUTOML_CONFIG
+    automl_path = workspace.config_path(automl_name)
+    settings = load_settings(automl_path, workspace.display(automl_path)
+                             if request.config_automl else AUTOML_CONFIG)
+    config_name = request.config_train or clara.get("trainconf")
+    if not config_name and settings.train_config_file not in ("{trainconf}", ""):
+        config_name = settings.train_config_file
+    config_name = config_name or TRAIN_CONFIG
+    config_path = workspace.config_path(config_name)
+    shown = workspace.display(config_path)
+    if not config_path.exists():
+        raise ConfigError("file not found", file=shown,
+                          hint="--config-train names the annotated training config")
+    config = workspace.load(config_name)
+    if not isinstance(config, dict):
+        raise ConfigError("expected a JSON object at the top level", file=shown, json_path="$")
+    space = read_valid_space(config, shown)
+    if space.is_empty:
+        raise ConfigError("no search annotations: nothing to search", file=shown,
+                          hint="add \"search\" entries (docs/automl.md), or use `mmarctl train`")
+    overrides = parse_set_items(set_items)
+    report = check_mmar(workspace, overrides, train_config=config_name)
+    _first_error(report.problems)
+
+    worker_gpus = request.worker_gpus or clara.get("workers")
+    slots: list[Slot] = plan_slots(request.workers, worker_gpus, launcher.count_gpus())
+    run_id = request.run_id or clara.get("run_id") or Path(config_name).stem
+    if not run_id or "/" in run_id or run_id in (".", ".."):
+        raise UsageError(f"--run-id must be a plain folder name; Received: {run_id!r}")
+    base = Path(settings.work_dir) if settings.work_dir else workspace.root / "automl"
+    study_dir = base / run_id
+    train_flags: list[str] = []
+    options = StudyOptions(run_id=run_id, config_name=config_name, rounds=request.rounds,
+                           slots=slots, set_items=set_items, storage=request.storage,
+                           resume=request.resume, seed=request.seed, train_flags=train_flags)
+    return Prepared(workspace, config, space, settings, options, study_dir,
+                    total_trials(space, settings, request.rounds))
+
+
+def open_study(prepared: Prepared) -> tuple[Study, bool]:
+    """Connect to the storage, create or join the study (writes the study folder).
+
+    Raises:
+        MmarError: an unreachable storage, ``--resume`` with no study, or a study that
+            exists without ``--resume`` in the embedded storage.
+    """
+    options, study_dir = prepared.options, prepared.study_dir
+    shown_dir = prepared.workspace.display(study_dir)
+    if options.storage is None:
+        database = study_dir / "study.db"
+        if options.resume and not database.exists():
+            raise WorkspaceError(f"--resume: no study to resume in {shown_dir}",
+                                 hint="start it without --resume")
+        if not options.resume and study_dir.exists():
+            raise WorkspaceError(f"{shown_dir} already holds a study",
+                                 hint="continue it with --resume, or pick another --run-id")
+        url = default_storage(study_dir)
+    else:
+        url = options.storage
+    # An explicit storage is reached before anything is written here.
+    storage = open_storage(url) if options.storage else None
+    if options.storage and options.resume and find_study(storage, options.run_id) is None:
+        raise WorkspaceError(f"--resume: no study {options.run_id!r} in {options.storage}",
+                             hint="start it without --resume")
+    created_dir = not study_dir.exists()
+    study_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        if storage is None:
+            storage = open_storage(url)
+        study = Study(prepared.workspace, prepared.config, prepared.space, prepared.settings,
+                      options, study_dir, storage)
+        _, created = study.open(prepared.total)
+    except BaseException:
+        if created_dir:
+            shutil.rmtree(study_dir, ignore_errors=True)
+        raise
+    if options.resume:
+        study.requeue_stale()
+    return study, created
+
+
+def finish(study: Study, prepared: Prepared) -> tuple[list[Any], Any]:
+    """Results files, the kept MMARs; returns (records, best record)."""
+    records = results_module.collect(study.study)
+    kept = results_module.keep_best(records, prepared.settings.num_mmars_to_keep,
+                                    prepared.settings.key_mmar_content_only)
+    results_module.write_results(prepared.study_dir, prepared.options.run_id, records, {
+        "config": prepared.options.config_name,
+        "controller": prepared.settings.controller,
+        "sampler": "grid" if prepared.space.enum_only else prepared.settings.sampler,
+        "trials_planned": prepared.total, "kept": kept,
+        "stopped_by_threshold": study.threshold_reached.is_set()})
+    return records, results_module.best(records)

@@ -1,0 +1,73 @@
+"""The console side of a study: progress while it runs, the leaderboard and the last line."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from mmarctl.search.automl import AutomlRequest, finish, open_study, prepare
+
+
+def run_and_report(request: AutomlRequest) -> None:
+    """Prepare, run and summarise a study; Ctrl-C stops the trials, prints the leaderboard
+    and exits 130 (``--resume`` continues)."""
+    from mmarctl.console import err, out, progress
+    from mmarctl.search.results import leaderboard
+
+    prepared = prepare(request)
+    study, created = open_study(prepared)
+    shown = prepared.workspace.display(prepared.study_dir)
+    queued = study.queued()
+    kind = ("every combination (enum-only)" if prepared.space.enum_only
+            else f"{prepared.settings.controller} -> Optuna "
+                 f"{'TPE' if prepared.settings.sampler == 'tpe' else 'random'} sampler")
+    verb = "created" if created else "joined"
+    err.print(f"automl: {verb} study {prepared.options.run_id!r} in {shown}: "
+              f"{prepared.total} trials, {kind}; {queued} to run on "
+              f"{len(prepared.options.slots)} worker(s)", highlight=False)
+    lock = threading.Lock()
+    with progress("automl", queued) as bar:
+        def started(number: int, values: dict[str, Any], slot: Any) -> None:
+            shown_values = ", ".join(f"{k}={_short(v)}" for k, v in values.items())
+            with lock:
+                err.print(f"trial {number} started ({slot.describe()}): {shown_values}",
+                          highlight=False)
+
+        def finished(number: int, outcome: Any) -> None:
+            metric = "" if outcome.metric is None else f" {outcome.key_metric or 'metric'}=" \
+                                                        f"{outcome.metric:.4f}"
+            why = f": {outcome.error}" if outcome.error else ""
+            with lock:
+                err.print(f"trial {number} {outcome.status}{metric} in "
+                          f"{outcome.seconds:.0f} s{why}", highlight=False)
+                if outcome.status != "interrupted":
+                    bar.update(1, last=f"trial {number} {outcome.status}")
+
+        study.events.trial_started = started
+        study.events.trial_finished = finished
+        try:
+            study.run()
+        except KeyboardInterrupt:
+            records, best = finish(study, prepared)
+            out.print(leaderboard(records, f"automl {prepared.options.run_id} (interrupted)"))
+            err.print(f"automl: interrupted; continue with `mmarctl automl "
+                      f"{prepared.workspace.root} --run-id {prepared.options.run_id} --resume`",
+                      highlight=False)
+            raise
+    records, best = finish(study, prepared)
+    out.print(leaderboard(records, f"automl {prepared.options.run_id}"))
+    if study.threshold_reached.is_set():
+        err.print(f"automl: stop_threshold {prepared.settings.stop_threshold} reached",
+                  highlight=False)
+    results = prepared.workspace.display(prepared.study_dir / "results.json")
+    if best is None:
+        from mmarctl.errors import RuntimeFailure
+
+        raise RuntimeFailure(f"no trial completed; see {results} and each trial's train.log")
+    out.print(f"results in {results}; best trial {best.number}: "
+              f"{best.key_metric or 'metric'}={best.metric:.4f}, MMAR {best.mmar}",
+              highlight=False)
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

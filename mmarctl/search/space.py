@@ -1,0 +1,444 @@
+"""Clara's AutoML annotations read into a search space: what is searched, and where each
+searched value lands in the config.
+
+The syntax (Clara Train 3.1, the same in 4.x files)::
+
+    "search": [{"domain": "lr", "type": "float", "args": ["learning_rate"],
+                "targets": [1e-4, 1e-3]}]                      top level: globals and tags
+    "lr_policy": {"name": "...", "args": {...},
+                  "search": [{"type": "enum", "args": ["step_size"],
+                              "targets": [[5000], [1000]]}]}  component level: its args
+    "args": ["prob#myProb"]            a searched arg that other components share ...
+    "apply": {"prob": "myProb"}        ... as the alias myProb
+    "apply": {"@disabled": "myTag"}    the component is disabled when the tag myTag is true
+    "args": ["@disabled"]              (component level) the component itself on or off
+    "args": ["@myTag"] or ["myTag"]    (top level) the value of a tag
+    "loss": [{...Dice..., "apply": {"@disabled": "t1"}}, {...Focal..., "apply": {...}}]
+                                       a one-component section written as alternatives
+
+A *dimension* is one ``search`` entry: an ``enum`` picks one of its ``targets`` (a tuple of
+values, one per arg), a ``float`` draws one number in ``[low, high]`` for its single arg.
+Each arg is *bound* to the places its value lands: a global, a component's arg, a
+component's ``disabled``. Plain JSON work: no TensorFlow, so ``check`` uses it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from mmarctl.catalog import SECTION_FAMILIES
+from mmarctl.problems import Problem
+from mmarctl.jsonio import format_json_path
+
+TYPES = ("enum", "float")
+DOMAINS = ("lr", "net", "transform")
+DISABLED = "@disabled"
+
+#: Sections that hold one component (a list there is a set of AutoML alternatives).
+SINGLE_SECTIONS = frozenset({
+    path for (_, path), family in SECTION_FAMILIES.items()
+    if family in ("losses", "optimizers", "lr_policies", "networks", "pipelines", "inferers",
+                  "model_loaders")})
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a searched value lands.
+
+    Attributes:
+        kind: ``global`` (a top-level key), ``arg`` (a component's argument) or
+            ``disabled`` (a component's ``disabled`` flag).
+        path: the JSON path of the component as a tuple of keys and indexes (empty for a global).
+        name: the global's or the argument's name (``disabled`` for the flag).
+    """
+
+    kind: str
+    path: tuple = ()
+    name: str = ""
+
+    def __str__(self) -> str:
+        if self.kind == "global":
+            return self.name
+        where = format_json_path(self.path)
+        return f"{where}.disabled" if self.kind == "disabled" else f"{where}.args.{self.name}"
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One ``search`` entry.
+
+    Attributes:
+        key: a stable, unique name (the parameter's name in the study).
+        type: ``enum`` or ``float``.
+        domain: Clara's ``domain`` (``lr``, ``net``, ``transform``), recorded only.
+        args: the args as written.
+        places: for each arg, the places its value lands.
+        targets: enum: the value tuples; float: ``(low, high)``.
+        json_path: where the entry is written, for messages.
+        labels: one readable name per arg (``learning_rate``, ``myProb``,
+            ``RandGaussianNoised.disabled``), what results and leaderboards show.
+    """
+
+    key: str
+    type: str
+    domain: str | None
+    args: tuple[str, ...]
+    places: tuple[tuple[Place, ...], ...]
+    targets: tuple
+    json_path: str
+    labels: tuple[str, ...] = ()
+
+    def values(self, choice: Any) -> tuple:
+        """The arg values for a choice: an enum's target index, or a float's number."""
+        if self.type == "enum":
+            return tuple(self.targets[int(choice)])
+        return (float(choice),)
+
+    def describe(self, choice: Any) -> dict[str, Any]:
+        """``{arg label: value}`` for a choice (what results and leaderboards show)."""
+        return dict(zip(self.labels, self.values(choice)))
+
+
+@dataclass
+class SearchSpace:
+    """Every dimension of one config, and the alternative lists they choose from.
+
+    Attributes:
+        dimensions: in the order written (top level first, then components in file order).
+        alternatives: JSON paths (tuples) of one-component sections written as lists.
+        problems: what is wrong with the annotations (empty when the space is usable).
+    """
+
+    dimensions: list[Dimension] = field(default_factory=list)
+    alternatives: list[tuple] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def is_empty(self) -> bool:
+        """True when nothing is searched."""
+        return not self.dimensions
+
+    @property
+    def enum_only(self) -> bool:
+        """True when every dimension is an enum (the space can be searched exhaustively)."""
+        return bool(self.dimensions) and all(d.type == "enum" for d in self.dimensions)
+
+    def combinations(self) -> int:
+        """How many points an enum-only space has."""
+        return math.prod(len(d.targets) for d in self.dimensions if d.type == "enum")
+
+    def grid(self) -> Iterator[dict[str, int]]:
+        """Every point of an enum-only space, as ``{key: target index}``, first target first."""
+        import itertools
+
+        enums = [d for d in self.dimensions if d.type == "enum"]
+        for indexes in itertools.product(*(range(len(d.targets)) for d in enums)):
+            yield {d.key: i for d, i in zip(enums, indexes)}
+
+    def describe(self, point: dict[str, Any]) -> dict[str, Any]:
+        """``{arg label: value}`` of a point, over every dimension."""
+        described: dict[str, Any] = {}
+        for dimension in self.dimensions:
+            if dimension.key in point:
+                described.update(dimension.describe(point[dimension.key]))
+        return described
+
+    def spanning_points(self) -> list[dict[str, Any]]:
+        """A few points that between them use every enum target and both float bounds:
+        what ``check`` resolves and checks, so that every value a search can write is seen."""
+        count = max([len(d.targets) if d.type == "enum" else 2 for d in self.dimensions],
+                    default=0)
+        points = []
+        for i in range(count):
+            point: dict[str, Any] = {}
+            for dimension in self.dimensions:
+                if dimension.type == "enum":
+                    point[dimension.key] = i % len(dimension.targets)
+                else:
+                    point[dimension.key] = dimension.targets[i % 2]
+            points.append(point)
+        return points
+
+
+def has_annotations(config: Any) -> bool:
+    """Whether a config holds any ``search``/``apply`` entry or a list of alternatives."""
+    if not isinstance(config, dict):
+        return False
+    return ("search" in config or bool(_alternative_lists(config))
+            or any("search" in spec or "apply" in spec for _, spec in _components(config)))
+
+
+def read_space(config: dict, file: str) -> SearchSpace:
+    """Read the annotations of ``config`` (the JSON as written) into a :class:`SearchSpace`.
+
+    Problems (file, JSON path, message, did-you-mean) are collected in ``space.problems``;
+    dimensions with a problem are left out.
+    """
+    return _Reader(config, file).read()
+
+
+# -- walking the config --------------------------------------------------------------------
+def _get(config: Any, path: tuple) -> Any:
+    for key in path:
+        try:
+            config = config[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return config
+
+
+def _section_paths() -> list[tuple]:
+    return sorted({tuple(path.split(".")) for (_, path) in SECTION_FAMILIES})
+
+
+def _components(config: dict) -> Iterator[tuple[tuple, dict]]:
+    """``(path, component)`` for every component of every known section, in file order."""
+    for section in _section_paths():
+        value = _get(config, section)
+        if isinstance(value, dict):
+            yield section, value
+        elif isinstance(value, list):
+            for index, spec in enumerate(value):
+                if isinstance(spec, dict):
+                    yield section + (index,), spec
+
+
+def _alternative_lists(config: dict) -> list[tuple]:
+    return [section for section in _section_paths()
+            if ".".join(section) in SINGLE_SECTIONS
+            and isinstance(_get(config, section), list)]
+
+
+def _label(arg: str, spec: dict | None) -> str:
+    name, _, alias = arg.partition("#")
+    if alias or spec is None:
+        return alias or name.lstrip("@")
+    component = spec.get("name") or spec.get("path") or "component"
+    return f"{str(component).split('#')[-1]}.{name.lstrip('@')}"
+
+
+def _close(name: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(name, candidates, n=2, cutoff=0.6)
+    return f" (did you mean {' or '.join(close)}?)" if close else ""
+
+
+class _Reader:
+    """One pass over a config: shared names first (``#alias``, ``apply``), then dimensions."""
+
+    def __init__(self, config: dict, file: str) -> None:
+        self.config = config
+        self.file = file
+        self.space = SearchSpace()
+        #: shared variable (tag or alias) -> places it reaches, from ``apply`` and ``x#alias``
+        self.shared: dict[str, list[Place]] = {}
+        self.defined_by: dict[str, str] = {}  # alias -> JSON path of the arg that defines it
+        self.applied: list[tuple[str, str]] = []  # (name, JSON path of the apply entry)
+        self.bound: set[str] = set()  # shared names some dimension gives a value
+
+    def error(self, json_path: str, message: str) -> None:
+        self.space.problems.append(Problem(self.file, json_path, message))
+
+    def read(self) -> SearchSpace:
+        self.space.alternatives = _alternative_lists(self.config)
+        for path, spec in _components(self.config):
+            self._read_apply(path, spec)
+        top = self.config.get("search")
+        if top is not None:
+            self._read_entries(top, (), None)
+        for path, spec in _components(self.config):
+            if "search" in spec:
+                self._read_entries(spec["search"], path, spec)
+        for name, json_path in self.applied:
+            if name not in self.bound:
+                known = sorted(self.bound | set(self.defined_by))
+                self.error(json_path, f"no search gives a value to {name!r}{_close(name, known)}"
+                                      "; name it in a search entry's args")
+        if not self.space.problems:
+            self._check_alternatives()
+        return self.space
+
+    # -- apply and aliases -------------------------------------------------------------------
+    def _read_apply(self, path: tuple, spec: dict) -> None:
+        apply = spec.get("apply")
+        if apply is None:
+            return
+        where = format_json_path(path + ("apply",))
+        if not isinstance(apply, dict):
+            self.error(where, "expected an object such as {\"@disabled\": \"myTag\"} or "
+                              f"{{\"prob\": \"myProb\"}}; Received: {type(apply).__name__}")
+            return
+        for target, name in apply.items():
+            at = f"{where}.{target}"
+            if not isinstance(name, str) or not name:
+                self.error(at, f"expected the name of a search variable; Received: {name!r}")
+                continue
+            place = (Place("disabled", path, "disabled") if target == DISABLED
+                     else Place("arg", path, target))
+            if target.startswith("@") and target != DISABLED:
+                self.error(at, f"unknown switch {target!r}; only \"@disabled\" is a switch"
+                               f"{_close(target, [DISABLED])}")
+                continue
+            self.shared.setdefault(name, []).append(place)
+            self.applied.append((name, at))
+
+    # -- search entries ----------------------------------------------------------------------
+    def _read_entries(self, entries: Any, path: tuple, spec: dict | None) -> None:
+        where = format_json_path(path + ("search",))
+        if not isinstance(entries, list):
+            self.error(where, f"expected a list of search entries; Received: "
+                              f"{type(entries).__name__}")
+            return
+        for index, entry in enumerate(entries):
+            self._read_entry(entry, path, spec, f"{where}[{index}]")
+
+    def _read_entry(self, entry: Any, path: tuple, spec: dict | None, at: str) -> None:
+        if not isinstance(entry, dict):
+            self.error(at, "expected a search entry {\"type\", \"args\", \"targets\", "
+                           f"\"domain\"}}; Received: {type(entry).__name__}")
+            return
+        unknown = sorted(set(entry) - {"type", "args", "targets", "domain"})
+        for key in unknown:
+            self.error(f"{at}.{key}", f"unknown key{_close(key, ['type', 'args', 'targets', 'domain'])}")
+        kind = entry.get("type")
+        if kind not in TYPES:
+            hint = _close(str(kind), list(TYPES)) if isinstance(kind, str) else ""
+            self.error(f"{at}.type", f"expected \"enum\" or \"float\"; Received: {kind!r}{hint}")
+            return
+        domain = entry.get("domain")
+        if domain is not None and domain not in DOMAINS:
+            hint = _close(str(domain), list(DOMAINS)) if isinstance(domain, str) else ""
+            self.error(f"{at}.domain", f"expected one of lr, net, transform; Received: "
+                                       f"{domain!r}{hint}")
+            return
+        args = entry.get("args")
+        if (not isinstance(args, list) or not args
+                or not all(isinstance(a, str) and a for a in args)):
+            self.error(f"{at}.args", f"expected a non-empty list of names; Received: {args!r}")
+            return
+        if len(set(args)) != len(args):
+            self.error(f"{at}.args", f"an arg is named twice: {args}")
+            return
+        places = []
+        for arg in args:
+            found = self._places(arg, path, spec, f"{at}.args")
+            if found is None:
+                return
+            places.append(tuple(found))
+        targets = self._targets(kind, entry.get("targets"), args, places, f"{at}.targets")
+        if targets is None:
+            return
+        self.space.dimensions.append(Dimension(
+            key=at, type=kind, domain=domain, args=tuple(args), places=tuple(places),
+            targets=targets, json_path=at, labels=tuple(_label(arg, spec) for arg in args)))
+
+    def _places(self, arg: str, path: tuple, spec: dict | None, at: str) -> list[Place] | None:
+        """Where one arg's value lands; None (after an error) when it lands nowhere."""
+        if path:  # component level: its own args, @disabled, and a shared alias
+            name, _, alias = arg.partition("#")
+            own = (Place("disabled", path, "disabled") if name == DISABLED
+                   else Place("arg", path, name))
+            if name.startswith("@") and name != DISABLED:
+                self.error(at, f"unknown switch {name!r}; a component's own switch is "
+                               f"\"@disabled\"{_close(name, [DISABLED])}")
+                return None
+            if not name:
+                self.error(at, f"expected an argument name before '#'; Received: {arg!r}")
+                return None
+            places = [own]
+            if alias:
+                if alias in self.defined_by:
+                    self.error(at, f"alias {alias!r} is already defined at "
+                                   f"{self.defined_by[alias]}")
+                    return None
+                self.defined_by[alias] = at
+                self.bound.add(alias)
+                places += self.shared.get(alias, [])
+            return places
+        # top level: a tag or alias from apply (with or without '@'), else a global
+        name = arg[1:] if arg.startswith("@") else arg
+        if name in self.shared:
+            self.bound.add(name)
+            return list(self.shared[name])
+        if not arg.startswith("@") and name in self.config and not isinstance(
+                self.config[name], (dict, list)):
+            return [Place("global", (), name)]
+        globals_ = [k for k, v in self.config.items() if not isinstance(v, (dict, list))]
+        what = "tag" if arg.startswith("@") else "global or tag"
+        self.error(at, f"unknown {what} {arg!r}: no global of the config and no "
+                       f"\"apply\" uses it{_close(name, sorted(self.shared) + globals_)}")
+        return None
+
+    def _targets(self, kind: str, targets: Any, args: list[str], places: list,
+                 at: str) -> tuple | None:
+        if kind == "float":
+            if len(args) != 1:
+                self.error(at, f"a float search draws one value: give one arg, not {len(args)}")
+                return None
+            if (not isinstance(targets, list) or len(targets) != 2
+                    or not all(isinstance(t, (int, float)) and not isinstance(t, bool)
+                               for t in targets)):
+                self.error(at, f"expected [low, high] (two numbers); Received: {targets!r}")
+                return None
+            low, high = (float(t) for t in targets)
+            if not (math.isfinite(low) and math.isfinite(high)):
+                self.error(at, f"bounds must be finite numbers; Received: {targets!r}")
+                return None
+            if low >= high:
+                self.error(at, f"low must be below high; Received: [{targets[0]}, {targets[1]}]"
+                               + (" (reversed)" if low > high else ""))
+                return None
+            if any(p.kind == "disabled" for p in places[0]):
+                self.error(at, "a float cannot switch a component on or off: use an enum of "
+                               "[[true], [false]]")
+                return None
+            return (low, high)
+        if not isinstance(targets, list) or not targets:
+            self.error(at, f"expected a non-empty list of value tuples, one value per arg "
+                           f"(e.g. [[1], [2]]); Received: {targets!r}")
+            return None
+        for index, target in enumerate(targets):
+            if not isinstance(target, list) or len(target) != len(args):
+                self.error(f"{at}[{index}]", f"expected a list of {len(args)} value(s), one per "
+                                             f"arg {args}; Received: {target!r}")
+                return None
+            for value, arg_places in zip(target, places):
+                if any(p.kind == "disabled" for p in arg_places) and not isinstance(value, bool):
+                    self.error(f"{at}[{index}]", f"a switch takes true or false; Received: "
+                                                 f"{value!r}")
+                    return None
+        return tuple(tuple(t) for t in targets)
+
+    # -- alternatives ------------------------------------------------------------------------
+    def _check_alternatives(self) -> None:
+        """Each list of alternatives must be chosen from, and every enum point must leave
+        exactly one alternative enabled."""
+        from mmarctl.search.concrete import enabled_alternatives
+
+        for section in self.space.alternatives:
+            where = format_json_path(section)
+            members = _get(self.config, section)
+            switched = {p.path for d in self.space.dimensions for ps in d.places for p in ps
+                        if p.kind == "disabled"}
+            if not any(section + (i,) in switched for i in range(len(members))):
+                self.error(where, "a list of alternatives that no search chooses from; give "
+                                  "each an \"apply\": {\"@disabled\": \"tag\"} and search the "
+                                  "tags, or write one component")
+                continue
+            deciding = [d for d in self.space.dimensions if d.type == "enum" and any(
+                p.kind == "disabled" and p.path[:len(section)] == section and
+                len(p.path) == len(section) + 1 for ps in d.places for p in ps)]
+            sub = SearchSpace(dimensions=deciding)
+            if sub.combinations() > 100_000:
+                continue  # too many to enumerate; the trial's own check reports a bad point
+            for point in sub.grid():
+                count = len(enabled_alternatives(self.config, sub, point, section))
+                if count != 1:
+                    described = ", ".join(f"{k}={v}" for k, v in sub.describe(point).items())
+                    state = "none" if count == 0 else f"{count}"
+                    self.error(where, f"the search can enable {state} of these alternatives "
+                                      f"({described}); every choice must enable exactly one")
+                    break

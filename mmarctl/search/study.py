@@ -1,0 +1,334 @@
+"""The AutoML study: Optuna storage, the trial queue, worker threads, pruning and the end.
+
+Every trial a study will run is put in Optuna's queue when the study is created
+(``enqueue_trial``): the grid points of an enum-only space, or empty entries whose values the
+sampler draws when a worker takes one. A worker takes trials only from the queue, and taking
+one is atomic in the storage, so several processes (``mmarctl automl --storage URL`` on
+several machines) share a study without running one trial twice or overshooting the count.
+A trial stopped by Ctrl-C is recorded as failed-interrupted and queued again with the same
+values; ``--resume`` then runs what is still queued and never re-runs a finished trial.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmarctl.errors import MissingDependency, MmarError, UsageError
+from mmarctl.search.concrete import concrete_config
+from mmarctl.search.space import SearchSpace
+from mmarctl.search.settings import AutomlSettings
+from mmarctl.search.trials import TrialOutcome, TrialProcess, create_trial_mmar, trial_name
+from mmarctl.search.workers import Slot
+from mmarctl.workspace import Workspace
+
+QUEUED = "mmarctl_queued"
+INTERRUPTED = "mmarctl_interrupted"
+SURPLUS = "mmarctl_surplus"
+DATABASE = "study.db"
+
+
+def import_optuna() -> Any:
+    """Optuna, quiet (its INFO line per trial would bury the study's own progress)."""
+    try:
+        import optuna
+    except ImportError:
+        raise MissingDependency("mmarctl automl needs Optuna",
+                                hint="pip install 'mmarctl[automl]'") from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+@dataclass
+class StudyOptions:
+    """What ``mmarctl automl`` was asked for (already checked)."""
+
+    run_id: str
+    config_name: str
+    rounds: int | None
+    slots: list[Slot]
+    set_items: list[str] = field(default_factory=list)
+    storage: str | None = None
+    resume: bool = False
+    seed: int | None = None
+    train_flags: list[str] = field(default_factory=list)
+
+
+def default_storage(study_dir: Path) -> str:
+    """The embedded storage: a SQLite file in the study folder."""
+    return f"sqlite:///{study_dir / DATABASE}"
+
+
+def open_storage(url: str) -> Any:
+    """An Optuna RDB storage for ``url``; one line when it is unreachable or malformed.
+
+    Raises:
+        UsageError: the URL does not parse or names no database Optuna supports.
+        MmarError: the database cannot be reached.
+    """
+    optuna = import_optuna()
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": 60}  # several workers write at once
+    else:
+        kwargs["pool_pre_ping"] = True
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    except ImportError as error:
+        raise MissingDependency(f"--storage {url}: the database driver is missing ({error})",
+                                hint="pip install 'mmarctl[automl-postgres]' for PostgreSQL")\
+            from None
+    except Exception as error:  # SQLAlchemy raises many kinds; each is one line here
+        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if "Could not parse" in text or "Can't load plugin" in text:
+            raise UsageError(f"--storage {url!r}: not a database URL Optuna can use ({text})",
+                             hint="e.g. sqlite:///study.db or postgresql://user@host/db")\
+                from None
+        raise MmarError(f"--storage {url}: cannot open the study storage: {text[:200]}")\
+            from None
+
+
+def space_fingerprint(config: dict) -> str:
+    """A hash of the annotated config: ``--resume`` must continue the same search."""
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def find_study(storage: Any, run_id: str) -> Any | None:
+    """The study summary named ``run_id`` in ``storage``, or None."""
+    optuna = import_optuna()
+    for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
+        if summary.study_name == run_id:
+            return summary
+    return None
+
+
+def sampler_for(space: SearchSpace, settings: AutomlSettings, seed: int | None) -> Any:
+    """Optuna's sampler for the controller (grid points come from the queue)."""
+    optuna = import_optuna()
+    if settings.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    # Clara's ReinforcementController -> TPE; its first trials are random (startup).
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, 4))
+
+
+def total_trials(space: SearchSpace, settings: AutomlSettings, rounds: int | None) -> int:
+    """Trials the study runs: every combination of an enum-only space (``--rounds`` may cap
+    it), else ``--rounds`` or ``max_rounds``."""
+    if space.enum_only:
+        combinations = space.combinations()
+        return min(rounds, combinations) if rounds else combinations
+    return rounds or settings.max_rounds
+
+
+@dataclass
+class StudyEvents:
+    """Callbacks the study driver calls from its worker threads (printing, progress)."""
+
+    trial_started: Callable[[int, dict[str, Any], Slot], None] = lambda n, v, s: None
+    trial_finished: Callable[[int, TrialOutcome], None] = lambda n, o: None
+
+
+class Study:
+    """One AutoML study over one MMAR.
+
+    Args:
+        workspace: the source MMAR.
+        config: the annotated training config as written.
+        space: its search space (checked).
+        settings: ``config_automl.json``.
+        options: the command line.
+        study_dir: ``automl/<run_id>/``.
+        storage: an Optuna storage.
+    """
+
+    def __init__(self, workspace: Workspace, config: dict, space: SearchSpace,
+                 settings: AutomlSettings, options: StudyOptions, study_dir: Path,
+                 storage: Any) -> None:
+        self.workspace = workspace
+        self.config = config
+        self.space = space
+        self.settings = settings
+        self.options = options
+        self.study_dir = study_dir
+        self.storage = storage
+        self.stop = threading.Event()
+        self.threshold_reached = threading.Event()
+        self.events = StudyEvents()
+        self.errors: list[str] = []
+        self.study: Any = None
+
+    # -- creating or joining ----------------------------------------------------------------
+    def open(self, total: int) -> tuple[Any, bool]:
+        """Create the study and queue its trials, or load it; returns (study, created)."""
+        optuna = import_optuna()
+        sampler = sampler_for(self.space, self.settings, self.options.seed)
+        pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+        fingerprint = space_fingerprint(self.config)
+        try:
+            study = optuna.create_study(study_name=self.options.run_id, storage=self.storage,
+                                        sampler=sampler, pruner=pruner, direction="maximize")
+            created = True
+        except optuna.exceptions.DuplicatedStudyError:
+            study = optuna.load_study(study_name=self.options.run_id, storage=self.storage,
+                                      sampler=sampler, pruner=pruner)
+            created = False
+        if created:
+            study.set_user_attr("fingerprint", fingerprint)
+            study.set_user_attr("config", self.options.config_name)
+            points = list(self.space.grid()) if self.space.enum_only else [{}] * total
+            for point in points[:total]:
+                study.enqueue_trial(point, user_attrs={QUEUED: True}, skip_if_exists=False)
+            study.set_user_attr("total", total)
+            study.set_user_attr("ready", True)
+        else:
+            deadline = time.monotonic() + 60
+            while not study.user_attrs.get("ready") and time.monotonic() < deadline:
+                time.sleep(0.5)  # another process is queueing the trials right now
+                study = optuna.load_study(study_name=self.options.run_id,
+                                          storage=self.storage, sampler=sampler, pruner=pruner)
+            if study.user_attrs.get("fingerprint") not in (None, fingerprint):
+                raise UsageError(f"study {self.options.run_id!r} was made from a different "
+                                 f"{self.options.config_name}",
+                                 hint="use another --run-id for the changed search")
+        self.study = study
+        return study, created
+
+    def requeue_stale(self) -> int:
+        """``--resume``: trials left running by a study that was killed are queued again."""
+        optuna = import_optuna()
+        stale = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        for trial in stale:
+            self.storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)
+            self.storage.set_trial_state_values(trial._trial_id,
+                                                optuna.trial.TrialState.FAIL)
+            self._requeue(trial.params)
+        return len(stale)
+
+    def queued(self) -> int:
+        """Trials still waiting in the queue."""
+        optuna = import_optuna()
+        return len(self.study.get_trials(deepcopy=False,
+                                         states=(optuna.trial.TrialState.WAITING,)))
+
+    def _requeue(self, params: dict[str, Any]) -> None:
+        self.study.enqueue_trial(params, user_attrs={QUEUED: True}, skip_if_exists=False)
+
+    # -- running --------------------------------------------------------------------------
+    def run(self) -> None:
+        """Run queued trials on every slot until the queue is empty or the study stops.
+        Ctrl-C (KeyboardInterrupt in the calling thread) stops every trial first."""
+        threads = [threading.Thread(target=self._worker, args=(slot,), daemon=True,
+                                    name=f"automl-worker-{slot.index}")
+                   for slot in self.options.slots]
+        for thread in threads:
+            thread.start()
+        try:
+            while any(t.is_alive() for t in threads):
+                for thread in threads:
+                    thread.join(timeout=0.2)
+        except KeyboardInterrupt:
+            self.stop.set()
+            for thread in threads:
+                thread.join()
+            raise
+
+    def _worker(self, slot: Slot) -> None:
+        optuna = import_optuna()
+        while not self.stop.is_set():
+            if self.queued() == 0:
+                return
+            trial = self.study.ask()
+            if not trial.user_attrs.get(QUEUED):
+                # Another worker took the last queued trial between our look and our ask.
+                trial.set_user_attr(SURPLUS, True)
+                self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                return
+            try:
+                self._run_trial(trial, slot)
+            except Exception as error:  # a broken trial never takes the study down
+                message = f"trial {trial.number}: {error}".splitlines()[0]
+                self.errors.append(message)
+                trial.set_user_attr("error", message)
+                self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+    def _suggest(self, trial: Any) -> dict[str, Any]:
+        point: dict[str, Any] = {}
+        for dimension in self.space.dimensions:
+            if dimension.type == "enum":
+                point[dimension.key] = trial.suggest_categorical(
+                    dimension.key, list(range(len(dimension.targets))))
+            else:
+                low, high = dimension.targets
+                # Learning rates and other positive ranges spanning decades: log scale.
+                log = low > 0 and high / low >= 100
+                point[dimension.key] = trial.suggest_float(dimension.key, low, high, log=log)
+        return point
+
+    def _run_trial(self, trial: Any, slot: Slot) -> None:
+        optuna = import_optuna()
+        point = self._suggest(trial)
+        values = self.space.describe(point)
+        trial.set_user_attr("values", _jsonable(values))
+        name = trial_name(trial.number)
+        shown = self.workspace.display(self.workspace.config_path(self.options.config_name))
+        concrete = concrete_config(self.config, self.space, point, shown)
+        mmar = create_trial_mmar(
+            self.workspace, self.study_dir / name, Path(self.options.config_name).name,
+            concrete, {"study": self.options.run_id, "trial": trial.number,
+                       "values": _jsonable(values), "storage": _safe_url(self.options)})
+        trial.set_user_attr("mmar", str(mmar.root))
+        trial.set_user_attr("slot", slot.index)
+        self.events.trial_started(trial.number, values, slot)
+        process = TrialProcess(mmar, Path(self.options.config_name).name,
+                               self.options.set_items, gpus=slot.gpus, threads=slot.threads,
+                               seed=self.options.seed, extra_flags=self.options.train_flags)
+
+        def on_validation(epoch: int, value: float) -> bool:
+            trial.report(value, step=epoch)
+            return trial.should_prune()
+
+        outcome = process.run(on_validation, self.stop.is_set, key_metric=None)
+        trial.set_user_attr("seconds", round(outcome.seconds, 2))
+        if outcome.epoch is not None:
+            trial.set_user_attr("epoch", outcome.epoch)
+        if outcome.key_metric:
+            trial.set_user_attr("key_metric", outcome.key_metric)
+        if outcome.metric is not None:
+            trial.set_user_attr("metric", outcome.metric)
+        if outcome.status == "complete":
+            self.study.tell(trial, outcome.metric)
+            threshold = self.settings.stop_threshold
+            if threshold is not None and outcome.metric >= threshold:
+                self.threshold_reached.set()
+                self.stop.set()
+        elif outcome.status == "pruned":
+            self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        elif outcome.status == "interrupted":
+            trial.set_user_attr(INTERRUPTED, True)
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            self._requeue(trial.params)
+        else:
+            trial.set_user_attr("error", outcome.error or "failed")
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        self.events.trial_finished(trial.number, outcome)
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def _safe_url(options: StudyOptions) -> str | None:
+    """The storage URL without a password, for provenance."""
+    url = options.storage
+    if not url or "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    return f"{scheme}://{credentials.split(':')[0]}@{host}"

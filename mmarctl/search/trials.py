@@ -1,0 +1,221 @@
+"""One AutoML trial: a real MMAR under ``automl/<run_id>/<trial>/``, trained in its own process.
+
+The trial MMAR is what a user could have made by hand: the source's config/ (with the trial's
+concrete training config, every annotation removed), resources/ and docs/, commands/
+generated, an environment.json whose data paths point at the source's data, and
+``.mmarctl/provenance.json`` naming the study, the trial and its values. It is trained by
+``mmarctl train`` in a child process, so a crash or a kill takes down that trial only; its
+validation points are read from ``models/metrics_history.jsonl`` while it runs (for pruning).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mmarctl
+from mmarctl.jsonio import write_json_atomic
+from mmarctl.run_records import read_history, read_summary
+from mmarctl.workspace import ENVIRONMENT, Workspace
+
+LOG = "train.log"
+#: Folders copied from the source MMAR into each trial (data stays where it is).
+COPIED = ("config", "resources", "docs")
+#: What ``key_mmar_content_only`` keeps of a trial that is not among the best.
+KEPT_CONTENT = ("config", "commands", ".mmarctl", LOG)
+KEPT_MODELS = ("metrics_history.jsonl", "training_summary.json")
+
+
+def trial_name(number: int) -> str:
+    """The folder of trial ``number`` (``trial_003``), sortable."""
+    return f"trial_{number:03d}"
+
+
+def create_trial_mmar(source: Workspace, dest: Path, config_name: str, config: dict,
+                      provenance: Mapping[str, Any]) -> Workspace:
+    """Write the trial MMAR ``dest`` (replacing a partial one from an interrupted attempt)."""
+    from mmarctl.scripts import write_commands
+
+    if dest.exists():
+        shutil.rmtree(dest)
+    staging = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    for folder in COPIED:
+        if (source.root / folder).is_dir():
+            shutil.copytree(source.root / folder, staging / folder, symlinks=True,
+                            ignore=shutil.ignore_patterns("automl"))
+    environment = source.environment() if source.config_path(ENVIRONMENT).exists() else {}
+    write_json_atomic(staging / "config" / ENVIRONMENT, environment)  # absolute data paths
+    write_json_atomic(staging / "config" / config_name, config)
+    write_commands(staging, force=True)
+    write_json_atomic(staging / ".mmarctl" / "provenance.json", {
+        "command": "automl", "source": str(source.root),
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "mmarctl_version": mmarctl.__version__, **provenance})
+    staging.rename(dest)
+    return Workspace(dest)
+
+
+@dataclass
+class TrialOutcome:
+    """How a trial process ended.
+
+    Attributes:
+        status: ``complete``, ``pruned``, ``failed`` or ``interrupted``.
+        metric: the best key metric (None when the run produced none).
+        epoch: the epoch of the best metric (1-based).
+        key_metric: the metric's name.
+        error: the last error line of a failed run.
+        seconds: wall time of the trial process.
+    """
+
+    status: str
+    metric: float | None = None
+    epoch: int | None = None
+    key_metric: str | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def last_error_line(log: Path) -> str:
+    """The last line of a trial's log that reads like an error (else its last line)."""
+    try:
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines()
+                 if line.strip()]
+    except OSError:
+        return "no log"
+    for line in reversed(lines):
+        if line.lower().startswith(("error", "mmarctl:")) or "Error" in line.split(":")[0]:
+            return line[:300]
+    return lines[-1][:300] if lines else "the trial process wrote nothing"
+
+
+class TrialProcess:
+    """``mmarctl train`` on a trial MMAR in a child process.
+
+    Args:
+        mmar: the trial MMAR.
+        config_name: its training config.
+        set_items: ``--set`` items for every trial.
+        gpus: the GPUs this trial may use (None: CPU), e.g. ``[0, 1]`` for a 2-GPU Horovod run.
+        threads: TensorFlow's intra-op threads on CPU (the cores shared out among workers).
+        seed: ``--seed`` for the run (None: the config's).
+    """
+
+    def __init__(self, mmar: Workspace, config_name: str, set_items: Sequence[str], *,
+                 gpus: Sequence[int] | None, threads: int | None, seed: int | None,
+                 extra_flags: Sequence[str] = ()) -> None:
+        self.mmar = mmar
+        argv = [sys.executable, "-m", "mmarctl", "train", str(mmar.root),
+                "--config-train", config_name]
+        for item in set_items:
+            argv += ["--set", item]
+        if seed is not None:
+            argv += ["--seed", str(seed)]
+        if gpus and len(gpus) > 1:
+            argv += ["--gpus", str(len(gpus))]
+        self.argv = argv + list(extra_flags)
+        env = dict(os.environ)
+        env["PYTHONUNBUFFERED"] = "1"
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        if gpus is None:
+            if threads:
+                env["TF_NUM_INTRAOP_THREADS"] = str(threads)
+                env["TF_NUM_INTEROP_THREADS"] = "1"
+        else:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpus)
+        self.env = env
+        self.process: subprocess.Popen | None = None
+
+    def run(self, on_validation: Callable[[int, float], bool], should_stop: Callable[[], bool],
+            key_metric: str | None, poll_s: float = 0.5) -> TrialOutcome:
+        """Run to the end; ``on_validation(epoch, value)`` returning True prunes the trial,
+        ``should_stop()`` returning True interrupts it (Ctrl-C of the study)."""
+        started = time.monotonic()
+        log_path = self.mmar.root / LOG
+        with open(log_path, "w", encoding="utf-8") as log:
+            # Its own session: a Ctrl-C at the terminal reaches the study, which then stops
+            # each trial itself (and records it as interrupted, not failed).
+            self.process = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log,
+                                            stderr=subprocess.STDOUT, env=self.env,
+                                            start_new_session=True)
+            seen, pruned, stopped = 0, False, False
+            while self.process.poll() is None:
+                time.sleep(poll_s)
+                if should_stop():
+                    stopped = True
+                    self._stop()
+                    break
+                records = read_history(self.mmar.models_dir)
+                for record in records[seen:]:
+                    value = _key_value(record, key_metric)
+                    if value is not None and on_validation(int(record["epoch"]), value):
+                        pruned = True
+                seen = len(records)
+                if pruned:
+                    self._stop()
+                    break
+            code = self.process.wait()
+        seconds = time.monotonic() - started
+        summary = read_summary(self.mmar.models_dir) or {}
+        outcome = TrialOutcome(status="complete", metric=summary.get("best_metric"),
+                               epoch=summary.get("best_epoch"),
+                               key_metric=summary.get("key_metric"), seconds=seconds)
+        if outcome.metric is None:  # interrupted or pruned: the best point seen so far
+            best = _best_of(read_history(self.mmar.models_dir), key_metric)
+            if best:
+                outcome.epoch, outcome.metric = best
+        if stopped:
+            outcome.status = "interrupted"
+        elif pruned:
+            outcome.status = "pruned"
+        elif code != 0:
+            outcome.status, outcome.error = "failed", last_error_line(log_path)
+        elif outcome.metric is None:
+            outcome.status, outcome.error = "failed", "the run reported no validation metric"
+        return outcome
+
+    def _stop(self, grace_s: float = 30.0) -> None:
+        """SIGINT (the run saves a resumable state), then SIGKILL after ``grace_s``."""
+        assert self.process is not None
+        try:
+            os.killpg(self.process.pid, signal.SIGINT)
+            self.process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _key_value(record: Mapping[str, Any], key_metric: str | None) -> float | None:
+    metrics = record.get("metrics") or {}
+    name = key_metric or record.get("key_metric") or next(iter(metrics), None)
+    value = metrics.get(name) if name else None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _best_of(records: list[dict], key_metric: str | None) -> tuple[int, float] | None:
+    points = [(int(r["epoch"]), v) for r in records
+              if (v := _key_value(r, key_metric)) is not None]
+    return max(points, key=lambda p: p[1]) if points else None
+
+
+def trim_trial(root: Path) -> None:
+    """Keep a trial's config, commands, provenance, log and metrics; drop its checkpoints
+    (Clara's ``key_mmar_content_only`` for the trials not among the best)."""
+    for entry in root.iterdir():
+        if entry.name == "models":
+            for item in entry.iterdir():
+                if item.name not in KEPT_MODELS:
+                    shutil.rmtree(item) if item.is_dir() else item.unlink()
+        elif entry.name not in KEPT_CONTENT:
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
