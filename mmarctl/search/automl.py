@@ -90,8 +90,7 @@ def prepare(request: AutomlRequest) -> Prepared:
     clara, set_items = split_clara_keys(list(request.set_items))
     automl_name = request.config_automl or AUTOML_CONFIG
     automl_path = workspace.config_path(automl_name)
-    settings = load_settings(automl_path, workspace.display(automl_path)
-                             if request.config_automl else AUTOML_CONFIG)
+    settings = load_settings(automl_path, workspace.display(automl_path))
     config_name = request.config_train or clara.get("trainconf")
     if not config_name and settings.train_config_file not in ("{trainconf}", ""):
         config_name = settings.train_config_file
@@ -169,15 +168,26 @@ def open_study(prepared: Prepared) -> tuple[Study, bool]:
     return study, created
 
 
-def finish(study: Study, prepared: Prepared) -> tuple[list[Any], Any]:
-    """Results files, the kept MMARs; returns (records, best record)."""
+def finish(study: Study, prepared: Prepared, *, validate_best: bool = True) -> \
+        tuple[list[Any], Any, dict[str, Any]]:
+    """Results files and the kept MMARs; the best trial's MMAR validated with its own
+    config_validation.json. Returns (records, best record, its validation)."""
+    from mmarctl.search.trials import validate_trial
+
     records = results_module.collect(study.study)
     kept = results_module.keep_best(records, prepared.settings.num_mmars_to_keep,
                                     prepared.settings.key_mmar_content_only)
+    top = results_module.best(records)
+    validation: dict[str, Any] = {}
+    if validate_best and top is not None and top.mmar:
+        value, error = validate_trial(Path(top.mmar), top.key_metric)
+        validation = {"trial": top.number, "metric": value, "error": error,
+                      "file": str(Path(top.mmar) / "eval" / "metrics.json")}
     results_module.write_results(prepared.study_dir, prepared.options.run_id, records, {
+        "best_validation": validation or None,
         "config": prepared.options.config_name,
         "controller": prepared.settings.controller,
         "sampler": "grid" if prepared.space.enum_only else prepared.settings.sampler,
         "trials_planned": prepared.total, "kept": kept,
         "stopped_by_threshold": study.threshold_reached.is_set()})
-    return records, results_module.best(records)
+    return records, top, validation

@@ -48,14 +48,21 @@ def run_and_report(request: AutomlRequest) -> None:
         try:
             study.run()
         except KeyboardInterrupt:
-            records, best = finish(study, prepared)
-            out.print(leaderboard(records, f"automl {prepared.options.run_id} (interrupted)"))
+            records, _, _ = finish(study, prepared, validate_best=False)
+            _print_table(out, leaderboard(records, f"automl {prepared.options.run_id} "
+                                                   "(interrupted)"))
             err.print(f"automl: interrupted; continue with `mmarctl automl "
                       f"{prepared.workspace.root} --run-id {prepared.options.run_id} --resume`",
                       highlight=False)
             raise
-    records, best = finish(study, prepared)
-    out.print(leaderboard(records, f"automl {prepared.options.run_id}"))
+    if study.errors:
+        for line in study.errors:
+            err.print(f"warning: {line}", highlight=False)
+    records, best, validation = finish(study, prepared)
+    _print_table(out, leaderboard(records, f"automl {prepared.options.run_id}"))
+    if validation.get("error"):
+        err.print(f"warning: validating the best trial failed: {validation['error']}",
+                  highlight=False)
     if study.threshold_reached.is_set():
         err.print(f"automl: stop_threshold {prepared.settings.stop_threshold} reached",
                   highlight=False)
@@ -64,9 +71,21 @@ def run_and_report(request: AutomlRequest) -> None:
         from mmarctl.errors import RuntimeFailure
 
         raise RuntimeFailure(f"no trial completed; see {results} and each trial's train.log")
+    validated = (f" (validate: {validation['metric']:.4f})"
+                 if validation.get("metric") is not None else "")
     out.print(f"results in {results}; best trial {best.number}: "
-              f"{best.key_metric or 'metric'}={best.metric:.4f}, MMAR {best.mmar}",
+              f"{best.key_metric or 'metric'}={best.metric:.4f}{validated}, MMAR {best.mmar}",
               highlight=False)
+
+
+def _print_table(console: Any, table: Any) -> None:
+    # Piped to a file or a CI log, rich assumes 80 columns and would fold every header.
+    if console.is_terminal:
+        console.print(table)
+        return
+    from rich.console import Console
+
+    Console(file=console.file, width=200, highlight=False).print(table)
 
 
 def _short(value: Any) -> str:

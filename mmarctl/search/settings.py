@@ -239,8 +239,8 @@ def load_settings(path: Path | None, shown: str = AUTOML_CONFIG) -> AutomlSettin
         ConfigError: the first error in the file.
     """
     if path is None or not Path(path).exists():
-        if path is not None and shown != AUTOML_CONFIG:
-            raise ConfigError("file not found", file=shown)
+        if path is not None and Path(path).name != AUTOML_CONFIG:
+            raise ConfigError("file not found", file=shown)  # named on the command line
         return AutomlSettings()
     settings, problems = check_settings_file(Path(path), shown)
     errors = [p for p in problems if p.severity != NOTE]

@@ -196,15 +196,22 @@ def _section_paths() -> list[tuple]:
 
 
 def _components(config: dict) -> Iterator[tuple[tuple, dict]]:
-    """``(path, component)`` for every component of every known section, in file order."""
-    for section in _section_paths():
-        value = _get(config, section)
+    """``(path, component)`` for every component object anywhere in the config, in file
+    order (sections mmarctl knows and any other, e.g. Clara 4's ``lr_scheduler``).
+    Iterative: a config nested thousands of levels deep must not overflow the stack."""
+    stack: list[tuple[tuple, Any]] = [((), config)]
+    while stack:
+        path, value = stack.pop()
         if isinstance(value, dict):
-            yield section, value
+            if path and ("name" in value or "path" in value or "ref" in value):
+                yield path, value
+            children = [(path + (key,), child) for key, child in value.items()
+                        if key not in ("search", "apply", "args")]
         elif isinstance(value, list):
-            for index, spec in enumerate(value):
-                if isinstance(spec, dict):
-                    yield section + (index,), spec
+            children = [(path + (index,), child) for index, child in enumerate(value)]
+        else:
+            continue
+        stack.extend(reversed(children))
 
 
 def _alternative_lists(config: dict) -> list[tuple]:

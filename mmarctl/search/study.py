@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -65,6 +66,30 @@ def default_storage(study_dir: Path) -> str:
     return f"sqlite:///{study_dir / DATABASE}"
 
 
+def _rdb_storage(url: str) -> Any:
+    optuna = import_optuna()
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": 60}  # several workers write at once
+    else:
+        kwargs["pool_pre_ping"] = True
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        except ImportError:
+            raise
+        except Exception as error:
+            # Two machines starting at once both create Optuna's tables; the loser of that
+            # race finds them made when it tries again.
+            if attempt == 4 or not _CREATION_RACE.search(str(error)):
+                raise
+            time.sleep(0.5 + attempt)
+    raise AssertionError("unreachable")
+
+
+_CREATION_RACE = re.compile(r"UniqueViolation|duplicate key|already exists|database is locked")
+
+
 def open_storage(url: str) -> Any:
     """An Optuna RDB storage for ``url``; one line when it is unreachable or malformed.
 
@@ -72,14 +97,8 @@ def open_storage(url: str) -> Any:
         UsageError: the URL does not parse or names no database Optuna supports.
         MmarError: the database cannot be reached.
     """
-    optuna = import_optuna()
-    kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite"):
-        kwargs["connect_args"] = {"timeout": 60}  # several workers write at once
-    else:
-        kwargs["pool_pre_ping"] = True
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        return _rdb_storage(url)
     except ImportError as error:
         raise MissingDependency(f"--storage {url}: the database driver is missing ({error})",
                                 hint="pip install 'mmarctl[automl-postgres]' for PostgreSQL")\

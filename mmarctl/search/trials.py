@@ -25,7 +25,7 @@ from typing import Any
 import mmarctl
 from mmarctl.jsonio import write_json_atomic
 from mmarctl.run_records import read_history, read_summary
-from mmarctl.workspace import ENVIRONMENT, Workspace
+from mmarctl.workspace import ENVIRONMENT, Workspace, is_path_key
 
 LOG = "train.log"
 #: Folders copied from the source MMAR into each trial (data stays where it is).
@@ -53,8 +53,7 @@ def create_trial_mmar(source: Workspace, dest: Path, config_name: str, config: d
         if (source.root / folder).is_dir():
             shutil.copytree(source.root / folder, staging / folder, symlinks=True,
                             ignore=shutil.ignore_patterns("automl"))
-    environment = source.environment() if source.config_path(ENVIRONMENT).exists() else {}
-    write_json_atomic(staging / "config" / ENVIRONMENT, environment)  # absolute data paths
+    write_json_atomic(staging / "config" / ENVIRONMENT, trial_environment(source))
     write_json_atomic(staging / "config" / config_name, config)
     write_commands(staging, force=True)
     write_json_atomic(staging / ".mmarctl" / "provenance.json", {
@@ -63,6 +62,26 @@ def create_trial_mmar(source: Workspace, dest: Path, config_name: str, config: d
         "mmarctl_version": mmarctl.__version__, **provenance})
     staging.rename(dest)
     return Workspace(dest)
+
+
+def trial_environment(source: Workspace) -> dict[str, Any]:
+    """The source's environment.json for a trial: paths into its own MMAR folders (models/,
+    eval/, config/ ...) stay relative, so the trial writes and reads its own; any other
+    relative path (the data) is made absolute, so the trial reads the source's data."""
+    if not source.config_path(ENVIRONMENT).exists():
+        return {}
+    environment = source.load(ENVIRONMENT)
+    if not isinstance(environment, dict):
+        return {}
+    own = set(COPIED) | {"models", "eval", "commands"}
+    result = {}
+    for key, value in environment.items():
+        if isinstance(value, str) and is_path_key(key) and "{" not in value:
+            path = Path(os.path.expanduser(value))
+            if not path.is_absolute() and path.parts[:1] and path.parts[0] not in own:
+                value = str((source.root / path).resolve())
+        result[key] = value
+    return result
 
 
 @dataclass
@@ -219,3 +238,29 @@ def trim_trial(root: Path) -> None:
                     shutil.rmtree(item) if item.is_dir() else item.unlink()
         elif entry.name not in KEPT_CONTENT:
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+
+
+def validate_trial(root: Path, key_metric: str | None, timeout_s: float = 1800) -> \
+        tuple[float | None, str | None]:
+    """``mmarctl validate`` on a kept trial MMAR (its config_validation.json, on the input
+    grid); returns (the key metric's value from eval/metrics.json, or None; an error line)."""
+    import json
+
+    log_path = root / "validate.log"
+    with open(log_path, "w", encoding="utf-8") as log:
+        try:
+            code = subprocess.run([sys.executable, "-m", "mmarctl", "validate", str(root)],
+                                  stdin=subprocess.DEVNULL, stdout=log,
+                                  stderr=subprocess.STDOUT, timeout=timeout_s,
+                                  env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}).returncode
+        except subprocess.TimeoutExpired:
+            return None, f"validate took longer than {timeout_s:.0f} s"
+    if code != 0:
+        return None, last_error_line(log_path)
+    try:
+        summary = json.loads((root / "eval" / "metrics.json").read_text())["summary"]
+    except (OSError, ValueError, KeyError):
+        return None, "validate wrote no eval/metrics.json"
+    name = key_metric if key_metric in summary else next(iter(summary), None)
+    value = summary.get(name, {}).get("value") if name else None
+    return (float(value) if isinstance(value, (int, float)) else None), None
