@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +25,7 @@ from typing import Any
 from mmarctl.errors import MissingDependency, MmarError, UsageError
 from mmarctl.search.concrete import concrete_config
 from mmarctl.search.space import SearchSpace
+from mmarctl.search.scalars import StudyScalars
 from mmarctl.search.settings import AutomlSettings
 from mmarctl.search.trials import TrialOutcome, TrialProcess, create_trial_mmar, trial_name
 from mmarctl.search.workers import Slot
@@ -182,6 +184,8 @@ class Study:
         self.events = StudyEvents()
         self.errors: list[str] = []
         self.study: Any = None
+        self.scalars = StudyScalars(study_dir / "study", warn=self.errors.append)
+        self._scalars_lock = threading.Lock()
 
     # -- creating or joining ----------------------------------------------------------------
     def open(self, total: int) -> tuple[Any, bool]:
@@ -257,6 +261,8 @@ class Study:
             for thread in threads:
                 thread.join()
             raise
+        finally:
+            self.scalars.close()
 
     def _worker(self, slot: Slot) -> None:
         optuna = import_optuna()
@@ -336,6 +342,11 @@ class Study:
         else:
             trial.set_user_attr("error", outcome.error or "failed")
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        if outcome.status != "interrupted":
+            with self._scalars_lock:
+                self.scalars.trial(trial.number, outcome.metric, outcome.seconds, values)
+        else:
+            shutil.rmtree(mmar.root, ignore_errors=True)  # its re-run is queued
         self.events.trial_finished(trial.number, outcome)
 
 

@@ -175,6 +175,17 @@ def test_a_study_of_four_trials_on_two_workers(spleen):
     assert len(csv_lines) == 5 and csv_lines[0].startswith("number,status,")
     assert f"MMAR {best['mmar']}" in result.stdout.strip().splitlines()[-1]
     assert "learning_rate" in result.stdout  # the leaderboard
+    # Study scalars, read back with TensorBoard's own loader: one point per trial.
+    accumulator = pytest.importorskip(
+        "tensorboard.backend.event_processing.event_accumulator").EventAccumulator(
+        str(spleen / "automl" / "config_train" / "study"))
+    accumulator.Reload()
+    assert {"automl/metric", "automl/best_metric", "params/learning_rate"} <= set(
+        accumulator.Tags()["scalars"])
+    points = accumulator.Scalars("params/learning_rate")
+    assert sorted(p.step for p in points) == [0, 1, 2, 3]
+    by_trial = {t["number"]: t["params"]["learning_rate"] for t in trials}
+    assert all(p.value == pytest.approx(by_trial[p.step], rel=1e-6) for p in points)
 
 
 @pytest.mark.slow
