@@ -155,10 +155,11 @@ class TrialProcess:
         self.env = env
         self.process: subprocess.Popen | None = None
 
-    def run(self, on_validation: Callable[[int, float], bool], should_stop: Callable[[], bool],
-            key_metric: str | None, poll_s: float = 0.5) -> TrialOutcome:
-        """Run to the end; ``on_validation(epoch, value)`` returning True prunes the trial,
-        ``should_stop()`` returning True interrupts it (Ctrl-C of the study)."""
+    def run(self, on_validation: Callable[[int, float, bool], bool],
+            should_stop: Callable[[], bool], key_metric: str | None,
+            poll_s: float = 0.5) -> TrialOutcome:
+        """Run to the end; ``on_validation(epoch, value, final)`` returning True prunes the
+        trial, ``should_stop()`` returning True interrupts it (Ctrl-C of the study)."""
         started = time.monotonic()
         log_path = self.mmar.root / LOG
         with open(log_path, "w", encoding="utf-8") as log:
@@ -177,7 +178,9 @@ class TrialProcess:
                 records = read_history(self.mmar.models_dir)
                 for record in records[seen:]:
                     value = _key_value(record, key_metric)
-                    if value is not None and on_validation(int(record["epoch"]), value):
+                    # The last epoch's point is reported, never pruned: the run is done.
+                    final = int(record["epoch"]) >= int(record.get("epochs") or 0)
+                    if value is not None and on_validation(int(record["epoch"]), value, final):
                         pruned = True
                 seen = len(records)
                 if pruned:

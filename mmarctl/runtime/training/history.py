@@ -6,7 +6,7 @@ pruning) and takes the trial's result from ``models/training_summary.json``, wri
 
 Each line::
 
-    {"epoch": 3, "phase": "train", "loss": 0.41, "learning_rate": 0.0009,
+    {"epoch": 3, "epochs": 40, "phase": "train", "loss": 0.41, "learning_rate": 0.0009,
      "metrics": {"val_mean_dice": 0.71}, "key_metric": "val_mean_dice", "best_metric": 0.71,
      "best_epoch": 3, "seconds": 12.5}
 
@@ -50,7 +50,7 @@ class HistoryWriter(Callback):
     def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None:
         metrics = {name: _finite_or_none(float(value)) for name, value in logs.items()
                    if name not in ("loss", "time_s")}
-        record = {"epoch": state.epoch + 1, "phase": self.phase,
+        record = {"epoch": state.epoch + 1, "epochs": state.epochs, "phase": self.phase,
                   "loss": _finite_or_none(float(logs.get("loss", math.nan))),
                   "learning_rate": self._learning_rate, "metrics": metrics,
                   "key_metric": state.key_metric,

@@ -1,0 +1,107 @@
+"""A trial process followed through models/metrics_history.jsonl: pruning, failure, records."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+from mmarctl.run_records import read_history, read_summary
+from mmarctl.runtime.training.contract import TrainState
+from mmarctl.runtime.training.history import HistoryWriter
+from mmarctl.search.trials import TrialProcess, trim_trial
+from mmarctl.workspace import Workspace
+
+#: Stands in for `mmarctl train`: writes one history record per "epoch", as HistoryWriter does.
+FAKE_TRAIN = textwrap.dedent("""
+    import json, signal, sys, time
+    models, epochs, fail = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "fail"
+    signal.signal(signal.SIGINT, lambda *a: sys.exit(130))
+    for epoch in range(1, epochs + 1):
+        with open(models + "/metrics_history.jsonl", "a") as f:
+            f.write(json.dumps({"epoch": epoch, "epochs": epochs, "key_metric": "dice",
+                                "metrics": {"dice": epoch / 10}}) + "\\n")
+        time.sleep(0.3)
+    if fail:
+        print("error: images/case_3.nii.gz: truncated file")
+        sys.exit(1)
+    with open(models + "/training_summary.json", "w") as f:
+        json.dump({"best_metric": epochs / 10, "best_epoch": epochs, "key_metric": "dice"}, f)
+""")
+
+
+def _process(tmp_path: Path, epochs: int, fail: bool = False) -> TrialProcess:
+    (tmp_path / "models").mkdir()
+    script = tmp_path / "fake_train.py"
+    script.write_text(FAKE_TRAIN)
+    process = TrialProcess(Workspace(tmp_path), "config_train.json", [], gpus=None,
+                           threads=1, seed=None)
+    process.argv = [sys.executable, str(script), str(tmp_path / "models"), str(epochs),
+                    "fail" if fail else "ok"]
+    return process
+
+
+def test_a_trial_behind_is_pruned_and_stopped(tmp_path):
+    seen = []
+
+    def on_validation(epoch, value, final):
+        seen.append((epoch, value, final))
+        return epoch == 2
+
+    outcome = _process(tmp_path, epochs=20).run(on_validation, lambda: False, "dice",
+                                                poll_s=0.05)
+    assert outcome.status == "pruned"
+    assert seen[:2] == [(1, 0.1, False), (2, 0.2, False)]
+    assert len(read_history(tmp_path / "models")) < 20  # stopped, not run to the end
+    assert outcome.metric == max(v for _, v, _ in seen)
+
+
+def test_the_last_epoch_is_marked_final(tmp_path):
+    # The study reports the final point but never prunes on it (the run is done by then).
+    finals = []
+    outcome = _process(tmp_path, epochs=2).run(
+        lambda epoch, value, final: finals.append(final) or False, lambda: False, "dice",
+        poll_s=0.05)
+    assert finals == [False, True] and outcome.status == "complete"
+    assert outcome.metric == 0.2 and outcome.epoch == 2
+
+
+def test_a_failed_trial_keeps_its_last_error_line(tmp_path):
+    outcome = _process(tmp_path, epochs=1, fail=True).run(lambda *a: False, lambda: False,
+                                                          "dice", poll_s=0.05)
+    assert outcome.status == "failed"
+    assert outcome.error == "error: images/case_3.nii.gz: truncated file"
+
+
+def test_history_writer_records_each_epoch_and_the_summary(tmp_path):
+    writer = HistoryWriter(tmp_path, phase="finetune")
+    state = TrainState(epochs=2, key_metric="dice")
+    writer.on_train_begin(state)
+    for epoch, dice in ((0, 0.5), (1, 0.7)):
+        state.epoch, state.last_finished_epoch = epoch, epoch
+        state.best_metric, state.best_epoch = dice, epoch
+        writer.on_step_end(state, {"loss": 0.3, "learning_rate": 1e-3})
+        writer.on_epoch_end(state, {"loss": 0.3, "dice": dice, "time_s": 1.0})
+    writer.on_train_end(state)
+    records = read_history(tmp_path)
+    assert [r["epoch"] for r in records] == [1, 2] and records[0]["epochs"] == 2
+    assert records[1]["metrics"] == {"dice": 0.7} and records[1]["phase"] == "finetune"
+    assert records[1]["learning_rate"] == 1e-3 and records[1]["best_epoch"] == 2
+    summary = read_summary(tmp_path)
+    assert summary["best_metric"] == 0.7 and summary["status"] == "finished"
+    (tmp_path / "metrics_history.jsonl").open("a").write('{"epoch": 3, "trunc')
+    assert len(read_history(tmp_path)) == 2  # a line still being written is skipped
+
+
+def test_trim_keeps_config_and_metrics_only(tmp_path):
+    for name in ("config/config_train.json", "commands/train.sh", ".mmarctl/provenance.json",
+                 "train.log", "models/model.ckpt.index", "models/metrics_history.jsonl",
+                 "models/training_summary.json", "eval/metrics.json", "docs/Readme.md"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(json.dumps({}))
+    trim_trial(tmp_path)
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert left == [".mmarctl/provenance.json", "commands/train.sh",
+                    "config/config_train.json", "models/metrics_history.jsonl",
+                    "models/training_summary.json", "train.log"]
