@@ -108,7 +108,11 @@ def prepare(request: AutomlRequest) -> Prepared:
         raise ConfigError("no search annotations: nothing to search", file=shown,
                           hint="add \"search\" entries (docs/automl.md), or use `mmarctl train`")
     overrides = parse_set_items(set_items)
-    report = check_mmar(workspace, overrides, train_config=config_name)
+    # The trials train with the config; the best one is validated with the MMAR's own
+    # validation configs: all are checked before any trial starts.
+    validation = [p.name for p in sorted(workspace.config_dir.glob("config_validation*.json"))]
+    report = check_mmar(workspace, overrides, train_config=config_name,
+                        validation_configs=validation)
     _first_error(report.problems)
 
     worker_gpus = request.worker_gpus or clara.get("workers")
@@ -165,6 +169,8 @@ def open_study(prepared: Prepared) -> tuple[Study, bool]:
         raise
     if options.resume:
         study.requeue_stale()
+        if options.rounds:
+            study.extend(prepared.total)
     return study, created
 
 

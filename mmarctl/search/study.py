@@ -240,6 +240,26 @@ class Study:
             self._requeue(trial.params)
         return len(stale)
 
+    def extend(self, total: int) -> int:
+        """``--resume --rounds N`` past the study's size: queue the extra trials (a grid
+        never grows past its combinations). Returns how many were added."""
+        planned = int(self.study.user_attrs.get("total", 0))
+        if self.space.enum_only:
+            total = min(total, self.space.combinations())
+        extra = total - planned
+        if extra <= 0:
+            return 0
+        if self.space.enum_only:
+            done = {json.dumps(t.params, sort_keys=True) for t in self.study.get_trials(
+                deepcopy=False)}
+            points = [p for p in self.space.grid() if json.dumps(p, sort_keys=True) not in done]
+        else:
+            points = [{}] * extra
+        for point in points[:extra]:
+            self._requeue(point)
+        self.study.set_user_attr("total", planned + len(points[:extra]))
+        return len(points[:extra])
+
     def queued(self) -> int:
         """Trials still waiting in the queue."""
         optuna = import_optuna()

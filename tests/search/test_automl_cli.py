@@ -241,6 +241,9 @@ def test_ctrl_c_then_resume_runs_only_what_is_left(spleen):
                 "training_summary.json").stat().st_mtime_ns == mtime
     _one_line_error(mmarctl("automl", spleen, check=False), "already holds a study",
                     "--resume")
+    # --resume with more --rounds grows the study by the difference.
+    mmarctl("automl", spleen, "--resume", "--rounds", 4, *EPOCH)
+    assert len(_results(spleen)["trials"]) == 4
 
 
 def _two_processes_share(spleen: Path, url: str) -> list[dict]:
