@@ -11,13 +11,15 @@ values; ``--resume`` then runs what is still queued and never re-runs a finished
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,6 +117,16 @@ def open_storage(url: str) -> Any:
             from None
 
 
+def sqlite_path(url: str) -> str | None:
+    """The database file of a ``sqlite:///`` URL, else None."""
+    if not url.startswith("sqlite:"):
+        return None
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    return database if database and database != ":memory:" else None
+
+
 def space_fingerprint(config: dict) -> str:
     """A hash of the annotated config: ``--resume`` must continue the same search."""
     text = json.dumps(config, sort_keys=True, separators=(",", ":"))
@@ -191,6 +203,8 @@ class Study:
         self.errors: list[str] = []
         self.study: Any = None
         self.scalars = StudyScalars(study_dir / "study", warn=self.errors.append)
+        self.storage_url = options.storage or default_storage(study_dir)
+        self._take_lock = threading.Lock()
         self._scalars_lock = threading.Lock()
 
     # -- creating or joining ----------------------------------------------------------------
@@ -293,9 +307,10 @@ class Study:
     def _worker(self, slot: Slot) -> None:
         optuna = import_optuna()
         while not self.stop.is_set():
-            if self.queued() == 0:
-                return
-            trial = self.study.ask()
+            with self._taking():
+                if self.queued() == 0:
+                    return
+                trial = self.study.ask()
             if not trial.user_attrs.get(QUEUED):
                 # Another worker took the last queued trial between our look and our ask.
                 trial.set_user_attr(SURPLUS, True)
@@ -308,6 +323,28 @@ class Study:
                 self.errors.append(message)
                 trial.set_user_attr("error", message)
                 self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+    @contextlib.contextmanager
+    def _taking(self) -> Iterator[None]:
+        """Held while a worker takes a trial from the queue.
+
+        Optuna takes a queued trial by reading it as waiting, then marking it running. On
+        PostgreSQL and MySQL the read locks the row (SELECT ... FOR UPDATE); SQLite ignores
+        that, and two takers could both get the same trial. So on SQLite the take is
+        serialised: between threads by a lock, between processes by an OS file lock beside the
+        database (SQLite is shared between processes of one machine only).
+        """
+        with self._take_lock:
+            database = sqlite_path(self.storage_url)
+            if database is None:
+                yield
+                return
+            with open(f"{database}.take-lock", "a+b") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _suggest(self, trial: Any) -> dict[str, Any]:
         point: dict[str, Any] = {}
