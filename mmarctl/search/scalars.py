@@ -10,9 +10,23 @@ is not installed the study says so once and goes on.
 
 from __future__ import annotations
 
+import sys
 import time
+import types
 from pathlib import Path
 from typing import Any
+
+
+def _without_tensorflow() -> None:
+    """Make TensorBoard use its TensorFlow stub in this process.
+
+    TensorBoard's writer imports TensorFlow when it is installed (2 s and its C++ start-up
+    lines, in a study process that never needs it); the presence of a module named
+    ``tensorboard.compat.notf`` is TensorBoard's own switch for its stub instead.
+    """
+    if "tensorflow" not in sys.modules:
+        sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType(
+            "tensorboard.compat.notf"))
 
 
 class StudyScalars:
@@ -28,6 +42,7 @@ class StudyScalars:
     def _open(self) -> Any:
         if self._writer is None and not self._failed:
             try:
+                _without_tensorflow()
                 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
                 self.log_dir.mkdir(parents=True, exist_ok=True)

@@ -105,3 +105,16 @@ def test_trim_keeps_config_and_metrics_only(tmp_path):
     assert left == [".mmarctl/provenance.json", "commands/train.sh",
                     "config/config_train.json", "models/metrics_history.jsonl",
                     "models/training_summary.json", "train.log"]
+
+
+def test_study_scalars_are_written_without_tensorflow(tmp_path):
+    import subprocess
+
+    pytest_tensorboard = __import__("pytest").importorskip("tensorboard")
+    code = ("import sys; from mmarctl.search.scalars import StudyScalars\n"
+            f"s = StudyScalars({str(tmp_path)!r}); s.trial(0, 0.5, 3.0, {{'lr': 0.1}}); "
+            "s.close()\nprint('tensorflow' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.strip() == "False", done.stderr
+    assert pytest_tensorboard and list(tmp_path.glob("events.out.tfevents.*"))
