@@ -40,6 +40,14 @@ def parse_set_items(items: list[str] | None) -> dict[str, Any]:
     return values
 
 
+def is_disabled(value: Any) -> bool:
+    """A component's ``disabled`` as every layer reads it: a bool, or (from a placeholder)
+    the strings "true", "1" or "yes"."""
+    if isinstance(value, str):
+        return value.strip().lower() in {"true", "1", "yes"}
+    return bool(value)
+
+
 def global_values(config: Mapping[str, Any]) -> dict[str, Any]:
     """The config's globals: its top-level keys whose values are not objects or lists."""
     return {k: v for k, v in config.items() if not isinstance(v, (dict, list))}

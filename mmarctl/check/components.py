@@ -16,6 +16,7 @@ from mmarctl import catalog
 from mmarctl.check import byoc
 from mmarctl.problems import Problem
 from mmarctl.runtime.registry import split_alias
+from mmarctl.variables import is_disabled
 
 #: How a family is named in messages.
 FAMILY_NOUNS = {"transforms": "transform", "networks": "network", "losses": "loss",
@@ -69,7 +70,7 @@ class ComponentChecker:
         if not isinstance(metrics, list):
             return
         keys = [f"validate.metrics[{i}]" for i, spec in enumerate(metrics)
-                if isinstance(spec, dict) and not _is_disabled(spec.get("disabled", False))
+                if isinstance(spec, dict) and not is_disabled(spec.get("disabled", False))
                 and isinstance(spec.get("args"), dict) and spec["args"].get("is_key_metric") is True]
         if len(keys) > 1:
             self._error("validate.metrics", f"{len(keys)} metrics have is_key_metric true "
@@ -77,7 +78,7 @@ class ComponentChecker:
 
     def check_entry(self, family: str, spec: Any, json_path: str) -> None:
         """One component entry; wrong shapes are left to the schema check."""
-        if not isinstance(spec, dict) or _is_disabled(spec.get("disabled", False)):
+        if not isinstance(spec, dict) or is_disabled(spec.get("disabled", False)):
             return
         if "ref" in spec:
             self._check_ref(spec["ref"], json_path)
@@ -159,12 +160,6 @@ def _get(data: Any, dotted: str) -> Any:
         data = data.get(part)
     return data
 
-
-def _is_disabled(value: Any) -> bool:
-    # Same reading as the runtime's builder: a placeholder resolves to a bool or "true".
-    if isinstance(value, str):
-        return value.strip().lower() in {"true", "1", "yes"}
-    return bool(value)
 
 
 def _has_type(value: Any, wanted: Any) -> bool:

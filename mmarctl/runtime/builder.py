@@ -8,6 +8,7 @@ from typing import Any
 
 from mmarctl.errors import ConfigError
 from mmarctl.runtime import registry
+from mmarctl.variables import is_disabled
 
 #: Keys of a component entry that are not constructor arguments.
 RESERVED_KEYS = frozenset({"name", "path", "args", "ref", "disabled", "search", "apply"})
@@ -31,7 +32,7 @@ class ComponentBuilder:
         if not isinstance(spec, dict):
             raise ConfigError(f"expected a component object, got {type(spec).__name__}",
                               file=self.file, json_path=json_path)
-        if _is_disabled(spec.get("disabled", False)):
+        if is_disabled(spec.get("disabled", False)):
             return None
         if "ref" in spec:
             target = spec["ref"]
@@ -76,11 +77,6 @@ class ComponentBuilder:
         built = (self.build(family, spec, f"{json_path}[{i}]") for i, spec in enumerate(specs))
         return [c for c in built if c is not None]
 
-
-def _is_disabled(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in {"true", "1", "yes"}
-    return bool(value)
 
 
 def _located(fn, file: str, json_path: str):

@@ -13,15 +13,9 @@ from typing import Any
 from mmarctl.errors import ConfigError
 from mmarctl.search.space import Place, SearchSpace, _alternative_lists, _get, read_space
 from mmarctl.jsonio import format_json_path
+from mmarctl.variables import is_disabled
 
 ANNOTATION_KEYS = ("search", "apply")
-
-
-def is_disabled(value: Any) -> bool:
-    """A component's ``disabled`` as the runtime reads it (true, or the string "true")."""
-    if isinstance(value, str):
-        return value.strip().lower() == "true"
-    return value is True
 
 
 def _put(config: dict, place: Place, value: Any) -> None:

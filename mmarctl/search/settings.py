@@ -18,7 +18,6 @@ is refused in one line: mmarctl's studies run on Optuna samplers.
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 from mmarctl.errors import ConfigError
 from mmarctl.jsonio import load_json
 from mmarctl.problems import NOTE, Problem
+from mmarctl.search.space import did_you_mean
 
 AUTOML_CONFIG = "config_automl.json"
 
@@ -78,11 +78,6 @@ class AutomlSettings:
     file: str | None = None
 
 
-def _close(name: str, candidates: list[str]) -> str:
-    close = difflib.get_close_matches(name, candidates, n=2, cutoff=0.6)
-    return f" (did you mean {' or '.join(close)}?)" if close else ""
-
-
 def _type_name(types: tuple[type, ...]) -> str:
     return {(int,): "an integer", (int, float): "a number", (str,): "a string",
             (bool,): "true or false"}[types]
@@ -105,7 +100,7 @@ class _Reader:
         good = {}
         for key, value in args.items():
             if key not in allowed:
-                self.error(f"{at}.args.{key}", f"unknown argument{_close(key, list(allowed))}"
+                self.error(f"{at}.args.{key}", f"unknown argument{did_you_mean(key, list(allowed))}"
                                                f"; expected one of {', '.join(allowed) or 'none'}")
             elif (not isinstance(value, allowed[key])
                   or (isinstance(value, bool) and bool not in allowed[key])):
@@ -121,7 +116,7 @@ class _Reader:
                            f"{type(spec).__name__}")
             return None
         for key in set(spec) - {"name", "path", "args"}:
-            self.error(f"{at}.{key}", f"unknown key{_close(key, ['name', 'path', 'args'])}")
+            self.error(f"{at}.{key}", f"unknown key{did_you_mean(key, ['name', 'path', 'args'])}")
         return spec
 
     def controller(self, spec: Any) -> None:
@@ -136,7 +131,7 @@ class _Reader:
         name = spec.get("name")
         if name not in CONTROLLERS:
             self.error("controller.name", f"unknown controller {name!r}"
-                       f"{_close(str(name), list(CONTROLLERS))}; expected "
+                       f"{did_you_mean(str(name), list(CONTROLLERS))}; expected "
                        f"{' or '.join(CONTROLLERS)}")
             return
         args = self.args(spec, CONTROLLER_ARGS, "controller")
@@ -165,7 +160,7 @@ class _Reader:
             name = spec.get("name")
             if name not in HANDLER_ARGS:
                 self.error(f"{at}.name", f"unknown handler {name!r}"
-                                         f"{_close(str(name), list(HANDLER_ARGS))}")
+                                         f"{did_you_mean(str(name), list(HANDLER_ARGS))}")
                 continue
             args = self.args(spec, HANDLER_ARGS[name], at)
             if name == "MMARTensorboardHandler":
@@ -192,7 +187,7 @@ class _Reader:
             return
         if spec.get("name") != "MMARExecutor" or "path" in spec:
             self.error("executor.name", f"unknown executor {spec.get('name')!r}"
-                                        f"{_close(str(spec.get('name')), ['MMARExecutor'])}; "
+                                        f"{did_you_mean(str(spec.get('name')), ['MMARExecutor'])}; "
                                         "expected MMARExecutor")
             return
         args = self.args(spec, EXECUTOR_ARGS, "executor")
@@ -212,7 +207,7 @@ def read_settings(raw: Any, shown: str) -> tuple[AutomlSettings, list[Problem]]:
     known = ("controller", "handlers", "executor")
     for key in raw:
         if key not in known:
-            reader.error(key, f"unknown key{_close(key, list(known))}; expected "
+            reader.error(key, f"unknown key{did_you_mean(key, list(known))}; expected "
                               f"{', '.join(known)}")
     if "controller" in raw:
         reader.controller(raw["controller"])

@@ -228,7 +228,8 @@ def _label(arg: str, spec: dict | None) -> str:
     return f"{str(component).split('#')[-1]}.{name.lstrip('@')}"
 
 
-def _close(name: str, candidates: list[str]) -> str:
+def did_you_mean(name: str, candidates: list[str]) -> str:
+    """`` (did you mean X?)`` for the closest candidates, or an empty string."""
     close = difflib.get_close_matches(name, candidates, n=2, cutoff=0.6)
     return f" (did you mean {' or '.join(close)}?)" if close else ""
 
@@ -262,7 +263,7 @@ class _Reader:
         for name, json_path in self.applied:
             if name not in self.bound:
                 known = sorted(self.bound | set(self.defined_by))
-                self.error(json_path, f"no search gives a value to {name!r}{_close(name, known)}"
+                self.error(json_path, f"no search gives a value to {name!r}{did_you_mean(name, known)}"
                                       "; name it in a search entry's args")
         if not self.space.problems:
             self._check_alternatives()
@@ -287,7 +288,7 @@ class _Reader:
                      else Place("arg", path, target))
             if target.startswith("@") and target != DISABLED:
                 self.error(at, f"unknown switch {target!r}; only \"@disabled\" is a switch"
-                               f"{_close(target, [DISABLED])}")
+                               f"{did_you_mean(target, [DISABLED])}")
                 continue
             self.shared.setdefault(name, []).append(place)
             self.applied.append((name, at))
@@ -309,15 +310,15 @@ class _Reader:
             return
         unknown = sorted(set(entry) - {"type", "args", "targets", "domain"})
         for key in unknown:
-            self.error(f"{at}.{key}", f"unknown key{_close(key, ['type', 'args', 'targets', 'domain'])}")
+            self.error(f"{at}.{key}", f"unknown key{did_you_mean(key, ['type', 'args', 'targets', 'domain'])}")
         kind = entry.get("type")
         if kind not in TYPES:
-            hint = _close(str(kind), list(TYPES)) if isinstance(kind, str) else ""
+            hint = did_you_mean(str(kind), list(TYPES)) if isinstance(kind, str) else ""
             self.error(f"{at}.type", f"expected \"enum\" or \"float\"; Received: {kind!r}{hint}")
             return
         domain = entry.get("domain")
         if domain is not None and domain not in DOMAINS:
-            hint = _close(str(domain), list(DOMAINS)) if isinstance(domain, str) else ""
+            hint = did_you_mean(str(domain), list(DOMAINS)) if isinstance(domain, str) else ""
             self.error(f"{at}.domain", f"expected one of lr, net, transform; Received: "
                                        f"{domain!r}{hint}")
             return
@@ -350,7 +351,7 @@ class _Reader:
                    else Place("arg", path, name))
             if name.startswith("@") and name != DISABLED:
                 self.error(at, f"unknown switch {name!r}; a component's own switch is "
-                               f"\"@disabled\"{_close(name, [DISABLED])}")
+                               f"\"@disabled\"{did_you_mean(name, [DISABLED])}")
                 return None
             if not name:
                 self.error(at, f"expected an argument name before '#'; Received: {arg!r}")
@@ -376,7 +377,7 @@ class _Reader:
         globals_ = [k for k, v in self.config.items() if not isinstance(v, (dict, list))]
         what = "tag" if arg.startswith("@") else "global or tag"
         self.error(at, f"unknown {what} {arg!r}: no global of the config and no "
-                       f"\"apply\" uses it{_close(name, sorted(self.shared) + globals_)}")
+                       f"\"apply\" uses it{did_you_mean(name, sorted(self.shared) + globals_)}")
         return None
 
     def _targets(self, kind: str, targets: Any, args: list[str], places: list,

@@ -21,6 +21,7 @@ import json
 import math
 import time
 from pathlib import Path
+from mmarctl.jsonio import write_json_atomic
 from mmarctl.run_records import HISTORY, SUMMARY
 from mmarctl.runtime.training.contract import Callback, TrainState
 
@@ -68,10 +69,7 @@ class HistoryWriter(Callback):
                    "epochs": state.epochs,
                    "epochs_finished": state.last_finished_epoch + 1,
                    "seconds": round(time.monotonic() - self._started, 3)}
-        self.models_dir.mkdir(parents=True, exist_ok=True)
-        temporary = self.models_dir / (SUMMARY + ".tmp")
-        temporary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        temporary.replace(self.models_dir / SUMMARY)  # readers never see half a file
+        write_json_atomic(self.models_dir / SUMMARY, summary)  # readers never see half a file
 
     def on_train_end(self, state: TrainState) -> None:
         self._write_summary(state, "finished")
