@@ -70,6 +70,27 @@ def default_storage(study_dir: Path) -> str:
     return f"sqlite:///{study_dir / DATABASE}"
 
 
+@contextlib.contextmanager
+def sqlite_serialised(url: str, purpose: str) -> Iterator[None]:
+    """Held by one process at a time for ``purpose`` on a SQLite study (no-op otherwise).
+
+    SQLite is shared only between processes of one machine, so an OS file lock beside the
+    database (released by the kernel on any exit, kill -9 included) serialises what SQLite
+    itself cannot: creating Optuna's tables, and taking a queued trial (see
+    ``Study._taking``). PostgreSQL and MySQL need neither.
+    """
+    database = sqlite_path(url)
+    if database is None:
+        yield
+        return
+    with open(f"{database}.{purpose}-lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _rdb_storage(url: str) -> Any:
     optuna = import_optuna()
     kwargs: dict[str, Any] = {}
@@ -79,19 +100,21 @@ def _rdb_storage(url: str) -> Any:
         kwargs["pool_pre_ping"] = True
     for attempt in range(5):
         try:
-            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+            # Two processes starting at once both create Optuna's tables and version row: on
+            # SQLite they take turns; on a server the loser of the race tries again.
+            with sqlite_serialised(url, "create"):
+                return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
         except ImportError:
             raise
         except Exception as error:
-            # Two machines starting at once both create Optuna's tables; the loser of that
-            # race finds them made when it tries again.
             if attempt == 4 or not _CREATION_RACE.search(str(error)):
                 raise
             time.sleep(0.5 + attempt)
     raise AssertionError("unreachable")
 
 
-_CREATION_RACE = re.compile(r"UniqueViolation|duplicate key|already exists|database is locked")
+_CREATION_RACE = re.compile(r"UniqueViolation|duplicate key|already exists|database is locked"
+                            r"|UNIQUE constraint failed")
 
 
 def open_storage(url: str) -> Any:
@@ -334,17 +357,8 @@ class Study:
         serialised: between threads by a lock, between processes by an OS file lock beside the
         database (SQLite is shared between processes of one machine only).
         """
-        with self._take_lock:
-            database = sqlite_path(self.storage_url)
-            if database is None:
-                yield
-                return
-            with open(f"{database}.take-lock", "a+b") as handle:
-                fcntl.flock(handle, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(handle, fcntl.LOCK_UN)
+        with self._take_lock, sqlite_serialised(self.storage_url, "take"):
+            yield
 
     def _suggest(self, trial: Any) -> dict[str, Any]:
         point: dict[str, Any] = {}

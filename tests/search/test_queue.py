@@ -45,3 +45,33 @@ def test_eight_threads_take_forty_queued_trials_once_each(tmp_path):
         thread.join()
     assert sorted(taken) == list(range(40))
     assert len(study.study.get_trials()) == 40
+
+
+_OPEN_AND_JOIN = """
+import sys
+from mmarctl.search.settings import AutomlSettings
+from mmarctl.search.space import SearchSpace
+from mmarctl.search.study import Study, StudyOptions, open_storage
+from pathlib import Path
+url, folder = sys.argv[1], Path(sys.argv[2])
+options = StudyOptions(run_id="shared", config_name="config_train.json", rounds=3, slots=[],
+                       storage=url)
+Study(None, {}, SearchSpace(), AutomlSettings(), options, folder, open_storage(url)).open(3)
+"""
+
+
+def test_processes_creating_one_sqlite_study_at_once_all_join_it(tmp_path):
+    """Several `mmarctl automl` started together on a new SQLite file: each creates Optuna's
+    tables or waits for the one that does; none fails and the study is queued once."""
+    import subprocess
+    import sys
+
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    processes = [subprocess.Popen([sys.executable, "-c", _OPEN_AND_JOIN, url, str(tmp_path)],
+                                  stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    errors = [p.communicate(timeout=120)[1] for p in processes]
+    assert [p.returncode for p in processes] == [0] * 4, errors
+    study = optuna.load_study(study_name="shared", storage=url)
+    assert len(study.get_trials()) == 3
