@@ -58,6 +58,15 @@ class GuardedGroup(TyperGroup):
             _print_error(MissingDependency(f"this verb needs the {missing.name} package",
                                            hint=hint))
             raise typer.Exit(int(ExitCode.ERROR)) from None
+        except (RecursionError, MemoryError) as exhausted:
+            # Inputs are bounded where they are read (mmarctl.jsonio); this is the last
+            # resort for one that slipped through: a line, not a page of repeated frames.
+            if _State.debug:
+                traceback.print_exc()
+            what = "nested too deeply" if isinstance(exhausted, RecursionError) else "too large"
+            _print_error(MmarError(f"an input is {what} to process ({type(exhausted).__name__})",
+                                   hint="run `mmarctl check` to find it; --debug shows where"))
+            raise typer.Exit(int(ExitCode.ERROR)) from None
         except KeyboardInterrupt:
             print("mmarctl: interrupted", file=sys.stderr)
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
