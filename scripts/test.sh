@@ -32,4 +32,15 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
         echo "test.sh: no PostgreSQL server (initdb); its automl test will skip" >&2
     fi
 fi
+# The report page test (tests/report/test_validation_report.py) opens eval/report.html in the OS
+# Chromium through Playwright (the dev extra); install the browser where it is missing.
+if ! command -v chromium >/dev/null && ! [ -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        (apt-get install -y -q chromium >/dev/null 2>&1 ||
+         { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; }) ||
+            echo "test.sh: Chromium could not be installed; the report browser test will skip" >&2
+    else
+        echo "test.sh: no Chromium; the report browser test will skip" >&2
+    fi
+fi
 exec .venv/bin/python -m pytest "$@"

@@ -22,7 +22,8 @@ try:
     main()
 except SystemExit as exit:
     code = exit.code or 0
-heavy = sorted(m for m in ("tensorflow", "keras", "horovod") if m in sys.modules)
+heavy = sorted(m for m in ("tensorflow", "keras", "horovod", "mlflow", "matplotlib")
+               if m in sys.modules)
 print("PROBE", json.dumps({"code": code, "heavy": heavy}))
 """
 
@@ -80,3 +81,50 @@ def test_init_does_not_import_tensorflow(tmp_path):
 def test_clone_does_not_import_tensorflow(tmp_path):
     result = run_cli(["clone", "spleen", str(tmp_path / "exp")], tmp_path)
     assert result == {"code": 0, "heavy": []}
+
+
+def test_help_of_tracked_verbs_imports_neither_tensorflow_nor_mlflow(tmp_path):
+    for verb in ("train", "finetune", "validate", "automl"):
+        result = run_cli([verb, "--help"], tmp_path)
+        assert result == {"code": 0, "heavy": []}, verb
+
+
+def test_a_bad_tracking_uri_is_refused_before_tensorflow_or_mlflow(tmp_path):
+    mmar = _mmar_with_tf_byoc(tmp_path / "mmar")
+    result = run_cli(["train", str(mmar), "--tracking-uri", "htp://x"], tmp_path)
+    assert result == {"code": 2, "heavy": []}
+
+
+def test_report_modules_and_picture_verbs_start_without_matplotlib(tmp_path):
+    # matplotlib is imported only when a picture is drawn, TensorFlow never.
+    code = ("import sys, mmarctl.report.overlays, mmarctl.report.html, "
+            "mmarctl.report.collector; print(sorted(m for m in ('matplotlib', 'tensorflow') "
+            "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout.strip() == "[]", done.stderr
+    for verb in ("validate", "infer"):
+        assert run_cli([verb, "--help"], tmp_path) == {"code": 0, "heavy": []}, verb
+
+
+def _trained_mmar(root: Path) -> Path:
+    """An MMAR whose models/ holds the history a run leaves (no training here)."""
+    _mmar_with_tf_byoc(root)
+    record = {"epoch": 1, "phase": "train", "loss": 0.5, "learning_rate": 0.1,
+              "metrics": {"mean_dice": 0.7}, "key_metric": "mean_dice", "best_metric": 0.7,
+              "best_epoch": 1, "seconds": 3.0}
+    (root / "models").mkdir()
+    (root / "models" / "metrics_history.jsonl").write_text(json.dumps(record) + "\n")
+    return root
+
+
+def test_compare_imports_neither_tensorflow_nor_matplotlib(tmp_path):
+    mmar = _trained_mmar(tmp_path / "mmar")
+    assert run_cli(["compare", str(mmar), str(mmar)], tmp_path) == {"code": 0, "heavy": []}
+
+
+def test_compare_plot_imports_matplotlib_only(tmp_path):
+    mmar = _trained_mmar(tmp_path / "mmar")
+    result = run_cli(["compare", str(mmar), "--plot", str(tmp_path / "c.png")], tmp_path)
+    assert result == {"code": 0, "heavy": ["matplotlib"]}
+    assert (tmp_path / "c.png").is_file()

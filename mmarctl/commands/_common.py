@@ -19,3 +19,19 @@ SetOption = Annotated[
                       "VALUE is read as JSON when it parses (5, false, [1,2]), else as text. "
                       "Repeatable."),
 ]
+
+TrackingOption = Annotated[
+    Optional[str],
+    typer.Option("--tracking", metavar="mlflow|none", show_default=False,
+                 help="Track the run in MLflow (mlflow) or never (none). Default: off, unless "
+                      "MLFLOW_TRACKING_URI is set or the config sets `tracking` / "
+                      "MLFLOW_TRACKING_URI (docs/tracking.md)."),
+]
+
+TrackingUriOption = Annotated[
+    Optional[str],
+    typer.Option("--tracking-uri", metavar="URI", show_default=False,
+                 help="MLflow tracking server or store (http://host:5000, sqlite:///f.db); "
+                      "turns tracking on. Default: $MLFLOW_TRACKING_URI, else the config's "
+                      "MLFLOW_TRACKING_URI, else sqlite:///MMAR/mlruns.db."),
+]

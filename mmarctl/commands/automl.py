@@ -6,7 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from mmarctl.commands._common import MmarArgument, SetOption
+from mmarctl.commands._common import (MmarArgument, SetOption, TrackingOption,
+                                      TrackingUriOption)
 
 
 def register(app: typer.Typer) -> None:
@@ -46,6 +47,8 @@ def automl(
                          "ones never again.")] = False,
     seed: Annotated[Optional[int], typer.Option(
         "--seed", help="Seed the sampler and every trial's training.")] = None,
+    tracking: TrackingOption = None,
+    tracking_uri: TrackingUriOption = None,
 ) -> None:
     """Search the values a Clara AutoML config annotates; each trial is a real MMAR.
 
@@ -60,5 +63,6 @@ def automl(
     request = AutomlRequest(mmar=mmar, set_items=list(set_ or []), config_train=config_train,
                             config_automl=config_automl, run_id=run_id, rounds=rounds,
                             workers=workers, worker_gpus=worker_gpus, storage=storage,
-                            resume=resume, seed=seed)
+                            resume=resume, seed=seed, tracking=tracking,
+                            tracking_uri=tracking_uri)
     run_and_report(request)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import typer
 
-from mmarctl.commands._common import MmarArgument, SetOption
+from mmarctl.commands._common import (MmarArgument, SetOption, TrackingOption,
+                                      TrackingUriOption)
 from mmarctl.commands.train import (ConfigTrainOption, CpuOption, EpochsOption, GpusOption,
                                     HostfileOption, HostsOption, LauncherOption,
                                     LearningRateOption, SeedOption, run_training)
@@ -27,6 +28,8 @@ def finetune(
     hosts: HostsOption = None,
     hostfile: HostfileOption = None,
     launcher: LauncherOption = "gloo",
+    tracking: TrackingOption = None,
+    tracking_uri: TrackingUriOption = None,
 ) -> None:
     """Fine-tune: train from the weights at MMAR_CKPT (default models/model.ckpt).
 
@@ -34,4 +37,5 @@ def finetune(
     """
     run_training("finetune", mmar, set_, epochs=epochs, learning_rate=learning_rate, seed=seed,
                  config_train=config_train, resume=False, gpus=gpus, cpu=cpu, hosts=hosts,
-                 hostfile=hostfile, launcher=launcher, finetune=True)
+                 hostfile=hostfile, launcher=launcher, finetune=True,
+                 tracking=tracking, tracking_uri=tracking_uri)

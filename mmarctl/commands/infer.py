@@ -26,13 +26,18 @@ def infer(
         "--output", "-o", metavar="DIR",
         help="Output folder (sets MMAR_EVAL_OUTPUT_PATH; default eval/).")] = None,
     model: ModelOption = None,
+    preview: Annotated[bool, typer.Option(
+        "--preview",
+        help="Also write a PNG per case of the prediction's contours over the image "
+             "(three orthogonal slices; one panel for 2D) in OUTPUT/preview/"
+             "<case>_preview.png. Not for classification.")] = False,
 ) -> None:
     """Infer: masks as NIfTI with the input's affine/header, classification scores as CSV.
 
     Without --input the datalist key DATA_LIST_KEY (default: validation) is used; --model
     picks the checkpoint or an exported model (fzn, onnx) instead of the config's loader.
 
-    Example: mmarctl infer my-exp --input scan.nii.gz --output predictions/
+    Example: mmarctl infer my-exp --input scan.nii.gz --output predictions/ --preview
     """
     from mmarctl.console import out
     from mmarctl.runtime import logs
@@ -46,6 +51,11 @@ def infer(
     logs.configure(workspace.log_config)
     report = evaluate(workspace, EvalOptions(config=config, train_config=config_train,
                                              overrides=parse_set_items(set_), inputs=input_,
-                                             output=output, model=model), mode="infer")
+                                             output=output, model=model,
+                                             preview=preview), mode="infer")
     out.print(f"inferred {report.cases} cases; outputs in "
               f"{workspace.display(report.output_dir)}", highlight=False)
+    if report.preview_note:
+        out.print(report.preview_note, highlight=False)
+    for path in report.previews:
+        out.print(f"preview: {workspace.display(path)}", highlight=False)

@@ -7,7 +7,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from mmarctl.commands._common import MmarArgument, SetOption
+from mmarctl.commands._common import (MmarArgument, SetOption, TrackingOption,
+                                      TrackingUriOption)
 
 EpochsOption = Annotated[Optional[int], typer.Option(
     "--epochs", min=1, help="Epochs to train (sets the global `epochs`).")]
@@ -53,6 +54,8 @@ def train(
     hosts: HostsOption = None,
     hostfile: HostfileOption = None,
     launcher: LauncherOption = "gloo",
+    tracking: TrackingOption = None,
+    tracking_uri: TrackingUriOption = None,
 ) -> None:
     """Train the MMAR's model; the best checkpoint goes to models/model.ckpt.
 
@@ -63,7 +66,8 @@ def train(
     """
     run_training("train", mmar, set_, epochs=epochs, learning_rate=learning_rate, seed=seed,
                  config_train=config_train, resume=resume, gpus=gpus, cpu=cpu, hosts=hosts,
-                 hostfile=hostfile, launcher=launcher)
+                 hostfile=hostfile, launcher=launcher, tracking=tracking,
+                 tracking_uri=tracking_uri)
 
 
 def overrides_from(set_items: list[str] | None, epochs: int | None,
@@ -94,7 +98,8 @@ def _launch_argv(verb: str, root: Path, set_items: list[str] | None, **flags: An
 def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
                  epochs: int | None, learning_rate: float | None, seed: int | None,
                  config_train: str, resume: bool, gpus: int, cpu: bool, hosts: str | None,
-                 hostfile: Path | None, launcher: str, finetune: bool = False) -> None:
+                 hostfile: Path | None, launcher: str, finetune: bool = False,
+                 tracking: str | None = None, tracking_uri: str | None = None) -> None:
     """Shared by train and finetune: launch workers, or build and run the plan here."""
     from mmarctl.errors import UsageError
     from mmarctl.workspace import Workspace
@@ -104,6 +109,9 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
         raise UsageError(f"--launcher must be gloo or mpirun; Received: {launcher!r}")
     if resume and finetune:
         raise UsageError("--resume continues a run; finetune starts one: use `train --resume`")
+    from mmarctl.tracking.settings import check_cli_options
+
+    check_cli_options(tracking, tracking_uri)  # a bad --tracking-uri stops before any work
     from mmarctl import launcher as launch_module
 
     if not launch_module.is_worker():
@@ -116,7 +124,8 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
     if gpus > 1 or hosts or hostfile:
         argv = _launch_argv(verb, workspace.root, [*(set_items or []), "multi_gpu=true"],
                             epochs=epochs, learning_rate=learning_rate, seed=seed,
-                            config_train=config_train, resume=resume)
+                            config_train=config_train, resume=resume, tracking=tracking,
+                            tracking_uri=tracking_uri)
         launch_module.launch(argv, gpus=gpus, cpu=cpu, hosts=hosts, hostfile=hostfile,
                              launcher=launcher)
         return
@@ -141,7 +150,8 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
                                  f"{workspace.display(Path(finetune_from))}",
                                  hint="train first, or pass --set MMAR_CKPT=path/to/model.ckpt")
     options = TrainOptions(config=config_train, overrides=overrides, seed=seed, resume=resume,
-                           finetune_from=finetune_from)
+                           finetune_from=finetune_from, tracking=tracking,
+                           tracking_uri=tracking_uri)
     plan = TrainingPlan.build(workspace, options)
     _label_other_ranks(plan.backend)
     err.print(f"{verb}: {plan.state.epochs} epochs x {plan.state.steps_per_epoch} steps, "

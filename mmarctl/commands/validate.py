@@ -6,7 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from mmarctl.commands._common import MmarArgument, SetOption
+from mmarctl.commands._common import (MmarArgument, SetOption, TrackingOption,
+                                      TrackingUriOption)
 
 ConfigOption = Annotated[str, typer.Option(
     "--config", "-c", metavar="FILE",
@@ -32,8 +33,11 @@ def validate(
     config: ConfigOption = "config_validation.json",
     config_train: ConfigTrainOption = "config_train.json",
     model: ModelOption = None,
+    tracking: TrackingOption = None,
+    tracking_uri: TrackingUriOption = None,
 ) -> None:
-    """Validate the model: per-case and summary metrics into eval/ (CSV, JSON, text).
+    """Validate the model: per-case and summary metrics into eval/ (CSV, JSON, text), and
+    eval/report.html (summary, sortable per-case table, slices with contours or ROC).
 
     The datalist key is DATA_LIST_KEY (default: validation); the model is loaded as the
     config's model_loader says, or as --model chooses (the export must exist for fzn/onnx).
@@ -47,11 +51,15 @@ def validate(
     from mmarctl.workspace import Workspace
 
     check_model_choice(model)
+    from mmarctl.tracking.settings import check_cli_options
+
+    check_cli_options(tracking, tracking_uri)
     workspace = Workspace.locate(mmar)
     logs.quiet_tensorflow()
     logs.configure(workspace.log_config)
+    overrides = parse_set_items(set_)
     report = evaluate(workspace, EvalOptions(config=config, train_config=config_train,
-                                             overrides=parse_set_items(set_), model=model),
+                                             overrides=overrides, model=model),
                       mode="validate")
     out.print(f"validated {report.cases} cases", highlight=False)
     for name, value in report.metrics.items():
@@ -60,3 +68,9 @@ def validate(
                   if stats["count"] else "")
         out.print(f"  {name}: {value:.4f}{spread}", highlight=False)
     out.print(f"reports in {workspace.display(report.output_dir)}", highlight=False)
+    if report.report is not None:
+        out.print(f"report page: {workspace.display(report.report)}", highlight=False)
+    from mmarctl.tracking.runs import track_validation
+
+    track_validation(workspace, report, mode=tracking, uri=tracking_uri, config=config,
+                     overrides=overrides, model=model)

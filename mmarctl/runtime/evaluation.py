@@ -50,6 +50,8 @@ class EvalOptions:
         model: ``"ckpt"``, ``"fzn"`` or ``"onnx"`` (``--model``) to replace the config's
             ``model_loader`` (see :func:`model_loader_entry`); None keeps the config's.
         progress: draw progress.
+        preview: infer only: a PNG per case of the prediction over the image
+            (``<output>/preview/<case>_preview.png``, see :mod:`mmarctl.report.collector`).
     """
 
     config: str = VALIDATION_CONFIG
@@ -59,6 +61,7 @@ class EvalOptions:
     output: str | None = None
     model: str | None = None
     progress: bool = True
+    preview: bool = False
 
 
 @dataclass
@@ -70,6 +73,9 @@ class EvalReport:
     metrics: dict[str, float] = field(default_factory=dict)
     per_case: dict[str, dict[str, float]] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+    report: Path | None = None  # validate: eval/report.html (None when it failed)
+    previews: list[Path] = field(default_factory=list)  # infer --preview
+    preview_note: str | None = None  # why there is no preview
 
 
 def _network(workspace: Workspace, options: EvalOptions, loader: Any) -> tuple[Any, Any, int]:
@@ -185,8 +191,18 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
     classification = model is not None and len(model.output_shape) == 2
 
     from mmarctl.console import progress
+    from mmarctl.report.collector import PREVIEW_DIR, PreviewWriter, ReportCollector
 
     report = EvalReport(cases=0, output_dir=output_dir)
+    # Pictures are fed each post-transform sample and never raise (see mmarctl.report).
+    collector = (ReportCollector(metrics, classification=classification)
+                 if validating and get_backend().is_chief else None)
+    previewer = None
+    if options.preview and not validating:
+        if classification:
+            report.preview_note = "--preview: a classification network has no image preview"
+        else:
+            previewer = PreviewWriter(output_dir / PREVIEW_DIR)
     rows: list[tuple[str, list[float]]] = []
     rng = np.random.default_rng(0)
     with progress(mode, len(items), enabled=options.progress) as bar:
@@ -203,6 +219,10 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
             case = case_name(sample)
             values = [float(m.update(sample)) for m in metrics]
             rows.append((case, values))
+            if collector is not None:
+                collector.add(case, sample, values)
+            if previewer is not None:
+                previewer.add(case, sample)
             for writer in writers:
                 written = writer.write(sample, output_dir)
                 if isinstance(written, (str, Path)):
@@ -219,6 +239,15 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
         report.per_case = {case: {m.name: v for m, v in zip(metrics, values)}
                            for case, values in rows}
         report.files += write_metric_reports(output_dir, metrics, rows, report.metrics)
+        if collector is not None:
+            from mmarctl.report.collector import describe_model
+
+            report.report = collector.write(output_dir, results=report.metrics,
+                                            model=describe_model(loader_entry),
+                                            mmar=workspace.root)
+    if previewer is not None:
+        previewer.finish()
+        report.previews = previewer.written
     return report
 
 

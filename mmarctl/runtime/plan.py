@@ -47,6 +47,8 @@ class TrainOptions:
         finetune_from: a checkpoint prefix to start from (``finetune``), or None.
         jit: XLA-compile the training step (None: off; it measured slower on small CPUs).
         progress: draw the progress bar / log lines.
+        tracking: ``--tracking`` (None, "mlflow" or "none"); see mmarctl.tracking.
+        tracking_uri: ``--tracking-uri``.
     """
 
     config: str = TRAIN_CONFIG
@@ -56,6 +58,8 @@ class TrainOptions:
     finetune_from: str | None = None
     jit: bool | None = None
     progress: bool = True
+    tracking: str | None = None
+    tracking_uri: str | None = None
 
 
 def get_backend() -> Any:
@@ -347,6 +351,7 @@ class TrainingPlan:
     def callbacks(self) -> list[Any]:
         """mmarctl's callbacks (chief only), then the config's handlers."""
         from mmarctl.runtime.training.callbacks import CheckpointSaver, ProgressCallback
+        from mmarctl.runtime.training.curves import LearningCurvesWriter
         from mmarctl.runtime.training.history import HistoryWriter
         from mmarctl.runtime.training.summaries import TensorBoardSummaries
 
@@ -358,7 +363,12 @@ class TrainingPlan:
                    TensorBoardSummaries(self.workspace.models_dir, self.interval),
                    HistoryWriter(self.workspace.models_dir,
                                  "finetune" if self.options.finetune_from else "train"),
+                   # after HistoryWriter: it draws from the line just written
+                   LearningCurvesWriter(self.workspace.models_dir),
                    ProgressCallback("train", enabled=self.options.progress)]
+        from mmarctl.runtime.training.tracking import tracking_callbacks
+
+        own += tracking_callbacks(self)  # last of ours: uploads the curves drawn above
         return own + (list(self.handlers) if self.backend.is_chief else [])
 
     def run(self) -> Any:

@@ -41,6 +41,8 @@ class AutomlRequest:
     storage: str | None = None
     resume: bool = False
     seed: int | None = None
+    tracking: str | None = None
+    tracking_uri: str | None = None
 
 
 def split_clara_keys(items: list[str]) -> tuple[dict[str, str], list[str]]:
@@ -86,6 +88,9 @@ def prepare(request: AutomlRequest) -> Prepared:
     from mmarctl.check.mmar import check_mmar
     from mmarctl.variables import parse_set_items
 
+    from mmarctl.tracking.settings import check_cli_options
+
+    check_cli_options(request.tracking, request.tracking_uri)
     workspace = Workspace.locate(request.mmar)
     clara, set_items = split_clara_keys(list(request.set_items))
     automl_name = request.config_automl or AUTOML_CONFIG

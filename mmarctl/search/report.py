@@ -16,6 +16,7 @@ def run_and_report(request: AutomlRequest) -> None:
 
     prepared = prepare(request)
     study, created = open_study(prepared)
+    tracking = _study_tracking(request, prepared)
     shown = prepared.workspace.display(prepared.study_dir)
     queued = study.queued()
     kind = ("every combination (enum-only)" if prepared.space.enum_only
@@ -34,6 +35,7 @@ def run_and_report(request: AutomlRequest) -> None:
                           highlight=False)
 
         def finished(number: int, outcome: Any) -> None:
+            tracking.trial_finished(number, outcome)
             metric = "" if outcome.metric is None else f" {outcome.key_metric or 'metric'}=" \
                                                         f"{outcome.metric:.4f}"
             why = f": {outcome.error}" if outcome.error else ""
@@ -49,6 +51,7 @@ def run_and_report(request: AutomlRequest) -> None:
             study.run()
         except KeyboardInterrupt:
             records, _, _ = finish(study, prepared, validate_best=False)
+            tracking.finish(None, "KILLED")
             _print_table(out, leaderboard(records, f"automl {prepared.options.run_id} "
                                                    "(interrupted)"))
             err.print(f"automl: interrupted; continue with `mmarctl automl "
@@ -59,6 +62,7 @@ def run_and_report(request: AutomlRequest) -> None:
         for line in study.errors:
             err.print(f"warning: {line}", highlight=False)
     records, best, validation = finish(study, prepared)
+    tracking.finish(best)
     _print_table(out, leaderboard(records, f"automl {prepared.options.run_id}"))
     if validation.get("error"):
         err.print(f"warning: validating the best trial failed: {validation['error']}",
@@ -76,6 +80,18 @@ def run_and_report(request: AutomlRequest) -> None:
     out.print(f"results in {results}; best trial {best.number}: "
               f"{best.key_metric or 'metric'}={best.metric:.4f}{validated}, MMAR {best.mmar}",
               highlight=False)
+
+
+def _study_tracking(request: AutomlRequest, prepared: Any) -> Any:
+    """The study's MLflow run (a no-op object when tracking is off); see mmarctl.tracking."""
+    from mmarctl.tracking.study import StudyTracking
+    from mmarctl.variables import parse_set_items
+
+    variables = prepared.workspace.variables(prepared.config,
+                                             parse_set_items(prepared.options.set_items))
+    tracking = StudyTracking(prepared, request.tracking, request.tracking_uri, variables)
+    tracking.start()
+    return tracking
 
 
 def _print_table(console: Any, table: Any) -> None:

@@ -31,6 +31,7 @@ from mmarctl.search.scalars import StudyScalars
 from mmarctl.search.settings import AutomlSettings
 from mmarctl.search.trials import TrialOutcome, TrialProcess, create_trial_mmar, trial_name
 from mmarctl.search.workers import Slot
+from mmarctl.tracking.study import trial_environment
 from mmarctl.workspace import Workspace
 
 QUEUED = "mmarctl_queued"
@@ -63,6 +64,8 @@ class StudyOptions:
     resume: bool = False
     seed: int | None = None
     train_flags: list[str] = field(default_factory=list)
+    #: Environment for every trial process (MLflow's parent run; mmarctl.tracking.study).
+    trial_env: dict[str, str] = field(default_factory=dict)
 
 
 def default_storage(study_dir: Path) -> str:
@@ -390,7 +393,10 @@ class Study:
         self.events.trial_started(trial.number, values, slot)
         process = TrialProcess(mmar, Path(self.options.config_name).name,
                                self.options.set_items, gpus=slot.gpus, threads=slot.threads,
-                               seed=self.options.seed, extra_flags=self.options.train_flags)
+                               seed=self.options.seed, extra_flags=self.options.train_flags,
+                               extra_env=trial_environment(self.options.trial_env,
+                                                           self.options.run_id, trial.number,
+                                                           _jsonable(values)))
 
         def on_validation(epoch: int, value: float, final: bool) -> bool:
             trial.report(value, step=epoch)

@@ -128,11 +128,14 @@ class TrialProcess:
         gpus: the GPUs this trial may use (None: CPU), e.g. ``[0, 1]`` for a 2-GPU Horovod run.
         threads: TensorFlow's intra-op threads on CPU (the cores shared out among workers).
         seed: ``--seed`` for the run (None: the config's).
+        extra_flags: more ``mmarctl train`` options (``--tracking ...``).
+        extra_env: more environment variables (the MLflow parent run of a tracked study).
     """
 
     def __init__(self, mmar: Workspace, config_name: str, set_items: Sequence[str], *,
                  gpus: Sequence[int] | None, threads: int | None, seed: int | None,
-                 extra_flags: Sequence[str] = ()) -> None:
+                 extra_flags: Sequence[str] = (),
+                 extra_env: Mapping[str, str] | None = None) -> None:
         self.mmar = mmar
         argv = [sys.executable, "-m", "mmarctl", "train", str(mmar.root),
                 "--config-train", config_name]
@@ -143,7 +146,7 @@ class TrialProcess:
         if gpus and len(gpus) > 1:
             argv += ["--gpus", str(len(gpus))]
         self.argv = argv + list(extra_flags)
-        env = dict(os.environ)
+        env = {**os.environ, **(extra_env or {})}
         env["PYTHONUNBUFFERED"] = "1"
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         if gpus is None:

@@ -1,0 +1,1 @@
+"""Pictures and pages a run leaves to look at (no TensorFlow; matplotlib only when drawing)."""

@@ -1,0 +1,300 @@
+"""``mmarctl compare``: clones of one experiment side by side, from what their runs left.
+
+No TensorFlow, no Typer. For each MMAR it reads the training config resolved as training
+reads it (:meth:`Workspace.resolve`: globals, environment.json, ``{VAR}`` placeholders),
+``models/metrics_history.jsonl`` and ``training_summary.json``
+(:mod:`mmarctl.run_records`), and ``eval/metrics.json`` when ``validate`` ran. The rows:
+
+* ``globals``: every variable the config sees (its globals, then environment.json);
+* ``components``: each leaf of the config's sections by JSON path
+  (``train.loss.name``, ``train.optimizer.args.learning_rate``); a list of plain values is
+  one leaf, a list of components is indexed (``train.pre_transforms[2].args.fields``);
+* ``results``: status, best key metric and its epoch, epochs run, final loss, wall time,
+  from the run's current lineage (see :mod:`mmarctl.report.curves`);
+* ``eval``: each metric's value in ``eval/metrics.json``.
+
+Paths inside an MMAR are shown as ``<MMAR>/...``, so two clones reading their own ``data/``
+compare equal. Config rows equal in every run are hidden unless ``show_all``; results and
+eval rows are the point of a comparison and are always shown.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from mmarctl.errors import RuntimeFailure, UsageError
+from mmarctl.jsonio import format_json_path
+from mmarctl.report.curves import Curves, read_curves
+from mmarctl.run_records import read_summary
+from mmarctl.variables import global_values
+from mmarctl.workspace import TRAIN_CONFIG, Workspace
+
+#: How a value absent from one run is shown.
+ABSENT = "-"
+#: Row sections, in display order.
+SECTIONS = ("globals", "components", "results", "eval")
+_MISSING = object()
+
+
+@dataclass
+class RunRecord:
+    """One MMAR as compare sees it.
+
+    Attributes:
+        label: its column heading (the folder name, or the path when names repeat).
+        root: the MMAR root.
+        values: ``(section, row name) -> value`` of its config rows.
+        curves: its current training lineage (empty when it never trained).
+        summary: ``models/training_summary.json`` or None.
+        eval_summary: metric name -> value from ``eval/metrics.json``, or None.
+    """
+
+    label: str
+    root: Path
+    values: dict[tuple[str, str], Any]
+    curves: Curves
+    summary: dict[str, Any] | None
+    eval_summary: dict[str, float | None] | None
+
+    @property
+    def trained(self) -> bool:
+        return bool(self.curves)
+
+
+@dataclass
+class Row:
+    """A table row: one text per run, and whether the runs differ on it."""
+
+    section: str
+    name: str
+    values: list[str]
+    differs: bool
+
+
+@dataclass
+class Comparison:
+    """The runs and every row; :meth:`rows_shown` applies the hiding rule."""
+
+    runs: list[RunRecord]
+    rows: list[Row] = field(default_factory=list)
+
+    def rows_shown(self, show_all: bool = False) -> list[Row]:
+        """Config rows that differ (all with ``show_all`` or a single run), then results."""
+        keep_all = show_all or len(self.runs) == 1
+        return [row for row in self.rows
+                if keep_all or row.differs or row.section in ("results", "eval")]
+
+    def hidden_count(self, show_all: bool = False) -> int:
+        """How many config rows :meth:`rows_shown` leaves out."""
+        return len(self.rows) - len(self.rows_shown(show_all))
+
+    def to_json(self, show_all: bool = False) -> dict[str, Any]:
+        """Machine-readable form: the runs and the rows shown, values as text."""
+        return {"runs": [{"label": run.label, "mmar": str(run.root), "trained": run.trained}
+                         for run in self.runs],
+                "rows": [{"section": row.section, "name": row.name, "values": row.values,
+                          "differs": row.differs} for row in self.rows_shown(show_all)]}
+
+
+# -- reading one MMAR ---------------------------------------------------------------------
+def _normalise(value: Any, root: str) -> Any:
+    """Paths under the MMAR root as ``<MMAR>/...``, recursively."""
+    if isinstance(value, str):
+        return value.replace(root, "<MMAR>") if root in value else value
+    if isinstance(value, list):
+        return [_normalise(v, root) for v in value]
+    if isinstance(value, dict):
+        return {k: _normalise(v, root) for k, v in value.items()}
+    return value
+
+
+def _leaves(value: Any, parts: tuple, out: dict[str, Any]) -> None:
+    if isinstance(value, dict) and value:
+        for key, item in value.items():
+            _leaves(item, parts + (key,), out)
+    elif isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+        for index, item in enumerate(value):
+            _leaves(item, parts + (index,), out)
+    else:
+        out[format_json_path(parts)] = value
+
+
+def config_values(data: dict[str, Any], variables: dict[str, Any],
+                  root: Path) -> dict[tuple[str, str], Any]:
+    """The config rows of one resolved config: its variables, then its sections' leaves."""
+    shown_root = str(root)
+    values: dict[tuple[str, str], Any] = {}
+    globals_ = {k: v for k, v in variables.items() if k != "MMAR_ROOT"}
+    globals_.update(global_values(data))  # a global's effective value, as training reads it
+    for key in sorted(globals_):
+        values[("globals", key)] = _normalise(globals_[key], shown_root)
+    leaves: dict[str, Any] = {}
+    for key, section in data.items():
+        if isinstance(section, (dict, list)):
+            _leaves(section, (key,), leaves)
+    for path, value in leaves.items():
+        values[("components", path)] = _normalise(value, shown_root)
+    return values
+
+
+def _eval_summary(workspace: Workspace, variables: dict[str, Any]) -> dict | None:
+    out_dir = Path(variables.get("MMAR_EVAL_OUTPUT_PATH") or workspace.eval_dir)
+    if not out_dir.is_absolute():
+        out_dir = workspace.root / out_dir
+    try:
+        summary = json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))["summary"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(summary, dict):
+        return None
+    result: dict[str, float | None] = {}
+    for name, entry in summary.items():
+        entry = entry if isinstance(entry, dict) else {}
+        value = entry.get("value")
+        result[name] = value if value is not None else entry.get("mean")
+    return result
+
+
+def read_run(path: str | Path, config: str = TRAIN_CONFIG) -> RunRecord:
+    """Read one MMAR for comparison.
+
+    Raises:
+        WorkspaceError: ``path`` is no MMAR; ConfigError: its config cannot be read.
+    """
+    workspace = Workspace.locate(path, environ={})
+    resolved = workspace.resolve(config)
+    return RunRecord(label=workspace.root.name, root=workspace.root,
+                     values=config_values(resolved.data, resolved.variables, workspace.root),
+                     curves=read_curves(workspace.models_dir),
+                     summary=read_summary(workspace.models_dir),
+                     eval_summary=_eval_summary(workspace, resolved.variables))
+
+
+# -- rows -----------------------------------------------------------------------------------
+def _text(value: Any) -> str:
+    if value is _MISSING:
+        return ABSENT
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _metric(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) and math.isfinite(value) \
+        else ABSENT
+
+
+def format_seconds(seconds: float) -> str:
+    """``42 s``, ``12 min 05 s``, ``2 h 03 min``."""
+    seconds = int(round(seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 120:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _results(run: RunRecord) -> dict[str, str]:
+    curves = run.curves
+    if not curves:
+        return {"status": "not trained"}
+    status = str(run.summary.get("status")) if run.summary else "running or stopped"
+    finetune = next((x for x, phase in curves.phase_starts if phase == "finetune"), None)
+    losses = [v for v in curves.loss if not math.isnan(v)]
+    return {
+        "status": status,
+        "key metric": curves.key_metric or ABSENT,
+        "best metric": _metric(curves.best[1]) if curves.best else ABSENT,
+        "best epoch": str(curves.best[0]) if curves.best else ABSENT,
+        "epochs run": str(len(curves.epochs)),
+        "finetune from epoch": str(finetune) if finetune else ABSENT,
+        "final loss": _metric(losses[-1]) if losses else ABSENT,
+        "wall time": format_seconds(curves.seconds),
+    }
+
+
+def build_rows(runs: Sequence[RunRecord]) -> list[Row]:
+    """Every row, config rows in section order and by name, then results and eval."""
+    rows: list[Row] = []
+    keys = sorted({key for run in runs for key in run.values},
+                  key=lambda k: (SECTIONS.index(k[0]), k[1]))
+    for section, name in keys:
+        raw = [run.values.get((section, name), _MISSING) for run in runs]
+        differs = any(not _equal(value, raw[0]) for value in raw[1:])
+        rows.append(Row(section, name, [_text(v) for v in raw], differs))
+    results = [_results(run) for run in runs]
+    names = list(dict.fromkeys(name for result in results for name in result))
+    for name in names:
+        texts = [result.get(name, ABSENT) for result in results]
+        if set(texts) != {ABSENT}:  # e.g. "finetune from epoch" when none was finetuned
+            rows.append(Row("results", name, texts, len(set(texts)) > 1))
+    metrics = list(dict.fromkeys(name for run in runs for name in (run.eval_summary or {})))
+    for name in metrics:
+        texts = [_metric((run.eval_summary or {}).get(name)) if run.eval_summary is not None
+                 else "not validated" for run in runs]
+        rows.append(Row("eval", name, texts, len(set(texts)) > 1))
+    return rows
+
+
+def _equal(a: Any, b: Any) -> bool:
+    """JSON equality: 1 equals 1.0 (JSON has one number type), but true is not 1."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return a == b
+
+
+def _labels(runs: list[RunRecord]) -> None:
+    names = [run.label for run in runs]
+    for run in runs:
+        if names.count(run.label) > 1:
+            run.label = str(run.root)
+
+
+def compare(paths: Sequence[str | Path], config: str = TRAIN_CONFIG) -> Comparison:
+    """Read every MMAR in ``paths`` and build the comparison.
+
+    Raises:
+        UsageError: no MMAR given.
+        WorkspaceError / ConfigError: a path is no MMAR, or its config cannot be read.
+        RuntimeFailure: none of them has trained.
+    """
+    if not paths:
+        raise UsageError("give at least one MMAR to compare",
+                         hint="mmarctl compare exp-a exp-b")
+    runs = [read_run(path, config) for path in paths]
+    _labels(runs)
+    if not any(run.trained for run in runs):
+        shown = ", ".join(run.label for run in runs)
+        raise RuntimeFailure(f"none of the MMARs has trained ({shown}): no "
+                             "models/metrics_history.jsonl",
+                             hint="train them first: mmarctl train MMAR")
+    return Comparison(runs=runs, rows=build_rows(runs))
+
+
+def plot(comparison: Comparison, path: str | Path) -> Path:
+    """Overlay each trained run's key metric per epoch into ``path`` (PNG).
+
+    Raises:
+        RuntimeFailure: ``path`` cannot be written (one line, with the reason).
+    """
+    from mmarctl.report.curves import draw_overlay
+
+    target = Path(path)
+    if target.suffix.lower() != ".png":
+        raise UsageError(f"--plot {path}: the picture is a PNG; name it FILE.png")
+    if not target.parent.is_dir():
+        raise RuntimeFailure(f"cannot write the plot: no folder {target.parent}", file=path)
+    try:
+        return draw_overlay([(run.label, run.curves) for run in comparison.runs
+                             if run.trained], target)
+    except OSError as error:
+        raise RuntimeFailure(f"cannot write the plot: {error.strerror or error}",
+                             file=path) from None

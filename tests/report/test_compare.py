@@ -1,0 +1,152 @@
+"""`mmarctl compare`: config differences, results, --all, --json, --plot and bad input.
+
+The MMARs are stand-in MMARs whose models/ and eval/ are written as runs leave them, so
+nothing trains here (tests/runtime/test_tensorboard_events.py compares a trained one)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from typer.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1] / "runtime"))
+from history_records import train_run, write_history  # noqa: E402
+from standin_mmar import make_mmar, train_config  # noqa: E402
+
+from mmarctl.cli import app  # noqa: E402
+from mmarctl.report.compare import compare, format_seconds  # noqa: E402
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, ["compare", *[str(a) for a in args]])
+
+
+def clone(root: Path, lr: float, dice: list[float] | None, *, loss_args=None,
+          eval_dice: float | None = None) -> Path:
+    config = train_config(epochs=len(dice or [1]))
+    config["learning_rate"] = lr
+    if loss_args:
+        config["train"]["loss"]["args"] = loss_args
+    make_mmar(root, config=config)
+    if dice:
+        write_history(root / "models", train_run(len(dice), dice, lr=lr,
+                                                 seconds_per_epoch=30))
+        (root / "models" / "training_summary.json").write_text(json.dumps(
+            {"status": "finished", "best_metric": max(dice)}))
+    if eval_dice is not None:
+        (root / "eval").mkdir()
+        (root / "eval" / "metrics.json").write_text(json.dumps(
+            {"summary": {"mean_dice": {"value": eval_dice, "mean": eval_dice}}}))
+    return root
+
+
+def rows_of(comparison, show_all=False):
+    return {(r.section, r.name): r.values for r in comparison.rows_shown(show_all)}
+
+
+def test_differences_results_and_hidden_rows(tmp_path):
+    a = clone(tmp_path / "exp-a", 1e-3, [0.5, 0.8, 0.7], eval_dice=0.79)
+    b = clone(tmp_path / "exp-b", 1e-4, [0.4, 0.6, 0.65], loss_args={"nan": False})
+    comparison = compare([a, b])
+    rows = rows_of(comparison)
+    assert rows[("globals", "learning_rate")] == ["0.001", "0.0001"]
+    assert rows[("components", "train.loss.args.nan")] == ["-", "false"]
+    assert rows[("results", "best metric")] == ["0.8000", "0.6500"]
+    assert rows[("results", "best epoch")] == ["2", "3"]
+    assert rows[("results", "epochs run")] == ["3", "3"]  # results are always shown
+    assert rows[("results", "wall time")] == ["90 s", "90 s"]
+    assert rows[("eval", "mean_dice")] == ["0.7900", "not validated"]
+    # equal config values are hidden, and paths under each MMAR compare equal
+    assert ("globals", "epochs") not in rows and ("globals", "DATA_ROOT") not in rows
+    everything = rows_of(comparison, show_all=True)
+    assert everything[("globals", "DATA_ROOT")] == ["<MMAR>/data", "<MMAR>/data"]
+    assert everything[("components", "train.optimizer.path")] == ["standins.Opt"] * 2
+    assert comparison.hidden_count() == len(everything) - len(rows) > 10
+
+
+def test_cli_table_json_and_plot(tmp_path):
+    a = clone(tmp_path / "lr-high", 1e-3, [0.5, 0.8, 0.7])
+    b = clone(tmp_path / "lr-low", 1e-4, [0.4, 0.6, 0.65])
+    plot = tmp_path / "curves.png"
+    result = invoke(a, b, "--plot", plot)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert any("learning_rate" in l and "0.001" in l and "0.0001" in l for l in lines)
+    assert any("best metric" in l and "0.8000" in l and "0.6500" in l for l in lines)
+    assert "config values equal in every MMAR not shown (--all shows them)" in result.output
+    assert "DATA_ROOT" not in result.output
+    assert "DATA_ROOT" in invoke(a, b, "--all").output
+
+    from matplotlib.image import imread
+
+    image = imread(str(plot))[..., :3]
+    blue, orange = np.array([31, 119, 180]) / 255, np.array([255, 127, 14]) / 255
+    for colour in (blue, orange):  # one line per MMAR
+        assert (np.abs(image - colour).max(axis=-1) < 0.06).sum() > 30
+
+    result = invoke(a, b, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert [run["label"] for run in data["runs"]] == ["lr-high", "lr-low"]
+    row = next(r for r in data["rows"] if r["name"] == "learning_rate")
+    assert row == {"section": "globals", "name": "learning_rate",
+                   "values": ["0.001", "0.0001"], "differs": True}
+
+
+def test_untrained_mmar_says_so_in_its_column(tmp_path):
+    a = clone(tmp_path / "a", 1e-3, [0.5, 0.8])
+    b = clone(tmp_path / "b", 1e-3, None)
+    rows = rows_of(compare([a, b]))
+    assert rows[("results", "status")] == ["finished", "not trained"]
+    assert rows[("results", "best metric")] == ["0.8000", "-"]
+
+
+def test_one_mmar_shows_every_row(tmp_path):
+    a = clone(tmp_path / "a", 1e-3, [0.5])
+    result = invoke(a)
+    assert result.exit_code == 0 and "DATA_ROOT" in result.output
+
+
+def test_bad_input_is_one_line(tmp_path):
+    a = clone(tmp_path / "a", 1e-3, [0.5, 0.8])
+    untrained = clone(tmp_path / "u", 1e-3, None)
+    (tmp_path / "empty").mkdir()
+    cases = [
+        ((a, tmp_path / "empty"), 1, "not an MMAR: no config/ folder"),
+        ((a, tmp_path / "missing"), 1, "no such folder"),
+        ((untrained, untrained), 1, "none of the MMARs has trained"),
+        ((), 2, "give at least one MMAR to compare"),
+        ((a, "--plot", tmp_path / "no" / "x.png"), 1, "cannot write the plot: no folder"),
+        ((a, "--plot", tmp_path / "a"), 2, "the picture is a PNG"),
+    ]
+    for args, code, message in cases:
+        result = invoke(*args)
+        assert result.exit_code == code, (args, result.output)
+        assert message in result.output and "Traceback" not in result.output
+        assert len(result.output.strip().splitlines()) == 1, result.output
+
+    (tmp_path / "dir.png").mkdir()  # a folder where the picture should go
+    result = invoke(a, "--plot", tmp_path / "dir.png")
+    assert result.exit_code == 1 and "cannot write the plot" in result.output
+
+
+def test_finetune_epochs_follow_on_and_seconds_add_up(tmp_path):
+    a = clone(tmp_path / "a", 1e-3, [0.5, 0.8])
+    write_history(a / "models", train_run(2, [0.81, 0.85], phase="finetune",
+                                          seconds_per_epoch=60), append=True)
+    rows = rows_of(compare([a]))
+    assert rows[("results", "epochs run")] == ["4"]
+    assert rows[("results", "finetune from epoch")] == ["3"]
+    assert rows[("results", "best epoch")] == ["4"]
+    assert rows[("results", "wall time")] == ["3 min 00 s"]
+
+
+def test_format_seconds():
+    assert [format_seconds(s) for s in (4.4, 119, 725, 7380)] == [
+        "4 s", "119 s", "12 min 05 s", "2 h 03 min"]
