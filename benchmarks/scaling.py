@@ -53,7 +53,8 @@ def worker(root: str, out: str) -> int:
     if backend.is_chief:
         Path(out).write_text(json.dumps({
             "workers": backend.size, "patches_per_epoch": per_epoch, "epoch_s": epoch_s,
-            "throughput": per_epoch / epoch_s, "wall_s": wall, "amp": plan.amp,
+            "throughput": per_epoch / epoch_s, "wall_s": wall,
+            "amp": plan.precision.policy != "float32",
             "steps_per_epoch": state.steps_per_epoch}))
     return 0
 

@@ -1,17 +1,34 @@
-"""Throughput benchmark: training patches/s, input-wait share, sliding-window voxels/s, memory.
+"""Throughput benchmark: training patches/s per precision, input wait, inference, roofline, memory.
 
-Clones the spleen scaffold into a temporary folder, writes synthetic data with
-``mmarctl data synth``, trains a warm-up epoch (tracing, cache filling) and then measures
-``--epochs`` more, then times the validation inferer on one validation volume. Prints a
-table; the input-wait share is the time the training loop waited for the next batch over
-the whole step time (target < 10%: the pipeline keeps up with the compiled step).
+Clones the spleen scaffold into a temporary folder and writes synthetic data with
+``mmarctl data synth`` once. Then, for each precision (default float32 and bfloat16), a
+fresh process trains a warm-up epoch (tracing, cache filling), measures ``--epochs`` more,
+times the validation inferer (sliding window) on one validation volume, and measures the
+machine's matmul rate in the same precision. One table puts the precisions side by side:
 
-Usage: python benchmarks/training_throughput.py [--cases 8] [--size 64] [--epochs 5] [--jit]
+* training patches/s, and the speed-up of each precision over float32;
+* input-wait share: time the loop waited for the next batch over the whole step time
+  (target < 10 %: the pipeline keeps up with the compiled step);
+* sliding-window inference voxels/s (the model built under the same precision);
+* the roofline rows: the step's achieved GFLOP/s from the counted multiply-adds
+  (``benchmarks/roofline.py``: forward conv MACs per patch x 3 for forward + backward,
+  x 2 FLOPs), beside the best square matmul in the same precision (NumPy float32;
+  TensorFlow bfloat16 via ``tf.linalg.matmul`` on bf16 tensors), and the share of it;
+* peak memory (max RSS of each precision's process).
+
+Precision ``bfloat16`` runs with ``--amp``; :mod:`mmarctl.runtime.precision` decides what
+that means on the machine (bfloat16 on a CPU with AVX-512 BF16 / AMX, float16 on a GPU,
+float32 otherwise); the table's last row says what each column ran in and why.
+
+Usage: python benchmarks/training_throughput.py [--cases 8] [--size 64] [--epochs 5]
+                                                [--precisions float32,bfloat16] [--jit]
+Smoke test: python benchmarks/training_throughput.py --cases 4 --size 24 --epochs 1 --matmul 256
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -20,6 +37,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+#: float32 runs with --no-amp, the others with --amp; "bfloat16" also asks a GPU of cc >= 8.0
+#: for bfloat16 (MMARCTL_GPU_AMP), "float16" leaves a GPU on float16 (on a CPU both mean
+#: bfloat16 where the CPU has it). The table says what each column really ran.
+PRECISIONS = ("float32", "bfloat16", "float16")
+RESULT = "RESULT "  # prefix of the one JSON line a measuring process prints
 
 
 class Meter:
@@ -36,18 +61,153 @@ class Meter:
             self.started = time.perf_counter()
 
 
+def measure(workspace_dir: Path, precision: str, epochs: int, jit: bool,
+            matmul_n: int) -> dict:
+    """Train, infer and time the matmul limit in ``precision``, in this process."""
+    from roofline import count_macs, matmul_gflops, step_gflops
+
+    from mmarctl.runtime.plan import TrainingPlan, TrainOptions
+    from mmarctl.runtime.training.contract import Callback
+    from mmarctl.workspace import Workspace
+
+    workspace = Workspace(workspace_dir.resolve())
+    overrides = {"epochs": epochs + 1, "num_training_epoch_per_valid": 10_000}
+    plan = TrainingPlan.build(workspace, TrainOptions(seed=0, overrides=overrides, jit=jit,
+                                                      progress=False,
+                                                      amp=precision != "float32"))
+    engine = plan.engine()
+    plan.engine = lambda: engine
+    meter = Meter(engine)
+
+    class Hook(Callback):
+        def on_epoch_end(self, state, logs):
+            meter.on_epoch_end_hook(state, logs)
+
+    plan.handlers = [Hook()]
+    plan.validation = None  # measure training alone; inference is timed below
+    engine.validator = None
+    plan.run()
+    wall = time.perf_counter() - meter.started
+    patches_per_s = engine.samples_seen / wall
+    wait_share = engine.wait_s / max(engine.wait_s + engine.step_s, 1e-9)
+    patch = tuple(plan.shapes["image"][:-1])
+    channels = plan.shapes["image"][-1]
+
+    # Sliding-window inference on one validation volume with the config's inferer.
+    import numpy as np
+
+    from mmarctl.runtime.builder import ComponentBuilder
+    from mmarctl.runtime.training.tf_engine import make_predict
+
+    resolved = workspace.resolve("config_train.json")
+    builder = ComponentBuilder(resolved.file, workspace.root)
+    data = resolved.data
+    builder.build_list("transforms", data["train"]["pre_transforms"],
+                       "train.pre_transforms")  # defines what validate's refs name
+    pipeline = builder.build("pipelines", data["validate"]["image_pipeline"],
+                             "validate.image_pipeline")
+    inferer = builder.build("inferers", data["validate"]["inferer"], "validate.inferer")
+    pipeline.setup(builder.build_list("transforms", data["validate"]["pre_transforms"],
+                                      "validate.pre_transforms"), seed=0)
+    sample = next(pipeline.samples(0))
+    image = pipeline.batch_arrays(sample)["image"][None]
+    predict = make_predict(plan.model)
+    inferer(predict, image)  # warm-up: tracing
+    started = time.perf_counter()
+    inferer(predict, image)
+    infer_s = time.perf_counter() - started
+    pipeline.close()
+
+    macs = count_macs(plan.model, (*patch, channels))
+    achieved = step_gflops(macs, patches_per_s)
+    compute = plan.precision.compute_dtype
+    limit = matmul_gflops(compute, matmul_n)
+    return {
+        "precision": precision, "used": plan.precision.reason,
+        "patches_per_s": patches_per_s, "wait_share": wait_share,
+        "voxels_per_s": float(np.prod(image.shape[1:-1])) / infer_s,
+        "volume": list(image.shape[1:-1]), "patch": list(patch),
+        "forward_macs": macs, "step_gflops": achieved, "matmul_gflops": limit,
+        "matmul_source": "numpy float32" if compute == "float32" else f"tf {compute}",
+        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def _child(workspace_dir: Path, precision: str, args: argparse.Namespace) -> dict:
+    """:func:`measure` in a fresh process: Keras' policy and the memory peak are per process."""
+    command = [sys.executable, __file__, "--one", precision, "--workspace", str(workspace_dir),
+               "--epochs", str(args.epochs), "--matmul", str(args.matmul)]
+    if args.jit:
+        command.append("--jit")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("MMARCTL_GPU_AMP", None)
+    if precision == "bfloat16":
+        env["MMARCTL_GPU_AMP"] = "bfloat16"
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT)]
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
+        raise SystemExit(f"{precision} run failed:\n" + "\n".join(tail))
+    return json.loads(lines[-1][len(RESULT):])
+
+
+def print_table(results: list[dict], args: argparse.Namespace) -> None:
+    first = results[0]
+    base = next((r for r in results if r["precision"] == "float32"), first)
+    patch = "x".join(map(str, first["patch"]))
+    rows = [
+        ("training patches/s", [f"{r['patches_per_s']:.2f}" for r in results],
+         f"patch {patch}"),
+        ("vs float32", [f"{r['patches_per_s'] / base['patches_per_s']:.2f}x" for r in results],
+         "speed-up of the training step"),
+        ("input wait share", [f"{100 * r['wait_share']:.1f}%" for r in results], "target < 10%"),
+        ("inference voxels/s", [f"{r['voxels_per_s']:,.0f}" for r in results],
+         f"volume {'x'.join(map(str, first['volume']))}, sliding window"),
+        ("inference vs float32",
+         [f"{r['voxels_per_s'] / base['voxels_per_s']:.2f}x" for r in results], ""),
+        ("step GFLOP/s", [f"{r['step_gflops']:.1f}" for r in results],
+         f"counted: 3 x {first['forward_macs'] / 1e9:.2f} GMAC fwd per patch x 2 FLOP"),
+        ("matmul GFLOP/s", [f"{r['matmul_gflops']:.1f}" for r in results],
+         f"best {args.matmul}^2 matmul: " + ", ".join(r["matmul_source"] for r in results)),
+        ("share of the limit", [f"{100 * r['step_gflops'] / r['matmul_gflops']:.0f}%"
+                                for r in results], "step / matmul, same precision"),
+        ("peak memory", [f"{r['peak_mib']:,.0f} MiB" for r in results], "max RSS per process"),
+    ]
+    width = max(14, *(len(r["precision"]) for r in results))
+    print()
+    print(f"{'measure':<22} " + " ".join(f"{r['precision']:>{width}}" for r in results)
+          + "  note")
+    for name, values, note in rows:
+        print(f"{name:<22} " + " ".join(f"{v:>{width}}" for v in values) + f"  {note}")
+    for r in results:
+        print(f"{r['precision']}: ran {r['used']}")
+    print(f"({args.epochs} measured epochs, {args.cases} cases of {args.size}^3, "
+          f"{os.cpu_count()} CPU(s), jit={'on' if args.jit else 'off'})")
+
+
 def main() -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=8)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=5, help="measured epochs after warm-up")
+    parser.add_argument("--precisions", default="float32,bfloat16",
+                        help="comma-separated, from float32,bfloat16,float16 (the last two "
+                             "run with --amp)")
+    parser.add_argument("--matmul", type=int, default=2048,
+                        help="square matrix size of the matmul limit")
     parser.add_argument("--jit", action="store_true", help="XLA-compile the training step")
+    parser.add_argument("--one", choices=PRECISIONS, help=argparse.SUPPRESS)
+    parser.add_argument("--workspace", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-
-    from mmarctl.runtime.plan import TrainingPlan, TrainOptions
-    from mmarctl.runtime.training.contract import Callback
-    from mmarctl.workspace import Workspace
+    if args.one:  # a measuring process
+        result = measure(args.workspace, args.one, args.epochs, args.jit, args.matmul)
+        print(RESULT + json.dumps(result))
+        return 0
+    precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
+    unknown = sorted(set(precisions) - set(PRECISIONS))
+    if unknown or not precisions:
+        parser.error(f"--precisions takes {','.join(PRECISIONS)}; Received: {args.precisions}")
 
     base = Path(tempfile.mkdtemp(prefix="mmarctl-throughput-"))
     try:
@@ -57,67 +217,10 @@ def main() -> int:
                          "--size", str(args.size), "--seed", "0"]):
             subprocess.run([sys.executable, "-m", "mmarctl", *command], check=True,
                            stdout=subprocess.DEVNULL)
-        workspace = Workspace(workspace_dir.resolve())
-        overrides = {"epochs": args.epochs + 1, "num_training_epoch_per_valid": 10_000}
-        plan = TrainingPlan.build(workspace, TrainOptions(seed=0, overrides=overrides,
-                                                          jit=args.jit, progress=False))
-        engine = plan.engine()
-        plan.engine = lambda: engine
-        meter = Meter(engine)
-
-        class Hook(Callback):
-            def on_epoch_end(self, state, logs):
-                meter.on_epoch_end_hook(state, logs)
-
-        plan.handlers = [Hook()]
-        plan.validation = None  # measure training alone; inference is timed below
-        engine.validator = None
-        plan.run()
-        wall = time.perf_counter() - meter.started
-        patches_per_s = engine.samples_seen / wall
-        wait_share = engine.wait_s / max(engine.wait_s + engine.step_s, 1e-9)
-        patch = plan.shapes["image"][:-1]
-
-        # Sliding-window inference on one validation volume with the config's inferer.
-        import numpy as np
-
-        from mmarctl.runtime.builder import ComponentBuilder
-        from mmarctl.runtime.training.tf_engine import make_predict
-
-        resolved = workspace.resolve("config_train.json")
-        builder = ComponentBuilder(resolved.file, workspace.root)
-        data = resolved.data
-        builder.build_list("transforms", data["train"]["pre_transforms"],
-                           "train.pre_transforms")  # defines what validate's refs name
-        pipeline = builder.build("pipelines", data["validate"]["image_pipeline"],
-                                 "validate.image_pipeline")
-        inferer = builder.build("inferers", data["validate"]["inferer"], "validate.inferer")
-        pipeline.setup(builder.build_list("transforms", data["validate"]["pre_transforms"],
-                                          "validate.pre_transforms"), seed=0)
-        sample = next(pipeline.samples(0))
-        image = pipeline.batch_arrays(sample)["image"][None]
-        predict = make_predict(plan.model)
-        inferer(predict, image)  # warm-up: tracing
-        started = time.perf_counter()
-        inferer(predict, image)
-        infer_s = time.perf_counter() - started
-        voxels_per_s = float(np.prod(image.shape[1:-1])) / infer_s
-        pipeline.close()
+        results = [_child(workspace_dir, p, args) for p in precisions]
     finally:
         shutil.rmtree(base, ignore_errors=True)
-
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    rows = [
-        ("training patches/s", f"{patches_per_s:.2f}", f"patch {'x'.join(map(str, patch))}"),
-        ("input wait share", f"{100 * wait_share:.1f}%", "target < 10%"),
-        ("inference voxels/s", f"{voxels_per_s:,.0f}", f"volume {'x'.join(map(str, image.shape[1:-1]))}"),
-        ("peak memory", f"{peak_mib:,.0f} MiB", "max RSS of this process"),
-    ]
-    print()
-    print(f"{'measure':<22} {'value':>14}  note")
-    for name, value, note in rows:
-        print(f"{name:<22} {value:>14}  {note}")
-    print(f"({args.epochs} measured epochs, {os.cpu_count()} CPU(s), jit={'on' if args.jit else 'off'})")
+    print_table(results, args)
     return 0
 
 

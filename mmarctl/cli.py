@@ -8,6 +8,7 @@ Each verb lives in its own module under :mod:`mmarctl.commands` and exposes
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import re
 import sys
@@ -138,13 +139,16 @@ def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
     debug: Annotated[bool, typer.Option("--debug",
-                                        help="Show a traceback when a command fails.")] = False,
+                                        help="Show a traceback when a command fails, and "
+                                             "TensorFlow's own log lines.")] = False,
 ) -> None:
     """Create, check, train, evaluate and ship MMAR (Medical Model ARchive) workspaces.
 
     Example: mmarctl clone spleen my-exp && mmarctl check my-exp && mmarctl train my-exp
     """
     _State.debug = debug
+    if debug:  # TensorFlow's own warnings too (runtime.logs, runtime.model_sources.base)
+        os.environ["MMARCTL_TF_LOGS"] = "1"
 
 
 def _register_commands() -> None:

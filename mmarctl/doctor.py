@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 
-__all__ = ["Finding", "OK", "MISSING", "INFO", "diagnose", "probe_python", "probe_tensorflow",
-           "probe_horovod", "probe_launchers", "probe_export_tools"]
+__all__ = ["Finding", "OK", "MISSING", "INFO", "diagnose", "probe_python", "probe_cpu",
+           "probe_tensorflow", "probe_horovod", "probe_launchers", "probe_export_tools"]
 
 #: Finding states, as the table's second column shows them.
 OK, MISSING, INFO = "ok", "missing", "info"
@@ -49,11 +49,43 @@ def probe_python() -> list[Finding]:
             Finding("mmarctl", OK, mmarctl.__version__)]
 
 
-def probe_tensorflow(importer: Callable[[str], object] = importlib.import_module) -> list[Finding]:
+def probe_cpu(flags: frozenset[str] | None = None) -> list[Finding]:
+    """The CPU's native bfloat16 flags (no TensorFlow: ``--quick`` shows this row too)."""
+    from mmarctl.runtime.precision import bf16_cpu_flags, cpu_flags
+
+    native = bf16_cpu_flags(cpu_flags() if flags is None else flags)
+    if native:
+        return [Finding("cpu bfloat16", OK, f"{', '.join(native)}: use_amp trains in bfloat16 "
+                                            "without a GPU")]
+    return [Finding("cpu bfloat16", INFO, "no avx512_bf16 or amx_bf16: use_amp trains in "
+                                          "float32 without a GPU")]
+
+
+def _precision_row(flags: frozenset[str] | None,
+                   capabilities: list[tuple[int, int]]) -> Finding:
+    """What ``use_amp: true`` (or ``--amp``) gives here, from the one precision policy."""
+    from mmarctl.runtime.precision import GPU_DTYPE_ENV, cpu_flags, decide
+
+    flags = cpu_flags() if flags is None else flags
+    chosen = decide(True, None, flags=flags, gpus=capabilities,
+                    gpu_dtype=os.environ.get(GPU_DTYPE_ENV, "").strip().lower() or None)
+    detail = "use_amp -> " + chosen.reason.replace("use_amp is true", "use_amp", 1)
+    # A win on CPUs with native bfloat16 and on GPUs with Tensor Cores (cc >= 7.0).
+    fast = chosen.policy == "mixed_bfloat16" or (
+        chosen.policy == "mixed_float16" and min(capabilities) >= (7, 0))
+    if chosen.policy == "mixed_float16" and not fast:
+        detail += "; gains little below cc 7.0 (no Tensor Cores)"
+    return Finding("mixed precision", OK if fast else INFO, detail)
+
+
+def probe_tensorflow(importer: Callable[[str], object] = importlib.import_module,
+                     flags: frozenset[str] | None = None) -> list[Finding]:
     """TensorFlow's version, the GPUs it sees (with compute capability) and mixed precision.
 
-    Mixed precision (``use_amp``) is worth it on GPUs of compute capability 7.0 and later
-    (Tensor Cores); on CPU Keras runs it but gains nothing, so it is reported as such.
+    The mixed-precision row is what ``use_amp: true`` means on this machine, decided by
+    :func:`mmarctl.runtime.precision.decide`: float16 on GPUs (worth it from compute
+    capability 7.0, Tensor Cores), bfloat16 on CPUs with ``avx512_bf16`` or ``amx_bf16``,
+    float32 otherwise. ``flags``: the CPU's flags (default: read ``/proc/cpuinfo``).
     """
     # TensorFlow's C++ start-up chatter would bury the table.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -66,8 +98,7 @@ def probe_tensorflow(importer: Callable[[str], object] = importlib.import_module
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:
         findings.append(Finding("gpus", INFO, "no GPU visible to TensorFlow (CPU only)"))
-        findings.append(Finding("mixed precision", INFO,
-                                "runs on CPU, no speed-up: use_amp is for NVIDIA GPUs"))
+        findings.append(_precision_row(flags, []))
         return findings
     names, capabilities = [], []
     for gpu in gpus:
@@ -76,13 +107,7 @@ def probe_tensorflow(importer: Callable[[str], object] = importlib.import_module
         capabilities.append(tuple(cc))
         names.append(f"{details.get('device_name', gpu.name)} (cc {cc[0]}.{cc[1]})")
     findings.append(Finding("gpus", OK, f"{len(gpus)}: " + "; ".join(names)))
-    fast = [cc for cc in capabilities if cc >= (7, 0)]
-    if len(fast) == len(capabilities):
-        findings.append(Finding("mixed precision", OK, "mixed_float16 on Tensor Cores (cc >= 7.0)"))
-    else:
-        findings.append(Finding("mixed precision", INFO,
-                                f"{len(fast)} of {len(capabilities)} GPUs have cc >= 7.0; "
-                                "use_amp gains little on the others"))
+    findings.append(_precision_row(flags, capabilities))
     return findings
 
 
@@ -129,8 +154,14 @@ def probe_launchers() -> list[Finding]:
                         "horovod.runner (horovodrun --gloo)" if status["runner"] else "absent",
                         "" if status["runner"] else "python -m mmarctl.install_horovod")]
     mpirun = shutil.which("mpirun")
-    findings.append(Finding("launcher mpirun", OK if mpirun else INFO,
-                            mpirun or "not installed (only needed for --launcher mpirun)"))
+    if mpirun and status["installed"] and status.get("mpi") is False:
+        # Under mpirun a Gloo-only Horovod would run N jobs of one process each.
+        findings.append(Finding("launcher mpirun", MISSING,
+                                f"{mpirun}, but Horovod was built without MPI",
+                                "python -m mmarctl.install_horovod --mpi"))
+    else:
+        findings.append(Finding("launcher mpirun", OK if mpirun else INFO,
+                                mpirun or "not installed (only needed for --launcher mpirun)"))
     smi = shutil.which("nvidia-smi")
     findings.append(Finding("nvidia-smi", OK if smi else INFO,
                             smi or "not found (no NVIDIA driver)"))
@@ -155,7 +186,7 @@ def probe_export_tools() -> list[Finding]:
 
 def diagnose(tensorflow: bool = True) -> list[Finding]:
     """All findings, in table order. ``tensorflow=False`` skips the probes that import it."""
-    findings = probe_python()
+    findings = probe_python() + probe_cpu()
     if tensorflow:
         findings += probe_tensorflow()
         findings += probe_horovod()

@@ -6,6 +6,7 @@ prints one line and exits with the error's code::
     MmarError                 exit 1   base class; message + optional file / JSON path / hint
     ├── ConfigError           exit 1   a config file is malformed or invalid
     ├── WorkspaceError        exit 1   not an MMAR, destination exists, unsafe link ...
+    │   └── WorkspaceBusy     exit 1   another run is writing the same MMAR folder
     ├── DataError             exit 1   a data-split list or an image cannot be used
     ├── RuntimeFailure        exit 1   training/evaluation cannot go on (NaN loss, no checkpoint)
     ├── MissingDependency     exit 1   an optional package (TensorFlow, Horovod ...) is absent
@@ -70,6 +71,12 @@ class WorkspaceError(MmarError):
     """The MMAR workspace is missing, incomplete, or would be overwritten."""
 
     reference = "workspace-error"
+
+
+class WorkspaceBusy(WorkspaceError):
+    """Another run holds the lock on the MMAR folder this verb writes (see mmarctl.locks)."""
+
+    reference = "workspace-busy"
 
 
 class DataError(MmarError):

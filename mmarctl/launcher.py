@@ -11,6 +11,12 @@ needed: the launcher starts them over ssh). Each worker is started with
 ``MMARCTL_WORKER=1`` so it trains instead of launching again, and the training backend
 (:mod:`mmarctl.runtime.distributed`) finds its rank in the variables the launcher sets.
 
+Each worker is also told the job's size (``MMARCTL_EXPECTED_SIZE``) and launcher; a worker
+whose Horovod sees another size (a Gloo-only Horovod under mpirun) stops before writing
+anything (:func:`mmarctl.runtime.distributed.check_world_size`), and ``--launcher mpirun``
+refuses a Horovod built without MPI before starting mpirun. The MMAR's ``models/`` lock
+(:mod:`mmarctl.locks`), taken by the process that launches, is inherited by the launcher.
+
 A worker that dies takes the job down: Horovod's launcher stops the others and exits non-zero.
 The launcher runs in its own process group, which :func:`launch` kills when the launcher exits
 (no orphan survives it) and ``grace`` seconds after a Ctrl-C / SIGTERM it forwarded.
@@ -32,15 +38,25 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mmarctl.errors import MissingDependency, RuntimeFailure, UsageError
 
-__all__ = ["WORKER_ENV", "LAUNCHERS", "INSTALL_COMMAND", "Hosts", "parse_hosts",
-           "read_hostfile", "count_gpus", "horovod_status", "is_worker", "processes_for",
-           "build_command", "launch"]
+if TYPE_CHECKING:
+    from mmarctl.locks import FolderLock
+
+__all__ = ["WORKER_ENV", "EXPECTED_SIZE_ENV", "LAUNCHER_ENV", "LAUNCHERS", "INSTALL_COMMAND",
+           "Hosts", "parse_hosts", "read_hostfile", "count_gpus", "horovod_status",
+           "launch_rank", "expected_size", "is_worker", "processes_for", "build_command",
+           "launch"]
 
 #: Set to "1" in every worker's environment; a worker never relaunches.
 WORKER_ENV = "MMARCTL_WORKER"
+#: The number of workers started; a worker whose Horovod sees another size stops at once
+#: (e.g. a Gloo-only Horovod under mpirun: N independent runs of size 1).
+EXPECTED_SIZE_ENV = "MMARCTL_EXPECTED_SIZE"
+#: ``gloo`` or ``mpirun``: which launcher started the worker (for that worker's messages).
+LAUNCHER_ENV = "MMARCTL_LAUNCHER"
 #: Accepted ``--launcher`` values.
 LAUNCHERS = ("gloo", "mpirun")
 #: The command that installs Horovod (see mmarctl/install_horovod.py).
@@ -167,12 +183,13 @@ def horovod_status() -> dict[str, object]:
     """What of Horovod is installed, found on disk (no import of Horovod or TensorFlow).
 
     Returns ``{"installed": bool, "version": str|None, "tensorflow": bool, "runner": bool,
-    "location": str|None}``; ``tensorflow`` means Horovod's TensorFlow extension was built.
+    "location": str|None, "mpi": bool|None}``; ``tensorflow`` means Horovod's TensorFlow
+    extension was built, ``mpi`` that it links an MPI library (None: unknown).
     """
     from importlib import metadata
 
     status: dict[str, object] = {"installed": False, "version": None, "tensorflow": False,
-                                 "runner": False, "location": None}
+                                 "runner": False, "location": None, "mpi": None}
     spec = importlib.util.find_spec("horovod")
     if spec is None or not spec.submodule_search_locations:
         return status
@@ -183,9 +200,50 @@ def horovod_status() -> dict[str, object]:
         status["version"] = metadata.version("horovod")
     except metadata.PackageNotFoundError:
         status["version"] = None
-    status["tensorflow"] = any((root / "tensorflow").glob("mpi_lib*.so"))
+    libraries = sorted((root / "tensorflow").glob("mpi_lib*.so"))
+    status["tensorflow"] = bool(libraries)
     status["runner"] = (root / "runner" / "launch.py").is_file()
+    status["mpi"] = _links_mpi(libraries[0]) if libraries else None
     return status
+
+
+def _links_mpi(library: Path) -> bool | None:
+    """Whether Horovod's TensorFlow library was built with the MPI controller, read from disk.
+
+    An MPI build links ``libmpi.so.N`` (Open MPI, MPICH, Intel MPI), so the name is in the
+    library's dynamic string table; a Gloo-only build never names it. ``hvd.mpi_built()``
+    says the same but needs TensorFlow imported (seconds); this takes milliseconds.
+    None when the file cannot be read.
+    """
+    import mmap
+
+    try:
+        with open(library, "rb") as handle, \
+                mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return data.find(b"libmpi.so") >= 0
+    except (OSError, ValueError):
+        return None
+
+
+#: Rank variables of Horovod's launcher, Open MPI, and MPICH / Intel MPI (PMI).
+_RANK_VARS = ("HOROVOD_RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK")
+
+
+def launch_rank(environ: Mapping[str, str] | None = None) -> int:
+    """This process's rank as its launcher set it, before Horovod starts (0 outside a job)."""
+    env = os.environ if environ is None else environ
+    for name in _RANK_VARS:
+        value = env.get(name, "")
+        if value.isdigit():
+            return int(value)
+    return 0
+
+
+def expected_size(environ: Mapping[str, str] | None = None) -> int | None:
+    """How many workers :func:`launch` started (None outside a job it started)."""
+    env = os.environ if environ is None else environ
+    value = env.get(EXPECTED_SIZE_ENV, "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 def is_worker(environ: Mapping[str, str] | None = None) -> bool:
@@ -212,7 +270,8 @@ def processes_for(gpus: int, multi_gpu: bool = False,
     return 1
 
 
-def _runner_prefix(launcher: str, nprocs: int, hosts: Hosts | None) -> list[str]:
+def _runner_prefix(launcher: str, nprocs: int, hosts: Hosts | None,
+                   environ: Mapping[str, str]) -> list[str]:
     if launcher == "gloo":
         # horovodrun through this module's main(): same interpreter (no PATH lookup that may
         # find another environment's horovodrun) and no traceback when a worker fails.
@@ -229,29 +288,46 @@ def _runner_prefix(launcher: str, nprocs: int, hosts: Hosts | None) -> list[str]
         cmd += ["-H", hosts.spec if hosts is not None else f"localhost:{nprocs}"]
     # Clara's train_2gpu.sh flags: no core binding (TF makes its own threads), fill by slot.
     cmd += ["-bind-to", "none", "-map-by", "slot", "-x", WORKER_ENV]
-    for name in _MPI_EXPORTS:
-        cmd += ["-x", name]
+    # Only variables that are set: Open MPI warns about every `-x NAME` it cannot find.
+    exports = [n for n in environ if n.startswith("MMARCTL_") and n != WORKER_ENV]
+    for name in [*_MPI_EXPORTS, *sorted(exports)]:
+        if name in environ:
+            cmd += ["-x", name]
+    if (hosts is None or hosts.is_local) and nprocs > (os.cpu_count() or 1):
+        cmd.append("--oversubscribe")  # Open MPI refuses more local processes than cores
     if hasattr(os, "geteuid") and os.geteuid() == 0:
+        # mpirun refuses root without this; set only here, where mmarctl starts mpirun itself.
         cmd.append("--allow-run-as-root")
     return cmd
 
 
 def build_command(argv: Sequence[str], *, nprocs: int, launcher: str = "gloo",
-                  hosts: Hosts | None = None) -> list[str]:
-    """The full launcher command line for ``python -m mmarctl <argv>`` on ``nprocs`` workers."""
+                  hosts: Hosts | None = None,
+                  environ: Mapping[str, str] | None = None) -> list[str]:
+    """The full launcher command line for ``python -m mmarctl <argv>`` on ``nprocs`` workers.
+
+    ``environ`` is the workers' environment (default ``os.environ``): mpirun forwards the
+    variables of it that workers need with ``-x``.
+    """
     if launcher not in LAUNCHERS:
         raise UsageError(f"--launcher must be one of {', '.join(LAUNCHERS)}; "
                          f"Received: {launcher!r}")
-    return _runner_prefix(launcher, nprocs, hosts) + [sys.executable, "-m", "mmarctl", *argv]
+    env = os.environ if environ is None else environ
+    return _runner_prefix(launcher, nprocs, hosts, env) + [sys.executable, "-m", "mmarctl",
+                                                           *argv]
 
 
 def worker_environment(nprocs: int, cpu: bool, local_procs: int,
-                       base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment workers inherit: the worker flag, and for ``--cpu`` no GPU and a fair
-    share of this machine's cores per process (TensorFlow would otherwise give every process
-    all cores, and N processes would fight over them)."""
+                       base: Mapping[str, str] | None = None,
+                       launcher: str = "gloo") -> dict[str, str]:
+    """The environment workers inherit: the worker flag, the job's size and launcher (each
+    worker checks that Horovod sees that size), and for ``--cpu`` no GPU and a fair share of
+    this machine's cores per process (TensorFlow would otherwise give every process all cores,
+    and N processes would fight over them)."""
     env = dict(os.environ if base is None else base)
     env[WORKER_ENV] = "1"
+    env[EXPECTED_SIZE_ENV] = str(nprocs)
+    env[LAUNCHER_ENV] = launcher
     env.setdefault("PYTHONUNBUFFERED", "1")
     # TensorFlow's C++ start-up notices, once per worker, would bury the training log.
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -274,11 +350,18 @@ def _check_launcher_available(launcher: str) -> None:
         raise MissingDependency("--launcher mpirun needs an MPI installation (mpirun not found)",
                                 hint="install Open MPI and rebuild Horovod with "
                                      f"`{INSTALL_COMMAND} --mpi`, or use --launcher gloo")
+    if launcher == "mpirun" and status.get("mpi") is False:
+        # Under mpirun a Gloo-only Horovod starts N independent runs of size 1, each writing
+        # the same checkpoint: refuse before any worker starts.
+        raise MissingDependency("--launcher mpirun needs Horovod built with MPI; this one has "
+                                "only Gloo",
+                                hint=f"rebuild it with `{INSTALL_COMMAND} --mpi`, or use "
+                                     "--launcher gloo")
 
 
 def launch(argv: Sequence[str], *, gpus: int = 1, cpu: bool = False, hosts: str | None = None,
            hostfile: str | os.PathLike[str] | None = None, launcher: str = "gloo",
-           grace: float = 30.0) -> int:
+           grace: float = 30.0, locks: Sequence[FolderLock] = ()) -> int:
     """Run ``python -m mmarctl <argv>`` as data-parallel workers and wait for them.
 
     Args:
@@ -292,6 +375,9 @@ def launch(argv: Sequence[str], *, gpus: int = 1, cpu: bool = False, hosts: str 
         launcher: ``gloo`` (Horovod's own launcher, the default) or ``mpirun``.
         grace: seconds the job may keep running after the launcher reports a failure or
             after Ctrl-C before its process group is killed.
+        locks: folder locks this process holds for the job (:mod:`mmarctl.locks`): the
+            launcher inherits them (they stay held while it runs) and the workers are told
+            not to take them again.
 
     Returns:
         0 when every worker succeeded.
@@ -321,6 +407,13 @@ def launch(argv: Sequence[str], *, gpus: int = 1, cpu: bool = False, hosts: str 
                              hint="add slots (HOST:SLOTS) or lower --gpus")
         local_procs = sum(n for h, n in host_set.entries if h in ("localhost", "127.0.0.1")) \
             or max(n for _, n in host_set.entries)
+        local_names = [h for h, _ in host_set.entries if h in ("localhost", "127.0.0.1")]
+        if launcher == "mpirun" and len(local_names) > 1:
+            # Open MPI maps both names to this one node and stops with a page of ORTE errors.
+            raise UsageError(f"{host_set.source} names this machine twice "
+                             f"({', '.join(local_names)}); Open MPI counts them as one node",
+                             hint=f"give it once with all its slots, e.g. 127.0.0.1 slots="
+                                  f"{local_procs}")
     else:
         nprocs = local_procs = gpus
     if not cpu and (host_set is None or host_set.is_local):
@@ -330,10 +423,15 @@ def launch(argv: Sequence[str], *, gpus: int = 1, cpu: bool = False, hosts: str 
                              f"{available}",
                              hint="add --cpu to run that many CPU processes instead")
     _check_launcher_available(launcher)
+    from mmarctl.locks import HELD_ENV, inherit_fds
+
+    env = worker_environment(nprocs, cpu, local_procs, launcher=launcher)
+    held = [str(lock.path) for lock in locks if lock.held]
+    if held:
+        env[HELD_ENV] = os.pathsep.join(held)
     command = build_command(strip_launch_options(argv), nprocs=nprocs, launcher=launcher,
-                            hosts=host_set)
-    env = worker_environment(nprocs, cpu, local_procs)
-    code = _supervise(command, env, grace)
+                            hosts=host_set, environ=env)
+    code = _supervise(command, env, grace, pass_fds=inherit_fds(locks))
     if code != 0:
         raise RuntimeFailure(f"distributed run failed: the {launcher} launcher exited with "
                              f"code {code}",
@@ -362,7 +460,8 @@ def strip_launch_options(argv: Sequence[str]) -> list[str]:
     return out
 
 
-def _supervise(command: list[str], env: dict[str, str], grace: float) -> int:
+def _supervise(command: list[str], env: dict[str, str], grace: float,
+               pass_fds: Sequence[int] = ()) -> int:
     """Run the launcher in its own process group; make sure nothing of it outlives us.
 
     Horovod's launcher already stops all workers when one fails; if it has not exited
@@ -384,7 +483,8 @@ def _supervise(command: list[str], env: dict[str, str], grace: float) -> int:
     # a non-interactive shell ignores SIGINT; its workers would then ignore Ctrl-C too.
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        process = subprocess.Popen(command, env=env, start_new_session=True)
+        process = subprocess.Popen(command, env=env, start_new_session=True,
+                                   pass_fds=tuple(pass_fds))
         if interrupted:  # a signal that came while the launcher was starting
             _signal_group(process, as_sent(interrupted[-1]))
         deadline: float | None = None

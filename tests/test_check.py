@@ -85,8 +85,17 @@ def make_mmar(root: Path, *, train=TRAIN, validation=VALIDATION, env=ENV,
             for item in items:
                 for key in ("image", "label"):
                     if isinstance(item, dict) and isinstance(item.get(key), str):
-                        write(root / "data" / item[key], "")
+                        write_nifti(root / "data" / item[key])
     return root
+
+
+def write_nifti(path: Path) -> None:
+    """A tiny valid NIfTI volume: check reads every header (mmarctl.check.images)."""
+    import nibabel as nib
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(np.zeros((4, 4, 4), np.float32), np.eye(4)), str(path))
 
 
 def edited(data: dict, edit) -> dict:
@@ -552,7 +561,8 @@ def test_scaffold_checks_clean_once_it_has_data(tmp_path, name):
     shutil.copytree(SCAFFOLDS / name, root)
     # The scaffold's environment points at data/dataset_0.json under DATA_ROOT data/.
     if name == "classification":
-        items = [{"image": f"images/case{i}.png", "label": [i % 2, 1 - i % 2]} for i in range(3)]
+        items = [{"image": f"images/case{i}.nii.gz", "label": [i % 2, 1 - i % 2]}
+                 for i in range(3)]
     else:
         items = [_case(i) for i in range(3)]
     datalist = {"training": items[:2], "validation": items[2:]}

@@ -40,6 +40,11 @@ def _has_command(name: str) -> bool:
     return (Path(commands.__file__).parent / f"{name}.py").is_file()
 
 
+#: The pipeline arguments of that MMAR (paths relative to the MMAR root).
+PIPELINE = {"data_list_file_path": "dataset.json", "data_file_base_dir": ".",
+            "data_list_key": "training"}
+
+
 def _mmar_with_tf_byoc(root: Path) -> Path:
     config = root / "config"
     config.mkdir(parents=True)
@@ -47,9 +52,13 @@ def _mmar_with_tf_byoc(root: Path) -> Path:
         "epochs": 1, "learning_rate": 0.1,
         "train": {"model": {"name": "Unet", "args": {"num_classes": 2}},
                   "loss": {"path": "my_loss.MyLoss"},
-                  "image_pipeline": {"name": "SegmentationImagePipeline"}},
-        "validate": {"metrics": [], "image_pipeline": {"name": "SegmentationImagePipeline"}},
+                  "image_pipeline": {"name": "SegmentationImagePipeline", "args": PIPELINE}},
+        "validate": {"metrics": [], "image_pipeline": {"name": "SegmentationImagePipeline",
+                                                       "args": PIPELINE}},
     }))
+    # check builds the pipelines' constructors, which need a datalist (no loader: no headers).
+    (root / "dataset.json").write_text(json.dumps({"training": [{"image": "img.nii.gz"}]}))
+    (root / "img.nii.gz").write_bytes(b"")
     (root / "custom").mkdir()
     # A BYOC module that imports TensorFlow: check must find it without importing it.
     (root / "custom" / "my_loss.py").write_text("import tensorflow\n\nclass MyLoss:\n    pass\n")

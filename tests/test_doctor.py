@@ -29,11 +29,14 @@ def _fake_tf(gpus, capability=(8, 0)):
     return types.SimpleNamespace(__version__="2.21.0", config=config)
 
 
-def test_tensorflow_on_cpu_reports_no_gpu_and_no_amp_gain():
-    rows = {f.name: f for f in probe_tensorflow(importer=lambda n: _fake_tf([]))}
+def test_tensorflow_on_cpu_without_bf16_reports_no_gpu_and_float32():
+    rows = {f.name: f for f in probe_tensorflow(importer=lambda n: _fake_tf([]),
+                                                flags=frozenset({"avx2", "avx512f"}))}
     assert rows["tensorflow"].detail.startswith("2.21.0")
     assert "no GPU" in rows["gpus"].detail
-    assert "no speed-up" in rows["mixed precision"].detail
+    assert rows["mixed precision"].state == "info"
+    assert rows["mixed precision"].detail.startswith("use_amp -> float32: use_amp but there "
+                                                     "is no GPU")
 
 
 @pytest.mark.parametrize("capability, state", [((8, 0), OK), ((6, 1), "info")])
@@ -134,3 +137,19 @@ def test_install_horovod_failure_is_one_line_exit_1(monkeypatch):
     assert result.exit_code == 1
     assert "cmake is needed to build Horovod (pip install cmake)" in result.output
     assert "Traceback" not in result.output
+
+
+def test_mpirun_row_says_when_horovod_lacks_mpi(monkeypatch):
+    """mpirun on PATH with a Gloo-only Horovod: --launcher mpirun would be refused; say why."""
+    from mmarctl import doctor, launcher
+
+    monkeypatch.setattr(doctor.shutil, "which", lambda name: f"/usr/bin/{name}")
+    for mpi, state in ((False, doctor.MISSING), (True, doctor.OK)):
+        monkeypatch.setattr(launcher, "horovod_status", lambda mpi=mpi: {
+            "installed": True, "version": "0.28.1", "tensorflow": True, "runner": True,
+            "location": "/x", "mpi": mpi})
+        rows = {f.name: f for f in doctor.probe_launchers()}
+        assert rows["launcher mpirun"].state == state
+        if not mpi:
+            assert "built without MPI" in rows["launcher mpirun"].detail
+            assert rows["launcher mpirun"].hint == "python -m mmarctl.install_horovod --mpi"

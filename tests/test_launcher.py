@@ -361,3 +361,106 @@ def test_workers_that_ignore_ctrl_c_are_killed_after_grace(tmp_path):
         launcher._supervise([sys.executable, "-c", script], dict(os.environ), grace=1.0)
     timer.cancel()
     assert time.monotonic() - started < 15
+
+
+# -- mpirun command line, the expected job size, and the alone-worker guard -------------------
+
+def test_build_command_mpirun_exports_only_what_is_set(monkeypatch):
+    monkeypatch.setattr(launcher.os, "cpu_count", lambda: 1)
+    env = {"PATH": "/bin", launcher.EXPECTED_SIZE_ENV: "2", launcher.LAUNCHER_ENV: "mpirun"}
+    cmd = build_command(["train"], nprocs=2, launcher="mpirun", environ=env)
+    exported = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "-x"]
+    assert exported == [launcher.WORKER_ENV, "PATH", launcher.EXPECTED_SIZE_ENV,
+                        launcher.LAUNCHER_ENV]            # no -x for unset variables
+    assert "--oversubscribe" in cmd                       # 2 processes, 1 core
+    assert ("--allow-run-as-root" in cmd) == (os.geteuid() == 0)
+    hosts = parse_hosts("node1:2,node2:2")
+    assert "--oversubscribe" not in build_command(["train"], nprocs=4, launcher="mpirun",
+                                                  hosts=hosts, environ=env)
+
+
+def test_worker_environment_names_the_job_size_and_launcher():
+    env = launcher.worker_environment(3, cpu=False, local_procs=3, base={}, launcher="mpirun")
+    assert env[launcher.EXPECTED_SIZE_ENV] == "3" and env[launcher.LAUNCHER_ENV] == "mpirun"
+    assert launcher.expected_size(env) == 3 and launcher.expected_size({}) is None
+
+
+def test_launch_rank_from_each_launcher():
+    assert launcher.launch_rank({}) == 0
+    assert launcher.launch_rank({"HOROVOD_RANK": "3"}) == 3
+    assert launcher.launch_rank({"OMPI_COMM_WORLD_RANK": "1"}) == 1
+    assert launcher.launch_rank({"PMI_RANK": "2"}) == 2
+
+
+def test_mpirun_with_gloo_only_horovod_is_refused_before_launch(monkeypatch):
+    monkeypatch.setattr(launcher, "horovod_status", lambda: {
+        "installed": True, "version": "0.28.1", "tensorflow": True, "runner": True,
+        "location": "/x", "mpi": False})
+    monkeypatch.setattr(launcher.shutil, "which", lambda name: "/usr/bin/" + name)
+    with pytest.raises(MissingDependency) as info:
+        launch(["train"], gpus=2, cpu=True, launcher="mpirun")
+    assert "needs Horovod built with MPI; this one has only Gloo" in str(info.value)
+    assert "install_horovod --mpi" in str(info.value)
+
+
+def test_links_mpi_reads_the_library(tmp_path):
+    mpi, gloo, empty = tmp_path / "a.so", tmp_path / "b.so", tmp_path / "c.so"
+    mpi.write_bytes(b"\x7fELF..libtensorflow_framework.so.2\0libmpi.so.40\0")
+    gloo.write_bytes(b"\x7fELF..libtensorflow_framework.so.2\0gloo::rendezvous\0")
+    empty.write_bytes(b"")
+    assert launcher._links_mpi(mpi) is True
+    assert launcher._links_mpi(gloo) is False
+    assert launcher._links_mpi(empty) is None
+    assert launcher._links_mpi(tmp_path / "missing.so") is None
+
+
+class _FakeHvd:
+    def __init__(self, mpi: bool) -> None:
+        self.mpi = mpi
+
+    def mpi_built(self) -> bool:
+        return self.mpi
+
+
+def _backend(size: int, mpi: bool | None):
+    import types
+
+    backend = types.SimpleNamespace(size=size, name="horovod")
+    if mpi is not None:
+        backend._hvd = _FakeHvd(mpi)
+    return backend
+
+
+@pytest.mark.parametrize("size, mpi, env, message", [
+    (1, False, {"OMPI_COMM_WORLD_RANK": "1"},
+     "worker 1: Horovod sees 1 process(es) but mpirun started 2: this Horovod was built "
+     "without MPI"),
+    (1, True, {}, "worker 0: Horovod sees 1 process(es) but mpirun started 2: launcher "
+                  "mismatch"),
+    (3, None, {launcher.LAUNCHER_ENV: "gloo"}, "Horovod sees 3 process(es) but gloo started 2"),
+])
+def test_a_worker_alone_is_stopped(size, mpi, env, message):
+    from mmarctl.runtime.distributed import check_world_size
+
+    environ = {launcher.EXPECTED_SIZE_ENV: "2", launcher.LAUNCHER_ENV: "mpirun", **env}
+    with pytest.raises(RuntimeFailure) as info:
+        check_world_size(_backend(size, mpi), environ)
+    assert message in str(info.value)
+    assert "stopping before anything is written" in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_a_worker_in_its_job_goes_on():
+    from mmarctl.runtime.distributed import check_world_size
+
+    check_world_size(_backend(2, True), {launcher.EXPECTED_SIZE_ENV: "2"})
+    check_world_size(_backend(1, None), {})                 # not started by mmarctl
+
+
+def test_mpirun_refuses_localhost_named_twice(tmp_path):
+    hostfile = tmp_path / "hosts"
+    hostfile.write_text("localhost slots=1\n127.0.0.1 slots=1\n")
+    with pytest.raises(UsageError, match="names this machine twice .*127.0.0.1 slots=2"):
+        launch(["train"], gpus=2, cpu=True, hostfile=hostfile, launcher="mpirun")
+    with pytest.raises(UsageError, match="Open MPI counts them as one node"):
+        launch(["train"], cpu=True, hosts="localhost:1,127.0.0.1:1", launcher="mpirun")

@@ -105,6 +105,10 @@ def test_multi_process_options_are_handed_to_the_launcher(tmp_path, monkeypatch)
     assert argv[:2] == ["train", str(root.resolve())]
     assert argv[2:] == ["--set", "X=1", "--set", "multi_gpu=true", "--epochs", "3",
                         "--config-train", "config_train.json"]
+    # The models/ lock, held while the launcher ran, goes to it (mmarctl.locks).
+    locks = kwargs.pop("locks")
+    assert [lock.path for lock in locks] == [root.resolve() / "models" / ".mmarctl.lock"]
+    assert not locks[0].held                      # released when the command ended
     assert kwargs == {"gpus": 2, "cpu": True, "hosts": None, "hostfile": None,
                       "launcher": "mpirun"}
 

@@ -99,6 +99,9 @@ def speed_mmarctl(args: dict) -> dict:
 
     baseline = rss_now_mib()
     keras.utils.set_random_seed(args.get("seed", 0))
+    # bfloat16 as `mmarctl train --amp` runs it: the mixed policy, float32 variables and loss
+    keras.mixed_precision.set_global_policy(
+        "mixed_bfloat16" if args.get("precision") == "bfloat16" else "float32")
     if args.get("net") == "residual":  # the same architecture as MONAI's UNet
         model = ResidualUnet(num_classes=2, **args["unet"]).build(3, 1)
     else:  # Clara's Unet, as the spleen scaffold configures it
@@ -232,22 +235,51 @@ def speed_monai(args: dict) -> dict:
     images = torch.from_numpy(np.ascontiguousarray(np.moveaxis(image, -1, 1)))
     labels = torch.from_numpy(np.ascontiguousarray(np.moveaxis(label, -1, 1)))
     net.train()
+    bf16 = args.get("precision") == "bfloat16"
 
-    def step() -> float:
+    def step(batch) -> float:
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(net(images), labels)
+        # PyTorch's CPU mixed precision: bf16 autocast of forward and loss, float32 weights
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = loss_fn(net(batch), labels)
         loss.backward()
         optimizer.step()
         return float(loss)
 
     for _ in range(args["warmup"]):
-        step()
+        step(images)
+    memory_format = _fastest_memory_format(net, images, step)
+    images = images.contiguous(memory_format=memory_format)
+    net.to(memory_format=memory_format)
     start = time.perf_counter()
     for _ in range(args["steps"]):
-        step()
+        step(images)
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "params": sum(p.numel() for p in net.parameters()),
-            "baseline_mib": baseline, "built_mib": built}
+            "baseline_mib": baseline, "built_mib": built,
+            "memory_format": "channels_last_3d" if memory_format != torch.contiguous_format
+            else "contiguous"}
+
+
+def _fastest_memory_format(net, images, step, trials: int = 2):
+    """torch's best CPU layout for this net: ``channels_last_3d`` (NDHWC, what oneDNN's
+    convolutions prefer) or the default contiguous NCDHW, whichever steps faster here
+    (``trials`` steps each after one untimed step in the layout); the net is left contiguous.
+    ``Module.to(memory_format=...)`` converts the parameters in place, so the optimizer's
+    references stay valid."""
+    import torch
+
+    timings = {}
+    for memory_format in (torch.channels_last_3d, torch.contiguous_format):
+        net.to(memory_format=memory_format)
+        batch = images.contiguous(memory_format=memory_format)
+        step(batch)
+        started = time.perf_counter()
+        for _ in range(trials):
+            step(batch)
+        timings[memory_format] = time.perf_counter() - started
+    net.to(memory_format=torch.contiguous_format)
+    return min(timings, key=timings.get)
 
 
 def describe(unet: dict) -> str:
@@ -265,28 +297,43 @@ def run(config: dict) -> list[Figure]:
     patch = tuple(config.get("train_patch", scaffold_settings()["patch"]))
     steps = int(config.get("train_steps", 10))
     rounds = int(config.get("rounds", 1))
-    common = {"batch": batch, "patch": patch, "steps": steps, "warmup": 3}
-    rate = lambda r: batch * steps / r["seconds"]  # noqa: E731
-    setting = f"batch {batch} x {patch[0]}^3, {steps} steps"
     figures: list[Figure] = []
-    for label, unet in (("MONAI tutorial UNet", TUTORIAL_UNET),
-                        ("UNet at the scaffold's widths", scaffold_width_unet())):
+    for precision in config.get("train_precisions") or ["float32"]:
+        figures += _run_precision(dict(config, batch=batch, patch=patch, steps=steps,
+                                       rounds=rounds), precision)
+    return figures
+
+
+def _run_precision(config: dict, precision: str) -> list[Figure]:
+    """Row 4's pairs in one precision: float32, or bfloat16 (Keras ``mixed_bfloat16``
+    against ``torch.autocast("cpu", dtype=torch.bfloat16)``); labels carry the precision."""
+    batch, patch, steps, rounds = (config[k] for k in ("batch", "patch", "steps", "rounds"))
+    common = {"batch": batch, "patch": patch, "steps": steps, "warmup": 3,
+              "precision": precision}
+    rate = lambda r: batch * steps / r["seconds"]  # noqa: E731
+    setting = f"batch {batch} x {patch[0]}^3, {steps} steps, {precision}"
+    figures: list[Figure] = []
+    for label, unet in ((f"MONAI tutorial UNet [{precision}]", TUTORIAL_UNET),
+                        (f"UNet at the scaffold's widths [{precision}]",
+                         scaffold_width_unet())):
         best = isolated_pair("row_train", dict(common, net="residual", unet=unet),
                              rounds=rounds)
         ours, theirs = best["mmarctl"], best["monai"]
         if ours["params"] != theirs["params"]:  # the same architecture, or no comparison
             raise RuntimeError(f"{label}: ResidualUnet has {ours['params']:,} parameters, "
                                f"MONAI's UNet {theirs['params']:,}")
-        note = f"{describe(unet)}; {ours['params']:,} params; {setting}"
+        note = (f"{describe(unet)}; {ours['params']:,} params; {setting}; torch "
+                f"{theirs.get('memory_format', 'contiguous')}")
         figures += pair_figures(label, rate(ours), rate(theirs), ours, theirs, note)
     # Clara's Unet has no MONAI counterpart: the pair is mmarctl and the torch replica.
     best = isolated_pair("row_train", common, rounds=rounds,
                          per_tool={"mmarctl": {"net": "unet"}, "monai": {"net": "replica"}})
     ours, twin = best["mmarctl"], best["monai"]
     note = (f"Clara Unet (spleen scaffold) vs torch replica, {ours['params']:,} params, "
-            f"{ours['gmac']:.2f} GMAC/patch; {setting}")
-    figures += pair_figures("Clara Unet, identical graph", rate(ours), rate(twin), ours, twin,
-                            note)
+            f"{ours['gmac']:.2f} GMAC/patch; {setting}; torch "
+            f"{twin.get('memory_format', 'contiguous')}")
+    figures += pair_figures(f"Clara Unet, identical graph [{precision}]", rate(ours),
+                            rate(twin), ours, twin, note)
     return figures
 
 

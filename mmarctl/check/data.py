@@ -1,4 +1,5 @@
-"""Check a data-split list (DATASET_JSON) and that the files its items name exist.
+"""Check a data-split list (DATASET_JSON), that the files its items name exist, that each
+item has the fields the pipeline's loaders read, and the NIfTI headers (:mod:`.images`).
 
 Item paths are relative to DATA_ROOT (the pipeline's ``data_file_base_dir``) or absolute.
 Only string ``image``/``label`` values are files; a number or a 0/1 vector is a class label.
@@ -11,9 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mmarctl.check.images import header_problems
 from mmarctl.errors import ConfigError
 from mmarctl.jsonio import load_json
 from mmarctl.problems import Problem
+from mmarctl.runtime.transforms.loaders import missing_fields
 from mmarctl.schemas.validator import validate
 
 #: How many missing files a problem line lists before giving only the count.
@@ -30,6 +33,10 @@ class DataUse:
         key: the list read (``training``, ``validation``, ``test`` ...).
         origin: ``(file, json_path)`` of the config setting that names the datalist.
         base_origin: ``(file, json_path)`` of the setting that names the base folder.
+        reads: ``(field, loader)`` pairs: the fields the reading pipeline's loaders read
+            (every item must have them), from ``loaders.fields_read``.
+        image_channels: the pipeline's ``output_image_channels`` to hold the images'
+            channel count against (None: not compared).
     """
 
     datalist: str
@@ -37,6 +44,8 @@ class DataUse:
     key: str
     origin: tuple[str, str]
     base_origin: tuple[str, str]
+    reads: tuple[tuple[str, str], ...] = ()
+    image_channels: int | None = None
 
 
 def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
@@ -51,10 +60,11 @@ def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
     checked: list[str] = []
     seen: set[tuple] = set()
     bad_bases: set[str] = set()
+    headers_seen: set[tuple] = set()
     for use in uses:
-        if (use.datalist, use.base_dir, use.key) in seen:
+        if (use.datalist, use.base_dir, use.key, use.reads) in seen:
             continue
-        seen.add((use.datalist, use.base_dir, use.key))
+        seen.add((use.datalist, use.base_dir, use.key, use.reads))
         path = Path(use.datalist)
         shown = display(path)
         if use.datalist not in loaded:
@@ -79,7 +89,17 @@ def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
                                         f"{use.base_dir} (the files of {shown} are read "
                                         "from it; set DATA_ROOT or --set DATA_ROOT=...)"))
             continue
-        problems.extend(_missing_files(items, use, shown))
+        problems.extend(Problem(shown, use.key, message)
+                        for message in missing_fields(items, use.key, dict(use.reads)))
+        missing = _missing_files(items, use, shown)
+        problems.extend(missing)
+        # Each file's header once, even when several pipelines read the same list.
+        nifti = [field for field, loader in use.reads if loader == "LoadNifti"
+                 and (use.datalist, use.base_dir, use.key, field) not in headers_seen]
+        headers_seen.update((use.datalist, use.base_dir, use.key, f) for f in nifti)
+        if nifti and use.base_dir is not None:
+            problems.extend(Problem(shown, use.key, message) for message in header_problems(
+                items, Path(use.base_dir), nifti, use.image_channels))
     return problems, checked
 
 

@@ -18,15 +18,21 @@ do not fail the check unless ``strict`` is set.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from mmarctl.check.components import ComponentChecker
+from mmarctl.check.constructors import ConstructorChecker
+from mmarctl.check.images import CHANNEL_CHANGING
 from mmarctl.check.data import DataUse, check_data
 from mmarctl.errors import ConfigError
 from mmarctl.jsonio import load_json
+from mmarctl.nvmidl_shim.detect import clara_scripts_note
 from mmarctl.problems import NOTE, Problem
+from mmarctl.runtime.run_settings import GLOBAL_KEYS, read_train_settings
+from mmarctl.runtime.transforms.loaders import fields_read
 from mmarctl.schemas import load_schema
 from mmarctl.schemas.validator import validate
 from mmarctl.search.concrete import strip_annotations, with_point, written_values
@@ -104,10 +110,35 @@ def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None,
     report.files.extend(datalists)
     report.problems = list(dict.fromkeys(report.problems))  # search points repeat findings
     report.notes = list(dict.fromkeys(report.notes))
+    # Clara's own commands/ scripts: a note; under --strict a problem only when they cannot run.
+    scripts_note, scripts_run = clara_scripts_note(workspace.commands_dir)
+    if scripts_note is not None and not scripts_run:
+        report.notes.append(scripts_note)
     if strict:
         report.problems.extend(Problem(n.file, n.json_path, n.message) for n in report.notes)
         report.notes = []
+    if scripts_note is not None and scripts_run:
+        report.notes.append(scripts_note)
+    # What models/ holds and what each verb can do with it: information, also under --strict.
+    report.notes.extend(_model_notes(workspace, env))
     return report
+
+
+def _model_notes(workspace: Workspace, env: Mapping[str, Any]) -> list[Problem]:
+    """One note per model artifact in ``MMAR_CKPT_DIR`` (read from file headers, no TensorFlow)."""
+    from mmarctl.model_files import describe_models
+
+    folder = env.get("MMAR_CKPT_DIR")
+    folder = workspace.root / folder if isinstance(folder, str) and folder and "{" not in folder \
+        else workspace.models_dir
+    data_format = None
+    try:
+        train = load_json(workspace.config_path(TRAIN_CONFIG))
+        data_format = train["train"]["model"]["args"].get("data_format")
+    except Exception:  # a missing or broken config is reported by the checks above
+        pass
+    return [Problem(file, "", message, NOTE)
+            for file, message in describe_models(folder, workspace.display, data_format)]
 
 
 def _check_automl_settings(workspace: Workspace, report: CheckReport) -> None:
@@ -237,13 +268,87 @@ def _check_concrete(workspace: Workspace, kind: str, shown: str, raw: dict,
     components = ComponentChecker(shown, workspace.root, is_unresolved)
     components.check_config(kind, data)
     report.problems.extend(components.problems)
+    # The runtime's own checks, run without TensorFlow: globals, then every constructor.
+    if kind == "train":
+        report.problems.extend(_check_settings(data, variables, shown, is_unresolved,
+                                               report.problems))
+    built = ConstructorChecker(shown, is_unresolved, [*report.problems, *components.problems])
+    built.check_config(kind, data)
+    report.problems.extend(built.problems)
+    if kind == "train" and not any(
+            p.file == shown and p.json_path.startswith(("train.model", "train.image_pipeline"))
+            for p in report.problems):
+        report.problems.extend(_check_network_input(data, built, shown))
     # One note per component name across the MMAR, at its first use: enough to act on.
     noted = {note.message for note in report.notes}
     for note in components.notes:
         if note.message not in noted:
             noted.add(note.message)
             report.notes.append(note)
-    return _data_uses(workspace, kind, data, variables, shown, is_unresolved, report)
+    uses = _data_uses(workspace, kind, data, variables, shown, is_unresolved, report)
+    return [_with_loaders(use, built) for use in uses]
+
+
+def _check_settings(data: dict, variables: Mapping[str, Any], shown: str, is_unresolved,
+                    reported: list[Problem]) -> list[Problem]:
+    """The training globals as ``train`` reads them (run_settings), unless the schema check
+    already reported that value or it holds an unresolved placeholder."""
+    taken = {p.json_path.split(".")[0] for p in reported if p.file == shown}
+    values = {k: v for k, v in data.items()
+              if k not in taken and not is_unresolved(v) and k in GLOBAL_KEYS}
+    fallback = {k: v for k, v in variables.items()
+                if k not in taken and not is_unresolved(v) and k in GLOBAL_KEYS}
+    problems = []
+    while True:  # one problem per global: drop each refused value and read again
+        try:
+            read_train_settings(values, fallback, shown)
+            return problems
+        except ConfigError as error:
+            problems.append(Problem.from_error(error))
+            key = (error.json_path or "").split(".")[0]
+            if key not in values and key not in fallback:
+                return problems
+            values.pop(key, None)
+            fallback.pop(key, None)
+
+
+def _check_network_input(data: dict, built: ConstructorChecker, shown: str) -> list[Problem]:
+    """The input the training pipeline gives (model_io.input_spec) against the network, as
+    ``build_network`` checks it before building."""
+    from mmarctl.runtime.model_io import input_spec
+
+    try:
+        dims, channels, _ = input_spec(SimpleNamespace(data=data, file=shown))
+    except ConfigError as error:
+        return [Problem.from_error(error)]
+    network = built.built.get("train.model")
+    try:
+        if network is not None:
+            network.check_input(dims, channels)
+    except ConfigError as error:
+        return [Problem(shown, "train.model", Problem.from_error(error).message)]
+    return []
+
+
+#: Which transform list feeds the pipeline a datalist setting belongs to.
+_CHAINS = {"train.image_pipeline": "train.pre_transforms",
+           "validate.image_pipeline": "validate.pre_transforms", "": "pre_transforms"}
+
+
+def _with_loaders(use: DataUse, built: ConstructorChecker) -> DataUse:
+    """``use`` with the fields its pipeline's loaders read and the channels it expects."""
+    section = use.origin[1].removesuffix(".args.data_list_file_path")
+    chain = built.built.get(_CHAINS.get(section, ""))
+    if not isinstance(chain, list):
+        return use
+    reads = tuple(fields_read([t for t in chain if t is not None]).items())
+    pipeline = built.built.get(section) if section else None
+    channels = getattr(pipeline, "image_channels", None)
+    # Channels are compared only when every transform was built and none changes them.
+    if (None in chain or any(type(t).clara_name in CHANNEL_CHANGING for t in chain)
+            or not section):
+        channels = None
+    return replace(use, reads=reads, image_channels=channels)
 
 
 def _check_overrides(overrides: Mapping[str, Any], env: Mapping[str, Any],

@@ -35,3 +35,12 @@ TrackingUriOption = Annotated[
                       "turns tracking on. Default: $MLFLOW_TRACKING_URI, else the config's "
                       "MLFLOW_TRACKING_URI, else sqlite:///MMAR/mlruns.db."),
 ]
+
+AmpOption = Annotated[
+    Optional[bool],
+    typer.Option("--amp/--no-amp", show_default=False,
+                 help="Mixed precision on or off, over the config's use_amp: bfloat16 on a "
+                      "CPU with AVX-512 BF16 or AMX, float16 with loss scaling on an NVIDIA "
+                      "GPU, else float32. Checkpoints and exports stay float32. Default: "
+                      "the config's use_amp (docs/training.md, Precision)."),
+]

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from mmarctl.commands._common import (MmarArgument, SetOption, TrackingOption,
+from mmarctl.commands._common import (AmpOption, MmarArgument, SetOption, TrackingOption,
                                       TrackingUriOption)
 
 
@@ -49,6 +49,7 @@ def automl(
         "--seed", help="Seed the sampler and every trial's training.")] = None,
     tracking: TrackingOption = None,
     tracking_uri: TrackingUriOption = None,
+    amp: AmpOption = None,
 ) -> None:
     """Search the values a Clara AutoML config annotates; each trial is a real MMAR.
 
@@ -64,5 +65,5 @@ def automl(
                             config_automl=config_automl, run_id=run_id, rounds=rounds,
                             workers=workers, worker_gpus=worker_gpus, storage=storage,
                             resume=resume, seed=seed, tracking=tracking,
-                            tracking_uri=tracking_uri)
+                            tracking_uri=tracking_uri, amp=amp)
     run_and_report(request)

@@ -22,7 +22,8 @@ def export(
     ckpt: Annotated[Optional[str], typer.Option(
         "--ckpt", metavar="PATH",
         help="Checkpoint prefix, .index file or folder (default: {MMAR_CKPT_DIR}/model.ckpt, "
-             "i.e. models/model.ckpt).")] = None,
+             "i.e. models/model.ckpt), or a frozen graph .pb. A Clara TF1 checkpoint or frozen "
+             "graph is exported from its own graph, keeping its layout.")] = None,
     config: Annotated[str, typer.Option(
         "--config", "-c",
         help="Training config that describes the network.")] = "config_train.json",

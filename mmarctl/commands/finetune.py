@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from mmarctl.commands._common import (MmarArgument, SetOption, TrackingOption,
+from mmarctl.commands._common import (AmpOption, MmarArgument, SetOption, TrackingOption,
                                       TrackingUriOption)
 from mmarctl.commands.train import (ConfigTrainOption, CpuOption, EpochsOption, GpusOption,
                                     HostfileOption, HostsOption, LauncherOption,
@@ -30,6 +30,7 @@ def finetune(
     launcher: LauncherOption = "gloo",
     tracking: TrackingOption = None,
     tracking_uri: TrackingUriOption = None,
+    amp: AmpOption = None,
 ) -> None:
     """Fine-tune: train from the weights at MMAR_CKPT (default models/model.ckpt).
 
@@ -38,4 +39,4 @@ def finetune(
     run_training("finetune", mmar, set_, epochs=epochs, learning_rate=learning_rate, seed=seed,
                  config_train=config_train, resume=False, gpus=gpus, cpu=cpu, hosts=hosts,
                  hostfile=hostfile, launcher=launcher, finetune=True,
-                 tracking=tracking, tracking_uri=tracking_uri)
+                 tracking=tracking, tracking_uri=tracking_uri, amp=amp)

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from mmarctl.commands._common import MmarArgument, SetOption
+from mmarctl.commands._common import AmpOption, MmarArgument, SetOption
 from mmarctl.commands.validate import ConfigOption, ConfigTrainOption, ModelOption
 
 
@@ -31,6 +31,7 @@ def infer(
         help="Also write a PNG per case of the prediction's contours over the image "
              "(three orthogonal slices; one panel for 2D) in OUTPUT/preview/"
              "<case>_preview.png. Not for classification.")] = False,
+    amp: AmpOption = None,
 ) -> None:
     """Infer: masks as NIfTI with the input's affine/header, classification scores as CSV.
 
@@ -52,7 +53,7 @@ def infer(
     report = evaluate(workspace, EvalOptions(config=config, train_config=config_train,
                                              overrides=parse_set_items(set_), inputs=input_,
                                              output=output, model=model,
-                                             preview=preview), mode="infer")
+                                             preview=preview, amp=amp), mode="infer")
     out.print(f"inferred {report.cases} cases; outputs in "
               f"{workspace.display(report.output_dir)}", highlight=False)
     if report.preview_note:

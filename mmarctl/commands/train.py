@@ -7,8 +7,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from mmarctl.commands._common import (MmarArgument, SetOption, TrackingOption,
+from mmarctl.commands._common import (AmpOption, MmarArgument, SetOption, TrackingOption,
                                       TrackingUriOption)
+from mmarctl.locks import lock_folder, scoped
 
 EpochsOption = Annotated[Optional[int], typer.Option(
     "--epochs", min=1, help="Epochs to train (sets the global `epochs`).")]
@@ -56,6 +57,7 @@ def train(
     launcher: LauncherOption = "gloo",
     tracking: TrackingOption = None,
     tracking_uri: TrackingUriOption = None,
+    amp: AmpOption = None,
 ) -> None:
     """Train the MMAR's model; the best checkpoint goes to models/model.ckpt.
 
@@ -67,7 +69,7 @@ def train(
     run_training("train", mmar, set_, epochs=epochs, learning_rate=learning_rate, seed=seed,
                  config_train=config_train, resume=resume, gpus=gpus, cpu=cpu, hosts=hosts,
                  hostfile=hostfile, launcher=launcher, tracking=tracking,
-                 tracking_uri=tracking_uri)
+                 tracking_uri=tracking_uri, amp=amp)
 
 
 def overrides_from(set_items: list[str] | None, epochs: int | None,
@@ -83,7 +85,8 @@ def overrides_from(set_items: list[str] | None, epochs: int | None,
     return overrides
 
 
-def _launch_argv(verb: str, root: Path, set_items: list[str] | None, **flags: Any) -> list[str]:
+def _launch_argv(verb: str, root: Path, set_items: list[str] | None, amp: bool | None = None,
+                 **flags: Any) -> list[str]:
     argv = [verb, str(root)]
     for item in set_items or []:
         argv += ["--set", item]
@@ -92,15 +95,23 @@ def _launch_argv(verb: str, root: Path, set_items: list[str] | None, **flags: An
             continue
         option = "--" + name.replace("_", "-")
         argv += [option] if value is True else [option, str(value)]
+    if amp is not None:  # a tri-state flag: --no-amp must reach the workers too
+        argv.append("--amp" if amp else "--no-amp")
     return argv
 
 
+@scoped
 def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
                  epochs: int | None, learning_rate: float | None, seed: int | None,
                  config_train: str, resume: bool, gpus: int, cpu: bool, hosts: str | None,
                  hostfile: Path | None, launcher: str, finetune: bool = False,
-                 tracking: str | None = None, tracking_uri: str | None = None) -> None:
-    """Shared by train and finetune: launch workers, or build and run the plan here."""
+                 tracking: str | None = None, tracking_uri: str | None = None,
+                 amp: bool | None = None) -> None:
+    """Shared by train and finetune: launch workers, or build and run the plan here.
+
+    Holds the MMAR's models/ lock throughout (mmarctl.locks): a second run on the same MMAR
+    stops at once. A launching process takes it and hands it down; its workers take none.
+    """
     from mmarctl.errors import UsageError
     from mmarctl.workspace import Workspace
 
@@ -114,6 +125,9 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
     check_cli_options(tracking, tracking_uri)  # a bad --tracking-uri stops before any work
     from mmarctl import launcher as launch_module
 
+    models_lock = lock_folder(workspace.models_dir,
+                              display=workspace.display(workspace.models_dir))
+
     if not launch_module.is_worker():
         _say_if_search_ignored(workspace, config_train)
     if not (gpus > 1 or hosts or hostfile):
@@ -125,9 +139,9 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
         argv = _launch_argv(verb, workspace.root, [*(set_items or []), "multi_gpu=true"],
                             epochs=epochs, learning_rate=learning_rate, seed=seed,
                             config_train=config_train, resume=resume, tracking=tracking,
-                            tracking_uri=tracking_uri)
+                            tracking_uri=tracking_uri, amp=amp)
         launch_module.launch(argv, gpus=gpus, cpu=cpu, hosts=hosts, hostfile=hostfile,
-                             launcher=launcher)
+                             launcher=launcher, locks=[models_lock] if models_lock else [])
         return
 
     from mmarctl.console import err, out
@@ -151,7 +165,7 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
                                  hint="train first, or pass --set MMAR_CKPT=path/to/model.ckpt")
     options = TrainOptions(config=config_train, overrides=overrides, seed=seed, resume=resume,
                            finetune_from=finetune_from, tracking=tracking,
-                           tracking_uri=tracking_uri)
+                           tracking_uri=tracking_uri, amp=amp)
     plan = TrainingPlan.build(workspace, options)
     _label_other_ranks(plan.backend)
     err.print(f"{verb}: {plan.state.epochs} epochs x {plan.state.steps_per_epoch} steps, "

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from mmarctl.commands._common import (MmarArgument, SetOption, TrackingOption,
+from mmarctl.commands._common import (AmpOption, MmarArgument, SetOption, TrackingOption,
                                       TrackingUriOption)
 
 ConfigOption = Annotated[str, typer.Option(
@@ -35,6 +35,7 @@ def validate(
     model: ModelOption = None,
     tracking: TrackingOption = None,
     tracking_uri: TrackingUriOption = None,
+    amp: AmpOption = None,
 ) -> None:
     """Validate the model: per-case and summary metrics into eval/ (CSV, JSON, text), and
     eval/report.html (summary, sortable per-case table, slices with contours or ROC).
@@ -59,7 +60,7 @@ def validate(
     logs.configure(workspace.log_config)
     overrides = parse_set_items(set_)
     report = evaluate(workspace, EvalOptions(config=config, train_config=config_train,
-                                             overrides=overrides, model=model),
+                                             overrides=overrides, model=model, amp=amp),
                       mode="validate")
     out.print(f"validated {report.cases} cases", highlight=False)
     for name, value in report.metrics.items():

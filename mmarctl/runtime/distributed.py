@@ -36,7 +36,7 @@ from mmarctl.errors import DataError, MissingDependency, RuntimeFailure
 __all__ = [
     "Backend", "SingleProcess", "HorovodBackend", "get_backend", "launched_by_horovod",
     "shard_items", "RankFilter", "attach_rank_filter", "install_worker_excepthook",
-    "HOROVOD_INSTALL_HINT",
+    "check_world_size", "HOROVOD_INSTALL_HINT",
 ]
 
 T = TypeVar("T")
@@ -359,8 +359,56 @@ def get_backend(kind: str = "auto", environ: Mapping[str, str] | None = None) ->
         kind = "horovod" if launched_by_horovod(environ) else "single"
     if _BACKEND is not None and _BACKEND.name == kind:
         return _BACKEND
-    _BACKEND = HorovodBackend() if kind == "horovod" else SingleProcess()
+    backend = HorovodBackend() if kind == "horovod" else SingleProcess()
+    # Before anything is written: a worker that is alone must not train as if it were the job.
+    check_world_size(backend, environ)
+    _BACKEND = backend
     return _BACKEND
+
+
+def check_world_size(backend: Backend, environ: Mapping[str, str] | None = None) -> None:
+    """Stop a worker whose process group is not the one its launcher started.
+
+    ``mmarctl train --gpus N`` tells each worker N (``MMARCTL_EXPECTED_SIZE``). A Horovod
+    built without MPI and started by ``mpirun`` initialises as N separate jobs of size 1:
+    each would train alone and all would write the same checkpoint. Such a worker raises
+    here, before it writes anything, and the launcher then stops the job.
+
+    Raises:
+        RuntimeFailure: the backend's size differs from the launcher's (one line: why).
+    """
+    from mmarctl.launcher import EXPECTED_SIZE_ENV, LAUNCHER_ENV, expected_size, launch_rank
+
+    env = os.environ if environ is None else environ
+    expected = expected_size(env)
+    if expected is None or backend.size == expected:
+        return
+    launcher = env.get(LAUNCHER_ENV) or "the launcher"
+    rank = launch_rank(env)
+    mpi_built = _mpi_built(backend)
+    if backend.size == 1 and launcher == "mpirun" and mpi_built is False:
+        why = "this Horovod was built without MPI, so under mpirun each process trains alone"
+        hint = ("rebuild it with `python -m mmarctl.install_horovod --mpi`, or use "
+                "--launcher gloo")
+    else:
+        why = (f"launcher mismatch: Horovod's {backend.name} backend did not join the "
+               f"processes {launcher} started")
+        hint = ("start workers with `mmarctl train --gpus N` (Horovod built with MPI for "
+                f"--launcher mpirun); {EXPECTED_SIZE_ENV} must not be set by hand")
+    raise RuntimeFailure(f"worker {rank}: Horovod sees {backend.size} process(es) but "
+                         f"{launcher} started {expected}: {why}; stopping before anything "
+                         "is written", hint=hint)
+
+
+def _mpi_built(backend: Backend) -> bool | None:
+    """``hvd.mpi_built()`` of a Horovod backend; None when unknown."""
+    hvd = getattr(backend, "_hvd", None)
+    if hvd is None:
+        return None
+    try:
+        return bool(hvd.mpi_built())
+    except Exception:  # a build without the probe
+        return None
 
 
 class RankFilter(logging.Filter):

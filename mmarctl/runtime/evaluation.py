@@ -27,7 +27,8 @@ import numpy as np
 
 from mmarctl.errors import ConfigError, DataError, RuntimeFailure, UsageError
 from mmarctl.jsonio import load_json, write_json_atomic
-from mmarctl.runtime import logs
+from mmarctl.locks import lock_folder, scoped
+from mmarctl.runtime import argcheck, logs
 from mmarctl.runtime.builder import ComponentBuilder
 from mmarctl.runtime.pipelines.base import case_name, run_chain
 from mmarctl.workspace import ResolvedConfig, Workspace
@@ -52,6 +53,8 @@ class EvalOptions:
         progress: draw progress.
         preview: infer only: a PNG per case of the prediction over the image
             (``<output>/preview/<case>_preview.png``, see :mod:`mmarctl.report.collector`).
+        amp: ``--amp``/``--no-amp`` over ``use_amp`` (the validation config's, else the
+            training config's); None keeps the config's. Checkpoint models only.
     """
 
     config: str = VALIDATION_CONFIG
@@ -62,6 +65,7 @@ class EvalOptions:
     model: str | None = None
     progress: bool = True
     preview: bool = False
+    amp: bool | None = None
 
 
 @dataclass
@@ -78,8 +82,15 @@ class EvalReport:
     preview_note: str | None = None  # why there is no preview
 
 
-def _network(workspace: Workspace, options: EvalOptions, loader: Any) -> tuple[Any, Any, int]:
-    """(network component, Keras model, spatial dims) from the training config, or Nones."""
+def _network(workspace: Workspace, options: EvalOptions, loader: Any,
+             use_amp: Any = None) -> tuple[Any, Any, int]:
+    """(network component, Keras model, spatial dims) from the training config, or Nones.
+
+    The model is built under the run's precision (mmarctl.runtime.precision): bfloat16 or
+    float16 when ``use_amp`` (the validation config's, else the training config's) or
+    ``--amp`` asks for it and the machine has it; exported models run as exported.
+    """
+    from mmarctl.runtime import precision
     from mmarctl.runtime.model_io import build_network, input_spec
 
     path = workspace.config_path(options.train_config)
@@ -90,6 +101,13 @@ def _network(workspace: Workspace, options: EvalOptions, loader: Any) -> tuple[A
                               hint="pass --config-train with the config the model was trained with")
         return None, None, 0
     resolved = workspace.resolve(options.train_config, options.overrides)
+    if type(loader).__name__ == "CheckpointLoader":
+        use_amp = resolved.data.get("use_amp", False) if use_amp is None else use_amp
+        use_amp = argcheck.as_bool(use_amp, component=resolved.file, arg="use_amp")
+        precision.for_run(use_amp, options.amp, log)
+    else:  # the Keras model only tells the output's shape; the export computes
+        precision.apply(precision.FLOAT32)
+        log.info("precision float32: the exported model runs as it was exported")
     network, model = build_network(resolved, workspace.root)
     return network, model, input_spec(resolved)[0]
 
@@ -143,6 +161,7 @@ def _channels_last(array: np.ndarray, meta: Mapping[str, Any], dims: int) -> np.
     return np.moveaxis(array, 0, -1)
 
 
+@scoped
 def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalReport:
     """Run validation (``mode="validate"``) or inference (``mode="infer"``).
 
@@ -184,10 +203,16 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
                       or workspace.eval_dir)
     if not output_dir.is_absolute():
         output_dir = workspace.root / output_dir
+    # One writer per output folder (held until this returns); a training run's models/ is
+    # another folder, so validating while training is fine.
+    lock_folder(output_dir, display=workspace.display(output_dir))
     items = get_backend().shard(_items(workspace, resolved.variables, options, validating))
 
-    network, model, dims = _network(workspace, options, loader)
+    network, model, dims = _network(workspace, options, loader, data.get("use_amp"))
     predict = loader.load(workspace, model)
+    from mmarctl.runtime.model_sources.base import check_roi
+
+    check_roi(inferer, predict, file)  # a fixed-shape graph takes only its own patch size
     classification = model is not None and len(model.output_shape) == 2
 
     from mmarctl.console import progress

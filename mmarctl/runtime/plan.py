@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from mmarctl.errors import ConfigError, RuntimeFailure
-from mmarctl.runtime import argcheck, logs
+from mmarctl.errors import ConfigError, DataError, RuntimeFailure
+from mmarctl.runtime import logs
 from mmarctl.runtime.builder import ComponentBuilder
+from mmarctl.runtime.run_settings import config_seed, read_train_settings
 from mmarctl.workspace import ResolvedConfig, Workspace
 
 log = logging.getLogger("mmarctl.train")
@@ -46,6 +47,8 @@ class TrainOptions:
         resume: continue from ``models/resume/`` (``--resume``).
         finetune_from: a checkpoint prefix to start from (``finetune``), or None.
         jit: XLA-compile the training step (None: off; it measured slower on small CPUs).
+        amp: ``--amp`` (True) / ``--no-amp`` (False) over the config's ``use_amp``; None
+            keeps the config's (mmarctl.runtime.precision decides what it means here).
         progress: draw the progress bar / log lines.
         tracking: ``--tracking`` (None, "mlflow" or "none"); see mmarctl.tracking.
         tracking_uri: ``--tracking-uri``.
@@ -57,6 +60,7 @@ class TrainOptions:
     resume: bool = False
     finetune_from: str | None = None
     jit: bool | None = None
+    amp: bool | None = None
     progress: bool = True
     tracking: str | None = None
     tracking_uri: str | None = None
@@ -130,24 +134,7 @@ def check_config(kind: str, resolved: ResolvedConfig, workspace: Workspace | Non
 
 def seed_from(config: Mapping[str, Any], seed: int | None, file: str) -> int | None:
     """The run's seed: ``--seed``, else ``determinism.random_seed`` (or tf/numpy seed)."""
-    if seed is not None:
-        return int(seed)
-    determinism = config.get("determinism")
-    if determinism is None:
-        return None
-    if not isinstance(determinism, Mapping):
-        raise ConfigError("determinism must be an object such as {\"random_seed\": 123}; "
-                          f"Received: determinism={determinism!r}", file=file,
-                          json_path="determinism")
-    for key in ("random_seed", "tf_seed", "numpy_seed", "python_seed"):
-        if key in determinism:
-            try:
-                return int(determinism[key])  # python_seed is a string in Clara's files
-            except (TypeError, ValueError):
-                raise ConfigError(f"{key} must be an integer; Received: {key}="
-                                  f"{determinism[key]!r}", file=file,
-                                  json_path=f"determinism.{key}") from None
-    return None
+    return int(seed) if seed is not None else config_seed(config, file)
 
 
 def apply_seed(seed: int | None) -> None:
@@ -159,12 +146,6 @@ def apply_seed(seed: int | None) -> None:
 
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-
-
-def gpu_available() -> bool:
-    import tensorflow as tf
-
-    return bool(tf.config.list_physical_devices("GPU"))
 
 
 @contextmanager
@@ -215,30 +196,18 @@ class TrainingPlan:
         data, file = resolved.data, resolved.file
         train = _section(data, "train", file)
 
-        epochs = argcheck.as_int(data.get("epochs", 1), component=file, arg="epochs", minimum=1)
-        learning_rate = argcheck.as_float(data.get("learning_rate", 1e-4), component=file,
-                                          arg="learning_rate", minimum=0, strict_min=True)
-        # These two also appear in environment.json in real MMARs (chexpert), hence the
-        # fallback to the resolved variables.
-        every = argcheck.as_int(data.get("num_training_epoch_per_valid",
-                                         resolved.get("num_training_epoch_per_valid", 1)),
-                                component=file, arg="num_training_epoch_per_valid", minimum=1)
-        interval = argcheck.as_int(data.get("train_summary_recording_interval",
-                                            resolved.get("train_summary_recording_interval", 1)),
-                                   component=file, arg="train_summary_recording_interval",
-                                   minimum=1)
-        use_amp = argcheck.as_bool(data.get("use_amp", False), component=file, arg="use_amp")
-        seed = seed_from(data, options.seed, file)
+        # The same reader as `mmarctl check` (run_settings): one message per bad value.
+        settings = read_train_settings(data, resolved.variables, file)
+        epochs, learning_rate = settings.epochs, settings.learning_rate
+        every, interval, use_amp = settings.every, settings.interval, settings.use_amp
+        seed = options.seed if options.seed is not None else settings.seed
         # Only now: a config error above is reported without loading TensorFlow.
         logs.quiet_tensorflow()
-        import keras
+        from mmarctl.runtime import precision as precision_policy
 
         apply_seed(seed)
-
-        amp = use_amp and gpu_available()
-        if use_amp and not amp:
-            log.warning("use_amp is true but no GPU is visible: training in float32")
-        keras.mixed_precision.set_global_policy("mixed_float16" if amp else "float32")
+        # float32, bfloat16 (CPU with AVX-512 BF16/AMX) or float16 (GPU); logged with why.
+        precision = precision_policy.for_run(use_amp, options.amp, log)
 
         from mmarctl.runtime.model_io import build_network, input_spec
 
@@ -282,19 +251,19 @@ class TrainingPlan:
 
         num_classes = getattr(network, "num_classes", None)
         pipeline.setup(transforms, seed=seed, shard=backend.shard, num_classes=num_classes,
-                       spatial_dims=dims)
+                       spatial_dims=dims, skip_bad_cases=settings.skip_bad_cases)
         shapes = pipeline.preflight()  # reads one item: data errors surface here
         if validation is not None:
             validation["pipeline"].setup(validation["transforms"], seed=seed,
-                                         shard=backend.shard, spatial_dims=dims)
+                                         shard=backend.shard, spatial_dims=dims,
+                                         skip_bad_cases=settings.skip_bad_cases)
             validation["pipeline"].items()  # a bad validation list fails now, not after epoch 1
         steps = pipeline.steps_per_epoch()
 
         schedule = (lr_policy.build(learning_rate, steps, epochs) if lr_policy is not None
                     else learning_rate)
         optimizer = optimizer_component.build(schedule)
-        if amp:
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer = precision.wrap_optimizer(optimizer)  # loss scaling under float16 only
 
         from mmarctl.runtime import checkpoint
         from mmarctl.runtime.training.contract import TrainState
@@ -320,7 +289,14 @@ class TrainingPlan:
                 raise RuntimeFailure(f"the saved run already finished {state.start_epoch} of "
                                      f"{epochs} epochs", hint="raise --epochs to train longer")
         elif options.finetune_from:
-            checkpoint.restore_model(options.finetune_from, model)
+            # mmarctl's checkpoint, or a Clara TF1 one only under a complete 1:1 mapping.
+            from mmarctl.console import err
+            from mmarctl.runtime.model_sources.weight_import import load_finetune_weights
+
+            load_finetune_weights(options.finetune_from, model,
+                                  log=lambda line: err.print(line, markup=False,
+                                                             highlight=False)
+                                  if backend.is_chief else None)
         if backend.size > 1:
             # Every rank starts from rank 0's weights and optimizer state; the optimizer's
             # slots must exist first, so build it on the model's variables.
@@ -331,8 +307,8 @@ class TrainingPlan:
         return cls(workspace=workspace, options=options, resolved=resolved, backend=backend,
                    network=network, model=model, loss=loss, optimizer=optimizer,
                    pipeline=pipeline, shapes=shapes, validation=validation, aux_ops=aux_ops,
-                   handlers=handlers, state=state, every=every, interval=interval, amp=amp,
-                   seed=seed)
+                   handlers=handlers, state=state, every=every, interval=interval,
+                   precision=precision, seed=seed)
 
     # -- running --------------------------------------------------------------------------
     def engine(self) -> Any:
@@ -384,8 +360,16 @@ class TrainingPlan:
         self.last_engine = engine
         try:
             with sigterm_as_interrupt():
-                return contract.run(engine, self.state, callbacks, validate_every=self.every,
-                                    has_validation=engine.validator is not None)
+                state = contract.run(engine, self.state, callbacks, validate_every=self.every,
+                                     has_validation=engine.validator is not None)
+            self._report_skipped()
+            return state
+        except DataError as error:
+            # A case broke mid-run: nothing of this epoch was written (checkpoints are saved
+            # only after validation / at an epoch's end), so the last good one is intact.
+            raise DataError(f"epoch {self.state.epoch + 1}: {error.message}", file=error.file,
+                            json_path=error.json_path,
+                            hint=self._kept_hint(error.hint)) from error
         finally:
             for callback in callbacks:
                 close = getattr(callback, "close", None) or getattr(callback, "_close", None)
@@ -394,6 +378,26 @@ class TrainingPlan:
             self.pipeline.close()
             if self.validation is not None:
                 self.validation["pipeline"].close()
+
+
+    def _report_skipped(self) -> None:
+        """One closing line counting the cases ``skip_bad_cases`` left out."""
+        pipelines = [self.pipeline] + ([self.validation["pipeline"]] if self.validation else [])
+        count = sum(len(getattr(p, "skipped", {})) for p in pipelines)
+        if count:
+            log.warning("skipped %d unusable case(s) (skip_bad_cases is true; each is named "
+                        "in a warning above)", count)
+
+    def _kept_hint(self, hint: str | None) -> str:
+        from mmarctl.runtime import checkpoint
+        from mmarctl.runtime.training.callbacks import BEST
+
+        best = self.workspace.models_dir / BEST
+        parts = [hint] if hint else []
+        if self.backend.is_chief and checkpoint.exists(best):
+            parts.append(f"the last good checkpoint {self.workspace.display(best)} is intact")
+        parts.append("set \"skip_bad_cases\": true in the config to skip such cases")
+        return "; ".join(parts)
 
 
 def train(workspace: Workspace, options: TrainOptions, backend: Any = None) -> Any:

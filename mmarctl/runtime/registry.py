@@ -126,8 +126,10 @@ def instantiate(cls: type, args: dict[str, Any], *, file: str | None, json_path:
     try:
         return cls(**args)
     except ConfigError as error:
-        raise ConfigError(f"{name}: {error.message}", file=file, json_path=json_path,
-                          hint=error.hint) from error
+        # argcheck's messages already open with the component's name: say it once.
+        named = error.message.startswith((f"{name}:", f"{split_alias(name)[0]}:"))
+        raise ConfigError(error.message if named else f"{name}: {error.message}", file=file,
+                          json_path=json_path, hint=error.hint) from error
     except TypeError as error:
         raise ConfigError(f"{name}: {error} (args given: {', '.join(sorted(args)) or 'none'})",
                           file=file, json_path=json_path) from error

@@ -43,6 +43,7 @@ class AutomlRequest:
     seed: int | None = None
     tracking: str | None = None
     tracking_uri: str | None = None
+    amp: bool | None = None  # --amp/--no-amp, handed to every trial's `mmarctl train`
 
 
 def split_clara_keys(items: list[str]) -> tuple[dict[str, str], list[str]]:
@@ -127,7 +128,8 @@ def prepare(request: AutomlRequest) -> Prepared:
         raise UsageError(f"--run-id must be a plain folder name; Received: {run_id!r}")
     base = Path(settings.work_dir) if settings.work_dir else workspace.root / "automl"
     study_dir = base / run_id
-    train_flags: list[str] = []
+    train_flags: list[str] = [] if request.amp is None else \
+        ["--amp" if request.amp else "--no-amp"]
     options = StudyOptions(run_id=run_id, config_name=config_name, rounds=request.rounds,
                            slots=slots, set_items=set_items, storage=request.storage,
                            resume=request.resume, seed=request.seed, train_flags=train_flags)

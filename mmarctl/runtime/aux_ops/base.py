@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import tensorflow as tf
+from mmarctl.runtime.lazy import tf
 
 from mmarctl.runtime.component import Component
 from mmarctl.runtime.losses.base import targets_like

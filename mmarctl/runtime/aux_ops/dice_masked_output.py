@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import tensorflow as tf
+from mmarctl.runtime.lazy import tf
 
 from mmarctl.runtime import argcheck
 from mmarctl.runtime.aux_ops.base import AuxOp, dice_per_channel, hard_masks, nan_mean

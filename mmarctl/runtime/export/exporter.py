@@ -1,5 +1,8 @@
 """Run an export: restore the checkpoint model, write each format, verify it, then publish.
 
+A Clara TF1 checkpoint or a frozen graph is exported from its own graph instead
+(:mod:`.graph_export`, chosen by :func:`.graph_export.find_graph_source`).
+
 All-or-nothing: every artifact is written into a staging folder inside the output folder
 (``models/.export-XXXX/``, same filesystem, so publishing is a rename), loaded back and
 compared with the checkpoint model (:mod:`.verify`). Only when every requested format has
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mmarctl.errors import RuntimeFailure, UsageError
+from mmarctl.locks import lock_folder, scoped
 from mmarctl.runtime.export import FORMAT_ALIASES, FORMATS
 from mmarctl.runtime.export.serving import DEFAULT_INPUT, DEFAULT_OUTPUT, ServingSpec
 
@@ -125,6 +129,7 @@ def check_node_name(option: str, name: str) -> str:
     return name
 
 
+@scoped
 def export_mmar(workspace: Any, request: ExportRequest,
                 log: Callable[[str], None] = lambda line: None) -> ExportResult:
     """Export the MMAR's checkpoint model in the requested formats, verified, all-or-nothing.
@@ -171,13 +176,23 @@ def export_mmar(workspace: Any, request: ExportRequest,
     out_dir = Path(resolved.get("MMAR_CKPT_DIR") or workspace.models_dir)
     prefix = _checkpoint_prefix(request.checkpoint, out_dir)
     found = ckpt.checkpoint_prefix(prefix)
-    if found is None:
+    from mmarctl.runtime.export.graph_export import export_graph, find_graph_source
+
+    # A Clara TF1 checkpoint or a frozen graph exports from its own graph (graph_export).
+    graph_source = find_graph_source(request.checkpoint, found, out_dir)
+    if found is None and graph_source is None:
         raise RuntimeFailure(f"no checkpoint at {workspace.display(Path(prefix))}",
                              hint="train first (`mmarctl train`), or pass --ckpt PATH")
     staging = _make_staging(workspace, out_dir)
     try:
-        result = _export(workspace, request, resolved, formats, trt_missing, Path(found),
-                         out_dir, staging, triton_name, log)
+        # The models/ lock that training holds: no export of a checkpoint being rewritten.
+        lock_folder(out_dir, display=workspace.display(out_dir))
+        if graph_source is not None:
+            result = export_graph(workspace, request, resolved, formats, trt_missing,
+                                  *graph_source, out_dir, staging, triton_name, log)
+        else:
+            result = _export(workspace, request, resolved, formats, trt_missing, Path(found),
+                             out_dir, staging, triton_name, log)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return result
@@ -211,7 +226,10 @@ def _export(workspace, request, resolved, formats, trt_missing, prefix, out_dir,
     from mmarctl.runtime.export.serving import serving_function
     from mmarctl.runtime.model_io import build_network, input_spec
 
-    network, model = build_network(resolved, workspace.root)
+    from mmarctl.runtime.precision import float32_scope
+
+    with float32_scope():  # exports are float32 whatever the run trained in
+        network, model = build_network(resolved, workspace.root)
     ckpt.restore_model(prefix, model)
     dims, channels, patch = input_spec(resolved)
     dynamic = bool(resolved.get("dynamic_input_shape", False)) or patch is None or None in patch

@@ -13,7 +13,9 @@ Shape (version 1)::
      "formats": {"fzn": {"path": "models/model.fzn.pb", "max_abs_diff": 0.0, "seconds": 1.2},
                  "trt": {"skipped": "no NVIDIA GPU"}}}
 
-Shapes put the batch axis first and ``null`` for an open size. An export of some formats
+Shapes put the batch axis first and ``null`` for an open size. An export of a Clara TF1
+graph keeps that graph's layout (``"layout": "channels_first"``, axes ``N,C,X,Y,Z``) and
+records ``source.format`` (``tf1_checkpoint`` or ``frozen_graph``). An export of some formats
 keeps the entries of other formats from an earlier export of the *same* checkpoint
 (``checkpoint_sha256`` of its index and data files); otherwise the manifest starts afresh.
 """
@@ -55,13 +57,14 @@ def build_manifest(*, source: dict[str, Any], spec: Any, sample_shape: tuple[int
         "mmarctl_version": mmarctl.__version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "source": source,
-        "layout": "channels_last",
+        "layout": getattr(spec, "layout", "channels_last"),
         "dynamic_input_shape": spec.dynamic,
         "input": {"name": spec.input_name, "shape": list(spec.input_shape), "dtype": "float32",
-                  "axes": _axes(spec.spatial_dims, "C")},
+                  "axes": _axes(spec.spatial_dims, "C", _first(spec))},
         "output": {"name": spec.output_name, "shape": list(spec.output_shape),
                    "dtype": "float32",
-                   "axes": _axes(spec.spatial_dims if spec.spatial_output else 0, "K"),
+                   "axes": _axes(spec.spatial_dims if spec.spatial_output else 0, "K",
+                                 _first(spec)),
                    "meaning": "probabilities after the network's final activation"},
         "verification": {"seed": seed, "sample_shape": list(sample_shape),
                          "tolerance": tolerance, "metric": "max_abs_diff"},
@@ -69,7 +72,13 @@ def build_manifest(*, source: dict[str, Any], spec: Any, sample_shape: tuple[int
     }
 
 
-def _axes(spatial_dims: int, last: str) -> str:
+def _first(spec: Any) -> bool:
+    return getattr(spec, "layout", "channels_last") == "channels_first"
+
+
+def _axes(spatial_dims: int, last: str, channels_first: bool = False) -> str:
+    if channels_first:
+        return ",".join(["N", last, *"XYZ"[:spatial_dims]])
     return ",".join(["N", *"XYZ"[:spatial_dims], last])
 
 

@@ -65,18 +65,21 @@ def rename_output(model_proto: Any, name: str) -> None:
     graph.output[0].name = name
 
 
-def name_dynamic_dims(model_proto: Any) -> None:
-    """Name open dimensions ``batch``, ``x``, ``y``, ``z`` on the input and the output."""
+def name_dynamic_dims(model_proto: Any, channels_first: bool = False) -> None:
+    """Name open dimensions ``batch``, ``x``, ``y``, ``z`` on the input and the output
+    (spatial axes follow the channel axis when ``channels_first``)."""
     for value in (*model_proto.graph.input, *model_proto.graph.output):
         dims = value.type.tensor_type.shape.dim
         spatial = len(dims) - 2
+        start = 2 if channels_first else 1
         for index, dim in enumerate(dims):
             if dim.HasField("dim_value"):
                 continue
             if index == 0:
                 dim.dim_param = "batch"
-            elif index <= spatial:
-                dim.dim_param = _DIM_NAMES[index - 1] if spatial <= 3 else f"d{index}"
+            elif start <= index < start + spatial:
+                k = index - start
+                dim.dim_param = _DIM_NAMES[k] if spatial <= 3 else f"d{k + 1}"
 
 
 def onnx_io(path: Path) -> dict[str, Any]:

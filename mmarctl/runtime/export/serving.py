@@ -34,12 +34,22 @@ class ServingSpec:
     input_name: str = DEFAULT_INPUT
     output_name: str = DEFAULT_OUTPUT
     spatial_output: bool = True
+    #: ``channels_first`` only for exports of a channels-first TF1 graph (Clara's layout,
+    #: kept as the graph has it): then shapes are ``(None, C, *spatial)``.
+    layout: str = LAYOUT
+
+    @property
+    def channels_first(self) -> bool:
+        return self.layout == "channels_first"
 
     @property
     def output_shape(self) -> tuple[int | None, ...]:
-        """``(None, *spatial, K)`` for segmentation, ``(None, K)`` for classification."""
+        """``(None, *spatial, K)`` for segmentation (``(None, K, *spatial)`` channels first),
+        ``(None, K)`` for classification."""
         if not self.spatial_output:
             return (None, self.output_channels)
+        if self.channels_first:
+            return (self.input_shape[0], self.output_channels, *self.input_shape[2:])
         return tuple(self.input_shape[:-1]) + (self.output_channels,)
 
     @property
@@ -47,9 +57,13 @@ class ServingSpec:
         return len(self.input_shape) - 2
 
     @property
+    def spatial_shape(self) -> tuple[int | None, ...]:
+        return tuple(self.input_shape[2:] if self.channels_first else self.input_shape[1:-1])
+
+    @property
     def dynamic(self) -> bool:
         """Whether any spatial size is left open."""
-        return any(v is None for v in self.input_shape[1:-1])
+        return any(v is None for v in self.spatial_shape)
 
 
 def input_signature(spec: ServingSpec) -> list[Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import tensorflow as tf
+from mmarctl.runtime.lazy import tf
 
 from mmarctl.errors import DataError
 from mmarctl.runtime.component import Component

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
-import tensorflow as tf
+from mmarctl.runtime.lazy import keras
 
 from mmarctl.runtime import argcheck
 from mmarctl.runtime.component import Component
@@ -28,29 +27,3 @@ class LrPolicy(Component):
     def _build(self, initial_lr: float, steps_per_epoch: int,
                epochs: int) -> keras.optimizers.schedules.LearningRateSchedule:
         raise NotImplementedError
-
-
-class EpochSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """A schedule constant within an epoch: ``rate(epoch)`` with ``epoch = step // steps``.
-
-    Clara's policies changed the rate once per epoch; subclasses give ``rate`` as TF ops
-    on a float32 epoch index clipped to ``[0, epochs]``.
-    """
-
-    def __init__(self, initial_lr: float, steps_per_epoch: int, epochs: int) -> None:
-        self.initial_lr = float(initial_lr)
-        self.steps_per_epoch = int(steps_per_epoch)
-        self.epochs = int(epochs)
-
-    def __call__(self, step):
-        step = tf.cast(step, tf.int64)
-        epoch = tf.cast(step // self.steps_per_epoch, tf.float32)
-        epoch = tf.minimum(epoch, float(self.epochs))
-        return self.rate(epoch)
-
-    def rate(self, epoch: tf.Tensor) -> tf.Tensor:
-        raise NotImplementedError
-
-    def get_config(self) -> dict[str, Any]:
-        return {"initial_lr": self.initial_lr, "steps_per_epoch": self.steps_per_epoch,
-                "epochs": self.epochs}

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-import keras
-import tensorflow as tf
+from mmarctl.runtime.lazy import keras
 
 from mmarctl.runtime import argcheck
-from mmarctl.runtime.lr_policies.base import EpochSchedule, LrPolicy
+from mmarctl.runtime.lr_policies.base import LrPolicy
 
 
 class ReduceCosine(LrPolicy):
@@ -38,20 +36,6 @@ class ReduceCosine(LrPolicy):
 
     def _build(self, initial_lr: float, steps_per_epoch: int,
                epochs: int) -> keras.optimizers.schedules.LearningRateSchedule:
+        from mmarctl.runtime.lr_policies.schedules import CosineSchedule
+
         return CosineSchedule(initial_lr, steps_per_epoch, epochs, self.rate)
-
-
-class CosineSchedule(EpochSchedule):
-    """The Keras schedule ReduceCosine builds."""
-
-    def __init__(self, initial_lr: float, steps_per_epoch: int, epochs: int,
-                 reduction: float) -> None:
-        super().__init__(initial_lr, steps_per_epoch, epochs)
-        self.reduction = float(reduction)
-
-    def rate(self, epoch: tf.Tensor) -> tf.Tensor:
-        cosine = tf.cos(math.pi * epoch / float(self.epochs))
-        return self.initial_lr * (1.0 - self.reduction * (1.0 - cosine) / 2.0)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "reduction": self.reduction}

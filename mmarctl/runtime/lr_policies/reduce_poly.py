@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
-import tensorflow as tf
+from mmarctl.runtime.lazy import keras
 
 from mmarctl.runtime import argcheck
-from mmarctl.runtime.lr_policies.base import EpochSchedule, LrPolicy
+from mmarctl.runtime.lr_policies.base import LrPolicy
 
 
 class ReducePoly(LrPolicy):
@@ -31,20 +30,6 @@ class ReducePoly(LrPolicy):
 
     def _build(self, initial_lr: float, steps_per_epoch: int,
                epochs: int) -> keras.optimizers.schedules.LearningRateSchedule:
+        from mmarctl.runtime.lr_policies.schedules import PolySchedule
+
         return PolySchedule(initial_lr, steps_per_epoch, epochs, self.poly_power)
-
-
-class PolySchedule(EpochSchedule):
-    """The Keras schedule ReducePoly builds."""
-
-    def __init__(self, initial_lr: float, steps_per_epoch: int, epochs: int,
-                 poly_power: float) -> None:
-        super().__init__(initial_lr, steps_per_epoch, epochs)
-        self.poly_power = float(poly_power)
-
-    def rate(self, epoch: tf.Tensor) -> tf.Tensor:
-        remaining = 1.0 - epoch / float(self.epochs)
-        return self.initial_lr * tf.pow(remaining, self.poly_power)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "poly_power": self.poly_power}

@@ -6,12 +6,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import keras
+from mmarctl.runtime.lazy import keras
 
 from mmarctl.errors import ConfigError
 from mmarctl.runtime import argcheck
 from mmarctl.runtime.component import Component
-from mmarctl.runtime.networks.group_norm import GroupNormalization
 
 #: Final activations a network accepts (Clara's spellings).
 ACTIVATIONS = ("softmax", "sigmoid", "linear")
@@ -48,12 +47,20 @@ class Network(Component):
 
     def build(self, spatial_dims: int, in_channels: int) -> keras.Model:
         """The Keras model for ``spatial_dims``-D input with ``in_channels`` channels."""
+        self.check_input(spatial_dims, in_channels)
+        return self._build(spatial_dims, in_channels)
+
+    def check_input(self, spatial_dims: int, in_channels: int) -> None:
+        """Refuse an input this network cannot take (``mmarctl check`` calls it too).
+
+        Raises:
+            ConfigError: ``spatial_dims`` not supported or ``in_channels`` < 1.
+        """
         name = self.clara_name or type(self).__name__
         if spatial_dims not in self.supported_dims:
             raise argcheck.fail(name, "spatial_dims",
                                 " or ".join(str(d) for d in self.supported_dims), spatial_dims)
         argcheck.as_int(in_channels, component=name, arg="in_channels", minimum=1)
-        return self._build(spatial_dims, in_channels)
 
     def _build(self, spatial_dims: int, in_channels: int) -> keras.Model:
         raise NotImplementedError
@@ -70,6 +77,8 @@ def normalization(kind: str, filters: int, groups: int = 8):
     if kind == "batch":
         return keras.layers.BatchNormalization()
     if kind == "group":
+        from mmarctl.runtime.networks.group_norm import GroupNormalization  # a Keras layer
+
         groups = min(groups, filters)
         while filters % groups:
             groups -= 1

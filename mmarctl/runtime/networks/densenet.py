@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
+from mmarctl.runtime.lazy import keras
 
 from mmarctl.runtime import argcheck
 from mmarctl.runtime.networks.base import Network, conv, l2, load_pretrained, probabilities

@@ -33,11 +33,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import keras
+from mmarctl.runtime.lazy import keras
 
 from mmarctl.runtime import argcheck
 from mmarctl.runtime.networks.base import Network, probabilities
-from mmarctl.runtime.networks.group_norm import GroupNormalization
 
 #: Activations after each convolution (MONAI's ``act`` names).
 ACTS = ("prelu", "relu", "leakyrelu", "elu")
@@ -207,6 +206,8 @@ class ResidualUnet(Network):
                     bias_initializer=keras.initializers.RandomUniform(-bound, bound))
 
     def _norm_layer(self, filters: int, name: str):
+        from mmarctl.runtime.networks.group_norm import GroupNormalization  # a Keras layer
+
         if self.norm == "batch":
             return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=NORM_EPSILON,
                                                    name=name)

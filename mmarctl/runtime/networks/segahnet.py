@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
+from mmarctl.runtime.lazy import keras
 
 from mmarctl.runtime import argcheck
 from mmarctl.runtime.networks.base import Network, load_pretrained, output_head
@@ -87,13 +87,13 @@ class SegAhnet(Network):
                          final_activation=final_activation, n_spatial_dim=n_spatial_dim,
                          data_format=data_format)
 
-    def build(self, spatial_dims: int, in_channels: int) -> keras.Model:
-        """As Network.build; ``spatial_dims`` must equal ``n_spatial_dim``."""
+    def check_input(self, spatial_dims: int, in_channels: int) -> None:
+        """As Network.check_input; ``spatial_dims`` must equal ``n_spatial_dim``."""
         if spatial_dims != self.n_spatial_dim:
             raise argcheck.fail(self.clara_name, "n_spatial_dim",
                                 f"the data's spatial dimensions ({spatial_dims})",
                                 self.n_spatial_dim)
-        return super().build(spatial_dims, in_channels)
+        super().check_input(spatial_dims, in_channels)
 
     @property
     def size_divisor(self) -> int:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
+from mmarctl.runtime.lazy import keras
 
 from mmarctl.runtime import argcheck
 from mmarctl.runtime.optimizers.adam import _decay
 from mmarctl.runtime.optimizers.base import Optimizer
-from mmarctl.runtime.optimizers.novograd_keras import NovoGradOptimizer
 
 
 class NovoGrad(Optimizer):
@@ -43,6 +42,8 @@ class NovoGrad(Optimizer):
                          grad_averaging=grad_averaging)
 
     def _build(self, learning_rate: Any) -> keras.optimizers.Optimizer:
+        from mmarctl.runtime.optimizers.novograd_keras import NovoGradOptimizer  # Keras subclass
+
         return NovoGradOptimizer(learning_rate=learning_rate, beta_1=self.beta1,
                                  beta_2=self.beta2, epsilon=self.epsilon,
                                  weight_decay_rate=self.weight_decay,

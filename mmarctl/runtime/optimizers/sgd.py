@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
+from mmarctl.runtime.lazy import keras
 
 from mmarctl.runtime import argcheck
 from mmarctl.runtime.optimizers.adam import _decay

@@ -20,6 +20,7 @@ training.
 from __future__ import annotations
 
 import concurrent.futures as futures
+import logging
 import math
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -32,6 +33,7 @@ from mmarctl.errors import ConfigError, DataError, MmarError
 from mmarctl.jsonio import load_json
 from mmarctl.runtime import argcheck
 from mmarctl.runtime.component import Component
+from mmarctl.runtime.transforms.loaders import fields_read, missing_fields
 
 Sample = dict[str, Any]
 
@@ -156,13 +158,24 @@ class ImagePipeline(Component):
         self._pool: futures.ThreadPoolExecutor | None = None
         self.patches_per_item = 1
         self.failure: Exception | None = None
+        self.skip_bad_cases = False
+        #: Items found unusable (local index -> the one-line reason), with skip_bad_cases.
+        self.skipped: dict[int, str] = {}
 
     # -- set-up -----------------------------------------------------------------------------
     def setup(self, transforms: Sequence[Any], *, seed: int | None = None,
               shard: Callable[[list], list] | None = None, num_classes: int | None = None,
-              spatial_dims: int | None = None) -> "ImagePipeline":
-        """Attach the transform list, the seed, this process's shard and the label check."""
+              spatial_dims: int | None = None,
+              skip_bad_cases: bool = False) -> "ImagePipeline":
+        """Attach the transform list, the seed, this process's shard and the label check.
+
+        With ``skip_bad_cases`` (the config's global of that name) a case whose data cannot
+        be used (unreadable file, NaN voxels, label values beyond ``num_classes`` ...) is
+        left out for the rest of the run with one warning, instead of stopping it.
+        """
         self.transforms = list(transforms)
+        self.skip_bad_cases = bool(skip_bad_cases)
+        self.skipped = {}
         self.seed = 0 if seed is None else int(seed)
         if shard is not None:
             self._shard = shard
@@ -214,6 +227,11 @@ class ImagePipeline(Component):
         if not isinstance(entries, list) or not entries:
             raise DataError(f"datalist key {self.data_list_key!r} holds no items", file=shown,
                             json_path=self.data_list_key)
+        # Every item must have the fields the loaders read: refused here, before any step,
+        # with the message `mmarctl check` prints (loaders.missing_fields).
+        lacking = missing_fields(entries, self.data_list_key, fields_read(self.transforms))
+        if lacking:
+            raise DataError(lacking[0], file=shown, json_path=self.data_list_key)
         items = []
         for i, entry in enumerate(entries):
             if isinstance(entry, str):
@@ -330,21 +348,38 @@ class ImagePipeline(Component):
 
     def samples(self, epoch: int = 0, order: Sequence[int] | None = None) -> Iterator[Sample]:
         """Transformed samples (Clara layout, with meta), items processed in the thread pool."""
-        order = list(self.epoch_order(epoch) if order is None else order)
+        order = [i for i in (self.epoch_order(epoch) if order is None else order)
+                 if i not in self.skipped]
         pool = self._executor()
         window = max(self.num_workers, self.prefetch_size)
-        pending: list[futures.Future] = []
+        pending: list[tuple[int, futures.Future]] = []
         position = 0
         try:
             while position < len(order) or pending:
                 while position < len(order) and len(pending) < window:
-                    pending.append(pool.submit(self.process, order[position], epoch))
+                    index = order[position]
+                    pending.append((index, pool.submit(self.process, index, epoch)))
                     position += 1
-                for sample in pending.pop(0).result():
-                    yield sample
+                index, future = pending.pop(0)
+                yield from self._outcome(index, future)
         finally:
-            for future in pending:
+            for _, future in pending:
                 future.cancel()
+
+    def _outcome(self, index: int, future: futures.Future) -> list[Sample]:
+        """The samples of one item, or [] when it is bad and ``skip_bad_cases`` is on."""
+        try:
+            return future.result()
+        except DataError as error:
+            if not self.skip_bad_cases:
+                raise
+            self.skip(index, error)
+            return []
+
+    def skip(self, index: int, error: MmarError) -> None:
+        """Leave item ``index`` out for the rest of the run, with one warning line."""
+        self.skipped[index] = str(error)
+        logging.getLogger("mmarctl.data").warning("skipping case %s", error)
 
     def to_channels_last(self, array: np.ndarray, channels: int | None,
                          channel_axis: Any = "unknown") -> np.ndarray:
@@ -385,13 +420,19 @@ class ImagePipeline(Component):
     def batches(self, epoch: int = 0) -> Iterator[dict[str, np.ndarray]]:
         """Channels-last batches of ``output_batch_size`` samples (the last may be smaller)."""
         group: list[dict[str, np.ndarray]] = []
+        produced = False
         for sample in self.samples(epoch):
+            produced = True
             group.append(self.batch_arrays(sample))
             if len(group) == self.batch_size:
                 yield _stack(group)
                 group = []
         if group:
             yield _stack(group)
+        if not produced and self.skipped:
+            raise DataError(f"every case of {self.data_list_file_path} "
+                            f"({self.data_list_key!r}) was skipped as unusable",
+                            hint="see the warnings above for each case")
 
     def preflight(self) -> dict[str, tuple]:
         """Process the first item once: checks the data early and learns the batch shapes.
@@ -399,7 +440,18 @@ class ImagePipeline(Component):
         Returns:
             ``{"image": shape, "label": shape}`` of one channels-last sample.
         """
-        samples = self.process(0, 0)
+        samples: list[Sample] = []
+        for index in range(len(self.items())):  # the first usable item, with skip_bad_cases
+            try:
+                samples = self.process(index, 0)
+                break
+            except DataError as error:
+                if not self.skip_bad_cases:
+                    raise
+                self.skip(index, error)
+        if not samples:
+            raise DataError(f"no usable case in {self.data_list_file_path} "
+                            f"({self.data_list_key!r})", hint="see the warnings above")
         self.patches_per_item = max(1, len(samples))
         arrays = self.batch_arrays(samples[0])
         channels = arrays["image"].shape[-1]

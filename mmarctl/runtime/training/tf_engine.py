@@ -3,8 +3,10 @@
 The loop and its hooks are in :mod:`.contract`; this module only computes. One
 ``tf.function`` step per batch: forward, loss (+ the model's regularisation losses),
 gradients, all-reduce across processes (``backend.allreduce_gradients``, identity on one
-process), update. Mixed precision (``use_amp`` on a GPU) wraps the optimizer in Keras'
-``LossScaleOptimizer``; the networks keep their last activation in float32.
+process), update. The precision is decided before the model is built
+(:mod:`mmarctl.runtime.precision`); under float16 the optimizer is Keras'
+``LossScaleOptimizer``, under bfloat16 no scaling is needed. Either way the networks keep
+their last activation in float32 and the loss is cast to float32.
 """
 
 from __future__ import annotations

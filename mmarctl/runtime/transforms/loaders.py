@@ -40,6 +40,11 @@ def load_nifti(path: str, as_closest_canonical: bool = False):
     except Exception as error:  # nibabel raises many types for corrupt files
         raise DataError(f"cannot read NIfTI image: {type(error).__name__}: {error}", file=path,
                         hint="the file is corrupt or truncated; re-copy it") from error
+    if not np.isfinite(data).all():
+        # NaN voxels would only surface later as a NaN loss that names no case.
+        bad = int(data.size - np.count_nonzero(np.isfinite(data)))
+        raise DataError(f"NIfTI image has {bad} NaN or infinite voxel(s)", file=path,
+                        hint="fix or re-export the image, or set skip_bad_cases")
     zooms = [float(z) for z in image.header.get_zooms()[: min(data.ndim, 3)]]
     return data, np.asarray(image.affine, dtype=np.float64), zooms, image.header.copy()
 
@@ -137,3 +142,42 @@ class LoadPng(FieldsTransform):
                 "index_cache": {},
             }
         return sample
+
+
+#: The loaders whose fields name files in the datalist.
+FILE_LOADERS = (LoadNifti, LoadPng)
+
+
+def fields_read(transforms: Any) -> dict[str, str]:
+    """The datalist fields the loaders among ``transforms`` read -> the loader's Clara name.
+
+    ``mmarctl check`` and the pipelines both call this, so they demand the same fields.
+    """
+    read: dict[str, str] = {}
+    for transform in transforms or ():
+        if isinstance(transform, FILE_LOADERS):
+            for field in transform.fields:
+                read.setdefault(field, transform.clara_name)
+    return read
+
+
+def missing_fields(items: list, key: str, read: dict[str, str]) -> list[str]:
+    """One message per field the loaders read that some datalist items lack.
+
+    Args:
+        items: the datalist's ``key`` list as written (a string item is an image only).
+        key: the list's name, for the JSON paths in the message.
+        read: from :func:`fields_read`.
+    """
+    messages = []
+    for field, loader in read.items():
+        lacking = [i for i, item in enumerate(items)
+                   if (isinstance(item, dict) and field not in item)
+                   or (isinstance(item, str) and field != "image")]
+        if lacking:
+            shown = ", ".join(f"{key}[{i}]" for i in lacking[:5])
+            more = f" and {len(lacking) - 5} more" if len(lacking) > 5 else ""
+            messages.append(f"{len(lacking)} of {len(items)} items have no {field!r}, which "
+                            f"{loader} reads: {shown}{more}")
+    return messages
+

@@ -1,0 +1,158 @@
+"""The roofline of a training step: counted multiply-adds against the machine's matmul rate.
+
+* :func:`count_macs` counts a Keras model's forward multiply-adds per sample from its
+  layers: every convolution (``out voxels x out channels x kernel volume x in channels /
+  groups``), every transposed convolution (``in voxels x in channels x kernel volume x out
+  channels``) and every dense layer (``in x out`` per row). Shapes are recorded by running
+  the model once on a zero batch. Normalisation, activations, pooling and upsampling are
+  not counted: on these networks they are well under 5 % of the arithmetic (they are
+  memory-bound, which is exactly what a roofline row should show as lost time).
+* A training step costs about **3 x the forward multiply-adds**: the forward pass, the
+  gradient with respect to each layer's input and the gradient with respect to its weights
+  are each one pass of the same size (the first layer's input gradient, which is not
+  needed, is counted too: a slight overcount). One multiply-add is 2 FLOPs.
+* :func:`matmul_gflops` measures the machine's limit in the same precision: NumPy's
+  float32 matmul (BLAS), or TensorFlow's ``tf.linalg.matmul`` on bfloat16 tensors (oneDNN's
+  bf16 GEMM on AVX-512 BF16 / AMX), best of several square products; on a GPU, TensorFlow's
+  matmul in every precision (the GPU's practical peak).
+
+Used by ``benchmarks/training_throughput.py``; run alone for the matmul rates::
+
+    python benchmarks/roofline.py [--n 2048]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+#: Forward + input gradient + weight gradient: each one pass of the forward's size.
+TRAINING_PASSES = 3
+
+
+def _conv_kind(layer: Any) -> str | None:
+    import keras
+
+    layers = keras.layers
+    transposed = (layers.Conv1DTranspose, layers.Conv2DTranspose, layers.Conv3DTranspose)
+    if isinstance(layer, transposed):
+        return "transpose"
+    if isinstance(layer, (layers.Conv1D, layers.Conv2D, layers.Conv3D)):
+        return "conv"
+    if isinstance(layer, layers.Dense):
+        return "dense"
+    return None
+
+
+def count_macs(model: Any, sample_shape: tuple[int, ...]) -> int:
+    """Forward multiply-adds of ``model`` for ONE sample of ``sample_shape`` (no batch axis).
+
+    Runs the model once on zeros of shape ``(1, *sample_shape)`` with each counted layer's
+    ``call`` wrapped to record its input and output shapes, then restores the layers.
+    """
+    counted = [layer for layer in model._flatten_layers(include_self=False, recursive=True)
+               if _conv_kind(layer)]
+    shapes: dict[int, tuple[tuple, tuple]] = {}
+    originals = {}
+    for layer in counted:
+        original = layer.call
+
+        def recording(inputs, *args, _layer=layer, _call=original, **kwargs):
+            outputs = _call(inputs, *args, **kwargs)
+            shapes[id(_layer)] = (tuple(inputs.shape), tuple(outputs.shape))
+            return outputs
+
+        originals[id(layer)] = original
+        object.__setattr__(layer, "call", recording)
+    try:
+        model(np.zeros((1, *sample_shape), np.float32), training=False)
+    finally:
+        for layer in counted:
+            object.__delattr__(layer, "call")
+    total = 0
+    for layer in counted:
+        if id(layer) not in shapes:
+            continue  # a layer the forward pass did not use
+        (in_shape, out_shape), kind = shapes[id(layer)], _conv_kind(layer)
+        in_channels, out_channels = int(in_shape[-1]), int(out_shape[-1])
+        if kind == "dense":
+            total += int(np.prod(in_shape[1:-1] or (1,))) * in_channels * out_channels
+            continue
+        kernel = int(np.prod(layer.kernel_size))
+        groups = int(getattr(layer, "groups", 1) or 1)
+        if kind == "conv":
+            voxels = int(np.prod(out_shape[1:-1]))
+            total += voxels * out_channels * kernel * in_channels // groups
+        else:
+            voxels = int(np.prod(in_shape[1:-1]))
+            total += voxels * in_channels * kernel * out_channels
+    return total
+
+
+def step_gflops(forward_macs_per_sample: int, samples_per_s: float) -> float:
+    """Achieved GFLOP/s of training: 2 FLOPs x 3 passes x forward MACs x samples/s."""
+    return 2.0 * TRAINING_PASSES * forward_macs_per_sample * samples_per_s / 1e9
+
+
+def matmul_gflops(dtype: str = "float32", n: int = 2048, repeats: int = 7,
+                  backend: str = "auto") -> float:
+    """The machine's best square-matmul rate in ``dtype``, GFLOP/s over ``repeats`` timed
+    products after a warm-up.
+
+    ``backend``: ``numpy`` (BLAS, float32 only), ``tf`` (TensorFlow: oneDNN on CPU, cuBLAS
+    on a GPU, where float32 uses TF32 Tensor Cores from compute capability 8.0 as
+    TensorFlow's convolutions do) or ``auto``: NumPy for float32 without a GPU, else TF.
+    """
+    flops = 2.0 * n ** 3
+    best = float("inf")
+    if backend == "auto":
+        backend = "numpy" if dtype == "float32" and not _has_gpu() else "tf"
+    if backend == "numpy":
+        rng = np.random.default_rng(0)
+        a = rng.standard_normal((n, n), dtype=np.float32)
+        b = rng.standard_normal((n, n), dtype=np.float32)
+        a @ b
+        for _ in range(repeats):
+            started = time.perf_counter()
+            a @ b
+            best = min(best, time.perf_counter() - started)
+        return flops / best / 1e9
+    import tensorflow as tf
+
+    a = tf.cast(tf.random.stateless_normal((n, n), seed=(0, 1)), dtype)
+    b = tf.cast(tf.random.stateless_normal((n, n), seed=(0, 2)), dtype)
+
+    @tf.function
+    def product(a, b):
+        # One element comes back: the timing is the product, not an n x n copy to the host.
+        return tf.linalg.matmul(a, b)[0, 0]
+
+    product(a, b).numpy()
+    for _ in range(repeats):
+        started = time.perf_counter()
+        product(a, b).numpy()  # .numpy() waits for the device
+        best = min(best, time.perf_counter() - started)
+    return flops / best / 1e9
+
+
+def _has_gpu() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Matmul GFLOP/s in float32 and bfloat16.")
+    parser.add_argument("--n", type=int, default=2048, help="square matrix size")
+    args = parser.parse_args()
+    for dtype in ("float32", "bfloat16") + (("float16",) if _has_gpu() else ()):
+        print(f"{dtype:<9} matmul {args.n}x{args.n}: {matmul_gflops(dtype, args.n):8.1f} GFLOP/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""Summaries of TensorFlow graphs (frozen ``GraphDef`` ``.pb``, TF1 ``MetaGraphDef`` ``.meta``).
+
+Read with :mod:`.protowire`, no TensorFlow. A summary holds what mmarctl needs to decide how
+to run a graph: its placeholders (name, dtype, shape), the ``data_format`` of its
+convolution / pooling / batch-norm ops, the op types present (``TRTEngineOp``: a TF-TRT graph;
+``Apply*``: training ops in a meta graph) and which node names exist.
+
+Layout rule (:func:`GraphSummary.layout`), in order:
+
+1. the input placeholder's shape: a known channel size on one side (axis 1 for channels
+   first, the last axis for channels last) with open sizes on the other decides;
+2. otherwise the ``data_format`` most of the convolutions, pooling and batch-norm ops use
+   (``NCHW``/``NCDHW`` -> channels first);
+3. otherwise the config's ``data_format`` (Clara 3.x networks take that argument);
+4. otherwise channels last (TensorFlow's default).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from mmarctl.model_files import protowire as pw
+from mmarctl.model_files.tf_table import DTYPES
+
+DEFAULT_INPUT = "NV_MODEL_INPUT"
+DEFAULT_OUTPUT = "NV_MODEL_OUTPUT"
+#: Ops whose ``data_format`` says how the network lays out its activations.
+LAYOUT_OPS = ("Conv", "Pool", "FusedBatchNorm", "BiasAdd", "DepthwiseConv")
+CHANNELS_FIRST, CHANNELS_LAST = "channels_first", "channels_last"
+_TRAINING_PREFIXES = ("Apply", "ResourceApply")
+Shape = Optional[tuple[Optional[int], ...]]  # None: unknown rank; None entries: open sizes
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    """A graph input: node name, dtype name and shape (None entries are open sizes)."""
+
+    name: str
+    dtype: str
+    shape: Shape
+
+
+@dataclass
+class GraphSummary:
+    """What a graph holds, for choosing how to run it (see the module docstring)."""
+
+    placeholders: list[Placeholder] = field(default_factory=list)
+    ops: Counter = field(default_factory=Counter)
+    data_formats: Counter = field(default_factory=Counter)
+    names: set[str] = field(default_factory=set)
+
+    @property
+    def tensorrt(self) -> bool:
+        """True for a TF-TRT graph (``TRTEngineOp`` nodes: TensorRT engines inside)."""
+        return self.ops.get("TRTEngineOp", 0) > 0
+
+    @property
+    def training_ops(self) -> bool:
+        """True when the graph also holds optimizer updates (a TF1 meta graph from training)."""
+        return any(op.startswith(_TRAINING_PREFIXES) for op in self.ops)
+
+    def placeholder(self, name: str | None = None) -> Placeholder | None:
+        """The placeholder called ``name`` (default: ``NV_MODEL_INPUT``, else the only float one)."""
+        if name:
+            return next((p for p in self.placeholders if p.name == name), None)
+        found = next((p for p in self.placeholders if p.name == DEFAULT_INPUT), None)
+        floats = [p for p in self.placeholders if p.dtype.startswith(("float", "bfloat"))]
+        return found or (floats[0] if len(floats) == 1 else None)
+
+    def layout(self, input_name: str | None = None,
+               config_data_format: str | None = None) -> tuple[str, str]:
+        """``(layout, how it was decided)`` for the input ``input_name`` (module docstring rules)."""
+        node = self.placeholder(input_name)
+        shape = node.shape if node else None
+        if shape and len(shape) >= 3:
+            first, last = shape[1], shape[-1]
+            if first is not None and last is None:
+                return CHANNELS_FIRST, f"input shape {format_shape(shape)}"
+            if last is not None and first is None:
+                return CHANNELS_LAST, f"input shape {format_shape(shape)}"
+        first = sum(n for f, n in self.data_formats.items() if f.startswith("NC"))
+        last = sum(n for f, n in self.data_formats.items() if not f.startswith("NC"))
+        if first != last:
+            which = CHANNELS_FIRST if first > last else CHANNELS_LAST
+            return which, f"data_format of {max(first, last)} of {first + last} ops"
+        if config_data_format in (CHANNELS_FIRST, CHANNELS_LAST):
+            return config_data_format, "the config's data_format"
+        return CHANNELS_LAST, "default"
+
+
+def format_shape(shape: Shape) -> str:
+    """``(?, 1, 96, ?, ?)``-style text; ``unknown`` for an unknown rank."""
+    if shape is None:
+        return "unknown"
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
+
+
+def _shape(value: object) -> Shape:
+    dims: list[int | None] = []
+    for number, _, item in pw.fields(value):  # type: ignore[arg-type]
+        if number == 3 and item:  # unknown_rank
+            return None
+        if number == 2:
+            size = next((pw.signed(v) for n, _, v in pw.fields(item) if n == 1), -1)
+            dims.append(None if size < 0 else int(size))
+    return tuple(dims)
+
+
+def _node(data: object, summary: GraphSummary) -> None:
+    name = op = ""
+    attrs: dict[str, object] = {}
+    for number, _, value in pw.fields(data):  # type: ignore[arg-type]
+        if number == 1:
+            name = pw.text(value)
+        elif number == 2:
+            op = pw.text(value)
+        elif number == 5:
+            key, attr = "", b""
+            for n, _, v in pw.fields(value):  # type: ignore[arg-type]
+                if n == 1:
+                    key = pw.text(v)
+                elif n == 2:
+                    attr = v
+            if key in ("dtype", "shape", "data_format", "T"):
+                attrs[key] = attr
+    summary.names.add(name)
+    summary.ops[op] += 1
+    if op in ("Placeholder", "PlaceholderWithDefault"):
+        dtype, shape = "", None
+        for n, _, v in pw.fields(attrs.get("dtype", b"")):  # type: ignore[arg-type]
+            if n == 6:
+                dtype = DTYPES.get(int(v), str(v))  # type: ignore[arg-type]
+        for n, _, v in pw.fields(attrs.get("shape", b"")):  # type: ignore[arg-type]
+            if n == 7:
+                shape = _shape(v)
+        if op == "Placeholder":
+            summary.placeholders.append(Placeholder(name, dtype, shape))
+    if "data_format" in attrs and any(key in op for key in LAYOUT_OPS):
+        for n, _, v in pw.fields(attrs["data_format"]):  # type: ignore[arg-type]
+            if n == 2:
+                summary.data_formats[pw.text(v)] += 1
+
+
+def summarize_graph_def(data: object) -> GraphSummary:
+    """Summary of serialized ``GraphDef`` bytes.
+
+    Raises:
+        protowire.WireError: the bytes are not a protocol-buffer message.
+    """
+    summary = GraphSummary()
+    for number, wire, value in pw.fields(data):  # type: ignore[arg-type]
+        if number == 1 and wire == pw.LENGTH:
+            _node(value, summary)
+    return summary
+
+
+def summarize_meta_graph(data: object) -> GraphSummary:
+    """Summary of the graph inside serialized ``MetaGraphDef`` bytes (a ``.meta`` file)."""
+    for number, wire, value in pw.fields(data):  # type: ignore[arg-type]
+        if number == 2 and wire == pw.LENGTH:
+            return summarize_graph_def(value)
+    return GraphSummary()
+
+
+def read_summary(path: Path) -> GraphSummary:
+    """Summary of a ``.pb`` GraphDef or a ``.meta`` MetaGraphDef file.
+
+    Raises:
+        protowire.WireError: not a protocol-buffer file.
+        OSError: unreadable.
+    """
+    data = memoryview(Path(path).read_bytes())
+    if str(path).endswith(".meta"):
+        return summarize_meta_graph(data)
+    return summarize_graph_def(data)

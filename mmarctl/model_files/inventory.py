@@ -1,0 +1,222 @@
+"""One :class:`ModelFile` per model artifact in a folder, and what each verb can do with it.
+
+Kinds (``ModelFile.kind``), told apart by the files' contents, not their names alone:
+
+* ``tf2_checkpoint``: mmarctl's own ``tf.train.Checkpoint`` (its ``.index`` table holds
+  ``_CHECKPOINTABLE_OBJECT_GRAPH``);
+* ``tf1_checkpoint``: a TF1 ``Saver`` checkpoint, as Clara 3.x wrote (``.index`` without the
+  object graph), with its ``.meta`` graph or without it;
+* ``frozen_graph`` / ``tftrt_graph``: a frozen ``GraphDef`` ``.pb``; the second holds
+  ``TRTEngineOp`` nodes (Clara's ``model.trt.pb``), which no current TensorFlow runs;
+* ``saved_model``: a folder with ``saved_model.pb``;
+* ``onnx``: an ``.onnx`` file (a protocol-buffer ``ModelProto``: field 1, the IR version);
+* ``tensorrt_engine``: ``model.trt``, a serialized engine (told by name only: an engine has
+  no portable header).
+
+Nothing here imports TensorFlow: ``mmarctl check`` lists these as notes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from mmarctl.model_files import graph_info as gi
+from mmarctl.model_files import protowire as pw
+from mmarctl.model_files import tf_table
+
+LABELS = {"tf2_checkpoint": "mmarctl (TF2) checkpoint",
+          "tf1_checkpoint": "TF1 Saver checkpoint (Clara)",
+          "frozen_graph": "frozen graph", "tftrt_graph": "TF-TRT frozen graph (Clara)",
+          "saved_model": "SavedModel", "onnx": "ONNX model",
+          "tensorrt_engine": "TensorRT engine", "unreadable": "unreadable model file"}
+
+
+@dataclass
+class ModelFile:
+    """One model artifact and what it is.
+
+    Attributes:
+        kind: one of the kinds in the module docstring, or ``unreadable``.
+        path: the main file (a checkpoint's prefix, a folder for a SavedModel).
+        details: short facts (variables, layout, input, output) for messages.
+        layout: ``channels_first`` / ``channels_last`` for graphs, else None.
+        input, output: node names when known.
+        input_shape: the input placeholder's shape (None entries open), when known.
+        has_meta: TF1 checkpoints: whether the ``.meta`` graph is there.
+        uses: verb -> what it does with this file (or why it cannot).
+    """
+
+    kind: str
+    path: Path
+    details: list[str] = field(default_factory=list)
+    layout: str | None = None
+    input: str | None = None
+    output: str | None = None
+    input_shape: gi.Shape = None
+    has_meta: bool = False
+    uses: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return LABELS.get(self.kind, self.kind)
+
+    @property
+    def fixed_shape(self) -> bool:
+        """Whether the input's spatial size is fixed (Clara's ``dynamic_input_shape: false``)."""
+        return bool(self.input_shape) and all(d is not None for d in self.input_shape[1:])
+
+
+def checkpoint_kind(index_file: Path) -> str:
+    """``tf2_checkpoint`` or ``tf1_checkpoint`` from a ``.index`` file (``unreadable`` if neither)."""
+    try:
+        entries = tf_table.checkpoint_entries(index_file)
+    except (tf_table.TableError, OSError):
+        return "unreadable"
+    return "tf2_checkpoint" if tf_table.is_object_checkpoint(entries) else "tf1_checkpoint"
+
+
+def _describe_graph(item: ModelFile, summary: gi.GraphSummary, data_format: str | None) -> None:
+    node = summary.placeholder()
+    item.input = node.name if node else None
+    item.input_shape = node.shape if node else None
+    item.output = gi.DEFAULT_OUTPUT if gi.DEFAULT_OUTPUT in summary.names else None
+    item.layout, why = summary.layout(item.input, data_format)
+    item.details.append(f"{item.layout} ({why})")
+    if node:
+        fixed = "fixed" if item.fixed_shape else "dynamic"
+        item.details.append(f"input {node.name} {gi.format_shape(node.shape)} {fixed}")
+    else:
+        names = ", ".join(p.name for p in summary.placeholders) or "none"
+        item.details.append(f"no {gi.DEFAULT_INPUT} (placeholders: {names})")
+    item.details.append(f"output {item.output}" if item.output
+                        else f"no {gi.DEFAULT_OUTPUT} node")
+
+
+def _checkpoint(index: Path, data_format: str | None) -> ModelFile:
+    prefix = Path(str(index)[: -len(".index")])
+    kind = checkpoint_kind(index)
+    item = ModelFile(kind, prefix)
+    if kind == "unreadable":
+        item.details.append("the .index is not a TensorFlow checkpoint table")
+        return item
+    entries = tf_table.checkpoint_entries(index)
+    if kind == "tf2_checkpoint":
+        item.details.append(f"{len(entries) - 1} tensors")
+        return item
+    slots = sum(1 for e in entries if e.name.rsplit("/", 1)[-1].startswith("Adam"))
+    item.details.append(f"{len(entries)} tensors" + (f", {slots} optimizer slots" if slots else ""))
+    meta = Path(f"{prefix}.meta")
+    item.has_meta = meta.is_file()
+    if item.has_meta:
+        try:
+            _describe_graph(item, gi.read_summary(meta), data_format)
+        except (pw.WireError, OSError):
+            item.details.append("the .meta is not a TF1 meta graph")
+            item.has_meta = False
+    else:
+        item.details.append("no .meta graph")
+    return item
+
+
+def _graph(path: Path, data_format: str | None) -> ModelFile:
+    try:
+        summary = gi.read_summary(path)
+    except (pw.WireError, OSError):
+        return ModelFile("unreadable", path, ["not a TensorFlow GraphDef"])
+    if not summary.names:
+        return ModelFile("unreadable", path, ["no graph nodes"])
+    item = ModelFile("tftrt_graph" if summary.tensorrt else "frozen_graph", path)
+    _describe_graph(item, summary, data_format)
+    return item
+
+
+def _is_onnx(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        head = handle.read(2)
+    return head[:1] == b"\x08"  # ModelProto field 1 (ir_version), a varint
+
+
+def scan_models(folder: Path, data_format: str | None = None) -> list[ModelFile]:
+    """The model artifacts in ``folder`` (not recursive, except ``saved_model/`` and
+    ``triton/`` which are listed as one item each), with :attr:`ModelFile.uses` filled in.
+
+    Args:
+        folder: usually the MMAR's ``models/``.
+        data_format: the training config's ``data_format`` (a layout tie-breaker).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    items: list[ModelFile] = []
+    for path in sorted(folder.iterdir()):
+        name = path.name
+        if name.startswith("."):
+            continue
+        if path.is_dir() and (path / "saved_model.pb").is_file():
+            items.append(ModelFile("saved_model", path))
+        elif name.endswith(".index") and path.is_file():
+            items.append(_checkpoint(path, data_format))
+        elif name.endswith(".meta") and not Path(str(path)[:-5] + ".index").exists():
+            items.append(ModelFile("unreadable", path, ["a TF1 meta graph without its "
+                                                        "checkpoint (.index/.data)"]))
+        elif name.endswith(".pb") and path.is_file():
+            items.append(_graph(path, data_format))
+        elif name.endswith(".onnx") and path.is_file():
+            items.append(ModelFile("onnx" if _is_onnx(path) else "unreadable", path))
+        elif name == "model.trt" and path.is_file():
+            items.append(ModelFile("tensorrt_engine", path))
+    names = {i.path.name for i in items}
+    for item in items:
+        item.uses = _uses(item, names)
+    return items
+
+
+def _uses(item: ModelFile, names: set[str]) -> dict[str, str]:
+    kind = item.kind
+    if kind == "tf2_checkpoint":
+        return {"validate/infer": "CheckpointLoader (--model ckpt)",
+                "export": "every format", "finetune": "yes"}
+    if kind == "tf1_checkpoint":
+        if not item.has_meta:
+            run = "no: the graph (.meta) is missing; use Clara's model.fzn.pb"
+            return {"validate/infer": run, "export": run, "finetune": _FINETUNE_TF1}
+        run = (f"CheckpointLoader runs its graph {item.input} -> {item.output}"
+               if item.input and item.output else
+               "CheckpointLoader with input_node_names/output_node_names (no NV_MODEL_* nodes)")
+        return {"validate/infer": run, "export": "every format, from the TF1 graph",
+                "finetune": _FINETUNE_TF1}
+    if kind == "frozen_graph":
+        return {"validate/infer": "FrozenGraphModelLoader (--model fzn)",
+                "export": "savedmodel, onnx, triton from the graph", "finetune": "no (no "
+                "variables); finetune from a checkpoint"}
+    if kind == "tftrt_graph":
+        fallback = ("model.fzn.pb beside it is used instead" if "model.fzn.pb" in names else
+                    "make model.fzn.pb with `mmarctl export` from the checkpoint")
+        return {"validate/infer": f"no: TF-TRT was removed from TensorFlow 2.18; {fallback}",
+                "export": "no", "finetune": "no"}
+    if kind == "onnx":
+        return {"validate/infer": "OnnxModelLoader (--model onnx)"}
+    if kind == "saved_model":
+        return {"serving": "TensorFlow Serving / tf.saved_model.load"}
+    if kind == "tensorrt_engine":
+        return {"serving": "TensorRT on the GPU and TensorRT version that built it"}
+    return {}
+
+
+_FINETUNE_TF1 = ("only if every variable of the config's network matches one of its "
+                 "variables by name and shape, else train from scratch")
+
+
+def describe_models(folder: Path, display: Callable[[Path], str] = str,
+                    data_format: str | None = None) -> list[tuple[str, str]]:
+    """``(file, message)`` lines for ``mmarctl check``: what each artifact is and its uses."""
+    lines = []
+    for item in scan_models(folder, data_format):
+        shown = display(item.path)
+        facts = "; ".join(item.details)
+        uses = "; ".join(f"{verb}: {what}" for verb, what in item.uses.items())
+        text = item.label + (f" ({facts})" if facts else "") + (f". {uses}" if uses else "")
+        lines.append((shown, text))
+    return lines

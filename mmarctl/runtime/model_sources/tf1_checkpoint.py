@@ -1,0 +1,109 @@
+"""A TF1 Saver checkpoint (Clara 3.x ``model.ckpt.meta/.index/.data-*``) run as its own graph.
+
+The meta graph is imported into a private ``tf.Graph`` (``clear_devices``: Clara pinned ops to
+``/gpu:0``), the Saver restores the variables in a ``tf.compat.v1.Session``, and the graph runs
+from ``NV_MODEL_INPUT`` to ``NV_MODEL_OUTPUT`` (names as Clara's export flags, overridable).
+Training ops in the meta graph (optimizer updates) are never run. Layout and shape come from
+the input placeholder and the convolutions' ``data_format`` (:mod:`mmarctl.model_files.graph_info`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmarctl.errors import RuntimeFailure
+from mmarctl.model_files import graph_info
+from mmarctl.runtime.model_sources.base import ModelSource, quiet_tf
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(getattr(error, "message", "") or error).strip()
+    return (text.splitlines()[0] if text else type(error).__name__)[:300]
+
+
+def check_nodes(names: set[str], summary: graph_info.GraphSummary, input_name: str,
+                output_name: str, file: Path) -> None:
+    """Raise a one-line RuntimeFailure when the graph lacks the input or output node."""
+    for role, name in (("input", input_name), ("output", output_name)):
+        if name not in names:
+            if role == "input":
+                hint = ", ".join(p.name for p in summary.placeholders) or "none"
+                hint = f"its placeholders: {hint}; name one with input_node_names"
+            else:
+                hint = "name the output with output_node_names (Clara's --output_node_names)"
+            raise RuntimeFailure(f"the graph has no {role} node {name!r}", file=file, hint=hint)
+
+
+@dataclass
+class Tf1Checkpoint(ModelSource):
+    """Runs a TF1 checkpoint's meta graph; see the module docstring."""
+
+    def __post_init__(self) -> None:
+        import tensorflow as tf
+
+        v1 = tf.compat.v1
+        meta = Path(f"{self.path}.meta")
+        if not meta.is_file():
+            raise RuntimeFailure(f"TF1 checkpoint without its graph: no {meta.name}",
+                                 file=self.path.parent,
+                                 hint="the graph is needed to run it; use Clara's model.fzn.pb "
+                                      "(--model fzn), or train from scratch")
+        summary = graph_info.read_summary(meta)
+        check_nodes(summary.names, summary, self.input_name, self.output_name, meta)
+        self.layout, self.layout_reason = summary.layout(
+            self.input_name, self.extra.get("data_format"))
+        node = summary.placeholder(self.input_name)
+        self.input_shape = node.shape if node else None
+        self._graph = tf.Graph()
+        with quiet_tf(), self._graph.as_default():
+            try:
+                saver = v1.train.import_meta_graph(str(meta), clear_devices=True)
+            except Exception as error:  # unknown ops, a damaged file
+                raise RuntimeFailure(f"cannot import the TF1 meta graph: {_first_line(error)}",
+                                     file=meta) from None
+            self._session = v1.Session(graph=self._graph)
+            try:
+                saver.restore(self._session, str(self.path))
+            except Exception as error:  # NotFoundError, DataLossError, shape mismatch
+                raise RuntimeFailure(f"cannot restore the TF1 checkpoint: {_first_line(error)}",
+                                     file=self.path) from None
+        self._input = self._graph.get_tensor_by_name(f"{self.input_name}:0")
+        self._output = self._graph.get_tensor_by_name(f"{self.output_name}:0")
+
+    def native_predict(self, batch: np.ndarray) -> np.ndarray:
+        batch = np.asarray(batch, dtype=self._input.dtype.as_numpy_dtype)
+        if not self._input.shape.is_compatible_with(batch.shape):
+            raise RuntimeFailure(f"input of shape {tuple(batch.shape)} does not fit the graph's "
+                                 f"{self.input_name} {self._input.shape.as_list()}",
+                                 file=self.path, hint="set the inferer's roi_size to the "
+                                                      "graph's fixed size")
+        with quiet_tf():
+            out = self._session.run(self._output, {self._input: batch})
+        return np.asarray(out, np.float32)
+
+    def graph_def(self) -> Any:
+        """The inference graph frozen (variables as constants), as Clara's export.sh made it."""
+        import tensorflow as tf
+
+        v1 = tf.compat.v1
+        with quiet_tf():
+            graph_def = v1.graph_util.convert_variables_to_constants(
+                self._session, self._graph.as_graph_def(), [self.output_name])
+            return v1.graph_util.remove_training_nodes(graph_def,
+                                                       protected_nodes=[self.output_name])
+
+    def variables(self) -> dict[str, np.ndarray]:
+        """The trainable variables of the graph, by name (without ``:0``)."""
+        with quiet_tf(), self._graph.as_default():
+            import tensorflow as tf
+
+            found = tf.compat.v1.trainable_variables()
+            values = self._session.run(found)
+        return {v.op.name: np.asarray(x) for v, x in zip(found, values)}
+
+    def close(self) -> None:
+        self._session.close()

@@ -1,0 +1,199 @@
+"""`check` and `train` agree on every pre-flight class (issue 12, part 1).
+
+For each kind of mistake the runtime refuses before compute, a broken copy of the spleen
+scaffold makes `mmarctl check` exit 1 with one problem line, and `mmarctl train` exit 1
+with that same line before its first step (no models/ written, TensorFlow never started).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import nibabel as nib
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from mmarctl.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def spleen(tmp_path_factory) -> Path:
+    """The spleen scaffold with 4 tiny synthetic cases (made once)."""
+    root = tmp_path_factory.mktemp("preflight") / "spleen"
+    assert runner.invoke(app, ["clone", "spleen", str(root)]).exit_code == 0
+    done = runner.invoke(app, ["data", "synth", str(root / "data"), "--cases", "4",
+                               "--size", "24"])
+    assert done.exit_code == 0, done.output
+    return root
+
+
+def _config(root: Path) -> dict:
+    return json.loads((root / "config" / "config_train.json").read_text())
+
+
+def _edit_json(path: Path, change: Callable[[dict], None]) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def _train(root: Path, change: Callable[[dict], None]) -> None:
+    _edit_json(root / "config" / "config_train.json", change)
+
+
+def _first_image(root: Path) -> Path:
+    datalist = json.loads((root / "data" / "dataset_0.json").read_text())
+    return root / "data" / datalist["training"][0]["image"]
+
+
+def _rewrite_image(root: Path, affine=None, data=None) -> None:
+    path = _first_image(root)
+    image = nib.load(str(path))
+    array = image.get_fdata(dtype=np.float32) if data is None else data(image)
+    header = image.header.copy()
+    if affine is not None:
+        # Written into the header fields directly: nibabel refuses to decompose such an
+        # affine into a qform, which is the point of the test.
+        header["qform_code"], header["sform_code"] = 0, 1
+        header["srow_x"], header["srow_y"], header["srow_z"] = affine[0], affine[1], affine[2]
+    new = nib.Nifti1Image(array, None if affine is not None else image.affine, header)
+    nib.save(new, str(path))
+
+
+def _env(root: Path, **values) -> None:
+    _edit_json(root / "config" / "environment.json", lambda e: e.update(values))
+
+
+def _drop_label(root: Path) -> None:
+    _edit_json(root / "data" / "dataset_0.json", lambda d: d["training"][1].pop("label"))
+
+
+def _garbage_image(root: Path) -> None:
+    _first_image(root).write_bytes(b"not a NIfTI file at all" * 20)
+
+
+def _nan_affine(root: Path) -> None:
+    affine = np.eye(4)
+    affine[0, 0] = np.nan
+    _rewrite_image(root, affine=affine)
+
+
+def _singular_affine(root: Path) -> None:
+    affine = np.diag([1.0, 1.0, 0.0, 1.0])
+    _rewrite_image(root, affine=affine)
+
+
+def _two_channels(root: Path) -> None:
+    _rewrite_image(root, data=lambda image: np.stack(
+        [image.get_fdata(dtype=np.float32)] * 2, axis=-1))
+
+
+def _seed_text(root: Path) -> None:
+    _train(root, lambda c: c["determinism"].update(random_seed="abc"))
+
+
+def _every_in_environment(root: Path) -> None:
+    _train(root, lambda c: c.pop("num_training_epoch_per_valid"))
+    _env(root, num_training_epoch_per_valid=0)
+
+
+def _nf_dec_short(root: Path) -> None:
+    _train(root, lambda c: c["train"]["model"]["args"].update(nf_dec="64,32"))
+
+
+def _two_norms(root: Path) -> None:
+    _train(root, lambda c: c["train"]["model"]["args"].update(use_batch_norm=True))
+
+
+def _poly_power_zero(root: Path) -> None:
+    _train(root, lambda c: c["train"]["lr_policy"]["args"].update(poly_power=0))
+
+
+def _batch_size_zero(root: Path) -> None:
+    _train(root, lambda c: c["train"]["image_pipeline"]["args"].update(output_batch_size=0))
+
+
+def _bad_scale_range(root: Path) -> None:
+    _train(root, lambda c: c["train"]["pre_transforms"][4]["args"].update(
+        fields=[]))
+
+
+def _net_dims(root: Path) -> None:
+    _train(root, lambda c: c["train"]["model"].update(
+        name="SegAhnet", args={"num_classes": 2, "n_spatial_dim": 2}))
+
+
+#: (class id, how to break the MMAR, the JSON path / file part and the message part).
+CASES = [
+    ("global-seed", _seed_text, "determinism.random_seed",
+     "random_seed must be an integer; Received: random_seed='abc'"),
+    ("global-from-environment", _every_in_environment, "num_training_epoch_per_valid",
+     "num_training_epoch_per_valid must be an integer >= 1"),
+    ("network-args", _nf_dec_short, "train.model", "Unet: nf_dec must be at least"),
+    ("network-exclusive-args", _two_norms, "train.model",
+     "Unet: use_group_norm must be false when use_batch_norm is true"),
+    ("lr-policy-args", _poly_power_zero, "train.lr_policy",
+     "ReducePoly: poly_power must be a number > 0"),
+    ("pipeline-args", _batch_size_zero, "train.image_pipeline",
+     "output_batch_size must be an integer >= 1"),
+    ("transform-args", _bad_scale_range, "train.pre_transforms[4]", "ScaleIntensityRange"),
+    ("network-input", _net_dims, "train.model",
+     "SegAhnet: n_spatial_dim must be the data's spatial dimensions (3)"),
+    ("datalist-field", _drop_label, "data/dataset_0.json: training",
+     "1 of 3 items have no 'label', which LoadNifti reads: training[1]"),
+    ("header-unreadable", _garbage_image, "data/dataset_0.json: training",
+     "NIfTI files have no readable NIfTI header"),
+    ("header-affine-nan", _nan_affine, "data/dataset_0.json: training",
+     "have an affine with NaN or infinite entries"),
+    ("header-affine-singular", _singular_affine, "data/dataset_0.json: training",
+     "have a singular affine"),
+    ("header-channels", _two_channels, "data/dataset_0.json: training",
+     "1 images have a channel count other than output_image_channels=1"),
+]
+
+
+@pytest.fixture
+def broken(spleen, tmp_path, request) -> Path:
+    root = tmp_path / "mmar"
+    shutil.copytree(spleen, root)
+    request.param(root)
+    return root
+
+
+def _problem_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines()
+            if line and not line.startswith(("OK:", "note", "1 problem")) and "problem(s)" not in line]
+
+
+def test_the_unbroken_scaffold_passes(spleen):
+    result = runner.invoke(app, ["check", str(spleen)])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("broken, where, message",
+                         [pytest.param(fn, where, msg, id=cid) for cid, fn, where, msg in CASES],
+                         indirect=["broken"])
+def test_check_and_train_refuse_with_the_same_line(broken, where, message):
+    check = runner.invoke(app, ["check", str(broken)])
+    assert check.exit_code == 1, check.output
+    lines = _problem_lines(check.output)
+    assert len(lines) == 1, check.output  # one line per class
+    line = lines[0]
+    assert where in line and message in line, line
+
+    train = runner.invoke(app, ["train", str(broken), "--epochs", "1"])
+    assert train.exit_code == 1, train.output
+    assert line in train.output, train.output  # same message, file and JSON path
+    assert "Traceback" not in train.output
+    written = [p.name for p in (broken / "models").glob("*") if not p.name.startswith(".")]
+    assert written == []  # no checkpoint, summary or history (the writer lock may exist)
+
+
+def test_the_agreement_table_covers_every_class():
+    assert len({cid for cid, *_ in CASES}) == len(CASES) == 13

@@ -1,0 +1,178 @@
+"""Clara Train 3.x ``commands/`` scripts as Clara's MMAR page and NGC MMARs print them
+(FORMAT.md section 9), each with the kind of edit users made (their own --set values).
+
+Written into a test MMAR by :func:`write_clara_commands`; the texts are data, not code run
+by the tests themselves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SET_ENV = """#!/usr/bin/env bash
+export PYTHONPATH="$PYTHONPATH:/opt/nvidia"
+DIR="$( cd "$( dirname "${BASH_SOURCE[0]}" )" >/dev/null 2>&1 && pwd )"
+export MMAR_ROOT=${DIR}/..
+"""
+
+TRAIN = """#!/usr/bin/env bash
+my_dir="$(dirname "$0")"
+. $my_dir/set_env.sh
+
+echo "MMAR_ROOT set to $MMAR_ROOT"
+
+additional_options="$*"
+
+# Data list containing all data
+CONFIG_FILE=config/config_train.json
+ENVIRONMENT_FILE=config/environment.json
+
+python3 -u  -m nvmidl.apps.train \\
+    -m $MMAR_ROOT \\
+    -c $CONFIG_FILE \\
+    -e $ENVIRONMENT_FILE \\
+    --set \\
+    DATASET_JSON=$MMAR_ROOT/data/dataset_0.json \\
+    epochs=1 \\
+    learning_rate=0.0001 \\
+    num_training_epoch_per_valid=1 \\
+    multi_gpu=false \\
+    ${additional_options}
+"""
+
+TRAIN_FINETUNE = """#!/usr/bin/env bash
+my_dir="$(dirname "$0")"
+. $my_dir/set_env.sh
+
+echo "MMAR_ROOT set to $MMAR_ROOT"
+
+additional_options="$*"
+
+# Data list containing all data
+CONFIG_FILE=config/config_train.json
+ENVIRONMENT_FILE=config/environment.json
+
+python3 -u  -m nvmidl.apps.train \\
+    -m $MMAR_ROOT \\
+    -c $CONFIG_FILE \\
+    -e $ENVIRONMENT_FILE \\
+    --set \\
+    DATASET_JSON=$MMAR_ROOT/data/dataset_0.json \\
+    MMAR_CKPT=$MMAR_ROOT/models/model.ckpt \\
+    PRETRAIN_WEIGHTS_FILE="" \\
+    epochs=1 \\
+    learning_rate=0.0001 \\
+    num_training_epoch_per_valid=1 \\
+    multi_gpu=False \\
+    ${additional_options}
+"""
+
+TRAIN_2GPU = """#!/usr/bin/env bash
+my_dir="$(dirname "$0")"
+. $my_dir/set_env.sh
+
+echo "MMAR_ROOT set to $MMAR_ROOT"
+
+additional_options="$*"
+
+# Data list containing all data
+CONFIG_FILE=config/config_train.json
+ENVIRONMENT_FILE=config/environment.json
+
+mpirun -np 2 -H localhost:2 -bind-to none -map-by slot \\
+    -x NCCL_DEBUG=INFO -x LD_LIBRARY_PATH -x PATH -mca pml ob1 -mca btl ^openib \\
+    --allow-run-as-root \\
+    python3 -u  -m nvmidl.apps.train \\
+    -m $MMAR_ROOT \\
+    -c $CONFIG_FILE \\
+    -e $ENVIRONMENT_FILE \\
+    --set \\
+    DATASET_JSON=$MMAR_ROOT/data/dataset_0.json \\
+    epochs=1 \\
+    learning_rate=0.0002 \\
+    num_training_epoch_per_valid=1 \\
+    multi_gpu=true \\
+    ${additional_options}
+"""
+
+VALIDATE = """#!/usr/bin/env bash
+my_dir="$(dirname "$0")"
+. $my_dir/set_env.sh
+
+echo "MMAR_ROOT set to $MMAR_ROOT"
+
+additional_options="$*"
+
+# Data list containing all data
+CONFIG_FILE=config/config_validation.json
+ENVIRONMENT_FILE=config/environment.json
+
+python3 -u  -m nvmidl.apps.evaluate \\
+    -m $MMAR_ROOT \\
+    -c $CONFIG_FILE \\
+    -e $ENVIRONMENT_FILE \\
+    --set \\
+    DATASET_JSON=$MMAR_ROOT/data/dataset_0.json \\
+    do_validation=true \\
+    output_infer_result=false \\
+    ${additional_options}
+"""
+
+INFER = """#!/usr/bin/env bash
+my_dir="$(dirname "$0")"
+. $my_dir/set_env.sh
+
+echo "MMAR_ROOT set to $MMAR_ROOT"
+
+additional_options="$*"
+
+# Data list containing all data
+CONFIG_FILE=config/config_validation.json
+ENVIRONMENT_FILE=config/environment.json
+
+python3 -u  -m nvmidl.apps.evaluate \\
+    -m $MMAR_ROOT \\
+    -c $CONFIG_FILE \\
+    -e $ENVIRONMENT_FILE \\
+    --set \\
+    DATASET_JSON=$MMAR_ROOT/data/dataset_0.json \\
+    MMAR_EVAL_OUTPUT_PATH=$MMAR_ROOT/eval_infer \\
+    do_validation=false \\
+    output_infer_result=true \\
+    ${additional_options}
+"""
+
+EXPORT = """#!/usr/bin/env bash
+my_dir="$(dirname "$0")"
+. $my_dir/set_env.sh
+
+echo "MMAR_ROOT set to $MMAR_ROOT"
+
+additional_options="$*"
+
+# Data list containing all data
+python3 -u -m nvmidl.apps.export \\
+    --model_file_format CKPT \\
+    --model_file_path $MMAR_ROOT/models \\
+    --model_name model \\
+    --input_node_names "NV_MODEL_INPUT" \\
+    --output_node_names NV_MODEL_OUTPUT \\
+    --trt_min_seg_size 50 \\
+    ${additional_options}
+"""
+
+SCRIPTS = {"set_env.sh": SET_ENV, "train.sh": TRAIN, "train_finetune.sh": TRAIN_FINETUNE,
+           "train_2gpu.sh": TRAIN_2GPU, "validate.sh": VALIDATE, "infer.sh": INFER,
+           "export.sh": EXPORT}
+
+
+def write_clara_commands(root: Path) -> Path:
+    """Replace ``root/commands`` with Clara's scripts (executable); returns the folder."""
+    folder = Path(root) / "commands"
+    folder.mkdir(exist_ok=True)
+    for old in folder.glob("*.sh"):
+        old.unlink()
+    for name, text in SCRIPTS.items():
+        path = folder / name
+        path.write_text(text, encoding="utf-8")
+        path.chmod(0o755)
+    return folder

@@ -1,0 +1,147 @@
+"""Reading Clara's nvmidl.apps.* command lines, and mapping them onto mmarctl's verbs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mmarctl.errors import ConfigError, UsageError
+from mmarctl.nvmidl_shim.arguments import parse
+from mmarctl.nvmidl_shim.mapping import PLANNERS
+from tests.conftest import write_json
+
+TRAIN = ["-m", "{root}", "-c", "config/config_train.json", "-e", "config/environment.json",
+         "--set", "DATASET_JSON={root}/config/dataset_0.json", "epochs=1260",
+         "learning_rate=0.0001", "num_training_epoch_per_valid=20", "multi_gpu=false"]
+
+
+@pytest.fixture
+def mmar(tmp_path: Path) -> Path:
+    root = tmp_path / "mmar"
+    write_json(root / "config" / "config_train.json", {"epochs": 2, "learning_rate": 1e-3})
+    write_json(root / "config" / "config_validation.json", {"batch_size": 1})
+    write_json(root / "config" / "environment.json", {"DATA_ROOT": "data"})
+    return root
+
+
+def plan(app: str, argv: list[str], root: Path):
+    return PLANNERS[app](parse(app, [a.replace("{root}", str(root)) for a in argv]))
+
+
+def test_train_sh_maps_onto_train_with_every_set_item(mmar):
+    result = plan("train", TRAIN, mmar)
+    assert result.runs == [[
+        "train", str(mmar), "--config-train", "config/config_train.json",
+        "--set", f"DATASET_JSON={mmar}/config/dataset_0.json", "--set", "epochs=1260",
+        "--set", "learning_rate=0.0001", "--set", "num_training_epoch_per_valid=20",
+        "--set", "multi_gpu=false"]]
+    assert not result.multi_gpu and not result.notes
+
+
+def test_additional_options_join_set_and_the_last_value_wins(mmar):
+    # ./train.sh epochs=3 appends "epochs=3" after Clara's own --set list.
+    result = plan("train", [*TRAIN, "epochs=3", "multi_gpu=True"], mmar)
+    argv = result.runs[0]
+    assert "epochs=3" in argv and "epochs=1260" not in argv
+    assert "multi_gpu=true" in argv and result.multi_gpu
+
+
+def test_finetune_when_mmar_ckpt_is_set(mmar):
+    result = plan("train", [*TRAIN, "MMAR_CKPT={root}/models/model.ckpt",
+                            "PRETRAIN_WEIGHTS_FILE=", "--write_train_stats"], mmar)
+    argv = result.runs[0]
+    assert argv[0] == "finetune"
+    assert f"MMAR_CKPT={mmar}/models/model.ckpt" in argv and "PRETRAIN_WEIGHTS_FILE=" in argv
+    assert "--write_train_stats: nothing to do" in result.notes[0]
+
+
+def test_other_environment_file_becomes_set_items_before_the_scripts(mmar):
+    write_json(mmar / "config" / "env_site.json", {"DATA_ROOT": "/data", "NUM": 3,
+                                                   "TXT": "5", "epochs": 7})
+    argv = plan("train", ["-m", "{root}", "-e", "config/env_site.json", "--set", "epochs=1"],
+                mmar).runs[0]
+    sets = [argv[i + 1] for i, a in enumerate(argv) if a == "--set"]
+    assert sets == ["DATA_ROOT=/data", "NUM=3", 'TXT="5"', "epochs=1"]
+
+
+def test_missing_environment_file_is_one_line(mmar):
+    with pytest.raises(ConfigError, match="environment file not found"):
+        plan("train", ["-m", "{root}", "-e", "config/nope.json"], mmar)
+
+
+@pytest.mark.parametrize("sets, verbs", [
+    (["do_validation=true", "output_infer_result=false"], ["validate"]),
+    (["do_validation=false", "output_infer_result=true", "DATA_LIST_KEY=test"], ["infer"]),
+    (["do_validation=True", "output_infer_result=True"], ["validate", "infer"]),
+    ([], ["validate"]),
+])
+def test_evaluate_picks_validate_and_or_infer(mmar, sets, verbs):
+    result = plan("evaluate", ["-m", "{root}", "-c", "config/config_validation.json",
+                               "--set", *sets], mmar)
+    assert [run[0] for run in result.runs] == verbs
+    for run in result.runs:
+        assert run[2:4] == ["--config", "config/config_validation.json"]
+        assert not any(a.startswith(("do_validation", "output_infer_result")) for a in run)
+    if "DATA_LIST_KEY=test" in sets:
+        assert "DATA_LIST_KEY=test" in result.runs[0]
+
+
+def test_evaluate_with_nothing_to_do_is_a_usage_error(mmar):
+    with pytest.raises(UsageError, match="both false: nothing to run"):
+        plan("evaluate", ["-m", "{root}", "--set", "do_validation=false",
+                          "output_infer_result=no"], mmar)
+    with pytest.raises(UsageError, match="do_validation=maybe: expected true or false"):
+        plan("evaluate", ["-m", "{root}", "--set", "do_validation=maybe"], mmar)
+
+
+def test_export_sh_maps_onto_export_with_clara_names(mmar, monkeypatch):
+    monkeypatch.setenv("MMAR_ROOT", str(mmar / "commands" / ".."))
+    (mmar / "commands").mkdir()
+    result = plan("export", [
+        "--model_file_format", "CKPT", "--model_file_path", "{root}/models", "--model_name",
+        "model", "--input_node_names", "NV_MODEL_INPUT", "--output_node_names",
+        "NV_MODEL_OUTPUT", "--trt_min_seg_size", "50"], mmar)
+    assert result.runs == [[
+        "export", str(mmar), "--format", "fzn", "--input-node", "NV_MODEL_INPUT",
+        "--output-node", "NV_MODEL_OUTPUT", "--ckpt", str(mmar / "models" / "model.ckpt"),
+        "--set", f"MMAR_CKPT_DIR={mmar / 'models'}"]]
+    assert len(result.notes) == 1 and "--trt_min_seg_size ignored" in result.notes[0]
+
+
+def test_export_without_mmar_root_finds_the_mmar_from_the_model_path(mmar, monkeypatch):
+    monkeypatch.delenv("MMAR_ROOT", raising=False)
+    (mmar / "models").mkdir()
+    result = plan("export", ["--model_file_path", "{root}/models", "--trtis_export",
+                             "--trtis_model_name", "spleen", "--trtis_input_shape", "1 96"],
+                  mmar)
+    argv = result.runs[0]
+    assert argv[1] == str(mmar)
+    assert argv[2:6] == ["--format", "fzn", "--format", "triton"]
+    assert argv[argv.index("--triton-name") + 1] == "spleen"
+    assert any("--trtis_input_shape ignored" in n for n in result.notes)
+
+
+def test_export_from_another_format_is_refused(mmar):
+    with pytest.raises(UsageError, match="--model_file_format PB: the shim exports from a "
+                                         "checkpoint"):
+        plan("export", ["-m", "{root}", "--model_file_format", "PB"], mmar)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["-m", "x", "--gpus", "2", "--foo"],
+     "nvmidl.apps.train: unknown flag(s) --gpus 2, --foo (mmarctl's shim reads -m, --mmar, -c"),
+    (["-m", "x", "stray"], "nvmidl.apps.train: unknown argument(s) stray"),
+    (["-m"], "nvmidl.apps.train: -m needs a value"),
+])
+def test_bad_command_lines_are_one_usage_line(argv, message):
+    with pytest.raises(UsageError) as caught:
+        parse("train", argv)
+    assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
+
+
+def test_flag_equals_value_and_set_item_errors():
+    call = parse("export", ["--model_name=net", "--set", "A=1"])
+    assert call.values["model_name"] == "net" and call.sets == ["A=1"]
+    with pytest.raises(UsageError, match="--set '=1': expected KEY=VALUE"):
+        parse("train", ["--set", "=1"]).set_values()

@@ -1,0 +1,134 @@
+"""Model files told apart from their bytes (no TensorFlow), and TF1 sources run as their graphs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from mmarctl.model_files import scan_models  # noqa: E402
+from mmarctl.model_files.graph_info import summarize_graph_def  # noqa: E402
+
+tf = pytest.importorskip("tensorflow")
+
+import tf1_artifacts  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict[str, tuple[Path, dict]]:
+    """3D channels-first dynamic (2 classes), 2D channels-first fixed (3 classes),
+    3D channels-last fixed (1 class)."""
+    base = tmp_path_factory.mktemp("tf1")
+    made = {}
+    for tag, kwargs in {"3d_cf": dict(dims=3, channels=2, classes=2),
+                        "2d_cf_fixed": dict(dims=2, channels=2, classes=3, size=(16, 16)),
+                        "3d_cl_fixed": dict(dims=3, channels=1, classes=1, size=(16, 16, 16),
+                                            channels_first=False)}.items():
+        made[tag] = (base / tag, tf1_artifacts.build(base / tag, **kwargs), kwargs)
+    return made
+
+
+def test_inventory_tells_tf1_from_tf2_and_reads_the_graph(models, tmp_path):
+    folder = models["3d_cf"][0]
+    items = {i.path.name: i for i in scan_models(folder)}
+    ckpt, frozen = items["model.ckpt"], items["model.fzn.pb"]
+    assert (ckpt.kind, frozen.kind) == ("tf1_checkpoint", "frozen_graph")
+    assert ckpt.has_meta and ckpt.layout == frozen.layout == "channels_first"
+    assert ckpt.input_shape == (None, 2, None, None, None) and not ckpt.fixed_shape
+    assert (ckpt.input, ckpt.output) == ("NV_MODEL_INPUT", "NV_MODEL_OUTPUT")
+    assert "12 optimizer slots" in ckpt.details[0]  # 6 variables x Adam m, v
+    fixed = {i.path.name: i for i in scan_models(models["2d_cf_fixed"][0])}["model.fzn.pb"]
+    assert fixed.input_shape == (None, 2, 16, 16) and fixed.fixed_shape
+    assert fixed.layout == "channels_first"
+    last = {i.path.name: i for i in scan_models(models["3d_cl_fixed"][0])}["model.ckpt"]
+    assert last.layout == "channels_last"
+
+    # mmarctl's own TF2 object checkpoint, and a TF1 checkpoint whose .meta is gone.
+    tf.train.Checkpoint(v=tf.Variable([1.0, 2.0])).write(str(tmp_path / "model.ckpt"))
+    assert [i.kind for i in scan_models(tmp_path)] == ["tf2_checkpoint"]
+    bare = tmp_path / "bare"
+    tf1_artifacts.build(bare, dims=2, frozen=None, meta=False)
+    (item,) = scan_models(bare)
+    assert item.kind == "tf1_checkpoint" and not item.has_meta
+    assert item.uses["validate/infer"].startswith("no: the graph (.meta) is missing")
+
+
+def test_tensorrt_graph_is_recognised_without_tensorflow(models, tmp_path):
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString((models["3d_cf"][0] / "model.fzn.pb").read_bytes())
+    node = graph_def.node.add()
+    node.name, node.op = "TRTEngineOp_0", "TRTEngineOp"
+    (tmp_path / "model.trt.pb").write_bytes(graph_def.SerializeToString())
+    assert summarize_graph_def(graph_def.SerializeToString()).tensorrt
+    (item,) = scan_models(tmp_path)
+    assert item.kind == "tftrt_graph"
+    assert "make model.fzn.pb with `mmarctl export`" in item.uses["validate/infer"]
+
+
+def test_light_readers_do_not_import_tensorflow(models):
+    code = ("import sys; from mmarctl.model_files import describe_models; "
+            f"lines = describe_models({str(models['3d_cf'][0])!r}); "
+            "assert len(lines) == 2, lines; assert 'tensorflow' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.mark.parametrize("tag", ["3d_cf", "2d_cf_fixed", "3d_cl_fixed"])
+def test_tf1_checkpoint_and_frozen_graph_match_the_numpy_twin(models, tag):
+    from mmarctl.runtime.model_sources import open_source
+
+    folder, weights, kwargs = models[tag]
+    dims, channels = kwargs["dims"], kwargs["channels"]
+    batch = np.random.default_rng(3).standard_normal((2, *(16,) * dims, channels)).astype("f")
+    first = kwargs.get("channels_first", True)
+    expected = tf1_artifacts.twin(weights, np.moveaxis(batch, -1, 1) if first else batch, first)
+    if first:
+        expected = np.moveaxis(expected, 1, -1)
+    ckpt = open_source("tf1_checkpoint", folder / "model.ckpt")
+    frozen = open_source("frozen_graph", folder / "model.fzn.pb")
+    from_ckpt, from_frozen = ckpt.predict(batch), frozen.predict(batch)
+    assert from_ckpt.shape == expected.shape == (2, *(16,) * dims, kwargs["classes"])
+    # float16 section: the twin rounds where TF does, but accumulates in float64.
+    np.testing.assert_allclose(from_ckpt, expected, atol=3e-3)
+    # Session and eager runs may round one float16 value apart (seen: 5.5e-6).
+    np.testing.assert_allclose(from_frozen, from_ckpt, atol=5e-5)
+    assert ckpt.fixed_spatial == (kwargs.get("size") or None)
+
+
+def test_tf1_checkpoint_names_a_missing_node(models):
+    from mmarctl.errors import RuntimeFailure
+    from mmarctl.runtime.model_sources import open_source
+
+    with pytest.raises(RuntimeFailure, match="the graph has no output node 'probs'"):
+        open_source("tf1_checkpoint", models["3d_cf"][0] / "model.ckpt", output_name="probs")
+
+
+def test_finetune_import_refuses_an_unmatched_network_and_maps_a_matching_one(models):
+    import keras
+
+    from mmarctl.errors import RuntimeFailure
+    from mmarctl.runtime.model_sources.weight_import import import_tf1_weights
+
+    folder, weights, _ = models["3d_cl_fixed"]
+    other = keras.Sequential([keras.Input((16, 16, 16, 1)),
+                              keras.layers.Conv3D(4, 3, name="conv_a")], name="net")
+    before = [w.numpy().copy() for w in other.weights]
+    with pytest.raises(RuntimeFailure) as raised:
+        import_tf1_weights(folder / "model.ckpt", other)
+    assert "the network's variable net/conv_a/kernel [3, 3, 3, 1, 4] has no TF1 variable" in str(
+        raised.value)
+    assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, other.weights))
+
+    inputs = keras.Input((16, 16, 16, 1))
+    h = keras.layers.Conv3D(4, 3, padding="same", name="conv1")(inputs)
+    h = keras.layers.BatchNormalization(name="bn1", epsilon=1e-3)(h)
+    h = keras.layers.Conv3D(1, 1, name="conv2")(keras.layers.ReLU()(h))
+    same = keras.Model(inputs, h, name="net")
+    mapping = dict(import_tf1_weights(folder / "model.ckpt", same))
+    assert mapping["conv1/kernel"] == "conv1/kernel" and len(mapping) == 8
+    np.testing.assert_array_equal(same.get_layer("bn1").moving_variance.numpy(),
+                                  weights["bn1/moving_variance"])

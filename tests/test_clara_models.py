@@ -1,0 +1,219 @@
+"""An MMAR whose models/ holds only Clara TF1 artifacts: check, validate, infer, export, finetune."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+pytest.importorskip("tf2onnx")
+pytest.importorskip("onnxruntime")
+sys.path.insert(0, str(Path(__file__).parent / "runtime"))
+
+import tf1_artifacts  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+from mmarctl.cli import app  # noqa: E402
+
+LOADERS = {
+    "ckpt": {"name": "CheckpointLoader", "args": {"checkpoint_dir": "{MMAR_CKPT_DIR}"}},
+    "trt": {"name": "FrozenGraphModelLoader",
+            "args": {"model_file_path": "{MMAR_CKPT_DIR}/model.trt.pb"}},
+}
+
+
+def write(path: Path, data: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1), encoding="utf-8")
+
+
+def validation_config(loader: dict, roi: list[int]) -> dict:
+    return {"pre_transforms": [
+                {"name": "LoadNifti", "args": {"fields": "image"}},
+                {"name": "ConvertToChannelsFirst", "args": {"fields": "image"}},
+                {"name": "ScaleIntensityRange", "args": {"fields": "image", "a_min": -57,
+                 "a_max": 164, "b_min": 0.0, "b_max": 1.0, "clip": True}}],
+            "label_transforms": [
+                {"name": "LoadNifti", "args": {"fields": "label"}},
+                {"name": "ConvertToChannelsFirst", "args": {"fields": "label"}}],
+            "post_transforms": [{"name": "ArgmaxAcrossChannels", "args": {"fields": "model"}}],
+            "val_metrics": [{"name": "ComputeAverageDice", "args": {
+                "name": "mean_dice", "field": "model", "label_field": "label"}}],
+            "writers": [{"name": "WriteNifti", "args": {"field": "model", "dtype": "uint8",
+                                                        "write_path": "{MMAR_EVAL_OUTPUT_PATH}"}}],
+            "inferer": {"name": "TFScanWindowInferer", "args": {"roi_size": roi}},
+            "model_loader": loader}
+
+
+@pytest.fixture(scope="module")
+def mmar(tmp_path_factory) -> Path:
+    """Synthetic CT cases; models/ holds a Clara-like channels-first TF1 checkpoint (meta graph
+    with Adam) and its frozen graph, nothing of mmarctl's."""
+    from mmarctl.synth import synthesize
+
+    root = tmp_path_factory.mktemp("clara") / "mmar"
+    synthesize(root / "data", cases=2, size=24, seed=4, show_progress=False)
+    write(root / "config" / "environment.json", {
+        "DATA_ROOT": "data", "DATASET_JSON": "data/dataset_0.json", "MMAR_CKPT_DIR": "models",
+        "MMAR_EVAL_OUTPUT_PATH": "eval"})
+    write(root / "config" / "config_train.json", {
+        "epochs": 1, "learning_rate": 1e-3, "dynamic_input_shape": True,
+        "train": {"model": {"name": "Unet", "args": {"num_classes": 2, "nf_enc": "4,8",
+                                                     "nf_dec": "8,8,4"}},
+                  "loss": {"name": "Dice"},
+                  "pre_transforms": [
+                      {"name": "LoadNifti", "args": {"fields": ["image", "label"]}},
+                      {"name": "ConvertToChannelsFirst", "args": {"fields": ["image", "label"]}}],
+                  "image_pipeline": {"name": "SegmentationImagePipeline", "args": {
+                      "data_list_file_path": "{DATASET_JSON}", "data_file_base_dir":
+                      "{DATA_ROOT}", "data_list_key": "training",
+                      "output_crop_size": [16, 16, 16]}}},
+        "validate": {"metrics": [], "image_pipeline": {"name": "SegmentationImagePipeline",
+                     "args": {"data_list_file_path": "{DATASET_JSON}",
+                              "data_file_base_dir": "{DATA_ROOT}",
+                              "data_list_key": "validation"}}}})
+    for tag, loader in LOADERS.items():
+        write(root / "config" / f"config_validation_{tag}.json",
+              validation_config(loader, [16, 16, 16]))
+    tf1_artifacts.build(root / "models", dims=3, channels=1, classes=2, seed=5)
+    return root
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(app, [*args])
+
+
+def run(root: Path, verb: str, tag: str, *extra: str) -> Path:
+    out = root / f"{verb}_{tag}{'_'.join(extra)}"
+    result = invoke(verb, str(root), "-c", f"config_validation_{tag}.json", *extra,
+                    "--set", f"MMAR_EVAL_OUTPUT_PATH={out}")
+    assert result.exit_code == 0, result.output
+    assert "WARNING" not in result.output and "deprecated" not in result.output, result.output
+    return out
+
+
+def dice(out: Path) -> dict[str, float]:
+    rows = json.loads((out / "metrics.json").read_text())["per_case"]
+    return {row["case"]: row["mean_dice"] for row in rows}
+
+
+def test_check_lists_the_tf1_files_and_what_each_verb_does(mmar):
+    # This training config is deliberately minimal (check reports its missing keys); the
+    # model notes come regardless and never count as problems.
+    result = invoke("check", str(mmar))
+    assert "models/model" not in "".join(l for l in result.output.splitlines()
+                                         if ": note: " not in l)
+    lines = {line.split(": note: ")[0]: line for line in result.output.splitlines()
+             if ": note: " in line}
+    assert "TF1 Saver checkpoint (Clara)" in lines["models/model.ckpt"]
+    assert "channels_first" in lines["models/model.ckpt"]
+    assert "CheckpointLoader runs its graph NV_MODEL_INPUT -> NV_MODEL_OUTPUT" in lines[
+        "models/model.ckpt"]
+    assert "FrozenGraphModelLoader" in lines["models/model.fzn.pb"]
+
+
+@pytest.mark.slow
+def test_validate_and_infer_from_checkpoint_and_frozen_graph_agree(mmar):
+    import nibabel as nib
+
+    reference = dice(run(mmar, "validate", "ckpt"))
+    assert reference and all(0.0 <= v <= 1.0 for v in reference.values())
+    # config_validation_trt names model.trt.pb, absent: model.fzn.pb beside it is used.
+    assert dice(run(mmar, "validate", "trt")) == pytest.approx(reference, abs=1e-3)
+    assert dice(run(mmar, "validate", "ckpt", "--model", "fzn")) == pytest.approx(
+        reference, abs=1e-3)
+
+    out = run(mmar, "infer", "ckpt")
+    written = sorted(out.rglob("*.nii*"))
+    assert written
+    for path in written:
+        image = nib.load(mmar / "data" / "imagesTr" / f"{path.parent.name}.nii.gz")
+        mask = nib.load(path)
+        np.testing.assert_allclose(mask.affine, image.affine, atol=1e-5)
+        assert mask.shape[:3] == image.shape[:3]
+        assert set(np.unique(np.asarray(mask.dataobj))) <= {0, 1}
+
+
+@pytest.mark.slow
+def test_export_every_format_verified_against_the_tf1_graph(mmar, tmp_path):
+    root = tmp_path / "mmar"
+    shutil.copytree(mmar, root)
+    (root / "models" / "model.fzn.pb").unlink()  # made again from the checkpoint
+    result = invoke("export", str(root), "--format", "fzn,savedmodel,onnx,triton")
+    assert result.exit_code == 0, result.output
+    assert "WARNING" not in result.output and "deprecated" not in result.output, result.output
+    manifest = json.loads((root / "models" / "export.json").read_text())
+    assert manifest["source"]["format"] == "tf1_checkpoint"
+    assert manifest["layout"] == "channels_first"
+    assert manifest["input"]["shape"] == [None, 1, None, None, None]
+    assert manifest["input"]["axes"] == "N,C,X,Y,Z"
+    # The graph has a float16 section: the verification tolerance is float16's (2e-3).
+    assert manifest["verification"]["tolerance"] == 2e-3
+    for fmt in ("fzn", "savedmodel"):
+        assert manifest["formats"][fmt]["max_abs_diff"] <= 1e-4, fmt
+    for fmt in ("onnx", "triton"):
+        assert manifest["formats"][fmt]["max_abs_diff"] <= 2e-3, fmt
+
+    # Independent check of the written frozen graph and ONNX file against the NumPy twin.
+    from mmarctl.runtime.export.frozen_graph import load_frozen_graph
+    from mmarctl.runtime.export.onnx_model import load_onnx_model
+
+    weights = tf1_artifacts.make_weights(3, 1, 2, seed=5)
+    batch = np.random.default_rng(9).standard_normal((1, 1, 16, 16, 16)).astype("f")
+    expected = tf1_artifacts.twin(weights, batch)
+    frozen = load_frozen_graph(root / "models" / "model.fzn.pb")(batch)
+    onnx_out = load_onnx_model(root / "models" / "model.onnx",
+                               providers=["CPUExecutionProvider"])(batch)
+    np.testing.assert_allclose(frozen, expected, atol=3e-3)
+    np.testing.assert_allclose(onnx_out, expected, atol=3e-3)
+
+    # The re-made frozen graph, with export.json beside it, validates as the checkpoint does.
+    assert dice(run(root, "validate", "ckpt", "--model", "fzn")) == pytest.approx(
+        dice(run(root, "validate", "ckpt")), abs=1e-3)
+
+
+def test_finetune_from_a_tf1_checkpoint_refuses_in_one_line(mmar):
+    result = invoke("finetune", str(mmar), "--epochs", "1")
+    assert result.exit_code == 1
+    lines = [l for l in result.output.splitlines() if l.strip()]
+    error = [l for l in lines if l.startswith("error")]
+    assert len(error) == 1, result.output
+    assert "models/model.ckpt.index: cannot finetune from a TF1 checkpoint: the network's " \
+           "variable" in error[0]
+    assert "validate, infer and export run the TF1 model" in error[0]
+    assert "Traceback" not in result.output and "WARNING" not in result.output
+
+
+def test_tensorrt_graph_without_frozen_graph_is_one_line(mmar, tmp_path):
+    root = tmp_path / "mmar"
+    shutil.copytree(mmar, root)
+    models = root / "models"
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString((models / "model.fzn.pb").read_bytes())
+    node = graph_def.node.add()
+    node.name, node.op = "TRTEngineOp_0", "TRTEngineOp"
+    (models / "model.trt.pb").write_bytes(graph_def.SerializeToString())
+    (models / "model.fzn.pb").unlink()
+    result = invoke("validate", str(root), "-c", "config_validation_trt.json")
+    assert result.exit_code == 1
+    assert "models/model.trt.pb: a TF-TRT graph (TRTEngineOp): TF-TRT no longer exists" in \
+        result.output
+    assert "make model.fzn.pb with `mmarctl export`" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_fixed_shape_graph_checks_the_roi(tmp_path, mmar):
+    root = tmp_path / "mmar"
+    shutil.copytree(mmar, root, ignore=shutil.ignore_patterns("models"))
+    tf1_artifacts.build(root / "models", dims=3, channels=1, classes=2, size=(16, 16, 16))
+    write(root / "config" / "config_validation_roi.json",
+          validation_config(LOADERS["ckpt"], [8, 8, 8]))
+    result = invoke("validate", str(root), "-c", "config_validation_roi.json")
+    assert result.exit_code == 1
+    assert ("inferer.args.roi_size: model.ckpt takes a fixed input of [16, 16, 16] "
+            "(dynamic_input_shape false) but the inferer's roi_size is [8, 8, 8]") in result.output
