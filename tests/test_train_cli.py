@@ -82,9 +82,6 @@ def test_train_finetune_validate_infer(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="in the full suite an earlier in-process run leaves a "
-                   "logging handler on a closed CliRunner stream ('--- Logging error ---'); "
-                   "passes alone; to be fixed in mmarctl.runtime.logs")
 def test_data_error_exits_1_with_one_line(tmp_path):
     pytest.importorskip("tensorflow")
     root = make_mmar(tmp_path / "m", bad_label=True, n_train=2)

@@ -16,6 +16,11 @@ at once, so a write goes through these steps (each one leaves a loadable checkpo
 
 :func:`checkpoint_prefix` picks what to read: the main pair unless the marker exists, in
 which case the backup (complete since step 2 finished before step 3 began).
+
+Reading while another process writes (``validate`` beside a running ``train``): a swap can
+begin after the marker was looked at. Readers compare the pair's identity (inode, size,
+mtime) before and after reading and read again when it changed, so they never keep weights
+mixed from two saves (:func:`_read_settled`).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from mmarctl.errors import RuntimeFailure
 
@@ -160,6 +165,41 @@ def _read(checkpoint: Any, prefix: str, what: str):
     return status
 
 
+#: How often a reader starts over when the checkpoint is replaced while it reads.
+_READ_ATTEMPTS = 5
+
+
+def _identity(prefix: str) -> tuple | None:
+    """What changes when a save replaces the pair at ``prefix`` (None: a file is missing)."""
+    try:
+        stats = [path.stat() for path in checkpoint_files(prefix)]
+    except FileNotFoundError:
+        return None
+    return tuple((st.st_ino, st.st_size, st.st_mtime_ns) for st in stats)
+
+
+def _read_settled(prefix: str | os.PathLike, what: str, read: Callable[[str], Any]) -> Any:
+    """``read(found)`` on the pair :func:`checkpoint_prefix` picks, again if a concurrent save
+    replaced it meanwhile (a failed or mixed read); the result of the first undisturbed read.
+
+    Raises:
+        RuntimeFailure: no checkpoint, it does not fit, or it kept changing on every attempt.
+    """
+    for _ in range(_READ_ATTEMPTS):
+        found = _require(prefix, what)
+        before = _identity(found)
+        try:
+            result = read(found)
+        except RuntimeFailure:
+            if _identity(found) == before and checkpoint_prefix(prefix) == found:
+                raise  # the files did not move: the failure is the checkpoint's own
+            continue
+        if _identity(found) == before and checkpoint_prefix(prefix) == found:
+            return result
+    raise RuntimeFailure(f"the checkpoint at {prefix} was replaced {_READ_ATTEMPTS} times "
+                         "while it was being read", hint="a run is saving there; try again")
+
+
 def restore_model(prefix: str | os.PathLike, model: Any) -> str:
     """Load the weights at ``prefix`` into ``model`` (which must already be built).
 
@@ -169,27 +209,36 @@ def restore_model(prefix: str | os.PathLike, model: Any) -> str:
     Raises:
         RuntimeFailure: no checkpoint there, or it does not fit the network.
     """
-    found = _require(prefix, "model")
-    status = _read(_make_checkpoint(model), found, "network")
-    status.expect_partial()  # an optimizer or state saved beside the model is fine
-    return found
+    def read(found: str) -> str:
+        status = _read(_make_checkpoint(model), found, "network")
+        status.expect_partial()  # an optimizer or state saved beside the model is fine
+        return found
+
+    return _read_settled(prefix, "model", read)
 
 
 def read_state(prefix: str | os.PathLike) -> dict[str, Any]:
     """The scalar training state saved with a checkpoint (``{"epoch": 3, ...}``)."""
+    return _read_settled(prefix, "training", _read_state)
+
+
+def _read_state(found: str) -> dict[str, Any]:
     import tensorflow as tf
 
-    found = _require(prefix, "training")
-    reader = tf.train.load_checkpoint(found)
     state: dict[str, Any] = {}
-    for name in reader.get_variable_to_shape_map():
-        head, _, rest = name.partition("/")
-        if head.startswith(_STATE_PREFIX) and rest == ".ATTRIBUTES/VARIABLE_VALUE":
-            value = reader.get_tensor(name)
-            value = value.item() if hasattr(value, "item") else value
-            if isinstance(value, bytes):
-                value = value.decode()
-            state[head[len(_STATE_PREFIX):]] = value
+    try:
+        reader = tf.train.load_checkpoint(found)
+        for name in reader.get_variable_to_shape_map():
+            head, _, rest = name.partition("/")
+            if head.startswith(_STATE_PREFIX) and rest == ".ATTRIBUTES/VARIABLE_VALUE":
+                value = reader.get_tensor(name)
+                value = value.item() if hasattr(value, "item") else value
+                if isinstance(value, bytes):
+                    value = value.decode()
+                state[head[len(_STATE_PREFIX):]] = value
+    except Exception as error:  # a truncated file, or one replaced while read
+        raise RuntimeFailure(f"checkpoint {found} cannot be read: "
+                             f"{str(error).strip()[:300] or type(error).__name__}") from error
     return state
 
 
@@ -203,11 +252,14 @@ def restore_training_state(prefix: str | os.PathLike, model: Any,
     Returns:
         the saved scalar state (epoch, best metric ...).
     """
-    found = _require(prefix, "training")
-    state = read_state(found)
     if optimizer is not None and not getattr(optimizer, "built", True):
         optimizer.build(model.trainable_variables)
-    checkpoint = _make_checkpoint(model, optimizer, {k: v for k, v in state.items()})
-    status = _read(checkpoint, found, "network and optimizer")
-    status.expect_partial()
-    return state
+
+    def read(found: str) -> dict[str, Any]:
+        state = _read_state(found)
+        checkpoint = _make_checkpoint(model, optimizer, {k: v for k, v in state.items()})
+        status = _read(checkpoint, found, "network and optimizer")
+        status.expect_partial()
+        return state
+
+    return _read_settled(prefix, "training", read)

@@ -48,6 +48,7 @@ def configure(log_config: Path | None) -> None:
     # TensorFlow's absl logger chats at INFO ("Sharding callback duration ..."); an MMAR's
     # root INFO level is meant for the model's messages.
     logging.getLogger("absl").setLevel(logging.WARNING)
+    _drop_closed_stream_handlers()
     if log_config is not None and Path(log_config).is_file():
         try:
             logging.config.fileConfig(str(log_config), disable_existing_loggers=False)
@@ -57,6 +58,43 @@ def configure(log_config: Path | None) -> None:
         return
     root = logging.getLogger()
     if not root.handlers:
-        logging.basicConfig(level=logging.INFO,
-                            format="%(asctime)s - %(name)s - %(levelname)s - %(message)s")
+        handler = CurrentStderrHandler()
+        handler.setFormatter(logging.Formatter(DEFAULT_FORMAT))
+        root.addHandler(handler)
     root.setLevel(logging.INFO)
+
+
+DEFAULT_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
+
+
+class CurrentStderrHandler(logging.StreamHandler):
+    """A console handler that writes to whatever ``sys.stderr`` is when a record is emitted.
+
+    ``logging.basicConfig`` binds the stream object of the moment; a process that runs
+    several verbs (a notebook, a test's ``CliRunner``) swaps ``sys.stderr`` between them and
+    would then log into a closed stream ("--- Logging error ---").
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass  # always the current sys.stderr
+
+
+def _drop_closed_stream_handlers() -> None:
+    """Remove handlers whose stream is closed: left by an earlier run in this process (a
+    log.config's ``StreamHandler(sys.stdout)`` binds the stdout of its own run)."""
+    loggers = [logging.getLogger()] + [logger for logger in
+                                       logging.Logger.manager.loggerDict.values()
+                                       if isinstance(logger, logging.Logger)]
+    for logger in loggers:
+        for handler in list(logger.handlers):
+            stream = getattr(handler, "stream", None)
+            if getattr(stream, "closed", False):
+                logger.removeHandler(handler)

@@ -165,3 +165,50 @@ def test_interrupted_first_save_means_no_checkpoint(tmp_path, monkeypatch):
     assert ckpt.checkpoint_prefix(prefix) is None
     with pytest.raises(RuntimeFailure, match="no model checkpoint"):
         ckpt.restore_model(prefix, tiny_model())
+
+
+def test_a_save_during_a_read_is_read_again_never_mixed(tmp_path, monkeypatch):
+    """validate beside a running train: a save that replaces the pair while a reader reads
+    it makes the reader start over on the new pair."""
+    prefix = tmp_path / "model.ckpt"
+    first, second = tiny_model(seed=1), tiny_model(seed=2)
+    ckpt.save_checkpoint(prefix, first)
+    real_read = ckpt._read
+    saves = []
+
+    def read_while_a_save_lands(checkpoint, found, what):
+        status = real_read(checkpoint, found, what)
+        if not saves:  # the writer replaces the pair just as the first read ends
+            saves.append(ckpt.save_checkpoint(prefix, second))
+        return status
+
+    monkeypatch.setattr(ckpt, "_read", read_while_a_save_lands)
+    reader = tiny_model(seed=3)
+    ckpt.restore_model(prefix, reader)
+    assert saves                                     # the save did happen mid-read
+    for got, want in zip(weights(reader), weights(second)):
+        np.testing.assert_array_equal(got, want)     # the new pair, read again in full
+
+
+def test_a_checkpoint_replaced_on_every_attempt_is_one_clear_error(tmp_path, monkeypatch):
+    prefix = tmp_path / "model.ckpt"
+    ckpt.save_checkpoint(prefix, tiny_model(seed=1))
+    real_read = ckpt._read
+
+    def always_replaced(checkpoint, found, what):
+        status = real_read(checkpoint, found, what)
+        ckpt.save_checkpoint(prefix, tiny_model(seed=1))
+        return status
+
+    monkeypatch.setattr(ckpt, "_read", always_replaced)
+    with pytest.raises(RuntimeFailure, match="replaced 5 times while it was being read"):
+        ckpt.restore_model(prefix, tiny_model(seed=2))
+
+
+def test_an_unreadable_state_is_one_runtime_failure(tmp_path):
+    prefix = tmp_path / "model.ckpt"
+    ckpt.save_checkpoint(prefix, tiny_model(), epoch=1)
+    data = ckpt.checkpoint_files(prefix)[1]
+    data.write_bytes(b"")                            # truncated after it was written
+    with pytest.raises(RuntimeFailure, match="cannot be read"):
+        ckpt.read_state(prefix)

@@ -70,3 +70,40 @@ def test_broken_log_config_is_config_error(tmp_path):
 def test_missing_log_config_falls_back_to_info(tmp_path):
     logs.configure(tmp_path / "absent.config")
     assert logging.getLogger().level == logging.INFO
+
+
+def test_runs_in_one_process_never_log_into_an_earlier_runs_closed_stream(tmp_path, capsys,
+                                                                           monkeypatch):
+    """A verb run in-process (notebook, CliRunner) swaps sys.stdout/stderr per run; a
+    handler bound to the previous run's stream must not outlive it ("--- Logging error")."""
+    import io
+
+    earlier_stdout = io.StringIO()
+    monkeypatch.setattr("sys.stdout", earlier_stdout)
+    path = tmp_path / "log.config"
+    path.write_text(CLARA_LOG_CONFIG)
+    logs.configure(path)                     # binds this run's sys.stdout
+    stale = logging.getLogger("tensorflow")  # as TensorFlow's own logger does
+    stale.addHandler(logging.StreamHandler(earlier_stdout))
+    earlier_stdout.close()                   # the run ended
+    monkeypatch.undo()
+
+    logs.configure(None)                     # the next run, with no log.config
+    logging.getLogger("mmarctl.test").info("second run")
+    stale.warning("from tensorflow")
+    captured = capsys.readouterr()
+    assert "Logging error" not in captured.err
+    assert "second run" in captured.err      # the default handler writes to today's stderr
+    assert not any(getattr(h, "stream", None) is earlier_stdout
+                   for h in logging.getLogger().handlers + stale.handlers)
+
+
+def test_the_default_handler_follows_sys_stderr(capsys, monkeypatch):
+    import io
+
+    logging.getLogger().handlers[:] = []
+    logs.configure(None)
+    swapped = io.StringIO()
+    monkeypatch.setattr("sys.stderr", swapped)
+    logging.getLogger("mmarctl.test").info("to the swapped stream")
+    assert "to the swapped stream" in swapped.getvalue()
