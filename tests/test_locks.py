@@ -19,6 +19,7 @@ import pytest
 from mmarctl import launcher
 from mmarctl.errors import WorkspaceBusy
 from mmarctl.locks import HELD_ENV, LOCK_NAME, FolderLock, lock_folder, scoped
+from tests.tagged_processes import tagged_pids
 
 HERE = Path(__file__).parent
 REPO = HERE.parent
@@ -146,19 +147,6 @@ def test_launcher_hands_the_lock_to_the_job(monkeypatch, tmp_path):
     assert size == "2"
 
 
-def _tagged_pids(tag: str) -> list[int]:
-    """Processes whose environment carries MMARCTL_TEST_TAG=tag (the job's launcher, ranks)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and f"MMARCTL_TEST_TAG={tag}".encode() in \
-                    (entry / "environ").read_bytes().split(b"\0"):
-                found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
 @pytest.mark.slow
 @pytest.mark.distributed
 @pytest.mark.timeout(600)
@@ -215,7 +203,7 @@ def test_one_writer_while_a_two_worker_job_trains(tmp_path):
         with pytest.raises(WorkspaceBusy):               # its launcher holds the lock still
             FolderLock(root / "models").acquire()
     finally:
-        for pid in _tagged_pids(tag):
+        for pid in tagged_pids(tag):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -223,7 +211,7 @@ def test_one_writer_while_a_two_worker_job_trains(tmp_path):
         if job.poll() is None:
             job.kill()
     deadline = time.monotonic() + 20
-    while _tagged_pids(tag) and time.monotonic() < deadline:
+    while tagged_pids(tag) and time.monotonic() < deadline:
         time.sleep(0.2)
     with FolderLock(root / "models") as lock:            # gone with the job, nothing stale
         assert lock.held

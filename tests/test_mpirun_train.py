@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from mmarctl import launcher
+from tests.tagged_processes import tagged_ranks
 
 HERE = Path(__file__).parent
 REPO = HERE.parent
@@ -71,26 +72,9 @@ def _cli(root: Path, *extra: str) -> list[str]:
             "--launcher", "mpirun", "--seed", "3", *extra]
 
 
-def _rank_pids(tag: str) -> dict[int, int]:
-    """rank -> pid of the MPI workers whose environment carries MMARCTL_TEST_TAG=tag."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            env = (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if f"MMARCTL_TEST_TAG={tag}".encode() in env:
-            ranks = [e for e in env if e.startswith(b"OMPI_COMM_WORLD_RANK=")]
-            if ranks:
-                found[int(ranks[0].split(b"=")[1])] = int(entry.name)
-    return found
-
-
-def _no_worker_left(tag: str, within: float = 20.0) -> bool:
+def _no_worker_left(tag: str, within: float = 60.0) -> bool:
     deadline = time.monotonic() + within
-    while _rank_pids(tag):
+    while tagged_ranks(tag, "OMPI_COMM_WORLD_RANK"):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.2)
@@ -124,7 +108,7 @@ def test_cli_train_under_mpirun_then_a_killed_rank_ends_the_job(tmp_path):
             assert job.poll() is None, job.stdout.read()[-3000:]
             assert time.monotonic() < deadline, "no checkpoint within 240 s"
             time.sleep(0.5)
-        pids = _rank_pids(tag)
+        pids = tagged_ranks(tag, "OMPI_COMM_WORLD_RANK")
         assert set(pids) == {0, 1}, pids
         os.kill(pids[1], signal.SIGKILL)
         killed = time.monotonic()
@@ -180,7 +164,8 @@ def test_ctrl_c_stops_both_ranks(tmp_path):
             assert job.poll() is None, job.stdout.read()[-3000:]
             assert time.monotonic() < deadline, "training did not start within 240 s"
             time.sleep(0.5)
-        assert set(_rank_pids(tag)) == {0, 1}
+        ranks = tagged_ranks(tag, "OMPI_COMM_WORLD_RANK")
+        assert set(ranks) == {0, 1}, ranks
         job.send_signal(signal.SIGINT)                  # what Ctrl-C sends to mmarctl
         code = job.wait(timeout=90)
     finally:
@@ -188,7 +173,7 @@ def test_ctrl_c_stops_both_ranks(tmp_path):
             job.kill()
     output = job.stdout.read()
     assert code == 130, output[-3000:]
-    assert _no_worker_left(tag)
+    assert _no_worker_left(tag), (tagged_ranks(tag, "OMPI_COMM_WORLD_RANK"), output[-3000:])
 
 
 @needs_mpi

@@ -31,6 +31,7 @@ import numpy as np
 import pytest
 
 from mmarctl import launcher
+from tests.tagged_processes import tagged_ranks
 
 HERE = Path(__file__).parent
 REPO = HERE.parent
@@ -183,24 +184,6 @@ def test_ranks_log_the_mean_loss_and_draw_by_global_position(tmp_path):
     plan.pipeline.close()
 
 
-def _worker_pids(tag: str) -> dict[int, int]:
-    """rank -> pid of the processes whose environment carries MMARCTL_TEST_TAG=tag."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            env = (entry / "environ").read_bytes().split(b"\0")
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if f"MMARCTL_TEST_TAG={tag}".encode() in env and b"mmarctl" in cmdline:
-            ranks = [e for e in env if e.startswith(b"HOROVOD_RANK=")]
-            if ranks:
-                found[int(ranks[0].split(b"=")[1])] = int(entry.name)
-    return found
-
-
 @pytest.mark.slow
 def test_cli_train_two_cpu_workers_then_killed_worker_ends_job(tmp_path):
     root = make_spleen(tmp_path / "exp", epochs=1)
@@ -229,7 +212,7 @@ def test_cli_train_two_cpu_workers_then_killed_worker_ends_job(tmp_path):
             time.sleep(0.5)
         time.sleep(1.0)   # let the chief finish writing this checkpoint
         saved = {p.name: p.read_bytes() for p in root.glob("models/model.ckpt.*")}
-        pids = _worker_pids(str(tmp_path))
+        pids = tagged_ranks(str(tmp_path), "HOROVOD_RANK", b"mmarctl")
         assert 1 in pids, pids
         os.kill(pids[1], signal.SIGKILL)
         killed = time.monotonic()
@@ -244,7 +227,7 @@ def test_cli_train_two_cpu_workers_then_killed_worker_ends_job(tmp_path):
     assert "distributed run failed" in output
     assert "horovodrun: worker 1 was the first to fail" in output
     assert "Traceback" not in output
-    assert not _worker_pids(str(tmp_path))      # no worker outlives the job
+    assert not tagged_ranks(str(tmp_path), "HOROVOD_RANK", b"mmarctl")  # no worker outlives it
     # models/model.ckpt is a complete checkpoint: the one saved before the kill, or a later
     # one the chief finished; either way it restores.
     import tensorflow as tf

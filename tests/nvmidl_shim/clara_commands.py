@@ -14,7 +14,8 @@ DIR="$( cd "$( dirname "${BASH_SOURCE[0]}" )" >/dev/null 2>&1 && pwd )"
 export MMAR_ROOT=${DIR}/..
 """
 
-TRAIN = """#!/usr/bin/env bash
+#: The head every Clara command script shares (after set_env.sh).
+_HEAD = """#!/usr/bin/env bash
 my_dir="$(dirname "$0")"
 . $my_dir/set_env.sh
 
@@ -23,134 +24,44 @@ echo "MMAR_ROOT set to $MMAR_ROOT"
 additional_options="$*"
 
 # Data list containing all data
-CONFIG_FILE=config/config_train.json
-ENVIRONMENT_FILE=config/environment.json
-
-python3 -u  -m nvmidl.apps.train \\
-    -m $MMAR_ROOT \\
-    -c $CONFIG_FILE \\
-    -e $ENVIRONMENT_FILE \\
-    --set \\
-    DATASET_JSON=$MMAR_ROOT/data/dataset_0.json \\
-    epochs=1 \\
-    learning_rate=0.0001 \\
-    num_training_epoch_per_valid=1 \\
-    multi_gpu=false \\
-    ${additional_options}
 """
 
-TRAIN_FINETUNE = """#!/usr/bin/env bash
-my_dir="$(dirname "$0")"
-. $my_dir/set_env.sh
 
-echo "MMAR_ROOT set to $MMAR_ROOT"
+def _app_script(app: str, config: str, settings: list[str], launcher: str = "") -> str:
+    """A Clara script that runs ``nvmidl.apps.<app>`` on ``config`` with ``--set settings``,
+    optionally under an MPI launcher line (train_2gpu.sh)."""
+    lines = [f"CONFIG_FILE=config/{config}", "ENVIRONMENT_FILE=config/environment.json", "",
+             launcher + f"python3 -u  -m nvmidl.apps.{app} \\",
+             "    -m $MMAR_ROOT \\", "    -c $CONFIG_FILE \\", "    -e $ENVIRONMENT_FILE \\",
+             "    --set \\", "    DATASET_JSON=$MMAR_ROOT/data/dataset_0.json \\"]
+    lines += [f"    {setting} \\" for setting in settings]
+    return _HEAD + "\n".join(lines) + "\n    ${additional_options}\n"
 
-additional_options="$*"
 
-# Data list containing all data
-CONFIG_FILE=config/config_train.json
-ENVIRONMENT_FILE=config/environment.json
+_TRAINING = ["epochs=1", "learning_rate=0.0001", "num_training_epoch_per_valid=1"]
 
-python3 -u  -m nvmidl.apps.train \\
-    -m $MMAR_ROOT \\
-    -c $CONFIG_FILE \\
-    -e $ENVIRONMENT_FILE \\
-    --set \\
-    DATASET_JSON=$MMAR_ROOT/data/dataset_0.json \\
-    MMAR_CKPT=$MMAR_ROOT/models/model.ckpt \\
-    PRETRAIN_WEIGHTS_FILE="" \\
-    epochs=1 \\
-    learning_rate=0.0001 \\
-    num_training_epoch_per_valid=1 \\
-    multi_gpu=False \\
-    ${additional_options}
-"""
+TRAIN = _app_script("train", "config_train.json", [*_TRAINING, "multi_gpu=false"])
 
-TRAIN_2GPU = """#!/usr/bin/env bash
-my_dir="$(dirname "$0")"
-. $my_dir/set_env.sh
+TRAIN_FINETUNE = _app_script("train", "config_train.json", [
+    "MMAR_CKPT=$MMAR_ROOT/models/model.ckpt", 'PRETRAIN_WEIGHTS_FILE=""', *_TRAINING,
+    "multi_gpu=False"])
 
-echo "MMAR_ROOT set to $MMAR_ROOT"
+# Clara's old Open MPI flags, kept as NGC MMARs print them.
+TRAIN_2GPU = _app_script(
+    "train", "config_train.json",
+    ["epochs=1", "learning_rate=0.0002", "num_training_epoch_per_valid=1", "multi_gpu=true"],
+    launcher="mpirun -np 2 -H localhost:2 -bind-to none -map-by slot \\\n"
+             "    -x NCCL_DEBUG=INFO -x LD_LIBRARY_PATH -x PATH -mca pml ob1 -mca btl ^openib "
+             "\\\n    --allow-run-as-root \\\n    ")
 
-additional_options="$*"
+VALIDATE = _app_script("evaluate", "config_validation.json",
+                       ["do_validation=true", "output_infer_result=false"])
 
-# Data list containing all data
-CONFIG_FILE=config/config_train.json
-ENVIRONMENT_FILE=config/environment.json
+INFER = _app_script("evaluate", "config_validation.json", [
+    "MMAR_EVAL_OUTPUT_PATH=$MMAR_ROOT/eval_infer", "do_validation=false",
+    "output_infer_result=true"])
 
-mpirun -np 2 -H localhost:2 -bind-to none -map-by slot \\
-    -x NCCL_DEBUG=INFO -x LD_LIBRARY_PATH -x PATH -mca pml ob1 -mca btl ^openib \\
-    --allow-run-as-root \\
-    python3 -u  -m nvmidl.apps.train \\
-    -m $MMAR_ROOT \\
-    -c $CONFIG_FILE \\
-    -e $ENVIRONMENT_FILE \\
-    --set \\
-    DATASET_JSON=$MMAR_ROOT/data/dataset_0.json \\
-    epochs=1 \\
-    learning_rate=0.0002 \\
-    num_training_epoch_per_valid=1 \\
-    multi_gpu=true \\
-    ${additional_options}
-"""
-
-VALIDATE = """#!/usr/bin/env bash
-my_dir="$(dirname "$0")"
-. $my_dir/set_env.sh
-
-echo "MMAR_ROOT set to $MMAR_ROOT"
-
-additional_options="$*"
-
-# Data list containing all data
-CONFIG_FILE=config/config_validation.json
-ENVIRONMENT_FILE=config/environment.json
-
-python3 -u  -m nvmidl.apps.evaluate \\
-    -m $MMAR_ROOT \\
-    -c $CONFIG_FILE \\
-    -e $ENVIRONMENT_FILE \\
-    --set \\
-    DATASET_JSON=$MMAR_ROOT/data/dataset_0.json \\
-    do_validation=true \\
-    output_infer_result=false \\
-    ${additional_options}
-"""
-
-INFER = """#!/usr/bin/env bash
-my_dir="$(dirname "$0")"
-. $my_dir/set_env.sh
-
-echo "MMAR_ROOT set to $MMAR_ROOT"
-
-additional_options="$*"
-
-# Data list containing all data
-CONFIG_FILE=config/config_validation.json
-ENVIRONMENT_FILE=config/environment.json
-
-python3 -u  -m nvmidl.apps.evaluate \\
-    -m $MMAR_ROOT \\
-    -c $CONFIG_FILE \\
-    -e $ENVIRONMENT_FILE \\
-    --set \\
-    DATASET_JSON=$MMAR_ROOT/data/dataset_0.json \\
-    MMAR_EVAL_OUTPUT_PATH=$MMAR_ROOT/eval_infer \\
-    do_validation=false \\
-    output_infer_result=true \\
-    ${additional_options}
-"""
-
-EXPORT = """#!/usr/bin/env bash
-my_dir="$(dirname "$0")"
-. $my_dir/set_env.sh
-
-echo "MMAR_ROOT set to $MMAR_ROOT"
-
-additional_options="$*"
-
-# Data list containing all data
-python3 -u -m nvmidl.apps.export \\
+EXPORT = _HEAD + """python3 -u -m nvmidl.apps.export \\
     --model_file_format CKPT \\
     --model_file_path $MMAR_ROOT/models \\
     --model_name model \\
