@@ -28,7 +28,6 @@ Smoke test: python benchmarks/training_throughput.py --cases 4 --size 24 --epoch
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import shutil
@@ -40,25 +39,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from train_meter import print_result, run_child, train_measured  # noqa: E402
+
 #: float32 runs with --no-amp, the others with --amp; "bfloat16" also asks a GPU of cc >= 8.0
 #: for bfloat16 (MMARCTL_GPU_AMP), "float16" leaves a GPU on float16 (on a CPU both mean
 #: bfloat16 where the CPU has it). The table says what each column really ran.
 PRECISIONS = ("float32", "bfloat16", "float16")
-RESULT = "RESULT "  # prefix of the one JSON line a measuring process prints
-
-
-class Meter:
-    """Training callback: resets the engine's counters after the warm-up epoch."""
-
-    def __init__(self, engine) -> None:
-        self.engine = engine
-        self.started = None
-
-    def on_epoch_end_hook(self, state, logs) -> None:
-        if state.epoch == 0:
-            self.engine.wait_s = self.engine.step_s = 0.0
-            self.engine.samples_seen = 0
-            self.started = time.perf_counter()
 
 
 def measure(workspace_dir: Path, precision: str, epochs: int, jit: bool,
@@ -66,30 +52,14 @@ def measure(workspace_dir: Path, precision: str, epochs: int, jit: bool,
     """Train, infer and time the matmul limit in ``precision``, in this process."""
     from roofline import count_macs, matmul_gflops, step_gflops
 
-    from mmarctl.runtime.plan import TrainingPlan, TrainOptions
-    from mmarctl.runtime.training.contract import Callback
     from mmarctl.workspace import Workspace
 
     workspace = Workspace(workspace_dir.resolve())
-    overrides = {"epochs": epochs + 1, "num_training_epoch_per_valid": 10_000}
-    plan = TrainingPlan.build(workspace, TrainOptions(seed=0, overrides=overrides, jit=jit,
-                                                      progress=False,
-                                                      amp=precision != "float32"))
-    engine = plan.engine()
-    plan.engine = lambda: engine
-    meter = Meter(engine)
-
-    class Hook(Callback):
-        def on_epoch_end(self, state, logs):
-            meter.on_epoch_end_hook(state, logs)
-
-    plan.handlers = [Hook()]
-    plan.validation = None  # measure training alone; inference is timed below
-    engine.validator = None
-    plan.run()
-    wall = time.perf_counter() - meter.started
-    patches_per_s = engine.samples_seen / wall
-    wait_share = engine.wait_s / max(engine.wait_s + engine.step_s, 1e-9)
+    # A warm-up epoch, then `epochs` measured; validation off (inference is timed below).
+    run = train_measured(workspace_dir, epochs=epochs, amp=precision != "float32", jit=jit)
+    plan = run.plan
+    patches_per_s = run.samples / run.wall_s
+    wait_share = run.wait_share
     patch = tuple(plan.shapes["image"][:-1])
     channels = plan.shapes["image"][-1]
 
@@ -143,12 +113,7 @@ def _child(workspace_dir: Path, precision: str, args: argparse.Namespace) -> dic
     env.pop("MMARCTL_GPU_AMP", None)
     if precision == "bfloat16":
         env["MMARCTL_GPU_AMP"] = "bfloat16"
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
-    lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT)]
-    if done.returncode != 0 or not lines:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
-        raise SystemExit(f"{precision} run failed:\n" + "\n".join(tail))
-    return json.loads(lines[-1][len(RESULT):])
+    return run_child(command, what=precision, env=env)
 
 
 def print_table(results: list[dict], args: argparse.Namespace) -> None:
@@ -201,8 +166,7 @@ def main() -> int:
     parser.add_argument("--workspace", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:  # a measuring process
-        result = measure(args.workspace, args.one, args.epochs, args.jit, args.matmul)
-        print(RESULT + json.dumps(result))
+        print_result(measure(args.workspace, args.one, args.epochs, args.jit, args.matmul))
         return 0
     precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
     unknown = sorted(set(precisions) - set(PRECISIONS))

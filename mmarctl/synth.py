@@ -3,7 +3,7 @@
 No medical data can be downloaded everywhere mmarctl runs, so it makes its own:
 
 * ``segmentation``: a Medical Segmentation Decathlon style set (``imagesTr/``,
-  ``labelsTr/`` as ``.nii.gz``, ``dataset_0.json`` with ``training`` and ``validation``
+  ``labelsTr/`` as ``.nii.gz``, or ``.nii`` with ``compress=False``, ``dataset_0.json`` with ``training`` and ``validation``
   lists and MSD metadata) of small CT-like abdominal volumes in Hounsfield units: air
   (-1000 HU), a fat rim (-100), soft tissue (~40), a liver (~60), a spine (bone ~700) and a
   spleen-like blob (+60..+100 HU, so the -57..164 window of the spleen scaffold sees it)
@@ -42,6 +42,8 @@ DEFAULT_CASES = {"segmentation": 12, "classification": 40}
 DEFAULT_SIZE = 64
 MIN_SIZE = 16
 MAX_SIZE = 512
+#: Segmentation volumes with more voxels are drawn on a coarser grid and interpolated.
+COARSE_VOXELS = 1 << 22  # about 161^3; every --size up to 128 stays at full resolution
 
 # Hounsfield units of the phantom's tissues.
 HU_AIR = -1000.0
@@ -82,21 +84,75 @@ def _smooth_field(rng: np.random.Generator, shape: tuple[int, ...], sigma: float
     return (values - values.mean()) / (values.std() + 1e-12)
 
 
-def ct_case(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def ct_case(rng: np.random.Generator, size: int,
+            shape: tuple[int, int, int] | None = None,
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One CT-like volume, its spleen label and its affine.
+
+    A volume of more than :data:`COARSE_VOXELS` voxels (a 512 x 512 x 160 CT has 42 M) is
+    drawn on a coarser grid of the same physical extent and interpolated (linearly; the
+    label thresholded at 0.5) before the scanner noise is added at full resolution: the
+    anatomy is smooth, and drawing it at full resolution took about 24 s and 5 GiB per
+    512 x 512 x 160 case against 3-6 s and 1 GiB.
 
     Args:
         rng: the case's random generator.
         size: the smallest extent per axis; each axis is drawn from ``size..size*1.25``.
+        shape: the exact ``(x, y, z)`` shape instead (``size`` is then unused).
 
     Returns:
         ``(image int16 HU (x, y, z), label uint8 (0 background, 1 spleen), affine 4x4)``.
     """
-    from scipy.ndimage import gaussian_filter
-
-    shape = tuple(int(n) for n in rng.integers(size, size + size // 4 + 1, size=3))
+    if shape is None:
+        shape = tuple(int(n) for n in rng.integers(size, size + size // 4 + 1, size=3))
+    shape = tuple(int(n) for n in shape)
     in_plane = round(float(rng.uniform(1.5, 1.8)) * 20) / 20  # 0.05 mm steps
     spacing = np.array([in_plane, in_plane, float(rng.choice([2.0, 2.5]))])
+    voxels = int(np.prod(shape))
+    if voxels <= COARSE_VOXELS:
+        hu, spleen = _phantom(rng, shape, spacing)
+        # Scanner noise; stored as int16 like most CT.
+        hu = hu + rng.normal(0.0, HU_NOISE_SD, shape)
+    else:
+        factor = (voxels / COARSE_VOXELS) ** (1 / 3)
+        coarse = tuple(max(MIN_SIZE, round(n / factor)) for n in shape)
+        hu, spleen = _phantom(rng, coarse, spacing * np.array(shape) / np.array(coarse))
+        hu = _upsample(hu.astype(np.float32), shape)
+        spleen = _upsample(spleen.astype(np.float32), shape) >= 0.5
+        hu += rng.standard_normal(shape, dtype=np.float32) * np.float32(HU_NOISE_SD)
+    image = np.clip(np.rint(hu, out=hu), -1024, 3071, out=hu).astype(np.int16)
+    affine = np.diag([*spacing, 1.0])
+    affine[:3, 3] = -(np.array(shape) - 1) / 2.0 * spacing
+    return image, spleen.astype(np.uint8), affine
+
+
+def _upsample(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Linear interpolation of ``array`` onto ``shape`` (voxel centres, same extent).
+
+    One axis at a time with two gathers and a blend: about 5x faster than
+    ``scipy.ndimage.zoom(order=1)`` on a 512 x 512 x 160 output.
+    """
+    for axis, n in enumerate(shape):
+        m = array.shape[axis]
+        if m == n:
+            continue
+        position = np.clip((np.arange(n) + 0.5) * (m / n) - 0.5, 0, m - 1)
+        low = np.floor(position).astype(np.intp)
+        high = np.minimum(low + 1, m - 1)
+        view = [1] * array.ndim
+        view[axis] = n
+        weight = (position - low).astype(array.dtype).reshape(view)
+        below = np.take(array, low, axis=axis)
+        below += (np.take(array, high, axis=axis) - below) * weight
+        array = below
+    return array
+
+
+def _phantom(rng: np.random.Generator, shape: tuple[int, ...],
+             spacing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The noiseless CT (float HU, partial-volume blurred) and the spleen mask on ``shape``."""
+    from scipy.ndimage import gaussian_filter
+
     # Millimetre coordinates of voxel centres, origin at the volume centre. RAS: +x points
     # to the patient's right, +y anterior, +z superior.
     axes = [(np.arange(n) - (n - 1) / 2.0) * s for n, s in zip(shape, spacing)]
@@ -141,12 +197,8 @@ def ct_case(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray
     spleen &= inside
     hu[spleen] = rng.uniform(*HU_SPLEEN_RANGE) + 4.0 * _smooth_field(rng, shape, 2.0)[spleen]
 
-    # Partial-volume blur, then scanner noise; stored as int16 like most CT.
-    hu = gaussian_filter(hu, sigma=0.6) + rng.normal(0.0, HU_NOISE_SD, shape)
-    image = np.clip(np.rint(hu), -1024, 3071).astype(np.int16)
-    affine = np.diag([*spacing, 1.0])
-    affine[:3, 3] = -(np.array(shape) - 1) / 2.0 * spacing
-    return image, spleen.astype(np.uint8), affine
+    # Partial-volume blur (the caller adds the scanner noise).
+    return gaussian_filter(hu, sigma=0.6), spleen
 
 
 # -- classification: 2D films ---------------------------------------------------------------
@@ -196,6 +248,23 @@ def validation_count(cases: int, task: str) -> int:
     if task == "classification":
         count = max(2, count - count % 2)  # both classes in validation, for the AUC
     return count
+
+
+def parse_shape(text: str) -> tuple[int, int, int]:
+    """``"512,512,160"`` (or ``512x512x160``) as three voxel counts in MIN_SIZE..MAX_SIZE.
+
+    Raises:
+        UsageError: not three integers, or one out of range.
+    """
+    parts = [p.strip() for p in str(text).replace("x", ",").replace("X", ",").split(",")]
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or not all(MIN_SIZE <= n <= MAX_SIZE for n in shape):
+        raise UsageError(f"--shape must be three voxel counts like 512,512,160, each in "
+                         f"{MIN_SIZE}..{MAX_SIZE}; Received: shape={text!r}")
+    return shape  # type: ignore[return-value]
 
 
 def _check_args(task: str, cases: int, size: int) -> None:
@@ -251,7 +320,9 @@ def resolve_target(dest: str | os.PathLike) -> Target:
 
 
 def synthesize(dest: str | os.PathLike, *, task: str = "segmentation", cases: int | None = None,
-               size: int = DEFAULT_SIZE, seed: int = 0, show_progress: bool = True) -> SynthResult:
+               size: int = DEFAULT_SIZE, seed: int = 0, show_progress: bool = True,
+               shape: tuple[int, int, int] | str | None = None,
+               compress: bool = True) -> SynthResult:
     """Write a synthetic data set into the new folder ``dest``.
 
     Args:
@@ -261,13 +332,23 @@ def synthesize(dest: str | os.PathLike, *, task: str = "segmentation", cases: in
         size: voxels per axis; segmentation draws each axis from ``size..size*1.25``.
         seed: the random seed; the same seed gives the same arrays.
         show_progress: draw a progress bar / log lines on stderr.
+        shape: segmentation only: this exact ``(x, y, z)`` shape for every case (a tuple,
+            or text as ``--shape`` takes it); ``size`` is then unused.
+        compress: write ``.nii.gz`` (the MSD layout); False writes plain ``.nii``, which
+            is written and read several times faster for large volumes.
 
     Raises:
-        UsageError: a bad task, case count or size.
+        UsageError: a bad task, case count, size or shape, or a shape for classification.
         WorkspaceError: ``dest`` exists and is not empty.
     """
     cases = DEFAULT_CASES.get(task, 0) if cases is None else cases
-    _check_args(task, cases, size)
+    _check_args(task, cases, size if shape is None else MIN_SIZE)  # --shape replaces --size
+    if shape is not None:
+        if task != "segmentation":
+            raise UsageError("--shape is for segmentation volumes; classification images "
+                             f"are SIZE x SIZE (--size); Received: shape={shape!r}")
+        shape = parse_shape(shape if isinstance(shape, str) else ",".join(map(str, shape)))
+    suffix = ".nii.gz" if compress else ".nii"
     children = np.random.SeedSequence(seed).spawn(cases)
     n_val = validation_count(cases, task)
     items: list[dict[str, Any]] = []
@@ -280,19 +361,20 @@ def synthesize(dest: str | os.PathLike, *, task: str = "segmentation", cases: in
             for index, child in enumerate(children, start=1):
                 rng = np.random.default_rng(child)
                 if task == "segmentation":
-                    image, label, affine = ct_case(rng, size)
-                    item = {"image": f"imagesTr/spleen_{index}.nii.gz",
-                            "label": f"labelsTr/spleen_{index}.nii.gz"}
+                    image, label, affine = ct_case(rng, size, shape)
+                    item = {"image": f"imagesTr/spleen_{index}{suffix}",
+                            "label": f"labelsTr/spleen_{index}{suffix}"}
                     _save_nifti(image, affine, tmp / item["image"])
                     _save_nifti(label, affine, tmp / item["label"])
                 else:
                     positive = index % 2 == 1
                     image = film_case(rng, size, positive)
-                    item = {"image": f"imagesTr/img_{index:03d}.nii.gz", "label": [int(positive)]}
+                    item = {"image": f"imagesTr/img_{index:03d}{suffix}", "label": [int(positive)]}
                     _save_nifti(image, np.diag([0.8, 0.8, 1.0, 1.0]), tmp / item["image"])
                 items.append(item)
                 bar.update(1)
-        datalist = _datalist(task, items[:-n_val], items[-n_val:], seed=seed, size=size)
+        datalist = _datalist(task, items[:-n_val], items[-n_val:], seed=seed, size=size,
+                             shape=shape)
         write_json_atomic(tmp / DATALIST, datalist)
     root = Path(dest)
     for item in items:
@@ -303,14 +385,16 @@ def synthesize(dest: str | os.PathLike, *, task: str = "segmentation", cases: in
                        validation=n_val, files=files)
 
 
-def _datalist(task: str, training: list, validation: list, *, seed: int, size: int) -> dict:
+def _datalist(task: str, training: list, validation: list, *, seed: int, size: int,
+              shape: tuple[int, ...] | None = None) -> dict:
     common = {
         "reference": "generated by mmarctl data synth",
         "licence": "CC0-1.0 (synthetic, no patient data)",
         "release": f"mmarctl {mmarctl.__version__}",
         "numTraining": len(training) + len(validation),
         "numTest": 0,
-        "synthetic": {"task": task, "seed": seed, "size": size},
+        "synthetic": ({"task": task, "seed": seed, "size": size} if shape is None else
+                      {"task": task, "seed": seed, "shape": list(shape)}),
     }
     if task == "segmentation":
         head = {"name": "SyntheticSpleen",

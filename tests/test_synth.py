@@ -134,6 +134,46 @@ def test_spleen_workspace_finds_the_data(tmp_path):
         assert (Path(env["DATA_ROOT"]) / item["image"]).is_file()
 
 
+# -- an exact shape ---------------------------------------------------------------------------
+
+def test_shape_option_gives_every_case_that_shape(tmp_path):
+    root = tmp_path / "d"
+    result = invoke("data", "synth", root, "--cases", "3", "--shape", "40x24,17",
+                    "--no-compress", "--seed", "2")
+    assert result.exit_code == 0, result.output
+    datalist = json.loads((root / "dataset_0.json").read_text())
+    assert datalist["synthetic"] == {"task": "segmentation", "seed": 2, "shape": [40, 24, 17]}
+    for image, label in cases(root):
+        assert image.get_filename().endswith(".nii") and label.get_filename().endswith(".nii")
+        assert image.shape == label.shape == (40, 24, 17)
+    assert not list(root.glob("*/*.nii.gz"))
+    # The same phantom generator as --size: CT-like, with a spleen.
+    again = synth.synthesize(tmp_path / "again", cases=3, shape=(40, 24, 17), seed=2,
+                             show_progress=False)
+    assert again.files[0].name == "spleen_1.nii.gz"
+    assert (np.asarray(nib.load(again.files[0]).dataobj).tobytes()
+            == np.asarray(nib.load(root / "imagesTr" / "spleen_1.nii").dataobj).tobytes())
+
+
+def test_large_volumes_are_drawn_coarse_and_interpolated(tmp_path, monkeypatch):
+    # What a 512 x 512 x 160 volume goes through, on a small one (threshold lowered).
+    monkeypatch.setattr(synth, "COARSE_VOXELS", 20_000)
+    image, label, affine = synth.ct_case(np.random.default_rng(4), 16, shape=(96, 80, 40))
+    assert image.shape == label.shape == (96, 80, 40)
+    assert image.dtype == np.int16 and label.dtype == np.uint8
+    assert abs(np.median(image[image < -500]) + 1000) < 20
+    assert (image > 500).sum() > 0
+    assert 25 < np.median(image[(image > -200) & (label == 0)]) < 70
+    assert 50 <= image[label == 1].mean() <= 110
+    _, components = ndimage.label(label)
+    assert components == 1 and 0.005 < label.mean() < 0.06
+    # Noise is added at full resolution: neighbouring voxels are not interpolated copies.
+    soft = image[40:56, 30:50, 15:25].astype(float)
+    assert np.abs(np.diff(soft, axis=0)).mean() > 5
+    zooms = np.abs(np.diag(affine)[:3])
+    assert 1.5 <= zooms[0] == zooms[1] <= 1.8 and zooms[2] in (2.0, 2.5)
+
+
 # -- classification ------------------------------------------------------------------------
 
 def test_classification_set(tmp_path):
@@ -186,6 +226,25 @@ def test_bad_numbers_are_usage_errors(tmp_path, args, fragment):
     result = invoke("data", "synth", tmp_path / "d", *args)
     assert result.exit_code == 2
     assert fragment in result.output and "Received:" in result.output
+    assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("value", ["512,512", "512,512,160,1", "8,64,64", "64,64,600",
+                                   "a,b,c", ""])
+def test_bad_shape_is_a_one_line_usage_error(tmp_path, value):
+    result = invoke("data", "synth", tmp_path / "d", "--shape", value)
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert "--shape must be three voxel counts like 512,512,160, each in 16..512" in lines[0]
+    assert f"Received: shape={value!r}" in lines[0]
+    assert not (tmp_path / "d").exists()
+
+
+def test_shape_is_refused_for_classification(tmp_path):
+    result = invoke("data", "synth", tmp_path / "d", "--task", "classification",
+                    "--shape", "32,32,32")
+    assert result.exit_code == 2 and "--shape is for segmentation volumes" in result.output
     assert not (tmp_path / "d").exists()
 
 

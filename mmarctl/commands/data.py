@@ -32,6 +32,15 @@ def synth(
     size: Annotated[int, typer.Option(
         "--size", help="Voxels per axis: segmentation volumes draw each axis from "
                        "SIZE..1.25*SIZE; classification images are SIZE x SIZE.")] = 64,
+    shape: Annotated[Optional[str], typer.Option(
+        "--shape", metavar="X,Y,Z", show_default=False,
+        help="Segmentation: this exact shape for every volume instead of --size, e.g. "
+             "512,512,160 (a typical abdominal CT). Volumes over about 4 M voxels are "
+             "drawn on a coarser grid, interpolated, then given full-resolution noise.")] = None,
+    compress: Annotated[bool, typer.Option(
+        "--compress/--no-compress",
+        help="Write .nii.gz (the MSD layout) or plain .nii, quicker to write and read for "
+             "large volumes.")] = True,
     seed: Annotated[int, typer.Option(
         "--seed", help="Random seed; the same seed writes the same images.")] = 0,
     task: Annotated[Optional[Task], typer.Option(
@@ -46,12 +55,15 @@ def synth(
     environment.json names (WORKSPACE/data for the built-in scaffolds).
 
     Example: mmarctl clone spleen my-exp && mmarctl data synth my-exp/data --cases 12 --seed 0
+
+    CT-sized volumes: mmarctl data synth my-exp/data --shape 512,512,160 --no-compress
     """
     from mmarctl.synth import resolve_target, synthesize
 
     target = resolve_target(dest)
     chosen = task.value if task is not None else target.task or "segmentation"
-    result = synthesize(target.path, task=chosen, cases=cases, size=size, seed=seed)
+    result = synthesize(target.path, task=chosen, cases=cases, size=size, seed=seed,
+                        shape=shape, compress=compress)
     out.print(f"wrote {result.training} training and {result.validation} validation {chosen} "
               f"cases to {target.path}; datalist {result.datalist}")
 
