@@ -82,6 +82,9 @@ def load_frozen_graph(path: Path, input_name: str | None = None,
                 n for n, node in nodes.items() if node.op == "Identity"][-5:]
             raise RuntimeFailure(f"the graph has no {role} node {name!r}", file=path,
                                  hint=f"nodes that could be meant: {', '.join(candidates)}")
+    from mmarctl.runtime.model_sources.layout import channels_last_graph_def
+
+    graph_def = channels_last_graph_def(graph_def)  # a Clara NCDHW graph on any CPU
 
     def _import() -> None:
         tf.compat.v1.import_graph_def(graph_def, name="")

@@ -85,6 +85,10 @@ def write_saved_model(graph_def: Any, spec: Any, path: Path, dtype: Any) -> Path
     """The frozen graph as a SavedModel with a ``serving_default`` signature."""
     import tensorflow as tf
 
+    from mmarctl.runtime.model_sources.layout import channels_last_graph_def
+
+    graph_def = channels_last_graph_def(graph_def)  # runs on any CPU, same I/O layout
+
     def _import() -> None:
         tf.compat.v1.import_graph_def(graph_def, name="")
 

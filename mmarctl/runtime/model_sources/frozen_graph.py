@@ -21,6 +21,7 @@ import numpy as np
 from mmarctl.errors import RuntimeFailure
 from mmarctl.model_files import graph_info
 from mmarctl.runtime.model_sources.base import ModelSource, quiet_tf
+from mmarctl.runtime.model_sources.layout import channels_last_graph_def
 from mmarctl.runtime.model_sources.tf1_checkpoint import check_nodes
 
 FROZEN_GRAPH = "model.fzn.pb"
@@ -79,7 +80,9 @@ class FrozenGraph(ModelSource):
         node = summary.placeholder(self.input_name)
         self.input_shape = node.shape if node else None
 
-        graph_def = self._graph_def
+        # Channels-first nodes computed channels-last: the only layout every CPU kernel
+        # takes (mmarctl.runtime.model_sources.layout); inputs and outputs keep theirs.
+        graph_def = channels_last_graph_def(self._graph_def)
 
         def _import() -> None:
             tf.compat.v1.import_graph_def(graph_def, name="")

@@ -18,6 +18,7 @@ import numpy as np
 from mmarctl.errors import RuntimeFailure
 from mmarctl.model_files import graph_info
 from mmarctl.runtime.model_sources.base import ModelSource, quiet_tf
+from mmarctl.runtime.model_sources.layout import channels_last_graph_def
 
 
 def _first_line(error: BaseException) -> str:
@@ -36,6 +37,17 @@ def check_nodes(names: set[str], summary: graph_info.GraphSummary, input_name: s
             else:
                 hint = "name the output with output_node_names (Clara's --output_node_names)"
             raise RuntimeFailure(f"the graph has no {role} node {name!r}", file=file, hint=hint)
+
+
+def _channels_last_meta_graph(meta: Path) -> Any:
+    """The meta graph with its channels-first nodes computed channels-last
+    (:mod:`mmarctl.runtime.model_sources.layout`); raises what reading the file raises."""
+    import tensorflow as tf
+
+    meta_graph = tf.compat.v1.MetaGraphDef()
+    meta_graph.ParseFromString(meta.read_bytes())
+    meta_graph.graph_def.CopyFrom(channels_last_graph_def(meta_graph.graph_def))
+    return meta_graph
 
 
 @dataclass
@@ -61,7 +73,8 @@ class Tf1Checkpoint(ModelSource):
         self._graph = tf.Graph()
         with quiet_tf(), self._graph.as_default():
             try:
-                saver = v1.train.import_meta_graph(str(meta), clear_devices=True)
+                saver = v1.train.import_meta_graph(_channels_last_meta_graph(meta),
+                                                   clear_devices=True)
             except Exception as error:  # unknown ops, a damaged file
                 raise RuntimeFailure(f"cannot import the TF1 meta graph: {_first_line(error)}",
                                      file=meta) from None
