@@ -21,6 +21,9 @@ from mmarctl.schemas.validator import validate
 
 #: How many missing files a problem line lists before giving only the count.
 SHOW_MISSING = 5
+#: A validation config's use whose DATASET_JSON is unset (``DataUse.datalist == ""``).
+DATALIST_NOT_SET = ("DATASET_JSON is not set; a validation config reads its cases from it "
+                    "(set it in config/environment.json or --set DATASET_JSON=...)")
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class DataUse:
             (every item must have them), from ``loaders.fields_read``.
         image_channels: the pipeline's ``output_image_channels`` to hold the images'
             channel count against (None: not compared).
+        label_reads: ``(field, loader)`` pairs the validation config's ``label_transforms``
+            read: ``validate`` runs them, ``infer`` does not (its pre-flight drops them).
     """
 
     datalist: str
@@ -46,13 +51,22 @@ class DataUse:
     base_origin: tuple[str, str]
     reads: tuple[tuple[str, str], ...] = ()
     image_channels: int | None = None
+    label_reads: tuple[tuple[str, str], ...] = ()
+
+    def fields(self) -> dict[str, str]:
+        """Every field read -> its loader: the pipeline's loaders first, then the labels'."""
+        read = dict(self.reads)
+        for field, loader in self.label_reads:
+            read.setdefault(field, loader)
+        return read
 
 
 def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
     """Problems with the datalists and their files, and the datalists that were read.
 
     Args:
-        uses: every (datalist, base dir, key) the configs read.
+        uses: every (datalist, base dir, key) the configs read; an empty ``datalist`` is
+            reported as :data:`DATALIST_NOT_SET`.
         display: turns a path into how messages show it (relative to the MMAR root).
     """
     problems: list[Problem] = []
@@ -62,9 +76,14 @@ def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
     bad_bases: set[str] = set()
     headers_seen: set[tuple] = set()
     for use in uses:
-        if (use.datalist, use.base_dir, use.key, use.reads) in seen:
+        if not use.datalist:
+            problems.append(Problem(*use.origin, DATALIST_NOT_SET))
             continue
-        seen.add((use.datalist, use.base_dir, use.key, use.reads))
+        reads = use.fields()
+        identity = (use.datalist, use.base_dir, use.key, tuple(reads.items()))
+        if identity in seen:
+            continue
+        seen.add(identity)
         path = Path(use.datalist)
         shown = display(path)
         if use.datalist not in loaded:
@@ -90,16 +109,17 @@ def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
                                         "from it; set DATA_ROOT or --set DATA_ROOT=...)"))
             continue
         problems.extend(Problem(shown, use.key, message)
-                        for message in missing_fields(items, use.key, dict(use.reads)))
+                        for message in missing_fields(items, use.key, reads))
         missing = _missing_files(items, use, shown)
         problems.extend(missing)
-        # Each file's header once, even when several pipelines read the same list.
-        nifti = [field for field, loader in use.reads if loader == "LoadNifti"
+        # Each file's header once, even when several pipelines read the same list; one field
+        # at a time, so a line reads the same whichever pipeline (or verb) looked first.
+        nifti = [field for field, loader in reads.items() if loader == "LoadNifti"
                  and (use.datalist, use.base_dir, use.key, field) not in headers_seen]
         headers_seen.update((use.datalist, use.base_dir, use.key, f) for f in nifti)
-        if nifti and use.base_dir is not None:
+        for field in nifti if use.base_dir is not None else []:
             problems.extend(Problem(shown, use.key, message) for message in header_problems(
-                items, Path(use.base_dir), nifti, use.image_channels))
+                items, Path(use.base_dir), [field], use.image_channels))
     return problems, checked
 
 

@@ -31,7 +31,8 @@ from mmarctl.errors import ConfigError
 from mmarctl.jsonio import load_json
 from mmarctl.nvmidl_shim.detect import clara_scripts_note
 from mmarctl.problems import NOTE, Problem
-from mmarctl.runtime.run_settings import GLOBAL_KEYS, read_train_settings
+from mmarctl.runtime.run_settings import (EVAL_GLOBAL_KEYS, GLOBAL_KEYS, read_eval_settings,
+                                          read_train_settings)
 from mmarctl.runtime.transforms.loaders import fields_read
 from mmarctl.schemas import load_schema
 from mmarctl.schemas.validator import validate
@@ -269,9 +270,8 @@ def _check_concrete(workspace: Workspace, kind: str, shown: str, raw: dict,
     components.check_config(kind, data)
     report.problems.extend(components.problems)
     # The runtime's own checks, run without TensorFlow: globals, then every constructor.
-    if kind == "train":
-        report.problems.extend(_check_settings(data, variables, shown, is_unresolved,
-                                               report.problems))
+    report.problems.extend(_check_settings(kind, data, variables, shown, is_unresolved,
+                                           report.problems))
     built = ConstructorChecker(shown, is_unresolved, [*report.problems, *components.problems])
     built.check_config(kind, data)
     report.problems.extend(built.problems)
@@ -285,23 +285,25 @@ def _check_concrete(workspace: Workspace, kind: str, shown: str, raw: dict,
         if note.message not in noted:
             noted.add(note.message)
             report.notes.append(note)
-    uses = _data_uses(workspace, kind, data, variables, shown, is_unresolved, report)
+    uses = _data_uses(workspace, kind, data, variables, shown, is_unresolved)
     return [_with_loaders(use, built) for use in uses]
 
 
-def _check_settings(data: dict, variables: Mapping[str, Any], shown: str, is_unresolved,
-                    reported: list[Problem]) -> list[Problem]:
-    """The training globals as ``train`` reads them (run_settings), unless the schema check
-    already reported that value or it holds an unresolved placeholder."""
+def _check_settings(kind: str, data: dict, variables: Mapping[str, Any], shown: str,
+                    is_unresolved, reported: list[Problem]) -> list[Problem]:
+    """The globals as ``train`` (or validate/infer) reads them (run_settings), unless the
+    schema check already reported that value or it holds an unresolved placeholder."""
+    read, keys = ((read_train_settings, GLOBAL_KEYS) if kind == "train"
+                  else (read_eval_settings, EVAL_GLOBAL_KEYS))
     taken = {p.json_path.split(".")[0] for p in reported if p.file == shown}
     values = {k: v for k, v in data.items()
-              if k not in taken and not is_unresolved(v) and k in GLOBAL_KEYS}
+              if k not in taken and not is_unresolved(v) and k in keys}
     fallback = {k: v for k, v in variables.items()
-                if k not in taken and not is_unresolved(v) and k in GLOBAL_KEYS}
+                if k not in taken and not is_unresolved(v) and k in keys}
     problems = []
     while True:  # one problem per global: drop each refused value and read again
         try:
-            read_train_settings(values, fallback, shown)
+            read(values, fallback, shown)
             return problems
         except ConfigError as error:
             problems.append(Problem.from_error(error))
@@ -342,13 +344,17 @@ def _with_loaders(use: DataUse, built: ConstructorChecker) -> DataUse:
     if not isinstance(chain, list):
         return use
     reads = tuple(fields_read([t for t in chain if t is not None]).items())
+    # A validation config's labels are loaded by label_transforms (validate runs them).
+    labels = built.built.get("label_transforms") if not section else None
+    label_reads = (tuple(fields_read([t for t in labels if t is not None]).items())
+                   if isinstance(labels, list) else ())
     pipeline = built.built.get(section) if section else None
     channels = getattr(pipeline, "image_channels", None)
     # Channels are compared only when every transform was built and none changes them.
     if (None in chain or any(type(t).clara_name in CHANNEL_CHANGING for t in chain)
             or not section):
         channels = None
-    return replace(use, reads=reads, image_channels=channels)
+    return replace(use, reads=reads, image_channels=channels, label_reads=label_reads)
 
 
 def _check_overrides(overrides: Mapping[str, Any], env: Mapping[str, Any],
@@ -398,7 +404,7 @@ def _report_unresolved(raw: dict, variables: Mapping[str, Any], shown: str,
 
 
 def _data_uses(workspace: Workspace, kind: str, data: dict, variables: Mapping[str, Any],
-               shown: str, is_unresolved, report: CheckReport) -> list[DataUse]:
+               shown: str, is_unresolved) -> list[DataUse]:
     def usable(value: Any) -> bool:
         return isinstance(value, str) and bool(value) and not is_unresolved(value)
 
@@ -420,11 +426,8 @@ def _data_uses(workspace: Workspace, kind: str, data: dict, variables: Mapping[s
         return uses
     datalist, base = variables.get("DATASET_JSON"), variables.get("DATA_ROOT")
     key = data.get("DATA_LIST_KEY") or variables.get("DATA_LIST_KEY") or "validation"
-    if not usable(datalist):
-        report.problems.append(Problem(shown, "", "DATASET_JSON is not set; a validation config "
-                                       "reads its cases from it (set it in "
-                                       "config/environment.json or --set DATASET_JSON=...)"))
-        return uses
-    uses.append(DataUse(str(datalist), str(base) if usable(base) else None, str(key),
-                        (shown, ""), (shown, "")))
+    # An unset DATASET_JSON is reported by check_data (as ""), so that infer --input, which
+    # reads no datalist, can leave the data checks out.
+    uses.append(DataUse(str(datalist) if usable(datalist) else "",
+                        str(base) if usable(base) else None, str(key), (shown, ""), (shown, "")))
     return uses

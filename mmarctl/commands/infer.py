@@ -48,13 +48,15 @@ def infer(
 
     check_model_choice(model)
     workspace = Workspace.locate(mmar)
-    logs.quiet_tensorflow()
+    # TensorFlow is imported by evaluate, after its pre-flight: a config mistake costs none.
     logs.configure(workspace.log_config)
     report = evaluate(workspace, EvalOptions(config=config, train_config=config_train,
                                              overrides=parse_set_items(set_), inputs=input_,
                                              output=output, model=model,
                                              preview=preview, amp=amp), mode="infer")
-    out.print(f"inferred {report.cases} cases; outputs in "
+    skipped = (f" ({len(report.skipped)} skipped as unusable: skip_bad_cases)"
+               if report.skipped else "")
+    out.print(f"inferred {report.cases} cases{skipped}; outputs in "
               f"{workspace.display(report.output_dir)}", highlight=False)
     if report.preview_note:
         out.print(report.preview_note, highlight=False)

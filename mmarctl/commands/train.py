@@ -148,7 +148,8 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
     from mmarctl.runtime import logs
     from mmarctl.runtime.plan import TrainOptions, TrainingPlan
 
-    logs.quiet_tensorflow()
+    # TensorFlow is imported by TrainingPlan.build after its pre-flight: a config mistake
+    # costs no TensorFlow start-up.
     logs.configure(workspace.log_config)
     overrides = overrides_from(set_items, epochs, learning_rate)
     finetune_from = None

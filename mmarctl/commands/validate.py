@@ -56,13 +56,15 @@ def validate(
 
     check_cli_options(tracking, tracking_uri)
     workspace = Workspace.locate(mmar)
-    logs.quiet_tensorflow()
+    # TensorFlow is imported by evaluate, after its pre-flight: a config mistake costs none.
     logs.configure(workspace.log_config)
     overrides = parse_set_items(set_)
     report = evaluate(workspace, EvalOptions(config=config, train_config=config_train,
                                              overrides=overrides, model=model, amp=amp),
                       mode="validate")
-    out.print(f"validated {report.cases} cases", highlight=False)
+    skipped = (f" ({len(report.skipped)} skipped as unusable: skip_bad_cases)"
+               if report.skipped else "")
+    out.print(f"validated {report.cases} cases{skipped}", highlight=False)
     for name, value in report.metrics.items():
         stats = summarise([row[name] for row in report.per_case.values()])
         spread = (f"  (per case: min {stats['min']:.4f}  max {stats['max']:.4f})"

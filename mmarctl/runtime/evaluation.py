@@ -31,6 +31,7 @@ from mmarctl.locks import lock_folder, scoped
 from mmarctl.runtime import argcheck, logs
 from mmarctl.runtime.builder import ComponentBuilder
 from mmarctl.runtime.pipelines.base import case_name, run_chain
+from mmarctl.runtime.run_settings import read_eval_settings
 from mmarctl.workspace import ResolvedConfig, Workspace
 
 log = logging.getLogger("mmarctl.evaluate")
@@ -80,6 +81,7 @@ class EvalReport:
     report: Path | None = None  # validate: eval/report.html (None when it failed)
     previews: list[Path] = field(default_factory=list)  # infer --preview
     preview_note: str | None = None  # why there is no preview
+    skipped: dict[str, str] = field(default_factory=dict)  # case -> why (skip_bad_cases)
 
 
 def _network(workspace: Workspace, options: EvalOptions, loader: Any,
@@ -165,15 +167,15 @@ def _channels_last(array: np.ndarray, meta: Mapping[str, Any], dims: int) -> np.
 def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalReport:
     """Run validation (``mode="validate"``) or inference (``mode="infer"``).
 
+    With the config's ``skip_bad_cases``, a case that cannot be read or used is left out
+    with one warning line (``EvalReport.skipped``; ``metrics.json`` lists them).
+
     Raises:
-        ConfigError: a config section cannot be built.
+        ConfigError: what ``mmarctl check`` reports in the files this run reads (its line),
+            before TensorFlow is imported; a config section cannot be built.
         DataError: an image or label cannot be used (named).
         RuntimeFailure: no checkpoint, or it does not fit the network.
     """
-    logs.quiet_tensorflow()
-    from mmarctl.runtime.plan import check_config, get_backend
-    from mmarctl.runtime.training.tf_engine import put_prediction, run_inferer
-
     validating = mode == "validate"
     overrides = {"do_validation": validating, "output_infer_result": not validating}
     overrides.update(options.overrides)
@@ -181,9 +183,21 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
         overrides["MMAR_EVAL_OUTPUT_PATH"] = str(Path(options.output).resolve())
     options = EvalOptions(**{**options.__dict__, "overrides": overrides})
     resolved = workspace.resolve(options.config, overrides)
-    # With --input the datalist is not used, so only the config itself is checked.
-    check_config("config_validation", resolved, None if options.inputs else workspace, overrides)
     data, file = resolved.data, resolved.file
+    # check's own pre-flight on what this run reads, before TensorFlow: a config mistake
+    # costs no TensorFlow start-up. With --input the datalist is not read.
+    from mmarctl.check.preflight import check_evaluation
+
+    check_evaluation(workspace, overrides, config=options.config,
+                     train_config=options.train_config, labels=validating,
+                     datalist=not options.inputs,
+                     train_amp=data.get("use_amp") is None
+                     and _loader_name(data, options.model) == "CheckpointLoader")
+    settings = read_eval_settings(data, resolved.variables, file)
+    logs.quiet_tensorflow()
+    from mmarctl.runtime.plan import get_backend
+    from mmarctl.runtime.training.tf_engine import put_prediction, run_inferer
+
     builder = ComponentBuilder(file, workspace.root)
 
     pre = builder.build_list("transforms", data.get("pre_transforms"), "pre_transforms")
@@ -208,7 +222,7 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
     lock_folder(output_dir, display=workspace.display(output_dir))
     items = get_backend().shard(_items(workspace, resolved.variables, options, validating))
 
-    network, model, dims = _network(workspace, options, loader, data.get("use_amp"))
+    network, model, dims = _network(workspace, options, loader, settings.use_amp)
     predict = loader.load(workspace, model)
     from mmarctl.runtime.model_sources.base import check_roi
 
@@ -230,17 +244,32 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
             previewer = PreviewWriter(output_dir / PREVIEW_DIR)
     rows: list[tuple[str, list[float]]] = []
     rng = np.random.default_rng(0)
+
+    def predicted(item: dict[str, Any]) -> dict[str, Any]:
+        """One case through pre (and label) transforms, the inferer and post transforms."""
+        sample = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in item.items()}
+        sample["meta"] = {}
+        sample = _one(run_chain(pre + labels, [sample], rng))
+        image = np.asarray(sample["image"], np.float32)
+        batch = _channels_last(image, sample["meta"].get("image", {}), dims)[None]
+        probabilities = run_inferer(inferer, predict, batch, classification)[0]
+        put_prediction(sample, probabilities, "classification" if classification
+                       else "segmentation")
+        return _one(run_chain(post, [sample], rng))
+
     with progress(mode, len(items), enabled=options.progress) as bar:
         for item in items:
-            sample = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in item.items()}
-            sample["meta"] = {}
-            sample = _one(run_chain(pre + labels, [sample], rng))
-            image = np.asarray(sample["image"], np.float32)
-            batch = _channels_last(image, sample["meta"].get("image", {}), dims)[None]
-            probabilities = run_inferer(inferer, predict, batch, classification)[0]
-            put_prediction(sample, probabilities, "classification" if classification
-                           else "segmentation")
-            sample = _one(run_chain(post, [sample], rng))
+            try:
+                sample = predicted(item)
+            except DataError as error:
+                # A case that broke after the pre-flight (truncated file, NaN voxels ...).
+                error = _naming_case(error, item)
+                if not settings.skip_bad_cases:
+                    raise _with_skip_hint(error) from None
+                report.skipped[_item_name(item)] = error.message
+                logging.getLogger("mmarctl.data").warning("skipping case %s", error)
+                bar.update(1)
+                continue
             case = case_name(sample)
             values = [float(m.update(sample)) for m in metrics]
             rows.append((case, values))
@@ -258,12 +287,16 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
             report.cases += 1
             bar.update(1)
 
+    if items and report.cases == 0 and report.skipped:
+        raise DataError(f"every one of the {len(items)} case(s) was skipped as unusable",
+                        hint="see the warnings above for each case")
     if validating:
         backend = get_backend()
         report.metrics = {m.name: float(backend.allreduce_mean(m.result())) for m in metrics}
         report.per_case = {case: {m.name: v for m, v in zip(metrics, values)}
                            for case, values in rows}
-        report.files += write_metric_reports(output_dir, metrics, rows, report.metrics)
+        report.files += write_metric_reports(output_dir, metrics, rows, report.metrics,
+                                             skipped=report.skipped)
         if collector is not None:
             from mmarctl.report.collector import describe_model
 
@@ -328,6 +361,39 @@ def model_loader_entry(workspace: Workspace, resolved: ResolvedConfig,
     return {"name": name, "args": {"model_file_path": str(path)}}
 
 
+def _loader_name(data: Mapping[str, Any], model: str | None) -> str | None:
+    """The model loader this run builds: ``--model``'s, else the config's (alias dropped)."""
+    if model is not None:
+        return "CheckpointLoader" if model == "ckpt" else None
+    entry = data.get("model_loader")
+    name = entry.get("name") if isinstance(entry, Mapping) else None
+    return name.split("#")[0] if isinstance(name, str) else None
+
+
+def _item_name(item: Mapping[str, Any]) -> str:
+    """The image file a datalist item names (its first, for a multi-modal case)."""
+    image = item.get("image")
+    if isinstance(image, list) and image:
+        image = image[0]
+    return str(image) if isinstance(image, (str, Path)) else "?"
+
+
+def _naming_case(error: DataError, item: Mapping[str, Any]) -> DataError:
+    """``error`` naming its case: a loader's names its file, a transform's may not."""
+    if error.file or _item_name(item) in error.message:
+        return error
+    return DataError(f"case {_item_name(item)}: {error.message}", hint=error.hint)
+
+
+def _with_skip_hint(error: DataError) -> DataError:
+    """``error`` with a hint on ``skip_bad_cases``, unless its own hint mentions it."""
+    if "skip_bad_cases" in (error.hint or ""):
+        return error
+    hint = "; ".join(filter(None, [error.hint, 'set "skip_bad_cases": true in the validation '
+                                               'config to skip such cases']))
+    return DataError(error.message, file=error.file, json_path=error.json_path, hint=hint)
+
+
 def _one(samples: list[dict]) -> dict:
     if len(samples) != 1:
         raise ConfigError("validation/inference transforms must keep one sample per case "
@@ -364,13 +430,17 @@ def summarise(values: list[float]) -> dict[str, float]:
 
 def write_metric_reports(output_dir: Path, metrics: list[Any],
                          rows: list[tuple[str, list[float]]],
-                         results: dict[str, float]) -> list[Path]:
+                         results: dict[str, float],
+                         skipped: Mapping[str, str] | None = None) -> list[Path]:
     """``metrics.json``, ``metrics_per_case.csv`` and ``metrics_summary.txt`` in ``output_dir``.
 
     Each metric's summary holds its ``value`` (what the metric reports over all cases, e.g.
     an AUC, which has no per-case value) and ``min``/``max``/``mean``/``count`` of the
-    finite per-case values.
+    finite per-case values. ``skipped`` (case -> why) are the cases ``skip_bad_cases`` left
+    out: ``metrics.json`` lists them under ``"skipped"`` (empty when none) and the summary
+    text counts them.
     """
+    skipped = dict(skipped or {})
     output_dir.mkdir(parents=True, exist_ok=True)
     names = [m.name for m in metrics]
     columns = {name: [values[i] for _, values in rows] for i, name in enumerate(names)}
@@ -390,12 +460,16 @@ def write_metric_reports(output_dir: Path, metrics: list[Any],
                         for k, v in s.items()} for n, s in summary.items()},
         "per_case": [{"case": case, **{n: (None if math.isnan(v) else v)
                                       for n, v in zip(names, values)}}
-                     for case, values in rows]})
+                     for case, values in rows],
+        "skipped": [{"case": case, "reason": reason} for case, reason in skipped.items()]})
 
     text_path = output_dir / "metrics_summary.txt"
     lines = [f"{'metric':<24} {'value':>10} {'min':>10} {'max':>10} {'mean':>10} {'cases':>6}"]
     for name, s in summary.items():
         lines.append(f"{name:<24} {s['value']:>10.4f} {s['min']:>10.4f} {s['max']:>10.4f} "
                      f"{s['mean']:>10.4f} {s['count']:>6}")
+    if skipped:
+        lines.append(f"skipped {len(skipped)} unusable case(s) (skip_bad_cases): "
+                     + ", ".join(skipped))
     text_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return [json_path, per_case_path, text_path]

@@ -1,9 +1,10 @@
-"""The global values of a training config, read and range-checked without TensorFlow.
+"""The global values of a training or validation config, read and range-checked without
+TensorFlow.
 
 One reader for both sides of the pre-flight: :class:`mmarctl.runtime.plan.TrainingPlan`
-takes its epochs, learning rate and cadences from :func:`read_train_settings`, and
-``mmarctl check`` calls the same function, so the two refuse the same values with the same
-message, file and JSON path.
+takes its epochs, learning rate and cadences from :func:`read_train_settings`, validate and
+infer theirs from :func:`read_eval_settings`, and ``mmarctl check`` calls the same
+functions, so they refuse the same values with the same message, file and JSON path.
 """
 
 from __future__ import annotations
@@ -41,6 +42,25 @@ class TrainSettings:
     interval: int
     use_amp: bool
     seed: int | None
+    skip_bad_cases: bool
+
+
+#: The globals :func:`read_eval_settings` reads from a validation config.
+EVAL_GLOBAL_KEYS = ("use_amp", "skip_bad_cases")
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """The checked globals of one validate/infer run.
+
+    Attributes:
+        use_amp: the validation config's ``use_amp``; None when it sets none (a checkpoint
+            model then follows the training config's).
+        skip_bad_cases: ``skip_bad_cases`` (default false): a case that cannot be read or is
+            unusable is left out with one warning line instead of stopping the run.
+    """
+
+    use_amp: bool | None
     skip_bad_cases: bool
 
 
@@ -101,3 +121,30 @@ def config_seed(config: Mapping[str, Any], file: str) -> int | None:
                                   f"{determinism[key]!r}", file=file,
                                   json_path=f"determinism.{key}") from None
     return None
+
+
+def read_eval_settings(data: Mapping[str, Any], variables: Mapping[str, Any],
+                       file: str) -> EvalSettings:
+    """The globals of a resolved validation config (``config_validation.json``).
+
+    Args:
+        data: the config with placeholders substituted and ``--set`` applied.
+        variables: the resolved variables; ``skip_bad_cases`` is read from there when the
+            config does not set it (environment.json or ``--set``).
+        file: the config file, as shown in messages.
+
+    Raises:
+        ConfigError: the first value that is not a boolean, with the file and its JSON path.
+    """
+    def read(key: str, value: Any) -> bool:
+        try:
+            return argcheck.as_bool(value, component=file, arg=key)
+        except ConfigError as error:
+            raise ConfigError(error.message.removeprefix(f"{file}: "), file=file,
+                              json_path=key) from None
+
+    use_amp = data.get("use_amp")
+    return EvalSettings(
+        use_amp=None if use_amp is None else read("use_amp", use_amp),
+        skip_bad_cases=read("skip_bad_cases",
+                            data.get("skip_bad_cases", variables.get("skip_bad_cases", False))))

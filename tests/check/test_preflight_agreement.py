@@ -7,42 +7,26 @@ with that same line before its first step (no models/ written, TensorFlow never 
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Callable
 
-import nibabel as nib
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from broken_mmars import (NO_TENSORFLOW, check_line, datalist_file, edit_json, make_spleen,
+                          nan_affine, rewrite_image, run_verb, runner, singular_affine,
+                          without_tensorflow, written)
 
 from mmarctl.cli import app
-
-runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def spleen(tmp_path_factory) -> Path:
     """The spleen scaffold with 4 tiny synthetic cases (made once)."""
-    root = tmp_path_factory.mktemp("preflight") / "spleen"
-    assert runner.invoke(app, ["clone", "spleen", str(root)]).exit_code == 0
-    done = runner.invoke(app, ["data", "synth", str(root / "data"), "--cases", "4",
-                               "--size", "24"])
-    assert done.exit_code == 0, done.output
-    return root
+    return make_spleen(tmp_path_factory.mktemp("preflight") / "spleen")
 
 
-def _config(root: Path) -> dict:
-    return json.loads((root / "config" / "config_train.json").read_text())
-
-
-def _edit_json(path: Path, change: Callable[[dict], None]) -> None:
-    data = json.loads(path.read_text())
-    change(data)
-    path.write_text(json.dumps(data))
+_edit_json = edit_json
 
 
 def _train(root: Path, change: Callable[[dict], None]) -> None:
@@ -50,22 +34,11 @@ def _train(root: Path, change: Callable[[dict], None]) -> None:
 
 
 def _first_image(root: Path) -> Path:
-    datalist = json.loads((root / "data" / "dataset_0.json").read_text())
-    return root / "data" / datalist["training"][0]["image"]
+    return datalist_file(root, "training", 0, "image")
 
 
 def _rewrite_image(root: Path, affine=None, data=None) -> None:
-    path = _first_image(root)
-    image = nib.load(str(path))
-    array = image.get_fdata(dtype=np.float32) if data is None else data(image)
-    header = image.header.copy()
-    if affine is not None:
-        # Written into the header fields directly: nibabel refuses to decompose such an
-        # affine into a qform, which is the point of the test.
-        header["qform_code"], header["sform_code"] = 0, 1
-        header["srow_x"], header["srow_y"], header["srow_z"] = affine[0], affine[1], affine[2]
-    new = nib.Nifti1Image(array, None if affine is not None else image.affine, header)
-    nib.save(new, str(path))
+    rewrite_image(_first_image(root), affine=affine, data=data)
 
 
 def _env(root: Path, **values) -> None:
@@ -81,14 +54,11 @@ def _garbage_image(root: Path) -> None:
 
 
 def _nan_affine(root: Path) -> None:
-    affine = np.eye(4)
-    affine[0, 0] = np.nan
-    _rewrite_image(root, affine=affine)
+    _rewrite_image(root, affine=nan_affine())
 
 
 def _singular_affine(root: Path) -> None:
-    affine = np.diag([1.0, 1.0, 0.0, 1.0])
-    _rewrite_image(root, affine=affine)
+    _rewrite_image(root, affine=singular_affine())
 
 
 def _two_channels(root: Path) -> None:
@@ -168,11 +138,6 @@ def broken(spleen, tmp_path, request) -> Path:
     return root
 
 
-def _problem_lines(output: str) -> list[str]:
-    return [line for line in output.splitlines()
-            if line and not line.startswith(("OK:", "note", "1 problem")) and "problem(s)" not in line]
-
-
 def test_the_unbroken_scaffold_passes(spleen):
     result = runner.invoke(app, ["check", str(spleen)])
     assert result.exit_code == 0, result.output
@@ -181,23 +146,18 @@ def test_the_unbroken_scaffold_passes(spleen):
 @pytest.mark.parametrize("broken, where, message",
                          [pytest.param(fn, where, msg, id=cid) for cid, fn, where, msg in CASES],
                          indirect=["broken"])
-def test_check_and_train_refuse_with_the_same_line(broken, where, message):
-    check = runner.invoke(app, ["check", str(broken)])
-    assert check.exit_code == 1, check.output
-    lines = _problem_lines(check.output)
-    assert len(lines) == 1, check.output  # one line per class
-    line = lines[0]
+def test_check_and_train_refuse_with_the_same_line(broken, where, message, tmp_path):
+    line = check_line(broken)
     assert where in line and message in line, line
 
-    # train in its own process, as a user runs it (in-process, TensorFlow's logging would
-    # keep a handle on CliRunner's captured stderr after the invoke closed it).
-    train = subprocess.run([sys.executable, "-m", "mmarctl", "train", str(broken),
-                            "--epochs", "1"], capture_output=True, text=True, timeout=300)
+    # train in its own process, as a user runs it, with a TensorFlow that cannot be
+    # imported: the refusal must come before TensorFlow starts.
+    train = run_verb("train", broken, "--epochs", "1",
+                     env=without_tensorflow(tmp_path / "no-tf"))
     assert train.returncode == 1, train.stderr
     assert line in train.stderr, train.stderr  # same message, file and JSON path
-    assert "Traceback" not in train.stderr
-    written = [p.name for p in (broken / "models").glob("*") if not p.name.startswith(".")]
-    assert written == []  # no checkpoint, summary or history (the writer lock may exist)
+    assert "Traceback" not in train.stderr and NO_TENSORFLOW not in train.stderr
+    assert written(broken / "models") == []  # no checkpoint, summary or history
 
 
 def test_the_agreement_table_covers_every_class():

@@ -1,5 +1,6 @@
 """Data that breaks mid-run (issue 12, part 4): the run stops with one line naming the case
-and keeps the last good checkpoint, or skips the case when ``skip_bad_cases`` is true."""
+and keeps the last good checkpoint, or skips the case when ``skip_bad_cases`` is true.
+The same for validate and infer, whose cases are read one by one after the pre-flight."""
 
 from __future__ import annotations
 
@@ -27,11 +28,15 @@ class _Run:
         self.output = done.stdout + done.stderr
 
 
-def _train(*args: str) -> _Run:
+def _run(verb: str, *args: str) -> _Run:
     # In its own process, as a user runs it: a run stopped from inside tf.data leaves the
     # dataset's generator thread behind, which in-process would outlive CliRunner's streams.
-    return _Run(subprocess.run([sys.executable, "-m", "mmarctl", "train", *map(str, args)],
+    return _Run(subprocess.run([sys.executable, "-m", "mmarctl", verb, *map(str, args)],
                                capture_output=True, text=True, timeout=600))
+
+
+def _train(*args: str) -> _Run:
+    return _run("train", *args)
 
 #: A BYOC handler that truncates one file after a given epoch, as a disk or copy failing
 #: after `check` ran would.
@@ -171,3 +176,104 @@ def test_skip_bad_cases_must_be_a_boolean(mmar):
     result = runner.invoke(app, ["check", str(mmar)])
     assert result.exit_code == 1
     assert "skip_bad_cases" in result.output
+
+
+# -- validate and infer ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained(spleen, tmp_path_factory) -> Path:
+    """The spleen MMAR trained one epoch, with 3 validation cases (2 of them training's)."""
+    root = tmp_path_factory.mktemp("baddata_eval") / "mmar"
+    shutil.copytree(spleen, root)
+    done = _train(str(root), "--epochs", "1", "--seed", "1")
+    assert done.exit_code == 0, done.output
+    path = root / "data" / "dataset_0.json"
+    datalist = json.loads(path.read_text())
+    datalist["validation"] = datalist["training"][:2] + datalist["validation"]
+    path.write_text(json.dumps(datalist))
+    return root
+
+
+@pytest.fixture
+def evaluated(trained, tmp_path) -> Path:
+    root = tmp_path / "mmar"
+    shutil.copytree(trained, root)
+    return root
+
+
+def _validation_file(root: Path, index: int) -> Path:
+    datalist = json.loads((root / "data" / "dataset_0.json").read_text())
+    return root / "data" / datalist["validation"][index]["image"]
+
+
+def _truncate(path: Path) -> None:
+    """Cut a .nii.gz short: its header still reads (check passes), its voxels do not."""
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+
+
+def _skip_bad_cases(root: Path) -> None:
+    path = root / "config" / "config_validation.json"
+    config = json.loads(path.read_text())
+    config["skip_bad_cases"] = True
+    path.write_text(json.dumps(config))
+
+
+@pytest.mark.slow
+def test_nan_voxels_stop_validate_naming_the_case(evaluated):
+    victim = _validation_file(evaluated, 1)
+    _rewrite(victim, lambda a: a.__setitem__((0, 0, 0), np.nan))
+    assert runner.invoke(app, ["check", str(evaluated)]).exit_code == 0  # voxels unseen
+
+    result = _run("validate", evaluated)
+
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    [line] = _error_lines(result.output)
+    assert str(victim) in line and "1 NaN or infinite voxel(s)" in line, line
+    assert not (evaluated / "eval" / "metrics.json").exists()
+
+
+@pytest.mark.slow
+def test_a_case_truncated_after_check_stops_infer_naming_the_case(evaluated):
+    victim = _validation_file(evaluated, 0)
+    _truncate(victim)
+    assert runner.invoke(app, ["check", str(evaluated)]).exit_code == 0  # header still reads
+
+    result = _run("infer", evaluated)
+
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    [line] = _error_lines(result.output)
+    assert str(victim) in line and "cannot read NIfTI image" in line, line
+    assert '"skip_bad_cases": true' in line  # says how to go on without it
+
+
+@pytest.mark.slow
+def test_skip_bad_cases_in_validate_and_infer_skips_and_counts_them(evaluated):
+    nan_image, truncated = _validation_file(evaluated, 0), _validation_file(evaluated, 1)
+    good = _validation_file(evaluated, 2)
+    _rewrite(nan_image, lambda a: a.__setitem__((1, 1, 1), np.inf))
+    _truncate(truncated)
+    _skip_bad_cases(evaluated)
+    assert runner.invoke(app, ["check", str(evaluated)]).exit_code == 0
+
+    validated = _run("validate", evaluated)
+
+    assert validated.exit_code == 0, validated.output
+    skipped = [line for line in validated.output.splitlines() if "skipping case" in line]
+    assert len(skipped) == 2, validated.output  # one warning line per case
+    assert any(str(nan_image) in line for line in skipped)
+    assert any(str(truncated) in line and "cannot read" in line for line in skipped)
+    assert "validated 1 cases (2 skipped" in validated.output
+    metrics = json.loads((evaluated / "eval" / "metrics.json").read_text())
+    assert [row["case"] for row in metrics["per_case"]] == [str(good)]
+    assert sorted(item["case"] for item in metrics["skipped"]) == sorted(
+        [str(nan_image), str(truncated)])
+
+    inferred = _run("infer", evaluated)
+
+    assert inferred.exit_code == 0, inferred.output
+    assert sum("skipping case" in line for line in inferred.output.splitlines()) == 2
+    assert "inferred 1 cases (2 skipped" in inferred.output
+    outputs = [p.name for p in (evaluated / "eval").rglob("*_model.nii.gz")]
+    assert outputs == [good.name.replace(".nii.gz", "_model.nii.gz")], outputs

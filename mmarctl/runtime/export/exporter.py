@@ -141,13 +141,13 @@ def export_mmar(workspace: Any, request: ExportRequest,
 
     Raises:
         UsageError: unknown format or bad node names.
+        ConfigError: what ``mmarctl check`` reports about the network the training config
+            describes (its line), before TensorFlow is imported.
         RuntimeFailure: no checkpoint, a checkpoint that does not fit the network, an
             unwritable output folder, a failed conversion or a failed verification.
         MissingDependency: trt asked for by name where it cannot be built; ONNX packages.
     """
     from mmarctl.runtime import logs
-
-    logs.quiet_tensorflow()
     from mmarctl.runtime import checkpoint as ckpt
     from mmarctl.runtime.export import tensorrt_engine
 
@@ -180,9 +180,16 @@ def export_mmar(workspace: Any, request: ExportRequest,
 
     # A Clara TF1 checkpoint or a frozen graph exports from its own graph (graph_export).
     graph_source = find_graph_source(request.checkpoint, found, out_dir)
+    if graph_source is None:
+        # mmarctl's checkpoint is restored into the network the config describes: check's
+        # pre-flight of that network, before TensorFlow (a config mistake costs none).
+        from mmarctl.check.preflight import check_export
+
+        check_export(workspace, request.overrides, config=request.config)
     if found is None and graph_source is None:
         raise RuntimeFailure(f"no checkpoint at {workspace.display(Path(prefix))}",
                              hint="train first (`mmarctl train`), or pass --ckpt PATH")
+    logs.quiet_tensorflow()
     staging = _make_staging(workspace, out_dir)
     try:
         # The models/ lock that training holds: no export of a checkpoint being rewritten.

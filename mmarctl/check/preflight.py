@@ -1,0 +1,151 @@
+"""The pre-flight of validate, infer and export: ``check``'s own findings, scoped to a verb.
+
+``train`` refuses with the first problem ``check_mmar`` finds in its config
+(:func:`mmarctl.runtime.plan.check_config`). validate, infer and export read parts of
+several files: the validation config, the network that the training config describes
+(CheckpointLoader and export build it), a few globals, the validation list and its images.
+The functions here run the very checks of ``mmarctl check`` (:mod:`.mmar`, :mod:`.data`) on
+those files and keep what the verb reads, so a refusal is the line ``check`` prints (same
+file, JSON path and message). They import no TensorFlow: the verbs call them first, so a
+config mistake costs no TensorFlow start-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from mmarctl.check.data import check_data
+from mmarctl.check.mmar import (CLARA4_MESSAGE, CheckReport, _check_config, _check_overrides,
+                                _environment, _given_path)
+from mmarctl.errors import ConfigError
+from mmarctl.problems import Problem
+from mmarctl.workspace import Workspace
+
+#: The training pipeline's arguments that the network's input is read from
+#: (:func:`mmarctl.runtime.model_io.input_spec`).
+INPUT_ARGS = ("output_crop_size", "output_data_dims", "output_image_channels")
+#: The JSON paths on the way to ``train.model`` -> the key each must hold.
+_ON_THE_WAY = {"$": '"train"', "train": '"model"'}
+
+
+def evaluation_problems(workspace: Workspace, overrides: Mapping[str, Any], *, config: str,
+                        train_config: str, labels: bool = True, datalist: bool = True,
+                        train_amp: bool = False) -> list[Problem]:
+    """What validate (``labels``) or infer would refuse before compute, as ``check`` says it.
+
+    Args:
+        workspace: the MMAR.
+        overrides: ``--set`` values (and those the verb adds, e.g. ``do_validation``).
+        config: the validation config (all of it is checked, as ``check`` does).
+        train_config: the training config; only the network it describes (and the input it
+            is built for) is checked, and only when the file exists.
+        labels: the validation list's items must have the fields ``label_transforms`` read
+            (validate); infer reads no labels.
+        datalist: check ``DATASET_JSON``, its items and their NIfTI headers (False for
+            ``infer --input``, which reads given files instead).
+        train_amp: the training config's ``use_amp`` is read too (a checkpoint model and a
+            validation config that sets none).
+    """
+    if workspace.clara_major_version() == 4:
+        return [Problem(str(workspace.root), "", CLARA4_MESSAGE)]
+    report = CheckReport()
+    env = _environment(workspace, report)
+    path = _given_path(workspace, config)
+    uses = _check_config(workspace, "validation", path, env, dict(overrides), report)
+    configs = [("validation", path)]
+    train_path = workspace.config_path(train_config)
+    if train_path.is_file():
+        configs.append(("train", train_path))
+        report.problems.extend(_network_problems(workspace, train_path, env, overrides,
+                                                 ("use_amp",) if train_amp else ()))
+    report.problems.extend(_check_overrides(overrides, env, configs, workspace))
+    if datalist:
+        if not labels:
+            uses = [replace(use, label_reads=()) for use in uses]
+        report.problems.extend(check_data(uses, workspace.display)[0])
+    return list(dict.fromkeys(report.problems))
+
+
+def export_problems(workspace: Workspace, overrides: Mapping[str, Any], *,
+                    config: str) -> list[Problem]:
+    """What export would refuse in the training config before compute: the network entry,
+    the input it is built for and ``dynamic_input_shape``, as ``check`` says it."""
+    if workspace.clara_major_version() == 4:
+        return [Problem(str(workspace.root), "", CLARA4_MESSAGE)]
+    report = CheckReport()
+    # environment.json's values are used; its other settings' problems are left to check.
+    env = _environment(workspace, CheckReport())
+    path = _given_path(workspace, config)
+    report.problems.extend(_network_problems(workspace, path, env, overrides,
+                                             ("dynamic_input_shape",)))
+    report.problems.extend(_check_overrides(overrides, env, [("train", path)], workspace))
+    return list(dict.fromkeys(report.problems))
+
+
+def check_evaluation(workspace: Workspace, overrides: Mapping[str, Any], **scope: Any) -> None:
+    """Refuse with the first of :func:`evaluation_problems` (same arguments).
+
+    Raises:
+        ConfigError: ``check``'s line for the first problem.
+    """
+    refuse(evaluation_problems(workspace, overrides, **scope))
+
+
+def check_export(workspace: Workspace, overrides: Mapping[str, Any], *, config: str) -> None:
+    """Refuse with the first of :func:`export_problems`.
+
+    Raises:
+        ConfigError: ``check``'s line for the first problem.
+    """
+    refuse(export_problems(workspace, overrides, config=config))
+
+
+def refuse(problems: list[Problem]) -> None:
+    """Raise the first problem as a ConfigError that prints as ``check``'s line.
+
+    Raises:
+        ConfigError: when there is any problem; the count of the others is appended.
+    """
+    if not problems:
+        return
+    first = problems[0]
+    more = (f" (and {len(problems) - 1} more; run `mmarctl check`)" if len(problems) > 1
+            else "")
+    # Problem.message already carries the hint, so the error's text is the problem's line.
+    raise ConfigError(first.message + more, file=first.file or None,
+                      json_path=first.json_path or None)
+
+
+def _network_problems(workspace: Workspace, path: Path, env: dict[str, Any],
+                      overrides: Mapping[str, Any], globals_read: Iterable[str]) -> list[Problem]:
+    """``check``'s problems in a training config that concern building its network.
+
+    The whole config is checked as ``check`` does (a problem's wording may depend on what
+    else was found), then only what the network is built from is kept: the file itself
+    (unreadable, not an object, no ``train`` or ``train.model``; not another missing key
+    such as ``epochs`` or ``train.loss``), ``train.model``, the pipeline arguments the input
+    is read from, and ``globals_read``. Its data lists are not read.
+    """
+    report = CheckReport()
+    _check_config(workspace, "train", path, env, dict(overrides), report)
+    wanted = set(globals_read)
+    return [p for p in report.problems if _builds_network(p, wanted)]
+
+
+def _builds_network(problem: Problem, globals_read: set[str]) -> bool:
+    where = problem.json_path
+    if where == "" or where.split(".")[0].split("[")[0] in globals_read:
+        return True  # the file cannot be read, or a global the verb reads
+    if where in _ON_THE_WAY:
+        # Not an object, or a required key missing: only the key leading to train.model
+        # counts (a config without "epochs" or "train.loss" still describes its network).
+        missing = problem.message.startswith("missing required key")
+        return not missing or _ON_THE_WAY[where] in problem.message
+    if where == "train.model" or where.startswith(("train.model.", "train.model[")):
+        return True
+    if where in {f"train.image_pipeline.args.{arg}" for arg in INPUT_ARGS}:
+        return True
+    # The pipeline's constructor refuses a bad input argument at the pipeline's own path.
+    return where == "train.image_pipeline" and any(arg in problem.message for arg in INPUT_ARGS)

@@ -1,0 +1,120 @@
+"""Broken copies of the spleen scaffold, and running a verb on one as a user would.
+
+Shared by the pre-flight agreement tests (train in test_preflight_agreement.py; validate,
+infer and export in test_preflight_agreement_eval.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+import nibabel as nib
+import numpy as np
+from typer.testing import CliRunner
+
+from mmarctl.cli import app
+
+runner = CliRunner()
+
+#: What the stand-in TensorFlow (and Keras) raise when imported: see :func:`without_tensorflow`.
+NO_TENSORFLOW = "tensorflow must not be imported before the pre-flight"
+
+
+def make_spleen(root: Path) -> Path:
+    """The spleen scaffold at ``root`` with 4 tiny synthetic cases (3 training, 1 validation)."""
+    assert runner.invoke(app, ["clone", "spleen", str(root)]).exit_code == 0
+    done = runner.invoke(app, ["data", "synth", str(root / "data"), "--cases", "4",
+                               "--size", "24"])
+    assert done.exit_code == 0, done.output
+    return root
+
+
+def edit_json(path: Path, change: Callable[[dict], None]) -> None:
+    """Apply ``change`` to the JSON object in ``path``, in place."""
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def datalist_file(root: Path, key: str = "training", index: int = 0,
+                  field: str = "image") -> Path:
+    """The file that item ``index`` of list ``key`` of data/dataset_0.json names."""
+    datalist = json.loads((root / "data" / "dataset_0.json").read_text())
+    return root / "data" / datalist[key][index][field]
+
+
+def rewrite_image(path: Path, affine=None, data=None) -> None:
+    """Rewrite a NIfTI file with another affine (written into the header's sform) or voxels
+    (``data(image)`` gives the new array)."""
+    image = nib.load(str(path))
+    array = image.get_fdata(dtype=np.float32) if data is None else data(image)
+    header = image.header.copy()
+    if affine is not None:
+        # Written into the header fields directly: nibabel refuses to decompose such an
+        # affine into a qform, which is the point of the tests.
+        header["qform_code"], header["sform_code"] = 0, 1
+        header["srow_x"], header["srow_y"], header["srow_z"] = affine[0], affine[1], affine[2]
+    new = nib.Nifti1Image(array, None if affine is not None else image.affine, header)
+    nib.save(new, str(path))
+
+
+def nan_affine() -> np.ndarray:
+    """An affine with a NaN entry."""
+    affine = np.eye(4)
+    affine[0, 0] = np.nan
+    return affine
+
+
+def singular_affine() -> np.ndarray:
+    """An affine with no inverse (a zero voxel size)."""
+    return np.diag([1.0, 1.0, 0.0, 1.0])
+
+
+def problem_lines(output: str) -> list[str]:
+    """The problem lines of ``mmarctl check`` output (not OK, notes or the count)."""
+    return [line for line in output.splitlines()
+            if line and not line.startswith(("OK:", "note", "1 problem"))
+            and "problem(s)" not in line and ": note: " not in line]
+
+
+def check_line(root: Path) -> str:
+    """``mmarctl check``'s single problem line for ``root`` (asserts there is exactly one)."""
+    check = runner.invoke(app, ["check", str(root)])
+    assert check.exit_code == 1, check.output
+    lines = problem_lines(check.output)
+    assert len(lines) == 1, check.output  # one line per class
+    return lines[0]
+
+
+def without_tensorflow(folder: Path) -> dict[str, str]:
+    """An environment whose ``tensorflow`` and ``keras`` raise ImportError when imported.
+
+    A process run with it proves that what it printed came before any TensorFlow import.
+    """
+    for name in ("tensorflow", "keras"):
+        package = folder / name
+        package.mkdir(parents=True, exist_ok=True)
+        (package / "__init__.py").write_text(f"raise ImportError({NO_TENSORFLOW!r})\n")
+    path = os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path}
+
+
+def run_verb(verb: str, root: Path, *args: str, env: dict[str, str] | None = None,
+             timeout: int = 300) -> subprocess.CompletedProcess:
+    """``python -m mmarctl VERB ROOT ARGS`` in its own process, as a user runs it.
+
+    (In-process, TensorFlow's logging would keep a handle on CliRunner's captured stderr
+    after the invoke closed it.)
+    """
+    return subprocess.run([sys.executable, "-m", "mmarctl", verb, str(root), *args],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def written(folder: Path) -> list[str]:
+    """What a run left in ``folder`` (lock files, which start with a dot, aside)."""
+    return sorted(p.name for p in folder.glob("*") if not p.name.startswith("."))

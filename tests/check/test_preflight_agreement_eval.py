@@ -1,0 +1,196 @@
+"""`check` and validate / infer / export agree on every pre-flight class (issue 12, part 1).
+
+For each kind of mistake one of these verbs refuses before compute, a broken copy of the
+spleen scaffold makes `mmarctl check` exit 1 with one problem line, and the verb, run as a
+user runs it, exit 1 with that same line (file, JSON path, message), no traceback and
+nothing written to eval/ or models/. The verbs run with a stand-in TensorFlow that raises
+when imported: the refusal comes before TensorFlow, so a config mistake costs none.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from broken_mmars import (NO_TENSORFLOW, check_line, datalist_file, edit_json, make_spleen,
+                          nan_affine, rewrite_image, run_verb, runner, singular_affine,
+                          without_tensorflow, written)
+
+from mmarctl.cli import app
+
+VERBS = ("validate", "infer", "export")
+EVAL = ("validate", "infer")
+ALL = VERBS
+
+
+@pytest.fixture(scope="module")
+def spleen(tmp_path_factory) -> Path:
+    """The spleen scaffold with 4 tiny synthetic cases (made once; no checkpoint)."""
+    return make_spleen(tmp_path_factory.mktemp("preflight_eval") / "spleen")
+
+
+@pytest.fixture(scope="module")
+def no_tf(tmp_path_factory) -> dict[str, str]:
+    """The environment whose TensorFlow raises when imported."""
+    return without_tensorflow(tmp_path_factory.mktemp("no_tensorflow"))
+
+
+def _validation(change: Callable[[dict], None]) -> Callable[[Path], None]:
+    return lambda root: edit_json(root / "config" / "config_validation.json", change)
+
+
+def _train(change: Callable[[dict], None]) -> Callable[[Path], None]:
+    return lambda root: edit_json(root / "config" / "config_train.json", change)
+
+
+def _datalist(change: Callable[[dict], None]) -> Callable[[Path], None]:
+    return lambda root: edit_json(root / "data" / "dataset_0.json", change)
+
+
+def _validation_file(field: str, **rewrite) -> Callable[[Path], None]:
+    return lambda root: rewrite_image(datalist_file(root, "validation", 0, field), **rewrite)
+
+
+def _garbage(field: str) -> Callable[[Path], None]:
+    return lambda root: datalist_file(root, "validation", 0, field).write_bytes(
+        b"not a NIfTI file at all" * 20)
+
+
+def _amp_from_training_config(root: Path) -> None:
+    # A validation config without use_amp: a checkpoint model follows config_train.json's.
+    _validation(lambda c: c.pop("use_amp"))(root)
+    _train(lambda c: c.update(use_amp="maybe"))(root)
+
+
+VALIDATION = "config/config_validation.json"
+TRAIN = "config/config_train.json"
+DATA = "data/dataset_0.json: validation"
+
+#: (class id, how to break the MMAR, the verbs that must refuse it, the file/JSON path part
+#: and the message part of check's line).
+CASES = [
+    ("inferer-args", _validation(lambda c: c["inferer"]["args"].update(overlap=2)), EVAL,
+     f"{VALIDATION}: inferer", "TFScanWindowInferer: overlap must be a number in [0, 1)"),
+    ("pre-transform-args", _validation(lambda c: c["pre_transforms"][3]["args"].update(
+        fields=[])), EVAL, f"{VALIDATION}: pre_transforms[3]", "ScaleIntensityRange: fields"),
+    ("post-transform-args", _validation(lambda c: c["post_transforms"][0]["args"].update(
+        fields=[])), EVAL, f"{VALIDATION}: post_transforms[0]", "ArgmaxAcrossChannels: fields"),
+    ("label-transform-args", _validation(lambda c: c["label_transforms"][0]["args"].update(
+        fields=[])), ("validate",), f"{VALIDATION}: label_transforms[0]", "LoadNifti: fields"),
+    ("metric-args", _validation(lambda c: c["val_metrics"][0]["args"].update(name="")),
+     ("validate",), f"{VALIDATION}: val_metrics[0]",
+     "ComputeAverageDice: name must be a non-empty string"),
+    ("writer-args", _validation(lambda c: c["writers"][0]["args"].update(dtype="float99")),
+     ("infer",), f"{VALIDATION}: writers[0]", "WriteNifti: dtype must be one of"),
+    ("model-loader-args", _validation(lambda c: c["model_loader"]["args"].update(
+        checkpoint_file_prefix="")), EVAL, f"{VALIDATION}: model_loader",
+     "CheckpointLoader: checkpoint_file_prefix must be a non-empty string"),
+    ("global-use-amp", _validation(lambda c: c.update(use_amp="maybe")), EVAL,
+     f"{VALIDATION}: use_amp", "expected boolean"),
+    ("global-skip-bad-cases", _validation(lambda c: c.update(skip_bad_cases="sometimes")),
+     EVAL, f"{VALIDATION}: skip_bad_cases", "expected boolean"),
+    ("global-use-amp-of-training", _amp_from_training_config, EVAL, f"{TRAIN}: use_amp",
+     "expected boolean"),
+    ("global-dynamic-input-shape", _train(lambda c: c.update(dynamic_input_shape="yes")),
+     ("export",), f"{TRAIN}: dynamic_input_shape", "expected boolean"),
+    ("network-args", _train(lambda c: c["train"]["model"]["args"].update(nf_dec="64,32")),
+     ALL, f"{TRAIN}: train.model", "Unet: nf_dec must be at least"),
+    ("network-exclusive-args", _train(lambda c: c["train"]["model"]["args"].update(
+        use_batch_norm=True)), ALL, f"{TRAIN}: train.model",
+     "Unet: use_group_norm must be false when use_batch_norm is true"),
+    ("network-input", _train(lambda c: c["train"]["model"].update(
+        name="SegAhnet", args={"num_classes": 2, "n_spatial_dim": 2})), ALL,
+     f"{TRAIN}: train.model", "SegAhnet: n_spatial_dim must be the data's spatial dimensions"),
+    ("network-input-channels", _train(lambda c: c["train"]["image_pipeline"]["args"].update(
+        output_image_channels=0)), ALL, f"{TRAIN}: train.image_pipeline",
+     "output_image_channels must be an integer >= 1"),
+    ("datalist-field", _validation(lambda c: c["pre_transforms"][0]["args"].update(
+        fields=["image", "mask"])), EVAL, DATA,
+     "1 of 1 items have no 'mask', which LoadNifti reads: validation[0]"),
+    ("datalist-label-field", _datalist(lambda d: d["validation"][0].pop("label")),
+     ("validate",), DATA, "1 of 1 items have no 'label', which LoadNifti reads: validation[0]"),
+    ("header-unreadable", _garbage("image"), EVAL, DATA,
+     "1 of 1 NIfTI files have no readable NIfTI header"),
+    ("label-header-unreadable", _garbage("label"), ("validate",), DATA,
+     "1 of 1 NIfTI files have no readable NIfTI header"),
+    ("header-affine-nan", _validation_file("image", affine=nan_affine()), EVAL, DATA,
+     "have an affine with NaN or infinite entries"),
+    ("header-affine-singular", _validation_file("image", affine=singular_affine()), EVAL, DATA,
+     "have a singular affine"),
+]
+
+
+@pytest.fixture
+def broken(spleen, tmp_path, request) -> Path:
+    root = tmp_path / "mmar"
+    shutil.copytree(spleen, root)
+    request.param(root)
+    return root
+
+
+def test_the_unbroken_scaffold_passes(spleen):
+    result = runner.invoke(app, ["check", str(spleen)])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("broken, verbs, where, message",
+                         [pytest.param(fn, verbs, where, msg, id=cid)
+                          for cid, fn, verbs, where, msg in CASES],
+                         indirect=["broken"])
+def test_check_and_the_verbs_refuse_with_the_same_line_before_tensorflow(
+        broken, verbs, where, message, no_tf):
+    line = check_line(broken)
+    assert where in line and message in line, line
+
+    for verb in verbs:
+        done = run_verb(verb, broken, env=no_tf)
+        assert done.returncode == 1, (verb, done.stderr)
+        assert line in done.stderr, (verb, done.stderr)  # same message, file and JSON path
+        assert "Traceback" not in done.stderr and NO_TENSORFLOW not in done.stderr, \
+            (verb, done.stderr)
+        assert written(broken / "eval") == [] and written(broken / "models") == [], verb
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_an_unbroken_mmar_gets_past_the_preflight(spleen, tmp_path, verb, no_tf):
+    """The pre-flight refuses nothing check accepts: the verb goes on to import TensorFlow
+    (export first says there is no checkpoint, which needs no TensorFlow either)."""
+    root = tmp_path / "mmar"
+    shutil.copytree(spleen, root)
+    done = run_verb(verb, root, env=no_tf)
+    assert done.returncode == 1
+    expected = "no checkpoint at models/model.ckpt" if verb == "export" else NO_TENSORFLOW
+    assert expected in done.stderr, done.stderr
+
+
+def test_infer_reads_no_labels(spleen, tmp_path, no_tf):
+    """A validation list without labels is refused by validate (and check), not by infer."""
+    root = tmp_path / "mmar"
+    shutil.copytree(spleen, root)
+    _datalist(lambda d: d["validation"][0].pop("label"))(root)
+    done = run_verb("infer", root, env=no_tf)
+    assert NO_TENSORFLOW in done.stderr and "'label'" not in done.stderr, done.stderr
+
+
+def test_infer_with_input_files_reads_no_datalist(spleen, tmp_path, no_tf):
+    """``infer --input`` checks the configs, not DATASET_JSON's list."""
+    root = tmp_path / "mmar"
+    shutil.copytree(spleen, root)
+    image = datalist_file(root, "training", 0, "image")
+    _garbage("image")(root)  # the validation list's image, which --input replaces
+    done = run_verb("infer", root, "--input", str(image), env=no_tf)
+    assert NO_TENSORFLOW in done.stderr, done.stderr
+    _validation(lambda c: c["inferer"]["args"].update(overlap=2))(root)
+    done = run_verb("infer", root, "--input", str(image), env=no_tf)
+    assert done.returncode == 1 and "inferer: TFScanWindowInferer: overlap" in done.stderr
+    assert NO_TENSORFLOW not in done.stderr
+
+
+def test_the_agreement_table_covers_every_class():
+    assert len({cid for cid, *_ in CASES}) == len(CASES) == 21
+    # every verb is held to several classes, each class to at least one verb
+    for verb in VERBS:
+        assert sum(verb in verbs for _, _, verbs, *_ in CASES) >= 5, verb
+    assert all(verbs and set(verbs) <= set(VERBS) for _, _, verbs, *_ in CASES)
