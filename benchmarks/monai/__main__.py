@@ -44,9 +44,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quality-epochs", type=int, default=40,
                         help="row 5: epoch cap (default 40, the scaffold's)")
     parser.add_argument("--precisions", default="float32,bfloat16",
-                        help="row 4: training-step precisions, each a set of rows (default "
-                             "float32,bfloat16: Keras mixed_bfloat16 against torch.autocast "
-                             "bfloat16)")
+                        help="rows 2 and 4: inference and training-step precisions, each a "
+                             "set of rows (default float32,bfloat16: Keras mixed_bfloat16 "
+                             "against torch.autocast bfloat16)")
     parser.add_argument("--json", type=Path, default=None,
                         help="also write the figures and machine description here")
     parser.add_argument("--workdir", type=Path, default=None,
@@ -65,6 +65,7 @@ def config_from(args: argparse.Namespace, workdir: Path) -> dict:
               "quality_budget_s": args.quality_budget, "quality_epochs": args.quality_epochs,
               "quality_uncapped": args.quality_uncapped,
               "train_precisions": [p.strip() for p in args.precisions.split(",") if p.strip()]}
+    config["precisions"] = config["train_precisions"]  # row 2 (sliding window) as well
     if args.quick:
         config.update(repeats=1, window_shape=(96, 96, 64), pipeline_epochs=2,
                       train_steps=2, train_patch=(32, 32, 32), quality_budget_s=30,
