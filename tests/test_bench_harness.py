@@ -164,3 +164,47 @@ def test_isolated_pair_passes_per_tool_arguments(monkeypatch):
     harness.isolated_pair("row_x", {"batch": 2}, per_tool={"monai": {"net": "replica"}})
     assert seen == [{"batch": 2, "task": "row_x:speed_mmarctl"},
                     {"batch": 2, "net": "replica", "task": "row_x:speed_monai"}]
+
+
+
+@pytest.mark.skipif(__import__("importlib.util").util.find_spec("tensorboard") is None,
+                    reason="needs TensorBoard (what pulls TensorFlow into a MONAI process)")
+def test_monai_worker_keeps_tensorflow_out():
+    """MONAI imports torch.utils.tensorboard, whose tensorboard.compat imports TensorFlow when
+    it is installed; the MONAI half of a figure must not carry TensorFlow's memory."""
+    import subprocess
+
+    code = ("import sys\n"
+            "from benchmarks.monai import worker\n"
+            "worker.keep_tensorflow_out()\n"
+            "from tensorboard import compat\n"
+            "compat.tf.io.gfile\n"  # what torch.utils.tensorboard reads at import
+            "assert 'tensorboard.compat.tensorflow_stub' in sys.modules\n"
+            "assert 'tensorflow' not in sys.modules\n")
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=root, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.skipif(__import__("importlib.util").util.find_spec("monai") is None,
+                    reason="needs MONAI")
+def test_monai_worker_imports_monai_as_its_own_venv_would():
+    """Neither TensorFlow nor the packages that are here only for mmarctl come with MONAI,
+    and they can still be imported afterwards."""
+    import subprocess
+
+    code = ("import importlib.util, sys\n"
+            "from benchmarks.monai import worker\n"
+            "worker.monai_alone()\n"
+            "import monai.losses, monai.networks.nets\n"
+            "assert 'tensorflow' not in sys.modules\n"
+            "loaded = [n for n in worker.NOT_MONAIS if n in sys.modules]\n"
+            "assert not loaded, loaded\n"
+            "for name in worker.NOT_MONAIS:\n"
+            "    if importlib.util.find_spec(name) is not None:\n"
+            "        __import__(name)\n")
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=root, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]

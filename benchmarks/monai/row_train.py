@@ -85,6 +85,11 @@ def speed_mmarctl(args: dict) -> dict:
     ``args["net"]``: ``"residual"`` (``ResidualUnet`` with ``args["unet"]``) or ``"unet"``
     (the scaffold's Clara ``Unet``).
     """
+    from mmarctl.runtime import logs
+
+    # TensorFlow loaded as `mmarctl train` loads it (TrainingPlan.build): without Keras'
+    # unused optional imports (mmarctl.runtime.memory).
+    logs.quiet_tensorflow()
     import keras
     import tensorflow as tf
 

@@ -221,6 +221,9 @@ class HorovodBackend(Backend):
     name = "horovod"
 
     def __init__(self) -> None:
+        from mmarctl.runtime import logs
+
+        logs.quiet_tensorflow()  # TensorFlow the runtime's way before Horovod loads it
         try:
             import horovod.tensorflow as hvd
         except ImportError as error:

@@ -19,22 +19,36 @@ def quiet_tensorflow() -> None:
     before Python logging exists and whatever ``TF_CPP_MIN_LOG_LEVEL`` says, so the verbs call
     this before importing any runtime module that imports TensorFlow. ``MMARCTL_TF_LOGS=1``
     shows those lines (e.g. when TensorFlow itself fails to load). Python exceptions raised
-    by the import still propagate.
+    by the import still propagate. Keras' unused optional imports are left out
+    (:mod:`mmarctl.runtime.memory`).
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if "tensorflow" in sys.modules or os.environ.get("MMARCTL_TF_LOGS") == "1":
+    if "tensorflow" in sys.modules:
+        return
+    if os.environ.get("MMARCTL_TF_LOGS") == "1":
+        _import_tensorflow()
         return
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     try:
-        import tensorflow  # noqa: F401
-        import keras  # noqa: F401
+        _import_tensorflow()
     finally:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def _import_tensorflow() -> None:
+    """TensorFlow and Keras, without the optional imports Keras makes for features the
+    runtime never uses (pandas, scikit-learn, pyplot ...: about 100 MiB of private memory
+    per process; mmarctl.runtime.memory)."""
+    from mmarctl.runtime.memory import without_optional_imports
+
+    with without_optional_imports():
+        import tensorflow  # noqa: F401
+        import keras  # noqa: F401
 
 
 def configure(log_config: Path | None) -> None:

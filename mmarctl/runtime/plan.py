@@ -190,6 +190,10 @@ class TrainingPlan:
         backend = backend or get_backend()
         resolved = workspace.resolve(options.config, options.overrides)
         check_config("config_train", resolved, workspace, options.overrides)
+        # Only now, after the pre-flight (a config error costs no TensorFlow start-up), and
+        # before pin_gpu imports it: TensorFlow loaded quietly, without Keras' unused
+        # optional imports (mmarctl.runtime.memory).
+        logs.quiet_tensorflow()
         pin_gpu = getattr(backend, "pin_gpu", None)
         if pin_gpu is not None:
             pin_gpu()  # one GPU per process, before TensorFlow touches a device
@@ -201,8 +205,6 @@ class TrainingPlan:
         epochs, learning_rate = settings.epochs, settings.learning_rate
         every, interval, use_amp = settings.every, settings.interval, settings.use_amp
         seed = options.seed if options.seed is not None else settings.seed
-        # Only now: a config error above is reported without loading TensorFlow.
-        logs.quiet_tensorflow()
         from mmarctl.runtime import precision as precision_policy
 
         apply_seed(seed)
