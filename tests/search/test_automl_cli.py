@@ -214,8 +214,11 @@ def test_enum_only_search_runs_every_combination_once(spleen):
 def test_ctrl_c_then_resume_runs_only_what_is_left(spleen):
     args = [sys.executable, "-m", "mmarctl", "automl", str(spleen), "--rounds", 3,
             "--workers", 1, *EPOCH]
+    # Ctrl-C as a terminal delivers it: the study starts with SIGINT's default action even
+    # when the test runner itself was started in the background (SIGINT ignored, inherited).
     study = subprocess.Popen(list(map(str, args)), stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
+                             stderr=subprocess.STDOUT, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     history = spleen / "automl" / "config_train" / "trial_001" / "train.log"
     deadline = time.monotonic() + 300
     while not history.exists() and time.monotonic() < deadline:  # trial 0 done, 1 started
