@@ -51,6 +51,10 @@ def _import_tensorflow() -> None:
         import keras  # noqa: F401
 
 
+#: The console format when an MMAR has no resources/log.config (Clara's own format).
+DEFAULT_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
+
+
 def configure(log_config: Path | None) -> None:
     """Apply ``log_config`` (Clara's ``resources/log.config``) if it exists, else a default
     INFO console format; loggers created earlier keep working (``disable_existing_loggers``
@@ -78,9 +82,6 @@ def configure(log_config: Path | None) -> None:
     root.setLevel(logging.INFO)
 
 
-DEFAULT_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
-
-
 class CurrentStderrHandler(logging.StreamHandler):
     """A console handler that writes to whatever ``sys.stderr`` is when a record is emitted.
 
@@ -88,9 +89,6 @@ class CurrentStderrHandler(logging.StreamHandler):
     several verbs (a notebook, a test's ``CliRunner``) swaps ``sys.stderr`` between them and
     would then log into a closed stream ("--- Logging error ---").
     """
-
-    def __init__(self) -> None:
-        super().__init__()
 
     @property  # type: ignore[override]
     def stream(self):

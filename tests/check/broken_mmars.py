@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -80,6 +81,14 @@ def problem_lines(output: str) -> list[str]:
     return [line for line in output.splitlines()
             if line and not line.startswith(("OK:", "note", "1 problem"))
             and "problem(s)" not in line and ": note: " not in line]
+
+
+def broken_copy(spleen: Path, tmp_path: Path, change: Callable[[Path], None]) -> Path:
+    """A copy of the ``spleen`` MMAR under ``tmp_path`` with ``change`` applied to it."""
+    root = tmp_path / "mmar"
+    shutil.copytree(spleen, root)
+    change(root)
+    return root
 
 
 def check_line(root: Path) -> str:

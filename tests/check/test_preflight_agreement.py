@@ -7,15 +7,14 @@ with that same line before its first step (no models/ written, TensorFlow never 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pytest
-from broken_mmars import (NO_TENSORFLOW, check_line, datalist_file, edit_json, make_spleen,
-                          nan_affine, rewrite_image, run_verb, runner, singular_affine,
-                          without_tensorflow, written)
+from broken_mmars import (NO_TENSORFLOW, broken_copy, check_line, datalist_file, edit_json,
+                          make_spleen, nan_affine, rewrite_image, run_verb, runner,
+                          singular_affine, without_tensorflow, written)
 
 from mmarctl.cli import app
 
@@ -132,10 +131,7 @@ CASES = [
 
 @pytest.fixture
 def broken(spleen, tmp_path, request) -> Path:
-    root = tmp_path / "mmar"
-    shutil.copytree(spleen, root)
-    request.param(root)
-    return root
+    return broken_copy(spleen, tmp_path, request.param)
 
 
 def test_the_unbroken_scaffold_passes(spleen):

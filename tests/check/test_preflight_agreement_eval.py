@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from broken_mmars import (NO_TENSORFLOW, check_line, datalist_file, edit_json, make_spleen,
-                          nan_affine, rewrite_image, run_verb, runner, singular_affine,
-                          without_tensorflow, written)
+from broken_mmars import (NO_TENSORFLOW, broken_copy, check_line, datalist_file, edit_json,
+                          make_spleen, nan_affine, rewrite_image, run_verb,
+                          singular_affine, without_tensorflow, written)
 
-from mmarctl.cli import app
 
 VERBS = ("validate", "infer", "export")
 EVAL = ("validate", "infer")
@@ -124,15 +123,7 @@ CASES = [
 
 @pytest.fixture
 def broken(spleen, tmp_path, request) -> Path:
-    root = tmp_path / "mmar"
-    shutil.copytree(spleen, root)
-    request.param(root)
-    return root
-
-
-def test_the_unbroken_scaffold_passes(spleen):
-    result = runner.invoke(app, ["check", str(spleen)])
-    assert result.exit_code == 0, result.output
+    return broken_copy(spleen, tmp_path, request.param)
 
 
 @pytest.mark.parametrize("broken, verbs, where, message",
