@@ -22,8 +22,17 @@ import numpy as np
 
 
 def keras_convnet(widths: tuple[int, ...], in_channels: int, num_classes: int, seed: int = 0):
-    """3x3x3 conv + ReLU per entry of ``widths``, then a 1x1x1 conv and softmax (Keras)."""
+    """3x3x3 conv + ReLU per entry of ``widths``, then a 1x1x1 conv and softmax (Keras).
+
+    The softmax is the head every mmarctl network ends in (``networks.base.probabilities``:
+    float32 under a mixed policy, as torch's autocast runs softmax, and the two-class form),
+    so the row times the inferer around the head mmarctl really runs. Keras' own
+    ``Softmax`` layer under ``mixed_bfloat16`` computes in bfloat16 through oneDNN's softmax,
+    which took 40 % of the bfloat16 volume (508 ms of 1.25 s, 2026-12-05).
+    """
     import keras
+
+    from mmarctl.runtime.networks.base import probabilities
 
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((None, None, None, in_channels))
@@ -31,7 +40,7 @@ def keras_convnet(widths: tuple[int, ...], in_channels: int, num_classes: int, s
     for i, width in enumerate(widths):
         x = keras.layers.Conv3D(width, 3, padding="same", activation="relu", name=f"c{i}")(x)
     x = keras.layers.Conv3D(num_classes, 1, name="head")(x)
-    outputs = keras.layers.Softmax(axis=-1)(x)
+    outputs = probabilities(x, "softmax")
     model = keras.Model(inputs, outputs)
     # Non-zero biases, so that a bias that failed to copy would show in the comparison.
     for layer in model.layers:
