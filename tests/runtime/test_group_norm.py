@@ -68,3 +68,81 @@ def test_float16_inputs_are_normalised_in_float32():
 def test_only_the_last_axis():
     with pytest.raises(ValueError, match="last axis only"):
         GroupNormalization(groups=2, axis=1).build((1, 4, 4, 4))
+
+
+def plain_and_fused(layer, x):
+    """The layer's inference output through the plain graph and through the fused kernels."""
+    from mmarctl.runtime.networks.group_norm import fused_inference
+
+    def fused(v):
+        with fused_inference():
+            return layer(v, training=False)
+
+    return layer(x, training=False), fused(x)
+
+
+@pytest.mark.parametrize("shape,groups,args", [
+    ((1, 12, 10, 8, 16), 8, {}),                          # one 3D window
+    ((3, 6, 5, 4, 8), 4, {}),                             # several cases
+    ((2, 9, 7, 6), 3, {}),                                # 2D
+    ((1, 6, 6, 6, 8), 8, {"center": False, "scale": False}),  # instance norm
+])
+def test_fused_inference_equals_the_plain_graph(shape, groups, args):
+    _, layer = pair(groups, shape, **args)
+    x = tf.constant(np.random.default_rng(4).normal(5.0, 3.0, shape).astype(np.float32))
+    plain, fused = plain_and_fused(layer, x)
+    np.testing.assert_allclose(fused.numpy(), plain.numpy(), atol=2e-5)
+
+
+def test_fused_inference_in_bfloat16_within_one_rounding():
+    layer = GroupNormalization(groups=4, dtype="mixed_bfloat16")
+    shape = (2, 8, 8, 8, 16)
+    layer.build(shape)
+    x = tf.cast(np.random.default_rng(5).normal(2.0, 3.0, shape).astype(np.float32),
+                tf.bfloat16)
+    plain, fused = plain_and_fused(layer, x)
+    assert fused.dtype == tf.bfloat16
+    # one bfloat16 step at the outputs' magnitude (|y| < 8: 2**-5)
+    np.testing.assert_allclose(tf.cast(fused, tf.float32).numpy(),
+                               tf.cast(plain, tf.float32).numpy(), atol=2 ** -5)
+
+
+def test_fused_inference_with_an_unknown_batch():
+    from mmarctl.runtime.networks.group_norm import fused_inference
+
+    _, layer = pair(4, (1, 6, 6, 6, 8))
+    x = tf.constant(np.random.default_rng(6).normal(size=(11, 6, 6, 6, 8)).astype(np.float32))
+
+    @tf.function(input_signature=[tf.TensorSpec((None, None, None, None, 8))])
+    def fused(v):
+        with fused_inference():
+            return layer(v, training=False)
+
+    np.testing.assert_allclose(fused(x).numpy(), layer(x, training=False).numpy(), atol=2e-5)
+
+
+def graph_ops(fn, x) -> set[str]:
+    return {op.type for op in fn.get_concrete_function(x).graph.get_operations()}
+
+
+def test_training_and_exported_graphs_keep_the_plain_operations():
+    """Exports trace the model outside fused_inference: no batch-norm kernel to convert."""
+    _, layer = pair(4, (1, 6, 6, 6, 8))
+    x = tf.zeros((1, 6, 6, 6, 8))
+    assert "FusedBatchNormV3" not in graph_ops(tf.function(lambda v: layer(v, training=False)), x)
+    assert "FusedBatchNormV3" not in graph_ops(tf.function(lambda v: layer(v, training=True)), x)
+
+
+def test_the_runtime_predict_uses_the_fused_kernels(monkeypatch):
+    from mmarctl.runtime.training.tf_engine import make_predict
+
+    fused_calls = []
+    fused = GroupNormalization._fused_inference
+    monkeypatch.setattr(GroupNormalization, "_fused_inference",
+                        lambda self, v: fused_calls.append(v.shape) or fused(self, v))
+    inputs = keras.Input((6, 6, 6, 1))
+    model = keras.Model(inputs, GroupNormalization(groups=1)(keras.layers.Conv3D(4, 1)(inputs)))
+    x = np.random.default_rng(7).normal(size=(2, 6, 6, 6, 1)).astype(np.float32)
+    np.testing.assert_allclose(make_predict(model)(x), model(x, training=False).numpy(),
+                               atol=2e-5)
+    assert fused_calls  # traced through the fused path

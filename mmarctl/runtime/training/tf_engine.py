@@ -20,6 +20,7 @@ import tensorflow as tf
 import keras
 
 from mmarctl.errors import DataError, RuntimeFailure
+from mmarctl.runtime.networks.group_norm import fused_inference
 
 log = logging.getLogger("mmarctl.train")
 
@@ -38,7 +39,8 @@ def make_predict(model: Any, jit: bool = False):
     """``predict(batch) -> probabilities`` (NumPy in, NumPy out), compiled once per rank."""
     @tf.function(reduce_retracing=True, jit_compile=jit)
     def _predict(x):
-        return tf.cast(model(x, training=False), tf.float32)
+        with fused_inference():  # inference-only kernels (group norm); never exported
+            return tf.cast(model(x, training=False), tf.float32)
 
     def predict(batch: np.ndarray) -> np.ndarray:
         return _predict(tf.convert_to_tensor(batch, tf.float32)).numpy()
