@@ -24,27 +24,29 @@ def pair(groups: int, shape: tuple[int, ...], **args):
     return reference, ours
 
 
-def value_and_grads(layer, x, weights):
+def value_and_grads(layer, x, weights, training=None):
     with tf.GradientTape() as tape:
         tape.watch(x)
-        y = layer(x)
-        loss = tf.reduce_sum(y * weights)
-    return [y, *tape.gradient(loss, [x, *layer.trainable_weights])]
+        y = layer(x, training=training)
+        loss = tf.reduce_sum(tf.cast(y, tf.float32) * weights)
+    return [tf.cast(t, tf.float32) for t in (y, *tape.gradient(loss, [x, *layer.trainable_weights]))]
 
 
+@pytest.mark.parametrize("training", [None, True], ids=["plain", "fused"])
 @pytest.mark.parametrize("shape,groups,args", [
     ((2, 12, 10, 8, 16), 8, {}),                          # 3D, the networks' group norm
     ((3, 9, 7, 6), 3, {}),                                # 2D, odd sizes
     ((2, 6, 6, 6, 8), 8, {"center": False, "scale": False}),  # instance norm (MONAI's)
     ((1, 4, 4, 4, 12), 1, {}),                            # one group: layer norm
 ])
-def test_equals_keras_group_normalization(shape, groups, args):
+def test_equals_keras_group_normalization(shape, groups, args, training):
+    """Called plainly, and in training (the fused kernels and their written-out gradient)."""
     reference, ours = pair(groups, shape, **args)
     rng = np.random.default_rng(0)
     x = tf.constant(rng.normal(5.0, 3.0, shape).astype(np.float32))  # a large mean as well
     weights = tf.constant(rng.normal(size=shape).astype(np.float32))
-    for theirs, mine in zip(value_and_grads(reference, x, weights),
-                            value_and_grads(ours, x, weights), strict=True):
+    for theirs, mine in zip(value_and_grads(reference, x, weights, training),
+                            value_and_grads(ours, x, weights, training), strict=True):
         scale = max(1.0, float(np.abs(theirs.numpy()).max()))
         np.testing.assert_allclose(mine.numpy() / scale, theirs.numpy() / scale, atol=2e-5)
 
@@ -125,24 +127,52 @@ def graph_ops(fn, x) -> set[str]:
     return {op.type for op in fn.get_concrete_function(x).graph.get_operations()}
 
 
-def test_training_and_exported_graphs_keep_the_plain_operations():
+def test_exported_graphs_keep_the_plain_operations():
     """Exports trace the model outside fused_inference: no batch-norm kernel to convert."""
     _, layer = pair(4, (1, 6, 6, 6, 8))
     x = tf.zeros((1, 6, 6, 6, 8))
     assert "FusedBatchNormV3" not in graph_ops(tf.function(lambda v: layer(v, training=False)), x)
-    assert "FusedBatchNormV3" not in graph_ops(tf.function(lambda v: layer(v, training=True)), x)
+    assert "FusedBatchNormV3" in graph_ops(tf.function(lambda v: layer(v, training=True)), x)
+
+
+def test_training_in_bfloat16_within_bfloat16_rounding_of_the_plain_graph():
+    shape = (2, 8, 8, 8, 16)
+    reference, ours = pair(4, shape, dtype="mixed_bfloat16")
+    rng = np.random.default_rng(8)
+    x = tf.cast(rng.normal(1.0, 2.0, shape).astype(np.float32), tf.bfloat16)
+    weights = tf.constant(rng.normal(size=shape).astype(np.float32))
+    theirs = value_and_grads(reference, x, weights, True)
+    mine = value_and_grads(ours, x, weights, True)
+    for a, b in zip(mine, theirs, strict=True):
+        scale = max(1.0, float(np.abs(b.numpy()).max()))
+        np.testing.assert_allclose(a.numpy() / scale, b.numpy() / scale, atol=2 ** -7)
+
+
+def test_training_with_an_unknown_batch_takes_the_plain_graph():
+    reference, ours = pair(2, (1, 4, 4, 4, 4))
+    x = tf.constant(np.random.default_rng(9).normal(size=(3, 4, 4, 4, 4)).astype(np.float32))
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 4, 4, 4, 4))])
+    def train_call(v):
+        return ours(v, training=True)
+
+    assert "FusedBatchNormV3" not in graph_ops(train_call, x)
+    np.testing.assert_allclose(train_call(x).numpy(), reference(x, training=True).numpy(),
+                               atol=2e-5)
 
 
 def test_the_runtime_predict_uses_the_fused_kernels(monkeypatch):
     from mmarctl.runtime.training.tf_engine import make_predict
 
+    from mmarctl.runtime.networks import fused_group_norm
+
     fused_calls = []
-    fused = GroupNormalization._fused_inference
-    monkeypatch.setattr(GroupNormalization, "_fused_inference",
-                        lambda self, v: fused_calls.append(v.shape) or fused(self, v))
+    fused = fused_group_norm.normalise
+    monkeypatch.setattr(fused_group_norm, "normalise",
+                        lambda *a, **k: fused_calls.append(k["training"]) or fused(*a, **k))
     inputs = keras.Input((6, 6, 6, 1))
     model = keras.Model(inputs, GroupNormalization(groups=1)(keras.layers.Conv3D(4, 1)(inputs)))
     x = np.random.default_rng(7).normal(size=(2, 6, 6, 6, 1)).astype(np.float32)
     np.testing.assert_allclose(make_predict(model)(x), model(x, training=False).numpy(),
                                atol=2e-5)
-    assert fused_calls  # traced through the fused path
+    assert fused_calls == [False]  # traced once, through the fused inference path
