@@ -176,3 +176,12 @@ def test_the_runtime_predict_uses_the_fused_kernels(monkeypatch):
     np.testing.assert_allclose(make_predict(model)(x), model(x, training=False).numpy(),
                                atol=2e-5)
     assert fused_calls == [False]  # traced once, through the fused inference path
+
+
+def test_gpus_keep_the_plain_graph(monkeypatch):
+    """The fused form is measured on CPUs only: with a GPU visible, training stays plain."""
+    _, layer = pair(4, (1, 6, 6, 6, 8))
+    x = tf.zeros((1, 6, 6, 6, 8))
+    monkeypatch.setattr(tf.config, "list_logical_devices",
+                        lambda kind=None: ["/device:GPU:0"] if kind == "GPU" else [])
+    assert "FusedBatchNormV3" not in graph_ops(tf.function(lambda v: layer(v, training=True)), x)
