@@ -53,10 +53,13 @@ from train_meter import print_result, run_child, train_measured  # noqa: E402
 #: for bfloat16 (MMARCTL_GPU_AMP), "float16" leaves a GPU on float16 (on a CPU both mean
 #: bfloat16 where the CPU has it). The table says what each column really ran.
 PRECISIONS = ("float32", "bfloat16", "float16")
+#: The large volume whose sliding-window inference is timed: a spleen CT at the scaffold's
+#: spacing (MONAI row 2's volume too).
+INFER_SHAPE = (224, 224, 112)
 
 
 def measure(workspace_dir: Path, precision: str, epochs: int, jit: bool,
-            matmul_n: int, infer_shape: tuple[int, ...] = (224, 224, 112)) -> dict:
+            matmul_n: int, infer_shape: tuple[int, ...] = INFER_SHAPE) -> dict:
     """Train, infer and time the matmul limit in ``precision``, in this process."""
     from roofline import count_macs, matmul_gflops, step_gflops
 
@@ -200,7 +203,7 @@ def main() -> int:
     parser.add_argument("--matmul", type=int, default=2048,
                         help="square matrix size of the matmul limit")
     parser.add_argument("--jit", action="store_true", help="XLA-compile the training step")
-    parser.add_argument("--infer-shape", default="224,224,112",
+    parser.add_argument("--infer-shape", default=",".join(map(str, INFER_SHAPE)),
                         help="X,Y,Z of the volume whose sliding-window inference is timed "
                              "(besides one validation volume)")
     parser.add_argument("--one", choices=PRECISIONS, help=argparse.SUPPRESS)

@@ -172,8 +172,6 @@ def test_isolated_pair_passes_per_tool_arguments(monkeypatch):
 def test_monai_worker_keeps_tensorflow_out():
     """MONAI imports torch.utils.tensorboard, whose tensorboard.compat imports TensorFlow when
     it is installed; the MONAI half of a figure must not carry TensorFlow's memory."""
-    import subprocess
-
     code = ("import sys\n"
             "from benchmarks.monai import worker\n"
             "worker.keep_tensorflow_out()\n"
@@ -181,10 +179,7 @@ def test_monai_worker_keeps_tensorflow_out():
             "compat.tf.io.gfile\n"  # what torch.utils.tensorboard reads at import
             "assert 'tensorboard.compat.tensorflow_stub' in sys.modules\n"
             "assert 'tensorflow' not in sys.modules\n")
-    root = Path(__file__).resolve().parents[1]
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=root, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
+    assert_runs_in_fresh_python(code, timeout=120)
 
 
 @pytest.mark.skipif(__import__("importlib.util").util.find_spec("monai") is None,
@@ -192,8 +187,6 @@ def test_monai_worker_keeps_tensorflow_out():
 def test_monai_worker_imports_monai_as_its_own_venv_would():
     """Neither TensorFlow nor the packages that are here only for mmarctl come with MONAI,
     and they can still be imported afterwards."""
-    import subprocess
-
     code = ("import importlib.util, sys\n"
             "from benchmarks.monai import worker\n"
             "worker.monai_alone()\n"
@@ -204,7 +197,14 @@ def test_monai_worker_imports_monai_as_its_own_venv_would():
             "for name in worker.NOT_MONAIS:\n"
             "    if importlib.util.find_spec(name) is not None:\n"
             "        __import__(name)\n")
+    assert_runs_in_fresh_python(code, timeout=300)
+
+
+def assert_runs_in_fresh_python(code: str, timeout: float) -> None:
+    """``code`` exits 0 in a new interpreter at the repository root (imports start empty)."""
+    import subprocess
+
     root = Path(__file__).resolve().parents[1]
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=root, timeout=300)
+                            cwd=root, timeout=timeout)
     assert result.returncode == 0, result.stderr[-2000:]

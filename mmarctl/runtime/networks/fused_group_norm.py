@@ -45,12 +45,12 @@ def normalise(x, gamma, beta, *, groups: int, epsilon: float, training: bool):
         out = _normalise_image(image, gamma, beta, groups=groups, epsilon=epsilon)
         return tf.reshape(out, shape)
 
-    batch = x.shape[0]
-    if batch is None or batch > SPLIT_BATCH:
+    if not can_train(x):
         if training:
             raise ValueError("the fused group norm trains on a known batch of at most "
                              f"{SPLIT_BATCH} cases")
         return tf.map_fn(one_case, x)
+    batch = x.shape[0]
     if batch == 1:
         return one_case(x)
     return tf.concat([one_case(case) for case in tf.split(x, batch, axis=0)], axis=0)

@@ -68,12 +68,13 @@ class GroupNormalization(keras.layers.GroupNormalization):
         super().build(input_shape)
 
     def call(self, inputs, training=None):
-        if self._fusable(inputs, bool(training)):
+        training = bool(training)
+        if self._fusable(inputs, training):
             channels = int(inputs.shape[-1])
             gamma = tf.cast(self.gamma, tf.float32) if self.scale else tf.ones([channels])
             beta = tf.cast(self.beta, tf.float32) if self.center else tf.zeros([channels])
             out = fused_group_norm.normalise(inputs, gamma, beta, groups=self.groups,
-                                             epsilon=self.epsilon, training=bool(training))
+                                             epsilon=self.epsilon, training=training)
             return tf.cast(out, self.compute_dtype)
         x = tf.cast(inputs, tf.float32)
         channels = int(inputs.shape[-1])
