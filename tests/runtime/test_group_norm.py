@@ -74,7 +74,7 @@ def test_only_the_last_axis():
 
 def plain_and_fused(layer, x):
     """The layer's inference output through the plain graph and through the fused kernels."""
-    from mmarctl.runtime.networks.group_norm import fused_inference
+    from mmarctl.runtime.networks.fused_kernels import fused_inference
 
     def fused(v):
         with fused_inference():
@@ -110,7 +110,7 @@ def test_fused_inference_in_bfloat16_within_one_rounding():
 
 
 def test_fused_inference_with_an_unknown_batch():
-    from mmarctl.runtime.networks.group_norm import fused_inference
+    from mmarctl.runtime.networks.fused_kernels import fused_inference
 
     _, layer = pair(4, (1, 6, 6, 6, 8))
     x = tf.constant(np.random.default_rng(6).normal(size=(11, 6, 6, 6, 8)).astype(np.float32))
@@ -184,4 +184,11 @@ def test_gpus_keep_the_plain_graph(monkeypatch):
     x = tf.zeros((1, 6, 6, 6, 8))
     monkeypatch.setattr(tf.config, "list_logical_devices",
                         lambda kind=None: ["/device:GPU:0"] if kind == "GPU" else [])
+    assert "FusedBatchNormV3" not in graph_ops(tf.function(lambda v: layer(v, training=True)), x)
+
+
+def test_bfloat16_with_channels_outside_whole_blocks_stays_plain():
+    """oneDNN's bfloat16 batch norm is slow below 16-channel blocks: the plain graph instead."""
+    _, layer = pair(4, (1, 4, 4, 4, 8), dtype="mixed_bfloat16")
+    x = tf.zeros((1, 4, 4, 4, 8), tf.bfloat16)
     assert "FusedBatchNormV3" not in graph_ops(tf.function(lambda v: layer(v, training=True)), x)

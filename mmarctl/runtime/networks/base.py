@@ -75,7 +75,9 @@ def conv(dims: int, filters: int, kernel: int = 3, strides: int = 1, **kwargs: A
 def normalization(kind: str, filters: int, groups: int = 8):
     """``"batch"``, ``"group"`` (``groups`` reduced until it divides ``filters``) or None."""
     if kind == "batch":
-        return keras.layers.BatchNormalization()
+        from mmarctl.runtime.networks.batch_norm import BatchNormalization  # a Keras layer
+
+        return BatchNormalization()
     if kind == "group":
         from mmarctl.runtime.networks.group_norm import GroupNormalization  # a Keras layer
 

@@ -23,8 +23,10 @@ BN_MOMENTUM = 0.9
 BN_EPSILON = 1.001e-5
 
 
-def _batch_norm(name: str) -> keras.layers.BatchNormalization:
-    return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
+def _batch_norm(name: str):
+    from mmarctl.runtime.networks.batch_norm import BatchNormalization  # a Keras layer
+
+    return BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)
 
 
 class DenseNet121(Network):

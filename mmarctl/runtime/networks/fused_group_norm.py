@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from mmarctl.runtime.networks import fused_kernels
+
 #: Batches up to this size are split into cases; larger ones (inference) go through map_fn.
 SPLIT_BATCH = 8
 
@@ -40,10 +42,9 @@ def normalise(x, gamma, beta, *, groups: int, epsilon: float, training: bool):
             :data:`SPLIT_BATCH` (the caller checks :func:`can_train`).
     """
     def one_case(case):
-        shape = tf.shape(case)
-        image = tf.reshape(case, tf.concat([[1, -1], shape[-2:]], 0))  # NHWC for oneDNN
-        out = _normalise_image(image, gamma, beta, groups=groups, epsilon=epsilon)
-        return tf.reshape(out, shape)
+        out = _normalise_image(fused_kernels.as_image(case), gamma, beta, groups=groups,
+                               epsilon=epsilon)
+        return tf.reshape(out, tf.shape(case))
 
     if not can_train(x):
         if training:

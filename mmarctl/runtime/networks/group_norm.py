@@ -16,41 +16,20 @@ interchangeable with ``keras.layers.GroupNormalization``.
 
 On a CPU the layer takes a shorter road through TensorFlow's fused batch-norm kernels
 (:mod:`mmarctl.runtime.networks.fused_group_norm`): when training, and at inference inside
-:func:`fused_inference` (the runtime's predict functions: validation, inference, sliding
-windows). Measured at 2 x 48^3 x 16, forward + backward: 5.3 against 15.1 ms in bfloat16,
-7.9 against 14.2 ms in float32. Everywhere else (exports, a model called outside the
-runtime, float16, GPUs until the GPU check has measured them) it keeps the plain operations:
-ONNX and TensorRT converters read those.
+:func:`~mmarctl.runtime.networks.fused_kernels.fused_inference` (the runtime's predict
+functions: validation, inference, sliding windows). Measured at 2 x 48^3 x 16, forward +
+backward: 5.3 against 15.1 ms in bfloat16, 7.9 against 14.2 ms in float32. Everywhere else
+(exports, a model called outside the runtime, float16, bfloat16 with channels that are not
+multiples of 16, GPUs until the GPU check has measured them) it keeps the plain operations:
+ONNX and TensorRT converters read those (:mod:`~mmarctl.runtime.networks.fused_kernels`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-from typing import Iterator
-
 import keras
 import tensorflow as tf
 
-from mmarctl.runtime.networks import fused_group_norm
-
-#: Set while a predict function traces: inference may use the fused kernels.
-_FUSED_INFERENCE = contextvars.ContextVar("fused_group_norm_inference", default=False)
-#: Activations the fused kernels take (float16 has no oneDNN batch-norm kernel on CPU).
-FUSED_DTYPES = (tf.float32, tf.bfloat16)
-
-
-@contextlib.contextmanager
-def fused_inference() -> Iterator[None]:
-    """Layers called with ``training=False`` inside the block use the fused inference path.
-
-    Wrap the body of a ``tf.function`` that only predicts (it takes effect while tracing).
-    """
-    token = _FUSED_INFERENCE.set(True)
-    try:
-        yield
-    finally:
-        _FUSED_INFERENCE.reset(token)
+from mmarctl.runtime.networks import fused_group_norm, fused_kernels
 
 
 class GroupNormalization(keras.layers.GroupNormalization):
@@ -104,11 +83,6 @@ class GroupNormalization(keras.layers.GroupNormalization):
 
     def _fusable(self, inputs, training: bool) -> bool:
         """Whether this call goes through the fused kernels (module docstring)."""
-        if not (inputs.shape.rank in (4, 5) and inputs.dtype in FUSED_DTYPES
-                and inputs.shape[-1] is not None):
+        if not fused_kernels.suits(inputs, training):
             return False
-        if tf.config.list_logical_devices("GPU"):
-            return False  # not measured on GPUs yet: the plain graph, as before
-        if training:
-            return fused_group_norm.can_train(inputs)
-        return _FUSED_INFERENCE.get()
+        return not training or fused_group_norm.can_train(inputs)

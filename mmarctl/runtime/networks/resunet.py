@@ -206,11 +206,11 @@ class ResidualUnet(Network):
                     bias_initializer=keras.initializers.RandomUniform(-bound, bound))
 
     def _norm_layer(self, filters: int, name: str):
-        from mmarctl.runtime.networks.group_norm import GroupNormalization  # a Keras layer
+        from mmarctl.runtime.networks.batch_norm import BatchNormalization  # Keras layers
+        from mmarctl.runtime.networks.group_norm import GroupNormalization
 
         if self.norm == "batch":
-            return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=NORM_EPSILON,
-                                                   name=name)
+            return BatchNormalization(momentum=BN_MOMENTUM, epsilon=NORM_EPSILON, name=name)
         if self.norm == "group":
             return GroupNormalization(groups=self.num_groups, epsilon=NORM_EPSILON, name=name)
         # Instance norm = one group per channel; torch's InstanceNorm has no gamma/beta.

@@ -111,10 +111,12 @@ class SegAhnet(Network):
 
     def _conv(self, x, dims: int, filters: int, in_plane: int, through: int, name: str,
               relu: bool = True):
+        from mmarctl.runtime.networks.batch_norm import BatchNormalization  # a Keras layer
+
         cls = keras.layers.Conv3D if dims == 3 else keras.layers.Conv2D
         x = cls(filters, self._kernel(dims, in_plane, through), padding="same",
                 use_bias=False, name=name)(x)
-        x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+        x = BatchNormalization(name=f"{name}_bn")(x)
         return keras.layers.ReLU(name=f"{name}_relu")(x) if relu else x
 
     def _bottleneck(self, x, dims: int, width: int, name: str):

@@ -20,7 +20,7 @@ import tensorflow as tf
 import keras
 
 from mmarctl.errors import DataError, RuntimeFailure
-from mmarctl.runtime.networks.group_norm import fused_inference
+from mmarctl.runtime.networks.fused_kernels import fused_inference
 
 log = logging.getLogger("mmarctl.train")
 
@@ -39,7 +39,7 @@ def make_predict(model: Any, jit: bool = False):
     """``predict(batch) -> probabilities`` (NumPy in, NumPy out), compiled once per rank."""
     @tf.function(reduce_retracing=True, jit_compile=jit)
     def _predict(x):
-        with fused_inference():  # inference-only kernels (group norm); never exported
+        with fused_inference():  # inference-only kernels (norm layers); never exported
             return tf.cast(model(x, training=False), tf.float32)
 
     def predict(batch: np.ndarray) -> np.ndarray:
