@@ -1,4 +1,4 @@
-"""Adam: Clara's default optimizer, backed by ``keras.optimizers.Adam``."""
+"""Adam: Clara's default optimizer, backed by ``keras.optimizers.Adam`` (its fused form)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from mmarctl.runtime.optimizers.base import Optimizer
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba) with Keras' implementation.
+    """Adam (Kingma & Ba) with Keras' implementation, each variable updated by one kernel.
 
     Implements Clara's ``Adam``. Clara configs give it no args (the rate is the global
     ``learning_rate``); the TF1 argument names ``beta1``, ``beta2`` and ``epsilon`` are
@@ -35,8 +35,10 @@ class Adam(Optimizer):
         super().__init__(beta1=beta1, beta2=beta2, epsilon=epsilon)
 
     def _build(self, learning_rate: Any) -> keras.optimizers.Optimizer:
-        return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=self.beta1,
-                                     beta_2=self.beta2, epsilon=self.epsilon)
+        from mmarctl.runtime.optimizers.fused_adam import FusedAdam  # a Keras optimizer
+
+        return FusedAdam(learning_rate=learning_rate, beta_1=self.beta1, beta_2=self.beta2,
+                         epsilon=self.epsilon)
 
 
 def _decay(value: Any, component: str, arg: str) -> float:
