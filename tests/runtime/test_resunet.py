@@ -75,13 +75,15 @@ def test_layer_names_follow_monai_blocks():
 
 
 def test_only_standard_keras_layers():
-    """Keras' layers, and mmarctl's batch norm: a subclass whose exported graph is Keras' own."""
+    """Keras' layers, or mmarctl's subclasses of them whose inference graph is Keras' own."""
+    from mmarctl.runtime.networks import convolution
     from mmarctl.runtime.networks.batch_norm import BatchNormalization
 
+    subclasses = (BatchNormalization, convolution.Conv3D, convolution.Conv3DTranspose)
     model = ResidualUnet(**SMALL, num_res_units=1, norm="batch", dropout=0.1).build(3, 1)
     for layer in model.layers:
         standard = type(layer).__module__.startswith("keras.src.layers.")
-        assert standard or type(layer) is BatchNormalization, layer.name
+        assert standard or type(layer) in subclasses, layer.name
 
 
 def test_torch_defaults_for_norms_and_activations():

@@ -68,8 +68,9 @@ class Network(Component):
 
 def conv(dims: int, filters: int, kernel: int = 3, strides: int = 1, **kwargs: Any):
     """A same-padded ``dims``-D convolution layer."""
-    cls = keras.layers.Conv3D if dims == 3 else keras.layers.Conv2D
-    return cls(filters, kernel, strides=strides, padding="same", **kwargs)
+    from mmarctl.runtime.networks.convolution import convolution  # Keras layers
+
+    return convolution(dims)(filters, kernel, strides=strides, padding="same", **kwargs)
 
 
 def normalization(kind: str, filters: int, groups: int = 8):

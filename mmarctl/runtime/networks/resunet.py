@@ -137,11 +137,13 @@ class ResidualUnet(Network):
     def _convolution(self, x, dims: int, filters: int, strides: int, prefix: str, *,
                      transposed: bool = False, conv_only: bool = False):
         """MONAI's ``Convolution``: (transposed) conv, then norm, dropout, activation."""
+        from mmarctl.runtime.networks.convolution import convolution  # Keras layers
+
         kernel = self.up_kernel_size if transposed else self.kernel_size
         pad = kernel // 2
         common = self._conv_args(x.shape[-1], filters, kernel, dims, transposed)
         if transposed:
-            layer = keras.layers.Conv3DTranspose if dims == 3 else keras.layers.Conv2DTranspose
+            layer = convolution(dims, transposed=True)
             if self.padding == "same":
                 x = layer(filters, kernel, strides=strides, padding="same",
                           name=f"{prefix}_conv", **common)(x)
@@ -255,7 +257,9 @@ def _conv(x, dims: int, filters: int, kernel: int, strides: int, prefix: str,
     ``"torch"`` pads explicitly (``prefix_pad``), as torch's ``padding=kernel//2`` does,
     where Keras "same" would pad only after.
     """
-    layer = keras.layers.Conv3D if dims == 3 else keras.layers.Conv2D
+    from mmarctl.runtime.networks.convolution import convolution  # Keras layers
+
+    layer = convolution(dims)
     if strides == 1 or padding == "same":
         return layer(filters, kernel, strides=strides, padding="same", name=prefix + suffix,
                      **kwargs)(x)
