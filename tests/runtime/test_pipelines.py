@@ -273,12 +273,26 @@ def test_variable_shapes_in_one_batch_are_reported(datalist, tmp_path):
     pipeline.close()
 
 
-def test_tf_dataset_prefetches_batches(datalist):
-    pytest.importorskip("tensorflow")
+def test_dataset_gives_tensor_batches(datalist):
+    tf = pytest.importorskip("tensorflow")
     pipeline = seg(datalist, output_batch_size=2).setup([Load()])
-    shapes = pipeline.preflight()
-    batches = list(pipeline.dataset(0, shapes))
+    pipeline.preflight()
+    batches = list(pipeline.dataset(0))
     assert len(batches) == 3 and tuple(batches[0]["image"].shape) == (2, 4, 4, 4, 1)
+    assert all(isinstance(v, tf.Tensor) and v.dtype == tf.float32
+               for batch in batches for v in batch.values())
+    pipeline.close()
+
+
+def test_dataset_raises_the_pipelines_own_error(datalist, tmp_path):
+    """A bad batch stops the epoch with its DataError, not a wrapped TensorFlow error."""
+    pytest.importorskip("tensorflow")
+    np.save(tmp_path / "img1.npy", np.zeros((4, 4, 2), np.float32))
+    np.save(tmp_path / "lbl1.npy", np.zeros((4, 4, 2), np.float32))
+    pipeline = seg(datalist, output_batch_size=6, output_crop_size=[-1, -1, -1],
+                   shuffle=False).setup([Load()])
+    with pytest.raises(DataError, match="differ in shape"):
+        list(pipeline.dataset(0))
     pipeline.close()
 
 

@@ -222,15 +222,13 @@ class TFEngine:
 
         With several processes the loss and the scalar aux-op tags are means over ranks.
         """
-        iterator = iter(self.pipeline.dataset(epoch, self.shapes))
+        batches = self.pipeline.dataset(epoch)
         while True:
             waited = time.perf_counter()
             try:
-                batch = next(iterator)
+                batch = next(batches)
             except StopIteration:
                 return
-            except tf.errors.OpError as error:
-                raise _data_error(error, self.pipeline) from None
             started = time.perf_counter()
             self.wait_s += started - waited
             if "label" not in batch:
@@ -268,15 +266,6 @@ class TFEngine:
         if self.validator is None:
             return {}
         return self.validator.run(self.predict)
-
-
-def _data_error(error: Exception, pipeline: Any) -> Exception:
-    """tf.data re-raises generator exceptions as OpErrors; recover the pipeline's own error."""
-    failure = getattr(pipeline, "failure", None)
-    if failure is not None:
-        return failure
-    text = str(getattr(error, "message", error)).strip().splitlines()
-    return DataError(f"reading the training data failed: {text[0] if text else error}")
 
 
 def _first_line(error: Exception) -> str:
