@@ -113,7 +113,7 @@ def speed_mmarctl(args: dict) -> dict:
         model = Unet(**scaffold_unet_args()).build(3, 1)
     optimizer = lookup("optimizers", "Adam")().build(scaffold_settings()["learning_rate"])
     skip = scaffold_settings()["skip_background"]
-    engine = TFEngine(model, Dice(skip_background=skip), optimizer, pipeline=None, shapes={},
+    engine = TFEngine(model, Dice(skip_background=skip), optimizer, pipeline=None,
                       validator=None, backend=SingleProcess(), jit=bool(args.get("jit")))
     step = engine._step  # the compiled per-batch step mmarctl train runs
     built = rss_now_mib()

@@ -322,8 +322,8 @@ class TrainingPlan:
             validator = Validator(self.validation["pipeline"], self.validation["inferer"],
                                   self.validation["metrics"], make_aux(self.loss, self.aux_ops),
                                   self.backend)
-        return TFEngine(self.model, self.loss, self.optimizer, self.pipeline, self.shapes,
-                        validator, self.backend, jit=bool(self.options.jit),
+        return TFEngine(self.model, self.loss, self.optimizer, self.pipeline, validator,
+                        self.backend, jit=bool(self.options.jit),
                         aux_ops=self.aux_ops)
 
     def callbacks(self) -> list[Any]:

@@ -1,4 +1,4 @@
-"""mmarctl's convolution layers: Keras' values and gradients, with bias gradients summed accurately."""
+"""mmarctl's convolution layers: Keras' values and gradients; bias gradients summed accurately."""
 
 from __future__ import annotations
 

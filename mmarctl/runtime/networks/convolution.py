@@ -3,10 +3,11 @@
 Keras adds a convolution's bias with ``tf.nn.bias_add``, whose gradient is TensorFlow's
 ``BiasAddGrad``: on CPUs it accumulates bfloat16 in bfloat16, so over a full-resolution
 layer the bias gradient is mostly rounding (2 x 48^3 x 16 activations, gradients of mean
-0.3: channel sums off by up to 97 %, against 0.4 % here), and it is slow for few channels (2 x 48^3 x 2: 1.5 ms in bfloat16, 1.0 ms
-in float32). Here the bias gradient is a sum over the activations viewed as rows of
-:data:`ROW` values, which TensorFlow's ``Sum`` reduces with a float32 accumulator and full
-vectors (0.23 and 0.32 ms on the same tensor; AMD EPYC Zen 4, 2 cores).
+0.3: channel sums off by up to 97 %, against 0.4 % here), and it is slow for few channels
+(2 x 48^3 x 2: 1.5 ms in bfloat16, 1.0 ms in float32). Here the bias gradient is a sum
+over the activations viewed as rows of :data:`ROW` values, which TensorFlow's ``Sum``
+reduces with a float32 accumulator and full vectors (0.23 and 0.32 ms on the same tensor;
+AMD EPYC Zen 4, 2 cores).
 
 Only training uses the written-out gradient: called with ``training=False`` (validation,
 inference, every export) the layers are Keras' own graph, so converters see a plain

@@ -66,11 +66,8 @@ def _group_statistics(image, groups: int, epsilon: float):
     """Each channel's group mean and variance, ``(C,)`` float32 each."""
     channels = int(image.shape[-1])
     per_group = channels // groups
-    _, channel_mean, channel_var, *_ = tf.raw_ops.FusedBatchNormV3(
-        x=image, scale=tf.ones([channels]), offset=tf.zeros([channels]), mean=tf.zeros([0]),
-        variance=tf.zeros([0]), epsilon=epsilon, data_format="NHWC", is_training=True)
-    count = tf.cast(tf.size(image) // channels, tf.float32)
-    channel_var = channel_var * (count - 1.0) / count  # the kernel returns n / (n - 1)
+    _, channel_mean, channel_var = fused_kernels.normalise_with_batch_statistics(
+        image, tf.ones([channels]), tf.zeros([channels]), epsilon)
     means = tf.reshape(channel_mean, [groups, per_group])
     group_mean = tf.reduce_mean(means, axis=1, keepdims=True)
     group_var = tf.reduce_mean(tf.reshape(channel_var, [groups, per_group])

@@ -67,3 +67,19 @@ def as_image(x):
     """
     shape = tf.shape(x)
     return tf.reshape(x, tf.concat([shape[:1], [-1], shape[-2:]], 0))
+
+
+def normalise_with_batch_statistics(image, scale, offset, epsilon: float):
+    """One training-mode ``FusedBatchNormV3`` pass over an NHWC ``image``.
+
+    Returns:
+        the normalised image (``image``'s dtype), and each channel's mean and biased
+        variance over all other axes (float32; the kernel itself returns ``n / (n - 1)``
+        times the variance, the unbiased estimate).
+    """
+    channels = int(image.shape[-1])
+    out, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
+        x=image, scale=scale, offset=offset, mean=tf.zeros([0]), variance=tf.zeros([0]),
+        epsilon=epsilon, data_format="NHWC", is_training=True)
+    count = tf.cast(tf.size(image) // channels, tf.float32)
+    return out, mean, variance * (count - 1.0) / count

@@ -485,12 +485,6 @@ class ImagePipeline(Component):
         for batch in self.batches(epoch):
             yield {key: tf.convert_to_tensor(value) for key, value in batch.items()}
 
-    def variable_shape(self) -> bool:
-        """Whether sample shapes may differ between batches (no fixed crop size)."""
-        crop = self.output_crop_size
-        return not (isinstance(crop, list) and crop and all(isinstance(v, int) and v > 0
-                                                            for v in crop))
-
     def close(self) -> None:
         """Stop the worker threads."""
         if self._pool is not None:

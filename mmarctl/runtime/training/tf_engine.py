@@ -164,20 +164,19 @@ class TFEngine:
 
     Args:
         model, loss, optimizer: built Keras model, loss callable, Keras optimizer.
-        pipeline: the training pipeline; ``shapes`` from its ``preflight``.
+        pipeline: the training pipeline (its ``dataset(epoch)`` gives the batches).
         validator: a :class:`Validator`, or None.
         backend: the distributed backend (rank/size, gradient all-reduce).
         jit: XLA-compile the step (``jit_compile``).
     """
 
     def __init__(self, model: Any, loss: Any, optimizer: Any, pipeline: Any,
-                 shapes: dict[str, tuple], validator: Validator | None, backend: Any,
+                 validator: Validator | None, backend: Any,
                  jit: bool = False, aux_ops: Any = ()) -> None:
         self.model = model
         self.loss = loss
         self.optimizer = optimizer
         self.pipeline = pipeline
-        self.shapes = shapes
         self.validator = validator
         self.backend = backend
         self.jit = jit
