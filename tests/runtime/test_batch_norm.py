@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -108,18 +110,85 @@ def test_bfloat16_within_one_rounding_of_keras():
     assert_close(mine, value_and_grads(reference, x, weights, True), atol=2 ** -7)
 
 
-@pytest.mark.parametrize("channels", [2, 8, 24])
-def test_bfloat16_with_channels_outside_whole_blocks_stays_plain(channels):
-    """oneDNN's bfloat16 batch norm is slow below 16-channel blocks: Keras' graph instead."""
-    _, layer = pair((1, 4, 4, 4, channels), dtype="mixed_bfloat16")
-    x = tf.zeros((1, 4, 4, 4, channels), tf.bfloat16)
-    assert "FusedBatchNormV3" not in graph_ops(tf.function(lambda v: layer(v, training=True)), x)
+def fused_widths(fn, x) -> list[int]:
+    """The channel count each FusedBatchNormV3 of ``fn``'s graph normalises."""
+    graph = fn.get_concrete_function(x).graph
+    return [int(op.inputs[0].shape[-1]) for op in graph.get_operations()
+            if op.type == "FusedBatchNormV3"]
 
 
-def test_float32_with_few_channels_is_fused():
+@pytest.mark.parametrize("shape", [
+    (2, 6, 6, 6, 2),      # 2 channels: 8 pixels per 16-value row
+    (1, 4, 4, 4, 1),
+    (2, 5, 4, 4, 8),      # 2D-sized odd axes, 2 pixels per row
+    (2, 4, 4, 6, 24),     # 48-value rows: 2 pixels
+    (3, 8, 8, 6),         # 2D, 6 channels: 48-value rows of 8 pixels
+])
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_few_channels_train_on_whole_lanes_and_equal_keras(shape, policy):
+    """Channels outside 16-blocks are normalised as lcm(C, 16) lanes, with C's statistics."""
+    reference, ours = pair(shape, dtype=policy)
+    dtype = tf.bfloat16 if policy == "mixed_bfloat16" else tf.float32
+    x, weights = data(shape, seed=8, dtype=dtype)
+    train = tf.function(lambda v: ours(v, training=True))
+    assert set(fused_widths(train, x)) == {math.lcm(shape[-1], 16)}
+    atol = 2 ** -7 if dtype == tf.bfloat16 else 2e-5
+    assert_close(value_and_grads(ours, x, weights, True),
+                 value_and_grads(reference, x, weights, True), atol=atol)
+    for theirs, mine in zip(reference.non_trainable_weights, ours.non_trainable_weights,
+                            strict=True):
+        np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-4)
+
+
+def test_inference_on_lanes_equals_keras():
+    reference, ours = pair((2, 6, 6, 6, 2))
+    x, _ = data((2, 6, 6, 6, 2), seed=9)
+
+    @tf.function
+    def fused(v):
+        with fused_inference():
+            return ours(v, training=False)
+
+    assert fused_widths(fused, x) == [16]
+    np.testing.assert_allclose(fused(x).numpy(), reference(x, training=False).numpy(),
+                               atol=2e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 3, 3, 2), (1, 1, 1, 2, 8)])
+def test_pixel_counts_outside_whole_rows(shape):
+    """27 pixels do not fill 16-value rows of 2 channels; one row has no variance. bfloat16
+    keeps Keras' graph there (oneDNN's slow path), float32 the per-channel image."""
+    _, plain = pair(shape, dtype="mixed_bfloat16")
+    x = tf.zeros(shape, tf.bfloat16)
+    assert fused_widths(tf.function(lambda v: plain(v, training=True)), x) == []
+    _, image = pair(shape)
+    x = tf.zeros(shape)
+    assert fused_widths(tf.function(lambda v: image(v, training=True)), x) == [shape[-1]]
+
+
+def test_unknown_pixel_counts_keep_the_per_channel_image():
     _, layer = pair((1, 4, 4, 4, 2))
-    x = tf.zeros((1, 4, 4, 4, 2))
-    assert "FusedBatchNormV3" in graph_ops(tf.function(lambda v: layer(v, training=True)), x)
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 4, 4, 4, 2))])
+    def train_call(v):
+        return layer(v, training=True)
+
+    assert fused_widths(train_call, tf.zeros((2, 4, 4, 4, 2))) == [2]
+
+
+def test_lane_gradients_of_a_large_mean_stay_accurate():
+    """The statistics term of the written-out gradient nearly cancels x's part of it when
+    the mean is large: an error in it would show (float32 against Keras, 48^3 x 2 as in the
+    tutorial UNet's top level; mean 13 standard deviations: the kernel's own float32 sums
+    lose the mean at some hundreds, see channel_lanes)."""
+    shape = (2, 48, 48, 48, 2)
+    reference, ours = pair(shape)
+    x, weights = data(shape, seed=10)
+    x = x + 35.0
+    mine, theirs = (value_and_grads(layer, x, weights, True) for layer in (ours, reference))
+    assert_close(mine[:2], theirs[:2], atol=1e-4)  # values and dx
+    # gamma's and beta's: the kernels' float32 sums of 221184 products, to 1e-3 of the sum
+    assert_close(mine[2:], theirs[2:], atol=2e-3)
 
 
 def test_a_frozen_layer_in_training_uses_and_keeps_its_moving_statistics():

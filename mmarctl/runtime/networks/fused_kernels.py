@@ -13,6 +13,14 @@ measured to be faster and where nothing reads the graph afterwards:
   channels 4.3 against 16.6);
 * at inference only inside :func:`fused_inference`, which the runtime's predict functions
   enter: exports trace the model outside it, so ONNX and TensorRT see the plain operations.
+
+Batch norm takes channel counts outside the 16-blocks through
+:mod:`~mmarctl.runtime.networks.channel_lanes`, which keeps the kernels on whole blocks.
+
+Accuracy: the kernel sums in float32, so its batch mean is off by up to about 1e-3 of the
+mean itself (2 x 48^3 values); that is invisible while the mean is within some tens of
+standard deviations, as convolution outputs are, and is the kernel Keras 2's
+``BatchNormalization(fused=True)``, its default, ran on CPUs.
 """
 
 from __future__ import annotations
@@ -44,19 +52,24 @@ def fused_inference() -> Iterator[None]:
         _FUSED_INFERENCE.reset(token)
 
 
+def available(inputs, training: bool) -> bool:
+    """Every condition of :func:`suits` but the channel count's (module docstring)."""
+    if not (inputs.shape.rank in (4, 5) and inputs.dtype in FUSED_DTYPES
+            and inputs.shape[-1] is not None):
+        return False
+    if tf.config.list_logical_devices("GPU"):
+        return False  # not measured on GPUs yet: the plain graph, as before
+    return training or _FUSED_INFERENCE.get()
+
+
 def suits(inputs, training: bool) -> bool:
     """Whether channels-last ``inputs`` may go through the fused kernels (module docstring).
 
     Callers add their own conditions (a known batch for group norm's training path).
     """
-    if not (inputs.shape.rank in (4, 5) and inputs.dtype in FUSED_DTYPES
-            and inputs.shape[-1] is not None):
+    if inputs.dtype == tf.bfloat16 and (inputs.shape[-1] or 0) % BFLOAT16_CHANNEL_BLOCK:
         return False
-    if inputs.dtype == tf.bfloat16 and inputs.shape[-1] % BFLOAT16_CHANNEL_BLOCK:
-        return False
-    if tf.config.list_logical_devices("GPU"):
-        return False  # not measured on GPUs yet: the plain graph, as before
-    return training or _FUSED_INFERENCE.get()
+    return available(inputs, training)
 
 
 def as_image(x):
