@@ -12,12 +12,18 @@ AMD EPYC Zen 4, 2 cores).
 Only training uses the written-out gradient: called with ``training=False`` (validation,
 inference, every export) the layers are Keras' own graph, so converters see a plain
 ``BiasAdd``. Weights, arguments and checkpoints are Keras'.
+
+Transposed convolutions with few output channels compute through :mod:`.subpixel` in
+training and inside :func:`~mmarctl.runtime.networks.fused_kernels.fused_inference` (the
+runtime's predict functions); exports trace Keras' transposed convolution.
 """
 
 from __future__ import annotations
 
 import keras
 import tensorflow as tf
+
+from mmarctl.runtime.networks import fused_kernels, subpixel
 
 #: Channel counts dividing this are summed as rows of this many values (full SIMD vectors).
 ROW = 16
@@ -46,12 +52,20 @@ class _SummedBias:
     """Mixin: in training, the bias goes through :func:`add_bias` (module docstring)."""
 
     def call(self, inputs, training=None):
-        if not (training and self.use_bias and self.data_format == "channels_last"
-                and inputs.shape[-1] is not None):
+        convolve = self._runtime_convolution(inputs, training)
+        summed = (training and self.use_bias and self.data_format == "channels_last"
+                  and inputs.shape[-1] is not None)
+        if convolve is None and not summed:
             return super().call(inputs)
-        outputs = self._convolve(inputs)
-        outputs = add_bias(outputs, tf.cast(self.bias, outputs.dtype))  # a tensor, not the variable
+        outputs = (convolve or self._convolve)(inputs)
+        if self.use_bias:
+            bias = tf.cast(self.bias, outputs.dtype)  # a tensor, not the variable
+            outputs = add_bias(outputs, bias) if summed else tf.nn.bias_add(outputs, bias)
         return outputs if self.activation is None else self.activation(outputs)
+
+    def _runtime_convolution(self, inputs, training):
+        """A faster form of this layer's convolution for the runtime's own graphs, or None."""
+        return None
 
 
 class _Forward(_SummedBias):
@@ -65,6 +79,18 @@ class _Transposed(_SummedBias):
             inputs, self.kernel, strides=list(self.strides), padding=self.padding,
             output_padding=self.output_padding, dilation_rate=self.dilation_rate,
             data_format=self.data_format)
+
+    def _runtime_convolution(self, inputs, training):
+        """The sub-pixel form (:mod:`.subpixel`) where it is faster: in training and in
+        :func:`~mmarctl.runtime.networks.fused_kernels.fused_inference` only, so exports
+        keep Keras' transposed convolution."""
+        if not (self.data_format == "channels_last"
+                and fused_kernels.available(inputs, bool(training))
+                and subpixel.suits(self.kernel.shape, self.strides, self.padding,
+                                   self.output_padding, self.dilation_rate)):
+            return None
+        return lambda x: subpixel.conv_transpose(x, tf.cast(self.kernel, x.dtype),
+                                                 self.strides)
 
 
 class Conv2D(_Forward, keras.layers.Conv2D):
