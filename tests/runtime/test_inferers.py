@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mmarctl.errors import ConfigError, DataError
 from mmarctl.runtime.inferers.scan_window import TFScanWindowInferer
 from mmarctl.runtime.inferers.simple import TFSimpleInferer
-from mmarctl.runtime.inferers.windows import axis_starts, importance_map, window_starts
+from mmarctl.runtime.inferers.windows import (axis_starts, coverage, importance_map,
+                                             window_starts)
 
 
 def linear(batch: np.ndarray) -> np.ndarray:
@@ -79,6 +82,19 @@ def test_monai_window_rule():
     assert axis_starts(97, 96, 72) == [0, 1]
     starts = window_starts((10, 4), (4, 4), 0.5)
     assert starts == [(0, 0), (2, 0), (4, 0), (6, 0)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), dims=st.sampled_from([2, 3]),
+       overlap=st.sampled_from([0.0, 0.25, 0.5, 0.7]))
+def test_coverage_counts_the_windows(data, dims, overlap):
+    """The grid's per-axis product equals counting every window voxel by voxel."""
+    roi = tuple(data.draw(st.lists(st.integers(1, 6), min_size=dims, max_size=dims)))
+    size = tuple(r + data.draw(st.integers(0, 9)) for r in roi)
+    counted = np.zeros(size, np.float32)
+    for start in window_starts(size, roi, overlap):
+        counted[tuple(slice(s, s + r) for s, r in zip(start, roi))] += 1
+    np.testing.assert_array_equal(coverage(size, roi, overlap), counted)
 
 
 def test_gaussian_importance_map():

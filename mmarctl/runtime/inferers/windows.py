@@ -45,6 +45,21 @@ def window_starts(image_size: tuple[int, ...], roi_size: tuple[int, ...],
     return list(itertools.product(*per_axis))
 
 
+def coverage(image_size: tuple[int, ...], roi_size: tuple[int, ...],
+             overlap: float) -> np.ndarray:
+    """How many windows cover each voxel (float32, shape ``image_size``), as a broadcast-only
+    product of per-axis counts: the windows are a grid, so a voxel's count is the product
+    of its coordinates' counts along each axis."""
+    steps = scan_interval(image_size, roi_size, overlap)
+    total = np.ones((), dtype=np.float32)
+    for axis, (image, roi, step) in enumerate(zip(image_size, roi_size, steps)):
+        counts = np.zeros(image, dtype=np.float32)
+        for start in axis_starts(image, roi, step):
+            counts[start:start + roi] += 1.0
+        total = total[..., None] * counts if axis else counts
+    return total
+
+
 def importance_map(roi_size: tuple[int, ...], blending: str,
                    sigma_scale: float = 0.125) -> np.ndarray:
     """Per-voxel weight of a window's prediction (float32, shape ``roi_size``).
