@@ -2,12 +2,12 @@
 
 oneDNN computes a transposed convolution as the input gradient of a convolution, which is
 slow when the output has few channels: the tutorial UNet's last up-sampling layer (2 x
-24^3 x 32 -> 2 x 48^3 x 2) takes 3.0 ms in bfloat16 and 5.1 ms in float32 forward (AMD
+24^3 x 32 -> 2 x 48^3 x 2) takes 2.9 ms in bfloat16 and 4.5 ms in float32 forward (AMD
 EPYC Zen 4, 2 cores). With stride s, each output pixel's phase (its position modulo s on
 every axis) sees a fixed subset of the kernel's taps at fixed input offsets, so the layer
 equals an ordinary stride-1 convolution of the input into ``s^d x C`` channels, one group
 of C per phase, followed by interleaving the phases into the ``s``-times larger grid
-("sub-pixel convolution"). The same layer takes 1.35 and 1.7 ms that way.
+("sub-pixel convolution"). The same layer takes 1.1 and 2.7 ms that way.
 
 Measured forward + backward: 2.7 against 4.6 ms in bfloat16, 3.2 against 6.2 in float32.
 The tutorial UNet's predict on one 96^3 window (in-process A/B, best of 10 x 3 calls):
