@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
+from mmarctl.runtime.networks.fused_kernels import fused_inference  # noqa: E402
 from mmarctl.runtime.networks.group_norm import GroupNormalization  # noqa: E402
 
 
@@ -74,8 +77,6 @@ def test_only_the_last_axis():
 
 def plain_and_fused(layer, x):
     """The layer's inference output through the plain graph and through the fused kernels."""
-    from mmarctl.runtime.networks.fused_kernels import fused_inference
-
     def fused(v):
         with fused_inference():
             return layer(v, training=False)
@@ -187,8 +188,56 @@ def test_gpus_keep_the_plain_graph(monkeypatch):
     assert "FusedBatchNormV3" not in graph_ops(tf.function(lambda v: layer(v, training=True)), x)
 
 
-def test_bfloat16_with_channels_outside_whole_blocks_stays_plain():
-    """oneDNN's bfloat16 batch norm is slow below 16-channel blocks: the plain graph instead."""
-    _, layer = pair(4, (1, 4, 4, 4, 8), dtype="mixed_bfloat16")
-    x = tf.zeros((1, 4, 4, 4, 8), tf.bfloat16)
-    assert "FusedBatchNormV3" not in graph_ops(tf.function(lambda v: layer(v, training=True)), x)
+def fused_widths(fn, x) -> set[int]:
+    """The channel counts the FusedBatchNormV3 ops of ``fn``'s graph normalise."""
+    graph = fn.get_concrete_function(x).graph
+    return {int(op.inputs[0].shape[-1]) for op in graph.get_operations()
+            if op.type == "FusedBatchNormV3"}
+
+
+@pytest.mark.parametrize("shape,groups,args", [
+    ((2, 6, 6, 6, 2), 2, {"center": False, "scale": False}),  # MONAI's instance norm, 2 ch
+    ((2, 6, 6, 6, 2), 1, {}),
+    ((1, 4, 4, 4, 8), 4, {}),
+    ((2, 4, 4, 6, 24), 3, {}),                                # 48-value rows
+    ((3, 8, 8, 6), 2, {}),                                    # 2D
+])
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"])
+def test_few_channels_train_on_whole_lanes(shape, groups, args, policy):
+    """Channels outside 16-blocks: each case as lcm(C, 16) lanes, with its groups' statistics."""
+    reference, ours = pair(groups, shape, dtype=policy, **args)
+    dtype = tf.bfloat16 if policy == "mixed_bfloat16" else tf.float32
+    rng = np.random.default_rng(11)
+    x = tf.cast(rng.normal(2.0, 3.0, shape).astype(np.float32), dtype)
+    weights = tf.constant(rng.normal(size=shape).astype(np.float32))
+    train = tf.function(lambda v: ours(v, training=True))
+    assert fused_widths(train, x) == {math.lcm(shape[-1], 16)}
+    atol = 2 ** -7 if dtype == tf.bfloat16 else 2e-5
+    for theirs, mine in zip(value_and_grads(reference, x, weights, True),
+                            value_and_grads(ours, x, weights, True), strict=True):
+        scale = max(1.0, float(np.abs(theirs.numpy()).max()))
+        np.testing.assert_allclose(mine.numpy() / scale, theirs.numpy() / scale, atol=atol)
+
+
+def test_fused_inference_on_lanes():
+    reference, ours = pair(2, (2, 6, 6, 6, 2), center=False, scale=False)
+    x = tf.constant(np.random.default_rng(12).normal(size=(2, 6, 6, 6, 2)).astype(np.float32))
+
+    @tf.function
+    def fused(v):
+        with fused_inference():
+            return ours(v, training=False)
+
+    assert fused_widths(fused, x) == {16}
+    np.testing.assert_allclose(fused(x).numpy(), reference(x).numpy(), atol=2e-5)
+
+
+def test_bfloat16_cases_outside_whole_rows_stay_plain():
+    """27 pixels of 2 channels do not fill 16-value rows: bfloat16 keeps the plain graph
+    (oneDNN's slow path), float32 the per-channel image."""
+    _, layer = pair(2, (2, 3, 3, 3, 2), dtype="mixed_bfloat16")
+    x = tf.zeros((2, 3, 3, 3, 2), tf.bfloat16)
+    assert fused_widths(tf.function(lambda v: layer(v, training=True)), x) == set()
+    _, layer = pair(2, (2, 3, 3, 3, 2))
+    x = tf.zeros((2, 3, 3, 3, 2))
+    assert fused_widths(tf.function(lambda v: layer(v, training=True)), x) == {2}

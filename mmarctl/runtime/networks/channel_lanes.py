@@ -1,4 +1,4 @@
-"""Batch normalisation for channel counts oneDNN handles badly, on a view of whole lanes.
+"""Batch (and group) normalisation for channel counts oneDNN handles badly, on whole lanes.
 
 oneDNN's batch-norm kernels are fast for channels in whole AVX-512 blocks of 16 and take
 a slow path for others, in float32 as well as bfloat16 (2 x 48^3 x 2, forward + backward,
@@ -20,6 +20,9 @@ normalised input, ``r`` the reciprocal standard deviation and N values per chann
 where the first term and the lanes' ``sum dy`` and ``sum dy x^`` come from one
 inference-mode ``FusedBatchNormGradV3`` pass and the rest, an affine function of x per
 channel, is one more inference-mode ``FusedBatchNormV3`` pass.
+
+:class:`Lanes` carries the view and the moves between per-channel and per-lane vectors;
+the fused group norm (:mod:`.fused_group_norm`) runs each case through it the same way.
 """
 
 from __future__ import annotations
@@ -39,42 +42,72 @@ def lane_count(channels: int) -> int:
     return math.lcm(channels, BLOCK)
 
 
-def fits(inputs) -> bool:
-    """Whether ``inputs`` has few-block channels and a static pixel count the view can take.
-
-    The pixel count must split into whole rows, with at least two rows (a variance).
-    """
-    channels = inputs.shape[-1]
-    if channels is None or channels % BLOCK == 0 or not inputs.shape[:-1].is_fully_defined():
+def fits_pixels(pixels: int | None, channels: int | None) -> bool:
+    """Whether ``pixels`` pixels of ``channels`` channels outside whole blocks make a lane
+    view: whole rows, at least two of them (a variance)."""
+    if pixels is None or channels is None or channels % BLOCK == 0:
         return False
     pixels_per_row = lane_count(channels) // channels
-    pixels = math.prod(inputs.shape[:-1])
     return pixels % pixels_per_row == 0 and pixels // pixels_per_row >= 2
 
 
-def _view(x, lanes: int):
-    """``x`` as the NHWC image ``(1, rows, 1, lanes)``, the layout measured fastest."""
-    return tf.reshape(x, [1, -1, 1, lanes])
+def fits(inputs) -> bool:
+    """Whether all of ``inputs`` (a static shape, channels outside whole blocks) makes a
+    lane view, as batch norm's statistics over every pixel need."""
+    if not inputs.shape[:-1].is_fully_defined():
+        return False
+    return fits_pixels(math.prod(inputs.shape[:-1]), inputs.shape[-1])
 
 
-class _Lanes:
-    """Moving per-channel vectors to and from per-lane ones for ``channels``."""
+class Lanes:
+    """A channels-last tensor's C channels as rows of ``lcm(C, 16)`` lanes, and per-channel
+    vectors moved to and from per-lane ones. With whole blocks (one lane per channel) the
+    moves are the identity."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, lanes: int | None = None):
         self.channels = channels
-        self.lanes = lane_count(channels)
+        self.lanes = lanes or lane_count(channels)
         self.repeats = self.lanes // channels
+
+    @classmethod
+    def per_channel(cls, channels: int) -> Lanes:
+        """One lane per channel: a tensor whose image the kernels take as it is."""
+        return cls(channels, lanes=channels)
+
+    def view(self, x):
+        """``x`` as the NHWC image ``(1, rows, 1, lanes)``, the layout measured fastest."""
+        return tf.reshape(x, [1, -1, 1, self.lanes])
 
     def spread(self, per_channel):
         """``(C,)`` -> ``(L,)``: lane j takes channel ``j mod C``."""
-        return tf.tile(per_channel, [self.repeats])
+        return per_channel if self.repeats == 1 else tf.tile(per_channel, [self.repeats])
 
     def mean(self, per_lane):
         """``(L,)`` -> ``(C,)``: each channel's mean over its lanes."""
+        if self.repeats == 1:
+            return per_lane
         return tf.reduce_mean(tf.reshape(per_lane, [self.repeats, self.channels]), axis=0)
 
+    def sum(self, per_lane):
+        """``(L,)`` -> ``(C,)``: each channel's sum over its lanes."""
+        if self.repeats == 1:
+            return per_lane
+        return tf.reduce_sum(tf.reshape(per_lane, [self.repeats, self.channels]), axis=0)
 
-def _normalise(view, lanes: _Lanes, scale, offset, mean, variance, epsilon: float):
+    def statistics(self, view, epsilon: float):
+        """Each channel's mean and biased variance over a lane view (float32 ``(C,)``):
+        one training-mode pass, the lanes' statistics combined exactly."""
+        count = tf.cast(tf.size(view) // self.lanes, tf.float32)
+        _, lane_mean, lane_variance, *_ = tf.raw_ops.FusedBatchNormV3(
+            x=view, scale=tf.ones([self.lanes]), offset=tf.zeros([self.lanes]),
+            mean=tf.zeros([0]), variance=tf.zeros([0]), epsilon=epsilon,
+            data_format="NHWC", is_training=True)
+        lane_variance = lane_variance * (count - 1.0) / count  # the kernel's is unbiased
+        mean = self.mean(lane_mean)
+        return mean, self.mean(lane_variance + tf.square(lane_mean - self.spread(mean)))
+
+
+def _normalise(view, lanes: Lanes, scale, offset, mean, variance, epsilon: float):
     """One inference-mode pass: ``(view - mean) rsqrt(variance + eps) scale + offset``."""
     out, *_ = tf.raw_ops.FusedBatchNormV3(
         x=view, scale=lanes.spread(scale), offset=lanes.spread(offset),
@@ -85,8 +118,8 @@ def _normalise(view, lanes: _Lanes, scale, offset, mean, variance, epsilon: floa
 
 def normalise_with_statistics(x, scale, offset, mean, variance, epsilon: float):
     """Batch norm of channels-last ``x`` with given per-channel statistics (inference)."""
-    lanes = _Lanes(int(x.shape[-1]))
-    out = _normalise(_view(x, lanes.lanes), lanes, scale, offset, mean, variance, epsilon)
+    lanes = Lanes(int(x.shape[-1]))
+    out = _normalise(lanes.view(x), lanes, scale, offset, mean, variance, epsilon)
     return tf.reshape(out, tf.shape(x))
 
 
@@ -97,30 +130,23 @@ def normalise_with_batch_statistics(x, scale, offset, epsilon: float):
         the normalised tensor (``x``'s dtype and shape), and each channel's mean and
         biased variance (float32, for the moving statistics; they carry no gradient).
     """
-    lanes = _Lanes(int(x.shape[-1]))
+    lanes = Lanes(int(x.shape[-1]))
 
     @tf.custom_gradient
     def forward(x, scale, offset):
-        view = _view(x, lanes.lanes)
-        per_lane = tf.cast(tf.size(view) // lanes.lanes, tf.float32)
-        _, lane_mean, lane_variance, *_ = tf.raw_ops.FusedBatchNormV3(
-            x=view, scale=tf.ones([lanes.lanes]), offset=tf.zeros([lanes.lanes]),
-            mean=tf.zeros([0]), variance=tf.zeros([0]), epsilon=epsilon,
-            data_format="NHWC", is_training=True)
-        lane_variance = lane_variance * (per_lane - 1.0) / per_lane  # the kernel's is unbiased
-        mean = lanes.mean(lane_mean)
-        variance = lanes.mean(lane_variance + tf.square(lane_mean - lanes.spread(mean)))
+        view = lanes.view(x)
+        mean, variance = lanes.statistics(view, epsilon)
         out = _normalise(view, lanes, scale, offset, mean, variance, epsilon)
 
         def gradient(grad, _mean_grad, _variance_grad):
             x_term, lane_dscale, lane_doffset, *_ = tf.raw_ops.FusedBatchNormGradV3(
-                y_backprop=_view(grad, lanes.lanes), x=view, scale=lanes.spread(scale),
+                y_backprop=lanes.view(grad), x=view, scale=lanes.spread(scale),
                 reserve_space_1=lanes.spread(mean), reserve_space_2=lanes.spread(variance),
                 reserve_space_3=tf.zeros([0]), epsilon=epsilon, data_format="NHWC",
                 is_training=False)
-            dscale = lanes.mean(lane_dscale) * lanes.repeats  # sums over a channel's lanes
-            doffset = lanes.mean(lane_doffset) * lanes.repeats
-            count = per_lane * lanes.repeats
+            dscale = lanes.sum(lane_dscale)
+            doffset = lanes.sum(lane_doffset)
+            count = tf.cast(tf.size(view) // lanes.channels, tf.float32)
             rstd = tf.math.rsqrt(variance + epsilon)
             shift = scale * rstd * doffset / count
             slope = scale * rstd * rstd * dscale / count

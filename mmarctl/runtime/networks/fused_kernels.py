@@ -14,7 +14,7 @@ measured to be faster and where nothing reads the graph afterwards:
 * at inference only inside :func:`fused_inference`, which the runtime's predict functions
   enter: exports trace the model outside it, so ONNX and TensorRT see the plain operations.
 
-Batch norm takes channel counts outside the 16-blocks through
+Batch and group norm take channel counts outside the 16-blocks through
 :mod:`~mmarctl.runtime.networks.channel_lanes`, which keeps the kernels on whole blocks.
 
 Accuracy: the kernel sums in float32, so its batch mean is off by up to about 1e-3 of the

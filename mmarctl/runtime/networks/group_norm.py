@@ -18,10 +18,13 @@ On a CPU the layer takes a shorter road through TensorFlow's fused batch-norm ke
 (:mod:`mmarctl.runtime.networks.fused_group_norm`): when training, and at inference inside
 :func:`~mmarctl.runtime.networks.fused_kernels.fused_inference` (the runtime's predict
 functions: validation, inference, sliding windows). Measured at 2 x 48^3 x 16, forward +
-backward: 5.3 against 15.1 ms in bfloat16, 7.9 against 14.2 ms in float32. Everywhere else
-(exports, a model called outside the runtime, float16, bfloat16 with channels that are not
-multiples of 16, GPUs until the GPU check has measured them) it keeps the plain operations:
-ONNX and TensorRT converters read those (:mod:`~mmarctl.runtime.networks.fused_kernels`).
+backward: 5.3 against 15.1 ms in bfloat16, 7.9 against 14.2 ms in float32. Channel counts
+outside whole blocks of 16 (MONAI's default instance norm on a two-class top level) run on
+lane views (:mod:`~mmarctl.runtime.networks.channel_lanes`) where a case's size allows.
+Everywhere else (exports, a model called outside the runtime, float16, bfloat16 with
+channels outside 16-blocks and no lane view, GPUs until the GPU check has measured them) it
+keeps the plain operations: ONNX and TensorRT converters read those
+(:mod:`~mmarctl.runtime.networks.fused_kernels`).
 """
 
 from __future__ import annotations
@@ -83,6 +86,8 @@ class GroupNormalization(keras.layers.GroupNormalization):
 
     def _fusable(self, inputs, training: bool) -> bool:
         """Whether this call goes through the fused kernels (module docstring)."""
-        if not fused_kernels.suits(inputs, training):
+        if not fused_kernels.available(inputs, training):
             return False
+        if inputs.dtype == tf.bfloat16 and not fused_group_norm.can_take(inputs):
+            return False  # oneDNN's slow path outside whole blocks: the plain graph
         return not training or fused_group_norm.can_train(inputs)
