@@ -31,10 +31,10 @@ import math
 
 import tensorflow as tf
 
-from mmarctl.runtime.networks.fused_kernels import BFLOAT16_CHANNEL_BLOCK
+from mmarctl.runtime.networks import fused_kernels
 
 #: Lanes come in whole blocks of this many (the AVX-512 vector of oneDNN's fast kernels).
-BLOCK = BFLOAT16_CHANNEL_BLOCK
+BLOCK = fused_kernels.BFLOAT16_CHANNEL_BLOCK
 
 
 def lane_count(channels: int) -> int:
@@ -97,12 +97,8 @@ class Lanes:
     def statistics(self, view, epsilon: float):
         """Each channel's mean and biased variance over a lane view (float32 ``(C,)``):
         one training-mode pass, the lanes' statistics combined exactly."""
-        count = tf.cast(tf.size(view) // self.lanes, tf.float32)
-        _, lane_mean, lane_variance, *_ = tf.raw_ops.FusedBatchNormV3(
-            x=view, scale=tf.ones([self.lanes]), offset=tf.zeros([self.lanes]),
-            mean=tf.zeros([0]), variance=tf.zeros([0]), epsilon=epsilon,
-            data_format="NHWC", is_training=True)
-        lane_variance = lane_variance * (count - 1.0) / count  # the kernel's is unbiased
+        _, lane_mean, lane_variance = fused_kernels.normalise_with_batch_statistics(
+            view, tf.ones([self.lanes]), tf.zeros([self.lanes]), epsilon)
         mean = self.mean(lane_mean)
         return mean, self.mean(lane_variance + tf.square(lane_mean - self.spread(mean)))
 
