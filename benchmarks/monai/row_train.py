@@ -3,11 +3,12 @@
 The issue asks for mmarctl's 3D U-Net against ``monai.networks.nets.UNet`` "with the same
 channels, strides, residual units, patch and batch size". mmarctl's ``ResidualUnet`` is that
 architecture weight for weight (tests/test_monai_unet_parity.py), so both tools train one
-graph and the row compares the frameworks. Two configurations:
+graph and the row compares the frameworks. Three configurations:
 
 * **MONAI's spleen tutorial UNet**: channels (16, 32, 64, 128, 256), strides 2 x 4, two
   residual units, batch norm, PReLU (MONAI's default activation), the net a MONAI user
   trains (and row 5's MONAI recipe);
+* **the same with instance norm**, MONAI UNet's default normalisation;
 * **the scaffold's widths**: the channels of the spleen scaffold's Clara ``Unet``
   (``nf_enc`` + bottleneck, read from ``scaffolds/spleen/config/config_train.json``), no
   residual units, the scaffold's normalisation, ReLU.
@@ -38,10 +39,13 @@ from benchmarks.monai.harness import COST, RATE, Figure, isolated_pair, rss_now_
 
 ROW = "4 training step"
 #: mmarctl's normalisation names -> MONAI's ``norm`` argument.
-MONAI_NORMS = {None: None, "batch": "BATCH", "group": ("GROUP", {"num_groups": 8})}
+MONAI_NORMS = {None: None, "batch": "BATCH", "group": ("GROUP", {"num_groups": 8}),
+               "instance": "INSTANCE"}
 #: MONAI's spleen tutorial UNet (``spleen_segmentation_3d.ipynb``), in ResidualUnet's args.
 TUTORIAL_UNET = {"channels": [16, 32, 64, 128, 256], "strides": [2, 2, 2, 2],
                  "num_res_units": 2, "norm": "batch", "act": "prelu"}
+#: The same with instance norm, MONAI UNet's default ``norm`` (no affine parameters).
+INSTANCE_NORM_UNET = dict(TUTORIAL_UNET, norm="instance")
 
 
 def scaffold_width_unet() -> dict:
@@ -319,6 +323,7 @@ def _run_precision(config: dict, precision: str) -> list[Figure]:
     setting = f"batch {batch} x {patch[0]}^3, {steps} steps, {precision}"
     figures: list[Figure] = []
     for label, unet in ((f"MONAI tutorial UNet [{precision}]", TUTORIAL_UNET),
+                        (f"tutorial UNet, instance norm [{precision}]", INSTANCE_NORM_UNET),
                         (f"UNet at the scaffold's widths [{precision}]",
                          scaffold_width_unet())):
         best = isolated_pair("row_train", dict(common, net="residual", unet=unet),
