@@ -105,3 +105,13 @@ def test_the_layer_uses_it_in_the_runtime_and_exports_keep_keras():
             return layer(v, training=False)
 
     np.testing.assert_allclose(predict(x).numpy(), reference(x).numpy(), atol=1e-5)
+
+
+def test_gpus_keep_keras_transposed_convolution(monkeypatch):
+    """Measured on CPUs only: with a GPU visible, training keeps Keras' op."""
+    layer = convolution.Conv3DTranspose(2, 3, strides=2, padding="same")
+    x = tf.zeros((1, 4, 4, 4, 8))
+    layer.build(x.shape)
+    monkeypatch.setattr(tf.config, "list_logical_devices",
+                        lambda kind=None: ["/device:GPU:0"] if kind == "GPU" else [])
+    assert "Conv3DBackpropInputV2" in layer_graph(layer, x, True)
