@@ -22,7 +22,8 @@ class TFScanWindowInferer(Inferer):
     voxel after) and the result cropped back. Window positions are those of MONAI's
     ``sliding_window_inference`` (see :mod:`.windows`); ``batch_size`` windows go to
     ``predict`` per call, and the weighted sum and weight count are accumulated in NumPy
-    float32 (with constant blending the count is the grid's coverage, not accumulated). A ``roi_size`` entry <= 0 means "the whole axis".
+    float32 (with constant blending the count is the grid's coverage, not accumulated).
+    A ``roi_size`` entry <= 0 means "the whole axis".
 
     Args:
         roi_size: window size per spatial axis (list of 2 or 3 ints).

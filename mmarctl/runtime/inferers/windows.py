@@ -47,9 +47,8 @@ def window_starts(image_size: tuple[int, ...], roi_size: tuple[int, ...],
 
 def coverage(image_size: tuple[int, ...], roi_size: tuple[int, ...],
              overlap: float) -> np.ndarray:
-    """How many windows cover each voxel (float32, shape ``image_size``), as a broadcast-only
-    product of per-axis counts: the windows are a grid, so a voxel's count is the product
-    of its coordinates' counts along each axis."""
+    """How many windows cover each voxel (float32, shape ``image_size``): the windows are a
+    grid, so a voxel's count is the product of its coordinates' counts along each axis."""
     steps = scan_interval(image_size, roi_size, overlap)
     total = np.ones((), dtype=np.float32)
     for axis, (image, roi, step) in enumerate(zip(image_size, roi_size, steps)):

@@ -94,6 +94,15 @@ class Lanes:
             return per_lane
         return tf.reduce_sum(tf.reshape(per_lane, [self.repeats, self.channels]), axis=0)
 
+    def normalise(self, view, scale, offset, mean, variance, epsilon: float):
+        """One inference-mode pass over a view: ``(view - mean) rsqrt(variance + eps) scale
+        + offset``, with per-channel ``(C,)`` parameters."""
+        out, *_ = tf.raw_ops.FusedBatchNormV3(
+            x=view, scale=self.spread(scale), offset=self.spread(offset),
+            mean=self.spread(mean), variance=self.spread(variance), epsilon=epsilon,
+            data_format="NHWC", is_training=False)
+        return out
+
     def statistics(self, view, epsilon: float):
         """Each channel's mean and biased variance over a lane view (float32 ``(C,)``):
         one training-mode pass, the lanes' statistics combined exactly."""
@@ -103,19 +112,10 @@ class Lanes:
         return mean, self.mean(lane_variance + tf.square(lane_mean - self.spread(mean)))
 
 
-def _normalise(view, lanes: Lanes, scale, offset, mean, variance, epsilon: float):
-    """One inference-mode pass: ``(view - mean) rsqrt(variance + eps) scale + offset``."""
-    out, *_ = tf.raw_ops.FusedBatchNormV3(
-        x=view, scale=lanes.spread(scale), offset=lanes.spread(offset),
-        mean=lanes.spread(mean), variance=lanes.spread(variance), epsilon=epsilon,
-        data_format="NHWC", is_training=False)
-    return out
-
-
 def normalise_with_statistics(x, scale, offset, mean, variance, epsilon: float):
     """Batch norm of channels-last ``x`` with given per-channel statistics (inference)."""
     lanes = Lanes(int(x.shape[-1]))
-    out = _normalise(lanes.view(x), lanes, scale, offset, mean, variance, epsilon)
+    out = lanes.normalise(lanes.view(x), scale, offset, mean, variance, epsilon)
     return tf.reshape(out, tf.shape(x))
 
 
@@ -132,7 +132,7 @@ def normalise_with_batch_statistics(x, scale, offset, epsilon: float):
     def forward(x, scale, offset):
         view = lanes.view(x)
         mean, variance = lanes.statistics(view, epsilon)
-        out = _normalise(view, lanes, scale, offset, mean, variance, epsilon)
+        out = lanes.normalise(view, scale, offset, mean, variance, epsilon)
 
         def gradient(grad, _mean_grad, _variance_grad):
             x_term, lane_dscale, lane_doffset, *_ = tf.raw_ops.FusedBatchNormGradV3(
@@ -147,9 +147,9 @@ def normalise_with_batch_statistics(x, scale, offset, epsilon: float):
             shift = scale * rstd * doffset / count
             slope = scale * rstd * rstd * dscale / count
             # -(x - mean) slope - shift as an affine pass: mean 0, variance 1 - eps -> x.
-            statistics_term = _normalise(view, lanes, -slope, mean * slope - shift,
-                                         tf.zeros_like(mean), tf.ones_like(variance) - epsilon,
-                                         epsilon)
+            statistics_term = lanes.normalise(view, -slope, mean * slope - shift,
+                                              tf.zeros_like(mean),
+                                              tf.ones_like(variance) - epsilon, epsilon)
             dx = tf.reshape(x_term + statistics_term, tf.shape(x))
             return dx, dscale, doffset
 
