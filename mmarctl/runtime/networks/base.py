@@ -73,19 +73,19 @@ def conv(dims: int, filters: int, kernel: int = 3, strides: int = 1, **kwargs: A
     return convolution(dims)(filters, kernel, strides=strides, padding="same", **kwargs)
 
 
-def normalization(kind: str, filters: int, groups: int = 8):
+def normalization(kind: str, filters: int, groups: int = 8, name: str | None = None):
     """``"batch"``, ``"group"`` (``groups`` reduced until it divides ``filters``) or None."""
     if kind == "batch":
         from mmarctl.runtime.networks.batch_norm import BatchNormalization  # a Keras layer
 
-        return BatchNormalization()
+        return BatchNormalization(name=name)
     if kind == "group":
         from mmarctl.runtime.networks.group_norm import GroupNormalization  # a Keras layer
 
         groups = min(groups, filters)
         while filters % groups:
             groups -= 1
-        return GroupNormalization(groups=groups)
+        return GroupNormalization(groups=groups, name=name)
     return None
 
 

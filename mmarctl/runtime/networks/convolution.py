@@ -13,6 +13,10 @@ Only training uses the written-out gradient: called with ``training=False`` (val
 inference, every export) the layers are Keras' own graph, so converters see a plain
 ``BiasAdd``. Weights, arguments and checkpoints are Keras'.
 
+A decoder's up-sampling, concatenation and convolution can be computed at the lower
+resolution through :meth:`Conv3D.call_joined` (:mod:`.upsampled_join`); the networks that
+have such joins call it from their runtime graphs.
+
 Transposed convolutions with few output channels compute through :mod:`.subpixel` in
 training and inside :func:`~mmarctl.runtime.networks.fused_kernels.fused_inference` (the
 runtime's predict functions); exports trace Keras' transposed convolution.
@@ -23,7 +27,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from mmarctl.runtime.networks import fused_kernels, subpixel
+from mmarctl.runtime.networks import fused_kernels, subpixel, upsampled_join
 
 #: Channel counts dividing this are summed as rows of this many values (full SIMD vectors).
 ROW = 16
@@ -57,7 +61,10 @@ class _SummedBias:
                   and inputs.shape[-1] is not None)
         if convolve is None and not summed:
             return super().call(inputs)
-        outputs = (convolve or self._convolve)(inputs)
+        return self._finish((convolve or self._convolve)(inputs), summed)
+
+    def _finish(self, outputs, summed: bool):
+        """Bias (through :func:`add_bias` when ``summed``) and activation."""
         if self.use_bias:
             bias = tf.cast(self.bias, outputs.dtype)  # a tensor, not the variable
             outputs = add_bias(outputs, bias) if summed else tf.nn.bias_add(outputs, bias)
@@ -71,6 +78,15 @@ class _SummedBias:
 class _Forward(_SummedBias):
     def _convolve(self, inputs):
         return self.convolution_op(inputs, self.kernel)
+
+    def call_joined(self, low, skip, low_first: bool = True, training=None):
+        """This layer on ``concat([up(low), skip])`` (``[skip, up(low)]`` when not
+        ``low_first``; ``up`` repeats each voxel 2x per axis) without forming either tensor:
+        :mod:`.upsampled_join`, for callers that checked :func:`upsampled_join.suits`."""
+        low, skip = (tf.cast(t, self.compute_dtype) for t in (low, skip))
+        kernel = tf.cast(self.kernel, low.dtype)
+        outputs = upsampled_join.joined_convolution(low, skip, kernel, low_first)
+        return self._finish(outputs, bool(training) and self.use_bias)
 
 
 class _Transposed(_SummedBias):

@@ -57,9 +57,15 @@ def available(inputs, training: bool) -> bool:
     if not (inputs.shape.rank in (4, 5) and inputs.dtype in FUSED_DTYPES
             and inputs.shape[-1] is not None):
         return False
+    return runtime_graph(training)
+
+
+def runtime_graph(training: bool) -> bool:
+    """Whether layers may compute in the runtime's own forms: on CPUs, in training or inside
+    :func:`fused_inference`."""
     if tf.config.list_logical_devices("GPU"):
         return False  # not measured on GPUs yet: the plain graph, as before
-    return training or _FUSED_INFERENCE.get()
+    return bool(training) or _FUSED_INFERENCE.get()
 
 
 def suits(inputs, training: bool) -> bool:

@@ -73,31 +73,58 @@ class Unet(Network):
         """``2**levels``."""
         return 2 ** self.levels
 
-    def _block(self, x, dims: int, filters: int, name: str):
-        x = conv(dims, filters, use_bias=self.norm is None, name=f"{name}_conv")(x)
-        norm = normalization(self.norm, filters) if self.norm else None
+    def _build(self, spatial_dims: int, in_channels: int) -> keras.Model:
+        from mmarctl.runtime.networks.unet_model import UnetModel  # subclasses keras.Model
+
+        inputs = keras.Input((None,) * spatial_dims + (in_channels,), name="image")
+        outputs = self.forward(inputs, _NewLayers(self, spatial_dims))
+        return UnetModel(inputs, outputs, unet=self, name="Unet")
+
+    def forward(self, x, layers):
+        """The network over ``x``, written once for both ways it runs: ``layers`` makes new
+        Keras layers while the model is built (:class:`_NewLayers`), and applies the built
+        model's own layers in its runtime graphs (:mod:`.unet_model`)."""
+        skips = []
+        for i, filters in enumerate(self.nf_enc):
+            x = layers.block(x, filters, f"enc{i}")
+            skips.append(x)
+            x = layers.pool(x, f"pool{i}")
+        x = layers.block(x, self.nf_dec[0], "bottleneck")
+        for j in range(1, self.levels + 1):
+            x = layers.join(x, skips[-j], self.nf_dec[j], j)
+        for k, filters in enumerate(self.nf_dec[self.levels + 1:]):
+            x = layers.block(x, filters, f"extra{k}")
+        return layers.head(x)
+
+
+class _NewLayers:
+    """The Unet's steps as new Keras layers, named ``{step}_conv`` / ``_norm`` / ``_relu``,
+    ``pool{i}``, ``up{j}``, ``skip{j}``, ``logits`` and ``probabilities``."""
+
+    def __init__(self, unet: Unet, dims: int) -> None:
+        self.unet, self.dims = unet, dims
+
+    def block(self, x, filters: int, name: str):
+        """Convolution (+ norm) + ReLU."""
+        norm = self.unet.norm
+        x = conv(self.dims, filters, use_bias=norm is None, name=f"{name}_conv")(x)
         if norm is not None:
-            x = norm(x)
+            x = normalization(norm, filters, name=f"{name}_norm")(x)
         return keras.layers.ReLU(name=f"{name}_relu")(x)
 
-    def _build(self, spatial_dims: int, in_channels: int) -> keras.Model:
-        dims = spatial_dims
-        pool = keras.layers.MaxPooling3D if dims == 3 else keras.layers.MaxPooling2D
-        up = keras.layers.UpSampling3D if dims == 3 else keras.layers.UpSampling2D
-        inputs = keras.Input((None,) * dims + (in_channels,), name="image")
-        x, skips = inputs, []
-        for i, filters in enumerate(self.nf_enc):
-            x = self._block(x, dims, filters, f"enc{i}")
-            skips.append(x)
-            # float32 pooling: TensorFlow has no float16 MaxPool3D kernel on CPU, so under
-            # mixed precision the layer casts in and the next convolution casts back.
-            x = pool(2, dtype="float32", name=f"pool{i}")(x)
-        x = self._block(x, dims, self.nf_dec[0], "bottleneck")
-        for j in range(1, self.levels + 1):
-            x = up(2, name=f"up{j}")(x)
-            x = keras.layers.Concatenate(name=f"skip{j}")([x, skips[-j]])
-            x = self._block(x, dims, self.nf_dec[j], f"dec{j}")
-        for k, filters in enumerate(self.nf_dec[self.levels + 1:]):
-            x = self._block(x, dims, filters, f"extra{k}")
-        outputs = output_head(x, dims, self.num_classes, self.final_activation)
-        return keras.Model(inputs, outputs, name="Unet")
+    def pool(self, x, name: str):
+        """2x max pooling, in float32: TensorFlow has no float16 MaxPool3D kernel on CPU, so
+        under mixed precision the layer casts in and the next convolution casts back."""
+        pool = keras.layers.MaxPooling3D if self.dims == 3 else keras.layers.MaxPooling2D
+        return pool(2, dtype="float32", name=name)(x)
+
+    def join(self, low, skip, filters: int, level: int):
+        """Decoder step: 2x nearest up-sampling, concatenation with the skip, a block."""
+        up = keras.layers.UpSampling3D if self.dims == 3 else keras.layers.UpSampling2D
+        x = up(2, name=f"up{level}")(low)
+        x = keras.layers.Concatenate(name=f"skip{level}")([x, skip])
+        return self.block(x, filters, f"dec{level}")
+
+    def head(self, x):
+        """1x1 convolution to the classes and the float32 final activation."""
+        return output_head(x, self.dims, self.unet.num_classes, self.unet.final_activation)
