@@ -48,35 +48,53 @@ def _conv_kind(layer: Any) -> str | None:
     return None
 
 
-def count_macs(model: Any, sample_shape: tuple[int, ...]) -> int:
+def count_macs(model: Any, sample_shape: tuple[int, ...], as_computed: bool = False) -> int:
     """Forward multiply-adds of ``model`` for ONE sample of ``sample_shape`` (no batch axis).
 
     Runs the model once on zeros of shape ``(1, *sample_shape)`` with each counted layer's
     ``call`` wrapped to record its input and output shapes, then restores the layers.
+
+    By default the count is the network's as defined (what any framework's plain graph
+    computes). With ``as_computed`` the model runs its runtime graph (inside
+    ``fused_inference``, as predict does; training takes the same forms), where a decoder
+    join may go through ``upsampled_join`` with fewer multiply-adds: those are counted as
+    that form computes them.
     """
+    import contextlib
+
+    from mmarctl.runtime.networks.fused_kernels import fused_inference
+
     counted = [layer for layer in model._flatten_layers(include_self=False, recursive=True)
                if _conv_kind(layer)]
     shapes: dict[int, tuple[tuple, tuple]] = {}
-    originals = {}
+    joins: dict[int, tuple[tuple, tuple, tuple]] = {}
     for layer in counted:
-        original = layer.call
-
-        def recording(inputs, *args, _layer=layer, _call=original, **kwargs):
+        def recording(inputs, *args, _layer=layer, _call=layer.call, **kwargs):
             outputs = _call(inputs, *args, **kwargs)
             shapes[id(_layer)] = (tuple(inputs.shape), tuple(outputs.shape))
             return outputs
 
-        originals[id(layer)] = original
         object.__setattr__(layer, "call", recording)
+        if hasattr(layer, "call_joined"):
+            def recording_join(low, skip, *args, _layer=layer, _call=layer.call_joined,
+                               **kwargs):
+                outputs = _call(low, skip, *args, **kwargs)
+                joins[id(_layer)] = (tuple(low.shape), tuple(skip.shape), tuple(outputs.shape))
+                return outputs
+
+            object.__setattr__(layer, "call_joined", recording_join)
     try:
-        model(np.zeros((1, *sample_shape), np.float32), training=False)
+        with fused_inference() if as_computed else contextlib.nullcontext():
+            model(np.zeros((1, *sample_shape), np.float32), training=False)
     finally:
         for layer in counted:
             object.__delattr__(layer, "call")
-    total = 0
+            if hasattr(type(layer), "call_joined"):
+                object.__delattr__(layer, "call_joined")
+    total = sum(_join_macs(*shapes) for shapes in joins.values())
     for layer in counted:
         if id(layer) not in shapes:
-            continue  # a layer the forward pass did not use
+            continue  # a layer the forward pass did not use (or took as a join)
         (in_shape, out_shape), kind = shapes[id(layer)], _conv_kind(layer)
         in_channels, out_channels = int(in_shape[-1]), int(out_shape[-1])
         if kind == "dense":
@@ -91,6 +109,16 @@ def count_macs(model: Any, sample_shape: tuple[int, ...]) -> int:
             voxels = int(np.prod(in_shape[1:-1]))
             total += voxels * in_channels * kernel * out_channels
     return total
+
+
+def _join_macs(low: tuple, skip: tuple, out: tuple) -> int:
+    """``upsampled_join``'s work: a 2^d convolution over the low input padded by one into
+    2^d x C_out channels, and the skip's 3^d convolution at full resolution."""
+    dims = len(low) - 2
+    pairs = int(np.prod([n + 1 for n in low[1:-1]]))
+    low_part = pairs * 2 ** dims * int(low[-1]) * 2 ** dims * int(out[-1])
+    skip_part = int(np.prod(out[1:-1])) * 3 ** dims * int(skip[-1]) * int(out[-1])
+    return low_part + skip_part
 
 
 def step_gflops(forward_macs_per_sample: int, samples_per_s: float) -> float:
