@@ -84,7 +84,7 @@ class _Forward(_SummedBias):
         ``low_first``; ``up`` repeats each voxel 2x per axis) without forming either tensor:
         :mod:`.upsampled_join`, for callers that checked :func:`upsampled_join.suits`."""
         low, skip = (tf.cast(t, self.compute_dtype) for t in (low, skip))
-        kernel = tf.cast(self.kernel, low.dtype)
+        kernel = tf.cast(self.kernel, tf.float32)  # called outside Keras' autocast: float32
         outputs = upsampled_join.joined_convolution(low, skip, kernel, low_first)
         return self._finish(outputs, bool(training) and self.use_bias)
 

@@ -63,18 +63,28 @@ def suits(low, skip, layer) -> bool:
             and layer.data_format == "channels_last" and getattr(layer, "groups", 1) == 1)
 
 
+def _tap_sums(dims: int) -> np.ndarray:
+    """``(4^d, 3^d)``: row (taps per axis, positions per axis), column (3^d kernel taps); the
+    product over axes of :data:`_TAPS`."""
+    positions, taps, kernel_taps = (string.ascii_lowercase[8 * i:8 * i + dims] for i in range(3))
+    equation = ",".join(f"{p}{t}{k}" for p, t, k in zip(positions, taps, kernel_taps))
+    equation += f"->{taps}{positions}{kernel_taps}"
+    return np.einsum(equation, *([_TAPS] * dims)).reshape(4 ** dims, 3 ** dims)
+
+
 def phase_kernel(kernel):
     """The ``(2,)*d + (C_in, 2^d * C_out)`` kernel of the up-sampled half, from a
-    ``(3,)*d + (C_in, C_out)`` one; output channels are ordered (position per axis, C_out)."""
+    ``(3,)*d + (C_in, C_out)`` one; output channels are ordered (position per axis, C_out).
+
+    One matmul with the constant tap sums (an einsum per axis took 1.5x as long).
+    """
     dims = kernel.shape.rank - 2
-    taps = tf.constant(_TAPS, kernel.dtype)
-    positions, tap_names, k_names = (string.ascii_lowercase[8 * i:8 * i + dims]
-                                     for i in range(3))
-    operands = [f"{p}{t}{k}" for p, t, k in zip(positions, tap_names, k_names)]
-    equation = (",".join(operands + [k_names + "yz"])
-                + f"->{tap_names}y{positions}z")
-    combined = tf.einsum(equation, *([taps] * dims), kernel)
-    return tf.reshape(combined, [2] * dims + [kernel.shape[-2], 2 ** dims * kernel.shape[-1]])
+    channels_in, channels_out = int(kernel.shape[-2]), int(kernel.shape[-1])
+    flat = tf.reshape(kernel, [3 ** dims, channels_in * channels_out])
+    summed = tf.matmul(tf.constant(_tap_sums(dims), kernel.dtype), flat)
+    summed = tf.reshape(summed, [2 ** dims, 2 ** dims, channels_in, channels_out])
+    return tf.reshape(tf.transpose(summed, [0, 2, 1, 3]),
+                      [2] * dims + [channels_in, 2 ** dims * channels_out])
 
 
 def _interleave(pairs, sizes: list[int], channels: int):
@@ -114,22 +124,19 @@ def _convolve(x, kernel, padding: str):
     return tf.nn.conv2d(x, kernel, 1, padding)
 
 
-def upsampled_convolution(low, kernel):
-    """``same``-padded ``kernel`` (3^d taps) convolved over ``low`` up-sampled 2x (nearest),
-    without forming the up-sampled tensor; no bias."""
-    dims = low.shape.rank - 2
-    padded = tf.pad(low, [[0, 0]] + [[1, 1]] * dims + [[0, 0]])
-    pairs = _convolve(padded, phase_kernel(kernel), "VALID")
-    return _interleave(pairs, list(low.shape[1:-1]), int(kernel.shape[-1]))
-
-
 def joined_convolution(low, skip, kernel, low_first: bool = True):
     """``conv(concat([up(low), skip]), kernel)`` (or ``[skip, up(low)]`` when not
-    ``low_first``) with "same" padding and no bias, computed as the module docstring says."""
+    ``low_first``) with "same" padding and no bias, computed as the module docstring says,
+    in ``low``'s dtype. The taps are summed in ``kernel``'s dtype: pass the float32 weights
+    so that a bfloat16 join rounds each summed tap once."""
     low_channels, skip_channels = int(low.shape[-1]), int(skip.shape[-1])
     if low_first:
         low_kernel, skip_kernel = kernel[..., :low_channels, :], kernel[..., low_channels:, :]
     else:
         skip_kernel, low_kernel = kernel[..., :skip_channels, :], kernel[..., skip_channels:, :]
-    return (upsampled_convolution(low, low_kernel)
-            + _convolve(skip, skip_kernel, "SAME"))
+    phases = tf.cast(phase_kernel(low_kernel), low.dtype)
+    dims = low.shape.rank - 2
+    padded = tf.pad(low, [[0, 0]] + [[1, 1]] * dims + [[0, 0]])
+    pairs = _convolve(padded, phases, "VALID")
+    upsampled = _interleave(pairs, list(low.shape[1:-1]), int(kernel.shape[-1]))
+    return upsampled + _convolve(skip, tf.cast(skip_kernel, skip.dtype), "SAME")
