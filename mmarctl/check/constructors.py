@@ -15,7 +15,6 @@ check already reported (one line per problem), and names mmarctl does not implem
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from mmarctl import catalog

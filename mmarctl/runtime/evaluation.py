@@ -16,7 +16,6 @@ writer is configured.
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import math
 from dataclasses import dataclass, field

@@ -21,7 +21,6 @@ import math
 import signal
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from mmarctl.errors import ConfigError, DataError, RuntimeFailure
