@@ -19,9 +19,9 @@ machine's matmul rate in the same precision. One table puts the precisions side 
 * the roofline rows: the step's achieved GFLOP/s from the counted multiply-adds
   (``benchmarks/roofline.py``: forward conv MACs per patch x 3 for forward + backward,
   x 2 FLOPs), both as the network defines them (what a plain graph computes: an effective
-  rate) and as the runtime computes them (decoder joins at low resolution do fewer; the
-  share of the limit is this one's), beside the best square matmul in the same precision (NumPy float32;
-  TensorFlow bfloat16 via ``tf.linalg.matmul`` on bf16 tensors), and the share of it;
+  rate) and as the runtime computes them (decoder joins at low resolution do fewer), beside
+  the best square matmul in the same precision (NumPy float32; TensorFlow bfloat16 via
+  ``tf.linalg.matmul`` on bf16 tensors), and the computed rate's share of it;
 * peak memory (max RSS of each precision's process).
 
 Precision ``bfloat16`` runs with ``--amp``; :mod:`mmarctl.runtime.precision` decides what

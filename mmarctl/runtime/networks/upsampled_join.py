@@ -17,7 +17,7 @@ Work on the up-sampled half per ``N^3`` input: ``64 (N + 1)^3`` against ``216 N^
 multiply-adds per input-output channel pair in 3D (``16 (N + 1)^2`` against ``36 N^2`` in
 2D). The spleen scaffold's Unet spends two thirds of its multiply-adds in the last join
 (24^3 x 32 up-sampled + 48^3 x 16 skip -> 16 channels at batch 2); forward + backward,
-AMD EPYC Zen 4 (2 cores): bfloat16 44.5 against 73.0 ms, float32 79.5 against 131.2 ms.
+AMD EPYC Zen 4 (2 cores): bfloat16 44.3 against 73.6 ms, float32 79.3 against 133.1 ms.
 Below about 8^3 input voxels per case the extra padding and interleaving cost more than
 they save (forward + backward, batch 2, 32 + 32 -> 32 channels, bfloat16: 3.9 against
 3.3 ms at 6^3, 6.4 against 7.1 ms at 8^3), so such joins stay plain.
