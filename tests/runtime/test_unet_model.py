@@ -11,8 +11,9 @@ import pytest
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
-from mmarctl.runtime.networks import fused_kernels, upsampled_join  # noqa: E402
 from mmarctl.runtime.networks.unet import Unet  # noqa: E402
+from runtime_graph_checks import (  # noqa: E402
+    checkpoint_keys, count_joins, plain_and_fused_inference, runtime_and_functional)
 
 
 def small_unet(**norm):
@@ -20,28 +21,14 @@ def small_unet(**norm):
     return Unet(num_classes=2, nf_enc="4,8", nf_dec="8,8,4,4", **norm).build(3, 1)
 
 
-def count_joins():
-    return mock.patch.object(upsampled_join, "joined_convolution",
-                             wraps=upsampled_join.joined_convolution)
-
-
 @pytest.mark.parametrize("norm", [{}, {"use_group_norm": True}, {"use_batch_norm": True}])
 def test_unet_runtime_graph_equals_the_functional_graph(norm):
     """Training step output and gradients; the 12^3 join is low-resolution, the 6^3 one not."""
     model = small_unet(**norm)
     images = tf.constant(np.random.default_rng(2).normal(size=(2, 24, 24, 24, 1)), tf.float32)
-    functional = keras.Model(model.inputs, model.outputs)  # the same layers, plain graph
-
-    def forward_and_grads(net):
-        with tf.GradientTape() as tape:
-            probabilities = net(images, training=True)
-            loss = tf.reduce_sum(probabilities[..., 1] * tf.sin(probabilities[..., 1]))
-        return [probabilities, *tape.gradient(loss, model.trainable_variables)]
-
-    with count_joins() as joins:
-        runtime = forward_and_grads(model)
-    assert joins.call_count == 1  # dec2 (12^3 up to 24^3); dec1 (6^3) is below the threshold
-    for got, expected in zip(runtime, forward_and_grads(functional)):
+    runtime, plain, joins = runtime_and_functional(model, images)
+    assert joins == 1  # dec2 (12^3 up to 24^3); dec1 (6^3) is below the threshold
+    for got, expected in zip(runtime, plain):
         # float32 summation order only; normalisation by small deviations magnifies it
         np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4 * np.abs(expected).max())
 
@@ -49,12 +36,8 @@ def test_unet_runtime_graph_equals_the_functional_graph(norm):
 def test_unet_fused_inference_takes_joins_and_plain_predict_does_not():
     model = small_unet(use_group_norm=True)
     images = tf.constant(np.random.default_rng(4).normal(size=(1, 24, 24, 24, 1)), tf.float32)
-    with count_joins() as joins:
-        plain = model(images, training=False)
-        assert joins.call_count == 0  # exports trace this graph
-        with fused_kernels.fused_inference():
-            fused = model(images, training=False)
-        assert joins.call_count == 1
+    plain, fused, plain_joins, fused_joins = plain_and_fused_inference(model, images)
+    assert (plain_joins, fused_joins) == (0, 1)  # exports trace the plain graph
     np.testing.assert_allclose(fused, plain, rtol=1e-4, atol=1e-5)
 
 
@@ -70,11 +53,8 @@ def test_unet_keeps_the_functional_graph_with_a_gpu_visible():
 def test_unet_checkpoint_records_what_a_plain_functional_model_does(tmp_path):
     """Same variables under the same keys: checkpoints from before the runtime graph load."""
     model = small_unet(use_batch_norm=True)
-    plain = keras.Model(model.inputs, model.outputs)
-    tf.train.Checkpoint(model=model).write(str(tmp_path / "unet"))
-    tf.train.Checkpoint(model=plain).write(str(tmp_path / "plain"))
-    assert (tf.train.list_variables(str(tmp_path / "unet"))
-            == tf.train.list_variables(str(tmp_path / "plain")))
+    ours, plain = checkpoint_keys(model, tmp_path)
+    assert ours == plain
     names = [layer.name for layer in model.layers]
     assert {"enc0_norm", "bottleneck_norm", "dec2_norm", "up1", "skip1"} <= set(names)
 

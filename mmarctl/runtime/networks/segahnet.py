@@ -109,62 +109,114 @@ class SegAhnet(Network):
         kernel[PLANE_AXIS[self.plane]] = through
         return tuple(kernel)
 
-    def _conv(self, x, dims: int, filters: int, in_plane: int, through: int, name: str,
-              relu: bool = True):
-        from mmarctl.runtime.networks.batch_norm import BatchNormalization  # a Keras layer
-
-        cls = keras.layers.Conv3D if dims == 3 else keras.layers.Conv2D
-        x = cls(filters, self._kernel(dims, in_plane, through), padding="same",
-                use_bias=False, name=name)(x)
-        x = BatchNormalization(name=f"{name}_bn")(x)
-        return keras.layers.ReLU(name=f"{name}_relu")(x) if relu else x
-
-    def _bottleneck(self, x, dims: int, width: int, name: str):
-        out = width * EXPANSION
-        shortcut = x
-        if x.shape[-1] != out:
-            shortcut = self._conv(x, dims, out, 1, 1, f"{name}_proj", relu=False)
-        y = self._conv(x, dims, width, 1, 1, f"{name}_reduce")
-        y = self._conv(y, dims, width, 3, 1, f"{name}_inplane")
-        if dims == 3:
-            y = self._conv(y, dims, width, 1, 3, f"{name}_through")
-        y = self._conv(y, dims, out, 1, 1, f"{name}_expand", relu=False)
-        y = keras.layers.Add(name=f"{name}_add")([shortcut, y])
-        return keras.layers.ReLU(name=f"{name}_out")(y)
-
-    def _psp(self, x, dims: int):
-        pool_cls = keras.layers.AveragePooling3D if dims == 3 else keras.layers.AveragePooling2D
-        up_cls = keras.layers.UpSampling3D if dims == 3 else keras.layers.UpSampling2D
-        branches = [x]
-        for factor in PSP_POOLS:
-            size = self._kernel(dims, factor, 1)
-            y = pool_cls(size, dtype="float32", name=f"psp{factor}_pool")(x)
-            y = self._conv(y, dims, 1, 1, 1, f"psp{factor}_conv")
-            branches.append(up_cls(size, name=f"psp{factor}_up")(y))
-        return keras.layers.Concatenate(name="psp")(branches)
-
     def _build(self, spatial_dims: int, in_channels: int) -> keras.Model:
-        dims = spatial_dims
-        pool = keras.layers.MaxPooling3D if dims == 3 else keras.layers.MaxPooling2D
-        up = keras.layers.UpSampling3D if dims == 3 else keras.layers.UpSampling2D
-        inputs = keras.Input((None,) * dims + (in_channels,), name="image")
-        x = self._conv(inputs, dims, 32, 7, 3, "stem")
+        from mmarctl.runtime.networks.runtime_graph import RuntimeGraphModel  # a keras.Model
+
+        inputs = keras.Input((None,) * spatial_dims + (in_channels,), name="image")
+        outputs = self.forward(inputs, _NewLayers(self, spatial_dims))
+        model = RuntimeGraphModel(inputs, outputs, network=self, name="SegAhnet")
+        return load_pretrained(model, self.pretrain_weight_name, self.clara_name)
+
+    def built_layers(self, model, training: bool):
+        """The steps of :meth:`forward` applied with ``model``'s layers (its runtime graph)."""
+        from mmarctl.runtime.networks.segahnet_model import SegAhnetLayers
+
+        return SegAhnetLayers(model, training)
+
+    def forward(self, x, layers):
+        """The network over ``x``, written once for both ways it runs: ``layers`` makes new
+        Keras layers while the model is built (:class:`_NewLayers`), and applies the built
+        model's own layers in its runtime graph (:mod:`.runtime_graph`,
+        :mod:`.segahnet_model`), where decoder joins run at low resolution."""
+        x = layers.conv(x, 32, 7, 3, "stem")
         skips = [x]
         for stage, (width, blocks) in enumerate(STAGES):
-            # float32 pooling: no float16 MaxPool3D kernel on CPU under mixed precision.
-            x = pool(2, dtype="float32", name=f"pool{stage}")(x)
+            x = layers.pool(x, f"pool{stage}")
             for b in range(blocks):
-                x = self._bottleneck(x, dims, width, f"stage{stage}_{b}")
+                x = self._bottleneck(x, layers, width, f"stage{stage}_{b}")
             skips.append(x)
         skips.pop()  # the deepest output is x itself
         for step, filters in enumerate(DECODER):
-            x = up(2, name=f"up{step}")(x)
-            x = keras.layers.Concatenate(name=f"skip{step}")([x, skips[-1 - step]])
-            x = self._conv(x, dims, filters, 3, 3, f"dec{step}_conv")
-            if dims == 3:
-                x = self._conv(x, dims, filters, 1, 3, f"dec{step}_through")
+            x = layers.join(x, skips[-1 - step], filters, step)
+            if layers.dims == 3:
+                x = layers.conv(x, filters, 1, 3, f"dec{step}_through")
             if self.if_use_psp and step == len(DECODER) - 2:
-                x = self._psp(x, dims)
-        outputs = output_head(x, dims, self.num_classes, self.final_activation)
-        model = keras.Model(inputs, outputs, name="SegAhnet")
-        return load_pretrained(model, self.pretrain_weight_name, self.clara_name)
+                x = self._psp(x, layers)
+        return layers.head(x)
+
+    def _bottleneck(self, x, layers, width: int, name: str):
+        out = width * EXPANSION
+        shortcut = x
+        if x.shape[-1] != out:
+            shortcut = layers.conv(x, out, 1, 1, f"{name}_proj", relu=False)
+        y = layers.conv(x, width, 1, 1, f"{name}_reduce")
+        y = layers.conv(y, width, 3, 1, f"{name}_inplane")
+        if layers.dims == 3:
+            y = layers.conv(y, width, 1, 3, f"{name}_through")
+        y = layers.conv(y, out, 1, 1, f"{name}_expand", relu=False)
+        return layers.add(shortcut, y, name)
+
+    def _psp(self, x, layers):
+        branches = [x]
+        for factor in PSP_POOLS:
+            size = self._kernel(layers.dims, factor, 1)
+            y = layers.average_pool(x, size, f"psp{factor}_pool")
+            y = layers.conv(y, 1, 1, 1, f"psp{factor}_conv")
+            branches.append(layers.upsample(y, size, f"psp{factor}_up"))
+        return layers.concatenate(branches, "psp")
+
+
+class _NewLayers:
+    """SegAhnet's steps as new Keras layers: ``{name}`` / ``_bn`` / ``_relu`` per
+    convolution, ``{name}_add`` / ``_out`` per residual block, ``pool{i}``, ``up{j}``,
+    ``skip{j}``, the ``psp*`` layers, ``logits`` and ``probabilities``."""
+
+    def __init__(self, network: SegAhnet, dims: int) -> None:
+        self.network, self.dims = network, dims
+
+    def conv(self, x, filters: int, in_plane: int, through: int, name: str,
+             relu: bool = True):
+        """Convolution (``in_plane`` x ``through`` kernel), batch norm, ReLU."""
+        from mmarctl.runtime.networks.batch_norm import BatchNormalization  # Keras layers
+        from mmarctl.runtime.networks.convolution import convolution
+
+        x = convolution(self.dims)(filters, self.network._kernel(self.dims, in_plane, through),
+                                   padding="same", use_bias=False, name=name)(x)
+        x = BatchNormalization(name=f"{name}_bn")(x)
+        return keras.layers.ReLU(name=f"{name}_relu")(x) if relu else x
+
+    def add(self, shortcut, y, name: str):
+        """Residual sum, then ReLU."""
+        y = keras.layers.Add(name=f"{name}_add")([shortcut, y])
+        return keras.layers.ReLU(name=f"{name}_out")(y)
+
+    def pool(self, x, name: str):
+        """2x max pooling, in float32: no float16 MaxPool3D kernel on CPU under mixed
+        precision."""
+        pool = keras.layers.MaxPooling3D if self.dims == 3 else keras.layers.MaxPooling2D
+        return pool(2, dtype="float32", name=name)(x)
+
+    def average_pool(self, x, size: tuple[int, ...], name: str):
+        """Average pooling by ``size``, in float32."""
+        pool = (keras.layers.AveragePooling3D if self.dims == 3
+                else keras.layers.AveragePooling2D)
+        return pool(size, dtype="float32", name=name)(x)
+
+    def upsample(self, x, size, name: str):
+        """Nearest up-sampling by ``size``."""
+        up = keras.layers.UpSampling3D if self.dims == 3 else keras.layers.UpSampling2D
+        return up(size, name=name)(x)
+
+    def concatenate(self, tensors, name: str):
+        """Concatenation along channels."""
+        return keras.layers.Concatenate(name=name)(tensors)
+
+    def join(self, low, skip, filters: int, step: int):
+        """Decoder step: 2x up-sampling, concatenation with the skip, a 3^d convolution."""
+        x = self.concatenate([self.upsample(low, 2, f"up{step}"), skip], f"skip{step}")
+        return self.conv(x, filters, 3, 3, f"dec{step}_conv")
+
+    def head(self, x):
+        """1x1 convolution to the classes and the float32 final activation."""
+        network = self.network
+        return output_head(x, self.dims, network.num_classes, network.final_activation)

@@ -74,16 +74,23 @@ class Unet(Network):
         return 2 ** self.levels
 
     def _build(self, spatial_dims: int, in_channels: int) -> keras.Model:
-        from mmarctl.runtime.networks.unet_model import UnetModel  # subclasses keras.Model
+        from mmarctl.runtime.networks.runtime_graph import RuntimeGraphModel  # a keras.Model
 
         inputs = keras.Input((None,) * spatial_dims + (in_channels,), name="image")
         outputs = self.forward(inputs, _NewLayers(self, spatial_dims))
-        return UnetModel(inputs, outputs, unet=self, name="Unet")
+        return RuntimeGraphModel(inputs, outputs, network=self, name="Unet")
+
+    def built_layers(self, model, training: bool):
+        """The steps of :meth:`forward` applied with ``model``'s layers (its runtime graph)."""
+        from mmarctl.runtime.networks.unet_model import UnetLayers
+
+        return UnetLayers(model, training)
 
     def forward(self, x, layers):
         """The network over ``x``, written once for both ways it runs: ``layers`` makes new
         Keras layers while the model is built (:class:`_NewLayers`), and applies the built
-        model's own layers in its runtime graphs (:mod:`.unet_model`)."""
+        model's own layers in its runtime graph (:mod:`.runtime_graph`, :mod:`.unet_model`),
+        where decoder joins run at low resolution."""
         skips = []
         for i, filters in enumerate(self.nf_enc):
             x = layers.block(x, filters, f"enc{i}")
