@@ -24,6 +24,7 @@ Used by ``benchmarks/training_throughput.py``; run alone for the matmul rates::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from typing import Any
@@ -60,8 +61,6 @@ def count_macs(model: Any, sample_shape: tuple[int, ...], as_computed: bool = Fa
     join may go through ``upsampled_join`` with fewer multiply-adds: those are counted as
     that form computes them.
     """
-    import contextlib
-
     from mmarctl.runtime.networks.fused_kernels import fused_inference
 
     counted = [layer for layer in model._flatten_layers(include_self=False, recursive=True)

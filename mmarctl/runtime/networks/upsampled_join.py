@@ -22,8 +22,9 @@ Below about 8^3 input voxels per case the extra padding and interleaving cost mo
 they save (forward + backward, batch 2, 32 + 32 -> 32 channels, bfloat16: 3.9 against
 3.3 ms at 6^3, 6.4 against 7.1 ms at 8^3), so such joins stay plain.
 
-The interleave's gradient is written out (a pad and the inverse transpose): TensorFlow's
-own goes through ``StridedSliceGrad``, which took 38 ms of the 48^3 join's backward.
+The interleave is :func:`.subpixel.interleave`; its gradient here is written out (a pad and
+:func:`.subpixel.deinterleave`): TensorFlow's own goes through ``StridedSliceGrad``, which
+took 38 ms of the 48^3 join's backward.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ import string
 
 import numpy as np
 import tensorflow as tf
+
+from mmarctl.runtime.networks import subpixel
 
 #: Joins whose low-resolution input has fewer voxels than this stay plain (module docstring).
 MIN_LOW_VOXELS = 8 ** 3
@@ -87,32 +90,19 @@ def phase_kernel(kernel):
                       [2] * dims + [channels_in, 2 ** dims * channels_out])
 
 
-def _interleave(pairs, sizes: list[int], channels: int):
-    """``(B, *(n + 1 for n in sizes), 2^d * C)`` pair-grid outputs -> ``(B, *2 sizes, C)``."""
-    dims = len(sizes)
-    grid = [n + 1 for n in sizes]
-    # The batch and first grid axes stay together (one axis fewer to transpose, 1.5x faster):
-    # (B g1, g2, .., gd, 2, .., 2, C) <-> (B g1, 2, g2, 2, .., gd, 2, C).
-    split = grid[1:] + [2] * dims + [channels]
-    forward = [0, dims] + [a for i in range(1, dims) for a in (i, dims + i)] + [2 * dims]
-    backward = [0] + [2 * i for i in range(1, dims)] + [2 * i + 1 for i in range(dims)] \
-        + [2 * dims]
+def _interleave(pairs, dims: int, channels: int):
+    """``(B, *(n + 1), 2^d * C)`` pair-grid outputs -> ``(B, *2n, C)``: the pairs laid out
+    (:func:`.subpixel.interleave`) and cropped by one voxel on every side."""
+    strides = (2,) * dims
     crop = (slice(None),) + (slice(1, -1),) * dims
 
     @tf.custom_gradient
     def interleave(pairs):
-        batch = tf.shape(pairs)[0]
-        merged = tf.transpose(tf.reshape(pairs, [batch * grid[0]] + split), forward)
-        merged = tf.reshape(merged, [batch] + [2 * g for g in grid] + [channels])
-
         def gradient(upstream):
             padded = tf.pad(upstream, [[0, 0]] + [[1, 1]] * dims + [[0, 0]])
-            split_up = tf.reshape(padded, [batch * grid[0], 2]
-                                  + [v for g in grid[1:] for v in (g, 2)] + [channels])
-            return tf.reshape(tf.transpose(split_up, backward),
-                              [batch, *grid, 2 ** dims * channels])
+            return subpixel.deinterleave(padded, strides, channels)
 
-        return merged[crop], gradient
+        return subpixel.interleave(pairs, strides, channels)[crop], gradient
 
     return interleave(pairs)
 
@@ -138,5 +128,5 @@ def joined_convolution(low, skip, kernel, low_first: bool = True):
     dims = low.shape.rank - 2
     padded = tf.pad(low, [[0, 0]] + [[1, 1]] * dims + [[0, 0]])
     pairs = _convolve(padded, phases, "VALID")
-    upsampled = _interleave(pairs, list(low.shape[1:-1]), int(kernel.shape[-1]))
+    upsampled = _interleave(pairs, dims, int(kernel.shape[-1]))
     return upsampled + _convolve(skip, tf.cast(skip_kernel, skip.dtype), "SAME")
