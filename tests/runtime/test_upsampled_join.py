@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -94,3 +98,35 @@ def test_layer_call_joined_adds_bias_and_activation():
     for training in (False, True):
         np.testing.assert_allclose(layer.call_joined(low, skip, training=training), expected,
                                    rtol=1e-5, atol=1e-5)
+
+
+GRAPPLER_PROBE = """
+import numpy as np, tensorflow as tf
+from mmarctl.runtime.networks import upsampled_join
+rng = np.random.default_rng(0)
+low = tf.constant(rng.normal(size=(1, 8, 8, 8, 4)).astype(np.float32))
+skip = tf.constant(rng.normal(size=(1, 16, 16, 16, 4)).astype(np.float32))
+kernel = tf.Variable(rng.normal(size=(3, 3, 3, 8, 4)).astype(np.float32))
+
+@tf.function
+def step(low, skip):
+    with tf.GradientTape() as tape:
+        tape.watch(low)
+        y = upsampled_join.joined_convolution(low, skip, kernel)
+        loss = tf.reduce_sum(y * y)
+    return tape.gradient(loss, [low, kernel])
+
+step(low, skip)
+"""
+
+
+def test_training_graph_optimizes_without_errors():
+    """Grappler optimizes a join's training graph without an error line: a ``Pad`` feeding
+    the pair convolution made the remapper fail (and print to every run's stderr)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0"}
+    result = subprocess.run([sys.executable, "-c", GRAPPLER_PROBE], capture_output=True,
+                            text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    failures = [line for line in result.stderr.splitlines() if "meta_optimizer" in line
+                and "failed" in line]
+    assert not failures, failures

@@ -99,12 +99,24 @@ def _interleave(pairs, dims: int, channels: int):
     @tf.custom_gradient
     def interleave(pairs):
         def gradient(upstream):
-            padded = tf.pad(upstream, [[0, 0]] + [[1, 1]] * dims + [[0, 0]])
-            return subpixel.deinterleave(padded, strides, channels)
+            return subpixel.deinterleave(_pad_one(upstream), strides, channels)
 
         return subpixel.interleave(pairs, strides, channels)[crop], gradient
 
     return interleave(pairs)
+
+
+def _pad_one(x):
+    """``x`` with one zero voxel added on both sides of every spatial axis.
+
+    Written as ``PadV2``, not ``tf.pad``'s ``Pad``: Grappler's remapper fuses a ``Pad``
+    into the convolution it feeds and deletes it, although the convolution's gradient
+    still reads its shape, and then abandons all of its fusions for the step with an
+    error line in every training run ("remapper failed: ... missing node").
+    """
+    dims = x.shape.rank - 2
+    return tf.raw_ops.PadV2(input=x, paddings=[[0, 0]] + [[1, 1]] * dims + [[0, 0]],
+                            constant_values=tf.zeros([], x.dtype))
 
 
 def _convolve(x, kernel, padding: str):
@@ -126,7 +138,6 @@ def joined_convolution(low, skip, kernel, low_first: bool = True):
         skip_kernel, low_kernel = kernel[..., :skip_channels, :], kernel[..., skip_channels:, :]
     phases = tf.cast(phase_kernel(low_kernel), low.dtype)
     dims = low.shape.rank - 2
-    padded = tf.pad(low, [[0, 0]] + [[1, 1]] * dims + [[0, 0]])
-    pairs = _convolve(padded, phases, "VALID")
+    pairs = _convolve(_pad_one(low), phases, "VALID")
     upsampled = _interleave(pairs, dims, int(kernel.shape[-1]))
     return upsampled + _convolve(skip, tf.cast(skip_kernel, skip.dtype), "SAME")
