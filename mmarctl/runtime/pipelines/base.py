@@ -33,6 +33,7 @@ from mmarctl.errors import ConfigError, DataError, MmarError
 from mmarctl.jsonio import load_json
 from mmarctl.runtime import argcheck
 from mmarctl.runtime.component import Component
+from mmarctl.runtime.pipelines import compact_labels
 from mmarctl.runtime.transforms.loaders import fields_read, missing_fields
 
 Sample = dict[str, Any]
@@ -267,7 +268,7 @@ class ImagePipeline(Component):
             cached = run_chain(self.transforms[: self.split], [self._fresh(index)],
                                np.random.default_rng([self.seed, 0, self.position(index)]))
             if self.caches(index):
-                self._cache[index] = cached
+                cached = self._cache[index] = compact_labels.compact(cached)
         return cached
 
     def caches(self, index: int) -> bool:
@@ -284,11 +285,12 @@ class ImagePipeline(Component):
             # Typically a cropper: it can read the cached volumes directly, which saves
             # copying whole volumes (hundreds of MB for a CT) per item per epoch; only what
             # its patches still share with the cache is copied.
-            base = [copy_sample(s, only_shared_with=cached)
+            base = [copy_sample(compact_labels.expand(s), only_shared_with=cached)
                     for s in run_chain(chain[:1], list(cached), rng)]
             chain = chain[1:]
         else:
-            base = [copy_sample(s) for s in cached]
+            base = [copy_sample(compact_labels.expand(s), only_shared_with=cached)
+                    for s in cached]
         samples = run_chain(chain, base, rng)
         for sample in samples:
             self.check(sample)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from mmarctl.runtime import argcheck
+from mmarctl.runtime.pipelines import compact_labels
 from mmarctl.runtime.pipelines.base import ImagePipeline, Sample, run_chain
 
 
@@ -86,8 +87,9 @@ class SegmentationImagePipelineWithCache(ImagePipeline):
         return super()._deterministic(index)
 
     def _load(self, index: int) -> list[Sample]:
-        return run_chain(self.transforms[: self.split], [self._fresh(index)],
-                         np.random.default_rng([self.seed, 0, self.position(index)]))
+        return compact_labels.compact(
+            run_chain(self.transforms[: self.split], [self._fresh(index)],
+                      np.random.default_rng([self.seed, 0, self.position(index)])))
 
     def _advance(self, epoch: int) -> None:
         """Evict items that left the window; start loading the next epoch's newcomers."""
