@@ -99,12 +99,12 @@ def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None,
         report.problems.append(Problem(str(workspace.root), "", CLARA4_MESSAGE))
         report.unsupported = True
         return report
-    env = _environment(workspace, report)
+    env = read_environment(workspace, report)
     configs = _config_files(workspace, train_config, validation_configs, report)
     uses: list[DataUse] = []
     for kind, path in configs:
-        uses.extend(_check_config(workspace, kind, path, env, overrides, report))
-    report.problems.extend(_check_overrides(overrides, env, configs, workspace))
+        uses.extend(check_config_file(workspace, kind, path, env, overrides, report))
+    report.problems.extend(check_overrides(overrides, env, configs, workspace))
     _check_automl_settings(workspace, report)
     data_problems, datalists = check_data(uses, workspace.display)
     report.problems.extend(data_problems)
@@ -153,7 +153,9 @@ def _check_automl_settings(workspace: Workspace, report: CheckReport) -> None:
     report.notes.extend(p for p in problems if p.severity == NOTE)
 
 
-def _environment(workspace: Workspace, report: CheckReport) -> dict[str, Any]:
+def read_environment(workspace: Workspace, report: CheckReport) -> dict[str, Any]:
+    """``config/environment.json`` checked into ``report``, its path values resolved; ``{}``
+    when it is absent or unreadable."""
     path = workspace.config_path(ENVIRONMENT)
     if not path.exists():
         return {}
@@ -177,8 +179,8 @@ def _config_files(workspace: Workspace, train_config: str | None,
     if train_config or validation_configs:
         # Files named on the command line are checked instead of the default set.
         if train_config:
-            configs.append(("train", _given_path(workspace, train_config)))
-        configs.extend(("validation", _given_path(workspace, n)) for n in validation_configs or [])
+            configs.append(("train", given_config_path(workspace, train_config)))
+        configs.extend(("validation", given_config_path(workspace, n)) for n in validation_configs or [])
     else:
         if workspace.config_path(TRAIN_CONFIG).exists():
             configs.append(("train", workspace.config_path(TRAIN_CONFIG)))
@@ -190,7 +192,8 @@ def _config_files(workspace: Workspace, train_config: str | None,
     return configs
 
 
-def _given_path(workspace: Workspace, name: str) -> Path:
+def given_config_path(workspace: Workspace, name: str) -> Path:
+    """The config file a command line names (``-c`` / ``--config``)."""
     # Clara scripts name configs relative to the MMAR root (-c config/trn_base.json); a
     # path relative to the current folder is accepted too.
     candidate = workspace.config_path(name)
@@ -199,8 +202,9 @@ def _given_path(workspace: Workspace, name: str) -> Path:
     return candidate
 
 
-def _check_config(workspace: Workspace, kind: str, path: Path, env: dict[str, Any],
-                  overrides: dict[str, Any], report: CheckReport) -> list[DataUse]:
+def check_config_file(workspace: Workspace, kind: str, path: Path, env: dict[str, Any],
+                      overrides: dict[str, Any], report: CheckReport) -> list[DataUse]:
+    """Check one train or validation config (``kind``) into ``report``; the data it reads."""
     shown = workspace.display(path)
     try:
         raw = load_json(path, shown_as=shown)
@@ -357,8 +361,8 @@ def _with_loaders(use: DataUse, built: ConstructorChecker) -> DataUse:
     return replace(use, reads=reads, image_channels=channels, label_reads=label_reads)
 
 
-def _check_overrides(overrides: Mapping[str, Any], env: Mapping[str, Any],
-                     configs: list[tuple[str, Path]], workspace: Workspace) -> list[Problem]:
+def check_overrides(overrides: Mapping[str, Any], env: Mapping[str, Any],
+                    configs: list[tuple[str, Path]], workspace: Workspace) -> list[Problem]:
     """A ``--set`` key nothing reads, but close to one that is read, is a typo ("epoch")."""
     if not overrides:
         return []

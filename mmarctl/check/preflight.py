@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from mmarctl.check.data import check_data
-from mmarctl.check.mmar import (CLARA4_MESSAGE, CheckReport, _check_config, _check_overrides,
-                                _environment, _given_path)
+from mmarctl.check.mmar import (CLARA4_MESSAGE, CheckReport, check_config_file, check_overrides,
+                                given_config_path, read_environment)
 from mmarctl.errors import ConfigError
 from mmarctl.problems import Problem
 from mmarctl.workspace import Workspace
@@ -51,16 +51,16 @@ def evaluation_problems(workspace: Workspace, overrides: Mapping[str, Any], *, c
     if workspace.clara_major_version() == 4:
         return [Problem(str(workspace.root), "", CLARA4_MESSAGE)]
     report = CheckReport()
-    env = _environment(workspace, report)
-    path = _given_path(workspace, config)
-    uses = _check_config(workspace, "validation", path, env, dict(overrides), report)
+    env = read_environment(workspace, report)
+    path = given_config_path(workspace, config)
+    uses = check_config_file(workspace, "validation", path, env, dict(overrides), report)
     configs = [("validation", path)]
     train_path = workspace.config_path(train_config)
     if train_path.is_file():
         configs.append(("train", train_path))
         report.problems.extend(_network_problems(workspace, train_path, env, overrides,
                                                  ("use_amp",) if train_amp else ()))
-    report.problems.extend(_check_overrides(overrides, env, configs, workspace))
+    report.problems.extend(check_overrides(overrides, env, configs, workspace))
     if datalist:
         if not labels:
             uses = [replace(use, label_reads=()) for use in uses]
@@ -76,11 +76,11 @@ def export_problems(workspace: Workspace, overrides: Mapping[str, Any], *,
         return [Problem(str(workspace.root), "", CLARA4_MESSAGE)]
     report = CheckReport()
     # environment.json's values are used; its other settings' problems are left to check.
-    env = _environment(workspace, CheckReport())
-    path = _given_path(workspace, config)
+    env = read_environment(workspace, CheckReport())
+    path = given_config_path(workspace, config)
     report.problems.extend(_network_problems(workspace, path, env, overrides,
                                              ("dynamic_input_shape",)))
-    report.problems.extend(_check_overrides(overrides, env, [("train", path)], workspace))
+    report.problems.extend(check_overrides(overrides, env, [("train", path)], workspace))
     return list(dict.fromkeys(report.problems))
 
 
@@ -129,7 +129,7 @@ def _network_problems(workspace: Workspace, path: Path, env: dict[str, Any],
     is read from, and ``globals_read``. Its data lists are not read.
     """
     report = CheckReport()
-    _check_config(workspace, "train", path, env, dict(overrides), report)
+    check_config_file(workspace, "train", path, env, dict(overrides), report)
     wanted = set(globals_read)
     return [p for p in report.problems if _builds_network(p, wanted)]
 

@@ -83,16 +83,14 @@ class FrozenGraphModelLoader(Component):
         """The file that will be read (after the ``model.trt.pb`` -> ``model.fzn.pb`` fallback)."""
         from mmarctl.runtime.model_sources.frozen_graph import usable_graph_file
 
+        from mmarctl.console import err
+
         path = resolve_model_file(self.model_file_path, workspace)
         if path.is_file():
-            from mmarctl.console import err
-
             return usable_graph_file(path, lambda line: err.print(line, markup=False,
                                                                   highlight=False))
         fallback = path.with_name(FROZEN_GRAPH)
         if path.name == TRT_GRAPH and fallback.is_file():
-            from mmarctl.console import err
-
             err.print(f"warning: {path.name} not found; loading {fallback.name} from the same "
                       "folder (TF-TRT graphs are not made by current TensorFlow)",
                       markup=False, highlight=False)
