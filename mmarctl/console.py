@@ -14,6 +14,11 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def counted(number: int, noun: str) -> str:
+    """``"1 case"``, ``"3 cases"``: a count with its noun in the matching number."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def is_interactive() -> bool:
     """Whether stderr is a terminal (then progress is drawn as a bar)."""
     return err.is_terminal

@@ -92,7 +92,7 @@ def test_cli_train_under_mpirun_then_a_killed_rank_ends_the_job(tmp_path):
     # One job of two ranks: rank 1 logged, rank 0 alone saved and reported (two separate
     # runs of size 1, the bug this guards against, would save and report twice).
     assert "[rank 1]" in output
-    assert output.count("saved ") == 1 and done.stdout.count("trained 1 epochs") == 1
+    assert output.count("saved ") == 1 and done.stdout.count("trained 1 epoch") == 1
     assert "Traceback" not in output
     index = root / "models" / "model.ckpt.index"
     assert index.is_file()
@@ -190,7 +190,7 @@ def test_train_2gpu_script_with_mpirun_and_a_loopback_hostfile(tmp_path):
                          env=_env(str(tmp_path)), capture_output=True, text=True, timeout=300)
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-3000:]
-    assert "[rank 1]" in output and run.stdout.count("trained 1 epochs") == 1
+    assert "[rank 1]" in output and run.stdout.count("trained 1 epoch") == 1
     assert (root / "models" / "model.ckpt.index").is_file()
 
 

@@ -196,7 +196,7 @@ def test_cli_train_two_cpu_workers_then_killed_worker_ends_job(tmp_path):
     hosts_cli[hosts_cli.index("--hosts") + 1] = "localhost:1,127.0.0.1:1"
     done = subprocess.run(hosts_cli, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "trained 1 epochs" in done.stdout
+    assert "trained 1 epoch" in done.stdout
     index = root / "models" / "model.ckpt.index"
     assert index.is_file()
 

@@ -64,7 +64,7 @@ def test_train_finetune_validate_infer(tmp_path):
 
     result = invoke("train", root, "--epochs", "1", "--seed", "3", "--learning-rate", "0.01")
     assert result.exit_code == 0, result.output
-    assert "trained 1 epochs; best mean_dice=" in result.output
+    assert "trained 1 epoch; best mean_dice=" in result.output
     assert (root / "models" / "model.ckpt.index").is_file()
 
     result = invoke("finetune", root, "--epochs", "1", "--set", "MMAR_CKPT=models/model_final.ckpt")

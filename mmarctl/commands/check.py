@@ -38,7 +38,7 @@ def check(
     Example: mmarctl check my-exp --set DATA_ROOT=/data/Task09_Spleen
     """
     from mmarctl.check import check_mmar
-    from mmarctl.console import out
+    from mmarctl.console import counted, out
     from mmarctl.variables import parse_set_items
     from mmarctl.workspace import Workspace
 
@@ -56,7 +56,7 @@ def check(
     if not report.ok:
         out.print(f"{len(report.problems)} problem(s) in {files} file(s) checked", markup=False)
         raise typer.Exit(1)
-    out.print(f"OK: {files} files checked", markup=False)
+    out.print(f"OK: {counted(files, 'file')} checked", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -40,7 +40,7 @@ def infer(
 
     Example: mmarctl infer my-exp --input scan.nii.gz --output predictions/ --preview
     """
-    from mmarctl.console import out
+    from mmarctl.console import counted, out
     from mmarctl.runtime import logs
     from mmarctl.runtime.evaluation import EvalOptions, check_model_choice, evaluate
     from mmarctl.variables import parse_set_items
@@ -56,7 +56,7 @@ def infer(
                                              preview=preview, amp=amp), mode="infer")
     skipped = (f" ({len(report.skipped)} skipped as unusable: skip_bad_cases)"
                if report.skipped else "")
-    out.print(f"inferred {report.cases} cases{skipped}; outputs in "
+    out.print(f"inferred {counted(report.cases, 'case')}{skipped}; outputs in "
               f"{workspace.display(report.output_dir)}", highlight=False)
     if report.preview_note:
         out.print(report.preview_note, highlight=False)

@@ -144,7 +144,7 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
                              launcher=launcher, locks=[models_lock] if models_lock else [])
         return
 
-    from mmarctl.console import err, out
+    from mmarctl.console import counted, err, out
     from mmarctl.runtime import logs
     from mmarctl.runtime.plan import TrainOptions, TrainingPlan
 
@@ -169,13 +169,14 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
                            tracking_uri=tracking_uri, amp=amp)
     plan = TrainingPlan.build(workspace, options)
     _label_other_ranks(plan.backend)
-    err.print(f"{verb}: {plan.state.epochs} epochs x {plan.state.steps_per_epoch} steps, "
+    err.print(f"{verb}: {counted(plan.state.epochs, 'epoch')} x "
+              f"{counted(plan.state.steps_per_epoch, 'step')}, "
               f"starting at epoch {plan.state.start_epoch + 1}", highlight=False)
     state = plan.run()
     if plan.backend.is_chief:
         best = (f"best {state.key_metric}={state.best_metric:.4f} at epoch {state.best_epoch + 1}"
                 if state.key_metric and state.best_epoch >= 0 else "no validation metric")
-        out.print(f"trained {state.epochs - state.start_epoch} epochs; {best}; "
+        out.print(f"trained {counted(state.epochs - state.start_epoch, 'epoch')}; {best}; "
                   f"models in {workspace.display(workspace.models_dir)}", highlight=False)
 
 

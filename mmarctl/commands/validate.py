@@ -45,7 +45,7 @@ def validate(
 
     Example: mmarctl validate my-exp --set DATA_LIST_KEY=validation --model onnx
     """
-    from mmarctl.console import out
+    from mmarctl.console import counted, out
     from mmarctl.runtime import logs
     from mmarctl.runtime.evaluation import EvalOptions, check_model_choice, evaluate, summarise
     from mmarctl.variables import parse_set_items
@@ -64,7 +64,7 @@ def validate(
                       mode="validate")
     skipped = (f" ({len(report.skipped)} skipped as unusable: skip_bad_cases)"
                if report.skipped else "")
-    out.print(f"validated {report.cases} cases{skipped}", highlight=False)
+    out.print(f"validated {counted(report.cases, 'case')}{skipped}", highlight=False)
     for name, value in report.metrics.items():
         stats = summarise([row[name] for row in report.per_case.values()])
         spread = (f"  (per case: min {stats['min']:.4f}  max {stats['max']:.4f})"

@@ -117,5 +117,5 @@ def test_train_2gpu_sh_under_mpirun(clara_mmar, shim_env):
         assert errors == [errors[0]] and "needs Horovod built with MPI" in errors[0]
         return
     assert done.returncode == 0, done.stderr
-    assert "trained 1 epochs" in done.stdout
+    assert "trained 1 epoch" in done.stdout
     assert "[rank 1]" in done.stderr

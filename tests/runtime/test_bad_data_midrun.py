@@ -264,7 +264,7 @@ def test_skip_bad_cases_in_validate_and_infer_skips_and_counts_them(evaluated):
     assert len(skipped) == 2, validated.output  # one warning line per case
     assert any(str(nan_image) in line for line in skipped)
     assert any(str(truncated) in line and "cannot read" in line for line in skipped)
-    assert "validated 1 cases (2 skipped" in validated.output
+    assert "validated 1 case (2 skipped" in validated.output
     metrics = json.loads((evaluated / "eval" / "metrics.json").read_text())
     assert [row["case"] for row in metrics["per_case"]] == [str(good)]
     assert sorted(item["case"] for item in metrics["skipped"]) == sorted(
@@ -274,6 +274,6 @@ def test_skip_bad_cases_in_validate_and_infer_skips_and_counts_them(evaluated):
 
     assert inferred.exit_code == 0, inferred.output
     assert sum("skipping case" in line for line in inferred.output.splitlines()) == 2
-    assert "inferred 1 cases (2 skipped" in inferred.output
+    assert "inferred 1 case (2 skipped" in inferred.output
     outputs = [p.name for p in (evaluated / "eval").rglob("*_model.nii.gz")]
     assert outputs == [good.name.replace(".nii.gz", "_model.nii.gz")], outputs
