@@ -4,7 +4,6 @@ and resolves every placeholder; bad inputs through the CLI."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner

@@ -9,7 +9,6 @@ import logging
 import logging.config
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 

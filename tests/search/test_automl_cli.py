@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -153,7 +154,9 @@ def test_a_study_of_four_trials_on_two_workers(spleen):
                                     "RandomSpatialFlip.disabled"} for t in trials)
     assert all(1e-4 <= t["params"]["learning_rate"] <= 3e-3 for t in trials)
     assert all(t["params"]["lossDice"] != t["params"]["lossFocal"] for t in trials)
-    slots = set()
+    # both workers ran trials: "trial N started (worker W: CPU, T thread(s))" on stderr
+    workers = set(re.findall(r"trial \d+ started \(worker (\d+):", result.stderr))
+    assert workers == {"0", "1"}, result.stderr[-2000:]
     for trial in trials:
         mmar = Path(trial["mmar"])
         provenance = json.loads((mmar / ".mmarctl" / "provenance.json").read_text())
