@@ -23,24 +23,32 @@ def value_and_grads(fn, x, kernel, strides):
     with tf.GradientTape() as tape:
         tape.watch([x, kernel])
         y = fn(x, kernel, strides)
-        loss = tf.reduce_sum(tf.cast(y, tf.float32) * tf.sin(tf.cast(y, tf.float32)))
-    return [np.asarray(tf.cast(t, tf.float32)) for t in (y, *tape.gradient(loss, [x, kernel]))]
+        wide = tf.cast(y, tf.float64 if y.dtype == tf.float64 else tf.float32)
+        loss = tf.reduce_sum(wide * tf.sin(wide))
+    dtype = tf.float64 if x.dtype == tf.float64 else tf.float32
+    return [np.asarray(tf.cast(t, dtype)) for t in (y, *tape.gradient(loss, [x, kernel]))]
 
 
 @settings(max_examples=40, deadline=None)
 @given(dims=st.sampled_from([2, 3]), data=st.data())
 def test_equals_tensorflows_transposed_convolution(dims, data):
-    """Any kernel size against any stride (larger, smaller, equal; per axis), odd sizes."""
+    """Any kernel size against any stride (larger, smaller, equal; per axis), odd sizes.
+
+    Both sides run in float64, on TensorFlow's own kernels: in float32, oneDNN's strided
+    convolutions (which the reference's input gradient is) give wrong values, at times
+    uninitialised memory, for some axes smaller than the kernel or the stride (TensorFlow
+    2.21; docs/performance.md, "A oneDNN bug"), which would make this check flaky.
+    """
     strides = tuple(data.draw(st.lists(st.integers(1, 3), min_size=dims, max_size=dims)))
     taps = tuple(data.draw(st.lists(st.integers(1, 5), min_size=dims, max_size=dims)))
     size = tuple(data.draw(st.lists(st.integers(1, 5), min_size=dims, max_size=dims)))
     channels_in, channels_out = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 3))
     rng = np.random.default_rng(sum(size + taps + strides))
-    x = tf.constant(rng.normal(size=(2, *size, channels_in)).astype(np.float32))
-    kernel = tf.constant(rng.normal(size=(*taps, channels_out, channels_in)).astype(np.float32))
+    x = tf.constant(rng.normal(size=(2, *size, channels_in)), tf.float64)
+    kernel = tf.constant(rng.normal(size=(*taps, channels_out, channels_in)), tf.float64)
     for mine, theirs in zip(value_and_grads(subpixel.conv_transpose, x, kernel, strides),
                             value_and_grads(reference, x, kernel, strides), strict=True):
-        np.testing.assert_allclose(mine, theirs, atol=1e-4, rtol=1e-4)
+        np.testing.assert_allclose(mine, theirs, atol=1e-9, rtol=1e-9)
 
 
 def test_bfloat16_within_rounding():
