@@ -89,6 +89,15 @@ def normalization(kind: str, filters: int, groups: int = 8, name: str | None = N
     return None
 
 
+def max_pool(dims: int, name: str):
+    """A new 2x max-pooling layer computing in float32: TensorFlow has no float16
+    MaxPool3D kernel on CPU, so under mixed precision the layer casts in and the next
+    convolution casts back (the runtime graphs pool bfloat16 directly, see
+    :mod:`.runtime_graph`)."""
+    pool = keras.layers.MaxPooling3D if dims == 3 else keras.layers.MaxPooling2D
+    return pool(2, dtype="float32", name=name)
+
+
 def output_head(x, dims: int, num_classes: int, activation: str):
     """1x1 convolution to ``num_classes`` then the final activation, computed in float32.
 

@@ -28,7 +28,8 @@ from mmarctl.runtime.networks import fused_kernels, upsampled_join
 class RuntimeGraphModel(keras.Model):
     """A functional model that keeps the network that built it, for its runtime graph.
 
-    ``network`` has ``forward(x, layers)`` and ``built_layers(model, training)``.
+    ``network`` has ``forward(x, layers)`` and ``built_layers(model, training)``; the
+    latter gives a :class:`BuiltLayers` of that network.
     """
 
     def __init__(self, inputs, outputs, network, **kwargs) -> None:
@@ -46,11 +47,12 @@ class RuntimeGraphModel(keras.Model):
 class BuiltLayers:
     """A network's steps applied with a built model's own layers, found by name.
 
-    Networks subclass it with the same step methods their build-time layer makers have.
+    Networks subclass it with the same step methods their build-time layer makers have;
+    ``network`` is the network component (its settings, e.g. the Unet's ``norm``).
     """
 
-    def __init__(self, model: keras.Model, training: bool) -> None:
-        self.model, self.training = model, training
+    def __init__(self, model: keras.Model, training: bool, network) -> None:
+        self.model, self.training, self.network = model, training, network
 
     def apply(self, name: str, x):
         """The model's layer ``name`` on ``x``."""
@@ -70,3 +72,7 @@ class BuiltLayers:
         if upsampled_join.suits(low, skip, layer):
             return layer.call_joined(low, skip, low_first=True, training=self.training)
         return self.apply(convolution, self.apply(concatenation, [self.apply(up, low), skip]))
+
+    def head(self, x):
+        """Logits and the float32 final activation (:func:`.base.output_head`'s layers)."""
+        return self.apply("probabilities", self.apply("logits", x))

@@ -7,7 +7,7 @@ from typing import Any
 from mmarctl.runtime.lazy import keras
 
 from mmarctl.runtime import argcheck
-from mmarctl.runtime.networks.base import Network, load_pretrained, output_head
+from mmarctl.runtime.networks.base import Network, load_pretrained, max_pool, output_head
 
 #: Through-plane axis per Clara ``plane`` value (spatial axes are x, y, z).
 PLANE_AXIS = {"x": 0, "y": 1, "z": 2}
@@ -121,7 +121,7 @@ class SegAhnet(Network):
         """The steps of :meth:`forward` applied with ``model``'s layers (its runtime graph)."""
         from mmarctl.runtime.networks.segahnet_model import SegAhnetLayers
 
-        return SegAhnetLayers(model, training)
+        return SegAhnetLayers(model, training, self)
 
     def forward(self, x, layers):
         """The network over ``x``, written once for both ways it runs: ``layers`` makes new
@@ -191,10 +191,8 @@ class _NewLayers:
         return keras.layers.ReLU(name=f"{name}_out")(y)
 
     def pool(self, x, name: str):
-        """2x max pooling, in float32: no float16 MaxPool3D kernel on CPU under mixed
-        precision."""
-        pool = keras.layers.MaxPooling3D if self.dims == 3 else keras.layers.MaxPooling2D
-        return pool(2, dtype="float32", name=name)(x)
+        """2x max pooling (:func:`.base.max_pool`)."""
+        return max_pool(self.dims, name)(x)
 
     def average_pool(self, x, size: tuple[int, ...], name: str):
         """Average pooling by ``size``, in float32."""

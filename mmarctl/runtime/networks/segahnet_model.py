@@ -42,7 +42,3 @@ class SegAhnetLayers(BuiltLayers):
         name = f"dec{step}_conv"
         convolved = self.joined(low, skip, f"up{step}", f"skip{step}", name)
         return self.conv(None, filters, 3, 3, name, convolved=convolved)
-
-    def head(self, x):
-        """Logits and the float32 final activation."""
-        return self.apply("probabilities", self.apply("logits", x))

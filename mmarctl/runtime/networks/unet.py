@@ -7,7 +7,7 @@ from typing import Any
 from mmarctl.runtime.lazy import keras
 
 from mmarctl.runtime import argcheck
-from mmarctl.runtime.networks.base import Network, conv, normalization, output_head
+from mmarctl.runtime.networks.base import Network, conv, max_pool, normalization, output_head
 
 
 class Unet(Network):
@@ -84,7 +84,7 @@ class Unet(Network):
         """The steps of :meth:`forward` applied with ``model``'s layers (its runtime graph)."""
         from mmarctl.runtime.networks.unet_model import UnetLayers
 
-        return UnetLayers(model, training)
+        return UnetLayers(model, training, self)
 
     def forward(self, x, layers):
         """The network over ``x``, written once for both ways it runs: ``layers`` makes new
@@ -120,10 +120,8 @@ class _NewLayers:
         return keras.layers.ReLU(name=f"{name}_relu")(x)
 
     def pool(self, x, name: str):
-        """2x max pooling, in float32: TensorFlow has no float16 MaxPool3D kernel on CPU, so
-        under mixed precision the layer casts in and the next convolution casts back."""
-        pool = keras.layers.MaxPooling3D if self.dims == 3 else keras.layers.MaxPooling2D
-        return pool(2, dtype="float32", name=name)(x)
+        """2x max pooling (:func:`.base.max_pool`)."""
+        return max_pool(self.dims, name)(x)
 
     def join(self, low, skip, filters: int, level: int):
         """Decoder step: 2x nearest up-sampling, concatenation with the skip, a block."""

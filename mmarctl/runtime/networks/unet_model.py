@@ -12,7 +12,7 @@ class UnetLayers(BuiltLayers):
     def block(self, x, filters: int, name: str, convolved=None):
         """Convolution (unless ``convolved`` is its output already) (+ norm) + ReLU."""
         x = self.apply(f"{name}_conv", x) if convolved is None else convolved
-        if self.model._network.norm is not None:
+        if self.network.norm is not None:
             x = self.apply(f"{name}_norm", x)
         return self.apply(f"{name}_relu", x)
 
@@ -21,7 +21,3 @@ class UnetLayers(BuiltLayers):
         name = f"dec{level}"
         convolved = self.joined(low, skip, f"up{level}", f"skip{level}", f"{name}_conv")
         return self.block(None, filters, name, convolved=convolved)
-
-    def head(self, x):
-        """Logits and the float32 final activation."""
-        return self.apply("probabilities", self.apply("logits", x))
