@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from importlib import metadata
 
 __all__ = ["Finding", "OK", "MISSING", "INFO", "diagnose", "probe_python", "probe_cpu",
-           "probe_tensorflow", "probe_horovod", "probe_launchers", "probe_export_tools"]
+           "probe_tensorflow", "probe_kernels", "probe_horovod", "probe_launchers",
+           "probe_export_tools"]
 
 #: Finding states, as the table's second column shows them.
 OK, MISSING, INFO = "ok", "missing", "info"
@@ -184,11 +185,29 @@ def probe_export_tools() -> list[Finding]:
     return findings
 
 
+def probe_kernels(names: tuple[str, ...] = ("prelu",)) -> list[Finding]:
+    """mmarctl's own C++ kernels (:mod:`mmarctl.runtime.kernels`): built, built on first use,
+    or why they are not used (plain TensorFlow operations then; only slower)."""
+    try:
+        from mmarctl.runtime.kernels import build
+    except Exception as error:  # TensorFlow missing or broken: its own row says so
+        return [Finding("cpu kernels", INFO, f"not checked ({error.__class__.__name__})")]
+    findings = []
+    for name in names:
+        state = build.status(name)
+        usable = state.startswith(("built", "compiled on first use"))
+        findings.append(Finding(f"kernel {name}", OK if usable else INFO, state,
+                                "" if usable else "apt-get install g++  (then rerun)"
+                                if "no C++ compiler" in state else ""))
+    return findings
+
+
 def diagnose(tensorflow: bool = True) -> list[Finding]:
     """All findings, in table order. ``tensorflow=False`` skips the probes that import it."""
     findings = probe_python() + probe_cpu()
     if tensorflow:
         findings += probe_tensorflow()
+        findings += probe_kernels()
         findings += probe_horovod()
     findings += probe_launchers()
     findings += probe_export_tools()

@@ -153,3 +153,32 @@ def test_mpirun_row_says_when_horovod_lacks_mpi(monkeypatch):
         if not mpi:
             assert "built without MPI" in rows["launcher mpirun"].detail
             assert rows["launcher mpirun"].hint == "python -m mmarctl.install_horovod --mpi"
+
+
+def test_kernel_row_without_a_compiler_says_how_to_get_one(monkeypatch, tmp_path):
+    pytest.importorskip("tensorflow")
+    monkeypatch.setenv("MMARCTL_CACHE", str(tmp_path))
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+    [row] = doctor.probe_kernels()
+    assert (row.name, row.state) == ("kernel prelu", doctor.INFO)
+    assert "no C++ compiler" in row.detail and "g++" in row.hint
+
+
+def test_kernel_row_switched_off(monkeypatch, tmp_path):
+    pytest.importorskip("tensorflow")
+    monkeypatch.setenv("MMARCTL_CUSTOM_KERNELS", "0")
+    [row] = doctor.probe_kernels()
+    assert (row.state, row.detail) == (doctor.INFO, "off (MMARCTL_CUSTOM_KERNELS=0)")
+
+
+def test_kernel_row_before_and_after_the_build(monkeypatch, tmp_path):
+    from mmarctl.runtime.kernels import build
+
+    if build.compiler() is None:
+        pytest.skip("no C++ compiler")
+    monkeypatch.setenv("MMARCTL_CACHE", str(tmp_path))
+    [row] = doctor.probe_kernels()
+    assert row.state == OK and row.detail.startswith("compiled on first use with ")
+    library = build.build("prelu")
+    [row] = doctor.probe_kernels()
+    assert (row.state, row.detail) == (OK, f"built ({library})")

@@ -78,8 +78,9 @@ def test_only_standard_keras_layers():
     """Keras' layers, or mmarctl's subclasses of them whose inference graph is Keras' own."""
     from mmarctl.runtime.networks import convolution
     from mmarctl.runtime.networks.batch_norm import BatchNormalization
+    from mmarctl.runtime.networks.prelu import PReLU
 
-    subclasses = (BatchNormalization, convolution.Conv3D, convolution.Conv3DTranspose)
+    subclasses = (BatchNormalization, convolution.Conv3D, convolution.Conv3DTranspose, PReLU)
     model = ResidualUnet(**SMALL, num_res_units=1, norm="batch", dropout=0.1).build(3, 1)
     for layer in model.layers:
         standard = type(layer).__module__.startswith("keras.src.layers.")

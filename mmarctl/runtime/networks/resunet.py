@@ -221,9 +221,11 @@ class ResidualUnet(Network):
 
     def _act_layer(self, dims: int, name: str):
         if self.act == "prelu":
+            from mmarctl.runtime.networks.prelu import PReLU  # the fused kernel in training
+
             # torch.nn.PReLU() learns a single slope: share it across every axis.
-            return keras.layers.PReLU(alpha_initializer=keras.initializers.Constant(PRELU_INIT),
-                                      shared_axes=list(range(1, dims + 2)), name=name)
+            return PReLU(alpha_initializer=keras.initializers.Constant(PRELU_INIT),
+                         shared_axes=list(range(1, dims + 2)), name=name)
         if self.act == "leakyrelu":
             return keras.layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=name)
         if self.act == "elu":

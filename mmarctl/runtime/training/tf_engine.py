@@ -11,6 +11,7 @@ their last activation in float32 and the loss is cast to float32.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any, Iterator
@@ -20,6 +21,7 @@ import tensorflow as tf
 import keras
 
 from mmarctl.errors import DataError, RuntimeFailure
+from mmarctl.runtime.kernels import build as kernel_build
 from mmarctl.runtime.networks.fused_kernels import fused_inference
 
 log = logging.getLogger("mmarctl.train")
@@ -37,9 +39,11 @@ def current_lr(optimizer: Any) -> float:
 
 def make_predict(model: Any, jit: bool = False):
     """``predict(batch) -> probabilities`` (NumPy in, NumPy out), compiled once per rank."""
+    plain_ops = kernel_build.disabled if jit else contextlib.nullcontext  # XLA: no custom ops
+
     @tf.function(reduce_retracing=True, jit_compile=jit)
     def _predict(x):
-        with fused_inference():  # inference-only kernels (norm layers); never exported
+        with fused_inference(), plain_ops():  # inference-only kernels; never exported
             return tf.cast(model(x, training=False), tf.float32)
 
     def predict(batch: np.ndarray) -> np.ndarray:
@@ -193,9 +197,12 @@ class TFEngine:
                                                    self.backend, self.amp)
         aux_ops = self.aux_ops
 
+        # XLA has no kernel for mmarctl's own ops: a jit-compiled step traces without them
+        plain_ops = kernel_build.disabled if self.jit else contextlib.nullcontext
+
         @tf.function(reduce_retracing=True, jit_compile=self.jit)
         def step(images, labels):
-            with tf.GradientTape() as tape:
+            with tf.GradientTape() as tape, plain_ops():
                 predictions = model(images, training=True)
                 loss = tf.cast(loss_fn(labels, predictions), tf.float32)
                 if model.losses:
