@@ -103,6 +103,15 @@ def test_alpha_gradient_does_not_depend_on_threads(ops):
         np.testing.assert_array_equal(value, first)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_empty_input(ops, dtype):
+    x = tf.zeros((0, 4, 8), dtype)
+    y, dx, dalpha = with_gradients(lambda x, a: prelu.prelu(x, a, ops), x,
+                                   tf.constant([0.5] * 8), tf.zeros((0, 4, 8), dtype))
+    assert y.shape == dx.shape == (0, 4, 8)
+    np.testing.assert_array_equal(dalpha.numpy(), np.zeros(8, np.float32))
+
+
 def test_refuses_slopes_that_do_not_fit(ops):
     x = tf.zeros((2, 3, 4))
     with pytest.raises(tf.errors.InvalidArgumentError, match="1 slope or one per channel"):
@@ -282,3 +291,25 @@ def test_build_is_cached_per_source(fresh_state, monkeypatch):
     assert os.access(library, os.R_OK)
     assert library.parent.parent == fresh_state / "cache" / "kernels"
     assert [p.name for p in library.parent.iterdir() if p.suffix == ".so"] == [library.name]
+
+
+def test_concurrent_processes_compile_once(fresh_state, monkeypatch):
+    """Horovod's workers start together: one compiles, the others wait on the lock and load."""
+    import subprocess
+    import sys
+
+    real = build.compiler()
+    if real is None:
+        pytest.skip("no C++ compiler")
+    monkeypatch.setenv("CXX", str(_counting_compiler(fresh_state, real, fail=False)))
+    script = ("import os; os.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'\n"
+              "from mmarctl.runtime.kernels import build\n"
+              "print(build.build('prelu'))\n")
+    workers = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+               for _ in range(3)]
+    results = [worker.communicate(timeout=300) for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0, 0], results
+    paths = {out.strip() for out, _ in results}
+    assert len(paths) == 1 and Path(paths.pop()).is_file()
+    assert _compiles(fresh_state) == 1
