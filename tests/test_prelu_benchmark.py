@@ -1,0 +1,49 @@
+"""benchmarks/prelu_kernel.py end to end at a small patch (its figures are not checked)."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("tensorflow")
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "prelu_kernel.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    saved = list(sys.path)
+    spec = importlib.util.spec_from_file_location("prelu_kernel", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path[:] = saved
+    return module
+
+
+@pytest.mark.slow
+def test_prints_the_three_steps_and_the_activation_alone(bench, capsys):
+    from mmarctl.runtime.kernels import build
+
+    if build.compiler() is None:
+        pytest.skip("no C++ compiler")
+    try:
+        assert bench.main(["--patch", "16", "--rounds", "2", "--steps", "1"]) == 0
+    finally:
+        import keras
+        keras.mixed_precision.set_global_policy("float32")
+    out = capsys.readouterr().out
+    rows = re.findall(r"^\| (Keras PReLU \(baseline\)|mmarctl PReLU kernel|ReLU \(floor\)) "
+                      r"\| ([\d.]+) \| ([\d.]+) \| ([\d.]+)x \|$", out, re.M)
+    assert [row[0] for row in rows] == ["Keras PReLU (baseline)", "mmarctl PReLU kernel",
+                                        "ReLU (floor)"]
+    assert rows[0][3] == "1.00" and all(float(best) > 0 for _, best, _, _ in rows)
+    alone = re.findall(r"^\| (forward|forward and backward) \| ([\d.]+) \| ([\d.]+) \| "
+                       r"[\d.]+x \|$", out, re.M)
+    assert [row[0] for row in alone] == ["forward", "forward and backward"]
+    assert "2x8x8x8x16" in out
