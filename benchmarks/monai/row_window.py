@@ -6,8 +6,9 @@ tolerance on odd-sized volumes, including an axis smaller than the ROI (both pad
 symmetrically). Speed: volumes per second on a spleen-sized CT after resampling to the
 scaffold's 1.5 x 1.5 x 2 mm (about 224 x 224 x 112 voxels), ROI 64^3 as in the scaffold.
 
-mmarctl's ``predict`` is the one validation uses: the Keras model in a ``tf.function`` with
-dynamic spatial dims, called on NumPy windows. MONAI's predictor is the torch module under
+mmarctl's ``predict`` is the one validation uses (``tf_engine.make_predict``, called here,
+not copied): the Keras model in a ``tf.function`` with dynamic spatial dims, called on
+NumPy windows. MONAI's predictor is the torch module under
 ``torch.no_grad()``.
 
 Speed runs once per precision (``--precisions``): float32, and bfloat16 as ``mmarctl
@@ -48,19 +49,13 @@ def make_twins(widths=(8, 8), in_channels: int = 1, num_classes: int = 2, seed: 
 
 
 def keras_predict(model, in_channels: int = 1):
-    """A NumPy -> NumPy predict over ``model`` in one ``tf.function`` with dynamic spatial dims,
-    as mmarctl's validation wraps its network."""
-    import tensorflow as tf
+    """mmarctl's own NumPy -> NumPy predict over ``model``: the function validation and
+    ``infer`` use (``tf_engine.make_predict``: one ``tf.function`` with dynamic spatial
+    dims, float32 out whatever the policy, the runtime's inference forms).
+    ``in_channels`` is implied by the model's input."""
+    from mmarctl.runtime.training.tf_engine import make_predict
 
-    spec = tf.TensorSpec([None, None, None, None, in_channels], tf.float32)
-    # float32 out whatever the policy, as the runtime's final softmax is
-    call = tf.function(lambda x: tf.cast(model(x, training=False), tf.float32),
-                       input_signature=[spec])
-
-    def predict(batch: np.ndarray) -> np.ndarray:
-        return call(tf.constant(batch, dtype=tf.float32)).numpy()
-
-    return predict
+    return make_predict(model)
 
 
 def mmarctl_infer(predict, image: np.ndarray, roi, overlap: float, blending: str,
