@@ -5,28 +5,15 @@ The measuring run itself (``--quick``, about 1-2 min on 2 cores) is not part of 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "cost_growth.py"
-
+from tests import benchmark_scripts
 
 @pytest.fixture(scope="module")
 def bench():
-    # The script puts benchmarks/ first on sys.path (for train_meter); undone here, or a
-    # later `import monai` in this session would find benchmarks/monai.
-    saved = list(sys.path)
-    spec = importlib.util.spec_from_file_location("cost_growth", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path[:] = saved
-    return module
+    return benchmark_scripts.load("cost_growth")
 
 
 def test_grid_is_cases_at_the_first_volume_and_volumes_at_the_first_count(bench):

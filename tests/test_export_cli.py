@@ -343,12 +343,9 @@ def test_triton_serves_the_repository(mmar):
 
 
 def test_inference_benchmark_runs_on_the_mmar(mmar, tmp_path, capsys):
-    import importlib.util
+    from tests import benchmark_scripts
 
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "export_inference.py"
-    spec = importlib.util.spec_from_file_location("export_inference", script)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = benchmark_scripts.load("export_inference")
     out = tmp_path / "bench.json"
     assert bench.main(["--mmar", str(mmar), "--size", "8", "--runs", "1", "--warmup", "0",
                        "--json", str(out)]) == 0

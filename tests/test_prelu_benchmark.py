@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
-from pathlib import Path
 
 import pytest
 
+from tests import benchmark_scripts
+
 pytest.importorskip("tensorflow")
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "prelu_kernel.py"
-
 
 @pytest.fixture(scope="module")
 def bench():
-    saved = list(sys.path)
-    spec = importlib.util.spec_from_file_location("prelu_kernel", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.path[:] = saved
-    return module
+    return benchmark_scripts.load("prelu_kernel")
 
 
 @pytest.mark.slow
