@@ -18,7 +18,10 @@ from importlib import metadata
 
 __all__ = ["Finding", "OK", "MISSING", "INFO", "diagnose", "probe_python", "probe_cpu",
            "probe_tensorflow", "probe_kernels", "probe_horovod", "probe_launchers",
-           "probe_export_tools"]
+           "probe_export_tools", "build_kernels"]
+
+#: mmarctl's own C++ kernels (mmarctl/runtime/kernels/<name>.cc).
+KERNELS = ("prelu",)
 
 #: Finding states, as the table's second column shows them.
 OK, MISSING, INFO = "ok", "missing", "info"
@@ -185,7 +188,7 @@ def probe_export_tools() -> list[Finding]:
     return findings
 
 
-def probe_kernels(names: tuple[str, ...] = ("prelu",)) -> list[Finding]:
+def probe_kernels(names: tuple[str, ...] = KERNELS) -> list[Finding]:
     """mmarctl's own C++ kernels (:mod:`mmarctl.runtime.kernels`): built, built on first use,
     or why they are not used (plain TensorFlow operations then; only slower)."""
     try:
@@ -200,6 +203,29 @@ def probe_kernels(names: tuple[str, ...] = ("prelu",)) -> list[Finding]:
                                 "" if usable else "apt-get install g++  (then rerun)"
                                 if "no C++ compiler" in state else ""))
     return findings
+
+
+def build_kernels(names: tuple[str, ...] = KERNELS) -> list[tuple[str, str]]:
+    """Compile each of mmarctl's kernels now (cached ones are kept); ``(name, library)``.
+
+    Raises:
+        MissingDependency: no C++ compiler.
+        RuntimeFailure: a kernel failed to compile (the message names its log).
+    """
+    from mmarctl.errors import MissingDependency, RuntimeFailure
+    from mmarctl.runtime.kernels import build
+
+    if build.compiler() is None:
+        raise MissingDependency("no C++ compiler to build mmarctl's kernels",
+                                hint="apt-get install g++, or set CXX")
+    built = []
+    for name in names:
+        try:
+            built.append((name, str(build.build(name))))
+        except build.KernelBuildError as error:
+            raise RuntimeFailure(f"kernel {name} did not build: {error}",
+                                 hint="runs still work, with plain TensorFlow operations") from None
+    return built
 
 
 def diagnose(tensorflow: bool = True) -> list[Finding]:

@@ -182,3 +182,48 @@ def test_kernel_row_before_and_after_the_build(monkeypatch, tmp_path):
     library = build.build("prelu")
     [row] = doctor.probe_kernels()
     assert (row.state, row.detail) == (OK, f"built ({library})")
+
+
+def test_build_kernels_option_compiles_then_reports(monkeypatch, tmp_path):
+    from mmarctl.cli import app
+    from mmarctl.runtime.kernels import build
+
+    if build.compiler() is None:
+        pytest.skip("no C++ compiler")
+    monkeypatch.setenv("MMARCTL_CACHE", str(tmp_path))
+    result = CliRunner().invoke(app, ["doctor", "--build-kernels"],
+                                env={"COLUMNS": "400", "MMARCTL_CACHE": str(tmp_path)})
+    assert result.exit_code == 0, result.output
+    library = build.library_path("prelu")
+    assert library.is_file()
+    assert f"kernel prelu: {library}" in result.output
+    assert f"built ({library})" in result.output  # the table's row, after the build
+
+
+def test_build_kernels_without_a_compiler_is_one_line_exit_1(monkeypatch, tmp_path):
+    from mmarctl.cli import app
+
+    pytest.importorskip("tensorflow")
+    missing = str(tmp_path / "no-such-compiler")
+    result = CliRunner().invoke(app, ["doctor", "--build-kernels"],
+                                env={"CXX": missing, "MMARCTL_CACHE": str(tmp_path)})
+    assert result.exit_code == 1
+    assert "no C++ compiler to build mmarctl's kernels (apt-get install g++, or set CXX)" \
+        in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+
+
+def test_build_kernels_failure_names_the_log(monkeypatch, tmp_path):
+    from mmarctl.cli import app
+
+    pytest.importorskip("tensorflow")
+    broken = tmp_path / "cxx"
+    broken.write_text("#!/bin/sh\ncase \" $* \" in *\" --version \"*) exit 0;; esac\n"
+                      "echo 'error: broken on purpose' >&2; exit 1\n")
+    broken.chmod(0o755)
+    result = CliRunner().invoke(app, ["doctor", "--build-kernels"],
+                                env={"CXX": str(broken), "MMARCTL_CACHE": str(tmp_path)})
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert "kernel prelu did not build: cxx exited with 1; the log is" in text
+    assert "FAILED" in text and "Traceback" not in result.output

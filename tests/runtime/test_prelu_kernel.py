@@ -269,7 +269,7 @@ def test_failed_build_is_kept_and_not_retried(fresh_state, monkeypatch):
     monkeypatch.setenv("CXX", str(_counting_compiler(fresh_state, None, fail=True)))
     assert build.load(prelu.NAME) is None
     assert _compiles(fresh_state) == 1
-    failed = build.library_path(prelu.NAME, build.compiler()).parent / "FAILED"
+    failed = build.library_path(prelu.NAME).parent / "FAILED"
     assert "broken on purpose" in failed.read_text()
     assert "build failed" in build.status(prelu.NAME)
     monkeypatch.setattr(build, "_REFUSED", {})  # a new process
@@ -313,3 +313,16 @@ def test_concurrent_processes_compile_once(fresh_state, monkeypatch):
     paths = {out.strip() for out, _ in results}
     assert len(paths) == 1 and Path(paths.pop()).is_file()
     assert _compiles(fresh_state) == 1
+
+
+def test_a_library_built_ahead_loads_without_a_compiler(fresh_state, monkeypatch):
+    """`doctor --build-kernels` on a machine with a compiler serves one of the same kind
+    (CPU, TensorFlow) that has none, such as a cluster's compute nodes."""
+    if build.compiler() is None:
+        pytest.skip("no C++ compiler")
+    library = build.build(prelu.NAME)
+    monkeypatch.setenv("CXX", str(fresh_state / "no-such-compiler"))
+    assert build.compiler() is None
+    assert build.build(prelu.NAME) == library
+    assert build.status(prelu.NAME) == f"built ({library})"
+    assert build.load(prelu.NAME) is not None

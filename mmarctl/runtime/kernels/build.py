@@ -3,9 +3,10 @@
 A kernel is a ``<name>.cc`` file in this package. :func:`load` compiles it with the C++
 compiler (``$CXX``, else ``c++``/``g++``) and TensorFlow's own compile and link flags, tuned
 for this CPU (``-march=native``), into ``$MMARCTL_CACHE/kernels/<key>/`` (default
-``~/.cache/mmarctl``). The key hashes the source, TensorFlow's version, the flags, the
-compiler and the CPU's flags, so a new TensorFlow, an edited source or another machine
-sharing the home directory gets its own build. A file lock keeps Horovod's workers from
+``~/.cache/mmarctl``). The key hashes the source, TensorFlow's version, the flags and the
+CPU's flags, so a new TensorFlow, an edited source or another kind of machine sharing the
+home directory gets its own build, while a machine of the same kind without a compiler
+loads one built ahead of time (``mmarctl doctor --build-kernels``). A file lock keeps Horovod's workers from
 compiling the same library at once; the library is written under a temporary name and
 renamed, so a reader never sees half a file.
 
@@ -86,22 +87,24 @@ def command(name: str, cxx: str, output: Path) -> list[str]:
             *tf.sysconfig.get_link_flags()]
 
 
-def build_key(name: str, cxx: str) -> str:
-    """What the library depends on, hashed: source, TensorFlow, flags, compiler, CPU."""
+def build_key(name: str) -> str:
+    """What the library depends on, hashed: source, TensorFlow, flags and the CPU's flags
+    (not the compiler, so that a machine without one can load a library built elsewhere
+    for the same CPU, TensorFlow and source)."""
     from mmarctl.runtime.precision import cpu_flags
 
     digest = hashlib.sha256()
     for part in ((SOURCE_DIR / f"{name}.cc").read_bytes(), tf.__version__.encode(),
-                 " ".join(command(name, cxx, Path("out"))[1:]).encode(), _version(cxx),
+                 " ".join(command(name, "c++", Path("out"))[1:]).encode(),
                  " ".join(sorted(cpu_flags())).encode(), sys.platform.encode()):
         digest.update(part)
         digest.update(b"\0")
     return f"{name}-{digest.hexdigest()[:16]}"
 
 
-def library_path(name: str, cxx: str) -> Path:
-    """Where kernel ``name``'s library lives (built or not) for this compiler and machine."""
-    return cache_root() / build_key(name, cxx) / f"mmarctl_{name}.so"
+def library_path(name: str) -> Path:
+    """Where kernel ``name``'s library lives (built or not) for this machine."""
+    return cache_root() / build_key(name) / f"mmarctl_{name}.so"
 
 
 def build(name: str) -> Path:
@@ -110,13 +113,13 @@ def build(name: str) -> Path:
     Raises:
         KernelBuildError: no compiler, an earlier failed build, or a failed compile.
     """
-    cxx = compiler()
-    if cxx is None:
-        raise KernelBuildError("no C++ compiler (set CXX, or install g++)")
-    library = library_path(name, cxx)
+    library = library_path(name)
     failed = library.parent / "FAILED"
     if library.is_file():
         return library
+    cxx = compiler()
+    if cxx is None:
+        raise KernelBuildError("no C++ compiler (set CXX, or install g++)")
     library.parent.mkdir(parents=True, exist_ok=True)
     with open(library.parent / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be compiling it now
@@ -173,19 +176,12 @@ def status(name: str) -> str:
     """One line for ``doctor``: built (where), to be built on first use, or why not."""
     if os.environ.get(SWITCH_ENV, "1").strip() == "0":
         return f"off ({SWITCH_ENV}=0)"
-    cxx = compiler()
-    if cxx is None:
-        return "unavailable: no C++ compiler (set CXX, or install g++)"
-    library = library_path(name, cxx)
+    library = library_path(name)
     if library.is_file():
         return f"built ({library})"
     if (library.parent / "FAILED").is_file():
         return f"build failed; see {library.parent / 'FAILED'}"
+    cxx = compiler()
+    if cxx is None:
+        return "unavailable: no C++ compiler (set CXX, or install g++)"
     return f"compiled on first use with {cxx}"
-
-
-def _version(cxx: str) -> bytes:
-    try:
-        return subprocess.run([cxx, "--version"], capture_output=True, timeout=30).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return b""
