@@ -227,3 +227,18 @@ def test_build_kernels_failure_names_the_log(monkeypatch, tmp_path):
     text = " ".join(result.output.split())
     assert "kernel prelu did not build: cxx exited with 1; the log is" in text
     assert "FAILED" in text and "Traceback" not in result.output
+
+
+def test_build_kernels_with_a_cached_library_needs_no_compiler(monkeypatch, tmp_path):
+    from mmarctl.cli import app
+    from mmarctl.runtime.kernels import build
+
+    if build.compiler() is None:
+        pytest.skip("no C++ compiler")
+    monkeypatch.setenv("MMARCTL_CACHE", str(tmp_path))
+    library = build.build("prelu")
+    result = CliRunner().invoke(app, ["doctor", "--build-kernels", "--quick"],
+                                env={"CXX": str(tmp_path / "none"), "MMARCTL_CACHE": str(tmp_path),
+                                     "COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    assert f"kernel prelu: {library}" in result.output
