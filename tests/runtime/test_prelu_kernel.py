@@ -326,3 +326,15 @@ def test_a_library_built_ahead_loads_without_a_compiler(fresh_state, monkeypatch
     assert build.build(prelu.NAME) == library
     assert build.status(prelu.NAME) == f"built ({library})"
     assert build.load(prelu.NAME) is not None
+
+
+def test_a_compiler_that_hangs_is_a_failed_build(fresh_state, monkeypatch):
+    slow = fresh_state / "cxx"
+    slow.write_text("#!/bin/sh\nexec sleep 30\n")
+    slow.chmod(0o755)
+    monkeypatch.setenv("CXX", str(slow))
+    monkeypatch.setattr(build, "COMPILE_TIMEOUT_S", 0.5)
+    with pytest.raises(build.KernelBuildError, match="did not run to the end"):
+        build.build(prelu.NAME)
+    assert (build.library_path(prelu.NAME).parent / "FAILED").is_file()
+    assert build.load(prelu.NAME) is None  # and a run goes on without it

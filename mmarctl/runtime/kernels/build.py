@@ -42,6 +42,8 @@ SOURCE_DIR = Path(__file__).resolve().parent
 #: Optimisation flags added to TensorFlow's own; ``-fopenmp-simd`` honours the sources'
 #: ``#pragma omp simd`` (vector reductions) without linking an OpenMP runtime.
 OPTIMISE = ("-O3", "-march=native", "-fopenmp-simd")
+#: A compile takes about 8 s on 2 cores; past this something is wrong with the toolchain.
+COMPILE_TIMEOUT_S = 600
 
 _LOADED: dict[str, Any] = {}
 _REFUSED: dict[str, str] = {}
@@ -132,7 +134,13 @@ def build(name: str) -> Path:
         with tempfile.NamedTemporaryFile(dir=library.parent, suffix=".so", delete=False) as tmp:
             partial = Path(tmp.name)
         try:
-            done = subprocess.run(command(name, cxx, partial), capture_output=True, text=True)
+            try:
+                done = subprocess.run(command(name, cxx, partial), capture_output=True,
+                                      text=True, timeout=COMPILE_TIMEOUT_S)
+            except (OSError, subprocess.TimeoutExpired) as error:
+                failed.write_text(f"{' '.join(command(name, cxx, partial))}\n{error}\n")
+                raise KernelBuildError(f"{Path(cxx).name} did not run to the end ({error}); "
+                                       f"see {failed}") from None
             if done.returncode != 0:
                 failed.write_text(done.stdout + done.stderr)
                 raise KernelBuildError(f"{Path(cxx).name} exited with {done.returncode}; "
