@@ -325,7 +325,17 @@ def test_a_library_built_ahead_loads_without_a_compiler(fresh_state, monkeypatch
     assert build.compiler() is None
     assert build.build(prelu.NAME) == library
     assert build.status(prelu.NAME) == f"built ({library})"
-    assert build.load(prelu.NAME) is not None
+    # loaded in a process of its own: a process can hold only one library registering the op
+    import subprocess
+    import sys
+
+    script = ("import os; os.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'\n"
+              "from mmarctl.runtime.kernels import build\n"
+              "ops = build.load('prelu')\n"
+              "print(ops is not None and hasattr(ops, 'mmarctl_prelu'))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=dict(os.environ), timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "True", done.stderr[-2000:]
 
 
 def test_a_compiler_that_hangs_is_a_failed_build(fresh_state, monkeypatch):
