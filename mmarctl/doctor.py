@@ -199,9 +199,8 @@ def probe_kernels(names: tuple[str, ...] = KERNELS) -> list[Finding]:
     for name in names:
         state = build.status(name)
         usable = state.startswith(("built", "compiled on first use"))
-        findings.append(Finding(f"kernel {name}", OK if usable else INFO, state,
-                                "" if usable else "apt-get install g++  (then rerun)"
-                                if "no C++ compiler" in state else ""))
+        hint = "apt-get install g++  (then rerun)" if build.NO_COMPILER in state else ""
+        findings.append(Finding(f"kernel {name}", OK if usable else INFO, state, hint))
     return findings
 
 

@@ -6,9 +6,9 @@ for this CPU (``-march=native``), into ``$MMARCTL_CACHE/kernels/<key>/`` (defaul
 ``~/.cache/mmarctl``). The key hashes the source, TensorFlow's version, the flags and the
 CPU's flags, so a new TensorFlow, an edited source or another kind of machine sharing the
 home directory gets its own build, while a machine of the same kind without a compiler
-loads one built ahead of time (``mmarctl doctor --build-kernels``). A file lock keeps Horovod's workers from
-compiling the same library at once; the library is written under a temporary name and
-renamed, so a reader never sees half a file.
+loads one built ahead of time (``mmarctl doctor --build-kernels``). A file lock keeps
+Horovod's workers from compiling the same library at once; the library is written under a
+temporary name and renamed, so a reader never sees half a file.
 
 Kernels are an optimisation: :func:`load` never fails. Where no compiler is found, the
 build fails (its log is kept as ``FAILED`` beside the library, and not retried until that
@@ -45,6 +45,9 @@ OPTIMISE = ("-O3", "-march=native", "-fopenmp-simd")
 #: A compile takes about 8 s on 2 cores; past this something is wrong with the toolchain.
 COMPILE_TIMEOUT_S = 600
 
+#: Why no kernel can be built here, as :func:`build` and :func:`status` say it.
+NO_COMPILER = "no C++ compiler (set CXX, or install g++)"
+
 _LOADED: dict[str, Any] = {}
 _REFUSED: dict[str, str] = {}
 _DISABLED = contextvars.ContextVar("custom_kernels_disabled", default=False)
@@ -55,17 +58,22 @@ class KernelBuildError(RuntimeError):
 
 
 @contextlib.contextmanager
-def disabled() -> Iterator[None]:
-    """Layers traced inside the block use plain TensorFlow operations.
+def disabled(when: bool = True) -> Iterator[None]:
+    """Layers traced inside the block use plain TensorFlow operations (``when`` is true).
 
     XLA cannot compile an operation it has no kernel for, so the engine traces a
-    ``jit_compile`` step inside this block.
+    ``jit_compile`` step inside ``disabled(jit)``.
     """
-    token = _DISABLED.set(True)
+    token = _DISABLED.set(when or _DISABLED.get())
     try:
         yield
     finally:
         _DISABLED.reset(token)
+
+
+def switched_off() -> bool:
+    """Whether ``$MMARCTL_CUSTOM_KERNELS`` is ``0``."""
+    return os.environ.get(SWITCH_ENV, "1").strip() == "0"
 
 
 def cache_root() -> Path:
@@ -121,7 +129,7 @@ def build(name: str) -> Path:
         return library
     cxx = compiler()
     if cxx is None:
-        raise KernelBuildError("no C++ compiler (set CXX, or install g++)")
+        raise KernelBuildError(NO_COMPILER)
     library.parent.mkdir(parents=True, exist_ok=True)
     with open(library.parent / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be compiling it now
@@ -159,7 +167,7 @@ def load(name: str) -> Any | None:
     if name in _LOADED:
         return _LOADED[name]
     reason = _REFUSED.get(name)
-    if reason is None and os.environ.get(SWITCH_ENV, "1").strip() == "0":
+    if reason is None and switched_off():
         reason = f"{SWITCH_ENV}=0"
     if reason is None:
         try:
@@ -182,7 +190,7 @@ def loaded(name: str) -> Any:
 
 def status(name: str) -> str:
     """One line for ``doctor``: built (where), to be built on first use, or why not."""
-    if os.environ.get(SWITCH_ENV, "1").strip() == "0":
+    if switched_off():
         return f"off ({SWITCH_ENV}=0)"
     library = library_path(name)
     if library.is_file():
@@ -191,5 +199,5 @@ def status(name: str) -> str:
         return f"build failed; see {library.parent / 'FAILED'}"
     cxx = compiler()
     if cxx is None:
-        return "unavailable: no C++ compiler (set CXX, or install g++)"
+        return f"unavailable: {NO_COMPILER}"
     return f"compiled on first use with {cxx}"

@@ -136,6 +136,19 @@ void slopes(OpKernelContext* ctx, const Tensor& x, const Tensor& alpha, std::vec
 
 int64_t block_for(int64_t channels) { return channels * std::max<int64_t>(1, kBlock / channels); }
 
+// Calls visit(b, begin, end) for each block b of elements [begin, end) of n, shared out over
+// the op's thread pool; cost is the work per element, in TensorFlow's units.
+template <typename Visit>
+void for_each_block(OpKernelContext* ctx, int64_t n, int64_t block, int64_t cost, Visit visit) {
+  auto* pool = ctx->device()->tensorflow_cpu_worker_threads();
+  tensorflow::Shard(pool->num_threads, pool->workers, (n + block - 1) / block, block * cost,
+                    [&](int64_t first, int64_t last) {
+                      for (int64_t b = first; b < last; ++b) {
+                        visit(b, b * block, std::min(n, (b + 1) * block));
+                      }
+                    });
+}
+
 template <typename T>
 class PreluOp : public OpKernel {
  public:
@@ -152,12 +165,9 @@ class PreluOp : public OpKernel {
     const int64_t n = x.NumElements(), channels = alpha.size(), block = block_for(channels);
     const Bits* in = data<Bits>(x);
     Bits* out = data<Bits>(y);
-    auto* pool = ctx->device()->tensorflow_cpu_worker_threads();
-    tensorflow::Shard(pool->num_threads, pool->workers, (n + block - 1) / block, block * 2,
-                      [&](int64_t first, int64_t last) {
-                        const int64_t begin = first * block, end = std::min(n, last * block);
-                        forward(in + begin, out + begin, end - begin, alpha.data(), channels);
-                      });
+    for_each_block(ctx, n, block, 2, [&](int64_t, int64_t begin, int64_t end) {
+      forward(in + begin, out + begin, end - begin, alpha.data(), channels);
+    });
   }
 };
 
@@ -187,15 +197,10 @@ class PreluGradOp : public OpKernel {
     const Bits* g = data<Bits>(dy);
     const Bits* in = data<Bits>(x);
     Bits* out = data<Bits>(dx);
-    auto* pool = ctx->device()->tensorflow_cpu_worker_threads();
-    tensorflow::Shard(pool->num_threads, pool->workers, blocks, block * 3,
-                      [&](int64_t first, int64_t last) {
-                        for (int64_t b = first; b < last; ++b) {
-                          const int64_t begin = b * block, end = std::min(n, begin + block);
-                          backward(g + begin, in + begin, out + begin, end - begin,
-                                   alpha.data(), channels, sums.data() + b * channels);
-                        }
-                      });
+    for_each_block(ctx, n, block, 3, [&](int64_t b, int64_t begin, int64_t end) {
+      backward(g + begin, in + begin, out + begin, end - begin, alpha.data(), channels,
+               sums.data() + b * channels);
+    });
     auto result = dalpha->flat<float>();
     for (int64_t c = 0; c < channels; ++c) {
       double total = 0.0;

@@ -11,7 +11,6 @@ their last activation in float32 and the loss is cast to float32.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from typing import Any, Iterator
@@ -39,11 +38,10 @@ def current_lr(optimizer: Any) -> float:
 
 def make_predict(model: Any, jit: bool = False):
     """``predict(batch) -> probabilities`` (NumPy in, NumPy out), compiled once per rank."""
-    plain_ops = kernel_build.disabled if jit else contextlib.nullcontext  # XLA: no custom ops
-
     @tf.function(reduce_retracing=True, jit_compile=jit)
     def _predict(x):
-        with fused_inference(), plain_ops():  # inference-only kernels; never exported
+        # inference-only kernels, never exported; XLA compiles none of mmarctl's own ops
+        with fused_inference(), kernel_build.disabled(jit):
             return tf.cast(model(x, training=False), tf.float32)
 
     def predict(batch: np.ndarray) -> np.ndarray:
@@ -197,12 +195,10 @@ class TFEngine:
                                                    self.backend, self.amp)
         aux_ops = self.aux_ops
 
-        # XLA has no kernel for mmarctl's own ops: a jit-compiled step traces without them
-        plain_ops = kernel_build.disabled if self.jit else contextlib.nullcontext
-
         @tf.function(reduce_retracing=True, jit_compile=self.jit)
         def step(images, labels):
-            with tf.GradientTape() as tape, plain_ops():
+            # XLA has no kernel for mmarctl's own ops: a jit-compiled step traces without them
+            with tf.GradientTape() as tape, kernel_build.disabled(self.jit):
                 predictions = model(images, training=True)
                 loss = tf.cast(loss_fn(labels, predictions), tf.float32)
                 if model.losses:
