@@ -19,6 +19,8 @@ from mmarctl.problems import Problem
 from mmarctl.runtime.transforms.loaders import missing_fields
 from mmarctl.schemas.validator import validate
 
+#: The fields whose string values name files, where the reading pipeline's are not known.
+FILE_FIELDS = ("image", "label")
 #: How many missing files a problem line lists before giving only the count.
 SHOW_MISSING = 5
 #: A validation config's use whose DATASET_JSON is unset (``DataUse.datalist == ""``).
@@ -110,7 +112,7 @@ def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
             continue
         problems.extend(Problem(shown, use.key, message)
                         for message in missing_fields(items, use.key, reads))
-        missing = _missing_files(items, use, shown)
+        missing = _missing_files(items, use, shown, tuple(reads) or FILE_FIELDS)
         problems.extend(missing)
         # Each file's header once, even when several pipelines read the same list; one field
         # at a time, so a line reads the same whichever pipeline (or verb) looked first.
@@ -140,11 +142,12 @@ def _load(path: Path, shown: str, use: DataUse, problems: list[Problem]) -> Any:
     return data
 
 
-def _missing_files(items: list, use: DataUse, shown: str) -> list[Problem]:
+def _missing_files(items: list, use: DataUse, shown: str,
+                   fields: tuple[str, ...]) -> list[Problem]:
     if use.base_dir is None:
         return []
     base = Path(use.base_dir)
-    named = [name for item in items for name in _files_of(item)]
+    named = [name for item in items for name in _files_of(item, fields)]
     missing = [name for name in named if not (base / os.path.expanduser(name)).exists()]
     if not missing:
         return []
@@ -154,13 +157,14 @@ def _missing_files(items: list, use: DataUse, shown: str) -> list[Problem]:
                     f"DATA_ROOT {base}: {listed}{more}")]
 
 
-def _files_of(item: Any) -> list[str]:
+def _files_of(item: Any, fields: tuple[str, ...]) -> list[str]:
+    """The file names of ``item`` in ``fields`` (a bare string item is an image path)."""
     if isinstance(item, str):
-        return [item]
+        return [item] if "image" in fields else []
     if not isinstance(item, dict):
         return []
     names: list[str] = []
-    for key in ("image", "label"):
+    for key in fields:
         value = item.get(key)
         if isinstance(value, str):
             names.append(value)

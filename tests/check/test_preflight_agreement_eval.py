@@ -165,6 +165,21 @@ def test_infer_reads_no_labels(spleen, tmp_path, no_tf):
     assert NO_TENSORFLOW in done.stderr and "'label'" not in done.stderr, done.stderr
 
 
+def test_infer_needs_no_label_file(spleen, tmp_path, no_tf):
+    """A validation item whose label file is gone: validate and check name the file, infer
+    (which reads no labels) goes on."""
+    root = tmp_path / "mmar"
+    shutil.copytree(spleen, root)
+    label = datalist_file(root, "validation", 0, "label")
+    label.unlink()
+    done = run_verb("infer", root, env=no_tf)
+    assert NO_TENSORFLOW in done.stderr and label.name not in done.stderr, done.stderr
+    done = run_verb("validate", root, env=no_tf)
+    assert done.returncode == 1 and NO_TENSORFLOW not in done.stderr, done.stderr
+    assert "1 of 2 files are missing" in done.stderr and label.name in done.stderr
+    assert label.name in check_line(root)
+
+
 def test_infer_with_input_files_reads_no_datalist(spleen, tmp_path, no_tf):
     """``infer --input`` checks the configs, not DATASET_JSON's list."""
     root = tmp_path / "mmar"
