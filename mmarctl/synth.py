@@ -235,11 +235,14 @@ def film_case(rng: np.random.Generator, size: int, positive: bool) -> np.ndarray
 def _save_nifti(array: np.ndarray, affine: np.ndarray, path: Path) -> None:
     import nibabel as nib
 
-    image = nib.Nifti1Image(array, affine)
+    from mmarctl.runtime.transforms.c_order import as_f_order
+    from mmarctl.runtime.transforms.nifti_gzip import save_nifti_file
+
+    image = nib.Nifti1Image(as_f_order(array), affine)  # NIfTI's own order, reordered in tiles
     image.header.set_xyzt_units("mm")
     image.set_qform(affine, code=1)  # scanner coordinates
     image.set_sform(affine, code=1)
-    nib.save(image, str(path))
+    save_nifti_file(image, path)
 
 
 def validation_count(cases: int, task: str) -> int:

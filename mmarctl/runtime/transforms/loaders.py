@@ -12,6 +12,8 @@ from mmarctl.errors import DataError
 from mmarctl.runtime.transforms import _png
 from mmarctl.runtime.transforms.base import (FieldsTransform, Sample, Transform, as_fields,
                                              check_bool)
+from mmarctl.runtime.transforms.c_order import as_c_order
+from mmarctl.runtime.transforms.nifti_gzip import open_nifti
 
 
 def _paths(value: Any, transform: str, field: str) -> list[str]:
@@ -31,22 +33,28 @@ def load_nifti(path: str, as_closest_canonical: bool = False):
         raise DataError("image file not found", file=path,
                         hint="check DATA_ROOT and the data list entry")
     try:
-        image = nib.load(path)
+        image = open_nifti(path)
         if as_closest_canonical:
             image = nib.as_closest_canonical(image)
         # get_fdata applies scl_slope/inter; reading here also detects truncated files.
         # NIfTI arrays come in Fortran order; C order makes later resampling 2-3x faster.
-        data = np.ascontiguousarray(image.get_fdata(dtype=np.float32))
+        data = as_c_order(image.get_fdata(dtype=np.float32))
     except Exception as error:  # nibabel raises many types for corrupt files
         raise DataError(f"cannot read NIfTI image: {type(error).__name__}: {error}", file=path,
                         hint="the file is corrupt or truncated; re-copy it") from error
-    if not np.isfinite(data).all():
+    if not _all_finite(data):
         # NaN voxels would only surface later as a NaN loss that names no case.
         bad = int(data.size - np.count_nonzero(np.isfinite(data)))
         raise DataError(f"NIfTI image has {bad} NaN or infinite voxel(s)", file=path,
                         hint="fix or re-export the image, or set skip_bad_cases")
     zooms = [float(z) for z in image.header.get_zooms()[: min(data.ndim, 3)]]
     return data, np.asarray(image.affine, dtype=np.float64), zooms, image.header.copy()
+
+
+def _all_finite(data: np.ndarray) -> bool:
+    """Whether no voxel is NaN or infinite: min and max propagate NaN, and hold any
+    infinity, in two passes that allocate nothing (``isfinite`` builds a mask as large)."""
+    return data.size == 0 or bool(np.isfinite(data.min()) and np.isfinite(data.max()))
 
 
 def _as_channels_last(data: np.ndarray, path: str) -> np.ndarray:

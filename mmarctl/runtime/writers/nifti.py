@@ -10,6 +10,8 @@ import numpy as np
 from mmarctl.errors import ConfigError, DataError
 from mmarctl.runtime.component import Component
 from mmarctl.runtime.transforms.base import Sample, case_name, channel_axis, sample_name
+from mmarctl.runtime.transforms.c_order import as_f_order
+from mmarctl.runtime.transforms.nifti_gzip import save_nifti_file
 
 #: dtype names accepted for the written voxels
 DTYPES = ("uint8", "int8", "uint16", "int16", "int32", "float32", "float64")
@@ -26,10 +28,11 @@ def save_nifti(array: np.ndarray, axis: int | None, affine: Any, header: Any, pa
         data = np.moveaxis(data, axis, -1)
         if data.shape[-1] == 1:
             data = data[..., 0]
-    if dtype is not None:
-        if np.dtype(dtype).kind in "iu":
-            data = np.rint(data)  # class indices stored as float: round, do not truncate
-        data = data.astype(dtype)
+    if dtype is not None and np.dtype(dtype).kind in "iu" and data.dtype.kind in "fc":
+        data = np.rint(data)  # class indices stored as float: round, do not truncate
+    # NIfTI stores Fortran order: reorder tile by tile here rather than voxel by voxel in
+    # nibabel's writer, converting on the way
+    data = as_f_order(data, dtype)
     affine = np.eye(4) if affine is None else np.asarray(affine, np.float64)
     header = header.copy() if isinstance(header, nib.Nifti1Header) else None
     image = nib.Nifti1Image(data, affine, header=header)
@@ -37,7 +40,7 @@ def save_nifti(array: np.ndarray, axis: int | None, affine: Any, header: Any, pa
     image.header.set_slope_inter(1, 0)  # voxels are already in output units
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        nib.save(image, str(path))
+        save_nifti_file(image, path)
     except OSError as error:
         raise DataError(f"cannot write NIfTI file: {error.strerror or error}", file=str(path)) from error
     return path
