@@ -133,9 +133,22 @@ class Workspace:
     def environment(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """``environment.json`` (empty if absent) plus ``overrides``, with the path rule applied."""
         path = self.config_path(ENVIRONMENT)
-        env = dict(self.load(ENVIRONMENT)) if path.exists() else {}
+        env = self.load(ENVIRONMENT) if path.exists() else {}
+        if not isinstance(env, dict):
+            raise self._not_an_object(path, env)
+        env = dict(env)
         env.update(overrides or {})
         return {k: self.resolve_path_value(k, v) for k, v in env.items()}
+
+    def _not_an_object(self, path: Path, data: Any) -> ConfigError:
+        """The error for a config file whose top level is not a JSON object: the line
+        `mmarctl check` prints for it (the environment schema's own message)."""
+        from mmarctl.schemas.validator import validate
+
+        shown = self.display(path)
+        problems = validate("environment", data, shown)
+        message = problems[0].message if problems else "expected object"
+        return ConfigError(message, file=shown, json_path="$")
 
     def resolve_path_value(self, key: str, value: Any) -> Any:
         """Apply the path rule to one variable."""

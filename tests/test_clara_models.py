@@ -217,3 +217,31 @@ def test_fixed_shape_graph_checks_the_roi(tmp_path, mmar):
     assert result.exit_code == 1
     assert ("inferer.args.roi_size: model.ckpt takes a fixed input of [16, 16, 16] "
             "(dynamic_input_shape false) but the inferer's roi_size is [8, 8, 8]") in result.output
+
+
+def test_a_corrupt_meta_is_one_line_from_check_validate_infer_and_export(mmar, tmp_path):
+    root = tmp_path / "mmar"
+    shutil.copytree(mmar, root)
+    (root / "models" / "model.ckpt.meta").write_text("this is not a meta graph\n")
+    expected = "models/model.ckpt.meta: corrupt: not a TF1 MetaGraphDef (unsupported wire type 4)"
+    result = invoke("check", str(root))
+    assert result.exit_code == 1
+    assert any(line.startswith(expected) for line in result.output.splitlines()), result.output
+    for verb in ("validate", "infer", "export"):
+        args = [] if verb == "export" else ["-c", "config_validation_ckpt.json"]
+        result = invoke(verb, str(root), *args)
+        assert result.exit_code == 1, (verb, result.output)
+        errors = [l for l in result.output.splitlines() if l.startswith("error")]
+        assert len(errors) == 1 and expected in errors[0], (verb, result.output)
+        assert "Traceback" not in result.output and "WireError" not in result.output
+    assert not (root / "models" / "export.json").exists()
+
+
+def test_check_finds_a_graph_made_for_other_channels(mmar, tmp_path):
+    root = tmp_path / "mmar"
+    shutil.copytree(mmar, root, ignore=shutil.ignore_patterns("models"))
+    tf1_artifacts.build(root / "models", dims=3, channels=2, classes=2, frozen=None)
+    result = invoke("check", str(root))
+    assert result.exit_code == 1
+    assert ("models/model.ckpt: the graph's input NV_MODEL_INPUT takes 2 channels but the "
+            "training config's output_image_channels is 1") in result.output

@@ -80,7 +80,7 @@ class CheckReport:
 def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None, *,
                train_config: str | None = None,
                validation_configs: list[str] | None = None,
-               strict: bool = False) -> CheckReport:
+               strict: bool = False, model_problems: bool | None = None) -> CheckReport:
     """Check every config file of an MMAR and the data it names.
 
     Args:
@@ -92,6 +92,10 @@ def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None,
             When neither is given, ``config/config_train.json`` and every
             ``config/config_validation*.json`` are checked; otherwise only the files named.
         strict: report the runtime-support notes as problems.
+        model_problems: report model files that validate, infer or export would refuse
+            (a corrupt TF1 ``.meta``, a graph taking another channel count) as problems, not
+            only as notes. Default: when the whole MMAR is checked (no config named); train
+            and automl name their configs and write new checkpoints over the old files.
     """
     overrides = dict(overrides or {})
     report = CheckReport()
@@ -120,26 +124,45 @@ def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None,
         report.notes = []
     if scripts_note is not None and scripts_run:
         report.notes.append(scripts_note)
-    # What models/ holds and what each verb can do with it: information, also under --strict.
-    report.notes.extend(_model_notes(workspace, env))
+    # What models/ holds and what each verb can do with it: information, also under --strict;
+    # a model file that validate, infer or export would refuse is a problem as well.
+    notes, problems = _model_findings(workspace, env)
+    report.notes.extend(notes)
+    if model_problems is None:
+        model_problems = train_config is None and validation_configs is None
+    if model_problems:
+        report.problems.extend(problems)
     return report
 
 
-def _model_notes(workspace: Workspace, env: Mapping[str, Any]) -> list[Problem]:
-    """One note per model artifact in ``MMAR_CKPT_DIR`` (read from file headers, no TensorFlow)."""
-    from mmarctl.model_files import describe_models
+def _model_findings(workspace: Workspace,
+                    env: Mapping[str, Any]) -> tuple[list[Problem], list[Problem]]:
+    """One note per model artifact in ``MMAR_CKPT_DIR`` (read from the files' bytes, no
+    TensorFlow), and one problem per artifact a verb would refuse (a corrupt TF1 ``.meta``, a
+    graph taking another channel count than the training pipeline gives)."""
+    from mmarctl.model_files import scan_models
+    from mmarctl.model_files.inventory import describe_item, problem_file
+    from mmarctl.runtime.model_io import input_spec
 
     folder = env.get("MMAR_CKPT_DIR")
     folder = workspace.root / folder if isinstance(folder, str) and folder and "{" not in folder \
         else workspace.models_dir
-    data_format = None
+    data_format = channels = train = None
     try:
         train = load_json(workspace.config_path(TRAIN_CONFIG))
         data_format = train["train"]["model"]["args"].get("data_format")
     except Exception:  # a missing or broken config is reported by the checks above
         pass
-    return [Problem(file, "", message, NOTE)
-            for file, message in describe_models(folder, workspace.display, data_format)]
+    try:
+        channels = input_spec(train)[1]
+    except Exception:  # no config, or bad pipeline arguments: reported above
+        pass
+    items = scan_models(folder, data_format, channels if isinstance(channels, int) else None)
+    notes = [Problem(workspace.display(item.path), "", describe_item(item), NOTE)
+             for item in items]
+    problems = [Problem(workspace.display(problem_file(item)), "", item.problem)
+                for item in items if item.problem]
+    return notes, problems
 
 
 def _check_automl_settings(workspace: Workspace, report: CheckReport) -> None:

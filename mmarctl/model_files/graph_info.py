@@ -34,6 +34,22 @@ _TRAINING_PREFIXES = ("Apply", "ResourceApply")
 Shape = Optional[tuple[Optional[int], ...]]  # None: unknown rank; None entries: open sizes
 
 
+class GraphFileError(ValueError):
+    """A ``.meta`` or ``.pb`` file that is not the TensorFlow graph it should be (corrupt,
+    truncated or another file); the message says which message type was expected."""
+
+
+def layout_from_shape(shape: Shape) -> str | None:
+    """The layout an input shape alone decides (rule 1 of the module docstring), else None."""
+    if shape and len(shape) >= 3:
+        first, last = shape[1], shape[-1]
+        if first is not None and last is None:
+            return CHANNELS_FIRST
+        if last is not None and first is None:
+            return CHANNELS_LAST
+    return None
+
+
 @dataclass(frozen=True)
 class Placeholder:
     """A graph input: node name, dtype name and shape (None entries are open sizes)."""
@@ -75,12 +91,9 @@ class GraphSummary:
         """``(layout, how it was decided)`` for the input ``input_name`` (module docstring rules)."""
         node = self.placeholder(input_name)
         shape = node.shape if node else None
-        if shape and len(shape) >= 3:
-            first, last = shape[1], shape[-1]
-            if first is not None and last is None:
-                return CHANNELS_FIRST, f"input shape {format_shape(shape)}"
-            if last is not None and first is None:
-                return CHANNELS_LAST, f"input shape {format_shape(shape)}"
+        decided = layout_from_shape(shape)
+        if decided:
+            return decided, f"input shape {format_shape(shape)}"
         first = sum(n for f, n in self.data_formats.items() if f.startswith("NC"))
         last = sum(n for f, n in self.data_formats.items() if not f.startswith("NC"))
         if first != last:
@@ -169,10 +182,18 @@ def read_summary(path: Path) -> GraphSummary:
     """Summary of a ``.pb`` GraphDef or a ``.meta`` MetaGraphDef file.
 
     Raises:
-        protowire.WireError: not a protocol-buffer file.
+        GraphFileError: not a protocol-buffer file of that type, or a graph without nodes
+            (e.g. "corrupt: not a TF1 MetaGraphDef (unsupported wire type 4)").
         OSError: unreadable.
     """
     data = memoryview(Path(path).read_bytes())
-    if str(path).endswith(".meta"):
-        return summarize_meta_graph(data)
-    return summarize_graph_def(data)
+    meta = str(path).endswith(".meta")
+    what = "a TF1 MetaGraphDef" if meta else "a TensorFlow GraphDef"
+    try:
+        summary = summarize_meta_graph(data) if meta else summarize_graph_def(data)
+    except pw.WireError as error:
+        raise GraphFileError(f"corrupt: not {what} ({error})") from None
+    if not summary.names:
+        # Wire-valid bytes of another message (or an empty file) decode to no nodes at all.
+        raise GraphFileError(f"corrupt: not {what} (no graph nodes)")
+    return summary

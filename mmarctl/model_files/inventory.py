@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Callable
 
 from mmarctl.model_files import graph_info as gi
-from mmarctl.model_files import protowire as pw
 from mmarctl.model_files import tf_table
 
 LABELS = {"tf2_checkpoint": "mmarctl (TF2) checkpoint",
@@ -44,8 +43,11 @@ class ModelFile:
         layout: ``channels_first`` / ``channels_last`` for graphs, else None.
         input, output: node names when known.
         input_shape: the input placeholder's shape (None entries open), when known.
-        has_meta: TF1 checkpoints: whether the ``.meta`` graph is there.
+        has_meta: TF1 checkpoints: whether a readable ``.meta`` graph is there.
+        meta_error: TF1 checkpoints: why the ``.meta`` that is there cannot be read.
         uses: verb -> what it does with this file (or why it cannot).
+        problem: what validate, infer or export would refuse in this file (``check``
+            reports it as a problem, not a note), else None.
     """
 
     kind: str
@@ -56,7 +58,9 @@ class ModelFile:
     output: str | None = None
     input_shape: gi.Shape = None
     has_meta: bool = False
+    meta_error: str | None = None
     uses: dict[str, str] = field(default_factory=dict)
+    problem: str | None = None
 
     @property
     def label(self) -> str:
@@ -68,6 +72,51 @@ class ModelFile:
         return bool(self.input_shape) and all(d is not None for d in self.input_shape[1:])
 
 
+#: How to run Clara's frozen graph instead of a TF1 checkpoint that cannot run.
+USE_FROZEN_GRAPH = ("use Clara's model.fzn.pb instead: validate/infer --model fzn, export "
+                    "--ckpt models/model.fzn.pb")
+
+
+def corrupt_meta_hint(meta: Path) -> str:
+    """What to do about an unreadable ``.meta`` (shared by ``check`` and the verbs)."""
+    return f"copy {meta.name} again from where the checkpoint came from, or {USE_FROZEN_GRAPH}"
+
+
+def missing_tf1_weights(prefix: Path) -> list[str]:
+    """The files a TF1 checkpoint whose ``.meta`` exists lacks (``.index``, ``.data-*``).
+
+    Empty when there is no ``.meta`` at ``prefix`` or nothing is missing.
+    """
+    prefix = Path(prefix)
+    if not Path(f"{prefix}.meta").is_file():
+        return []
+    missing = [] if Path(f"{prefix}.index").is_file() else [f"{prefix.name}.index"]
+    if not any(prefix.parent.glob(f"{prefix.name}.data-*")):
+        missing.append(f"{prefix.name}.data-00000-of-00001")
+    return missing
+
+
+def missing_weights_message(prefix: Path, missing: list[str]) -> tuple[str, str]:
+    """``(message, hint)`` for a TF1 ``.meta`` (the file they are about) whose weights
+    files are gone."""
+    return (f"a TF1 checkpoint's graph without its weights: {' and '.join(missing)} not found",
+            f"copy the checkpoint's .index and .data-* files beside it, or {USE_FROZEN_GRAPH}")
+
+
+def channel_mismatch(input_name: str, graph_channels: int, given: str) -> str:
+    """The line for a graph input whose channel count differs from the data's (``given``:
+    where the data's count comes from, e.g. "the input has 1")."""
+    return (f"the graph's input {input_name} takes {graph_channels} channel"
+            f"{'s' if graph_channels != 1 else ''} but {given}")
+
+
+def channel_mismatch_hint(graph_channels: int, given: int) -> str:
+    """What to do when the data's channel count is not the graph's."""
+    return (f"this model was trained on {graph_channels}-channel images: make the pipeline "
+            f"give {graph_channels} channels with output_image_channels and the transforms, "
+            f"or use a model trained on {given}-channel images")
+
+
 def checkpoint_kind(index_file: Path) -> str:
     """``tf2_checkpoint`` or ``tf1_checkpoint`` from a ``.index`` file (``unreadable`` if neither)."""
     try:
@@ -77,7 +126,8 @@ def checkpoint_kind(index_file: Path) -> str:
     return "tf2_checkpoint" if tf_table.is_object_checkpoint(entries) else "tf1_checkpoint"
 
 
-def _describe_graph(item: ModelFile, summary: gi.GraphSummary, data_format: str | None) -> None:
+def _describe_graph(item: ModelFile, summary: gi.GraphSummary, data_format: str | None,
+                    channels: int | None = None) -> None:
     node = summary.placeholder()
     item.input = node.name if node else None
     item.input_shape = node.shape if node else None
@@ -92,9 +142,16 @@ def _describe_graph(item: ModelFile, summary: gi.GraphSummary, data_format: str 
         item.details.append(f"no {gi.DEFAULT_INPUT} (placeholders: {names})")
     item.details.append(f"output {item.output}" if item.output
                         else f"no {gi.DEFAULT_OUTPUT} node")
+    shape = item.input_shape
+    if channels is not None and shape and len(shape) >= 3:
+        graph_channels = shape[1] if item.layout == gi.CHANNELS_FIRST else shape[-1]
+        if graph_channels is not None and graph_channels != channels:
+            given = f"the training config's output_image_channels is {channels}"
+            item.problem = (channel_mismatch(item.input or "", graph_channels, given)
+                            + f" ({channel_mismatch_hint(graph_channels, channels)})")
 
 
-def _checkpoint(index: Path, data_format: str | None) -> ModelFile:
+def _checkpoint(index: Path, data_format: str | None, channels: int | None) -> ModelFile:
     prefix = Path(str(index)[: -len(".index")])
     kind = checkpoint_kind(index)
     item = ModelFile(kind, prefix)
@@ -111,24 +168,30 @@ def _checkpoint(index: Path, data_format: str | None) -> ModelFile:
     item.has_meta = meta.is_file()
     if item.has_meta:
         try:
-            _describe_graph(item, gi.read_summary(meta), data_format)
-        except (pw.WireError, OSError):
-            item.details.append("the .meta is not a TF1 meta graph")
+            _describe_graph(item, gi.read_summary(meta), data_format, channels)
+        except (gi.GraphFileError, OSError) as error:
             item.has_meta = False
+            item.meta_error = str(error) if isinstance(error, gi.GraphFileError) else \
+                f"unreadable ({error.strerror})"
+            item.details.append(f"{meta.name}: {item.meta_error}")
+            # validate, infer (CheckpointLoader) and export all run this checkpoint's graph.
+            item.problem = f"{item.meta_error} ({corrupt_meta_hint(meta)})"
     else:
         item.details.append("no .meta graph")
     return item
 
 
-def _graph(path: Path, data_format: str | None) -> ModelFile:
+def _graph(path: Path, data_format: str | None, channels: int | None) -> ModelFile:
     try:
         summary = gi.read_summary(path)
-    except (pw.WireError, OSError):
-        return ModelFile("unreadable", path, ["not a TensorFlow GraphDef"])
-    if not summary.names:
-        return ModelFile("unreadable", path, ["no graph nodes"])
+    except gi.GraphFileError as error:
+        return ModelFile("unreadable", path, [str(error)])
+    except OSError as error:
+        return ModelFile("unreadable", path, [f"unreadable ({error.strerror})"])
+    if summary.tensorrt:  # it cannot run at all: its channels do not matter
+        channels = None
     item = ModelFile("tftrt_graph" if summary.tensorrt else "frozen_graph", path)
-    _describe_graph(item, summary, data_format)
+    _describe_graph(item, summary, data_format, channels)
     return item
 
 
@@ -138,13 +201,16 @@ def _is_onnx(path: Path) -> bool:
     return head[:1] == b"\x08"  # ModelProto field 1 (ir_version), a varint
 
 
-def scan_models(folder: Path, data_format: str | None = None) -> list[ModelFile]:
+def scan_models(folder: Path, data_format: str | None = None,
+                channels: int | None = None) -> list[ModelFile]:
     """The model artifacts in ``folder`` (not recursive, except ``saved_model/`` and
     ``triton/`` which are listed as one item each), with :attr:`ModelFile.uses` filled in.
 
     Args:
         folder: usually the MMAR's ``models/``.
         data_format: the training config's ``data_format`` (a layout tie-breaker).
+        channels: the input channels the data gives (the training pipeline's
+            ``output_image_channels``); a graph taking another count gets a ``problem``.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -157,12 +223,13 @@ def scan_models(folder: Path, data_format: str | None = None) -> list[ModelFile]
         if path.is_dir() and (path / "saved_model.pb").is_file():
             items.append(ModelFile("saved_model", path))
         elif name.endswith(".index") and path.is_file():
-            items.append(_checkpoint(path, data_format))
+            items.append(_checkpoint(path, data_format, channels))
         elif name.endswith(".meta") and not Path(str(path)[:-5] + ".index").exists():
-            items.append(ModelFile("unreadable", path, ["a TF1 meta graph without its "
-                                                        "checkpoint (.index/.data)"]))
+            prefix = Path(str(path)[:-len(".meta")])
+            message, hint = missing_weights_message(prefix, missing_tf1_weights(prefix))
+            items.append(ModelFile("unreadable", path, [f"{message}; {hint}"]))
         elif name.endswith(".pb") and path.is_file():
-            items.append(_graph(path, data_format))
+            items.append(_graph(path, data_format, channels))
         elif name.endswith(".onnx") and path.is_file():
             items.append(ModelFile("onnx" if _is_onnx(path) else "unreadable", path))
         elif name == "model.trt" and path.is_file():
@@ -179,6 +246,9 @@ def _uses(item: ModelFile, names: set[str]) -> dict[str, str]:
         return {"validate/infer": "CheckpointLoader (--model ckpt)",
                 "export": "every format", "finetune": "yes"}
     if kind == "tf1_checkpoint":
+        if item.meta_error:
+            run = f"no: its graph (.meta) is {item.meta_error.split(':')[0]}"
+            return {"validate/infer": run, "export": run, "finetune": _FINETUNE_TF1}
         if not item.has_meta:
             run = "no: the graph (.meta) is missing; use Clara's model.fzn.pb"
             return {"validate/infer": run, "export": run, "finetune": _FINETUNE_TF1}
@@ -209,14 +279,20 @@ _FINETUNE_TF1 = ("only if every variable of the config's network matches one of 
                  "variables by name and shape, else train from scratch")
 
 
+def describe_item(item: ModelFile) -> str:
+    """One line for ``mmarctl check``: what the artifact is and what each verb does with it."""
+    facts = "; ".join(item.details)
+    uses = "; ".join(f"{verb}: {what}" for verb, what in item.uses.items())
+    return item.label + (f" ({facts})" if facts else "") + (f". {uses}" if uses else "")
+
+
+def problem_file(item: ModelFile) -> Path:
+    """The file a :attr:`ModelFile.problem` is about (a checkpoint's unreadable ``.meta``)."""
+    return Path(f"{item.path}.meta") if item.meta_error else item.path
+
+
 def describe_models(folder: Path, display: Callable[[Path], str] = str,
                     data_format: str | None = None) -> list[tuple[str, str]]:
     """``(file, message)`` lines for ``mmarctl check``: what each artifact is and its uses."""
-    lines = []
-    for item in scan_models(folder, data_format):
-        shown = display(item.path)
-        facts = "; ".join(item.details)
-        uses = "; ".join(f"{verb}: {what}" for verb, what in item.uses.items())
-        text = item.label + (f" ({facts})" if facts else "") + (f". {uses}" if uses else "")
-        lines.append((shown, text))
-    return lines
+    return [(display(item.path), describe_item(item))
+            for item in scan_models(folder, data_format)]

@@ -132,3 +132,85 @@ def test_finetune_import_refuses_an_unmatched_network_and_maps_a_matching_one(mo
     assert mapping["conv1/kernel"] == "conv1/kernel" and len(mapping) == 8
     np.testing.assert_array_equal(same.get_layer("bn1").moving_variance.numpy(),
                                   weights["bn1/moving_variance"])
+
+
+# --- Damaged or mismatched TF1 artifacts: one line from check and from every verb's loader ---
+
+@pytest.mark.parametrize("garbage, why", [(b"this is not a meta graph\n", "unsupported wire type"),
+                                          (b"\x0a\x05abc", "runs past the end"),
+                                          (b"", "no graph nodes")])
+def test_a_corrupt_meta_is_a_problem_for_check_and_one_line_for_the_loader(tmp_path, garbage,
+                                                                           why):
+    from mmarctl.errors import RuntimeFailure
+    from mmarctl.runtime.model_sources import open_source
+
+    folder = tmp_path / "models"
+    tf1_artifacts.build(folder, dims=2, frozen=None)
+    (folder / "model.ckpt.meta").write_bytes(garbage)
+    (item,) = scan_models(folder)
+    assert item.kind == "tf1_checkpoint" and not item.has_meta
+    assert item.problem.startswith(f"corrupt: not a TF1 MetaGraphDef (")
+    assert why in item.problem and "--model fzn" in item.problem
+    assert item.uses["validate/infer"] == "no: its graph (.meta) is corrupt"
+    with pytest.raises(RuntimeFailure) as raised:
+        open_source("tf1_checkpoint", folder / "model.ckpt")
+    assert raised.value.message == item.meta_error
+    assert raised.value.file.endswith("model.ckpt.meta")
+
+
+def test_a_graph_for_other_channels_is_a_problem_and_the_loader_names_the_channels(models):
+    from mmarctl.errors import RuntimeFailure
+    from mmarctl.runtime.model_sources import open_source
+
+    folder = models["3d_cf"][0]  # 2 input channels
+    items = {i.path.name: i for i in scan_models(folder, channels=1)}
+    for name in ("model.ckpt", "model.fzn.pb"):
+        assert items[name].problem.startswith(
+            "the graph's input NV_MODEL_INPUT takes 2 channels but the training config's "
+            "output_image_channels is 1"), name
+    assert not any(i.problem for i in scan_models(folder, channels=2))
+
+    one_channel = np.zeros((1, 8, 8, 8, 1), np.float32)
+    for kind, name in (("tf1_checkpoint", "model.ckpt"), ("frozen_graph", "model.fzn.pb")):
+        with pytest.raises(RuntimeFailure) as raised:
+            open_source(kind, folder / name).predict(one_channel)
+        assert raised.value.message == ("the graph's input NV_MODEL_INPUT takes 2 channels but "
+                                        "the input of shape (1, 1, 8, 8, 8) has 1"), kind
+        assert "trained on 2-channel images" in raised.value.hint
+        assert "roi_size" not in raised.value.hint
+
+
+def test_a_fixed_size_graph_still_asks_for_the_roi_size(models):
+    from mmarctl.errors import RuntimeFailure
+    from mmarctl.runtime.model_sources import open_source
+
+    source = open_source("tf1_checkpoint", models["2d_cf_fixed"][0] / "model.ckpt")
+    with pytest.raises(RuntimeFailure, match="does not fit NV_MODEL_INPUT") as raised:
+        source.predict(np.zeros((1, 8, 8, 2), np.float32))
+    assert "roi_size" in raised.value.hint
+
+
+def test_a_meta_without_its_weights_names_the_missing_files(tmp_path):
+    from types import SimpleNamespace
+
+    from mmarctl.errors import RuntimeFailure
+    from mmarctl.runtime.model_loaders.checkpoint import CheckpointLoader
+
+    folder = tmp_path / "models"
+    tf1_artifacts.build(folder, dims=2, frozen=None)
+    (folder / "model.ckpt.index").unlink()
+    (item,) = scan_models(folder)
+    assert "without its weights: model.ckpt.index not found" in item.details[0]
+    with pytest.raises(RuntimeFailure) as raised:
+        CheckpointLoader().load(SimpleNamespace(root=tmp_path), None)
+    assert raised.value.message == ("a TF1 checkpoint's graph without its weights: "
+                                    "model.ckpt.index not found")
+    assert raised.value.file.endswith("model.ckpt.meta")
+    assert "copy the checkpoint's .index and .data-* files" in raised.value.hint
+    assert "TF2" not in raised.value.hint
+    for data in folder.glob("model.ckpt.data-*"):
+        data.unlink()
+    with pytest.raises(RuntimeFailure, match="model.ckpt.index and "
+                                             "model.ckpt.data-00000-of-00001 not found"):
+        CheckpointLoader().load(SimpleNamespace(root=tmp_path), None)
+

@@ -187,6 +187,9 @@ def export_mmar(workspace: Any, request: ExportRequest,
 
         check_export(workspace, request.overrides, config=request.config)
     if found is None and graph_source is None:
+        from mmarctl.runtime.model_sources.tf1_checkpoint import require_tf1_weights
+
+        require_tf1_weights(Path(prefix))  # a Clara .meta whose weights files are gone
         raise RuntimeFailure(f"no checkpoint at {workspace.display(Path(prefix))}",
                              hint="train first (`mmarctl train`), or pass --ckpt PATH")
     logs.quiet_tensorflow()

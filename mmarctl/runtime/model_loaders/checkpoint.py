@@ -42,9 +42,10 @@ class CheckpointLoader(Component):
     to output node in a ``tf.compat.v1.Session``, channels-first graphs included
     (:mod:`mmarctl.runtime.model_sources.tf1_checkpoint`), not the rebuilt network.
 
-    For a TF2 checkpoint ``load`` needs the built Keras model (``network``); it raises RuntimeFailure naming the
-    path when there is no checkpoint, and a one-line RuntimeFailure when the checkpoint does
-    not fit the network.
+    For a TF2 checkpoint ``load`` needs the built Keras model (``network``); it raises
+    RuntimeFailure naming the path when there is no checkpoint (naming the missing
+    ``.index`` / ``.data-*`` files when a TF1 ``.meta`` is there), and a one-line
+    RuntimeFailure when the checkpoint does not fit the network.
     """
 
     clara_name = "CheckpointLoader"
@@ -75,9 +76,12 @@ class CheckpointLoader(Component):
         """``predict(batch) -> probabilities`` of ``network`` with the checkpoint's weights."""
         from mmarctl.runtime import checkpoint
         from mmarctl.runtime.model_sources import checkpoint_kind, open_source
+        from mmarctl.runtime.model_sources.tf1_checkpoint import require_tf1_weights
         from mmarctl.runtime.training.tf_engine import make_predict
 
         found = checkpoint.checkpoint_prefix(self.prefix(workspace))
+        if found is None:
+            require_tf1_weights(self.prefix(workspace))  # a Clara .meta whose weights are gone
         if found is not None and checkpoint_kind(found) == "tf1_checkpoint":
             source = open_source("tf1_checkpoint", Path(found),
                                  input_name=self.input_node_names,

@@ -24,8 +24,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from mmarctl.errors import ConfigError
+from mmarctl.errors import ConfigError, RuntimeFailure
 from mmarctl.model_files.graph_info import CHANNELS_FIRST, CHANNELS_LAST, Shape, format_shape
+from mmarctl.model_files.inventory import channel_mismatch, channel_mismatch_hint
 
 
 @contextlib.contextmanager
@@ -141,6 +142,36 @@ class ModelSource:
         predict.fixed_spatial = self.fixed_spatial  # type: ignore[attr-defined]
         predict.source = self  # type: ignore[attr-defined]
         return predict
+
+
+def fits(shape: tuple[int, ...], expected: Shape) -> bool:
+    """Whether a batch of ``shape`` fits an input of ``expected`` (None: any rank or size)."""
+    if expected is None:
+        return True
+    return len(shape) == len(expected) and all(
+        e is None or e == s for s, e in zip(shape, expected))
+
+
+def input_mismatch(shape: tuple[int, ...], expected: Shape, layout: str, input_name: str,
+                   file: Path, size_hint: str) -> RuntimeFailure:
+    """The one-line failure for a batch (in the model's own layout) its input does not take.
+
+    The hint names what differs: the number of spatial axes, the channel count (data made
+    for another model), or a fixed spatial size (``size_hint``, e.g. the inferer's roi_size).
+    """
+    shown = f"input of shape {tuple(shape)} does not fit {input_name} {format_shape(expected)}"
+    if expected is None or len(shape) != len(expected):
+        rank = len(expected) - 2 if expected else "?"
+        return RuntimeFailure(shown, file=file, hint=f"the model takes {rank}D images, the "
+                                                     f"input is {len(shape) - 2}D")
+    axis = 1 if layout == CHANNELS_FIRST else len(shape) - 1
+    wanted = expected[axis]
+    if wanted is not None and wanted != shape[axis]:
+        message = channel_mismatch(input_name, wanted,
+                                   f"the input of shape {tuple(shape)} has {shape[axis]}")
+        return RuntimeFailure(message, file=file,
+                              hint=channel_mismatch_hint(wanted, shape[axis]))
+    return RuntimeFailure(shown, file=file, hint=size_hint)
 
 
 def check_roi(inferer: Any, predict: Any, file: str) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 
 from mmarctl.errors import RuntimeFailure
 from mmarctl.model_files import graph_info
-from mmarctl.runtime.model_sources.base import ModelSource, quiet_tf
+from mmarctl.runtime.model_sources.base import ModelSource, input_mismatch, quiet_tf
 from mmarctl.runtime.model_sources.layout import channels_last_graph_def
 from mmarctl.runtime.model_sources.tf1_checkpoint import check_nodes
 
@@ -100,11 +100,11 @@ class FrozenGraph(ModelSource):
 
         batch = np.asarray(batch, dtype=self._dtype.as_numpy_dtype)
         if not self._expected.is_compatible_with(batch.shape):
-            raise RuntimeFailure(f"input of shape {tuple(batch.shape)} does not fit the "
-                                 f"frozen graph's {self.input_name} "
-                                 f"{self._expected.as_list()}", file=self.path,
-                                 hint="export with dynamic_input_shape=true, or set the "
-                                      "inferer's roi_size to the graph's patch size")
+            expected = self._expected
+            raise input_mismatch(batch.shape, None if expected.rank is None else
+                                 tuple(expected.as_list()), self.layout, self.input_name,
+                                 self.path, "export with dynamic_input_shape=true, or set the "
+                                            "inferer's roi_size to the graph's patch size")
         return np.asarray(self._function(tf.constant(batch)).numpy(), np.float32)
 
     def graph_def(self) -> Any:

@@ -17,13 +17,46 @@ import numpy as np
 
 from mmarctl.errors import RuntimeFailure
 from mmarctl.model_files import graph_info
-from mmarctl.runtime.model_sources.base import ModelSource, quiet_tf
+from mmarctl.model_files.inventory import (corrupt_meta_hint, missing_tf1_weights,
+                                           missing_weights_message)
+from mmarctl.runtime.model_sources.base import ModelSource, input_mismatch, quiet_tf
 from mmarctl.runtime.model_sources.layout import channels_last_graph_def
 
 
 def _first_line(error: BaseException) -> str:
     text = str(getattr(error, "message", "") or error).strip()
     return (text.splitlines()[0] if text else type(error).__name__)[:300]
+
+
+def require_tf1_weights(prefix: Path) -> None:
+    """Refuse a TF1 ``.meta`` at ``prefix`` whose ``.index`` / ``.data-*`` files are gone.
+
+    Callers use it where "no checkpoint at ..." would otherwise be said: the graph alone
+    cannot run, but the files that are missing can be named.
+
+    Raises:
+        RuntimeFailure: naming the missing files and what to do.
+    """
+    prefix = Path(prefix)
+    if prefix.is_dir():  # a folder given for its model.ckpt, as checkpoint_prefix takes it
+        prefix = prefix / "model.ckpt"
+    elif prefix.suffix in (".index", ".meta"):
+        prefix = prefix.with_suffix("")
+    missing = missing_tf1_weights(prefix)
+    if missing:
+        message, hint = missing_weights_message(prefix, missing)
+        raise RuntimeFailure(message, file=Path(f"{prefix}.meta"), hint=hint)
+
+
+def read_meta_summary(meta: Path) -> graph_info.GraphSummary:
+    """The summary of a checkpoint's ``.meta``, a one-line RuntimeFailure when it is corrupt."""
+    try:
+        return graph_info.read_summary(meta)
+    except graph_info.GraphFileError as error:
+        raise RuntimeFailure(str(error), file=meta, hint=corrupt_meta_hint(meta)) from None
+    except OSError as error:
+        raise RuntimeFailure(f"cannot read the TF1 meta graph: {error.strerror}",
+                             file=meta) from None
 
 
 def check_nodes(names: set[str], summary: graph_info.GraphSummary, input_name: str,
@@ -64,7 +97,7 @@ class Tf1Checkpoint(ModelSource):
                                  file=self.path.parent,
                                  hint="the graph is needed to run it; use Clara's model.fzn.pb "
                                       "(--model fzn), or train from scratch")
-        summary = graph_info.read_summary(meta)
+        summary = read_meta_summary(meta)
         check_nodes(summary.names, summary, self.input_name, self.output_name, meta)
         self.layout, self.layout_reason = summary.layout(
             self.input_name, self.extra.get("data_format"))
@@ -90,10 +123,11 @@ class Tf1Checkpoint(ModelSource):
     def native_predict(self, batch: np.ndarray) -> np.ndarray:
         batch = np.asarray(batch, dtype=self._input.dtype.as_numpy_dtype)
         if not self._input.shape.is_compatible_with(batch.shape):
-            raise RuntimeFailure(f"input of shape {tuple(batch.shape)} does not fit the graph's "
-                                 f"{self.input_name} {self._input.shape.as_list()}",
-                                 file=self.path, hint="set the inferer's roi_size to the "
-                                                      "graph's fixed size")
+            expected = self._input.shape
+            raise input_mismatch(batch.shape, None if expected.rank is None else
+                                 tuple(expected.as_list()), self.layout, self.input_name,
+                                 self.path, "set the inferer's roi_size to the graph's fixed "
+                                            "size")
         with quiet_tf():
             out = self._session.run(self._output, {self._input: batch})
         return np.asarray(out, np.float32)

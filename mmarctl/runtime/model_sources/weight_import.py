@@ -110,6 +110,10 @@ def load_finetune_weights(prefix: str | Path, model: Any,
     from mmarctl.runtime.model_sources import checkpoint_kind
 
     found = checkpoint.checkpoint_prefix(prefix)
+    if found is None:
+        from mmarctl.runtime.model_sources.tf1_checkpoint import require_tf1_weights
+
+        require_tf1_weights(Path(prefix))  # a Clara .meta whose weights files are gone
     if found is not None and checkpoint_kind(found) == "tf1_checkpoint":
         import_tf1_weights(found, model, log)
         return "tf1_checkpoint"
