@@ -111,3 +111,15 @@ def test_onnx_loader_missing_file(workspace):
                                        ("OnnxModelLoader", OnnxModelLoader)])
 def test_registered_under_clara_names(name, cls):
     assert registry.lookup("model_loaders", name) is cls
+
+
+def test_onnx_runtime_errors_keep_their_continuation_lines():
+    from mmarctl.runtime.export.onnx_model import one_line
+
+    error = RuntimeError("Got invalid dimensions for input: NV_MODEL_INPUT for the following "
+                         "indices\n index: 1 Got: 48 Expected: 1\n Please fix either the "
+                         "inputs/outputs or the model.\n")
+    assert one_line(error) == ("Got invalid dimensions for input: NV_MODEL_INPUT for the "
+                               "following indices index: 1 Got: 48 Expected: 1 Please fix "
+                               "either the inputs/outputs or the model.")
+    assert one_line(RuntimeError("x" * 1000)).endswith("...")

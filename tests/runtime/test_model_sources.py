@@ -214,3 +214,33 @@ def test_a_meta_without_its_weights_names_the_missing_files(tmp_path):
                                              "model.ckpt.data-00000-of-00001 not found"):
         CheckpointLoader().load(SimpleNamespace(root=tmp_path), None)
 
+
+def test_onnx_export_of_a_channels_first_graph_runs_channels_last_batches(models, tmp_path):
+    pytest.importorskip("tf2onnx")
+    pytest.importorskip("onnxruntime")
+    import json
+    from types import SimpleNamespace
+
+    from mmarctl.runtime.export.graph_export import write_onnx
+    from mmarctl.runtime.export.serving import ServingSpec
+    from mmarctl.runtime.model_loaders.onnx_loader import OnnxModelLoader
+    from mmarctl.runtime.model_sources import open_source
+
+    folder = models["3d_cf"][0]
+    frozen = open_source("frozen_graph", folder / "model.fzn.pb")
+    spec = ServingSpec((None, 2, None, None, None), 2, layout="channels_first")
+    (tmp_path / "models").mkdir()
+    write_onnx(frozen.graph_def(), spec, tmp_path / "models" / "model.onnx")
+    batch = np.random.default_rng(5).standard_normal((1, 8, 8, 8, 2)).astype("f")
+    loader = OnnxModelLoader(providers=["CPUExecutionProvider"])
+    # Without export.json the input's shape (batch, 2, x, y, z) says channels first.
+    predict = loader.load(SimpleNamespace(root=tmp_path))
+    assert predict.source.layout == "channels_first"
+    np.testing.assert_allclose(predict(batch), frozen.predict(batch), atol=3e-3)
+    # export.json's layout when it lists the ONNX file.
+    (tmp_path / "models" / "export.json").write_text(json.dumps(
+        {"layout": "channels_first", "formats": {"onnx": {"path": "models/model.onnx"}},
+         "input": {"name": "NV_MODEL_INPUT"}, "output": {"name": "NV_MODEL_OUTPUT"}}))
+    predict = loader.load(SimpleNamespace(root=tmp_path))
+    assert predict.source.layout_reason == "export.json"
+    np.testing.assert_allclose(predict(batch), frozen.predict(batch), atol=3e-3)

@@ -102,6 +102,14 @@ def onnx_io(path: Path) -> dict[str, Any]:
     return {"inputs": describe(model.graph.input), "outputs": describe(model.graph.output)}
 
 
+def one_line(error: BaseException, limit: int = 400) -> str:
+    """An ONNX Runtime error on one line: its message continues on the next lines (e.g. the
+    indices after "Got invalid dimensions for input: ... for the following indices")."""
+    text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    text = text or type(error).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def load_onnx_model(path: Path, input_name: str | None = None,
                     output_name: str | None = None,
                     providers: list[str] | None = None,
@@ -125,7 +133,7 @@ def load_onnx_model(path: Path, input_name: str | None = None,
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as error:  # ORT raises its own Fail/InvalidGraph types
-        raise RuntimeFailure(f"ONNX Runtime cannot load the model: {str(error).splitlines()[0]}",
+        raise RuntimeFailure(f"ONNX Runtime cannot load the model: {one_line(error)}",
                              file=path) from None
     inputs = [i.name for i in session.get_inputs()]
     outputs = [o.name for o in session.get_outputs()]
@@ -141,7 +149,7 @@ def load_onnx_model(path: Path, input_name: str | None = None,
             return session.run([output_name], feed)[0]
         except Exception as error:  # wrong rank or size for a fixed-shape model
             raise RuntimeFailure(f"ONNX Runtime failed on input {tuple(np.shape(batch))}: "
-                                 f"{str(error).splitlines()[0]}", file=path) from None
+                                 f"{one_line(error)}", file=path) from None
 
     predict.session = session  # type: ignore[attr-defined]
     return predict

@@ -19,8 +19,11 @@ class OnnxModelLoader(Component):
     An mmarctl addition (Clara 3.x had no ONNX loader); config entry
     ``{"name": "OnnxModelLoader", "args": {"model_file_path": "{MMAR_CKPT_DIR}/model.onnx"}}``.
     Input and output names come from ``export.json`` beside the file when present, else the
-    model's only input and output. Uses the CUDA execution provider when ONNX Runtime has it,
-    else the CPU.
+    model's only input and output. The layout is ``export.json``'s when it lists the ONNX
+    file, else read from the input's shape: an export of a Clara TF1 graph is channels first
+    and gets its batch transposed at the boundary
+    (:mod:`mmarctl.runtime.model_sources.onnx_model`). Uses the CUDA execution provider when
+    ONNX Runtime has it, else the CPU.
 
     Args:
         model_file_path: the ``.onnx`` file (default ``models/model.onnx``); a relative path
@@ -51,11 +54,18 @@ class OnnxModelLoader(Component):
             workspace: the MMAR (its root resolves a relative ``model_file_path``).
             network: unused: the ONNX file carries the architecture and the weights.
         """
-        from mmarctl.runtime.export.onnx_model import load_onnx_model
+        from mmarctl.runtime.export.manifest import read_manifest
+        from mmarctl.runtime.model_sources import open_source
 
         path = resolve_model_file(self.model_file_path, workspace)
         if not path.is_file():
             raise RuntimeFailure(f"no ONNX model at {path}",
                                  hint="write one with `mmarctl export --format onnx`")
         input_name, output_name = exported_names(path)
-        return load_onnx_model(path, input_name, output_name, providers=self.providers)
+        manifest = read_manifest(path.parent) or {}
+        # The manifest's layout describes this file only when that export wrote an ONNX model.
+        onnx_entry = (manifest.get("formats") or {}).get("onnx") or {}
+        layout = manifest.get("layout") if onnx_entry.get("path") else None
+        source = open_source("onnx", path, input_name=input_name, output_name=output_name,
+                             layout=layout, providers=self.providers)
+        return source.as_predict()

@@ -34,7 +34,8 @@ def open_source(kind: str, path: Path, *, input_name: str | None = None,
     Args:
         kind: a key of :data:`KINDS`.
         input_name, output_name: node names (default ``NV_MODEL_INPUT`` / ``NV_MODEL_OUTPUT``;
-            a frozen graph without ``NV_MODEL_INPUT`` uses its only placeholder).
+            a frozen graph without ``NV_MODEL_INPUT`` uses its only placeholder, an ONNX
+            model its only input and output).
         extra: per kind: ``model`` (tf2), ``data_format`` (layout tie-breaker), ``layout``
             (from export.json), ``providers`` (onnx).
     """
@@ -43,8 +44,9 @@ def open_source(kind: str, path: Path, *, input_name: str | None = None,
     module, _, name = KINDS[kind].partition(":")
     cls = getattr(importlib.import_module(f"{__name__}.{module}"), name)
     default_input = "" if kind in ("frozen_graph", "onnx") else "NV_MODEL_INPUT"
+    default_output = "" if kind == "onnx" else "NV_MODEL_OUTPUT"
     return cls(kind=kind, path=Path(path), input_name=input_name or default_input,
-               output_name=output_name or "NV_MODEL_OUTPUT", extra=dict(extra))
+               output_name=output_name or default_output, extra=dict(extra))
 
 
 def checkpoint_kind(prefix: str | Path) -> str:
