@@ -29,7 +29,8 @@ from mmarctl.search.concrete import concrete_config
 from mmarctl.search.space import SearchSpace
 from mmarctl.search.scalars import StudyScalars
 from mmarctl.search.settings import AutomlSettings
-from mmarctl.search.trials import TrialOutcome, TrialProcess, create_trial_mmar, trial_name
+from mmarctl.search.trials import (STOP_GRACE_S, TrialOutcome, TrialProcess, create_trial_mmar,
+                                   trial_name)
 from mmarctl.search.workers import Slot
 from mmarctl.tracking.study import trial_environment
 from mmarctl.workspace import Workspace
@@ -38,6 +39,9 @@ QUEUED = "mmarctl_queued"
 INTERRUPTED = "mmarctl_interrupted"
 SURPLUS = "mmarctl_surplus"
 DATABASE = "study.db"
+#: After Ctrl-C, how long the workers get to record their stopped trials (each trial process
+#: has already ended or been killed by then).
+RECORD_TIMEOUT_S = 30.0
 
 
 def import_optuna() -> Any:
@@ -232,6 +236,9 @@ class Study:
         self.storage_url = options.storage or default_storage(study_dir)
         self._take_lock = threading.Lock()
         self._scalars_lock = threading.Lock()
+        #: The trial processes of this study's workers, stopped directly on Ctrl-C.
+        self._live: set[TrialProcess] = set()
+        self._live_lock = threading.Lock()
 
     # -- creating or joining ----------------------------------------------------------------
     def open(self, total: int) -> tuple[Any, bool]:
@@ -312,23 +319,63 @@ class Study:
     # -- running --------------------------------------------------------------------------
     def run(self) -> None:
         """Run queued trials on every slot until the queue is empty or the study stops.
-        Ctrl-C (KeyboardInterrupt in the calling thread) stops every trial first."""
-        threads = [threading.Thread(target=self._worker, args=(slot,), daemon=True,
+        Ctrl-C (KeyboardInterrupt in the calling thread) stops every trial process first."""
+        if not self.options.slots:
+            return
+        remaining = [len(self.options.slots)]
+        all_done = threading.Event()
+        count_lock = threading.Lock()
+
+        def work(slot: Slot) -> None:
+            try:
+                self._worker(slot)
+            finally:
+                with count_lock:
+                    remaining[0] -= 1
+                    if remaining[0] == 0:
+                        all_done.set()
+
+        threads = [threading.Thread(target=work, args=(slot,), daemon=True,
                                     name=f"automl-worker-{slot.index}")
                    for slot in self.options.slots]
         for thread in threads:
             thread.start()
         try:
-            while any(t.is_alive() for t in threads):
-                for thread in threads:
-                    thread.join(timeout=0.2)
+            # An Event, not Thread.join: on Python 3.11 a KeyboardInterrupt inside
+            # join(timeout) marks a thread that still runs as stopped, and every later join
+            # then returns at once, before the trials are stopped and recorded.
+            while not all_done.wait(timeout=0.5):
+                pass
         except KeyboardInterrupt:
             self.stop.set()
-            for thread in threads:
-                thread.join()
+            try:
+                self._stop_trials()
+                # The workers record each stopped trial as interrupted and queue it again.
+                all_done.wait(timeout=RECORD_TIMEOUT_S)
+            except KeyboardInterrupt:  # a second Ctrl-C: no more grace
+                self._kill_trials()
             raise
         finally:
             self.scalars.close()
+
+    def _live_trials(self) -> list[TrialProcess]:
+        with self._live_lock:
+            return list(self._live)
+
+    def _stop_trials(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Stop every trial process now: SIGINT to all at once, then each one SIGKILLed
+        if it has not ended within ``grace_s`` (whatever its worker thread is doing)."""
+        processes = self._live_trials()
+        for process in processes:
+            process.interrupt()
+        deadline = time.monotonic() + grace_s
+        for process in processes:
+            process.wait_stopped(max(0.0, deadline - time.monotonic()))
+
+    def _kill_trials(self) -> None:
+        for process in self._live_trials():
+            process.interrupt()
+            process.kill()
 
     def _worker(self, slot: Slot) -> None:
         optuna = import_optuna()
@@ -402,7 +449,13 @@ class Study:
             trial.report(value, step=epoch)
             return not final and trial.should_prune()
 
-        outcome = process.run(on_validation, self.stop.is_set, key_metric=None)
+        with self._live_lock:
+            self._live.add(process)
+        try:
+            outcome = process.run(on_validation, self.stop.is_set, key_metric=None)
+        finally:
+            with self._live_lock:
+                self._live.discard(process)
         trial.set_user_attr("seconds", round(outcome.seconds, 2))
         if outcome.epoch is not None:
             trial.set_user_attr("epoch", outcome.epoch)

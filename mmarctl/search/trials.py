@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ COPIED = ("config", "resources", "docs")
 #: What ``key_mmar_content_only`` keeps of a trial that is not among the best.
 KEPT_CONTENT = ("config", "commands", ".mmarctl", LOG)
 KEPT_MODELS = ("metrics_history.jsonl", "training_summary.json")
+#: Seconds a stopped trial gets to save its resumable state before its processes are killed.
+STOP_GRACE_S = 30.0
 
 
 def trial_name(number: int) -> str:
@@ -157,6 +160,12 @@ class TrialProcess:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpus)
         self.env = env
         self.process: subprocess.Popen | None = None
+        #: Set by :meth:`interrupt` (the study's Ctrl-C): the run ends as ``interrupted``.
+        self.interrupted = False
+        self._signalled = False
+        # Popen and interrupt() may race (the worker thread starts the run while the main
+        # thread stops the study): under this lock a stopped trial never starts.
+        self._lock = threading.Lock()
 
     def run(self, on_validation: Callable[[int, float, bool], bool],
             should_stop: Callable[[], bool], key_metric: str | None,
@@ -166,17 +175,21 @@ class TrialProcess:
         started = time.monotonic()
         log_path = self.mmar.root / LOG
         with open(log_path, "w", encoding="utf-8") as log:
-            # Its own session: a Ctrl-C at the terminal reaches the study, which then stops
-            # each trial itself (and records it as interrupted, not failed).
-            self.process = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=log,
-                                            stderr=subprocess.STDOUT, env=self.env,
-                                            start_new_session=True)
+            with self._lock:
+                if self.interrupted or should_stop():
+                    return TrialOutcome(status="interrupted")
+                # Its own session: a Ctrl-C at the terminal reaches the study, which then
+                # stops each trial itself (and records it as interrupted, not failed).
+                self.process = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+                                                stdout=log, stderr=subprocess.STDOUT,
+                                                env=self.env, start_new_session=True)
             seen, pruned, stopped = 0, False, False
             while self.process.poll() is None:
                 time.sleep(poll_s)
                 if should_stop():
                     stopped = True
-                    self._stop()
+                    self.interrupt()
+                    self.wait_stopped()
                     break
                 records = read_history(self.mmar.models_dir)
                 for record in records[seen:]:
@@ -187,9 +200,12 @@ class TrialProcess:
                         pruned = True
                 seen = len(records)
                 if pruned:
-                    self._stop()
+                    self._signal(signal.SIGINT)
+                    self.wait_stopped()
                     break
             code = self.process.wait()
+            # Stopped by the study from another thread, which this loop may not have seen.
+            stopped = stopped or self.interrupted
         seconds = time.monotonic() - started
         summary = read_summary(self.mmar.models_dir) or {}
         outcome = TrialOutcome(status="complete", metric=summary.get("best_metric"),
@@ -209,14 +225,42 @@ class TrialProcess:
             outcome.status, outcome.error = "failed", "the run reported no validation metric"
         return outcome
 
-    def _stop(self, grace_s: float = 30.0) -> None:
-        """SIGINT (the run saves a resumable state), then SIGKILL after ``grace_s``."""
-        assert self.process is not None
+    def interrupt(self) -> None:
+        """Ask a running trial to stop (SIGINT to its process group: the run saves a
+        resumable state) and mark it ``interrupted``; a trial not started yet never starts.
+        Safe from any thread and more than once; returns at once (see :meth:`wait_stopped`).
+        A run that has already ended is left as it ended."""
+        with self._lock:
+            if self.process is not None and self.process.poll() is not None:
+                return
+            self.interrupted = True
+            if self.process is not None:
+                self._signal(signal.SIGINT)
+
+    def wait_stopped(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Wait up to ``grace_s`` for the stopped run to end, then SIGKILL its process group."""
+        if self.process is None:
+            return
         try:
-            os.killpg(self.process.pid, signal.SIGINT)
             self.process.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL the run's whole process group now (Horovod ranks included) and reap it."""
+        if self.process is None:
+            return
+        self._signal(signal.SIGKILL, again=True)
+        self.process.wait()
+
+    def _signal(self, signum: int, again: bool = False) -> None:
+        # The run is the leader of its own process group: the group holds every process it
+        # started. A second SIGINT would make `mmarctl train` give up its resumable save.
+        if self._signalled and not again:
+            return
+        self._signalled = True
+        try:
+            os.killpg(self.process.pid, signum)
         except ProcessLookupError:
             pass
 

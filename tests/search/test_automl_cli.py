@@ -252,6 +252,57 @@ def test_ctrl_c_then_resume_runs_only_what_is_left(spleen):
     assert len(_results(spleen)["trials"]) == 4
 
 
+def _start_interruptible(args: list, **kwargs) -> subprocess.Popen:
+    """`mmarctl ARGS` started as a terminal would: SIGINT's default action restored, since a
+    test runner started in the background ignores SIGINT and its children inherit that."""
+    return subprocess.Popen([sys.executable, "-m", "mmarctl", *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+                            **kwargs)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_running_trial_process_and_queues_it_again(spleen):
+    """The trial's `mmarctl train` runs in its own session, so only the study can stop it.
+    A Ctrl-C while the study waits on its workers must stop it, record it as interrupted and
+    queue it again: no trial process outlives the study, none is left running."""
+    import optuna
+
+    from tests.tagged_processes import TAG_ENV, tagged_pids
+
+    tag = f"automl-ctrl-c-{os.getpid()}-{time.monotonic_ns()}"
+    study = _start_interruptible(
+        ["automl", spleen, "--rounds", 2, "--set", "epochs=1000",
+         "--set", "num_training_epoch_per_valid=1"], env={**os.environ, TAG_ENV: tag})
+    try:
+        deadline = time.monotonic() + 120
+        trials: list[int] = []
+        while not trials and time.monotonic() < deadline:
+            time.sleep(0.5)
+            trials = [pid for pid in tagged_pids(tag) if pid != study.pid]
+        assert trials, "the first trial never started"
+        time.sleep(3)  # well into training (1000 epochs: still running when interrupted)
+        study.send_signal(signal.SIGINT)
+        output, _ = study.communicate(timeout=120)
+        assert study.returncode == 130, output
+        assert "trial 0 interrupted" in output and "Traceback" not in output, output
+        assert tagged_pids(tag) == [], "a trial process outlived the study"
+    finally:
+        for pid in tagged_pids(tag):  # only what this test started (its tag)
+            os.kill(pid, signal.SIGKILL)
+        study.kill()
+        study.wait()
+    stored = optuna.load_study(study_name="config_train", storage=(
+        f"sqlite:///{spleen / 'automl' / 'config_train' / 'study.db'}"))
+    first = stored.trials[:2]
+    assert [t.state.name for t in stored.trials if t.state.name != "WAITING"] == ["FAIL"]
+    assert first[0].user_attrs.get("mmarctl_interrupted") is True
+    waiting = [t for t in stored.trials if t.state.name == "WAITING"]
+    # queued again with the same values (a queued trial holds them as Optuna's fixed_params)
+    assert first[0].params in [t.system_attrs.get("fixed_params") for t in waiting]
+    assert all(t["status"] != "running" for t in _results(spleen)["trials"])
+
+
 def _two_processes_share(spleen: Path, url: str) -> list[dict]:
     """Two `mmarctl automl` on one storage at once; returns the study's trials."""
     import optuna

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
+import time
 from pathlib import Path
+
+import pytest
 
 from mmarctl.run_records import read_history, read_summary
 from mmarctl.runtime.training.contract import TrainState
@@ -72,6 +75,41 @@ def test_a_failed_trial_keeps_its_last_error_line(tmp_path):
                                                           "dice", poll_s=0.05)
     assert outcome.status == "failed"
     assert outcome.error == "error: images/case_3.nii.gz: truncated file"
+
+
+def test_interrupt_from_another_thread_kills_a_run_that_ignores_sigint(tmp_path):
+    """The study's Ctrl-C path stops trials from the main thread, whatever the worker thread
+    is doing; a run that does not end within the grace time is killed (its whole group)."""
+    import os
+    import signal
+    import threading
+
+    process = _process(tmp_path, epochs=1000)
+    # A run that ignores SIGINT (stuck in a native call, say): only SIGKILL ends it.
+    process.argv[1:1] = ["-c", "import signal, runpy, sys; signal.signal(signal.SIGINT, "
+                         "signal.SIG_IGN); signal.signal = lambda *a: None; "
+                         "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0])"]
+    outcomes = []
+    worker = threading.Thread(target=lambda: outcomes.append(
+        process.run(lambda *a: False, lambda: False, "dice", poll_s=0.05)))
+    worker.start()
+    while not read_history(tmp_path / "models"):
+        time.sleep(0.05)
+    started = time.monotonic()
+    process.interrupt()
+    process.wait_stopped(grace_s=1.0)
+    assert 1.0 <= time.monotonic() - started < 10
+    worker.join(timeout=10)
+    assert outcomes and outcomes[0].status == "interrupted"
+    with pytest.raises(ProcessLookupError):
+        os.killpg(process.process.pid, 0)  # no process of its group is left
+
+
+def test_an_interrupted_trial_that_has_not_started_never_starts(tmp_path):
+    process = _process(tmp_path, epochs=1)
+    process.interrupt()
+    outcome = process.run(lambda *a: False, lambda: False, "dice", poll_s=0.05)
+    assert outcome.status == "interrupted" and process.process is None
 
 
 def test_history_writer_records_each_epoch_and_the_summary(tmp_path):
