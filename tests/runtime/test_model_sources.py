@@ -244,3 +244,32 @@ def test_onnx_export_of_a_channels_first_graph_runs_channels_last_batches(models
     predict = loader.load(SimpleNamespace(root=tmp_path))
     assert predict.source.layout_reason == "export.json"
     np.testing.assert_allclose(predict(batch), frozen.predict(batch), atol=3e-3)
+
+
+def test_a_truncated_data_file_says_what_failed(tmp_path):
+    from mmarctl.errors import RuntimeFailure
+    from mmarctl.runtime.model_sources import open_source
+
+    folder = tmp_path / "models"
+    tf1_artifacts.build(folder, dims=2, frozen=None)
+    (data,) = folder.glob("model.ckpt.data-*")
+    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+    with pytest.raises(RuntimeFailure) as raised:
+        open_source("tf1_checkpoint", folder / "model.ckpt")
+    assert raised.value.message == ("cannot restore the TF1 checkpoint: Read less bytes than "
+                                    "requested")
+    assert "copy the checkpoint again" in raised.value.hint
+
+
+def test_a_damaged_frozen_graph_without_checkpoint_is_not_sent_to_export(tmp_path):
+    from mmarctl.errors import RuntimeFailure
+    from mmarctl.runtime.export.frozen_graph import read_graph_def
+
+    (tmp_path / "model.fzn.pb").write_bytes(b"\x0a\x05abc")
+    with pytest.raises(RuntimeFailure, match="not a frozen TensorFlow graph") as raised:
+        read_graph_def(tmp_path / "model.fzn.pb")
+    assert "copy model.fzn.pb again" in raised.value.hint
+    tf1_artifacts.build(tmp_path, dims=2, frozen=None)
+    with pytest.raises(RuntimeFailure) as raised:
+        read_graph_def(tmp_path / "model.fzn.pb")
+    assert "mmarctl export --format fzn" in raised.value.hint

@@ -43,11 +43,19 @@ def read_graph_def(path: Path) -> Any:
         raise RuntimeFailure(f"cannot read frozen graph: {error.strerror}", file=path) from None
     except Exception as error:  # protobuf DecodeError and friends
         raise RuntimeFailure(f"not a frozen TensorFlow graph: {error}", file=path,
-                             hint="re-export it with `mmarctl export --format fzn`") from None
+                             hint=_remake_hint(Path(path))) from None
     if not graph_def.node:
         raise RuntimeFailure("not a frozen TensorFlow graph: no nodes", file=path,
-                             hint="re-export it with `mmarctl export --format fzn`")
+                             hint=_remake_hint(Path(path)))
     return graph_def
+
+
+def _remake_hint(path: Path) -> str:
+    """How to replace a damaged frozen graph: export re-makes it only from a checkpoint."""
+    if (path.parent / "model.ckpt.index").is_file():
+        return "re-export it with `mmarctl export --format fzn`"
+    return (f"copy {path.name} again from where it came from (`mmarctl export` re-makes it "
+            "only from a checkpoint, and none is beside it)")
 
 
 def load_frozen_graph(path: Path, input_name: str | None = None,

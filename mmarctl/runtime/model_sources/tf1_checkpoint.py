@@ -17,15 +17,26 @@ import numpy as np
 
 from mmarctl.errors import RuntimeFailure
 from mmarctl.model_files import graph_info
-from mmarctl.model_files.inventory import (corrupt_meta_hint, missing_tf1_weights,
-                                           missing_weights_message)
+from mmarctl.model_files.inventory import (USE_FROZEN_GRAPH, corrupt_meta_hint,
+                                           missing_tf1_weights, missing_weights_message)
 from mmarctl.runtime.model_sources.base import ModelSource, input_mismatch, quiet_tf
 from mmarctl.runtime.model_sources.layout import channels_last_graph_def
 
 
+#: Lines of a TensorFlow session error that frame the cause rather than state it.
+_FRAMING = ("Graph execution error", "Detected at node", "Node:", "File ", "[[", "Original stack")
+
+
 def _first_line(error: BaseException) -> str:
+    """The line of a TensorFlow error that says what went wrong.
+
+    A Session error reads "Graph execution error:", the node and its stack, then the cause
+    ("Read less bytes than requested"); the framing lines are skipped.
+    """
     text = str(getattr(error, "message", "") or error).strip()
-    return (text.splitlines()[0] if text else type(error).__name__)[:300]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    cause = next((line for line in lines if not line.startswith(_FRAMING)), None)
+    return (cause or (lines[0] if lines else type(error).__name__))[:300]
 
 
 def require_tf1_weights(prefix: Path) -> None:
@@ -116,7 +127,11 @@ class Tf1Checkpoint(ModelSource):
                 saver.restore(self._session, str(self.path))
             except Exception as error:  # NotFoundError, DataLossError, shape mismatch
                 raise RuntimeFailure(f"cannot restore the TF1 checkpoint: {_first_line(error)}",
-                                     file=self.path) from None
+                                     file=self.path,
+                                     hint="its .index/.data-* files are damaged, truncated or "
+                                          "from another training run than the .meta: copy "
+                                          f"the checkpoint again, or {USE_FROZEN_GRAPH}"
+                                     ) from None
         self._input = self._graph.get_tensor_by_name(f"{self.input_name}:0")
         self._output = self._graph.get_tensor_by_name(f"{self.output_name}:0")
 
