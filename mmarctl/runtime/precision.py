@@ -173,9 +173,17 @@ def for_this_machine(use_amp: bool, amp: bool | None = None) -> Precision:
 
 
 def apply(precision: Precision) -> Precision:
-    """Set Keras' global dtype policy; models built afterwards compute in that precision."""
+    """Set Keras' global dtype policy; models built afterwards compute in that precision.
+
+    Under bfloat16 the guard around oneDNN's wrong bfloat16 filter gradients is installed
+    first (:mod:`mmarctl.runtime.onednn_guards`).
+    """
     import keras
 
+    if precision.compute_dtype == "bfloat16":
+        from mmarctl.runtime import onednn_guards
+
+        onednn_guards.install()
     keras.mixed_precision.set_global_policy(precision.policy)
     return precision
 
