@@ -260,6 +260,7 @@ class _Reader:
         for path, spec in _components(self.config):
             if "search" in spec:
                 self._read_entries(spec["search"], path, spec)
+        self._check_searched_once()
         for name, json_path in self.applied:
             if name not in self.bound:
                 known = sorted(self.bound | set(self.defined_by))
@@ -268,6 +269,18 @@ class _Reader:
         if not self.space.problems:
             self._check_alternatives()
         return self.space
+
+    def _check_searched_once(self) -> None:
+        """Each place is written by one search entry: of two, the later value would silently
+        replace the earlier, so the first search would never vary anything."""
+        searched_by: dict[Place, list[str]] = {}
+        for dimension in self.space.dimensions:
+            for place in dict.fromkeys(p for places in dimension.places for p in places):
+                searched_by.setdefault(place, []).append(dimension.json_path)
+        for place, entries in searched_by.items():
+            if len(entries) > 1:
+                self.error(entries[1], f"{place} is searched twice ({', '.join(entries)}); "
+                                       "search each value in one entry")
 
     # -- apply and aliases -------------------------------------------------------------------
     def _read_apply(self, path: tuple, spec: dict) -> None:
@@ -336,12 +349,35 @@ class _Reader:
             if found is None:
                 return
             places.append(tuple(found))
+        if kind == "float" and not self._takes_fractions(places, at):
+            return
         targets = self._targets(kind, entry.get("targets"), args, places, f"{at}.targets")
         if targets is None:
             return
         self.space.dimensions.append(Dimension(
             key=at, type=kind, domain=domain, args=tuple(args), places=tuple(places),
             targets=targets, json_path=at, labels=tuple(_label(arg, spec) for arg in args)))
+
+    def _takes_fractions(self, places: list, at: str) -> bool:
+        """Whether every global a float search writes takes a fractional number (the
+        training config's schema says so; globals it does not know are taken on trust).
+        ``epochs`` drawn as 1.37 would fail every trial, while ``check`` on the bounds
+        alone (1.0 and 2.0) sees whole numbers."""
+        from mmarctl.schemas import load_schema
+
+        known = load_schema("config_train").get("properties", {})
+        for place in (p for arg_places in places for p in arg_places):
+            expected = known.get(place.name, {}).get("type") if place.kind == "global" else None
+            if expected is None or "number" in ([expected] if isinstance(expected, str)
+                                                else expected):
+                continue
+            what = {"integer": "an integer", "boolean": "true or false"}.get(
+                expected, str(expected))
+            example = ("[[1], [2]]" if expected == "integer" else "[[true], [false]]")
+            self.error(at, f"{place.name} expects {what}, but a float search draws fractional "
+                           f"values; search it as an enum (\"targets\": {example})")
+            return False
+        return True
 
     def _places(self, arg: str, path: tuple, spec: dict | None, at: str) -> list[Place] | None:
         """Where one arg's value lands; None (after an error) when it lands nowhere."""

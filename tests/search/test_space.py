@@ -170,6 +170,27 @@ BAD = [
      "trn.json: search[0].arg: unknown key (did you mean args"),
     (lambda c: c["search"][0].update(args=[]),
      "trn.json: search[0].args: expected a non-empty list of names"),
+    # A float search on an integer global: every drawn value (1.37) fails the trial.
+    (lambda c: c["search"][0].update(args=["epochs"], targets=[1, 2]),
+     "trn.json: search[0]: epochs expects an integer, but a float search draws fractional "
+     "values; search it as an enum (\"targets\": [[1], [2]])"),
+    # Two entries on one place: the later value would replace the earlier, silently.
+    (lambda c: c["search"].append({"type": "float", "args": ["learning_rate"],
+                                   "targets": [1e-5, 1e-4]}),
+     "trn.json: search[2]: learning_rate is searched twice (search[0], search[2]); search "
+     "each value in one entry"),
+    (lambda c: c["train"]["model"].update(search=[
+        {"type": "enum", "args": ["num_classes"], "targets": [[2], [3]]},
+        {"type": "enum", "args": ["num_classes"], "targets": [[4], [5]]}]),
+     "trn.json: train.model.search[1]: train.model.args.num_classes is searched twice "
+     "(train.model.search[0], train.model.search[1])"),
+    (lambda c: c["train"]["pre_transforms"][0]["search"].append(
+        {"type": "enum", "args": ["@disabled"], "targets": [[False], [True]]}),
+     "train.pre_transforms[0].disabled is searched twice"),
+    (lambda c: c["search"].append({"type": "enum", "args": ["osc"],
+                                   "targets": [[0.1], [0.2]]}),
+     "trn.json: train.pre_transforms[1].search[0]: train.pre_transforms[2].args.prob is "
+     "searched twice (search[2], train.pre_transforms[1].search[0])"),
 ]
 
 
