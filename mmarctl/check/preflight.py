@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from mmarctl.check.data import check_data
+from mmarctl.check.images import CHANNEL_CHANGING
 from mmarctl.check.mmar import (CLARA4_MESSAGE, CheckReport, check_config_file, check_overrides,
                                 given_config_path, read_environment)
 from mmarctl.errors import ConfigError
+from mmarctl.jsonio import load_json
 from mmarctl.problems import Problem
 from mmarctl.workspace import Workspace
 
@@ -64,6 +66,10 @@ def evaluation_problems(workspace: Workspace, overrides: Mapping[str, Any], *, c
     if datalist:
         if not labels:
             uses = [replace(use, label_reads=()) for use in uses]
+        channels = _network_channels(train_path, path)
+        if channels is not None:
+            uses = [replace(use, image_channels=use.image_channels or channels)
+                    for use in uses]
         report.problems.extend(check_data(uses, workspace.display)[0])
     return list(dict.fromkeys(report.problems))
 
@@ -132,6 +138,29 @@ def _network_problems(workspace: Workspace, path: Path, env: dict[str, Any],
     check_config_file(workspace, "train", path, env, dict(overrides), report)
     wanted = set(globals_read)
     return [p for p in report.problems if _builds_network(p, wanted)]
+
+
+def _network_channels(train_path: Path, validation_path: Path) -> int | None:
+    """The image channels the network takes (the training pipeline's
+    ``output_image_channels``), to hold the validation list's images against; None when
+    unknown or when a validation pre_transform changes channels.
+
+    A validation config has no pipeline of its own, so ``check`` compares its list's channels
+    through the training config's validation pipeline; validate and infer read that list
+    through the validation config, and compare it here with the network the same way, so
+    the refusal is ``check``'s line instead of a network failure after the model is loaded.
+    """
+    from mmarctl.runtime.model_io import input_spec
+
+    try:
+        channels = input_spec(load_json(train_path))[1]
+        pre = load_json(validation_path).get("pre_transforms") or []
+    except Exception:  # an unreadable or malformed config: reported by the checks above
+        return None
+    names = {str(t.get("name", "")).split("#")[0] for t in pre if isinstance(t, dict)}
+    if not isinstance(channels, int) or names & CHANNEL_CHANGING:
+        return None
+    return channels
 
 
 def _builds_network(problem: Problem, globals_read: set[str]) -> bool:

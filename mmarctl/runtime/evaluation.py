@@ -84,8 +84,9 @@ class EvalReport:
 
 
 def _network(workspace: Workspace, options: EvalOptions, loader: Any,
-             use_amp: Any = None) -> tuple[Any, Any, int]:
-    """(network component, Keras model, spatial dims) from the training config, or Nones.
+             use_amp: Any = None) -> tuple[Any, Any, int, int | None]:
+    """(network component, Keras model, spatial dims, input channels) from the training
+    config, or Nones (dims 0) without one.
 
     The model is built under the run's precision (mmarctl.runtime.precision): bfloat16 or
     float16 when ``use_amp`` (the validation config's, else the training config's) or
@@ -100,7 +101,7 @@ def _network(workspace: Workspace, options: EvalOptions, loader: Any,
             raise ConfigError("CheckpointLoader builds the network from the training config, "
                               "which is missing", file=workspace.display(path),
                               hint="pass --config-train with the config the model was trained with")
-        return None, None, 0
+        return None, None, 0, None
     resolved = workspace.resolve(options.train_config, options.overrides)
     if type(loader).__name__ == "CheckpointLoader":
         use_amp = resolved.data.get("use_amp", False) if use_amp is None else use_amp
@@ -110,7 +111,8 @@ def _network(workspace: Workspace, options: EvalOptions, loader: Any,
         precision.apply(precision.FLOAT32)
         log.info("precision float32: the exported model runs as it was exported")
     network, model = build_network(resolved, workspace.root)
-    return network, model, input_spec(resolved)[0]
+    dims, channels, _ = input_spec(resolved)
+    return network, model, dims, channels
 
 
 def _items(workspace: Workspace, variables: Mapping[str, Any], options: EvalOptions,
@@ -221,7 +223,7 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
     lock_folder(output_dir, display=workspace.display(output_dir))
     items = get_backend().shard(_items(workspace, resolved.variables, options, validating))
 
-    network, model, dims = _network(workspace, options, loader, settings.use_amp)
+    network, model, dims, channels = _network(workspace, options, loader, settings.use_amp)
     predict = loader.load(workspace, model)
     from mmarctl.runtime.model_sources.base import check_roi
 
@@ -251,6 +253,7 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
         sample = _one(run_chain(pre + labels, [sample], rng))
         image = np.asarray(sample["image"], np.float32)
         batch = _channels_last(image, sample["meta"].get("image", {}), dims)[None]
+        _check_channels(batch, channels, case_name(sample), options.train_config)
         probabilities = run_inferer(inferer, predict, batch, classification)[0]
         put_prediction(sample, probabilities, "classification" if classification
                        else "segmentation")
@@ -367,6 +370,21 @@ def _loader_name(data: Mapping[str, Any], model: str | None) -> str | None:
     entry = data.get("model_loader")
     name = entry.get("name") if isinstance(entry, Mapping) else None
     return name.split("#")[0] if isinstance(name, str) else None
+
+
+def _check_channels(batch: np.ndarray, channels: int | None, case: str,
+                    train_config: str) -> None:
+    """Refuse an image whose channel count is not the network's, before the inferer runs:
+    the network would fail with a message about spatial sizes that misleads.
+
+    Raises:
+        DataError: naming the case and both counts.
+    """
+    if channels is not None and batch.shape[-1] != channels:
+        raise DataError(f"case {case}: the pre_transforms give an image with "
+                        f"{batch.shape[-1]} channel(s) but the network takes {channels} "
+                        f"(output_image_channels in {train_config})",
+                        hint="give images with the channels the model was trained on")
 
 
 def _item_name(item: Mapping[str, Any]) -> str:
