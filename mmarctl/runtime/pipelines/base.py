@@ -60,6 +60,18 @@ def copy_sample(sample: Sample, only_shared_with: list[Sample] | None = None) ->
     return out
 
 
+def label_source(sample: Sample) -> str:
+    """The label file(s) a sample's label came from, for messages about label values;
+    ``case IMAGE`` when the label was not read from a file of its own."""
+    props = sample.get("meta", {}).get("label")
+    if isinstance(props, dict):
+        files = props.get("filenames") or [props.get("filename")]
+        files = [str(f) for f in files if f]
+        if files:
+            return ", ".join(files)
+    return f"case {case_name(sample)}"
+
+
 def case_name(sample: Sample) -> str:
     """The image file a sample came from (for messages)."""
     meta = sample.get("meta", {})
@@ -320,7 +332,7 @@ class ImagePipeline(Component):
             low, high = float(label.min()), float(label.max())
             top = max(self.num_classes - 1, 1)  # a 1-class sigmoid net still takes 0/1 labels
             if low < 0 or high > top:
-                raise DataError(f"case {case_name(sample)}: label values {low:g}..{high:g} "
+                raise DataError(f"{label_source(sample)}: label values {low:g}..{high:g} "
                                 f"are outside 0..{top} (num_classes={self.num_classes})",
                                 hint="fix the label file or num_classes in train.model")
 
