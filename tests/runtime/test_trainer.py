@@ -109,6 +109,34 @@ def test_nan_loss_is_one_line_failure_and_models_untouched(tmp_path):
     assert not (root / "models").exists()
 
 
+class PoisonWeights(contract.Callback):
+    """Sets a weight to NaN after the last step of epoch ``epoch``: the loss stays finite."""
+
+    def __init__(self, model, epoch):
+        self.model, self.epoch = model, epoch
+
+    def on_step_end(self, state, logs):
+        if state.epoch == self.epoch:
+            weight = self.model.trainable_weights[0]
+            weight.assign(weight * float("nan"))
+
+
+def test_nan_weights_behind_a_finite_loss_stop_before_anything_is_saved(tmp_path):
+    root = make_mmar(tmp_path / "m", config=train_config(epochs=2))
+    plan = build(root, seed=0)
+    plan.handlers = [PoisonWeights(plan.model, 1)]
+    with pytest.raises(RuntimeFailure, match=r"the weights became NaN or infinite in epoch 2 "
+                                             r"while the loss stayed finite \(.*kernel"):
+        plan.run()
+    import numpy as np
+
+    from mmarctl.runtime.checkpoint import restore_model
+
+    restored = build(root, seed=0).model  # epoch 1's checkpoint, untouched
+    restore_model(root / "models" / "model.ckpt", restored)
+    assert all(np.isfinite(w.numpy()).all() for w in restored.weights)
+
+
 class InterruptAt(contract.Callback):
     def __init__(self, epoch):
         self.epoch = epoch

@@ -22,6 +22,9 @@ class Engine:
         for step in range(2):
             yield {"loss": 1.0 / (epoch + 1), "learning_rate": 0.01}
 
+    def nonfinite_weights(self):
+        return []
+
     def validate(self, epoch):
         return {"mean_dice": 0.1 * (epoch + 1)}
 

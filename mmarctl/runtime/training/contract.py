@@ -79,6 +79,9 @@ class Engine(Protocol):
 
     def validate(self, epoch: int) -> dict[str, float]: ...
 
+    def nonfinite_weights(self) -> list[str]:
+        """Names of the model's weights that hold a NaN or an infinity."""
+
 
 def _call(callbacks: list[Callback], hook: str, *args: Any) -> None:
     for callback in callbacks:
@@ -95,7 +98,9 @@ def run(engine: Engine, state: TrainState, callbacks: list[Callback], *,
     """Run epochs ``state.start_epoch .. state.epochs - 1``.
 
     Raises:
-        RuntimeFailure: the loss became NaN or infinite (naming epoch and step).
+        RuntimeFailure: the loss became NaN or infinite (naming epoch and step), or a
+            weight did while the loss stayed finite (checked after each epoch's steps,
+            before validation and any checkpoint).
         KeyboardInterrupt: after ``on_interrupt`` ran.
     """
     _call(callbacks, "on_train_begin", state)
@@ -116,6 +121,7 @@ def run(engine: Engine, state: TrainState, callbacks: list[Callback], *,
                 total += loss
                 count += 1
                 _call(callbacks, "on_step_end", state, logs)
+            _require_finite_weights(engine, epoch)
             epoch_logs: dict[str, float] = {"loss": total / max(count, 1)}
             state.improved = False
             if has_validation and is_validation_epoch(epoch, state.epochs, validate_every):
@@ -132,6 +138,18 @@ def run(engine: Engine, state: TrainState, callbacks: list[Callback], *,
         raise
     _call(callbacks, "on_train_end", state)
     return state
+
+
+def _require_finite_weights(engine: Engine, epoch: int) -> None:
+    # The loss is computed before the update, so the last step of an epoch can leave NaN
+    # weights behind a finite loss; saved as "best", they would validate to Dice 0.
+    bad = engine.nonfinite_weights()
+    if bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise RuntimeFailure(
+            f"the weights became NaN or infinite in epoch {epoch + 1} while the loss stayed "
+            f"finite ({bad[0]}{more}); nothing of this epoch was saved",
+            hint="lower learning_rate, or disable use_amp (--no-amp)")
 
 
 def _note_best(state: TrainState, metrics: dict[str, float]) -> None:

@@ -189,6 +189,7 @@ class TFEngine:
         self.samples_seen = 0
         self._step = self._make_step()
         self._predict = None
+        self._finite_flags = None
 
     def _make_step(self):
         model, loss_fn, optimizer, backend, amp = (self.model, self.loss, self.optimizer,
@@ -257,6 +258,19 @@ class TFEngine:
                 # any rank stops all of them at the same step.
                 values = self.backend.allreduce_mean(values)
             yield {"learning_rate": current_lr(self.optimizer), **values}
+
+    def nonfinite_weights(self) -> list[str]:
+        """Paths of the model's weights (batch-norm statistics included) holding a NaN or an
+        infinity: one compiled pass over the weights."""
+        weights = self.model.weights
+        if self._finite_flags is None:
+            @tf.function
+            def finite_flags():
+                return tf.stack([tf.reduce_all(tf.math.is_finite(w)) for w in weights])
+
+            self._finite_flags = finite_flags
+        flags = self._finite_flags().numpy()
+        return [weight.path for weight, finite in zip(weights, flags) if not finite]
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         if self._predict is None:
