@@ -37,7 +37,8 @@ from mmarctl.runtime.transforms.loaders import fields_read
 from mmarctl.schemas import load_schema
 from mmarctl.schemas.validator import validate
 from mmarctl.search.concrete import strip_annotations, with_point, written_values
-from mmarctl.search.settings import AUTOML_CONFIG, check_settings_file
+from mmarctl.search.settings import (AUTOML_CONFIG, check_settings_file,
+                                     missing_train_config, named_train_config)
 from mmarctl.search.space import has_annotations, read_space
 from mmarctl.variables import PLACEHOLDER, global_values, iter_placeholders, substitute
 from mmarctl.workspace import ENVIRONMENT, TRAIN_CONFIG, Workspace
@@ -171,9 +172,15 @@ def _check_automl_settings(workspace: Workspace, report: CheckReport) -> None:
         return
     shown = workspace.display(path)
     report.files.append(shown)
-    _, problems = check_settings_file(path, shown)
+    settings, problems = check_settings_file(path, shown)
     report.problems.extend(p for p in problems if p.severity != NOTE)
     report.notes.extend(p for p in problems if p.severity == NOTE)
+    # automl trains the config train_config_file names: a missing one stops the study.
+    named = named_train_config(settings)
+    if named is not None and not workspace.config_path(named).exists():
+        missing = workspace.config_path(named)
+        report.problems.append(Problem.from_error(
+            missing_train_config(settings, missing, workspace.display(missing))))
 
 
 def read_environment(workspace: Workspace, report: CheckReport) -> dict[str, Any]:

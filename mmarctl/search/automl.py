@@ -16,7 +16,8 @@ from mmarctl.errors import ConfigError, UsageError, WorkspaceError
 from mmarctl.problems import Problem
 from mmarctl.search import results as results_module
 from mmarctl.search.concrete import read_valid_space
-from mmarctl.search.settings import AUTOML_CONFIG, AutomlSettings, load_settings
+from mmarctl.search.settings import (AUTOML_CONFIG, AutomlSettings, load_settings,
+                                     missing_train_config, named_train_config)
 from mmarctl.search.study import (Study, StudyOptions, default_storage, find_study,
                                   open_storage, total_trials)
 from mmarctl.search.workers import Slot, plan_slots
@@ -98,12 +99,15 @@ def prepare(request: AutomlRequest) -> Prepared:
     automl_path = workspace.config_path(automl_name)
     settings = load_settings(automl_path, workspace.display(automl_path))
     config_name = request.config_train or clara.get("trainconf")
-    if not config_name and settings.train_config_file not in ("{trainconf}", ""):
-        config_name = settings.train_config_file
+    named_by_settings = not config_name and named_train_config(settings) is not None
+    if named_by_settings:
+        config_name = named_train_config(settings)
     config_name = config_name or TRAIN_CONFIG
     config_path = workspace.config_path(config_name)
     shown = workspace.display(config_path)
     if not config_path.exists():
+        if named_by_settings:
+            raise missing_train_config(settings, config_path, shown)
         raise ConfigError("file not found", file=shown,
                           hint="--config-train names the annotated training config")
     config = workspace.load(config_name)

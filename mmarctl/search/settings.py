@@ -59,6 +59,7 @@ class AutomlSettings:
         stop_threshold: the study ends once a trial's key metric reaches it (None: never).
         train_config_file: the training config (``{trainconf}`` is the command line's).
         key_mmar_content_only: the other trials keep their config and metrics only.
+        train_config_at: the JSON path of ``train_config_file`` in the file (None: not given).
         work_dir: where the study folder is made (None: ``MMAR/automl``).
         remove_search_augs: trial configs have their annotations removed (always true here).
         tensorboard: MMARTensorboardHandler is on (study scalars are written either way).
@@ -71,6 +72,7 @@ class AutomlSettings:
     num_mmars_to_keep: int = DEFAULT_KEEP
     stop_threshold: float | None = None
     train_config_file: str = "{trainconf}"
+    train_config_at: str | None = None
     key_mmar_content_only: bool = True
     work_dir: str | None = None
     remove_search_augs: bool = True
@@ -179,6 +181,8 @@ class _Reader:
                 args.pop("stop_threshold")
             if threshold is not None:
                 args["stop_threshold"] = float(threshold)
+            if "train_config_file" in args:
+                self.values["train_config_at"] = f"{at}.args.train_config_file"
             self.values.update(args)
 
     def executor(self, spec: Any) -> None:
@@ -216,6 +220,22 @@ def read_settings(raw: Any, shown: str) -> tuple[AutomlSettings, list[Problem]]:
     if "executor" in raw:
         reader.executor(raw["executor"])
     return AutomlSettings(**reader.values), reader.problems
+
+
+def named_train_config(settings: AutomlSettings) -> str | None:
+    """The training config ``train_config_file`` names, or None when it leaves the choice to
+    the command line (``{trainconf}``, Clara's default)."""
+    name = settings.train_config_file
+    return None if name in ("{trainconf}", "") else name
+
+
+def missing_train_config(settings: AutomlSettings, path: Path, shown: str) -> ConfigError:
+    """The error for a ``train_config_file`` naming ``path`` (shown as ``shown``), which does
+    not exist: it names the settings file and JSON path the name came from."""
+    return ConfigError(f"names {shown}, which is not found", file=settings.file,
+                       json_path=settings.train_config_at,
+                       hint="name a training config in config/, or \"{trainconf}\" for "
+                            "--config-train")
 
 
 def check_settings_file(path: Path, shown: str) -> tuple[AutomlSettings, list[Problem]]:

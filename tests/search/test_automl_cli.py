@@ -110,6 +110,21 @@ def test_bad_annotations_and_settings_stop_before_the_study(spleen):
     assert not (spleen / "automl").exists()
 
 
+def test_a_missing_train_config_file_is_named_where_config_automl_names_it(spleen):
+    """No --config-train was given: the missing file comes from config_automl.json, and both
+    check and automl say so at its JSON path."""
+    (spleen / "config" / "config_automl.json").write_text(json.dumps({"handlers": [
+        {"name": "StatsHandler"},
+        {"name": "MMARHandler", "args": {"train_config_file": "config/nope.json"}}]}))
+    expected = ("config/config_automl.json: handlers[1].args.train_config_file: names "
+                "config/nope.json, which is not found")
+    _one_line_error(mmarctl("automl", spleen, check=False), expected)
+    assert "--config-train names" not in mmarctl("automl", spleen, check=False).stderr
+    checked = mmarctl("check", spleen, check=False)
+    assert checked.returncode == 1 and expected in checked.stdout, checked.stdout
+    assert not (spleen / "automl").exists()
+
+
 def test_no_annotations_is_refused(spleen):
     plain = spleen / "config" / "plain.json"
     config = json.loads((spleen / "config" / "config_train.json").read_text())
