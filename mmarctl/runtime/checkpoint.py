@@ -120,6 +120,10 @@ def save_checkpoint(prefix: str | os.PathLike, model: Any, optimizer: Any = None
         the prefix written.
     """
     prefix = str(prefix)
+    if optimizer is not None and not getattr(optimizer, "built", True):
+        # Stopped before the first step: write the (zero) slots anyway, so that what
+        # --resume builds finds every variable it expects
+        optimizer.build(model.trainable_variables)
     Path(prefix).parent.mkdir(parents=True, exist_ok=True)
     tmp = f"{prefix}.tmp-{os.getpid()}"
     _remove(tmp)

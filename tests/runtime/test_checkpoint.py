@@ -65,6 +65,17 @@ def test_training_state_and_optimizer_round_trip(tmp_path):
         np.testing.assert_array_equal(w1, w2)
 
 
+def test_a_state_saved_before_the_first_step_resumes(tmp_path):
+    """Interrupted before any step: the optimizer has no slots yet, and --resume builds
+    them before it reads."""
+    model, prefix = tiny_model(), str(tmp_path / "resume" / "model.ckpt")
+    ckpt.save_checkpoint(prefix, model, keras.optimizers.Adam(0.1), epoch=0)
+    model2, optimizer2 = tiny_model(seed=5), keras.optimizers.Adam(0.1)
+    assert ckpt.restore_training_state(prefix, model2, optimizer2)["epoch"] == 0
+    assert int(optimizer2.iterations.numpy()) == 0
+    np.testing.assert_array_equal(weights(model2)[0], weights(model)[0])
+
+
 def test_missing_checkpoint_names_the_path(tmp_path):
     with pytest.raises(RuntimeFailure, match="no model checkpoint at .*model.ckpt"):
         ckpt.restore_model(tmp_path / "model.ckpt", tiny_model())
