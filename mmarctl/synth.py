@@ -270,7 +270,7 @@ def parse_shape(text: str) -> tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
-def _check_args(task: str, cases: int, size: int) -> None:
+def _check_args(task: str, cases: int, size: int, seed: int) -> None:
     if task not in TASKS:
         raise UsageError(f"unknown task {task!r}", hint=f"choose one of: {', '.join(TASKS)}")
     least = 2 if task == "segmentation" else 4
@@ -279,6 +279,8 @@ def _check_args(task: str, cases: int, size: int) -> None:
                          hint="some cases train, at least one validates")
     if not MIN_SIZE <= size <= MAX_SIZE:
         raise UsageError(f"--size must be in {MIN_SIZE}..{MAX_SIZE} voxels; Received: size={size}")
+    if seed < 0:  # NumPy's SeedSequence takes non-negative integers only
+        raise UsageError(f"--seed must be 0 or more; Received: seed={seed}")
 
 
 @dataclass(frozen=True)
@@ -341,11 +343,12 @@ def synthesize(dest: str | os.PathLike, *, task: str = "segmentation", cases: in
             is written and read several times faster for large volumes.
 
     Raises:
-        UsageError: a bad task, case count, size or shape, or a shape for classification.
+        UsageError: a bad task, case count, size, shape or seed, or a shape for
+            classification.
         WorkspaceError: ``dest`` exists and is not empty.
     """
     cases = DEFAULT_CASES.get(task, 0) if cases is None else cases
-    _check_args(task, cases, size if shape is None else MIN_SIZE)  # --shape replaces --size
+    _check_args(task, cases, size if shape is None else MIN_SIZE, seed)  # --shape replaces --size
     if shape is not None:
         if task != "segmentation":
             raise UsageError("--shape is for segmentation volumes; classification images "

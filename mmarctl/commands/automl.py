@@ -8,6 +8,7 @@ import typer
 
 from mmarctl.commands._common import (AmpOption, MmarArgument, SetOption, TrackingOption,
                                       TrackingUriOption)
+from mmarctl.runtime.run_settings import MAX_SEED
 
 
 def register(app: typer.Typer) -> None:
@@ -46,7 +47,8 @@ def automl(
         "--resume", help="Continue the study: queued and interrupted trials run, finished "
                          "ones never again.")] = False,
     seed: Annotated[Optional[int], typer.Option(
-        "--seed", help="Seed the sampler and every trial's training.")] = None,
+        "--seed", min=0, max=MAX_SEED,
+        help="Seed the sampler and every trial's training.")] = None,
     tracking: TrackingOption = None,
     tracking_uri: TrackingUriOption = None,
     amp: AmpOption = None,

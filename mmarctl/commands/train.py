@@ -10,6 +10,7 @@ import typer
 from mmarctl.commands._common import (AmpOption, MmarArgument, SetOption, TrackingOption,
                                       TrackingUriOption)
 from mmarctl.locks import lock_folder, scoped
+from mmarctl.runtime.run_settings import MAX_SEED
 
 EpochsOption = Annotated[Optional[int], typer.Option(
     "--epochs", min=1, help="Epochs to train (sets the global `epochs`).")]
@@ -17,8 +18,9 @@ LearningRateOption = Annotated[Optional[float], typer.Option(
     "--learning-rate", "--lr", min=0.0,
     help="Initial learning rate (sets the global `learning_rate`).")]
 SeedOption = Annotated[Optional[int], typer.Option(
-    "--seed", help="Seed every random generator and make TensorFlow deterministic "
-                   "(overrides `determinism`); a CPU run is then repeatable.")]
+    "--seed", min=0, max=MAX_SEED,
+    help="Seed every random generator and make TensorFlow deterministic "
+         "(overrides `determinism`); a CPU run is then repeatable.")]
 ConfigTrainOption = Annotated[str, typer.Option(
     "--config-train", "-c", metavar="FILE",
     help="Training config in config/ (or a path relative to the MMAR), e.g. trn_base.json.")]

@@ -15,6 +15,9 @@ from typing import Any, Mapping
 from mmarctl.errors import ConfigError
 from mmarctl.runtime import argcheck
 
+#: The largest seed: NumPy and TensorFlow (keras.utils.set_random_seed) take 0 .. 2**32 - 1.
+MAX_SEED = 2**32 - 1
+
 #: The globals :func:`read_train_settings` reads (each one's JSON path is its name).
 GLOBAL_KEYS = ("epochs", "learning_rate", "num_training_epoch_per_valid",
                "train_summary_recording_interval", "use_amp", "determinism",
@@ -115,11 +118,17 @@ def config_seed(config: Mapping[str, Any], file: str) -> int | None:
     for key in ("random_seed", "tf_seed", "numpy_seed", "python_seed"):
         if key in determinism:
             try:
-                return int(determinism[key])  # python_seed is a string in Clara's files
+                seed = int(determinism[key])  # python_seed is a string in Clara's files
             except (TypeError, ValueError, OverflowError):
                 raise ConfigError(f"{key} must be an integer; Received: {key}="
                                   f"{determinism[key]!r}", file=file,
                                   json_path=f"determinism.{key}") from None
+            if not 0 <= seed <= MAX_SEED:
+                # The schema says so for integers; this catches Clara's string form too.
+                raise ConfigError(f"{key} must be between 0 and {MAX_SEED}; Received: {key}="
+                                  f"{determinism[key]!r}", file=file,
+                                  json_path=f"determinism.{key}")
+            return seed
     return None
 
 

@@ -113,6 +113,9 @@ def _message(error: Any) -> str:
     if kind in ("minimum", "exclusiveMinimum"):
         sign = ">=" if kind == "minimum" else ">"
         return f"must be {sign} {value}, got {_describe(instance)}"
+    if kind in ("maximum", "exclusiveMaximum"):
+        sign = "<=" if kind == "maximum" else "<"
+        return f"must be {sign} {value}, got {_describe(instance)}"
     if kind in ("minItems", "minLength"):
         return "must not be empty" if value == 1 else f"needs at least {value} items"
     return error.message
