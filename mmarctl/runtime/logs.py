@@ -51,6 +51,13 @@ def _import_tensorflow() -> None:
         import keras  # noqa: F401
 
 
+#: Libraries whose DEBUG and INFO lines are about themselves, not the model, held at
+#: WARNING: TensorFlow's absl chats at INFO ("Sharding callback duration ..."), and under a
+#: log.config that sets the root logger to DEBUG (Clara's COVID-19 lung MMAR) one epoch
+#: printed about 300 lines of matplotlib font lookups and h5py. A log.config that names one
+#: of them still sets its level.
+QUIETED_LIBRARIES = ("absl", "matplotlib", "PIL", "h5py", "urllib3", "fsspec", "git")
+
 #: The console format when an MMAR has no resources/log.config (Clara's own format).
 DEFAULT_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
 
@@ -63,9 +70,8 @@ def configure(log_config: Path | None) -> None:
     Raises:
         ConfigError: the file exists but is not a valid logging config.
     """
-    # TensorFlow's absl logger chats at INFO ("Sharding callback duration ..."); an MMAR's
-    # root INFO level is meant for the model's messages.
-    logging.getLogger("absl").setLevel(logging.WARNING)
+    for library in QUIETED_LIBRARIES:  # before fileConfig, which may name them
+        logging.getLogger(library).setLevel(logging.WARNING)
     _drop_closed_stream_handlers()
     if log_config is not None and Path(log_config).is_file():
         try:

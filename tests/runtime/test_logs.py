@@ -59,6 +59,25 @@ def test_clara_log_config_is_applied_and_keeps_existing_loggers(tmp_path):
     assert logging.getLogger("absl").level == logging.WARNING
 
 
+def test_a_debug_root_logger_leaves_libraries_at_warning_unless_named(tmp_path):
+    path = tmp_path / "log.config"
+    path.write_text(CLARA_LOG_CONFIG.replace("[logger_root]\nlevel=INFO",
+                                             "[logger_root]\nlevel=DEBUG"))
+    logs.configure(path)
+    assert logging.getLogger("mmarctl.train").isEnabledFor(logging.DEBUG)
+    assert not logging.getLogger("matplotlib.font_manager").isEnabledFor(logging.INFO)
+    assert logging.getLogger("h5py._conv").isEnabledFor(logging.WARNING)
+    named = CLARA_LOG_CONFIG.replace("keys=root,modelLogger", "keys=root,modelLogger,mpl") + (
+        "\n[logger_mpl]\nlevel=DEBUG\nhandlers=consoleHandler\nqualname=matplotlib\n")
+    path.write_text(named)
+    logs.configure(path)
+    try:
+        assert logging.getLogger("matplotlib.font_manager").isEnabledFor(logging.DEBUG)
+    finally:
+        logging.getLogger("matplotlib").handlers.clear()
+        logging.getLogger("matplotlib").setLevel(logging.WARNING)
+
+
 def test_broken_log_config_is_config_error(tmp_path):
     path = tmp_path / "log.config"
     path.write_text("[loggers]\nkeys=root\n")
