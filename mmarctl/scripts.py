@@ -21,6 +21,7 @@ without it was written by hand and is replaced only when asked (``force``).
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,14 +201,28 @@ def write_commands(root: Path, *, force: bool = False) -> CommandsResult:
             raise WorkspaceError(
                 f"would replace scripts mmarctl did not write: {', '.join(hand_written)}",
                 file=folder, hint="pass --force to replace them (move them aside to keep them)")
-    folder.mkdir(exist_ok=True)
     result = CommandsResult(notes=notes)
-    for name, text in texts.items():
-        path = folder / name
-        tmp = folder / f".{name}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, path)  # a half-written script never replaces a working one
-        result.written.append(path)
+    staged: dict[str, Path] = {}
+    try:
+        folder.mkdir(exist_ok=True)
+        # Every script is written in full before any replaces its old version: a refusal
+        # (read-only or immutable folder, disk full) leaves the old set as it was.
+        for name, text in texts.items():
+            staged[name] = folder / f".{name}.tmp"
+            staged[name].write_text(text, encoding="utf-8")
+            os.chmod(staged[name], 0o755)
+        for name, tmp in staged.items():
+            os.replace(tmp, folder / name)
+            result.written.append(folder / name)
+    except OSError as error:
+        for tmp in staged.values():
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
+        refused = isinstance(error, PermissionError) or error.errno == errno.EROFS
+        raise WorkspaceError(f"cannot write the scripts: {error.strerror or error}",
+                             file=folder,
+                             hint="make the folder writable" if refused else None) from None
     return result
 

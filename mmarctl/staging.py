@@ -24,6 +24,7 @@ def check_destination(dest: Path, *, allow_empty: bool) -> None:
         WorkspaceError: naming the destination.
     """
     dest = Path(dest)
+    _check_parent(dest)
     if dest.is_symlink():
         raise WorkspaceError("destination is a symbolic link", file=dest,
                              hint="choose a new folder name; mmarctl never writes through links")
@@ -38,6 +39,32 @@ def check_destination(dest: Path, *, allow_empty: bool) -> None:
     if any(dest.iterdir()):
         raise WorkspaceError("destination folder is not empty", file=dest,
                              hint="choose a new or empty folder; mmarctl never overwrites files")
+
+
+def _check_parent(dest: Path) -> None:
+    """Refuse a destination whose nearest existing ancestor is not a folder (a file where a
+    folder should be) or is not writable, before anything is created.
+
+    Raises:
+        WorkspaceError: naming that ancestor.
+    """
+    ancestor = Path(dest).absolute().parent
+    # Climb to what exists (a dangling link stops the climb: it is not a folder either).
+    while not ancestor.exists() and not ancestor.is_symlink() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise WorkspaceError(f"not a folder, so {dest} cannot be created in it", file=ancestor,
+                             hint="choose a destination under a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise WorkspaceError(f"no permission to create {dest} in this folder", file=ancestor,
+                             hint="choose a destination in a folder you can write to")
+
+
+def _cannot_create(dest: Path, folder: Path, error: OSError) -> WorkspaceError:
+    """The one-line error for an OS refusal to create ``dest`` in ``folder`` (a read-only
+    or immutable folder that :func:`_check_parent` could not foresee, e.g. as root)."""
+    return WorkspaceError(f"cannot create {dest} in this folder: {error.strerror or error}",
+                          file=folder, hint="choose a destination in a folder you can write to")
 
 
 def _current_umask() -> int:
@@ -63,24 +90,49 @@ def staged_directory(dest: Path, *, allow_empty: bool = False) -> Iterator[Path]
     """
     check_destination(Path(dest), allow_empty=allow_empty)  # named as the user typed it
     dest = Path(dest).absolute()
-    created_parents = [p for p in reversed(dest.parents) if not p.exists()]
-    for parent in created_parents:
-        parent.mkdir()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
+    missing_parents = [p for p in reversed(dest.parents) if not p.exists()]
+    created_parents: list[Path] = []
+    tmp: Path | None = None
     try:
-        # mkdtemp makes the folder private (0700); give it the mode a plain mkdir would.
-        os.chmod(tmp, 0o777 & ~_current_umask())
-        yield tmp
+        for parent in missing_parents:
+            try:
+                parent.mkdir()
+            except OSError as error:
+                raise _cannot_create(parent, parent.parent, error) from None
+            created_parents.append(parent)
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial",
+                                        dir=dest.parent))
+            # mkdtemp makes the folder private (0700); give it the mode a plain mkdir would.
+            os.chmod(tmp, 0o777 & ~_current_umask())
+        except OSError as error:
+            raise _cannot_create(dest, dest.parent, error) from None
+        try:
+            yield tmp
+        except OSError as error:
+            # A refusal while writing (disk full, a source file that cannot be read): one
+            # line naming the file as the user knows it, not the hidden staging folder.
+            raise _write_failed(error, tmp, dest) from None
         try:
             os.rename(tmp, dest)  # atomic; replaces only an empty folder
         except OSError as error:
             raise WorkspaceError(f"could not move the new folder into place: {error.strerror}",
                                  file=dest, hint="was it created meanwhile?") from None
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         for parent in reversed(created_parents):
             try:
                 parent.rmdir()
             except OSError:
                 pass
         raise
+
+
+def _write_failed(error: OSError, tmp: Path, dest: Path) -> WorkspaceError:
+    """``error`` as a WorkspaceError, its file shown under ``dest`` rather than ``tmp``."""
+    where: object = dest
+    if error.filename:
+        name = Path(os.fsdecode(error.filename))
+        where = dest / name.relative_to(tmp) if name.is_relative_to(tmp) else name
+    return WorkspaceError(f"{error.strerror or error}; {dest} was not created", file=where)

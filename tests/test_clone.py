@@ -170,7 +170,8 @@ def test_failure_midway_leaves_nothing(source, tmp_path, monkeypatch):
 
     monkeypatch.setattr(clone_lib, "write_commands", broken)
     dest = tmp_path / "deep" / "new"
-    with pytest.raises(OSError):
+    # The OS error reaches the user as one line (a WorkspaceError), not a traceback.
+    with pytest.raises(WorkspaceError, match=f"disk full; {dest} was not created"):
         clone_lib.clone(str(source), dest)
     assert not (tmp_path / "deep").exists()  # created parents are removed too
     assert leftovers(tmp_path) == []
