@@ -16,6 +16,7 @@ from mmarctl.check.images import header_problems
 from mmarctl.errors import ConfigError
 from mmarctl.jsonio import load_json
 from mmarctl.problems import Problem
+from mmarctl.runtime.pipelines.class_labels import MISSING, class_label_problem
 from mmarctl.runtime.transforms.loaders import missing_fields
 from mmarctl.schemas.validator import validate
 
@@ -44,6 +45,8 @@ class DataUse:
             channel count against (None: not compared).
         label_reads: ``(field, loader)`` pairs the validation config's ``label_transforms``
             read: ``validate`` runs them, ``infer`` does not (its pre-flight drops them).
+        num_classes: the network's ``num_classes``, which class labels written in the
+            datalist are held against (None: only their form and 0..1 range are checked).
     """
 
     datalist: str
@@ -54,6 +57,15 @@ class DataUse:
     reads: tuple[tuple[str, str], ...] = ()
     image_channels: int | None = None
     label_reads: tuple[tuple[str, str], ...] = ()
+    num_classes: int | None = None
+
+    def reads_class_labels(self) -> bool:
+        """Whether the items' ``"label"`` is the class label itself: a training config's
+        pipeline whose loaders read the image but no label file (classification)."""
+        json_path = self.origin[1]
+        reads = dict(self.reads)
+        return (json_path.startswith(("train.", "validate.")) and "image" in reads
+                and "label" not in self.fields())
 
     def fields(self) -> dict[str, str]:
         """Every field read -> its loader: the pipeline's loaders first, then the labels'."""
@@ -112,6 +124,8 @@ def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
             continue
         problems.extend(Problem(shown, use.key, message)
                         for message in missing_fields(items, use.key, reads))
+        if use.reads_class_labels():
+            problems.extend(_class_label_problems(items, use, shown))
         missing = _missing_files(items, use, shown, tuple(reads) or FILE_FIELDS)
         problems.extend(missing)
         # Each file's header once, even when several pipelines read the same list; one field
@@ -123,6 +137,22 @@ def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
             problems.extend(Problem(shown, use.key, message) for message in header_problems(
                 items, Path(use.base_dir), [field], use.image_channels))
     return problems, checked
+
+
+def _class_label_problems(items: list, use: DataUse, shown: str) -> list[Problem]:
+    """One problem per item whose ``"label"`` is not a class label (the first few, then a
+    count), at its JSON path: the pipeline refuses the same items (class_labels)."""
+    bad = []
+    for index, item in enumerate(items):
+        value = item.get("label", MISSING) if isinstance(item, dict) else MISSING
+        message = class_label_problem(value, use.num_classes)
+        if message:
+            bad.append(Problem(shown, f"{use.key}[{index}].label", message))
+    if len(bad) > SHOW_MISSING:
+        rest = len(bad) - SHOW_MISSING
+        bad = bad[:SHOW_MISSING] + [Problem(shown, use.key, f"and {rest} more items whose "
+                                            "label is not a class label")]
+    return bad
 
 
 def _load(path: Path, shown: str, use: DataUse, problems: list[Problem]) -> Any:

@@ -29,7 +29,7 @@ from mmarctl.jsonio import load_json, write_json_atomic
 from mmarctl.locks import lock_folder, scoped
 from mmarctl.runtime import argcheck, logs
 from mmarctl.runtime.builder import ComponentBuilder
-from mmarctl.runtime.pipelines.base import case_name, run_chain
+from mmarctl.runtime.pipelines.base import case_name, check_label_values, run_chain
 from mmarctl.runtime.run_settings import read_eval_settings
 from mmarctl.workspace import ResolvedConfig, Workspace
 
@@ -224,6 +224,9 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
     items = get_backend().shard(_items(workspace, resolved.variables, options, validating))
 
     network, model, dims, channels = _network(workspace, options, loader, settings.use_amp)
+    # Label maps are held to the network's classes as train holds them: a value beyond
+    # num_classes would otherwise score a silent Dice of 0.
+    num_classes = getattr(network, "num_classes", None)
     predict = loader.load(workspace, model)
     from mmarctl.runtime.model_sources.base import check_roi
 
@@ -251,6 +254,8 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
         sample = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in item.items()}
         sample["meta"] = {}
         sample = _one(run_chain(pre + labels, [sample], rng))
+        if validating and not classification:
+            check_label_values(sample, num_classes)
         image = np.asarray(sample["image"], np.float32)
         batch = _channels_last(image, sample["meta"].get("image", {}), dims)[None]
         _check_channels(batch, channels, case_name(sample), options.train_config)

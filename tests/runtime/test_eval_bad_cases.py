@@ -51,6 +51,48 @@ def mmar(trained, tmp_path) -> Path:
     return root
 
 
+def _labels_five(path: Path) -> None:
+    image = nib.load(str(path))
+    array = np.asarray(image.dataobj).copy()
+    array[array > 0] = 5
+    nib.save(nib.Nifti1Image(array, image.affine, image.header), str(path))
+
+
+@pytest.mark.slow
+def test_validate_stops_on_labels_beyond_num_classes(mmar):
+    label = _validation_file(mmar, "label")
+    _labels_five(label)
+
+    done = _run("validate", mmar)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    [line] = [x for x in done.stderr.splitlines() if x.startswith("error:")]
+    image = _validation_file(mmar, "image")
+    assert str(label.resolve()) in line and image.name in line, line
+    assert "label values 0..5 are outside 0..1 (num_classes=2)" in line, line
+    assert "skip_bad_cases" in line
+    assert _eval_files(mmar) == []
+
+
+@pytest.mark.slow
+def test_validate_skips_such_a_case_with_skip_bad_cases(mmar):
+    _labels_five(_validation_file(mmar, "label"))
+    bad_case = str(_validation_file(mmar, "image"))
+    datalist = mmar / "data" / "dataset_0.json"
+    lists = json.loads(datalist.read_text())
+    lists["validation"] = lists["training"][:1] + lists["validation"]
+    datalist.write_text(json.dumps(lists))
+
+    done = _run("validate", mmar, "--set", "skip_bad_cases=true")
+
+    assert done.returncode == 0, done.stderr
+    assert "skipping case" in done.stderr and "outside 0..1" in done.stderr
+    metrics = json.loads((mmar / "eval" / "metrics.json").read_text())
+    assert [s["case"] for s in metrics["skipped"]] == [bad_case]
+    assert len(metrics["per_case"]) == 1
+
+
 @pytest.mark.slow
 def test_infer_input_with_two_channels_says_channels(mmar, tmp_path):
     source = nib.load(str(_validation_file(mmar, "image")))

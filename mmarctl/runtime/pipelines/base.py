@@ -34,6 +34,7 @@ from mmarctl.jsonio import load_json
 from mmarctl.runtime import argcheck
 from mmarctl.runtime.component import Component
 from mmarctl.runtime.pipelines import compact_labels
+from mmarctl.runtime.pipelines.class_labels import MISSING, class_label_problem
 from mmarctl.runtime.transforms.loaders import fields_read, missing_fields
 
 Sample = dict[str, Any]
@@ -70,6 +71,28 @@ def label_source(sample: Sample) -> str:
         if files:
             return ", ".join(files)
     return f"case {case_name(sample)}"
+
+
+def check_label_values(sample: Sample, num_classes: int | None) -> None:
+    """Refuse a segmentation label map with values outside ``0..num_classes-1``.
+
+    train (:meth:`ImagePipeline.check`) and validate (:mod:`mmarctl.runtime.evaluation`)
+    both call it, so they stop on the same case with the same line: such a label trains on
+    garbage, and scores a silent Dice of 0 in validate. Nothing is checked without
+    ``num_classes`` or a label array.
+
+    Raises:
+        DataError: naming the label file (:func:`label_source`) and the value range.
+    """
+    label = sample.get("label")
+    if not num_classes or not isinstance(label, np.ndarray) or not label.size:
+        return
+    low, high = float(label.min()), float(label.max())
+    top = max(num_classes - 1, 1)  # a 1-class sigmoid net still takes 0/1 labels
+    if low < 0 or high > top:
+        raise DataError(f"{label_source(sample)}: label values {low:g}..{high:g} "
+                        f"are outside 0..{top} (num_classes={num_classes})",
+                        hint="fix the label file or num_classes in train.model")
 
 
 def case_name(sample: Sample) -> str:
@@ -244,6 +267,15 @@ class ImagePipeline(Component):
         lacking = missing_fields(entries, self.data_list_key, fields_read(self.transforms))
         if lacking:
             raise DataError(lacking[0], file=shown, json_path=self.data_list_key)
+        if self.task == "classification":
+            # The label is written in the item: refused here, before any step, with the
+            # words of `mmarctl check` (a [7] would otherwise train to a negative loss).
+            for i, entry in enumerate(entries):
+                value = entry.get("label", MISSING) if isinstance(entry, dict) else MISSING
+                problem = class_label_problem(value, self.num_classes)
+                if problem:
+                    raise DataError(problem, file=shown,
+                                    json_path=f"{self.data_list_key}[{i}].label")
         items = []
         for i, entry in enumerate(entries):
             if isinstance(entry, str):
@@ -328,13 +360,7 @@ class ImagePipeline(Component):
                             f"shape {label_spatial} differ",
                             hint="check the image/label pairing in the datalist and the "
                                  "resampling transforms")
-        if self.num_classes and label.size:
-            low, high = float(label.min()), float(label.max())
-            top = max(self.num_classes - 1, 1)  # a 1-class sigmoid net still takes 0/1 labels
-            if low < 0 or high > top:
-                raise DataError(f"{label_source(sample)}: label values {low:g}..{high:g} "
-                                f"are outside 0..{top} (num_classes={self.num_classes})",
-                                hint="fix the label file or num_classes in train.model")
+        check_label_values(sample, self.num_classes)
 
     def _spatial(self, sample: Sample, field: str) -> tuple[int, ...]:
         """The spatial shape of ``field``, wherever its channel axis is (meta records it)."""

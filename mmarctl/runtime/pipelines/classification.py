@@ -12,8 +12,9 @@ class ClassificationImagePipeline(SegmentationImagePipeline):
     """Clara's classification pipeline (``ClassificationImagePipeline``).
 
     Same arguments and caching policy as :class:`SegmentationImagePipeline`. The datalist's
-    ``"label"`` is a list of 0/1 values (one per class, Clara's ``label_format``) or one
-    class number; batches carry it as ``(B, num_classes)`` float32. Images may be channels
+    ``"label"`` is a list of 0/1 values (one per class, Clara's ``label_format``; a bare
+    number with ``num_classes`` 1), refused before any step otherwise (:mod:`.class_labels`);
+    batches carry it as ``(B, num_classes)`` float32. Images may be channels
     first or already channels last (after ``ConvertToChannelsLast``): the layout is told apart
     by ``output_image_channels``.
     """
