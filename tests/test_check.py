@@ -142,6 +142,21 @@ def test_no_configs(tmp_path):
     assert "config: no config_train.json or config_validation*.json to check" in result.stdout
 
 
+def test_a_missing_training_config_is_a_problem_naming_the_others(tmp_path):
+    """train (and finetune, export, a checkpoint's validate) would refuse it; Clara's
+    examples often ship trn_*.json instead, which --config-train checks."""
+    root = make_mmar(tmp_path / "mmar", train=None)
+    write(root / "config" / "trn_base.json", TRAIN)
+    result = check(root)
+    assert result.exit_code == 1
+    assert problem_lines(result)[0] == (
+        "config/config_train.json: file not found: train, finetune and export read it, and "
+        "validate and infer build a checkpoint's network from it; this MMAR has "
+        "trn_base.json: check and train one with --config-train")
+    assert len(problem_lines(result)) == 2  # and the count
+    assert check(root, "--config-train", "config/trn_base.json").exit_code == 0
+
+
 # -- JSON and schema ------------------------------------------------------------------------
 def test_malformed_json_reports_line_and_column(tmp_path):
     root = make_mmar(tmp_path / "mmar")

@@ -17,6 +17,8 @@ do not fail the check unless ``strict`` is set.
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -212,14 +214,38 @@ def _config_files(workspace: Workspace, train_config: str | None,
             configs.append(("train", given_config_path(workspace, train_config)))
         configs.extend(("validation", given_config_path(workspace, n)) for n in validation_configs or [])
     else:
-        if workspace.config_path(TRAIN_CONFIG).exists():
-            configs.append(("train", workspace.config_path(TRAIN_CONFIG)))
-        configs.extend(("validation", p)
-                       for p in sorted(workspace.config_dir.glob("config_validation*.json")))
+        train = workspace.config_path(TRAIN_CONFIG)
+        validation = sorted(workspace.config_dir.glob("config_validation*.json"))
+        if train.exists():
+            configs.append(("train", train))
+        elif validation:  # (with neither, the one line below says so)
+            report.problems.append(Problem(workspace.display(train), "",
+                                           _missing_train_config(workspace)))
+        configs.extend(("validation", p) for p in validation)
     if not configs:
         report.problems.append(Problem(workspace.display(workspace.config_dir), "",
                                        "no config_train.json or config_validation*.json to check"))
     return configs
+
+
+def _missing_train_config(workspace: Workspace) -> str:
+    # Clara's examples often ship only other training configs (trn_base.json, ...) and name
+    # one with -c in their scripts; train, finetune, export and the checkpoint loader of
+    # validate and infer read config_train.json unless told otherwise.
+    others = sorted(p.name for p in workspace.config_dir.glob("*.json")
+                    if _looks_like_train_config(p))
+    named = (f"; this MMAR has {', '.join(others)}: check and train one with --config-train"
+             if others else "")
+    return ("file not found: train, finetune and export read it, and validate and infer "
+            f"build a checkpoint's network from it{named}")
+
+
+def _looks_like_train_config(path: Path) -> bool:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("train"), dict)
 
 
 def given_config_path(workspace: Workspace, name: str) -> Path:
