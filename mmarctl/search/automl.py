@@ -19,7 +19,7 @@ from mmarctl.search.concrete import read_valid_space
 from mmarctl.search.settings import (AUTOML_CONFIG, AutomlSettings, load_settings,
                                      missing_train_config, named_train_config)
 from mmarctl.search.study import (Study, StudyOptions, default_storage, find_study,
-                                  open_storage, total_trials)
+                                  open_storage, stored_options, total_trials)
 from mmarctl.search.workers import Slot, plan_slots
 from mmarctl.workspace import TRAIN_CONFIG, Workspace
 
@@ -117,6 +117,18 @@ def prepare(request: AutomlRequest) -> Prepared:
     if space.is_empty:
         raise ConfigError("no search annotations: nothing to search", file=shown,
                           hint="add \"search\" entries (docs/automl.md), or use `mmarctl train`")
+    worker_gpus = request.worker_gpus or clara.get("workers")
+    run_id = request.run_id or clara.get("run_id") or Path(config_name).stem
+    if not run_id or "/" in run_id or run_id in (".", ".."):
+        raise UsageError(f"--run-id must be a plain folder name; Received: {run_id!r}")
+    base = Path(settings.work_dir) if settings.work_dir else workspace.root / "automl"
+    study_dir = base / run_id
+    train_flags: list[str] = [] if request.amp is None else \
+        ["--amp" if request.amp else "--no-amp"]
+    seed, total = request.seed, total_trials(space, settings, request.rounds)
+    if request.resume:
+        set_items, seed, train_flags, total = _resumed_options(
+            request, study_dir, run_id, set_items, train_flags, space, settings)
     overrides = parse_set_items(set_items)
     # The trials train with the config; the best one is validated with the MMAR's own
     # validation configs: all are checked before any trial starts.
@@ -125,20 +137,81 @@ def prepare(request: AutomlRequest) -> Prepared:
                         validation_configs=validation)
     _first_error(report.problems)
 
-    worker_gpus = request.worker_gpus or clara.get("workers")
     slots: list[Slot] = plan_slots(request.workers, worker_gpus, launcher.count_gpus())
-    run_id = request.run_id or clara.get("run_id") or Path(config_name).stem
-    if not run_id or "/" in run_id or run_id in (".", ".."):
-        raise UsageError(f"--run-id must be a plain folder name; Received: {run_id!r}")
-    base = Path(settings.work_dir) if settings.work_dir else workspace.root / "automl"
-    study_dir = base / run_id
-    train_flags: list[str] = [] if request.amp is None else \
-        ["--amp" if request.amp else "--no-amp"]
     options = StudyOptions(run_id=run_id, config_name=config_name, rounds=request.rounds,
                            slots=slots, set_items=set_items, storage=request.storage,
-                           resume=request.resume, seed=request.seed, train_flags=train_flags)
-    return Prepared(workspace, config, space, settings, options, study_dir,
-                    total_trials(space, settings, request.rounds))
+                           resume=request.resume, seed=seed, train_flags=train_flags)
+    return Prepared(workspace, config, space, settings, options, study_dir, total)
+
+
+def _resumed_options(request: AutomlRequest, study_dir: Path, run_id: str,
+                     set_items: list[str], train_flags: list[str], space: Any,
+                     settings: AutomlSettings) -> tuple[list[str], int | None, list[str], int]:
+    """``--resume``: the study's own ``--set``, ``--seed`` and ``--amp`` and its planned
+    trials, so the trials left run as the first ones did. The same value given again is
+    fine; a different one is refused (it would make the study's trials incomparable).
+    ``--rounds`` may grow the study, never shrink it. Returns (set items, seed, train
+    flags, trials planned).
+
+    Raises:
+        UsageError: an option that differs from the study's.
+    """
+    from mmarctl.variables import parse_set_items
+
+    if request.storage is None and not (study_dir / "study.db").exists():
+        # open_study refuses this with its own line.
+        return set_items, request.seed, train_flags, total_trials(space, settings,
+                                                                   request.rounds)
+    stored = stored_options(request.storage or default_storage(study_dir), run_id)
+    if stored is None:
+        return set_items, request.seed, train_flags, total_trials(space, settings,
+                                                                   request.rounds)
+    hint = "--resume continues the study with the options it was started with: leave it out"
+    if "set_items" in stored:
+        kept = list(stored["set_items"])
+        if set_items and parse_set_items(set_items) != parse_set_items(kept):
+            shown = " ".join(f"--set {item}" for item in kept) or "no --set"
+            raise UsageError(f"--resume: --set {' '.join(set_items)} differs from the "
+                             f"study's {shown}", hint=hint)
+        set_items = kept
+    seed = request.seed
+    if "seed" in stored:
+        if seed is not None and seed != stored["seed"]:
+            shown = "no --seed" if stored["seed"] is None else f"--seed {stored['seed']}"
+            raise UsageError(f"--resume: --seed {seed} differs from the study's {shown}",
+                             hint=hint)
+        seed = stored["seed"]
+    if "train_flags" in stored:
+        kept = list(stored["train_flags"])
+        if train_flags and train_flags != kept:
+            shown = " ".join(kept) or "neither --amp nor --no-amp"
+            raise UsageError(f"--resume: {' '.join(train_flags)} differs from the study's "
+                             f"{shown}", hint=hint)
+        train_flags = kept
+    planned = int(stored.get("total") or 0)
+    if request.rounds is None:
+        return set_items, seed, train_flags, planned
+    total = total_trials(space, settings, request.rounds)
+    if total < planned:
+        raise UsageError(f"--resume --rounds {request.rounds}: the study plans {planned} "
+                         "trials; --rounds can grow a study, not shrink it")
+    return set_items, seed, train_flags, total
+
+
+def resume_command(request: AutomlRequest, prepared: Prepared) -> str:
+    """The command that continues this study: the options that find it (config files, run
+    id, storage). Its --set, --seed, --amp and trial count are stored in the study."""
+    import shlex
+
+    words = ["mmarctl", "automl", str(prepared.workspace.root)]
+    if prepared.options.config_name != TRAIN_CONFIG:
+        words += ["--config-train", prepared.options.config_name]
+    if request.config_automl:
+        words += ["--config-automl", request.config_automl]
+    words += ["--run-id", prepared.options.run_id]
+    if prepared.options.storage:
+        words += ["--storage", prepared.options.storage]
+    return shlex.join(words + ["--resume"])
 
 
 def open_study(prepared: Prepared) -> tuple[Study, bool]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from mmarctl.search.automl import AutomlRequest, finish, open_study, prepare
+from mmarctl.search.automl import AutomlRequest, finish, open_study, prepare, resume_command
 
 
 def run_and_report(request: AutomlRequest) -> None:
@@ -54,8 +54,7 @@ def run_and_report(request: AutomlRequest) -> None:
             tracking.finish(None, "KILLED")
             _print_table(out, leaderboard(records, f"automl {prepared.options.run_id} "
                                                    "(interrupted)"))
-            err.print(f"automl: interrupted; continue with `mmarctl automl "
-                      f"{prepared.workspace.root} --run-id {prepared.options.run_id} --resume`",
+            err.print(f"automl: interrupted; continue with `{resume_command(request, prepared)}`",
                       highlight=False)
             raise
     if study.errors:

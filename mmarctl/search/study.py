@@ -38,6 +38,8 @@ from mmarctl.workspace import Workspace
 QUEUED = "mmarctl_queued"
 INTERRUPTED = "mmarctl_interrupted"
 SURPLUS = "mmarctl_surplus"
+#: The study's user attribute holding the options every trial trains with.
+TRIAL_OPTIONS = "trial_options"
 DATABASE = "study.db"
 #: After Ctrl-C, how long the workers get to record their stopped trials (each trial process
 #: has already ended or been killed by then).
@@ -172,6 +174,17 @@ def find_study(storage: Any, run_id: str) -> Any | None:
     return None
 
 
+def stored_options(url: str, run_id: str) -> dict[str, Any] | None:
+    """What the study ``run_id`` in ``url`` was created with: ``set_items``, ``seed``,
+    ``train_flags`` and ``total`` (trials planned); None when there is no such study.
+    A study made before these were stored gives only ``total``."""
+    storage = open_storage(url)
+    if find_study(storage, run_id) is None:
+        return None
+    attrs = storage.get_study_user_attrs(storage.get_study_id_from_name(run_id))
+    return {**(attrs.get(TRIAL_OPTIONS) or {}), "total": attrs.get("total")}
+
+
 #: TPE's random start-up trials. Optuna's default, 10, would make a study of Clara's usual
 #: 8 rounds purely random.
 TPE_STARTUP_TRIALS = 4
@@ -258,6 +271,10 @@ class Study:
         if created:
             study.set_user_attr("fingerprint", fingerprint)
             study.set_user_attr("config", self.options.config_name)
+            # What every trial trains with: --resume reuses it (see stored_options).
+            study.set_user_attr(TRIAL_OPTIONS, {"set_items": self.options.set_items,
+                                                "seed": self.options.seed,
+                                                "train_flags": self.options.train_flags})
             points = list(self.space.grid()) if self.space.enum_only else [{}] * total
             for point in points[:total]:
                 study.enqueue_trial(point, user_attrs={QUEUED: True}, skip_if_exists=False)

@@ -287,7 +287,7 @@ def test_ctrl_c_stops_the_running_trial_process_and_queues_it_again(spleen):
 
     tag = f"automl-ctrl-c-{os.getpid()}-{time.monotonic_ns()}"
     study = _start_interruptible(
-        ["automl", spleen, "--rounds", 2, "--set", "epochs=1000",
+        ["automl", spleen, "--rounds", 2, "--seed", 7, "--set", "epochs=1000",
          "--set", "num_training_epoch_per_valid=1"], env={**os.environ, TAG_ENV: tag})
     try:
         deadline = time.monotonic() + 120
@@ -316,6 +316,25 @@ def test_ctrl_c_stops_the_running_trial_process_and_queues_it_again(spleen):
     # queued again with the same values (a queued trial holds them as Optuna's fixed_params)
     assert first[0].params in [t.system_attrs.get("fixed_params") for t in waiting]
     assert all(t["status"] != "running" for t in _results(spleen)["trials"])
+    _resume_reuses_the_study_options(spleen, output)
+
+
+def _resume_reuses_the_study_options(spleen: Path, output: str) -> None:
+    """After the Ctrl-C above (a study of --rounds 2 --seed 7 --set epochs=1000 ...): the
+    printed command resumes it with those options; a different one is refused."""
+    from mmarctl.search.automl import AutomlRequest, prepare
+
+    assert f"continue with `mmarctl automl {spleen} --run-id config_train --resume`" in output
+    prepared = prepare(AutomlRequest(mmar=str(spleen), set_items=[], run_id="config_train",
+                                     resume=True))
+    assert prepared.options.set_items == ["epochs=1000", "num_training_epoch_per_valid=1"]
+    assert prepared.options.seed == 7 and prepared.total == 2
+    for args, fragment in [
+            (["--set", "epochs=1"], "--resume: --set epochs=1 differs from the study's --set "
+                                    "epochs=1000 --set num_training_epoch_per_valid=1"),
+            (["--seed", 3], "--resume: --seed 3 differs from the study's --seed 7"),
+            (["--rounds", 1], "--resume --rounds 1: the study plans 2 trials")]:
+        _one_line_error(mmarctl("automl", spleen, "--resume", *args, check=False), fragment)
 
 
 def _two_processes_share(spleen: Path, url: str) -> list[dict]:
