@@ -576,7 +576,7 @@ def test_scaffold_checks_clean_once_it_has_data(tmp_path, name):
     shutil.copytree(SCAFFOLDS / name, root)
     # The scaffold's environment points at data/dataset_0.json under DATA_ROOT data/.
     if name == "classification":
-        items = [{"image": f"images/case{i}.nii.gz", "label": [i % 2, 1 - i % 2]}
+        items = [{"image": f"images/case{i}.nii.gz", "label": [i % 2]}
                  for i in range(3)]
     else:
         items = [_case(i) for i in range(3)]

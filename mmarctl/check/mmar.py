@@ -414,7 +414,11 @@ def _with_loaders(use: DataUse, built: ConstructorChecker) -> DataUse:
     if (None in chain or any(type(t).clara_name in CHANNEL_CHANGING for t in chain)
             or not section):
         channels = None
-    return replace(use, reads=reads, image_channels=channels, label_reads=label_reads)
+    # Class labels are held to the network's outputs; a validation config's network comes
+    # from its model loader, which check does not build, so they are not compared there.
+    num_classes = getattr(built.built.get("train.model"), "num_classes", None) if section else None
+    return replace(use, reads=reads, image_channels=channels, label_reads=label_reads,
+                   num_classes=num_classes if isinstance(num_classes, int) else None)
 
 
 def check_overrides(overrides: Mapping[str, Any], env: Mapping[str, Any],

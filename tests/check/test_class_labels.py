@@ -59,7 +59,16 @@ def test_check_names_the_item_whose_label_is_not_a_class_label(classification, t
     assert result.exit_code == 1, result.output
     [line] = problem_lines(result.output)
     assert line.startswith(f"{DATALIST}: training[0].label: "), line
-    assert "values in 0..1, one per class" in line and expected in line, line
+    assert "one value in 0..1 (num_classes=1)" in line and expected in line, line
+
+
+def test_check_holds_label_vectors_to_the_networks_num_classes(classification, tmp_path):
+    root = _with_label(classification, tmp_path, [1, 0, 1])
+    result = runner.invoke(app, ["check", str(root)])
+    assert result.exit_code == 1, result.output
+    [line] = problem_lines(result.output)
+    assert line.startswith(f"{DATALIST}: training[0].label: "), line
+    assert "3 value(s) [1, 0, 1]" in line and "num_classes=1" in line, line
 
 
 def test_train_refuses_it_with_checks_line_before_any_step(classification, tmp_path):
