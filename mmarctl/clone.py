@@ -5,7 +5,9 @@ What a new workspace gets from its source:
 * ``config/``, ``commands/``, ``resources/``, ``docs/``, the custom-code folders Clara users
   kept BYOC code in (:data:`mmarctl.runtime.registry.CUSTOM_CODE_DIRS`) and loose ``*.py``
   files at the MMAR root (also BYOC);
-* ``models/`` only with ``with_models``; ``eval/``, data folders and anything else never;
+* ``models/`` only with ``with_models``; ``eval/``, data folders and anything else never
+  (the folders ``MMAR_CKPT_DIR`` and ``MMAR_EVAL_OUTPUT_PATH`` name inside the source count
+  as ``models/`` and ``eval/``: the clone writes its own, never the source's);
 * ``commands/`` regenerated for mmarctl (Clara's scripts start a runtime that no longer
   exists); other scripts in ``commands/`` are kept;
 * ``config/environment.json`` path variables that point at something left behind (a data
@@ -43,6 +45,8 @@ COPIED_DIRS = ("config", "commands", "resources", "docs") + CUSTOM_CODE_DIRS
 MODEL_DIRS = ("models",)
 #: Run outputs: never copied, and variables pointing into them are never rewritten.
 OUTPUT_DIRS = ("models", "eval")
+#: The variables naming where runs write, with the default folder each stands for.
+OUTPUT_VARIABLES = {"MMAR_CKPT_DIR": "models", "MMAR_EVAL_OUTPUT_PATH": "eval"}
 #: Files and folders skipped wherever they are.
 SKIPPED_NAMES = ("__pycache__", ".ipynb_checkpoints")
 
@@ -113,6 +117,26 @@ def _skipped(name: str) -> bool:
     return name in SKIPPED_NAMES
 
 
+def output_folders(src: Path) -> dict[str, str]:
+    """The top-level folders of ``src`` that its runs write, by default folder: ``models``
+    and ``eval``, or the folders inside ``src`` that ``MMAR_CKPT_DIR`` and
+    ``MMAR_EVAL_OUTPUT_PATH`` in its environment.json name instead."""
+    folders = {default: default for default in OUTPUT_VARIABLES.values()}
+    env_path = src / "config" / ENVIRONMENT
+    try:
+        env = load_json(env_path) if env_path.is_file() else {}
+    except MmarError:
+        env = {}  # `mmarctl check` reports a malformed file
+    for key, default in OUTPUT_VARIABLES.items():
+        value = env.get(key) if isinstance(env, dict) else None
+        if not isinstance(value, str) or not value or "{" in value:
+            continue
+        target = Path(os.path.realpath(src / os.path.expanduser(value)))
+        if target.is_relative_to(src) and target != src:
+            folders[default] = target.relative_to(src).parts[0]
+    return folders
+
+
 def plan_copy(src: Path, *, with_models: bool = False) -> list[Path]:
     """The top-level entries of ``src`` a clone copies, checking every link under them.
 
@@ -120,7 +144,8 @@ def plan_copy(src: Path, *, with_models: bool = False) -> list[Path]:
         WorkspaceError: a symbolic link points outside ``src`` (naming the link).
     """
     src = src.resolve()
-    names = list(COPIED_DIRS) + (list(MODEL_DIRS) if with_models else [])
+    models = [output_folders(src)["models"]] if with_models else []
+    names = list(dict.fromkeys([*COPIED_DIRS, *(MODEL_DIRS if with_models else ()), *models]))
     entries = [src / n for n in names if (src / n).is_dir() or (src / n).is_symlink()]
     entries += sorted(p for p in src.glob("*.py") if p.is_file() or p.is_symlink())
     for entry in entries:
@@ -192,6 +217,7 @@ def _rewrite_environment(src: Path, dest_root: Path, copied: list[str]) -> dict[
     if not isinstance(env, dict):
         return {}
     rewritten: dict[str, str] = {}
+    outputs = {*OUTPUT_DIRS, *output_folders(src).values()}
     for key, value in env.items():
         if not (isinstance(value, str) and value and is_path_key(key)) or "{" in value:
             continue
@@ -202,7 +228,7 @@ def _rewrite_environment(src: Path, dest_root: Path, copied: list[str]) -> dict[
             continue
         if target.is_relative_to(src):
             top = target.relative_to(src).parts[:1]
-            if not top or top[0] in copied or top[0] in OUTPUT_DIRS:
+            if not top or top[0] in copied or top[0] in outputs:
                 continue
         env[key] = str(target)
         rewritten[key] = str(target)

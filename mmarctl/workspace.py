@@ -100,6 +100,31 @@ class Workspace:
     def models_dir(self) -> Path:
         return self.root / "models"
 
+    def checkpoint_dir(self, variables: Mapping[str, Any] | None = None) -> Path:
+        """The folder of this MMAR's checkpoints: ``MMAR_CKPT_DIR``, else ``models/``.
+
+        Training writes its checkpoints, resume state, history and event files there;
+        finetune, validate, infer and export read the checkpoint from there, as Clara's
+        scripts do.
+
+        Args:
+            variables: the variables a config sees (:meth:`variables`, or a resolved
+                config's ``variables``: globals, environment.json, ``--set``); None reads
+                environment.json alone.
+
+        Raises:
+            ConfigError: environment.json is not an object, or ``MMAR_CKPT_DIR`` names a
+                placeholder that nothing defines.
+        """
+        values = self.environment() if variables is None else variables
+        folder = values.get("MMAR_CKPT_DIR")
+        if not isinstance(folder, str) or not folder.strip():
+            return self.models_dir  # absent, or not a path (the schema check reports that)
+        if "{" in folder:  # "{MMAR_ROOT}/ckpts": the path rule skips placeholders
+            folder = substitute(folder, values, file=self.display(self.config_path(ENVIRONMENT)),
+                                path=("MMAR_CKPT_DIR",))
+        return Path(self.resolve_path_value("MMAR_CKPT_DIR", str(folder)))
+
     @property
     def eval_dir(self) -> Path:
         return self.root / "eval"

@@ -41,7 +41,8 @@ def clone(
     dest: Annotated[Optional[str], typer.Argument(
         metavar="DEST", show_default=False, help="The new workspace folder; it must not exist.")] = None,
     with_models: Annotated[bool, typer.Option(
-        "--with-models", help="Also copy models/ (checkpoints and exported graphs).")] = False,
+        "--with-models", help="Also copy models/ or the source's MMAR_CKPT_DIR "
+                              "(checkpoints and exported graphs).")] = False,
     list_: Annotated[bool, typer.Option(
         "--list", help="List the built-in scaffolds, one line each, and exit.")] = False,
 ) -> None:
@@ -49,7 +50,8 @@ def clone(
 
     Copies config/, commands/, resources/, docs/ and custom code (custom/, BYOC/ ...).
 
-    Leaves models/ and eval/ behind; --with-models copies models/ too.
+    Leaves models/ and eval/ (or the folders MMAR_CKPT_DIR and MMAR_EVAL_OUTPUT_PATH name)
+    behind; --with-models copies the checkpoints too.
 
     Records the source in DEST/.mmarctl/provenance.json.
 

@@ -50,8 +50,9 @@ def train(
     seed: SeedOption = None,
     config_train: ConfigTrainOption = "config_train.json",
     resume: Annotated[bool, typer.Option(
-        "--resume", help="Continue the run stopped by Ctrl-C/SIGTERM from models/resume/ "
-                         "(last finished epoch, optimizer state).")] = False,
+        "--resume", help="Continue the run stopped by Ctrl-C/SIGTERM from "
+                         "MMAR_CKPT_DIR/resume/ (last finished epoch, optimizer state).")]
+        = False,
     gpus: GpusOption = 1,
     cpu: CpuOption = False,
     hosts: HostsOption = None,
@@ -61,10 +62,12 @@ def train(
     tracking_uri: TrackingUriOption = None,
     amp: AmpOption = None,
 ) -> None:
-    """Train the MMAR's model; the best checkpoint goes to models/model.ckpt.
+    """Train the MMAR's model; the best checkpoint goes to MMAR_CKPT_DIR/model.ckpt
+    (MMAR_CKPT_DIR is models/ unless environment.json or --set says otherwise).
 
     The config is checked before any compute. Validation runs every
-    num_training_epoch_per_valid epochs; TensorBoard events are written to models/.
+    num_training_epoch_per_valid epochs; TensorBoard events, the metrics history and the
+    learning curves are written beside the checkpoints.
 
     Example: mmarctl train my-exp --epochs 20 --set DATA_ROOT=/data/Task09_Spleen
     """
@@ -111,8 +114,9 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
                  amp: bool | None = None) -> None:
     """Shared by train and finetune: launch workers, or build and run the plan here.
 
-    Holds the MMAR's models/ lock throughout (mmarctl.locks): a second run on the same MMAR
-    stops at once. A launching process takes it and hands it down; its workers take none.
+    Holds the lock on the checkpoint folder (MMAR_CKPT_DIR, default models/) throughout
+    (mmarctl.locks): a second run on the same MMAR stops at once. A launching process takes
+    it and hands it down; its workers take none.
     """
     from mmarctl.errors import UsageError
     from mmarctl.workspace import Workspace
@@ -127,8 +131,9 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
     check_cli_options(tracking, tracking_uri)  # a bad --tracking-uri stops before any work
     from mmarctl import launcher as launch_module
 
-    models_lock = lock_folder(workspace.models_dir,
-                              display=workspace.display(workspace.models_dir))
+    checkpoint_dir = training_checkpoint_dir(
+        workspace, config_train, overrides_from(set_items, epochs, learning_rate))
+    models_lock = lock_folder(checkpoint_dir, display=workspace.display(checkpoint_dir))
 
     if not launch_module.is_worker():
         _say_if_search_ignored(workspace, config_train)
@@ -159,7 +164,7 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
         from mmarctl.runtime.checkpoint import checkpoint_prefix
 
         resolved_env = workspace.variables({}, overrides)
-        finetune_from = str(resolved_env.get("MMAR_CKPT") or workspace.models_dir / "model.ckpt")
+        finetune_from = str(resolved_env.get("MMAR_CKPT") or checkpoint_dir / "model.ckpt")
         if checkpoint_prefix(finetune_from) is None:
             from mmarctl.errors import RuntimeFailure
 
@@ -179,7 +184,28 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
         best = (f"best {state.key_metric}={state.best_metric:.4f} at epoch {state.best_epoch + 1}"
                 if state.key_metric and state.best_epoch >= 0 else "no validation metric")
         out.print(f"trained {counted(state.epochs - state.start_epoch, 'epoch')}; {best}; "
-                  f"models in {workspace.display(workspace.models_dir)}", highlight=False)
+                  f"models in {workspace.display(plan.checkpoint_dir)}", highlight=False)
+
+
+def training_checkpoint_dir(workspace: Any, config_train: str,
+                            overrides: dict[str, Any]) -> Path:
+    """The folder a training run writes (and locks): the training config's
+    ``MMAR_CKPT_DIR``, from its globals, environment.json or ``--set``, else models/.
+
+    Read before the config is resolved, so that the lock is taken first; a config that
+    cannot be read is reported, with its file and line, when it is resolved.
+
+    Raises:
+        ConfigError: environment.json is not an object, or MMAR_CKPT_DIR cannot be resolved.
+    """
+    from mmarctl.errors import MmarError
+
+    try:
+        raw = workspace.load(config_train)
+    except MmarError:
+        raw = {}
+    return workspace.checkpoint_dir(workspace.variables(raw if isinstance(raw, dict) else {},
+                                                        overrides))
 
 
 def multi_gpu_requested(workspace: Any, config_train: str, overrides: dict[str, Any]) -> bool:

@@ -43,7 +43,7 @@ class TrainOptions:
         config: the training config (``config_train.json``, ``trn_base.json`` ...).
         overrides: ``--set`` values (and ``--epochs``/``--learning-rate`` mapped onto globals).
         seed: ``--seed``; overrides ``determinism`` and makes the run repeatable on CPU.
-        resume: continue from ``models/resume/`` (``--resume``).
+        resume: continue from ``MMAR_CKPT_DIR/resume/`` (``--resume``).
         finetune_from: a checkpoint prefix to start from (``finetune``), or None.
         jit: XLA-compile the training step (None: off; it measured slower on small CPUs).
         amp: ``--amp`` (True) / ``--no-amp`` (False) over the config's ``use_amp``; None
@@ -273,9 +273,10 @@ class TrainingPlan:
         key = next((m.name for m in metrics if getattr(m, "is_key_metric", False)),
                    metrics[0].name if metrics else None)
         state = TrainState(epochs=epochs, steps_per_epoch=steps, key_metric=key)
-        models_dir = workspace.models_dir
+        # Where this run writes, and where validate/infer/export will read: MMAR_CKPT_DIR.
+        checkpoint_dir = workspace.checkpoint_dir(resolved.variables)
         if options.resume:
-            prefix = models_dir / "resume" / "model.ckpt"
+            prefix = checkpoint_dir / "resume" / "model.ckpt"
             if not checkpoint.exists(prefix):
                 raise RuntimeFailure(f"nothing to resume: no {workspace.display(prefix)}",
                                      hint="--resume continues a run stopped with Ctrl-C or "
@@ -309,7 +310,7 @@ class TrainingPlan:
                    network=network, model=model, loss=loss, optimizer=optimizer,
                    pipeline=pipeline, shapes=shapes, validation=validation, aux_ops=aux_ops,
                    handlers=handlers, state=state, every=every, interval=interval,
-                   precision=precision, seed=seed)
+                   precision=precision, seed=seed, checkpoint_dir=checkpoint_dir)
 
     # -- running --------------------------------------------------------------------------
     def engine(self) -> Any:
@@ -335,13 +336,13 @@ class TrainingPlan:
         own: list[Any] = []
         if self.backend.is_chief:
             has_metrics = bool(self.validation and self.validation["metrics"])
-            own = [CheckpointSaver(self.workspace.models_dir, self.model, self.optimizer,
+            own = [CheckpointSaver(self.checkpoint_dir, self.model, self.optimizer,
                                    has_metrics),
-                   TensorBoardSummaries(self.workspace.models_dir, self.interval),
-                   HistoryWriter(self.workspace.models_dir,
+                   TensorBoardSummaries(self.checkpoint_dir, self.interval),
+                   HistoryWriter(self.checkpoint_dir,
                                  "finetune" if self.options.finetune_from else "train"),
                    # after HistoryWriter: it draws from the line just written
-                   LearningCurvesWriter(self.workspace.models_dir),
+                   LearningCurvesWriter(self.checkpoint_dir),
                    ProgressCallback("train", enabled=self.options.progress)]
         from mmarctl.runtime.training.tracking import tracking_callbacks
 
@@ -352,7 +353,8 @@ class TrainingPlan:
         """Train; returns the final :class:`TrainState`.
 
         Raises:
-            RuntimeFailure: NaN loss; KeyboardInterrupt after saving ``models/resume/``.
+            RuntimeFailure: NaN loss; KeyboardInterrupt after saving
+                ``MMAR_CKPT_DIR/resume/``.
         """
         from mmarctl.runtime.training import contract
 
@@ -393,7 +395,7 @@ class TrainingPlan:
         from mmarctl.runtime import checkpoint
         from mmarctl.runtime.training.callbacks import BEST
 
-        best = self.workspace.models_dir / BEST
+        best = self.checkpoint_dir / BEST
         parts = [hint] if hint else []
         if self.backend.is_chief and checkpoint.exists(best):
             parts.append(f"the last good checkpoint {self.workspace.display(best)} is intact")

@@ -22,8 +22,9 @@ RESUME_DIR = "resume"
 
 
 class CheckpointSaver(Callback):
-    """Saves ``models/model.ckpt`` when the key metric improves, ``model_final.ckpt`` at the
-    end, and a resumable state (model, optimizer, epoch) in ``models/resume/`` on interrupt.
+    """Saves ``model.ckpt`` in the checkpoint folder (``MMAR_CKPT_DIR``, ``models/`` by
+    default) when the key metric improves, ``model_final.ckpt`` at the end, and a resumable
+    state (model, optimizer, epoch) in its ``resume/`` on interrupt.
 
     Without validation metrics, ``model.ckpt`` is written after every epoch, so that
     validate/infer/export always find a model.

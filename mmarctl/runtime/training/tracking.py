@@ -96,6 +96,6 @@ def tracking_callbacks(plan: Any) -> list[Callback]:
              "mmarctl.resume": bool(options.resume),
              "mmarctl.finetune_from": options.finetune_from}
     tracker = open_run(workspace.root, settings, verb=verb, phase=verb,
-                       config=plan.resolved.data, record_dir=workspace.models_dir,
+                       config=plan.resolved.data, record_dir=plan.checkpoint_dir,
                        extra_params={k: v for k, v in extra.items() if v is not None})
     return [] if tracker is None else [TrackingCallback(tracker, workspace.root)]
