@@ -113,17 +113,16 @@ class Workspace:
                 environment.json alone.
 
         Raises:
-            ConfigError: environment.json is not an object, or ``MMAR_CKPT_DIR`` names a
-                placeholder that nothing defines.
+            ConfigError: environment.json is not an object.
         """
         values = self.environment() if variables is None else variables
         folder = values.get("MMAR_CKPT_DIR")
         if not isinstance(folder, str) or not folder.strip():
             return self.models_dir  # absent, or not a path (the schema check reports that)
-        if "{" in folder:  # "{MMAR_ROOT}/ckpts": the path rule skips placeholders
-            folder = substitute(folder, values, file=self.display(self.config_path(ENVIRONMENT)),
-                                path=("MMAR_CKPT_DIR",))
-        return Path(self.resolve_path_value("MMAR_CKPT_DIR", str(folder)))
+        # Taken as written, as validate/infer/export and `check` take it: a "{VAR}" inside
+        # is not substituted (placeholders live in configs, not in environment values).
+        path = Path(os.path.expanduser(folder))
+        return path if path.is_absolute() else (self.root / path).resolve()
 
     @property
     def eval_dir(self) -> Path:
