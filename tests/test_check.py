@@ -157,6 +157,20 @@ def test_a_missing_training_config_is_a_problem_naming_the_others(tmp_path):
     assert check(root, "--config-train", "config/trn_base.json").exit_code == 0
 
 
+def test_png_loaders_over_nifti_files_are_a_problem(tmp_path):
+    """A 2-D PNG MMAR (colonoscopy, CheXpert) pointed at a NIfTI data set: train stops at
+    the first case with 'not a PNG file'; check reads each file's first eight bytes."""
+    def to_png(config):
+        config["train"]["pre_transforms"][0] = {"name": "LoadPng#LoadNifti",
+                                                "args": {"fields": ["image", "label"]}}
+    root = make_mmar(tmp_path / "mmar", train=edited(TRAIN, to_png), validation=None)
+    result = check(root)
+    assert result.exit_code == 1
+    assert ("config/dataset_0.json: training: 4 of 4 files are not PNG files (LoadPng reads "
+            "them): images/case0.nii.gz, labels/case0.nii.gz, images/case1.nii.gz, "
+            "labels/case1.nii.gz") in problem_lines(result), result.stdout
+
+
 # -- JSON and schema ------------------------------------------------------------------------
 def test_malformed_json_reports_line_and_column(tmp_path):
     root = make_mmar(tmp_path / "mmar")

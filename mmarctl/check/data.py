@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mmarctl.check.images import header_problems
+from mmarctl.check.images import header_problems, pair_shape_problems, png_problems
 from mmarctl.errors import ConfigError
 from mmarctl.jsonio import load_json
 from mmarctl.problems import Problem
@@ -136,6 +136,15 @@ def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
         for field in nifti if use.base_dir is not None else []:
             problems.extend(Problem(shown, use.key, message) for message in header_problems(
                 items, Path(use.base_dir), [field], use.image_channels))
+        if use.base_dir is not None and {"image", "label"} <= set(nifti):
+            problems.extend(Problem(shown, use.key, message) for message in
+                            pair_shape_problems(items, Path(use.base_dir), ("image", "label")))
+        png = [field for field, loader in reads.items() if loader == "LoadPng"
+               and (use.datalist, use.base_dir, use.key, field) not in headers_seen]
+        headers_seen.update((use.datalist, use.base_dir, use.key, f) for f in png)
+        if png and use.base_dir is not None:
+            problems.extend(Problem(shown, use.key, message)
+                            for message in png_problems(items, Path(use.base_dir), png))
     return problems, checked
 
 

@@ -71,6 +71,67 @@ def header_problems(items: list, base: Path, fields: list[str],
     return [_line(kind, files, checked, expected_channels) for kind, files in found.items()]
 
 
+#: The eight bytes every PNG file starts with.
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_problems(items: list, base: Path, fields: list[str]) -> list[str]:
+    """A message for the files of ``fields`` (which LoadPng reads) that are not PNG files,
+    from their first eight bytes (a NIfTI data set under a 2-D PNG MMAR's loaders)."""
+    wrong, checked = [], 0
+    for item in items:
+        item = {"image": item} if isinstance(item, str) else item
+        if not isinstance(item, dict):
+            continue
+        for field in fields:
+            for name in _names(item.get(field)):
+                path = base / name
+                if not path.is_file():
+                    continue  # reported by the missing-files check
+                checked += 1
+                with open(path, "rb") as file:
+                    if file.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
+                        wrong.append(name)
+    if not wrong:
+        return []
+    listed = ", ".join(wrong[:SHOW]) + (f" and {len(wrong) - SHOW} more" if len(wrong) > SHOW
+                                        else "")
+    return [f"{len(wrong)} of {checked} files are not PNG files (LoadPng reads them): {listed}"]
+
+
+def pair_shape_problems(items: list, base: Path, fields: tuple[str, str]) -> list[str]:
+    """A message for the items whose two NIfTI ``fields`` (image and label) differ in
+    spatial shape on the same voxel spacing, from their headers: the pipeline stops on
+    such a case mid-epoch. (On different spacings a resampling transform may bring the two
+    to one grid, which only running the transforms can tell.)"""
+    import nibabel as nib
+
+    wrong, checked = [], 0
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        names = [item.get(field) for field in fields]
+        if not all(isinstance(name, str) and (base / name).is_file() for name in names):
+            continue
+        try:
+            headers = [nib.load(str(base / name)).header for name in names]
+            shapes = [tuple(int(n) for n in h.get_data_shape()[:3]) for h in headers]
+            spacings = [np.asarray(h.get_zooms()[:3], np.float64) for h in headers]
+        except Exception:  # an unreadable header is reported by header_problems
+            continue
+        checked += 1
+        same_spacing = spacings[0].shape == spacings[1].shape and np.allclose(
+            spacings[0], spacings[1], rtol=1e-3)
+        if shapes[0] != shapes[1] and same_spacing:
+            wrong.append(f"{names[1]} ({'x'.join(map(str, shapes[1]))} against "
+                         f"{'x'.join(map(str, shapes[0]))})")
+    if not wrong:
+        return []
+    listed = ", ".join(wrong[:SHOW]) + (f" and {len(wrong) - SHOW} more" if len(wrong) > SHOW
+                                        else "")
+    return [f"{len(wrong)} of {checked} labels differ in shape from their image: {listed}"]
+
+
 def _names(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]

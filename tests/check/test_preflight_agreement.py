@@ -65,6 +65,11 @@ def _two_channels(root: Path) -> None:
         [image.get_fdata(dtype=np.float32)] * 2, axis=-1))
 
 
+def _label_cropped(root: Path) -> None:
+    rewrite_image(datalist_file(root, "training", 0, "label"),
+                  data=lambda image: image.get_fdata(dtype=np.float32)[:20, :20, :20])
+
+
 def _seed_text(root: Path) -> None:
     _train(root, lambda c: c["determinism"].update(random_seed="abc"))
 
@@ -126,6 +131,8 @@ CASES = [
      "have a singular affine"),
     ("header-channels", _two_channels, "data/dataset_0.json: training",
      "1 images have a channel count other than output_image_channels=1"),
+    ("header-pair-shape", _label_cropped, "data/dataset_0.json: training",
+     "1 of 3 labels differ in shape from their image"),
 ]
 
 
@@ -157,4 +164,4 @@ def test_check_and_train_refuse_with_the_same_line(broken, where, message, tmp_p
 
 
 def test_the_agreement_table_covers_every_class():
-    assert len({cid for cid, *_ in CASES}) == len(CASES) == 13
+    assert len({cid for cid, *_ in CASES}) == len(CASES) == 14
