@@ -115,6 +115,10 @@ def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
                                         f"{', '.join(lists) or 'none'}); "
                                         f"{use.origin[0]} reads {use.key!r}"))
             continue
+        if not items:
+            problems.append(Problem(shown, use.key, f"the {use.key!r} list holds no items; "
+                                    f"{use.origin[0]} reads it"))
+            continue
         if use.base_dir is not None and not Path(use.base_dir).is_dir():
             if use.base_dir not in bad_bases:
                 bad_bases.add(use.base_dir)

@@ -65,6 +65,10 @@ def _two_channels(root: Path) -> None:
         [image.get_fdata(dtype=np.float32)] * 2, axis=-1))
 
 
+def _no_training_items(root: Path) -> None:
+    _edit_json(root / "data" / "dataset_0.json", lambda d: d.update(training=[]))
+
+
 def _label_cropped(root: Path) -> None:
     rewrite_image(datalist_file(root, "training", 0, "label"),
                   data=lambda image: image.get_fdata(dtype=np.float32)[:20, :20, :20])
@@ -131,6 +135,8 @@ CASES = [
      "have a singular affine"),
     ("header-channels", _two_channels, "data/dataset_0.json: training",
      "1 images have a channel count other than output_image_channels=1"),
+    ("datalist-empty", _no_training_items, "data/dataset_0.json: training",
+     "the 'training' list holds no items; config/config_train.json reads it"),
     ("header-pair-shape", _label_cropped, "data/dataset_0.json: training",
      "1 of 3 labels differ in shape from their image"),
 ]
@@ -164,4 +170,4 @@ def test_check_and_train_refuse_with_the_same_line(broken, where, message, tmp_p
 
 
 def test_the_agreement_table_covers_every_class():
-    assert len({cid for cid, *_ in CASES}) == len(CASES) == 14
+    assert len({cid for cid, *_ in CASES}) == len(CASES) == 15
