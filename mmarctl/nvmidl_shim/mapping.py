@@ -210,7 +210,7 @@ def plan_export(call: ClaraCall) -> Plan:
         sets["MMAR_CKPT_DIR"] = folder  # export writes beside the checkpoint, as Clara did
         argv += ["--ckpt", str(Path(folder) / f"{name}.ckpt")]
     elif name != "model":
-        argv += ["--ckpt", str(workspace.models_dir / f"{name}.ckpt")]
+        argv += ["--ckpt", str(workspace.checkpoint_dir() / f"{name}.ckpt")]
     sets.update({k: _word(v) for k, v in call.set_values().items()})
     argv += _set_items(sets)
     plan.runs.append(argv)

@@ -169,8 +169,8 @@ def read_run(path: str | Path, config: str = TRAIN_CONFIG) -> RunRecord:
     resolved = workspace.resolve(config)
     return RunRecord(label=workspace.root.name, root=workspace.root,
                      values=config_values(resolved.data, resolved.variables, workspace.root),
-                     curves=read_curves(workspace.models_dir),
-                     summary=read_summary(workspace.models_dir),
+                     curves=read_curves(workspace.checkpoint_dir(resolved.variables)),
+                     summary=read_summary(workspace.checkpoint_dir(resolved.variables)),
                      eval_summary=_eval_summary(workspace, resolved.variables))
 
 

@@ -352,9 +352,7 @@ def model_loader_entry(workspace: Workspace, resolved: ResolvedConfig,
                               hint='e.g. {"name": "CheckpointLoader", "args": '
                                    '{"checkpoint_dir": "{MMAR_CKPT_DIR}"}}, or pass --model')
         return configured
-    folder = Path(resolved.variables.get("MMAR_CKPT_DIR") or workspace.models_dir)
-    if not folder.is_absolute():
-        folder = workspace.root / folder
+    folder = workspace.checkpoint_dir(resolved.variables)
     if model == "ckpt":
         if isinstance(configured, Mapping) and configured.get("name") == "CheckpointLoader":
             return dict(configured)

@@ -67,6 +67,10 @@ def create_trial_mmar(source: Workspace, dest: Path, config_name: str, config: d
     return Workspace(dest)
 
 
+#: environment.json keys naming folders each trial has for itself.
+TRIAL_OWN_KEYS = ("MMAR_CKPT_DIR", "MMAR_EVAL_OUTPUT_PATH")
+
+
 def trial_environment(source: Workspace) -> dict[str, Any]:
     """The source's environment.json for a trial: paths into its own MMAR folders (models/,
     eval/, config/ ...) stay relative, so the trial writes and reads its own; any other
@@ -81,7 +85,10 @@ def trial_environment(source: Workspace) -> dict[str, Any]:
     for key, value in environment.items():
         if isinstance(value, str) and is_path_key(key) and "{" not in value:
             path = Path(os.path.expanduser(value))
-            if not path.is_absolute() and path.parts[:1] and path.parts[0] not in own:
+            # The checkpoint and eval folders are the trial's own whatever they are called
+            # (MMAR_CKPT_DIR "ckpts"): made absolute, every trial would train into the source's.
+            if (not path.is_absolute() and path.parts[:1] and path.parts[0] not in own
+                    and key not in TRIAL_OWN_KEYS):
                 value = str((source.root / path).resolve())
         result[key] = value
     return result
@@ -183,6 +190,7 @@ class TrialProcess:
                 self.process = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
                                                 stdout=log, stderr=subprocess.STDOUT,
                                                 env=self.env, start_new_session=True)
+            checkpoints = self.mmar.checkpoint_dir()
             seen, pruned, stopped = 0, False, False
             while self.process.poll() is None:
                 time.sleep(poll_s)
@@ -191,7 +199,7 @@ class TrialProcess:
                     self.interrupt()
                     self.wait_stopped()
                     break
-                records = read_history(self.mmar.models_dir)
+                records = read_history(checkpoints)
                 for record in records[seen:]:
                     value = _key_value(record, key_metric)
                     # The last epoch's point is reported, never pruned: the run is done.
@@ -207,12 +215,12 @@ class TrialProcess:
             # Stopped by the study from another thread, which this loop may not have seen.
             stopped = stopped or self.interrupted
         seconds = time.monotonic() - started
-        summary = read_summary(self.mmar.models_dir) or {}
+        summary = read_summary(checkpoints) or {}
         outcome = TrialOutcome(status="complete", metric=summary.get("best_metric"),
                                epoch=summary.get("best_epoch"),
                                key_metric=summary.get("key_metric"), seconds=seconds)
         if outcome.metric is None:  # interrupted or pruned: the best point seen so far
-            best = _best_of(read_history(self.mmar.models_dir), key_metric)
+            best = _best_of(read_history(checkpoints), key_metric)
             if best:
                 outcome.epoch, outcome.metric = best
         if stopped:
@@ -280,9 +288,11 @@ def _best_of(records: list[dict], key_metric: str | None) -> tuple[int, float] |
 
 def trim_trial(root: Path) -> None:
     """Keep a trial's config, commands, provenance, log and metrics; drop its checkpoints
-    (Clara's ``key_mmar_content_only`` for the trials not among the best)."""
+    (Clara's ``key_mmar_content_only`` for the trials not among the best). The metrics are
+    kept in ``models/`` or wherever ``MMAR_CKPT_DIR`` puts them."""
+    checkpoints = Workspace(root).checkpoint_dir()
     for entry in root.iterdir():
-        if entry.name == "models":
+        if entry.name == "models" or entry.resolve() == checkpoints:
             for item in entry.iterdir():
                 if item.name not in KEPT_MODELS:
                     shutil.rmtree(item) if item.is_dir() else item.unlink()

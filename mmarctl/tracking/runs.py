@@ -119,7 +119,7 @@ def track_validation(workspace: Any, report: Any, *, mode: str | None, uri: str 
     resolved = workspace.resolve(config, dict(overrides))
     settings = resolve_settings(workspace.root, mode=mode, uri=uri,
                                 variables=resolved.variables)
-    settings = nested_under_training(settings, workspace.models_dir)
+    settings = nested_under_training(settings, workspace.checkpoint_dir(resolved.variables))
     tracker = open_run(workspace.root, settings, verb="validate", phase="validate",
                        config=resolved.data, extra_params={"mmarctl.model": model or "config",
                                                            "mmarctl.cases": report.cases})

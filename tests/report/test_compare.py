@@ -107,6 +107,17 @@ def test_untrained_mmar_says_so_in_its_column(tmp_path):
     assert rows[("results", "best metric")] == ["0.8000", "-"]
 
 
+def test_a_run_is_read_from_mmar_ckpt_dir(tmp_path):
+    a = clone(tmp_path / "a", 1e-3, [0.5, 0.8])
+    (a / "models").rename(a / "ckpts")
+    environment = json.loads((a / "config" / "environment.json").read_text())
+    environment["MMAR_CKPT_DIR"] = "ckpts"
+    (a / "config" / "environment.json").write_text(json.dumps(environment))
+    rows = rows_of(compare([a]), show_all=True)
+    assert rows[("results", "status")] == ["finished"]
+    assert rows[("results", "best metric")] == ["0.8000"]
+
+
 def test_one_mmar_shows_every_row(tmp_path):
     a = clone(tmp_path / "a", 1e-3, [0.5])
     result = invoke(a)

@@ -34,15 +34,51 @@ FAKE_TRAIN = textwrap.dedent("""
 """)
 
 
-def _process(tmp_path: Path, epochs: int, fail: bool = False) -> TrialProcess:
-    (tmp_path / "models").mkdir()
+def _process(tmp_path: Path, epochs: int, fail: bool = False,
+             checkpoints: str = "models") -> TrialProcess:
+    (tmp_path / checkpoints).mkdir()
+    if checkpoints != "models":
+        (tmp_path / "config").mkdir()
+        (tmp_path / "config" / "environment.json").write_text(
+            json.dumps({"MMAR_CKPT_DIR": checkpoints}))
     script = tmp_path / "fake_train.py"
     script.write_text(FAKE_TRAIN)
     process = TrialProcess(Workspace(tmp_path), "config_train.json", [], gpus=None,
                            threads=1, seed=None)
-    process.argv = [sys.executable, str(script), str(tmp_path / "models"), str(epochs),
+    process.argv = [sys.executable, str(script), str(tmp_path / checkpoints), str(epochs),
                     "fail" if fail else "ok"]
     return process
+
+
+def test_a_trial_reads_its_metrics_from_its_own_mmar_ckpt_dir(tmp_path):
+    outcome = _process(tmp_path, epochs=2, checkpoints="ckpts").run(
+        lambda epoch, value, final: False, lambda: False, "dice", poll_s=0.05)
+    assert (outcome.status, outcome.metric, outcome.epoch) == ("complete", 0.2, 2)
+
+
+def test_a_trial_keeps_its_checkpoint_and_eval_folders_relative(tmp_path):
+    from mmarctl.search.trials import trial_environment
+
+    source = tmp_path / "source"
+    (source / "config").mkdir(parents=True)
+    (source / "config" / "environment.json").write_text(json.dumps({
+        "MMAR_CKPT_DIR": "ckpts", "MMAR_EVAL_OUTPUT_PATH": "results", "DATA_ROOT": "data"}))
+    environment = trial_environment(Workspace(source))
+    assert environment["MMAR_CKPT_DIR"] == "ckpts"
+    assert environment["MMAR_EVAL_OUTPUT_PATH"] == "results"
+    assert environment["DATA_ROOT"] == str((source / "data").resolve())  # the source's data
+
+
+def test_trim_keeps_the_metrics_in_mmar_ckpt_dir(tmp_path):
+    for name in ("config/config_train.json", "ckpts/model.ckpt.index",
+                 "ckpts/metrics_history.jsonl", "ckpts/training_summary.json"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(json.dumps({}))
+    (tmp_path / "config" / "environment.json").write_text(json.dumps({"MMAR_CKPT_DIR": "ckpts"}))
+    trim_trial(tmp_path)
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert left == ["ckpts/metrics_history.jsonl", "ckpts/training_summary.json",
+                    "config/config_train.json", "config/environment.json"]
 
 
 def test_a_trial_behind_is_pruned_and_stopped(tmp_path):

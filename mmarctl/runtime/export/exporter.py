@@ -173,7 +173,7 @@ def export_mmar(workspace: Any, request: ExportRequest,
         raise UsageError(f"--triton-max-batch-size must be 0 or more; "
                          f"Received: {request.triton_max_batch_size}")
     resolved = workspace.resolve(request.config, request.overrides)
-    out_dir = Path(resolved.get("MMAR_CKPT_DIR") or workspace.models_dir)
+    out_dir = workspace.checkpoint_dir(resolved.variables)
     prefix = _checkpoint_prefix(request.checkpoint, out_dir)
     found = ckpt.checkpoint_prefix(prefix)
     from mmarctl.runtime.export.graph_export import export_graph, find_graph_source
