@@ -150,11 +150,18 @@ def _require(prefix: str | os.PathLike, what: str) -> str:
         shown = str(prefix)
         hint = "train first (`mmarctl train`), or point MMAR_CKPT at a checkpoint"
         if Path(shown + ".meta").exists():
-            hint = ("this looks like a Clara TF1 checkpoint (model.ckpt.meta); mmarctl reads "
-                    "TF2 object checkpoints only - retrain or finetune from scratch")
+            hint = ("a Clara TF1 checkpoint's graph (model.ckpt.meta) is here without its "
+                    ".index/.data files: copy them beside it, or use model.fzn.pb "
+                    "(--model fzn)")
         raise RuntimeFailure(f"no {what} checkpoint at {shown} "
                              f"({shown}{INDEX_SUFFIX} not found)", hint=hint)
     return found
+
+
+#: What TensorFlow's reader says of a checkpoint file cut short or overwritten, as opposed to
+#: one written for another network.
+_DAMAGE_SIGNS = ("Read less bytes than requested", "Data loss", "DataLoss", "corrupted",
+                 "truncated record", "checksum")
 
 
 def _read(checkpoint: Any, prefix: str, what: str):
@@ -163,6 +170,9 @@ def _read(checkpoint: Any, prefix: str, what: str):
         status.assert_existing_objects_matched()
     except Exception as error:  # shape/dtype mismatch, missing variables, corrupt file
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if any(sign in str(error) for sign in _DAMAGE_SIGNS):
+            raise RuntimeFailure(f"checkpoint {prefix} is truncated or damaged: {first[:300]}",
+                                 hint="copy it again, or train again") from error
         raise RuntimeFailure(f"checkpoint {prefix} does not match the {what}: {first[:300]}",
                              hint="was it trained with a different model config "
                                   "(num_classes, nf_enc, channels)?") from error

@@ -85,7 +85,7 @@ def test_clara_tf1_checkpoint_gets_a_hint(tmp_path):
     (tmp_path / "model.ckpt.meta").write_bytes(b"\x00")
     with pytest.raises(RuntimeFailure) as info:
         ckpt.restore_model(tmp_path / "model.ckpt", tiny_model())
-    assert "TF1" in info.value.hint
+    assert "TF1" in info.value.hint and ".index/.data files" in info.value.hint
 
 
 def test_mismatched_network_is_one_line(tmp_path):
@@ -94,6 +94,17 @@ def test_mismatched_network_is_one_line(tmp_path):
         ckpt.restore_model(tmp_path / "model.ckpt", tiny_model(units=5))
     assert "does not match the network" in info.value.message
     assert "\n" not in str(info.value)
+
+
+def test_a_truncated_checkpoint_is_named_as_damaged_not_as_another_network(tmp_path):
+    prefix = tmp_path / "model.ckpt"
+    ckpt.save_checkpoint(prefix, tiny_model(units=64))
+    data = [f for f in ckpt.checkpoint_files(prefix) if ".data-" in f.name][0]
+    data.write_bytes(data.read_bytes()[:100])
+    with pytest.raises(RuntimeFailure) as info:
+        ckpt.restore_model(prefix, tiny_model(units=64))
+    assert "is truncated or damaged" in info.value.message, info.value.message
+    assert "different model config" not in info.value.hint
 
 
 def test_corrupt_checkpoint_is_runtime_failure(tmp_path):

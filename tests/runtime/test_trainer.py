@@ -505,3 +505,19 @@ def test_chexpert_style_auc_from_binary_preds_matches_hand_computed(tmp_path):
     assert metrics["Average_AUC"] == pytest.approx(np.mean(per_class), abs=1e-6)
     assert metrics["model_auc"] == pytest.approx(metrics["Average_AUC"], abs=1e-6)
     assert state.key_metric == "Average_AUC"
+
+
+def test_a_failed_step_is_told_by_its_own_line_not_keras_frame():
+    from mmarctl.runtime.training.tf_engine import _first_line
+
+    framed = ("Exception encountered when calling Concatenate.call().\n\n\x1b[1m{{function_node "
+              "__wrapped__ConcatV2_N_2_device_/job:localhost/replica:0/task:0/device:CPU:0}} "
+              "ConcatOp : Dimension 1 in both shapes must be equal: shape[0] = [2,4,4,4,64] vs. "
+              "shape[1] = [2,5,5,5,64] [Op:ConcatV2] name: concat\x1b[0m\n\nArguments received "
+              "by Concatenate.call():\n  • inputs=['tf.Tensor(shape=(2, 4, 4, 4, 64))']\n"
+              "  • training=True")
+    assert _first_line(ValueError(framed)) == (
+        "ConcatOp : Dimension 1 in both shapes must be equal: shape[0] = [2,4,4,4,64] vs. "
+        "shape[1] = [2,5,5,5,64] [Op:ConcatV2] name: concat")
+    plain = "Exception encountered when calling X.call().\n\nsomething odd\n  • training=True"
+    assert _first_line(ValueError(plain)) == "something odd"

@@ -12,6 +12,7 @@ their last activation in float32 and the loss is cast to float32.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any, Iterator
 
@@ -244,8 +245,9 @@ class TFEngine:
                 raise RuntimeFailure(f"the training step failed on a batch of images "
                                      f"{tuple(batch['image'].shape)} and labels "
                                      f"{tuple(batch['label'].shape)}: {_first_line(error)}",
-                                     hint="check num_classes, the channels and the label "
-                                          "format against the network and loss") from error
+                                     hint="check num_classes, the channels, the label "
+                                          "format and output_crop_size against the network "
+                                          "and loss") from error
             # The step returns the loss alone, or (loss, {tag: value}) when there are aux ops.
             loss, aux = result if isinstance(result, tuple) else (result, {})
             loss_value = float(loss)
@@ -284,10 +286,18 @@ class TFEngine:
         return self.validator.run(self.predict)
 
 
+#: Lines of Keras' error frame that say nothing about the error itself.
+_FRAME_LINES = ("Exception encountered when calling", "Arguments received by", "•")
+
+
 def _first_line(error: Exception) -> str:
-    """The most telling line of a TensorFlow/Keras error (they span many lines)."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    """The most telling line of a TensorFlow/Keras error (they span many lines, wrap the
+    message in ANSI bold and list the call's arguments after it)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
+    lines = [line.strip() for line in text.splitlines()
+             if line.strip() and not line.strip().startswith(_FRAME_LINES)]
     for line in lines:
         if "expected" in line or "Incompatible" in line or "must" in line:
             return line[:300]
-    return (lines[-1] if lines else type(error).__name__)[:300]
+    return (lines[0] if lines else type(error).__name__)[:300]
