@@ -380,7 +380,7 @@ def _check_network_input(data: dict, built: ConstructorChecker, shown: str) -> l
     from mmarctl.runtime.model_io import input_spec
 
     try:
-        dims, channels, _ = input_spec(SimpleNamespace(data=data, file=shown))
+        dims, channels, patch = input_spec(SimpleNamespace(data=data, file=shown))
     except ConfigError as error:
         return [Problem.from_error(error)]
     network = built.built.get("train.model")
@@ -389,6 +389,15 @@ def _check_network_input(data: dict, built: ConstructorChecker, shown: str) -> l
             network.check_input(dims, channels)
     except ConfigError as error:
         return [Problem(shown, "train.model", Problem.from_error(error).message)]
+    divisor = getattr(network, "size_divisor", 1)
+    if patch and isinstance(divisor, int) and divisor > 1 and any(
+            size is not None and size % divisor for size in patch):
+        # The training step would fail at the first decoder join, with TensorFlow's text.
+        fitting = [None if size is None else max(divisor, round(size / divisor) * divisor)
+                   for size in patch]
+        return [Problem(shown, "train.image_pipeline.args.output_crop_size",
+                        f"every size must be a multiple of {divisor}, the network's size "
+                        f"divisor; Received: {list(patch)} (e.g. {fitting})")]
     return []
 
 

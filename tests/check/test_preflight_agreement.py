@@ -65,6 +65,13 @@ def _two_channels(root: Path) -> None:
         [image.get_fdata(dtype=np.float32)] * 2, axis=-1))
 
 
+def _crop_off_divisor(root: Path) -> None:
+    def change(config: dict) -> None:
+        config["train"]["image_pipeline"]["args"]["output_crop_size"] = [44, 44, 44]
+        config["train"]["pre_transforms"][5]["args"]["size"] = [44, 44, 44]
+    _train(root, change)
+
+
 def _no_training_items(root: Path) -> None:
     _edit_json(root / "data" / "dataset_0.json", lambda d: d.update(training=[]))
 
@@ -135,6 +142,9 @@ CASES = [
      "have a singular affine"),
     ("header-channels", _two_channels, "data/dataset_0.json: training",
      "1 images have a channel count other than output_image_channels=1"),
+    ("network-crop-divisor", _crop_off_divisor, "train.image_pipeline.args.output_crop_size",
+     "every size must be a multiple of 16, the network's size divisor; Received: [44, 44, 44] "
+     "(e.g. [48, 48, 48])"),
     ("datalist-empty", _no_training_items, "data/dataset_0.json: training",
      "the 'training' list holds no items; config/config_train.json reads it"),
     ("header-pair-shape", _label_cropped, "data/dataset_0.json: training",
@@ -170,4 +180,4 @@ def test_check_and_train_refuse_with_the_same_line(broken, where, message, tmp_p
 
 
 def test_the_agreement_table_covers_every_class():
-    assert len({cid for cid, *_ in CASES}) == len(CASES) == 15
+    assert len({cid for cid, *_ in CASES}) == len(CASES) == 16
