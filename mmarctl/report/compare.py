@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from mmarctl.errors import RuntimeFailure, UsageError
+from mmarctl.errors import ConfigError, RuntimeFailure, UsageError
 from mmarctl.jsonio import format_json_path
 from mmarctl.report.curves import Curves, read_curves
 from mmarctl.run_records import read_summary
@@ -269,7 +269,15 @@ def compare(paths: Sequence[str | Path], config: str = TRAIN_CONFIG) -> Comparis
     if not paths:
         raise UsageError("give at least one MMAR to compare",
                          hint="mmarctl compare exp-a exp-b")
-    runs = [read_run(path, config) for path in paths]
+    runs = []
+    for path in paths:
+        try:
+            runs.append(read_run(path, config))
+        except ConfigError as error:
+            # "config/config_train.json:1:2" alone does not say which of the MMARs it is
+            if len(paths) > 1:
+                raise ConfigError(f"{path}: {error}", hint=error.hint) from error
+            raise
     _labels(runs)
     if not any(run.trained for run in runs):
         shown = ", ".join(run.label for run in runs)

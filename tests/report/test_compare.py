@@ -118,6 +118,16 @@ def test_a_run_is_read_from_mmar_ckpt_dir(tmp_path):
     assert rows[("results", "best metric")] == ["0.8000"]
 
 
+def test_a_broken_config_among_several_names_its_mmar(tmp_path):
+    a = clone(tmp_path / "exp-a", 1e-3, [0.5])
+    b = clone(tmp_path / "exp-b", 1e-3, [0.6])
+    (b / "config" / "config_train.json").write_text("{")
+    result = invoke(a, b)
+    assert result.exit_code == 1
+    assert f"{b}: config/config_train.json:1:2: invalid JSON" in result.output, result.output
+    assert "Traceback" not in result.output
+
+
 def test_one_mmar_shows_every_row(tmp_path):
     a = clone(tmp_path / "a", 1e-3, [0.5])
     result = invoke(a)
