@@ -110,7 +110,7 @@ def _network(workspace: Workspace, options: EvalOptions, loader: Any,
     else:  # the Keras model only tells the output's shape; the export computes
         precision.apply(precision.FLOAT32)
         log.info("precision float32: the exported model runs as it was exported")
-    network, model = build_network(resolved, workspace.root)
+    network, model = build_network(resolved, workspace.root, checkpoint_follows=True)
     dims, channels, _ = input_spec(resolved)
     return network, model, dims, channels
 

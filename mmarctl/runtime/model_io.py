@@ -78,7 +78,7 @@ def input_spec(train_config: Any) -> tuple[int, int, tuple[int | None, ...] | No
 
 
 def build_network(resolved_train_config: Any, root: Path | None = None,
-                  builder: Any = None) -> tuple[Any, Any]:
+                  builder: Any = None, checkpoint_follows: bool = False) -> tuple[Any, Any]:
     """The ``train.model`` component and its Keras model, built for :func:`input_spec`.
 
     Args:
@@ -87,6 +87,8 @@ def build_network(resolved_train_config: Any, root: Path | None = None,
         root: the MMAR root, where BYOC network code is looked up.
         builder: an existing :class:`ComponentBuilder` to reuse (so ``ref`` works); a new one
             is made when None.
+        checkpoint_follows: the caller restores a checkpoint into the model next, so the
+            network's ``pretrain_weight_name`` is not loaded (nor its absence warned of).
 
     Raises:
         ConfigError: the model entry is missing or cannot be built.
@@ -105,7 +107,13 @@ def build_network(resolved_train_config: Any, root: Path | None = None,
                           json_path="train.model")
     dims, channels, _ = input_spec(resolved_train_config)
     try:
-        model = network.build(dims, channels)
+        if checkpoint_follows:
+            from mmarctl.runtime.networks.base import checkpoint_follows as skip_pretrained
+
+            with skip_pretrained():
+                model = network.build(dims, channels)
+        else:
+            model = network.build(dims, channels)
     except ConfigError as error:
         raise ConfigError(error.message, file=file, json_path="train.model",
                           hint=error.hint) from error

@@ -175,6 +175,21 @@ def test_segahnet_pretrained_weights(tmp_path, caplog):
         SegAhnet(num_classes=2, n_spatial_dim=2, pretrain_weight_name=str(bad)).build(2, 1)
 
 
+def test_a_network_built_for_a_checkpoint_neither_reads_nor_misses_its_pretrained_file(
+        tmp_path, caplog):
+    """validate, infer and export restore a checkpoint next: the pretrained file would be
+    overwritten, and "starting from random weights" would be wrong."""
+    from mmarctl.runtime.networks.base import checkpoint_follows
+
+    bad = tmp_path / "bad.weights.h5"
+    bad.write_bytes(b"not hdf5")
+    with caplog.at_level("WARNING"), checkpoint_follows():
+        SegAhnet(num_classes=2, n_spatial_dim=2, pretrain_weight_name=str(bad)).build(2, 1)
+        SegAhnet(num_classes=2, n_spatial_dim=2,
+                 pretrain_weight_name=str(tmp_path / "none.h5")).build(2, 1)
+    assert "does not exist" not in caplog.text
+
+
 @pytest.mark.parametrize("args", [
     {"plane": "w"}, {"n_spatial_dim": 4}, {"if_use_psp": "psp"}, {"pretrain_weight_name": 3},
 ])

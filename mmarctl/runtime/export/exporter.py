@@ -239,7 +239,7 @@ def _export(workspace, request, resolved, formats, trt_missing, prefix, out_dir,
     from mmarctl.runtime.precision import float32_scope
 
     with float32_scope():  # exports are float32 whatever the run trained in
-        network, model = build_network(resolved, workspace.root)
+        network, model = build_network(resolved, workspace.root, checkpoint_follows=True)
     ckpt.restore_model(prefix, model)
     dims, channels, patch = input_spec(resolved)
     dynamic = bool(resolved.get("dynamic_input_shape", False)) or patch is None or None in patch

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from mmarctl.runtime.lazy import keras
 
@@ -135,6 +137,22 @@ def l2(weight: float):
     return keras.regularizers.L2(weight) if weight > 0 else None
 
 
+#: True while a network is built only to receive a checkpoint's weights (validate, infer,
+#: export): its pretrain_weight_name would be overwritten, so it is neither read nor warned of.
+_CHECKPOINT_FOLLOWS: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "checkpoint_follows", default=False)
+
+
+@contextmanager
+def checkpoint_follows() -> Iterator[None]:
+    """Build networks inside the block without their ``pretrain_weight_name``."""
+    token = _CHECKPOINT_FOLLOWS.set(True)
+    try:
+        yield
+    finally:
+        _CHECKPOINT_FOLLOWS.reset(token)
+
+
 def load_pretrained(model: keras.Model, path: Any, component: str) -> keras.Model:
     """Load ``pretrain_weight_name`` into ``model`` when it names an existing file.
 
@@ -143,7 +161,7 @@ def load_pretrained(model: keras.Model, path: Any, component: str) -> keras.Mode
     elsewhere, so an empty value or a missing file only logs a warning and training starts
     from random weights. An existing file that does not fit the model is an error.
     """
-    if not path:
+    if not path or _CHECKPOINT_FOLLOWS.get():
         return model
     file = Path(str(path))
     if not file.is_file():
