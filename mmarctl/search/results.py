@@ -74,12 +74,20 @@ def write_results(study_dir: Path, run_id: str, records: list[TrialRecord],
     writer = csv.writer(buffer)
     writer.writerow(["number", "status", *names, "metric", "epoch", "seconds", "mmar", "error"])
     for r in records:
-        writer.writerow([r.number, r.status, *(json.dumps(r.params.get(n)) for n in names),
+        writer.writerow([r.number, r.status, *(_cell(r.params.get(n)) for n in names),
                          "" if r.metric is None else repr(r.metric), r.epoch or "",
                          r.seconds or "", r.mmar or "", r.error or ""])
     temporary = study_dir / "results.csv.tmp"
     temporary.write_text(buffer.getvalue(), encoding="utf-8")
     temporary.replace(study_dir / "results.csv")
+
+
+def _cell(value: Any) -> str:
+    """A parameter as a CSV cell: text as it is (an enum's "8,16,16,32" reads back as that),
+    an absent one empty, numbers, booleans and lists in JSON."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def keep_best(records: list[TrialRecord], keep: int, content_only: bool) -> list[int]:

@@ -192,3 +192,19 @@ def test_study_scalars_are_written_without_tensorflow(tmp_path):
                           timeout=120)
     assert done.stdout.strip() == "False", done.stderr
     assert pytest_tensorboard and list(tmp_path.glob("events.out.tfevents.*"))
+
+
+def test_results_csv_keeps_text_parameters_unquoted(tmp_path):
+    import csv
+
+    from mmarctl.search.results import TrialRecord, write_results
+
+    records = [TrialRecord(0, "complete", {"nf_enc": "8,16,16,32", "learning_rate": 0.001,
+                                           "flip": True}, 0.8, 3, 12.5, "/s/trial_000"),
+               TrialRecord(1, "failed", {"nf_enc": "16,32,32,64"}, None, None, 1.0, None,
+                           error="error: bad")]
+    write_results(tmp_path, "study", records, {})
+    rows = list(csv.DictReader((tmp_path / "results.csv").open()))
+    assert rows[0]["nf_enc"] == "8,16,16,32" and rows[0]["learning_rate"] == "0.001"
+    assert rows[0]["flip"] == "true" and rows[1]["learning_rate"] == ""
+    assert rows[1]["error"] == "error: bad"
