@@ -205,7 +205,9 @@ def format_seconds(seconds: float) -> str:
 def _results(run: RunRecord) -> dict[str, str]:
     curves = run.curves
     if not curves:
-        return {"status": "not trained"}
+        # Stopped inside its first epoch: the summary says so, though no epoch finished
+        stopped = run.summary.get("status") if run.summary else None
+        return {"status": f"{stopped} in epoch 1" if stopped else "not trained"}
     status = str(run.summary.get("status")) if run.summary else "running or stopped"
     finetune = next((x for x, phase in curves.phase_starts if phase == "finetune"), None)
     losses = [v for v in curves.loss if not math.isnan(v)]

@@ -128,6 +128,15 @@ def test_a_broken_config_among_several_names_its_mmar(tmp_path):
     assert "Traceback" not in result.output
 
 
+def test_a_run_stopped_in_its_first_epoch_says_so(tmp_path):
+    a = clone(tmp_path / "a", 1e-3, [0.5, 0.8])
+    b = clone(tmp_path / "b", 1e-3, None)
+    (b / "models").mkdir()
+    (b / "models" / "training_summary.json").write_text(json.dumps({"status": "interrupted"}))
+    rows = rows_of(compare([a, b]))
+    assert rows[("results", "status")] == ["finished", "interrupted in epoch 1"]
+
+
 def test_one_mmar_shows_every_row(tmp_path):
     a = clone(tmp_path / "a", 1e-3, [0.5])
     result = invoke(a)
