@@ -94,9 +94,8 @@ def png_problems(items: list, base: Path, fields: list[str]) -> list[str]:
                         wrong.append(name)
     if not wrong:
         return []
-    listed = ", ".join(wrong[:SHOW]) + (f" and {len(wrong) - SHOW} more" if len(wrong) > SHOW
-                                        else "")
-    return [f"{len(wrong)} of {checked} files are not PNG files (LoadPng reads them): {listed}"]
+    return [f"{len(wrong)} of {checked} files are not PNG files (LoadPng reads them): "
+            f"{_listed(wrong)}"]
 
 
 def pair_shape_problems(items: list, base: Path, fields: tuple[str, str]) -> list[str]:
@@ -127,9 +126,8 @@ def pair_shape_problems(items: list, base: Path, fields: tuple[str, str]) -> lis
                          f"{'x'.join(map(str, shapes[0]))})")
     if not wrong:
         return []
-    listed = ", ".join(wrong[:SHOW]) + (f" and {len(wrong) - SHOW} more" if len(wrong) > SHOW
-                                        else "")
-    return [f"{len(wrong)} of {checked} labels differ in shape from their image: {listed}"]
+    return [f"{len(wrong)} of {checked} labels differ in shape from their image: "
+            f"{_listed(wrong)}"]
 
 
 def _names(value: Any) -> list[str]:
@@ -160,9 +158,14 @@ def _inspect(path: Path) -> tuple[str | None, str, int | None]:
     return None, "", channels
 
 
+def _listed(files: list[str]) -> str:
+    """The first :data:`SHOW` of ``files``, then how many more."""
+    more = f" and {len(files) - SHOW} more" if len(files) > SHOW else ""
+    return ", ".join(files[:SHOW]) + more
+
+
 def _line(kind: str, files: list[str], checked: int, expected: int | None) -> str:
-    listed = ", ".join(files[:SHOW]) + (f" and {len(files) - SHOW} more"
-                                        if len(files) > SHOW else "")
+    listed = _listed(files)
     what = {
         "unreadable": "have no readable NIfTI header",
         "shape": "have fewer than 2 axes or an empty axis",

@@ -18,7 +18,6 @@ do not fail the check unless ``strict`` is set.
 from __future__ import annotations
 
 import json
-
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path

@@ -508,7 +508,7 @@ def test_chexpert_style_auc_from_binary_preds_matches_hand_computed(tmp_path):
 
 
 def test_a_failed_step_is_told_by_its_own_line_not_keras_frame():
-    from mmarctl.runtime.training.tf_engine import _first_line
+    from mmarctl.runtime.tf_errors import telling_line as _first_line
 
     framed = ("Exception encountered when calling Concatenate.call().\n\n\x1b[1m{{function_node "
               "__wrapped__ConcatV2_N_2_device_/job:localhost/replica:0/task:0/device:CPU:0}} "

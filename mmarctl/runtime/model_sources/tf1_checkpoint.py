@@ -21,22 +21,7 @@ from mmarctl.model_files.inventory import (USE_FROZEN_GRAPH, corrupt_meta_hint,
                                            missing_tf1_weights, missing_weights_message)
 from mmarctl.runtime.model_sources.base import ModelSource, input_mismatch, quiet_tf
 from mmarctl.runtime.model_sources.layout import channels_last_graph_def
-
-
-#: Lines of a TensorFlow session error that frame the cause rather than state it.
-_FRAMING = ("Graph execution error", "Detected at node", "Node:", "File ", "[[", "Original stack")
-
-
-def _first_line(error: BaseException) -> str:
-    """The line of a TensorFlow error that says what went wrong.
-
-    A Session error reads "Graph execution error:", the node and its stack, then the cause
-    ("Read less bytes than requested"); the framing lines are skipped.
-    """
-    text = str(getattr(error, "message", "") or error).strip()
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    cause = next((line for line in lines if not line.startswith(_FRAMING)), None)
-    return (cause or (lines[0] if lines else type(error).__name__))[:300]
+from mmarctl.runtime.tf_errors import telling_line
 
 
 def require_tf1_weights(prefix: Path) -> None:
@@ -120,13 +105,13 @@ class Tf1Checkpoint(ModelSource):
                 saver = v1.train.import_meta_graph(_channels_last_meta_graph(meta),
                                                    clear_devices=True)
             except Exception as error:  # unknown ops, a damaged file
-                raise RuntimeFailure(f"cannot import the TF1 meta graph: {_first_line(error)}",
+                raise RuntimeFailure(f"cannot import the TF1 meta graph: {telling_line(error)}",
                                      file=meta) from None
             self._session = v1.Session(graph=self._graph)
             try:
                 saver.restore(self._session, str(self.path))
             except Exception as error:  # NotFoundError, DataLossError, shape mismatch
-                raise RuntimeFailure(f"cannot restore the TF1 checkpoint: {_first_line(error)}",
+                raise RuntimeFailure(f"cannot restore the TF1 checkpoint: {telling_line(error)}",
                                      file=self.path,
                                      hint="its .index/.data-* files are damaged, truncated or "
                                           "from another training run than the .meta: copy "

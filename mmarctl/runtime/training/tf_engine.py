@@ -12,7 +12,6 @@ their last activation in float32 and the loss is cast to float32.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from typing import Any, Iterator
 
@@ -23,6 +22,7 @@ import keras
 from mmarctl.errors import DataError, RuntimeFailure
 from mmarctl.runtime.kernels import build as kernel_build
 from mmarctl.runtime.networks.fused_kernels import fused_inference
+from mmarctl.runtime.tf_errors import telling_line
 
 log = logging.getLogger("mmarctl.train")
 
@@ -244,7 +244,7 @@ class TFEngine:
                 # Shape/dtype mismatches between data, network and loss surface here.
                 raise RuntimeFailure(f"the training step failed on a batch of images "
                                      f"{tuple(batch['image'].shape)} and labels "
-                                     f"{tuple(batch['label'].shape)}: {_first_line(error)}",
+                                     f"{tuple(batch['label'].shape)}: {telling_line(error)}",
                                      hint="check num_classes, the channels, the label "
                                           "format and output_crop_size against the network "
                                           "and loss") from error
@@ -284,20 +284,3 @@ class TFEngine:
         if self.validator is None:
             return {}
         return self.validator.run(self.predict)
-
-
-#: Lines of Keras' error frame that say nothing about the error itself.
-_FRAME_LINES = ("Exception encountered when calling", "Arguments received by", "•")
-
-
-def _first_line(error: Exception) -> str:
-    """The most telling line of a TensorFlow/Keras error (they span many lines, wrap the
-    message in ANSI bold and list the call's arguments after it)."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
-    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
-    lines = [line.strip() for line in text.splitlines()
-             if line.strip() and not line.strip().startswith(_FRAME_LINES)]
-    for line in lines:
-        if "expected" in line or "Incompatible" in line or "must" in line:
-            return line[:300]
-    return (lines[0] if lines else type(error).__name__)[:300]
