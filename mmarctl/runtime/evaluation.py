@@ -274,7 +274,8 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
                 if not settings.skip_bad_cases:
                     raise _with_skip_hint(error) from None
                 report.skipped[_item_name(item)] = error.message
-                logging.getLogger("mmarctl.data").warning("skipping case %s", error)
+                logging.getLogger("mmarctl.data").warning(
+                    "skipping a bad case (skip_bad_cases is on): %s", error)
                 bar.update(1)
                 continue
             case = case_name(sample)

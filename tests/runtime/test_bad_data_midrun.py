@@ -163,7 +163,7 @@ def test_skip_bad_cases_skips_and_counts_them(mmar):
     result = _train(str(mmar), "--epochs", "2", "--seed", "1")
 
     assert result.exit_code == 0, result.output
-    skipped = [line for line in result.output.splitlines() if "skipping case" in line]
+    skipped = [line for line in result.output.splitlines() if "skipping a bad case" in line]
     assert len(skipped) == 2, result.output  # one line per case, not one per epoch
     assert any(str(nan_image) in line for line in skipped)
     assert any(bad_label.name in line and "outside 0..1" in line for line in skipped)
@@ -260,7 +260,7 @@ def test_skip_bad_cases_in_validate_and_infer_skips_and_counts_them(evaluated):
     validated = _run("validate", evaluated)
 
     assert validated.exit_code == 0, validated.output
-    skipped = [line for line in validated.output.splitlines() if "skipping case" in line]
+    skipped = [line for line in validated.output.splitlines() if "skipping a bad case" in line]
     assert len(skipped) == 2, validated.output  # one warning line per case
     assert any(str(nan_image) in line for line in skipped)
     assert any(str(truncated) in line and "cannot read" in line for line in skipped)
@@ -273,7 +273,7 @@ def test_skip_bad_cases_in_validate_and_infer_skips_and_counts_them(evaluated):
     inferred = _run("infer", evaluated)
 
     assert inferred.exit_code == 0, inferred.output
-    assert sum("skipping case" in line for line in inferred.output.splitlines()) == 2
+    assert sum("skipping a bad case" in line for line in inferred.output.splitlines()) == 2
     assert "inferred 1 case (2 skipped" in inferred.output
     outputs = [p.name for p in (evaluated / "eval").rglob("*_model.nii.gz")]
     assert outputs == [good.name.replace(".nii.gz", "_model.nii.gz")], outputs

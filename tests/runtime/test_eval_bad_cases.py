@@ -87,7 +87,7 @@ def test_validate_skips_such_a_case_with_skip_bad_cases(mmar):
     done = _run("validate", mmar, "--set", "skip_bad_cases=true")
 
     assert done.returncode == 0, done.stderr
-    assert "skipping case" in done.stderr and "outside 0..1" in done.stderr
+    assert "skipping a bad case" in done.stderr and "outside 0..1" in done.stderr
     metrics = json.loads((mmar / "eval" / "metrics.json").read_text())
     assert [s["case"] for s in metrics["skipped"]] == [bad_case]
     assert len(metrics["per_case"]) == 1

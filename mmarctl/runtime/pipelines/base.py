@@ -420,7 +420,8 @@ class ImagePipeline(Component):
     def skip(self, index: int, error: MmarError) -> None:
         """Leave item ``index`` out for the rest of the run, with one warning line."""
         self.skipped[index] = str(error)
-        logging.getLogger("mmarctl.data").warning("skipping case %s", error)
+        logging.getLogger("mmarctl.data").warning(
+            "skipping a bad case (skip_bad_cases is on): %s", error)
 
     def to_channels_last(self, array: np.ndarray, channels: int | None,
                          channel_axis: Any = "unknown") -> np.ndarray:
