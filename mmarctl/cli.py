@@ -8,6 +8,7 @@ Each verb lives in its own module under :mod:`mmarctl.commands` and exposes
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import pkgutil
 import re
@@ -161,7 +162,27 @@ def _register_commands() -> None:
             register(app)
 
 
+def _reflowed(text: str) -> str:
+    """``text`` with each paragraph on one line, so that help wraps at the terminal's width.
+
+    Typer's rich help keeps a docstring's single line breaks, which at 80 columns break
+    sentences in the middle; paragraphs (blank-line separated) stay apart."""
+    return "\n\n".join(" ".join(line.strip() for line in paragraph.splitlines())
+                        for paragraph in inspect.cleandoc(text).split("\n\n"))
+
+
+def _reflow_help(typer_app: typer.Typer) -> None:
+    """Give every verb of ``typer_app`` (and of its sub-apps) its docstring reflowed."""
+    for info in typer_app.registered_commands:
+        doc = info.help or inspect.getdoc(info.callback)
+        if doc:
+            info.help = _reflowed(doc)
+    for group in typer_app.registered_groups:
+        _reflow_help(group.typer_instance)
+
+
 _register_commands()
+_reflow_help(app)
 
 
 def main() -> None:

@@ -30,6 +30,15 @@ def test_every_verb_has_help_with_an_example():
         assert f"mmarctl {verb} " in result.output, f"{verb} --help shows no example"
 
 
+def test_help_paragraphs_wrap_at_the_terminal_not_at_the_docstring():
+    """A docstring's line breaks are not kept: at 200 columns each paragraph of `data synth`'s
+    description is one line, and nothing of it is lost."""
+    wide = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["data", "synth", "--help"])
+    assert wide.exit_code == 0, wide.output
+    line = next(l for l in wide.output.splitlines() if "Given a workspace" in l)
+    assert "environment.json names (WORKSPACE/data for the built-in scaffolds)." in line
+
+
 def test_library_error_becomes_one_line_and_exit_code(tmp_path: Path):
     result = runner.invoke(app, ["check", str(tmp_path)])
     assert result.exit_code == 1
