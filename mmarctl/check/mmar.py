@@ -18,7 +18,7 @@ do not fail the check unless ``strict`` is set.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -57,6 +57,21 @@ SCRIPT_SET_KEYS = frozenset({
 _DEFAULT_KEYS = {"train.image_pipeline": "training", "validate.image_pipeline": "validation"}
 
 
+@dataclass(frozen=True)
+class TrainingNetwork:
+    """The network a training config describes, as validate and infer build it.
+
+    Attributes:
+        file: the training config, as shown in messages.
+        network: the built network component (its ``size_divisor``).
+        dims: the spatial dimensions of its input (the pipeline's ``output_data_dims``).
+    """
+
+    file: str
+    network: Any
+    dims: int
+
+
 @dataclass
 class CheckReport:
     """What ``check`` found.
@@ -66,12 +81,15 @@ class CheckReport:
         notes: information (components mmarctl's runtime does not implement).
         files: the files that were read, as shown in messages.
         unsupported: the MMAR is a Clara 4.x one (reported as its single problem).
+        network: the training config's network, once it was checked without problems; the
+            validation configs checked after it hold their inferer to it.
     """
 
     problems: list[Problem] = field(default_factory=list)
     notes: list[Problem] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     unsupported: bool = False
+    network: TrainingNetwork | None = None
 
     @property
     def ok(self) -> bool:
@@ -337,7 +355,13 @@ def _check_concrete(workspace: Workspace, kind: str, shown: str, raw: dict,
     if kind == "train" and not any(
             p.file == shown and p.json_path.startswith(("train.model", "train.image_pipeline"))
             for p in report.problems):
-        report.problems.extend(_check_network_input(data, built, shown))
+        problems, network = _check_network_input(data, built, shown)
+        report.problems.extend(problems)
+        # The first candidate of an AutoML config is its default: keep that one.
+        report.network = report.network or network
+    if kind == "validation" and report.network is not None and not any(
+            p.file == shown and p.json_path.startswith("inferer") for p in report.problems):
+        report.problems.extend(_check_roi(built.built.get("inferer"), report.network, shown))
     # One note per component name across the MMAR, at its first use: enough to act on.
     noted = {note.message for note in report.notes}
     for note in components.notes:
@@ -373,31 +397,59 @@ def _check_settings(kind: str, data: dict, variables: Mapping[str, Any], shown: 
             fallback.pop(key, None)
 
 
-def _check_network_input(data: dict, built: ConstructorChecker, shown: str) -> list[Problem]:
+def _check_network_input(data: dict, built: ConstructorChecker,
+                         shown: str) -> tuple[list[Problem], TrainingNetwork | None]:
     """The input the training pipeline gives (model_io.input_spec) against the network, as
-    ``build_network`` checks it before building."""
+    ``build_network`` checks it before building; and the network, when it takes that input."""
     from mmarctl.runtime.model_io import input_spec
 
     try:
         dims, channels, patch = input_spec(SimpleNamespace(data=data, file=shown))
     except ConfigError as error:
-        return [Problem.from_error(error)]
+        return [Problem.from_error(error)], None
     network = built.built.get("train.model")
+    if network is None:
+        return [], None
     try:
-        if network is not None:
-            network.check_input(dims, channels)
+        network.check_input(dims, channels)
     except ConfigError as error:
-        return [Problem(shown, "train.model", Problem.from_error(error).message)]
+        return [Problem(shown, "train.model", Problem.from_error(error).message)], None
+    # The training step would fail at the first decoder join, with TensorFlow's text.
+    off = size_divisor_problem(patch or (), network, shown,
+                               "train.image_pipeline.args.output_crop_size")
+    return ([off] if off else []), TrainingNetwork(shown, network, dims)
+
+
+def size_divisor_problem(sizes: Sequence[int | None], network: Any, file: str,
+                         json_path: str) -> Problem | None:
+    """A problem at ``json_path`` when a size is not a multiple of the network's size divisor,
+    suggesting the nearest sizes that fit; else None. None and entries <= 0 (the whole axis,
+    whose size only the image tells) are left as they are."""
     divisor = getattr(network, "size_divisor", 1)
-    if patch and isinstance(divisor, int) and divisor > 1 and any(
-            size is not None and size % divisor for size in patch):
-        # The training step would fail at the first decoder join, with TensorFlow's text.
-        fitting = [None if size is None else max(divisor, round(size / divisor) * divisor)
-                   for size in patch]
-        return [Problem(shown, "train.image_pipeline.args.output_crop_size",
-                        f"every size must be a multiple of {divisor}, the network's size "
-                        f"divisor; Received: {list(patch)} (e.g. {fitting})")]
-    return []
+    fixed = [size is not None and size > 0 for size in sizes]
+    if not isinstance(divisor, int) or divisor <= 1 or not any(
+            is_fixed and size % divisor for size, is_fixed in zip(sizes, fixed)):
+        return None
+    fitting = [max(divisor, round(size / divisor) * divisor) if is_fixed else size
+               for size, is_fixed in zip(sizes, fixed)]
+    return Problem(file, json_path, f"every size must be a multiple of {divisor}, the "
+                   f"network's size divisor; Received: {list(sizes)} (e.g. {fitting})")
+
+
+def _check_roi(inferer: Any, trained: TrainingNetwork, shown: str) -> list[Problem]:
+    """A sliding window (``roi_size``) held to the training config's network: one entry per
+    spatial axis of its input, each a multiple of its size divisor. validate and infer
+    would otherwise fail on the first window, naming neither file nor setting."""
+    roi = getattr(inferer, "roi_size", None)
+    if not isinstance(roi, list):
+        return []  # TFSimpleInferer (the whole image), or an inferer that was not built
+    where = "inferer.args.roi_size"
+    if len(roi) != trained.dims:
+        return [Problem(shown, where, f"{type(inferer).clara_name}: roi_size has {len(roi)} "
+                        f"axes but the network of {trained.file} takes {trained.dims}-D "
+                        f"images; Received: roi_size={roi}")]
+    off = size_divisor_problem(roi, trained.network, shown, where)
+    return [off] if off else []
 
 
 #: Which transform list feeds the pipeline a datalist setting belongs to.

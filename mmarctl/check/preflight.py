@@ -18,8 +18,8 @@ from typing import Any, Iterable, Mapping
 
 from mmarctl.check.data import check_data
 from mmarctl.check.images import CHANNEL_CHANGING
-from mmarctl.check.mmar import (CLARA4_MESSAGE, CheckReport, check_config_file, check_overrides,
-                                given_config_path, read_environment)
+from mmarctl.check.mmar import (CLARA4_MESSAGE, CheckReport, TrainingNetwork, check_config_file,
+                                check_overrides, given_config_path, read_environment)
 from mmarctl.errors import ConfigError
 from mmarctl.jsonio import load_json
 from mmarctl.problems import Problem
@@ -55,13 +55,17 @@ def evaluation_problems(workspace: Workspace, overrides: Mapping[str, Any], *, c
     report = CheckReport()
     env = read_environment(workspace, report)
     path = given_config_path(workspace, config)
+    train_path = workspace.config_path(train_config)
+    network_problems: list[Problem] = []
+    if train_path.is_file():
+        # The network first: the validation config's inferer is held to it, as check does.
+        network_problems, report.network = _network_problems(
+            workspace, train_path, env, overrides, ("use_amp",) if train_amp else ())
     uses = check_config_file(workspace, "validation", path, env, dict(overrides), report)
     configs = [("validation", path)]
-    train_path = workspace.config_path(train_config)
     if train_path.is_file():
         configs.append(("train", train_path))
-        report.problems.extend(_network_problems(workspace, train_path, env, overrides,
-                                                 ("use_amp",) if train_amp else ()))
+        report.problems.extend(network_problems)
     report.problems.extend(check_overrides(overrides, env, configs, workspace))
     if datalist:
         if not labels:
@@ -85,7 +89,7 @@ def export_problems(workspace: Workspace, overrides: Mapping[str, Any], *,
     env = read_environment(workspace, CheckReport())
     path = given_config_path(workspace, config)
     report.problems.extend(_network_problems(workspace, path, env, overrides,
-                                             ("dynamic_input_shape",)))
+                                             ("dynamic_input_shape",))[0])
     report.problems.extend(check_overrides(overrides, env, [("train", path)], workspace))
     return list(dict.fromkeys(report.problems))
 
@@ -125,8 +129,10 @@ def refuse(problems: list[Problem]) -> None:
 
 
 def _network_problems(workspace: Workspace, path: Path, env: dict[str, Any],
-                      overrides: Mapping[str, Any], globals_read: Iterable[str]) -> list[Problem]:
-    """``check``'s problems in a training config that concern building its network.
+                      overrides: Mapping[str, Any], globals_read: Iterable[str]
+                      ) -> tuple[list[Problem], TrainingNetwork | None]:
+    """``check``'s problems in a training config that concern building its network, and
+    the network when it was built without them.
 
     The whole config is checked as ``check`` does (a problem's wording may depend on what
     else was found), then only what the network is built from is kept: the file itself
@@ -137,7 +143,7 @@ def _network_problems(workspace: Workspace, path: Path, env: dict[str, Any],
     report = CheckReport()
     check_config_file(workspace, "train", path, env, dict(overrides), report)
     wanted = set(globals_read)
-    return [p for p in report.problems if _builds_network(p, wanted)]
+    return [p for p in report.problems if _builds_network(p, wanted)], report.network
 
 
 def _network_channels(train_path: Path, validation_path: Path) -> int | None:

@@ -118,6 +118,13 @@ CASES = [
      "have an affine with NaN or infinite entries"),
     ("header-affine-singular", _validation_file("image", affine=singular_affine()), EVAL, DATA,
      "have a singular affine"),
+    ("inferer-roi-divisor", _validation(lambda c: c["inferer"]["args"].update(
+        roi_size=[44, 44, 44])), EVAL, f"{VALIDATION}: inferer.args.roi_size",
+     "every size must be a multiple of 16, the network's size divisor; Received: "
+     "[44, 44, 44] (e.g. [48, 48, 48])"),
+    ("inferer-roi-axes", _validation(lambda c: c["inferer"]["args"].update(roi_size=[48, 48])),
+     EVAL, f"{VALIDATION}: inferer.args.roi_size",
+     f"TFScanWindowInferer: roi_size has 2 axes but the network of {TRAIN} takes 3-D images"),
 ]
 
 
@@ -195,7 +202,7 @@ def test_infer_with_input_files_reads_no_datalist(spleen, tmp_path, no_tf):
 
 
 def test_the_agreement_table_covers_every_class():
-    assert len({cid for cid, *_ in CASES}) == len(CASES) == 21
+    assert len({cid for cid, *_ in CASES}) == len(CASES) == 23
     # every verb is held to several classes, each class to at least one verb
     for verb in VERBS:
         assert sum(verb in verbs for _, _, verbs, *_ in CASES) >= 5, verb
