@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mmarctl.check.case_fields import MetricRead, metric_field_problems
 from mmarctl.check.images import header_problems, pair_shape_problems, png_problems
 from mmarctl.errors import ConfigError
 from mmarctl.jsonio import load_json
@@ -47,6 +48,10 @@ class DataUse:
             read: ``validate`` runs them, ``infer`` does not (its pre-flight drops them).
         num_classes: the network's ``num_classes``, which class labels written in the
             datalist are held against (None: only their form and 0..1 range are checked).
+        metric_reads: the fields validate's metrics read that the validation config's
+            transforms do not give (:func:`.case_fields.metric_reads`): the items must;
+            ``infer`` runs no metric (its pre-flight drops them).
+        made_fields: the fields those transforms give, for the messages.
     """
 
     datalist: str
@@ -58,6 +63,8 @@ class DataUse:
     image_channels: int | None = None
     label_reads: tuple[tuple[str, str], ...] = ()
     num_classes: int | None = None
+    metric_reads: tuple[MetricRead, ...] = ()
+    made_fields: tuple[str, ...] = ()
 
     def reads_class_labels(self) -> bool:
         """Whether the items' ``"label"`` is the class label itself: a training config's
@@ -94,7 +101,8 @@ def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
             problems.append(Problem(*use.origin, DATALIST_NOT_SET))
             continue
         reads = use.fields()
-        identity = (use.datalist, use.base_dir, use.key, tuple(reads.items()))
+        identity = (use.datalist, use.base_dir, use.key, tuple(reads.items()),
+                    use.origin[0] if use.metric_reads else "", use.metric_reads)
         if identity in seen:
             continue
         seen.add(identity)
@@ -128,6 +136,8 @@ def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
             continue
         problems.extend(Problem(shown, use.key, message)
                         for message in missing_fields(items, use.key, reads))
+        problems.extend(metric_field_problems(use.metric_reads, use.made_fields, items,
+                                              use.key, use.origin[0]))
         if use.reads_class_labels():
             problems.extend(_class_label_problems(items, use, shown))
         missing = _missing_files(items, use, shown, tuple(reads) or FILE_FIELDS)

@@ -24,6 +24,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from mmarctl.check.case_fields import metric_reads
 from mmarctl.check.components import ComponentChecker
 from mmarctl.check.constructors import ConstructorChecker
 from mmarctl.check.images import CHANNEL_CHANGING
@@ -369,6 +370,11 @@ def _check_concrete(workspace: Workspace, kind: str, shown: str, raw: dict,
             noted.add(note.message)
             report.notes.append(note)
     uses = _data_uses(workspace, kind, data, variables, shown, is_unresolved)
+    if kind == "validation":
+        # The metrics' fields that the config's own transforms do not give: the validation
+        # list's items must (check_data holds them to it).
+        reads, made = metric_reads(data, built.built)
+        uses = [replace(use, metric_reads=reads, made_fields=made) for use in uses]
     return [_with_loaders(use, built) for use in uses]
 
 

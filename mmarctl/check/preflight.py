@@ -68,8 +68,8 @@ def evaluation_problems(workspace: Workspace, overrides: Mapping[str, Any], *, c
         report.problems.extend(network_problems)
     report.problems.extend(check_overrides(overrides, env, configs, workspace))
     if datalist:
-        if not labels:
-            uses = [replace(use, label_reads=()) for use in uses]
+        if not labels:  # infer: no label_transforms, no metrics
+            uses = [replace(use, label_reads=(), metric_reads=()) for use in uses]
         channels = _network_channels(train_path, path)
         if channels is not None:
             uses = [replace(use, image_channels=use.image_channels or channels)

@@ -125,6 +125,10 @@ CASES = [
     ("inferer-roi-axes", _validation(lambda c: c["inferer"]["args"].update(roi_size=[48, 48])),
      EVAL, f"{VALIDATION}: inferer.args.roi_size",
      f"TFScanWindowInferer: roi_size has 2 axes but the network of {TRAIN} takes 3-D images"),
+    ("metric-field", _validation(lambda c: c["val_metrics"][0]["args"].update(
+        label_field="lable")), ("validate",), f"{VALIDATION}: val_metrics[0].args.label_field",
+     "ComputeAverageDice 'mean_dice' reads 'lable', which no transform makes and no "
+     "'validation' item has (a case holds image, label, model); did you mean 'label'?"),
 ]
 
 
@@ -202,7 +206,7 @@ def test_infer_with_input_files_reads_no_datalist(spleen, tmp_path, no_tf):
 
 
 def test_the_agreement_table_covers_every_class():
-    assert len({cid for cid, *_ in CASES}) == len(CASES) == 23
+    assert len({cid for cid, *_ in CASES}) == len(CASES) == 24
     # every verb is held to several classes, each class to at least one verb
     for verb in VERBS:
         assert sum(verb in verbs for _, _, verbs, *_ in CASES) >= 5, verb
