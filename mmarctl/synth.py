@@ -1,23 +1,27 @@
 """Synthetic data sets in the layout Clara MMARs read, for demos and tests.
 
-No medical data can be downloaded everywhere mmarctl runs, so it makes its own:
+No medical data can be downloaded everywhere mmarctl runs, so it makes its own. This
+module draws the two kinds the built-in scaffolds read and writes every kind's set
+(:func:`synthesize`); the other kinds are drawn in their own modules
+(:mod:`mmarctl.synth_kinds` lists them all):
 
-* ``segmentation``: a Medical Segmentation Decathlon style set (``imagesTr/``,
-  ``labelsTr/`` as ``.nii.gz``, or ``.nii`` with ``compress=False``, ``dataset_0.json`` with ``training`` and ``validation``
-  lists and MSD metadata) of small CT-like abdominal volumes in Hounsfield units: air
-  (-1000 HU), a fat rim (-100), soft tissue (~40), a liver (~60), a spine (bone ~700) and a
-  spleen-like blob (+60..+100 HU, so the -57..164 window of the spleen scaffold sees it)
-  whose position, size, orientation and outline vary per case. Voxel spacing is anisotropic
-  and varies per case (1.5-1.8 mm in-plane, 2.0 or 2.5 mm between slices, never finer than
-  the scaffold's 1.5 x 1.5 x 2.0 mm target), with a RAS affine centred on the volume.
-* ``classification``: 2D grey-level images (0..255, as 2D NIfTI) of a chest-film-like
-  scene; class 1 images carry a bright round nodule in a lung field, class 0 images do
-  not. Labels are Clara's multi-label lists (``[0]`` / ``[1]``) in the datalist.
+* ``spleen`` (the ``segmentation`` default): a Medical Segmentation Decathlon style set
+  (``imagesTr/``, ``labelsTr/`` as ``.nii.gz``, or ``.nii`` with ``compress=False``,
+  ``dataset_0.json`` with ``training`` and ``validation`` lists and MSD metadata) of small
+  CT-like abdominal volumes in Hounsfield units: air (-1000 HU), a fat rim (-100), soft
+  tissue (~40), a liver (~60), a spine (bone ~700) and a spleen-like blob (+60..+100 HU, so
+  the -57..164 window of the spleen scaffold sees it) whose position, size, orientation and
+  outline vary per case. Voxel spacing is anisotropic and varies per case (1.5-1.8 mm
+  in-plane, 2.0 or 2.5 mm between slices, never finer than the scaffold's 1.5 x 1.5 x 2.0
+  mm target), with a RAS affine centred on the volume.
+* ``nodule`` (the ``classification`` default): 2D grey-level images (0..255, as 2D NIfTI
+  or PNG) of a chest-film-like scene; class 1 images carry a bright round nodule in a lung
+  field, class 0 images do not. Labels are Clara's multi-label lists (``[0]`` / ``[1]``).
+* ``brats`` (:mod:`mmarctl.synth_brats`) and ``spine2d`` (:mod:`mmarctl.synth_spine`).
 
 The same seed gives identical arrays (each case draws from its own child of the seed).
-Both layouts match the built-in scaffolds: ``mmarctl data synth my-exp/data`` writes what
-the spleen scaffold's ``environment.json`` expects (``DATA_ROOT`` data,
-``DATASET_JSON`` data/dataset_0.json).
+``mmarctl data synth my-exp/data`` writes what the spleen scaffold's ``environment.json``
+expects (``DATA_ROOT`` data, ``DATASET_JSON`` data/dataset_0.json).
 """
 
 from __future__ import annotations
@@ -33,12 +37,13 @@ import mmarctl
 from mmarctl.console import progress
 from mmarctl.errors import ConfigError, UsageError
 from mmarctl.jsonio import write_json_atomic
+from mmarctl import synth_kinds
 from mmarctl.staging import staged_directory
+from mmarctl.synth_files import save_2d, save_nifti
+from mmarctl.synth_kinds import TASKS, Kind, Options
 from mmarctl.workspace import ENVIRONMENT, Workspace
 
-TASKS = ("segmentation", "classification")
 DATALIST = "dataset_0.json"
-DEFAULT_CASES = {"segmentation": 12, "classification": 40}
 DEFAULT_SIZE = 64
 MIN_SIZE = 16
 MAX_SIZE = 512
@@ -76,7 +81,7 @@ class SynthResult:
 
 # -- segmentation: CT-like volumes ----------------------------------------------------------
 
-def _smooth_field(rng: np.random.Generator, shape: tuple[int, ...], sigma: float) -> np.ndarray:
+def smooth_field(rng: np.random.Generator, shape: tuple[int, ...], sigma: float) -> np.ndarray:
     """Zero-mean, unit-SD random field, smooth over about ``sigma`` voxels."""
     from scipy.ndimage import gaussian_filter
 
@@ -117,8 +122,8 @@ def ct_case(rng: np.random.Generator, size: int,
         factor = (voxels / COARSE_VOXELS) ** (1 / 3)
         coarse = tuple(max(MIN_SIZE, round(n / factor)) for n in shape)
         hu, spleen = _phantom(rng, coarse, spacing * np.array(shape) / np.array(coarse))
-        hu = _upsample(hu.astype(np.float32), shape)
-        spleen = _upsample(spleen.astype(np.float32), shape) >= 0.5
+        hu = upsample(hu.astype(np.float32), shape)
+        spleen = upsample(spleen.astype(np.float32), shape) >= 0.5
         hu += rng.standard_normal(shape, dtype=np.float32) * np.float32(HU_NOISE_SD)
     image = np.clip(np.rint(hu, out=hu), -1024, 3071, out=hu).astype(np.int16)
     affine = np.diag([*spacing, 1.0])
@@ -126,7 +131,7 @@ def ct_case(rng: np.random.Generator, size: int,
     return image, spleen.astype(np.uint8), affine
 
 
-def _upsample(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+def upsample(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Linear interpolation of ``array`` onto ``shape`` (voxel centres, same extent).
 
     One axis at a time with two gathers and a blend: about 5x faster than
@@ -167,7 +172,7 @@ def _phantom(rng: np.random.Generator, shape: tuple[int, ...],
     hu = np.full(shape, HU_AIR)
     hu[radial <= 1.0] = HU_FAT
     inside = radial <= rng.uniform(0.86, 0.92)
-    hu[inside] = HU_SOFT_TISSUE + 6.0 * _smooth_field(rng, shape, 3.0)[inside]
+    hu[inside] = HU_SOFT_TISSUE + 6.0 * smooth_field(rng, shape, 3.0)[inside]
 
     # Liver on the patient's right (+x), anterior.
     liver = (((x - 0.45 * body_a) / (0.42 * body_a)) ** 2
@@ -193,9 +198,9 @@ def _phantom(rng: np.random.Generator, shape: tuple[int, ...],
     u = np.cos(angle) * dx + np.sin(angle) * dy
     v = -np.sin(angle) * dx + np.cos(angle) * dy
     distance = np.sqrt((u / radii[0]) ** 2 + (v / radii[1]) ** 2 + (dz / radii[2]) ** 2)
-    spleen = (distance + 0.12 * _smooth_field(rng, shape, 4.0)) <= 1.0
+    spleen = (distance + 0.12 * smooth_field(rng, shape, 4.0)) <= 1.0
     spleen &= inside
-    hu[spleen] = rng.uniform(*HU_SPLEEN_RANGE) + 4.0 * _smooth_field(rng, shape, 2.0)[spleen]
+    hu[spleen] = rng.uniform(*HU_SPLEEN_RANGE) + 4.0 * smooth_field(rng, shape, 2.0)[spleen]
 
     # Partial-volume blur (the caller adds the scanner noise).
     return gaussian_filter(hu, sigma=0.6), spleen
@@ -218,7 +223,7 @@ def film_case(rng: np.random.Generator, size: int, positive: bool) -> np.ndarray
         lung = ((x - cx) / rng.uniform(0.26, 0.32)) ** 2 + ((y - cy) / rng.uniform(0.55, 0.65)) ** 2 <= 1.0
         image[lung] = 70.0
         lungs.append((cx, cy))
-    image += 10.0 * _smooth_field(rng, (size, size), size / 16)
+    image += 10.0 * smooth_field(rng, (size, size), size / 16)
     # The nodule is drawn for both classes so that a positive and a negative image of the
     # same seed differ only by it.
     cx, cy = lungs[int(rng.integers(2))]
@@ -232,17 +237,45 @@ def film_case(rng: np.random.Generator, size: int, positive: bool) -> np.ndarray
 
 # -- writing ---------------------------------------------------------------------------------
 
-def _save_nifti(array: np.ndarray, affine: np.ndarray, path: Path) -> None:
-    import nibabel as nib
+# The name the NIfTI I/O benchmark imports.
+_save_nifti = save_nifti
 
-    from mmarctl.runtime.transforms.c_order import as_f_order
-    from mmarctl.runtime.transforms.nifti_gzip import save_nifti_file
 
-    image = nib.Nifti1Image(as_f_order(array), affine)  # NIfTI's own order, reordered in tiles
-    image.header.set_xyzt_units("mm")
-    image.set_qform(affine, code=1)  # scanner coordinates
-    image.set_sform(affine, code=1)
-    save_nifti_file(image, path)
+def write_spleen_case(rng: np.random.Generator, index: int, root: Path,
+                      options: Options) -> dict[str, Any]:
+    """Draw one CT case (:func:`ct_case`) and write its image and label under ``root``."""
+    image, label, affine = ct_case(rng, options.size, options.shape)
+    item = {"image": f"imagesTr/spleen_{index}{options.suffix}",
+            "label": f"labelsTr/spleen_{index}{options.suffix}"}
+    save_nifti(image, affine, root / item["image"])
+    save_nifti(label, affine, root / item["label"])
+    return item
+
+
+def write_nodule_case(rng: np.random.Generator, index: int, root: Path,
+                      options: Options) -> dict[str, Any]:
+    """Draw one film (:func:`film_case`; odd cases carry the nodule) and write it."""
+    positive = index % 2 == 1
+    image = film_case(rng, options.size, positive)
+    item = {"image": f"imagesTr/img_{index:03d}{options.suffix}", "label": [int(positive)]}
+    save_2d(image, root / item["image"], options.file_format, spacing=(0.8, 0.8))
+    return item
+
+
+def spleen_head(options: Options) -> dict[str, Any]:
+    """The datalist metadata of a spleen set (MSD Task09's keys)."""
+    return {"name": "SyntheticSpleen",
+            "description": "CT-like abdominal volumes (HU) with a spleen-like label",
+            "tensorImageSize": "3D", "modality": {"0": "CT"},
+            "labels": {"0": "background", "1": "spleen"}}
+
+
+def nodule_head(options: Options) -> dict[str, Any]:
+    """The datalist metadata of a nodule set; ``label_format`` as Clara's classification lists."""
+    return {"name": "SyntheticNodule",
+            "description": "2D chest-film-like images; label [1] when a nodule is present",
+            "tensorImageSize": "2D", "modality": {"0": "XR"},
+            "labels": {"0": "no nodule", "1": "nodule"}, "label_format": [1]}
 
 
 def validation_count(cases: int, task: str) -> int:
@@ -270,12 +303,10 @@ def parse_shape(text: str) -> tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
-def _check_args(task: str, cases: int, size: int, seed: int) -> None:
-    if task not in TASKS:
-        raise UsageError(f"unknown task {task!r}", hint=f"choose one of: {', '.join(TASKS)}")
-    least = 2 if task == "segmentation" else 4
-    if cases < least:
-        raise UsageError(f"--cases must be at least {least} for {task}; Received: cases={cases}",
+def _check_args(kind: Kind, cases: int, size: int, seed: int) -> None:
+    if cases < kind.least_cases:
+        raise UsageError(f"--cases must be at least {kind.least_cases} for {kind.name} "
+                         f"({kind.task}); Received: cases={cases}",
                          hint="some cases train, at least one validates")
     if not MIN_SIZE <= size <= MAX_SIZE:
         raise UsageError(f"--size must be in {MIN_SIZE}..{MAX_SIZE} voxels; Received: size={size}")
@@ -324,92 +355,91 @@ def resolve_target(dest: str | os.PathLike) -> Target:
     return Target(Path(data_root), task if task in TASKS else None)
 
 
-def synthesize(dest: str | os.PathLike, *, task: str = "segmentation", cases: int | None = None,
-               size: int = DEFAULT_SIZE, seed: int = 0, show_progress: bool = True,
-               shape: tuple[int, int, int] | str | None = None,
-               compress: bool = True) -> SynthResult:
+def synthesize(dest: str | os.PathLike, *, task: str | None = None, kind: str | None = None,
+               cases: int | None = None, size: int = DEFAULT_SIZE, seed: int = 0,
+               show_progress: bool = True, shape: tuple[int, int, int] | str | None = None,
+               compress: bool | None = None, file_format: str | None = None,
+               layout: str | None = None, label_value: int | None = None) -> SynthResult:
     """Write a synthetic data set into the new folder ``dest``.
 
     Args:
         dest: the data folder to create (it may exist if empty).
-        task: ``segmentation`` (3D CT + spleen labels) or ``classification`` (2D images).
-        cases: number of cases (default 12 for segmentation, 40 for classification).
-        size: voxels per axis; segmentation draws each axis from ``size..size*1.25``.
+        task: ``segmentation`` or ``classification``; picks the default kind (spleen or
+            nodule) and must match ``kind`` when both are given.
+        kind: the data set (:data:`mmarctl.synth_kinds.KINDS`): ``spleen`` (3D CT + spleen
+            labels), ``brats`` (3D four-modality brain MRI + BraTS labels), ``spine2d`` (2D
+            spine MRI + vertebral-body masks), ``nodule`` (2D images, 0/1 classes).
+        cases: number of cases (default per kind: 12 spleen, 8 brats, 20 spine2d, 40 nodule).
+        size: voxels per axis; spleen draws each axis from ``size..size*1.25``, brats
+            volumes are ``size`` cubed, 2D kinds ``size x size``.
         seed: the random seed; the same seed gives the same arrays.
         show_progress: draw a progress bar / log lines on stderr.
-        shape: segmentation only: this exact ``(x, y, z)`` shape for every case (a tuple,
-            or text as ``--shape`` takes it); ``size`` is then unused.
-        compress: write ``.nii.gz`` (the MSD layout); False writes plain ``.nii``, which
-            is written and read several times faster for large volumes.
+        shape: 3D kinds only: this exact ``(x, y, z)`` shape for every case (a tuple, or
+            text as ``--shape`` takes it); ``size`` is then unused.
+        compress: NIfTI only: ``.nii.gz`` (the default, the MSD layout) or, False, plain
+            ``.nii``, written and read several times faster for large volumes.
+        file_format: ``nifti`` (default), ``png`` or ``npy``, as the kind allows.
+        layout: brats only: ``files`` (one NIfTI per modality, the default) or ``4d``.
+        label_value: spine2d only: the value of the structure in the masks (default 1).
 
     Raises:
-        UsageError: a bad task, case count, size, shape or seed, or a shape for
-            classification.
+        UsageError: a bad task, kind, case count, size, shape or seed, or an option the
+            kind does not take.
         WorkspaceError: ``dest`` exists and is not empty.
     """
-    cases = DEFAULT_CASES.get(task, 0) if cases is None else cases
-    _check_args(task, cases, size if shape is None else MIN_SIZE, seed)  # --shape replaces --size
-    if shape is not None:
-        if task != "segmentation":
-            raise UsageError("--shape is for segmentation volumes; classification images "
-                             f"are SIZE x SIZE (--size); Received: shape={shape!r}")
+    chosen = synth_kinds.choose(task, kind)
+    cases = chosen.default_cases if cases is None else cases
+    _check_args(chosen, cases, size if shape is None else MIN_SIZE, seed)  # --shape replaces --size
+    if shape is not None and chosen.dims == 3:
         shape = parse_shape(shape if isinstance(shape, str) else ",".join(map(str, shape)))
-    suffix = ".nii.gz" if compress else ".nii"
+    settings = synth_kinds.options(chosen, size=size, shape=shape, file_format=file_format,
+                                   compress=compress, layout=layout, label_value=label_value)
+    write_case = synth_kinds.writer_of(chosen)
     children = np.random.SeedSequence(seed).spawn(cases)
-    n_val = validation_count(cases, task)
+    n_val = validation_count(cases, chosen.task)
     items: list[dict[str, Any]] = []
-    files: list[Path] = []
     with staged_directory(Path(dest), allow_empty=True) as tmp:
-        (tmp / "imagesTr").mkdir()
-        if task == "segmentation":
-            (tmp / "labelsTr").mkdir()
-        with progress(f"synthesizing {task} cases", total=cases, enabled=show_progress) as bar:
+        with progress(f"synthesizing {chosen.task} cases", total=cases,
+                      enabled=show_progress) as bar:
             for index, child in enumerate(children, start=1):
-                rng = np.random.default_rng(child)
-                if task == "segmentation":
-                    image, label, affine = ct_case(rng, size, shape)
-                    item = {"image": f"imagesTr/spleen_{index}{suffix}",
-                            "label": f"labelsTr/spleen_{index}{suffix}"}
-                    _save_nifti(image, affine, tmp / item["image"])
-                    _save_nifti(label, affine, tmp / item["label"])
-                else:
-                    positive = index % 2 == 1
-                    image = film_case(rng, size, positive)
-                    item = {"image": f"imagesTr/img_{index:03d}{suffix}", "label": [int(positive)]}
-                    _save_nifti(image, np.diag([0.8, 0.8, 1.0, 1.0]), tmp / item["image"])
-                items.append(item)
+                items.append(write_case(np.random.default_rng(child), index, tmp, settings))
                 bar.update(1)
-        datalist = _datalist(task, items[:-n_val], items[-n_val:], seed=seed, size=size,
-                             shape=shape)
+        datalist = {**synth_kinds.head_of(chosen)(settings),
+                    **_provenance(chosen, cases, seed, settings),
+                    "training": items[:-n_val], "validation": items[-n_val:]}
         write_json_atomic(tmp / DATALIST, datalist)
     root = Path(dest)
-    for item in items:
-        files.append(root / item["image"])
-        if isinstance(item.get("label"), str):
-            files.append(root / item["label"])
+    files = [root / path for item in items for path in _paths(item)]
     return SynthResult(root=root, datalist=root / DATALIST, training=cases - n_val,
                        validation=n_val, files=files)
 
 
-def _datalist(task: str, training: list, validation: list, *, seed: int, size: int,
-              shape: tuple[int, ...] | None = None) -> dict:
-    common = {
-        "reference": "generated by mmarctl data synth",
-        "licence": "CC0-1.0 (synthetic, no patient data)",
-        "release": f"mmarctl {mmarctl.__version__}",
-        "numTraining": len(training) + len(validation),
-        "numTest": 0,
-        "synthetic": ({"task": task, "seed": seed, "size": size} if shape is None else
-                      {"task": task, "seed": seed, "shape": list(shape)}),
-    }
-    if task == "segmentation":
-        head = {"name": "SyntheticSpleen",
-                "description": "CT-like abdominal volumes (HU) with a spleen-like label",
-                "tensorImageSize": "3D", "modality": {"0": "CT"},
-                "labels": {"0": "background", "1": "spleen"}}
+def _paths(item: dict[str, Any]) -> list[str]:
+    """The files an item names, images first (an image may be a list of modalities)."""
+    paths: list[str] = []
+    for key in ("image", "label"):
+        value = item.get(key)
+        if isinstance(value, str):
+            paths.append(value)
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            paths.extend(value)
+    return paths
+
+
+def _provenance(kind: Kind, cases: int, seed: int, settings: Options) -> dict[str, Any]:
+    """The MSD keys every set shares, and ``synthetic``: what drew it, to draw it again."""
+    drawn: dict[str, Any] = {"task": kind.task, "kind": kind.name, "seed": seed}
+    if settings.shape is None:
+        drawn["size"] = settings.size
     else:
-        head = {"name": "SyntheticNodule",
-                "description": "2D chest-film-like images; label [1] when a nodule is present",
-                "tensorImageSize": "2D", "modality": {"0": "XR"},
-                "labels": {"0": "no nodule", "1": "nodule"}, "label_format": [1]}
-    return {**head, **common, "training": training, "validation": validation}
+        drawn["shape"] = list(settings.shape)
+    if len(kind.formats) > 1:
+        drawn["format"] = settings.file_format
+    if settings.layout is not None:
+        drawn["layout"] = settings.layout
+    if kind.mask_value:
+        drawn["label_value"] = settings.label_value
+    return {"reference": "generated by mmarctl data synth",
+            "licence": "CC0-1.0 (synthetic, no patient data)",
+            "release": f"mmarctl {mmarctl.__version__}",
+            "numTraining": cases, "numTest": 0, "synthetic": drawn}

@@ -142,7 +142,8 @@ def test_shape_option_gives_every_case_that_shape(tmp_path):
                     "--no-compress", "--seed", "2")
     assert result.exit_code == 0, result.output
     datalist = json.loads((root / "dataset_0.json").read_text())
-    assert datalist["synthetic"] == {"task": "segmentation", "seed": 2, "shape": [40, 24, 17]}
+    assert datalist["synthetic"] == {"task": "segmentation", "kind": "spleen", "seed": 2,
+                                     "shape": [40, 24, 17]}
     for image, label in cases(root):
         assert image.get_filename().endswith(".nii") and label.get_filename().endswith(".nii")
         assert image.shape == label.shape == (40, 24, 17)
@@ -244,7 +245,7 @@ def test_bad_shape_is_a_one_line_usage_error(tmp_path, value):
 def test_shape_is_refused_for_classification(tmp_path):
     result = invoke("data", "synth", tmp_path / "d", "--task", "classification",
                     "--shape", "32,32,32")
-    assert result.exit_code == 2 and "--shape is for segmentation volumes" in result.output
+    assert result.exit_code == 2 and "--shape is for 3-D volumes" in result.output
     assert not (tmp_path / "d").exists()
 
 

@@ -1,0 +1,95 @@
+"""How ``mmarctl data synth`` puts its arrays on disk: NIfTI, 8-bit PNG and NumPy ``.npy``.
+
+Clara MMARs read their images through ``LoadNifti`` (3-D and 2-D NIfTI), ``LoadPng``
+(2-D PNG) or, in some BYOC configs, a NumPy loader (``.npy`` per image), so a synthetic set
+can be written in each. NIfTI goes through the runtime's own writer
+(:mod:`mmarctl.runtime.transforms.nifti_gzip`, imported when a file is written, so the CLI
+stays light). mmarctl reads PNG with its own decoder and has no PNG writer to share, so
+the few lines that encode a grey 8-bit PNG are here.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+#: File formats a synthetic set may be written in -> the suffix of its files.
+SUFFIXES = {"nifti": ".nii.gz", "png": ".png", "npy": ".npy"}
+
+
+def suffix(file_format: str, compress: bool = True) -> str:
+    """The file suffix of ``file_format`` (``.nii`` for uncompressed NIfTI)."""
+    if file_format == "nifti" and not compress:
+        return ".nii"
+    return SUFFIXES[file_format]
+
+
+def save_nifti(array: np.ndarray, affine: np.ndarray, path: Path) -> None:
+    """Write ``array`` (2-D, 3-D or 4-D, C order) as NIfTI with ``affine`` as qform and sform.
+
+    Units are millimetres and both codes say scanner coordinates, as real CT and MRI
+    exports do.
+    """
+    import nibabel as nib
+
+    from mmarctl.runtime.transforms.c_order import as_f_order
+    from mmarctl.runtime.transforms.nifti_gzip import save_nifti_file
+
+    image = nib.Nifti1Image(as_f_order(array), affine)  # NIfTI's own order, reordered in tiles
+    image.header.set_xyzt_units("mm")
+    image.set_qform(affine, code=1)  # scanner coordinates
+    image.set_sform(affine, code=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_nifti_file(image, path)
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    """A grey 8-bit PNG of the 2-D uint8 ``array`` (rows top to bottom), deterministic bytes.
+
+    Raises:
+        ValueError: ``array`` is not 2-D uint8.
+    """
+    if array.ndim != 2 or array.dtype != np.uint8:
+        raise ValueError(f"a grey PNG needs a 2-D uint8 array; Received: {array.dtype} "
+                         f"{array.shape}")
+    rows, cols = array.shape
+    # Each scanline starts with its filter type; 0 (none) keeps the encoder trivial and
+    # zlib still compresses the smooth synthetic images well.
+    raw = np.zeros((rows, cols + 1), np.uint8)
+    raw[:, 1:] = array
+    header = struct.pack(">IIBBBBB", cols, rows, 8, 0, 0, 0, 0)  # 8-bit grey, no interlace
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header)
+            + _chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)) + _chunk(b"IEND", b""))
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return (struct.pack(">I", len(body)) + kind + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+
+
+def save_2d(array: np.ndarray, path: Path, file_format: str,
+            spacing: tuple[float, float] = (1.0, 1.0)) -> None:
+    """Write a 2-D uint8 ``array`` to ``path`` as ``file_format`` (nifti, png or npy).
+
+    NIfTI gets ``spacing`` in its affine; PNG and ``.npy`` carry no geometry. PNG and
+    ``.npy`` are written under a temporary name and renamed, like NIfTI, so a failed write
+    leaves no partial file.
+    """
+    if file_format == "nifti":
+        save_nifti(array, np.diag([spacing[0], spacing[1], 1.0, 1.0]), path)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".partial-{os.getpid()}-{path.name}")
+    try:
+        if file_format == "png":
+            partial.write_bytes(png_bytes(array))
+        else:
+            with partial.open("wb") as handle:
+                np.save(handle, array, allow_pickle=False)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
