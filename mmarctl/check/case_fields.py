@@ -103,8 +103,10 @@ def metric_field_problems(reads: tuple[MetricRead, ...], made: tuple[str, ...], 
                           key: str, file: str) -> list[Problem]:
     """The metric fields that the items of the validation list do not give either.
 
-    No item has the field: a problem at the metric's JSON path, naming the case's fields
-    (and the closest one).
+    * no item has the field: a problem at the metric's JSON path, naming the case's fields
+      (and the closest one);
+    * the items name files there: nothing loads them, so validate has no labels to score
+      against; a problem at ``label_transforms``, the list that loads them.
 
     Args:
         reads, made: from :func:`metric_reads`.
@@ -132,5 +134,14 @@ def metric_field_problems(reads: tuple[MetricRead, ...], made: tuple[str, ...], 
             problems.append(Problem(file, read.json_path, (
                 f"{read.metric}{others} reads {field!r}, which no transform makes and no "
                 f"{key!r} item has (a case holds {', '.join(present)}){hint}")))
+        elif any(_names_files(value) for value in values):
+            problems.append(Problem(file, "label_transforms", (
+                f"validate needs labels: {read.json_path} ({read.metric}{others}) reads "
+                f"{field!r}, which the {key!r} items name as files that no transform loads; "
+                f"load it in label_transforms (e.g. LoadNifti with fields {field!r})")))
     return problems
 
+
+def _names_files(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, list) and bool(value)
+                                      and all(isinstance(v, str) for v in value))

@@ -103,6 +103,41 @@ def test_metrics_reading_one_missing_field_make_one_line(mmar):
                            "'mean_dice' (and 1 more metric) reads 'mask'"), line
 
 
+NEEDS_LABELS = (f"{VALIDATION}: label_transforms: validate needs labels: "
+                "val_metrics[0].args.label_field (ComputeAverageDice 'mean_dice') reads "
+                "'label', which the 'validation' items name as files that no transform loads; "
+                "load it in label_transforms (e.g. LoadNifti with fields 'label')")
+
+
+def test_a_label_no_transform_loads_is_only_a_file_name(mmar, tmp_path):
+    """label_transforms deleted: the metric would score the label's file name."""
+    _validation(mmar, lambda c: c.pop("label_transforms"))
+    assert _lines(mmar) == [NEEDS_LABELS]
+    done = run_verb("validate", mmar, env=without_tensorflow(tmp_path / "no-tf"))
+    assert done.returncode == 1 and NEEDS_LABELS in done.stderr, done.stderr
+    assert NO_TENSORFLOW not in done.stderr
+    done = run_verb("infer", mmar, env=without_tensorflow(tmp_path / "no-tf"))
+    assert NO_TENSORFLOW in done.stderr, done.stderr  # infer reads no labels
+
+
+def test_a_transform_that_only_changes_the_label_does_not_load_it(mmar):
+    _validation(mmar, lambda c: c["label_transforms"].pop(0))  # LoadNifti; channels stay
+    assert _lines(mmar) == [NEEDS_LABELS]
+
+
+def test_the_label_may_be_loaded_with_the_image(mmar):
+    """pre_transforms that load the label too need no label_transforms; taking the label out
+    of their loader takes it out of the case."""
+    def load_both(config: dict) -> None:
+        config.pop("label_transforms")
+        for step in config["pre_transforms"][:2]:
+            step["args"]["fields"] = ["image", "label"]
+    _validation(mmar, load_both)
+    assert _lines(mmar) == []
+    _validation(mmar, lambda c: c["pre_transforms"][0]["args"].update(fields=["image"]))
+    assert _lines(mmar) == [NEEDS_LABELS]
+
+
 def test_infer_runs_no_metric(mmar, tmp_path):
     _validation(mmar, lambda c: c["val_metrics"][0]["args"].update(label_field="lable"))
     done = run_verb("infer", mmar, env=without_tensorflow(tmp_path / "no-tf"))

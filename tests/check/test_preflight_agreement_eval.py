@@ -129,6 +129,10 @@ CASES = [
         label_field="lable")), ("validate",), f"{VALIDATION}: val_metrics[0].args.label_field",
      "ComputeAverageDice 'mean_dice' reads 'lable', which no transform makes and no "
      "'validation' item has (a case holds image, label, model); did you mean 'label'?"),
+    ("label-transforms-missing", _validation(lambda c: c.pop("label_transforms")),
+     ("validate",), f"{VALIDATION}: label_transforms",
+     "validate needs labels: val_metrics[0].args.label_field (ComputeAverageDice 'mean_dice') "
+     "reads 'label', which the 'validation' items name as files that no transform loads"),
 ]
 
 
@@ -206,7 +210,7 @@ def test_infer_with_input_files_reads_no_datalist(spleen, tmp_path, no_tf):
 
 
 def test_the_agreement_table_covers_every_class():
-    assert len({cid for cid, *_ in CASES}) == len(CASES) == 24
+    assert len({cid for cid, *_ in CASES}) == len(CASES) == 25
     # every verb is held to several classes, each class to at least one verb
     for verb in VERBS:
         assert sum(verb in verbs for _, _, verbs, *_ in CASES) >= 5, verb
