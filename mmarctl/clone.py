@@ -37,7 +37,7 @@ from mmarctl.jsonio import load_json, write_json_atomic
 from mmarctl.runtime.registry import CUSTOM_CODE_DIRS  # a TF-free module (name tables only)
 from mmarctl.scripts import SCRIPT_NAMES, is_generated, write_commands
 from mmarctl.staging import check_destination, staged_directory
-from mmarctl.workspace import ENVIRONMENT, is_path_key
+from mmarctl.workspace import ENVIRONMENT, Workspace, is_path_key
 
 #: Folders always copied from the source (when present).
 COPIED_DIRS = ("config", "commands", "resources", "docs") + CUSTOM_CODE_DIRS
@@ -268,6 +268,8 @@ def clone(source: str, dest: str | os.PathLike, *, with_models: bool = False,
         UsageError: an unknown scaffold name.
     """
     origin = resolve_source(source)
+    if origin.kind == "mmar":
+        Workspace(origin.path).require_clara3()  # a clone mmarctl's verbs would all refuse
     check_destination(Path(dest), allow_empty=allow_empty_dest)  # named as the user typed it
     dest_path = Path(dest).absolute()
     if Path(os.path.realpath(dest_path)).is_relative_to(origin.path):

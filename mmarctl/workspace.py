@@ -28,6 +28,8 @@ from mmarctl.variables import global_values, substitute
 TRAIN_CONFIG = "config_train.json"
 VALIDATION_CONFIG = "config_validation.json"
 ENVIRONMENT = "environment.json"
+#: What every verb says of a Clara 4.x MMAR (``check`` as a problem, the others refusing).
+CLARA4_MESSAGE = "Clara 4.x (PyTorch/MONAI) MMAR: not supported by mmarctl, which runs 3.x"
 
 _PATH_KEYS = {"MMAR_CKPT", "MMAR_EVAL_OUTPUT_PATH", "MMAR_TORCHSCRIPT"}
 _PATH_SUFFIXES = ("_ROOT", "_DIR", "_JSON", "_PATH", "_FILE")
@@ -247,3 +249,12 @@ class Workspace:
             if isinstance(section, dict) and ({"dataset", "dataloader", "trainer"} & set(section)):
                 return 4
         return 3
+
+    def require_clara3(self) -> None:
+        """Refuse a Clara 4.x MMAR before a verb writes or runs anything for it.
+
+        Raises:
+            WorkspaceError: naming the MMAR, in the words ``check`` uses.
+        """
+        if self.clara_major_version() == 4:
+            raise WorkspaceError(CLARA4_MESSAGE, file=str(self.root))

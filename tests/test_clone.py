@@ -14,6 +14,7 @@ from mmarctl import clone as clone_lib
 from mmarctl import scripts
 from mmarctl.cli import app
 from mmarctl.errors import WorkspaceError
+from mmarctl.workspace import Workspace
 
 from conftest import write_json
 
@@ -277,10 +278,16 @@ def test_next_step_names_the_task(tmp_path):
 
 
 def test_real_clara_mmars_clone(clara_compat, tmp_path):
-    """Every real Clara MMAR beside the project clones: configs byte for byte, new commands."""
+    """Every real Clara 3.x MMAR beside the project clones: configs byte for byte, new
+    commands; a 4.x one is refused, with nothing written."""
     sources = sorted(p for p in clara_compat.iterdir() if (p / "config").is_dir())
-    assert sources
-    for index, src in enumerate(sources):
+    clara4 = [p for p in sources if Workspace(p).clara_major_version() == 4]
+    assert sources and clara4
+    for index, src in enumerate(clara4):
+        with pytest.raises(WorkspaceError, match="Clara 4.x"):
+            clone_lib.clone(str(src), tmp_path / f"clara4_{index}")
+        assert not (tmp_path / f"clara4_{index}").exists()
+    for index, src in enumerate(p for p in sources if p not in clara4):
         dest = tmp_path / f"clone{index}"
         result = clone_lib.clone(str(src), dest)
         for config in (src / "config").iterdir():

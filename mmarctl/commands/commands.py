@@ -27,6 +27,7 @@ def commands(
     from mmarctl.workspace import Workspace
 
     workspace = Workspace.locate(mmar)
+    workspace.require_clara3()  # its scripts call Clara 4's apps, which mmarctl's cannot replace
     result = write_commands(workspace.root, force=force)
     for path in result.written:
         out.print(f"wrote {path}")

@@ -62,6 +62,7 @@ def export(
     from mmarctl.workspace import Workspace
 
     workspace = Workspace.locate(mmar)
+    workspace.require_clara3()
     request = ExportRequest(formats=formats or ["fzn"], checkpoint=ckpt, config=config,
                             input_name=input_node, output_name=output_node,
                             overrides=parse_set_items(set_items), tolerance=tolerance,

@@ -48,6 +48,7 @@ def infer(
 
     check_model_choice(model)
     workspace = Workspace.locate(mmar)
+    workspace.require_clara3()
     # TensorFlow is imported by evaluate, after its pre-flight: a config mistake costs none.
     logs.configure(workspace.log_config)
     report = evaluate(workspace, EvalOptions(config=config, train_config=config_train,

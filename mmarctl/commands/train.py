@@ -122,6 +122,7 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
     from mmarctl.workspace import Workspace
 
     workspace = Workspace.locate(mmar)
+    workspace.require_clara3()
     if launcher not in ("gloo", "mpirun"):
         raise UsageError(f"--launcher must be gloo or mpirun; Received: {launcher!r}")
     if resume and finetune:

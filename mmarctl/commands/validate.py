@@ -56,6 +56,7 @@ def validate(
 
     check_cli_options(tracking, tracking_uri)
     workspace = Workspace.locate(mmar)
+    workspace.require_clara3()
     # TensorFlow is imported by evaluate, after its pre-flight: a config mistake costs none.
     logs.configure(workspace.log_config)
     overrides = parse_set_items(set_)

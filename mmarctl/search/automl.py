@@ -94,6 +94,7 @@ def prepare(request: AutomlRequest) -> Prepared:
 
     check_cli_options(request.tracking, request.tracking_uri)
     workspace = Workspace.locate(request.mmar)
+    workspace.require_clara3()
     clara, set_items = split_clara_keys(list(request.set_items))
     automl_name = request.config_automl or AUTOML_CONFIG
     automl_path = workspace.config_path(automl_name)
