@@ -4,15 +4,13 @@ Clara MMARs read their images through ``LoadNifti`` (3-D and 2-D NIfTI), ``LoadP
 (2-D PNG) or, in some BYOC configs, a NumPy loader (``.npy`` per image), so a synthetic set
 can be written in each. NIfTI goes through the runtime's own writer
 (:mod:`mmarctl.runtime.transforms.nifti_gzip`, imported when a file is written, so the CLI
-stays light). mmarctl reads PNG with its own decoder and has no PNG writer to share, so
-the few lines that encode a grey 8-bit PNG are here.
+stays light). PNG is encoded by Pillow (imported when a PNG is written).
 """
 
 from __future__ import annotations
 
+import io
 import os
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -56,19 +54,11 @@ def png_bytes(array: np.ndarray) -> bytes:
     if array.ndim != 2 or array.dtype != np.uint8:
         raise ValueError(f"a grey PNG needs a 2-D uint8 array; Received: {array.dtype} "
                          f"{array.shape}")
-    rows, cols = array.shape
-    # Each scanline starts with its filter type; 0 (none) keeps the encoder trivial and
-    # zlib still compresses the smooth synthetic images well.
-    raw = np.zeros((rows, cols + 1), np.uint8)
-    raw[:, 1:] = array
-    header = struct.pack(">IIBBBBB", cols, rows, 8, 0, 0, 0, 0)  # 8-bit grey, no interlace
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header)
-            + _chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)) + _chunk(b"IEND", b""))
+    from PIL import Image
 
-
-def _chunk(kind: bytes, body: bytes) -> bytes:
-    return (struct.pack(">I", len(body)) + kind + body
-            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")  # mode L; Pillow writes no timestamp
+    return buffer.getvalue()
 
 
 def save_2d(array: np.ndarray, path: Path, file_format: str,
