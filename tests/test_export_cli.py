@@ -354,3 +354,15 @@ def test_inference_benchmark_runs_on_the_mmar(mmar, tmp_path, capsys):
                                             "SavedModel", "ONNX Runtime (CPU)"]
     assert all(r["max_abs_diff"] <= 1e-4 and r["median_ms"] > 0 for r in rows)
     assert "weights models/model.ckpt" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("option", ["--config-train", "--config", "-c"])
+def test_training_config_option_is_named_as_in_the_other_verbs(mmar, option):
+    """export reads the training config under train's name (--config-train); --config and -c
+    are the same option."""
+    config = mmar / "config" / "config_train.json"
+    config.rename(mmar / "config" / "trn_base.json")
+    assert_one_line_error(run(str(mmar)), "config_train.json")
+    result = run(str(mmar), option, "trn_base.json")
+    assert result.exit_code == 0, result.output
+    assert (mmar / "models" / "model.fzn.pb").is_file()

@@ -25,8 +25,9 @@ def export(
              "i.e. models/model.ckpt), or a frozen graph .pb. A Clara TF1 checkpoint or frozen "
              "graph is exported from its own graph, keeping its layout.")] = None,
     config: Annotated[str, typer.Option(
-        "--config", "-c",
-        help="Training config that describes the network.")] = "config_train.json",
+        "--config-train", "--config", "-c", metavar="FILE",
+        help="Training config that describes the network (named --config-train as in "
+             "train, validate and infer; --config is the same option).")] = "config_train.json",
     input_node: Annotated[str, typer.Option(
         "--input-node",
         help="Input node/tensor name (Clara's --input_node_names).")] = "NV_MODEL_INPUT",
