@@ -28,6 +28,7 @@ from mmarctl.check.case_fields import metric_reads
 from mmarctl.check.components import ComponentChecker
 from mmarctl.check.constructors import ConstructorChecker
 from mmarctl.check.images import CHANNEL_CHANGING
+from mmarctl.check.models import model_findings
 from mmarctl.check.data import DataUse, check_data
 from mmarctl.errors import ConfigError
 from mmarctl.jsonio import load_json
@@ -147,43 +148,13 @@ def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None,
         report.notes.append(scripts_note)
     # What models/ holds and what each verb can do with it: information, also under --strict;
     # a model file that validate, infer or export would refuse is a problem as well.
-    notes, problems = _model_findings(workspace, env)
+    notes, problems = model_findings(workspace, env)
     report.notes.extend(notes)
     if model_problems is None:
         model_problems = train_config is None and validation_configs is None
     if model_problems:
         report.problems.extend(problems)
     return report
-
-
-def _model_findings(workspace: Workspace,
-                    env: Mapping[str, Any]) -> tuple[list[Problem], list[Problem]]:
-    """One note per model artifact in ``MMAR_CKPT_DIR`` (read from the files' bytes, no
-    TensorFlow), and one problem per artifact a verb would refuse (a corrupt TF1 ``.meta``, a
-    graph taking another channel count than the training pipeline gives)."""
-    from mmarctl.model_files import scan_models
-    from mmarctl.model_files.inventory import describe_item, problem_file
-    from mmarctl.runtime.model_io import input_spec
-
-    folder = env.get("MMAR_CKPT_DIR")
-    folder = workspace.root / folder if isinstance(folder, str) and folder and "{" not in folder \
-        else workspace.models_dir
-    data_format = channels = train = None
-    try:
-        train = load_json(workspace.config_path(TRAIN_CONFIG))
-        data_format = train["train"]["model"]["args"].get("data_format")
-    except Exception:  # a missing or broken config is reported by the checks above
-        pass
-    try:
-        channels = input_spec(train)[1]
-    except Exception:  # no config, or bad pipeline arguments: reported above
-        pass
-    items = scan_models(folder, data_format, channels if isinstance(channels, int) else None)
-    notes = [Problem(workspace.display(item.path), "", describe_item(item), NOTE)
-             for item in items]
-    problems = [Problem(workspace.display(problem_file(item)), "", item.problem)
-                for item in items if item.problem]
-    return notes, problems
 
 
 def _check_automl_settings(workspace: Workspace, report: CheckReport) -> None:

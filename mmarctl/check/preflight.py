@@ -18,6 +18,7 @@ from typing import Any, Iterable, Mapping
 
 from mmarctl.check.data import check_data
 from mmarctl.check.images import CHANNEL_CHANGING
+from mmarctl.check.models import model_findings
 from mmarctl.check.mmar import (CLARA4_MESSAGE, CheckReport, TrainingNetwork, check_config_file,
                                 check_overrides, given_config_path, read_environment)
 from mmarctl.errors import ConfigError
@@ -34,7 +35,7 @@ _ON_THE_WAY = {"$": '"train"', "train": '"model"'}
 
 def evaluation_problems(workspace: Workspace, overrides: Mapping[str, Any], *, config: str,
                         train_config: str, labels: bool = True, datalist: bool = True,
-                        train_amp: bool = False) -> list[Problem]:
+                        train_amp: bool = False, model: str | None = None) -> list[Problem]:
     """What validate (``labels``) or infer would refuse before compute, as ``check`` says it.
 
     Args:
@@ -49,6 +50,8 @@ def evaluation_problems(workspace: Workspace, overrides: Mapping[str, Any], *, c
             ``infer --input``, which reads given files instead).
         train_amp: the training config's ``use_amp`` is read too (a checkpoint model and a
             validation config that sets none).
+        model: ``--model`` (ckpt, fzn, onnx), else None for the config's ``model_loader``:
+            the model file it reads is held to what ``check`` says of it.
     """
     if workspace.clara_major_version() == 4:
         return [Problem(str(workspace.root), "", CLARA4_MESSAGE)]
@@ -75,6 +78,9 @@ def evaluation_problems(workspace: Workspace, overrides: Mapping[str, Any], *, c
             uses = [replace(use, image_channels=use.image_channels or channels)
                     for use in uses]
         report.problems.extend(check_data(uses, workspace.display)[0])
+    read = _loader_files(workspace, overrides, config, model)
+    report.problems.extend(model_findings(workspace, env, train_config=train_config,
+                                          only=read)[1])
     return list(dict.fromkeys(report.problems))
 
 
@@ -92,6 +98,26 @@ def export_problems(workspace: Workspace, overrides: Mapping[str, Any], *,
                                              ("dynamic_input_shape",))[0])
     report.problems.extend(check_overrides(overrides, env, [("train", path)], workspace))
     return list(dict.fromkeys(report.problems))
+
+
+def model_file_problems(workspace: Workspace, overrides: Mapping[str, Any], source: Path, *,
+                        config: str) -> list[Problem]:
+    """What ``check`` says of the model file export reads (``source``: a checkpoint prefix
+    or a frozen graph), its channels held to the training config ``config``."""
+    if workspace.clara_major_version() == 4:
+        return [Problem(str(workspace.root), "", CLARA4_MESSAGE)]
+    env = read_environment(workspace, CheckReport())
+    return model_findings(workspace, env, train_config=config, only=[source])[1]
+
+
+def check_model_file(workspace: Workspace, overrides: Mapping[str, Any], source: Path, *,
+                     config: str) -> None:
+    """Refuse with the first of :func:`model_file_problems`.
+
+    Raises:
+        ConfigError: ``check``'s line for the model file.
+    """
+    refuse(model_file_problems(workspace, overrides, source, config=config))
 
 
 def check_evaluation(workspace: Workspace, overrides: Mapping[str, Any], **scope: Any) -> None:
@@ -144,6 +170,40 @@ def _network_problems(workspace: Workspace, path: Path, env: dict[str, Any],
     check_config_file(workspace, "train", path, env, dict(overrides), report)
     wanted = set(globals_read)
     return [p for p in report.problems if _builds_network(p, wanted)], report.network
+
+
+def _loader_files(workspace: Workspace, overrides: Mapping[str, Any], config: str,
+                  model: str | None) -> list[Path]:
+    """The model files validate or infer will read: the checkpoint prefix of a
+    CheckpointLoader, the graph of a FrozenGraphModelLoader (and ``model.fzn.pb`` beside a
+    ``model.trt.pb`` that is missing or a TF-TRT graph, which the loader reads instead).
+    Empty when the loader cannot be told before running (its own problems are reported by
+    the config checks, or the verb says what is missing)."""
+    from mmarctl.check.constructors import ConstructorChecker
+    from mmarctl.errors import MmarError
+    from mmarctl.model_files import scan_model
+    from mmarctl.runtime.checkpoint import checkpoint_prefix
+    from mmarctl.runtime.evaluation import model_loader_entry
+    from mmarctl.runtime.model_loaders.frozen_graph import (FROZEN_GRAPH, TRT_GRAPH,
+                                                           resolve_model_file)
+
+    try:
+        resolved = workspace.resolve(config, dict(overrides))
+        entry = model_loader_entry(workspace, resolved, model)
+    except MmarError:
+        return []
+    loader = ConstructorChecker(resolved.file).build("model_loaders", entry, "model_loader")
+    if hasattr(loader, "prefix"):  # CheckpointLoader; after an interrupted save, the backup
+        prefix = loader.prefix(workspace)
+        return [Path(checkpoint_prefix(prefix) or prefix)]
+    if not isinstance(getattr(loader, "model_file_path", None), str):
+        return []  # a BYOC loader
+    path = resolve_model_file(loader.model_file_path, workspace)
+    if path.name == TRT_GRAPH:
+        item = scan_model(path)
+        if item is None or item.kind == "tftrt_graph":
+            return [path, path.with_name(FROZEN_GRAPH)]
+    return [path]
 
 
 def _network_channels(train_path: Path, validation_path: Path) -> int | None:

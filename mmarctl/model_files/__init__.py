@@ -8,6 +8,6 @@ Modules: :mod:`.protowire` (protocol-buffer wire format), :mod:`.tf_table` (chec
 :mod:`.inventory` (one :class:`ModelFile` per artifact, with what each verb can do with it).
 """
 
-from mmarctl.model_files.inventory import ModelFile, describe_models, scan_models
+from mmarctl.model_files.inventory import ModelFile, describe_models, scan_model, scan_models
 
-__all__ = ["ModelFile", "describe_models", "scan_models"]
+__all__ = ["ModelFile", "describe_models", "scan_model", "scan_models"]

@@ -181,13 +181,30 @@ def _checkpoint(index: Path, data_format: str | None, channels: int | None) -> M
     return item
 
 
+def corrupt_graph_hint(path: Path) -> str:
+    """What to do about a frozen graph that cannot be read: ``mmarctl export`` makes it
+    again only from a checkpoint."""
+    if (Path(path).parent / "model.ckpt.index").is_file():
+        return "re-export it with `mmarctl export --format fzn`"
+    return (f"copy {Path(path).name} again from where it came from (`mmarctl export` re-makes "
+            "it only from a checkpoint, and none is beside it)")
+
+
+def _unreadable_graph(path: Path, why: str) -> ModelFile:
+    # validate/infer (FrozenGraphModelLoader, --model fzn) and export (--ckpt X.pb, or
+    # model.fzn.pb without a checkpoint) all parse this graph first.
+    item = ModelFile("unreadable", path, [why])
+    item.problem = f"{why} ({corrupt_graph_hint(path)})"
+    return item
+
+
 def _graph(path: Path, data_format: str | None, channels: int | None) -> ModelFile:
     try:
         summary = gi.read_summary(path)
     except gi.GraphFileError as error:
-        return ModelFile("unreadable", path, [str(error)])
+        return _unreadable_graph(path, str(error))
     except OSError as error:
-        return ModelFile("unreadable", path, [f"unreadable ({error.strerror})"])
+        return _unreadable_graph(path, f"unreadable ({error.strerror})")
     if summary.tensorrt:  # it cannot run at all: its channels do not matter
         channels = None
     item = ModelFile("tftrt_graph" if summary.tensorrt else "frozen_graph", path)
@@ -215,29 +232,50 @@ def scan_models(folder: Path, data_format: str | None = None,
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    items: list[ModelFile] = []
-    for path in sorted(folder.iterdir()):
-        name = path.name
-        if name.startswith("."):
-            continue
-        if path.is_dir() and (path / "saved_model.pb").is_file():
-            items.append(ModelFile("saved_model", path))
-        elif name.endswith(".index") and path.is_file():
-            items.append(_checkpoint(path, data_format, channels))
-        elif name.endswith(".meta") and not Path(str(path)[:-5] + ".index").exists():
-            prefix = Path(str(path)[:-len(".meta")])
-            message, hint = missing_weights_message(prefix, missing_tf1_weights(prefix))
-            items.append(ModelFile("unreadable", path, [f"{message}; {hint}"]))
-        elif name.endswith(".pb") and path.is_file():
-            items.append(_graph(path, data_format, channels))
-        elif name.endswith(".onnx") and path.is_file():
-            items.append(ModelFile("onnx" if _is_onnx(path) else "unreadable", path))
-        elif name == "model.trt" and path.is_file():
-            items.append(ModelFile("tensorrt_engine", path))
+    items = [item for path in sorted(folder.iterdir())
+             if (item := _artifact(path, data_format, channels)) is not None]
     names = {i.path.name for i in items}
     for item in items:
         item.uses = _uses(item, names)
     return items
+
+
+def scan_model(path: Path, data_format: str | None = None,
+               channels: int | None = None) -> ModelFile | None:
+    """The one artifact a verb reads at ``path`` (a checkpoint prefix or its ``.index``, a
+    ``.pb`` or ``.onnx`` file, a SavedModel folder), as :func:`scan_models` describes it;
+    None when nothing is there. Arguments as for :func:`scan_models`."""
+    path = Path(path)
+    if not path.is_dir() and path.suffix not in (".index", ".meta", ".pb", ".onnx"):
+        # a checkpoint prefix: its .index, else a TF1 .meta whose weights are missing
+        index, meta = Path(f"{path}.index"), Path(f"{path}.meta")
+        path = index if index.is_file() or not meta.is_file() else meta
+    item = _artifact(path, data_format, channels) if path.exists() else None
+    if item is not None:
+        item.uses = _uses(item, {p.name for p in path.parent.iterdir()})
+    return item
+
+
+def _artifact(path: Path, data_format: str | None, channels: int | None) -> ModelFile | None:
+    """The artifact ``path`` is (told by its name, then its contents), or None."""
+    name = path.name
+    if name.startswith("."):
+        return None
+    if path.is_dir() and (path / "saved_model.pb").is_file():
+        return ModelFile("saved_model", path)
+    if name.endswith(".index") and path.is_file():
+        return _checkpoint(path, data_format, channels)
+    if name.endswith(".meta") and not Path(str(path)[:-5] + ".index").exists():
+        prefix = Path(str(path)[:-len(".meta")])
+        message, hint = missing_weights_message(prefix, missing_tf1_weights(prefix))
+        return ModelFile("unreadable", path, [f"{message}; {hint}"])
+    if name.endswith(".pb") and path.is_file():
+        return _graph(path, data_format, channels)
+    if name.endswith(".onnx") and path.is_file():
+        return ModelFile("onnx" if _is_onnx(path) else "unreadable", path)
+    if name == "model.trt" and path.is_file():
+        return ModelFile("tensorrt_engine", path)
+    return None
 
 
 def _uses(item: ModelFile, names: set[str]) -> dict[str, str]:

@@ -193,7 +193,8 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
                      train_config=options.train_config, labels=validating,
                      datalist=not options.inputs,
                      train_amp=data.get("use_amp") is None
-                     and _loader_name(data, options.model) == "CheckpointLoader")
+                     and _loader_name(data, options.model) == "CheckpointLoader",
+                     model=options.model)
     settings = read_eval_settings(data, resolved.variables, file)
     logs.quiet_tensorflow()
     from mmarctl.runtime.plan import get_backend

@@ -10,6 +10,7 @@ when imported: the refusal comes before TensorFlow, so a config mistake costs no
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -207,6 +208,80 @@ def test_infer_with_input_files_reads_no_datalist(spleen, tmp_path, no_tf):
     done = run_verb("infer", root, "--input", str(image), env=no_tf)
     assert done.returncode == 1 and "inferer: TFScanWindowInferer: overlap" in done.stderr
     assert NO_TENSORFLOW not in done.stderr
+
+
+@pytest.fixture(scope="module")
+def clara(tmp_path_factory, spleen) -> Path:
+    """The spleen MMAR with a Clara-style TF1 checkpoint (and its .meta graph) and frozen
+    graph in models/, and a 2-channel pair of them in .two_channels/ (built once, with
+    TensorFlow)."""
+    pytest.importorskip("tensorflow")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
+    import tf1_artifacts
+
+    root = tmp_path_factory.mktemp("clara") / "spleen"
+    shutil.copytree(spleen, root)
+    tf1_artifacts.build(root / "models", dims=3, channels=1, classes=2)
+    tf1_artifacts.build(root / ".two_channels", dims=3, channels=2, classes=2)
+    return root
+
+
+def _truncated(name: str) -> Callable[[Path], None]:
+    def change(root: Path) -> None:
+        path = root / "models" / name
+        path.write_bytes(path.read_bytes()[:300])
+    return change
+
+
+def _two_channel_checkpoint(root: Path) -> None:
+    for path in (root / ".two_channels").glob("model.ckpt.*"):
+        shutil.copy(path, root / "models" / path.name)
+
+
+FZN = ("--model", "fzn")
+#: Model files the verbs read (a Clara TF1 checkpoint, a frozen graph): (class id, how to
+#: break them, each verb with its arguments, the file part and the message part of the line).
+MODEL_CASES = [
+    ("tf1-meta-corrupt", _truncated("model.ckpt.meta"),
+     [("validate",), ("infer",), ("export",)], "models/model.ckpt.meta",
+     "corrupt: not a TF1 MetaGraphDef"),
+    ("frozen-graph-corrupt", _truncated("model.fzn.pb"),
+     [("validate", *FZN), ("infer", *FZN), ("export", "--ckpt", "models/model.fzn.pb")],
+     "models/model.fzn.pb", "corrupt: not a TensorFlow GraphDef"),
+    ("tf1-graph-channels", _two_channel_checkpoint,
+     [("validate",), ("infer",), ("export",)], "models/model.ckpt",
+     "the graph's input NV_MODEL_INPUT takes 2 channels but the training config's "
+     "output_image_channels is 1"),
+]
+
+
+@pytest.mark.parametrize("change, verbs, where, message",
+                         [pytest.param(fn, verbs, where, msg, id=cid)
+                          for cid, fn, verbs, where, msg in MODEL_CASES])
+def test_check_and_the_verbs_refuse_a_model_file_with_the_same_line_before_tensorflow(
+        clara, tmp_path, change, verbs, where, message, no_tf):
+    root = broken_copy(clara, tmp_path, change)
+    line = check_line(root)
+    assert line.startswith(where) and message in line, line
+    models = written(root / "models")
+
+    for verb, *args in verbs:
+        args = [str(root / a) if a.startswith("models/") else a for a in args]
+        done = run_verb(verb, root, *args, env=no_tf)
+        assert done.returncode == 1, (verb, args, done.stderr)
+        assert line in done.stderr, (verb, args, done.stderr)
+        assert "Traceback" not in done.stderr and NO_TENSORFLOW not in done.stderr, \
+            (verb, args, done.stderr)
+        assert written(root / "eval") == [] and written(root / "models") == models, verb
+
+
+def test_a_verb_is_refused_only_the_model_file_it_reads(clara, tmp_path, no_tf):
+    """A damaged model.fzn.pb stops what reads it, not validate or export from the TF1
+    checkpoint (which go on to TensorFlow)."""
+    root = broken_copy(clara, tmp_path, _truncated("model.fzn.pb"))
+    for verb in ("validate", "export"):
+        done = run_verb(verb, root, env=no_tf)
+        assert NO_TENSORFLOW in done.stderr, (verb, done.stderr)
 
 
 def test_the_agreement_table_covers_every_class():

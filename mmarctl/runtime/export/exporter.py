@@ -186,6 +186,12 @@ def export_mmar(workspace: Any, request: ExportRequest,
         from mmarctl.check.preflight import check_export
 
         check_export(workspace, request.overrides, config=request.config)
+    if graph_source is not None or found is not None:
+        # The model file, as check describes it (a corrupt graph), before TensorFlow too.
+        from mmarctl.check.preflight import check_model_file
+
+        source = graph_source[1] if graph_source is not None else Path(found)
+        check_model_file(workspace, request.overrides, source, config=request.config)
     if found is None and graph_source is None:
         from mmarctl.runtime.model_sources.tf1_checkpoint import require_tf1_weights
 

@@ -1,0 +1,73 @@
+"""The model files of an MMAR as ``check`` reports them, and those one verb reads.
+
+Every artifact in ``MMAR_CKPT_DIR`` is described by :mod:`mmarctl.model_files` from its
+bytes (no TensorFlow): one note each, saying what it is and what each verb can do with it,
+and a problem for one that validate, infer or export would refuse (a corrupt TF1 ``.meta``
+or frozen graph, a graph taking another channel count than the training pipeline gives).
+``check`` reports them for the whole folder; the verbs' pre-flight
+(:mod:`.preflight`) for the files the verb is about to read, with the same line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from mmarctl.jsonio import load_json
+from mmarctl.problems import NOTE, Problem
+from mmarctl.workspace import TRAIN_CONFIG, Workspace
+
+
+def model_findings(workspace: Workspace, env: Mapping[str, Any], *,
+                   train_config: str = TRAIN_CONFIG,
+                   only: Iterable[Path] | None = None) -> tuple[list[Problem], list[Problem]]:
+    """``(notes, problems)``: one note per model artifact, one problem per artifact a verb
+    would refuse.
+
+    Args:
+        workspace: the MMAR.
+        env: ``environment.json``'s values (its ``MMAR_CKPT_DIR``).
+        train_config: the training config the data's layout and channels are read from.
+        only: the files a verb reads (checkpoint prefixes, graph files): those artifacts
+            instead of the whole ``MMAR_CKPT_DIR``.
+    """
+    from mmarctl.model_files import scan_model, scan_models
+    from mmarctl.model_files.inventory import describe_item, problem_file
+
+    data_format, channels = _data_layout(workspace, train_config)
+    if only is None:
+        items = scan_models(checkpoint_folder(workspace, env), data_format, channels)
+    else:
+        found = (scan_model(path, data_format, channels) for path in dict.fromkeys(only))
+        items = [item for item in found if item is not None]
+    notes = [Problem(workspace.display(item.path), "", describe_item(item), NOTE)
+             for item in items]
+    problems = [Problem(workspace.display(problem_file(item)), "", item.problem)
+                for item in items if item.problem]
+    return notes, problems
+
+
+def checkpoint_folder(workspace: Workspace, env: Mapping[str, Any]) -> Path:
+    """``MMAR_CKPT_DIR`` as environment.json sets it (relative to the MMAR root), else models/."""
+    folder = env.get("MMAR_CKPT_DIR")
+    if isinstance(folder, str) and folder and "{" not in folder:
+        return workspace.root / folder
+    return workspace.models_dir
+
+
+def _data_layout(workspace: Workspace, train_config: str) -> tuple[str | None, int | None]:
+    """The training config's ``data_format`` and the channels its pipeline gives (Nones
+    when unknown: a missing or broken config is reported by the config checks)."""
+    from mmarctl.runtime.model_io import input_spec
+
+    data_format = channels = train = None
+    try:
+        train = load_json(workspace.config_path(train_config))
+        data_format = train["train"]["model"]["args"].get("data_format")
+    except Exception:  # a missing or broken config is reported by the checks above
+        pass
+    try:
+        channels = input_spec(train)[1]
+    except Exception:  # no config, or bad pipeline arguments: reported above
+        pass
+    return data_format, channels if isinstance(channels, int) else None
