@@ -74,13 +74,14 @@ class GuardedGroup(TyperGroup):
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
 
 
-#: Optional packages a verb may need, and how to install each.
+#: Optional packages a verb may need, and how to install each (mmarctl runs from its checkout).
 _INSTALL_HINTS = {
-    "tensorflow": "install the runtime: pip install 'mmarctl[cpu]' (or 'mmarctl[gpu]')",
-    "keras": "install the runtime: pip install 'mmarctl[cpu]' (or 'mmarctl[gpu]')",
-    "tf2onnx": "install the export tools: pip install 'mmarctl[export]'",
-    "onnxruntime": "install the export tools: pip install 'mmarctl[export]'",
-    "onnx": "install the export tools: pip install 'mmarctl[export]'",
+    "tensorflow": "install the runtime: pip install -e '.[cpu]' (or '.[gpu]')"
+                  " in the mmarctl checkout",
+    "keras": "install the runtime: pip install -e '.[cpu]' (or '.[gpu]') in the mmarctl checkout",
+    "tf2onnx": "install the export tools: pip install -e '.[export]' in the mmarctl checkout",
+    "onnxruntime": "install the export tools: pip install -e '.[export]' in the mmarctl checkout",
+    "onnx": "install the export tools: pip install -e '.[export]' in the mmarctl checkout",
     "horovod": "build it against your TensorFlow: scripts/install_horovod.sh",
 }
 

@@ -97,7 +97,8 @@ def probe_tensorflow(importer: Callable[[str], object] = importlib.import_module
         tf = importer("tensorflow")
     except Exception as error:  # ImportError, or a broken install raising anything
         return [Finding("tensorflow", MISSING, f"cannot import ({error.__class__.__name__})",
-                        "pip install 'mmarctl[cpu]'  (or 'mmarctl[gpu]' on an NVIDIA machine)")]
+                        "pip install -e '.[cpu]' in the mmarctl checkout"
+                        " (or '.[gpu]' on an NVIDIA machine)")]
     findings = [Finding("tensorflow", OK, f"{tf.__version__} (Keras {_version('keras') or '?'})")]
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:
@@ -176,8 +177,9 @@ def probe_export_tools() -> list[Finding]:
     """onnxruntime, tf2onnx and tensorrt (versions from package metadata, no import)."""
     findings = []
     for dist, purpose, hint in (
-            ("tf2onnx", "ONNX export", "pip install 'mmarctl[export]'"),
-            ("onnxruntime", "ONNX verification", "pip install 'mmarctl[export]'"),
+            ("tf2onnx", "ONNX export", "pip install -e '.[export]' in the mmarctl checkout"),
+            ("onnxruntime", "ONNX verification",
+             "pip install -e '.[export]' in the mmarctl checkout"),
             ("tensorrt", "TensorRT engines (NVIDIA GPU only)", "pip install tensorrt")):
         version = _version(dist) or (_version("onnxruntime-gpu") if dist == "onnxruntime" else None)
         if version:

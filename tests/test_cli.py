@@ -98,5 +98,5 @@ def test_runtime_verb_without_tensorflow_says_how_to_install(tmp_path: Path):
                           timeout=300)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
-    assert "pip install 'mmarctl[cpu]'" in done.stderr
+    assert "pip install -e '.[cpu]' (or '.[gpu]') in the mmarctl checkout" in done.stderr
     assert not (workspace / "models" / "model.ckpt.index").exists()

@@ -52,7 +52,8 @@ def import_optuna() -> Any:
         import optuna
     except ImportError:
         raise MissingDependency("mmarctl automl needs Optuna",
-                                hint="pip install 'mmarctl[automl]'") from None
+                                hint="pip install -e '.[automl]' in the mmarctl checkout")\
+            from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
 
@@ -137,7 +138,8 @@ def open_storage(url: str) -> Any:
         return _rdb_storage(url)
     except ImportError as error:
         raise MissingDependency(f"--storage {url}: the database driver is missing ({error})",
-                                hint="pip install 'mmarctl[automl-postgres]' for PostgreSQL")\
+                                hint="pip install -e '.[automl-postgres]' in the mmarctl checkout,"
+                                     " for PostgreSQL")\
             from None
     except Exception as error:  # SQLAlchemy raises many kinds; each is one line here
         text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
