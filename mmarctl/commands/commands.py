@@ -16,7 +16,7 @@ def commands(
         "--force", help="Also replace same-named scripts that mmarctl did not write "
                         "(Clara's nvmidl scripts, hand-written ones).")] = False,
 ) -> None:
-    """Write commands/ (set_env.sh, train*.sh, validate.sh, infer.sh, export.sh) for an MMAR.
+    """Write commands/ (set_env.sh, train*.sh, validate.sh, infer.sh, export.sh, automl.sh).
 
     Each script sources set_env.sh and runs one mmarctl verb on the MMAR; extra arguments
     pass through. The 2-GPU scripts double config_train.json's learning_rate.
