@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -166,6 +168,42 @@ def test_interrupt_saves_resume_state_and_resume_continues(tmp_path):
     state = resumed.run()
     assert [h["epoch"] for h in state.history] == [2, 3]
     assert not (root / "models" / "resume").exists()
+
+
+class SignalAtEpochEnd(contract.Callback):
+    """Sends this process ``signum`` in the middle of epoch ``epoch``'s bookkeeping (put
+    first, it runs before the history line is written)."""
+
+    def __init__(self, epoch, signum):
+        self.epoch, self.signum = epoch, signum
+
+    def on_epoch_end(self, state, logs):
+        if state.epoch == self.epoch:
+            os.kill(os.getpid(), self.signum)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_during_an_epochs_bookkeeping_lets_it_finish(tmp_path, signum):
+    """The epoch's history line, summary and resume state agree: it finished, and resume
+    goes on with the next epoch, so the history has every epoch once."""
+    from mmarctl.run_records import HISTORY, SUMMARY
+
+    root = make_mmar(tmp_path / "m", config=train_config(epochs=3))
+    plan = build(root, seed=2)
+    own = plan.callbacks
+    plan.callbacks = lambda: [SignalAtEpochEnd(0, signum), *own()]
+    with pytest.raises(KeyboardInterrupt):
+        plan.run()
+    models = root / "models"
+    lines = [json.loads(line) for line in (models / HISTORY).read_text().splitlines()]
+    assert [line["epoch"] for line in lines] == [1]
+    summary = json.loads((models / SUMMARY).read_text())
+    assert summary["status"] == "interrupted" and summary["epochs_finished"] == 1
+    assert checkpoint.read_state(models / "resume" / "model.ckpt")["epoch"] == 0
+
+    build(root, seed=2, resume=True).run()
+    lines = [json.loads(line) for line in (models / HISTORY).read_text().splitlines()]
+    assert [line["epoch"] for line in lines] == [1, 2, 3]
 
 
 def test_resume_without_saved_state(tmp_path):

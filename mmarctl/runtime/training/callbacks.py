@@ -62,8 +62,10 @@ class CheckpointSaver(Callback):
     def on_interrupt(self, state: TrainState) -> None:
         prefix = self.models_dir / RESUME_DIR / "model.ckpt"
         checkpoint.save_checkpoint(prefix, self.model, self.optimizer, **self._state(state))
-        log.warning("interrupted in epoch %d; saved a resumable state in %s "
-                    "(continue with `mmarctl train --resume`)", state.epoch + 1, prefix.parent)
+        where = "after" if state.last_finished_epoch == state.epoch else "in"
+        log.warning("interrupted %s epoch %d; saved a resumable state in %s "
+                    "(continue with `mmarctl train --resume`)", where, state.epoch + 1,
+                    prefix.parent)
 
 
 class ProgressCallback(Callback):

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Protocol
 
 from mmarctl.errors import RuntimeFailure
+from mmarctl.runtime.training.interrupts import interrupts_held
 
 
 @dataclass
@@ -130,9 +131,10 @@ def run(engine: Engine, state: TrainState, callbacks: list[Callback], *,
                 epoch_logs.update(metrics)
                 _call(callbacks, "on_validation_end", state, metrics)
             epoch_logs["time_s"] = time.monotonic() - started
-            state.last_finished_epoch = epoch
-            state.history.append({"epoch": epoch + 1, **epoch_logs})
-            _call(callbacks, "on_epoch_end", state, epoch_logs)
+            with interrupts_held():  # the epoch is recorded everywhere, or nowhere
+                state.last_finished_epoch = epoch
+                state.history.append({"epoch": epoch + 1, **epoch_logs})
+                _call(callbacks, "on_epoch_end", state, epoch_logs)
     except KeyboardInterrupt:
         _call(callbacks, "on_interrupt", state)
         raise

@@ -1,0 +1,42 @@
+"""Holding Ctrl-C / SIGTERM back while an epoch's records are written.
+
+An epoch counts as finished once its bookkeeping has run: the history line, the learning
+curves, the checkpoint of a run without validation. An interrupt that lands in the middle
+of it would leave ``training_summary.json`` saying the epoch finished while
+``metrics_history.jsonl`` has no line for it, and ``--resume`` would skip the epoch in the
+record. Inside :func:`interrupts_held` such a signal is noted and raised as
+``KeyboardInterrupt`` when the block ends, so the epoch's records are all written or (for an
+interrupt before the block) none are.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+_HELD = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Run the block to its end; a SIGINT or SIGTERM that arrives meanwhile raises
+    ``KeyboardInterrupt`` afterwards. Outside the main thread signals cannot be handled
+    here, and the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+
+    def note(signum: int, frame: Any) -> None:
+        arrived.append(signum)
+
+    previous = {signum: signal.signal(signum, note) for signum in _HELD}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if arrived:
+        raise KeyboardInterrupt
