@@ -107,6 +107,12 @@ def render_set_env() -> str:
         "done",
         "unset _mmar_dir",
         "export PYTHONPATH",
+        "# No mmarctl on PATH (a virtualenv not activated): one plain line, not 'not found'.",
+        "if ! command -v mmarctl >/dev/null 2>&1; then",
+        '    echo "${BASH_SOURCE[0]}: mmarctl is not on PATH; activate the environment it is '
+        'installed in (e.g. source .venv/bin/activate in the mmarctl checkout)" >&2',
+        "    return 127 2>/dev/null || exit 127",
+        "fi",
     ]
     return "\n".join(lines) + "\n"
 
