@@ -67,11 +67,13 @@ class TrainingNetwork:
         file: the training config, as shown in messages.
         network: the built network component (its ``size_divisor``).
         dims: the spatial dimensions of its input (the pipeline's ``output_data_dims``).
+        channels: the input's channels (the pipeline's ``output_image_channels``).
     """
 
     file: str
     network: Any
     dims: int
+    channels: int | None = None
 
 
 @dataclass
@@ -148,7 +150,7 @@ def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None,
         report.notes.append(scripts_note)
     # What models/ holds and what each verb can do with it: information, also under --strict;
     # a model file that validate, infer or export would refuse is a problem as well.
-    notes, problems = model_findings(workspace, env)
+    notes, problems = model_findings(workspace, env, network=report.network)
     report.notes.extend(notes)
     if model_problems is None:
         model_problems = train_config is None and validation_configs is None
@@ -394,7 +396,7 @@ def _check_network_input(data: dict, built: ConstructorChecker,
     # The training step would fail at the first decoder join, with TensorFlow's text.
     off = size_divisor_problem(patch or (), network, shown,
                                "train.image_pipeline.args.output_crop_size")
-    return ([off] if off else []), TrainingNetwork(shown, network, dims)
+    return ([off] if off else []), TrainingNetwork(shown, network, dims, channels)
 
 
 def size_divisor_problem(sizes: Sequence[int | None], network: Any, file: str,

@@ -11,16 +11,20 @@ or frozen graph, a graph taking another channel count than the training pipeline
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from mmarctl.jsonio import load_json
 from mmarctl.problems import NOTE, Problem
 from mmarctl.workspace import TRAIN_CONFIG, Workspace
 
+if TYPE_CHECKING:
+    from mmarctl.check.mmar import TrainingNetwork
+
 
 def model_findings(workspace: Workspace, env: Mapping[str, Any], *,
-                   train_config: str = TRAIN_CONFIG,
-                   only: Iterable[Path] | None = None) -> tuple[list[Problem], list[Problem]]:
+                   train_config: str = TRAIN_CONFIG, only: Iterable[Path] | None = None,
+                   network: TrainingNetwork | None = None
+                   ) -> tuple[list[Problem], list[Problem]]:
     """``(notes, problems)``: one note per model artifact, one problem per artifact a verb
     would refuse.
 
@@ -30,6 +34,9 @@ def model_findings(workspace: Workspace, env: Mapping[str, Any], *,
         train_config: the training config the data's layout and channels are read from.
         only: the files a verb reads (checkpoint prefixes, graph files): those artifacts
             instead of the whole ``MMAR_CKPT_DIR``.
+        network: the training config's network (when it was checked without problems):
+            mmarctl's checkpoints are loaded into it, so one written for another network
+            is a problem.
     """
     from mmarctl.model_files import scan_model, scan_models
     from mmarctl.model_files.inventory import describe_item, problem_file
@@ -40,11 +47,37 @@ def model_findings(workspace: Workspace, env: Mapping[str, Any], *,
     else:
         found = (scan_model(path, data_format, channels) for path in dict.fromkeys(only))
         items = [item for item in found if item is not None]
+    if network is not None:
+        for item in items:
+            _hold_to(item, network)
     notes = [Problem(workspace.display(item.path), "", describe_item(item), NOTE)
              for item in items]
     problems = [Problem(workspace.display(problem_file(item)), "", item.problem)
                 for item in items if item.problem]
     return notes, problems
+
+
+def _hold_to(item: Any, trained: TrainingNetwork) -> None:
+    """Mark a TF2 checkpoint written for another network than ``trained`` (another
+    num_classes, input channels or dimensions): validate, infer, export and finetune load
+    it into that network, and TensorFlow refuses the shapes after its start-up."""
+    from mmarctl.model_files.inventory import CheckpointNetwork
+
+    found = item.network
+    if item.kind != "tf2_checkpoint" or found is None or item.problem:
+        return
+    classes = getattr(trained.network, "num_classes", None)
+    expected = CheckpointNetwork(trained.dims, trained.channels,
+                                 classes if isinstance(classes, int) else None)
+    pairs = ((found.dims, expected.dims), (found.channels, expected.channels),
+             (found.classes, expected.classes))
+    if not any(a is not None and b is not None and a != b for a, b in pairs):
+        return
+    item.problem = (f"written for another network: it {found.describe()}, but {trained.file} "
+                    f"describes one that {expected.describe()} (train again with this config, "
+                    "or set train.model and the pipeline back to what it was trained with)")
+    no = "no: written for another network"
+    item.uses.update({"validate/infer": no, "export": no, "finetune": no})
 
 
 def checkpoint_folder(workspace: Workspace, env: Mapping[str, Any]) -> Path:

@@ -80,7 +80,7 @@ def evaluation_problems(workspace: Workspace, overrides: Mapping[str, Any], *, c
         report.problems.extend(check_data(uses, workspace.display)[0])
     read = _loader_files(workspace, overrides, config, model)
     report.problems.extend(model_findings(workspace, env, train_config=train_config,
-                                          only=read)[1])
+                                          only=read, network=report.network)[1])
     return list(dict.fromkeys(report.problems))
 
 
@@ -103,11 +103,16 @@ def export_problems(workspace: Workspace, overrides: Mapping[str, Any], *,
 def model_file_problems(workspace: Workspace, overrides: Mapping[str, Any], source: Path, *,
                         config: str) -> list[Problem]:
     """What ``check`` says of the model file export reads (``source``: a checkpoint prefix
-    or a frozen graph), its channels held to the training config ``config``."""
+    or a frozen graph): damaged, or made for another network than the training config
+    ``config`` describes."""
     if workspace.clara_major_version() == 4:
         return [Problem(str(workspace.root), "", CLARA4_MESSAGE)]
     env = read_environment(workspace, CheckReport())
-    return model_findings(workspace, env, train_config=config, only=[source])[1]
+    path = given_config_path(workspace, config)
+    network = (_network_problems(workspace, path, env, overrides, ())[1] if path.is_file()
+               else None)
+    return model_findings(workspace, env, train_config=config, only=[source],
+                          network=network)[1]
 
 
 def check_model_file(workspace: Workspace, overrides: Mapping[str, Any], source: Path, *,

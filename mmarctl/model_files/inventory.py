@@ -18,6 +18,7 @@ Nothing here imports TensorFlow: ``mmarctl check`` lists these as notes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -48,6 +49,8 @@ class ModelFile:
         uses: verb -> what it does with this file (or why it cannot).
         problem: what validate, infer or export would refuse in this file (``check``
             reports it as a problem, not a note), else None.
+        network: TF2 checkpoints: the input and output of the network it was written for.
+        damaged: checkpoints whose files cannot be read whole: ``truncated`` or ``damaged``.
     """
 
     kind: str
@@ -61,6 +64,8 @@ class ModelFile:
     meta_error: str | None = None
     uses: dict[str, str] = field(default_factory=dict)
     problem: str | None = None
+    network: CheckpointNetwork | None = None
+    damaged: str | None = None
 
     @property
     def label(self) -> str:
@@ -71,6 +76,81 @@ class ModelFile:
         """Whether the input's spatial size is fixed (Clara's ``dynamic_input_shape: false``)."""
         return bool(self.input_shape) and all(d is not None for d in self.input_shape[1:])
 
+
+@dataclass(frozen=True)
+class CheckpointNetwork:
+    """What a TF2 checkpoint's tensor shapes tell of the network it was written for.
+
+    mmarctl's networks are Keras functional models: ``tf.train.Checkpoint(model=...)``
+    stores their layers' variables as ``model/_operations/<i>/<variable>`` in the order the
+    layers run. The first layer with weights is a convolution of the input, kernel
+    ``(*k, channels, filters)``; the last is the output head, whose ``bias`` has one entry
+    per class. A part the shapes do not show is None (a nested first block, a head
+    without bias): it is not compared.
+    """
+
+    dims: int | None
+    channels: int | None
+    classes: int | None
+
+    def describe(self) -> str:
+        """``takes 1-channel 3-D input and gives 2 classes`` (unknown parts left out)."""
+        taken = " ".join(filter(None, [f"{self.channels}-channel" if self.channels else "",
+                                       f"{self.dims}-D" if self.dims else ""]))
+        parts = ([f"takes {taken} input"] if taken else []) + (
+            [f"gives {self.classes} classes"] if self.classes else [])
+        return " and ".join(parts)
+
+
+_MODEL_VARIABLE = re.compile(r"^model/_operations/(\d+)/(.+)/\.ATTRIBUTES/VARIABLE_VALUE$")
+
+
+def checkpoint_network(entries: list[tf_table.TensorEntry]) -> CheckpointNetwork | None:
+    """The network a TF2 checkpoint's model variables describe (see
+    :class:`CheckpointNetwork`), or None when it holds no layered model."""
+    layers: dict[int, dict[str, tuple[int, ...]]] = {}
+    for entry in entries:
+        match = _MODEL_VARIABLE.match(entry.name)
+        if match:
+            layers.setdefault(int(match.group(1)), {})[match.group(2)] = entry.shape
+    if not layers:
+        return None
+    first, last = layers[min(layers)], layers[max(layers)]
+    kernel = first.get("_kernel")  # a Conv layer's own kernel, not a nested block's
+    dims = channels = classes = None
+    if kernel is not None and len(kernel) >= 4:
+        dims, channels = len(kernel) - 2, kernel[-2]
+    bias = last.get("bias")
+    if bias is not None and len(bias) == 1:
+        classes = bias[0]
+    return CheckpointNetwork(dims, channels, classes)
+
+
+def truncated_data(prefix: Path, entries: list[tf_table.TensorEntry]) -> str | None:
+    """Why the ``.data`` shards of the checkpoint at ``prefix`` cannot hold the tensors its
+    index lists (a shard missing, or shorter than the last tensor's end), else None.
+
+    A file cut short by a copy or a full disk; bytes overwritten in place are not seen here
+    (that needs each tensor's checksum read, which TensorFlow does when it loads).
+    """
+    prefix = Path(prefix)
+    shards = sorted(prefix.parent.glob(f"{prefix.name}.data-*-of-*"))
+    count = int(shards[0].name.rsplit("-of-", 1)[1]) if shards else 1
+    for shard in sorted({e.shard for e in entries}):
+        path = prefix.with_name(f"{prefix.name}.data-{shard:05d}-of-{count:05d}")
+        end = max(e.offset + e.size for e in entries if e.shard == shard)
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return f"incomplete: {path.name} is missing"
+        if size < end:
+            return (f"truncated: {path.name} has {size} bytes but its index lists tensors up "
+                    f"to byte {end}")
+    return None
+
+
+#: What to do about a damaged checkpoint.
+DAMAGED_HINT = "copy it again, or train again"
 
 #: How to run Clara's frozen graph instead of a TF1 checkpoint that cannot run.
 USE_FROZEN_GRAPH = ("use Clara's model.fzn.pb instead: validate/infer --model fzn, export "
@@ -157,10 +237,20 @@ def _checkpoint(index: Path, data_format: str | None, channels: int | None) -> M
     item = ModelFile(kind, prefix)
     if kind == "unreadable":
         item.details.append("the .index is not a TensorFlow checkpoint table")
+        # Every verb that reads this checkpoint (validate, infer, export, finetune) stops.
+        item.damaged = "damaged"
+        item.problem = ("damaged: the .index is not a TensorFlow checkpoint table "
+                        f"({DAMAGED_HINT})")
         return item
     entries = tf_table.checkpoint_entries(index)
+    damage = truncated_data(prefix, entries)
+    if damage:
+        item.details.append(damage)
+        item.damaged = damage.split(":")[0]  # truncated, incomplete
+        item.problem = f"{damage} ({DAMAGED_HINT})"
     if kind == "tf2_checkpoint":
         item.details.append(f"{len(entries) - 1} tensors")
+        item.network = checkpoint_network(entries)
         return item
     slots = sum(1 for e in entries if e.name.rsplit("/", 1)[-1].startswith("Adam"))
     item.details.append(f"{len(entries)} tensors" + (f", {slots} optimizer slots" if slots else ""))
@@ -280,6 +370,9 @@ def _artifact(path: Path, data_format: str | None, channels: int | None) -> Mode
 
 def _uses(item: ModelFile, names: set[str]) -> dict[str, str]:
     kind = item.kind
+    if item.damaged:
+        no = f"no: the checkpoint is {item.damaged}"
+        return {"validate/infer": no, "export": no, "finetune": no}
     if kind == "tf2_checkpoint":
         return {"validate/infer": "CheckpointLoader (--model ckpt)",
                 "export": "every format", "finetune": "yes"}

@@ -37,11 +37,15 @@ class TableError(ValueError):
 
 @dataclass(frozen=True)
 class TensorEntry:
-    """One tensor of a checkpoint: name, dtype name and shape."""
+    """One tensor of a checkpoint: name, dtype name, shape, and where its bytes lie (the
+    ``.data`` shard, the offset in it and the byte count)."""
 
     name: str
     dtype: str
     shape: tuple[int, ...]
+    shard: int = 0
+    offset: int = 0
+    size: int = 0
 
 
 def _handle(data: bytes, pos: int) -> tuple[int, int, int]:
@@ -125,17 +129,19 @@ def checkpoint_entries(index_file: Path) -> list[TensorEntry]:
     for key, value in read_table(index_file):
         if not key:
             continue
-        dtype, shape = 0, ()
+        dtype, shape, place = 0, (), {3: 0, 4: 0, 5: 0}  # shard_id, offset, size
         try:
             for number, _, field in pw.fields(value):
                 if number == 1:
                     dtype = int(field)  # type: ignore[arg-type]
                 elif number == 2:
                     shape = _shape(field)  # type: ignore[arg-type]
+                elif number in place and isinstance(field, int):
+                    place[number] = field
         except pw.WireError as error:
             raise TableError(f"bad entry for {key!r}: {error}") from None
         entries.append(TensorEntry(key.decode("utf-8", "replace"), DTYPES.get(dtype, str(dtype)),
-                                   shape))
+                                   shape, place[3], place[4], place[5]))
     return entries
 
 

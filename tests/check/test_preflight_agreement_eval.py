@@ -213,8 +213,8 @@ def test_infer_with_input_files_reads_no_datalist(spleen, tmp_path, no_tf):
 @pytest.fixture(scope="module")
 def clara(tmp_path_factory, spleen) -> Path:
     """The spleen MMAR with a Clara-style TF1 checkpoint (and its .meta graph) and frozen
-    graph in models/, and a 2-channel pair of them in .two_channels/ (built once, with
-    TensorFlow)."""
+    graph in models/, a 2-channel pair of them in .two_channels/ and mmarctl's checkpoint
+    of the config's network in .tf2/ (built once, with TensorFlow)."""
     pytest.importorskip("tensorflow")
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
     import tf1_artifacts
@@ -223,6 +223,13 @@ def clara(tmp_path_factory, spleen) -> Path:
     shutil.copytree(spleen, root)
     tf1_artifacts.build(root / "models", dims=3, channels=1, classes=2)
     tf1_artifacts.build(root / ".two_channels", dims=3, channels=2, classes=2)
+    from mmarctl.runtime.checkpoint import save_checkpoint
+    from mmarctl.runtime.model_io import build_network
+    from mmarctl.workspace import Workspace
+
+    resolved = Workspace(root).resolve("config_train.json", {})
+    save_checkpoint(root / ".tf2" / "model.ckpt",
+                    build_network(resolved, root, checkpoint_follows=True)[1])
     return root
 
 
@@ -236,6 +243,21 @@ def _truncated(name: str) -> Callable[[Path], None]:
 def _two_channel_checkpoint(root: Path) -> None:
     for path in (root / ".two_channels").glob("model.ckpt.*"):
         shutil.copy(path, root / "models" / path.name)
+
+
+def _tf2_checkpoint(change: Callable[[Path], None]) -> Callable[[Path], None]:
+    """mmarctl's checkpoint in place of the TF1 one, then ``change``."""
+    def apply(root: Path) -> None:
+        (root / "models" / "model.ckpt.meta").unlink()
+        for path in (root / ".tf2").glob("model.ckpt.*"):
+            shutil.copy(path, root / "models" / path.name)
+        change(root)
+    return apply
+
+
+def _cut_data(root: Path) -> None:
+    data = root / "models" / "model.ckpt.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[:1000])
 
 
 FZN = ("--model", "fzn")
@@ -252,6 +274,14 @@ MODEL_CASES = [
      [("validate",), ("infer",), ("export",)], "models/model.ckpt",
      "the graph's input NV_MODEL_INPUT takes 2 channels but the training config's "
      "output_image_channels is 1"),
+    ("checkpoint-other-network", _tf2_checkpoint(_train(lambda c: c["train"]["model"][
+        "args"].update(num_classes=3))), [("validate",), ("infer",), ("export",)],
+     "models/model.ckpt", "written for another network: it takes 1-channel 3-D input and "
+     f"gives 2 classes, but {TRAIN} describes one that takes 1-channel 3-D input and gives 3 "
+     "classes"),
+    ("checkpoint-truncated", _tf2_checkpoint(_cut_data), [("validate",), ("infer",),
+                                                          ("export",)],
+     "models/model.ckpt", "truncated: model.ckpt.data-00000-of-00001 has 1000 bytes"),
 ]
 
 
