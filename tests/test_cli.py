@@ -39,6 +39,15 @@ def test_help_paragraphs_wrap_at_the_terminal_not_at_the_docstring():
     assert "environment.json names (WORKSPACE/data for the built-in scaffolds)." in line
 
 
+def test_infer_output_help_says_which_folder_it_is_relative_to():
+    """--output is resolved against the current folder, --set MMAR_EVAL_OUTPUT_PATH against the
+    MMAR: the help says so, since the two differ."""
+    wide = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["infer", "--help"])
+    assert wide.exit_code == 0, wide.output
+    line = next(l for l in wide.output.splitlines() if l.startswith("│ --output"))
+    assert "Output folder, relative to the current folder" in line
+
+
 def test_library_error_becomes_one_line_and_exit_code(tmp_path: Path):
     result = runner.invoke(app, ["check", str(tmp_path)])
     assert result.exit_code == 1

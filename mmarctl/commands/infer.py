@@ -24,7 +24,8 @@ def infer(
         help="Image file(s) to segment/classify instead of the datalist. Repeatable.")] = None,
     output: Annotated[Optional[str], typer.Option(
         "--output", "-o", metavar="DIR",
-        help="Output folder (sets MMAR_EVAL_OUTPUT_PATH; default eval/).")] = None,
+        help="Output folder, relative to the current folder (sets MMAR_EVAL_OUTPUT_PATH, "
+             "which --set reads relative to the MMAR; default eval/).")] = None,
     model: ModelOption = None,
     preview: Annotated[bool, typer.Option(
         "--preview",
