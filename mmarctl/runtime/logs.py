@@ -56,7 +56,10 @@ def _import_tensorflow() -> None:
 #: log.config that sets the root logger to DEBUG (Clara's COVID-19 lung MMAR) one epoch
 #: printed about 300 lines of matplotlib font lookups and h5py. A log.config that names one
 #: of them still sets its level.
-QUIETED_LIBRARIES = ("absl", "matplotlib", "PIL", "h5py", "urllib3", "fsspec", "git")
+QUIETED_LIBRARIES = ("absl", "matplotlib", "PIL", "h5py", "fsspec", "git")
+#: ERROR: urllib3 warns at each retry of an HTTP call ("Retrying (Retry(total=1 ...)) after
+#: connection broken ..."); MLflow tracking to a dead server says so itself in one line.
+SILENCED_LIBRARIES = ("urllib3",)
 
 #: The console format when an MMAR has no resources/log.config (Clara's own format).
 DEFAULT_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
@@ -72,6 +75,8 @@ def configure(log_config: Path | None) -> None:
     """
     for library in QUIETED_LIBRARIES:  # before fileConfig, which may name them
         logging.getLogger(library).setLevel(logging.WARNING)
+    for library in SILENCED_LIBRARIES:
+        logging.getLogger(library).setLevel(logging.ERROR)
     _drop_closed_stream_handlers()
     if log_config is not None and Path(log_config).is_file():
         try:

@@ -67,6 +67,9 @@ def test_a_debug_root_logger_leaves_libraries_at_warning_unless_named(tmp_path):
     assert logging.getLogger("mmarctl.train").isEnabledFor(logging.DEBUG)
     assert not logging.getLogger("matplotlib.font_manager").isEnabledFor(logging.INFO)
     assert logging.getLogger("h5py._conv").isEnabledFor(logging.WARNING)
+    # urllib3's per-retry warnings (MLflow to a dead server) are not shown; its errors are
+    assert not logging.getLogger("urllib3.connectionpool").isEnabledFor(logging.WARNING)
+    assert logging.getLogger("urllib3.connectionpool").isEnabledFor(logging.ERROR)
     named = CLARA_LOG_CONFIG.replace("keys=root,modelLogger", "keys=root,modelLogger,mpl") + (
         "\n[logger_mpl]\nlevel=DEBUG\nhandlers=consoleHandler\nqualname=matplotlib\n")
     path.write_text(named)
