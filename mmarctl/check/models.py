@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
 def model_findings(workspace: Workspace, env: Mapping[str, Any], *,
                    train_config: str = TRAIN_CONFIG, only: Iterable[Path] | None = None,
-                   network: TrainingNetwork | None = None
-                   ) -> tuple[list[Problem], list[Problem]]:
+                   network: TrainingNetwork | None = None,
+                   weights_only: bool = False) -> tuple[list[Problem], list[Problem]]:
     """``(notes, problems)``: one note per model artifact, one problem per artifact a verb
     would refuse.
 
@@ -37,6 +37,9 @@ def model_findings(workspace: Workspace, env: Mapping[str, Any], *,
         network: the training config's network (when it was checked without problems):
             mmarctl's checkpoints are loaded into it, so one written for another network
             is a problem.
+        weights_only: only what stops reading the weights into that network (finetune
+            reads a TF1 checkpoint's variables, not its graph): a damaged checkpoint, or
+            mmarctl's written for another network.
     """
     from mmarctl.model_files import scan_model, scan_models
     from mmarctl.model_files.inventory import describe_item, problem_file
@@ -53,7 +56,8 @@ def model_findings(workspace: Workspace, env: Mapping[str, Any], *,
     notes = [Problem(workspace.display(item.path), "", describe_item(item), NOTE)
              for item in items]
     problems = [Problem(workspace.display(problem_file(item)), "", item.problem)
-                for item in items if item.problem]
+                for item in items if item.problem and (
+                    not weights_only or item.damaged or item.kind == "tf2_checkpoint")]
     return notes, problems
 
 

@@ -101,10 +101,10 @@ def export_problems(workspace: Workspace, overrides: Mapping[str, Any], *,
 
 
 def model_file_problems(workspace: Workspace, overrides: Mapping[str, Any], source: Path, *,
-                        config: str) -> list[Problem]:
+                        config: str, weights_only: bool = False) -> list[Problem]:
     """What ``check`` says of the model file export reads (``source``: a checkpoint prefix
     or a frozen graph): damaged, or made for another network than the training config
-    ``config`` describes."""
+    ``config`` describes. ``weights_only``: finetune's view (see :func:`.models.model_findings`)."""
     if workspace.clara_major_version() == 4:
         return [Problem(str(workspace.root), "", CLARA4_MESSAGE)]
     env = read_environment(workspace, CheckReport())
@@ -112,17 +112,18 @@ def model_file_problems(workspace: Workspace, overrides: Mapping[str, Any], sour
     network = (_network_problems(workspace, path, env, overrides, ())[1] if path.is_file()
                else None)
     return model_findings(workspace, env, train_config=config, only=[source],
-                          network=network)[1]
+                          network=network, weights_only=weights_only)[1]
 
 
 def check_model_file(workspace: Workspace, overrides: Mapping[str, Any], source: Path, *,
-                     config: str) -> None:
-    """Refuse with the first of :func:`model_file_problems`.
+                     config: str, weights_only: bool = False) -> None:
+    """Refuse with the first of :func:`model_file_problems` (same arguments).
 
     Raises:
         ConfigError: ``check``'s line for the model file.
     """
-    refuse(model_file_problems(workspace, overrides, source, config=config))
+    refuse(model_file_problems(workspace, overrides, source, config=config,
+                               weights_only=weights_only))
 
 
 def check_evaluation(workspace: Workspace, overrides: Mapping[str, Any], **scope: Any) -> None:

@@ -189,6 +189,17 @@ class TrainingPlan:
         backend = backend or get_backend()
         resolved = workspace.resolve(options.config, options.overrides)
         check_config("config_train", resolved, workspace, options.overrides)
+        if options.finetune_from and not options.resume:
+            # The checkpoint finetune starts from, as check describes it (damaged, or written
+            # for another network), before TensorFlow too.
+            from pathlib import Path
+
+            from mmarctl.check.preflight import check_model_file
+            from mmarctl.runtime.checkpoint import checkpoint_prefix
+
+            start = checkpoint_prefix(options.finetune_from) or options.finetune_from
+            check_model_file(workspace, options.overrides, Path(start),
+                             config=options.config, weights_only=True)
         # Only now, after the pre-flight (a config error costs no TensorFlow start-up), and
         # before pin_gpu imports it: TensorFlow loaded quietly, without Keras' unused
         # optional imports (mmarctl.runtime.memory).

@@ -137,3 +137,20 @@ def test_every_network_s_checkpoint_tells_its_input_and_classes(tmp_path, name, 
     save_checkpoint(tmp_path / "model.ckpt", network.build(dims, channels))
     entries = checkpoint_entries(tmp_path / "model.ckpt.index")
     assert checkpoint_network(entries) == CheckpointNetwork(dims, channels, args["num_classes"])
+
+
+def test_finetune_refuses_it_before_tensorflow_and_train_starts_anew(mmar, tmp_path):
+    edit_json(mmar / "config" / "config_train.json",
+              lambda c: c["train"]["model"]["args"].update(num_classes=3))
+    env = without_tensorflow(tmp_path / "no-tf")
+    done = run_verb("finetune", mmar, "--epochs", "1", env=env)
+    assert done.returncode == 1 and OTHER in done.stderr, done.stderr
+    assert NO_TENSORFLOW not in done.stderr and "Traceback" not in done.stderr
+    done = run_verb("train", mmar, "--epochs", "1", env=env)  # writes a new checkpoint
+    assert NO_TENSORFLOW in done.stderr, done.stderr
+
+
+def test_finetune_from_the_checkpoint_of_this_config_gets_past_the_preflight(mmar, tmp_path):
+    done = run_verb("finetune", mmar, "--epochs", "1",
+                    env=without_tensorflow(tmp_path / "no-tf"))
+    assert NO_TENSORFLOW in done.stderr, done.stderr
