@@ -113,6 +113,17 @@ def test_multi_process_options_are_handed_to_the_launcher(tmp_path, monkeypatch)
                       "launcher": "mpirun"}
 
 
+def test_cpu_without_gpus_is_refused_not_ignored(tmp_path, monkeypatch):
+    from mmarctl import launcher
+
+    monkeypatch.setattr(launcher, "launch", lambda argv, **kw: pytest.fail("launched"))
+    root = make_mmar(tmp_path / "m")
+    result = invoke("train", root, "--cpu")
+    assert result.exit_code == 2, result.output
+    assert "--cpu runs N CPU processes with --gpus N (N > 1)" in result.output
+    assert not (root / "models" / "model.ckpt.index").exists()
+
+
 def test_resume_and_finetune_do_not_mix(tmp_path):
     root = make_mmar(tmp_path / "m")
     from mmarctl.commands.train import run_training
@@ -199,3 +210,12 @@ def test_multi_gpu_not_a_boolean_is_config_error(tmp_path, fake_launch):
     assert result.exit_code == 1
     assert "multi_gpu must be true or false; Received: multi_gpu=5" in result.output
     assert fake_launch == []
+
+
+@pytest.mark.parametrize("value", ["0", "-1e-3", "nan"])
+def test_learning_rate_option_must_be_positive_and_names_itself(tmp_path, value):
+    root = make_mmar(tmp_path / "m")
+    result = invoke("train", root, "--lr", value)
+    assert result.exit_code == 2, result.output
+    assert "'--learning-rate' / '--lr': must be > 0" in result.output
+    assert not (root / "models").exists()

@@ -30,11 +30,13 @@ def automl(
         "--run-id", help="The study's name and folder automl/<run_id>/ (default: the "
                          "training config's name).")] = None,
     rounds: Annotated[Optional[int], typer.Option(
-        "--rounds", min=1, help="Trials to run (overrides max_rounds; caps an enum-only "
-                                "search, which otherwise runs every combination).")] = None,
+        "--rounds", min=1, metavar="N",
+        help="Trials to run (overrides max_rounds; caps an enum-only "
+             "search, which otherwise runs every combination).")] = None,
     workers: Annotated[Optional[int], typer.Option(
-        "--workers", min=1, help="Trial processes at once: GPUs handed out round-robin, "
-                                 "or the CPU cores shared out.")] = None,
+        "--workers", min=1, metavar="N",
+        help="Trial processes at once: GPUs handed out round-robin, "
+             "or the CPU cores shared out.")] = None,
     worker_gpus: Annotated[Optional[str], typer.Option(
         "--worker-gpus", metavar="SPEC",
         help="Clara's workers spec: one trial process per entry, e.g. 0:0:1:1; 0,1 is a "
@@ -47,7 +49,7 @@ def automl(
         "--resume", help="Continue the study: queued and interrupted trials run, finished "
                          "ones never again.")] = False,
     seed: Annotated[Optional[int], typer.Option(
-        "--seed", min=0, max=MAX_SEED,
+        "--seed", min=0, max=MAX_SEED, metavar="INT",
         help="Seed the sampler and every trial's training.")] = None,
     tracking: TrackingOption = None,
     tracking_uri: TrackingUriOption = None,

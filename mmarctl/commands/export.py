@@ -35,14 +35,14 @@ def export(
         "--output-node",
         help="Output node/tensor name (Clara's --output_node_names).")] = "NV_MODEL_OUTPUT",
     tolerance: Annotated[float, typer.Option(
-        "--tolerance", min=0.0,
+        "--tolerance", min=0.0, metavar="FLOAT",
         help="Largest accepted absolute difference between an artifact's output and the "
              "checkpoint model's on the seeded sample (float32 probabilities).")] = 1e-4,
     triton_name: Annotated[Optional[str], typer.Option(
         "--triton-name", help="Triton model name (default: the MMAR folder name; Clara's "
                               "--trtis_model_name).")] = None,
     triton_max_batch_size: Annotated[int, typer.Option(
-        "--triton-max-batch-size", min=0,
+        "--triton-max-batch-size", min=0, metavar="N",
         help="Triton max_batch_size; 0 turns batching off. Also the TensorRT profile's "
              "largest batch.")] = 1,
     set_items: SetOption = None,

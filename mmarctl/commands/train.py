@@ -13,20 +13,29 @@ from mmarctl.locks import lock_folder, scoped
 from mmarctl.runtime.run_settings import MAX_SEED
 
 EpochsOption = Annotated[Optional[int], typer.Option(
-    "--epochs", min=1, help="Epochs to train (sets the global `epochs`).")]
+    "--epochs", min=1, metavar="N", help="Epochs to train (sets the global `epochs`).")]
+
+
+def _positive(value: Optional[float]) -> Optional[float]:
+    if value is not None and not value > 0:  # also NaN
+        raise typer.BadParameter(f"must be > 0; Received: {value}")
+    return value
+
+
 LearningRateOption = Annotated[Optional[float], typer.Option(
-    "--learning-rate", "--lr", min=0.0,
-    help="Initial learning rate (sets the global `learning_rate`).")]
+    "--learning-rate", "--lr", metavar="FLOAT", callback=_positive,
+    help="Initial learning rate, > 0 (sets the global `learning_rate`).")]
 SeedOption = Annotated[Optional[int], typer.Option(
-    "--seed", min=0, max=MAX_SEED,
+    "--seed", min=0, max=MAX_SEED, metavar="INT",
     help="Seed every random generator and make TensorFlow deterministic "
          "(overrides `determinism`); a CPU run is then repeatable.")]
 ConfigTrainOption = Annotated[str, typer.Option(
     "--config-train", "-c", metavar="FILE",
     help="Training config in config/ (or a path relative to the MMAR), e.g. trn_base.json.")]
 GpusOption = Annotated[int, typer.Option(
-    "--gpus", min=1, help="Processes (GPUs) on this machine; more than 1 launches Horovod "
-                          "data-parallel training (sets multi_gpu).")]
+    "--gpus", min=1, metavar="N",
+    help="Processes (GPUs) on this machine; more than 1 launches Horovod "
+         "data-parallel training (sets multi_gpu).")]
 CpuOption = Annotated[bool, typer.Option(
     "--cpu", help="With --gpus N: run N CPU processes instead (for testing multi-process runs).")]
 HostsOption = Annotated[Optional[str], typer.Option(
@@ -143,6 +152,9 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
         overrides = overrides_from(set_items, epochs, learning_rate)
         gpus = launch_module.processes_for(gpus, multi_gpu_requested(workspace, config_train,
                                                                      overrides))
+        if cpu and gpus == 1 and not launch_module.is_worker():
+            raise UsageError("--cpu runs N CPU processes with --gpus N (N > 1); alone it "
+                             "changes nothing", hint="add --gpus 2, or leave --cpu out")
     if gpus > 1 or hosts or hostfile:
         argv = _launch_argv(verb, workspace.root, [*(set_items or []), "multi_gpu=true"],
                             epochs=epochs, learning_rate=learning_rate, seed=seed,
