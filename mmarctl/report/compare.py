@@ -14,7 +14,8 @@ reads it (:meth:`Workspace.resolve`: globals, environment.json, ``{VAR}`` placeh
 * ``eval``: each metric's value in ``eval/metrics.json``.
 
 Paths inside an MMAR are shown as ``<MMAR>/...``, so two clones reading their own ``data/``
-compare equal. Config rows equal in every run are hidden unless ``show_all``; results and
+compare equal; so do two paths that name the same folder, such as a clone's ``DATA_ROOT``
+(``clone`` points it at its source's data) and the source's own ``data``. Config rows equal in every run are hidden unless ``show_all``; results and
 eval rows are the point of a comparison and are always shown.
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -112,6 +114,30 @@ def _normalise(value: Any, root: str) -> Any:
     return value
 
 
+def _real_paths(value: Any) -> Any:
+    """Absolute path strings as the real path they name, recursively."""
+    if isinstance(value, str):
+        return os.path.realpath(value) if os.path.isabs(value) else value
+    if isinstance(value, list):
+        return [_real_paths(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _real_paths(v) for k, v in value.items()}
+    return value
+
+
+@dataclass(frozen=True)
+class _Value:
+    """A config value as shown (paths in the MMAR as ``<MMAR>/...``) and with its absolute
+    paths made real: two runs hold the same value when either form agrees."""
+
+    shown: Any
+    real: Any
+
+
+def _value(value: Any, root: str) -> _Value:
+    return _Value(_normalise(value, root), _real_paths(value))
+
+
 def _leaves(value: Any, parts: tuple, out: dict[str, Any]) -> None:
     if isinstance(value, dict) and value:
         for key, item in value.items():
@@ -131,13 +157,13 @@ def config_values(data: dict[str, Any], variables: dict[str, Any],
     globals_ = {k: v for k, v in variables.items() if k != "MMAR_ROOT"}
     globals_.update(global_values(data))  # a global's effective value, as training reads it
     for key in sorted(globals_):
-        values[("globals", key)] = _normalise(globals_[key], shown_root)
+        values[("globals", key)] = _value(globals_[key], shown_root)
     leaves: dict[str, Any] = {}
     for key, section in data.items():
         if isinstance(section, (dict, list)):
             _leaves(section, (key,), leaves)
     for path, value in leaves.items():
-        values[("components", path)] = _normalise(value, shown_root)
+        values[("components", path)] = _value(value, shown_root)
     return values
 
 
@@ -178,6 +204,8 @@ def read_run(path: str | Path, config: str = TRAIN_CONFIG) -> RunRecord:
 def _text(value: Any) -> str:
     if value is _MISSING:
         return ABSENT
+    if isinstance(value, _Value):
+        value = value.shown
     if isinstance(value, str):
         return value
     if isinstance(value, float):
@@ -247,7 +275,10 @@ def build_rows(runs: Sequence[RunRecord]) -> list[Row]:
 
 
 def _equal(a: Any, b: Any) -> bool:
-    """JSON equality: 1 equals 1.0 (JSON has one number type), but true is not 1."""
+    """JSON equality: 1 equals 1.0 (JSON has one number type), but true is not 1. Config
+    values are equal when shown alike or when their paths are the same files."""
+    if isinstance(a, _Value) and isinstance(b, _Value):
+        return _equal(a.shown, b.shown) or _equal(a.real, b.real)
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
     return a == b

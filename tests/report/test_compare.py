@@ -180,3 +180,30 @@ def test_finetune_epochs_follow_on_and_seconds_add_up(tmp_path):
 def test_format_seconds():
     assert [format_seconds(s) for s in (4.4, 119, 725, 7380)] == [
         "4 s", "119 s", "12 min 05 s", "2 h 03 min"]
+
+
+def test_a_clone_reading_its_sources_data_compares_equal_on_data_paths(tmp_path):
+    """`clone` points DATA_ROOT/DATASET_JSON at the source's data (absolute); the source
+    names the same folder relatively: no config row differs but the one edited."""
+    from mmarctl.clone import clone as clone_mmar
+
+    source = make_mmar(tmp_path / "exp-a", config=train_config(epochs=1))
+    copy = clone_mmar(str(source), tmp_path / "exp-b").root
+    env = json.loads((copy / "config" / "environment.json").read_text())
+    assert Path(env["DATA_ROOT"]).is_absolute()  # the premise: clone rewrote it
+    config = json.loads((copy / "config" / "config_train.json").read_text())
+    config["learning_rate"] = 0.5
+    (copy / "config" / "config_train.json").write_text(json.dumps(config))
+    for root in (source, copy):
+        write_history(root / "models", train_run(1, [0.5]))
+    rows = [(r.section, r.name) for r in compare([source, copy]).rows_shown()
+            if r.section in ("globals", "components")]
+    assert rows == [("globals", "learning_rate")]
+
+
+def test_clones_each_reading_their_own_data_compare_equal(tmp_path):
+    a = make_mmar(tmp_path / "exp-a", config=train_config(epochs=1))
+    b = make_mmar(tmp_path / "exp-b", config=train_config(epochs=1))
+    for root in (a, b):
+        write_history(root / "models", train_run(1, [0.5]))
+    assert not [r for r in compare([a, b]).rows_shown() if r.section in ("globals", "components")]
