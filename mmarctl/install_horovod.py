@@ -109,7 +109,7 @@ def _tensorflow_version() -> str:
             continue
     raise MissingDependency(
         "TensorFlow is not installed, and Horovod is built against it",
-        hint="pip install 'mmarctl[cpu]' (or [gpu]) first")
+        hint="pip install -e '.[cpu]' (or '.[gpu]') in the mmarctl checkout first")
 
 
 def find_nccl(prefixes: tuple[str, ...] = _NCCL_PREFIXES) -> str | None:

@@ -171,7 +171,7 @@ def main() -> int:
     found = gpus()
     if not found:
         print("gpu_check: nvidia-smi lists a GPU but TensorFlow sees none: install the GPU "
-              "build (pip install 'mmarctl[gpu]')")
+              "build (pip install -e '.[gpu]' in the mmarctl checkout)")
         return 1
     lowest = min(cc for _, cc in found)
     base = args.keep or Path(tempfile.mkdtemp(prefix="mmarctl-gpu-check-"))

@@ -88,7 +88,7 @@ def test_install_uses_cache_without_building(tmp_path, monkeypatch):
 
 def test_main_reports_missing_tensorflow(monkeypatch, capsys):
     def missing():
-        raise MissingDependency("TensorFlow is not installed", hint="pip install 'mmarctl[cpu]'")
+        raise MissingDependency("TensorFlow is not installed", hint="pip install -e '.[cpu]' in the mmarctl checkout")
 
     monkeypatch.setattr(ih, "_tensorflow_version", missing)
     assert ih.main(["--print-key"]) == 1

@@ -61,7 +61,8 @@ if __name__ == "__main__":
         if not (missing.name or "").startswith("mmarctl"):
             raise
         raise SystemExit("error: nvmidl here is mmarctl's stand-in, but mmarctl cannot be "
-                         "imported (pip install mmarctl, or pip uninstall {dist})")
+                         "imported (pip install -e . in the mmarctl checkout, or "
+                         "pip uninstall {dist})")
     main("{app}")
 '''
 

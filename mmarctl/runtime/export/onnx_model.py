@@ -18,7 +18,7 @@ import numpy as np
 from mmarctl.errors import MissingDependency, RuntimeFailure
 
 OPSET = 17
-_HINT = "install the export extra: pip install 'mmarctl[export]'"
+_HINT = "install the export tools: pip install -e '.[export]' in the mmarctl checkout"
 _DIM_NAMES = ("x", "y", "z")
 
 
