@@ -184,10 +184,18 @@ class Workspace:
                 return str((self.root / path).resolve())
         return value
 
+    def built_in_variables(self) -> dict[str, Any]:
+        """What a config may name without defining it: ``MMAR_ROOT``, and the output folders
+        ``MMAR_CKPT_DIR`` (``models/``) and ``MMAR_EVAL_OUTPUT_PATH`` (``eval/``) that
+        environment.json or ``--set`` may move, as training already defaults them."""
+        return {"MMAR_ROOT": str(self.root), "MMAR_CKPT_DIR": str(self.models_dir),
+                "MMAR_EVAL_OUTPUT_PATH": str(self.eval_dir)}
+
     def variables(self, config: Mapping[str, Any],
                   overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Every variable a config sees: its globals, then environment.json, then ``--set``."""
-        values: dict[str, Any] = {"MMAR_ROOT": str(self.root)}
+        """Every variable a config sees: the built-in ones (:meth:`built_in_variables`), its
+        globals, then environment.json, then ``--set``."""
+        values: dict[str, Any] = self.built_in_variables()
         values.update(global_values(config))
         values.update(self.environment())
         for key, value in (overrides or {}).items():

@@ -67,6 +67,30 @@ def test_unresolved_placeholder_names_the_file(tiny_mmar: Path):
     assert "config/config_train.json: train.model.args.num_classes" in str(info.value)
 
 
+def test_output_folders_default_to_models_and_eval(tiny_mmar: Path):
+    """{MMAR_CKPT_DIR} and {MMAR_EVAL_OUTPUT_PATH} resolve without environment.json, to the
+    folders training already defaults to; check agrees."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from mmarctl.cli import app
+
+    env_path = tiny_mmar / "config" / "environment.json"
+    env = json.loads(env_path.read_text())
+    del env["MMAR_CKPT_DIR"], env["MMAR_EVAL_OUTPUT_PATH"]
+    env_path.write_text(json.dumps(env))
+    workspace = Workspace.locate(tiny_mmar)
+    resolved = workspace.resolve("config_train.json")
+    assert resolved.data["validate"]["report"] == f"{workspace.root / 'eval'}/report_10.txt"
+    assert resolved.variables["MMAR_CKPT_DIR"] == str(workspace.root / "models")
+    assert workspace.checkpoint_dir(resolved.variables) == workspace.root / "models"
+    result = CliRunner().invoke(app, ["check", str(tiny_mmar)])
+    assert "unresolved placeholder" not in result.output
+    moved = workspace.resolve("config_train.json", {"MMAR_EVAL_OUTPUT_PATH": "out"})
+    assert moved.data["validate"]["report"] == f"{workspace.root / 'out'}/report_10.txt"
+
+
 def test_clara_4_is_recognized(tmp_path: Path):
     root = tmp_path / "v4"
     (root / "config").mkdir(parents=True)

@@ -44,9 +44,8 @@ from mmarctl.search.settings import (AUTOML_CONFIG, check_settings_file,
                                      missing_train_config, named_train_config)
 from mmarctl.search.space import has_annotations, read_space
 from mmarctl.variables import PLACEHOLDER, global_values, iter_placeholders, substitute
-from mmarctl.workspace import ENVIRONMENT, TRAIN_CONFIG, Workspace
+from mmarctl.workspace import CLARA4_MESSAGE, ENVIRONMENT, TRAIN_CONFIG, Workspace
 
-CLARA4_MESSAGE = "Clara 4.x (PyTorch/MONAI) MMAR: not supported by mmarctl, which runs 3.x"
 
 #: ``--set`` keys Clara 3.x scripts pass that no config file needs to mention.
 SCRIPT_SET_KEYS = frozenset({
@@ -299,7 +298,7 @@ def _check_concrete(workspace: Workspace, kind: str, shown: str, raw: dict,
         variables = workspace.variables(raw, overrides)
     except (ConfigError, TypeError, ValueError):
         # environment.json is malformed or not an object (reported above): go on without it.
-        variables = {"MMAR_ROOT": str(workspace.root), **global_values(raw), **env}
+        variables = {**workspace.built_in_variables(), **global_values(raw), **env}
         variables.update({k: workspace.resolve_path_value(k, v) for k, v in overrides.items()})
     unresolved = _report_unresolved(raw, variables, shown, report)
 
