@@ -21,7 +21,7 @@ from typer.core import TyperGroup
 
 import mmarctl
 from mmarctl import commands as _commands_pkg
-from mmarctl.errors import ExitCode, MissingDependency, MmarError
+from mmarctl.errors import ExitCode, MissingDependency, MmarError, disk_full
 
 #: Verbs in the order ``--help`` lists them; modules not named here follow alphabetically.
 COMMAND_ORDER = ["init", "clone", "check", "schema", "commands", "data", "train", "finetune",
@@ -72,6 +72,14 @@ class GuardedGroup(TyperGroup):
         except KeyboardInterrupt:
             print("mmarctl: interrupted", file=sys.stderr)
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        except Exception as error:  # noqa: BLE001 - only a full disk is turned into a line
+            full = disk_full(error)
+            if full is None:
+                raise
+            if _State.debug:
+                traceback.print_exc()
+            _print_error(full)
+            raise typer.Exit(int(full.exit_code)) from None
 
 
 #: Optional packages a verb may need, and how to install each (mmarctl runs from its checkout).

@@ -16,6 +16,7 @@ prints one line and exits with the error's code::
 from __future__ import annotations
 
 import enum
+import errno
 
 
 class ExitCode(enum.IntEnum):
@@ -102,3 +103,25 @@ class UsageError(MmarError):
 
     exit_code = ExitCode.USAGE
     reference = "usage-error"
+
+
+#: errno values of a write that found no room: the disk, or the user's quota, is full.
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT}
+
+
+def disk_full(error: BaseException) -> RuntimeFailure | None:
+    """The one-line error for a write that ran out of disk space, else None.
+
+    Python says so with an ``OSError`` (errno ENOSPC or EDQUOT); TensorFlow's writers
+    (checkpoints, event files, SavedModel) raise their own error type with the operating
+    system's words, "No space left on device", in its message.
+    """
+    if isinstance(error, OSError) and error.errno in _NO_ROOM:
+        where = f" writing {error.filename}" if error.filename else ""
+    elif "No space left on device" in str(error) or "Disk quota exceeded" in str(error):
+        where = ""
+    else:
+        return None
+    return RuntimeFailure(f"no space left on the device{where}",
+                          hint="free some space, or write elsewhere: MMAR_CKPT_DIR for "
+                               "checkpoints, --output for predictions")

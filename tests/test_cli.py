@@ -109,3 +109,40 @@ def test_runtime_verb_without_tensorflow_says_how_to_install(tmp_path: Path):
     assert "Traceback" not in done.stderr
     assert "pip install -e '.[cpu]' (or '.[gpu]') in the mmarctl checkout" in done.stderr
     assert not (workspace / "models" / "model.ckpt.index").exists()
+
+
+class _ResourceExhaustedError(Exception):
+    """Stands in for TensorFlow's error type: the OS's words are only in its message."""
+
+
+@pytest.mark.parametrize("raised, line", [
+    (OSError(28, "No space left on device", "/mnt/full/commands/train.sh"),
+     "error: no space left on the device writing /mnt/full/commands/train.sh"),
+    (_ResourceExhaustedError("models/model.ckpt_temp/part-00000-of-00001.data-00000-of-00001; "
+                             "No space left on device [Op:SaveV2]"),
+     "error: no space left on the device"),
+])
+def test_a_full_disk_is_one_line_not_a_traceback(tmp_path, monkeypatch, raised, line):
+    from mmarctl import scripts
+
+    def full(*args, **kwargs):
+        raise raised
+
+    assert runner.invoke(app, ["init", str(tmp_path / "m")]).exit_code == 0
+    monkeypatch.setattr(scripts, "write_commands", full)
+    result = runner.invoke(app, ["commands", str(tmp_path / "m")])
+    assert result.exit_code == 1
+    lines = [l for l in result.output.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith(line + " (free some space"), result.output
+
+
+def test_other_os_errors_are_not_called_a_full_disk(tmp_path, monkeypatch):
+    from mmarctl import scripts
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", "x")
+
+    assert runner.invoke(app, ["init", str(tmp_path / "m")]).exit_code == 0
+    monkeypatch.setattr(scripts, "write_commands", denied)
+    result = runner.invoke(app, ["commands", str(tmp_path / "m")])
+    assert isinstance(result.exception, PermissionError)
