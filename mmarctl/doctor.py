@@ -94,6 +94,10 @@ def probe_tensorflow(importer: Callable[[str], object] = importlib.import_module
     # TensorFlow's C++ start-up chatter would bury the table.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
+        if importer is importlib.import_module:
+            from mmarctl.runtime.logs import quiet_tensorflow
+
+            quiet_tensorflow()  # the import itself, with fd 2 muted while it loads
         tf = importer("tensorflow")
     except Exception as error:  # ImportError, or a broken install raising anything
         return [Finding("tensorflow", MISSING, f"cannot import ({error.__class__.__name__})",

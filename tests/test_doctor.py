@@ -244,3 +244,19 @@ def test_build_kernels_with_a_cached_library_needs_no_compiler(monkeypatch, tmp_
                                      "COLUMNS": "400"})
     assert result.exit_code == 0, result.output
     assert f"kernel prelu: {library}" in result.output
+
+
+def test_doctor_keeps_tensorflows_start_up_lines_off_the_terminal():
+    """The absl/oneDNN lines TensorFlow's C++ side prints while it loads are not shown (a
+    fresh process: only the first import prints them)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL",
+                                                              "MMARCTL_TF_LOGS")}
+    done = subprocess.run([sys.executable, "-m", "mmarctl", "doctor"], capture_output=True,
+                          text=True, timeout=300, env={**env, "COLUMNS": "160"})
+    assert done.returncode == 0, done.stderr
+    assert "tensorflow" in done.stdout
+    assert "absl" not in done.stderr and "oneDNN" not in done.stderr, done.stderr
