@@ -19,11 +19,13 @@ def doctor(
              "Takes minutes the first time.")] = False,
     build_kernels: Annotated[bool, typer.Option(
         "--build-kernels",
-        help="Compile mmarctl's C++ CPU kernels now (cached in ~/.cache/mmarctl/kernels), "
+        help="Compile mmarctl's C++ CPU kernels now (cached in $MMARCTL_CACHE/kernels, "
+             "default ~/.cache/mmarctl/kernels), "
              "not on a run's first use: for container images and shared clusters. "
              "About 8 s each.")] = False,
     quick: Annotated[bool, typer.Option(
-        "--quick", help="Skip the probes that import TensorFlow and Horovod (about 2 s).")] = False,
+        "--quick",
+        help="Skip the probes that import TensorFlow and Horovod (those take seconds).")] = False,
 ) -> None:
     """Report TensorFlow, GPUs, mixed precision, Horovod and export tools as a table.
 
