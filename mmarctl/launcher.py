@@ -419,8 +419,9 @@ def launch(argv: Sequence[str], *, gpus: int = 1, cpu: bool = False, hosts: str 
     if not cpu and (host_set is None or host_set.is_local):
         available = count_gpus()
         if available < local_procs:
-            raise UsageError(f"--gpus {local_procs} needs {local_procs} GPUs; this machine has "
-                             f"{available}",
+            asked = (f"--gpus {local_procs}" if host_set is None else
+                     f"{host_set.source} ({local_procs} worker(s) on this machine)")
+            raise UsageError(f"{asked} needs {local_procs} GPUs; this machine has {available}",
                              hint="add --cpu to run that many CPU processes instead")
     _check_launcher_available(launcher)
     from mmarctl.locks import HELD_ENV, inherit_fds
@@ -535,7 +536,11 @@ def horovodrun_main(args: Sequence[str]) -> int:
         text = str(error)
         match = _FIRST_FAILURE.search(text)
         if match:
-            text = f"worker {match['rank']} was the first to fail (exit code {match['code']})"
+            code = int(match["code"])
+            # 130/143 (or -2/-15): the worker was stopped by Ctrl-C/SIGTERM, it did not fail
+            how = ("was stopped by a signal" if code in (130, 143, -2, -15)
+                   else "was the first to fail")
+            text = f"worker {match['rank']} {how} (exit code {code})"
         lines = text.strip().splitlines()
         print(f"horovodrun: {lines[0] if lines else type(error).__name__}", file=sys.stderr)
         return 1

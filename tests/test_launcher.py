@@ -154,6 +154,14 @@ def test_gpus_beyond_machine_fails_clearly(monkeypatch):
     assert "--cpu" in str(info.value)
 
 
+def test_hosts_beyond_machines_gpus_name_the_hosts_not_gpus(monkeypatch):
+    monkeypatch.setattr(launcher, "count_gpus", lambda environ=None: 0)
+    with pytest.raises(UsageError) as info:
+        launch(["train", "m"], hosts="localhost:2")
+    assert str(info.value).startswith("--hosts (2 worker(s) on this machine) needs 2 GPUs; "
+                                      "this machine has 0")
+
+
 def _no_horovod(monkeypatch):
     monkeypatch.setattr(launcher, "horovod_status", lambda: {
         "installed": False, "version": None, "tensorflow": False, "runner": False,
@@ -464,3 +472,16 @@ def test_mpirun_refuses_localhost_named_twice(tmp_path):
         launch(["train"], gpus=2, cpu=True, hostfile=hostfile, launcher="mpirun")
     with pytest.raises(UsageError, match="Open MPI counts them as one node"):
         launch(["train"], cpu=True, hosts="localhost:1,127.0.0.1:1", launcher="mpirun")
+
+
+def test_horovodrun_main_says_a_signalled_worker_was_stopped(monkeypatch, capsys):
+    def stopped():
+        raise RuntimeError("Horovod detected that one or more processes exited with non-zero "
+                           "status, thus causing the job to be terminated. The first process "
+                           "to do so was:\nProcess name: 1\nExit code: 130\n")
+
+    _fake_horovodrun(monkeypatch, stopped)
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    assert launcher.horovodrun_main(["-np", "2", "python", "x.py"]) == 1
+    assert capsys.readouterr().err == ("horovodrun: worker 1 was stopped by a signal "
+                                       "(exit code 130)\n")
