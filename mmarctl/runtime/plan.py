@@ -147,21 +147,33 @@ def apply_seed(seed: int | None) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+#: Signals that stop a run the way Ctrl-C does, saving a resumable state: SIGTERM (a job
+#: scheduler, ``kill``) and SIGHUP (the terminal or ssh session went away), where it exists.
+INTERRUPT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP")
+                          if hasattr(signal, name))
+
+
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C for the duration, so training saves a resumable state."""
+    """Treat SIGTERM and SIGHUP like Ctrl-C for the duration, so training saves a
+    resumable state (by default either signal kills the process with nothing saved)."""
     def handler(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
+    previous: dict[int, Any] = {}
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
+        for signum in INTERRUPT_SIGNALS:
+            previous[signum] = signal.signal(signum, handler)
     except ValueError:  # not the main thread: leave signals alone
+        for signum, before in previous.items():
+            signal.signal(signum, before)
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, before in previous.items():
+            signal.signal(signum, before)
 
 
 def _section(data: Mapping[str, Any], key: str, file: str) -> dict:

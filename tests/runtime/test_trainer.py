@@ -182,7 +182,7 @@ class SignalAtEpochEnd(contract.Callback):
             os.kill(os.getpid(), self.signum)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_interrupt_during_an_epochs_bookkeeping_lets_it_finish(tmp_path, signum):
     """The epoch's history line, summary and resume state agree: it finished, and resume
     goes on with the next epoch, so the history has every epoch once."""
@@ -282,23 +282,28 @@ def test_engine_measures_input_wait(tmp_path):
     assert engine.samples_seen == 4 and engine.step_s > 0 and engine.wait_s >= 0
 
 
-class SigtermAt(contract.Callback):
+class SignalAt(contract.Callback):
+    """Sends this process ``signum`` after each step of epoch 2."""
+
+    def __init__(self, signum):
+        self.signum = signum
+
     def on_step_end(self, state, logs):
         if state.epoch == 1:
-            import os
-            import signal
-
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), self.signum)
 
 
-def test_sigterm_during_training_saves_resume_state(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_or_sighup_during_training_saves_resume_state(tmp_path, signum):
+    """SIGHUP (the ssh session dropped) stops the run like SIGTERM does: resumable."""
     root = make_mmar(tmp_path / "m", config=train_config(epochs=3))
     plan = build(root, seed=2)
-    plan.handlers = [SigtermAt()]
+    plan.handlers = [SignalAt(signum)]
     with pytest.raises(KeyboardInterrupt):
         plan.run()
     saved = checkpoint.read_state(root / "models" / "resume" / "model.ckpt")
     assert saved["epoch"] == 0  # epoch 2 was cut short: resume redoes it
+    assert signal.getsignal(signum) == signal.SIG_DFL  # the handler is put back
 
 
 def test_corrupt_image_file_names_case_and_loader(tmp_path):

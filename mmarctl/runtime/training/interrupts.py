@@ -1,4 +1,4 @@
-"""Holding Ctrl-C / SIGTERM back while an epoch's records are written.
+"""Holding Ctrl-C / SIGTERM / SIGHUP back while an epoch's records are written.
 
 An epoch counts as finished once its bookkeeping has run: the history line, the learning
 curves, the checkpoint of a run without validation. An interrupt that lands in the middle
@@ -16,12 +16,14 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-_HELD = (signal.SIGINT, signal.SIGTERM)
+#: Ctrl-C and the signals training treats like it (mmarctl.runtime.plan.INTERRUPT_SIGNALS).
+_HELD = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+              if hasattr(signal, name))
 
 
 @contextmanager
 def interrupts_held() -> Iterator[None]:
-    """Run the block to its end; a SIGINT or SIGTERM that arrives meanwhile raises
+    """Run the block to its end; a SIGINT, SIGTERM or SIGHUP that arrives meanwhile raises
     ``KeyboardInterrupt`` afterwards. Outside the main thread signals cannot be handled
     here, and the block runs as it is."""
     if threading.current_thread() is not threading.main_thread():
