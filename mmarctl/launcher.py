@@ -130,6 +130,10 @@ def read_hostfile(path: str | os.PathLike[str]) -> Hosts:
         if not text:
             continue
         parts = text.split()
+        if ":" in parts[0]:
+            raise UsageError(f"line {number}: HOST:SLOTS is the --hosts form; a hostfile line "
+                             f"is `HOST slots=N`; Received: {text!r}", file=file,
+                             hint="one host per line, e.g. `node1 slots=4`")
         slots = 1
         for extra in parts[1:]:
             key, _, value = extra.partition("=")
@@ -275,12 +279,10 @@ def _runner_prefix(launcher: str, nprocs: int, hosts: Hosts | None,
     if launcher == "gloo":
         # horovodrun through this module's main(): same interpreter (no PATH lookup that may
         # find another environment's horovodrun) and no traceback when a worker fails.
+        # A hostfile goes as the -H spec read from it: horovodrun's own hostfile reader takes
+        # only `HOST slots=N` lines (a bare host or max_slots= stops it with an IndexError).
         cmd = [sys.executable, "-m", "mmarctl.launcher", "--gloo", "-np", str(nprocs)]
-        if hosts is not None and hosts.file:
-            cmd += ["--hostfile", hosts.file]
-        else:
-            cmd += ["-H", hosts.spec if hosts is not None else f"localhost:{nprocs}"]
-        return cmd
+        return cmd + ["-H", hosts.spec if hosts is not None else f"localhost:{nprocs}"]
     cmd = ["mpirun", "-np", str(nprocs)]
     if hosts is not None and hosts.file:
         cmd += ["--hostfile", hosts.file]

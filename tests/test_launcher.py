@@ -61,6 +61,7 @@ def test_read_hostfile(tmp_path):
     ("node1 cores=4\n", "line 1"),
     ("# nothing\n", "names no host"),
     ("a slots=1\na slots=2\n", "twice"),
+    ("localhost:2\n", "line 1: HOST:SLOTS is the --hosts form"),
 ])
 def test_read_hostfile_rejects(tmp_path, text, message):
     file = tmp_path / "hosts"
@@ -120,9 +121,10 @@ def test_build_command_gloo_local():
 def test_build_command_gloo_hosts_and_hostfile():
     cmd = build_command(["train"], nprocs=8, hosts=parse_hosts("n1:4,n2:4"))
     assert "-H" in cmd and cmd[cmd.index("-H") + 1] == "n1:4,n2:4"
-    hosts = Hosts((("n1", 4),), source="--hostfile", file="/etc/hosts.txt")
-    cmd = build_command(["train"], nprocs=4, hosts=hosts)
-    assert cmd[cmd.index("--hostfile") + 1] == "/etc/hosts.txt" and "-H" not in cmd
+    # horovodrun's hostfile reader stops at a bare host or max_slots=: it gets the -H spec
+    hosts = Hosts((("n1", 4), ("n2", 1)), source="--hostfile", file="/etc/hosts.txt")
+    cmd = build_command(["train"], nprocs=5, hosts=hosts)
+    assert cmd[cmd.index("-H") + 1] == "n1:4,n2:1" and "--hostfile" not in cmd
 
 
 def test_build_command_mpirun_exports_worker_flag():
