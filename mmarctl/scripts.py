@@ -206,7 +206,7 @@ def write_commands(root: Path, *, force: bool = False) -> CommandsResult:
         if hand_written:
             raise WorkspaceError(
                 f"would replace scripts mmarctl did not write: {', '.join(hand_written)}",
-                file=folder, hint="pass --force to replace them (move them aside to keep them)")
+                file=folder, hint="pass --force to replace them; move them aside first to keep them")
     result = CommandsResult(notes=notes)
     staged: dict[str, Path] = {}
     try:

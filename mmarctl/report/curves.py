@@ -208,11 +208,14 @@ def draw_curves(curves: Curves, path: Path, title: str = "") -> Path:
     figure.subplots_adjust(left=0.09 if columns == 1 else 0.06, right=0.98,
                            top=1 - 0.55 / height, bottom=0.45 / height, hspace=0.4, wspace=0.18)
     best_x = curves.best[0] if curves.best else None
+    # One epoch is one point: a line through it draws nothing, a marker shows it.
+    lone = {"marker": "o", "markersize": 3} if len(curves.epochs) < 2 else {}
     for index, (ax, name) in enumerate(zip(axes, names)):
         if name == "loss":
-            ax.plot(curves.epochs, curves.loss, color="tab:blue", linewidth=1.2)
+            ax.plot(curves.epochs, curves.loss, color="tab:blue", linewidth=1.2, **lone)
         elif name == "learning rate":
-            ax.plot(curves.epochs, curves.learning_rate, color="tab:orange", linewidth=1.2)
+            ax.plot(curves.epochs, curves.learning_rate, color="tab:orange", linewidth=1.2,
+                    **lone)
             rates = [r for r in curves.learning_rate if r > 0]
             if rates and max(rates) > 10 * min(rates):
                 ax.set_yscale("log")
@@ -227,6 +230,8 @@ def draw_curves(curves: Curves, path: Path, title: str = "") -> Path:
         if best_x is not None:
             ax.axvline(best_x, color="tab:red", linestyle=":", linewidth=0.9)
         _mark_phases(ax, curves, label=index == 0)
+    if lone:  # else matplotlib spans 0.96..1.04 around the one epoch
+        axes[0].set_xlim(curves.epochs[0] - 1, curves.epochs[0] + 1)
     for ax in axes[len(names):]:
         ax.set_visible(False)
     for ax in axes[max(len(names) - columns, 0):len(names)]:
@@ -247,7 +252,7 @@ def write_learning_curves(models_dir: Path, path: Path | None = None) -> Path | 
             if curves.best and curves.key_metric else "")
     return draw_curves(curves, path or models_dir / PNG,
                        title=f"{models_dir.resolve().parent.name}: {len(curves.epochs)} "
-                             f"epochs{best}")
+                             f"epoch{'' if len(curves.epochs) == 1 else 's'}{best}")
 
 
 def draw_overlay(runs: Sequence[tuple[str, Curves]], path: Path) -> Path:

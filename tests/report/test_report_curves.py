@@ -113,3 +113,18 @@ def test_importing_the_module_does_not_import_matplotlib():
     code = ("import sys, mmarctl.report.curves, mmarctl.report.compare; "
             "assert 'matplotlib' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_one_epoch_is_a_visible_point_under_a_singular_title(tmp_path, monkeypatch):
+    """One epoch: 'N: 1 epoch' (not '1 epochs'), and the loss and learning-rate panels show
+    their one point (a line through one point draws nothing)."""
+    models = tmp_path / "exp" / "models"
+    write_history(models, train_run(1, [0.5]))
+    titles = []
+    draw = curves.draw_curves
+    monkeypatch.setattr(curves, "draw_curves",
+                        lambda c, path, title="": titles.append(title) or draw(c, path, title))
+    png = write_learning_curves(models)
+    assert titles[0].startswith("exp: 1 epoch ")
+    blue = np.array([0x1f, 0x77, 0xb4]) / 255  # matplotlib's tab:blue, the loss point
+    assert _has_colour(_pixels(png), blue) > 0
