@@ -17,6 +17,10 @@ at once, so a write goes through these steps (each one leaves a loadable checkpo
 :func:`checkpoint_prefix` picks what to read: the main pair unless the marker exists, in
 which case the backup (complete since step 2 finished before step 3 began).
 
+A save that fails or is interrupted removes its temporary files (``<prefix>.tmp-<pid>.*`` and
+TensorFlow's ``<prefix>.tmp-<pid>_temp/``); those of a process killed outright are removed by
+the next save at that prefix, once that process is gone.
+
 Reading while another process writes (``validate`` beside a running ``train``): a swap can
 begin after the marker was looked at. Readers compare the pair's identity (inode, size,
 mtime) before and after reading and read again when it changed, so they never keep weights
@@ -125,9 +129,22 @@ def save_checkpoint(prefix: str | os.PathLike, model: Any, optimizer: Any = None
         # --resume builds finds every variable it expects
         optimizer.build(model.trainable_variables)
     Path(prefix).parent.mkdir(parents=True, exist_ok=True)
-    tmp = f"{prefix}.tmp-{os.getpid()}"
-    _remove(tmp)
-    _make_checkpoint(model, optimizer, state).write(tmp)
+    _remove_stale_temporaries(prefix)
+    tmp = f"{prefix}{_TMP_TAG}{os.getpid()}"
+    _remove_temporaries(tmp)
+    try:
+        _make_checkpoint(model, optimizer, state).write(tmp)
+        _swap_in(tmp, prefix)
+    except BaseException:
+        # A full disk, a write error, Ctrl-C: what was written under the temporary prefix
+        # is of no use to anyone, and nothing else would ever remove it.
+        _remove_temporaries(tmp)
+        raise
+    return prefix
+
+
+def _swap_in(tmp: str, prefix: str) -> None:
+    """Steps 2-5 of the module docstring: put the complete pair at ``tmp`` in place."""
     backup, marker = _backup(prefix), _marker(prefix)
     if not marker.exists():
         # The main pair is complete: keep it as the backup until the new pair is in place.
@@ -141,7 +158,56 @@ def save_checkpoint(prefix: str | os.PathLike, model: Any, optimizer: Any = None
         os.replace(src, dst)
     marker.unlink()
     _remove(backup)
-    return prefix
+
+
+#: Between a checkpoint prefix and the id of the process writing it: ``model.ckpt.tmp-123``.
+_TMP_TAG = ".tmp-"
+
+
+def _temporaries(tmp: str) -> list[Path]:
+    """What TensorFlow writes for the prefix ``tmp``: ``tmp.index``, ``tmp.data-*`` and,
+    while it writes, the folder ``tmp_temp/`` (other prefixes that merely start alike, such
+    as another process's ``tmp-1234`` beside ``tmp-12``, are not included)."""
+    folder, name = Path(tmp).parent, Path(tmp).name
+    if not folder.is_dir():
+        return []
+    return [entry for entry in folder.iterdir()
+            if entry.name.startswith(name)
+            and (entry.name[len(name):] == "" or entry.name[len(name)] in "._")]
+
+
+def _remove_temporaries(tmp: str) -> None:
+    for entry in _temporaries(tmp):
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # it exists (another user's), or we cannot tell: leave its files
+    return True
+
+
+def _remove_stale_temporaries(prefix: str) -> None:
+    """Remove the temporary files of earlier saves at ``prefix`` by processes that are gone
+    (killed mid-save, say): a live process's are its save in progress."""
+    folder, head = Path(prefix).parent, Path(prefix).name + _TMP_TAG
+    pids = set()
+    for entry in folder.iterdir():
+        if entry.name.startswith(head):
+            digits = entry.name[len(head):]
+            end = next((i for i, c in enumerate(digits) if not c.isdigit()), len(digits))
+            if end:
+                pids.add(int(digits[:end]))
+    for pid in pids:
+        if pid != os.getpid() and not _alive(pid):
+            _remove_temporaries(f"{prefix}{_TMP_TAG}{pid}")
 
 
 def _require(prefix: str | os.PathLike, what: str) -> str:

@@ -234,3 +234,59 @@ def test_an_unreadable_state_is_one_runtime_failure(tmp_path):
     data.write_bytes(b"")                            # truncated after it was written
     with pytest.raises(RuntimeFailure, match="cannot be read"):
         ckpt.read_state(prefix)
+
+
+def _leftovers(folder):
+    return sorted(p.name for p in folder.iterdir() if ".tmp-" in p.name)
+
+
+@pytest.mark.parametrize("failure", [OSError(28, "No space left on device"), KeyboardInterrupt])
+def test_a_failed_save_removes_its_temporary_files(tmp_path, monkeypatch, failure):
+    """A write that fails halfway (disk full) or is interrupted leaves no ``.tmp-<pid>``
+    files or ``_temp/`` folder behind; the previous checkpoint is untouched."""
+    prefix = tmp_path / "model.ckpt"
+    old = tiny_model(seed=1)
+    ckpt.save_checkpoint(prefix, old)
+    real_make = ckpt._make_checkpoint
+
+    class HalfWritten:
+        """Writes what TensorFlow has on disk mid-save, then fails."""
+
+        def __init__(self, *args, **kwargs):
+            self.real = real_make(*args, **kwargs)
+
+        def write(self, tmp):
+            self.real.write(tmp)
+            (tmp_path / (os.path.basename(tmp) + "_temp")).mkdir()
+            (tmp_path / (os.path.basename(tmp) + "_temp") / "part-00000").write_bytes(b"x")
+            raise failure
+
+    monkeypatch.setattr(ckpt, "_make_checkpoint", HalfWritten)
+    with pytest.raises(type(failure) if isinstance(failure, BaseException) else failure):
+        ckpt.save_checkpoint(prefix, tiny_model(seed=2))
+    monkeypatch.undo()
+    assert _leftovers(tmp_path) == []
+    loaded = tiny_model(seed=9)
+    ckpt.restore_model(prefix, loaded)
+    assert all(np.array_equal(g, w) for g, w in zip(weights(loaded), weights(old)))
+
+
+def test_the_next_save_removes_temporary_files_of_dead_processes_only(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead_pid, live_pid = int(dead.stdout), os.getppid()
+    for pid in (dead_pid, live_pid):
+        stem = f"model.ckpt.tmp-{pid}"
+        (tmp_path / (stem + ".index")).write_bytes(b"i")
+        (tmp_path / (stem + ckpt.DATA_SUFFIX)).write_bytes(b"d")
+        (tmp_path / (stem + "_temp")).mkdir()
+        (tmp_path / (stem + "_temp") / "part-00000").write_bytes(b"p")
+    (tmp_path / "other.ckpt.tmp-1.index").write_bytes(b"another prefix's")
+    ckpt.save_checkpoint(tmp_path / "model.ckpt", tiny_model())
+    assert _leftovers(tmp_path) == sorted([f"model.ckpt.tmp-{live_pid}.index",
+                                           f"model.ckpt.tmp-{live_pid}{ckpt.DATA_SUFFIX}",
+                                           f"model.ckpt.tmp-{live_pid}_temp",
+                                           "other.ckpt.tmp-1.index"])
