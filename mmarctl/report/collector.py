@@ -110,6 +110,7 @@ class ReportCollector:
         self.labels: list[np.ndarray] = []
         self.failed: list[str] = []
         self.empty_labels = 0
+        self.shown: dict[str, str] = {}  # case -> the name the page shows, when given
 
     def _fail(self, what: str, error: BaseException) -> None:
         # First failure in full, the others counted in the page and one line at the end.
@@ -117,10 +118,17 @@ class ReportCollector:
             log.warning("report: %s: %s", what, error)
         self.failed.append(f"{what}: {error}")
 
-    def add(self, case: str, sample: Mapping[str, Any], values: Sequence[float]) -> None:
-        """Record one case: its metric values and its planes (or class scores)."""
+    def add(self, case: str, sample: Mapping[str, Any], values: Sequence[float], *,
+            shown: str | None = None) -> None:
+        """Record one case: its metric values and its planes (or class scores).
+
+        ``shown`` is the name the page gives the case (the run's name, which keeps two
+        ``ct.nii.gz`` of different folders apart); default: ``case``'s file name.
+        """
         row: dict[str, object] = dict(zip(self.names, (float(v) for v in values)))
         self.rows.append((case, row))
+        if shown:
+            self.shown[case] = shown
         if self.key is not None:
             self.key_values[case] = float(row.get(self.key, math.nan))
         try:
@@ -245,7 +253,7 @@ class ReportCollector:
                 date=dt.datetime.now().astimezone().isoformat(timespec="seconds"),
                 metrics=self.names, key_metric=self.key, summary=self.summary(results),
                 columns=columns, rows=self.rows, pictures=pictures,
-                picture_note=picture_note, notes=notes)
+                picture_note=picture_note, notes=notes, shown=dict(self.shown))
             return _write_atomic(Path(output_dir) / REPORT_NAME, render_page(page))
         except Exception as error:  # noqa: BLE001 - the metrics are written already
             reason = error.strerror if isinstance(error, OSError) and error.strerror else error
@@ -281,20 +289,25 @@ class PreviewWriter:
         self.failed = 0
         self._names: set[str] = set()
 
-    def add(self, case: str, sample: Mapping[str, Any]) -> Path | None:
+    def add(self, case: str, sample: Mapping[str, Any], *, name: str | None = None
+            ) -> Path | None:
         """Draw and write one case's preview; None (one warning line, the first time) when
-        it cannot be drawn or written."""
+        it cannot be drawn or written.
+
+        ``name`` is the run's name of the case (``p1/ct`` when two cases share ``ct``: the
+        preview is then ``p1/ct_preview.png``); default: ``case``'s file name.
+        """
         from mmarctl.report.overlays import DEFAULT_DPI, render_png
 
         try:
             view = _case_view(case, sample, with_label=False)
-            png = render_png(view, dpi=self.dpi or DEFAULT_DPI, title=_stem(case))
-            name = _stem(case)
-            while name in self._names:  # two inputs with one file name, different folders
+            name = name or _stem(case)
+            png = render_png(view, dpi=self.dpi or DEFAULT_DPI, title=name)
+            while name in self._names:  # the same file given twice without a run's names
                 name += "_"
             self._names.add(name)
-            self.folder.mkdir(parents=True, exist_ok=True)
             path = self.folder / f"{name}_preview.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(png)
         except Exception as error:  # noqa: BLE001 - a preview never stops inference
             if not self.failed:

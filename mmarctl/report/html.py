@@ -42,6 +42,8 @@ class ReportPage:
         pictures: case pictures, in the order shown.
         picture_note: why only some cases have a picture (e.g. the 5 worst and 5 best).
         notes: lines shown under the summary (pictures that failed, empty labels).
+        shown: per case, the name shown for it (validate's case names, which keep two
+            ``ct.nii.gz`` of different folders apart); a case not in it shows its file name.
     """
 
     mmar: str
@@ -56,6 +58,7 @@ class ReportPage:
     pictures: list[Picture] = field(default_factory=list)
     picture_note: str = ""
     notes: list[str] = field(default_factory=list)
+    shown: dict[str, str] = field(default_factory=dict)
 
 
 STYLE = """
@@ -146,8 +149,9 @@ def render_page(page: ReportPage) -> str:
                '<table id="cases" class="sortable"><thead><tr>'
                + "".join(f"<th>{e(c)}</th>" for c in ["case", *page.columns])
                + "</tr></thead><tbody>")
+    shown = lambda case: page.shown.get(case) or _short(case)  # noqa: E731
     for case, values in page.rows:
-        name = e(_short(case))
+        name = e(shown(case))
         link = (f'<a href="#{anchors[case]}">{name}</a>' if case in anchors else name)
         out.append(f'<tr><td data-v="{name}" title="{e(case)}">{link}</td>'
                    + "".join(_cell(values.get(c)) for c in page.columns) + "</tr>")
@@ -163,9 +167,9 @@ def render_page(page: ReportPage) -> str:
         for picture in page.pictures:
             data = base64.b64encode(picture.png).decode("ascii")
             anchor = f' id="{e(picture.anchor)}"' if picture.anchor else ""
-            out.append(f"<figure{anchor}><img alt=\"{e(_short(picture.case))}\" "
+            out.append(f"<figure{anchor}><img alt=\"{e(shown(picture.case))}\" "
                        f'src="data:image/png;base64,{data}">'
-                       f"<figcaption><b>{e(_short(picture.case))}</b>: "
+                       f"<figcaption><b>{e(shown(picture.case))}</b>: "
                        f"{e(picture.caption)}</figcaption></figure>")
     out.append(f"<script>{SCRIPT}</script></body></html>")
     return "\n".join(out) + "\n"

@@ -31,6 +31,7 @@ from mmarctl.runtime import argcheck, logs
 from mmarctl.runtime.builder import ComponentBuilder
 from mmarctl.runtime.pipelines.base import case_name, check_label_values, run_chain
 from mmarctl.runtime.run_settings import read_eval_settings
+from mmarctl.runtime.writers.case_names import CASE_KEY, case_names
 from mmarctl.workspace import ResolvedConfig, Workspace
 
 log = logging.getLogger("mmarctl.evaluate")
@@ -121,6 +122,11 @@ def _items(workspace: Workspace, variables: Mapping[str, Any], options: EvalOpti
         items = []
         for name in options.inputs:
             path = Path(name).expanduser()
+            if path.is_dir():
+                raise DataError("--input names a folder; it takes image files", file=name,
+                                hint="pass each image with its own --input (e.g. -i "
+                                     f"{name.rstrip('/')}/case.nii.gz), or list the folder's "
+                                     "images in a datalist")
             if not path.is_file():
                 raise DataError("input image not found", file=name)
             items.append({"image": str(path.resolve())})
@@ -222,7 +228,10 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
     # One writer per output folder (held until this returns); a training run's models/ is
     # another folder, so validating while training is fine.
     lock_folder(output_dir, display=workspace.display(output_dir))
-    items = get_backend().shard(_items(workspace, resolved.variables, options, validating))
+    items = _items(workspace, resolved.variables, options, validating)
+    # Names are decided over the whole list, before sharding and before any compute, so
+    # two cases with one file name never write the same output (see case_names).
+    items = get_backend().shard(list(zip(items, case_names(items))))
 
     network, model, dims, channels = _network(workspace, options, loader, settings.use_amp)
     # Label maps are held to the network's classes as train holds them: a value beyond
@@ -266,7 +275,7 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
         return _one(run_chain(post, [sample], rng))
 
     with progress(mode, len(items), enabled=options.progress) as bar:
-        for item in items:
+        for item, named in items:
             try:
                 sample = predicted(item)
             except DataError as error:
@@ -274,18 +283,19 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
                 error = _naming_case(error, item)
                 if not settings.skip_bad_cases:
                     raise _with_skip_hint(error) from None
-                report.skipped[_item_name(item)] = error.message
+                report.skipped[named.key] = error.message
                 logging.getLogger("mmarctl.data").warning(
                     "skipping a bad case (skip_bad_cases is on): %s", error)
                 bar.update(1)
                 continue
-            case = case_name(sample)
+            sample[CASE_KEY] = named  # the writers' and tables' name of this case
+            case = named.key
             values = [float(m.update(sample)) for m in metrics]
             rows.append((case, values))
             if collector is not None:
-                collector.add(case, sample, values)
+                collector.add(case, sample, values, shown=named.shown)
             if previewer is not None:
-                previewer.add(case, sample)
+                previewer.add(case, sample, name=named.output)
             for writer in writers:
                 written = writer.write(sample, output_dir)
                 if isinstance(written, (str, Path)):

@@ -11,13 +11,15 @@ import numpy as np
 from mmarctl.errors import ConfigError, DataError
 from mmarctl.runtime.component import Component
 from mmarctl.runtime.transforms.base import Sample, sample_name
+from mmarctl.runtime.writers.case_names import case_of
 
 
 class WriteClassificationResult(Component):
     """Append each case's prediction to ``<write_path>/preds_<field>.csv``.
 
     Implements Clara's ``WriteClassificationResult``. Columns: ``image`` (the source file
-    name as given by the data list) then ``class_0 .. class_{K-1}`` with the probabilities.
+    name as given by the data list; ``~2`` ... after a file listed more than once) then
+    ``class_0 .. class_{K-1}`` with the probabilities.
     The first write of a writer instance replaces an existing file (one file per run),
     later writes append; writes are serialised so worker threads may share one writer.
 
@@ -62,7 +64,9 @@ class WriteClassificationResult(Component):
                     rows = csv.writer(handle)
                     if first:
                         rows.writerow(["image"] + [f"class_{i}" for i in range(len(values))])
-                    rows.writerow([sample_name(sample)] + [f"{v:.6g}" for v in values])
+                    named = case_of(sample)  # a file listed twice gets its own row name
+                    image = named.key if named is not None else sample_name(sample)
+                    rows.writerow([image] + [f"{v:.6g}" for v in values])
             except OSError as error:
                 raise DataError(f"cannot write CSV file: {error.strerror or error}",
                                 file=str(path)) from error

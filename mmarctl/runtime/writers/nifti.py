@@ -12,6 +12,7 @@ from mmarctl.runtime.component import Component
 from mmarctl.runtime.transforms.base import Sample, case_name, channel_axis, sample_name
 from mmarctl.runtime.transforms.c_order import as_f_order
 from mmarctl.runtime.transforms.nifti_gzip import save_nifti_file
+from mmarctl.runtime.writers.case_names import case_of
 
 #: dtype names accepted for the written voxels
 DTYPES = ("uint8", "int8", "uint16", "int16", "int32", "float32", "float64")
@@ -51,7 +52,9 @@ class WriteNifti(Component):
 
     Implements Clara's ``WriteNifti`` (validation ``writers``). ``<case>`` is the source
     image's file name without extension (``spleen_3``; for several modality files their
-    common prefix), so a run over a data list gives one folder per case. The file takes the field's ``affine``
+    common prefix), so a run over a data list gives one folder per case. When two cases of a
+    validate/infer run share that name, each is written under the parent folders that tell
+    them apart (``p1/ct/ct_model.nii.gz``; see :mod:`mmarctl.runtime.writers.case_names`). The file takes the field's ``affine``
     (after CopyProperties / RestoreOriginalShape), else the image's, and the source image's
     NIfTI header, so it overlays the input in any viewer.
 
@@ -82,6 +85,9 @@ class WriteNifti(Component):
         if root is None:
             raise ConfigError(f"{self.clara_name}: no output folder (write_path is not set)",
                               hint="set write_path to {MMAR_EVAL_OUTPUT_PATH}")
+        named = case_of(sample)  # validate/infer: the run's names, apart when they collide
+        if named is not None:
+            return Path(root) / named.output / f"{named.stem}_{self.field}.nii.gz"
         case = case_name(sample, "image" if "image" in sample.get("meta", {}) else None)
         return Path(root) / case / f"{case}_{self.field}.nii.gz"
 
