@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mmarctl.check.case_fields import MetricRead, metric_field_problems
-from mmarctl.check.images import header_problems, pair_shape_problems, png_problems
+from mmarctl.check.images import Geometry, header_problems, pair_problems, png_problems
 from mmarctl.errors import ConfigError
 from mmarctl.jsonio import load_json
 from mmarctl.problems import Problem
@@ -52,6 +52,8 @@ class DataUse:
             transforms do not give (:func:`.case_fields.metric_reads`): the items must;
             ``infer`` runs no metric (its pre-flight drops them).
         made_fields: the fields those transforms give, for the messages.
+        reoriented: the fields whose LoadNifti reorients them (``as_closest_canonical``):
+            an image and label are compared as the pipeline sees them.
     """
 
     datalist: str
@@ -65,6 +67,7 @@ class DataUse:
     num_classes: int | None = None
     metric_reads: tuple[MetricRead, ...] = ()
     made_fields: tuple[str, ...] = ()
+    reoriented: tuple[str, ...] = ()
 
     def reads_class_labels(self) -> bool:
         """Whether the items' ``"label"`` is the class label itself: a training config's
@@ -96,6 +99,8 @@ def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
     seen: set[tuple] = set()
     bad_bases: set[str] = set()
     headers_seen: set[tuple] = set()
+    pairs_seen: set[tuple] = set()
+    geometries: dict[Path, Geometry] = {}  # each header read once, for the pair check too
     for use in uses:
         if not use.datalist:
             problems.append(Problem(*use.origin, DATALIST_NOT_SET))
@@ -149,10 +154,17 @@ def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
         headers_seen.update((use.datalist, use.base_dir, use.key, f) for f in nifti)
         for field in nifti if use.base_dir is not None else []:
             problems.extend(Problem(shown, use.key, message) for message in header_problems(
-                items, Path(use.base_dir), [field], use.image_channels))
-        if use.base_dir is not None and {"image", "label"} <= set(nifti):
-            problems.extend(Problem(shown, use.key, message) for message in
-                            pair_shape_problems(items, Path(use.base_dir), ("image", "label")))
+                items, Path(use.base_dir), [field], use.image_channels, geometries))
+        # Image and label as this pipeline's loaders leave them (reoriented or not): once
+        # per way of loading them.
+        reoriented = frozenset(use.reoriented) & {"image", "label"}
+        pair = (use.datalist, use.base_dir, use.key, reoriented)
+        by_nifti = {field for field, loader in reads.items() if loader == "LoadNifti"}
+        if use.base_dir is not None and {"image", "label"} <= by_nifti and pair not in pairs_seen:
+            pairs_seen.add(pair)
+            problems.extend(Problem(shown, use.key, message) for message in pair_problems(
+                items, Path(use.base_dir), ("image", "label"), reoriented=reoriented,
+                known=geometries))
         png = [field for field, loader in reads.items() if loader == "LoadPng"
                and (use.datalist, use.base_dir, use.key, field) not in headers_seen]
         headers_seen.update((use.datalist, use.base_dir, use.key, f) for f in png)

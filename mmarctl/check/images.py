@@ -12,6 +12,11 @@ line per kind of problem with the first few files and a count:
   multi-modal field) differs from the pipeline's ``output_image_channels``, when no
   transform of the chain changes channels.
 
+and, for each image and its label (:func:`pair_problems`, from the same header reads), a
+pair that is not on one voxel grid as the loaders leave it (LoadNifti's
+``as_closest_canonical`` reorients): another orientation, another spacing or origin beyond
+header rounding, another shape on one spacing.
+
 A truncated voxel block is not visible in the header: the training pipeline reports it
 when it reads the case (see ``skip_bad_cases`` in docs/check.md).
 """
@@ -19,6 +24,7 @@ when it reads the case (see ``skip_bad_cases`` in docs/check.md).
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +40,8 @@ CHANNEL_CHANGING = frozenset({"AddExtremePointsChannel", "RepeatChannel",
 
 
 def header_problems(items: list, base: Path, fields: list[str],
-                    expected_channels: int | None) -> list[str]:
+                    expected_channels: int | None,
+                    known: dict[Path, Geometry] | None = None) -> list[str]:
     """Messages (one per kind) for the NIfTI files of ``fields`` in ``items``.
 
     Args:
@@ -43,6 +50,8 @@ def header_problems(items: list, base: Path, fields: list[str],
         fields: the fields LoadNifti reads.
         expected_channels: the pipeline's ``output_image_channels`` for the ``image`` field,
             or None not to compare.
+        known: filled with the geometry of every readable header, by path, so that
+            :func:`pair_problems` reads no header twice.
     """
     found: dict[str, list[str]] = defaultdict(list)
     checked = 0
@@ -60,7 +69,7 @@ def header_problems(items: list, base: Path, fields: list[str],
                     channels = None  # reported by the missing-files check
                     continue
                 checked += 1
-                kind, detail, count = _inspect(path)
+                kind, detail, count = _inspect(path, known)
                 if kind:
                     found[kind].append(f"{name}{detail}")
                 if channels is not None:
@@ -98,36 +107,164 @@ def png_problems(items: list, base: Path, fields: list[str]) -> list[str]:
             f"{_listed(wrong)}"]
 
 
-def pair_shape_problems(items: list, base: Path, fields: tuple[str, str]) -> list[str]:
-    """A message for the items whose two NIfTI ``fields`` (image and label) differ in
-    spatial shape on the same voxel spacing, from their headers: the pipeline stops on
-    such a case mid-epoch. (On different spacings a resampling transform may bring the two
-    to one grid, which only running the transforms can tell.)"""
+#: How far apart (relative) two voxel spacings may be and still count as one: pixdim is
+#: float32, and tools round it differently (0.79296875 against 0.792969).
+SPACING_RTOL = 1e-3
+#: How far apart two origins may be, in voxels of the image: float32 sforms, and a qform
+#: next to an sform, differ by far less; a real shift is a voxel or more.
+ORIGIN_TOLERANCE = 0.1
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """A file's voxel grid as its header gives it (no voxel read).
+
+    Attributes:
+        shape: the spatial axes (the first three at most).
+        spacing: the voxel size along each of them (pixdim).
+        affine: voxel to world (sform, else qform, else nibabel's default).
+        placed: whether the header sets a qform or sform (else its position is unknown).
+    """
+
+    shape: tuple[int, ...]
+    spacing: tuple[float, ...]
+    affine: np.ndarray
+    placed: bool
+
+    @classmethod
+    def of(cls, image: Any) -> "Geometry":
+        """The geometry of a nibabel image (its header and affine)."""
+        header = image.header
+        shape = tuple(int(n) for n in header.get_data_shape()[:3])
+        spacing = tuple(float(z) for z in header.get_zooms()[:len(shape)])
+        try:
+            placed = int(header["qform_code"]) > 0 or int(header["sform_code"]) > 0
+        except (KeyError, ValueError, TypeError):  # Analyze and other formats: no codes
+            placed = False
+        return cls(shape, spacing, np.asarray(image.affine, np.float64), placed)
+
+    def usable(self) -> bool:
+        """Whether the affine is finite and invertible (else header_problems reports it)."""
+        linear = self.affine[:3, :3]
+        return bool(np.isfinite(self.affine).all() and linear.shape == (3, 3)
+                    and abs(np.linalg.det(linear)) >= 1e-12)
+
+    def reoriented(self) -> "Geometry":
+        """The grid LoadNifti's ``as_closest_canonical`` turns this one into (RAS+): the
+        axes permuted and flipped, as ``nibabel.as_closest_canonical`` does."""
+        from nibabel.orientations import inv_ornt_aff, io_orientation
+
+        if len(self.shape) != 3:
+            return self
+        ornt = io_orientation(self.affine)
+        shape, spacing = [0] * 3, [0.0] * 3
+        for axis, (to, _) in enumerate(ornt.astype(int)):
+            shape[to], spacing[to] = self.shape[axis], self.spacing[axis]
+        affine = self.affine @ inv_ornt_aff(ornt, self.shape)
+        return Geometry(tuple(shape), tuple(spacing), affine, self.placed)
+
+    def axcodes(self) -> str:
+        """The orientation, e.g. ``RAS`` or ``LPS`` (nibabel's ``aff2axcodes``)."""
+        import nibabel as nib
+
+        return "".join(str(code) for code in nib.aff2axcodes(self.affine[:4, :4]))
+
+
+def read_geometry(path: Path, known: dict[Path, Geometry] | None = None) -> Geometry | None:
+    """The header geometry of the NIfTI file at ``path`` (None when unreadable), taken from
+    ``known`` (the headers :func:`header_problems` read) when there."""
+    if known is not None and path in known:
+        return known[path]
     import nibabel as nib
 
-    wrong, checked = [], 0
+    try:
+        return Geometry.of(nib.load(str(path)))
+    except Exception:  # an unreadable header is reported by header_problems
+        return None
+
+
+def pair_problems(items: list, base: Path, fields: tuple[str, str], *,
+                  reoriented: frozenset[str] = frozenset(),
+                  known: dict[Path, Geometry] | None = None) -> list[str]:
+    """Messages (one per kind) for the items whose two NIfTI ``fields`` (image and label) do
+    not lie on one voxel grid, from their headers. The pipeline pairs their voxels one to
+    one, so a label in another orientation, on another spacing with the same shape, or
+    shifted, is scored or trained against the wrong voxels without a word; a label of
+    another shape on the same spacing stops the pipeline mid-epoch. (Of another shape on
+    another spacing, a resampling transform may bring both to one grid, which only running
+    it can tell.)
+
+    Args:
+        items: datalist items as written.
+        base: DATA_ROOT.
+        fields: ``(image field, label field)``.
+        reoriented: the fields whose LoadNifti has ``as_closest_canonical``: they are
+            compared as reoriented to RAS+, as the pipeline sees them.
+        known: headers already read (:func:`header_problems`), by path.
+    """
+    found: dict[str, list[str]] = defaultdict(list)
+    checked = 0
     for item in items:
         if not isinstance(item, dict):
             continue
         names = [item.get(field) for field in fields]
         if not all(isinstance(name, str) and (base / name).is_file() for name in names):
             continue
-        try:
-            headers = [nib.load(str(base / name)).header for name in names]
-            shapes = [tuple(int(n) for n in h.get_data_shape()[:3]) for h in headers]
-            spacings = [np.asarray(h.get_zooms()[:3], np.float64) for h in headers]
-        except Exception:  # an unreadable header is reported by header_problems
-            continue
+        grids = [read_geometry(base / name, known) for name in names]
+        if None in grids or not all(grid.usable() for grid in grids):
+            continue  # reported by header_problems
+        grids = [grid.reoriented() if field in reoriented else grid
+                 for grid, field in zip(grids, fields)]
         checked += 1
-        same_spacing = spacings[0].shape == spacings[1].shape and np.allclose(
-            spacings[0], spacings[1], rtol=1e-3)
-        if shapes[0] != shapes[1] and same_spacing:
-            wrong.append(f"{names[1]} ({'x'.join(map(str, shapes[1]))} against "
-                         f"{'x'.join(map(str, shapes[0]))})")
-    if not wrong:
-        return []
-    return [f"{len(wrong)} of {checked} labels differ in shape from their image: "
-            f"{_listed(wrong)}"]
+        kind, shown = _pair_difference(*grids)
+        if kind:
+            found[kind].append(f"{names[1]} {shown[1]} against {names[0]} {shown[0]}")
+    return [_pair_line(kind, pairs, checked, fields, reoriented)
+            for kind, pairs in found.items()]
+
+
+def _pair_difference(image: Geometry, label: Geometry) -> tuple[str | None, tuple[str, str]]:
+    """(kind of difference or None, how each of the two is shown) of an image/label pair."""
+    def axes(values) -> str:
+        return "x".join(f"{v:g}" for v in values)
+
+    # Without a qform or sform a file's orientation and origin are unknown: the loader
+    # takes its voxels as they are, so only its spacing and shape can disagree.
+    placed = image.placed and label.placed
+    if placed and len(image.shape) == len(label.shape) and image.axcodes() != label.axcodes():
+        return "orientation", (image.axcodes(), label.axcodes())
+    same_spacing = len(image.spacing) == len(label.spacing) and np.allclose(
+        image.spacing, label.spacing, rtol=SPACING_RTOL, atol=0)
+    if image.shape != label.shape:
+        if same_spacing:
+            return "shape", (axes(image.shape), axes(label.shape))
+        return None, ("", "")  # a resampling transform may reconcile them
+    if not same_spacing:
+        return "spacing", (f"{axes(image.spacing)} mm", f"{axes(label.spacing)} mm")
+    shift = np.abs(image.affine[:3, 3] - label.affine[:3, 3])
+    if placed and shift.max() > ORIGIN_TOLERANCE * min(image.spacing):
+        def origin(grid: Geometry) -> str:
+            return "(" + ", ".join(f"{v:g}" for v in np.round(grid.affine[:3, 3], 3)) + ")"
+        return "origin", (origin(image), origin(label))
+    return None, ("", "")
+
+
+def _pair_line(kind: str, pairs: list[str], checked: int, fields: tuple[str, str],
+               reoriented: frozenset[str]) -> str:
+    image, label = fields
+    count = f"{len(pairs)} of {checked} {label}s"
+    if kind == "shape":
+        return f"{count} differ in shape from their {image}: {_listed(pairs)}"
+    if kind == "orientation":
+        fix = ("re-save the label on its image's grid" if reoriented else
+               "re-save the label on its image's grid, or set LoadNifti's "
+               "as_closest_canonical to true when both headers are right")
+        return (f"{count} differ in orientation from their {image}, and the pipeline "
+                f"pairs their voxels one to one: {_listed(pairs)} ({fix})")
+    what = {"spacing": "have another voxel spacing than their",
+            "origin": "have another origin (a shifted grid) than their"}[kind]
+    return (f"{count} {what} {image} of the same shape, and the pipeline pairs their voxels "
+            f"one to one: {_listed(pairs)} (re-save the label on its image's grid)")
 
 
 def _names(value: Any) -> list[str]:
@@ -138,14 +275,18 @@ def _names(value: Any) -> list[str]:
     return []
 
 
-def _inspect(path: Path) -> tuple[str | None, str, int | None]:
-    """(problem kind or None, detail, channel count) of one file, from its header."""
+def _inspect(path: Path, known: dict[Path, Geometry] | None = None,
+             ) -> tuple[str | None, str, int | None]:
+    """(problem kind or None, detail, channel count) of one file, from its header; its
+    geometry goes into ``known``."""
     import nibabel as nib
 
     try:
         image = nib.load(str(path))
         shape = tuple(int(n) for n in image.shape)
         affine = np.asarray(image.affine, dtype=np.float64)
+        if known is not None:
+            known[path] = Geometry.of(image)
     except Exception as error:  # nibabel raises many types for a bad header
         return "unreadable", f" ({type(error).__name__})", None
     if len(shape) < 2 or 0 in shape:

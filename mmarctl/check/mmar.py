@@ -455,7 +455,13 @@ def _with_loaders(use: DataUse, built: ConstructorChecker) -> DataUse:
     # Class labels are held to the network's outputs; a validation config's network comes
     # from its model loader, which check does not build, so they are not compared there.
     num_classes = getattr(built.built.get("train.model"), "num_classes", None) if section else None
+    # Fields a LoadNifti reorients to RAS+ (as_closest_canonical): an image and its label
+    # are compared as the pipeline sees them.
+    loaders = [t for t in chain + (labels if isinstance(labels, list) else []) if t is not None]
+    reoriented = tuple(field for t in loaders if getattr(t, "as_closest_canonical", False)
+                       for field in getattr(t, "fields", ()))
     return replace(use, reads=reads, image_channels=channels, label_reads=label_reads,
+                   reoriented=reoriented,
                    num_classes=num_classes if isinstance(num_classes, int) else None)
 
 

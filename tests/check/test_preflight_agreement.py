@@ -81,6 +81,29 @@ def _label_cropped(root: Path) -> None:
                   data=lambda image: image.get_fdata(dtype=np.float32)[:20, :20, :20])
 
 
+def _label_flipped(root: Path) -> None:
+    """The label's voxels as they were, its affine flipped left-right (LAS against RAS)."""
+    label = datalist_file(root, "training", 0, "label")
+    rewrite_image(label, affine=np.diag([-1.0, 1.0, 1.0, 1.0]) @ _affine(label))
+
+
+def _label_spacing(root: Path) -> None:
+    """The label's voxels as they were, written with 1 mm voxels (a tool's default header)."""
+    import nibabel as nib
+
+    label = datalist_file(root, "training", 0, "label")
+    image = nib.load(str(label))
+    affine = image.affine.copy()
+    affine[:3, :3] = np.eye(3)
+    nib.save(nib.Nifti1Image(np.asarray(image.dataobj), affine), str(label))
+
+
+def _affine(path: Path) -> np.ndarray:
+    import nibabel as nib
+
+    return np.asarray(nib.load(str(path)).affine, np.float64)
+
+
 def _seed_text(root: Path) -> None:
     _train(root, lambda c: c["determinism"].update(random_seed="abc"))
 
@@ -149,6 +172,11 @@ CASES = [
      "the 'training' list holds no items; config/config_train.json reads it"),
     ("header-pair-shape", _label_cropped, "data/dataset_0.json: training",
      "1 of 3 labels differ in shape from their image"),
+    ("header-pair-orientation", _label_flipped, "data/dataset_0.json: training",
+     "1 of 3 labels differ in orientation from their image, and the pipeline pairs their "
+     "voxels one to one"),
+    ("header-pair-spacing", _label_spacing, "data/dataset_0.json: training",
+     "1 of 3 labels have another voxel spacing than their image of the same shape"),
 ]
 
 
@@ -180,4 +208,4 @@ def test_check_and_train_refuse_with_the_same_line(broken, where, message, tmp_p
 
 
 def test_the_agreement_table_covers_every_class():
-    assert len({cid for cid, *_ in CASES}) == len(CASES) == 16
+    assert len({cid for cid, *_ in CASES}) == len(CASES) == 18
