@@ -117,7 +117,7 @@ def test_export_all_writes_verified_artifacts_and_manifest(mmar):
     manifest = json.loads((models / "export.json").read_text())
     assert manifest["layout"] == "channels_last"
     assert manifest["input"] == {"name": "NV_MODEL_INPUT", "shape": [None, *PATCH, 1],
-                                 "dtype": "float32", "axes": "N,X,Y,Z,C"}
+                                 "dtype": "float32", "axes": "N,X,Y,Z,C", "size_divisor": 1}
     assert manifest["output"]["shape"] == [None, *PATCH, 2]
     assert manifest["source"]["checkpoint"] == "models/model.ckpt"
     assert manifest["source"]["network"] == "TinyNet"

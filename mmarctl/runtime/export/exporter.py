@@ -293,7 +293,8 @@ def _export(workspace, request, resolved, formats, trt_missing, prefix, out_dir,
     manifest = mf.build_manifest(
         source=source, spec=spec, sample_shape=sample.shape, seed=request.seed,
         tolerance=request.tolerance, formats={r.format: r.as_manifest() for r in results},
-        previous=mf.read_manifest(out_dir))
+        previous=mf.read_manifest(out_dir),
+        size_divisor=getattr(network, "size_divisor", 1) or 1)
     if "triton" in formats:
         manifest["formats"]["triton"].update(
             model_name=builder.triton_name, max_batch_size=request.triton_max_batch_size,

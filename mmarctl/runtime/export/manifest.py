@@ -6,14 +6,18 @@ Shape (version 1)::
      "source": {"checkpoint": "models/model.ckpt", "checkpoint_sha256": "...",
                 "config": "config/config_train.json", "network": "Unet", "network_args": {...}},
      "layout": "channels_last", "dynamic_input_shape": false,
-     "input":  {"name": "NV_MODEL_INPUT",  "shape": [null, 96, 96, 96, 1], "dtype": "float32"},
+     "input":  {"name": "NV_MODEL_INPUT",  "shape": [null, 96, 96, 96, 1], "dtype": "float32",
+                "axes": "N,X,Y,Z,C", "size_divisor": 16},
      "output": {"name": "NV_MODEL_OUTPUT", "shape": [null, 96, 96, 96, 2], "dtype": "float32"},
      "verification": {"seed": 0, "sample_shape": [1, 96, 96, 96, 1], "tolerance": 0.0001,
                       "metric": "max_abs_diff"},
      "formats": {"fzn": {"path": "models/model.fzn.pb", "max_abs_diff": 0.0, "seconds": 1.2},
                  "trt": {"skipped": "no NVIDIA GPU"}}}
 
-Shapes put the batch axis first and ``null`` for an open size. An export of a Clara TF1
+Shapes put the batch axis first and ``null`` for an open size. ``input.size_divisor`` is the
+network's size divisor: every spatial size given to the model must be a multiple of it (16
+for the spleen Unet's four poolings; 1: any size), else the model fails inside (Concat,
+MaxPool); absent when the export does not know it (a Clara TF1 graph). An export of a Clara TF1
 graph keeps that graph's layout (``"layout": "channels_first"``, axes ``N,C,X,Y,Z``) and
 records ``source.format`` (``tf1_checkpoint`` or ``frozen_graph``). An export of some formats
 keeps the entries of other formats from an earlier export of the *same* checkpoint
@@ -46,8 +50,13 @@ def checkpoint_digest(files: list[Path]) -> str:
 
 def build_manifest(*, source: dict[str, Any], spec: Any, sample_shape: tuple[int, ...],
                    seed: int, tolerance: float, formats: dict[str, dict[str, Any]],
-                   previous: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The manifest dict; ``previous`` entries of other formats are kept for the same weights."""
+                   previous: dict[str, Any] | None = None,
+                   size_divisor: int | None = None) -> dict[str, Any]:
+    """The manifest dict; ``previous`` entries of other formats are kept for the same weights.
+
+    ``size_divisor``: the network's (recorded in ``input``); None when unknown.
+    """
+    divisor = {"size_divisor": int(size_divisor)} if size_divisor else {}
     kept: dict[str, Any] = {}
     if previous and previous.get("source", {}).get("checkpoint_sha256") == source.get(
             "checkpoint_sha256"):
@@ -60,7 +69,7 @@ def build_manifest(*, source: dict[str, Any], spec: Any, sample_shape: tuple[int
         "layout": getattr(spec, "layout", "channels_last"),
         "dynamic_input_shape": spec.dynamic,
         "input": {"name": spec.input_name, "shape": list(spec.input_shape), "dtype": "float32",
-                  "axes": _axes(spec.spatial_dims, "C", _first(spec))},
+                  "axes": _axes(spec.spatial_dims, "C", _first(spec)), **divisor},
         "output": {"name": spec.output_name, "shape": list(spec.output_shape),
                    "dtype": "float32",
                    "axes": _axes(spec.spatial_dims if spec.spatial_output else 0, "K",
