@@ -337,9 +337,48 @@ def restore_training_state(prefix: str | os.PathLike, model: Any,
 
     def read(found: str) -> dict[str, Any]:
         state = _read_state(found)
+        # The network first, so that a mismatch there is told as one (another model
+        # config); what fails after it is the optimizer's part.
+        _read(_make_checkpoint(model), found, "network").expect_partial()
         checkpoint = _make_checkpoint(model, optimizer, {k: v for k, v in state.items()})
-        status = _read(checkpoint, found, "network and optimizer")
+        try:
+            status = _read(checkpoint, found, "network and optimizer")
+        except RuntimeFailure as error:
+            if optimizer is None or "damaged" in error.message:
+                raise
+            raise _optimizer_mismatch(found, optimizer, error) from error
         status.expect_partial()
         return state
 
     return _read_settled(prefix, "training", read)
+
+
+def _saved_optimizer_variables(found: str) -> int:
+    """How many of its own variables (iterations, moments ...) the optimizer saved at
+    ``found``; the model variables it refers to are not counted."""
+    import tensorflow as tf
+
+    names = tf.train.load_checkpoint(found).get_variable_to_shape_map()
+    return sum(1 for name in names
+               if name.startswith("optimizer/") and "/_trainable_variables/" not in name
+               and name.endswith("/.ATTRIBUTES/VARIABLE_VALUE"))
+
+
+def _optimizer_mismatch(found: str, optimizer: Any, error: RuntimeFailure) -> RuntimeFailure:
+    """The error for a resume state whose network fits but whose optimizer part does not:
+    incomplete (fewer variables than the optimizer has: saved before it was set up), or
+    written by another optimizer."""
+    expected = len(getattr(optimizer, "variables", []))
+    try:
+        saved = _saved_optimizer_variables(found)
+    except Exception:  # unreadable: the reader's own message says more
+        return error
+    if saved < expected:
+        return RuntimeFailure(f"the resume state {found} is incomplete: it holds {saved} of "
+                              f"the optimizer's {expected} variables (saved before the "
+                              "optimizer was set up)",
+                              hint="start a fresh run without --resume")
+    return RuntimeFailure(f"the resume state {found} does not match the optimizer: "
+                          f"{error.message.split(': ', 1)[-1]}",
+                          hint="was train.optimizer changed since the run was stopped? "
+                               "resume with the same config, or start a fresh run")

@@ -288,6 +288,10 @@ class TrainingPlan:
                     else learning_rate)
         optimizer = optimizer_component.build(schedule)
         optimizer = precision.wrap_optimizer(optimizer)  # loss scaling under float16 only
+        # Its slots now, not in the first step's trace: Keras marks an optimizer built before
+        # it adds the moments, so a Ctrl-C in that trace left one that looked built but had
+        # none, and the resume state saved from it could not be resumed.
+        optimizer.build(model.trainable_variables)
 
         from mmarctl.runtime import checkpoint
         from mmarctl.runtime.training.contract import TrainState
@@ -323,10 +327,8 @@ class TrainingPlan:
                                                              highlight=False)
                                   if backend.is_chief else None)
         if backend.size > 1:
-            # Every rank starts from rank 0's weights and optimizer state; the optimizer's
-            # slots must exist first, so build it on the model's variables.
-            if not optimizer.built:
-                optimizer.build(model.trainable_variables)
+            # Every rank starts from rank 0's weights and optimizer state (its slots exist:
+            # built above).
             backend.broadcast_variables(list(model.variables) + list(optimizer.variables))
 
         return cls(workspace=workspace, options=options, resolved=resolved, backend=backend,

@@ -290,3 +290,28 @@ def test_the_next_save_removes_temporary_files_of_dead_processes_only(tmp_path):
                                            f"model.ckpt.tmp-{live_pid}{ckpt.DATA_SUFFIX}",
                                            f"model.ckpt.tmp-{live_pid}_temp",
                                            "other.ckpt.tmp-1.index"])
+
+
+def test_a_resume_state_missing_optimizer_variables_is_called_incomplete(tmp_path):
+    """Saved from an optimizer Keras marked built before it had its moments: the network
+    fits, so the message says the state is incomplete, not that the model config changed."""
+    from keras.src.optimizers.base_optimizer import BaseOptimizer
+
+    model, half = tiny_model(), keras.optimizers.Adam(0.1)
+    BaseOptimizer.build(half, model.trainable_variables)  # built=True, no moments yet
+    prefix = tmp_path / "resume" / "model.ckpt"
+    ckpt.save_checkpoint(prefix, model, half, epoch=-1)
+    with pytest.raises(RuntimeFailure) as info:
+        ckpt.restore_training_state(prefix, tiny_model(seed=3), keras.optimizers.Adam(0.1))
+    assert "is incomplete" in info.value.message and "of the optimizer's" in info.value.message
+    assert "fresh run" in info.value.hint and "model config" not in str(info.value)
+
+
+def test_a_resume_state_of_another_network_still_blames_the_model_config(tmp_path):
+    prefix = tmp_path / "resume" / "model.ckpt"
+    model, optimizer = tiny_model(units=3), keras.optimizers.Adam(0.1)
+    optimizer.build(model.trainable_variables)
+    ckpt.save_checkpoint(prefix, model, optimizer, epoch=0)
+    with pytest.raises(RuntimeFailure, match="does not match the network") as info:
+        ckpt.restore_training_state(prefix, tiny_model(units=5), keras.optimizers.Adam(0.1))
+    assert "model config" in info.value.hint

@@ -206,6 +206,39 @@ def test_interrupt_during_an_epochs_bookkeeping_lets_it_finish(tmp_path, signum)
     assert [line["epoch"] for line in lines] == [1, 2, 3]
 
 
+class InterruptAfterFirstStep(contract.Callback):
+    def on_step_end(self, state, logs):
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_while_the_first_step_is_traced_leaves_a_resumable_state(tmp_path, monkeypatch):
+    """Keras marks an optimizer built before it adds its moments; a Ctrl-C between the two,
+    in the first step's trace, used to save a resume state without them. The plan builds
+    the optimizer before training, so the trace has nothing of it to build."""
+    import keras
+    import tensorflow as tf
+
+    real_add = keras.optimizers.Optimizer.add_optimizer_variables
+
+    def ctrl_c_in_a_trace(self, *args, **kwargs):
+        if tf.inside_function():
+            raise KeyboardInterrupt  # the Ctrl-C lands while the step is traced
+        return real_add(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.optimizers.Optimizer, "add_optimizer_variables",
+                        ctrl_c_in_a_trace)
+    root = make_mmar(tmp_path / "m", config=train_config(epochs=2))
+    plan = build(root, seed=2)
+    assert plan.optimizer.built and len(plan.optimizer.variables) > 2
+    plan.handlers = [InterruptAfterFirstStep()]
+    with pytest.raises(KeyboardInterrupt):
+        plan.run()
+    monkeypatch.undo()
+    resumed = build(root, seed=2, resume=True)
+    assert resumed.state.start_epoch == 0
+    assert len(resumed.optimizer.variables) == len(plan.optimizer.variables)
+
+
 def test_resume_without_saved_state(tmp_path):
     root = make_mmar(tmp_path / "m")
     with pytest.raises(RuntimeFailure, match="nothing to resume"):
