@@ -311,7 +311,14 @@ class TrainingPlan:
             saved = checkpoint.restore_training_state(prefix, model, optimizer)
             state.start_epoch = int(saved.get("epoch", -1)) + 1
             state.last_finished_epoch = state.start_epoch - 1
-            state.step = int(saved.get("step", 0))
+            # The unfinished epoch is trained again from its start, and so is its stretch of
+            # the learning-rate schedule: the step count and the optimizer's iterations go
+            # back to where the last finished epoch left them (the interrupted epoch's steps
+            # are in the saved ones). States saved before finished_steps was kept: full
+            # epochs of this run's length.
+            finished = int(saved.get("finished_steps", state.start_epoch * steps))
+            state.step = state.finished_steps = finished
+            optimizer.iterations.assign(finished)
             state.best_metric = float(saved.get("best_metric", -math.inf))
             state.best_epoch = int(saved.get("best_epoch", -1))
             if state.start_epoch >= epochs:

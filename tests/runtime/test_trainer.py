@@ -170,6 +170,49 @@ def test_interrupt_saves_resume_state_and_resume_continues(tmp_path):
     assert not (root / "models" / "resume").exists()
 
 
+class RecordRates(contract.Callback):
+    """Each step's learning rate, with its epoch; raises Ctrl-C at epoch ``stop``'s
+    validation (its steps done, the epoch not finished)."""
+
+    def __init__(self, stop=None):
+        self.rates, self.stop = [], stop
+
+    def on_step_end(self, state, logs):
+        self.rates.append((state.epoch, state.step, logs["learning_rate"]))
+
+    def on_validation_end(self, state, metrics):
+        if state.epoch == self.stop:
+            raise KeyboardInterrupt
+
+
+def test_a_resumed_run_follows_the_uninterrupted_learning_rate_schedule(tmp_path):
+    """Interrupted after epoch 2's steps, resume redoes epoch 2 from the optimizer iteration
+    where epoch 1 ended: the same rates and step numbers as a run never stopped (not shifted
+    by epoch 2's first pass, which left the last epoch at rate 0)."""
+    config = train_config(epochs=4)
+    config["train"]["lr_policy"] = {"name": "ReducePoly", "args": {"poly_power": 0.9}}
+    whole = build(make_mmar(tmp_path / "whole", config=config), seed=2)
+    plain = RecordRates()
+    whole.handlers = [plain]
+    whole.run()
+
+    root = make_mmar(tmp_path / "cut", config=config)
+    first = build(root, seed=2)
+    first.handlers = [RecordRates(stop=1)]
+    with pytest.raises(KeyboardInterrupt):
+        first.run()
+    resumed = build(root, seed=2, resume=True)
+    assert resumed.state.start_epoch == 1
+    assert int(resumed.optimizer.iterations.numpy()) == resumed.state.step == 2
+    again = RecordRates()
+    resumed.handlers = [again]
+    resumed.run()
+    expected = [row for row in plain.rates if row[0] >= 1]
+    assert [row[:2] for row in again.rates] == [row[:2] for row in expected]
+    np.testing.assert_allclose([row[2] for row in again.rates],
+                               [row[2] for row in expected], rtol=1e-6)
+
+
 class SignalAtEpochEnd(contract.Callback):
     """Sends this process ``signum`` in the middle of epoch ``epoch``'s bookkeeping (put
     first, it runs before the history line is written)."""

@@ -39,6 +39,7 @@ class CheckpointSaver(Callback):
 
     def _state(self, state: TrainState) -> dict[str, Any]:
         return {"epoch": state.last_finished_epoch, "step": state.step,
+                "finished_steps": state.finished_steps,
                 "best_metric": state.best_metric, "best_epoch": state.best_epoch}
 
     def on_validation_end(self, state: TrainState, metrics: dict[str, float]) -> None:

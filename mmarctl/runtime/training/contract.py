@@ -41,6 +41,9 @@ class TrainState:
     step: int = 0
     steps_per_epoch: int = 0
     last_finished_epoch: int = -1
+    #: ``step`` when epoch ``last_finished_epoch`` ended: where ``--resume``, which redoes an
+    #: unfinished epoch, sets the step count and the optimizer's iterations back to.
+    finished_steps: int = 0
     key_metric: str | None = None
     best_metric: float = -math.inf
     best_epoch: int = -1
@@ -133,6 +136,7 @@ def run(engine: Engine, state: TrainState, callbacks: list[Callback], *,
             epoch_logs["time_s"] = time.monotonic() - started
             with interrupts_held():  # the epoch is recorded everywhere, or nowhere
                 state.last_finished_epoch = epoch
+                state.finished_steps = state.step
                 state.history.append({"epoch": epoch + 1, **epoch_logs})
                 _call(callbacks, "on_epoch_end", state, epoch_logs)
     except KeyboardInterrupt:
