@@ -50,7 +50,8 @@ class ModelFile:
         problem: what validate, infer or export would refuse in this file (``check``
             reports it as a problem, not a note), else None.
         network: TF2 checkpoints: the input and output of the network it was written for.
-        damaged: checkpoints whose files cannot be read whole: ``truncated`` or ``damaged``.
+        damaged: checkpoints whose files cannot be read whole: ``truncated`` or ``damaged``
+            (or ``not read: ...``, when an interrupted save leaves the verbs nothing to read).
     """
 
     kind: str
@@ -231,7 +232,46 @@ def _describe_graph(item: ModelFile, summary: gi.GraphSummary, data_format: str 
                             + f" ({channel_mismatch_hint(graph_channels, channels)})")
 
 
+#: The marker a checkpoint save leaves beside the prefix while it swaps the pair in
+#: (``mmarctl.runtime.checkpoint``); the backup it reads meanwhile.
+SWAP_MARKER, BACKUP_SUFFIX = ".swapping", ".bak"
+
+
 def _checkpoint(index: Path, data_format: str | None, channels: int | None) -> ModelFile:
+    item = _checkpoint_files(index, data_format, channels)
+    _after_interrupted_save(item)
+    return item
+
+
+def _after_interrupted_save(item: ModelFile) -> None:
+    """Mark a checkpoint whose save was interrupted mid-swap (``<prefix>.swapping`` left):
+    the verbs read what ``checkpoint_prefix`` resolves, the backup, or nothing at all when
+    the backup is gone, and then refuse with "no model checkpoint at <prefix>"."""
+    prefix = item.path
+    marker = Path(f"{prefix}{SWAP_MARKER}")
+    if not marker.exists():
+        return
+    from mmarctl.runtime.checkpoint import checkpoint_prefix  # no TensorFlow at import
+
+    found = checkpoint_prefix(prefix)
+    if found is None:
+        item.details.append(f"{marker.name} left by an interrupted save, without the backup "
+                            f"{prefix.name}{BACKUP_SUFFIX}")
+        item.damaged = f"not read: {marker.name} is left and no backup"
+        item.problem = (f"no model checkpoint at {prefix.name} for validate, infer, export "
+                        f"and finetune: {marker.name}, left by an interrupted save, sends them "
+                        f"to the backup {prefix.name}{BACKUP_SUFFIX}, which is not there "
+                        f"(if no training is running, delete {marker.name} to use this pair, "
+                        "or train again)")
+    elif Path(found) != prefix:
+        # The main pair may be mixed from two saves; the backup (its own item) is read.
+        item.details.append(f"{marker.name} left by an interrupted save: the verbs read "
+                            f"the backup {Path(found).name} instead")
+        item.problem = item.damaged = None
+        item.network = None
+
+
+def _checkpoint_files(index: Path, data_format: str | None, channels: int | None) -> ModelFile:
     prefix = Path(str(index)[: -len(".index")])
     kind = checkpoint_kind(index)
     item = ModelFile(kind, prefix)
@@ -371,7 +411,8 @@ def _artifact(path: Path, data_format: str | None, channels: int | None) -> Mode
 def _uses(item: ModelFile, names: set[str]) -> dict[str, str]:
     kind = item.kind
     if item.damaged:
-        no = f"no: the checkpoint is {item.damaged}"
+        no = (f"no: {item.damaged}" if item.damaged.startswith("not read")
+              else f"no: the checkpoint is {item.damaged}")
         return {"validate/infer": no, "export": no, "finetune": no}
     if kind == "tf2_checkpoint":
         return {"validate/infer": "CheckpointLoader (--model ckpt)",

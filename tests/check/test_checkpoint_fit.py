@@ -154,3 +154,36 @@ def test_finetune_from_the_checkpoint_of_this_config_gets_past_the_preflight(mma
     done = run_verb("finetune", mmar, "--epochs", "1",
                     env=without_tensorflow(tmp_path / "no-tf"))
     assert NO_TENSORFLOW in done.stderr, done.stderr
+
+
+SWAP_LINE = ("models/model.ckpt: no model checkpoint at model.ckpt for validate, infer, export "
+             "and finetune: model.ckpt.swapping, left by an interrupted save, sends them to "
+             "the backup model.ckpt.bak, which is not there (if no training is running, "
+             "delete model.ckpt.swapping to use this pair, or train again)")
+
+
+def test_a_swap_marker_without_its_backup_is_what_the_verbs_refuse(mmar, tmp_path):
+    """A save killed mid-swap leaves model.ckpt.swapping; the readers then go to the backup,
+    and without one they read nothing although the pair is complete: check said OK."""
+    (mmar / "models" / "model.ckpt.swapping").touch()
+    assert _lines(mmar) == [SWAP_LINE]
+    out = runner.invoke(app, ["check", str(mmar)]).output
+    assert "finetune: yes" not in out
+    env = without_tensorflow(tmp_path / "no-tf")
+    for verb in ("validate", "infer"):
+        done = run_verb(verb, mmar, env=env)
+        assert done.returncode == 1 and SWAP_LINE in done.stderr, (verb, done.stderr)
+    done = run_verb("export", mmar, env=env)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+
+
+def test_with_its_backup_the_verbs_read_the_backup_not_the_mixed_pair(mmar):
+    models = mmar / "models"
+    for name in ("model.ckpt.index", "model.ckpt.data-00000-of-00001"):
+        shutil.copyfile(models / name, models / name.replace("model.ckpt", "model.ckpt.bak"))
+    (models / "model.ckpt.swapping").touch()
+    data = models / "model.ckpt.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[:100])  # the main pair, half swapped
+    result = runner.invoke(app, ["check", str(mmar)])
+    assert result.exit_code == 0, result.output
+    assert "the verbs read the backup model.ckpt.bak instead" in result.output
