@@ -10,6 +10,7 @@ or frozen graph, a graph taking another channel count than the training pipeline
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
@@ -55,6 +56,8 @@ def model_findings(workspace: Workspace, env: Mapping[str, Any], *,
             _hold_to(item, network)
     notes = [Problem(workspace.display(item.path), "", describe_item(item), NOTE)
              for item in items]
+    if only is None:
+        notes.extend(_unwritable_note(workspace, checkpoint_folder(workspace, env)))
     problems = [Problem(workspace.display(problem_file(item)), "", item.problem)
                 for item in items if item.problem and (
                     not weights_only or item.damaged or item.kind == "tf2_checkpoint")]
@@ -82,6 +85,23 @@ def _hold_to(item: Any, trained: TrainingNetwork) -> None:
                     "or set train.model and the pipeline back to what it was trained with)")
     no = "no: written for another network"
     item.uses.update({"validate/infer": no, "export": no, "finetune": no})
+
+
+#: The verbs that write into MMAR_CKPT_DIR (checkpoints, the run lock, exported models).
+WRITERS = ("train", "finetune", "export")
+
+
+def _unwritable_note(workspace: Workspace, folder: Path) -> list[Problem]:
+    """A note when ``folder`` (MMAR_CKPT_DIR) exists but cannot be written: train, finetune
+    and export refuse it, while validate and infer only read the model there, so the
+    MMAR is not wrong for them (a read-only copy of a trained model is common)."""
+    if not folder.is_dir() or os.access(folder, os.W_OK | os.X_OK):
+        return []
+    shown = workspace.display(folder)
+    verbs = ", ".join(WRITERS[:-1]) + f" and {WRITERS[-1]}"
+    return [Problem(shown, "", f"{shown}/ is not writable: {verbs} will refuse "
+                    "to run (they write there); validate and infer read it as it is (make "
+                    "it writable, or set MMAR_CKPT_DIR to a writable folder)", NOTE)]
 
 
 def checkpoint_folder(workspace: Workspace, env: Mapping[str, Any]) -> Path:
