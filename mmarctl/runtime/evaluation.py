@@ -220,6 +220,7 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
                             "inferer")
     loader_entry = model_loader_entry(workspace, resolved, options.model)
     loader = builder.build("model_loaders", loader_entry, "model_loader")
+    _warn_if_stale(workspace, loader_entry)
 
     output_dir = Path(resolved.variables.get("MMAR_EVAL_OUTPUT_PATH")
                       or workspace.eval_dir)
@@ -376,6 +377,21 @@ def model_loader_entry(workspace: Workspace, resolved: ResolvedConfig,
                                   "first")
     name = "FrozenGraphModelLoader" if model == "fzn" else "OnnxModelLoader"
     return {"name": name, "args": {"model_file_path": str(path)}}
+
+
+def _warn_if_stale(workspace: Workspace, entry: Any) -> None:
+    """One warning line when the exported model this run loads is older than the checkpoint
+    (see mmarctl.runtime.export.freshness); nothing for a checkpoint loader."""
+    args = entry.get("args") if isinstance(entry, Mapping) else None
+    path = args.get("model_file_path") if isinstance(args, Mapping) else None
+    if not isinstance(path, str) or not path:
+        return
+    from mmarctl.runtime.export.freshness import stale_export_warning
+
+    path = Path(path) if Path(path).is_absolute() else workspace.root / path
+    warning = stale_export_warning(path, workspace.root, workspace.display)
+    if warning:
+        log.warning("%s", warning)
 
 
 def _loader_name(data: Mapping[str, Any], model: str | None) -> str | None:
