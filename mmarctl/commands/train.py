@@ -59,8 +59,10 @@ def train(
     seed: SeedOption = None,
     config_train: ConfigTrainOption = "config_train.json",
     resume: Annotated[bool, typer.Option(
-        "--resume", help="Continue the run stopped by Ctrl-C/SIGTERM from "
-                         "MMAR_CKPT_DIR/resume/ (last finished epoch, optimizer state).")]
+        "--resume", help="Continue the run stopped by Ctrl-C/SIGTERM/SIGHUP from "
+                         "MMAR_CKPT_DIR/resume/ (last finished epoch, optimizer state), "
+                         "with the run's --set values unless given again; a different "
+                         "value is refused, except a higher --epochs.")]
         = False,
     gpus: GpusOption = 1,
     cpu: CpuOption = False,

@@ -176,6 +176,50 @@ def sigterm_as_interrupt() -> Iterator[None]:
             signal.signal(signum, before)
 
 
+def _with_stopped_run_settings(workspace: Workspace, options: TrainOptions,
+                               backend: Any) -> TrainOptions:
+    """``options`` with the ``--set`` values the stopped run was started with (kept in
+    ``resume/run.json``) where they are not given again; ``epochs`` raised when asked.
+
+    Raises:
+        UsageError: a value given again differs from the stopped run's (epochs: lower).
+    """
+    import dataclasses
+
+    from mmarctl.runtime.training.callbacks import RESUME_DIR
+    from mmarctl.runtime.training.resume_settings import merge_overrides, read_run_settings
+
+    variables = workspace.resolve(options.config, options.overrides).variables
+    resume_dir = workspace.checkpoint_dir(variables) / RESUME_DIR
+    saved = read_run_settings(resume_dir, workspace.display(resume_dir / "run.json"))
+    if saved is None:  # a resume state from before run.json was kept: as given
+        return options
+    overrides, note = merge_overrides(saved, options.overrides)
+    if note and backend.is_chief:
+        from mmarctl.console import err
+
+        err.print(note, markup=False, highlight=False)
+    return dataclasses.replace(options, overrides=overrides)
+
+
+def resume_command(workspace: Workspace, config: str) -> str:
+    """The command that resumes a run of ``workspace`` (shown when a run is stopped)."""
+    import os
+    import shlex
+
+    root = str(workspace.root)
+    try:
+        shown = os.path.relpath(root)
+        if shown.startswith(".."):
+            shown = root
+    except ValueError:  # another drive
+        shown = root
+    parts = ["mmarctl", "train", shlex.quote(shown)]
+    if config != TRAIN_CONFIG:
+        parts += ["--config-train", shlex.quote(config)]
+    return " ".join(parts + ["--resume"])
+
+
 def _section(data: Mapping[str, Any], key: str, file: str) -> dict:
     value = data.get(key)
     if not isinstance(value, Mapping):
@@ -199,6 +243,8 @@ class TrainingPlan:
             ConfigError, DataError, RuntimeFailure: before any training step.
         """
         backend = backend or get_backend()
+        if options.resume:
+            options = _with_stopped_run_settings(workspace, options, backend)
         resolved = workspace.resolve(options.config, options.overrides)
         check_config("config_train", resolved, workspace, options.overrides)
         if options.finetune_from and not options.resume:
@@ -306,8 +352,8 @@ class TrainingPlan:
             prefix = checkpoint_dir / "resume" / "model.ckpt"
             if not checkpoint.exists(prefix):
                 raise RuntimeFailure(f"nothing to resume: no {workspace.display(prefix)}",
-                                     hint="--resume continues a run stopped with Ctrl-C or "
-                                          "SIGTERM; start a new run without it")
+                                     hint="--resume continues a run stopped with Ctrl-C, SIGTERM "
+                                          "or SIGHUP; start a new run without it")
             saved = checkpoint.restore_training_state(prefix, model, optimizer)
             state.start_epoch = int(saved.get("epoch", -1)) + 1
             state.last_finished_epoch = state.start_epoch - 1
@@ -369,7 +415,9 @@ class TrainingPlan:
         if self.backend.is_chief:
             has_metrics = bool(self.validation and self.validation["metrics"])
             own = [CheckpointSaver(self.checkpoint_dir, self.model, self.optimizer,
-                                   has_metrics),
+                                   has_metrics, overrides=self.options.overrides,
+                                   resume_with=resume_command(self.workspace,
+                                                              self.options.config)),
                    TensorBoardSummaries(self.checkpoint_dir, self.interval),
                    HistoryWriter(self.checkpoint_dir,
                                  "finetune" if self.options.finetune_from else "train"),

@@ -13,6 +13,7 @@ from typing import Any
 
 from mmarctl.runtime import checkpoint
 from mmarctl.runtime.training.contract import Callback, TrainState
+from mmarctl.runtime.training.resume_settings import write_run_settings
 
 log = logging.getLogger("mmarctl.train")
 
@@ -24,18 +25,22 @@ RESUME_DIR = "resume"
 class CheckpointSaver(Callback):
     """Saves ``model.ckpt`` in the checkpoint folder (``MMAR_CKPT_DIR``, ``models/`` by
     default) when the key metric improves, ``model_final.ckpt`` at the end, and a resumable
-    state (model, optimizer, epoch) in its ``resume/`` on interrupt.
+    state (model, optimizer, epoch, and the run's ``--set`` values in ``run.json``) in its
+    ``resume/`` on interrupt.
 
     Without validation metrics, ``model.ckpt`` is written after every epoch, so that
     validate/infer/export always find a model.
     """
 
     def __init__(self, models_dir: Path, model: Any, optimizer: Any,
-                 has_metrics: bool) -> None:
+                 has_metrics: bool, overrides: dict[str, Any] | None = None,
+                 resume_with: str = "mmarctl train --resume") -> None:
         self.models_dir = Path(models_dir)
         self.model = model
         self.optimizer = optimizer
         self.has_metrics = has_metrics
+        self.overrides = dict(overrides or {})  # the run's --set values, kept for --resume
+        self.resume_with = resume_with  # the command the interrupt warning tells
 
     def _state(self, state: TrainState) -> dict[str, Any]:
         return {"epoch": state.last_finished_epoch, "step": state.step,
@@ -62,11 +67,13 @@ class CheckpointSaver(Callback):
 
     def on_interrupt(self, state: TrainState) -> None:
         prefix = self.models_dir / RESUME_DIR / "model.ckpt"
+        # The settings first: a resume checkpoint is never there without them.
+        write_run_settings(prefix.parent, self.overrides, state.epochs)
         checkpoint.save_checkpoint(prefix, self.model, self.optimizer, **self._state(state))
         where = "after" if state.last_finished_epoch == state.epoch else "in"
         log.warning("interrupted %s epoch %d; saved a resumable state in %s "
-                    "(continue with `mmarctl train --resume`)", where, state.epoch + 1,
-                    prefix.parent)
+                    "(continue with `%s`)", where, state.epoch + 1, prefix.parent,
+                    self.resume_with)
 
 
 class ProgressCallback(Callback):
