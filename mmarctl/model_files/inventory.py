@@ -245,8 +245,9 @@ def _checkpoint(index: Path, data_format: str | None, channels: int | None) -> M
 
 def _after_interrupted_save(item: ModelFile) -> None:
     """Mark a checkpoint whose save was interrupted mid-swap (``<prefix>.swapping`` left):
-    the verbs read what ``checkpoint_prefix`` resolves, the backup, or nothing at all when
-    the backup is gone, and then refuse with "no model checkpoint at <prefix>"."""
+    the verbs read what ``checkpoint_prefix`` resolves: the backup; without one (a first
+    save killed late) the main pair when it is whole, else nothing, and then they refuse
+    with "no model checkpoint at <prefix>"."""
     prefix = item.path
     marker = Path(f"{prefix}{SWAP_MARKER}")
     if not marker.exists():
@@ -255,14 +256,11 @@ def _after_interrupted_save(item: ModelFile) -> None:
 
     found = checkpoint_prefix(prefix)
     if found is None:
-        item.details.append(f"{marker.name} left by an interrupted save, without the backup "
-                            f"{prefix.name}{BACKUP_SUFFIX}")
-        item.damaged = f"not read: {marker.name} is left and no backup"
+        item.details.append(f"{marker.name} left by an interrupted first save")
+        item.damaged = "incomplete"
         item.problem = (f"no model checkpoint at {prefix.name} for validate, infer, export "
-                        f"and finetune: {marker.name}, left by an interrupted save, sends them "
-                        f"to the backup {prefix.name}{BACKUP_SUFFIX}, which is not there "
-                        f"(if no training is running, delete {marker.name} to use this pair, "
-                        "or train again)")
+                        f"and finetune: the first save, interrupted ({marker.name} is left), "
+                        "did not finish the pair (train again)")
     elif Path(found) != prefix:
         # The main pair may be mixed from two saves; the backup (its own item) is read.
         item.details.append(f"{marker.name} left by an interrupted save: the verbs read "

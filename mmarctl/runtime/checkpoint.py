@@ -15,7 +15,9 @@ at once, so a write goes through these steps (each one leaves a loadable checkpo
 5. remove the marker, then the backup.
 
 :func:`checkpoint_prefix` picks what to read: the main pair unless the marker exists, in
-which case the backup (complete since step 2 finished before step 3 began).
+which case the backup (complete since step 2 finished before step 3 began). A marker without
+a backup is left by a first save (there was no pair to back up) killed before step 5: its
+main pair, if complete, is that save's, whole; a later save backs it up before step 3.
 
 A save that fails or is interrupted removes its temporary files (``<prefix>.tmp-<pid>.*`` and
 TensorFlow's ``<prefix>.tmp-<pid>_temp/``); those of a process killed outright are removed by
@@ -74,9 +76,8 @@ def checkpoint_prefix(prefix: str | os.PathLike) -> str | None:
         prefix = str(Path(prefix) / "model.ckpt")
     if prefix.endswith(INDEX_SUFFIX):
         prefix = prefix[: -len(INDEX_SUFFIX)]
-    if _marker(prefix).exists():
-        backup = _backup(prefix)
-        return backup if _exists(backup) else None
+    if _marker(prefix).exists() and _exists(_backup(prefix)):
+        return _backup(prefix)
     return prefix if _exists(prefix) else None
 
 
@@ -146,8 +147,9 @@ def save_checkpoint(prefix: str | os.PathLike, model: Any, optimizer: Any = None
 def _swap_in(tmp: str, prefix: str) -> None:
     """Steps 2-5 of the module docstring: put the complete pair at ``tmp`` in place."""
     backup, marker = _backup(prefix), _marker(prefix)
-    if not marker.exists():
-        # The main pair is complete: keep it as the backup until the new pair is in place.
+    if not marker.exists() or not _exists(backup):
+        # The main pair is complete (or, marked without a backup, a killed first save's
+        # whole pair): keep it as the backup until the new pair is in place.
         _remove(backup)
         if _exists(prefix):
             for src, dst in zip(checkpoint_files(prefix), checkpoint_files(backup)):

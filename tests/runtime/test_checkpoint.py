@@ -189,6 +189,48 @@ def test_interrupted_first_save_means_no_checkpoint(tmp_path, monkeypatch):
         ckpt.restore_model(prefix, tiny_model())
 
 
+def test_a_first_save_killed_after_its_renames_is_read_and_backed_up(tmp_path, monkeypatch):
+    """A first save killed between its last rename and removing the marker leaves a whole
+    pair, marked, with no backup: it is read; a later save killed mid-swap falls back to it."""
+    prefix = tmp_path / "model.ckpt"
+    first, second = tiny_model(seed=1), tiny_model(seed=2)
+
+    class Killed(BaseException):
+        pass
+
+    real_unlink = type(prefix).unlink
+
+    def kill_at_marker_removal(self, *args, **kwargs):
+        if self.name.endswith(".swapping"):
+            raise Killed
+        return real_unlink(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(prefix), "unlink", kill_at_marker_removal)
+    with pytest.raises(Killed):
+        ckpt.save_checkpoint(prefix, first)
+    monkeypatch.undo()
+    assert (tmp_path / "model.ckpt.swapping").exists()
+    assert ckpt.checkpoint_prefix(prefix) == str(prefix)
+    loaded = tiny_model(seed=9)
+    ckpt.restore_model(prefix, loaded)
+    assert all(np.array_equal(g, w) for g, w in zip(weights(loaded), weights(first)))
+
+    real_replace, renames = os.replace, []
+
+    def kill_after_one_rename(src, dst):
+        real_replace(src, dst)
+        renames.append(dst)
+        if len(renames) == 1:
+            raise Killed
+
+    monkeypatch.setattr(ckpt.os, "replace", kill_after_one_rename)
+    with pytest.raises(Killed):
+        ckpt.save_checkpoint(prefix, second)
+    monkeypatch.undo()
+    ckpt.restore_model(prefix, loaded)  # the backup: the first save's weights, not a mix
+    assert all(np.array_equal(g, w) for g, w in zip(weights(loaded), weights(first)))
+
+
 def test_a_save_during_a_read_is_read_again_never_mixed(tmp_path, monkeypatch):
     """validate beside a running train: a save that replaces the pair while a reader reads
     it makes the reader start over on the new pair."""
