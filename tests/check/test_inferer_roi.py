@@ -7,8 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pytest
-from broken_mmars import edit_json, make_spleen, problem_lines, runner
+from broken_mmars import edit_json, problem_lines, runner
 
 from mmarctl.check import check_mmar
 from mmarctl.check.preflight import evaluation_problems
@@ -16,18 +15,6 @@ from mmarctl.cli import app
 from mmarctl.workspace import Workspace
 
 ROI = "inferer.args.roi_size"
-
-
-@pytest.fixture(scope="module")
-def spleen(tmp_path_factory) -> Path:
-    return make_spleen(tmp_path_factory.mktemp("roi") / "spleen")
-
-
-@pytest.fixture
-def mmar(spleen, tmp_path) -> Path:
-    root = tmp_path / "mmar"
-    shutil.copytree(spleen, root)
-    return root
 
 
 def _roi(root: Path, roi) -> None:

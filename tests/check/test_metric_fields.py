@@ -5,29 +5,15 @@ had started; check and validate's pre-flight now name the metric's JSON path."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import pytest
-from broken_mmars import (NO_TENSORFLOW, edit_json, make_spleen, problem_lines, run_verb,
-                          runner, without_tensorflow)
+from broken_mmars import (NO_TENSORFLOW, edit_json, problem_lines, run_verb, runner,
+                          without_tensorflow)
 
 from mmarctl.check.case_fields import FIELD_MAKING_ARGS
 from mmarctl.cli import app
 
 VALIDATION = "config/config_validation.json"
-
-
-@pytest.fixture(scope="module")
-def spleen(tmp_path_factory) -> Path:
-    return make_spleen(tmp_path_factory.mktemp("metric_fields") / "spleen")
-
-
-@pytest.fixture
-def mmar(spleen, tmp_path) -> Path:
-    root = tmp_path / "mmar"
-    shutil.copytree(spleen, root)
-    return root
 
 
 def _validation(root: Path, change) -> None:

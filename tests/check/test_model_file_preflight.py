@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from broken_mmars import edit_json, make_spleen, problem_lines, runner
+from broken_mmars import edit_json, problem_lines, runner
 
 from mmarctl.check.preflight import evaluation_problems, model_file_problems
 from mmarctl.cli import app
@@ -19,11 +19,6 @@ GARBAGE = b"\x0a\xff\xff\xff\x0f not a graph" * 4
 FZN_LINE = ("models/model.fzn.pb: corrupt: not a TensorFlow GraphDef (length-delimited field "
             "runs past the end) (copy model.fzn.pb again from where it came from (`mmarctl "
             "export` re-makes it only from a checkpoint, and none is beside it))")
-
-
-@pytest.fixture(scope="module")
-def spleen(tmp_path_factory) -> Path:
-    return make_spleen(tmp_path_factory.mktemp("model_files") / "spleen")
 
 
 @pytest.fixture

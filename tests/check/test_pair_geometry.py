@@ -5,13 +5,11 @@ and a label that LoadNifti's as_closest_canonical brings onto its image's grid i
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-import pytest
-from broken_mmars import datalist_file, edit_json, make_spleen, problem_lines, runner
+from broken_mmars import datalist_file, edit_json, problem_lines, runner
 
 from mmarctl.check import images
 from mmarctl.check.images import header_problems, pair_problems
@@ -109,14 +107,8 @@ def test_the_pair_check_reads_no_header_twice(tmp_path, monkeypatch):
     assert images.read_geometry(base / "image.nii.gz") is not None and len(calls) == 1
 
 
-@pytest.fixture(scope="module")
-def spleen(tmp_path_factory) -> Path:
-    return make_spleen(tmp_path_factory.mktemp("pair_geometry") / "spleen")
-
-
-def test_check_follows_the_config_s_as_closest_canonical(spleen, tmp_path):
-    root = tmp_path / "mmar"
-    shutil.copytree(spleen, root)
+def test_check_follows_the_config_s_as_closest_canonical(mmar):
+    root = mmar
     label = datalist_file(root, "training", 0, "label")
     nib.save(_mirrored(nib.load(str(label))), str(label))
     lines = problem_lines(runner.invoke(app, ["check", str(root)]).output)

@@ -13,16 +13,10 @@ from typing import Callable
 import numpy as np
 import pytest
 from broken_mmars import (NO_TENSORFLOW, broken_copy, check_line, datalist_file, edit_json,
-                          make_spleen, nan_affine, rewrite_image, run_verb, runner,
+                          nan_affine, rewrite_image, run_verb, runner,
                           singular_affine, without_tensorflow, written)
 
 from mmarctl.cli import app
-
-
-@pytest.fixture(scope="module")
-def spleen(tmp_path_factory) -> Path:
-    """The spleen scaffold with 4 tiny synthetic cases (made once)."""
-    return make_spleen(tmp_path_factory.mktemp("preflight") / "spleen")
 
 
 _edit_json = edit_json

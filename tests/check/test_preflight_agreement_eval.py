@@ -16,19 +16,13 @@ from typing import Callable
 
 import pytest
 from broken_mmars import (NO_TENSORFLOW, broken_copy, check_line, datalist_file, edit_json,
-                          make_spleen, nan_affine, rewrite_image, run_verb,
+                          nan_affine, rewrite_image, run_verb,
                           singular_affine, without_tensorflow, written)
 
 
 VERBS = ("validate", "infer", "export")
 EVAL = ("validate", "infer")
 ALL = VERBS
-
-
-@pytest.fixture(scope="module")
-def spleen(tmp_path_factory) -> Path:
-    """The spleen scaffold with 4 tiny synthetic cases (made once; no checkpoint)."""
-    return make_spleen(tmp_path_factory.mktemp("preflight_eval") / "spleen")
 
 
 @pytest.fixture(scope="module")
