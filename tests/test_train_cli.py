@@ -113,14 +113,19 @@ def test_multi_process_options_are_handed_to_the_launcher(tmp_path, monkeypatch)
                       "launcher": "mpirun"}
 
 
-def test_cpu_without_gpus_is_refused_not_ignored(tmp_path, monkeypatch):
+@pytest.mark.parametrize("options, message", [
+    (["--cpu"], "--cpu runs N CPU processes with --gpus N (N > 1)"),
+    (["--launcher", "mpirun"], "--launcher mpirun starts the workers of --gpus N (N > 1)"),
+])
+def test_launch_options_without_gpus_are_refused_not_ignored(tmp_path, monkeypatch, options,
+                                                             message):
     from mmarctl import launcher
 
     monkeypatch.setattr(launcher, "launch", lambda argv, **kw: pytest.fail("launched"))
     root = make_mmar(tmp_path / "m")
-    result = invoke("train", root, "--cpu")
+    result = invoke("train", root, *options)
     assert result.exit_code == 2, result.output
-    assert "--cpu runs N CPU processes with --gpus N (N > 1)" in result.output
+    assert message in result.output
     assert not (root / "models" / "model.ckpt.index").exists()
 
 

@@ -44,7 +44,9 @@ HostsOption = Annotated[Optional[str], typer.Option(
 HostfileOption = Annotated[Optional[Path], typer.Option(
     "--hostfile", help="A Horovod/MPI hostfile instead of --hosts.")]
 LauncherOption = Annotated[str, typer.Option(
-    "--launcher", help="How processes are started: gloo (horovodrun --gloo) or mpirun.")]
+    "--launcher", metavar="gloo|mpirun",
+    help="How the processes of --gpus N / --hosts are started: gloo (horovodrun --gloo) or "
+         "mpirun.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -154,9 +156,15 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
         overrides = overrides_from(set_items, epochs, learning_rate)
         gpus = launch_module.processes_for(gpus, multi_gpu_requested(workspace, config_train,
                                                                      overrides))
-        if cpu and gpus == 1 and not launch_module.is_worker():
-            raise UsageError("--cpu runs N CPU processes with --gpus N (N > 1); alone it "
-                             "changes nothing", hint="add --gpus 2, or leave --cpu out")
+        if gpus == 1 and not launch_module.is_worker():
+            # Launch options without workers to launch would be ignored without a word.
+            if cpu:
+                raise UsageError("--cpu runs N CPU processes with --gpus N (N > 1); alone it "
+                                 "changes nothing", hint="add --gpus 2, or leave --cpu out")
+            if launcher != "gloo":
+                raise UsageError(f"--launcher {launcher} starts the workers of --gpus N "
+                                 "(N > 1) or --hosts; alone it changes nothing",
+                                 hint="add --gpus 2, or leave --launcher out")
     if gpus > 1 or hosts or hostfile:
         argv = _launch_argv(verb, workspace.root, [*(set_items or []), "multi_gpu=true"],
                             epochs=epochs, learning_rate=learning_rate, seed=seed,
