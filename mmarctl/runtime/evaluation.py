@@ -202,6 +202,14 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
                      and _loader_name(data, options.model) == "CheckpointLoader",
                      model=options.model)
     settings = read_eval_settings(data, resolved.variables, file)
+    output_dir = Path(resolved.variables.get("MMAR_EVAL_OUTPUT_PATH")
+                      or workspace.eval_dir)
+    if not output_dir.is_absolute():
+        output_dir = workspace.root / output_dir
+    # One writer per output folder (held until this returns), taken before TensorFlow
+    # starts so that a busy folder is refused at once; a training run's models/ is another
+    # folder, so validating while training is fine.
+    lock_folder(output_dir, display=workspace.display(output_dir))
     logs.quiet_tensorflow()
     from mmarctl.runtime.plan import get_backend
     from mmarctl.runtime.training.tf_engine import put_prediction, run_inferer
@@ -222,13 +230,6 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
     loader = builder.build("model_loaders", loader_entry, "model_loader")
     _warn_if_stale(workspace, loader_entry)
 
-    output_dir = Path(resolved.variables.get("MMAR_EVAL_OUTPUT_PATH")
-                      or workspace.eval_dir)
-    if not output_dir.is_absolute():
-        output_dir = workspace.root / output_dir
-    # One writer per output folder (held until this returns); a training run's models/ is
-    # another folder, so validating while training is fine.
-    lock_folder(output_dir, display=workspace.display(output_dir))
     items = _items(workspace, resolved.variables, options, validating)
     # Names are decided over the whole list, before sharding and before any compute, so
     # two cases with one file name never write the same output (see case_names).
@@ -315,14 +316,19 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
         report.metrics = {m.name: float(backend.allreduce_mean(m.result())) for m in metrics}
         report.per_case = {case: {m.name: v for m, v in zip(metrics, values)}
                            for case, values in rows}
-        report.files += write_metric_reports(output_dir, metrics, rows, report.metrics,
-                                             skipped=report.skipped)
-        if collector is not None:
-            from mmarctl.report.collector import describe_model
+        from mmarctl.runtime.training.interrupts import interrupts_held
 
-            report.report = collector.write(output_dir, results=report.metrics,
-                                            model=describe_model(loader_entry),
-                                            mmar=workspace.root)
+        # The tables and the report page of one run: a Ctrl-C between them would leave the
+        # new metrics.json beside the previous run's report.html.
+        with interrupts_held():
+            report.files += write_metric_reports(output_dir, metrics, rows, report.metrics,
+                                                 skipped=report.skipped)
+            if collector is not None:
+                from mmarctl.report.collector import describe_model
+
+                report.report = collector.write(output_dir, results=report.metrics,
+                                                model=describe_model(loader_entry),
+                                                mmar=workspace.root)
     if previewer is not None:
         previewer.finish()
         report.previews = previewer.written
