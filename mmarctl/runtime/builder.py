@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mmarctl.errors import ConfigError
-from mmarctl.runtime import registry
+from mmarctl.runtime import registry, user_code
 from mmarctl.variables import is_disabled
 
 #: Keys of a component entry that are not constructor arguments.
@@ -57,8 +57,14 @@ class ComponentBuilder:
         if not isinstance(args, dict):
             raise ConfigError("\"args\" must be an object", file=self.file,
                               json_path=f"{json_path}.args")
+        # A BYOC entry is named by its class path in messages: "Dice" may be any user class.
         instance = registry.instantiate(cls, args, file=self.file, json_path=json_path,
-                                        name=name or path)
+                                        name=path or name, root=self.root if path else None)
+        if path and self.root is not None:
+            origin = user_code.Origin(path, registry.singular(family), Path(self.root),
+                                      self.file, json_path)
+            user_code.check_contract(family, instance, origin)
+            user_code.remember(instance, origin)
         # Both the alias and the class name can be referenced; the first definition wins
         # for the class name, as in Clara's notebooks (`{"ref": "LoadNifti"}`).
         self.built[alias] = instance

@@ -27,7 +27,7 @@ import numpy as np
 from mmarctl.errors import ConfigError, DataError, RuntimeFailure, UsageError
 from mmarctl.jsonio import load_json, write_json_atomic
 from mmarctl.locks import lock_folder, scoped
-from mmarctl.runtime import argcheck, logs
+from mmarctl.runtime import argcheck, logs, user_code
 from mmarctl.runtime.builder import ComponentBuilder
 from mmarctl.runtime.pipelines.base import case_name, check_label_values, run_chain
 from mmarctl.runtime.run_settings import read_eval_settings
@@ -292,7 +292,7 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
                 continue
             sample[CASE_KEY] = named  # the writers' and tables' name of this case
             case = named.key
-            values = [float(m.update(sample)) for m in metrics]
+            values = [_updated(m, sample) for m in metrics]
             rows.append((case, values))
             if collector is not None:
                 collector.add(case, sample, values, shown=named.shown)
@@ -313,7 +313,7 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
                         hint="see the warnings above for each case")
     if validating:
         backend = get_backend()
-        report.metrics = {m.name: float(backend.allreduce_mean(m.result())) for m in metrics}
+        report.metrics = {m.name: float(backend.allreduce_mean(_result(m))) for m in metrics}
         report.per_case = {case: {m.name: v for m, v in zip(metrics, values)}
                            for case, values in rows}
         from mmarctl.runtime.training.interrupts import interrupts_held
@@ -527,3 +527,17 @@ def write_metric_reports(output_dir: Path, metrics: list[Any],
                      + ", ".join(skipped))
     text_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return [json_path, per_case_path, text_path]
+
+
+def _updated(metric: Any, sample: dict[str, Any]) -> float:
+    """One case's value of a metric (its update), a BYOC metric's failure in one line."""
+    with user_code.calling(metric):
+        value = metric.update(sample)
+    # Clara's metrics return nothing from update(); the case then has no value of its own.
+    return math.nan if value is None else float(value)
+
+
+def _result(metric: Any) -> Any:
+    """A metric's result over the cases, a BYOC metric's failure in one line."""
+    with user_code.calling(metric):
+        return metric.result()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from mmarctl.errors import ConfigError
+from mmarctl.runtime import user_code
 
 #: Networks whose Clara arguments say the spatial rank (e.g. SegAhnet ``n_spatial_dim``).
 _SPATIAL_DIM_ARGS = ("n_spatial_dim", "spatial_dims")
@@ -118,7 +119,13 @@ def build_network(resolved_train_config: Any, root: Path | None = None,
         raise ConfigError(error.message, file=file, json_path="train.model",
                           hint=error.hint) from error
     except Exception as error:  # a network that cannot be built for this input
+        in_user_code = user_code.failure(error, [network])
+        if in_user_code is not None:
+            raise ConfigError(in_user_code.message, hint=in_user_code.hint) from error
         raise ConfigError(f"{type(network).__name__} cannot be built for {dims}D input with "
                           f"{channels} channel(s): {error}", file=file,
                           json_path="train.model") from error
+    origin = user_code.origin_of(network)
+    if origin is not None:  # the model runs the user's code too (its layers, its call())
+        user_code.remember(model, origin)
     return network, model

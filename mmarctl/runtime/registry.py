@@ -29,6 +29,11 @@ _SINGULAR = {"transforms": "transform", "networks": "network", "losses": "loss",
              "handlers": "handler", "writers": "writer", "model_loaders": "model loader"}
 
 
+def singular(family: str) -> str:
+    """How one member of ``family`` is called in messages (``losses`` -> ``loss``)."""
+    return _SINGULAR.get(family, family)
+
+
 def names(family: str) -> dict[str, str]:
     """The runtime name table of a family: Clara name -> ``module:Class``."""
     if family not in FAMILIES:
@@ -71,12 +76,42 @@ def import_path(path: str, root: Path | None = None) -> type:
         try:
             module = importlib.import_module(module_name)
         except Exception as error:  # any import-time failure of user code
-            raise ConfigError(f"cannot import {module_name!r} for path {path!r}: {error}",
-                              hint="put the module in the MMAR's custom/ folder") from error
+            raise _import_failure(error, module_name, path, root) from error
     try:
         return getattr(module, class_name)
     except AttributeError:
         raise ConfigError(f"module {module_name!r} has no class {class_name!r}") from None
+
+
+def _import_failure(error: Exception, module_name: str, path: str,
+                    root: Path | None) -> ConfigError:
+    """The one-line error for a BYOC module that could not be imported.
+
+    Three cases read differently: the module itself is not found (where to put it), it
+    imports Clara's closed ``ai4med`` library (port it), or its own code fails while being
+    imported (its file and line, the exception).
+    """
+    from mmarctl.runtime import user_code
+
+    missing = error.name if isinstance(error, ModuleNotFoundError) else None
+    if missing and missing.split(".")[0] == "ai4med":
+        return ConfigError(f"cannot import {module_name!r} for path {path!r}: it imports "
+                           f"{missing!r}, Clara's closed library, which mmarctl does not have",
+                           hint="port the component to mmarctl's contracts: "
+                                f"see {user_code.DOCS}")
+    if missing and module_name.startswith(missing) and (
+            len(missing) == len(module_name) or module_name[len(missing)] == "."):
+        folders = ", ".join(f"{d}/" for d in CUSTOM_CODE_DIRS)
+        return ConfigError(f"cannot import {module_name!r} for path {path!r}: no module "
+                           f"named {missing!r}",
+                           hint=f"put the module in the MMAR's custom/ folder (searched: the "
+                                f"MMAR root, {folders})")
+    frame = user_code.user_frame(error, Path(root)) if root is not None else None
+    if frame is not None:
+        return ConfigError(f"{frame[0]}:{frame[1]}: {user_code.cause_line(error)}",
+                           hint=f"raised while importing {module_name!r} for path {path!r}")
+    return ConfigError(f"cannot import {module_name!r} for path {path!r}: "
+                       f"{user_code.cause_line(error)}")
 
 
 def _forget_modules_from_elsewhere(module_name: str, root: Path) -> None:
@@ -121,8 +156,12 @@ def split_alias(name: str) -> tuple[str, str]:
 
 
 def instantiate(cls: type, args: dict[str, Any], *, file: str | None, json_path: str,
-                name: str) -> Any:
-    """Call ``cls(**args)``; any failure becomes a ConfigError naming file, JSON path and name."""
+                name: str, root: Path | None = None) -> Any:
+    """Call ``cls(**args)``; any failure becomes a ConfigError naming file, JSON path and name.
+
+    With ``root`` (a BYOC class), an exception raised inside the MMAR's own code is named by
+    its file and line.
+    """
     try:
         return cls(**args)
     except ConfigError as error:
@@ -130,8 +169,16 @@ def instantiate(cls: type, args: dict[str, Any], *, file: str | None, json_path:
         named = error.message.startswith((f"{name}:", f"{split_alias(name)[0]}:"))
         raise ConfigError(error.message if named else f"{name}: {error.message}", file=file,
                           json_path=json_path, hint=error.hint) from error
-    except TypeError as error:
-        raise ConfigError(f"{name}: {error} (args given: {', '.join(sorted(args)) or 'none'})",
-                          file=file, json_path=json_path) from error
     except Exception as error:
+        from mmarctl.runtime import user_code
+
+        # A failure inside the MMAR's own constructor: its file and line. A wrong keyword is
+        # reported from this frame, not the user's, and keeps the listing of the args given.
+        frame = user_code.user_frame(error, Path(root)) if root is not None else None
+        if frame is not None:
+            raise ConfigError(f"{frame[0]}:{frame[1]}: {user_code.cause_line(error)}",
+                              hint=f"building {name} for {file}: {json_path}") from error
+        if isinstance(error, TypeError):
+            raise ConfigError(f"{name}: {error} (args given: {', '.join(sorted(args)) or 'none'})",
+                              file=file, json_path=json_path) from error
         raise ConfigError(f"{name}: {error}", file=file, json_path=json_path) from error

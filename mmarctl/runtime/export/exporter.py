@@ -283,13 +283,15 @@ def _export(workspace, request, resolved, formats, trt_missing, prefix, out_dir,
             f"(tolerance {request.tolerance:g}, {seconds:.1f} s)")
         results.append(FormatResult(fmt, shown, check.max_abs_diff, seconds))
 
+    # Everything the manifest says is gathered before the first artifact is moved into
+    # place, so that a failure here leaves models/ as it was.
+    source = {"checkpoint": workspace.display(prefix),
+              "checkpoint_sha256": mf.checkpoint_digest(ckpt.checkpoint_files(prefix)),
+              "config": resolved.file, "network": _network_name(network),
+              "network_args": _jsonable(_network_args(network, resolved))}
     for result in results:
         if result.skipped is None:
             _publish(result.format, staged[result.format], out_dir, builder.triton_name)
-    source = {"checkpoint": workspace.display(prefix),
-              "checkpoint_sha256": mf.checkpoint_digest(ckpt.checkpoint_files(prefix)),
-              "config": resolved.file, "network": getattr(network, "clara_name", "")
-              or type(network).__name__, "network_args": _jsonable(network.get_config())}
     manifest = mf.build_manifest(
         source=source, spec=spec, sample_shape=sample.shape, seed=request.seed,
         tolerance=request.tolerance, formats={r.format: r.as_manifest() for r in results},
@@ -370,6 +372,30 @@ def _replace(src: Path, dst: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(src, dst)
+
+
+def _network_name(network: Any) -> str:
+    """mmarctl's Clara name of the network, or a BYOC network's config path."""
+    from mmarctl.runtime import user_code
+
+    origin = user_code.origin_of(network)
+    if origin is not None:
+        return origin.path
+    return getattr(network, "clara_name", "") or type(network).__name__
+
+
+def _network_args(network: Any, resolved: Any) -> dict:
+    """The network's arguments: its get_config() (mmarctl's networks), else the config's
+    ``train.model.args`` (a BYOC network need only have build(spatial_dims, in_channels))."""
+    get_config = getattr(network, "get_config", None)
+    if callable(get_config):
+        config = get_config()
+        if isinstance(config, dict):
+            return config
+    train = resolved.data.get("train") if isinstance(resolved.data, dict) else None
+    model = train.get("model") if isinstance(train, dict) else None
+    args = model.get("args") if isinstance(model, dict) else None
+    return dict(args) if isinstance(args, dict) else {}
 
 
 def _shape(shape: tuple) -> str:

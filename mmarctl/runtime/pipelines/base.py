@@ -31,7 +31,7 @@ import numpy as np
 
 from mmarctl.errors import ConfigError, DataError, MmarError
 from mmarctl.jsonio import load_json
-from mmarctl.runtime import argcheck
+from mmarctl.runtime import argcheck, user_code
 from mmarctl.runtime.component import Component
 from mmarctl.runtime.pipelines import compact_labels
 from mmarctl.runtime.pipelines.class_labels import MISSING, class_label_problem
@@ -121,8 +121,17 @@ def run_chain(transforms: Sequence[Any], samples: list[Sample],
             except MmarError:
                 raise
             except Exception as error:  # corrupt file, wrong shape ... in a transform
+                # A bug in the MMAR's own transform is not a bad case: its file and line,
+                # not a DataError that skip_bad_cases would pass over.
+                in_user_code = user_code.failure(error, [transform])
+                if in_user_code is not None:
+                    in_user_code.message += f" (on {case_name(sample)})"
+                    raise in_user_code from error
                 raise DataError(f"{type(transform).__name__} failed on {case_name(sample)}: "
                                 f"{error}") from error
+            wrong = user_code.not_a_sample(transform, result)
+            if wrong is not None:
+                raise wrong
             produced.extend(result if isinstance(result, list) else [result])
         samples = produced
     return samples

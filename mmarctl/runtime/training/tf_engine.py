@@ -20,6 +20,7 @@ import tensorflow as tf
 import keras
 
 from mmarctl.errors import DataError, RuntimeFailure
+from mmarctl.runtime import user_code
 from mmarctl.runtime.kernels import build as kernel_build
 from mmarctl.runtime.networks.fused_kernels import fused_inference
 from mmarctl.runtime.tf_errors import telling_line
@@ -144,7 +145,8 @@ class Validator:
 
     def run(self, predict) -> dict[str, float]:
         for metric in self.metrics:
-            metric.reset()
+            with user_code.calling(metric):
+                metric.reset()
         for sample in self.pipeline.samples(0, order=range(len(self.pipeline.items()))):
             arrays = self.pipeline.batch_arrays(sample)
             probabilities = run_inferer(self.inferer, predict, arrays["image"][None],
@@ -154,10 +156,12 @@ class Validator:
                 sample.update(aux_fields(values, 0, batch=1))
             put_prediction(sample, probabilities[0], self.pipeline.task)
             for metric in self.metrics:
-                metric.update(sample)
+                with user_code.calling(metric):
+                    metric.update(sample)
         results = {}
         for metric in self.metrics:
-            value = float(metric.result())
+            with user_code.calling(metric):
+                value = float(metric.result())
             results[metric.name] = float(self.backend.allreduce_mean(value))
         return results
 
@@ -241,15 +245,25 @@ class TFEngine:
             try:
                 result = self._step(batch["image"], batch["label"])
             except (ValueError, TypeError, tf.errors.OpError) as error:
-                # Shape/dtype mismatches between data, network and loss surface here.
-                raise RuntimeFailure(f"the training step failed on a batch of images "
+                # Shape/dtype mismatches between data, network and loss surface here; when
+                # the failing line is the MMAR's own code, that line is named first.
+                in_user_code = user_code.failure(error, [self.loss, self.model, *self.aux_ops])
+                where = in_user_code.message.split(": ")[0] + ": " if in_user_code else ""
+                raise RuntimeFailure(f"{where}the training step failed on a batch of images "
                                      f"{tuple(batch['image'].shape)} and labels "
                                      f"{tuple(batch['label'].shape)}: {telling_line(error)}",
                                      hint="check num_classes, the channels, the label "
                                           "format and output_crop_size against the network "
                                           "and loss") from error
+            except Exception as error:  # a bug in a BYOC loss, network or aux op
+                in_user_code = user_code.failure(error, [self.loss, self.model, *self.aux_ops])
+                if in_user_code is None:
+                    raise
+                raise in_user_code from error
             # The step returns the loss alone, or (loss, {tag: value}) when there are aux ops.
             loss, aux = result if isinstance(result, tuple) else (result, {})
+            if loss.shape.rank != 0:  # a BYOC loss that forgot its reduction
+                raise user_code.not_a_scalar(self.loss, loss.shape)
             loss_value = float(loss)
             self.step_s += time.perf_counter() - started
             self.samples_seen += int(batch["image"].shape[0])
