@@ -487,7 +487,11 @@ import tensorflow as tf  # never imported by check
 
 
 class MyLoss:
-    pass
+    def __init__(self, w):
+        self.w = w
+
+    def __call__(self, y_true, y_pred):
+        return tf.reduce_mean(y_pred) * self.w
 '''
 
 

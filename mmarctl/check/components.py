@@ -14,6 +14,8 @@ from typing import Any
 
 from mmarctl import catalog
 from mmarctl.check import byoc
+from mmarctl.check.byoc_contract import byoc_problems
+from mmarctl.check.byoc_source import SourceReader
 from mmarctl.problems import Problem
 from mmarctl.runtime.registry import split_alias
 from mmarctl.variables import is_disabled
@@ -46,9 +48,12 @@ class ComponentChecker:
         self.defined: set[str] = set()
         self.problems: list[Problem] = []
         self.notes: list[Problem] = []
+        self.kind = "train"
+        self.sources = SourceReader(root)
 
     def check_config(self, kind: str, data: dict) -> None:
         """Every section of ``kind`` ("train" or "validation") present in ``data``."""
+        self.kind = kind
         for (section_kind, json_path), family in catalog.SECTION_FAMILIES.items():
             if section_kind != kind:
                 continue
@@ -88,6 +93,11 @@ class ComponentChecker:
             reason = byoc.check_path(path, self.root)
             if reason:
                 self._error(f"{json_path}.path", reason)
+            elif byoc.find_module(path.rpartition(".")[0], byoc.search_dirs(self.root)):
+                # The MMAR's own code: read what train would refuse in it.
+                for where, message in byoc_problems(self.sources, family, self.kind, path,
+                                                    spec.get("args"), json_path):
+                    self._error(where, message)
             self.defined.add(path)
             if isinstance(name, str) and name:
                 self.defined.update(split_alias(name))

@@ -42,6 +42,13 @@ def edit_json(path: Path, change: Callable[[dict], None]) -> None:
     path.write_text(json.dumps(data))
 
 
+def custom_code(root: Path, module: str, source: str) -> None:
+    """Write BYOC module ``module`` (dotted) into the MMAR's custom/ folder."""
+    path = root / "custom" / (module.replace(".", "/") + ".py")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(source, encoding="utf-8")
+
+
 def datalist_file(root: Path, key: str = "training", index: int = 0,
                   field: str = "image") -> Path:
     """The file that item ``index`` of list ``key`` of data/dataset_0.json names."""

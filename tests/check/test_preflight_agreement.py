@@ -12,8 +12,8 @@ from typing import Callable
 
 import numpy as np
 import pytest
-from broken_mmars import (NO_TENSORFLOW, broken_copy, check_line, datalist_file, edit_json,
-                          nan_affine, rewrite_image, run_verb, runner,
+from broken_mmars import (NO_TENSORFLOW, broken_copy, check_line, custom_code, datalist_file,
+                          edit_json, nan_affine, rewrite_image, run_verb, runner,
                           singular_affine, without_tensorflow, written)
 
 from mmarctl.cli import app
@@ -133,6 +133,71 @@ def _net_dims(root: Path) -> None:
         name="SegAhnet", args={"num_classes": 2, "n_spatial_dim": 2}))
 
 
+def _byoc_loss(source: str, args: dict | None = None) -> Callable[[Path], None]:
+    """train.loss is custom/my_loss.py's MyDice (with ``args``), written from ``source``."""
+    def change(root: Path) -> None:
+        custom_code(root, "my_loss", source)
+        entry = {"path": "my_loss.MyDice", **({"args": args} if args is not None else {})}
+        _train(root, lambda c: c["train"].update(loss=entry))
+    return change
+
+
+def _byoc_transform(source: str, args: dict) -> Callable[[Path], None]:
+    """custom/my_transforms.py's AddNoise (written from ``source``) after the last training
+    pre-transform."""
+    def change(root: Path) -> None:
+        custom_code(root, "my_transforms", source)
+        _train(root, lambda c: c["train"]["pre_transforms"].append(
+            {"path": "my_transforms.AddNoise", "args": args}))
+    return change
+
+
+_CLARA_LOSS = """import tensorflow as tf
+from ai4med.components.losses.loss import Loss
+
+
+class MyDice(Loss):
+    def compute(self, predictions, targets, build_ctx=None):
+        return tf.reduce_mean(predictions)
+"""
+_COMPUTE_LOSS = """import tensorflow as tf
+
+
+class MyDice:
+    def compute(self, predictions, targets, build_ctx=None):
+        return tf.reduce_mean(predictions)
+"""
+_NOISE = """from mmarctl.runtime.transforms.base import Transform
+
+
+class AddNoise(Transform):
+    is_random = True
+
+    def __init__(self, fields, sigma=0.01):
+        super().__init__(fields=fields, sigma=sigma)
+        self.fields, self.sigma = fields, sigma
+
+    def __call__(self, sample, rng):
+        return sample
+"""
+_CLARA_NET = """import tensorflow as tf
+
+
+class TinyNet:
+    def __init__(self, num_classes=2):
+        self.num_classes = num_classes
+
+    def get_predictions(self, inputs, is_training, build_ctx=None):
+        return tf.nn.softmax(inputs, axis=1)
+"""
+
+
+def _byoc_network(root: Path) -> None:
+    custom_code(root, "my_net", _CLARA_NET)
+    _train(root, lambda c: c["train"].update(model={"path": "my_net.TinyNet",
+                                                     "args": {"num_classes": 2}}))
+
+
 #: (class id, how to break the MMAR, the JSON path / file part and the message part).
 CASES = [
     ("global-seed", _seed_text, "determinism.random_seed",
@@ -171,6 +236,23 @@ CASES = [
      "voxels one to one"),
     ("header-pair-spacing", _label_spacing, "data/dataset_0.json: training",
      "1 of 3 labels have another voxel spacing than their image of the same shape"),
+    ("byoc-closed-library", _byoc_loss(_CLARA_LOSS), "train.loss.path",
+     "custom/my_loss.py:2: imports ai4med, Clara 3.x's closed library, which mmarctl cannot "
+     "load; port MyDice to mmarctl's component contract (docs/components.md)"),
+    ("byoc-unknown-arg", _byoc_transform(_NOISE, {"fields": "image", "sigmaa": 0.1}),
+     "train.pre_transforms[8].args.sigmaa",
+     "unknown argument 'sigmaa' for my_transforms.AddNoise (its __init__ at "
+     "custom/my_transforms.py:7 takes fields, sigma; did you mean 'sigma'?)"),
+    ("byoc-missing-arg", _byoc_transform(_NOISE, {"sigma": 0.1}), "train.pre_transforms[8].args",
+     "my_transforms.AddNoise: missing argument 'fields' (its __init__ at "
+     "custom/my_transforms.py:7 gives it no default)"),
+    ("byoc-loss-contract", _byoc_loss(_COMPUTE_LOSS), "train.loss.path",
+     "my_loss.MyDice (custom/my_loss.py:4) has no __call__: mmarctl calls a loss as "
+     "loss(y_true, y_pred), returning a scalar tensor; Clara's compute() is not called"),
+    ("byoc-network-contract", _byoc_network, "train.model.path",
+     "my_net.TinyNet (custom/my_net.py:4) has no build(): mmarctl calls a network as "
+     "network.build(spatial_dims, in_channels), returning a keras.Model; Clara's "
+     "get_predictions() is not called"),
 ]
 
 
@@ -202,4 +284,4 @@ def test_check_and_train_refuse_with_the_same_line(broken, where, message, tmp_p
 
 
 def test_the_agreement_table_covers_every_class():
-    assert len({cid for cid, *_ in CASES}) == len(CASES) == 18
+    assert len({cid for cid, *_ in CASES}) == len(CASES) == 23

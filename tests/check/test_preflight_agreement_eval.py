@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from broken_mmars import (NO_TENSORFLOW, broken_copy, check_line, datalist_file, edit_json,
-                          nan_affine, rewrite_image, run_verb,
+from broken_mmars import (NO_TENSORFLOW, broken_copy, check_line, custom_code, datalist_file,
+                          edit_json, nan_affine, rewrite_image, run_verb,
                           singular_affine, without_tensorflow, written)
 
 
@@ -56,6 +56,53 @@ def _amp_from_training_config(root: Path) -> None:
     # A validation config without use_amp: a checkpoint model follows config_train.json's.
     _validation(lambda c: c.pop("use_amp"))(root)
     _train(lambda c: c.update(use_amp="maybe"))(root)
+
+
+_METRIC = """class FgFraction:
+    def __init__(self, name="fg", field="model"):
+        self.name, self.field = name, field
+
+    def update(self, sample):
+        return 0.0
+"""
+#: A complete metric: what validate calls.
+_FULL_METRIC = _METRIC + """
+    def result(self):
+        return 0.0
+"""
+_CLARA_TRANSFORM = """import numpy as np
+from ai4med.components.transforms.multi_field_transformer import MultiFieldTransformer
+
+
+class Clip(MultiFieldTransformer):
+    def transform(self, transform_ctx):
+        return transform_ctx
+"""
+_CLIP = """class Clip:
+    def __init__(self, fields, low, high=1.0):
+        self.fields, self.low, self.high = fields, low, high
+
+    def __call__(self, sample, rng):
+        return sample
+"""
+
+
+def _byoc(module: str, source: str, change: Callable[[dict], None]) -> Callable[[Path], None]:
+    """custom/<module>.py written from ``source``, then the validation config changed."""
+    def apply(root: Path) -> None:
+        custom_code(root, module, source)
+        _validation(change)(root)
+    return apply
+
+
+def _byoc_metric(source: str, args: dict) -> Callable[[Path], None]:
+    return _byoc("my_metric", source, lambda c: c["val_metrics"].append(
+        {"path": "my_metric.FgFraction", "args": args}))
+
+
+def _byoc_post(source: str, args: dict) -> Callable[[Path], None]:
+    return _byoc("my_post", source, lambda c: c["post_transforms"].insert(
+        0, {"path": "my_post.Clip", "args": args}))
 
 
 VALIDATION = "config/config_validation.json"
@@ -128,6 +175,21 @@ CASES = [
      ("validate",), f"{VALIDATION}: label_transforms",
      "validate needs labels: val_metrics[0].args.label_field (ComputeAverageDice 'mean_dice') "
      "reads 'label', which the 'validation' items name as files that no transform loads"),
+    ("byoc-closed-library", _byoc_post(_CLARA_TRANSFORM, {"fields": "model"}), EVAL,
+     f"{VALIDATION}: post_transforms[0].path",
+     "custom/my_post.py:2: imports ai4med, Clara 3.x's closed library, which mmarctl cannot "
+     "load; port Clip to mmarctl's component contract (docs/components.md)"),
+    ("byoc-unknown-arg", _byoc_metric(_FULL_METRIC, {"name": "fg", "bogus_arg": 1}), ("validate",),
+     f"{VALIDATION}: val_metrics[1].args.bogus_arg",
+     "unknown argument 'bogus_arg' for my_metric.FgFraction (its __init__ at "
+     "custom/my_metric.py:2 takes name, field)"),
+    ("byoc-missing-arg", _byoc_post(_CLIP, {"fields": "model"}), EVAL,
+     f"{VALIDATION}: post_transforms[0].args", "my_post.Clip: missing argument 'low' (its "
+     "__init__ at custom/my_post.py:2 gives it no default)"),
+    ("byoc-metric-contract", _byoc_metric(_METRIC, {"name": "fg"}), ("validate",),
+     f"{VALIDATION}: val_metrics[1].path", "my_metric.FgFraction (custom/my_metric.py:1) has "
+     "no result(): mmarctl calls a metric as update(sample); result() (see "
+     "docs/components.md#metrics)"),
 ]
 
 
@@ -309,7 +371,7 @@ def test_a_verb_is_refused_only_the_model_file_it_reads(clara, tmp_path, no_tf):
 
 
 def test_the_agreement_table_covers_every_class():
-    assert len({cid for cid, *_ in CASES}) == len(CASES) == 25
+    assert len({cid for cid, *_ in CASES}) == len(CASES) == 29
     # every verb is held to several classes, each class to at least one verb
     for verb in VERBS:
         assert sum(verb in verbs for _, _, verbs, *_ in CASES) >= 5, verb
