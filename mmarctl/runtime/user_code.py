@@ -120,6 +120,23 @@ def cause_line(error: BaseException) -> str:
     return f"{name}: {text}" if text and text != name else name
 
 
+def raised_in_user_code(error: BaseException, components: Iterable[Any]) -> bool:
+    """Whether the innermost frame of ``error`` lies in the MMAR of one of ``components``:
+    the user's own line raised it (a bug there), rather than a library the user's code
+    called, such as NumPy refusing a corrupt file (bad data)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return False
+    innermost = Path(frames[-1].filename)
+    for origin in (o for o in (origin_of(c) for c in components) if o is not None):
+        try:
+            if innermost.resolve().is_relative_to(origin.root.resolve()):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
 def failure(error: BaseException, components: Iterable[Any]) -> MmarError | None:
     """The one-line error for ``error`` raised while running BYOC ``components``, or None
     when none of them is user code or no frame of the traceback lies in the MMAR."""

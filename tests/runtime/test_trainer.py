@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 
 import numpy as np
@@ -137,6 +138,24 @@ def test_nan_weights_behind_a_finite_loss_stop_before_anything_is_saved(tmp_path
     restored = build(root, seed=0).model  # epoch 1's checkpoint, untouched
     restore_model(root / "models" / "model.ckpt", restored)
     assert all(np.isfinite(w.numpy()).all() for w in restored.weights)
+
+
+def test_a_failed_run_replaces_the_previous_runs_summary(tmp_path):
+    """A run that stops on an error says so in training_summary.json (status and the
+    error's line): the previous run's "finished" no longer stands for it."""
+    from mmarctl.run_records import SUMMARY
+
+    root = make_mmar(tmp_path / "m", config=train_config(epochs=2))
+    build(root, seed=0).run()
+    summary = root / "models" / SUMMARY
+    assert json.loads(summary.read_text())["status"] == "finished"
+    plan = build(root, seed=0)
+    plan.handlers = [PoisonWeights(plan.model, 1)]
+    with pytest.raises(RuntimeFailure):
+        plan.run()
+    written = json.loads(summary.read_text())
+    assert written["status"] == "failed" and written["epochs_finished"] == 1
+    assert written["error"].startswith("the weights became NaN or infinite in epoch 2")
 
 
 class InterruptAt(contract.Callback):
@@ -387,9 +406,12 @@ def test_corrupt_image_file_names_case_and_loader(tmp_path):
 
     root = make_mmar(tmp_path / "m", n_train=2)
     (root / "data" / "training_0_img.npy").write_bytes(b"not an array")
+    # NumPy refusing the file is bad data (skip_bad_cases applies), not a bug in the
+    # MMAR's loader, whose line is named too
     with pytest.raises(DataError, match=r"LoadNpy failed on .*training_0_img.npy") as info:
         build(root, seed=0).run()
     assert "\n" not in str(info.value)
+    assert re.search(r"\(custom/standins\.py:\d+\)$", str(info.value)), str(info.value)
     assert not (root / "models").exists()
 
 

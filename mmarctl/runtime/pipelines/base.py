@@ -121,14 +121,17 @@ def run_chain(transforms: Sequence[Any], samples: list[Sample],
             except MmarError:
                 raise
             except Exception as error:  # corrupt file, wrong shape ... in a transform
-                # A bug in the MMAR's own transform is not a bad case: its file and line,
-                # not a DataError that skip_bad_cases would pass over.
+                # A bug in the MMAR's own transform (its own line raised) is not a bad case:
+                # its file and line, not a DataError that skip_bad_cases would pass over.
+                # A library it called refusing the case's data (a corrupt file) is one.
                 in_user_code = user_code.failure(error, [transform])
-                if in_user_code is not None:
+                if in_user_code is not None and user_code.raised_in_user_code(error,
+                                                                              [transform]):
                     in_user_code.message += f" (on {case_name(sample)})"
                     raise in_user_code from error
+                where = f" ({in_user_code.message.split(': ')[0]})" if in_user_code else ""
                 raise DataError(f"{type(transform).__name__} failed on {case_name(sample)}: "
-                                f"{error}") from error
+                                f"{error}{where}") from error
             wrong = user_code.not_a_sample(transform, result)
             if wrong is not None:
                 raise wrong

@@ -22,6 +22,7 @@ summaries, progress).
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -74,6 +75,9 @@ class Callback:
 
     def on_interrupt(self, state: TrainState) -> None:
         """Ctrl-C or SIGTERM arrived; the interrupt is re-raised afterwards."""
+
+    def on_failure(self, state: TrainState, error: Exception) -> None:
+        """The run stopped on ``error`` (a NaN loss, a bad case ...), re-raised afterwards."""
 
 
 class Engine(Protocol):
@@ -142,8 +146,25 @@ def run(engine: Engine, state: TrainState, callbacks: list[Callback], *,
     except KeyboardInterrupt:
         _call(callbacks, "on_interrupt", state)
         raise
+    except Exception as error:
+        _record_failure(callbacks, state, error)
+        raise
     _call(callbacks, "on_train_end", state)
     return state
+
+
+def _record_failure(callbacks: list[Callback], state: TrainState, error: Exception) -> None:
+    """``on_failure`` of each callback that has it; a callback failing here is logged, so
+    that the run's own error is the one the user sees."""
+    for callback in callbacks:
+        hook = getattr(callback, "on_failure", None)
+        if hook is None:
+            continue
+        try:
+            hook(state, error)
+        except Exception:  # noqa: BLE001 - the original error matters more
+            logging.getLogger("mmarctl.train").warning(
+                "%s could not record the failure", type(callback).__name__, exc_info=True)
 
 
 def _require_finite_weights(engine: Engine, epoch: int) -> None:

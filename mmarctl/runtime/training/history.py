@@ -33,7 +33,7 @@ def _finite_or_none(value: float) -> float | None:
 
 class HistoryWriter(Callback):
     """Appends an epoch record to ``models/metrics_history.jsonl``; writes the run summary
-    ``models/training_summary.json`` at the end and on interrupt (chief only)."""
+    ``models/training_summary.json`` at the end, on interrupt and on failure (chief only)."""
 
     def __init__(self, models_dir: Path, phase: str = "train") -> None:
         self.models_dir = Path(models_dir)
@@ -62,13 +62,15 @@ class HistoryWriter(Callback):
         with open(self.models_dir / HISTORY, "a", encoding="utf-8") as stream:
             stream.write(json.dumps(record) + "\n")
 
-    def _write_summary(self, state: TrainState, status: str) -> None:
+    def _write_summary(self, state: TrainState, status: str, error: str | None = None) -> None:
         summary = {"status": status, "phase": self.phase, "key_metric": state.key_metric,
                    "best_metric": _finite_or_none(state.best_metric),
                    "best_epoch": state.best_epoch + 1 if state.best_epoch >= 0 else None,
                    "epochs": state.epochs,
                    "epochs_finished": state.last_finished_epoch + 1,
                    "seconds": round(time.monotonic() - self._started, 3)}
+        if error is not None:
+            summary["error"] = error
         write_json_atomic(self.models_dir / SUMMARY, summary)  # readers never see half a file
 
     def on_train_end(self, state: TrainState) -> None:
@@ -76,3 +78,11 @@ class HistoryWriter(Callback):
 
     def on_interrupt(self, state: TrainState) -> None:
         self._write_summary(state, "interrupted")
+
+    def on_failure(self, state: TrainState, error: Exception) -> None:
+        # Else a previous run's "finished" summary would stand for this one; a run that
+        # failed before writing anything leaves no models/ folder behind.
+        if not self.models_dir.is_dir():
+            return
+        self._write_summary(state, "failed", (str(error).strip().splitlines() or [""])[0]
+                            or type(error).__name__)

@@ -74,6 +74,11 @@ class TrackingCallback(Callback):
     def on_interrupt(self, state: TrainState) -> None:
         self._finish(state, "KILLED")
 
+    def on_failure(self, state: TrainState, error: Exception) -> None:
+        # The run ends FAILED in close(); the tag says why, as the summary's "error" does.
+        line = (str(error).strip().splitlines() or [""])[0] or type(error).__name__
+        self.tracker.set_tags({"mmarctl.error": line})
+
     def close(self) -> None:
         """Called after training whatever happened: a run not ended yet failed."""
         self.tracker.close("FAILED")
