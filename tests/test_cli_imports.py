@@ -61,7 +61,9 @@ def _mmar_with_tf_byoc(root: Path) -> Path:
     (root / "img.nii.gz").write_bytes(b"")
     (root / "custom").mkdir()
     # A BYOC module that imports TensorFlow: check must find it without importing it.
-    (root / "custom" / "my_loss.py").write_text("import tensorflow\n\nclass MyLoss:\n    pass\n")
+    (root / "custom" / "my_loss.py").write_text(
+        "import tensorflow\n\nclass MyLoss:\n    def __call__(self, y_true, y_pred):\n"
+        "        return tensorflow.reduce_mean(y_pred)\n")
     return root
 
 

@@ -23,21 +23,8 @@ import difflib
 from typing import Any
 
 from mmarctl.check.byoc_source import ClassSource, SourceReader
+from mmarctl.runtime.component_contracts import CALLS, CLARA_METHODS
 
-#: The methods mmarctl calls on a component of a family, per config kind (train: the
-#: training config, with its own validation metrics; validation: validate's config), and
-#: how each is called.
-_CALLS = {
-    "losses": {"__call__": "loss(y_true, y_pred), returning a scalar tensor"},
-    "networks": {"build": "network.build(spatial_dims, in_channels), returning a keras.Model"},
-    "transforms": {"__call__": "transform(sample, rng), returning the sample dict"},
-}
-_METRIC_CALLS = {"update": "update(sample)", "result": "result()", "reset": "reset()"}
-#: Which metric methods each verb calls: training's validation resets per round, validate
-#: does not.
-_METRIC_METHODS = {"train": ("update", "result", "reset"), "validation": ("update", "result")}
-#: Clara 3.x's method for the same job, named when the class has it.
-_CLARA_METHODS = {"losses": "compute", "networks": "get_predictions", "transforms": "transform"}
 _DOCS = {"losses": "docs/components.md#losses", "networks": "docs/components.md#networks",
          "transforms": "mmarctl/runtime/transforms/base.py",
          "metrics": "docs/components.md#metrics"}
@@ -45,7 +32,7 @@ _NOUNS = {"losses": "loss", "networks": "network", "transforms": "transform",
           "metrics": "metric"}
 
 
-def byoc_problems(reader: SourceReader, family: str, kind: str, path: str, args: Any,
+def byoc_problems(reader: SourceReader, family: str, path: str, args: Any,
                   json_path: str) -> list[tuple[str, str]]:
     """(JSON path, message) for each refusal of the BYOC entry at ``json_path`` whose
     ``"path"`` is ``path`` (its module already found by :func:`.byoc.check_path`)."""
@@ -59,25 +46,22 @@ def byoc_problems(reader: SourceReader, family: str, kind: str, path: str, args:
     found = reader.find_class(module, name)
     if found is None:
         return []
-    problems = _missing_methods(found, family, kind, path, json_path)
+    problems = _missing_methods(found, family, path, json_path)
     if isinstance(args, dict):
         problems += _argument_problems(found, path, args, json_path)
     return problems
 
 
-def _missing_methods(found: ClassSource, family: str, kind: str, path: str,
+def _missing_methods(found: ClassSource, family: str, path: str,
                      json_path: str) -> list[tuple[str, str]]:
-    if family == "metrics":
-        calls = {m: _METRIC_CALLS[m] for m in _METRIC_METHODS.get(kind, ())}
-    else:
-        calls = _CALLS.get(family, {})
+    calls = CALLS.get(family, {})
     missing = [method for method in calls if method not in found.members]
     if not missing:
         return []
     noun = _NOUNS[family]
     shown = ", ".join(f"{m}()" if m != "__call__" else m for m in missing)
     how = "; ".join(calls[m] for m in calls) if family == "metrics" else calls[missing[0]]
-    clara = _CLARA_METHODS.get(family)
+    clara = CLARA_METHODS.get(family)
     instead = (f"; Clara's {clara}() is not called" if clara and clara in found.members
                else "")
     return [(f"{json_path}.path",

@@ -95,7 +95,7 @@ class ComponentChecker:
                 self._error(f"{json_path}.path", reason)
             elif byoc.find_module(path.rpartition(".")[0], byoc.search_dirs(self.root)):
                 # The MMAR's own code: read what train would refuse in it.
-                for where, message in byoc_problems(self.sources, family, self.kind, path,
+                for where, message in byoc_problems(self.sources, family, path,
                                                     spec.get("args"), json_path):
                     self._error(where, message)
             self.defined.add(path)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from mmarctl.errors import ConfigError, MmarError, RuntimeFailure
+from mmarctl.runtime.component_contracts import CALLS, CLARA_METHODS, described
 
 #: Where each family's contract is written down, for messages about broken contracts.
 DOCS = "docs/components.md"
@@ -183,28 +184,22 @@ def check_contract(family: str, component: Any, origin: Origin) -> None:
     """
     who = origin.path
     problem = None
-    if family in ("losses", "transforms", "aux_ops", "inferers") and not callable(component):
-        extra = (" (Clara's compute() is not called by mmarctl)"
-                 if callable(getattr(component, "compute", None)) else "")
-        contract = {"losses": "__call__(y_true, y_pred) returning a scalar tensor",
-                    "transforms": "__call__(sample, rng) returning the sample (dict)",
-                    "aux_ops": "__call__(y_true, y_pred, loss) returning {tag: tensor}",
-                    "inferers": "__call__(predict, image)"}[family]
-        problem = f"the {origin.kind} object {who} is not callable{extra}; it needs {contract}"
-    elif family == "metrics":
-        missing = [m for m in ("update", "result", "reset")
-                   if not callable(getattr(component, m, None))]
+    calls = CALLS.get(family, {})
+    clara = CLARA_METHODS.get(family)
+    instead = (f" (Clara's {clara}() is not called by mmarctl)"
+               if clara and callable(getattr(component, clara, None)) else "")
+    if family == "networks" and _is_keras_layer(component):
+        problem = (f"network {who} is a Keras {type(component).__name__} object; mmarctl calls "
+                   f"a network as {described(family)} (wrap the model in such a class)")
+    elif "__call__" in calls and not callable(component):
+        problem = (f"the {origin.kind} object {who} is not callable{instead}; mmarctl calls it "
+                   f"as {described(family)}")
+    else:
+        missing = [m for m in calls if m != "__call__"
+                   and not callable(getattr(component, m, None))]
         if missing:
-            problem = (f"metric {who} has no {', '.join(m + '()' for m in missing)}; a metric "
-                       f"needs update(sample), result() and reset()")
-    elif family == "networks":
-        if _is_keras_layer(component):
-            problem = (f"network {who} is a Keras {type(component).__name__} object; a network "
-                       f"is an object whose build(spatial_dims, in_channels) returns a "
-                       f"keras.Model (wrap the model in such a class)")
-        elif not callable(getattr(component, "build", None)):
-            problem = (f"network {who} has no build(); a network is an object whose "
-                       f"build(spatial_dims, in_channels) returns a keras.Model")
+            problem = (f"{origin.kind} {who} has no {', '.join(m + '()' for m in missing)}"
+                       f"{instead}; mmarctl calls it as {described(family)}")
     if problem is not None:
         raise ConfigError(problem, file=origin.file, json_path=origin.json_path,
                           hint=f"see {DOCS}")

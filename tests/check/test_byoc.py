@@ -90,8 +90,9 @@ _LOSS_CALL = "    def __call__(self, y_true, y_pred):\n        return 0.0\n"
 
 
 def refusals(root, path, args=None, family="losses", kind="train"):
-    """byoc_problems for an entry at ``train.loss`` (or the family's) of the MMAR ``root``."""
-    return byoc_problems(SourceReader(root), family, kind, path, args, "entry")
+    """byoc_problems for an entry at ``train.loss`` (or the family's) of the MMAR ``root``;
+    the same for the training and the validation config (``kind`` is kept to say so)."""
+    return byoc_problems(SourceReader(root), family, path, args, "entry")
 
 
 def test_closed_library_import_is_named_at_its_line(tmp_path):
@@ -217,11 +218,13 @@ def test_a_class_without_the_method_mmarctl_calls(tmp_path, family, kind, source
         ("entry.path", f"m.C (m.py:1) {missing}")]
 
 
-def test_validate_does_not_reset_metrics(tmp_path):
+def test_a_metric_without_reset_is_refused_for_validate_too(tmp_path):
+    """The runtime asks update, result and reset of every metric when it builds one
+    (mmarctl.runtime.component_contracts): check says what it will refuse, for either verb."""
     write(tmp_path / "m.py", "class C:\n    def update(self, s):\n        pass\n\n"
           "    def result(self):\n        return 0\n")
-    assert refusals(tmp_path, "m.C", family="metrics", kind="validation") == []
-    assert "has no reset()" in refusals(tmp_path, "m.C", family="metrics", kind="train")[0][1]
+    for kind in ("validation", "train"):
+        assert "has no reset()" in refusals(tmp_path, "m.C", family="metrics", kind=kind)[0][1]
 
 
 def test_check_reports_at_the_config_entry(mmar):

@@ -65,10 +65,13 @@ _METRIC = """class FgFraction:
     def update(self, sample):
         return 0.0
 """
-#: A complete metric: what validate calls.
+#: A complete metric: what validate and training's validation call.
 _FULL_METRIC = _METRIC + """
     def result(self):
         return 0.0
+
+    def reset(self):
+        pass
 """
 _CLARA_TRANSFORM = """import numpy as np
 from ai4med.components.transforms.multi_field_transformer import MultiFieldTransformer
@@ -188,7 +191,7 @@ CASES = [
      "__init__ at custom/my_post.py:2 gives it no default)"),
     ("byoc-metric-contract", _byoc_metric(_METRIC, {"name": "fg"}), ("validate",),
      f"{VALIDATION}: val_metrics[1].path", "my_metric.FgFraction (custom/my_metric.py:1) has "
-     "no result(): mmarctl calls a metric as update(sample); result() (see "
+     "no result(), reset(): mmarctl calls a metric as update(sample); result(); reset() (see "
      "docs/components.md#metrics)"),
 ]
 

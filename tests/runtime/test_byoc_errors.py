@@ -179,7 +179,7 @@ def test_clara_loss_with_compute_is_not_callable(tmp_path):
     builder = _builder(tmp_path, USER)
     with pytest.raises(ConfigError, match=r"loss object mine.ClaraLoss is not callable "
                                           r"\(Clara's compute\(\) is not called by mmarctl\); "
-                                          r"it needs __call__\(y_true, y_pred\)"):
+                                          r"mmarctl calls it as loss\(y_true, y_pred\)"):
         builder.build("losses", {"path": "mine.ClaraLoss"}, "train.loss")
 
 
@@ -191,9 +191,9 @@ def test_keras_model_subclass_network_states_the_build_contract(tmp_path):
             def call(self, x):
                 return x
     ''')
-    with pytest.raises(ConfigError, match=r"network mine.Net is a Keras Net object; a network "
-                                          r"is an object whose build\(spatial_dims, "
-                                          r"in_channels\) returns a keras.Model"):
+    with pytest.raises(ConfigError, match=r"network mine.Net is a Keras Net object; mmarctl "
+                                          r"calls a network as network.build\(spatial_dims, "
+                                          r"in_channels\), returning a keras.Model"):
         builder.build("networks", {"path": "mine.Net"}, "train.model")
 
 
