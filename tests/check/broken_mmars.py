@@ -16,6 +16,7 @@ from typing import Callable
 
 import nibabel as nib
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from mmarctl.cli import app
@@ -32,6 +33,21 @@ def make_spleen(root: Path) -> Path:
     done = runner.invoke(app, ["data", "synth", str(root / "data"), "--cases", "4",
                                "--size", "24"])
     assert done.exit_code == 0, done.output
+    return root
+
+
+@pytest.fixture(scope="module")
+def spleen(tmp_path_factory) -> Path:
+    """Fixture: the spleen scaffold with 4 tiny synthetic cases, made once per test module
+    that imports it (tests that change it work on :func:`mmar`, a copy)."""
+    return make_spleen(tmp_path_factory.mktemp("spleen") / "spleen")
+
+
+@pytest.fixture
+def mmar(spleen: Path, tmp_path: Path) -> Path:
+    """Fixture: a copy of :func:`spleen` of the test's own."""
+    root = tmp_path / "mmar"
+    shutil.copytree(spleen, root)
     return root
 
 

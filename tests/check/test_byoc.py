@@ -83,6 +83,8 @@ def test_undecodable_file(tmp_path):
 
 # -- what train refuses in a BYOC class (mmarctl.check.byoc_contract) ----------------------
 
+from broken_mmars import mmar, spleen  # noqa: E402,F401 - fixtures
+
 from mmarctl.check.byoc_contract import byoc_problems  # noqa: E402
 from mmarctl.check.byoc_source import SourceReader  # noqa: E402
 

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 from broken_mmars import edit_json, problem_lines, runner
+from broken_mmars import mmar, spleen  # noqa: F401 - fixtures
 
 from mmarctl.check import check_mmar
 from mmarctl.check.preflight import evaluation_problems

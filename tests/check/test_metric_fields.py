@@ -9,6 +9,7 @@ from pathlib import Path
 
 from broken_mmars import (NO_TENSORFLOW, edit_json, problem_lines, run_verb, runner,
                           without_tensorflow)
+from broken_mmars import mmar, spleen  # noqa: F401 - fixtures
 
 from mmarctl.check.case_fields import FIELD_MAKING_ARGS
 from mmarctl.cli import app

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from broken_mmars import edit_json, problem_lines, runner
+from broken_mmars import spleen  # noqa: F401 - fixtures
 
 from mmarctl.check.preflight import evaluation_problems, model_file_problems
 from mmarctl.cli import app

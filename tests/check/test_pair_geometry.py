@@ -10,6 +10,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 from broken_mmars import datalist_file, edit_json, problem_lines, runner
+from broken_mmars import mmar, spleen  # noqa: F401 - fixtures
 
 from mmarctl.check import images
 from mmarctl.check.images import header_problems, pair_problems

@@ -18,6 +18,7 @@ import pytest
 from broken_mmars import (NO_TENSORFLOW, broken_copy, check_line, custom_code, datalist_file,
                           edit_json, nan_affine, rewrite_image, run_verb,
                           singular_affine, without_tensorflow, written)
+from broken_mmars import spleen  # noqa: F401 - fixtures
 
 
 VERBS = ("validate", "infer", "export")
