@@ -11,7 +11,7 @@ from mmarctl.console import err, out
 
 TargetOption = Annotated[Optional[Path], typer.Option(
     "--target", metavar="DIR", show_default=False,
-    help="Folder to write the nvmidl package to (default: this environment's site-packages); "
+    help="The folder of the nvmidl package (default: this environment's site-packages); "
          "a folder elsewhere must be on PYTHONPATH when Clara's scripts run.")]
 
 shim_app = typer.Typer(
@@ -49,7 +49,13 @@ def uninstall(target: TargetOption = None) -> None:
 
     removed = uninstall_shim(target)
     if removed is None:
+        from mmarctl.nvmidl_shim.installer import shims_on_pythonpath
+
         out.print(f"no shim in {target or default_target()}: nothing to remove", markup=False)
+        for elsewhere in (shims_on_pythonpath() if target is None else []):
+            err.print(f"note: a shim is on PYTHONPATH in {elsewhere.parent}: "
+                      f"`mmarctl clara-shim uninstall --target {elsewhere.parent}` removes it",
+                      markup=False)
     else:
         out.print(f"removed {removed}", markup=False)
 

@@ -128,10 +128,21 @@ def real_nvmidl(target: Path) -> list[Path]:
     return [p for p in nvmidl_locations(paths) if not is_shim(p)]
 
 
+def shims_on_pythonpath() -> list[Path]:
+    """mmarctl's shims in the folders ``PYTHONPATH`` names: where ``install --target DIR``
+    put one that Clara's scripts find."""
+    entries = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    return [p for p in nvmidl_locations(entries) if p.is_dir() and is_shim(p)]
+
+
 def status(target: str | os.PathLike | None = None) -> ShimStatus:
-    """Describe the shim in ``target`` (default: :func:`default_target`)."""
+    """Describe the shim in ``target`` (default: :func:`default_target`, else the first
+    shim in a ``PYTHONPATH`` folder)."""
     folder = Path(target) if target else default_target()
     shim = folder / "nvmidl"
+    if target is None and not is_shim(shim) and shims_on_pythonpath():
+        shim = shims_on_pythonpath()[0]
+        folder = shim.parent
     python3 = shutil.which("python3")
     here = (python3 is not None
             and Path(python3).parent.resolve() == Path(sys.executable).parent.resolve())

@@ -63,6 +63,24 @@ def test_install_writes_a_marked_package_pip_can_see_and_uninstall_removes_it(tm
     assert not list(target.glob("mmarctl_nvmidl_shim-*"))
 
 
+def test_status_and_uninstall_find_a_shim_on_pythonpath(tmp_path, monkeypatch):
+    """install --target DIR with DIR on PYTHONPATH (how Clara's scripts then find it):
+    status without --target reports it there; uninstall says how to remove it."""
+    from mmarctl.nvmidl_shim.installer import default_target
+
+    if is_shim(default_target() / "nvmidl"):
+        pytest.skip("this environment has the shim installed")
+    target = tmp_path / "site"
+    assert invoke("clara-shim", "install", "--target", target).exit_code == 0
+    monkeypatch.setenv("PYTHONPATH", str(target))
+    assert f"shim: installed in {target / 'nvmidl'}" in invoke("clara-shim", "status").output
+    result = invoke("clara-shim", "uninstall")
+    assert result.exit_code == 0
+    assert (f"`mmarctl clara-shim uninstall --target {target}` removes it"
+            in result.output.replace("\n", " "))
+    assert (target / "nvmidl").is_dir()  # only --target removes it
+
+
 def test_a_real_nvmidl_refuses_install_and_is_never_removed(tmp_path):
     target = tmp_path / "site"
     package = real_nvmidl(target)
