@@ -78,6 +78,22 @@ def accepted_flags(app: str) -> list[str]:
     return [*dict.fromkeys(VALUE_FLAGS[app]), *sorted(SWITCHES[app]), "--set"]
 
 
+#: The mmarctl verbs each app's command line becomes (mmarctl.nvmidl_shim.mapping).
+VERBS = {"train": ("train", " (finetune when MMAR_CKPT is set)"),
+         "evaluate": ("validate", " (infer with --set output_infer_result=true)"),
+         "export": ("export", "")}
+
+
+def usage(app: str) -> str:
+    """What ``nvmidl.apps.<app> --help`` prints: the flags read and the verb run."""
+    flags = " ".join(f"[{flag} VALUE]" if flag in VALUE_FLAGS[app] else f"[{flag}]"
+                     for flag in accepted_flags(app) if flag != "--set")
+    verb, also = VERBS[app]
+    return (f"usage: python3 -m nvmidl.apps.{app} {flags} [--set KEY=VALUE ...]\n"
+            f"mmarctl's shim runs `mmarctl {verb}` for it{also}; `mmarctl {verb} --help` "
+            "describes the run")
+
+
 def parse(app: str, argv: list[str]) -> ClaraCall:
     """Read ``argv`` (without the program name) for ``app``.
 

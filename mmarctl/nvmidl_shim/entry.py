@@ -81,9 +81,12 @@ def run(app: str, argv: list[str], *, shim_dir: Path | None = None) -> int:
                                              "clara-shim uninstall")
         if app in NOT_MAPPED:
             raise UsageError(f"nvmidl.apps.{app}: not run by mmarctl's shim; {NOT_MAPPED[app]}")
-        from mmarctl.nvmidl_shim.arguments import parse
+        from mmarctl.nvmidl_shim.arguments import parse, usage
         from mmarctl.nvmidl_shim.mapping import PLANNERS
 
+        if "-h" in argv or "--help" in argv:
+            print(usage(app))
+            return 0
         plan = PLANNERS[app](parse(app, argv))
         if app == "train":
             mpi.prepare_worker()

@@ -145,3 +145,16 @@ def test_flag_equals_value_and_set_item_errors():
     assert call.values["model_name"] == "net" and call.sets == ["A=1"]
     with pytest.raises(UsageError, match="--set '=1': expected KEY=VALUE"):
         parse("train", ["--set", "=1"]).set_values()
+
+
+@pytest.mark.parametrize("app, verb", [("train", "train"), ("evaluate", "validate"),
+                                       ("export", "export")])
+def test_help_prints_the_flags_read_and_exits_0(capsys, app, verb):
+    """`python3 -m nvmidl.apps.<app> --help`, as Clara printed usage (it was 'unknown flag')."""
+    from mmarctl.nvmidl_shim.entry import run
+
+    assert run(app, ["--help"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"usage: python3 -m nvmidl.apps.{app} [-m VALUE]")
+    assert out[0].endswith("[--set KEY=VALUE ...]")
+    assert f"runs `mmarctl {verb}`" in out[1]
