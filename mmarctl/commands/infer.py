@@ -21,7 +21,9 @@ def infer(
     config_train: ConfigTrainOption = "config_train.json",
     input_: Annotated[Optional[list[str]], typer.Option(
         "--input", "-i", metavar="PATH",
-        help="Image file(s) to segment/classify instead of the datalist. Repeatable.")] = None,
+        help="Image file(s) to segment/classify instead of the datalist. Repeatable; one "
+             "case of several files (BraTS's modalities) is A,B,C,D, in the order the "
+             "datalist would list them.")] = None,
     output: Annotated[Optional[str], typer.Option(
         "--output", "-o", metavar="DIR",
         help="Output folder, relative to the current folder (sets MMAR_EVAL_OUTPUT_PATH, "

@@ -116,20 +116,34 @@ def _network(workspace: Workspace, options: EvalOptions, loader: Any,
     return network, model, dims, channels
 
 
+def _input_image(name: str) -> str:
+    """The absolute path of one ``--input`` image file.
+
+    Raises:
+        DataError: it is missing, or a folder.
+    """
+    path = Path(name).expanduser()
+    if path.is_dir():
+        raise DataError("--input names a folder; it takes image files", file=name,
+                        hint="pass each image with its own --input (e.g. -i "
+                             f"{name.rstrip('/')}/case.nii.gz), or list the folder's "
+                             "images in a datalist")
+    if not path.is_file():
+        raise DataError("input image not found", file=name)
+    return str(path.resolve())
+
+
 def _items(workspace: Workspace, variables: Mapping[str, Any], options: EvalOptions,
            with_labels: bool) -> list[dict[str, Any]]:
     if options.inputs:
         items = []
-        for name in options.inputs:
-            path = Path(name).expanduser()
-            if path.is_dir():
-                raise DataError("--input names a folder; it takes image files", file=name,
-                                hint="pass each image with its own --input (e.g. -i "
-                                     f"{name.rstrip('/')}/case.nii.gz), or list the folder's "
-                                     "images in a datalist")
-            if not path.is_file():
-                raise DataError("input image not found", file=name)
-            items.append({"image": str(path.resolve())})
+        for given in options.inputs:
+            # A,B,C,D: one case of several files (BraTS's modalities, in the channel order
+            # the config's loader reads them), unless the whole text names a file.
+            names = ([given] if "," not in given or Path(given).expanduser().exists()
+                     else [name for name in given.split(",") if name])
+            images = [_input_image(name) for name in names]
+            items.append({"image": images[0] if len(images) == 1 else images})
         return items
     datalist = variables.get("DATASET_JSON")
     if not datalist:

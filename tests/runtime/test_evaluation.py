@@ -65,6 +65,24 @@ def test_infer_missing_input(trained, tmp_path):
         run(trained, "infer", inputs=[str(tmp_path / "nope.npy")])
 
 
+def test_one_input_of_several_files_is_one_case(tmp_path):
+    """-i t1ce,t1,t2,flair: one case whose image is the list, in the order given (as a
+    BraTS datalist lists its modalities); a file whose name holds a comma stays one file."""
+    from mmarctl.runtime.evaluation import _items
+
+    files = [tmp_path / f"case_{m}.nii.gz" for m in ("t1ce", "t1", "t2", "flair")]
+    odd = tmp_path / "a,b.nii.gz"
+    for path in (*files, odd):
+        path.write_bytes(b"")
+    options = EvalOptions(inputs=[",".join(map(str, files)), str(odd)])
+    items = _items(Workspace.__new__(Workspace), {}, options, with_labels=False)
+    assert items == [{"image": [str(f.resolve()) for f in files]}, {"image": str(odd.resolve())}]
+    with pytest.raises(DataError, match="input image not found") as info:
+        _items(Workspace.__new__(Workspace), {},
+               EvalOptions(inputs=[f"{files[0]},{tmp_path / 'gone.nii.gz'}"]), with_labels=False)
+    assert info.value.file == str(tmp_path / "gone.nii.gz")
+
+
 def test_data_list_key_selects_items(trained):
     report = run(trained, "validate", overrides={"DATA_LIST_KEY": "training"})
     assert report.cases == 4
