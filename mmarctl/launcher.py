@@ -484,7 +484,10 @@ def _supervise(command: list[str], env: dict[str, str], grace: float,
     # Handlers go in before the launcher starts: exec resets a handled signal to its default
     # in the child but keeps an ignored one ignored, and a job started in the background of
     # a non-interactive shell ignores SIGINT; its workers would then ignore Ctrl-C too.
-    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    # SIGHUP (the terminal or ssh session gone) reaches the workers as SIGTERM: they save a
+    # resumable state, as they do for SIGTERM.
+    previous = {s: signal.signal(s, forward)
+                for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         process = subprocess.Popen(command, env=env, start_new_session=True,
                                    pass_fds=tuple(pass_fds))

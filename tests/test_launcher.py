@@ -360,6 +360,33 @@ def test_ctrl_c_is_forwarded_to_the_workers(tmp_path, started_ignoring_sigint):
     assert time.monotonic() - sent[0] < 20, f"worker's SIGINT handler, mask: {ready.read_text()}"
 
 
+def test_a_hangup_reaches_the_workers_as_sigterm(tmp_path):
+    """The terminal or ssh session gone (SIGHUP): the workers get SIGTERM, on which they
+    save a resumable state (mmarctl.runtime.plan), instead of dying with the launcher."""
+    import signal
+    import threading
+    import time
+
+    ready, got = tmp_path / "ready", tmp_path / "got"
+    script = ("import pathlib, signal, sys, time\n"
+              "def stop(signum, frame):\n"
+              f"    pathlib.Path({str(got)!r}).write_text(signal.Signals(signum).name)\n"
+              "    sys.exit(143)\n"
+              "signal.signal(signal.SIGTERM, stop)\n"
+              f"pathlib.Path({str(ready)!r}).touch()\ntime.sleep(60)\n")
+
+    def hang_up_when_ready() -> None:
+        deadline = time.monotonic() + 30
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGHUP)
+
+    threading.Thread(target=hang_up_when_ready, daemon=True).start()
+    code = launcher._supervise([sys.executable, "-c", script], dict(os.environ), grace=30)
+    assert code == 143 and got.read_text() == "SIGTERM"
+    assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL  # put back as it was
+
+
 def test_workers_that_ignore_ctrl_c_are_killed_after_grace(tmp_path):
     import time
 

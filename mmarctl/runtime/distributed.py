@@ -314,6 +314,13 @@ _PEER_FAILURE_MARKS = ("gloo", "horovod", "connection reset", "connection closed
                        "keyboardinterrupt")
 
 
+def is_peer_failure(error: BaseException) -> bool:
+    """Whether ``error`` is how a collective fails in a worker when another one stopped
+    (Gloo's or Horovod's words in it), not a failure of this worker's own."""
+    text = f"{type(error).__name__} {error}".lower()
+    return any(mark in text for mark in _PEER_FAILURE_MARKS)
+
+
 def install_worker_excepthook(rank: int, argv: Sequence[str] | None = None) -> None:
     """In a Horovod worker, report an uncaught error as one line instead of a traceback.
 
@@ -334,9 +341,8 @@ def install_worker_excepthook(rank: int, argv: Sequence[str] | None = None) -> N
             return
         lines = str(exc).strip().splitlines()
         detail = f"{exc_type.__name__}: {lines[0][:200]}" if lines else exc_type.__name__
-        text = f"{exc_type.__name__} {exc}".lower()
         cause = ("another worker stopped, so this one cannot go on"
-                 if any(mark in text for mark in _PEER_FAILURE_MARKS) else "stopped")
+                 if is_peer_failure(exc) else "stopped")
         print(f"error: rank {rank}: {cause} ({detail}; --debug shows the traceback)",
               file=sys.stderr, flush=True)
 

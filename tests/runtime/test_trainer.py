@@ -301,6 +301,37 @@ def test_ctrl_c_while_the_first_step_is_traced_leaves_a_resumable_state(tmp_path
     assert len(resumed.optimizer.variables) == len(plan.optimizer.variables)
 
 
+class PeerStopsAt(contract.Callback):
+    """Fails a step of epoch ``epoch`` the way a collective does when another worker died."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_step_end(self, state, logs):
+        if state.epoch == self.epoch:
+            raise RuntimeError("Horovod has been shut down. This was caused by an exception "
+                               "on one of the ranks or an attempt to allreduce")
+
+
+def test_another_workers_stop_leaves_a_resume_state_a_nan_does_not(tmp_path, caplog):
+    root = make_mmar(tmp_path / "m", config=train_config(epochs=3))
+    plan = build(root, seed=2)
+    plan.handlers = [PeerStopsAt(1)]
+    with pytest.raises(RuntimeError, match="Horovod has been shut down"):
+        plan.run()
+    resume = root / "models" / "resume" / "model.ckpt"
+    assert checkpoint.read_state(resume)["epoch"] == 0
+    assert "another worker stopped in epoch 2; saved a resumable state" in caplog.text
+    assert build(root, seed=2, resume=True).state.start_epoch == 1
+
+    other = make_mmar(tmp_path / "n", config=train_config(epochs=2))
+    poisoned = build(other, seed=0)
+    poisoned.handlers = [PoisonWeights(poisoned.model, 1)]
+    with pytest.raises(RuntimeFailure):
+        poisoned.run()
+    assert not (other / "models" / "resume").exists()
+
+
 def test_resume_without_saved_state(tmp_path):
     root = make_mmar(tmp_path / "m")
     with pytest.raises(RuntimeFailure, match="nothing to resume"):

@@ -65,15 +65,27 @@ class CheckpointSaver(Callback):
             checkpoint.save_checkpoint(self.models_dir / BEST, self.model, **self._state(state))
         shutil.rmtree(self.models_dir / RESUME_DIR, ignore_errors=True)
 
+    def on_failure(self, state: TrainState, error: Exception) -> None:
+        # Another worker of a multi-process run stopped: this one's weights and optimizer
+        # are whole as of its last completed step (the failed collective applied nothing),
+        # so the run can go on from there, as after a Ctrl-C. Any other failure (a NaN,
+        # a bad case) leaves no resume state: the weights may be what went wrong.
+        from mmarctl.runtime.distributed import is_peer_failure
+
+        if is_peer_failure(error):
+            self._save_resume(state, "another worker stopped")
+
     def on_interrupt(self, state: TrainState) -> None:
+        self._save_resume(state, "interrupted")
+
+    def _save_resume(self, state: TrainState, what: str) -> None:
         prefix = self.models_dir / RESUME_DIR / "model.ckpt"
         # The settings first: a resume checkpoint is never there without them.
         write_run_settings(prefix.parent, self.overrides, state.epochs)
         checkpoint.save_checkpoint(prefix, self.model, self.optimizer, **self._state(state))
         where = "after" if state.last_finished_epoch == state.epoch else "in"
-        log.warning("interrupted %s epoch %d; saved a resumable state in %s "
-                    "(continue with `%s`)", where, state.epoch + 1, prefix.parent,
-                    self.resume_with)
+        log.warning("%s %s epoch %d; saved a resumable state in %s (continue with `%s`)",
+                    what, where, state.epoch + 1, prefix.parent, self.resume_with)
 
 
 class ProgressCallback(Callback):
