@@ -5,7 +5,8 @@ reads it (:meth:`Workspace.resolve`: globals, environment.json, ``{VAR}`` placeh
 ``models/metrics_history.jsonl`` and ``training_summary.json``
 (:mod:`mmarctl.run_records`), and ``eval/metrics.json`` when ``validate`` ran. The rows:
 
-* ``globals``: every variable the config sees (its globals, then environment.json);
+* ``globals``: every variable the config sees (its globals, then environment.json, then
+  the ``--set`` values the run trained with, which ``training_summary.json`` records);
 * ``components``: each leaf of the config's sections by JSON path
   (``train.loss.name``, ``train.optimizer.args.learning_rate``); a list of plain values is
   one leaf, a list of components is indexed (``train.pre_transforms[2].args.fields``);
@@ -193,6 +194,11 @@ def read_run(path: str | Path, config: str = TRAIN_CONFIG) -> RunRecord:
     """
     workspace = Workspace.locate(path, environ={})
     resolved = workspace.resolve(config)
+    summary = read_summary(workspace.checkpoint_dir(resolved.variables))
+    settings = (summary or {}).get("settings")
+    if isinstance(settings, dict) and settings:
+        # The values the run trained with: its config as its --set values changed it.
+        resolved = workspace.resolve(config, settings)
     return RunRecord(label=workspace.root.name, root=workspace.root,
                      values=config_values(resolved.data, resolved.variables, workspace.root),
                      curves=read_curves(workspace.checkpoint_dir(resolved.variables)),

@@ -420,7 +420,8 @@ class TrainingPlan:
                                                               self.options.config)),
                    TensorBoardSummaries(self.checkpoint_dir, self.interval),
                    HistoryWriter(self.checkpoint_dir,
-                                 "finetune" if self.options.finetune_from else "train"),
+                                 "finetune" if self.options.finetune_from else "train",
+                                 settings=self.options.overrides),
                    # after HistoryWriter: it draws from the line just written
                    LearningCurvesWriter(self.checkpoint_dir),
                    ProgressCallback("train", enabled=self.options.progress)]

@@ -207,3 +207,18 @@ def test_clones_each_reading_their_own_data_compare_equal(tmp_path):
     for root in (a, b):
         write_history(root / "models", train_run(1, [0.5]))
     assert not [r for r in compare([a, b]).rows_shown() if r.section in ("globals", "components")]
+
+
+def test_values_a_run_was_given_with_set_are_compared(tmp_path):
+    """Three clones trained with --set learning_rate=...: the summary records the --set
+    values, and compare shows what each run trained with, not the config file's value."""
+    runs = []
+    for name, rate in (("a", None), ("b", 1e-4), ("c", 1e-2)):
+        root = clone(tmp_path / name, 1e-3, [0.5])
+        if rate is not None:
+            summary = root / "models" / "training_summary.json"
+            summary.write_text(json.dumps({**json.loads(summary.read_text()),
+                                           "settings": {"learning_rate": rate}}))
+        runs.append(root)
+    rows = rows_of(compare(runs))
+    assert rows[("globals", "learning_rate")] == ["0.001", "0.0001", "0.01"]

@@ -140,6 +140,16 @@ def test_nan_weights_behind_a_finite_loss_stop_before_anything_is_saved(tmp_path
     assert all(np.isfinite(w.numpy()).all() for w in restored.weights)
 
 
+def test_the_summary_records_the_runs_set_values(tmp_path):
+    """What a run was given beyond its config files (--set, --epochs, --lr), for compare."""
+    from mmarctl.run_records import SUMMARY
+
+    root = make_mmar(tmp_path / "m", config=train_config(epochs=1))
+    build(root, seed=0, overrides={"learning_rate": 0.05, "epochs": 1}).run()
+    summary = json.loads((root / "models" / SUMMARY).read_text())
+    assert summary["settings"] == {"learning_rate": 0.05, "epochs": 1}
+
+
 def test_a_failed_run_replaces_the_previous_runs_summary(tmp_path):
     """A run that stops on an error says so in training_summary.json (status and the
     error's line): the previous run's "finished" no longer stands for it."""

@@ -21,10 +21,11 @@ import json
 import math
 import time
 from pathlib import Path
+from typing import Any, Mapping
+
 from mmarctl.jsonio import write_json_atomic
 from mmarctl.run_records import HISTORY, SUMMARY
 from mmarctl.runtime.training.contract import Callback, TrainState
-
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -35,9 +36,14 @@ class HistoryWriter(Callback):
     """Appends an epoch record to ``models/metrics_history.jsonl``; writes the run summary
     ``models/training_summary.json`` at the end, on interrupt and on failure (chief only)."""
 
-    def __init__(self, models_dir: Path, phase: str = "train") -> None:
+    def __init__(self, models_dir: Path, phase: str = "train",
+                 settings: Mapping[str, Any] | None = None) -> None:
         self.models_dir = Path(models_dir)
         self.phase = phase
+        # The run's --set values (with --epochs/--learning-rate): what it trained with
+        # beyond its config files, for `mmarctl compare` (JSON values only).
+        self.settings = {key: value for key, value in (settings or {}).items()
+                         if isinstance(value, (str, int, float, bool, list, dict, type(None)))}
         self._learning_rate: float | None = None
         self._started = time.monotonic()
 
@@ -69,6 +75,8 @@ class HistoryWriter(Callback):
                    "epochs": state.epochs,
                    "epochs_finished": state.last_finished_epoch + 1,
                    "seconds": round(time.monotonic() - self._started, 3)}
+        if self.settings:
+            summary["settings"] = self.settings
         if error is not None:
             summary["error"] = error
         write_json_atomic(self.models_dir / SUMMARY, summary)  # readers never see half a file
