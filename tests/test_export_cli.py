@@ -366,3 +366,42 @@ def test_training_config_option_is_named_as_in_the_other_verbs(mmar, option):
     result = run(str(mmar), option, "trn_base.json")
     assert result.exit_code == 0, result.output
     assert (mmar / "models" / "model.fzn.pb").is_file()
+
+
+def retrain(root: Path, seed: int) -> None:
+    """A new checkpoint in place of the old one, as a second training run leaves."""
+    from mmarctl.runtime.checkpoint import save_checkpoint
+    from mmarctl.runtime.model_io import build_network
+    from mmarctl.workspace import Workspace
+
+    tf.keras.utils.set_random_seed(seed)
+    _, model = build_network(Workspace(root).resolve("config_train.json"), root)
+    save_checkpoint(root / "models" / "model.ckpt", model)
+
+
+def test_export_after_retrain_names_artifacts_of_the_older_export(mmar):
+    assert run(str(mmar), "--format", "all").exit_code == 0
+    retrain(mmar, seed=11)
+    result = run(str(mmar), "-f", "onnx")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((mmar / "models" / "export.json").read_text())
+    assert set(manifest["formats"]) == {"onnx"}  # export.json keeps its meaning
+    lines = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(lines) == 1, result.output
+    for name in ("models/model.fzn.pb", "models/saved_model/", "models/triton/spleen-exp/"):
+        assert name in lines[0]
+    assert "models/model.onnx" not in lines[0]
+    assert "older export" in lines[0] and "--format all" in lines[0]
+    # Once everything is exported again, nothing is older.
+    result = run(str(mmar), "--format", "all")
+    assert result.exit_code == 0, result.output
+    assert "warning:" not in result.output
+
+
+def test_export_of_more_formats_of_the_same_checkpoint_warns_of_nothing(mmar):
+    other = mmar / "models" / "triton" / "another_model"
+    other.mkdir(parents=True)  # another model of the Triton repository is not this export's
+    assert run(str(mmar), "-f", "fzn").exit_code == 0
+    result = run(str(mmar), "-f", "onnx,triton")
+    assert result.exit_code == 0, result.output
+    assert "warning:" not in result.output

@@ -53,7 +53,8 @@ def export(
     checkpoint model's within --tolerance, else nothing is written. Input and output are
     channels-last float32 (batch, *spatial, channels); the spatial size is open when the
     config sets dynamic_input_shape, else the training patch size. models/export.json
-    records names, shapes, differences and the source checkpoint.
+    records names, shapes, differences and the source checkpoint; artifacts it does not
+    list (left by an older export) are named in a closing warning.
 
     Example: mmarctl export my-exp --format all
     """
@@ -77,6 +78,16 @@ def export(
             out.print(f"{item.format:<10} {item.path}  max|diff| {item.max_abs_diff:.3g}",
                       markup=False)
     out.print(f"manifest   {workspace.display(result.manifest_path)}", markup=False)
+    if result.older:
+        # Validate/infer would run these stale files; say so while it is cheap to fix.
+        one = len(result.older) == 1
+        shown = ", ".join(workspace.display(p) + ("/" if p.is_dir() else "")
+                          for p in result.older)
+        err.print(f"warning: {shown} {'is' if one else 'are'} from an older export (not in "
+                  f"{workspace.display(result.manifest_path)}, so not from this checkpoint); "
+                  f"run `mmarctl export {mmar or workspace.root} --format all` to refresh "
+                  f"{'it' if one else 'them'}, or remove {'it' if one else 'them'}",
+                  markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -21,7 +21,7 @@ import re
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,6 +33,8 @@ from mmarctl.runtime.export.serving import DEFAULT_INPUT, DEFAULT_OUTPUT, Servin
 #: Where each format lands, relative to the output folder (triton: the repository root).
 ARTIFACTS = {"fzn": "model.fzn.pb", "savedmodel": "saved_model", "onnx": "model.onnx",
              "triton": "triton", "trt": "model.trt"}
+#: A format's skip reason when the file is the export's own source (a frozen graph).
+SOURCE_ITSELF = "the source itself"
 #: Spatial size used for the sample when the config gives no patch size.
 FALLBACK_SAMPLE_SIZE = 32
 _NODE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]*$")
@@ -90,6 +92,8 @@ class ExportResult:
     results: list[FormatResult]
     manifest_path: Path
     manifest: dict[str, Any]
+    #: artifacts on disk that the manifest does not list (left by an older export).
+    older: list[Path] = field(default_factory=list)
 
 
 def parse_formats(values: list[str] | None) -> tuple[list[str], set[str]]:
@@ -211,7 +215,9 @@ def export_mmar(workspace: Any, request: ExportRequest,
                              out_dir, staging, triton_name, log)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return result
+    from mmarctl.runtime.export.freshness import older_exports
+
+    return replace(result, older=older_exports(out_dir, result.manifest, triton_name))
 
 
 def _checkpoint_prefix(given: str | None, out_dir: Path) -> str:

@@ -195,7 +195,7 @@ def export_graph(workspace: Any, request: Any, resolved: Any, formats: list[str]
         if fmt == "fzn" and kind == "frozen_graph" and path.parent == out_dir \
                 and path.name == ex.ARTIFACTS["fzn"]:
             log("fzn: skipped (it is the source)")
-            results.append(ex.FormatResult("fzn", skipped="the source itself"))
+            results.append(ex.FormatResult("fzn", skipped=ex.SOURCE_ITSELF))
             continue
         start = time.monotonic()
         with quiet_tf():
