@@ -125,7 +125,41 @@ def build_network(resolved_train_config: Any, root: Path | None = None,
         raise ConfigError(f"{type(network).__name__} cannot be built for {dims}D input with "
                           f"{channels} channel(s): {error}", file=file,
                           json_path="train.model") from error
+    _check_output_channels(train["model"], model, file)
     origin = user_code.origin_of(network)
     if origin is not None:  # the model runs the user's code too (its layers, its call())
         user_code.remember(model, origin)
     return network, model
+
+
+def _check_output_channels(entry: Any, model: Any, file: str) -> None:
+    """Refuse a model whose output channels are not the config's ``num_classes``.
+
+    A (BYOC) network that ignores ``num_classes`` would otherwise train against labels and
+    a loss set up for another class count without a word. The channel axis is the last one,
+    for segmentation ``(batch, *spatial, K)`` and classification ``(batch, K)`` alike.
+    Nothing is checked when the args give no integer ``num_classes``, or when the model has
+    several outputs or an open channel count.
+    """
+    args = entry.get("args") if isinstance(entry, Mapping) else None
+    wanted = args.get("num_classes") if isinstance(args, Mapping) else None
+    if isinstance(wanted, str) and wanted.strip().isdigit():
+        wanted = int(wanted)  # Clara configs sometimes quote numbers
+    if not isinstance(wanted, int) or isinstance(wanted, bool):
+        return
+    outputs = getattr(model, "outputs", None) or []
+    if len(outputs) != 1:
+        return
+    shape = tuple(outputs[0].shape)
+    channels = shape[-1] if len(shape) >= 2 else None
+    if channels is None or int(channels) == wanted:
+        return
+    raise ConfigError(f"train.model's network outputs {int(channels)} channel(s) (output "
+                      f"shape {_shape(shape)}) but its args give num_classes={wanted}",
+                      file=file, json_path="train.model.args.num_classes",
+                      hint="make the network's last layer produce num_classes channels, or "
+                           "set num_classes to what it produces")
+
+
+def _shape(shape: tuple) -> str:
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"

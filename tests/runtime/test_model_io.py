@@ -84,3 +84,84 @@ def test_build_network_disabled_model_is_config_error(tmp_path):
     cfg["train"]["model"]["disabled"] = True
     with pytest.raises(ConfigError, match="disabled"):
         build_network(cfg, tmp_path)
+
+
+WRONG_CHANNELS = textwrap.dedent('''
+    from mmarctl.runtime.component import Component
+
+    class FixedHead(Component):
+        """Takes num_classes but always ends in a five-channel layer, as a careless BYOC might."""
+        final_activation = "softmax"
+
+        def __init__(self, num_classes=2, classify=False):
+            super().__init__(num_classes=num_classes, classify=classify)
+            self.classify = classify
+
+        def build(self, spatial_dims, in_channels):
+            import keras
+            inputs = keras.Input((None,) * spatial_dims + (in_channels,))
+            if self.classify:  # (batch, 5)
+                pooled = keras.layers.GlobalAveragePooling3D()(inputs)
+                return keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(pooled))
+            return keras.Model(inputs, keras.layers.Conv3D(5, 1, activation="softmax")(inputs))
+
+    class NoClasses(FixedHead):
+        """Its args have no num_classes: nothing to compare with."""
+
+        def __init__(self, width=5):
+            Component.__init__(self, width=width)
+            self.classify = False
+''')
+
+
+def custom_config(tmp_path, name: str, args: dict) -> dict:
+    pytest.importorskip("tensorflow")
+    (tmp_path / "custom").mkdir(exist_ok=True)
+    (tmp_path / "custom" / "wrongnet.py").write_text(WRONG_CHANNELS)
+    cfg = config(output_crop_size=[8, 8, 8])
+    cfg["train"]["model"] = {"path": f"wrongnet.{name}", "args": args}
+    return cfg
+
+
+@pytest.mark.parametrize("args", [{"num_classes": 2}, {"num_classes": 2, "classify": True}],
+                         ids=["segmentation", "classification"])
+def test_network_output_channels_other_than_num_classes_is_refused(tmp_path, args):
+    with pytest.raises(ConfigError) as info:
+        build_network(custom_config(tmp_path, "FixedHead", args), tmp_path)
+    line = str(info.value)
+    assert "\n" not in line
+    assert "train.model" in line and "5 channel" in line and "num_classes=2" in line
+
+
+def test_network_output_channels_equal_to_num_classes_builds(tmp_path):
+    _, model = build_network(custom_config(tmp_path, "FixedHead",
+                                           {"num_classes": 5, "classify": True}), tmp_path)
+    assert model.output_shape == (None, 5)
+
+
+def test_network_without_num_classes_is_not_compared(tmp_path):
+    _, model = build_network(custom_config(tmp_path, "NoClasses", {"width": 5}), tmp_path)
+    assert model.output_shape[-1] == 5
+
+
+# Small arguments per built-in network, so that each builds in seconds on CPU.
+BUILTIN_ARGS = {
+    "Unet": {"num_classes": 3, "nf_enc": "4,8", "nf_dec": "8,8,4,4"},
+    "SegResnet": {"num_classes": 3, "init_filters": 4, "blocks_down": "1,1", "blocks_up": "1"},
+    "SegAhnet": {"num_classes": 3},
+    "DenseNet121": {"num_classes": 3},
+    "ResidualUnet": {"num_classes": 3, "channels": [4, 8], "strides": [2]},
+}
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN_ARGS))
+def test_every_builtin_network_builds_with_its_num_classes(tmp_path, name):
+    pytest.importorskip("tensorflow")
+    from mmarctl.runtime import registry
+
+    assert set(BUILTIN_ARGS) == set(registry.names("networks"))
+    crop = [32, 32] if name == "DenseNet121" else [16, 16, 16]
+    cfg = config(output_crop_size=crop)
+    cfg["train"]["model"] = {"name": name, "args": BUILTIN_ARGS[name]}
+    _, model = build_network(cfg, tmp_path)
+    assert model.output_shape[-1] == 3
