@@ -120,7 +120,7 @@ def test_export_all_writes_verified_artifacts_and_manifest(mmar):
                                  "dtype": "float32", "axes": "N,X,Y,Z,C", "size_divisor": 1}
     assert manifest["output"]["shape"] == [None, *PATCH, 2]
     assert manifest["source"]["checkpoint"] == "models/model.ckpt"
-    assert manifest["source"]["network"] == "TinyNet"
+    assert manifest["source"]["network"] == "tinynet.TinyNet"  # a BYOC network: its path
     assert manifest["verification"]["tolerance"] == 1e-4
     assert manifest["mmarctl_version"]
     for fmt in ("fzn", "savedmodel", "onnx", "triton"):
