@@ -88,9 +88,10 @@ class HistoryWriter(Callback):
         self._write_summary(state, "interrupted")
 
     def on_failure(self, state: TrainState, error: Exception) -> None:
-        # Else a previous run's "finished" summary would stand for this one; a run that
-        # failed before writing anything leaves no models/ folder behind.
-        if not self.models_dir.is_dir():
+        # Else a previous run's "finished" summary would stand for this one. A run that
+        # failed before any record (no history line, no earlier summary) writes nothing:
+        # its models/ folder, made only for the run's lock, then goes with the lock.
+        if not ((self.models_dir / SUMMARY).exists() or (self.models_dir / HISTORY).exists()):
             return
         self._write_summary(state, "failed", (str(error).strip().splitlines() or [""])[0]
                             or type(error).__name__)
