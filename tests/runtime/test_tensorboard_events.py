@@ -166,7 +166,8 @@ def test_compare_with_an_untrained_clone(trained, tmp_path):
     assert result.exit_code == 0, result.output
     rows = {r["name"]: r["values"] for r in json.loads(result.output)["rows"]}
     summary = read_summary(trained / "models")
-    assert rows["learning_rate"] == ["0.05", "0.001"]
+    # what each trained with: the run's --learning-rate 0.02 (its config says 0.05)
+    assert rows["learning_rate"] == ["0.02", "0.001"]
     assert rows["status"] == ["finished", "not trained"]
     assert rows["best metric"] == [f"{summary['best_metric']:.4f}", "-"]
     assert rows["epochs run"] == ["3", "-"]
