@@ -63,12 +63,13 @@ def mmarctl_write(mask: np.ndarray, path: Path) -> None:
 
 def write_case(folder: Path, shape: tuple[int, int, int]) -> dict[str, str]:
     """A synthetic CT and its label as ``.nii.gz`` in ``folder``: {"image": path, "label": path}."""
-    from mmarctl.synth import _save_nifti, ct_case
+    from mmarctl.synth import ct_case
+    from mmarctl.synth_files import save_nifti as save_volume
 
     image, label, affine = ct_case(np.random.default_rng(0), min(shape), shape=shape)
     paths = {"image": folder / "ct.nii.gz", "label": folder / "label.nii.gz"}
-    _save_nifti(image, affine, paths["image"])
-    _save_nifti(label, affine, paths["label"])
+    save_volume(image, affine, paths["image"])
+    save_volume(label, affine, paths["label"])
     return {name: str(path) for name, path in paths.items()}
 
 

@@ -237,10 +237,6 @@ def film_case(rng: np.random.Generator, size: int, positive: bool) -> np.ndarray
 
 # -- writing ---------------------------------------------------------------------------------
 
-# The name the NIfTI I/O benchmark imports.
-_save_nifti = save_nifti
-
-
 def write_spleen_case(rng: np.random.Generator, index: int, root: Path,
                       options: Options) -> dict[str, Any]:
     """Draw one CT case (:func:`ct_case`) and write its image and label under ``root``."""

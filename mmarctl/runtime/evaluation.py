@@ -330,7 +330,7 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
         report.metrics = {m.name: float(backend.allreduce_mean(_result(m))) for m in metrics}
         report.per_case = {case: {m.name: v for m, v in zip(metrics, values)}
                            for case, values in rows}
-        from mmarctl.runtime.training.interrupts import interrupts_held
+        from mmarctl.runtime.interrupts import interrupts_held
 
         # The tables and the report page of one run: a Ctrl-C between them would leave the
         # new metrics.json beside the previous run's report.html.

@@ -85,24 +85,16 @@ def user_frame(error: BaseException, root: Path) -> tuple[str, int] | None:
     error raised while tracing a ``tf.function`` (autograph runs converted copies of the
     user's code, so the real file appears only there), then at a SyntaxError's own file.
     """
-    resolved = root.resolve()
-
-    def inside(file: str) -> bool:
-        try:
-            return Path(file).resolve().is_relative_to(resolved)
-        except (OSError, ValueError):
-            return False
-
     found = None
     for frame in traceback.extract_tb(error.__traceback__):
-        if inside(frame.filename):
+        if _inside(frame.filename, root):
             found = (_shown(frame.filename, root), frame.lineno or 0)
     if found is None:
         for file, line in _QUOTED_FRAME.findall(str(error)):
-            if inside(file):
+            if _inside(file, root):
                 found = (_shown(file, root), int(line))
     if found is None and isinstance(error, SyntaxError) and error.filename \
-            and inside(error.filename):
+            and _inside(error.filename, root):
         found = (_shown(error.filename, root), error.lineno or 0)
     return found
 
@@ -126,16 +118,17 @@ def raised_in_user_code(error: BaseException, components: Iterable[Any]) -> bool
     the user's own line raised it (a bug there), rather than a library the user's code
     called, such as NumPy refusing a corrupt file (bad data)."""
     frames = traceback.extract_tb(error.__traceback__)
-    if not frames:
+    return bool(frames) and any(_inside(frames[-1].filename, origin.root)
+                                for origin in (origin_of(c) for c in components)
+                                if origin is not None)
+
+
+def _inside(file: str, root: Path) -> bool:
+    """Whether ``file`` lies in the MMAR at ``root``."""
+    try:
+        return Path(file).resolve().is_relative_to(Path(root).resolve())
+    except (OSError, ValueError):
         return False
-    innermost = Path(frames[-1].filename)
-    for origin in (o for o in (origin_of(c) for c in components) if o is not None):
-        try:
-            if innermost.resolve().is_relative_to(origin.root.resolve()):
-                return True
-        except (OSError, ValueError):
-            continue
-    return False
 
 
 def failure(error: BaseException, components: Iterable[Any]) -> MmarError | None:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Protocol
 
 from mmarctl.errors import RuntimeFailure
-from mmarctl.runtime.training.interrupts import interrupts_held
+from mmarctl.runtime.interrupts import interrupts_held
 
 
 @dataclass

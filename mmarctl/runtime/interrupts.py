@@ -1,6 +1,6 @@
-"""Holding Ctrl-C / SIGTERM / SIGHUP back while an epoch's records are written.
+"""Holding Ctrl-C / SIGTERM / SIGHUP back while a set of files that belong together is written.
 
-An epoch counts as finished once its bookkeeping has run: the history line, the learning
+Training's epoch bookkeeping and validate's tables plus report page use it. An epoch counts as finished once its bookkeeping has run: the history line, the learning
 curves, the checkpoint of a run without validation. An interrupt that lands in the middle
 of it would leave ``training_summary.json`` saying the epoch finished while
 ``metrics_history.jsonl`` has no line for it, and ``--resume`` would skip the epoch in the
