@@ -7,7 +7,11 @@ Each verb lives in its own module under :mod:`mmarctl.commands` and exposes
 
 from __future__ import annotations
 
-import importlib
+from mmarctl import entry as _entry
+
+_entry.hold_interrupts()  # Ctrl-C while Typer, rich and the verbs load: one line (entry.py)
+
+import importlib  # noqa: E402 - the imports below are the slow part the guard covers
 import inspect
 import os
 import pkgutil
@@ -40,6 +44,13 @@ class GuardedGroup(TyperGroup):
         rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
         return sorted(names, key=lambda n: (rank.get(n, len(rank)), n))
 
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt:  # Typer would exit 130 here without a word
+            print(_entry.MESSAGE, file=sys.stderr)
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         return super().parse_args(ctx, expand_set_items(args))
 
@@ -70,7 +81,7 @@ class GuardedGroup(TyperGroup):
                                    hint="run `mmarctl check` to find it; --debug shows where"))
             raise typer.Exit(int(ExitCode.ERROR)) from None
         except KeyboardInterrupt:
-            print("mmarctl: interrupted", file=sys.stderr)
+            print(_entry.MESSAGE, file=sys.stderr)
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
         except Exception as error:  # noqa: BLE001 - only a full disk is turned into a line
             full = disk_full(error)
@@ -192,8 +203,13 @@ def _reflow_help(typer_app: typer.Typer) -> None:
 
 _register_commands()
 _reflow_help(app)
+_entry.release_interrupts()
 
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:  # outside a verb's own boundary (GuardedGroup.invoke)
+        print(_entry.MESSAGE, file=sys.stderr)
+        sys.exit(int(ExitCode.INTERRUPTED))
