@@ -3,16 +3,28 @@
 ``init``, ``clone`` and ``data synth`` write many files. Building them in a temporary sibling
 folder (same filesystem, so the final ``rename`` is atomic) means a failure or Ctrl-C never
 leaves a half-written workspace behind, and an existing folder is never overwritten.
+
+SIGTERM (``kill``, ``timeout``, a job scheduler, ``docker stop``) and SIGHUP (a closed
+terminal or ssh session) would otherwise end the process on the spot and leave the hidden
+folder behind; while a folder is staged they are raised as :class:`Terminated`, which is a
+``KeyboardInterrupt``, so the same cleanup runs as for Ctrl-C. The hidden folder's name
+carries the host and process id, and one left by a process that died anyway (SIGKILL, a
+power cut) is removed by the next staging into the same parent folder.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import signal
+import socket
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from mmarctl.errors import WorkspaceError
 
@@ -67,6 +79,119 @@ def _cannot_create(dest: Path, folder: Path, error: OSError) -> WorkspaceError:
                           file=folder, hint="choose a destination in a folder you can write to")
 
 
+#: Signals that end a staging the way Ctrl-C does (where the platform has them).
+TERMINATING_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP")
+                            if hasattr(signal, name))
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised like Ctrl-C so that cleanup runs.
+
+    Attributes:
+        signum: the signal's number.
+        exit_code: the shell's convention for death by that signal, 128 + signum
+            (143 for SIGTERM, 129 for SIGHUP).
+    """
+
+    def __init__(self, signum: int) -> None:
+        self.signum = int(signum)
+        self.exit_code = 128 + self.signum
+        super().__init__(f"terminated ({signal.Signals(self.signum).name})")
+
+
+@contextmanager
+def terminating_signals_raised() -> Iterator[None]:
+    """Raise :class:`Terminated` on SIGTERM or SIGHUP inside the block; the previous
+    handlers are back afterwards.
+
+    Only a signal whose handler is the default (death) is taken over: one the user
+    ignores (``nohup`` ignores SIGHUP) or that a caller already handles stays as it is.
+    A second signal while the first one's cleanup runs is absorbed, so the cleanup is
+    not cut short. Outside the main thread signals cannot be handled; the block runs as
+    it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+
+    def raise_terminated(signum: int, frame: Any) -> None:
+        if arrived:
+            return
+        arrived.append(signum)
+        raise Terminated(signum)
+
+    previous: dict[int, Any] = {}
+    try:
+        for signum in TERMINATING_SIGNALS:
+            if signal.getsignal(signum) == signal.SIG_DFL:
+                previous[signum] = signal.signal(signum, raise_terminated)
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _host_tag() -> str:
+    """This machine's name as it goes into a staging folder's name: the first label of the
+    host name, letters, digits, ``_`` and ``-`` only."""
+    label = socket.gethostname().split(".")[0]
+    return re.sub(r"[^A-Za-z0-9_-]", "_", label) or "host"
+
+
+#: A staging folder's name: ``.DEST.HOST-PID.RANDOM.partial`` (RANDOM is mkdtemp's, 8
+#: characters from ``[a-z0-9_]``).
+_STAGING_NAME = re.compile(r"^\.(?P<dest>.+)\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)"
+                           r"\.[a-z0-9_]{8}\.partial$")
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (one owned by another user
+    counts as alive)."""
+    if pid <= 0:
+        return True  # not a process id mkdtemp's caller could have had: leave it alone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, as someone else's
+        return True
+    return True
+
+
+def remove_dead_stagings(parent: Path) -> list[Path]:
+    """Delete the staging folders in ``parent`` whose process is gone (killed by SIGKILL,
+    a crash or a power cut before it could clean up); return them.
+
+    Only folders named by this module, made on this machine, by a process id that no
+    longer exists are removed; a live process's (or another machine's, on a shared file
+    system) are left alone, and so are folders named by older versions, which carry no
+    process id. Errors (a folder that cannot be listed or removed) are ignored: this is
+    tidying, not the user's command.
+    """
+    removed: list[Path] = []
+    host = _host_tag()
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _STAGING_NAME.match(entry.name)
+        if match is None or match["host"] != host:
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+        except OSError:
+            continue
+        pid = int(match["pid"])
+        if pid == os.getpid() or _process_alive(pid):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed.append(Path(entry.path))
+    return removed
+
+
 def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -78,7 +203,9 @@ def staged_directory(dest: Path, *, allow_empty: bool = False) -> Iterator[Path]
     """Yield an empty temporary folder beside ``dest``; on success it becomes ``dest``.
 
     Missing parent folders are created (and removed again if the block fails). On any
-    exception the temporary folder is deleted and ``dest`` is untouched.
+    exception, Ctrl-C, SIGTERM or SIGHUP (raised as :class:`Terminated`) the temporary
+    folder is deleted and ``dest`` is untouched. Staging folders left in the same parent
+    by processes that are gone are removed first (:func:`remove_dead_stagings`).
 
     Args:
         dest: the folder to create.
@@ -87,7 +214,16 @@ def staged_directory(dest: Path, *, allow_empty: bool = False) -> Iterator[Path]
     Raises:
         WorkspaceError: ``dest`` exists (see :func:`check_destination`), or appeared while
             the folder was being built.
+        Terminated: SIGTERM or SIGHUP arrived (after the cleanup).
     """
+    with terminating_signals_raised():
+        with _staged(dest, allow_empty=allow_empty) as tmp:
+            yield tmp
+
+
+@contextmanager
+def _staged(dest: Path, *, allow_empty: bool) -> Iterator[Path]:
+    """:func:`staged_directory` without the signal handling."""
     check_destination(Path(dest), allow_empty=allow_empty)  # named as the user typed it
     dest = Path(dest).absolute()
     missing_parents = [p for p in reversed(dest.parents) if not p.exists()]
@@ -100,8 +236,11 @@ def staged_directory(dest: Path, *, allow_empty: bool = False) -> Iterator[Path]
             except OSError as error:
                 raise _cannot_create(parent, parent.parent, error) from None
             created_parents.append(parent)
+        if not created_parents:
+            remove_dead_stagings(dest.parent)
         try:
-            tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial",
+            tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.{_host_tag()}-{os.getpid()}.",
+                                        suffix=".partial",
                                         dir=dest.parent))
             # mkdtemp makes the folder private (0700); give it the mode a plain mkdir would.
             os.chmod(tmp, 0o777 & ~_current_umask())
