@@ -21,6 +21,8 @@ import traceback
 from typing import Annotated, Any
 
 import typer
+from typer._click.exceptions import (BadOptionUsage, BadParameter, MissingParameter,
+                                     NoArgsIsHelpError, NoSuchOption, UsageError)
 from typer.core import TyperGroup
 
 import mmarctl
@@ -45,8 +47,11 @@ class GuardedGroup(TyperGroup):
         return sorted(names, key=lambda n: (rank.get(n, len(rank)), n))
 
     def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        # The root's own options are parsed here, outside invoke()
         try:
             return super().make_context(*args, **kwargs)
+        except UsageError as error:
+            _exit_usage(error)
         except KeyboardInterrupt:  # Typer would exit 130 here without a word
             print(_entry.MESSAGE, file=sys.stderr)
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
@@ -57,6 +62,8 @@ class GuardedGroup(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
+        except UsageError as error:  # a verb's (or sub-group's) options and arguments
+            _exit_usage(error)
         except MmarError as error:
             if _State.debug:
                 traceback.print_exc()
@@ -131,12 +138,109 @@ def expand_set_items(args: list[str]) -> list[str]:
     return out
 
 
-def _print_error(error: MmarError) -> None:
+def _print_error(error: MmarError | str) -> None:
     from rich.markup import escape
 
     from mmarctl.console import err
 
     err.print(f"[bold red]error:[/] {escape(str(error))}", markup=True, highlight=False)
+
+
+#: A usage error's line stays one terminal line: the help hint is added only below this length.
+_HINT_WIDTH = 100
+
+
+def _exit_usage(error: UsageError) -> None:
+    """Print a Click/Typer usage error as mmarctl's own one ``error:`` line and exit 2.
+
+    Typer would print the usage, a help hint and a boxed panel in pydantic's words ("Input
+    should be greater than or equal to 1"); mmarctl's own option checks print one line."""
+    if isinstance(error, NoArgsIsHelpError):  # bare `mmarctl` / `mmarctl data`: help is out
+        raise typer.Exit(int(ExitCode.USAGE))
+    line = usage_message(error)
+    ctx = error.ctx
+    if ctx is not None and ctx.command.get_help_option(ctx) is not None:
+        hint = f"; try '{ctx.command_path} -h'"
+        if len(line) + len(hint) <= _HINT_WIDTH:
+            line += hint
+    _print_error(line)
+    raise typer.Exit(int(ExitCode.USAGE))
+
+
+def usage_message(error: UsageError) -> str:
+    """One plain sentence for a Click/Typer usage error, naming the option or argument."""
+    if isinstance(error, BadParameter):
+        name = _param_name(error)
+        if isinstance(error, MissingParameter):
+            kind = error.param.param_type_name if error.param is not None else "value"
+            return f"missing {kind} {name}"
+        value = _bad_value(error)
+        return f"{name}{'' if value.startswith(':') else ' '}{value}"
+    if isinstance(error, NoSuchOption):
+        close = f" (did you mean {' or '.join(sorted(error.possibilities))}?)" \
+            if error.possibilities else ""
+        return f"no such option: {error.option_name}{close}"
+    message = error.message.strip()
+    if isinstance(error, BadOptionUsage):
+        message = (message.replace(f"Option '{error.option_name}' requires an argument",
+                                   f"{error.option_name} needs a value")
+                   .replace(f"Option '{error.option_name}' does not take a value",
+                            f"{error.option_name} takes no value"))
+    extra = re.fullmatch(r"Got unexpected extra argument(?:s|\(s\))? \((.*)\)", message)
+    if extra:
+        return f"unexpected extra argument(s): {extra.group(1)}"
+    message = message.replace(". Did you mean", " (did you mean")
+    if "(did you mean" in message and not message.endswith(")"):
+        message += ")"
+    return (message[:1].lower() + message[1:]).rstrip(".")
+
+
+def _param_name(error: BadParameter) -> str:
+    """``--epochs`` for an option (its first long name), ``MMAR`` for an argument."""
+    param = error.param
+    if param is None:
+        hint = error.param_hint
+        return hint if isinstance(hint, str) or hint is None else str(hint[0]) or "value"
+    if param.param_type_name == "argument":
+        return (param.metavar or param.name or "argument").upper()
+    longs = [opt for opt in param.opts if opt.startswith("--")]
+    return (longs or param.opts)[0]
+
+
+def _bad_value(error: BadParameter) -> str:
+    """What was wrong with the value, in plain words, e.g. ``must be at least 1 (got 0)``."""
+    cause = error.__cause__
+    details = cause.errors() if cause is not None and hasattr(cause, "errors") else []
+    if not details:  # Typer's own or a callback's message
+        message = error.message.strip().rstrip(".")
+        return f": {message[:1].lower() + message[1:]}"
+    detail = details[0]
+    kind, bounds, got = detail.get("type", ""), detail.get("ctx") or {}, detail.get("input")
+    got_text = f" (got {got})" if isinstance(got, str) and got else ""
+    param = error.param
+    low, high = getattr(param, "min", None), getattr(param, "max", None)
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        if low is not None and high is not None:
+            return f"must be in {low}..{high}{got_text}"
+        for key, words in (("ge", "at least"), ("le", "at most"), ("gt", "greater than"),
+                           ("lt", "less than")):
+            if key in bounds:
+                return f"must be {words} {bounds[key]}{got_text}"
+    if kind.startswith("int_"):
+        return f"must be a whole number{got_text}"
+    if kind.startswith("float_"):
+        return f"must be a number{got_text}"
+    if kind.startswith("bool_"):
+        return f"must be true or false{got_text}"
+    descriptor = getattr(param, "type_descriptor", None)
+    choices = getattr(descriptor, "choices", None) if descriptor is not None else None
+    if choices:
+        names = [getattr(choice, "value", choice) for choice in choices]
+        return f"must be {', '.join(map(str, names[:-1]))} or {names[-1]}{got_text}" \
+            if len(names) > 1 else f"must be {names[0]}{got_text}"
+    message = str(detail.get("msg", "")).removeprefix("Value error, ")
+    message = message.replace("Input should be", "must be").rstrip(".")
+    return f"{message}{got_text}"
 
 
 app = typer.Typer(

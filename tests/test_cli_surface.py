@@ -62,3 +62,39 @@ def test_an_ignored_sigint_stays_ignored_while_loading():
         print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)
     """)
     assert result.returncode == 0 and result.stdout.strip() == "True", result.stderr
+
+
+# -- usage errors: one line in mmarctl's own style ------------------------------------------
+
+@pytest.mark.parametrize("args, line", [
+    (["train", "x", "--epochs", "0"],
+     "error: --epochs must be at least 1 (got 0); try 'mmarctl train -h'"),
+    (["train", "x", "--lr", "abc"],
+     "error: --learning-rate must be a number (got abc); try 'mmarctl train -h'"),
+    (["train", "x", "--epochs", "1.5"],
+     "error: --epochs must be a whole number (got 1.5); try 'mmarctl train -h'"),
+    (["train", "x", "--seed", "-1"],
+     "error: --seed must be in 0..4294967295 (got -1); try 'mmarctl train -h'"),
+    (["init", "--task", "foo", "d"],
+     "error: --task must be segmentation or classification (got foo); try 'mmarctl init -h'"),
+    (["init"], "error: missing argument DIR; try 'mmarctl init -h'"),
+    (["train", "--bogus"],
+     "error: no such option: --bogus (did you mean --gpus?); try 'mmarctl train -h'"),
+    (["train", "x", "--epochs"], "error: --epochs needs a value"),
+    (["check", "a", "b"], "error: unexpected extra argument(s): b; try 'mmarctl check -h'"),
+    (["frob"], "error: no such command 'frob'; try 'mmarctl -h'"),
+    (["data", "frob"], "error: no such command 'frob'; try 'mmarctl data -h'"),
+    (["--bogus"], "error: no such option: --bogus; try 'mmarctl -h'"),
+])
+def test_usage_errors_are_one_line_in_mmarctl_s_style(args, line):
+    """Typer's checks (ranges, types, choices, unknown options) read like mmarctl's own: one
+    `error:` line naming the option, exit 2; no usage block, no box, no pydantic wording."""
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [line]
+
+
+def test_bare_mmarctl_prints_help_and_exits_2():
+    result = runner.invoke(app, [])
+    assert result.exit_code == 2
+    assert "Usage: mmarctl" in result.output and "error" not in result.output

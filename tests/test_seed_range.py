@@ -29,7 +29,7 @@ def test_seed_option_out_of_range_is_a_usage_error(tmp_path: Path, verb, seed):
     result = invoke(verb, root, "--seed", seed, "--epochs" if verb != "automl" else "--set",
                     "1" if verb != "automl" else "epochs=1")
     assert result.exit_code == 2, result.output
-    assert "Invalid value for '--seed'" in result.output
+    assert "error: --seed must be in 0..4294967295" in result.output
     assert "Traceback" not in result.output
     assert not (root / "models").exists()
 

@@ -222,5 +222,5 @@ def test_learning_rate_option_must_be_positive_and_names_itself(tmp_path, value)
     root = make_mmar(tmp_path / "m")
     result = invoke("train", root, "--lr", value)
     assert result.exit_code == 2, result.output
-    assert "'--learning-rate' / '--lr': must be > 0" in result.output
+    assert "error: --learning-rate: must be > 0" in result.output
     assert not (root / "models").exists()
