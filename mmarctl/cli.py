@@ -57,7 +57,7 @@ class GuardedGroup(TyperGroup):
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, expand_set_items(args))
+        return super().parse_args(ctx, debug_first(expand_set_items(args)))
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -113,6 +113,16 @@ _INSTALL_HINTS = {
 
 _SET_OPTIONS = {"--set", "-s"}
 _KEY_VALUE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*=")
+
+
+def debug_first(args: list[str]) -> list[str]:
+    """Accept ``--debug`` anywhere before ``--``: ``mmarctl check x --debug`` is
+    ``mmarctl --debug check x`` (the root option, which the verbs do not know)."""
+    end = args.index("--") if "--" in args else len(args)
+    found = [word for word in args[:end] if word == "--debug"]
+    if not found:
+        return args
+    return ["--debug", *(word for word in args[:end] if word != "--debug"), *args[end:]]
 
 
 def expand_set_items(args: list[str]) -> list[str]:

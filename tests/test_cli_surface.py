@@ -98,3 +98,19 @@ def test_bare_mmarctl_prints_help_and_exits_2():
     result = runner.invoke(app, [])
     assert result.exit_code == 2
     assert "Usage: mmarctl" in result.output and "error" not in result.output
+
+
+# -- --debug after the verb ---------------------------------------------------------------
+
+def test_debug_after_the_verb_works_like_before_it(tmp_path):
+    result = runner.invoke(app, ["check", str(tmp_path), "--debug"])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" in result.output and "not an MMAR" in result.output
+
+
+def test_debug_after_double_dash_is_left_alone():
+    from mmarctl.cli import debug_first
+
+    assert debug_first(["train", "x", "--debug", "--", "--debug"]) == \
+        ["--debug", "train", "x", "--", "--debug"]
+    assert debug_first(["train", "x"]) == ["train", "x"]
