@@ -114,3 +114,35 @@ def test_debug_after_double_dash_is_left_alone():
     assert debug_first(["train", "x", "--debug", "--", "--debug"]) == \
         ["--debug", "train", "x", "--", "--debug"]
     assert debug_first(["train", "x"]) == ["train", "x"]
+
+
+# -- help layout ------------------------------------------------------------------------
+
+_VERBS = [[], ["init"], ["clone"], ["check"], ["schema"], ["commands"], ["data"],
+          ["data", "synth"], ["train"], ["finetune"], ["validate"], ["infer"], ["export"],
+          ["doctor"], ["automl"], ["compare"], ["clara-shim"], ["clara-shim", "install"]]
+
+
+@pytest.mark.parametrize("verb", _VERBS, ids=lambda verb: " ".join(verb) or "mmarctl")
+def test_help_at_80_columns_cuts_nothing_and_shows_one_metavar_style(verb):
+    """No word is cut to "…" at 80 columns, and no Typer type label (`<bool>`, `<str>`,
+    `<path>`) or `{REQUIRED}` argument appears beside mmarctl's upper-case metavars."""
+    result = CliRunner(env={"COLUMNS": "80"}).invoke(app, [*verb, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output
+    for label in ("<bool>", "<str>", "<path>", "<int>", "<float>", "<list"):
+        assert label not in result.output, label
+    usage = next(line for line in result.output.splitlines() if "Usage:" in line)
+    assert "{" not in usage
+
+
+def test_usage_and_arguments_are_upper_case_and_flags_show_no_type():
+    wide = CliRunner(env={"COLUMNS": "200"})
+    train = wide.invoke(app, ["train", "--help"]).output
+    assert "Usage: mmarctl train [OPTIONS] [MMAR]" in train
+    resume = next(line for line in train.splitlines() if line.startswith("│ --resume"))
+    assert resume.split()[2] == "Continue"  # no type cell between the flag and its help
+    assert "│ --learning-rate, --lr  FLOAT" in train
+    assert "Usage: mmarctl init [OPTIONS] DIR" in wide.invoke(app, ["init", "--help"]).output
+    assert "Usage: mmarctl compare [OPTIONS] [MMAR...]" in \
+        wide.invoke(app, ["compare", "--help"]).output
