@@ -8,7 +8,8 @@ import typer
 
 MmarArgument = Annotated[
     Optional[str],
-    typer.Argument(help="MMAR folder (default: $MMAR_ROOT, else the current folder).",
+    typer.Argument(metavar="MMAR",
+                   help="MMAR folder (default: $MMAR_ROOT, else the current folder).",
                    show_default=False),
 ]
 
