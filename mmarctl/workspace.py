@@ -78,16 +78,23 @@ class Workspace:
             WorkspaceError: when no MMAR is found.
         """
         environ = os.environ if environ is None else environ
+        from_env = not path and bool(environ.get("MMAR_ROOT"))
         start = Path(path) if path else Path(environ.get("MMAR_ROOT") or os.getcwd())
+        # A folder from $MMAR_ROOT is named as such: the user typed no path to look at.
+        where = f"$MMAR_ROOT={start}" if from_env else start
+        env_hint = "unset MMAR_ROOT or give the MMAR as an argument"
         if not start.exists():
-            raise WorkspaceError("no such folder", file=start)
+            raise WorkspaceError("no such folder", file=where,
+                                 hint=env_hint if from_env else None)
         start = start.resolve()
         for candidate in (start, *start.parents):
             if (candidate / "config").is_dir():
                 return cls(candidate)
         raise WorkspaceError(
-            "not an MMAR: no config/ folder here or above", file=start,
-            hint="create one with `mmarctl init DIR` or `mmarctl clone spleen DIR`")
+            "not an MMAR: no config/ folder here or above",
+            file=f"$MMAR_ROOT={start}" if from_env else start,
+            hint=env_hint if from_env
+            else "create one with `mmarctl init DIR` or `mmarctl clone spleen DIR`")
 
     # -- places ---------------------------------------------------------------------------
     @property

@@ -146,3 +146,17 @@ def test_usage_and_arguments_are_upper_case_and_flags_show_no_type():
     assert "Usage: mmarctl init [OPTIONS] DIR" in wide.invoke(app, ["init", "--help"]).output
     assert "Usage: mmarctl compare [OPTIONS] [MMAR...]" in \
         wide.invoke(app, ["compare", "--help"]).output
+
+
+# -- $MMAR_ROOT -----------------------------------------------------------------------------
+
+def test_a_bad_mmar_root_is_named_as_coming_from_the_environment(tmp_path):
+    missing = tmp_path / "nonexist"
+    result = runner.invoke(app, ["check"], env={"MMAR_ROOT": str(missing)})
+    assert result.exit_code == 1
+    assert result.output.strip() == (f"error: $MMAR_ROOT={missing}: no such folder "
+                                     "(unset MMAR_ROOT or give the MMAR as an argument)")
+    not_mmar = runner.invoke(app, ["check"], env={"MMAR_ROOT": str(tmp_path)})
+    assert not_mmar.exit_code == 1 and f"$MMAR_ROOT={tmp_path}: not an MMAR" in not_mmar.output
+    given = runner.invoke(app, ["check", str(missing)], env={"MMAR_ROOT": str(tmp_path)})
+    assert given.output.strip() == f"error: {missing}: no such folder"
