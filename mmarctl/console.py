@@ -2,16 +2,38 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
+
+#: The width of output that goes to a file or a pipe: wide enough that no table cell (a
+#: path, a config key) is folded at an arbitrary column. Rich would assume 80 (or the
+#: width of whatever terminal stdin or stderr is), and ``grep`` would then find half a path.
+UNWRAPPED_WIDTH = 10_000
+
+
+class _Console(Console):
+    """A rich console whose width, when it does not write to a terminal, is
+    :data:`UNWRAPPED_WIDTH` unless ``COLUMNS`` or an explicit width says otherwise; a
+    terminal keeps its own width."""
+
+    def _unwrapped_size(self) -> ConsoleDimensions:
+        size = Console.size.fget(self)
+        if self._width is None and not self.is_terminal and "COLUMNS" not in self._environ:
+            return ConsoleDimensions(UNWRAPPED_WIDTH, size.height)
+        return size
+
+    size = property(_unwrapped_size, Console.size.fset)
+
 
 #: Results go to stdout; messages, progress and errors go to stderr.
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = _Console(highlight=False, soft_wrap=True)
+err = _Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def counted(number: int, noun: str) -> str:
@@ -20,8 +42,56 @@ def counted(number: int, noun: str) -> str:
 
 
 def is_interactive() -> bool:
-    """Whether stderr is a terminal (then progress is drawn as a bar)."""
-    return err.is_terminal
+    """Whether stderr is a terminal that can redraw a line (then progress is drawn as a
+    bar). A dumb terminal (``TERM=dumb``: Emacs shell, some CI runners) cannot, and gets
+    the plain log lines a pipe gets."""
+    return err.is_terminal and not err.is_dumb_terminal
+
+
+@contextmanager
+def _logging_through(console: Console) -> Iterator[None]:
+    """While a live bar is drawn on ``console``, send the logging handlers that write to a
+    terminal through it, so their lines appear above the bar instead of inside it.
+
+    A handler made by ``logging.config.fileConfig`` (an MMAR's ``resources/log.config``:
+    ``StreamHandler(sys.stderr)``) holds the stderr object of the moment it was made; rich's
+    redirect of ``sys.stderr`` during the bar never sees its writes. Handlers writing to a
+    file or a pipe are left alone, and every handler gets its own stream back afterwards.
+    """
+    from rich.file_proxy import FileProxy
+
+    swapped: list[tuple[logging.StreamHandler, Any]] = []
+    for handler in _stream_handlers():
+        stream = handler.__dict__.get("stream")  # a stream property follows sys.stderr
+        if stream is None or isinstance(stream, FileProxy) or not _is_terminal(stream):
+            continue
+        handler.setStream(FileProxy(console, stream))
+        swapped.append((handler, stream))
+    try:
+        yield
+    finally:
+        for handler, stream in swapped:
+            handler.setStream(stream)  # flushes what the proxy still holds
+
+
+def _stream_handlers() -> list[logging.StreamHandler]:
+    """Every ``StreamHandler`` of the root logger and of the named loggers, once each."""
+    loggers = [logging.getLogger()] + [logger for logger in
+                                       list(logging.Logger.manager.loggerDict.values())
+                                       if isinstance(logger, logging.Logger)]
+    found: dict[int, logging.StreamHandler] = {}
+    for logger in loggers:
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler):
+                found.setdefault(id(handler), handler)
+    return list(found.values())
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):  # no isatty, or a closed stream
+        return False
 
 
 class Progress:
@@ -43,6 +113,8 @@ class Progress:
         self._start = time.monotonic()
         self._bar = None
         self._task = None
+        self._logging = None
+        self._logged_count: int | None = None
 
     def __enter__(self) -> "Progress":
         if self.enabled and is_interactive():
@@ -55,6 +127,8 @@ class Progress:
                 TextColumn("{task.fields[info]}"), console=err, transient=False)
             self._bar.__enter__()
             self._task = self._bar.add_task(self.description, total=self.total, info="")
+            self._logging = _logging_through(self._bar.console)
+            self._logging.__enter__()
         return self
 
     def update(self, advance: int = 1, **fields: object) -> None:
@@ -69,10 +143,18 @@ class Progress:
             if now - self._last_log >= self._log_every_s or done:
                 self._last_log = now
                 total = f"/{self.total}" if self.total is not None else ""
+                if self._logged_count == self.completed:
+                    # Nothing advanced since the last line (validation metrics after the
+                    # last step): only the new fields, not the whole line again.
+                    info = " ".join(f"{k}={_fmt(v)}" for k, v in fields.items())
+                self._logged_count = self.completed
                 print(f"{self.description}: {self.completed}{total} {info}".rstrip(),
                       file=sys.stderr, flush=True)
 
     def __exit__(self, *exc: object) -> None:
+        if self._logging is not None:
+            self._logging.__exit__(*exc)
+            self._logging = None
         if self._bar is not None:
             self._bar.__exit__(*exc)
 
