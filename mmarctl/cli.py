@@ -287,7 +287,10 @@ def _bad_value(error: BadParameter) -> str:
 app = typer.Typer(
     name="mmarctl",
     cls=GuardedGroup,
-    help="Create, check, train, evaluate and ship MMAR (Medical Model ARchive) workspaces.",
+    # Given here, this text (not the callback's docstring) is what `mmarctl --help` shows.
+    help="Create, check, train, evaluate and ship MMAR (Medical Model ARchive) workspaces."
+         "\n\nExample: mmarctl clone spleen my-exp && mmarctl check my-exp && "
+         "mmarctl train my-exp",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
@@ -308,10 +311,7 @@ def _root(
                                         help="Show a traceback when a command fails, and "
                                              "TensorFlow's own log lines.")] = False,
 ) -> None:
-    """Create, check, train, evaluate and ship MMAR (Medical Model ARchive) workspaces.
-
-    Example: mmarctl clone spleen my-exp && mmarctl check my-exp && mmarctl train my-exp
-    """
+    """Set the root options (the help text is the app's ``help``)."""
     _State.debug = debug
     if debug:  # TensorFlow's own warnings too (runtime.logs, runtime.model_sources.base)
         os.environ["MMARCTL_TF_LOGS"] = "1"

@@ -160,3 +160,17 @@ def test_a_bad_mmar_root_is_named_as_coming_from_the_environment(tmp_path):
     assert not_mmar.exit_code == 1 and f"$MMAR_ROOT={tmp_path}: not an MMAR" in not_mmar.output
     given = runner.invoke(app, ["check", str(missing)], env={"MMAR_ROOT": str(tmp_path)})
     assert given.output.strip() == f"error: {missing}: no such folder"
+
+
+# -- help texts ----------------------------------------------------------------------------
+
+def test_root_help_shows_its_example_and_export_its_default_format():
+    wide = CliRunner(env={"COLUMNS": "200"})
+    root = wide.invoke(app, ["--help"]).output
+    assert "Example: mmarctl clone spleen my-exp && mmarctl check my-exp" in root
+    export = wide.invoke(app, ["export", "--help"]).output
+    assert "Default: fzn only." in export
+    for name in ("fzn", "savedmodel", "onnx", "triton", "trt", "all"):
+        assert name in export
+    schema = wide.invoke(app, ["schema", "--help"]).output
+    assert "mkdir -p .vscode && mmarctl schema config_train" in schema

@@ -32,7 +32,8 @@ def doctor(
     Exits 0: missing pieces are rows with the command that installs them. With
     --install-horovod or --build-kernels it exits 1 if a build fails, after printing why.
 
-    Example: mmarctl doctor --install-horovod
+    Example: mmarctl doctor (then, if it says Horovod is missing: mmarctl doctor
+    --install-horovod, which builds it in a few minutes)
     """
     from rich.table import Table
 

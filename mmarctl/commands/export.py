@@ -8,11 +8,11 @@ import typer
 
 from mmarctl.commands._common import MmarArgument, SetOption
 
-FORMAT_HELP = ("Format to write: fzn (models/model.fzn.pb, Clara's frozen graph), savedmodel "
-               "(models/saved_model/), onnx (models/model.onnx), triton (models/triton/NAME/), "
-               "trt (models/model.trt, needs an NVIDIA GPU and TensorRT) or all. Repeatable or "
-               "comma-separated. With all, trt is skipped (exit 0) where it cannot be built; "
-               "named alone it is an error there.")
+FORMAT_HELP = ("Format to write, one of: fzn (models/model.fzn.pb, Clara's frozen graph), "
+               "savedmodel (models/saved_model/), onnx (models/model.onnx), triton "
+               "(models/triton/NAME/), trt (models/model.trt, needs an NVIDIA GPU and TensorRT) "
+               "or all. Repeatable or comma-separated. With all, trt is skipped (exit 0) where "
+               "it cannot be built; named alone it is an error there. Default: fzn only.")
 
 
 def export(
@@ -29,17 +29,17 @@ def export(
         help="Training config that describes the network (named --config-train as in "
              "train, validate and infer; --config is the same option).")] = "config_train.json",
     input_node: Annotated[str, typer.Option(
-        "--input-node",
+        "--input-node", metavar="NAME",
         help="Input node/tensor name (Clara's --input_node_names).")] = "NV_MODEL_INPUT",
     output_node: Annotated[str, typer.Option(
-        "--output-node",
+        "--output-node", metavar="NAME",
         help="Output node/tensor name (Clara's --output_node_names).")] = "NV_MODEL_OUTPUT",
     tolerance: Annotated[float, typer.Option(
         "--tolerance", min=0.0, metavar="FLOAT",
         help="Largest accepted absolute difference between an artifact's output and the "
              "checkpoint model's on the seeded sample (float32 probabilities).")] = 1e-4,
     triton_name: Annotated[Optional[str], typer.Option(
-        "--triton-name", help="Triton model name (default: the MMAR folder name; Clara's "
+        "--triton-name", metavar="NAME", help="Triton model name (default: the MMAR folder name; Clara's "
                               "--trtis_model_name).")] = None,
     triton_max_batch_size: Annotated[int, typer.Option(
         "--triton-max-batch-size", min=0, metavar="N",
@@ -56,7 +56,7 @@ def export(
     records names, shapes, differences and the source checkpoint; artifacts it does not
     list (left by an older export) are named in a closing warning.
 
-    Example: mmarctl export my-exp --format all
+    Example: mmarctl export my-exp --format all (without --format: fzn only)
     """
     from mmarctl.console import err, out
     from mmarctl.runtime.export.exporter import ExportRequest, export_mmar

@@ -16,7 +16,7 @@ def schema(
 ) -> None:
     """Print the JSON Schema (draft 2020-12) of an MMAR file to stdout.
 
-    Example: mmarctl schema config_train > .vscode/config_train.schema.json
+    Example: mkdir -p .vscode && mmarctl schema config_train > .vscode/config_train.schema.json
     """
     from mmarctl import schemas
     from mmarctl.errors import UsageError
