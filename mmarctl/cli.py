@@ -30,8 +30,10 @@ from mmarctl import commands as _commands_pkg
 from mmarctl.errors import ExitCode, MissingDependency, MmarError, disk_full
 
 #: Verbs in the order ``--help`` lists them; modules not named here follow alphabetically.
+#: Grouped: make a workspace, check it, run it (automl beside train), look at results, ship
+#: the model, then the environment (doctor, and clara-shim for Clara's own scripts).
 COMMAND_ORDER = ["init", "clone", "check", "schema", "commands", "data", "train", "finetune",
-                 "validate", "infer", "export", "doctor"]
+                 "automl", "validate", "infer", "compare", "export", "doctor", "clara-shim"]
 
 
 class _State:
@@ -83,6 +85,8 @@ class GuardedGroup(MmarGroup):
             return super().make_context(*args, **kwargs)
         except UsageError as error:
             _exit_usage(error)
+        except BrokenPipeError:  # `mmarctl --help | head -1`
+            _exit_broken_pipe()
         except KeyboardInterrupt:  # Typer would exit 130 here without a word
             print(_entry.MESSAGE, file=sys.stderr)
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
@@ -121,6 +125,8 @@ class GuardedGroup(MmarGroup):
         except KeyboardInterrupt:
             print(_entry.MESSAGE, file=sys.stderr)
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        except BrokenPipeError:  # `mmarctl clone --list | head -1`
+            _exit_broken_pipe()
         except Exception as error:  # noqa: BLE001 - only a full disk is turned into a line
             full = disk_full(error)
             if full is None:
@@ -185,6 +191,38 @@ def _print_error(error: MmarError | str) -> None:
     from mmarctl.console import err
 
     err.print(f"[bold red]error:[/] {escape(str(error))}", markup=True, highlight=False)
+
+
+#: Exit code when stdout's reader has gone (`mmarctl ... | head -1`): 128 + SIGPIPE, what a
+#: shell reports for a tool that a broken pipe ends (README, Exit codes).
+BROKEN_PIPE = 141
+
+
+def _exit_broken_pipe() -> None:
+    """Stop quietly: the reader of stdout has gone, so there is no one to tell anything.
+
+    SystemExit, not typer.Exit: it passes every handler unchanged, including Typer's own
+    (which would turn the broken pipe into exit 1) and rich's printing."""
+    try:  # later writes and the interpreter's final flush go nowhere instead of failing again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (a test runner's capture)
+        pass
+    raise SystemExit(BROKEN_PIPE)
+
+
+def _install_broken_pipe_exit() -> None:
+    """Make rich end a broken pipe with :data:`BROKEN_PIPE` too (it exits 1 by default).
+
+    Help and most output are printed by rich, which catches the BrokenPipeError itself and
+    calls ``Console.on_broken_pipe``, the hook its documentation offers for this."""
+    from rich.console import Console
+
+    def on_broken_pipe(self: Console) -> None:
+        self.quiet = True
+        _exit_broken_pipe()
+
+    Console.on_broken_pipe = on_broken_pipe  # type: ignore[method-assign]
 
 
 #: A usage error's line stays one terminal line: the help hint is added only below this length.
@@ -449,13 +487,19 @@ def _install_help_layout() -> None:
 _register_commands()
 _tidy_help(app)
 _install_help_layout()
+_install_broken_pipe_exit()
 _entry.release_interrupts()
 
 
 def main() -> None:
     """Console-script entry point."""
     try:
-        app()
+        try:
+            app()
+        finally:  # output still buffered meets a closed pipe here, not at interpreter exit
+            sys.stdout.flush()
+    except BrokenPipeError:
+        _exit_broken_pipe()
     except KeyboardInterrupt:  # outside a verb's own boundary (GuardedGroup.invoke)
         print(_entry.MESSAGE, file=sys.stderr)
         sys.exit(int(ExitCode.INTERRUPTED))

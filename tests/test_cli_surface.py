@@ -174,3 +174,31 @@ def test_root_help_shows_its_example_and_export_its_default_format():
         assert name in export
     schema = wide.invoke(app, ["schema", "--help"]).output
     assert "mkdir -p .vscode && mmarctl schema config_train" in schema
+
+
+def test_root_help_lists_every_verb_in_command_order():
+    """Every verb has its place in COMMAND_ORDER (none falls to the end alphabetically)."""
+    from mmarctl.cli import COMMAND_ORDER
+
+    root = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["--help"]).output
+    listed = [line.split()[1] for line in root.split("Commands")[1].splitlines()
+              if line.startswith("│ ") and not line.startswith("│  ")]
+    assert listed == COMMAND_ORDER
+
+
+# -- broken pipe --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args", [["clone", "--list"], ["--help"], ["schema", "config_train"]])
+def test_a_closed_stdout_ends_quietly_with_141(args):
+    """`mmarctl clone --list | head -1`: once the reader has gone, mmarctl stops with no
+    message and 128 + SIGPIPE, as a shell tool ended by the broken pipe would (not 1, which
+    means an error). The pipe's read end is closed before mmarctl writes, so it always breaks."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run([sys.executable, "-m", "mmarctl", *args], stdout=write_end,
+                                stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 141, result.stderr
+    assert result.stderr == ""
