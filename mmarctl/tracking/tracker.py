@@ -8,6 +8,9 @@ server that is down, goes away, refuses a value) it prints one warning line and 
 itself off: the rest of the queue is dropped, and so is everything logged afterwards.
 :meth:`Tracker.close` ends the run and waits for the thread at most ``timeout`` seconds.
 
+MLflow's "View run / View experiment" lines are switched off
+(``MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT``): mmarctl owns its output.
+
 HTTP calls are short: unless the environment says otherwise, ``MLFLOW_HTTP_REQUEST_TIMEOUT``
 is 5 s and ``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` 2 (MLflow's own defaults, 120 s and 7 retries
 with backoff, would hold a dead server's run for minutes).
@@ -31,7 +34,10 @@ log = logging.getLogger("mmarctl.tracking")
 #: Applied with setdefault before mlflow is imported (see the module docstring).
 HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "5", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
                  "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-                 "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0"}
+                 "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0",
+                 # set_terminated on an http store writes "View run ... / View experiment ..."
+                 # straight to stdout, between mmarctl's own lines and into trial logs.
+                 "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 QUEUE_SIZE = 10_000
 _END = object()
 
