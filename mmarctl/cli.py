@@ -268,9 +268,11 @@ def usage_message(error: UsageError) -> str:
     extra = re.fullmatch(r"Got unexpected extra argument(?:s|\(s\))? \((.*)\)", message)
     if extra:
         return f"unexpected extra argument(s): {extra.group(1)}"
-    message = message.replace(". Did you mean", " (did you mean")
-    if "(did you mean" in message and not message.endswith(")"):
-        message += ")"
+    close = re.fullmatch(r"(.*)\. Did you mean (.*)\?", message)
+    if close:  # Typer's "No such command 'x'. Did you mean 'a', 'b'?"
+        names = close.group(2).split(", ")
+        either = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+        message = f"{close.group(1)} (did you mean {either}?)"
     return (message[:1].lower() + message[1:]).rstrip(".")
 
 

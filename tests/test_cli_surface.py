@@ -83,6 +83,8 @@ def test_an_ignored_sigint_stays_ignored_while_loading():
     (["train", "x", "--epochs"], "error: --epochs needs a value"),
     (["check", "a", "b"], "error: unexpected extra argument(s): b; try 'mmarctl check -h'"),
     (["frob"], "error: no such command 'frob'; try 'mmarctl -h'"),
+    (["chek"], "error: no such command 'chek' (did you mean 'check' or 'schema'?); "
+               "try 'mmarctl -h'"),
     (["data", "frob"], "error: no such command 'frob'; try 'mmarctl data -h'"),
     (["--bogus"], "error: no such option: --bogus; try 'mmarctl -h'"),
 ])
