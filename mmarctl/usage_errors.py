@@ -1,0 +1,90 @@
+"""Click/Typer usage errors in plain words, as one sentence naming the option.
+
+Typer reports a bad option value in pydantic's words ("Input should be greater than or
+equal to 1"); :func:`usage_message` says ``--epochs must be at least 1 (got 0)``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from typer._click.exceptions import (BadOptionUsage, BadParameter, MissingParameter,
+                                     NoSuchOption, UsageError)
+
+
+def usage_message(error: UsageError) -> str:
+    """One plain sentence for a Click/Typer usage error, naming the option or argument."""
+    if isinstance(error, BadParameter):
+        name = _param_name(error)
+        if isinstance(error, MissingParameter):
+            kind = error.param.param_type_name if error.param is not None else "value"
+            return f"missing {kind} {name}"
+        value = _bad_value(error)
+        return f"{name}{'' if value.startswith(':') else ' '}{value}"
+    if isinstance(error, NoSuchOption):
+        close = f" (did you mean {' or '.join(sorted(error.possibilities))}?)" \
+            if error.possibilities else ""
+        return f"no such option: {error.option_name}{close}"
+    message = error.message.strip()
+    if isinstance(error, BadOptionUsage):
+        message = (message.replace(f"Option '{error.option_name}' requires an argument",
+                                   f"{error.option_name} needs a value")
+                   .replace(f"Option '{error.option_name}' does not take a value",
+                            f"{error.option_name} takes no value"))
+    extra = re.fullmatch(r"Got unexpected extra argument(?:s|\(s\))? \((.*)\)", message)
+    if extra:
+        return f"unexpected extra argument(s): {extra.group(1)}"
+    close = re.fullmatch(r"(.*)\. Did you mean (.*)\?", message)
+    if close:  # Typer's "No such command 'x'. Did you mean 'a', 'b'?"
+        names = close.group(2).split(", ")
+        either = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+        message = f"{close.group(1)} (did you mean {either}?)"
+    return (message[:1].lower() + message[1:]).rstrip(".")
+
+
+def _param_name(error: BadParameter) -> str:
+    """``--epochs`` for an option (its first long name), ``MMAR`` for an argument."""
+    param = error.param
+    if param is None:
+        hint = error.param_hint
+        return hint if isinstance(hint, str) or hint is None else str(hint[0]) or "value"
+    if param.param_type_name == "argument":
+        return (param.metavar or param.name or "argument").upper()
+    longs = [opt for opt in param.opts if opt.startswith("--")]
+    return (longs or param.opts)[0]
+
+
+def _bad_value(error: BadParameter) -> str:
+    """What was wrong with the value, in plain words, e.g. ``must be at least 1 (got 0)``."""
+    cause = error.__cause__
+    details = cause.errors() if cause is not None and hasattr(cause, "errors") else []
+    if not details:  # Typer's own or a callback's message
+        message = error.message.strip().rstrip(".")
+        return f": {message[:1].lower() + message[1:]}"
+    detail = details[0]
+    kind, bounds, got = detail.get("type", ""), detail.get("ctx") or {}, detail.get("input")
+    got_text = f" (got {got})" if isinstance(got, str) and got else ""
+    param = error.param
+    low, high = getattr(param, "min", None), getattr(param, "max", None)
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        if low is not None and high is not None:
+            return f"must be in {low}..{high}{got_text}"
+        for key, words in (("ge", "at least"), ("le", "at most"), ("gt", "greater than"),
+                           ("lt", "less than")):
+            if key in bounds:
+                return f"must be {words} {bounds[key]}{got_text}"
+    if kind.startswith("int_"):
+        return f"must be a whole number{got_text}"
+    if kind.startswith("float_"):
+        return f"must be a number{got_text}"
+    if kind.startswith("bool_"):
+        return f"must be true or false{got_text}"
+    descriptor = getattr(param, "type_descriptor", None)
+    choices = getattr(descriptor, "choices", None) if descriptor is not None else None
+    if choices:
+        names = [getattr(choice, "value", choice) for choice in choices]
+        return f"must be {', '.join(map(str, names[:-1]))} or {names[-1]}{got_text}" \
+            if len(names) > 1 else f"must be {names[0]}{got_text}"
+    message = str(detail.get("msg", "")).removeprefix("Value error, ")
+    message = message.replace("Input should be", "must be").rstrip(".")
+    return f"{message}{got_text}"
