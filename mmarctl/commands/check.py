@@ -54,7 +54,8 @@ def check(
     if report.unsupported:
         raise typer.Exit(1)
     if not report.ok:
-        out.print(f"{len(report.problems)} problem(s) in {files} file(s) checked", markup=False)
+        out.print(f"{counted(len(report.problems), 'problem')} in {counted(files, 'file')} checked",
+                  markup=False)
         raise typer.Exit(1)
     out.print(f"OK: {counted(files, 'file')} checked", markup=False)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -99,11 +100,14 @@ def singular_affine() -> np.ndarray:
     return np.diag([1.0, 1.0, 0.0, 1.0])
 
 
+_COUNT_LINE = re.compile(r"\d+ problems? in \d+ files? checked")
+
+
 def problem_lines(output: str) -> list[str]:
     """The problem lines of ``mmarctl check`` output (not OK, notes or the count)."""
     return [line for line in output.splitlines()
-            if line and not line.startswith(("OK:", "note", "1 problem"))
-            and "problem(s)" not in line and ": note: " not in line]
+            if line and not line.startswith(("OK:", "note"))
+            and not _COUNT_LINE.fullmatch(line) and ": note: " not in line]
 
 
 def broken_copy(spleen: Path, tmp_path: Path, change: Callable[[Path], None]) -> Path:
