@@ -629,6 +629,15 @@ def test_set_key_that_nothing_reads_but_is_close_to_one(tmp_path):
                  "do_validation=true").exit_code == 0
 
 
+def test_set_key_in_the_wrong_case(tmp_path):
+    """--set EPOCHS=1 would set a variable nothing reads and train the config's epochs."""
+    root = make_mmar(tmp_path / "mmar")
+    result = check(root, "--set", "EPOCHS=1")
+    assert result.exit_code == 1
+    assert ("--set: EPOCHS: EPOCHS is read by no config (did you mean epochs? names are "
+            "case-sensitive)") in problem_lines(result)
+
+
 def test_environment_that_is_not_an_object(tmp_path):
     root = make_mmar(tmp_path / "mmar", env=[1, 2])
     result = check(root)

@@ -484,13 +484,18 @@ def check_overrides(overrides: Mapping[str, Any], env: Mapping[str, Any],
     import difflib
 
     problems = []
+    by_lower = {name.lower(): name for name in sorted(known)}
     for key in overrides:
         if key in known:
             continue
-        close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.75)
+        if key.lower() in by_lower:  # EPOCHS for epochs: keys are case-sensitive
+            problems.append(Problem("--set", key, f"{key} is read by no config (did you mean "
+                                    f"{by_lower[key.lower()]}? names are case-sensitive)"))
+            continue
+        close = difflib.get_close_matches(key.lower(), list(by_lower), n=1, cutoff=0.75)
         if close:
             problems.append(Problem("--set", key, f"{key} is read by no config (did you mean "
-                                    f"{close[0]}?)"))
+                                    f"{by_lower[close[0]]}?)"))
     return problems
 
 
