@@ -128,6 +128,8 @@ def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None,
         return report
     env = read_environment(workspace, report)
     configs = _config_files(workspace, train_config, validation_configs, report)
+    if train_config is None and not validation_configs:
+        configs += _automl_train_config(workspace, configs)
     uses: list[DataUse] = []
     for kind, path in configs:
         uses.extend(check_config_file(workspace, kind, path, env, overrides, report))
@@ -173,6 +175,25 @@ def _check_automl_settings(workspace: Workspace, report: CheckReport) -> None:
         missing = workspace.config_path(named)
         report.problems.append(Problem.from_error(
             missing_train_config(settings, missing, workspace.display(missing))))
+
+
+def _automl_train_config(workspace: Workspace,
+                         configs: list[tuple[str, Path]]) -> list[tuple[str, Path]]:
+    """The training config ``config_automl.json``'s ``train_config_file`` names (Clara's
+    ``trn_autoML.json`` layout) when it is not among ``configs``: automl trains it, so a
+    whole-MMAR check checks it as well. Its settings' own problems are reported by
+    :func:`_check_automl_settings`."""
+    path = workspace.config_path(AUTOML_CONFIG)
+    if not path.exists():
+        return []
+    settings, _ = check_settings_file(path, workspace.display(path))
+    named = named_train_config(settings)
+    if named is None:
+        return []
+    target = workspace.config_path(named)
+    if not target.is_file() or any(p.resolve() == target.resolve() for _, p in configs):
+        return []
+    return [("train", target)]
 
 
 def read_environment(workspace: Workspace, report: CheckReport) -> dict[str, Any]:
