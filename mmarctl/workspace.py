@@ -61,6 +61,19 @@ class ResolvedConfig:
         return self.variables.get(key, default)
 
 
+def shown_from_here(path: Path | str) -> str:
+    """A path the user can open from the current folder, for lines that say where outputs
+    went: relative to it when under it (``my-exp/eval/report.html``), else absolute.
+
+    Messages about a workspace's own files use :meth:`Workspace.display` (relative to the
+    MMAR root), which read wrong from anywhere but the MMAR itself for outputs."""
+    resolved = Path(path).resolve()
+    try:
+        return str(resolved.relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):  # outside the current folder, or the folder is gone
+        return str(resolved)
+
+
 @dataclass(frozen=True)
 class Workspace:
     """An MMAR folder on disk."""

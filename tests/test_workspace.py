@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mmarctl.errors import ConfigError, WorkspaceError
-from mmarctl.workspace import Workspace, is_path_key
+from mmarctl.workspace import Workspace, is_path_key, shown_from_here
 
 
 def test_locate_from_argument_env_and_inner_folder(tiny_mmar: Path, monkeypatch):
@@ -111,3 +111,14 @@ def test_atomic_json_write_has_ordinary_permissions(tmp_path: Path):
     os.umask(umask)
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask
     assert [p.name for p in target.parent.iterdir()] == ["x.json"]
+
+
+def test_output_paths_are_shown_from_the_current_folder(tmp_path: Path, monkeypatch):
+    """Where outputs went is said so that the path opens from where the verb was run."""
+    report = tmp_path / "my-exp" / "eval" / "report.html"
+    monkeypatch.chdir(tmp_path)
+    assert shown_from_here(report) == "my-exp/eval/report.html"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # not under the current folder: the absolute path
+    assert shown_from_here(report) == str(report.resolve())

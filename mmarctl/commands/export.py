@@ -61,7 +61,7 @@ def export(
     from mmarctl.console import err, out
     from mmarctl.runtime.export.exporter import ExportRequest, export_mmar
     from mmarctl.variables import parse_set_items
-    from mmarctl.workspace import Workspace
+    from mmarctl.workspace import Workspace, shown_from_here
 
     workspace = Workspace.locate(mmar)
     workspace.require_clara3()
@@ -75,9 +75,10 @@ def export(
         if item.skipped:
             out.print(f"{item.format:<10} skipped: {item.skipped}", markup=False)
         else:
-            out.print(f"{item.format:<10} {item.path}  max|diff| {item.max_abs_diff:.3g}",
+            shown = shown_from_here(workspace.root / str(item.path))
+            out.print(f"{item.format:<10} {shown}  max|diff| {item.max_abs_diff:.3g}",
                       markup=False)
-    out.print(f"manifest   {workspace.display(result.manifest_path)}", markup=False)
+    out.print(f"manifest   {shown_from_here(result.manifest_path)}", markup=False)
     if result.older:
         # Validate/infer would run these stale files; say so while it is cheap to fix.
         one = len(result.older) == 1

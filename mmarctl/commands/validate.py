@@ -49,7 +49,7 @@ def validate(
     from mmarctl.runtime import logs
     from mmarctl.runtime.evaluation import EvalOptions, check_model_choice, evaluate, summarise
     from mmarctl.variables import parse_set_items
-    from mmarctl.workspace import Workspace
+    from mmarctl.workspace import Workspace, shown_from_here
 
     check_model_choice(model)
     from mmarctl.tracking.settings import check_cli_options
@@ -71,9 +71,9 @@ def validate(
         spread = (f"  (per case: min {stats['min']:.4f}  max {stats['max']:.4f})"
                   if stats["count"] else "")
         out.print(f"  {name}: {value:.4f}{spread}", highlight=False)
-    out.print(f"reports in {workspace.display(report.output_dir)}", highlight=False)
+    out.print(f"reports in {shown_from_here(report.output_dir)}", highlight=False)
     if report.report is not None:
-        out.print(f"report page: {workspace.display(report.report)}", highlight=False)
+        out.print(f"report page: {shown_from_here(report.report)}", highlight=False)
     from mmarctl.tracking.runs import track_validation
 
     track_validation(workspace, report, mode=tracking, uri=tracking_uri, config=config,

@@ -35,7 +35,8 @@ def segmentation(tmp_path_factory) -> tuple[Path, str]:
 
 def test_validate_writes_a_self_contained_report(segmentation):
     root, output = segmentation
-    assert "report page: eval/report.html" in output
+    # A path the user can open from where they ran validate (here: outside the MMAR).
+    assert f"report page: {(root / 'eval' / 'report.html').resolve()}" in output
     page = (root / "eval" / "report.html").read_text(encoding="utf-8")
     per_case = json.loads((root / "eval" / "metrics.json").read_text())["per_case"]
     assert len(per_case) == 4
@@ -137,7 +138,7 @@ def test_unwritable_report_warns_once_and_validation_succeeds(segmentation, tmp_
 def test_classification_report_has_roc_and_confusion(tmp_path):
     root = classification_mmar(tmp_path / "cls")
     output = validate(root)
-    assert "report page: eval/report.html" in output
+    assert f"report page: {(root / 'eval' / 'report.html').resolve()}" in output
     page = (root / "eval" / "report.html").read_text(encoding="utf-8")
     assert len(re.findall(r'src="data:image/png;base64,', page)) == 1
     assert "<b>ROC curve and confusion matrix</b>: 12 cases" in page
