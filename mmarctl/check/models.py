@@ -54,6 +54,7 @@ def model_findings(workspace: Workspace, env: Mapping[str, Any], *,
     if network is not None:
         for item in items:
             _hold_to(item, network)
+            _hold_shapes(item, network)
     notes = [Problem(workspace.display(item.path), "", describe_item(item), NOTE)
              for item in items]
     if only is None:
@@ -85,6 +86,78 @@ def _hold_to(item: Any, trained: TrainingNetwork) -> None:
                     "or set train.model and the pipeline back to what it was trained with)")
     no = "no: written for another network"
     item.uses.update({"validate/infer": no, "export": no, "finetune": no})
+
+
+def _hold_shapes(item: Any, trained: TrainingNetwork) -> None:
+    """Mark a TF2 checkpoint whose variables do not fit the network ``trained`` describes
+    (another width such as ``nf_enc``, another norm layer), which dims, channels and classes
+    do not show.
+
+    The checkpoint's ``<prefix>.network.json`` (written with it) names the network it was
+    saved from: when that is the config's network nothing is built. Otherwise the network
+    is built with TensorFlow (:func:`mmarctl.runtime.model_io.network_variable_shapes`) and
+    its variables compared with the ``.index``'s. Without TensorFlow, or for a network that
+    cannot be built (the config checks report that), nothing is marked.
+    """
+    from mmarctl.runtime.checkpoint import INDEX_SUFFIX, network_record
+    from mmarctl.runtime.model_io import network_fingerprint
+
+    if item.kind != "tf2_checkpoint" or item.network is None or item.problem:
+        return
+    current = network_fingerprint(trained.network, trained.dims, trained.channels)
+    if current is None:  # a BYOC network: its variables are not compared
+        return
+    record = network_record(item.path)
+    if record == current:
+        return
+    try:
+        from mmarctl.model_files.tf_table import checkpoint_entries
+        from mmarctl.runtime.model_io import network_variable_shapes
+
+        wanted = network_variable_shapes(trained.network, trained.dims, trained.channels)
+        saved = {e.name: tuple(e.shape) for e in
+                 checkpoint_entries(Path(f"{item.path}{INDEX_SUFFIX}"))}
+    except Exception:  # no TensorFlow, or a network that cannot be built: not compared
+        return
+    missing = [name for key, (name, _) in wanted.items() if key not in saved]
+    differing = [(name, saved[key], shape) for key, (name, shape) in wanted.items()
+                 if key in saved and saved[key] != shape]
+    if differing:
+        name, was, now = differing[0]
+        what = (f"{name} is {_shape(was)} in the checkpoint but {_shape(now)} in the network "
+                f"{trained.file} describes")
+    elif missing:
+        what = (f"the network {trained.file} describes has {len(missing)} variable(s) the "
+                f"checkpoint lacks ({', '.join(missing[:2])}{' ...' if len(missing) > 2 else ''})")
+    else:
+        return
+    changed = _changed_args(record, current)
+    hint = (f"{changed}; set it back, or train again with this config" if changed else
+            "set train.model back to the args it was trained with, or train again with "
+            "this config")
+    item.problem = f"written for another network: {what} ({hint})"
+    no = "no: written for another network"
+    item.uses.update({"validate/infer": no, "export": no, "finetune": no})
+
+
+def _shape(shape: tuple) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ")"
+
+
+def _changed_args(record: dict | None, current: dict) -> str:
+    """``train.model.args.nf_enc was "16,32,32,64" when it was trained`` from the record
+    saved with the checkpoint (empty when there is none, or it was another network)."""
+    import json
+
+    if not record or record.get("network") != current.get("network"):
+        return ""
+    before, now = record.get("args") or {}, current.get("args") or {}
+    keys = [k for k in dict.fromkeys([*now, *before]) if before.get(k) != now.get(k)]
+    if not keys:
+        return ""
+    shown = ", ".join(f"train.model.args.{k} was {json.dumps(before.get(k))}"
+                      for k in keys[:3])
+    return f"{shown} when it was trained"
 
 
 #: The verbs that write into MMAR_CKPT_DIR (checkpoints, the run lock, exported models).

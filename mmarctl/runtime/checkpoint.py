@@ -31,8 +31,13 @@ mixed from two saves (:func:`_read_settled`).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
+import re
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -40,6 +45,8 @@ from mmarctl.errors import RuntimeFailure
 
 DATA_SUFFIX = ".data-00000-of-00001"
 INDEX_SUFFIX = ".index"
+#: Beside the pair: the network the checkpoint was saved from (:func:`network_record`).
+NETWORK_SUFFIX = ".network.json"
 _STATE_PREFIX = "state_"
 
 
@@ -141,7 +148,84 @@ def save_checkpoint(prefix: str | os.PathLike, model: Any, optimizer: Any = None
         # is of no use to anyone, and nothing else would ever remove it.
         _remove_temporaries(tmp)
         raise
+    _write_network_record(prefix, model)
     return prefix
+
+
+def _index_digest(prefix: str) -> str | None:
+    try:
+        return hashlib.sha256(Path(prefix + INDEX_SUFFIX).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _write_network_record(prefix: str, model: Any) -> None:
+    """Write ``<prefix>.network.json``: the network ``model`` was built from
+    (:func:`mmarctl.runtime.model_io.network_fingerprint`) and the digest of the ``.index``
+    just written. ``check`` compares it with the config's network without TensorFlow; a
+    record whose digest is not the ``.index``'s (a save killed before this step) is ignored.
+    A model built elsewhere (no fingerprint) gets no record, and a stale one is removed."""
+    from mmarctl.runtime.model_io import built_from
+
+    record_path = Path(prefix + NETWORK_SUFFIX)
+    fingerprint, digest = built_from(model), _index_digest(prefix)
+    try:
+        if fingerprint is None or digest is None:
+            record_path.unlink(missing_ok=True)
+            return
+        tmp = record_path.with_name(f"{record_path.name}{_TMP_TAG}{os.getpid()}")
+        tmp.write_text(json.dumps({**fingerprint, "index_sha256": digest}, indent=1) + "\n")
+        os.replace(tmp, record_path)
+    except OSError:  # only a shortcut for check: without it, check builds the network
+        pass
+
+
+def network_record(prefix: str | os.PathLike) -> dict | None:
+    """The network the checkpoint at ``prefix`` was saved from (``network``, ``args``,
+    ``dims``, ``channels``), when ``<prefix>.network.json`` was written for this very
+    ``.index``; else None. Reads no TensorFlow."""
+    prefix = str(prefix)
+    try:
+        record = json.loads(Path(prefix + NETWORK_SUFFIX).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("index_sha256") != _index_digest(prefix):
+        return None
+    return {k: v for k, v in record.items() if k != "index_sha256"}
+
+
+_OPERATION_KEY = re.compile(r"^model/_operations/(\d+)/(.+)/\.ATTRIBUTES/VARIABLE_VALUE$")
+
+
+def model_variable_shapes(model: Any) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """The model variables a checkpoint of ``model`` holds: key -> (the variable's name,
+    e.g. ``enc0_conv/kernel``, and its shape). Writes one to a temporary folder to read
+    TensorFlow's own keys."""
+    from mmarctl.model_files.tf_table import checkpoint_entries
+
+    operations = list(getattr(model, "_operations", None) or [])
+    with tempfile.TemporaryDirectory(prefix="mmarctl-shapes-") as folder:
+        _make_checkpoint(model).write(os.path.join(folder, "probe"))
+        entries = checkpoint_entries(Path(folder) / f"probe{INDEX_SUFFIX}")
+    shapes = {}
+    for entry in entries:
+        if entry.name.startswith("model/") and entry.name.endswith("/VARIABLE_VALUE"):
+            shapes[entry.name] = (variable_name(entry.name, operations), tuple(entry.shape))
+    return shapes
+
+
+def variable_name(key: str, operations: list | None = None) -> str:
+    """A checkpoint key as a variable name: ``model/_operations/1/_kernel/...`` ->
+    ``enc0_conv/kernel`` (the layer's name when ``operations``, the model's layers, are
+    given), else the key without its ``/.ATTRIBUTES/VARIABLE_VALUE``."""
+    match = _OPERATION_KEY.match(key)
+    if not match:
+        return key.split("/.ATTRIBUTES/")[0]
+    index, rest = int(match.group(1)), match.group(2)
+    layer = (getattr(operations[index], "name", None)
+             if operations and index < len(operations) else None)
+    tail = "/".join(part.lstrip("_") for part in rest.split("/"))
+    return f"{layer}/{tail}" if layer else f"layer {index}: {tail}"
 
 
 def _swap_in(tmp: str, prefix: str) -> None:
@@ -233,18 +317,75 @@ _DAMAGE_SIGNS = ("Read less bytes than requested", "Data loss", "DataLoss", "cor
 
 
 def _read(checkpoint: Any, prefix: str, what: str):
+    status = None
     try:
         status = checkpoint.read(prefix)
         status.assert_existing_objects_matched()
     except Exception as error:  # shape/dtype mismatch, missing variables, corrupt file
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        if any(sign in str(error) for sign in _DAMAGE_SIGNS):
+        text = str(error).strip()
+        first = text.splitlines()[0] if text else type(error).__name__
+        # The failed restore is abandoned: without this TensorFlow warns, after mmarctl's
+        # error line, of "unrestored values" (at exit, when its objects are deleted).
+        if status is not None:
+            status.expect_partial()
+        _quiet_abandoned_restore()
+        if any(sign in text for sign in _DAMAGE_SIGNS):
             raise RuntimeFailure(f"checkpoint {prefix} is truncated or damaged: {first[:300]}",
                                  hint="copy it again, or train again") from error
-        raise RuntimeFailure(f"checkpoint {prefix} does not match the {what}: {first[:300]}",
-                             hint="was it trained with a different model config "
-                                  "(num_classes, nf_enc, channels)?") from error
+        raise RuntimeFailure(f"checkpoint {prefix} does not match the {what}: "
+                             f"{_mismatch(text, first)}",
+                             hint="it was trained with another model config: set train.model "
+                                  "back to the args it was trained with, or train again "
+                                  "with this config") from error
     return status
+
+
+_INCOMPATIBLE = re.compile(r"incompatible tensor with shape \(([^)]*)\) when attempting to "
+                           r"restore variable with shape \(([^)]*)\) and name ([^\s]+?)(?::\d+)?\.?(?:\s|$)")
+_UNBOUND = re.compile(r"Found (\d+) Python objects that were not bound")
+_UNBOUND_VARIABLE = re.compile(r"<Variable path=([^,]+), shape=\(([^)]*)\)")
+
+
+def _mismatch(text: str, first: str) -> str:
+    """TensorFlow's restore failure in mmarctl's words: the variable, its shape in the
+    checkpoint and in the network (never TensorFlow's dump of variable values)."""
+    found = _INCOMPATIBLE.search(text)
+    if found:
+        saved, wanted, name = found.groups()
+        return (f"{name} is ({saved}) in the checkpoint but ({wanted}) in the network "
+                "the training config describes")
+    unbound = _UNBOUND.search(text)
+    if unbound:
+        names = [f"{path} ({shape.rstrip(',')})" for path, shape in
+                 _UNBOUND_VARIABLE.findall(text)]
+        shown = ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
+        return (f"the network has {unbound.group(1)} variable(s) the checkpoint lacks"
+                + (f": {shown}" if shown else "")
+                + " (another layer type, e.g. batch instead of group norm?)")
+    return first[:300]
+
+
+#: What TensorFlow logs about an abandoned restore (dropped once mmarctl has said why).
+_ABANDONED_RESTORE = ("Detecting that an object or model or tf.train.Checkpoint is being "
+                      "deleted with unrestored values",
+                      "Value in checkpoint could not be found in the restored object")
+
+
+class _DropAbandonedRestore(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: leave it to the handler
+            return True
+        return not message.startswith(_ABANDONED_RESTORE)
+
+
+def _quiet_abandoned_restore() -> None:
+    """Drop TensorFlow's warnings about the restore that failed: the restored objects still
+    reference it and warn when deleted (at exit), after the one-line error."""
+    logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _DropAbandonedRestore) for f in logger.filters):
+        logger.addFilter(_DropAbandonedRestore())
 
 
 #: How often a reader starts over when the checkpoint is replaced while it reads.

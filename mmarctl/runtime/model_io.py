@@ -8,6 +8,7 @@ pipeline produces. :func:`input_spec` reads that input from the config;
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -126,6 +127,12 @@ def build_network(resolved_train_config: Any, root: Path | None = None,
                           f"{channels} channel(s): {error}", file=file,
                           json_path="train.model") from error
     _check_output_channels(train["model"], model, file)
+    fingerprint = network_fingerprint(network, dims, channels)
+    if fingerprint is not None:
+        try:
+            _FINGERPRINTS[model] = fingerprint
+        except TypeError:  # a model that cannot be weakly referenced: no record
+            pass
     origin = user_code.origin_of(network)
     if origin is not None:  # the model runs the user's code too (its layers, its call())
         user_code.remember(model, origin)
@@ -163,3 +170,56 @@ def _check_output_channels(entry: Any, model: Any, file: str) -> None:
 
 def _shape(shape: tuple) -> str:
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
+
+
+#: Keras model -> the :func:`network_fingerprint` it was built from (save_checkpoint
+#: records it beside the checkpoint; check compares it with the config's).
+_FINGERPRINTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def network_fingerprint(network: Any, dims: int, channels: int | None) -> dict | None:
+    """What decides the variables of the Keras model ``network`` builds for ``dims``-D,
+    ``channels``-channel input: its class and its arguments with their defaults (the
+    ``_config`` mmarctl's networks keep). None for a network without ``_config`` (BYOC),
+    or one whose arguments are not plain JSON values."""
+    import json
+
+    config = getattr(network, "_config", None)
+    if not isinstance(config, Mapping):
+        return None
+    cls = type(network)
+    fingerprint = {"network": f"{cls.__module__}.{cls.__qualname__}", "args": dict(config),
+                   "dims": dims, "channels": channels}
+    try:
+        return json.loads(json.dumps(fingerprint))
+    except (TypeError, ValueError):
+        return None
+
+
+def built_from(model: Any) -> dict | None:
+    """The :func:`network_fingerprint` :func:`build_network` built ``model`` from, else None."""
+    try:
+        return _FINGERPRINTS.get(model)
+    except TypeError:
+        return None
+
+
+def network_variable_shapes(network: Any, dims: int,
+                            channels: int | None) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """The variables a checkpoint of the Keras model ``network`` builds would hold:
+    checkpoint key -> (variable name, shape). Builds the model with TensorFlow (imported
+    here, quietly), for ``check`` when the config's network is not the one a checkpoint
+    records (see :func:`mmarctl.runtime.checkpoint.network_record`).
+
+    Raises:
+        Exception: whatever TensorFlow or the network raise (the caller skips the check).
+    """
+    from mmarctl.runtime.logs import quiet_tensorflow
+
+    quiet_tensorflow()
+    from mmarctl.runtime.checkpoint import model_variable_shapes
+    from mmarctl.runtime.networks.base import checkpoint_follows as skip_pretrained
+
+    with skip_pretrained():
+        model = network.build(dims, channels or 1)
+    return model_variable_shapes(model)
