@@ -189,11 +189,7 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
         resolved_env = workspace.variables({}, overrides)
         finetune_from = str(resolved_env.get("MMAR_CKPT") or checkpoint_dir / "model.ckpt")
         if checkpoint_prefix(finetune_from) is None:
-            from mmarctl.errors import RuntimeFailure
-
-            raise RuntimeFailure(f"finetune needs a checkpoint to start from; none at "
-                                 f"{workspace.display(Path(finetune_from))}",
-                                 hint="train first, or pass --set MMAR_CKPT=path/to/model.ckpt")
+            raise _no_finetune_checkpoint(workspace, Path(finetune_from), checkpoint_dir)
     options = TrainOptions(config=config_train, overrides=overrides, seed=seed, resume=resume,
                            finetune_from=finetune_from, tracking=tracking,
                            tracking_uri=tracking_uri, amp=amp)
@@ -208,6 +204,31 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
                 if state.key_metric and state.best_epoch >= 0 else "no validation metric")
         out.print(f"trained {counted(state.epochs - state.start_epoch, 'epoch')}; {best}; "
                   f"models in {workspace.display(plan.checkpoint_dir)}", highlight=False)
+
+
+def _no_finetune_checkpoint(workspace: Any, start: Path, checkpoint_dir: Path) -> Exception:
+    """The error for a ``MMAR_CKPT`` that is no checkpoint: nothing there, or a model file
+    without trainable variables (a frozen graph, SavedModel, ONNX model), which ``check``
+    notes as "finetune: no (no variables)"."""
+    from mmarctl.errors import RuntimeFailure
+    from mmarctl.model_files import scan_model
+    from mmarctl.model_files.inventory import LABELS
+
+    shown = workspace.display(start)
+    default = workspace.display(Path(checkpoint_dir) / "model.ckpt")
+    item = scan_model(start) if start.exists() else None
+    if item is not None and item.kind in ("frozen_graph", "tftrt_graph", "saved_model", "onnx",
+                                          "tensorrt_engine"):
+        return RuntimeFailure(f"{shown} is an exported model ({LABELS[item.kind]}) without "
+                              f"trainable variables: finetune needs a checkpoint "
+                              f"(e.g. {default})",
+                              hint="pass --set MMAR_CKPT=path/to/model.ckpt, or train first")
+    if start.exists():
+        return RuntimeFailure(f"{shown} is not a checkpoint: finetune needs one to start from "
+                              f"(a prefix such as {default}, whose .index/.data files exist)",
+                              hint="pass --set MMAR_CKPT=path/to/model.ckpt, or train first")
+    return RuntimeFailure(f"finetune needs a checkpoint to start from; none at {shown}",
+                          hint="train first, or pass --set MMAR_CKPT=path/to/model.ckpt")
 
 
 def training_checkpoint_dir(workspace: Any, config_train: str,
