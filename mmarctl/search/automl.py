@@ -201,7 +201,8 @@ def _resumed_options(request: AutomlRequest, study_dir: Path, run_id: str,
 
 def resume_command(request: AutomlRequest, prepared: Prepared) -> str:
     """The command that continues this study: the options that find it (config files, run
-    id, storage). Its --set, --seed, --amp and trial count are stored in the study."""
+    id, storage) and those given that are not stored with it (tracking, workers). Its --set,
+    --seed, --amp and trial count are stored in the study."""
     import shlex
 
     words = ["mmarctl", "automl", str(prepared.workspace.root)]
@@ -212,6 +213,13 @@ def resume_command(request: AutomlRequest, prepared: Prepared) -> str:
     words += ["--run-id", prepared.options.run_id]
     if prepared.options.storage:
         words += ["--storage", prepared.options.storage]
+    # Left out, the resumed study would run untracked or on another number of workers.
+    for flag, value in (("--tracking", request.tracking),
+                        ("--tracking-uri", request.tracking_uri),
+                        ("--workers", request.workers),
+                        ("--worker-gpus", request.worker_gpus)):
+        if value is not None:
+            words += [flag, str(value)]
     return shlex.join(words + ["--resume"])
 
 
@@ -247,6 +255,9 @@ def open_study(prepared: Prepared) -> tuple[Study, bool]:
             storage = open_storage(url)
         study = Study(prepared.workspace, prepared.config, prepared.space, prepared.settings,
                       options, study_dir, storage)
+        # Refused here when another live process runs the study: --resume would take over
+        # its running trials.
+        study.hold(exclusive=options.resume)
         _, created = study.open(prepared.total)
     except BaseException:
         if created_dir:
@@ -256,6 +267,7 @@ def open_study(prepared: Prepared) -> tuple[Study, bool]:
         study.requeue_stale()
         if options.rounds:
             study.extend(prepared.total)
+    study.share()
     return study, created
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmarctl.errors import MissingDependency, MmarError, UsageError
+from mmarctl.errors import MissingDependency, MmarError, UsageError, WorkspaceError
 from mmarctl.search.concrete import concrete_config
 from mmarctl.search.space import SearchSpace
 from mmarctl.search.scalars import StudyScalars
@@ -194,12 +194,45 @@ TPE_STARTUP_TRIALS = 4
 
 def sampler_for(settings: AutomlSettings, seed: int | None) -> Any:
     """Optuna's sampler for the controller (an enum-only grid comes from the queue, so the
-    sampler only ever draws values for float dimensions and non-grid enums)."""
+    sampler only ever draws values for float dimensions and non-grid enums).
+
+    With a seed, each trial's draws come from ``(seed, trial number)``: a trial number is
+    never reused in a study, so a study resumed, grown or joined by another process draws
+    new values. (A sampler seeded once per process would replay its first draws on every
+    ``--resume`` and run the values of finished trials again.)"""
     optuna = import_optuna()
     if settings.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
+        return _per_trial_seeded(optuna.samplers.RandomSampler, seed)(seed=seed)
     # Clara's ReinforcementController -> TPE; its first trials are random (start-up).
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=TPE_STARTUP_TRIALS)
+    return _per_trial_seeded(optuna.samplers.TPESampler, seed)(
+        seed=seed, n_startup_trials=TPE_STARTUP_TRIALS)
+
+
+def trial_seed(seed: int, number: int) -> int:
+    """The sampler's seed for trial ``number`` of a study seeded with ``seed``."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
+
+
+def _per_trial_seeded(base: type, seed: int | None) -> type:
+    """``base`` (an Optuna sampler) whose random state is seeded again for each trial."""
+    if seed is None:
+        return base
+
+    class PerTrialSeeded(base):  # type: ignore[misc, valid-type]
+        def before_trial(self, study: Any, trial: Any) -> None:
+            value = trial_seed(seed, trial.number)
+            # Optuna's samplers keep their random state in ``_rng`` (TPE: and in its
+            # start-up RandomSampler); reseed_rng() would seed them from the clock.
+            for sampler in (self, getattr(self, "_random_sampler", None)):
+                state = getattr(sampler, "_rng", None)
+                if state is not None:
+                    state.rng.seed(value)
+            super().before_trial(study, trial)
+
+    PerTrialSeeded.__name__ = base.__name__
+    return PerTrialSeeded
 
 
 def total_trials(space: SearchSpace, settings: AutomlSettings, rounds: int | None) -> int:
@@ -254,6 +287,42 @@ class Study:
         #: The trial processes of this study's workers, stopped directly on Ctrl-C.
         self._live: set[TrialProcess] = set()
         self._live_lock = threading.Lock()
+        self._run_lock: Any = None
+
+    def hold(self, exclusive: bool) -> None:
+        """Mark this process as running the study until it exits (SQLite storage only).
+
+        Every process of a study holds a shared OS lock on ``<database>.run-lock`` (the
+        kernel drops it on any exit, kill -9 included). ``--resume`` asks for it exclusively
+        first: it re-queues the trials left running, which must not be those of a live
+        process; it keeps the lock exclusive until :meth:`share`. Other storages have no
+        such lock (docs/automl.md).
+
+        Raises:
+            WorkspaceError: ``exclusive`` and another process is running the study.
+        """
+        database = sqlite_path(self.storage_url)
+        if database is None or self._run_lock is not None:
+            return
+        handle = open(f"{database}.run-lock", "a+b")  # not inherited by trial processes
+        if exclusive:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                shown = self.workspace.display(Path(database))
+                raise WorkspaceError(f"--resume: study {self.options.run_id!r} is running in "
+                                     f"another mmarctl automl process ({shown} is in use)",
+                                     hint="let it finish or stop it (Ctrl-C), then --resume")\
+                    from None
+        else:
+            fcntl.flock(handle, fcntl.LOCK_SH)
+        self._run_lock = handle
+
+    def share(self) -> None:
+        """After ``--resume`` has re-queued the stale trials: let other processes join."""
+        if self._run_lock is not None:
+            fcntl.flock(self._run_lock, fcntl.LOCK_SH)
 
     # -- creating or joining ----------------------------------------------------------------
     def open(self, total: int) -> tuple[Any, bool]:
@@ -316,8 +385,10 @@ class Study:
         if extra <= 0:
             return 0
         if self.space.enum_only:
-            done = {json.dumps(t.params, sort_keys=True) for t in self.study.get_trials(
-                deepcopy=False)}
+            # Queued points hold their values as fixed_params until a worker takes them.
+            done = {json.dumps(t.params or t.system_attrs.get("fixed_params") or {},
+                               sort_keys=True)
+                    for t in self.study.get_trials(deepcopy=False)}
             points = [p for p in self.space.grid() if json.dumps(p, sort_keys=True) not in done]
         else:
             points = [{}] * extra
@@ -403,18 +474,27 @@ class Study:
                 if self.queued() == 0:
                     return
                 trial = self.study.ask()
+                # Drawn while no other worker asks: the sampler is seeded per trial
+                # (sampler_for), and another ask in between would reseed it.
+                point = self._suggest(trial) if trial.user_attrs.get(QUEUED) else {}
             if not trial.user_attrs.get(QUEUED):
                 # Another worker took the last queued trial between our look and our ask.
                 trial.set_user_attr(SURPLUS, True)
                 self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 return
             try:
-                self._run_trial(trial, slot)
+                self._run_trial(trial, slot, point)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                self.errors.append(f"trial {trial.number} was ended by another process "
+                                   "(a --resume elsewhere?); its result is not recorded")
             except Exception as error:  # a broken trial never takes the study down
                 message = f"trial {trial.number}: {error}".splitlines()[0]
                 self.errors.append(message)
-                trial.set_user_attr("error", message)
-                self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                try:
+                    trial.set_user_attr("error", message)
+                    self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                except Exception:  # noqa: BLE001 - already ended elsewhere: nothing to record
+                    pass
 
     @contextlib.contextmanager
     def _taking(self) -> Iterator[None]:
@@ -442,9 +522,8 @@ class Study:
                 point[dimension.key] = trial.suggest_float(dimension.key, low, high, log=log)
         return point
 
-    def _run_trial(self, trial: Any, slot: Slot) -> None:
+    def _run_trial(self, trial: Any, slot: Slot, point: dict[str, Any]) -> None:
         optuna = import_optuna()
-        point = self._suggest(trial)
         values = self.space.describe(point)
         trial.set_user_attr("values", _jsonable(values))
         name = trial_name(trial.number)

@@ -1,0 +1,166 @@
+"""A study stopped, resumed or run twice at once: signals, new draws, the run lock, the
+continue command."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mmarctl.search.automl import AutomlRequest, Prepared, resume_command
+from mmarctl.search.concrete import read_valid_space
+from mmarctl.search.settings import AutomlSettings
+from mmarctl.search.study import Study, StudyOptions, open_storage
+from mmarctl.search.workers import Slot
+from mmarctl.workspace import Workspace
+
+pytest.importorskip("optuna")
+
+FLOAT = {"learning_rate": 1e-3, "search": [
+    {"type": "float", "args": ["learning_rate"], "targets": [1e-4, 1e-2]}]}
+GRID = {"a": 1, "b": 1, "search": [{"type": "enum", "args": ["a"], "targets": [[1], [2]]},
+                                   {"type": "enum", "args": ["b"], "targets": [[1], [2]]}]}
+
+
+def _study(tmp_path: Path, config: dict, *, sampler: str = "tpe", seed: int | None = 3,
+           resume: bool = False, total: int = 2, rounds: int | None = None) -> Study:
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    settings = AutomlSettings(sampler=sampler)
+    options = StudyOptions(run_id="s", config_name="config_train.json", rounds=rounds,
+                           slots=[], storage=url, seed=seed, resume=resume)
+    study = Study(Workspace(tmp_path), config, read_valid_space(config, "x"), settings,
+                  options, tmp_path, open_storage(url))
+    study.open(total)
+    return study
+
+
+def _draw(study: Study) -> dict:
+    """What a worker does to take a queued trial: ask, then draw its values."""
+    with study._taking():
+        trial = study.study.ask()
+        point = study._suggest(trial)
+    study.study.tell(trial, 0.5)
+    return point
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random"])
+def test_a_resumed_seeded_study_draws_new_values(tmp_path, sampler):
+    """Each process builds its sampler again with the study's --seed: the draws must not
+    start over, or a resumed or grown study trains the finished trials' values again."""
+    first = _study(tmp_path, FLOAT, sampler=sampler, total=4)
+    drawn = [_draw(first), _draw(first)]
+    resumed = _study(tmp_path, FLOAT, sampler=sampler, total=4, resume=True)
+    drawn += [_draw(resumed), _draw(resumed)]
+    values = [p["search[0]"] for p in drawn]
+    assert len(set(values)) == 4, values
+    # Still reproducible: the same seed gives the same first trial in a new study.
+    (tmp_path / "again").mkdir()
+    again = _study(tmp_path / "again", FLOAT, sampler=sampler, total=1)
+    assert _draw(again)["search[0]"] == values[0]
+
+
+def test_growing_a_grid_skips_the_points_already_queued(tmp_path):
+    study = _study(tmp_path, GRID, total=2, rounds=2)  # 2 of the 4 combinations queued
+    _draw(study)  # one run, one still waiting
+    study.extend(4)
+    points = [json.dumps(t.params or t.system_attrs.get("fixed_params"), sort_keys=True)
+              for t in study.study.get_trials(deepcopy=False)]
+    assert len(points) == 4 and len(set(points)) == 4, points
+
+
+def test_resume_is_refused_while_another_process_runs_the_study(tmp_path):
+    from mmarctl.errors import WorkspaceError
+
+    running = _study(tmp_path, FLOAT)
+    running.hold(exclusive=False)
+    resuming = _study(tmp_path, FLOAT, resume=True)
+    with pytest.raises(WorkspaceError, match="--resume: study 's' is running in another "
+                                             "mmarctl automl process"):
+        resuming.hold(exclusive=True)
+    joining = _study(tmp_path, FLOAT)
+    joining.hold(exclusive=False)  # joining a shared study stays possible
+    running._run_lock.close()
+    joining._run_lock.close()
+    _study(tmp_path, FLOAT, resume=True).hold(exclusive=True)  # nobody left: allowed
+
+
+def test_a_trial_ended_by_another_process_is_one_warning_not_a_dead_worker(tmp_path):
+    """A --resume elsewhere can fail a trial this process is running; recording its result
+    then raises Optuna's UpdateFinishedTrialError, which must not end the worker thread."""
+    import optuna
+
+    study = _study(tmp_path, FLOAT, total=2)
+
+    def ended_elsewhere(trial, slot, point):
+        study.storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+        trial.set_user_attr("seconds", 1.0)  # raises UpdateFinishedTrialError
+
+    study._run_trial = ended_elsewhere
+    study._worker(Slot(index=0, gpus=None, threads=1))  # takes both queued trials
+    assert len(study.errors) == 2, study.errors
+    assert all("was ended by another process" in line for line in study.errors)
+
+
+def test_the_continue_command_keeps_tracking_and_workers(tmp_path):
+    request = AutomlRequest(mmar=str(tmp_path), set_items=[], tracking="mlflow",
+                            tracking_uri="http://127.0.0.1:5000", workers=2)
+    options = StudyOptions(run_id="r", config_name="config_train.json", rounds=None, slots=[])
+    prepared = Prepared(Workspace(tmp_path), {}, None, AutomlSettings(), options, tmp_path, 1)
+    assert resume_command(request, prepared) == (
+        f"mmarctl automl {tmp_path} --run-id r --tracking mlflow --tracking-uri "
+        "http://127.0.0.1:5000 --workers 2 --resume")
+
+
+from tests.search.test_automl_cli import mmarctl, spleen, spleen_source  # noqa: E402,F401
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_study_like_ctrl_c_and_a_second_resume_is_refused(spleen):
+    """`timeout`, `kill` or a closed terminal: the study stops its trial process (in its own
+    session, nothing else would), records it, writes results and prints how to continue.
+    While it runs, a `--resume` of the same study from another process is refused."""
+    import optuna
+
+    from tests.tagged_processes import TAG_ENV, tagged_pids
+
+    tag = f"automl-sigterm-{os.getpid()}-{time.monotonic_ns()}"
+    study = subprocess.Popen(
+        [sys.executable, "-m", "mmarctl", "automl", str(spleen), "--rounds", "2", "--seed", "7",
+         "--set", "epochs=1000", "--set", "num_training_epoch_per_valid=1", "--workers", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, TAG_ENV: tag})
+    try:
+        deadline = time.monotonic() + 120
+        trials: list[int] = []
+        while not trials and time.monotonic() < deadline and study.poll() is None:
+            time.sleep(0.5)
+            trials = [pid for pid in tagged_pids(tag) if pid != study.pid]
+        assert trials, f"the first trial never started: {study.communicate()[0]}"
+        second = mmarctl("automl", spleen, "--resume", check=False)
+        output = second.stdout + second.stderr
+        assert second.returncode == 1 and "Traceback" not in output, output
+        assert ("--resume: study 'config_train' is running in another mmarctl automl "
+                "process (automl/config_train/study.db is in use)") in output, output
+        time.sleep(2)
+        study.send_signal(signal.SIGTERM)
+        output, _ = study.communicate(timeout=120)
+        assert study.returncode == 130, output
+        assert "trial 0 interrupted" in output and "Traceback" not in output, output
+        assert "continue with `mmarctl automl" in output and "--workers 1 --resume`" in output
+        assert tagged_pids(tag) == [], "a trial process outlived the study"
+    finally:
+        for pid in tagged_pids(tag):  # only what this test started (its tag)
+            os.kill(pid, signal.SIGKILL)
+        study.kill()
+        study.wait()
+    results = json.loads((spleen / "automl" / "config_train" / "results.json").read_text())
+    assert all(t["status"] != "running" for t in results["trials"])
+    stored = optuna.load_study(study_name="config_train", storage=(
+        f"sqlite:///{spleen / 'automl' / 'config_train' / 'study.db'}"))
+    assert "RUNNING" not in [t.state.name for t in stored.trials]
