@@ -9,59 +9,67 @@ from mmarctl.search.automl import AutomlRequest, finish, open_study, prepare, re
 
 
 def run_and_report(request: AutomlRequest) -> None:
-    """Prepare, run and summarise a study; Ctrl-C stops the trials, prints the leaderboard
-    and exits 130 (``--resume`` continues)."""
+    """Prepare, run and summarise a study. Ctrl-C, SIGTERM and SIGHUP (``kill``, ``timeout``,
+    a closed terminal) all stop it the same way, during a trial or during the best trial's
+    validation: the trial processes are stopped and queued again, results.json and the
+    leaderboard are written, the study's MLflow run ends KILLED, the continue command is
+    printed and the exit code is 130 (``--resume`` continues)."""
+    from mmarctl.runtime.plan import sigterm_as_interrupt
+
+    # As `mmarctl train` does: without this a SIGTERM kills the study with nothing recorded
+    # and leaves its trial process (in its own session) training on as an orphan.
+    with sigterm_as_interrupt():
+        _run_and_report(request)
+
+
+def _run_and_report(request: AutomlRequest) -> None:
     from mmarctl.console import err, out, progress
     from mmarctl.search.results import leaderboard
 
     prepared = prepare(request)
     study, created = open_study(prepared)
-    tracking = _study_tracking(request, prepared)
-    shown = prepared.workspace.display(prepared.study_dir)
-    queued = study.queued()
-    kind = ("every combination (enum-only)" if prepared.space.enum_only
-            else f"{prepared.settings.controller} -> Optuna "
-                 f"{'TPE' if prepared.settings.sampler == 'tpe' else 'random'} sampler")
-    verb = "created" if created else "joined"
-    err.print(f"automl: {verb} study {prepared.options.run_id!r} in {shown}: "
-              f"{prepared.total} trials, {kind}; {queued} to run on "
-              f"{len(prepared.options.slots)} worker(s)", highlight=False)
+    tracking: Any = None
     lock = threading.Lock()
-    with progress("automl", queued) as bar:
-        def started(number: int, values: dict[str, Any], slot: Any) -> None:
-            shown_values = ", ".join(f"{k}={_short(v)}" for k, v in values.items())
-            with lock:
-                err.print(f"trial {number} started ({slot.describe()}): {shown_values}",
-                          highlight=False)
+    try:
+        tracking = _study_tracking(request, prepared, study)
+        shown = prepared.workspace.display(prepared.study_dir)
+        queued = study.queued()
+        kind = ("every combination (enum-only)" if prepared.space.enum_only
+                else f"{prepared.settings.controller} -> Optuna "
+                     f"{'TPE' if prepared.settings.sampler == 'tpe' else 'random'} sampler")
+        verb = "created" if created else "joined"
+        err.print(f"automl: {verb} study {prepared.options.run_id!r} in {shown}: "
+                  f"{prepared.total} trials, {kind}; {queued} to run on "
+                  f"{len(prepared.options.slots)} worker(s)", highlight=False)
+        with progress("automl", queued) as bar:
+            def started(number: int, values: dict[str, Any], slot: Any) -> None:
+                shown_values = ", ".join(f"{k}={_short(v)}" for k, v in values.items())
+                with lock:
+                    err.print(f"trial {number} started ({slot.describe()}): {shown_values}",
+                              highlight=False)
 
-        def finished(number: int, outcome: Any) -> None:
-            tracking.trial_finished(number, outcome)
-            metric = "" if outcome.metric is None else f" {outcome.key_metric or 'metric'}=" \
-                                                        f"{outcome.metric:.4f}"
-            why = f": {outcome.error}" if outcome.error else ""
-            with lock:
-                err.print(f"trial {number} {outcome.status}{metric} in "
-                          f"{outcome.seconds:.0f} s{why}", highlight=False)
-                if outcome.status != "interrupted":
-                    bar.update(1, last=f"trial {number} {outcome.status}")
+            def finished(number: int, outcome: Any) -> None:
+                tracking.trial_finished(number, outcome)
+                metric = "" if outcome.metric is None else \
+                    f" {outcome.key_metric or 'metric'}={outcome.metric:.4f}"
+                why = f": {outcome.error}" if outcome.error else ""
+                with lock:
+                    err.print(f"trial {number} {outcome.status}{metric} in "
+                              f"{outcome.seconds:.0f} s{why}", highlight=False)
+                    if outcome.status != "interrupted":
+                        bar.update(1, last=f"trial {number} {outcome.status}")
 
-        study.events.trial_started = started
-        study.events.trial_finished = finished
-        try:
+            study.events.trial_started = started
+            study.events.trial_finished = finished
             study.run()
-        except KeyboardInterrupt:
-            records, _, _ = finish(study, prepared, validate_best=False)
-            tracking.finish(None, "KILLED")
-            _print_table(out, leaderboard(records, f"automl {prepared.options.run_id} "
-                                                   "(interrupted)"))
-            err.print(f"automl: interrupted; continue with `{resume_command(request, prepared)}`",
-                      highlight=False)
-            raise
-    if study.errors:
-        for line in study.errors:
-            err.print(f"warning: {line}", highlight=False)
-    records, best, validation = finish(study, prepared)
-    tracking.finish(best)
+        _print_warnings(err, study)
+        # The best trial's validation is part of the study: an interrupt here is handled
+        # like one during a trial (below), not left with no results and a RUNNING run.
+        records, best, validation = finish(study, prepared)
+    except KeyboardInterrupt:
+        _interrupted(request, prepared, study, tracking)
+        raise
+    tracking.finish(best, validation=validation)
     _print_table(out, leaderboard(records, f"automl {prepared.options.run_id}"))
     if validation.get("error"):
         err.print(f"warning: validating the best trial failed: {validation['error']}",
@@ -81,7 +89,31 @@ def run_and_report(request: AutomlRequest) -> None:
               highlight=False)
 
 
-def _study_tracking(request: AutomlRequest, prepared: Any) -> Any:
+def _print_warnings(err: Any, study: Any) -> None:
+    for line in study.errors:
+        err.print(f"warning: {line}", highlight=False)
+    study.errors.clear()
+
+
+def _interrupted(request: AutomlRequest, prepared: Any, study: Any, tracking: Any) -> None:
+    """After an interrupt: results without validation, the run KILLED, the leaderboard and
+    the continue command. A second signal meanwhile is held back until all are written."""
+    from mmarctl.console import err, out
+    from mmarctl.runtime.interrupts import interrupts_held
+    from mmarctl.search.results import leaderboard
+
+    with interrupts_held():
+        _print_warnings(err, study)
+        records, _, _ = finish(study, prepared, validate_best=False)
+        if tracking is not None:
+            tracking.finish(None, "KILLED")
+        _print_table(out, leaderboard(records, f"automl {prepared.options.run_id} "
+                                               "(interrupted)"))
+        err.print(f"automl: interrupted; continue with `{resume_command(request, prepared)}`",
+                  highlight=False)
+
+
+def _study_tracking(request: AutomlRequest, prepared: Any, study: Any) -> Any:
     """The study's MLflow run (a no-op object when tracking is off); see mmarctl.tracking."""
     from mmarctl.tracking.study import StudyTracking
     from mmarctl.variables import parse_set_items
@@ -89,7 +121,7 @@ def _study_tracking(request: AutomlRequest, prepared: Any) -> Any:
     variables = prepared.workspace.variables(prepared.config,
                                              parse_set_items(prepared.options.set_items))
     tracking = StudyTracking(prepared, request.tracking, request.tracking_uri, variables)
-    tracking.start()
+    tracking.start(study.study)
     return tracking
 
 

@@ -36,13 +36,15 @@ def warn_line(line: str) -> None:
 def open_run(root: Path, settings: TrackingSettings, *, verb: str, phase: str,
              config: Mapping[str, Any], run_name: str | None = None,
              record_dir: Path | None = None, extra_params: Mapping[str, Any] | None = None,
-             warn: Callable[[str], None] = warn_line) -> Tracker | None:
+             warn: Callable[[str], None] = warn_line,
+             resume_run_id: str | None = None) -> Tracker | None:
     """Start a tracked run for ``verb`` on the MMAR at ``root``, or None when off.
 
     Tags: ``mmarctl.mmar`` (the MMAR's path), ``mmarctl.config_hash``, ``mmarctl.version``,
     ``mmarctl.verb``, ``mmarctl.phase`` (+ ``mmarctl.study`` and ``mmarctl.trial`` for an
     automl trial). Params: the resolved config (:func:`config_params`) and ``extra_params``.
     A settings ``problem`` (a URI that does not parse) is said in one line here.
+    ``resume_run_id``: continue that run (an automl study resumed) when it still exists.
     """
     if not settings.enabled:
         if settings.problem:
@@ -75,7 +77,8 @@ def open_run(root: Path, settings: TrackingSettings, *, verb: str, phase: str,
         except OSError:
             pass  # an unwritable models/ loses only validate's nesting
 
-    tracker = Tracker(settings, run_name=name, tags=tags, warn=warn, on_run=on_run).start()
+    tracker = Tracker(settings, run_name=name, tags=tags, warn=warn, on_run=on_run,
+                      resume_run_id=resume_run_id).start()
     tracker.log_params({**config_params(config), **params})
     return tracker
 

@@ -69,13 +69,19 @@ class Tracker:
         tags: set when the run is created (``mlflow.parentRunId`` comes from ``settings``).
         warn: prints the one warning line (default: stderr).
         on_run: called in the thread with the run id once the run exists.
+        resume_run_id: a run to continue (set RUNNING again) rather than create; a new run
+            is created when it no longer exists. Params it already has keep their first
+            value (MLflow params cannot change); a changed one is set as a tag instead.
     """
 
     def __init__(self, settings: TrackingSettings, *, run_name: str,
                  tags: Mapping[str, str] | None = None,
                  warn: Callable[[str], None] | None = None,
-                 on_run: Callable[[str], None] | None = None) -> None:
+                 on_run: Callable[[str], None] | None = None,
+                 resume_run_id: str | None = None) -> None:
         self.settings = settings
+        self.resume_run_id = resume_run_id
+        self._known_params: dict[str, str] = {}
         self.run_name = run_name
         self.tags = dict(tags or {})
         self.warn = warn or _default_warn
@@ -181,15 +187,31 @@ class Tracker:
         tags = dict(self.tags)
         if self.settings.parent_run_id:
             tags["mlflow.parentRunId"] = self.settings.parent_run_id
-        run = client.create_run(experiment_id, run_name=self.run_name,
-                                tags={safe_key(k): safe_value(v, MAX_TAG_VALUE)
-                                      for k, v in tags.items()})
+        run = self._resumed_run(client)
+        if run is not None:
+            experiment_id = run.info.experiment_id
+            self._known_params = dict(run.data.params)
+            client.update_run(run.info.run_id, status="RUNNING")
+        else:
+            run = client.create_run(experiment_id, run_name=self.run_name,
+                                    tags={safe_key(k): safe_value(v, MAX_TAG_VALUE)
+                                          for k, v in tags.items()})
         self.experiment_id = experiment_id
         self.run_id = run.info.run_id
         self._run_ready.set()
         if self.on_run is not None:
             self.on_run(self.run_id)
         return client
+
+    def _resumed_run(self, client: Any) -> Any:
+        """The run to continue, or None (none asked, deleted, or gone from the server)."""
+        if not self.resume_run_id:
+            return None
+        try:
+            run = client.get_run(self.resume_run_id)
+        except Exception:  # noqa: BLE001 - gone: a new run is created instead
+            return None
+        return run if run.info.lifecycle_stage == "active" else None
 
     def _experiment(self, client: Any) -> str:
         name = self.settings.experiment_name
@@ -262,7 +284,11 @@ class Tracker:
         for item in items:
             kind = item[0]
             if kind == "params":
-                params += [Param(k, v) for k, v in item[1].items()]
+                for key, value in item[1].items():
+                    if key not in self._known_params:
+                        params.append(Param(key, value))
+                    elif self._known_params[key] != value:  # a param cannot change
+                        tags.append(RunTag(key, value))
             elif kind == "tags":
                 tags += [RunTag(k, v) for k, v in item[1].items()]
             elif kind == "metrics":
