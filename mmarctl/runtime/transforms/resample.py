@@ -8,6 +8,7 @@ import numpy as np
 
 from mmarctl.errors import DataError
 from mmarctl.runtime.transforms.base import (Sample, Transform, as_fields, channel_axis,
+                                             spatial_axes,
                                              check_bool, check_sizes, is_label_field,
                                              per_channel, sample_name, spatial_shape)
 
@@ -78,10 +79,34 @@ def apply_resize(transform: Transform, sample: Sample, field: str, shape: tuple[
         props["pixdim"] = [float(p) * o / n for p, o, n in zip(props["pixdim"], old, shape)]
 
 
+def _drop_last_spatial_axis(transform: Transform, sample: Sample, field: str,
+                            array: np.ndarray) -> tuple[int, ...]:
+    """Drop the last spatial axis of ``field`` (of size 1), with its entry in ``pixdim``;
+    ``original_shape`` follows, so what is restored and written is 2-D on the input's grid
+    (the NIfTI writer gives it back its singleton axis from the input header)."""
+    axis = channel_axis(sample, field)
+    last = max(spatial_axes(array, axis))
+    sample[field] = squeezed = np.squeeze(array, axis=last)
+    if axis is not None and axis % array.ndim > last:
+        transform.meta(sample, field)["channel_axis"] = -1 if axis < 0 else axis - 1
+    props = transform.meta(sample, field)
+    old = spatial_shape(array, axis)
+    dims = len(old) - 1
+    if isinstance(props.get("pixdim"), list) and len(props["pixdim"]) > dims:
+        props["pixdim"] = props["pixdim"][:dims]
+    if tuple(props.get("original_shape") or ()) == tuple(old):
+        props["original_shape"] = tuple(old[:-1])
+    return spatial_shape(squeezed, channel_axis(sample, field))
+
+
 def _spatial_dims_ok(transform: Transform, sample: Sample, field: str, given: int,
                      arg: str) -> tuple[int, ...]:
     array = np.asarray(transform.require(sample, field))
     shape = spatial_shape(array, channel_axis(sample, field))
+    if len(shape) == given + 1 and shape[-1] == 1:
+        # A 2-D image saved as (H, W, 1), as dcm2niix, ITK and SimpleITK write X-rays: the
+        # singleton third axis is no spatial extent of a 2-D model's input.
+        return _drop_last_spatial_axis(transform, sample, field, array)
     if len(shape) != given:
         raise DataError(f"{transform.clara_name}: {arg} has {given} values but field {field!r} "
                         f"has {len(shape)} spatial axes (shape {array.shape})",

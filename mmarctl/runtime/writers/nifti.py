@@ -29,6 +29,12 @@ def save_nifti(array: np.ndarray, axis: int | None, affine: Any, header: Any, pa
         data = np.moveaxis(data, axis, -1)
         if data.shape[-1] == 1:
             data = data[..., 0]
+    if isinstance(header, nib.Nifti1Header):
+        written = tuple(header.get_data_shape())
+        if written[:data.ndim] == data.shape and written[data.ndim:] == (1,) * (
+                len(written) - data.ndim) and len(written) <= 3:
+            # A 2-D input saved as (H, W, 1) was read as 2-D: written back as it came
+            data = data.reshape(written)
     if dtype is not None and np.dtype(dtype).kind in "iu" and data.dtype.kind in "fc":
         data = np.rint(data)  # class indices stored as float: round, do not truncate
     # NIfTI stores Fortran order: reorder tile by tile here rather than voxel by voxel in
