@@ -8,7 +8,7 @@ import numpy as np
 
 from mmarctl.errors import ConfigError, DataError
 from mmarctl.runtime.transforms.base import (Sample, Transform, as_fields, channel_axis,
-                                             check_number, sample_name)
+                                             check_number, is_label_field, sample_name)
 
 
 def _names(value, component: str, arg: str) -> list[str]:
@@ -28,10 +28,14 @@ def _channels_first(transform: Transform, sample: Sample, field: str) -> np.ndar
     return np.moveaxis(array, axis, 0) if axis % array.ndim else array
 
 
-def _derived_meta(sample: Sample, source: str, target: str, *, channel_axis_value=0) -> None:
+def _derived_meta(sample: Sample, source: str, target: str, *, channel_axis_value=0,
+                  is_label: bool | None = None) -> None:
+    """Give ``target`` a copy of ``source``'s meta; ``is_label`` None keeps the source's kind."""
     props = dict(sample.get("meta", {}).get(source, {}))
     props.pop("index_cache", None)  # belongs to the source array, not to this new field
     props["channel_axis"] = channel_axis_value
+    # recorded, not left to the field name: a new field "tc" split from a label is a label
+    props["is_label"] = is_label_field(sample, source) if is_label is None else is_label
     sample.setdefault("meta", {})[target] = props
 
 
@@ -40,7 +44,9 @@ class ArgmaxAcrossChannels(Transform):
 
     Implements Clara's ``ArgmaxAcrossChannels``. The channel axis is kept (size 1) so the
     result has the same layout as a loaded label; values are float32 class indices. Ties go
-    to the lower class index.
+    to the lower class index. The field is marked as a label (``meta is_label``), so later
+    spatial transforms (ScaleToShape, ScaleByFactor, RandomRotate2D ...) resample it with
+    nearest neighbour and never invent a class between two others.
 
     Args:
         fields: field name or list of names (usually ``"model"``).
@@ -57,6 +63,7 @@ class ArgmaxAcrossChannels(Transform):
             array = _channels_first(self, sample, field)
             sample[field] = np.argmax(array, axis=0)[np.newaxis].astype(np.float32)
             self.meta(sample, field)["channel_axis"] = 0
+            self.meta(sample, field)["is_label"] = True  # class indices: resample nearest
         return sample
 
 
@@ -64,7 +71,8 @@ class ThresholdValues(Transform):
     """Binarise: 1 where a value is above ``threshold``, else 0 (float32).
 
     Implements Clara's ``ThresholdValues`` (sigmoid outputs of multi-label networks). A value
-    exactly at the threshold becomes 0.
+    exactly at the threshold becomes 0. The field is marked as a label (``meta is_label``):
+    later spatial transforms resample the 0/1 mask with nearest neighbour.
 
     Args:
         fields: field name or list of names.
@@ -82,6 +90,7 @@ class ThresholdValues(Transform):
         for field in self.fields:
             array = np.asarray(self.require(sample, field))
             sample[field] = (array > self.threshold).astype(np.float32)
+            self.meta(sample, field)["is_label"] = True  # a 0/1 mask: resample nearest
         return sample
 
 
@@ -125,8 +134,8 @@ class SplitBasedOnLabel(Transform):
     """Split a class-index map into one binary field per class: ``label_names[i] = (x == i)``.
 
     Implements Clara's ``SplitBasedOnLabel`` (per-class Dice in validation). Each new field
-    has shape ``(1, *spatial)``, float32 0/1, and a copy of the source's meta. Values outside
-    ``0 .. len(label_names) - 1`` belong to no field.
+    has shape ``(1, *spatial)``, float32 0/1, a copy of the source's meta, and is marked as
+    a label (``meta is_label``). Values outside ``0 .. len(label_names) - 1`` belong to no field.
 
     Args:
         field: the class-index field (e.g. ``"model"`` after ArgmaxAcrossChannels).
@@ -148,7 +157,7 @@ class SplitBasedOnLabel(Transform):
                             file=sample_name(sample) or None, hint="apply ArgmaxAcrossChannels first")
         for index, name in enumerate(self.label_names):
             sample[name] = (array == index).astype(np.float32)
-            _derived_meta(sample, self.field, name)
+            _derived_meta(sample, self.field, name, is_label=True)
         return sample
 
 
@@ -156,7 +165,8 @@ class SplitAcrossChannels(Transform):
     """Split a multi-channel field into one field per channel, each ``(1, *spatial)``.
 
     Implements Clara's ``SplitAcrossChannels`` (BraTS TC/WT/ET). The number of names must
-    equal the number of channels.
+    equal the number of channels. Each new field is a label (``meta is_label``) when the
+    source is one (a label, or a field ThresholdValues / ArgmaxAcrossChannels produced).
 
     Args:
         field: the multi-channel field.
