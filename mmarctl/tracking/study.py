@@ -47,8 +47,7 @@ class StudyTracking:
         """Open the study's run (the one ``study``, an Optuna study, already has when it is
         resumed on the same URI) and hand the trials what they need to nest under it."""
         options = self.prepared.options
-        space = {f"automl.space.{','.join(d.labels) or d.key}": d.targets
-                 for d in self.prepared.space.dimensions}
+        space = space_params(self.prepared.space)
         previous = None
         if study is not None and self.settings.enabled:
             stored = study.user_attrs.get(RUN_ATTRIBUTE) or {}
@@ -98,6 +97,19 @@ class StudyTracking:
             if path.is_file():
                 self.tracker.log_artifact(path, "automl")
         self.tracker.close(status)
+
+
+def space_params(space: Any) -> dict[str, Any]:
+    """``automl.space.<name>`` per searched arg, named as the trials' ``automl.<name>``:
+    a float's ``[low, high]``, an enum arg's values in target order."""
+    params: dict[str, Any] = {}
+    for dimension in space.dimensions:
+        labels = dimension.labels or (dimension.key,)
+        for index, label in enumerate(labels):
+            params[f"automl.space.{label}"] = (
+                list(dimension.targets) if dimension.type != "enum"
+                else [target[index] for target in dimension.targets])
+    return params
 
 
 def trial_environment(base: dict[str, str], study: str, number: int,

@@ -164,3 +164,47 @@ def test_sigterm_stops_the_study_like_ctrl_c_and_a_second_resume_is_refused(sple
     stored = optuna.load_study(study_name="config_train", storage=(
         f"sqlite:///{spleen / 'automl' / 'config_train' / 'study.db'}"))
     assert "RUNNING" not in [t.state.name for t in stored.trials]
+
+
+@pytest.mark.slow
+def test_an_interrupt_in_the_final_validation_and_resume_keep_one_killed_then_finished_run(
+        spleen, monkeypatch, capfd):
+    """Ctrl-C while the best trial is validated: results written, the study's MLflow run
+    KILLED; --resume then continues that same run (not a second one) and finishes it."""
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    from mmarctl.search import trials
+    from mmarctl.search.report import run_and_report
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    sets = ["epochs=1", "num_training_epoch_per_valid=1"]
+    monkeypatch.setattr(trials, "validate_trial", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_and_report(AutomlRequest(mmar=str(spleen), set_items=sets, rounds=1, seed=0,
+                                     tracking="mlflow", workers=1))
+    assert "automl: interrupted; continue with `mmarctl automl" in capfd.readouterr().err
+    results = json.loads((spleen / "automl" / "config_train" / "results.json").read_text())
+    assert [t["status"] for t in results["trials"]] == ["complete"]
+    client = MlflowClient(tracking_uri=f"sqlite:///{spleen.resolve()}/mlruns.db")
+
+    def study_runs():
+        experiment = client.get_experiment_by_name(spleen.name)
+        return [r for r in client.search_runs([experiment.experiment_id])
+                if r.data.tags.get("mmarctl.phase") == "study"]
+
+    (killed,) = study_runs()
+    assert killed.info.status == "KILLED"
+    assert killed.data.params["automl.space.learning_rate"] == "[0.0001, 0.003]"
+    assert killed.data.params["automl.space.lossDice"] == "[false, true]"
+    assert killed.data.params["automl.space.RandomSpatialFlip.disabled"] == "[true, false]"
+
+    monkeypatch.undo()
+    run_and_report(AutomlRequest(mmar=str(spleen), set_items=[], rounds=2, tracking="mlflow",
+                                 workers=1, run_id="config_train", resume=True))
+    (finished,) = study_runs()
+    assert finished.info.run_id == killed.info.run_id and finished.info.status == "FINISHED"
+    assert "best_validation" in finished.data.metrics
+    assert finished.data.tags["automl.trials"] == "2"  # grown; the param keeps its first value
