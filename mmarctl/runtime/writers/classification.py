@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 import threading
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from mmarctl.runtime.component import Component
 from mmarctl.runtime.transforms.base import Sample, sample_name
 from mmarctl.runtime.writers.case_names import case_of
 
+_LOG = logging.getLogger("mmarctl.writers")
+
 
 class WriteClassificationResult(Component):
     """Append each case's prediction to ``<write_path>/preds_<field>.csv``.
@@ -20,8 +23,10 @@ class WriteClassificationResult(Component):
     Implements Clara's ``WriteClassificationResult``. Columns: ``image`` (the source file
     name as given by the data list; ``~2`` ... after a file listed more than once) then
     ``class_0 .. class_{K-1}`` with the probabilities.
-    The first write of a writer instance replaces an existing file (one file per run),
-    later writes append; writes are serialised so worker threads may share one writer.
+    The first write of a writer instance replaces an existing file (one file per run), with
+    a warning naming how many earlier predictions it held (segmentation masks of other
+    cases stay beside it; these rows would be lost without a word); later writes append.
+    Writes are serialised so worker threads may share one writer.
 
     Args:
         field: the prediction field (default ``"model"``).
@@ -59,6 +64,8 @@ class WriteClassificationResult(Component):
                 raise DataError(f"{self.clara_name}: case has {len(values)} classes but earlier "
                                 f"cases had {self._started[path]}", file=sample_name(sample) or None)
             path.parent.mkdir(parents=True, exist_ok=True)
+            if first:
+                _warn_replaced(path)
             try:
                 with path.open("w" if first else "a", newline="", encoding="utf-8") as handle:
                     rows = csv.writer(handle)
@@ -72,3 +79,18 @@ class WriteClassificationResult(Component):
                                 file=str(path)) from error
             self._started[path] = len(values)
         return path
+
+
+def _warn_replaced(path: Path) -> None:
+    """Warn that ``path``, holding an earlier run's predictions, is about to be replaced."""
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            earlier = [row[0] for row in list(csv.reader(handle))[1:] if row]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return  # no file (the usual case), or one that is no CSV of ours
+    if earlier:
+        shown = ", ".join(Path(name).name for name in earlier[:2]) + (
+            " ..." if len(earlier) > 2 else "")
+        _LOG.warning("%s held %d earlier prediction(s) (%s): replaced by this run's (one "
+                     "file per run; write to another folder to keep them)", path,
+                     len(earlier), shown)

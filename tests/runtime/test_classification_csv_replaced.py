@@ -1,0 +1,33 @@
+"""A classification run into a folder that holds an earlier run's preds_model.csv: the file
+is replaced (one per run), and a warning says how many predictions it held (it used to be
+replaced without a word, while segmentation masks beside it stay)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from mmarctl.runtime.writers.classification import WriteClassificationResult
+
+
+def _sample(name, probabilities):
+    return {"image": np.zeros((4, 4)), "model": np.array(probabilities, np.float32),
+            "meta": {"image": {"filename": name}}}
+
+
+def test_replacing_an_earlier_run_s_csv_is_warned_of(tmp_path, caplog):
+    WriteClassificationResult("model", str(tmp_path)).write(_sample("x/a.nii.gz", [0.2, 0.8]))
+    with caplog.at_level(logging.WARNING, logger="mmarctl.writers"):
+        writer = WriteClassificationResult("model", str(tmp_path))
+        writer.write(_sample("x/b.nii.gz", [0.5, 0.5]))
+        writer.write(_sample("x/c.nii.gz", [0.5, 0.5]))  # same run: no second warning
+    (record,) = caplog.records
+    assert "preds_model.csv held 1 earlier prediction(s) (a.nii.gz): replaced by this " \
+           "run's" in record.getMessage()
+
+
+def test_a_fresh_folder_is_not_warned_of(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="mmarctl.writers"):
+        WriteClassificationResult("model", str(tmp_path)).write(_sample("a.nii.gz", [1.0]))
+    assert not caplog.records
