@@ -177,6 +177,13 @@ def probe_launchers() -> list[Finding]:
     return findings
 
 
+def _tensorrt_hint() -> str:
+    """How to get TensorRT: pip only helps where an NVIDIA driver is (nvidia-smi found)."""
+    if shutil.which("nvidia-smi"):
+        return "pip install tensorrt"
+    return "needs an NVIDIA GPU and driver; nothing to install here"
+
+
 def probe_export_tools() -> list[Finding]:
     """onnxruntime, tf2onnx and tensorrt (versions from package metadata, no import)."""
     findings = []
@@ -184,7 +191,7 @@ def probe_export_tools() -> list[Finding]:
             ("tf2onnx", "ONNX export", "pip install -e '.[export]' in the mmarctl checkout"),
             ("onnxruntime", "ONNX verification",
              "pip install -e '.[export]' in the mmarctl checkout"),
-            ("tensorrt", "TensorRT engines (NVIDIA GPU only)", "pip install tensorrt")):
+            ("tensorrt", "TensorRT engines (NVIDIA GPU only)", _tensorrt_hint())):
         version = _version(dist) or (_version("onnxruntime-gpu") if dist == "onnxruntime" else None)
         if version:
             findings.append(Finding(dist, OK, f"{version} ({purpose})"))

@@ -87,6 +87,17 @@ def test_export_tools_missing(monkeypatch):
     assert rows["tensorrt"].state == "info"   # optional everywhere but on NVIDIA GPUs
 
 
+def test_tensorrt_hint_follows_the_driver(monkeypatch):
+    """pip install tensorrt is advice only where an NVIDIA driver is."""
+    monkeypatch.setattr(doctor, "_version", lambda dist: None)
+    monkeypatch.setattr(doctor.shutil, "which", lambda name: None)
+    assert "nothing to install here" in {f.name: f for f in
+                                         doctor.probe_export_tools()}["tensorrt"].hint
+    monkeypatch.setattr(doctor.shutil, "which", lambda name: "/usr/bin/" + name)
+    assert {f.name: f for f in doctor.probe_export_tools()}["tensorrt"].hint == \
+        "pip install tensorrt"
+
+
 def test_quick_diagnose_skips_tensorflow():
     names = [f.name for f in diagnose(tensorflow=False)]
     assert "tensorflow" not in names and "horovod" not in names
