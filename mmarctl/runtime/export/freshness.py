@@ -36,14 +36,59 @@ def stale_export_warning(model_file: Path, mmar: Path,
     source = manifest.get("source") if isinstance(manifest.get("source"), dict) else {}
     recorded = (source.get("checkpoint_sha256")
                 if isinstance(entry, dict) and not entry.get("skipped") else None)
+    current = folder / CHECKPOINT
     if recorded == checkpoint_digest(files):
         return None
+    chosen = _chosen_source(source, mmar, current) if recorded is not None else None
+    if chosen is not None:
+        # export --ckpt OTHER on purpose: name that source, and do not advise undoing it
+        shown = display(chosen)
+        if _source_digest(chosen, source) == recorded:
+            return (f"{display(model_file)} was exported from {shown} (as "
+                    f"{display(folder / MANIFEST)} records), not from {display(current)}")
+        if not chosen.parent.is_dir() or not any(
+                p.name.startswith(chosen.name) for p in chosen.parent.iterdir()):
+            return (f"{display(model_file)} was exported from {shown}, which is no longer "
+                    f"there, not from {display(current)}")
+        return (f"{display(model_file)} was exported from an older {shown} (it changed since); "
+                f"run `mmarctl export {mmar} --ckpt {shown} --format {fmt}` to export its "
+                "current weights")
     redo = f"run `mmarctl export {mmar} --format {fmt}` to export the current one"
     if recorded is None:
         return (f"{display(model_file)} is not listed in {display(folder / MANIFEST)}: it may "
-                f"be from an older checkpoint than {display(folder / CHECKPOINT)}; {redo}")
+                f"be from an older checkpoint than {display(current)}; {redo}")
     return (f"{display(model_file)} was exported from an older checkpoint, not the current "
-            f"{display(folder / CHECKPOINT)}; {redo}")
+            f"{display(current)}; {redo}")
+
+
+def _chosen_source(source: dict, mmar: Path, current: Path) -> Path | None:
+    """The source export.json records when it is not ``current`` (``export --ckpt OTHER``,
+    or a frozen graph), else None."""
+    given = source.get("checkpoint")
+    if not isinstance(given, str) or not given:
+        return None
+    path = Path(given)
+    if not path.is_absolute():
+        path = Path(mmar) / path
+    try:
+        same = path.resolve() == Path(current).resolve()
+    except OSError:
+        same = False
+    return None if same else path
+
+
+def _source_digest(path: Path, source: dict) -> str | None:
+    """The digest export.json would record for the source at ``path`` now (None: gone)."""
+    kind = source.get("format")
+    if kind == "frozen_graph":
+        files = [path]
+    elif kind == "tf1_checkpoint":
+        files = checkpoint_files(path) + [Path(f"{path}.meta")]
+    else:
+        files = checkpoint_files(path)
+    if not all(p.is_file() for p in files):
+        return None
+    return checkpoint_digest(files)
 
 
 def older_exports(out_dir: Path, manifest: dict, triton_name: str) -> list[Path]:
@@ -52,8 +97,10 @@ def older_exports(out_dir: Path, manifest: dict, triton_name: str) -> list[Path]
 
     Every format export.json lists was exported from its ``source`` checkpoint (entries of an
     earlier export are kept only for the same checkpoint), so "not listed" is the whole test.
-    ``triton_name``: the Triton model this export would write; other models in the Triton
-    repository are not this MMAR's to judge.
+    ``triton_name``: the Triton model this export would write. Other models in the Triton
+    repository that look like an mmarctl export (``config.pbtxt`` and ``1/model.onnx``) are
+    named too: after ``clone --with-models`` the source MMAR's ``triton/<its name>/`` stays,
+    with its weights, and Triton would serve it.
     """
     out_dir = Path(out_dir)
     formats = manifest.get("formats") if isinstance(manifest.get("formats"), dict) else {}
@@ -69,4 +116,18 @@ def older_exports(out_dir: Path, manifest: dict, triton_name: str) -> list[Path]
         skipped = entry.get("skipped") if isinstance(entry, dict) else "not listed"
         if skipped and skipped != SOURCE_ITSELF:  # a frozen-graph source is not older
             older.append(path)
-    return older
+    return older + _other_triton_models(out_dir, formats, triton_name)
+
+
+def _other_triton_models(out_dir: Path, formats: dict, triton_name: str) -> list[Path]:
+    """Models in ``out_dir/triton/`` other than the one export.json lists (or would write,
+    ``triton_name``) that hold an ONNX export: left from another export, another name."""
+    repository = out_dir / ARTIFACTS["triton"]
+    entry = formats.get("triton")
+    listed = entry.get("model_name") if isinstance(entry, dict) else None
+    current = listed if isinstance(listed, str) and listed else triton_name
+    if not repository.is_dir():
+        return []
+    return [model for model in sorted(repository.iterdir())
+            if model.is_dir() and model.name != current
+            and (model / "config.pbtxt").is_file() and (model / "1" / "model.onnx").is_file()]
