@@ -30,7 +30,8 @@ from mmarctl.search.space import SearchSpace
 from mmarctl.search.scalars import StudyScalars
 from mmarctl.search.settings import AutomlSettings
 from mmarctl.search.trials import (STOP_GRACE_S, TrialOutcome, TrialProcess, create_trial_mmar,
-                                   trial_name)
+                                   trial_name, trial_set_value)
+from mmarctl.variables import parse_set_items
 from mmarctl.search.workers import Slot
 from mmarctl.tracking.study import trial_environment
 from mmarctl.workspace import Workspace
@@ -527,17 +528,23 @@ class Study:
         values = self.space.describe(point)
         trial.set_user_attr("values", _jsonable(values))
         name = trial_name(trial.number)
+        overrides = {key: trial_set_value(self.workspace, key, value)
+                     for key, value in parse_set_items(self.options.set_items).items()}
         shown = self.workspace.display(self.workspace.config_path(self.options.config_name))
         concrete = concrete_config(self.config, self.space, point, shown)
         mmar = create_trial_mmar(
             self.workspace, self.study_dir / name, Path(self.options.config_name).name,
             concrete, {"study": self.options.run_id, "trial": trial.number,
-                       "values": _jsonable(values), "storage": _safe_url(self.options)})
+                       "values": _jsonable(values), "storage": _safe_url(self.options)},
+            overrides=overrides, seed=self.options.seed)
         trial.set_user_attr("mmar", str(mmar.root))
         trial.set_user_attr("slot", slot.index)
         self.events.trial_started(trial.number, values, slot)
+        # Still given to `mmarctl train` too (its run records them), as the trial sees them.
+        set_items = [f"{key}={value if isinstance(value, str) else json.dumps(value)}"
+                     for key, value in overrides.items()]
         process = TrialProcess(mmar, Path(self.options.config_name).name,
-                               self.options.set_items, gpus=slot.gpus, threads=slot.threads,
+                               set_items, gpus=slot.gpus, threads=slot.threads,
                                seed=self.options.seed, extra_flags=self.options.train_flags,
                                extra_env=trial_environment(self.options.trial_env,
                                                            self.options.run_id, trial.number,

@@ -34,6 +34,8 @@ COPIED = ("config", "resources", "docs")
 #: What ``key_mmar_content_only`` keeps of a trial that is not among the best.
 KEPT_CONTENT = ("config", "commands", ".mmarctl", LOG)
 KEPT_MODELS = ("metrics_history.jsonl", "training_summary.json")
+#: A trial's own folders: relative paths into them stay relative (the trial's own).
+_OWN_FOLDERS = frozenset(COPIED) | {"models", "eval", "commands"}
 #: Seconds a stopped trial gets to save its resumable state before its processes are killed.
 STOP_GRACE_S = 30.0
 
@@ -44,9 +46,29 @@ def trial_name(number: int) -> str:
 
 
 def create_trial_mmar(source: Workspace, dest: Path, config_name: str, config: dict,
-                      provenance: Mapping[str, Any]) -> Workspace:
-    """Write the trial MMAR ``dest`` (replacing a partial one from an interrupted attempt)."""
+                      provenance: Mapping[str, Any], overrides: Mapping[str, Any] | None = None,
+                      seed: int | None = None) -> Workspace:
+    """Write the trial MMAR ``dest`` (replacing a partial one from an interrupted attempt).
+
+    The study's ``--set`` values (``overrides``) and ``--seed`` are written into it, so the
+    trial MMAR trains as the study trained it with a plain ``mmarctl train``: a value
+    environment.json has goes there (it would override the config), any other one into the
+    config's globals, and the seed into ``determinism.random_seed``. Provenance records them.
+    """
     from mmarctl.scripts import write_commands
+
+    environment = trial_environment(source)
+    config = dict(config)
+    for key, value in (overrides or {}).items():
+        value = trial_set_value(source, key, value)
+        if key in environment:
+            environment[key] = value
+        else:
+            config[key] = value
+    if seed is not None:
+        determinism = config.get("determinism")
+        config["determinism"] = {**(determinism if isinstance(determinism, dict) else {}),
+                                 "random_seed": seed}
 
     if dest.exists():
         shutil.rmtree(dest)
@@ -56,15 +78,28 @@ def create_trial_mmar(source: Workspace, dest: Path, config_name: str, config: d
         if (source.root / folder).is_dir():
             shutil.copytree(source.root / folder, staging / folder, symlinks=True,
                             ignore=shutil.ignore_patterns("automl"))
-    write_json_atomic(staging / "config" / ENVIRONMENT, trial_environment(source))
+    write_json_atomic(staging / "config" / ENVIRONMENT, environment)
     write_json_atomic(staging / "config" / config_name, config)
     write_commands(staging, force=True)
     write_json_atomic(staging / ".mmarctl" / "provenance.json", {
         "command": "automl", "source": str(source.root),
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "mmarctl_version": mmarctl.__version__, **provenance})
+        "mmarctl_version": mmarctl.__version__, **provenance,
+        "set": dict(overrides or {}), "seed": seed})
     staging.rename(dest)
     return Workspace(dest)
+
+
+def trial_set_value(source: Workspace, key: str, value: Any) -> Any:
+    """A ``--set`` value of the study as its trials see it: a relative path to anything but
+    the trial's own folders is made absolute against the source MMAR (as the source would
+    read it), so the trial does not look for it inside its own folder."""
+    if (isinstance(value, str) and value and is_path_key(key) and "{" not in value
+            and key not in TRIAL_OWN_KEYS):
+        path = Path(os.path.expanduser(value))
+        if not path.is_absolute() and path.parts[:1] and path.parts[0] not in _OWN_FOLDERS:
+            return str((source.root / path).resolve())
+    return value
 
 
 #: environment.json keys naming folders each trial has for itself.
@@ -80,7 +115,7 @@ def trial_environment(source: Workspace) -> dict[str, Any]:
     environment = source.load(ENVIRONMENT)
     if not isinstance(environment, dict):
         return {}
-    own = set(COPIED) | {"models", "eval", "commands"}
+    own = _OWN_FOLDERS
     result = {}
     for key, value in environment.items():
         if isinstance(value, str) and is_path_key(key) and "{" not in value:

@@ -208,3 +208,26 @@ def test_an_interrupt_in_the_final_validation_and_resume_keep_one_killed_then_fi
     assert finished.info.run_id == killed.info.run_id and finished.info.status == "FINISHED"
     assert "best_validation" in finished.data.metrics
     assert finished.data.tags["automl.trials"] == "2"  # grown; the param keeps its first value
+
+
+def test_a_trial_mmar_holds_the_study_set_values_and_seed(tmp_path):
+    """`mmarctl train TRIAL` (or its commands/train.sh) must train what the study trained:
+    --set values land in environment.json when it has the key, else in the config's
+    globals; the seed in determinism.random_seed; provenance records both."""
+    from mmarctl.search.trials import create_trial_mmar
+
+    source = tmp_path / "src"
+    mmarctl("init", source)
+    config = json.loads((source / "config" / "config_train.json").read_text())
+    trial = create_trial_mmar(Workspace(source), tmp_path / "trial_000", "config_train.json",
+                              config, {"study": "s", "trial": 0},
+                              overrides={"epochs": 1, "DATA_ROOT": "other"}, seed=5)
+    written = json.loads((trial.root / "config" / "config_train.json").read_text())
+    environment = json.loads((trial.root / "config" / "environment.json").read_text())
+    assert written["epochs"] == 1 and written["determinism"]["random_seed"] == 5
+    assert environment["DATA_ROOT"] == str((source / "other").resolve())
+    assert "DATA_ROOT" not in written
+    provenance = json.loads((trial.root / ".mmarctl" / "provenance.json").read_text())
+    assert provenance["set"] == {"epochs": 1, "DATA_ROOT": "other"} and provenance["seed"] == 5
+    resolved = trial.resolve("config_train.json")
+    assert resolved.variables["epochs"] == 1
