@@ -19,9 +19,15 @@ def class_masks(pred: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.nda
     ``(*S)``, or a ``C``-channel 0/1 label ``(C, *S)``.
 
     * ``C > 1``, index-map label: the prediction is argmaxed over channels and both are
-      one-hot encoded; classes ``1 .. C-1`` are scored (background left out).
+      one-hot encoded; classes ``1 .. C-1`` are scored (background left out). A label value
+      outside ``0 .. C-1`` (a 0/255 mask for a 2-class net) raises :class:`LabelValuesError`
+      instead of scoring as background.
     * ``C > 1``, one-hot label (channels sum to 1 at every voxel): as above, with the
       label's argmax as its class.
+    * ``C > 1``, one-hot label with unlabelled voxels (channels sum to 0 there, e.g. zero
+      padding from SymmetricPadderDiv) and a softmax prediction (channels sum to 1 where the
+      label is labelled): still one-hot, and the unlabelled voxels are not scored. Zero
+      padding thus never switches a case to the overlapping rule below.
     * ``C > 1``, other ``C``-channel label (overlapping channels, e.g. after
       ConvertToMultiChannelBasedOnBratsClasses): each channel is its own binary task,
       prediction > 0.5; all ``C`` channels are scored.
@@ -42,12 +48,38 @@ def class_masks(pred: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.nda
             top = int(max(pred.max(initial=0), np.rint(label).max(initial=0)))
             return _one_hot(pred[0], top), _one_hot(label[0], top)
         return pred > 0.5, label > 0.5
+    scored = None  # voxels that count; None: all of them
     if label.shape[0] == channels:
-        if not np.allclose(label.sum(axis=0), 1.0):
-            return pred > 0.5, label > 0.5
+        sums = label.sum(axis=0)
+        labelled = np.isclose(sums, 1.0)
+        if not labelled.all():
+            # Unlabelled (sum 0) voxels alone do not make channels "overlapping": with a
+            # softmax prediction the channels are exclusive classes with a background channel.
+            gaps_only = labelled.any() and np.all(labelled | np.isclose(sums, 0.0))
+            if not (gaps_only and np.allclose(pred.sum(axis=0)[labelled], 1.0, atol=1e-3)):
+                return pred > 0.5, label > 0.5
+            scored = labelled
         label = np.argmax(label, axis=0)[None]
-    return (_one_hot(np.argmax(pred, axis=0), channels - 1),
-            _one_hot(label[0], channels - 1))
+    else:
+        _check_classes(label, channels)
+    pred_masks = _one_hot(np.argmax(pred, axis=0), channels - 1)
+    if scored is not None:
+        pred_masks &= scored[None]  # label masks are empty there already (argmax 0)
+    return pred_masks, _one_hot(label[0], channels - 1)
+
+
+class LabelValuesError(ValueError):
+    """A class-index label holds values the prediction has no channel for."""
+
+
+def _check_classes(label: np.ndarray, channels: int) -> None:
+    """Refuse class indices outside ``0 .. channels-1``: they would score as background."""
+    if not label.size:
+        return
+    low, high = float(label.min()), float(label.max())
+    if low < 0 or high > channels - 1:
+        raise LabelValuesError(f"label values {low:g}..{high:g} are outside 0..{channels - 1} "
+                               f"(num_classes={channels})")
 
 
 def _one_hot(classes: np.ndarray, top: int) -> np.ndarray:
@@ -108,6 +140,10 @@ class ComputeAverageDice(Metric):
         label = self.require(sample, self.label_field)
         try:
             pred_masks, label_masks = class_masks(pred, label)
+        except LabelValuesError as error:
+            # the same line as the training pipeline's label check: file first
+            raise DataError(f"{self._case_name(sample)}: {error}",
+                            hint="fix the label file or num_classes in the model's args") from None
         except ValueError as error:
             raise DataError(f"{self.clara_name} {self.name!r} in case "
                             f"{self._case_name(sample)}: {error}",
