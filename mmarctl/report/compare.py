@@ -54,6 +54,7 @@ class RunRecord:
         curves: its current training lineage (empty when it never trained).
         summary: ``models/training_summary.json`` or None.
         eval_summary: metric name -> value from ``eval/metrics.json``, or None.
+        note: how its config was read when not as training reads it (an AutoML source).
     """
 
     label: str
@@ -62,6 +63,7 @@ class RunRecord:
     curves: Curves
     summary: dict[str, Any] | None
     eval_summary: dict[str, float | None] | None
+    note: str | None = None
 
     @property
     def trained(self) -> bool:
@@ -186,24 +188,62 @@ def _eval_summary(workspace: Workspace, variables: dict[str, Any]) -> dict | Non
     return result
 
 
+#: The results row of an AutoML source whose alternatives ``train`` cannot pick from.
+AUTOML_SOURCE = "AutoML source: search annotations left out, alternatives as written"
+
+
 def read_run(path: str | Path, config: str = TRAIN_CONFIG) -> RunRecord:
-    """Read one MMAR for comparison.
+    """Read one MMAR for comparison. An AutoML source (several enabled alternatives, which
+    ``train`` refuses) is read with its annotations left out and its alternatives as
+    written, and says so in its column.
 
     Raises:
-        WorkspaceError: ``path`` is no MMAR; ConfigError: its config cannot be read.
+        WorkspaceError: ``path`` is a file, no MMAR, or a Clara 4.x MMAR; ConfigError: its
+            config cannot be read.
     """
+    from mmarctl.errors import WorkspaceError
+
+    if Path(path).exists() and not Path(path).is_dir():
+        raise WorkspaceError("not an MMAR folder: a file", file=path,
+                             hint="give the MMAR's folder")
     workspace = Workspace.locate(path, environ={})
-    resolved = workspace.resolve(config)
+    workspace.require_clara3()
+    resolved, note = _resolve(workspace, config)
     summary = read_summary(workspace.checkpoint_dir(resolved.variables))
     settings = (summary or {}).get("settings")
     if isinstance(settings, dict) and settings:
         # The values the run trained with: its config as its --set values changed it.
-        resolved = workspace.resolve(config, settings)
+        resolved, note = _resolve(workspace, config, settings)
     return RunRecord(label=workspace.root.name, root=workspace.root,
                      values=config_values(resolved.data, resolved.variables, workspace.root),
                      curves=read_curves(workspace.checkpoint_dir(resolved.variables)),
                      summary=read_summary(workspace.checkpoint_dir(resolved.variables)),
-                     eval_summary=_eval_summary(workspace, resolved.variables))
+                     eval_summary=_eval_summary(workspace, resolved.variables), note=note)
+
+
+def _resolve(workspace: Workspace, config: str,
+             overrides: dict[str, Any] | None = None) -> tuple[Any, str | None]:
+    """``workspace.resolve``; for an AutoML source it refuses, the annotations stripped and
+    the alternative lists kept as written, with :data:`AUTOML_SOURCE` as the note."""
+    try:
+        return workspace.resolve(config, overrides), None
+    except ConfigError:
+        from mmarctl.search.concrete import strip_annotations
+        from mmarctl.search.space import has_annotations
+        from mmarctl.variables import substitute
+        from mmarctl.workspace import ResolvedConfig
+
+        raw = workspace.load(config)
+        if not isinstance(raw, dict) or not has_annotations(raw):
+            raise
+        shown = workspace.display(workspace.config_path(config))
+        raw = strip_annotations(raw)
+        variables = workspace.variables(raw, overrides)
+        data = substitute(raw, variables, file=shown)
+        for key in global_values(raw):
+            data[key] = variables[key]
+        return ResolvedConfig(file=shown, raw=raw, data=data, variables=variables), \
+            AUTOML_SOURCE
 
 
 # -- rows -----------------------------------------------------------------------------------
@@ -237,6 +277,11 @@ def format_seconds(seconds: float) -> str:
 
 
 def _results(run: RunRecord) -> dict[str, str]:
+    results = {"config read": run.note} if run.note else {}
+    return {**results, **_run_results(run)}
+
+
+def _run_results(run: RunRecord) -> dict[str, str]:
     curves = run.curves
     if not curves:
         # Stopped inside its first epoch: the summary says so, though no epoch finished
@@ -315,7 +360,10 @@ def compare(paths: Sequence[str | Path], config: str = TRAIN_CONFIG) -> Comparis
         except ConfigError as error:
             # "config/config_train.json:1:2" alone does not say which of the MMARs it is
             if len(paths) > 1:
-                raise ConfigError(f"{path}: {error}", hint=error.hint) from error
+                # str(error) would carry the hint too, and the hint would be said twice.
+                where = error.location()
+                raise ConfigError(f"{path}: {where + ': ' if where else ''}{error.message}",
+                                  hint=error.hint) from error
             raise
     _labels(runs)
     if not any(run.trained for run in runs):
