@@ -189,6 +189,10 @@ class FolderLock:
                     self._made_folder = True
             raise FileNotFoundError(errno.ENOENT, "the folder keeps disappearing")
         except OSError as error:
+            if error.errno in (errno.ENOTDIR, errno.EEXIST) and not self.folder.is_dir():
+                # the output "folder" is a file (or lies under one): say so, not ENOTDIR
+                raise WorkspaceError(f"{self.display} is a file, not a folder",
+                                     hint="name a folder (it is created if missing)") from None
             raise WorkspaceError(f"cannot create the lock file {LOCK_NAME} in {self.display}: "
                                  f"{error.strerror}", file=self.path,
                                  hint="the folder must be writable") from None

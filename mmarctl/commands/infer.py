@@ -50,6 +50,7 @@ def infer(
     from mmarctl.workspace import Workspace
 
     check_model_choice(model)
+    _check_output(output)
     workspace = Workspace.locate(mmar)
     workspace.require_clara3()
     # TensorFlow is imported by evaluate, after its pre-flight: a config mistake costs none.
@@ -66,3 +67,26 @@ def infer(
         out.print(report.preview_note, highlight=False)
     for path in report.previews:
         out.print(f"preview: {workspace.display(path)}", highlight=False)
+
+
+def _check_output(output: str | None) -> None:
+    """Refuse an ``--output`` that names an existing file (or lies under one): the outputs
+    are written into a folder, and the lock taken there would fail with "Not a directory".
+
+    Raises:
+        UsageError: ``-o`` is a file.
+    """
+    from pathlib import Path
+
+    from mmarctl.errors import UsageError
+
+    if not output:
+        return
+    path = Path(output).expanduser()
+    for part in (path, *path.parents):
+        if part.exists():
+            if not part.is_dir():
+                where = "is a file" if part == path else f"is under {part}, a file"
+                raise UsageError(f"-o {output} {where}; pass a folder (it is created if "
+                                 "missing)")
+            return

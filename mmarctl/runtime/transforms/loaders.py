@@ -40,15 +40,38 @@ def load_nifti(path: str, as_closest_canonical: bool = False):
         # NIfTI arrays come in Fortran order; C order makes later resampling 2-3x faster.
         data = as_c_order(image.get_fdata(dtype=np.float32))
     except Exception as error:  # nibabel raises many types for corrupt files
+        other = _not_nifti(path)
+        if other:
+            raise DataError(f"not a NIfTI image: {other}", file=path,
+                            hint="name NIfTI images (.nii, .nii.gz) only: one --input per "
+                                 "image for infer, or list them in the datalist") from error
         raise DataError(f"cannot read NIfTI image: {type(error).__name__}: {error}", file=path,
                         hint="the file is corrupt or truncated; re-copy it") from error
     if not _all_finite(data):
         # NaN voxels would only surface later as a NaN loss that names no case.
         bad = int(data.size - np.count_nonzero(np.isfinite(data)))
+        # Where skip_bad_cases is set (the validation or training config, or --set) the
+        # verb's own hint adds: it differs between validate/infer and train.
         raise DataError(f"NIfTI image has {bad} NaN or infinite voxel(s)", file=path,
-                        hint="fix or re-export the image, or set skip_bad_cases")
+                        hint="fix or re-export the image")
     zooms = [float(z) for z in image.header.get_zooms()[: min(data.ndim, 3)]]
     return data, np.asarray(image.affine, dtype=np.float64), zooms, image.header.copy()
+
+
+def _not_nifti(path: str) -> str | None:
+    """Why ``path``, which nibabel could not read, is no NIfTI image at all (not a damaged
+    one): its name does not end in .nii / .nii.gz, and what it holds (text, say); else None."""
+    name = Path(path).name.lower()
+    if name.endswith((".nii", ".nii.gz", ".hdr", ".img")):
+        return None
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(512)
+    except OSError:
+        return None
+    suffix = Path(path).suffix or "no extension"
+    text = bool(head) and all(c in b"\t\r\n" or 32 <= c < 127 for c in head)
+    return f"its name ends in {suffix}" + (" and it looks like text" if text else "")
 
 
 def _all_finite(data: np.ndarray) -> bool:
