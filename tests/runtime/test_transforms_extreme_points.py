@@ -52,14 +52,44 @@ def test_image_without_channel_axis_and_points_field():
     assert out["points"].shape == (1, 20, 20, 10) and float(out["points"].min()) == 0.0
 
 
-def test_permutation_is_random_seeded_and_stays_in_the_box():
-    t = AddExtremePointsChannel(permutation=True, sigma=1.0)
-    assert t.is_random
+def test_permutation_is_random_seeded_and_stays_within_its_reach():
+    t = AddExtremePointsChannel(permutation=True, sigma=1.0)  # earlier configs: true = 2 voxels
+    assert t.is_random and t.permutation == 2
     a = t(case(), np.random.default_rng(1))["image"][1]
     b = t(case(), np.random.default_rng(1))["image"][1]
     np.testing.assert_array_equal(a, b)
     peaks = np.argwhere(a == a.max())
-    assert all(5 <= x < 12 and 6 <= y < 15 and 2 <= z < 8 for x, y, z in peaks)
+    assert all(3 <= x < 14 and 4 <= y < 17 and 0 <= z < 10 for x, y, z in peaks)
+
+
+@pytest.mark.parametrize("value, perturbation, random", [
+    (0, 0.0, False), (5, 5.0, True), (2.5, 2.5, True), (False, 0.0, False)])
+def test_permutation_is_clara_s_number_of_voxels(value, perturbation, random):
+    t = AddExtremePointsChannel(permutation=value, sigma=1.0)
+    assert t.permutation == perturbation and t.is_random is random
+    out = t(case(), np.random.default_rng(3))["image"][1]
+    assert out.shape == (20, 20, 10)
+
+
+def test_points_move_by_up_to_permutation_voxels_and_stay_in_the_image():
+    t = AddExtremePointsChannel(permutation=30, sigma=0.5, points_channel_field="pts")
+    moved = set()
+    for seed in range(5):
+        pts = t(case(), np.random.default_rng(seed))["pts"][0]
+        moved |= {tuple(p) for p in np.argwhere(pts == pts.max())}
+    assert len(moved) > 6  # random positions, clamped to the image (no IndexError)
+    assert all(0 <= x < 20 and 0 <= y < 20 and 0 <= z < 10 for x, y, z in moved)
+
+
+def test_heat_map_is_min_max_rescaled_on_a_small_patch():
+    # on a 10x8x6 patch the blobs of sigma 3 cover every voxel: the minimum is above 0
+    image = np.zeros((1, 10, 8, 6), np.float32)
+    label = np.zeros_like(image)
+    label[0, 2:6, 2:5, 1:4] = 1
+    sample = {"image": image, "label": label,
+              "meta": {"image": {"channel_axis": 0}, "label": {"channel_axis": 0}}}
+    channel = AddExtremePointsChannel()(sample, np.random.default_rng(0))["image"][1]
+    assert channel.min() == pytest.approx(-1.0) and channel.max() == pytest.approx(1.0)
 
 
 def test_empty_label_is_a_data_error():
@@ -81,7 +111,8 @@ def test_missing_label_field_names_field_and_component():
 @pytest.mark.parametrize("args, message", [
     ({"sigma": 0}, "Received: sigma=0"),
     ({"dtype": "pixels"}, "Received: dtype='pixels'"),
-    ({"permutation": 1}, "Received: permutation=1"),
+    ({"permutation": -1}, "Received: permutation=-1"),
+    ({"permutation": "2"}, "Received: permutation='2'"),
     ({"rescale_min": "low"}, "Received: rescale_min='low'"),
 ])
 def test_bad_arguments(args, message):
