@@ -7,6 +7,7 @@ workers spec, the storage URL and ``--resume`` without a study.
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,10 +120,14 @@ def prepare(request: AutomlRequest) -> Prepared:
         raise ConfigError("no search annotations: nothing to search", file=shown,
                           hint="add \"search\" entries (docs/automl.md), or use `mmarctl train`")
     worker_gpus = request.worker_gpus or clara.get("workers")
-    run_id = request.run_id or clara.get("run_id") or Path(config_name).stem
-    if not run_id or "/" in run_id or run_id in (".", ".."):
+    # An empty --run-id (or run_id=) is refused, not replaced by the default name.
+    run_id = next((v for v in (request.run_id, clara.get("run_id")) if v is not None),
+                  Path(config_name).stem)
+    if not run_id.strip() or "/" in run_id or run_id in (".", ".."):
         raise UsageError(f"--run-id must be a plain folder name; Received: {run_id!r}")
-    base = Path(settings.work_dir) if settings.work_dir else workspace.root / "automl"
+    base = workspace.root / "automl"
+    if settings.work_dir:  # a relative work_dir is under the MMAR, wherever mmarctl runs
+        base = workspace.root / Path(os.path.expanduser(settings.work_dir))
     study_dir = base / run_id
     train_flags: list[str] = [] if request.amp is None else \
         ["--amp" if request.amp else "--no-amp"]

@@ -19,6 +19,7 @@ is refused in one line: mmarctl's studies run on Optuna samplers.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,14 @@ class _Reader:
                 args["stop_threshold"] = float(threshold)
             if "train_config_file" in args:
                 self.values["train_config_at"] = f"{at}.args.train_config_file"
+            work_dir = args.get("work_dir")
+            if work_dir is not None and not _usable_work_dir(work_dir):
+                # Clara 4's shipped /claraDevDay/AutoML/models: made silently, the study
+                # would land in folders at the filesystem root.
+                self.error(f"{at}.args.work_dir",
+                           f"{work_dir}: its folder {Path(work_dir).parent} does not exist "
+                           "(leave work_dir out for MMAR/automl, or create the folder)")
+                args.pop("work_dir")
             self.values.update(args)
 
     def executor(self, spec: Any) -> None:
@@ -200,6 +209,15 @@ class _Reader:
                                          "trial configs always have their annotations "
                                          "removed in mmarctl (a concrete config per trial)",
                                          NOTE))
+
+
+def _usable_work_dir(work_dir: str) -> bool:
+    """An absolute ``work_dir`` must be in an existing folder (a relative one is under the
+    MMAR). An empty one is refused."""
+    if not work_dir.strip():
+        return False
+    path = Path(os.path.expanduser(work_dir))
+    return not path.is_absolute() or path.parent.is_dir()
 
 
 def read_settings(raw: Any, shown: str) -> tuple[AutomlSettings, list[Problem]]:

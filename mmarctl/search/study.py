@@ -135,6 +135,11 @@ def open_storage(url: str) -> Any:
         UsageError: the URL does not parse or names no database Optuna supports.
         MmarError: the database cannot be reached.
     """
+    database = sqlite_path(url)
+    if database is not None and not Path(database).parent.is_dir():
+        # SQLite would say only "unable to open database file" (or name a lock file).
+        raise MmarError(f"--storage {url}: the folder {Path(database).parent} does not exist",
+                        hint="create it, or give a path in an existing folder")
     try:
         return _rdb_storage(url)
     except ImportError as error:

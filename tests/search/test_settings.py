@@ -87,10 +87,13 @@ def test_clara_files_from_the_notebook():
     settings, problems = read_settings(
         json.loads((AUTOML_FILES / "config_automl.json").read_text()), "config_automl.json")
     assert problems == [] and settings.max_rounds == 8 and settings.num_mmars_to_keep == 30
-    # The BYOC handler example: its own handler is a note, the rest is read.
+    # The BYOC handler example: its own handler is a note, the rest is read; its Clara 4
+    # work_dir (/claraDevDay/...) is refused rather than made at the filesystem root.
     _, problems = read_settings(
         json.loads((AUTOML_FILES / "config_automl_BYO_handler.json").read_text()), "b.json")
-    assert [p.severity for p in problems] == ["note"]
+    assert sorted(p.severity for p in problems) == ["error", "note"]
+    assert any(p.json_path.endswith("args.work_dir") and p.severity == "error"
+               for p in problems), [str(p) for p in problems]
     _, problems = read_settings(
         json.loads((AUTOML_FILES / "config_automl_BYO_RandomController.json").read_text()),
         "r.json")
