@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from mmarctl.errors import ConfigError, DataError
-from mmarctl.runtime.transforms.base import (Sample, Transform, as_fields, channel_axis,
-                                             check_bool, check_number, check_probability,
+from mmarctl.runtime.transforms.base import (Sample, Transform, as_fields, cast_as,
+                                             channel_axis, check_bool, check_number, check_probability,
                                              check_sizes, common_spatial_shape, is_label_field,
                                              per_channel, sample_name, spatial_axes)
 
@@ -78,7 +78,9 @@ class RandomRotate2D(Transform):
     Implements Clara's ``RandomRotate2D``. With ``is_random: false`` the rotation is always
     exactly ``angle`` and the transform is deterministic (cacheable). Images use linear
     interpolation, labels (see ``is_label_field``) nearest neighbour; the shape is kept and
-    corners that rotate in are filled with 0.
+    corners that rotate in are filled with 0. A label keeps its dtype; images become float32
+    unless ``dtype`` is given. ``dtype`` casts the result, rounding first for an integer type
+    (a truncating cast would turn an interpolated 0.99 into 0).
 
     Args:
         fields: field name or list of names (each with 2 spatial axes).
@@ -105,13 +107,17 @@ class RandomRotate2D(Transform):
                             file=sample_name(sample) or None, hint="use RandomRotate3D for volumes")
         degrees = rng.uniform(-abs(self.angle), abs(self.angle)) if self.is_random else self.angle
         for field in self.fields:
-            order = 0 if is_label_field(sample, field) else 1
+            label = is_label_field(sample, field)
+            order = 0 if label else 1
 
             def rotate(x: np.ndarray, order: int = order) -> np.ndarray:
                 return ndimage.rotate(x, degrees, reshape=False, order=order, mode="constant")
 
-            out = per_channel(np.asarray(sample[field], np.float32), channel_axis(sample, field), rotate)
-            sample[field] = out.astype(self.dtype) if self.dtype is not None else out
+            source = np.asarray(sample[field])
+            out = per_channel(source.astype(np.float32, copy=False), channel_axis(sample, field),
+                              rotate)
+            dtype = self.dtype if self.dtype is not None else (source.dtype if label else None)
+            sample[field] = cast_as(out, dtype) if dtype is not None else out
         return sample
 
 
@@ -164,7 +170,7 @@ class RandomZoom(Transform):
     Implements Clara's ``RandomZoom``. Each spatial axis gets a factor drawn from
     ``[lower_limits[i], upper_limits[i]]``; factors > 1 magnify about the centre, < 1 shrink
     (edges are extended with the border value). The image uses linear interpolation, the
-    label nearest neighbour, both the same factors.
+    label nearest neighbour, both the same factors. The label keeps its dtype.
 
     Args:
         image_field: the image field.
@@ -209,6 +215,8 @@ class RandomZoom(Transform):
             def zoom(x: np.ndarray, order: int = order) -> np.ndarray:
                 return ndimage.affine_transform(x, matrix, offset=offset, order=order, mode="nearest")
 
-            sample[field] = per_channel(np.asarray(sample[field], np.float32),
-                                        channel_axis(sample, field), zoom)
+            source = np.asarray(sample[field])
+            out = per_channel(source.astype(np.float32, copy=False), channel_axis(sample, field),
+                              zoom)
+            sample[field] = cast_as(out, source.dtype) if field == self.label_field else out
         return sample

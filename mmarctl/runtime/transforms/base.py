@@ -131,6 +131,20 @@ def is_label_field(sample: Sample, field: str) -> bool:
     return field == "label" or field.endswith("_label") or field.startswith("label_")
 
 
+def cast_as(array: np.ndarray, dtype: np.dtype | str) -> np.ndarray:
+    """``array`` converted to ``dtype``; for integer and bool types rounded first and clipped
+    to the type's range (``astype`` alone truncates: an interpolated 0.99 would become 0)."""
+    dtype = np.dtype(dtype)
+    if array.dtype == dtype:
+        return array
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(array), info.min, info.max).astype(dtype)
+    if dtype.kind == "b":
+        return np.rint(array) != 0
+    return array.astype(dtype)
+
+
 def case_name(sample: Sample, field: str | None = None) -> str:
     """A short case name: the file name without folder and NIfTI/PNG extension.
 

@@ -8,8 +8,8 @@ import numpy as np
 
 from mmarctl.errors import ConfigError, DataError
 from mmarctl.runtime.transforms._boxes import clamp_start, patch
-from mmarctl.runtime.transforms.base import (Sample, Transform, as_fields, channel_axis,
-                                             check_bool, check_number, check_sizes,
+from mmarctl.runtime.transforms.base import (Sample, Transform, as_fields, cast_as,
+                                             channel_axis, check_bool, check_number, check_sizes,
                                              common_spatial_shape, per_channel)
 
 #: Rejection-sampling attempts for the class whose index list is not cached.
@@ -281,8 +281,11 @@ class FastPosNegRatioCropROI(Transform):
                 values = ndimage.map_coordinates(x, coords, order=order, mode="constant")
                 return values.reshape(self.size).astype(np.float32)
 
-            out[field] = per_channel(np.asarray(sample[field], np.float32),
-                                     channel_axis(sample, field), warp)
+            source = np.asarray(sample[field])
+            warped = per_channel(source.astype(np.float32, copy=False),
+                                 channel_axis(sample, field), warp)
+            # the label keeps its dtype, as the plain crop's label does
+            out[field] = cast_as(warped, source.dtype) if field == self.label_field else warped
         return out
 
 
