@@ -1,0 +1,64 @@
+"""infer with several --input files, one of which cannot go through the network (a 2-D image
+for a 3-D network, another channel count, a text file): refused from the headers before any
+compute, naming the file, with nothing written. It used to stop after writing the cases
+before it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from typer.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).parent / "runtime"))
+from standin_mmar import make_mmar  # noqa: E402
+
+from mmarctl.cli import app  # noqa: E402
+
+runner = CliRunner()
+
+
+def _nifti(path: Path, shape) -> str:
+    nib.save(nib.Nifti1Image(np.zeros(shape, np.float32), np.eye(4)), path)
+    return str(path)
+
+
+def _infer(root: Path, out: Path, *inputs: str):
+    args = ["infer", str(root), "-o", str(out)]
+    for given in inputs:
+        args += ["-i", given]
+    return runner.invoke(app, args)
+
+
+def test_a_2d_image_among_3d_ones_is_refused_before_compute(tmp_path):
+    root = make_mmar(tmp_path / "m")
+    good = _nifti(tmp_path / "good.nii.gz", (8, 8, 8))
+    flat = _nifti(tmp_path / "flat.nii.gz", (8, 8))
+    result = _infer(root, tmp_path / "out", good, flat)
+    assert result.exit_code == 1
+    assert "flat.nii.gz: a 2-D image (shape (8, 8)), but the network takes 3-D input " \
+           "(config/config_train.json)" in result.output, result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_another_channel_count_is_refused_before_compute(tmp_path):
+    root = make_mmar(tmp_path / "m")
+    good = _nifti(tmp_path / "good.nii.gz", (8, 8, 8))
+    two = _nifti(tmp_path / "two.nii.gz", (8, 8, 8, 2))
+    result = _infer(root, tmp_path / "out", good, two)
+    assert result.exit_code == 1
+    assert "two.nii.gz: an image with 2 channel(s) but the network takes 1 (output_image_channels in " \
+           "config/config_train.json)" in result.output, result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_text_file_is_refused_before_compute(tmp_path):
+    root = make_mmar(tmp_path / "m")
+    listing = tmp_path / "list.txt"
+    listing.write_text("good.nii.gz\n")
+    result = _infer(root, tmp_path / "out", str(listing))
+    assert result.exit_code == 1
+    assert "list.txt: not a NIfTI image: its name ends in .txt and it looks like text" \
+        in result.output, result.output
