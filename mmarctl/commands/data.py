@@ -39,7 +39,8 @@ def synth(
     dest: Annotated[str, typer.Argument(
         metavar="DEST", show_default=False,
         help="Data folder to create (it may exist if empty), or an MMAR: then its "
-             "environment.json's DATA_ROOT, with the task from PROCESSING_TASK.")],
+             "environment.json's DATA_ROOT, with the task from PROCESSING_TASK (a folder "
+             "inside an MMAR takes that MMAR's task too).")],
     cases: Annotated[Optional[int], typer.Option(
         "--cases", "-n", show_default=False,
         help="Number of cases, a quarter of them for validation (default: 12 spleen, "
@@ -101,7 +102,8 @@ def synth(
     target = resolve_target(dest)
     # An explicit --task or --kind decides; a workspace's PROCESSING_TASK is only a default
     # for the task, and must then agree with --kind.
-    chosen_task = _value(task) or (target.task if kind is None else None)
+    enclosing = _enclosing_task(dest) if target.task is None else None
+    chosen_task = _value(task) or ((target.task or enclosing) if kind is None else None)
     chosen = choose(chosen_task, _value(kind))
     if task is None and target.task is not None and target.task != chosen.task:
         from mmarctl.errors import UsageError
@@ -115,6 +117,28 @@ def synth(
     out.print(f"wrote {result.training} training and {result.validation} validation "
               f"{chosen.task} cases ({chosen.name}) to {target.path}; "
               f"datalist {result.datalist}")
+
+
+def _enclosing_task(dest: str) -> str | None:
+    """The ``PROCESSING_TASK`` of the MMAR that DEST lies in (``data synth cl/data`` for a
+    classification workspace ``cl``), as if the MMAR had been given: without it,
+    classification workspaces got spleen segmentation data, which their training then
+    refuses. None when no parent folder is an MMAR (``config/config_train.json``) or it
+    names no task."""
+    from pathlib import Path
+
+    from mmarctl.synth_kinds import TASKS
+    from mmarctl.workspace import Workspace
+
+    path = Path(dest).expanduser().resolve()
+    for parent in path.parents:
+        if (parent / "config" / "config_train.json").is_file():
+            try:
+                task = Workspace(parent).environment().get("PROCESSING_TASK")
+            except Exception:  # an unreadable environment.json: check reports it
+                return None
+            return task if task in TASKS else None
+    return None
 
 
 def register(app: typer.Typer) -> None:
