@@ -61,3 +61,16 @@ def test_overlapping_channels_stay_overlapping():
     sigmoid = np.where(label > 0, 0.8, 0.2).astype(np.float32)
     pred_masks, _ = class_masks(sigmoid, label)
     assert pred_masks.shape[0] == 3  # every channel is its own task
+
+
+def test_label_beyond_the_classes_argmax_saw_is_refused_after_argmax():
+    from mmarctl.runtime.transforms.labels import ArgmaxAcrossChannels
+
+    sample = {"model": _softmax(_cube()[0]), "label": _cube() * 255,
+              "meta": {"label": {"filename": "/d/labelsTr/case_2.nii.gz"}}}
+    sample = ArgmaxAcrossChannels("model")(sample, None)
+    with pytest.raises(DataError, match=r"case_2.nii.gz: label values 0..255 are outside 0..1 "
+                                        r"\(num_classes=2\)"):
+        ComputeAverageDice().case_value(sample)
+    sample["label"] = _cube()
+    assert ComputeAverageDice().case_value(sample) == pytest.approx(1.0)

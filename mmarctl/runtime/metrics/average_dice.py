@@ -12,7 +12,8 @@ from mmarctl.runtime import argcheck
 from mmarctl.runtime.metrics.base import Metric
 
 
-def class_masks(pred: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def class_masks(pred: np.ndarray, label: np.ndarray,
+                num_classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Boolean foreground masks ``(K, *S)`` of prediction and label, one per scored class.
 
     ``pred`` is channels-first ``(C, *S)``; ``label`` is a class-index map ``(1, *S)`` or
@@ -32,7 +33,9 @@ def class_masks(pred: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.nda
       ConvertToMultiChannelBasedOnBratsClasses): each channel is its own binary task,
       prediction > 0.5; all ``C`` channels are scored.
     * ``C == 1`` holding whole numbers (a class map, e.g. after ArgmaxAcrossChannels):
-      classes ``1 .. max(pred, label)`` are scored.
+      classes ``1 .. max(pred, label)`` are scored. When ``num_classes`` is known
+      (ArgmaxAcrossChannels records it), a label value outside ``0 .. num_classes-1``
+      raises :class:`LabelValuesError`.
     * ``C == 1`` otherwise (a sigmoid probability): prediction > 0.5 against label > 0.5.
     """
     if pred.ndim < 2:
@@ -45,6 +48,8 @@ def class_masks(pred: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.nda
                          f"{pred.shape} (expected (1, *spatial) or ({channels}, *spatial))")
     if channels == 1:
         if np.all(np.mod(pred, 1) == 0):
+            if num_classes and num_classes > 1:
+                _check_classes(label, num_classes)
             top = int(max(pred.max(initial=0), np.rint(label).max(initial=0)))
             return _one_hot(pred[0], top), _one_hot(label[0], top)
         return pred > 0.5, label > 0.5
@@ -139,7 +144,9 @@ class ComputeAverageDice(Metric):
         pred = self.require(sample, self.field)
         label = self.require(sample, self.label_field)
         try:
-            pred_masks, label_masks = class_masks(pred, label)
+            props = (sample.get("meta") or {}).get(self.field)
+            classes = props.get("num_classes") if isinstance(props, dict) else None
+            pred_masks, label_masks = class_masks(pred, label, classes)
         except LabelValuesError as error:
             # the same line as the training pipeline's label check: file first
             raise DataError(f"{self._case_name(sample)}: {error}",

@@ -46,7 +46,8 @@ class ArgmaxAcrossChannels(Transform):
     result has the same layout as a loaded label; values are float32 class indices. Ties go
     to the lower class index. The field is marked as a label (``meta is_label``), so later
     spatial transforms (ScaleToShape, ScaleByFactor, RandomRotate2D ...) resample it with
-    nearest neighbour and never invent a class between two others.
+    nearest neighbour and never invent a class between two others. The number of channels
+    is recorded as ``meta num_classes`` (ComputeAverageDice checks label values against it).
 
     Args:
         fields: field name or list of names (usually ``"model"``).
@@ -64,6 +65,8 @@ class ArgmaxAcrossChannels(Transform):
             sample[field] = np.argmax(array, axis=0)[np.newaxis].astype(np.float32)
             self.meta(sample, field)["channel_axis"] = 0
             self.meta(sample, field)["is_label"] = True  # class indices: resample nearest
+            # ComputeAverageDice reads it to refuse label values the network has no class for
+            self.meta(sample, field)["num_classes"] = int(array.shape[0])
         return sample
 
 
