@@ -112,12 +112,18 @@ def test_without_a_record_the_network_is_built_and_compared(mmar):
     assert "enc0_conv/kernel is" in line and "nf_enc was" not in line, line
 
 
-def test_the_runtime_refusal_is_one_line_in_mmarctl_s_words(mmar):
+CHANGES = {"norm": ({"use_group_norm": False, "use_batch_norm": True},
+                    "variable(s) the checkpoint lacks"),
+           "width": ({"nf_enc": "4,8,8,16"}, "enc0_conv/kernel is (3, 3, 3, 1, ")}
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_the_runtime_refusal_is_one_line_in_mmarctl_s_words(mmar, change):
     """Loading the checkpoint into the changed network (past the pre-flight): mmarctl's
     line, and none of TensorFlow's warnings about the abandoned restore."""
+    args, said = CHANGES[change]
     edit_json(mmar / "config" / "config_train.json",
-              lambda c: c["train"]["model"]["args"].update(use_group_norm=False,
-                                                           use_batch_norm=True))
+              lambda c: c["train"]["model"]["args"].update(args))
     code = (
         "from pathlib import Path\n"
         "from mmarctl.errors import RuntimeFailure\n"
@@ -133,6 +139,6 @@ def test_the_runtime_refusal_is_one_line_in_mmarctl_s_words(mmar):
         "    print('ERROR', error.message)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=300)
-    assert "ERROR" in done.stdout and "variable(s) the checkpoint lacks" in done.stdout
+    assert "ERROR" in done.stdout and said in done.stdout, done.stdout
     assert "value=" not in done.stdout, done.stdout
     assert "unrestored values" not in done.stderr and "could not be found" not in done.stderr
