@@ -112,9 +112,8 @@ def _hold_shapes(item: Any, trained: TrainingNetwork) -> None:
         return
     try:
         from mmarctl.model_files.tf_table import checkpoint_entries
-        from mmarctl.runtime.model_io import network_variable_shapes
 
-        wanted = network_variable_shapes(trained.network, trained.dims, trained.channels)
+        wanted = _network_shapes(trained, current)
         saved = {e.name: tuple(e.shape) for e in
                  checkpoint_entries(Path(f"{item.path}{INDEX_SUFFIX}"))}
     except Exception:  # no TensorFlow, or a network that cannot be built: not compared
@@ -138,6 +137,22 @@ def _hold_shapes(item: Any, trained: TrainingNetwork) -> None:
     item.problem = f"written for another network: {what} ({hint})"
     no = "no: written for another network"
     item.uses.update({"validate/infer": no, "export": no, "finetune": no})
+
+
+#: fingerprint (as JSON) -> the variables its network has: one build per network and process
+#: (model.ckpt and model_final.ckpt are held to the same one).
+_BUILT: dict[str, dict] = {}
+
+
+def _network_shapes(trained: TrainingNetwork, fingerprint: dict) -> dict:
+    import json
+
+    from mmarctl.runtime.model_io import network_variable_shapes
+
+    key = json.dumps(fingerprint, sort_keys=True)
+    if key not in _BUILT:
+        _BUILT[key] = network_variable_shapes(trained.network, trained.dims, trained.channels)
+    return _BUILT[key]
 
 
 def _shape(shape: tuple) -> str:
