@@ -7,7 +7,7 @@ each a few lines that source ``set_env.sh`` and call one mmarctl verb on the MMA
     set_env.sh              MMAR_ROOT from the script's own location; custom code on PYTHONPATH
     train.sh                mmarctl train
     train_finetune.sh       mmarctl finetune --set MMAR_CKPT=$MMAR_ROOT/models/model.ckpt
-    train_2gpu.sh           mmarctl train --gpus 2 --set learning_rate=<2 x config's>
+    train_2gpu.sh           mmarctl train --gpus 2 --lr-scale 2
     train_2gpu_finetune.sh  both of the above
     validate.sh, infer.sh, export.sh
     automl.sh               mmarctl automl (Clara 3.1's AutoML search)
@@ -131,9 +131,10 @@ def render_script(script: _Script, learning_rate: float | None) -> str:
             lines.append("# config/config_train.json has no numeric learning_rate to scale; "
                          "pass --set learning_rate=... yourself.")
         else:
-            lines.append(f"# The learning rate is {GPUS_MULTI} x the config's "
-                         f"({_format_number(learning_rate)}), for the {GPUS_MULTI}x global batch.")
-            args += ["--set", f"learning_rate={_format_number(GPUS_MULTI * learning_rate)}"]
+            # Scaled when the script runs (--lr-scale), so it follows later edits of the config.
+            lines.append(f"# The learning rate is {GPUS_MULTI} x the config's (or --set's), for "
+                         f"the {GPUS_MULTI}x global batch.")
+            args += ["--lr-scale", str(GPUS_MULTI)]
     lines += [
         f"# Extra arguments go to mmarctl, e.g.: commands/{script.name} {script.example}",
         "set -euo pipefail",

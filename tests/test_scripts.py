@@ -134,12 +134,11 @@ def test_two_gpu_scripts_double_the_learning_rate(mmar, fake_path, tmp_path):
     root = str(mmar.resolve())
     argv, _ = run_script(mmar / "commands" / "train_2gpu.sh", "--set", "epochs=1",
                          fake_path=fake_path, cwd=tmp_path)
-    assert argv == ["train", root, "--gpus", "2", "--set", "learning_rate=0.0006",
-                    "--set", "epochs=1"]
+    assert argv == ["train", root, "--gpus", "2", "--lr-scale", "2", "--set", "epochs=1"]
     argv, _ = run_script(mmar / "commands" / "train_2gpu_finetune.sh", fake_path=fake_path,
                          cwd=tmp_path)
     assert argv == ["finetune", root, "--gpus", "2", "--set",
-                    f"MMAR_CKPT={root}/models/model.ckpt", "--set", "learning_rate=0.0006"]
+                    f"MMAR_CKPT={root}/models/model.ckpt", "--lr-scale", "2"]
 
 
 def test_export_and_infer_call_their_verbs(mmar, fake_path, tmp_path):
@@ -168,11 +167,12 @@ def test_without_a_learning_rate_the_2gpu_scripts_do_not_scale(tmp_path):
     assert command == 'exec mmarctl train "$MMAR_ROOT" --gpus 2 "$@"'
 
 
-def test_learning_rate_formatting():
+def test_the_2gpu_scripts_scale_when_they_run():
+    """No rate is written into the script: one edited into the config later is followed."""
     assert scripts.config_learning_rate(Path("/nonexistent")) is None
     script = next(s for s in scripts._SCRIPTS if s.name == "train_2gpu.sh")
-    assert "learning_rate=0.0002 " in scripts.render_script(script, 1e-4)
-    assert "learning_rate=2.2e-05 " in scripts.render_script(script, 1.1e-5)
+    text = scripts.render_script(script, 1e-4)
+    assert "--lr-scale 2 " in text and "learning_rate=" not in text
 
 
 def test_malformed_config_still_gets_scripts(tmp_path):
@@ -198,9 +198,10 @@ def test_hand_written_script_is_kept_unless_forced(mmar):
 
 def test_generated_scripts_are_rewritten_without_force(mmar):
     scripts.write_commands(mmar)
-    write_json(mmar / "config" / "config_train.json", {"learning_rate": 1e-3})
+    (mmar / "commands" / "train.sh").write_text(
+        (mmar / "commands" / "train.sh").read_text() + "# an old line\n")
     scripts.write_commands(mmar)
-    assert "learning_rate=0.002" in (mmar / "commands" / "train_2gpu.sh").read_text()
+    assert "# an old line" not in (mmar / "commands" / "train.sh").read_text()
 
 
 def test_cli_writes_commands(mmar):
@@ -231,3 +232,28 @@ def test_cli_on_a_folder_that_is_not_an_mmar(tmp_path):
 def test_help_has_an_example():
     result = runner.invoke(app, ["commands", "--help"])
     assert result.exit_code == 0 and "Example: mmarctl commands" in result.output
+
+
+def test_lr_scale_multiplies_the_rate_the_run_would_use(tmp_path):
+    from mmarctl.commands.train import scaled_learning_rate
+    from mmarctl.errors import UsageError
+    from mmarctl.workspace import Workspace
+
+    root = tmp_path / "m"
+    write_json(root / "config" / "config_train.json", {"learning_rate": 1e-3})
+    workspace = Workspace(root)
+    assert scaled_learning_rate(workspace, "config_train.json", None, None, 2) == 2e-3
+    assert scaled_learning_rate(workspace, "config_train.json", ["learning_rate=0.01"], None,
+                                2) == 0.02
+    assert scaled_learning_rate(workspace, "config_train.json", ["learning_rate=0.01"], 0.5,
+                                4) == 2.0  # --learning-rate wins over --set, as it does
+    write_json(root / "config" / "config_train.json", {"learning_rate": "{LR}"})
+    with pytest.raises(UsageError, match=r"--lr-scale needs a number to scale, but "
+                                         r"config/config_train.json's learning_rate is '\{LR\}'"):
+        scaled_learning_rate(workspace, "config_train.json", None, None, 2)
+
+
+def test_lr_scale_must_be_positive(mmar):
+    result = runner.invoke(app, ["train", str(mmar), "--lr-scale", "0"])
+    assert result.exit_code == 2
+    assert "--lr-scale" in result.output

@@ -9,7 +9,8 @@ from mmarctl.commands._common import (AmpOption, MmarArgument, SetOption, Tracki
                                       TrackingUriOption)
 from mmarctl.commands.train import (ConfigTrainOption, CpuOption, EpochsOption, GpusOption,
                                     HostfileOption, HostsOption, LauncherOption,
-                                    LearningRateOption, SeedOption, run_training)
+                                    LearningRateOption, LrScaleOption, SeedOption,
+                                    run_training)
 
 
 def register(app: typer.Typer) -> None:
@@ -21,6 +22,7 @@ def finetune(
     set_: SetOption = None,
     epochs: EpochsOption = None,
     learning_rate: LearningRateOption = None,
+    lr_scale: LrScaleOption = None,
     seed: SeedOption = None,
     config_train: ConfigTrainOption = "config_train.json",
     gpus: GpusOption = 1,
@@ -39,4 +41,4 @@ def finetune(
     run_training("finetune", mmar, set_, epochs=epochs, learning_rate=learning_rate, seed=seed,
                  config_train=config_train, resume=False, gpus=gpus, cpu=cpu, hosts=hosts,
                  hostfile=hostfile, launcher=launcher, finetune=True,
-                 tracking=tracking, tracking_uri=tracking_uri, amp=amp)
+                 tracking=tracking, tracking_uri=tracking_uri, amp=amp, lr_scale=lr_scale)

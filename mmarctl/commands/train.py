@@ -25,6 +25,10 @@ def _positive(value: Optional[float]) -> Optional[float]:
 LearningRateOption = Annotated[Optional[float], typer.Option(
     "--learning-rate", "--lr", metavar="FLOAT", callback=_positive,
     help="Initial learning rate, > 0 (sets the global `learning_rate`).")]
+LrScaleOption = Annotated[Optional[float], typer.Option(
+    "--lr-scale", metavar="FLOAT", callback=_positive,
+    help="Multiply the learning rate the run would use (the config's, or --learning-rate's / "
+         "--set's) by this factor; commands/train_2gpu*.sh pass 2 for their 2x global batch.")]
 SeedOption = Annotated[Optional[int], typer.Option(
     "--seed", min=0, max=MAX_SEED, metavar="INT",
     help="Seed every random generator and make TensorFlow deterministic "
@@ -58,6 +62,7 @@ def train(
     set_: SetOption = None,
     epochs: EpochsOption = None,
     learning_rate: LearningRateOption = None,
+    lr_scale: LrScaleOption = None,
     seed: SeedOption = None,
     config_train: ConfigTrainOption = "config_train.json",
     resume: Annotated[bool, typer.Option(
@@ -87,7 +92,7 @@ def train(
     run_training("train", mmar, set_, epochs=epochs, learning_rate=learning_rate, seed=seed,
                  config_train=config_train, resume=resume, gpus=gpus, cpu=cpu, hosts=hosts,
                  hostfile=hostfile, launcher=launcher, tracking=tracking,
-                 tracking_uri=tracking_uri, amp=amp)
+                 tracking_uri=tracking_uri, amp=amp, lr_scale=lr_scale)
 
 
 def overrides_from(set_items: list[str] | None, epochs: int | None,
@@ -101,6 +106,38 @@ def overrides_from(set_items: list[str] | None, epochs: int | None,
     if learning_rate is not None:
         overrides["learning_rate"] = learning_rate
     return overrides
+
+
+def scaled_learning_rate(workspace: Any, config_train: str, set_items: list[str] | None,
+                         learning_rate: float | None, factor: float) -> float:
+    """``--lr-scale``: ``factor`` x the learning rate the run would otherwise use:
+    ``--learning-rate``, else ``--set learning_rate=``, else the training config's global.
+
+    Read when the run starts, so commands/train_2gpu.sh follows the config when it is
+    edited (a rate written into the script when it was generated did not).
+
+    Raises:
+        UsageError: there is no number to scale.
+    """
+    from mmarctl.check.mmar import given_config_path
+    from mmarctl.errors import UsageError
+    from mmarctl.jsonio import load_json
+    from mmarctl.variables import parse_set_items
+
+    base: Any = learning_rate
+    where = "--learning-rate"
+    if base is None:
+        base, where = parse_set_items(set_items).get("learning_rate"), "--set learning_rate"
+    if base is None:
+        path = given_config_path(workspace, config_train)
+        config = load_json(path, shown_as=workspace.display(path))
+        base = config.get("learning_rate") if isinstance(config, dict) else None
+        where = f"{workspace.display(path)}'s learning_rate"
+    if isinstance(base, bool) or not isinstance(base, (int, float)):
+        raise UsageError(f"--lr-scale needs a number to scale, but {where} is "
+                         f"{'missing' if base is None else repr(base)}",
+                         hint="give the rate itself: --learning-rate FLOAT")
+    return float(base) * factor
 
 
 def _launch_argv(verb: str, root: Path, set_items: list[str] | None, amp: bool | None = None,
@@ -124,7 +161,7 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
                  config_train: str, resume: bool, gpus: int, cpu: bool, hosts: str | None,
                  hostfile: Path | None, launcher: str, finetune: bool = False,
                  tracking: str | None = None, tracking_uri: str | None = None,
-                 amp: bool | None = None) -> None:
+                 amp: bool | None = None, lr_scale: float | None = None) -> None:
     """Shared by train and finetune: launch workers, or build and run the plan here.
 
     Holds the lock on the checkpoint folder (MMAR_CKPT_DIR, default models/) throughout
@@ -143,6 +180,9 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
     from mmarctl.tracking.settings import check_cli_options
 
     check_cli_options(tracking, tracking_uri)  # a bad --tracking-uri stops before any work
+    if lr_scale is not None:  # from here on as if --learning-rate had been given the product
+        learning_rate = scaled_learning_rate(workspace, config_train, set_items, learning_rate,
+                                             lr_scale)
     from mmarctl import launcher as launch_module
 
     checkpoint_dir = training_checkpoint_dir(
