@@ -78,7 +78,7 @@ def test_train_writes_where_validate_and_finetune_read(mmar: Path):
 
     result = invoke("train", mmar, "--epochs", "1")
     assert result.exit_code == 0, result.output
-    assert "models in ckpts" in result.output
+    assert f"models in {(mmar / 'ckpts').resolve()}" in result.output  # opens from here
     written = {p.name for p in (mmar / "ckpts").iterdir()}
     assert {"model.ckpt.index", "model_final.ckpt.index", "metrics_history.jsonl",
             "training_summary.json"} <= written

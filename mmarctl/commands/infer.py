@@ -47,7 +47,7 @@ def infer(
     from mmarctl.runtime import logs
     from mmarctl.runtime.evaluation import EvalOptions, check_model_choice, evaluate
     from mmarctl.variables import parse_set_items
-    from mmarctl.workspace import Workspace
+    from mmarctl.workspace import Workspace, shown_from_here
 
     check_model_choice(model)
     _check_output(output)
@@ -65,11 +65,11 @@ def infer(
     skipped = (f" ({len(report.skipped)} skipped as unusable: skip_bad_cases)"
                if report.skipped else "")
     out.print(f"inferred {counted(report.cases, 'case')}{skipped}; outputs in "
-              f"{workspace.display(report.output_dir)}", highlight=False)
+              f"{shown_from_here(report.output_dir)}", highlight=False)
     if report.preview_note:
         out.print(report.preview_note, highlight=False)
     for path in report.previews:
-        out.print(f"preview: {workspace.display(path)}", highlight=False)
+        out.print(f"preview: {shown_from_here(path)}", highlight=False)
 
 
 def _check_output(output: str | None) -> None:

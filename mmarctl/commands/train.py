@@ -217,6 +217,7 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
     from mmarctl.console import counted, err, out
     from mmarctl.runtime import logs
     from mmarctl.runtime.plan import TrainOptions, TrainingPlan
+    from mmarctl.workspace import shown_from_here
 
     # TensorFlow is imported by TrainingPlan.build after its pre-flight: a config mistake
     # costs no TensorFlow start-up.
@@ -243,7 +244,7 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
         best = (f"best {state.key_metric}={state.best_metric:.4f} at epoch {state.best_epoch + 1}"
                 if state.key_metric and state.best_epoch >= 0 else "no validation metric")
         out.print(f"trained {counted(state.epochs - state.start_epoch, 'epoch')}; {best}; "
-                  f"models in {workspace.display(plan.checkpoint_dir)}", highlight=False)
+                  f"models in {shown_from_here(plan.checkpoint_dir)}", highlight=False)
 
 
 def _no_finetune_checkpoint(workspace: Any, start: Path, checkpoint_dir: Path) -> Exception:
