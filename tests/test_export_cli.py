@@ -405,3 +405,18 @@ def test_export_of_more_formats_of_the_same_checkpoint_warns_of_nothing(mmar):
     result = run(str(mmar), "-f", "onnx,triton")
     assert result.exit_code == 0, result.output
     assert "warning:" not in result.output
+
+
+def test_another_triton_model_is_named_apart_with_removal_as_the_fix(mmar):
+    """triton/<other name>/ (a clone --with-models keeps its source's) is not refreshed by
+    any export, so its warning says to remove it rather than to export again."""
+    other = mmar / "models" / "triton" / "source_exp"
+    (other / "1").mkdir(parents=True)
+    (other / "config.pbtxt").write_text('name: "source_exp"\n')
+    (other / "1" / "model.onnx").write_bytes(b"not read")
+    result = run(str(mmar), "-f", "fzn")
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("warning: models/triton/source_exp/ is another Triton model")
+    assert "remove it" in lines[0] and "--format all" not in lines[0]

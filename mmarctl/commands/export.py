@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from pathlib import Path
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -60,6 +61,7 @@ def export(
     """
     from mmarctl.console import err, out
     from mmarctl.runtime.export.exporter import ExportRequest, export_mmar
+    from mmarctl.runtime.export.triton import model_name as triton_model_name
     from mmarctl.variables import parse_set_items
     from mmarctl.workspace import Workspace, shown_from_here
 
@@ -80,15 +82,50 @@ def export(
                       markup=False)
     out.print(f"manifest   {shown_from_here(result.manifest_path)}", markup=False)
     if result.older:
-        # Validate/infer would run these stale files; say so while it is cheap to fix.
-        one = len(result.older) == 1
-        shown = ", ".join(workspace.display(p) + ("/" if p.is_dir() else "")
-                          for p in result.older)
-        err.print(f"warning: {shown} {'is' if one else 'are'} from an older export (not in "
-                  f"{workspace.display(result.manifest_path)}, so not from this checkpoint); "
-                  f"run `mmarctl export {mmar or workspace.root} --format all` to refresh "
-                  f"{'it' if one else 'them'}, or remove {'it' if one else 'them'}",
+        _warn_older(workspace, result, f"mmarctl export {mmar or workspace.root} --format all"
+                    + (f" --ckpt {ckpt}" if ckpt else ""),
+                    triton_name or triton_model_name(workspace.root.name))
+
+
+def _warn_older(workspace: Any, result: Any, refresh: str, triton_name: str) -> None:
+    """Name the artifacts export.json does not list, while it is cheap to fix: validate and
+    infer would run a stale format file, and Triton serves every model in its repository.
+
+    A format file is refreshed by exporting every format again (from the same checkpoint);
+    another Triton model (``triton/<other name>/``, left by ``clone --with-models`` or an
+    export under another ``--triton-name``) is not rewritten by any export, so only removing
+    it helps."""
+    from mmarctl.console import err
+
+    def listed(paths: list[Path]) -> str:
+        return ", ".join(workspace.display(p) + ("/" if p.is_dir() else "") for p in paths)
+
+    manifest = workspace.display(result.manifest_path)
+    models = [p for p in result.older
+              if p.parent.name == "triton" and not _is_this_triton_model(result, p, triton_name)]
+    formats = [p for p in result.older if p not in models]
+    if formats:
+        one = len(formats) == 1
+        err.print(f"warning: {listed(formats)} {'is' if one else 'are'} from an older export "
+                  f"(not in {manifest}, so not from this checkpoint); run `{refresh}` to "
+                  f"refresh {'it' if one else 'them'}, or remove {'it' if one else 'them'}",
                   markup=False)
+    if models:
+        one = len(models) == 1
+        what = "is another Triton model" if one else "are other Triton models"
+        err.print(f"warning: {listed(models)} {what} from an older export (not in "
+                  f"{manifest}); a Triton server given this repository would serve "
+                  f"{'it' if one else 'them'} too: remove {'it' if one else 'them'} "
+                  "unless wanted", markup=False)
+
+
+def _is_this_triton_model(result: Any, path: Path, triton_name: str) -> bool:
+    """Whether ``path`` is the Triton model this export writes: the one its manifest names,
+    else ``triton_name`` (a stale copy of it is a format to refresh, not another model)."""
+    formats = result.manifest.get("formats") if isinstance(result.manifest, dict) else None
+    entry = formats.get("triton") if isinstance(formats, dict) else None
+    name = entry.get("model_name") if isinstance(entry, dict) else None
+    return path.name == (name if isinstance(name, str) and name else triton_name)
 
 
 def register(app: typer.Typer) -> None:
