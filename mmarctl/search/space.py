@@ -343,12 +343,17 @@ class _Reader:
         if len(set(args)) != len(args):
             self.error(f"{at}.args", f"an arg is named twice: {args}")
             return
-        places = []
+        places, unknown = [], False
         for arg in args:
+            # Every arg is read even after an unknown one: the others are still searched,
+            # and an "apply" naming them must not be reported as unbound as well.
             found = self._places(arg, path, spec, f"{at}.args")
             if found is None:
-                return
+                unknown = True
+                continue
             places.append(tuple(found))
+        if unknown:
+            return
         if kind == "float" and not self._takes_fractions(places, at):
             return
         targets = self._targets(kind, entry.get("targets"), args, places, f"{at}.targets")
@@ -359,15 +364,17 @@ class _Reader:
             targets=targets, json_path=at, labels=tuple(_label(arg, spec) for arg in args)))
 
     def _takes_fractions(self, places: list, at: str) -> bool:
-        """Whether every global a float search writes takes a fractional number (the
-        training config's schema says so; globals it does not know are taken on trust).
+        """Whether every global or component arg a float search writes takes a fractional
+        number (the training config's schema or the component catalogue says so; what they
+        do not know is taken on trust).
         ``epochs`` drawn as 1.37 would fail every trial, while ``check`` on the bounds
         alone (1.0 and 2.0) sees whole numbers."""
         from mmarctl.schemas import load_schema
 
         known = load_schema("config_train").get("properties", {})
         for place in (p for arg_places in places for p in arg_places):
-            expected = known.get(place.name, {}).get("type") if place.kind == "global" else None
+            expected = (known.get(place.name, {}).get("type") if place.kind == "global"
+                        else self._arg_type(place))
             if expected is None or "number" in ([expected] if isinstance(expected, str)
                                                 else expected):
                 continue
@@ -378,6 +385,18 @@ class _Reader:
                            f"values; search it as an enum (\"targets\": {example})")
             return False
         return True
+
+    def _arg_type(self, place: Place) -> Any:
+        """The catalogue's type of a component arg (None: unknown, BYOC, or not an arg)."""
+        from mmarctl import catalog
+
+        if place.kind != "arg":
+            return None
+        spec = _get(self.config, place.path)
+        name = spec.get("name") if isinstance(spec, dict) and "path" not in spec else None
+        found = catalog.find(name.split("#")[0]) if isinstance(name, str) and name else None
+        return ((found[1].get("args") or {}).get(place.name) or {}).get("type") \
+            if found else None
 
     def _places(self, arg: str, path: tuple, spec: dict | None, at: str) -> list[Place] | None:
         """Where one arg's value lands; None (after an error) when it lands nowhere."""
