@@ -246,6 +246,7 @@ class _Reader:
         self.defined_by: dict[str, str] = {}  # alias -> JSON path of the arg that defines it
         self.applied: list[tuple[str, str]] = []  # (name, JSON path of the apply entry)
         self.bound: set[str] = set()  # shared names some dimension gives a value
+        self.named: set[str] = set()  # names listed in any search entry's args
 
     def error(self, json_path: str, message: str) -> None:
         self.space.problems.append(Problem(self.file, json_path, message))
@@ -262,7 +263,9 @@ class _Reader:
                 self._read_entries(spec["search"], path, spec)
         self._check_searched_once()
         for name, json_path in self.applied:
-            if name not in self.bound:
+            # A name some search entry lists, but that entry could not be read (its error
+            # is reported there): saying the name is unbound too would be a false follow-on.
+            if name not in self.bound and name not in self.named:
                 known = sorted(self.bound | set(self.defined_by))
                 self.error(json_path, f"no search gives a value to {name!r}{did_you_mean(name, known)}"
                                       "; name it in a search entry's args")
@@ -312,9 +315,19 @@ class _Reader:
         if not isinstance(entries, list):
             self.error(where, f"expected a list of search entries; Received: "
                               f"{type(entries).__name__}")
+            self._note_names(entries)  # a lone entry not wrapped in a list
             return
         for index, entry in enumerate(entries):
+            self._note_names(entry)
             self._read_entry(entry, path, spec, f"{where}[{index}]")
+
+    def _note_names(self, entry: Any) -> None:
+        """The shared names an entry lists in its args (with or without '@', or a '#alias')."""
+        args = entry.get("args") if isinstance(entry, dict) else None
+        for arg in args if isinstance(args, list) else ():
+            if isinstance(arg, str):
+                name, _, alias = arg.partition("#")
+                self.named.update(n for n in (name.lstrip("@"), alias) if n)
 
     def _read_entry(self, entry: Any, path: tuple, spec: dict | None, at: str) -> None:
         if not isinstance(entry, dict):

@@ -27,3 +27,11 @@ def test_a_float_search_on_an_integer_component_arg_is_named_at_the_search_entry
     assert _messages(config) == [
         "train.pre_transforms[0].search[0]: batch_size expects an integer, but a float search "
         "draws fractional values; search it as an enum (\"targets\": [[1], [2]])"]
+
+
+def test_a_search_that_is_not_a_list_is_one_problem():
+    config = {"search": {"type": "enum", "args": ["a"], "targets": [[True], [False]]},
+              "train": {"loss": [{"name": "Dice", "apply": {"@disabled": "a"}},
+                                 {"name": "Focal"}]}}
+    messages = _messages(config)  # 'a' is listed by the unwrapped entry: not unbound too
+    assert len(messages) == 1 and messages[0].startswith("search: expected a list"), messages
