@@ -556,7 +556,12 @@ class Study:
                                                            _jsonable(values)))
 
         def on_validation(epoch: int, value: float, final: bool) -> bool:
-            trial.report(value, step=epoch)
+            try:
+                trial.report(value, step=epoch)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                # Ended by another process: stop training it (as a prune stops a run), and
+                # the bookkeeping below reports it in one line.
+                return True
             return not final and trial.should_prune()
 
         with self._live_lock:

@@ -231,3 +231,36 @@ def test_a_trial_mmar_holds_the_study_set_values_and_seed(tmp_path):
     assert provenance["set"] == {"epochs": 1, "DATA_ROOT": "other"} and provenance["seed"] == 5
     resolved = trial.resolve("config_train.json")
     assert resolved.variables["epochs"] == 1
+
+
+def test_a_trial_ended_elsewhere_while_it_trains_is_stopped(tmp_path, monkeypatch):
+    """Its next validation point cannot be reported: the trial process is stopped (not left
+    training with nobody watching) and the worker goes on."""
+    import optuna
+
+    from mmarctl.search import study as study_module
+
+    study = _study(tmp_path, FLOAT, total=1)
+    stopped: list[bool] = []
+
+    class FakeProcess:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def run(self, on_validation, should_stop, key_metric):
+            trial = study.study.trials[0]
+            study.storage.set_trial_state_values(trial._trial_id,
+                                                 optuna.trial.TrialState.FAIL)
+            stopped.append(on_validation(1, 0.5, False))
+            from mmarctl.search.trials import TrialOutcome
+
+            return TrialOutcome(status="pruned", metric=0.5, epoch=1)
+
+    monkeypatch.setattr(study_module, "TrialProcess", FakeProcess)
+    monkeypatch.setattr(study_module, "create_trial_mmar",
+                        lambda *a, **k: Workspace(tmp_path / "trial_000"))
+    (tmp_path / "trial_000").mkdir()
+    study._worker(Slot(index=0, gpus=None, threads=1))
+    assert stopped == [True]
+    assert study.errors == ["trial 0 was ended by another process (a --resume elsewhere?); "
+                            "its result is not recorded"]
