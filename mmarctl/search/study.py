@@ -568,6 +568,11 @@ class Study:
             self._live.add(process)
         try:
             outcome = process.run(on_validation, self.stop.is_set, key_metric=None)
+        except Exception:
+            # Whatever went wrong here, the trial's train process must not go on alone.
+            process.interrupt()
+            process.wait_stopped()
+            raise
         finally:
             with self._live_lock:
                 self._live.discard(process)

@@ -264,3 +264,30 @@ def test_a_trial_ended_elsewhere_while_it_trains_is_stopped(tmp_path, monkeypatc
     assert stopped == [True]
     assert study.errors == ["trial 0 was ended by another process (a --resume elsewhere?); "
                             "its result is not recorded"]
+
+
+def test_an_error_while_watching_a_trial_stops_its_process(tmp_path, monkeypatch):
+    from mmarctl.search import study as study_module
+
+    study = _study(tmp_path, FLOAT, total=1)
+    calls: list[str] = []
+
+    class BrokenWatch:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def run(self, *args, **kwargs):
+            raise OSError("metrics_history.jsonl: I/O error")
+
+        def interrupt(self):
+            calls.append("interrupt")
+
+        def wait_stopped(self):
+            calls.append("wait_stopped")
+
+    monkeypatch.setattr(study_module, "TrialProcess", BrokenWatch)
+    monkeypatch.setattr(study_module, "create_trial_mmar",
+                        lambda *a, **k: Workspace(tmp_path / "trial_000"))
+    study._worker(Slot(index=0, gpus=None, threads=1))
+    assert calls == ["interrupt", "wait_stopped"]
+    assert study.errors == ["trial 0: metrics_history.jsonl: I/O error"]
