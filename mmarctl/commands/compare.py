@@ -29,7 +29,9 @@ def compare(
     time, and eval/metrics.json when validate ran.
 
     Reads only what runs leave in models/ and eval/. An MMAR that never trained says so in
-    its column; exits 1 when none has trained.
+    its column; exits 1 when none has trained. An AutoML source beside its trials is read
+    with its search annotations left out and its alternatives as written (its column says
+    so).
 
     Example: mmarctl compare exp-lr1e-3 exp-lr1e-4 --plot curves.png
     """
