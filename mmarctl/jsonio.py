@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -51,11 +52,24 @@ def _object(pairs: list[tuple[str, Any]]) -> dict:
     return result
 
 
-def _warn_once(message: str) -> None:
-    # Each verb may read one file several times; the user hears about it once.
-    if message not in _shown_warnings:
-        _shown_warnings.add(message)
+def _warn_once(message: str, key: Any = None) -> None:
+    # Each verb may read one file several times, under its relative and its absolute
+    # name (check, then the runtime): the user hears about it once, keyed by the file.
+    key = message if key is None else key
+    if key not in _shown_warnings:
+        _shown_warnings.add(key)
         log.warning("warning: %s", message)
+
+
+_LOCATION = re.compile(r"^(.+?:\d+:\d+): (.*)$", re.DOTALL)
+
+
+def split_location(message: str) -> tuple[str, str]:
+    """``("file:line:col", rest)`` of a message that starts with a location (malformed
+    JSON, bytes that are not UTF-8), else ``("", message)``: a refusal can then carry the
+    location as its file, and no caller adds a second file name in front of it."""
+    found = _LOCATION.match(message)
+    return (found.group(1), found.group(2)) if found else ("", message)
 
 
 def load_json(path: Path, *, shown_as: str | None = None,
@@ -112,7 +126,8 @@ def load_json(path: Path, *, shown_as: str | None = None,
         if warn is not None:
             warn(name, json_path, message)
         else:
-            _warn_once(": ".join(part for part in (name, json_path, message) if part))
+            _warn_once(": ".join(part for part in (name, json_path, message) if part),
+                       (os.path.realpath(path), json_path, message))
     return data
 
 

@@ -46,17 +46,23 @@ class MetricRead:
 
     Attributes:
         json_path: where the config names it (``val_metrics[0].args.label_field``).
-        metric: the metric, for messages (``ComputeAverageDice 'mean_dice'``).
+        metric: the metric (or transform, writer), for messages
+            (``ComputeAverageDice 'mean_dice'``).
         field: the field's name.
+        load_in: see below.
     """
 
     json_path: str
     metric: str
     field: str
+    #: Where a field that the items name as files must be loaded: ``label_transforms`` for
+    #: validate's metrics; "" for a transform or writer (loaded before it, in its chain).
+    load_in: str = "label_transforms"
 
 
-def metric_reads(data: Mapping[str, Any],
-                 built: Mapping[str, Any]) -> tuple[tuple[MetricRead, ...], tuple[str, ...]]:
+def metric_reads(data: Mapping[str, Any], built: Mapping[str, Any], *,
+                 chains: tuple[str, ...] = CHAINS, metrics: str = "val_metrics",
+                 made: tuple[str, ...] = ()) -> tuple[tuple[MetricRead, ...], tuple[str, ...]]:
     """The metric fields the validation config's own steps do not give, and the fields they
     give (sorted).
 
@@ -66,10 +72,14 @@ def metric_reads(data: Mapping[str, Any],
     Args:
         data: the validation config (placeholders substituted).
         built: ``ConstructorChecker.built`` of that config.
+        chains, metrics: the transform lists before the metrics and the metrics' list (a
+            training config's validation: ``("validate.pre_transforms",)`` and
+            ``"validate.metrics"``).
+        made: fields the case holds without a step (a classification label).
     """
-    made = {PREDICTION}
-    for section in CHAINS:
-        specs, steps = data.get(section) or [], built.get(section) or []
+    made = {PREDICTION, *made}
+    for section in chains:
+        specs, steps = _get(data, section) or [], built.get(section) or []
         if not isinstance(specs, list) or len(specs) != len(steps):
             return (), ()
         for spec, step in zip(specs, steps):
@@ -79,16 +89,26 @@ def metric_reads(data: Mapping[str, Any],
                 return (), ()
             made.update(_made_by(step))
     reads = []
-    for index, metric in enumerate(built.get("val_metrics") or []):
+    for index, metric in enumerate(built.get(metrics) or []):
         for arg in METRIC_FIELD_ARGS:
             field = getattr(metric, arg, None)  # a metric not built (BYOC) is None
             if isinstance(field, str) and field not in made:
-                reads.append(MetricRead(f"val_metrics[{index}].args.{arg}",
+                reads.append(MetricRead(f"{metrics}[{index}].args.{arg}",
                                         f"{type(metric).clara_name} {metric.name!r}", field))
     return tuple(reads), tuple(sorted(made))
 
 
-def _made_by(step: Any) -> set[str]:
+def _get(data: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(data, Mapping):
+            return None
+        data = data.get(part)
+    return data
+
+
+def made_by(step: Any) -> set[str]:
+    """The fields a built step makes: those a loader loads and those it is told to make
+    (:data:`FIELD_MAKING_ARGS`)."""
     made = set(fields_read([step]))
     for arg in FIELD_MAKING_ARGS:
         value = getattr(step, arg, None)
@@ -97,6 +117,9 @@ def _made_by(step: Any) -> set[str]:
         elif isinstance(value, (list, tuple)):
             made.update(v for v in value if isinstance(v, str))
     return made
+
+
+_made_by = made_by
 
 
 def metric_field_problems(reads: tuple[MetricRead, ...], made: tuple[str, ...], items: list,
@@ -134,6 +157,11 @@ def metric_field_problems(reads: tuple[MetricRead, ...], made: tuple[str, ...], 
             problems.append(Problem(file, read.json_path, (
                 f"{read.metric}{others} reads {field!r}, which no transform makes and no "
                 f"{key!r} item has (a case holds {', '.join(present)}){hint}")))
+        elif any(_names_files(value) for value in values) and not read.load_in:
+            problems.append(Problem(file, read.json_path, (
+                f"{read.metric} reads {field!r}, which the {key!r} items name as files that "
+                f"no transform before it loads; load it first (e.g. LoadNifti with fields "
+                f"{field!r})")))
         elif any(_names_files(value) for value in values):
             problems.append(Problem(file, "label_transforms", (
                 f"validate needs labels: {read.json_path} ({read.metric}{others}) reads "

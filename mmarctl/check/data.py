@@ -14,8 +14,9 @@ from typing import Any
 
 from mmarctl.check.case_fields import MetricRead, metric_field_problems
 from mmarctl.check.images import Geometry, header_problems, pair_problems, png_problems
+from mmarctl.check.spatial_axes import AxisRule, header_axes_problems
 from mmarctl.errors import ConfigError
-from mmarctl.jsonio import load_json
+from mmarctl.jsonio import load_json, split_location
 from mmarctl.problems import Problem
 from mmarctl.runtime.pipelines.class_labels import MISSING, class_label_problem
 from mmarctl.runtime.transforms.loaders import missing_fields
@@ -51,7 +52,14 @@ class DataUse:
         metric_reads: the fields validate's metrics read that the validation config's
             transforms do not give (:func:`.case_fields.metric_reads`): the items must;
             ``infer`` runs no metric (its pre-flight drops them).
+        field_reads: the fields the transforms and writers read that no step of their
+            config makes (:func:`.field_flow.follow`): the items must carry them as values.
         made_fields: the fields those transforms give, for the messages.
+        axis_rules: the transforms that fix a field's number of spatial axes
+            (:func:`.spatial_axes.axis_rules`): the headers of the field's files are held
+            to them.
+        class_labels: the items' ``"label"`` is a class label (a validation config whose
+            training config is a classification one; ``infer``'s pre-flight drops it).
         reoriented: the fields whose LoadNifti reorients them (``as_closest_canonical``):
             an image and label are compared as the pipeline sees them.
     """
@@ -66,14 +74,19 @@ class DataUse:
     label_reads: tuple[tuple[str, str], ...] = ()
     num_classes: int | None = None
     metric_reads: tuple[MetricRead, ...] = ()
+    field_reads: tuple[MetricRead, ...] = ()
     made_fields: tuple[str, ...] = ()
     reoriented: tuple[str, ...] = ()
+    axis_rules: tuple[AxisRule, ...] = ()
+    class_labels: bool = False
 
     def reads_class_labels(self) -> bool:
         """Whether the items' ``"label"`` is the class label itself: a training config's
         pipeline whose loaders read the image but no label file (classification)."""
         json_path = self.origin[1]
         reads = dict(self.reads)
+        if self.class_labels:
+            return "label" not in self.fields()
         return (json_path.startswith(("train.", "validate.")) and "image" in reads
                 and "label" not in self.fields())
 
@@ -107,7 +120,8 @@ def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
             continue
         reads = use.fields()
         identity = (use.datalist, use.base_dir, use.key, tuple(reads.items()),
-                    use.origin[0] if use.metric_reads else "", use.metric_reads)
+                    use.origin[0] if use.metric_reads or use.field_reads or use.axis_rules
+                    else "", use.metric_reads, use.field_reads, use.axis_rules)
         if identity in seen:
             continue
         seen.add(identity)
@@ -141,8 +155,14 @@ def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
             continue
         problems.extend(Problem(shown, use.key, message)
                         for message in missing_fields(items, use.key, reads))
+        # The metrics' reads first (their line says where validate loads labels); a step
+        # reading a field a metric already reported adds no second line.
         problems.extend(metric_field_problems(use.metric_reads, use.made_fields, items,
                                               use.key, use.origin[0]))
+        told = {read.field for read in use.metric_reads}
+        problems.extend(metric_field_problems(
+            tuple(r for r in use.field_reads if r.field not in told), use.made_fields, items,
+            use.key, use.origin[0]))
         if use.reads_class_labels():
             problems.extend(_class_label_problems(items, use, shown))
         missing = _missing_files(items, use, shown, tuple(reads) or FILE_FIELDS)
@@ -155,6 +175,11 @@ def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
         for field in nifti if use.base_dir is not None else []:
             problems.extend(Problem(shown, use.key, message) for message in header_problems(
                 items, Path(use.base_dir), [field], use.image_channels, geometries))
+        nifti_read = {field for field, loader in reads.items() if loader == "LoadNifti"}
+        rules = [rule for rule in use.axis_rules if rule.field in nifti_read]
+        if rules and use.base_dir is not None:
+            problems.extend(header_axes_problems(items, Path(use.base_dir), use.key, rules,
+                                                 geometries))
         # Image and label as this pipeline's loaders leave them (reoriented or not): once
         # per way of loading them.
         reoriented = frozenset(use.reoriented) & {"image", "label"}
@@ -200,7 +225,11 @@ def _load(path: Path, shown: str, use: DataUse, problems: list[Problem]) -> Any:
     try:
         data = load_json(path, shown_as=shown)
     except ConfigError as error:
-        problems.append(Problem.from_error(error))
+        found = Problem.from_error(error)
+        location, rest = split_location(found.message)
+        # "data/dataset_0.json:2:17" is the file of the problem: train's refusal then names
+        # it once, not after the training config's name as well.
+        problems.append(Problem(location, "", rest) if location and not found.file else found)
         return None
     schema_problems = validate("datalist", data, shown)
     problems.extend(schema_problems)
@@ -214,12 +243,31 @@ def _missing_files(items: list, use: DataUse, shown: str,
     base = Path(use.base_dir)
     named = [name for item in items for name in _files_of(item, fields)]
     missing = [name for name in named if not (base / os.path.expanduser(name)).exists()]
+    # A folder exists but is no file: the loader refuses it as "not found".
+    folders = _folder_entries(items, fields, base, shown, use.key)
     if not missing:
-        return []
+        return folders
     listed = ", ".join(missing[:SHOW_MISSING])
     more = f" and {len(missing) - SHOW_MISSING} more" if len(missing) > SHOW_MISSING else ""
     return [Problem(shown, use.key, f"{len(missing)} of {len(named)} files are missing under "
-                    f"DATA_ROOT {base}: {listed}{more}")]
+                    f"DATA_ROOT {base}: {listed}{more}"), *folders]
+
+
+def _folder_entries(items: list, fields: tuple[str, ...], base: Path, shown: str,
+                    key: str) -> list[Problem]:
+    """One problem per item field that names a folder (the first few, then a count)."""
+    found = []
+    for index, item in enumerate(items):
+        for field in ("image",) if isinstance(item, str) else fields:
+            for name in _files_of(item if isinstance(item, dict) else {"image": item}, (field,)):
+                if (base / os.path.expanduser(name)).is_dir():
+                    where = f"{key}[{index}]" if isinstance(item, str) else f"{key}[{index}].{field}"
+                    found.append(Problem(shown, where, f"{name} is a folder, not a file (under "
+                                         f"DATA_ROOT {base})"))
+    if len(found) > SHOW_MISSING:
+        found = found[:SHOW_MISSING] + [Problem(shown, key, f"and {len(found) - SHOW_MISSING} "
+                                                "more items that name a folder")]
+    return found
 
 
 def _files_of(item: Any, fields: tuple[str, ...]) -> list[str]:

@@ -25,6 +25,10 @@ from types import SimpleNamespace
 from typing import Any
 
 from mmarctl.check.case_fields import metric_reads
+from mmarctl.check.field_flow import FlowResult, follow, steps_of
+from mmarctl.check.spatial_axes import axis_rules, network_axes_problems
+from mmarctl.check.loss_outputs import loss_output_problems
+from mmarctl.check.metric_task import metric_task_problems
 from mmarctl.check.components import ComponentChecker
 from mmarctl.check.constructors import ConstructorChecker
 from mmarctl.check.images import CHANNEL_CHANGING
@@ -67,12 +71,15 @@ class TrainingNetwork:
         network: the built network component (its ``size_divisor``).
         dims: the spatial dimensions of its input (the pipeline's ``output_data_dims``).
         channels: the input's channels (the pipeline's ``output_image_channels``).
+        task: the training pipeline's task (``classification``: the validation list's
+            labels are class labels written in the items).
     """
 
     file: str
     network: Any
     dims: int
     channels: int | None = None
+    task: str | None = None
 
 
 @dataclass
@@ -346,16 +353,49 @@ def _check_concrete(workspace: Workspace, kind: str, shown: str, raw: dict,
     built = ConstructorChecker(shown, is_unresolved, [*report.problems, *components.problems])
     built.check_config(kind, data)
     report.problems.extend(built.problems)
+    network = None
     if kind == "train" and not any(
             p.file == shown and p.json_path.startswith(("train.model", "train.image_pipeline"))
             for p in report.problems):
         problems, network = _check_network_input(data, built, shown)
         report.problems.extend(problems)
+        report.problems.extend(loss_output_problems(built.built, shown))
         # The first candidate of an AutoML config is its default: keep that one.
         report.network = report.network or network
     if kind == "validation" and report.network is not None and not any(
             p.file == shown and p.json_path.startswith("inferer") for p in report.problems):
         report.problems.extend(_check_roi(built.built.get("inferer"), report.network, shown))
+    if kind == "train" and report.network is not None and not any(
+            p.file == shown and p.json_path.startswith("validate.inferer")
+            for p in report.problems):
+        # train's validation runs the same window over the same network after each round.
+        report.problems.extend(_check_roi(built.built.get("validate.inferer"), report.network,
+                                          shown, "validate.inferer.args.roi_size"))
+    flows = _field_flows(kind, data, built.built, shown)
+    for flow in flows.values():
+        report.problems.extend(flow.problems)
+    rules = _axis_rules(kind, data, built.built, shown)
+    trained = network if kind == "train" else report.network
+    input_from = ("train.image_pipeline's output_crop_size / output_data_dims"
+                  if kind == "train" else f"the network of {getattr(trained, 'file', '')}")
+    for flow, chain_rules in rules.items():
+        off = network_axes_problems(chain_rules, getattr(trained, "dims", None), input_from)
+        report.problems.extend(off)
+        # A rule already refused against the network is not held to every header as well.
+        rules[flow] = tuple(r for r in chain_rules
+                            if not any(p.json_path == r.json_path for p in off))
+    if kind == "train":
+        report.problems.extend(metric_task_problems(
+            built.built.get("validate.metrics"), "validate.metrics",
+            getattr(built.built.get("train.image_pipeline"), "task", None), shown, shown))
+    elif report.network is not None:
+        report.problems.extend(metric_task_problems(
+            built.built.get("val_metrics"), "val_metrics", report.network.task, shown,
+            report.network.file))
+    if kind == "validation":
+        missing = writers_problem(data, report.network, shown)
+        if missing is not None:
+            report.notes.append(missing.as_note())
     # One note per component name across the MMAR, at its first use: enough to act on.
     noted = {note.message for note in report.notes}
     for note in components.notes:
@@ -367,8 +407,87 @@ def _check_concrete(workspace: Workspace, kind: str, shown: str, raw: dict,
         # The metrics' fields that the config's own transforms do not give: the validation
         # list's items must (check_data holds them to it).
         reads, made = metric_reads(data, built.built)
-        uses = [replace(use, metric_reads=reads, made_fields=made) for use in uses]
-    return [_with_loaders(use, built) for use in uses]
+        flow = flows["validation"]
+        uses = [replace(use, metric_reads=reads, field_reads=flow.deferred,
+                        made_fields=tuple(sorted({*made, *flow.made}))) for use in uses]
+    else:
+        uses = [_with_train_reads(use, data, built.built, flows) for use in uses]
+    uses = [replace(use, axis_rules=rules.get(use.origin[1].split(".")[0] if use.origin[1]
+                                               else "validation", ())) for use in uses]
+    uses = [_with_loaders(use, built) for use in uses]
+    if kind == "validation" and getattr(report.network, "task", None) == "classification":
+        # validate scores the items' class labels with this network: held to its classes
+        # as the training config's validation pipeline holds them.
+        classes = getattr(report.network.network, "num_classes", None)
+        uses = [replace(use, class_labels=True,
+                        num_classes=classes if isinstance(classes, int) else None)
+                for use in uses]
+    return uses
+
+
+def _axis_rules(kind: str, data: dict, built: Mapping[str, Any], shown: str) -> dict:
+    """Each flow's transforms that fix a field's number of spatial axes
+    (:func:`.spatial_axes.axis_rules`), by flow (``train``, ``validate``, ``validation``)."""
+    chains = ({"train": ("train.pre_transforms",), "validate": ("validate.pre_transforms",)}
+              if kind == "train" else {"validation": ("pre_transforms", "label_transforms")})
+    rules = {}
+    for flow, sections in chains.items():
+        steps = steps_of(data, built, sections)
+        rules[flow] = axis_rules(shown, steps or ())
+    return rules
+
+
+#: What infer's refusal suggests, as written in a validation config.
+NIFTI_WRITER = ('{"name": "WriteNifti", "args": {"field": "model", '
+                '"write_path": "{MMAR_EVAL_OUTPUT_PATH}"}}')
+
+
+def writers_problem(data: dict, trained: TrainingNetwork | None, shown: str) -> Problem | None:
+    """A validation config without ``writers`` for a segmentation network: validate runs,
+    but infer refuses (it writes a classification network's scores to a table itself).
+    ``check`` gives it as a note; infer's pre-flight refuses with it. None otherwise, also
+    when the training config's network is unknown."""
+    if trained is None or trained.task == "classification" or data.get("writers"):
+        return None
+    return Problem(shown, "writers", "no writers: validate runs, but infer refuses a "
+                   f"segmentation output without one (add e.g. {NIFTI_WRITER})")
+
+
+def _value_fields(built: Mapping[str, Any], pipeline: str) -> tuple[str, ...]:
+    """The fields a training config's pipeline takes from the items as values: a
+    classification pipeline's ``label`` (a class vector, no file)."""
+    return ("label",) if getattr(built.get(pipeline), "task", None) == "classification" else ()
+
+
+def _field_flows(kind: str, data: dict, built: Mapping[str, Any],
+                 shown: str) -> dict[str, FlowResult]:
+    """The fields each step reads, followed through each flow of the config
+    (:func:`.field_flow.follow`)."""
+    if kind != "train":
+        return {"validation": follow(shown, "validation", data, built)}
+    return {flow: follow(shown, flow, data, built,
+                         value_fields=_value_fields(built, f"{flow}.image_pipeline"))
+            for flow in ("train", "validate")}
+
+
+def _with_train_reads(use: DataUse, data: dict, built: Mapping[str, Any],
+                      flows: Mapping[str, FlowResult]) -> DataUse:
+    """A training config's data use with the fields its flow reads that no step makes, and
+    for the validation pipeline the fields ``validate.metrics`` read (as a validation
+    config's ``val_metrics``)."""
+    flow = use.origin[1].split(".")[0]
+    if flow not in flows:
+        return use
+    found = flows[flow]
+    reads: tuple = ()
+    made = set(found.made)
+    if flow == "validate":
+        reads, metric_made = metric_reads(
+            data, built, chains=("validate.pre_transforms",), metrics="validate.metrics",
+            made=_value_fields(built, "validate.image_pipeline"))
+        made.update(metric_made)
+    return replace(use, metric_reads=reads, field_reads=found.deferred,
+                   made_fields=tuple(sorted(made)))
 
 
 def _check_settings(kind: str, data: dict, variables: Mapping[str, Any], shown: str,
@@ -416,7 +535,8 @@ def _check_network_input(data: dict, built: ConstructorChecker,
     # The training step would fail at the first decoder join, with TensorFlow's text.
     off = size_divisor_problem(patch or (), network, shown,
                                "train.image_pipeline.args.output_crop_size")
-    return ([off] if off else []), TrainingNetwork(shown, network, dims, channels)
+    task = getattr(built.built.get("train.image_pipeline"), "task", None)
+    return ([off] if off else []), TrainingNetwork(shown, network, dims, channels, task)
 
 
 def size_divisor_problem(sizes: Sequence[int | None], network: Any, file: str,
@@ -435,14 +555,14 @@ def size_divisor_problem(sizes: Sequence[int | None], network: Any, file: str,
                    f"network's size divisor; Received: {list(sizes)} (e.g. {fitting})")
 
 
-def _check_roi(inferer: Any, trained: TrainingNetwork, shown: str) -> list[Problem]:
+def _check_roi(inferer: Any, trained: TrainingNetwork, shown: str,
+               where: str = "inferer.args.roi_size") -> list[Problem]:
     """A sliding window (``roi_size``) held to the training config's network: one entry per
     spatial axis of its input, each a multiple of its size divisor. validate and infer
     would otherwise fail on the first window, naming neither file nor setting."""
     roi = getattr(inferer, "roi_size", None)
     if not isinstance(roi, list):
         return []  # TFSimpleInferer (the whole image), or an inferer that was not built
-    where = "inferer.args.roi_size"
     if len(roi) != trained.dims:
         return [Problem(shown, where, f"{type(inferer).clara_name}: roi_size has {len(roi)} "
                         f"axes but the network of {trained.file} takes {trained.dims}-D "

@@ -23,7 +23,7 @@ from mmarctl.check.mmar import (CLARA4_MESSAGE, CheckReport, TrainingNetwork, ch
                                 check_overrides, given_config_path, read_environment)
 from mmarctl.errors import ConfigError
 from mmarctl.jsonio import load_json
-from mmarctl.problems import Problem
+from mmarctl.problems import ERROR, Problem
 from mmarctl.workspace import Workspace
 
 #: The training pipeline's arguments that the network's input is read from
@@ -65,6 +65,11 @@ def evaluation_problems(workspace: Workspace, overrides: Mapping[str, Any], *, c
         network_problems, report.network = _network_problems(
             workspace, train_path, env, overrides, ("use_amp",) if train_amp else ())
     uses = check_config_file(workspace, "validation", path, env, dict(overrides), report)
+    if not labels:
+        # infer: check's note on a config without writers is infer's refusal.
+        report.problems.extend(replace(note, severity=ERROR) for note in report.notes
+                               if note.json_path == "writers" and note.file == str(
+                                   workspace.display(path)) and "infer refuses" in note.message)
     configs = [("validation", path)]
     if train_path.is_file():
         configs.append(("train", train_path))
@@ -72,7 +77,8 @@ def evaluation_problems(workspace: Workspace, overrides: Mapping[str, Any], *, c
     report.problems.extend(check_overrides(overrides, env, configs, workspace))
     if datalist:
         if not labels:  # infer: no label_transforms, no metrics
-            uses = [replace(use, label_reads=(), metric_reads=()) for use in uses]
+            uses = [replace(use, label_reads=(), metric_reads=(), class_labels=False)
+                    for use in uses]
         channels = _network_channels(train_path, path)
         if channels is not None:
             uses = [replace(use, image_channels=use.image_channels or channels)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -282,7 +283,7 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
         sample = _one(run_chain(pre + labels, [sample], rng))
         if validating and not classification:
             check_label_values(sample, num_classes)
-        image = np.asarray(sample["image"], np.float32)
+        image = _loaded_image(sample, file)
         batch = _channels_last(image, sample["meta"].get("image", {}), dims)[None]
         _check_channels(batch, channels, case_name(sample), options.train_config)
         probabilities = run_inferer(inferer, predict, batch, classification)[0]
@@ -318,7 +319,7 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
                     report.files.append(Path(written))
             if not validating and not writers:
                 report.files.append(_classification_row(output_dir, case, sample["model"],
-                                                        first=report.cases == 0))
+                                                        first=report.cases == 0, file=file))
             report.cases += 1
             bar.update(1)
 
@@ -462,6 +463,19 @@ def _with_skip_hint(error: DataError) -> DataError:
     return DataError(error.message, file=error.file, json_path=error.json_path, hint=hint)
 
 
+def _loaded_image(sample: dict[str, Any], file: str) -> np.ndarray:
+    """The case's ``"image"`` as float32, or a ConfigError naming the config when no
+    transform loaded it (it is still the data list's file name, or missing): check reports
+    this before any run, so it is reached only when the pre-flight was bypassed."""
+    image = sample.get("image")
+    if image is None or isinstance(image, (str, os.PathLike)) or (
+            isinstance(image, (list, tuple)) and any(isinstance(v, str) for v in image)):
+        raise ConfigError("no transform loads 'image' (the network reads it); add a loader "
+                          'first, e.g. {"name": "LoadNifti", "args": {"fields": "image"}}',
+                          file=file, json_path="pre_transforms")
+    return np.asarray(image, np.float32)
+
+
 def _one(samples: list[dict]) -> dict:
     if len(samples) != 1:
         raise ConfigError("validation/inference transforms must keep one sample per case "
@@ -470,13 +484,16 @@ def _one(samples: list[dict]) -> dict:
     return samples[0]
 
 
-def _classification_row(output_dir: Path, case: str, scores: np.ndarray, first: bool) -> Path:
-    """Append one case's class scores to ``classification_results.csv``."""
+def _classification_row(output_dir: Path, case: str, scores: np.ndarray, first: bool,
+                        file: str | None = None) -> Path:
+    """Append one case's class scores to ``classification_results.csv`` (``file``: the
+    validation config, named when a segmentation output has no writer)."""
     path = output_dir / "classification_results.csv"
     output_dir.mkdir(parents=True, exist_ok=True)
     scores = np.asarray(scores).reshape(-1) if np.asarray(scores).size < 1000 else None
     if scores is None:
         raise ConfigError("infer: no writer configured for a segmentation output",
+                          file=file, json_path="writers" if file else None,
                           hint='add a writer such as {"name": "WriteNifti", "args": '
                                '{"field": "model", "write_path": "{MMAR_EVAL_OUTPUT_PATH}"}}')
     with path.open("w" if first else "a", newline="", encoding="utf-8") as handle:

@@ -295,7 +295,12 @@ class ImagePipeline(Component):
             if not isinstance(entry, dict) or "image" not in entry:
                 raise DataError("datalist item needs an \"image\"", file=shown,
                                 json_path=f"{self.data_list_key}[{i}]")
-            items.append({k: self._resolve(v) for k, v in entry.items()})
+            item = {k: self._resolve(v) for k, v in entry.items()}
+            if self.task == "classification" and isinstance(item.get("label"), np.ndarray):
+                # A bare number (num_classes 1) is the one-value vector [n]: a list mixing
+                # both forms then batches as one shape.
+                item["label"] = np.atleast_1d(item["label"])
+            items.append(item)
         return items
 
     def _resolve(self, value: Any) -> Any:
@@ -549,8 +554,12 @@ def _stack(group: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     try:
         return {k: np.stack([g[k] for g in group]) for k in group[0]}
     except ValueError as error:
-        shapes = sorted({str(g["image"].shape) for g in group})
-        raise DataError(f"samples of one batch differ in shape ({', '.join(shapes)})",
+        # Name the field whose shapes differ (the image, or a label written two ways).
+        key = next((k for k in group[0]
+                    if len({np.shape(g.get(k)) for g in group}) > 1), "image")
+        shapes = sorted({str(np.shape(g.get(key))) for g in group})
+        raise DataError(f"samples of one batch differ in shape ({', '.join(shapes)} in "
+                        f"field {key!r})",
                         hint="crop to a fixed size (output_crop_size and a crop transform) "
                              "or use output_batch_size 1") from error
 

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 import keras
 
-from mmarctl.errors import DataError, RuntimeFailure
+from mmarctl.errors import DataError, MmarError, RuntimeFailure
 from mmarctl.runtime import user_code
 from mmarctl.runtime.kernels import build as kernel_build
 from mmarctl.runtime.networks.fused_kernels import fused_inference
@@ -256,6 +256,9 @@ class TFEngine:
                                           "format and output_crop_size against the network "
                                           "and loss") from error
             except Exception as error:  # a bug in a BYOC loss, network or aux op
+                carried = carried_error(error)
+                if carried is not None:
+                    raise carried from None
                 in_user_code = user_code.failure(error, [self.loss, self.model, *self.aux_ops])
                 if in_user_code is None:
                     raise
@@ -298,3 +301,17 @@ class TFEngine:
         if self.validator is None:
             return {}
         return self.validator.run(self.predict)
+
+
+def carried_error(error: BaseException) -> MmarError | None:
+    """The MmarError (a component's ConfigError, say Dice's skip_background) that
+    autograph wrapped while tracing the step: it re-raises an exception whose constructor
+    it cannot call as a StagingError ("in user code: ..."), leaving the original as the
+    context. None when there is none, so the error is handled as before."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, MmarError):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
