@@ -481,7 +481,11 @@ def _with_train_reads(use: DataUse, data: dict, built: Mapping[str, Any],
     found = flows[flow]
     reads: tuple = ()
     made = set(found.made)
-    if flow == "validate":
+    train = data.get("train")
+    aux_ops = train.get("aux_ops") if isinstance(train, dict) else None
+    # train's aux ops put their tags in the validation case (make_aux): they may make any
+    # field a metric reads, so the metrics are not followed then.
+    if flow == "validate" and not aux_ops:
         reads, metric_made = metric_reads(
             data, built, chains=("validate.pre_transforms",), metrics="validate.metrics",
             made=_value_fields(built, "validate.image_pipeline"))

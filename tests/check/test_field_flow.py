@@ -130,6 +130,16 @@ def test_the_validate_section_of_a_training_config(mmar):
                            "multiple of 16"), line
 
 
+def test_train_aux_ops_may_make_the_fields_validate_metrics_read(mmar):
+    """Clara's BraTS config: ComputeAverage reads 'dice', a tag of DiceMaskedOutput."""
+    def change(config: dict) -> None:
+        config["train"]["aux_ops"] = [{"name": "DiceMaskedOutput", "args": {"tags": ["dice"]}}]
+        config["validate"]["metrics"].append(
+            {"name": "ComputeAverage", "args": {"name": "mean_aux_dice", "field": "dice"}})
+    _train(mmar, change)
+    assert not [x for x in _lines(mmar) if "'dice'" in x]
+
+
 def test_every_field_argument_of_a_runtime_component_is_known():
     """READ_ATTRS (what a step reads) and FIELD_MAKING_ARGS (what it makes) must cover every
     argument naming a field of every transform and writer mmarctl implements."""
