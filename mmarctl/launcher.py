@@ -486,8 +486,10 @@ def _supervise(command: list[str], env: dict[str, str], grace: float,
     # a non-interactive shell ignores SIGINT; its workers would then ignore Ctrl-C too.
     # SIGHUP (the terminal or ssh session gone) reaches the workers as SIGTERM: they save a
     # resumable state, as they do for SIGTERM.
+    # Under nohup SIGHUP is ignored: it stays so here and, inherited, in the workers.
     previous = {s: signal.signal(s, forward)
-                for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+                for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+                if not (s == signal.SIGHUP and signal.getsignal(s) == signal.SIG_IGN)}
     try:
         process = subprocess.Popen(command, env=env, start_new_session=True,
                                    pass_fds=tuple(pass_fds))

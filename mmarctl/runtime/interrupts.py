@@ -34,7 +34,10 @@ def interrupts_held() -> Iterator[None]:
     def note(signum: int, frame: Any) -> None:
         arrived.append(signum)
 
-    previous = {signum: signal.signal(signum, note) for signum in _HELD}
+    # A signal the process ignores stays ignored (SIGHUP under nohup): holding it would
+    # turn it into an interrupt.
+    previous = {signum: signal.signal(signum, note) for signum in _HELD
+                if signal.getsignal(signum) != signal.SIG_IGN}
     try:
         yield
     finally:

@@ -163,6 +163,9 @@ def sigterm_as_interrupt() -> Iterator[None]:
     previous: dict[int, Any] = {}
     try:
         for signum in INTERRUPT_SIGNALS:
+            if signum == getattr(signal, "SIGHUP", None) and \
+                    signal.getsignal(signum) == signal.SIG_IGN:
+                continue  # `nohup mmarctl train ...`: the run is meant to outlive the terminal
             previous[signum] = signal.signal(signum, handler)
     except ValueError:  # not the main thread: leave signals alone
         for signum, before in previous.items():
