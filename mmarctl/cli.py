@@ -63,8 +63,14 @@ class GuardedGroup(MmarGroup):
         return super().parse_args(ctx, debug_first(expand_set_items(args)))
 
     def invoke(self, ctx: Any) -> Any:
+        from mmarctl.staging import terminating_signals_raised
+
         try:
-            return super().invoke(ctx)
+            # SIGTERM / SIGHUP unwind like Ctrl-C in every verb (locks released, staged
+            # outputs removed, one line, 130) instead of ending the process on the spot;
+            # training and automl install their own handlers inside.
+            with terminating_signals_raised():
+                return super().invoke(ctx)
         except UsageError as error:  # a verb's (or sub-group's) options and arguments
             _exit_usage(error)
         except MmarError as error:
