@@ -465,9 +465,11 @@ def _field_flows(kind: str, data: dict, built: Mapping[str, Any],
     (:func:`.field_flow.follow`)."""
     if kind != "train":
         return {"validation": follow(shown, "validation", data, built)}
+    # A pipeline that was not built (BYOC code, or a problem of its own) may load the
+    # images itself: its flow is not followed.
     return {flow: follow(shown, flow, data, built,
                          value_fields=_value_fields(built, f"{flow}.image_pipeline"))
-            for flow in ("train", "validate")}
+            for flow in ("train", "validate") if built.get(f"{flow}.image_pipeline") is not None}
 
 
 def _with_train_reads(use: DataUse, data: dict, built: Mapping[str, Any],

@@ -140,6 +140,18 @@ def test_train_aux_ops_may_make_the_fields_validate_metrics_read(mmar):
     assert not [x for x in _lines(mmar) if "'dice'" in x]
 
 
+def test_a_byoc_pipeline_may_load_the_images_itself(mmar):
+    (mmar / "custom").mkdir()
+    (mmar / "custom" / "pipe.py").write_text(
+        "class Pipe:\n    def __init__(self, **kwargs):\n        self.kwargs = kwargs\n")
+    def change(config: dict) -> None:
+        config["train"]["pre_transforms"].pop(0)
+        config["train"]["image_pipeline"] = {"path": "pipe.Pipe",
+                                             "args": config["train"]["image_pipeline"]["args"]}
+    _train(mmar, change)
+    assert not [x for x in _lines(mmar) if "train.pre_transforms" in x]
+
+
 def test_every_field_argument_of_a_runtime_component_is_known():
     """READ_ATTRS (what a step reads) and FIELD_MAKING_ARGS (what it makes) must cover every
     argument naming a field of every transform and writer mmarctl implements."""
