@@ -31,6 +31,7 @@ from mmarctl.check.loss_outputs import loss_output_problems
 from mmarctl.check.metric_task import metric_task_problems
 from mmarctl.check.components import ComponentChecker
 from mmarctl.check.constructors import ConstructorChecker
+from mmarctl.check.output_folders import output_folder_problems
 from mmarctl.check.images import CHANNEL_CHANGING
 from mmarctl.check.models import model_findings
 from mmarctl.check.data import DataUse, check_data
@@ -134,6 +135,7 @@ def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None,
         report.unsupported = True
         return report
     env = read_environment(workspace, report)
+    report.problems.extend(output_folder_problems(workspace, env, overrides))
     configs = _config_files(workspace, train_config, validation_configs, report)
     if train_config is None and not validation_configs:
         configs += _automl_train_config(workspace, configs)
