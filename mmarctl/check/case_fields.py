@@ -79,7 +79,7 @@ def metric_reads(data: Mapping[str, Any], built: Mapping[str, Any], *,
     """
     made = {PREDICTION, *made}
     for section in chains:
-        specs, steps = _get(data, section) or [], built.get(section) or []
+        specs, steps = dotted_get(data, section) or [], built.get(section) or []
         if not isinstance(specs, list) or len(specs) != len(steps):
             return (), ()
         for spec, step in zip(specs, steps):
@@ -98,7 +98,9 @@ def metric_reads(data: Mapping[str, Any], built: Mapping[str, Any], *,
     return tuple(reads), tuple(sorted(made))
 
 
-def _get(data: Any, dotted: str) -> Any:
+def dotted_get(data: Any, dotted: str) -> Any:
+    """``data["train"]["pre_transforms"]`` for ``"train.pre_transforms"``; None where a part
+    is missing or not an object."""
     for part in dotted.split("."):
         if not isinstance(data, Mapping):
             return None

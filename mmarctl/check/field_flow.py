@@ -29,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from mmarctl.check.case_fields import PREDICTION, MetricRead, made_by
+from mmarctl.check.case_fields import PREDICTION, MetricRead, dotted_get, made_by
 from mmarctl.problems import Problem
 from mmarctl.runtime.transforms.loaders import FILE_LOADERS
 from mmarctl.variables import is_disabled
@@ -92,7 +92,7 @@ def follow(file: str, flow: str, data: Mapping[str, Any], built: Mapping[str, An
     if flow != "validation" and not isinstance(data.get(flow), Mapping):
         return FlowResult()  # no such section (a training config without validation)
     before = _BEFORE[flow]
-    if all(_get(data, section) is None for section in before):
+    if all(dotted_get(data, section) is None for section in before):
         # No transform list written at all (a skeleton config): nothing to follow. A list
         # that is there but loads nothing is reported below.
         return FlowResult()
@@ -155,7 +155,7 @@ def steps_of(data: Mapping[str, Any], built: Mapping[str, Any],
     None when a section's entries and built steps do not pair up (not checked)."""
     steps: list[tuple[str, Any]] = []
     for section in sections:
-        specs = _get(data, section)
+        specs = dotted_get(data, section)
         if specs is None:
             continue
         done = built.get(section)
@@ -166,12 +166,3 @@ def steps_of(data: Mapping[str, Any], built: Mapping[str, Any],
                 continue
             steps.append((f"{section}[{index}]", step))
     return steps
-
-
-def _get(data: Any, dotted: str) -> Any:
-    for part in dotted.split("."):
-        if not isinstance(data, Mapping):
-            return None
-        data = data.get(part)
-    return data
-

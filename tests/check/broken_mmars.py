@@ -52,6 +52,16 @@ def mmar(spleen: Path, tmp_path: Path) -> Path:
     return root
 
 
+def save_network(root: Path, prefix: Path) -> None:
+    """A checkpoint of the network config_train.json describes, as train writes it."""
+    from mmarctl.runtime.checkpoint import save_checkpoint
+    from mmarctl.runtime.model_io import build_network
+    from mmarctl.workspace import Workspace
+
+    resolved = Workspace(root).resolve("config_train.json", {})
+    save_checkpoint(prefix, build_network(resolved, root, checkpoint_follows=True)[1])
+
+
 def edit_json(path: Path, change: Callable[[dict], None]) -> None:
     """Apply ``change`` to the JSON object in ``path``, in place."""
     data = json.loads(path.read_text())

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from broken_mmars import (NO_TENSORFLOW, edit_json, make_spleen, problem_lines, run_verb,
-                          runner, without_tensorflow)
+                          runner, save_network, without_tensorflow)
 
 from mmarctl.cli import app
 from mmarctl.model_files import scan_models
@@ -23,16 +23,6 @@ OTHER = ("models/model.ckpt: written for another network: it takes 1-channel 3-D
          "gives 2 classes, but config/config_train.json describes one that takes 1-channel "
          "3-D input and gives 3 classes (train again with this config, or set train.model and "
          "the pipeline back to what it was trained with)")
-
-
-def save_network(root: Path, prefix: Path) -> None:
-    """A checkpoint of the network config_train.json describes, as train writes it."""
-    from mmarctl.runtime.checkpoint import save_checkpoint
-    from mmarctl.runtime.model_io import build_network
-    from mmarctl.workspace import Workspace
-
-    resolved = Workspace(root).resolve("config_train.json", {})
-    save_checkpoint(prefix, build_network(resolved, root, checkpoint_follows=True)[1])
 
 
 @pytest.fixture(scope="module")

@@ -11,21 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from broken_mmars import edit_json, make_spleen, problem_lines, runner
+from broken_mmars import edit_json, make_spleen, problem_lines, runner, save_network
 
 from mmarctl.cli import app
 
 tf = pytest.importorskip("tensorflow")
-
-
-def save_network(root: Path, prefix: Path) -> None:
-    """A checkpoint of the network config_train.json describes, as train writes it."""
-    from mmarctl.runtime.checkpoint import save_checkpoint
-    from mmarctl.runtime.model_io import build_network
-    from mmarctl.workspace import Workspace
-
-    resolved = Workspace(root).resolve("config_train.json", {})
-    save_checkpoint(prefix, build_network(resolved, root, checkpoint_follows=True)[1])
 
 
 @pytest.fixture(scope="module")
