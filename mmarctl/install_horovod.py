@@ -156,8 +156,9 @@ def patch_cmakelists(path: Path) -> bool:
 
 def cache_root() -> Path:
     """``$MMARCTL_CACHE`` or ``~/.cache/mmarctl``, then ``wheels/``."""
-    base = os.environ.get("MMARCTL_CACHE") or os.path.join(Path.home(), ".cache", "mmarctl")
-    return Path(base) / "wheels"
+    from mmarctl.cache import cache_dir
+
+    return cache_dir("wheels")
 
 
 def cached_wheel(plan: BuildPlan, root: Path | None = None) -> Path | None:

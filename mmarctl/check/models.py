@@ -96,8 +96,9 @@ def _hold_shapes(item: Any, trained: TrainingNetwork) -> None:
     The checkpoint's ``<prefix>.network.json`` (written with it) names the network it was
     saved from: when that is the config's network nothing is built. Otherwise the network
     is built with TensorFlow (:func:`mmarctl.runtime.model_io.network_variable_shapes`) and
-    its variables compared with the ``.index``'s. Without TensorFlow, or for a network that
-    cannot be built (the config checks report that), nothing is marked.
+    its variables compared with the ``.index``'s, and a fit is remembered in the user's
+    cache (:func:`_fit_marker`). Without TensorFlow, or for a network that cannot be built
+    (the config checks report that), nothing is marked.
     """
     from mmarctl.runtime.checkpoint import INDEX_SUFFIX, network_record
     from mmarctl.runtime.model_io import network_fingerprint
@@ -109,6 +110,9 @@ def _hold_shapes(item: Any, trained: TrainingNetwork) -> None:
         return
     record = network_record(item.path)
     if record == current:
+        return
+    fit = _fit_marker(item.path, current)
+    if fit is not None and fit.exists():  # built and compared by an earlier check
         return
     try:
         from mmarctl.model_files.tf_table import checkpoint_entries
@@ -129,6 +133,7 @@ def _hold_shapes(item: Any, trained: TrainingNetwork) -> None:
         what = (f"the network {trained.file} describes has {len(missing)} variable(s) the "
                 f"checkpoint lacks ({', '.join(missing[:2])}{' ...' if len(missing) > 2 else ''})")
     else:
+        _remember(fit)
         return
     changed = _changed_args(record, current)
     hint = (f"{changed}; set it back, or train again with this config" if changed else
@@ -142,6 +147,36 @@ def _hold_shapes(item: Any, trained: TrainingNetwork) -> None:
 #: fingerprint (as JSON) -> the variables its network has: one build per network and process
 #: (model.ckpt and model_final.ckpt are held to the same one).
 _BUILT: dict[str, dict] = {}
+
+
+def _fit_marker(prefix: Path, fingerprint: dict) -> Path | None:
+    """Where ``check`` notes that the checkpoint at ``prefix`` (by its ``.index``'s digest)
+    fits the network ``fingerprint`` describes, so that the next check of a checkpoint
+    saved without a ``.network.json`` (by mmarctl before it wrote one) builds nothing.
+
+    Kept in the user's cache (:mod:`mmarctl.cache`), not in the workspace: check writes
+    nothing there. None when the ``.index`` cannot be read."""
+    import hashlib
+    import json
+
+    from mmarctl.cache import cache_dir
+    from mmarctl.runtime.checkpoint import index_digest
+
+    digest = index_digest(str(prefix))
+    if digest is None:
+        return None
+    key = hashlib.sha256((digest + json.dumps(fingerprint, sort_keys=True)).encode()).hexdigest()
+    return cache_dir("network-fits") / key
+
+
+def _remember(marker: Path | None) -> None:
+    if marker is None:
+        return
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:  # an unwritable cache only costs the next check the build again
+        pass
 
 
 def _network_shapes(trained: TrainingNetwork, fingerprint: dict) -> dict:

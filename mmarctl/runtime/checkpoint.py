@@ -152,7 +152,8 @@ def save_checkpoint(prefix: str | os.PathLike, model: Any, optimizer: Any = None
     return prefix
 
 
-def _index_digest(prefix: str) -> str | None:
+def index_digest(prefix: str) -> str | None:
+    """The SHA-256 of the checkpoint's ``.index`` (None when it cannot be read)."""
     try:
         return hashlib.sha256(Path(prefix + INDEX_SUFFIX).read_bytes()).hexdigest()
     except OSError:
@@ -168,7 +169,7 @@ def _write_network_record(prefix: str, model: Any) -> None:
     from mmarctl.runtime.model_io import built_from
 
     record_path = Path(prefix + NETWORK_SUFFIX)
-    fingerprint, digest = built_from(model), _index_digest(prefix)
+    fingerprint, digest = built_from(model), index_digest(prefix)
     try:
         if fingerprint is None or digest is None:
             record_path.unlink(missing_ok=True)
@@ -189,7 +190,7 @@ def network_record(prefix: str | os.PathLike) -> dict | None:
         record = json.loads(Path(prefix + NETWORK_SUFFIX).read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(record, dict) or record.get("index_sha256") != _index_digest(prefix):
+    if not isinstance(record, dict) or record.get("index_sha256") != index_digest(prefix):
         return None
     return {k: v for k, v in record.items() if k != "index_sha256"}
 

@@ -5,6 +5,7 @@ its "unrestored values" warnings after the error line)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -100,6 +101,21 @@ def test_without_a_record_the_network_is_built_and_compared(mmar):
               lambda c: c["train"]["model"]["args"].update(nf_enc="4,8,8,16"))
     (line,) = _lines(mmar)
     assert "enc0_conv/kernel is" in line and "nf_enc was" not in line, line
+
+
+def test_a_fit_found_without_a_record_is_remembered(mmar, tmp_path, monkeypatch):
+    """A checkpoint from before the records (an older mmarctl) costs one build: the next
+    check knows it fits from the user's cache and imports no TensorFlow."""
+    monkeypatch.setenv("MMARCTL_CACHE", str(tmp_path / "cache"))
+    (mmar / "models" / "model.ckpt.network.json").unlink()
+    assert _lines(mmar) == []  # built and compared once
+    assert list((tmp_path / "cache" / "network-fits").iterdir())
+    code = ("import sys; from typer.testing import CliRunner; from mmarctl.cli import app; "
+            f"r = CliRunner().invoke(app, ['check', {str(mmar)!r}]); "
+            "assert r.exit_code == 0, r.output; assert 'tensorflow' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300,
+                   env={**os.environ, "MMARCTL_CACHE": str(tmp_path / "cache")})
+    assert not (mmar / "models" / "model.ckpt.network.json").exists()  # workspace untouched
 
 
 CHANGES = {"norm": ({"use_group_norm": False, "use_batch_norm": True},

@@ -78,8 +78,9 @@ def switched_off() -> bool:
 
 def cache_root() -> Path:
     """``$MMARCTL_CACHE`` or ``~/.cache/mmarctl``, then ``kernels/``."""
-    base = os.environ.get("MMARCTL_CACHE") or os.path.join(Path.home(), ".cache", "mmarctl")
-    return Path(base) / "kernels"
+    from mmarctl.cache import cache_dir
+
+    return cache_dir("kernels")
 
 
 def compiler() -> str | None:
