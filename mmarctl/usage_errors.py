@@ -60,6 +60,8 @@ def _bad_value(error: BadParameter) -> str:
     details = cause.errors() if cause is not None and hasattr(cause, "errors") else []
     if not details:  # Typer's own or a callback's message
         message = error.message.strip().rstrip(".")
+        if message.startswith("must "):  # a callback's "must be ...": reads on from the name
+            return message
         return f": {message[:1].lower() + message[1:]}"
     detail = details[0]
     kind, bounds, got = detail.get("type", ""), detail.get("ctx") or {}, detail.get("input")

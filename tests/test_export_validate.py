@@ -175,4 +175,4 @@ def test_model_option_without_the_export_says_how_to_make_it(mmar, tmp_path, ver
 def test_model_option_rejects_other_values(mmar):
     result = CliRunner().invoke(app, ["validate", str(mmar), "--model", "trt"])
     assert result.exit_code == 2
-    assert "--model must be one of ckpt, fzn, onnx; Received: 'trt'" in result.output
+    assert "--model must be one of ckpt, fzn, onnx (got trt)" in result.output

@@ -217,10 +217,12 @@ def test_multi_gpu_not_a_boolean_is_config_error(tmp_path, fake_launch):
     assert fake_launch == []
 
 
-@pytest.mark.parametrize("value", ["0", "-1e-3", "nan"])
-def test_learning_rate_option_must_be_positive_and_names_itself(tmp_path, value):
+@pytest.mark.parametrize("option", ["--lr", "--lr-scale"])
+@pytest.mark.parametrize("value", ["0", "-1e-3", "nan", "inf"])
+def test_learning_rate_options_must_be_positive_and_name_themselves(tmp_path, option, value):
     root = make_mmar(tmp_path / "m")
-    result = invoke("train", root, "--lr", value)
+    result = invoke("train", root, option, value)
     assert result.exit_code == 2, result.output
-    assert "error: --learning-rate: must be > 0" in result.output
+    name = "--learning-rate" if option == "--lr" else option
+    assert f"error: {name} must be a finite number above 0 (got " in result.output
     assert not (root / "models").exists()

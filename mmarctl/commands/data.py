@@ -109,7 +109,7 @@ def synth(
         from mmarctl.errors import UsageError
 
         raise UsageError(f"--kind {chosen.name} is {chosen.task} data, but the MMAR's "
-                         f"PROCESSING_TASK is {target.task}; Received: kind={chosen.name!r}",
+                         f"PROCESSING_TASK is {target.task}",
                          hint="give the data folder itself as DEST to write it anyway")
     result = synthesize(target.path, kind=chosen.name, cases=cases, size=size, seed=seed,
                         shape=shape, compress=compress, file_format=_value(file_format),

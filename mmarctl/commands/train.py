@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -17,8 +18,8 @@ EpochsOption = Annotated[Optional[int], typer.Option(
 
 
 def _positive(value: Optional[float]) -> Optional[float]:
-    if value is not None and not value > 0:  # also NaN
-        raise typer.BadParameter(f"must be > 0; Received: {value}")
+    if value is not None and not (math.isfinite(value) and value > 0):  # NaN, inf too
+        raise typer.BadParameter(f"must be a finite number above 0 (got {value:g})")
     return value
 
 
@@ -174,7 +175,7 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
     workspace = Workspace.locate(mmar)
     workspace.require_clara3()
     if launcher not in ("gloo", "mpirun"):
-        raise UsageError(f"--launcher must be gloo or mpirun; Received: {launcher!r}")
+        raise UsageError(f"--launcher must be gloo or mpirun (got {launcher})")
     if resume and finetune:
         raise UsageError("--resume continues a run; finetune starts one: use `train --resume`")
     from mmarctl.tracking.settings import check_cli_options

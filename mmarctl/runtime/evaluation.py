@@ -358,8 +358,7 @@ MODEL_CHOICES = ("ckpt", *MODEL_FILES)
 def check_model_choice(model: str | None) -> None:
     """Reject a ``--model`` value other than ckpt, fzn or onnx (a usage error, exit 2)."""
     if model is not None and model not in MODEL_CHOICES:
-        raise UsageError(f"--model must be one of {', '.join(MODEL_CHOICES)}; "
-                         f"Received: {model!r}")
+        raise UsageError(f"--model must be one of {', '.join(MODEL_CHOICES)} (got {model})")
 
 
 def model_loader_entry(workspace: Workspace, resolved: ResolvedConfig,
