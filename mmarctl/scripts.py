@@ -173,6 +173,24 @@ def is_generated(path: Path) -> bool:
     return any(line.startswith(GENERATED_MARK) for line in head)
 
 
+def scripts_with_a_fixed_rate(commands_dir: Path) -> list[str]:
+    """The 2-GPU scripts an older mmarctl wrote with the doubled learning rate as a number
+    (``--set learning_rate=0.002``): they keep that rate when the config's changes, where
+    scripts written now scale the config's as they run (``--lr-scale``)."""
+    stale = []
+    for script in _SCRIPTS:
+        path = Path(commands_dir) / script.name
+        if not script.scales_lr or not is_generated(path):
+            continue
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if "--set learning_rate=" in text and "--lr-scale" not in text:
+            stale.append(script.name)
+    return stale
+
+
 def render_all(root: Path) -> tuple[dict[str, str], list[str]]:
     """Every script's text for the MMAR at ``root``, and notes for the user."""
     learning_rate = config_learning_rate(root)

@@ -257,3 +257,16 @@ def test_lr_scale_must_be_positive(mmar):
     result = runner.invoke(app, ["train", str(mmar), "--lr-scale", "0"])
     assert result.exit_code == 2
     assert "--lr-scale" in result.output
+
+
+def test_check_notes_2gpu_scripts_from_an_older_mmarctl(mmar):
+    """Scripts generated with the doubled rate as a number keep it after the config
+    changes; check says so, and `mmarctl commands` gives scripts it no longer notes."""
+    scripts.write_commands(mmar)
+    old = mmar / "commands" / "train_2gpu.sh"
+    old.write_text(old.read_text().replace("--lr-scale 2", "--set learning_rate=0.002"))
+    assert scripts.scripts_with_a_fixed_rate(mmar / "commands") == ["train_2gpu.sh"]
+    result = runner.invoke(app, ["check", str(mmar)])
+    assert "commands: note: train_2gpu.sh passes a fixed learning rate" in result.output
+    scripts.write_commands(mmar)
+    assert scripts.scripts_with_a_fixed_rate(mmar / "commands") == []

@@ -150,6 +150,7 @@ def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None,
     report.problems = list(dict.fromkeys(report.problems))  # search points repeat findings
     report.notes = list(dict.fromkeys(report.notes))
     # Clara's own commands/ scripts: a note; under --strict a problem only when they cannot run.
+    report.notes.extend(_fixed_rate_scripts_note(workspace))
     scripts_note, scripts_run = clara_scripts_note(workspace.commands_dir)
     if scripts_note is not None and not scripts_run:
         report.notes.append(scripts_note)
@@ -167,6 +168,22 @@ def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None,
     if model_problems:
         report.problems.extend(problems)
     return report
+
+
+def _fixed_rate_scripts_note(workspace: Workspace) -> list[Problem]:
+    """A note for 2-GPU scripts an older mmarctl wrote with a fixed learning rate."""
+    from mmarctl.scripts import scripts_with_a_fixed_rate
+
+    stale = scripts_with_a_fixed_rate(workspace.commands_dir)
+    if not stale:
+        return []
+    one = len(stale) == 1
+    return [Problem(workspace.display(workspace.commands_dir), "",
+                    f"{', '.join(stale)} {'passes' if one else 'pass'} a fixed learning rate "
+                    f"written when {'it was' if one else 'they were'} generated, not 2 x the "
+                    f"config's current one; `mmarctl commands {workspace.root}` rewrites "
+                    f"{'it' if one else 'them'} to scale it as {'it runs' if one else 'they run'}"
+                    " (--lr-scale 2)", NOTE)]
 
 
 def _check_automl_settings(workspace: Workspace, report: CheckReport) -> None:
