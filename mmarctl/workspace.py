@@ -10,7 +10,8 @@ Layout (Clara Train 3.x)::
 Path rule: a relative path value in ``environment.json`` (or in ``--set``) under a path-like
 key (``DATA_ROOT``, ``DATASET_JSON``, ``MMAR_CKPT_DIR``, ``MMAR_EVAL_OUTPUT_PATH``,
 ``MMAR_CKPT``, any key ending in ``_ROOT``, ``_DIR``, ``_JSON``, ``_PATH`` or ``_FILE``)
-is relative to the MMAR root. Absolute paths are kept as they are.
+is relative to the MMAR root (a ``../`` path that only exists from ``commands/``, where
+Clara's scripts ran, is read from there). Absolute paths are kept as they are.
 """
 
 from __future__ import annotations
@@ -197,11 +198,23 @@ class Workspace:
         return ConfigError(message, file=shown, json_path="$")
 
     def resolve_path_value(self, key: str, value: Any) -> Any:
-        """Apply the path rule to one variable."""
+        """Apply the path rule to one variable.
+
+        A relative path that climbs out of the MMAR (``../config/dataset_0.json``) and finds
+        nothing there, but names a file inside it when read from ``commands/``, is read
+        from ``commands/``: Clara's scripts ran there, and MMARs written against that
+        working folder exist (one of the public Clara spleen MMARs sets ``DATASET_JSON`` so).
+        """
         if isinstance(value, str) and value and is_path_key(key) and "{" not in value:
             path = Path(os.path.expanduser(value))
             if not path.is_absolute():
-                return str((self.root / path).resolve())
+                resolved = (self.root / path).resolve()
+                if path.parts[:1] == ("..",) and not resolved.exists():
+                    from_commands = (self.root / "commands" / path).resolve()
+                    if from_commands.exists() and from_commands.is_relative_to(
+                            self.root.resolve()):
+                        return str(from_commands)
+                return str(resolved)
         return value
 
     def built_in_variables(self) -> dict[str, Any]:

@@ -122,3 +122,18 @@ def test_output_paths_are_shown_from_the_current_folder(tmp_path: Path, monkeypa
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)  # not under the current folder: the absolute path
     assert shown_from_here(report) == str(report.resolve())
+
+
+def test_a_clara_path_written_from_commands_is_found(tiny_mmar: Path):
+    """DATASET_JSON "../config/dataset_0.json" (a public Clara MMAR's) meant config/ as
+    seen from commands/, where Clara's scripts ran; from the root it climbs out."""
+    (tiny_mmar / "config" / "dataset_0.json").write_text("{}")
+    workspace = Workspace(tiny_mmar)
+    assert workspace.resolve_path_value("DATASET_JSON", "../config/dataset_0.json") == \
+        str((tiny_mmar / "config" / "dataset_0.json").resolve())
+    # A ../ path that exists from the root keeps the root's reading; one found nowhere too.
+    (tiny_mmar.parent / "shared.json").write_text("{}")
+    assert workspace.resolve_path_value("DATASET_JSON", "../shared.json") == \
+        str((tiny_mmar.parent / "shared.json").resolve())
+    assert workspace.resolve_path_value("DATASET_JSON", "../config/nothing.json") == \
+        str((tiny_mmar.parent / "config" / "nothing.json").resolve())
