@@ -28,8 +28,8 @@ def install(target: TargetOption = None) -> None:
     runs `mmarctl train`; every run says so on its first line. `pip list` shows it as
     mmarctl-nvmidl-shim; `mmarctl clara-shim uninstall` removes it.
 
-    Example: mmarctl clara-shim install && clara_pt_spleen/commands/train.sh (a Clara MMAR's
-    own script; the scripts mmarctl writes call mmarctl and need no shim)
+    Example: mmarctl clara-shim install && clara_ct_seg_spleen_amp/commands/train.sh (a
+    Clara MMAR's own script; the scripts mmarctl writes call mmarctl and need no shim)
     """
     from mmarctl.nvmidl_shim.installer import install as install_shim
 
