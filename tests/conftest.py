@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,20 @@ def write_json(path: Path, data: object) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2), encoding="utf-8")
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def terminal_signals():
+    """SIGINT and SIGHUP as a terminal session gives them, whatever started the suite.
+
+    A background job of a non-interactive shell starts with SIGINT ignored, and nohup with
+    SIGHUP ignored; mmarctl rightly keeps an ignored SIGHUP ignored, so the tests that
+    send these signals (to themselves or to the verbs they start) would see nothing."""
+    before = {signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
+              signal.SIGHUP: signal.signal(signal.SIGHUP, signal.SIG_DFL)}
+    yield
+    for signum, handler in before.items():
+        signal.signal(signum, handler)
 
 
 @pytest.fixture

@@ -18,8 +18,11 @@ runner = CliRunner()
 
 
 def _python(code: str, *args: str, stdin=None) -> subprocess.CompletedProcess:
+    # SIGINT as a terminal gives it, whatever the suite inherited (a background job's
+    # shell starts it ignored, and Python then installs no handler of its own).
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args],
-                          capture_output=True, text=True, timeout=120, stdin=stdin)
+                          capture_output=True, text=True, timeout=120, stdin=stdin,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 # -- Ctrl-C while the CLI loads -----------------------------------------------------------

@@ -34,10 +34,12 @@ def interrupts_held() -> Iterator[None]:
     def note(signum: int, frame: Any) -> None:
         arrived.append(signum)
 
-    # A signal the process ignores stays ignored (SIGHUP under nohup): holding it would
-    # turn it into an interrupt.
+    # An ignored SIGHUP stays ignored (nohup: the run is meant to outlive the terminal);
+    # holding it would turn it into an interrupt. (An ignored SIGINT is a background job's
+    # shell default, not the user's wish, and is held as before.)
     previous = {signum: signal.signal(signum, note) for signum in _HELD
-                if signal.getsignal(signum) != signal.SIG_IGN}
+                if not (signum == getattr(signal, "SIGHUP", None)
+                        and signal.getsignal(signum) == signal.SIG_IGN)}
     try:
         yield
     finally:
