@@ -186,7 +186,8 @@ def scripts_with_a_fixed_rate(commands_dir: Path) -> list[str]:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
-        if "--set learning_rate=" in text and "--lr-scale" not in text:
+        command = [line for line in text.splitlines() if line.startswith("exec mmarctl ")]
+        if command and "--set learning_rate=" in command[-1] and "--lr-scale" not in text:
             stale.append(script.name)
     return stale
 
