@@ -59,6 +59,10 @@ def model_findings(workspace: Workspace, env: Mapping[str, Any], *,
              for item in items]
     if only is None:
         notes.extend(_unwritable_note(workspace, checkpoint_folder(workspace, env)))
+        if not items:  # an MMAR not trained yet: say what that means for the other verbs
+            shown = workspace.display(checkpoint_folder(workspace, env))
+            notes.append(Problem(shown, "", f"no model in {shown}/ yet: validate, infer, "
+                                 "export and finetune need one (train first)", NOTE))
     problems = [Problem(workspace.display(problem_file(item)), "", item.problem)
                 for item in items if item.problem and (
                     not weights_only or item.damaged or item.kind == "tf2_checkpoint")]

@@ -21,7 +21,7 @@ from mmarctl.check.images import CHANNEL_CHANGING
 from mmarctl.check.models import model_findings
 from mmarctl.check.mmar import (CLARA4_MESSAGE, CheckReport, TrainingNetwork, check_config_file,
                                 check_overrides, given_config_path, read_environment)
-from mmarctl.errors import ConfigError
+from mmarctl.errors import ConfigError, RuntimeFailure
 from mmarctl.jsonio import load_json
 from mmarctl.problems import ERROR, Problem
 from mmarctl.workspace import Workspace
@@ -84,7 +84,12 @@ def evaluation_problems(workspace: Workspace, overrides: Mapping[str, Any], *, c
             uses = [replace(use, image_channels=use.image_channels or channels)
                     for use in uses]
         report.problems.extend(check_data(uses, workspace.display)[0])
-    read = _loader_files(workspace, overrides, config, model)
+    try:
+        read = _loader_files(workspace, overrides, config, model)
+    except RuntimeFailure as missing:  # --model fzn/onnx naming a file not exported yet
+        report.problems.append(Problem.from_error(missing))
+        read = []
+    report.problems.extend(_missing_models(workspace, read))
     report.problems.extend(model_findings(workspace, env, train_config=train_config,
                                           only=read, network=report.network)[1])
     return list(dict.fromkeys(report.problems))
@@ -184,13 +189,37 @@ def _network_problems(workspace: Workspace, path: Path, env: dict[str, Any],
     return [p for p in report.problems if _builds_network(p, wanted)], report.network
 
 
+def _missing_models(workspace: Workspace, read: list[Path]) -> list[Problem]:
+    """The model files validate or infer would read that are not there (an MMAR not trained
+    yet): one line before TensorFlow starts, not the loader's after it."""
+    from mmarctl.runtime.checkpoint import checkpoint_prefix
+
+    if any(path.exists() or checkpoint_prefix(path) is not None for path in read):
+        return []  # one there is enough: model.trt.pb's loader falls back to model.fzn.pb
+    problems = []
+    for path in read[:1]:
+        if path.suffix == ".ckpt" and not Path(f"{path}.meta").exists():
+            message = ("no model checkpoint here: validate and infer read it (train first: "
+                       f"`mmarctl train {workspace.root}`, or point MMAR_CKPT at a checkpoint)")
+        elif path.suffix == ".ckpt":
+            continue  # a TF1 graph without its weights: model_findings says so
+        else:
+            message = ("not found: validate and infer read this model file (export it first: "
+                       f"`mmarctl export {workspace.root}`, or choose another with --model)")
+        problems.append(Problem(workspace.display(path), "", message))
+    return problems
+
+
 def _loader_files(workspace: Workspace, overrides: Mapping[str, Any], config: str,
                   model: str | None) -> list[Path]:
     """The model files validate or infer will read: the checkpoint prefix of a
     CheckpointLoader, the graph of a FrozenGraphModelLoader (and ``model.fzn.pb`` beside a
     ``model.trt.pb`` that is missing or a TF-TRT graph, which the loader reads instead).
     Empty when the loader cannot be told before running (its own problems are reported by
-    the config checks, or the verb says what is missing)."""
+    the config checks, or the verb says what is missing).
+
+    Raises:
+        RuntimeFailure: ``--model`` names a model file that is not there."""
     from mmarctl.check.constructors import ConstructorChecker
     from mmarctl.errors import MmarError
     from mmarctl.model_files import scan_model
@@ -202,7 +231,9 @@ def _loader_files(workspace: Workspace, overrides: Mapping[str, Any], config: st
     try:
         resolved = workspace.resolve(config, dict(overrides))
         entry = model_loader_entry(workspace, resolved, model)
-    except MmarError:
+    except RuntimeFailure:
+        raise
+    except MmarError:  # the config checks report it
         return []
     loader = ConstructorChecker(resolved.file).build("model_loaders", entry, "model_loader")
     if hasattr(loader, "prefix"):  # CheckpointLoader; after an interrupted save, the backup

@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -60,6 +61,32 @@ def save_network(root: Path, prefix: Path) -> None:
 
     resolved = Workspace(root).resolve("config_train.json", {})
     save_checkpoint(prefix, build_network(resolved, root, checkpoint_follows=True)[1])
+
+
+#: One checkpoint of the spleen scaffold's network per test process (see with_checkpoint).
+_CHECKPOINT: list[Path] = []
+
+
+def with_checkpoint(root: Path) -> Path:
+    """Give ``root`` (a copy of :func:`spleen`) a real checkpoint of its network, as train
+    leaves one, so that validate, infer and export get past "no model here".
+
+    Written once per test process, in a child process (TensorFlow stays out of this one),
+    then copied."""
+    if not _CHECKPOINT:
+        folder = Path(tempfile.mkdtemp(prefix="mmarctl-test-ckpt-"))
+        code = ("import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
+                "from broken_mmars import save_network; "
+                "save_network(Path(sys.argv[2]), Path(sys.argv[3]))")
+        subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent), str(root),
+                        str(folder / "model.ckpt")], check=True, timeout=300,
+                       capture_output=True)
+        _CHECKPOINT.append(folder)
+    models = root / "models"
+    models.mkdir(exist_ok=True)
+    for path in _CHECKPOINT[0].iterdir():
+        shutil.copy2(path, models / path.name)
+    return root
 
 
 def edit_json(path: Path, change: Callable[[dict], None]) -> None:

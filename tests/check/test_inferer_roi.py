@@ -77,12 +77,14 @@ def test_the_preflight_holds_the_window_of_the_config_it_is_given(mmar):
     other = mmar / "config" / "config_validation_small.json"
     shutil.copy(mmar / "config" / "config_validation.json", other)
     edit_json(other, lambda c: c["inferer"]["args"].update(roi_size=[36, 40, 44]))
+    untrained = ("models/model.ckpt", "")  # this MMAR has no checkpoint: said as well
     problems = evaluation_problems(Workspace(mmar), {}, config=other.name,
                                    train_config="config_train.json")
     assert [(p.file, p.json_path) for p in problems] == [
-        ("config/config_validation_small.json", ROI)]
-    assert evaluation_problems(Workspace(mmar), {}, config="config_validation.json",
-                               train_config="config_train.json") == []
+        ("config/config_validation_small.json", ROI), untrained]
+    assert [(p.file, p.json_path) for p in evaluation_problems(
+        Workspace(mmar), {}, config="config_validation.json",
+        train_config="config_train.json")] == [untrained]
     done = runner.invoke(app, ["check", str(mmar)])
     assert problem_lines(done.output) == [
         f"config/config_validation_small.json: {ROI}: every size must be a multiple of 16, "

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from broken_mmars import (NO_TENSORFLOW, edit_json, problem_lines, run_verb, runner,
                           without_tensorflow)
-from broken_mmars import mmar, spleen  # noqa: F401 - fixtures
+from broken_mmars import mmar, spleen, with_checkpoint  # noqa: F401 - fixtures
 
 from mmarctl.check.case_fields import FIELD_MAKING_ARGS
 from mmarctl.cli import app
@@ -98,6 +98,7 @@ NEEDS_LABELS = (f"{VALIDATION}: label_transforms: validate needs labels: "
 
 def test_a_label_no_transform_loads_is_only_a_file_name(mmar, tmp_path):
     """label_transforms deleted: the metric would score the label's file name."""
+    with_checkpoint(mmar)
     _validation(mmar, lambda c: c.pop("label_transforms"))
     assert _lines(mmar) == [NEEDS_LABELS]
     done = run_verb("validate", mmar, env=without_tensorflow(tmp_path / "no-tf"))
@@ -126,6 +127,7 @@ def test_the_label_may_be_loaded_with_the_image(mmar):
 
 
 def test_infer_runs_no_metric(mmar, tmp_path):
+    with_checkpoint(mmar)
     _validation(mmar, lambda c: c["val_metrics"][0]["args"].update(label_field="lable"))
     done = run_verb("infer", mmar, env=without_tensorflow(tmp_path / "no-tf"))
     assert NO_TENSORFLOW in done.stderr and "lable" not in done.stderr, done.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from broken_mmars import edit_json, problem_lines, runner
-from broken_mmars import spleen  # noqa: F401 - fixtures
+from broken_mmars import spleen, with_checkpoint  # noqa: F401 - fixtures
 
 from mmarctl.check.preflight import evaluation_problems, model_file_problems
 from mmarctl.cli import app
@@ -45,15 +45,18 @@ def test_a_damaged_frozen_graph_is_a_problem_in_check(mmar):
 def test_validate_reads_it_with_model_fzn_or_a_frozen_graph_loader(mmar):
     workspace = Workspace(mmar)
     scope = dict(config="config_validation.json", train_config="config_train.json")
-    assert evaluation_problems(workspace, {}, **scope) == []  # the checkpoint (absent)
+    with_checkpoint(mmar)
+    assert evaluation_problems(workspace, {}, **scope) == []  # the checkpoint
+    # With a checkpoint beside it, the damaged graph's hint is to export it again.
+    fzn_line = FZN_LINE.split(" (copy")[0] + " (re-export it with `mmarctl export --format fzn`)"
     (problem,) = evaluation_problems(workspace, {}, model="fzn", **scope)
-    assert f"{problem.file}: {problem.message}" == FZN_LINE
+    assert f"{problem.file}: {problem.message}" == fzn_line
     edit_json(mmar / "config" / "config_validation.json", lambda c: c.update(model_loader={
         "name": "FrozenGraphModelLoader",
         "args": {"model_file_path": "{MMAR_CKPT_DIR}/model.trt.pb"}}))
     # Clara's configs name model.trt.pb; missing, the loader reads model.fzn.pb beside it.
     (problem,) = evaluation_problems(workspace, {}, **scope)
-    assert f"{problem.file}: {problem.message}" == FZN_LINE
+    assert f"{problem.file}: {problem.message}" == fzn_line
 
 
 def test_export_reads_the_graph_it_is_given(mmar):

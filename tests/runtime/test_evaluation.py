@@ -12,7 +12,7 @@ pytest.importorskip("tensorflow")
 
 from standin_mmar import make_mmar, train_config  # noqa: E402
 
-from mmarctl.errors import ConfigError, DataError, RuntimeFailure  # noqa: E402
+from mmarctl.errors import ConfigError, DataError  # noqa: E402
 from mmarctl.runtime.evaluation import EvalOptions, evaluate, summarise  # noqa: E402
 from mmarctl.runtime.plan import TrainingPlan, TrainOptions  # noqa: E402
 from mmarctl.workspace import Workspace  # noqa: E402
@@ -94,8 +94,8 @@ def test_unknown_data_list_key(trained):
 
 
 def test_no_checkpoint_names_the_path(tmp_path):
-    root = make_mmar(tmp_path / "m")
-    with pytest.raises(RuntimeFailure, match=r"no model checkpoint at .*models/model.ckpt"):
+    root = make_mmar(tmp_path / "m")  # never trained: the pre-flight says so, naming it
+    with pytest.raises(ConfigError, match=r"models/model.ckpt: no model checkpoint here"):
         run(root, "validate")
 
 
