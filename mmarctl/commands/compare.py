@@ -21,7 +21,7 @@ def compare(
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print the rows as JSON on stdout instead of a table.")] = False,
     config_train: Annotated[str, typer.Option(
-        "--config-train", help="The training config each MMAR is compared on.")]
+        "--config-train", metavar="FILE", help="The training config each MMAR is compared on.")]
         = "config_train.json",
 ) -> None:
     """Compare MMARs: config values that differ (resolved globals, components and their

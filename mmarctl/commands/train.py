@@ -47,7 +47,7 @@ HostsOption = Annotated[Optional[str], typer.Option(
     "--hosts", metavar="HOST:N,...", help="Hosts and slots for multi-machine training, "
                                           "e.g. node1:4,node2:4.")]
 HostfileOption = Annotated[Optional[Path], typer.Option(
-    "--hostfile", help="A Horovod/MPI hostfile instead of --hosts.")]
+    "--hostfile", metavar="FILE", help="A Horovod/MPI hostfile instead of --hosts.")]
 LauncherOption = Annotated[str, typer.Option(
     "--launcher", metavar="gloo|mpirun",
     help="How the processes of --gpus N / --hosts are started: gloo (horovodrun --gloo) or "
