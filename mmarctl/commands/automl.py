@@ -27,8 +27,9 @@ def automl(
         help="Controller, handlers and executor (default: config/config_automl.json, "
              "Clara's defaults when absent).")] = None,
     run_id: Annotated[Optional[str], typer.Option(
-        "--run-id", metavar="NAME", help="The study's name and folder automl/<run_id>/ (default: the "
-                         "training config's name).")] = None,
+        "--run-id", metavar="NAME",
+        help="The study's name and folder automl/<run_id>/ (default: the training config's "
+             "name).")] = None,
     rounds: Annotated[Optional[int], typer.Option(
         "--rounds", min=1, metavar="N",
         help="Trials to run (overrides max_rounds; caps an enum-only "
