@@ -183,6 +183,10 @@ def _network_problems(workspace: Workspace, path: Path, env: dict[str, Any],
     such as ``epochs`` or ``train.loss``), ``train.model``, the pipeline arguments the input
     is read from, and ``globals_read``. Its data lists are not read.
     """
+    try:  # a file the verb cannot read at all is said first, before anything else it lacks
+        load_json(path, shown_as=workspace.display(path))
+    except ConfigError as unreadable:
+        return [Problem.from_error(unreadable)], None
     report = CheckReport()
     check_config_file(workspace, "train", path, env, dict(overrides), report)
     wanted = set(globals_read)
