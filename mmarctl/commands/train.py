@@ -192,8 +192,10 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
 
     if not launch_module.is_worker():
         _say_if_search_ignored(workspace, config_train)
-        if resume:  # before any worker or TensorFlow starts (plan.py says the same later)
-            _require_resume_state(workspace, checkpoint_dir)
+        if resume:  # before any worker or TensorFlow starts
+            from mmarctl.runtime.training.resume_settings import require_resume_state
+
+            require_resume_state(workspace, checkpoint_dir)
     if not (gpus > 1 or hosts or hostfile):
         # `multi_gpu: true` (config or --set) asks for one worker per GPU, as --gpus does.
         overrides = overrides_from(set_items, epochs, learning_rate)
@@ -248,19 +250,6 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
                 if state.key_metric and state.best_epoch >= 0 else "no validation metric")
         out.print(f"trained {counted(state.epochs - state.start_epoch, 'epoch')}; {best}; "
                   f"models in {shown_from_here(plan.checkpoint_dir)}", highlight=False)
-
-
-def _require_resume_state(workspace: Any, checkpoint_dir: Path) -> None:
-    """Refuse ``--resume`` when no stopped run left a resume state, in TrainingPlan's words,
-    but in a second instead of after TensorFlow's start-up."""
-    from mmarctl.errors import RuntimeFailure
-    from mmarctl.runtime import checkpoint
-
-    prefix = checkpoint_dir / "resume" / "model.ckpt"
-    if not checkpoint.exists(prefix):
-        raise RuntimeFailure(f"nothing to resume: no {workspace.display(prefix)}",
-                             hint="--resume continues a run stopped with Ctrl-C, SIGTERM or "
-                                  "SIGHUP; start a new run without it")
 
 
 def _no_finetune_checkpoint(workspace: Any, start: Path, checkpoint_dir: Path) -> Exception:

@@ -352,11 +352,9 @@ class TrainingPlan:
         # Where this run writes, and where validate/infer/export will read: MMAR_CKPT_DIR.
         checkpoint_dir = workspace.checkpoint_dir(resolved.variables)
         if options.resume:
-            prefix = checkpoint_dir / "resume" / "model.ckpt"
-            if not checkpoint.exists(prefix):
-                raise RuntimeFailure(f"nothing to resume: no {workspace.display(prefix)}",
-                                     hint="--resume continues a run stopped with Ctrl-C, SIGTERM "
-                                          "or SIGHUP; start a new run without it")
+            from mmarctl.runtime.training.resume_settings import require_resume_state
+
+            prefix = require_resume_state(workspace, checkpoint_dir)
             saved = checkpoint.restore_training_state(prefix, model, optimizer)
             state.start_epoch = int(saved.get("epoch", -1)) + 1
             state.last_finished_epoch = state.start_epoch - 1

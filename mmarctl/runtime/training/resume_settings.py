@@ -116,3 +116,22 @@ def merge_overrides(saved: Mapping[str, Any], given: Mapping[str, Any]
         note = (f"note: --resume trains longer than the stopped run: epochs {run_epochs} -> "
                 f"{epochs} (the learning-rate schedule now spans {epochs} epochs)")
     return merged, note
+
+
+def require_resume_state(workspace: Any, checkpoint_dir: Path) -> Path:
+    """The resume state's checkpoint prefix in ``checkpoint_dir`` (``resume/model.ckpt``).
+
+    ``train --resume`` asks before any worker or TensorFlow starts, and the training plan
+    again when it restores; both say the same line.
+
+    Raises:
+        RuntimeFailure: no stopped run left one there.
+    """
+    from mmarctl.runtime import checkpoint
+
+    prefix = Path(checkpoint_dir) / "resume" / "model.ckpt"
+    if not checkpoint.exists(prefix):
+        raise RuntimeFailure(f"nothing to resume: no {workspace.display(prefix)}",
+                             hint="--resume continues a run stopped with Ctrl-C, SIGTERM or "
+                                  "SIGHUP; start a new run without it")
+    return prefix
