@@ -408,10 +408,23 @@ def _warn_if_stale(workspace: Workspace, entry: Any) -> None:
         return
     from mmarctl.runtime.export.freshness import stale_export_warning
 
-    path = Path(path) if Path(path).is_absolute() else workspace.root / path
+    path = _graph_read(Path(path) if Path(path).is_absolute() else workspace.root / path)
     warning = stale_export_warning(path, workspace.root, workspace.display)
     if warning:
         log.warning("%s", warning)
+
+
+def _graph_read(path: Path) -> Path:
+    """The file a FrozenGraphModelLoader configured with ``path`` reads: ``model.fzn.pb``
+    beside a ``model.trt.pb`` that is missing or holds TF-TRT engines (every Clara 3.x
+    validation config names model.trt.pb), so that its freshness is the one told."""
+    from mmarctl.model_files import scan_model
+    from mmarctl.runtime.model_loaders.frozen_graph import FROZEN_GRAPH, TRT_GRAPH
+
+    if path.name != TRT_GRAPH or not path.with_name(FROZEN_GRAPH).is_file():
+        return path
+    item = scan_model(path)
+    return path.with_name(FROZEN_GRAPH) if item is None or item.kind == "tftrt_graph" else path
 
 
 def _loader_name(data: Mapping[str, Any], model: str | None) -> str | None:

@@ -46,3 +46,21 @@ def test_nothing_to_compare_no_warning(tmp_path):
     (folder / "model.ckpt.data-00000-of-00001").write_bytes(b"changed")
     (folder / "export.json").unlink()  # never exported by mmarctl
     assert stale_export_warning(folder / "model.onnx", tmp_path) is None
+
+
+def test_clara_config_naming_model_trt_pb_warns_for_the_fzn_fallback(tmp_path, caplog):
+    """Clara 3.x validation configs name model.trt.pb; the loader reads model.fzn.pb when it
+    is missing, so the stale warning is for that file (it never fired before)."""
+    import logging
+
+    from mmarctl.runtime.evaluation import _warn_if_stale
+    from mmarctl.workspace import Workspace
+
+    (tmp_path / "config").mkdir()
+    folder = models(tmp_path)
+    (folder / "model.ckpt.data-00000-of-00001").write_bytes(b"retrained")
+    entry = {"name": "FrozenGraphModelLoader",
+             "args": {"model_file_path": str(folder / "model.trt.pb")}}
+    with caplog.at_level(logging.WARNING, logger="mmarctl.evaluate"):
+        _warn_if_stale(Workspace(tmp_path), entry)
+    assert "model.fzn.pb is not listed in" in caplog.text and "--format fzn" in caplog.text
