@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -93,11 +95,18 @@ def load_json(path: Path, *, shown_as: str | None = None,
     """
     name = shown_as or str(path)
     try:
-        size = os.stat(path).st_size
-        if size > MAX_JSON_BYTES:
-            raise ConfigError(f"{size / 2**20:.0f} MiB is too large for an MMAR JSON file "
-                              f"(at most {MAX_JSON_BYTES // 2**20} MiB)", file=name)
-        raw = Path(path).read_bytes()
+        # Looked at before it is opened: opening a FIFO waits for a writer forever, and
+        # reading /dev/zero (size 0 to stat) fills memory in one uninterruptible call.
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"not a regular file ({_file_kind(info.st_mode)}), expected a "
+                              "JSON file", file=name)
+        if info.st_size > MAX_JSON_BYTES:
+            raise ConfigError(f"{info.st_size / 2**20:.0f} MiB is too large for an MMAR JSON "
+                              f"file (at most {MAX_JSON_BYTES // 2**20} MiB)", file=name)
+        raw = _read_bounded(Path(path), name)
     except FileNotFoundError:
         raise ConfigError("file not found", file=name) from None
     except IsADirectoryError:
@@ -129,6 +138,24 @@ def load_json(path: Path, *, shown_as: str | None = None,
             _warn_once(": ".join(part for part in (name, json_path, message) if part),
                        (os.path.realpath(path), json_path, message))
     return data
+
+
+def _file_kind(mode: int) -> str:
+    """What a file that is not a regular one is, in the words of ``ls -l``'s users."""
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    return next((word for test, word in kinds if test(mode)), "not a plain file")
+
+
+def _read_bounded(path: Path, name: str) -> bytes:
+    """The file's bytes, refused once past :data:`MAX_JSON_BYTES` (a file that grows while
+    it is read, or one whose size stat does not tell, cannot exhaust memory)."""
+    with open(path, "rb") as stream:
+        raw = stream.read(MAX_JSON_BYTES + 1)
+    if len(raw) > MAX_JSON_BYTES:
+        raise ConfigError(f"too large for an MMAR JSON file (at most "
+                          f"{MAX_JSON_BYTES // 2**20} MiB)", file=name)
+    return raw
 
 
 def _finish(data: Any, name: str, warnings: list[tuple[str, str]]) -> Any:

@@ -4,6 +4,7 @@ traceback. The limits live in :mod:`mmarctl.jsonio`; the CLI maps what escapes t
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -203,3 +204,32 @@ def test_a_recursion_error_that_escapes_is_one_line(monkeypatch, spleen):
     assert result.exit_code == 1
     assert "nested too deeply to process" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_fifo_is_refused_without_opening_it(tmp_path: Path):
+    # open() of a FIFO waits for a writer forever: the kind is told from stat alone
+    path = tmp_path / "environment.json"
+    os.mkfifo(path)
+    with pytest.raises(ConfigError) as info:
+        load_json(path, shown_as="config/environment.json")
+    assert str(info.value) == ("config/environment.json: not a regular file (a FIFO), "
+                               "expected a JSON file")
+
+
+def test_a_device_is_refused_before_it_is_read(tmp_path: Path):
+    # /dev/zero has size 0 to stat and never ends: reading it would fill memory
+    path = tmp_path / "config_validation.json"
+    path.symlink_to("/dev/zero")
+    with pytest.raises(ConfigError, match=r"not a regular file \(a character device\)"):
+        load_json(path)
+
+
+def test_a_file_that_outgrows_its_stat_size_is_cut_off(tmp_path: Path, monkeypatch):
+    path = tmp_path / "c.json"
+    path.write_text('{"a": "' + "x" * 4096 + '"}')
+    real_stat = os.stat
+    monkeypatch.setattr(jsonio, "MAX_JSON_BYTES", 1024)
+    monkeypatch.setattr(jsonio.os, "stat", lambda p, *a, **k: os.stat_result(
+        (*real_stat(p)[:6], 0, *real_stat(p)[7:])))
+    with pytest.raises(ConfigError, match="too large for an MMAR JSON file"):
+        load_json(path)
