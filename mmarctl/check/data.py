@@ -8,6 +8,7 @@ Only string ``image``/``label`` values are files; a number or a 0/1 vector is a 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -232,8 +233,42 @@ def _load(path: Path, shown: str, use: DataUse, problems: list[Problem]) -> Any:
         problems.append(Problem(location, "", rest) if location and not found.file else found)
         return None
     schema_problems = validate("datalist", data, shown)
-    problems.extend(schema_problems)
+    problems.extend(_grouped_schema_problems(schema_problems, data))
     return data
+
+
+#: ``training[12].image`` -> list name, index, the rest of the path.
+_ITEM_PATH = re.compile(r"^([^\[\]]+)\[(\d+)\](.*)$")
+
+
+def _grouped_schema_problems(found: list[Problem], data: Any) -> list[Problem]:
+    """The datalist's schema problems, those that several items of one list share (one typo
+    copied into every item) told once for the list: the first few items and a count, as
+    the missing-file and header lines are, instead of one line per item."""
+    groups: dict[tuple, list[Problem]] = {}
+    order: list = []
+    for problem in found:
+        match = _ITEM_PATH.match(problem.json_path)
+        key = (match.group(1), match.group(3), problem.message) if match else problem
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(problem)
+    grouped = []
+    for key in order:
+        members = groups[key]
+        if len(members) == 1 or not isinstance(key, tuple):
+            grouped.extend(members)
+            continue
+        name, _, message = key
+        items = data.get(name) if isinstance(data, dict) else None
+        total = len(items) if isinstance(items, list) else len(members)
+        paths = [p.json_path for p in members]
+        more = f" and {len(paths) - SHOW_MISSING} more" if len(paths) > SHOW_MISSING else ""
+        grouped.append(Problem(members[0].file, name,
+                               f"{len(members)} of {total} items: {message}: "
+                               f"{', '.join(paths[:SHOW_MISSING])}{more}"))
+    return grouped
 
 
 def _missing_files(items: list, use: DataUse, shown: str,
