@@ -43,7 +43,8 @@ def compare(
     if as_json:
         print(json.dumps(comparison.to_json(show_all), indent=2))
     else:
-        out.print(_table(comparison, show_all))
+        for table in _tables(comparison, show_all, out.width):
+            out.print(table)
         hidden = comparison.hidden_count(show_all)
         if hidden:
             err.print(f"{hidden} config values equal in every MMAR not shown "
@@ -52,8 +53,39 @@ def compare(
         err.print(f"validation curves: {written}", highlight=False)
 
 
-def _table(comparison, show_all: bool):
-    """The rich table: one column per MMAR, a section heading before each group."""
+def _tables(comparison, show_all: bool, width: int) -> list:
+    """The rich tables for a console ``width`` columns wide.
+
+    One column per MMAR when that fits, as before; otherwise one row per MMAR and one
+    column per value (an AutoML study's 30 trials read down a column), the value columns
+    split into as many tables as it takes to keep every value whole. A pipe is
+    :data:`~mmarctl.console.UNWRAPPED_WIDTH` wide, so piped output keeps one wide table.
+    """
+    from mmarctl.report.compare import SECTIONS  # section headings share the name column
+
+    rows = comparison.rows_shown(show_all)
+    labels = [run.label for run in comparison.runs]
+    name_width = max([len(row.name) for row in rows] + [len(s) for s in SECTIONS])
+    run_widths = [max([len(label)] + [len(row.values[i]) for row in rows])
+                  for i, label in enumerate(labels)]
+    if _table_width([name_width, *run_widths]) <= width:
+        return [_wide_table(comparison, rows)]
+    return _long_tables(comparison, rows, width)
+
+
+#: A value column's heading folds onto several lines rather than widen the column
+#: past its values by more than this.
+_HEADING_WIDTH = 14
+
+
+def _table_width(widths: list[int]) -> int:
+    """Characters a rich table with these column widths takes: a border before each
+    column and after the last, one space of padding either side of each cell."""
+    return sum(widths) + 3 * len(widths) + 1
+
+
+def _wide_table(comparison, rows):
+    """One column per MMAR, a section heading before each group."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -62,7 +94,7 @@ def _table(comparison, show_all: bool):
     for run in comparison.runs:
         table.add_column(escape(run.label), overflow="fold")
     section = None
-    for row in comparison.rows_shown(show_all):
+    for row in rows:
         if row.section != section:
             if section is not None:
                 table.add_section()
@@ -72,6 +104,50 @@ def _table(comparison, show_all: bool):
         values = [f"[{style}]{escape(v)}[/]" if style else escape(v) for v in row.values]
         table.add_row(escape(row.name), *values)
     return table
+
+
+def _long_tables(comparison, rows, width: int) -> list:
+    """One row per MMAR; the value columns in groups that fit ``width``, each group a
+    table that repeats the MMAR column."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    labels = [run.label for run in comparison.runs]
+    # a value every MMAR shares (the key metric's name, a results row) is said once
+    same = [row for row in rows if len(labels) > 1 and len(set(row.values)) == 1]
+    rows = [row for row in rows if row not in same]
+    # a long label (an AutoML trial's path) folds rather than take the whole width
+    label_width = min(max(len(label) for label in labels), max(12, width // 3))
+    room = width - _table_width([label_width])
+    widths = []
+    for row in rows:
+        value_width = max(len(v) for v in row.values)
+        heading_width = min(len(row.name), max(value_width, _HEADING_WIDTH))
+        widths.append(min(max(value_width, heading_width), max(room - 3, 1)))
+    groups: list[list[int]] = [[]]
+    used = 0
+    for index, column_width in enumerate(widths):
+        if groups[-1] and used + column_width + 3 > room:
+            groups.append([])
+            used = 0
+        groups[-1].append(index)
+        used += column_width + 3
+    split = f", in {len(groups)} tables" if len(groups) > 1 else ""
+    shown: list = [f"compare: {len(labels)} MMARs, one per row (too many for {width} "
+                   f"columns side by side{split})"]
+    if same:
+        shown.append("the same in every MMAR: " + "; ".join(
+            f"{escape(row.name)} [bold]{escape(row.values[0])}[/]" for row in same))
+    for group in groups if rows else []:
+        table = Table()
+        table.add_column("MMAR", overflow="fold", style="bold", max_width=label_width)
+        for index in group:
+            table.add_column(escape(rows[index].name), overflow="fold",
+                             width=widths[index], style="yellow" if rows[index].differs else "")
+        for i, label in enumerate(labels):
+            table.add_row(escape(label), *[escape(rows[index].values[i]) for index in group])
+        shown.append(table)
+    return shown
 
 
 def register(app: typer.Typer) -> None:

@@ -222,3 +222,36 @@ def test_values_a_run_was_given_with_set_are_compared(tmp_path):
         runs.append(root)
     rows = rows_of(compare(runs))
     assert rows[("globals", "learning_rate")] == ["0.001", "0.0001", "0.01"]
+
+
+def test_thirty_trials_on_a_terminal_keep_every_value_whole(tmp_path):
+    """An AutoML study's 30 trials do not fit side by side in 120 (or 80) columns: one row
+    per MMAR, the value columns split into tables that fit, every value printed whole.
+    Piped (no terminal width), the table stays one wide table as before."""
+    import io
+
+    from rich.console import Console
+
+    from mmarctl.commands.compare import _tables
+
+    roots = [clone(tmp_path / f"trial_{i:03d}", 0.0034 + i * 1e-5, [0.5, 0.6 + i / 100],
+                   loss_args={"jaccard": bool(i % 2)}, eval_dice=0.7 + i / 1000)
+             for i in range(30)]
+    comparison = compare(roots)
+    for width in (120, 80):
+        console = Console(file=io.StringIO(), width=width, color_system=None)
+        for table in _tables(comparison, False, console.width):
+            console.print(table)
+        text = console.file.getvalue()
+        assert max(len(line) for line in text.splitlines()) <= width
+        assert "one per row" in text
+        for row in comparison.rows_shown():
+            for value in row.values:
+                assert value in text, (width, row.name, value)
+        for root in roots:
+            assert f" {root.name} " in text
+
+    result = invoke(*roots)  # not a terminal: one line per row, every MMAR on it
+    assert result.exit_code == 0, result.output
+    rates = next(line for line in result.output.splitlines() if "learning_rate" in line)
+    assert all(f"{0.0034 + i * 1e-5:.6g}" in rates for i in range(30))
