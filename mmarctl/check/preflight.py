@@ -203,8 +203,10 @@ def _missing_models(workspace: Workspace, read: list[Path]) -> list[Problem]:
     problems = []
     for path in read[:1]:
         if path.suffix == ".ckpt" and not Path(f"{path}.meta").exists():
+            # MMAR_CKPT is finetune's; validate and infer read the folder MMAR_CKPT_DIR names.
             message = ("no model checkpoint here: validate and infer read it (train first: "
-                       f"`mmarctl train {workspace.root}`, or point MMAR_CKPT at a checkpoint)")
+                       f"`mmarctl train {workspace.root}`, or point MMAR_CKPT_DIR at the "
+                       "folder that holds one: --set MMAR_CKPT_DIR=FOLDER)")
         elif path.suffix == ".ckpt":
             continue  # a TF1 graph without its weights: model_findings says so
         else:
