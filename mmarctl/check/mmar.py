@@ -33,7 +33,7 @@ from mmarctl.check.components import ComponentChecker
 from mmarctl.check.constructors import ConstructorChecker
 from mmarctl.check.output_folders import output_folder_problems
 from mmarctl.check.images import CHANNEL_CHANGING
-from mmarctl.check.models import model_findings
+from mmarctl.check.models import loader_notes, model_findings
 from mmarctl.check.data import DataUse, check_data
 from mmarctl.errors import ConfigError
 from mmarctl.jsonio import load_json
@@ -161,8 +161,14 @@ def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None,
         report.notes.append(scripts_note)
     # What models/ holds and what each verb can do with it: information, also under --strict;
     # a model file that validate, infer or export would refuse is a problem as well.
-    notes, problems = model_findings(workspace, env, network=report.network)
+    # MMAR_CKPT_DIR given with --set is the folder the verbs use (environment.json's is not).
+    model_env = {**env, **{key: workspace.resolve_path_value(key, value)
+                           for key, value in overrides.items() if key == "MMAR_CKPT_DIR"}}
+    notes, problems = model_findings(workspace, model_env, network=report.network)
     report.notes.extend(notes)
+    if not any("no model in" in note.message for note in notes):
+        report.notes.extend(loader_notes(workspace, overrides,
+                                         [p for kind, p in configs if kind == "validation"]))
     if model_problems is None:
         model_problems = train_config is None and validation_configs is None
     if model_problems:

@@ -69,6 +69,38 @@ def model_findings(workspace: Workspace, env: Mapping[str, Any], *,
     return notes, problems
 
 
+def loader_notes(workspace: Workspace, overrides: Mapping[str, Any],
+                 configs: Iterable[Path]) -> list[Problem]:
+    """One note per validation config whose ``model_loader`` reads a model file that is not
+    there while ``MMAR_CKPT_DIR`` holds some model: after ``train``, Clara's
+    config_validation.json names ``model.trt.pb`` (read as ``model.fzn.pb``), which only
+    ``export`` writes, so validate and infer with it would refuse. The files are those the
+    verbs' pre-flight reads (:func:`.preflight._loader_files`); before any training the
+    "no model yet" note says it for every config."""
+    from mmarctl.check.preflight import _loader_files
+    from mmarctl.errors import MmarError
+    from mmarctl.runtime.checkpoint import checkpoint_prefix
+
+    notes = []
+    for config in configs:
+        try:
+            read = _loader_files(workspace, overrides, str(config), None)
+        except MmarError:  # the config checks report it
+            continue
+        if not read or any(p.exists() or checkpoint_prefix(p) is not None for p in read):
+            continue
+        shown = workspace.display(config)
+        files = " or ".join(p.name for p in read)
+        if read[0].suffix == ".ckpt":
+            todo = f"train first: `mmarctl train {workspace.root}`"
+        else:
+            todo = f"run `mmarctl export {workspace.root}` first, or pass --model ckpt"
+        notes.append(Problem(workspace.display(read[0]), "", f"not there yet: {shown}'s "
+                             f"model_loader reads {files}, so validate and infer with it "
+                             f"refuse ({todo})", NOTE))
+    return notes
+
+
 def _hold_to(item: Any, trained: TrainingNetwork) -> None:
     """Mark a TF2 checkpoint written for another network than ``trained`` (another
     num_classes, input channels or dimensions): validate, infer, export and finetune load
