@@ -38,6 +38,8 @@ from mmarctl.workspace import TRAIN_CONFIG, Workspace
 
 #: How a value absent from one run is shown.
 ABSENT = "-"
+#: An eval cell whose ``eval/metrics.json`` exists but cannot be read.
+UNREADABLE = "unreadable"
 #: Row sections, in display order.
 SECTIONS = ("globals", "components", "results", "eval")
 _MISSING = object()
@@ -55,6 +57,8 @@ class RunRecord:
         summary: ``models/training_summary.json`` or None.
         eval_summary: metric name -> value from ``eval/metrics.json``, or None.
         note: how its config was read when not as training reads it (an AutoML source).
+        eval_problem: why its ``eval/metrics.json`` exists but cannot be read (the file
+            and the JSON error), or None.
     """
 
     label: str
@@ -64,6 +68,7 @@ class RunRecord:
     summary: dict[str, Any] | None
     eval_summary: dict[str, float | None] | None
     note: str | None = None
+    eval_problem: str | None = None
 
     @property
     def trained(self) -> bool:
@@ -99,7 +104,8 @@ class Comparison:
 
     def to_json(self, show_all: bool = False) -> dict[str, Any]:
         """Machine-readable form: the runs and the rows shown, values as text."""
-        return {"runs": [{"label": run.label, "mmar": str(run.root), "trained": run.trained}
+        return {"runs": [{"label": run.label, "mmar": str(run.root), "trained": run.trained,
+                          **({"eval_problem": run.eval_problem} if run.eval_problem else {})}
                          for run in self.runs],
                 "rows": [{"section": row.section, "name": row.name, "values": row.values,
                           "differs": row.differs} for row in self.rows_shown(show_all)]}
@@ -170,22 +176,37 @@ def config_values(data: dict[str, Any], variables: dict[str, Any],
     return values
 
 
-def _eval_summary(workspace: Workspace, variables: dict[str, Any]) -> dict | None:
+def _eval_summary(workspace: Workspace, variables: dict[str, Any],
+                  given: str | Path) -> tuple[dict | None, str | None]:
+    """``eval/metrics.json``'s metrics, and why it cannot be read when it exists but is
+    damaged (cut off, hand-edited): that run is not "not validated", and one damaged file
+    among 30 runs must not pass for one nobody validated."""
+    from mmarctl.errors import MmarError
+    from mmarctl.jsonio import load_json
+
     out_dir = Path(variables.get("MMAR_EVAL_OUTPUT_PATH") or workspace.eval_dir)
     if not out_dir.is_absolute():
         out_dir = workspace.root / out_dir
+    path = out_dir / "metrics.json"
+    if not path.exists():
+        return None, None
+    shown = workspace.display(path)
+    if not Path(shown).is_absolute():  # named as the user named the MMAR
+        shown = str(Path(given) / shown) if Path(given).resolve() == workspace.root else \
+            str(workspace.root / shown)
     try:
-        summary = json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))["summary"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+        data = load_json(path, shown_as=shown, warn=lambda *_: None)
+    except MmarError as error:
+        return None, str(error)
+    summary = data.get("summary") if isinstance(data, dict) else None
     if not isinstance(summary, dict):
-        return None
+        return None, f"{shown}: no \"summary\" object: not as validate writes it"
     result: dict[str, float | None] = {}
     for name, entry in summary.items():
         entry = entry if isinstance(entry, dict) else {}
         value = entry.get("value")
         result[name] = value if value is not None else entry.get("mean")
-    return result
+    return result, None
 
 
 #: The results row of an AutoML source whose alternatives ``train`` cannot pick from.
@@ -214,11 +235,12 @@ def read_run(path: str | Path, config: str = TRAIN_CONFIG) -> RunRecord:
     if isinstance(settings, dict) and settings:
         # The values the run trained with: its config as its --set values changed it.
         resolved, note = _resolve(workspace, config, settings)
+    eval_summary, eval_problem = _eval_summary(workspace, resolved.variables, path)
     return RunRecord(label=workspace.root.name, root=workspace.root,
                      values=config_values(resolved.data, resolved.variables, workspace.root),
                      curves=read_curves(workspace.checkpoint_dir(resolved.variables)),
                      summary=read_summary(workspace.checkpoint_dir(resolved.variables)),
-                     eval_summary=_eval_summary(workspace, resolved.variables), note=note)
+                     eval_summary=eval_summary, note=note, eval_problem=eval_problem)
 
 
 def _resolve(workspace: Workspace, config: str,
@@ -318,9 +340,11 @@ def build_rows(runs: Sequence[RunRecord]) -> list[Row]:
         if set(texts) != {ABSENT}:  # e.g. "finetune from epoch" when none was finetuned
             rows.append(Row("results", name, texts, len(set(texts)) > 1))
     metrics = list(dict.fromkeys(name for run in runs for name in (run.eval_summary or {})))
+    if not metrics and any(run.eval_problem for run in runs):
+        metrics = ["metrics.json"]  # no run has readable metrics: still say which is damaged
     for name in metrics:
         texts = [_metric((run.eval_summary or {}).get(name)) if run.eval_summary is not None
-                 else "not validated" for run in runs]
+                 else UNREADABLE if run.eval_problem else "not validated" for run in runs]
         rows.append(Row("eval", name, texts, len(set(texts)) > 1))
     return rows
 

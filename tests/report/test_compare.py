@@ -255,3 +255,18 @@ def test_thirty_trials_on_a_terminal_keep_every_value_whole(tmp_path):
     assert result.exit_code == 0, result.output
     rates = next(line for line in result.output.splitlines() if "learning_rate" in line)
     assert all(f"{0.0034 + i * 1e-5:.6g}" in rates for i in range(30))
+
+
+def test_a_damaged_eval_metrics_file_is_unreadable_not_unvalidated(tmp_path):
+    a = clone(tmp_path / "a", 1e-3, [0.5, 0.8], eval_dice=0.95)
+    b = clone(tmp_path / "b", 1e-3, [0.5, 0.7], eval_dice=0.9)
+    c = clone(tmp_path / "c", 1e-3, [0.5, 0.6])
+    (b / "eval" / "metrics.json").write_text('{"summary": ')
+    rows = rows_of(compare([a, b, c]))
+    assert rows[("eval", "mean_dice")] == ["0.9500", "unreadable", "not validated"]
+    result = invoke(a, b, c)
+    assert result.exit_code == 0, result.output
+    assert f"warning: {b}/eval/metrics.json:1:13: invalid JSON" in result.output
+    assert "unreadable" in result.output
+    (b / "eval" / "metrics.json").write_text('[]')
+    assert rows_of(compare([b, c]))[("eval", "metrics.json")] == ["unreadable", "not validated"]
