@@ -12,7 +12,10 @@ What a new workspace gets from its source:
   exists); other scripts in ``commands/`` are kept;
 * ``config/environment.json`` path variables that point at something left behind (a data
   folder inside the source, or a relative path reaching outside it) are rewritten to
-  absolute paths, so the clone trains on the same data;
+  absolute paths, so the clone trains on the same data; output variables
+  (:data:`OUTPUT_VARIABLES`) are never pointed at the source's folders: one that would make
+  the clone write where the source writes (an absolute path, or a relative one reaching the
+  same folder or into the source) is reset to ``models`` / ``eval``;
 * ``.mmarctl/provenance.json``: the source, the UTC time, the mmarctl version and what was
   copied or rewritten; a source's own provenance is nested, so the lineage is kept.
 
@@ -62,7 +65,8 @@ class CloneResult:
         source: the source as recorded (``scaffold:spleen`` or an absolute path).
         source_kind: ``scaffold`` or ``mmar``.
         copied: top-level entries copied from the source.
-        rewritten: environment variables rewritten to absolute paths, with their new values.
+        rewritten: environment variables rewritten, with their new values.
+        reset: output variables reset to the clone's own folder, with their old values.
         notes: other things the user should know.
     """
 
@@ -71,6 +75,7 @@ class CloneResult:
     source_kind: str = "mmar"
     copied: list[str] = field(default_factory=list)
     rewritten: dict[str, str] = field(default_factory=dict)
+    reset: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -205,21 +210,42 @@ def _dangling_links(root: Path) -> list[str]:
     return sorted(found)
 
 
-def _rewrite_environment(src: Path, dest_root: Path, copied: list[str]) -> dict[str, str]:
-    """Point path variables at what the clone left behind; returns the rewritten ones."""
+def _rewrite_environment(src: Path, dest_root: Path, dest: Path, copied: list[str]
+                         ) -> tuple[dict[str, str], dict[str, str]]:
+    """Point path variables at what the clone left behind, and output variables at the
+    clone's own folders.
+
+    Args:
+        src: the source MMAR (resolved).
+        dest_root: the staging folder holding the copied ``config/``.
+        dest: where the clone will be (relative values are read from there).
+        copied: the top-level entries copied.
+
+    Returns:
+        The rewritten variables with their new values, and the output variables reset with
+        their old values (also among the rewritten).
+    """
     env_path = dest_root / "config" / ENVIRONMENT
     if not env_path.is_file():
-        return {}
+        return {}, {}
     try:
         env = load_json(env_path)
     except MmarError:
-        return {}  # `mmarctl check` reports a malformed file; cloning copies it as it is
+        return {}, {}  # `mmarctl check` reports a malformed file; cloning copies it as it is
     if not isinstance(env, dict):
-        return {}
+        return {}, {}
     rewritten: dict[str, str] = {}
+    reset: dict[str, str] = {}
     outputs = {*OUTPUT_DIRS, *output_folders(src).values()}
     for key, value in env.items():
         if not (isinstance(value, str) and value and is_path_key(key)) or "{" in value:
+            continue
+        if key in OUTPUT_VARIABLES:
+            # Never re-pointed at the source's folder: the clone would train into (and
+            # overwrite) the source's checkpoints.
+            if _shared_with_source(value, src, dest):
+                env[key] = rewritten[key] = OUTPUT_VARIABLES[key]
+                reset[key] = value
             continue
         if Path(os.path.expanduser(value)).is_absolute():
             continue
@@ -234,7 +260,18 @@ def _rewrite_environment(src: Path, dest_root: Path, copied: list[str]) -> dict[
         rewritten[key] = str(target)
     if rewritten:
         write_json_atomic(env_path, env)
-    return rewritten
+    return rewritten, reset
+
+
+def _shared_with_source(value: str, src: Path, dest: Path) -> bool:
+    """Whether the output folder ``value`` names, read from the clone ``dest``, is where the
+    source writes or lies inside the source: every absolute path (Clara's container paths
+    such as ``/workspace/mmars/.../models`` included), and a relative one that reaches the
+    same folder (a sibling clone's ``../shared/models``) or into the source."""
+    value = os.path.expanduser(value)
+    ours = Path(os.path.realpath(dest / value))
+    theirs = Path(os.path.realpath(src / value))
+    return ours == theirs or ours.is_relative_to(src)
 
 
 def _utc_now() -> str:
@@ -284,7 +321,9 @@ def clone(source: str, dest: str | os.PathLike, *, with_models: bool = False,
         for entry in entries:
             _copy_entry(entry, origin.path, tmp)
         if origin.kind == "mmar":
-            result.rewritten = _rewrite_environment(origin.path, tmp, copied)
+            result.rewritten, result.reset = _rewrite_environment(origin.path, tmp,
+                                                                  dest_path, copied)
+            result.notes.extend(_models_not_copied(origin.path, result.reset, with_models))
         dangling = _dangling_links(tmp)
         if dangling:
             result.notes.append("links that point at nothing in the new workspace: "
@@ -306,6 +345,19 @@ def clone(source: str, dest: str | os.PathLike, *, with_models: bool = False,
             "source_provenance": _source_provenance(origin.path),
         })
     return result
+
+
+def _models_not_copied(src: Path, reset: dict[str, str], with_models: bool) -> list[str]:
+    """A note when ``with_models`` copied no checkpoints because the source kept them in a
+    folder outside it (its ``MMAR_CKPT_DIR``, now reset to the clone's ``models``)."""
+    old = reset.get("MMAR_CKPT_DIR")
+    if not with_models or old is None:
+        return []
+    folder = Path(os.path.realpath(src / os.path.expanduser(old)))
+    if folder.is_relative_to(src):
+        return []  # copied as models/ (output_folders)
+    return [f"--with-models copied no checkpoints: the source keeps them in {folder}, outside "
+            "it; copy them into the new workspace's models/ to start from them"]
 
 
 def _hand_written_scripts(src: Path) -> list[str]:

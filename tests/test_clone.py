@@ -118,12 +118,65 @@ def test_data_left_behind_is_pointed_at_absolutely(source, tmp_path):
     env = json.loads((dest / "config" / "environment.json").read_text())
     assert env["DATA_ROOT"] == str((source / "data").resolve())
     assert env["DATASET_JSON"] == str((source / "data" / "dataset_0.json").resolve())
-    # Run outputs belong to the new workspace; absolute paths stay as they were.
+    # Run outputs belong to the new workspace; other absolute paths stay as they were.
     assert env["MMAR_CKPT_DIR"] == "models" and env["MMAR_EVAL_OUTPUT_PATH"] == "eval"
     assert env["PRETRAIN_WEIGHTS_FILE"] == "/var/tmp/w.h5"
     assert set(result.rewritten) == {"DATA_ROOT", "DATASET_JSON"}
     provenance = json.loads((dest / ".mmarctl" / "provenance.json").read_text())
     assert provenance["rewritten"] == result.rewritten
+
+
+@pytest.mark.parametrize("ckpt_dir, eval_dir", [
+    ("{src}/models", "{src}/eval"),                       # absolute, inside the source
+    ("/workspace/mmars/covid19/models", "/data/training/eval"),  # Clara's container paths
+    ("{tmp}/bigdisk/models", "../shared_eval"),           # outside; a sibling's relative path
+])
+def test_output_folders_shared_with_the_source_are_reset(source, tmp_path, ckpt_dir, eval_dir):
+    # An output folder kept as it was made `train` of the clone overwrite the source's
+    # checkpoints; the clone writes its own models/ and eval/ instead, and says so.
+    values = {"MMAR_CKPT_DIR": ckpt_dir.format(src=source, tmp=tmp_path),
+              "MMAR_EVAL_OUTPUT_PATH": eval_dir.format(src=source, tmp=tmp_path)}
+    env_path = source / "config" / "environment.json"
+    write_json(env_path, {**json.loads(env_path.read_text()), **values})
+    dest = tmp_path / "new"
+    result = invoke("clone", source, dest)
+    assert result.exit_code == 0, result.output
+    env = json.loads((dest / "config" / "environment.json").read_text())
+    assert env["MMAR_CKPT_DIR"] == "models" and env["MMAR_EVAL_OUTPUT_PATH"] == "eval"
+    provenance = json.loads((dest / ".mmarctl" / "provenance.json").read_text())
+    assert provenance["rewritten"]["MMAR_CKPT_DIR"] == "models"
+    assert provenance["rewritten"]["MMAR_EVAL_OUTPUT_PATH"] == "eval"
+    assert (f"MMAR_CKPT_DIR reset to models: it named {values['MMAR_CKPT_DIR']}, where the "
+            "source writes") in result.output
+
+
+def test_symlinked_models_folder_is_not_shared_with_the_clone(source, tmp_path):
+    # models/ as a link to a bigger disk: the clone's "models" is its own folder, not the
+    # source's link target.
+    bigdisk = tmp_path / "bigdisk_models"
+    os.rename(source / "models", bigdisk)
+    (source / "models").symlink_to(bigdisk)
+    dest = tmp_path / "new"
+    result = clone_lib.clone(str(source), dest)
+    env = json.loads((dest / "config" / "environment.json").read_text())
+    assert env["MMAR_CKPT_DIR"] == "models"
+    assert "MMAR_CKPT_DIR" not in result.rewritten and not (dest / "models").exists()
+
+
+def test_relative_output_folder_of_the_clone_is_kept(source, tmp_path):
+    env_path = source / "config" / "environment.json"
+    write_json(env_path, {**json.loads(env_path.read_text()), "MMAR_CKPT_DIR": "runs/models"})
+    result = clone_lib.clone(str(source), tmp_path / "new")
+    assert "MMAR_CKPT_DIR" not in result.rewritten and result.reset == {}
+
+
+def test_with_models_says_checkpoints_outside_the_source_were_not_copied(source, tmp_path):
+    env_path = source / "config" / "environment.json"
+    outside = tmp_path / "bigdisk"
+    write_json(env_path, {**json.loads(env_path.read_text()), "MMAR_CKPT_DIR": str(outside)})
+    result = clone_lib.clone(str(source), tmp_path / "new", with_models=True)
+    assert any("--with-models copied no checkpoints" in n and str(outside) in n
+               for n in result.notes)
 
 
 def test_with_models_copies_models_only(source, tmp_path):

@@ -19,7 +19,11 @@ def print_result(result: "CloneResult", shown_dest: str) -> None:
     if result.copied:
         out.print(f"  copied: {', '.join(result.copied)}; commands/ regenerated for mmarctl")
     for key, value in result.rewritten.items():
-        out.print(f"  {key} now points at {value} (left behind in the source)")
+        if key in result.reset:
+            out.print(f"  {key} reset to {value}: it named {result.reset[key]}, where the "
+                      "source writes (a clone writes its own checkpoints and results)")
+        else:
+            out.print(f"  {key} now points at {value} (left behind in the source)")
     for note in result.notes:
         err.print(f"note: {note}")
     if result.source_kind == "scaffold":
