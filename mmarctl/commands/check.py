@@ -13,12 +13,13 @@ def check(
     mmar: MmarArgument = None,
     set_items: SetOption = None,
     config_train: Annotated[Optional[str], typer.Option(
-        "--config-train", metavar="FILE",
-        help="Training config to check (Clara's -c), e.g. --config-train config/trn_base.json. "
+        "--config-train", "-c", metavar="FILE",
+        help="Training config to check (Clara's -c, as on train), e.g. -c config/trn_base.json. "
              "Naming a config checks only the configs named.")] = None,
     config_validation: Annotated[Optional[list[str]], typer.Option(
-        "--config-validation", metavar="FILE",
-        help="Validation config to check, e.g. config/config_validation_ckpt.json. Repeatable. "
+        "--config-validation", "--config", metavar="FILE",
+        help="Validation config to check (validate's --config), e.g. "
+             "config/config_validation_ckpt.json. Repeatable. "
              "Default: config_train.json and every config_validation*.json.")] = None,
     strict: Annotated[bool, typer.Option(
         "--strict",
