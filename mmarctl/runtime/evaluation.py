@@ -134,8 +134,8 @@ def _input_image(name: str) -> str:
     return str(path.resolve())
 
 
-def _items(workspace: Workspace, variables: Mapping[str, Any], options: EvalOptions,
-           with_labels: bool) -> list[dict[str, Any]]:
+def _items(workspace: Workspace, variables: Mapping[str, Any],
+           options: EvalOptions) -> list[dict[str, Any]]:
     if options.inputs:
         items = []
         for given in options.inputs:
@@ -162,8 +162,9 @@ def _items(workspace: Workspace, variables: Mapping[str, Any], options: EvalOpti
         entry = {"image": entry} if isinstance(entry, str) else dict(entry)
         item = {}
         for k, v in entry.items():
-            if k == "label" and not with_labels:
-                continue
+            # infer keeps the label's path too (as Clara did): the same pre_transforms run,
+            # and a loader over ["image", "label"] (vertebra2d's BYOC NumpyLoader) reads it.
+            # Only validate's label_transforms and metrics are left out.
             if isinstance(v, str):
                 item[k] = str(v if Path(v).is_absolute() else base / v)
             elif isinstance(v, list) and v and all(isinstance(x, str) for x in v):
@@ -245,7 +246,7 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
     loader = builder.build("model_loaders", loader_entry, "model_loader")
     _warn_if_stale(workspace, loader_entry)
 
-    items = _items(workspace, resolved.variables, options, validating)
+    items = _items(workspace, resolved.variables, options)
     # Names are decided over the whole list, before sharding and before any compute, so
     # two cases with one file name never write the same output (see case_names).
     items = get_backend().shard(list(zip(items, case_names(items))))
@@ -280,7 +281,11 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
         """One case through pre (and label) transforms, the inferer and post transforms."""
         sample = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in item.items()}
         sample["meta"] = {}
-        sample = _one(run_chain(pre + labels, [sample], rng))
+        sample["_source"] = _item_name(item)  # names the case before a loader has run
+        try:
+            sample = _one(run_chain(pre + labels, [sample], rng))
+        except RuntimeFailure as failure:
+            raise _with_missing_field_hint(failure, item) from failure.__cause__
         if validating and not classification:
             check_label_values(sample, num_classes)
         image = _loaded_image(sample, file)
@@ -457,6 +462,22 @@ def _item_name(item: Mapping[str, Any]) -> str:
     if isinstance(image, list) and image:
         image = image[0]
     return str(image) if isinstance(image, (str, Path)) else "?"
+
+
+def _with_missing_field_hint(failure: RuntimeFailure,
+                             item: Mapping[str, Any]) -> RuntimeFailure:
+    """A BYOC transform's KeyError on a field the case does not have (``infer --input``
+    gives only ``image``; a datalist item may name no label): say so."""
+    cause = failure.__cause__
+    missing = cause.args[0] if isinstance(cause, KeyError) and cause.args else None
+    if not isinstance(missing, str) or missing in item:
+        return failure
+    hint = "; ".join(filter(None, [failure.hint, (
+        f"this case has no {missing!r} field (it has: {', '.join(sorted(item))}); "
+        "infer --input gives only 'image': make the transform skip a field the case lacks, "
+        "or infer over a datalist whose items name it")]))
+    return RuntimeFailure(failure.message, file=failure.file, json_path=failure.json_path,
+                          hint=hint)
 
 
 def _naming_case(error: DataError, item: Mapping[str, Any]) -> DataError:

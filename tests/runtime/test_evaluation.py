@@ -75,11 +75,11 @@ def test_one_input_of_several_files_is_one_case(tmp_path):
     for path in (*files, odd):
         path.write_bytes(b"")
     options = EvalOptions(inputs=[",".join(map(str, files)), str(odd)])
-    items = _items(Workspace.__new__(Workspace), {}, options, with_labels=False)
+    items = _items(Workspace.__new__(Workspace), {}, options)
     assert items == [{"image": [str(f.resolve()) for f in files]}, {"image": str(odd.resolve())}]
     with pytest.raises(DataError, match="input image not found") as info:
         _items(Workspace.__new__(Workspace), {},
-               EvalOptions(inputs=[f"{files[0]},{tmp_path / 'gone.nii.gz'}"]), with_labels=False)
+               EvalOptions(inputs=[f"{files[0]},{tmp_path / 'gone.nii.gz'}"]))
     assert info.value.file == str(tmp_path / "gone.nii.gz")
 
 
@@ -110,3 +110,24 @@ def test_missing_model_loader(trained, tmp_path):
 def test_summarise_ignores_nan():
     assert summarise([1.0, float("nan"), 3.0]) == {"min": 1.0, "max": 3.0, "mean": 2.0, "count": 2}
     assert summarise([])["count"] == 0
+
+
+def test_infer_keeps_the_label_path_for_a_byoc_loader_reading_it(trained, tmp_path):
+    """vertebra2d's pattern: a BYOC loader over ["image", "label"] in pre_transforms. infer
+    gives it the datalist's label path, as Clara did (it died with KeyError 'label' (on ?));
+    with --input, which has no label, the line names the case and says why."""
+    from mmarctl.errors import RuntimeFailure
+
+    config = json.loads((trained / "config" / "config_validation.json").read_text())
+    config["pre_transforms"][0]["args"]["fields"] = ["image", "label"]
+    del config["label_transforms"]
+    (trained / "config" / "config_validation_both.json").write_text(json.dumps(config))
+    report = run(trained, "infer", config="config_validation_both.json",
+                 output=str(tmp_path / "out"))
+    assert report.cases == 2
+    image = trained / "data" / "training_0_img.npy"
+    with pytest.raises(RuntimeFailure) as info:
+        run(trained, "infer", config="config_validation_both.json", inputs=[str(image)],
+            output=str(tmp_path / "out2"))
+    assert f"KeyError: 'label' (on {image})" in info.value.message
+    assert "this case has no 'label' field (it has: image)" in info.value.hint
