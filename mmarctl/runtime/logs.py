@@ -57,6 +57,8 @@ def _import_tensorflow() -> None:
 #: printed about 300 lines of matplotlib font lookups and h5py. A log.config that names one
 #: of them still sets its level.
 QUIETED_LIBRARIES = ("absl", "matplotlib", "PIL", "h5py", "fsspec", "git")
+#: TensorFlow's Python logger: held at WARNING like the libraries above, unless --debug.
+TENSORFLOW = "tensorflow"
 #: ERROR: urllib3 warns at each retry of an HTTP call ("Retrying (Retry(total=1 ...)) after
 #: connection broken ..."); MLflow tracking to a dead server says so itself in one line.
 SILENCED_LIBRARIES = ("urllib3",)
@@ -75,6 +77,10 @@ def configure(log_config: Path | None) -> None:
     """
     for library in QUIETED_LIBRARIES:  # before fileConfig, which may name them
         logging.getLogger(library).setLevel(logging.WARNING)
+    if os.environ.get("MMARCTL_TF_LOGS") != "1":
+        # TensorFlow's own DEBUG/INFO lines ("Falling back to TensorFlow client ...") under
+        # a log.config whose root is DEBUG; --debug (MMARCTL_TF_LOGS=1) shows them.
+        logging.getLogger(TENSORFLOW).setLevel(logging.WARNING)
     for library in SILENCED_LIBRARIES:
         logging.getLogger(library).setLevel(logging.ERROR)
     _drop_closed_stream_handlers()

@@ -81,6 +81,28 @@ def test_a_debug_root_logger_leaves_libraries_at_warning_unless_named(tmp_path):
         logging.getLogger("matplotlib").setLevel(logging.WARNING)
 
 
+def test_tensorflow_debug_lines_stay_off_under_a_debug_root_unless_debug(tmp_path,
+                                                                          monkeypatch):
+    """Clara's log.config at DEBUG printed TensorFlow's "Falling back to TensorFlow client"
+    DEBUG line on infer; mmarctl --debug (MMARCTL_TF_LOGS=1) still shows it."""
+    path = tmp_path / "log.config"
+    path.write_text(CLARA_LOG_CONFIG.replace("[logger_root]\nlevel=INFO",
+                                             "[logger_root]\nlevel=DEBUG"))
+    tensorflow = logging.getLogger("tensorflow")
+    level = tensorflow.level
+    try:
+        monkeypatch.delenv("MMARCTL_TF_LOGS", raising=False)
+        logs.configure(path)
+        assert not tensorflow.isEnabledFor(logging.INFO)
+        assert tensorflow.isEnabledFor(logging.WARNING)
+        tensorflow.setLevel(logging.NOTSET)
+        monkeypatch.setenv("MMARCTL_TF_LOGS", "1")
+        logs.configure(path)
+        assert tensorflow.isEnabledFor(logging.DEBUG)
+    finally:
+        tensorflow.setLevel(level)
+
+
 def test_broken_log_config_is_config_error(tmp_path):
     path = tmp_path / "log.config"
     path.write_text("[loggers]\nkeys=root\n")
