@@ -23,7 +23,8 @@ def export(
     ckpt: Annotated[Optional[str], typer.Option(
         "--ckpt", metavar="PATH",
         help="Checkpoint prefix, .index file or folder (default: {MMAR_CKPT_DIR}/model.ckpt, "
-             "i.e. models/model.ckpt), or a frozen graph .pb. A Clara TF1 checkpoint or frozen "
+             "i.e. models/model.ckpt), or a frozen graph .pb; a relative PATH is looked for "
+             "from the current folder, then from the MMAR. A Clara TF1 checkpoint or frozen "
              "graph is exported from its own graph, keeping its layout.")] = None,
     config: Annotated[str, typer.Option(
         "--config-train", "--config", "-c", metavar="FILE",
@@ -67,6 +68,7 @@ def export(
 
     workspace = Workspace.locate(mmar)
     workspace.require_clara3()
+    ckpt = checkpoint_path(ckpt, workspace.root)
     request = ExportRequest(formats=formats or ["fzn"], checkpoint=ckpt, config=config,
                             input_name=input_node, output_name=output_node,
                             overrides=parse_set_items(set_items), tolerance=tolerance,
@@ -85,6 +87,46 @@ def export(
         _warn_older(workspace, result, f"mmarctl export {mmar or workspace.root} --format all"
                     + (f" --ckpt {ckpt}" if ckpt else ""),
                     triton_name or triton_model_name(workspace.root.name))
+
+
+def checkpoint_path(given: str | None, root: Path) -> str | None:
+    """``--ckpt`` as a path to read: a relative one is looked for from the current folder,
+    then from the MMAR root (the docs' ``--ckpt models/model_final.ckpt`` from outside the
+    MMAR); None stays None (the config's checkpoint).
+
+    Raises:
+        RuntimeFailure: nothing of that name in either place, both named.
+    """
+    import os
+
+    from mmarctl.errors import RuntimeFailure
+
+    if not given:
+        return given
+    path = Path(os.path.expanduser(given))
+    places = [path] if path.is_absolute() else [Path.cwd() / path, root / path]
+    for place in places:
+        if _something_at(place):
+            return str(place)
+    tried = " nor at ".join(shown_place(place) for place in places)
+    raise RuntimeFailure(f"--ckpt {given}: no checkpoint at {tried}",
+                         hint=None if path.is_absolute() else
+                         "a relative --ckpt is read from the current folder, then from the MMAR")
+
+
+def shown_place(path: Path) -> str:
+    """``path`` absolute and without ``..``, as the user can look it up."""
+    import os
+
+    return os.path.normpath(os.path.abspath(path))
+
+
+def _something_at(path: Path) -> bool:
+    """A file or folder at ``path``, or a checkpoint prefix's files (``PATH.index``,
+    ``PATH.meta``, ``PATH.data-*``) beside it."""
+    import glob
+
+    return path.exists() or bool(glob.glob(glob.escape(str(path)) + ".*"))
 
 
 def _warn_older(workspace: Any, result: Any, refresh: str, triton_name: str) -> None:
