@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from mmarctl.check.case_fields import MetricRead, metric_field_problems
-from mmarctl.check.images import Geometry, header_problems, pair_problems, png_problems
+from mmarctl.check.images import (Geometry, file_kind, header_problems, pair_problems,
+                                  png_problems)
 from mmarctl.check.spatial_axes import AxisRule, header_axes_problems
 from mmarctl.errors import ConfigError
 from mmarctl.jsonio import load_json, split_location
@@ -114,7 +115,10 @@ def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
     bad_bases: set[str] = set()
     headers_seen: set[tuple] = set()
     pairs_seen: set[tuple] = set()
-    geometries: dict[Path, Geometry] = {}  # each header read once, for the pair check too
+    # Each header read once, for the pair and axes checks too (None: missing or unreadable,
+    # not tried again); each path stat'ed once (on network storage a stat is a round trip).
+    geometries: dict[Path, Geometry | None] = {}
+    kinds: dict[Path, str] = {}
     for use in uses:
         if not use.datalist:
             problems.append(Problem(*use.origin, DATALIST_NOT_SET))
@@ -166,7 +170,7 @@ def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
             use.key, use.origin[0]))
         if use.reads_class_labels():
             problems.extend(_class_label_problems(items, use, shown))
-        missing = _missing_files(items, use, shown, tuple(reads) or FILE_FIELDS)
+        missing = _missing_files(items, use, shown, tuple(reads) or FILE_FIELDS, kinds)
         problems.extend(missing)
         # Each file's header once, even when several pipelines read the same list; one field
         # at a time, so a line reads the same whichever pipeline (or verb) looked first.
@@ -175,7 +179,7 @@ def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
         headers_seen.update((use.datalist, use.base_dir, use.key, f) for f in nifti)
         for field in nifti if use.base_dir is not None else []:
             problems.extend(Problem(shown, use.key, message) for message in header_problems(
-                items, Path(use.base_dir), [field], use.image_channels, geometries))
+                items, Path(use.base_dir), [field], use.image_channels, geometries, kinds))
         nifti_read = {field for field, loader in reads.items() if loader == "LoadNifti"}
         rules = [rule for rule in use.axis_rules if rule.field in nifti_read]
         if rules and use.base_dir is not None:
@@ -190,7 +194,7 @@ def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
             pairs_seen.add(pair)
             problems.extend(Problem(shown, use.key, message) for message in pair_problems(
                 items, Path(use.base_dir), ("image", "label"), reoriented=reoriented,
-                known=geometries))
+                known=geometries, kinds=kinds))
         png = [field for field, loader in reads.items() if loader == "LoadPng"
                and (use.datalist, use.base_dir, use.key, field) not in headers_seen]
         headers_seen.update((use.datalist, use.base_dir, use.key, f) for f in png)
@@ -271,31 +275,49 @@ def _grouped_schema_problems(found: list[Problem], data: Any) -> list[Problem]:
     return grouped
 
 
-def _missing_files(items: list, use: DataUse, shown: str,
-                   fields: tuple[str, ...]) -> list[Problem]:
+def _missing_files(items: list, use: DataUse, shown: str, fields: tuple[str, ...],
+                   kinds: dict[Path, str] | None = None) -> list[Problem]:
+    """The files the items name that are missing, folders, or no regular file (a FIFO or a
+    device: the loaders refuse it, and reading a FIFO would block), each path stat'ed once
+    (:func:`.images.file_kind`, shared with the header checks through ``kinds``)."""
     if use.base_dir is None:
         return []
     base = Path(use.base_dir)
     named = [name for item in items for name in _files_of(item, fields)]
-    missing = [name for name in named if not (base / os.path.expanduser(name)).exists()]
+    of_kind: dict[str, list[str]] = {}
+    for name in named:
+        of_kind.setdefault(file_kind(base / os.path.expanduser(name), kinds), []).append(name)
+    missing = of_kind.pop("missing", [])
+    of_kind.pop("file", None)
     # A folder exists but is no file: the loader refuses it as "not found".
-    folders = _folder_entries(items, fields, base, shown, use.key)
-    if not missing:
-        return folders
-    listed = ", ".join(missing[:SHOW_MISSING])
-    more = f" and {len(missing) - SHOW_MISSING} more" if len(missing) > SHOW_MISSING else ""
-    return [Problem(shown, use.key, f"{len(missing)} of {len(named)} files are missing under "
-                    f"DATA_ROOT {base}: {listed}{more}"), *folders]
+    folders = (_folder_entries(items, fields, base, shown, use.key, kinds)
+               if of_kind.pop("folder", None) else [])
+    special = [f"{name} ({kind})" for kind, names in of_kind.items() for name in names]
+    problems = []
+    if missing:
+        problems.append(Problem(shown, use.key, f"{len(missing)} of {len(named)} files are "
+                                f"missing under DATA_ROOT {base}: {_listed(missing)}"))
+    if special:
+        problems.append(Problem(shown, use.key, f"{len(special)} of {len(named)} files are not "
+                                f"a regular file (the loaders read only files): "
+                                f"{_listed(special)}"))
+    return problems + folders
+
+
+def _listed(names: list[str]) -> str:
+    """The first :data:`SHOW_MISSING` of ``names``, then how many more."""
+    more = f" and {len(names) - SHOW_MISSING} more" if len(names) > SHOW_MISSING else ""
+    return ", ".join(names[:SHOW_MISSING]) + more
 
 
 def _folder_entries(items: list, fields: tuple[str, ...], base: Path, shown: str,
-                    key: str) -> list[Problem]:
+                    key: str, kinds: dict[Path, str] | None = None) -> list[Problem]:
     """One problem per item field that names a folder (the first few, then a count)."""
     found = []
     for index, item in enumerate(items):
         for field in ("image",) if isinstance(item, str) else fields:
             for name in _files_of(item if isinstance(item, dict) else {"image": item}, (field,)):
-                if (base / os.path.expanduser(name)).is_dir():
+                if file_kind(base / os.path.expanduser(name), kinds) == "folder":
                     where = f"{key}[{index}]" if isinstance(item, str) else f"{key}[{index}].{field}"
                     found.append(Problem(shown, where, f"{name} is a folder, not a file (under "
                                          f"DATA_ROOT {base})"))

@@ -4,9 +4,14 @@ read, and no file opened that is not a regular file (a FIFO would block)."""
 
 from __future__ import annotations
 
+import collections
+import gzip
+import os
+import shutil
+
 from typer.testing import CliRunner
 
-from tests.check.broken_mmars import edit_json, problem_lines
+from tests.check.broken_mmars import datalist_file, edit_json, problem_lines
 from tests.check.broken_mmars import mmar, spleen  # noqa: F401 - fixtures
 
 from mmarctl.cli import app
@@ -28,3 +33,79 @@ def test_a_schema_mistake_in_every_item_is_one_line_per_list(mmar):
     # One item alone keeps its own line.
     assert unknown[1].startswith('data/dataset_0.json: validation[0].lable: unknown key'), lines
     assert len(unknown) == 2, lines
+
+
+def test_unreadable_headers_are_told_by_reason(mmar):
+    text = datalist_file(mmar, index=0)
+    text.write_bytes(b"not a nifti file at all\n")
+    truncated = datalist_file(mmar, index=1)
+    truncated.write_bytes(gzip.compress(gzip.decompress(truncated.read_bytes())[:100]))
+    lines = problem_lines(runner.invoke(app, ["check", str(mmar)]).output)
+    name = lambda path: path.relative_to(mmar / "data").as_posix()  # noqa: E731
+    assert ("data/dataset_0.json: training: 1 of 3 NIfTI files have no readable NIfTI header "
+            f'(not a gzip file though named .gz; it starts with "not a ni"): {name(text)}'
+            in lines), lines
+    assert ("data/dataset_0.json: training: 1 of 3 NIfTI files have no readable NIfTI header "
+            f"(header truncated at 100 of 348 bytes): {name(truncated)}" in lines), lines
+
+
+def test_a_file_that_cannot_be_opened_is_not_called_a_bad_header(mmar, monkeypatch):
+    # (root, who runs the tests, reads any file: the refusal is stood in for)
+    from mmarctl.check import images
+
+    refused = datalist_file(mmar, index=0)
+    read_header = images.read_header
+
+    def no_permission(path):
+        if path == refused:
+            raise PermissionError(13, "Permission denied", str(path))
+        return read_header(path)
+    monkeypatch.setattr(images, "read_header", no_permission)
+    lines = problem_lines(runner.invoke(app, ["check", str(mmar)]).output)
+    assert lines == ["data/dataset_0.json: training: 1 of 3 NIfTI files: cannot read: "
+                     "Permission denied (check the files' owner and mode): "
+                     f"{refused.relative_to(mmar / 'data').as_posix()}"], lines
+
+
+def test_headers_match_what_nibabel_load_gives(spleen):
+    import nibabel as nib
+    import numpy as np
+
+    from mmarctl.check.images import Geometry, header_affine, read_header
+
+    for path in sorted((spleen / "data").rglob("*.nii.gz")):
+        header = read_header(path)
+        ours, theirs = Geometry.of_header(header, header_affine(header)), Geometry.of(nib.load(path))
+        assert (ours.shape, ours.spacing, ours.placed) == (theirs.shape, theirs.spacing,
+                                                           theirs.placed)
+        assert np.array_equal(ours.affine, theirs.affine)
+
+
+def test_a_fifo_or_a_device_is_not_a_regular_file(mmar):
+    fifo, device = datalist_file(mmar, index=0), datalist_file(mmar, index=1)
+    fifo.unlink()
+    os.mkfifo(fifo)  # opening it would block check for ever
+    device.unlink()
+    device.symlink_to("/dev/zero")
+    lines = problem_lines(runner.invoke(app, ["check", str(mmar)]).output)
+    name = lambda path: path.relative_to(mmar / "data").as_posix()  # noqa: E731
+    assert lines == ["data/dataset_0.json: training: 2 of 6 files are not a regular file (the "
+                     f"loaders read only files): {name(fifo)} (FIFO), {name(device)} "
+                     "(character device)"], lines
+
+
+def test_each_missing_file_is_stated_once(mmar, monkeypatch):
+    data = mmar / "data"
+    for folder in ("imagesTr", "labelsTr"):
+        shutil.rmtree(data / folder)
+    stats = collections.Counter()
+    real_stat = os.stat
+
+    def counted(path, *args, **kwargs):
+        if str(path).startswith(str(data) + os.sep) and str(path).endswith(".nii.gz"):
+            stats[str(path)] += 1
+        return real_stat(path, *args, **kwargs)
+    monkeypatch.setattr(os, "stat", counted)
+    lines = problem_lines(runner.invoke(app, ["check", str(mmar)]).output)
+    assert any("files are missing under DATA_ROOT" in line for line in lines), lines
+    assert stats and max(stats.values()) == 1, stats
