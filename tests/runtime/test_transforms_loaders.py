@@ -269,3 +269,16 @@ def test_two_dimensional_nifti_loads_as_2d(tmp_path):
     sample = LoadNifti("image")({"image": str(tmp_path / "s.nii.gz")}, RNG)
     assert sample["image"].shape == (5, 6) and sample["meta"]["image"]["channel_axis"] is None
     assert len(sample["meta"]["image"]["pixdim"]) == 2
+
+
+def test_a_fifo_or_a_device_is_not_a_regular_file_not_a_missing_one(tmp_path):
+    import os
+
+    fifo, device = tmp_path / "fifo.nii.gz", tmp_path / "zero.nii.gz"
+    os.mkfifo(fifo)  # opened, it would block for ever
+    device.symlink_to("/dev/zero")
+    for path, kind in ((fifo, "FIFO"), (device, "character device")):
+        with pytest.raises(DataError, match=rf"not a regular file \({kind}\)"):
+            LoadNifti("image")({"image": str(path)}, np.random.default_rng(0))
+        with pytest.raises(DataError, match=rf"not a regular file \({kind}\)"):
+            LoadPng("image")({"image": str(path)}, np.random.default_rng(0))

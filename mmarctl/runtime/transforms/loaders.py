@@ -29,9 +29,7 @@ def load_nifti(path: str, as_closest_canonical: bool = False):
     """Read one NIfTI file -> (float32 array, affine, zooms, header); DataError when unreadable."""
     import nibabel as nib
 
-    if not Path(path).is_file():
-        raise DataError("image file not found", file=path,
-                        hint="check DATA_ROOT and the data list entry")
+    _require_file(path)
     try:
         image = open_nifti(path)
         if as_closest_canonical:
@@ -39,6 +37,9 @@ def load_nifti(path: str, as_closest_canonical: bool = False):
         # get_fdata applies scl_slope/inter; reading here also detects truncated files.
         # NIfTI arrays come in Fortran order; C order makes later resampling 2-3x faster.
         data = as_c_order(image.get_fdata(dtype=np.float32))
+    except PermissionError as error:
+        raise DataError(f"cannot read: {error.strerror}", file=path,
+                        hint="check the file's owner and mode") from error
     except Exception as error:  # nibabel raises many types for corrupt files
         other = _not_nifti(path)
         if other:
@@ -56,6 +57,20 @@ def load_nifti(path: str, as_closest_canonical: bool = False):
                         hint="fix or re-export the image")
     zooms = [float(z) for z in image.header.get_zooms()[: min(data.ndim, 3)]]
     return data, np.asarray(image.affine, dtype=np.float64), zooms, image.header.copy()
+
+
+def _require_file(path: str) -> None:
+    """Refuse a path that is missing, or is no regular file (a FIFO, a device: reading a
+    FIFO would block, /dev/zero would never end), before opening it."""
+    from mmarctl.check.images import file_kind
+
+    kind = file_kind(Path(path))
+    if kind == "missing":
+        raise DataError("image file not found", file=path,
+                        hint="check DATA_ROOT and the data list entry")
+    if kind != "file":
+        raise DataError(f"not a regular file ({kind})", file=path,
+                        hint="the data list must name image files")
 
 
 def _not_nifti(path: str) -> str | None:
@@ -162,6 +177,7 @@ class LoadPng(FieldsTransform):
             if len(paths) != 1:
                 raise DataError(f"{self.clara_name}: field {field!r} must name one PNG file; "
                                 f"Received: {len(paths)} files", file=paths[0])
+            _require_file(paths[0])
             data = _png.read_png(paths[0]).astype(np.float32)
             sample[field] = data
             sample.setdefault("meta", {})[field] = {
