@@ -25,7 +25,7 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 import mmarctl
 from mmarctl import commands as _commands_pkg
 from mmarctl.cli_help import MmarGroup, install_help_layout, tidy_help
-from mmarctl.errors import ExitCode, MissingDependency, MmarError, disk_full
+from mmarctl.errors import ExitCode, MissingDependency, MmarError, write_failed
 from mmarctl.usage_errors import usage_message
 
 #: Verbs in the order ``--help`` lists them; modules not named here follow alphabetically.
@@ -101,14 +101,16 @@ class GuardedGroup(MmarGroup):
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
         except BrokenPipeError:  # `mmarctl clone --list | head -1`
             _exit_broken_pipe()
-        except Exception as error:  # noqa: BLE001 - only a full disk is turned into a line
-            full = disk_full(error)
-            if full is None:
+        except Exception as error:  # noqa: BLE001 - only file errors are turned into a line
+            # A full disk, a permission, an immutable file, a folder where a file goes: the
+            # user's to fix, so one line naming the file; anything else is a bug (traceback).
+            failed = write_failed(error)
+            if failed is None:
                 raise
             if _State.debug:
                 traceback.print_exc()
-            _print_error(full)
-            raise typer.Exit(int(full.exit_code)) from None
+            _print_error(failed)
+            raise typer.Exit(int(failed.exit_code)) from None
 
 
 #: Optional packages a verb may need, and how to install each (mmarctl runs from its checkout).

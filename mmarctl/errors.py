@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import enum
 import errno
+import os
+import re
 
 
 class ExitCode(enum.IntEnum):
@@ -108,20 +110,98 @@ class UsageError(MmarError):
 #: errno values of a write that found no room: the disk, or the user's quota, is full.
 _NO_ROOM = {errno.ENOSPC, errno.EDQUOT}
 
+#: The attribute :func:`note_writing` sets on an exception: the file (or checkpoint prefix)
+#: being written, for errors that name only a temporary or nothing at all.
+_WRITING = "mmarctl_writing"
+
+#: In TensorFlow's error text, what follows a checkpoint prefix while it is written:
+#: ``model.ckpt.tmp-123_temp/part-00000-of-00001.data-00000-of-00001...`` (mmarctl's
+#: temporary prefix, then TensorFlow's own temporary folder ``<prefix>_temp/``).
+_TF_TEMPORARY = re.compile(r"\.tmp-\d+(?:_temp/[^/]*|\.[^/]*)?$|_temp/[^/]*$")
+
+
+def note_writing(error: BaseException, path: object) -> None:
+    """Remember on ``error`` that it was raised while writing ``path`` (the file the user
+    knows, where the error itself names a temporary file or, from TensorFlow, nothing)."""
+    if getattr(error, _WRITING, None) is None:
+        try:
+            setattr(error, _WRITING, str(path))
+        except (AttributeError, TypeError):  # an exception type without a __dict__
+            pass
+
+
+def _shown(path: str) -> str:
+    """``path`` relative to the working folder when it lies inside it (as the user typed
+    the MMAR), else as it is."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if relative.startswith(os.pardir) else relative
+
+
+def _tensorflow_path(text: str) -> str | None:
+    """The file a TensorFlow write error names before ``; <reason>``, with a checkpoint's
+    temporary part stripped (``.../model.ckpt.tmp-8105_temp/part-...`` -> ``.../model.ckpt``)."""
+    head = text.split("; ")[0]
+    head = head.rsplit("}} ", 1)[-1].strip()  # "{{function_node ...}} /path" in eager errors
+    if os.sep not in head:
+        return None
+    return _TF_TEMPORARY.sub("", head, count=1) or None
+
+
+def _written_path(error: BaseException) -> str | None:
+    noted = getattr(error, _WRITING, None)
+    if noted:
+        return noted
+    if isinstance(error, OSError):
+        # os.replace(temporary, target): the target is what the user knows
+        return error.filename2 or error.filename
+    return _tensorflow_path(str(error))
+
 
 def disk_full(error: BaseException) -> RuntimeFailure | None:
     """The one-line error for a write that ran out of disk space, else None.
 
     Python says so with an ``OSError`` (errno ENOSPC or EDQUOT); TensorFlow's writers
     (checkpoints, event files, SavedModel) raise their own error type with the operating
-    system's words, "No space left on device", in its message.
+    system's words, "No space left on device", in its message, after the file's path. The
+    line names the file (a checkpoint by its prefix): checkpoints, evaluation outputs and
+    data may each be on another disk.
     """
-    if isinstance(error, OSError) and error.errno in _NO_ROOM:
-        where = f" writing {error.filename}" if error.filename else ""
-    elif "No space left on device" in str(error) or "Disk quota exceeded" in str(error):
-        where = ""
-    else:
+    text = str(error)
+    if not ((isinstance(error, OSError) and error.errno in _NO_ROOM)
+            or "No space left on device" in text or "Disk quota exceeded" in text):
         return None
+    path = _written_path(error)
+    where = f" writing {_shown(os.fsdecode(path))}" if path else ""
     return RuntimeFailure(f"no space left on the device{where}",
                           hint="free some space, or write elsewhere: MMAR_CKPT_DIR for "
                                "checkpoints, --output for predictions")
+
+
+def write_failed(error: BaseException) -> RuntimeFailure | None:
+    """The one-line error for a file operation that failed, else None (not an OSError).
+
+    A full disk is :func:`disk_full`'s line. Otherwise ``<file>: cannot write: <reason>``
+    where the file is known to be written (:func:`note_writing`, a rename's target, a
+    read-only file system), and ``<file>: <reason>`` for any other OSError naming a file:
+    a permission, an immutable file, a folder where a file goes are the user's to fix,
+    and a traceback would only hide the file's name.
+    """
+    full = disk_full(error)
+    if full is not None:
+        return full
+    if not isinstance(error, OSError):
+        return None
+    noted = getattr(error, _WRITING, None)
+    writing = bool(noted or error.filename2 or error.errno == errno.EROFS)
+    path = noted or error.filename2 or error.filename
+    if path is None:
+        return None
+    if error.errno == errno.EISDIR:
+        reason = "is a folder, expected a file"
+    else:
+        reason = error.strerror or type(error).__name__
+    return RuntimeFailure(f"cannot write: {reason}" if writing else reason,
+                          file=_shown(os.fsdecode(path)))

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mmarctl.errors import ConfigError
+from mmarctl.errors import ConfigError, note_writing
 
 log = logging.getLogger("mmarctl.config")
 
@@ -196,7 +196,11 @@ def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to a temporary file beside ``path``, then rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:  # it would name a random temporary name
+        note_writing(error, path)
+        raise
     try:
         # mkstemp creates the file 0600; give it the permissions a plain open() would.
         umask = os.umask(0)
@@ -206,8 +210,9 @@ def write_json_atomic(path: Path, data: Any) -> None:
             json.dump(data, handle, indent=2)
             handle.write("\n")
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        note_writing(error, path)  # the error names the temporary file, or no file
         raise
 
 

@@ -120,7 +120,15 @@ class _ResourceExhaustedError(Exception):
      "error: no space left on the device writing /mnt/full/commands/train.sh"),
     (_ResourceExhaustedError("models/model.ckpt_temp/part-00000-of-00001.data-00000-of-00001; "
                              "No space left on device [Op:SaveV2]"),
-     "error: no space left on the device"),
+     "error: no space left on the device writing models/model.ckpt"),
+    # TensorFlow names mmarctl's temporary prefix and its own folder under it: the line
+    # names the checkpoint the user knows
+    (_ResourceExhaustedError("{{function_node __wrapped__SaveV2_dtypes_1_device_/job:localhost/"
+                             "replica:0/task:0/device:CPU:0}} /mnt/my_temp/a/models/"
+                             "model_final.ckpt.tmp-8105_temp/part-00000-of-00001.data-00000-of-"
+                             "00001.tempstate12; No space left on device [Op:SaveV2]"),
+     "error: no space left on the device writing /mnt/my_temp/a/models/model_final.ckpt"),
+    (_ResourceExhaustedError("No space left on device"), "error: no space left on the device"),
 ])
 def test_a_full_disk_is_one_line_not_a_traceback(tmp_path, monkeypatch, raised, line):
     from mmarctl import scripts
@@ -136,13 +144,37 @@ def test_a_full_disk_is_one_line_not_a_traceback(tmp_path, monkeypatch, raised, 
     assert len(lines) == 1 and lines[0].startswith(line + " (free some space"), result.output
 
 
-def test_other_os_errors_are_not_called_a_full_disk(tmp_path, monkeypatch):
+@pytest.mark.parametrize("raised, line", [
+    (PermissionError(13, "Permission denied", "x"), "error: x: Permission denied"),
+    # os.replace(temporary, target) of an immutable file or over a folder: the target
+    (PermissionError(1, "Operation not permitted", "eval/.metrics.json.ab12.tmp",
+                     None, "eval/metrics.json"),
+     "error: eval/metrics.json: cannot write: Operation not permitted"),
+    (IsADirectoryError(21, "Is a directory", "eval/.metrics.json.ab12.tmp", None,
+                       "eval/metrics.json"),
+     "error: eval/metrics.json: cannot write: is a folder, expected a file"),
+])
+def test_other_os_errors_are_one_line_naming_the_file_not_a_full_disk(tmp_path, monkeypatch,
+                                                                      raised, line):
     from mmarctl import scripts
 
     def denied(*args, **kwargs):
-        raise PermissionError(13, "Permission denied", "x")
+        raise raised
 
     assert runner.invoke(app, ["init", str(tmp_path / "m")]).exit_code == 0
     monkeypatch.setattr(scripts, "write_commands", denied)
     result = runner.invoke(app, ["commands", str(tmp_path / "m")])
-    assert isinstance(result.exception, PermissionError)
+    assert result.exit_code == 1
+    assert [l for l in result.output.splitlines() if l.strip()] == [line], result.output
+
+
+def test_an_error_that_is_no_file_error_is_still_a_traceback(tmp_path, monkeypatch):
+    from mmarctl import scripts
+
+    def bug(*args, **kwargs):
+        raise ValueError("a bug")
+
+    assert runner.invoke(app, ["init", str(tmp_path / "m")]).exit_code == 0
+    monkeypatch.setattr(scripts, "write_commands", bug)
+    result = runner.invoke(app, ["commands", str(tmp_path / "m")])
+    assert isinstance(result.exception, ValueError)

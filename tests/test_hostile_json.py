@@ -233,3 +233,32 @@ def test_a_file_that_outgrows_its_stat_size_is_cut_off(tmp_path: Path, monkeypat
         (*real_stat(p)[:6], 0, *real_stat(p)[7:])))
     with pytest.raises(ConfigError, match="too large for an MMAR JSON file"):
         load_json(path)
+
+
+# -- write_json_atomic ---------------------------------------------------------------------
+
+def test_a_folder_where_the_json_file_goes_is_named_as_the_target(tmp_path: Path):
+    from mmarctl.errors import write_failed
+    from mmarctl.jsonio import write_json_atomic
+
+    (tmp_path / "metrics.json").mkdir()
+    with pytest.raises(IsADirectoryError) as info:
+        write_json_atomic(tmp_path / "metrics.json", {"a": 1})
+    assert str(write_failed(info.value)) == (
+        f"{tmp_path / 'metrics.json'}: cannot write: is a folder, expected a file")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]  # no temporary
+
+
+def test_a_full_disk_while_writing_json_names_the_file_not_its_temporary(tmp_path: Path,
+                                                                         monkeypatch):
+    from mmarctl.errors import disk_full
+    from mmarctl.jsonio import write_json_atomic
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")  # what a write() says: no file name
+
+    monkeypatch.setattr(json, "dump", full)
+    with pytest.raises(OSError) as info:
+        write_json_atomic(tmp_path / "training_summary.json", {"a": 1})
+    assert str(disk_full(info.value)).startswith(
+        f"no space left on the device writing {tmp_path / 'training_summary.json'} (")

@@ -31,6 +31,7 @@ mixed from two saves (:func:`_read_settled`).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -41,7 +42,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from mmarctl.errors import RuntimeFailure
+from mmarctl.errors import RuntimeFailure, note_writing
 
 DATA_SUFFIX = ".data-00000-of-00001"
 INDEX_SUFFIX = ".index"
@@ -143,10 +144,11 @@ def save_checkpoint(prefix: str | os.PathLike, model: Any, optimizer: Any = None
     try:
         _make_checkpoint(model, optimizer, state).write(tmp)
         _swap_in(tmp, prefix)
-    except BaseException:
+    except BaseException as error:
         # A full disk, a write error, Ctrl-C: what was written under the temporary prefix
         # is of no use to anyone, and nothing else would ever remove it.
         _remove_temporaries(tmp)
+        note_writing(error, prefix)  # TensorFlow's error names the temporary, or nothing
         raise
     _write_network_record(prefix, model)
     return prefix
@@ -232,6 +234,12 @@ def variable_name(key: str, operations: list | None = None) -> str:
 def _swap_in(tmp: str, prefix: str) -> None:
     """Steps 2-5 of the module docstring: put the complete pair at ``tmp`` in place."""
     backup, marker = _backup(prefix), _marker(prefix)
+    for dst in checkpoint_files(prefix):
+        if dst.is_dir() and not dst.is_symlink():
+            # Found before the marker: nothing is half-swapped, no marker is left behind.
+            error = IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(dst))
+            note_writing(error, dst)
+            raise error
     if not marker.exists() or not _exists(backup):
         # The main pair is complete (or, marked without a backup, a killed first save's
         # whole pair): keep it as the backup until the new pair is in place.
@@ -241,10 +249,46 @@ def _swap_in(tmp: str, prefix: str) -> None:
                 _link_or_copy(src, dst)
     # else: an earlier write was interrupted mid-swap; the backup is the good copy, keep it.
     marker.touch()
-    for src, dst in zip(checkpoint_files(tmp), checkpoint_files(prefix)):
-        os.replace(src, dst)
+    replaced = 0
+    try:
+        for src, dst in zip(checkpoint_files(tmp), checkpoint_files(prefix)):
+            os.replace(src, dst)
+            replaced += 1
+    except OSError as error:
+        # The main pair is whole if nothing was replaced yet, or whole again once the backup
+        # is put back; only then may the marker go. Otherwise the marker stays and readers
+        # keep using the backup.
+        if replaced == 0 or _restore_backup(prefix):
+            marker.unlink(missing_ok=True)
+            _remove(backup)
+        note_writing(error, error.filename2 or prefix)
+        raise
     marker.unlink()
     _remove(backup)
+
+
+def _restore_backup(prefix: str) -> bool:
+    """Put the backup pair back over a mixed main pair; whether that worked."""
+    backup = _backup(prefix)
+    if not _exists(backup):
+        return False
+    try:
+        for src, dst in zip(checkpoint_files(backup), checkpoint_files(prefix)):
+            _link_or_copy_over(src, dst)
+    except OSError:
+        return False
+    return True
+
+
+def _link_or_copy_over(src: Path, dst: Path) -> None:
+    # The backup stays complete while it is put back: readers may still be using it.
+    staged = dst.with_name(dst.name + f".restore-{os.getpid()}")
+    staged.unlink(missing_ok=True)
+    try:
+        _link_or_copy(src, staged)
+        os.replace(staged, dst)
+    finally:
+        staged.unlink(missing_ok=True)
 
 
 #: Between a checkpoint prefix and the id of the process writing it: ``model.ckpt.tmp-123``.

@@ -357,3 +357,39 @@ def test_a_resume_state_of_another_network_still_blames_the_model_config(tmp_pat
     with pytest.raises(RuntimeFailure, match="does not match the network") as info:
         ckpt.restore_training_state(prefix, tiny_model(units=5), keras.optimizers.Adam(0.1))
     assert "model config" in info.value.hint
+
+
+def test_a_folder_where_a_checkpoint_file_goes_leaves_no_marker_and_names_the_file(tmp_path):
+    from mmarctl.errors import write_failed
+
+    prefix = tmp_path / "model_final.ckpt"
+    (tmp_path / "model_final.ckpt.index").mkdir()
+    with pytest.raises(IsADirectoryError) as info:
+        ckpt.save_checkpoint(prefix, tiny_model())
+    assert str(write_failed(info.value)) == (
+        f"{tmp_path / 'model_final.ckpt.index'}: cannot write: is a folder, expected a file")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model_final.ckpt.index"]
+
+
+def test_a_rename_failing_halfway_puts_the_backup_back(tmp_path, monkeypatch):
+    prefix = tmp_path / "model.ckpt"
+    old = tiny_model(seed=1)
+    ckpt.save_checkpoint(prefix, old)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    real_replace = os.replace
+
+    def second_fails(src, dst):
+        if str(dst).endswith(ckpt.DATA_SUFFIX) and ".tmp-" in os.path.basename(src):
+            raise PermissionError(1, "Operation not permitted", src, None, dst)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(ckpt.os, "replace", second_fails)
+    with pytest.raises(PermissionError):
+        ckpt.save_checkpoint(prefix, tiny_model(seed=2))
+    monkeypatch.setattr(ckpt.os, "replace", real_replace)
+    # the old pair is whole again and no marker or backup is left
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    restored = tiny_model(seed=3)
+    ckpt.restore_model(prefix, restored)
+    x = np.ones((2, 4), np.float32)
+    np.testing.assert_array_equal(old(x), restored(x))
