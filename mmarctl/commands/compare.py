@@ -69,14 +69,19 @@ def _tables(comparison, show_all: bool, width: int) -> list:
 
     rows = comparison.rows_shown(show_all)
     labels = [run.label for run in comparison.runs]
-    name_width = max([len(row.name) for row in rows] + [len(s) for s in SECTIONS])
-    run_widths = [max([len(label)] + [len(row.values[i]) for row in rows])
+    # A long value (a path, a list) folds in either layout: what decides is whether the
+    # runs' columns, each as wide as its ordinary values, fit side by side.
+    name_width = min(max([len(row.name) for row in rows] + [len(s) for s in SECTIONS]),
+                     _FOLDED_WIDTH)
+    run_widths = [min(max([len(label)] + [len(row.values[i]) for row in rows]), _FOLDED_WIDTH)
                   for i, label in enumerate(labels)]
     if _table_width([name_width, *run_widths]) <= width:
         return [_wide_table(comparison, rows)]
     return _long_tables(comparison, rows, width)
 
 
+#: Names and values longer than this fold onto several lines in the table side by side.
+_FOLDED_WIDTH = 30
 #: A value column's heading folds onto several lines rather than widen the column
 #: past its values by more than this.
 _HEADING_WIDTH = 14

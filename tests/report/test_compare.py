@@ -270,3 +270,20 @@ def test_a_damaged_eval_metrics_file_is_unreadable_not_unvalidated(tmp_path):
     assert "unreadable" in result.output
     (b / "eval" / "metrics.json").write_text('[]')
     assert rows_of(compare([b, c]))[("eval", "metrics.json")] == ["unreadable", "not validated"]
+
+
+def test_two_mmars_with_a_long_value_stay_side_by_side(tmp_path):
+    """A long value (a path, a list) folds; it does not turn a two-MMAR table."""
+    import io
+
+    from rich.console import Console
+
+    from mmarctl.commands.compare import _tables
+
+    a = clone(tmp_path / "a", 1e-3, [0.5], loss_args={"note": "x" * 90})
+    b = clone(tmp_path / "b", 1e-4, [0.6])
+    console = Console(file=io.StringIO(), width=80, color_system=None)
+    tables = _tables(compare([a, b]), False, console.width)
+    for table in tables:
+        console.print(table)
+    assert len(tables) == 1 and "one per row" not in console.file.getvalue()
