@@ -468,7 +468,45 @@ def test_given_config_that_does_not_exist(tmp_path):
     root = make_mmar(tmp_path / "mmar")
     result = check(root, "--config-train", "config/nope.json")
     assert result.exit_code == 1
-    assert "config/nope.json: file not found" in problem_lines(result)
+    assert problem_lines(result)[0].startswith(
+        "config/nope.json: file not found: train, finetune and export read it")
+
+
+def test_no_validation_config_says_what_to_do_in_check_and_validate(tmp_path):
+    """vertebra2d and covid19 lung ship no config_validation.json: check notes it, and
+    validate/infer say what config/ has and what to write (was a bare "file not found",
+    and `-c config_train.json` gave `$: missing required key "model_loader"`)."""
+    root = make_mmar(tmp_path / "mmar", validation=None)
+    result = check(root)
+    assert result.exit_code == 0, result.output
+    assert ("config: note: no config_validation*.json, so validate and infer have no config "
+            "to run: write config/config_validation.json from config_train.json's validate "
+            "section") in result.stdout, result.stdout
+    for args, line in (
+            ([], "error: config/config_validation.json: file not found: validate and infer "
+                 "read it; this MMAR ships no validation config: write "
+                 "config/config_validation.json from config_train.json's validate section"),
+            (["-c", "config_train.json"], "error: config/config_train.json: a training config, "
+                                          "not a validation config")):
+        done = runner.invoke(app, ["validate", str(root), *args])
+        assert done.exit_code == 1 and line in done.output, done.output
+    write(root / "config" / "config_validation_ckpt.json", VALIDATION)
+    done = runner.invoke(app, ["infer", str(root)])
+    assert "this MMAR has config_validation_ckpt.json: pass one with -c" in done.output
+
+
+def test_federated_learning_configs_are_named_as_not_supported(tmp_path):
+    root = make_mmar(tmp_path / "mmar")
+    write(root / "config" / "config_fed_client.json", {"servers": [], "client": {}})
+    result = check(root)
+    assert result.exit_code == 0, result.output
+    assert ("config/config_fed_client.json: note: a Clara federated-learning config: FL is "
+            "not supported by mmarctl (docs/compatibility.md)") in result.stdout
+    result = check(root, "--config-train", "config_fed_client.json")
+    assert result.exit_code == 1
+    assert problem_lines(result)[0] == (
+        "config/config_fed_client.json: a Clara federated-learning config: FL is not "
+        "supported by mmarctl (docs/compatibility.md)")
 
 
 def test_every_validation_config_is_checked(tmp_path):

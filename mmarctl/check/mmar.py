@@ -138,6 +138,7 @@ def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None,
     report.problems.extend(output_folder_problems(workspace, env, overrides))
     configs = _config_files(workspace, train_config, validation_configs, report)
     if train_config is None and not validation_configs:
+        report.notes.extend(_config_notes(workspace, configs))
         configs += _automl_train_config(workspace, configs)
     uses: list[DataUse] = []
     for kind, path in configs:
@@ -301,10 +302,96 @@ def given_config_path(workspace: Workspace, name: str) -> Path:
     return candidate
 
 
+#: Clara's federated-learning configs (FL server and client): mmarctl runs neither.
+FL_CONFIGS = ("config_fed_client.json", "config_fed_server.json")
+FL_MESSAGE = ("a Clara federated-learning config: FL is not supported by mmarctl "
+              "(docs/compatibility.md)")
+
+
+def config_file_problem(workspace: Workspace, kind: str, path: Path) -> Problem | None:
+    """What makes ``path`` unusable as a ``kind`` ("train" or "validation") config before
+    its contents are checked, in one line that says what to do: missing (naming the configs
+    config/ has instead), a federated-learning config, or a config of the other kind.
+    None otherwise (a file that cannot be read is left to :func:`load_json`'s line)."""
+    shown = workspace.display(path)
+    if not path.exists() and not path.is_symlink():
+        if kind == "train":
+            return Problem(shown, "", _missing_train_config(workspace))
+        return Problem(shown, "", "file not found: validate and infer read it; "
+                       + _validation_hint(workspace, "this MMAR ships no validation config: "))
+    data = _json_object(path)
+    if path.name in FL_CONFIGS or (data is not None and "servers" in data
+                                   and ("client" in data or "aggregator" in data)):
+        return Problem(shown, "", FL_MESSAGE)
+    if data is None:
+        return None
+    if kind == "validation" and isinstance(data.get("train"), dict):
+        return Problem(shown, "", "a training config, not a validation config (validate and "
+                       "infer read pre_transforms, inferer and model_loader at its top "
+                       "level); " + _validation_hint(workspace, "this MMAR ships none: "))
+    if kind == "train" and "train" not in data and "model_loader" in data:
+        return Problem(shown, "", "a validation config, not a training config (it has "
+                       "model_loader and no train section); name it with -c in validate "
+                       "and infer, and a training config with --config-train")
+    return None
+
+
+def _validation_hint(workspace: Workspace, none: str = "") -> str:
+    """What to do without a usable validation config: name the ones config/ has, else say
+    (after ``none``) how to write one from a training config's ``validate`` section."""
+    found = sorted(p.name for p in workspace.config_dir.glob("*.json")
+                   if _looks_like_validation_config(p))
+    if found:
+        return f"this MMAR has {', '.join(found)}: pass one with -c (--config)"
+    trains = sorted(p.name for p in workspace.config_dir.glob("*.json")
+                    if _looks_like_train_config(p))
+    source = f"{trains[0]}'s" if trains else "the training config's"
+    return (f"{none}write config/config_validation.json from "
+            f"{source} validate section (pre_transforms, inferer, metrics as val_metrics) with "
+            'a model_loader such as {"name": "CheckpointLoader", "args": {"checkpoint_dir": '
+            '"{MMAR_CKPT_DIR}"}}, or pass one with -c')
+
+
+def _json_object(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _looks_like_validation_config(path: Path) -> bool:
+    data = _json_object(path)
+    return (data is not None and "train" not in data
+            and ("model_loader" in data or ("pre_transforms" in data and "inferer" in data)))
+
+
+def _config_notes(workspace: Workspace, configs: list[tuple[str, Path]]) -> list[Problem]:
+    """Notes of a whole-MMAR check: no validation config (validate and infer have nothing
+    to run), and Clara federated-learning configs (not supported)."""
+    notes = []
+    if configs and not any(kind == "validation" for kind, _ in configs):
+        notes.append(Problem(workspace.display(workspace.config_dir), "",
+                             "no config_validation*.json, so validate and infer have no "
+                             "config to run: " + _validation_hint(workspace), NOTE))
+    found = [name for name in FL_CONFIGS if workspace.config_path(name).is_file()]
+    if found:
+        message = (FL_MESSAGE if len(found) == 1 else
+                   FL_MESSAGE.replace("a Clara federated-learning config", "Clara "
+                                      "federated-learning configs"))
+        notes.append(Problem(", ".join(workspace.display(workspace.config_path(name))
+                                       for name in found), "", message, NOTE))
+    return notes
+
+
 def check_config_file(workspace: Workspace, kind: str, path: Path, env: dict[str, Any],
                       overrides: dict[str, Any], report: CheckReport) -> list[DataUse]:
     """Check one train or validation config (``kind``) into ``report``; the data it reads."""
     shown = workspace.display(path)
+    unusable = config_file_problem(workspace, kind, path)
+    if unusable is not None:
+        report.problems.append(unusable)
+        return []
     try:
         raw = load_json(path, shown_as=shown)
     except ConfigError as error:

@@ -205,12 +205,18 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
     if options.output:
         overrides["MMAR_EVAL_OUTPUT_PATH"] = str(Path(options.output).resolve())
     options = EvalOptions(**{**options.__dict__, "overrides": overrides})
+    from mmarctl.check.mmar import config_file_problem, given_config_path
+    from mmarctl.check.preflight import check_evaluation, refuse
+
+    # A missing config, an FL or a training config given as the validation config: check's
+    # line, naming what config/ has instead, before the bare "file not found".
+    unusable = config_file_problem(workspace, "validation",
+                                   given_config_path(workspace, options.config))
+    refuse([unusable] if unusable is not None else [])
     resolved = workspace.resolve(options.config, overrides)
     data, file = resolved.data, resolved.file
     # check's own pre-flight on what this run reads, before TensorFlow: a config mistake
     # costs no TensorFlow start-up. With --input the datalist is not read.
-    from mmarctl.check.preflight import check_evaluation
-
     check_evaluation(workspace, overrides, config=options.config,
                      train_config=options.train_config, labels=validating,
                      datalist=not options.inputs,
