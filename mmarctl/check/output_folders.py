@@ -4,14 +4,20 @@ train writes checkpoints into ``MMAR_CKPT_DIR`` (default ``models/``) and valida
 infer write their results into ``MMAR_EVAL_OUTPUT_PATH`` (default ``eval/``); both start by
 taking a lock file inside. A value that names an existing file (a typo such as
 ``config/environment.json``), or lies under one, makes every one of those verbs refuse; one
-that does not exist yet is fine (the verbs create it).
+that does not exist yet is fine (the verbs create it), unless it lies outside the MMAR and
+its parent folder is missing too: that is typically a path from Clara's container
+(``/workspace/mmars/...``, ``/data/training/...``) in an MMAR copied out of it, and creating
+the whole tree at ``/`` would only hide the checkpoints. A value given with ``--set`` (or
+infer's ``--output``) is created as typed.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Mapping
 
+from mmarctl.errors import ConfigError
 from mmarctl.problems import Problem
 from mmarctl.workspace import ENVIRONMENT, Workspace
 
@@ -21,11 +27,14 @@ OUTPUT_FOLDERS = (
                                 "infer and export read them"),
     ("MMAR_EVAL_OUTPUT_PATH", "eval", "validate and infer write their results there"),
 )
+#: The verbs that create each output folder when it is missing.
+CREATED_BY = {"MMAR_CKPT_DIR": "train", "MMAR_EVAL_OUTPUT_PATH": "validate and infer"}
 
 
 def output_folder_problems(workspace: Workspace, env: Mapping[str, Any],
                            overrides: Mapping[str, Any] | None = None) -> list[Problem]:
-    """One problem per output folder that is a file or lies under one.
+    """One problem per output folder that is a file or lies under one, or that a verb would
+    create outside the MMAR along with missing parents (:func:`stray_folder_problem`).
 
     Args:
         workspace: the MMAR.
@@ -44,6 +53,9 @@ def output_folder_problems(workspace: Workspace, env: Mapping[str, Any],
             folder, file, json_path = workspace.root / default, "", ""
         blocking = _file_in_the_way(folder)
         if blocking is None:
+            if json_path and key not in (overrides or {}):  # a path typed now is meant
+                stray = stray_folder_problem(workspace, key, folder, file, json_path)
+                problems.extend([stray] if stray else [])
             continue
         shown = workspace.display(blocking)
         where = "is a file" if blocking == folder else f"lies under {shown}, which is a file"
@@ -51,6 +63,49 @@ def output_folder_problems(workspace: Workspace, env: Mapping[str, Any],
         problems.append(Problem(file, json_path, f"{subject} {where}, not a folder: {use} "
                                 f"(set {key} to a folder)"))
     return problems
+
+
+def stray_folder_problem(workspace: Workspace, key: str, folder: Path, file: str,
+                         json_path: str) -> Problem | None:
+    """The problem with the output folder ``folder`` (``key``'s) when it is outside the MMAR
+    and neither it nor its parent exists, else None.
+
+    Args:
+        workspace: the MMAR.
+        key: ``MMAR_CKPT_DIR`` or ``MMAR_EVAL_OUTPUT_PATH``.
+        folder: the folder the verbs would write (absolute).
+        file: where the value was given (``config/environment.json``, ``--set``).
+        json_path: the key, when ``file`` is given.
+    """
+    root = Path(os.path.realpath(workspace.root))
+    folder = Path(os.path.abspath(folder))  # "../x" said as the folder it names
+    if folder.exists() or folder.parent.exists():
+        return None  # one new folder beside existing ones is what the user asked for
+    if Path(os.path.realpath(folder)).is_relative_to(root):
+        return None
+    default = dict((k, d) for k, d, _ in OUTPUT_FOLDERS)[key]
+    return Problem(file, json_path,
+                   f"{folder} does not exist, nor does its parent, and it is outside the MMAR "
+                   f"(a path from Clara's container?): {CREATED_BY[key]} would create that "
+                   f"whole tree; set {key} to {default} (--set {key}={default}), or create "
+                   f"{folder.parent} first to keep it there")
+
+
+def require_output_folder(workspace: Workspace, key: str, folder: Path,
+                          overrides: Mapping[str, Any] | None = None) -> None:
+    """Refuse, before a verb creates ``folder`` (``key``'s output folder, e.g. by locking it),
+    what :func:`stray_folder_problem` reports of a value from environment.json (one given
+    with ``--set``, in ``overrides``, is created as typed).
+
+    Raises:
+        ConfigError: naming environment.json, the key and the fix.
+    """
+    if key in (overrides or {}):
+        return
+    file = workspace.display(workspace.config_path(ENVIRONMENT))
+    problem = stray_folder_problem(workspace, key, Path(folder), file, key)
+    if problem is not None:
+        raise ConfigError(problem.message, file=problem.file, json_path=problem.json_path)
 
 
 def _file_in_the_way(folder: Path) -> Path | None:

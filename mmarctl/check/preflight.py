@@ -19,6 +19,7 @@ from typing import Any, Iterable, Mapping
 from mmarctl.check.data import check_data
 from mmarctl.check.images import CHANNEL_CHANGING
 from mmarctl.check.models import model_findings
+from mmarctl.check.output_folders import output_folder_problems
 from mmarctl.check.mmar import (CLARA4_MESSAGE, CheckReport, TrainingNetwork, check_config_file,
                                 check_overrides, given_config_path, read_environment)
 from mmarctl.errors import ConfigError, RuntimeFailure
@@ -57,6 +58,9 @@ def evaluation_problems(workspace: Workspace, overrides: Mapping[str, Any], *, c
         return [Problem(str(workspace.root), "", CLARA4_MESSAGE)]
     report = CheckReport()
     env = read_environment(workspace, report)
+    # The folders they write or read (before the lock creates them, e.g. a Clara container
+    # path at /): check's lines, and their fix before a model missing there.
+    report.problems.extend(output_folder_problems(workspace, env, overrides))
     path = given_config_path(workspace, config)
     train_path = workspace.config_path(train_config)
     network_problems: list[Problem] = []
