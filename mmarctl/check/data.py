@@ -199,8 +199,8 @@ def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
                and (use.datalist, use.base_dir, use.key, field) not in headers_seen]
         headers_seen.update((use.datalist, use.base_dir, use.key, f) for f in png)
         if png and use.base_dir is not None:
-            problems.extend(Problem(shown, use.key, message)
-                            for message in png_problems(items, Path(use.base_dir), png))
+            problems.extend(Problem(shown, use.key, message) for message in png_problems(
+                items, Path(use.base_dir), png, use.image_channels, kinds))
     return problems, checked
 
 

@@ -205,10 +205,23 @@ def header_affine(header: Any) -> np.ndarray:
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def png_problems(items: list, base: Path, fields: list[str]) -> list[str]:
-    """A message for the files of ``fields`` (which LoadPng reads) that are not PNG files,
-    from their first eight bytes (a NIfTI data set under a 2-D PNG MMAR's loaders)."""
-    wrong, checked = [], 0
+#: PNG colour type (IHDR) -> the channels LoadPng gives: grey, RGB, palette (expanded to
+#: RGB), grey+alpha, RGBA.
+PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}
+#: The colour types' names, for messages.
+PNG_COLOURS = {0: "grey", 2: "RGB", 3: "palette", 4: "grey+alpha", 6: "RGBA"}
+
+
+def png_problems(items: list, base: Path, fields: list[str],
+                 expected_channels: int | None = None,
+                 kinds: dict[Path, str] | None = None) -> list[str]:
+    """Messages for the files of ``fields`` (which LoadPng reads) that are not PNG files,
+    from their first eight bytes (a NIfTI data set under a 2-D PNG MMAR's loaders), and for
+    the ``image`` files whose colour type (the IHDR chunk: 29 bytes in) gives another
+    channel count than ``expected_channels`` (grey PNGs under an RGB MMAR), as
+    :func:`header_problems` compares a NIfTI file's channels.
+    """
+    wrong, channels, unreadable, checked = [], [], defaultdict(list), 0
     for item in items:
         item = {"image": item} if isinstance(item, str) else item
         if not isinstance(item, dict):
@@ -216,16 +229,33 @@ def png_problems(items: list, base: Path, fields: list[str]) -> list[str]:
         for field in fields:
             for name in _names(item.get(field)):
                 path = base / name
-                if not path.is_file():
+                if file_kind(path, kinds) != "file":
                     continue  # reported by the missing-files check
                 checked += 1
-                with open(path, "rb") as file:
-                    if file.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
-                        wrong.append(name)
-    if not wrong:
-        return []
-    return [f"{len(wrong)} of {checked} files are not PNG files (LoadPng reads them): "
-            f"{_listed(wrong)}"]
+                try:
+                    with open(path, "rb") as file:
+                        head = file.read(len(PNG_SIGNATURE) + 18)
+                except OSError as error:
+                    unreadable[error.strerror or type(error).__name__].append(name)
+                    continue
+                if head[:len(PNG_SIGNATURE)] != PNG_SIGNATURE:
+                    wrong.append(name)
+                    continue
+                colour = head[-1] if len(head) == 26 and head[12:16] == b"IHDR" else None
+                count = PNG_CHANNELS.get(colour)
+                if (field == "image" and expected_channels is not None and count is not None
+                        and count != expected_channels):
+                    channels.append(f"{name} ({count}, {PNG_COLOURS[colour]})")
+    found = []
+    if wrong:
+        found.append(f"{len(wrong)} of {checked} files are not PNG files (LoadPng reads "
+                     f"them): {_listed(wrong)}")
+    found.extend(f"{len(names)} of {checked} PNG files: cannot read: {reason} (check the "
+                 f"files' owner and mode): {_listed(names)}"
+                 for reason, names in unreadable.items())
+    if channels:
+        found.append(_line("channels", channels, checked, expected_channels))
+    return found
 
 
 #: How far apart (relative) two voxel spacings may be and still count as one: pixdim is

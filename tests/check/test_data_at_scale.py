@@ -109,3 +109,19 @@ def test_each_missing_file_is_stated_once(mmar, monkeypatch):
     lines = problem_lines(runner.invoke(app, ["check", str(mmar)]).output)
     assert any("files are missing under DATA_ROOT" in line for line in lines), lines
     assert stats and max(stats.values()) == 1, stats
+
+
+def test_png_colour_type_is_held_to_output_image_channels(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from mmarctl.check.images import png_problems
+
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "grey.png")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "rgb.png")
+    items = [{"image": "grey.png"}, {"image": "rgb.png"}]
+    assert png_problems(items, tmp_path, ["image"], 3) == [
+        "1 images have a channel count other than output_image_channels=3: grey.png (1, grey)"]
+    assert png_problems(items, tmp_path, ["image"], 1) == [
+        "1 images have a channel count other than output_image_channels=1: rgb.png (3, RGB)"]
+    assert png_problems(items, tmp_path, ["image"], None) == []
