@@ -119,6 +119,7 @@ def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
     # not tried again); each path stat'ed once (on network storage a stat is a round trip).
     geometries: dict[Path, Geometry | None] = {}
     kinds: dict[Path, str] = {}
+    classes_told: set[tuple] = set()  # a model's num_classes against a datalist, said once
     for use in uses:
         if not use.datalist:
             problems.append(Problem(*use.origin, DATALIST_NOT_SET))
@@ -169,7 +170,7 @@ def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
             tuple(r for r in use.field_reads if r.field not in told), use.made_fields, items,
             use.key, use.origin[0]))
         if use.reads_class_labels():
-            problems.extend(_class_label_problems(items, use, shown))
+            problems.extend(_class_label_problems(items, use, shown, classes_told))
         missing = _missing_files(items, use, shown, tuple(reads) or FILE_FIELDS, kinds)
         problems.extend(missing)
         # Each file's header once, even when several pipelines read the same list; one field
@@ -204,20 +205,53 @@ def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
     return problems, checked
 
 
-def _class_label_problems(items: list, use: DataUse, shown: str) -> list[Problem]:
+def _class_label_problems(items: list, use: DataUse, shown: str,
+                          told: set[tuple] | None = None) -> list[Problem]:
     """One problem per item whose ``"label"`` is not a class label (the first few, then a
-    count), at its JSON path: the pipeline refuses the same items (class_labels)."""
-    bad = []
+    count), at its JSON path: the pipeline refuses the same items (class_labels).
+
+    When every label is a valid list of one same length that is not the network's
+    ``num_classes`` (CheXpert's 15 labels under a model whose args set no num_classes),
+    the datalist is right and the model is not: one problem naming the model's arg, once
+    for all the lists of the datalist (``told``)."""
+    bad, lengths = [], set()
     for index, item in enumerate(items):
         value = item.get("label", MISSING) if isinstance(item, dict) else MISSING
         message = class_label_problem(value, use.num_classes)
         if message:
             bad.append(Problem(shown, f"{use.key}[{index}].label", message))
+        lengths.add(len(value) if isinstance(value, list)
+                    and class_label_problem(value, len(value) or None) is None else None)
+    if bad and use.num_classes is not None and len(lengths) == 1 and None not in lengths:
+        length = lengths.pop()
+        told = set() if told is None else told
+        if (use.datalist, use.num_classes, length) in told:
+            return []
+        told.add((use.datalist, use.num_classes, length))
+        return [_num_classes_problem(use, shown, length)]
     if len(bad) > SHOW_MISSING:
         rest = len(bad) - SHOW_MISSING
         bad = bad[:SHOW_MISSING] + [Problem(shown, use.key, f"and {rest} more items whose "
                                             "label is not a class label")]
     return bad
+
+
+#: Where the training config gives the network's outputs.
+NUM_CLASSES_PATH = "train.model.args.num_classes"
+
+
+def _num_classes_problem(use: DataUse, shown: str, length: int) -> Problem:
+    """The network's ``num_classes`` against labels that all have ``length`` values."""
+    default = (" (1 is the default when the model's args set no num_classes)"
+               if use.num_classes == 1 else "")
+    message = (f"the network has num_classes={use.num_classes}{default}, but every label of "
+               f"{shown} has {length} values, one per class (Clara's label_format): set "
+               f"\"num_classes\": {length} in the model's args")
+    # A training config names its own model; a validation config's network is the training
+    # config's (check builds no model loader).
+    if use.origin[1].startswith(("train.", "validate.")):
+        return Problem(use.origin[0], NUM_CLASSES_PATH, message)
+    return Problem(shown, use.key, f"{message} ({NUM_CLASSES_PATH} of the training config)")
 
 
 def _load(path: Path, shown: str, use: DataUse, problems: list[Problem]) -> Any:

@@ -97,3 +97,28 @@ def test_the_pipeline_holds_labels_to_num_classes(classification):
     assert error.file == str(wrong) and error.json_path == "training[1].label"
     assert "one value in 0..1 (num_classes=1)" in error.message
     assert "3 value(s) [1, 0, 1]" in error.message
+
+
+def test_labels_all_longer_than_num_classes_blame_the_model_args_once(classification,
+                                                                      tmp_path):
+    """CheXpert: 15 labels per item and no num_classes in the model's args (1 by default):
+    one line naming train.model.args.num_classes, not one per item."""
+    import shutil
+
+    root = tmp_path / "c"
+    shutil.copytree(classification, root)
+    edit_json(root / "config" / "config_train.json",
+              lambda c: c["train"]["model"]["args"].pop("num_classes", None))
+
+    def fifteen(datalist: dict) -> None:
+        for name in ("training", "validation"):
+            for item in datalist[name]:
+                item["label"] = [1] + [0] * 14
+    edit_json(root / DATALIST, fifteen)
+    result = runner.invoke(app, ["check", str(root)])
+    assert result.exit_code == 1, result.output
+    assert problem_lines(result.output) == [
+        "config/config_train.json: train.model.args.num_classes: the network has "
+        "num_classes=1 (1 is the default when the model's args set no num_classes), but "
+        f"every label of {DATALIST} has 15 values, one per class (Clara's label_format): "
+        'set "num_classes": 15 in the model\'s args'], result.output
