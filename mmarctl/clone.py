@@ -17,7 +17,8 @@ What a new workspace gets from its source:
   the clone write where the source writes (an absolute path, or a relative one reaching the
   same folder or into the source) is reset to ``models`` / ``eval``;
 * ``.mmarctl/provenance.json``: the source, the UTC time, the mmarctl version and what was
-  copied or rewritten; a source's own provenance is nested, so the lineage is kept.
+  copied or rewritten; ``lineage`` lists the source's own record and its ancestors', nearest
+  first (a flat list, at most :data:`LINEAGE_LIMIT`), so a chain of clones keeps its lineage.
 
 Symbolic links inside the source that point inside it are recreated as relative links
 (a note names any that the clone leaves dangling); a link pointing outside the source is
@@ -54,6 +55,11 @@ OUTPUT_VARIABLES = {"MMAR_CKPT_DIR": "models", "MMAR_EVAL_OUTPUT_PATH": "eval"}
 SKIPPED_NAMES = ("__pycache__", ".ipynb_checkpoints")
 
 PROVENANCE = Path(".mmarctl") / "provenance.json"
+#: The most ancestors a provenance lists; older ones are only counted (``lineage_dropped``).
+LINEAGE_LIMIT = 100
+#: The keys that carry a record's ancestors: ``source_provenance`` is the nested form of
+#: earlier versions, which a chain of 63 clones took past the JSON depth limit.
+_LINEAGE_KEYS = ("lineage", "lineage_dropped", "lineage_unreadable", "source_provenance")
 
 
 @dataclass
@@ -278,14 +284,37 @@ def _utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _source_provenance(src: Path) -> Any:
+def _lineage(src: Path, notes: list[str]) -> dict[str, Any]:
+    """The provenance fields that keep the source's lineage: ``lineage``, the source's own
+    record and its ancestors', nearest first, each without its ancestors (flat: nesting
+    passed the JSON depth limit); ``lineage_dropped``, how many older ones were cut at
+    :data:`LINEAGE_LIMIT`; ``lineage_unreadable`` when the source's file cannot be read (a
+    note says so too: the lineage is never dropped without a word)."""
     path = src / PROVENANCE
     if not path.is_file():
-        return None
+        return {"lineage": []}
     try:
-        return load_json(path)
-    except MmarError:
-        return None
+        record = load_json(path)
+    except MmarError as error:
+        notes.append(f"the source's {PROVENANCE.as_posix()} cannot be read ({error.message}): "
+                     "the new workspace's lineage starts at the source")
+        return {"lineage": [], "lineage_unreadable": error.message}
+    chain: list[Any] = []
+    dropped = 0
+    while isinstance(record, dict):
+        chain.append({k: v for k, v in record.items() if k not in _LINEAGE_KEYS})
+        if isinstance(record.get("lineage"), list):
+            chain.extend(record["lineage"])
+            counted = record.get("lineage_dropped")
+            valid = isinstance(counted, int) and not isinstance(counted, bool)
+            dropped = counted if valid and counted > 0 else 0
+            break
+        record = record.get("source_provenance")  # the nested form of earlier versions
+    dropped += max(0, len(chain) - LINEAGE_LIMIT)
+    fields: dict[str, Any] = {"lineage": chain[:LINEAGE_LIMIT]}
+    if dropped:
+        fields["lineage_dropped"] = dropped
+    return fields
 
 
 def clone(source: str, dest: str | os.PathLike, *, with_models: bool = False,
@@ -333,6 +362,7 @@ def clone(source: str, dest: str | os.PathLike, *, with_models: bool = False,
         if old_scripts:
             result.notes.append("replaced scripts not written by mmarctl: "
                                 + ", ".join(old_scripts))
+        lineage = _lineage(origin.path, result.notes)
         write_json_atomic(tmp / PROVENANCE, {
             "command": command,
             "source": origin.label,
@@ -342,7 +372,7 @@ def clone(source: str, dest: str | os.PathLike, *, with_models: bool = False,
             "with_models": with_models,
             "copied": copied,
             "rewritten": result.rewritten,
-            "source_provenance": _source_provenance(origin.path),
+            **lineage,
         })
     return result
 

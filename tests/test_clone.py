@@ -194,7 +194,58 @@ def test_clone_of_a_clone_keeps_the_lineage(tmp_path):
     clone_lib.clone(str(first), second)
     provenance = json.loads((second / ".mmarctl" / "provenance.json").read_text())
     assert provenance["source"] == str(first.resolve())
-    assert provenance["source_provenance"]["source"] == "scaffold:spleen"
+    assert [entry["source"] for entry in provenance["lineage"]] == ["scaffold:spleen"]
+
+
+def test_a_long_chain_of_clones_keeps_its_lineage_flat(tmp_path):
+    # Nested, the 63rd clone's source provenance passed the JSON depth limit and the
+    # lineage was dropped without a word.
+    chain = [tmp_path / "c0"]
+    clone_lib.clone("spleen", chain[0])
+    for i in range(1, 70):
+        chain.append(tmp_path / f"c{i}")
+        assert clone_lib.clone(str(chain[-2]), chain[-1]).notes == []
+    provenance = json.loads((chain[-1] / ".mmarctl" / "provenance.json").read_text())
+    # Each record says where its workspace came from: c68's (from c67) ... c0's (spleen).
+    sources = [entry["source"] for entry in provenance["lineage"]]
+    assert sources == [str(c.resolve()) for c in reversed(chain[:-2])] + ["scaffold:spleen"]
+    assert "lineage_dropped" not in provenance
+
+
+def test_lineage_is_bounded_and_says_what_it_cut(tmp_path, monkeypatch):
+    monkeypatch.setattr(clone_lib, "LINEAGE_LIMIT", 2)
+    chain = [tmp_path / "c0"]
+    clone_lib.clone("spleen", chain[0])
+    for i in range(1, 5):
+        chain.append(tmp_path / f"c{i}")
+        clone_lib.clone(str(chain[-2]), chain[-1])
+    provenance = json.loads((chain[-1] / ".mmarctl" / "provenance.json").read_text())
+    # c3's record (from c2) and c2's (from c1) are kept; c1's and c0's are counted.
+    assert [e["source"] for e in provenance["lineage"]] == [str(chain[2].resolve()),
+                                                            str(chain[1].resolve())]
+    assert provenance["lineage_dropped"] == 2
+
+
+def test_nested_provenance_of_earlier_versions_becomes_the_flat_lineage(source, tmp_path):
+    write_json(source / ".mmarctl" / "provenance.json", {
+        "command": "clone", "source": "/old/b", "source_provenance": {
+            "command": "clone", "source": "/old/a", "source_provenance": {
+                "command": "init", "source": "scaffold:spleen", "source_provenance": None}}})
+    clone_lib.clone(str(source), tmp_path / "new")
+    provenance = json.loads((tmp_path / "new" / ".mmarctl" / "provenance.json").read_text())
+    assert [e["source"] for e in provenance["lineage"]] == ["/old/b", "/old/a",
+                                                            "scaffold:spleen"]
+    assert "source_provenance" not in json.dumps(provenance)
+
+
+def test_unreadable_source_provenance_is_said(source, tmp_path):
+    (source / ".mmarctl").mkdir()
+    (source / ".mmarctl" / "provenance.json").write_text("[" * 100 + "]" * 100)
+    result = invoke("clone", source, tmp_path / "new")
+    assert result.exit_code == 0, result.output
+    assert "note: the source's .mmarctl/provenance.json cannot be read" in result.output
+    provenance = json.loads((tmp_path / "new" / ".mmarctl" / "provenance.json").read_text())
+    assert provenance["lineage"] == [] and "nested deeper" in provenance["lineage_unreadable"]
 
 
 def test_links_inside_the_source_stay_relative_links(source, tmp_path):
