@@ -15,10 +15,15 @@ writer is configured.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
+import io
+import json
 import logging
 import math
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -26,7 +31,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from mmarctl.errors import ConfigError, DataError, RuntimeFailure, UsageError
-from mmarctl.jsonio import load_json, write_json_atomic
+from mmarctl.jsonio import load_json
 from mmarctl.locks import lock_folder, scoped
 from mmarctl.runtime import argcheck, logs, user_code
 from mmarctl.runtime.builder import ComponentBuilder
@@ -572,20 +577,20 @@ def write_metric_reports(output_dir: Path, metrics: list[Any],
                for name, col in columns.items()}
 
     per_case_path = output_dir / "metrics_per_case.csv"
-    with per_case_path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["case", *names])
-        for case, values in rows:
-            writer.writerow([case, *[f"{v:.6f}" for v in values]])
+    table = io.StringIO(newline="")
+    writer = csv.writer(table)
+    writer.writerow(["case", *names])
+    for case, values in rows:
+        writer.writerow([case, *[f"{v:.6f}" for v in values]])
 
     json_path = output_dir / "metrics.json"
-    write_json_atomic(json_path, {
+    document = {
         "summary": {n: {k: (None if isinstance(v, float) and math.isnan(v) else v)
                         for k, v in s.items()} for n, s in summary.items()},
         "per_case": [{"case": case, **{n: (None if math.isnan(v) else v)
                                       for n, v in zip(names, values)}}
                      for case, values in rows],
-        "skipped": [{"case": case, "reason": reason} for case, reason in skipped.items()]})
+        "skipped": [{"case": case, "reason": reason} for case, reason in skipped.items()]}
 
     text_path = output_dir / "metrics_summary.txt"
     lines = [f"{'metric':<24} {'value':>10} {'min':>10} {'max':>10} {'mean':>10} {'cases':>6}"]
@@ -595,8 +600,62 @@ def write_metric_reports(output_dir: Path, metrics: list[Any],
     if skipped:
         lines.append(f"skipped {len(skipped)} unusable case(s) (skip_bad_cases): "
                      + ", ".join(skipped))
-    text_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _replace_together({per_case_path: table.getvalue(),
+                       json_path: json.dumps(document, indent=2) + "\n",
+                       text_path: "\n".join(lines) + "\n"})
     return [json_path, per_case_path, text_path]
+
+
+def _replace_together(contents: Mapping[Path, str]) -> None:
+    """Write each file to a hidden temporary beside it, then rename them all into place:
+    a report that cannot be written (a read-only or immutable file, a folder in its place)
+    leaves the previous run's reports whole, not half old, half new.
+
+    Raises:
+        RuntimeFailure: a file cannot be written, naming it (a full disk stays an OSError,
+            which the CLI names as such).
+    """
+    from mmarctl.errors import note_writing
+    from mmarctl.staging import temporary_beside
+
+    umask = os.umask(0)
+    os.umask(umask)
+    staged: list[tuple[str, Path]] = []
+    kept: dict[Path, str] = {}  # the previous run's reports, put back if a rename fails
+    replaced: list[Path] = []
+    path = next(iter(contents))
+    try:
+        for path in contents:  # a folder in a report's place: refused before any rename
+            if path.is_dir():
+                raise IsADirectoryError(errno.EISDIR, "is a folder, expected a file", str(path))
+        for path, text in contents.items():
+            fd, tmp = temporary_beside(path)
+            staged.append((tmp, path))
+            os.fchmod(fd, 0o666 & ~umask)  # mkstemp's 0600: as a plain open() would
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+            if path.is_file():
+                fd, kept[path] = temporary_beside(path)
+                os.close(fd)
+                shutil.copy2(path, kept[path])
+        for tmp, path in staged:
+            os.replace(tmp, path)
+            replaced.append(path)
+    except OSError as error:
+        for done in replaced:  # an immutable or read-only file among them: undo the others
+            if done in kept:
+                with contextlib.suppress(OSError):
+                    os.replace(kept.pop(done), done)
+        for tmp in [tmp for tmp, _ in staged] + list(kept.values()):
+            Path(tmp).unlink(missing_ok=True)
+        note_writing(error, path)
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        why = ("is a folder, expected a file" if isinstance(error, IsADirectoryError)
+               else f"cannot write: {error.strerror or error}")
+        raise RuntimeFailure(why, file=path) from error
+    for backup in kept.values():
+        Path(backup).unlink(missing_ok=True)
 
 
 def _updated(metric: Any, sample: dict[str, Any]) -> float:
