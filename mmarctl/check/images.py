@@ -41,6 +41,11 @@ import numpy as np
 #: How many files a problem line names before giving only the count.
 SHOW = 5
 
+#: From how many files a header pass shows its progress (a bar on a terminal, a log line
+#: every few seconds otherwise): about a second of reading on local disk, far more on
+#: network storage; below it, check says nothing until it is done.
+PROGRESS_FROM = 2000
+
 #: Transforms that change the number of image channels: with one in the chain, the files'
 #: channels are not compared with output_image_channels (preflight checks the result).
 CHANNEL_CHANGING = frozenset({"AddExtremePointsChannel", "RepeatChannel",
@@ -64,13 +69,27 @@ def header_problems(items: list, base: Path, fields: list[str],
             spatial-axes check read no header twice and retry no bad file.
         kinds: :func:`file_kind` of the paths already looked at (each file stat'ed once).
     """
+    from mmarctl.console import progress
+
     found: dict[str, list[str]] = defaultdict(list)
     checked = 0
-    for item in items:
-        if isinstance(item, str):
-            item = {"image": item}
-        if not isinstance(item, dict):
-            continue
+    with progress(f"reading {'/'.join(fields)} NIfTI headers", total=len(items),
+                  enabled=len(items) * len(fields) >= PROGRESS_FROM) as bar:
+        for item in items:
+            bar.update(1)
+            checked = _item_headers(item, base, fields, expected_channels, known, kinds,
+                                    found, checked)
+    return [_line(kind, files, checked, expected_channels) for kind, files in found.items()]
+
+
+def _item_headers(item: Any, base: Path, fields: list[str], expected_channels: int | None,
+                  known: dict[Path, Geometry | None] | None, kinds: dict[Path, str] | None,
+                  found: dict[str, list[str]], checked: int) -> int:
+    """:func:`header_problems` for one item: its findings go into ``found``; returns the
+    number of files checked so far."""
+    if isinstance(item, str):
+        item = {"image": item}
+    if isinstance(item, dict):
         for field in fields:
             names = _names(item.get(field))
             channels = 0
@@ -90,7 +109,7 @@ def header_problems(items: list, base: Path, fields: list[str],
             if (field == "image" and expected_channels is not None and channels
                     and channels != expected_channels):
                 found["channels"].append(f"{names[0]} ({channels})")
-    return [_line(kind, files, checked, expected_channels) for kind, files in found.items()]
+    return checked
 
 
 #: What :func:`file_kind` calls a path that is not a regular file, by ``stat`` file type.

@@ -125,3 +125,15 @@ def test_png_colour_type_is_held_to_output_image_channels(tmp_path):
     assert png_problems(items, tmp_path, ["image"], 1) == [
         "1 images have a channel count other than output_image_channels=1: rgb.png (3, RGB)"]
     assert png_problems(items, tmp_path, ["image"], None) == []
+
+
+def test_a_long_header_pass_shows_its_progress(mmar, monkeypatch, capsys):
+    from mmarctl.check import images
+    from mmarctl.check.data import DataUse, check_data
+
+    monkeypatch.setattr(images, "PROGRESS_FROM", 3)  # 3 training cases (a log line: no tty)
+    use = DataUse(str(mmar / "data" / "dataset_0.json"), str(mmar / "data"), "training",
+                  ("config/config_train.json", "x"), ("config/environment.json", "DATA_ROOT"),
+                  reads=(("image", "LoadNifti"),))
+    assert check_data([use], str)[0] == []
+    assert "reading image NIfTI headers: 3/3" in capsys.readouterr().err
