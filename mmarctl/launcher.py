@@ -35,10 +35,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mmarctl.errors import MissingDependency, RuntimeFailure, UsageError
 
@@ -57,6 +57,9 @@ WORKER_ENV = "MMARCTL_WORKER"
 EXPECTED_SIZE_ENV = "MMARCTL_EXPECTED_SIZE"
 #: ``gloo`` or ``mpirun``: which launcher started the worker (for that worker's messages).
 LAUNCHER_ENV = "MMARCTL_LAUNCHER"
+#: Seconds Horovod's launcher lets a worker it told to stop (SIGTERM) save its state before it
+#: kills it; set by :func:`launch` from its ``grace`` (Horovod's own default is 5).
+STOP_GRACE_ENV = "MMARCTL_STOP_GRACE"
 #: Accepted ``--launcher`` values.
 LAUNCHERS = ("gloo", "mpirun")
 #: The command that installs Horovod (see mmarctl/install_horovod.py).
@@ -490,6 +493,9 @@ def _supervise(command: list[str], env: dict[str, str], grace: float,
     previous = {s: signal.signal(s, forward)
                 for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
                 if not (s == signal.SIGHUP and signal.getsignal(s) == signal.SIG_IGN)}
+    # Horovod's launcher gives workers that were told to stop this long to save their
+    # resumable state before it kills them (its own default, 5 s, cuts a checkpoint short).
+    env = {**env, STOP_GRACE_ENV: str(max(1.0, grace - 5.0))}
     try:
         process = subprocess.Popen(command, env=env, start_new_session=True,
                                    pass_fds=tuple(pass_fds))
@@ -511,9 +517,12 @@ def _supervise(command: list[str], env: dict[str, str], grace: float,
         # Workers the launcher forgot (it was killed) must not linger.
         if process is not None:
             _signal_group(process, signal.SIGKILL)
-    if interrupted and signal.SIGINT in interrupted:
+    if interrupted:
+        # A stop the user asked for (Ctrl-C, SIGTERM, SIGHUP) ends as one: "interrupted",
+        # 130, whatever exit code the stopped workers left (143, or 137 after a slow save).
         raise KeyboardInterrupt
     return code
+
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:
@@ -531,9 +540,13 @@ def horovodrun_main(args: Sequence[str]) -> int:
 
     When a worker fails, horovodrun stops the others and raises a RuntimeError whose
     traceback would follow the worker's own error message; this prints one line instead.
+    A job stopped on request (the Ctrl-C or SIGTERM that :func:`launch` forwards) is no
+    failure, whatever exit codes its workers left: one line says so and the code is
+    ``128 + signal``.
     """
     from horovod.runner.launch import run_commandline
 
+    stops = _note_stop_signals()
     sys.argv = ["horovodrun", *args]
     try:
         run_commandline()
@@ -542,6 +555,10 @@ def horovodrun_main(args: Sequence[str]) -> int:
     except Exception as error:  # horovodrun reports every failure as an exception
         text = str(error)
         match = _FIRST_FAILURE.search(text)
+        if stops and match:
+            how = "Ctrl-C" if stops[0] == signal.SIGINT else signal.Signals(stops[0]).name
+            print(f"horovodrun: workers stopped by {how}", file=sys.stderr)
+            return int(128 + stops[0])
         if match:
             code = int(match["code"])
             # 130/143 (or -2/-15): the worker was stopped by Ctrl-C/SIGTERM, it did not fail
@@ -553,6 +570,56 @@ def horovodrun_main(args: Sequence[str]) -> int:
         return 1
     return 0
 
+
+def _note_stop_signals() -> list[int]:
+    """The list that receives the signals (SIGINT, SIGTERM) that told horovodrun to stop
+    its workers; empty while none came.
+
+    horovodrun installs its own handlers for them when it starts the workers
+    (``gloo_run.register_shutdown_event``); they are wrapped so that the signal is noted
+    before Horovod's handler runs. A Horovod without that function is left as it is.
+    """
+    received: list[int] = []
+    try:
+        from horovod.runner import gloo_run
+    except ImportError:
+        return received
+    original = getattr(gloo_run, "register_shutdown_event", None)
+    if original is None:
+        return received
+
+    def register() -> Any:
+        event = original()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            horovods = signal.getsignal(sig)
+            if callable(horovods):
+                def note(signum: int, frame: Any, handler: Callable[..., Any] = horovods) -> None:
+                    received.append(signum)
+                    handler(signum, frame)
+
+                signal.signal(sig, note)
+        return event
+
+    gloo_run.register_shutdown_event = register
+    return received
+
+
+def _lengthen_horovod_grace() -> None:
+    """In Horovod's per-worker middleman: give a worker told to stop :data:`STOP_GRACE_ENV`
+    seconds to exit before it is killed (Horovod's fixed 5 s ends a checkpoint save that a
+    loaded machine or a large model makes slower, and the job then reads as failed, 137)."""
+    try:
+        value = float(os.environ.get(STOP_GRACE_ENV, ""))
+        from horovod.runner.common.util import safe_shell_exec
+    except (ValueError, ImportError):
+        return
+    safe_shell_exec.GRACEFUL_TERMINATION_TIME_S = max(value, 1.0)
+
+
+if __name__ == "__mp_main__":
+    # horovodrun starts one middleman per worker with multiprocessing's "spawn", which
+    # imports this (the launcher's main) module under this name before it runs.
+    _lengthen_horovod_grace()
 
 if __name__ == "__main__":
     sys.exit(horovodrun_main(sys.argv[1:]))

@@ -181,11 +181,14 @@ def test_cli_gpus_2_without_horovod_is_one_line(monkeypatch, tmp_path):
     """Through the front door: `mmarctl train MMAR --gpus 2 --cpu` without Horovod."""
     from mmarctl.cli import app
 
-    (tmp_path / "config").mkdir()
-    (tmp_path / "config" / "config_train.json").write_text("{}")
-    (tmp_path / "config" / "environment.json").write_text("{}")
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "distributed"))
+    from tiny_spleen import make_spleen
+
+    # A complete MMAR: train's pre-flight (config, data) passes in the launching process,
+    # and the launch is what stops.
+    root = make_spleen(tmp_path / "exp", cases=2, size=16, epochs=1)
     _no_horovod(monkeypatch)
-    result = CliRunner().invoke(app, ["train", str(tmp_path), "--gpus", "2", "--cpu"])
+    result = CliRunner().invoke(app, ["train", str(root), "--gpus", "2", "--cpu"])
     assert result.exit_code == 1, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1
@@ -360,9 +363,12 @@ def test_ctrl_c_is_forwarded_to_the_workers(tmp_path, started_ignoring_sigint):
     assert time.monotonic() - sent[0] < 20, f"worker's SIGINT handler, mask: {ready.read_text()}"
 
 
-def test_a_hangup_reaches_the_workers_as_sigterm(tmp_path):
-    """The terminal or ssh session gone (SIGHUP): the workers get SIGTERM, on which they
-    save a resumable state (mmarctl.runtime.plan), instead of dying with the launcher."""
+@pytest.mark.parametrize("sent", ["SIGHUP", "SIGTERM"])
+def test_a_hangup_or_sigterm_reaches_the_workers_as_sigterm(tmp_path, sent):
+    """The terminal or ssh session gone (SIGHUP), or a scheduler's stop (SIGTERM): the
+    workers get SIGTERM, on which they save a resumable state (mmarctl.runtime.plan), instead
+    of dying with the launcher; and the job ends as interrupted (one line, 130), not as a
+    failure of the workers that exited 143."""
     import signal
     import threading
     import time
@@ -379,12 +385,29 @@ def test_a_hangup_reaches_the_workers_as_sigterm(tmp_path):
         deadline = time.monotonic() + 30
         while not ready.exists() and time.monotonic() < deadline:
             time.sleep(0.02)
-        os.kill(os.getpid(), signal.SIGHUP)
+        os.kill(os.getpid(), getattr(signal, sent))
 
     threading.Thread(target=hang_up_when_ready, daemon=True).start()
-    code = launcher._supervise([sys.executable, "-c", script], dict(os.environ), grace=30)
-    assert code == 143 and got.read_text() == "SIGTERM"
+    with pytest.raises(KeyboardInterrupt):
+        launcher._supervise([sys.executable, "-c", script], dict(os.environ), grace=30)
+    assert got.read_text() == "SIGTERM"
     assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL  # put back as it was
+
+
+def test_horovods_stop_grace_comes_from_launch(monkeypatch):
+    """Horovod's middleman gives a worker told to stop the seconds launch() passes down
+    (its own 5 s killed rank 0 while it saved, and the stop read as 'first to fail, 137')."""
+    safe_shell_exec = pytest.importorskip("horovod.runner.common.util.safe_shell_exec")
+    monkeypatch.setattr(safe_shell_exec, "GRACEFUL_TERMINATION_TIME_S", 5)
+    monkeypatch.setenv(launcher.STOP_GRACE_ENV, "25.0")
+    launcher._lengthen_horovod_grace()
+    assert safe_shell_exec.GRACEFUL_TERMINATION_TIME_S == 25.0
+    monkeypatch.setenv(launcher.STOP_GRACE_ENV, "")
+    launcher._lengthen_horovod_grace()  # unset or unreadable: Horovod's own value stays
+    assert safe_shell_exec.GRACEFUL_TERMINATION_TIME_S == 25.0
+    # and the middleman runs it: horovodrun spawns it from `python -m mmarctl.launcher`
+    text = open(launcher.__file__).read()
+    assert 'if __name__ == "__mp_main__":\n' in text
 
 
 def test_workers_that_ignore_ctrl_c_are_killed_after_grace(tmp_path):
@@ -514,3 +537,30 @@ def test_horovodrun_main_says_a_signalled_worker_was_stopped(monkeypatch, capsys
     assert launcher.horovodrun_main(["-np", "2", "python", "x.py"]) == 1
     assert capsys.readouterr().err == ("horovodrun: worker 1 was stopped by a signal "
                                        "(exit code 130)\n")
+
+
+def test_horovodrun_main_says_a_requested_stop_is_no_failure(monkeypatch, capsys):
+    """Ctrl-C forwarded to horovodrun: however the workers ended (130, or 137 when Horovod
+    killed a slow one), the line says they were stopped, and the code is 128 + SIGINT."""
+    import signal
+
+    gloo_run = pytest.importorskip("horovod.runner.gloo_run")
+    monkeypatch.setattr(gloo_run, "register_shutdown_event", gloo_run.register_shutdown_event)
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+
+    def interrupted():
+        event = gloo_run.register_shutdown_event()  # as launch_gloo does
+        os.kill(os.getpid(), signal.SIGINT)
+        assert event.wait(10)
+        raise RuntimeError("Horovod detected that one or more processes exited with non-zero "
+                           "status, thus causing the job to be terminated. The first process "
+                           "to do so was:\nProcess name: 0\nExit code: 137\n")
+
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    _fake_horovodrun(monkeypatch, interrupted)
+    try:
+        assert launcher.horovodrun_main(["-np", "2", "python", "x.py"]) == 130
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert capsys.readouterr().err == "horovodrun: workers stopped by Ctrl-C\n"
