@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mmarctl.errors import WorkspaceBusy, WorkspaceError
+from mmarctl.errors import WorkspaceBusy, WorkspaceError, note_writing
 from mmarctl.launcher import launch_rank
 
 try:  # POSIX
@@ -172,7 +172,14 @@ class FolderLock:
             # on that unlinked file would exclude nobody, so lock the file now at the path.
             if _same_file(fd, self.path):
                 self.fd = fd
-                self._write_details()
+                try:
+                    self._write_details()
+                except BaseException as error:
+                    # (a full disk) Not on the scoped stack yet: nobody else would release
+                    # it, and an empty lock file would stay in the user's folder.
+                    self.release()
+                    note_writing(error, self.path)
+                    raise
                 return self
             os.close(fd)
         raise WorkspaceBusy(f"{self.display.rstrip('/')}/: its lock file keeps changing",

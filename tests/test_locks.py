@@ -237,3 +237,22 @@ def test_a_lock_file_removed_meanwhile_is_not_trusted(tmp_path, monkeypatch):
     with FolderLock(tmp_path / "m") as lock:
         assert len(opened) == 2
         assert locks._same_file(lock.fd, lock.path)
+
+
+def test_a_full_disk_while_writing_the_details_leaves_no_lock_file(tmp_path, monkeypatch):
+    from mmarctl.errors import disk_full
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")  # os.pwrite names no file
+
+    folder = tmp_path / "eval"
+    folder.mkdir()
+    monkeypatch.setattr(os, "pwrite", full)
+    with pytest.raises(OSError) as info:
+        FolderLock(folder).acquire()
+    assert list(folder.iterdir()) == []  # released and removed, not left empty
+    assert str(disk_full(info.value)).startswith(
+        f"no space left on the device writing {folder / LOCK_NAME} (")
+    monkeypatch.undo()
+    with FolderLock(folder):  # and the folder is free for the next run
+        pass
