@@ -27,9 +27,10 @@ expects (``DATA_ROOT`` data, ``DATASET_JSON`` data/dataset_0.json).
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -323,14 +324,19 @@ class Target:
     task: str | None = None
 
 
-def resolve_target(dest: str | os.PathLike) -> Target:
+def resolve_target(dest: str | os.PathLike, options: Sequence[str] = ()) -> Target:
     """DEST itself, or, when DEST is an MMAR root, the ``DATA_ROOT`` its environment names.
 
     ``mmarctl data synth my-exp`` then fills ``my-exp/data`` for a scaffolded workspace.
 
+    Args:
+        dest: DEST as the user typed it.
+        options: the other options given, repeated in the commands a refusal suggests.
+
     Raises:
         ConfigError: the workspace's ``DATASET_JSON`` is not ``DATA_ROOT/dataset_0.json``
-            (the synthetic set would not be found), or either is missing.
+            (the synthetic set would not be found), or either is missing (as in every real
+            Clara MMAR); the hint gives the commands that work instead.
     """
     root = Path(dest)
     if not (root / "config").is_dir():
@@ -341,14 +347,28 @@ def resolve_target(dest: str | os.PathLike) -> Target:
     data_root, dataset = env.get("DATA_ROOT"), env.get("DATASET_JSON")
     if not isinstance(data_root, str) or not isinstance(dataset, str):
         raise ConfigError("DATA_ROOT and DATASET_JSON are needed to place synthetic data",
-                          file=shown, hint="or give the data folder itself as DEST")
+                          file=shown, hint=_instead(root, options))
     if Path(dataset) != Path(data_root) / DATALIST:
-        raise ConfigError(f"DATASET_JSON is {dataset}, not DATA_ROOT/{DATALIST}",
-                          file=shown, json_path="DATASET_JSON",
-                          hint="give the data folder itself as DEST and point DATASET_JSON at "
-                               f"its {DATALIST}")
+        raise ConfigError(f"names {dataset}, not DATA_ROOT/{DATALIST} (DATA_ROOT is "
+                          f"{data_root}), where synthetic data go", file=shown,
+                          json_path="DATASET_JSON",
+                          hint=_instead(root, options))
     task = env.get("PROCESSING_TASK")
     return Target(Path(data_root), task if task in TASKS else None)
+
+
+def _instead(root: Path, options: Sequence[str]) -> str:
+    """The commands that write synthetic data into the MMAR ``root`` and run on it, for an
+    MMAR whose environment.json does not name a DATA_ROOT/dataset_0.json pair (relative
+    --set values are read from the MMAR root)."""
+    free = [name for name in ("data", "data_synth") if not (root / name).exists()
+            or (root / name).is_dir() and not any((root / name).iterdir())]
+    folder = (free or ["data_synth"])[0]  # else synthesize says that one is not empty
+    synth = shlex.join(["mmarctl", "data", "synth", str(root / folder), *options])
+    train = shlex.join(["mmarctl", "train", str(root), "--set", f"DATA_ROOT={folder}",
+                        f"DATASET_JSON={folder}/{DATALIST}"])
+    return (f"run `{synth}`, then `{train}`; or write DATA_ROOT {folder} and DATASET_JSON "
+            f"{folder}/{DATALIST} into config/environment.json")
 
 
 def synthesize(dest: str | os.PathLike, *, task: str | None = None, kind: str | None = None,

@@ -99,7 +99,10 @@ def synth(
     from mmarctl.synth import resolve_target, synthesize
     from mmarctl.synth_kinds import choose
 
-    target = resolve_target(dest)
+    target = resolve_target(dest, _given_options(
+        cases=cases, size=None if size == 64 else size, shape=shape, compress=compress,
+        seed=seed or None, task=_value(task), kind=_value(kind), format=_value(file_format),
+        layout=_value(layout), label_value=label_value))
     # An explicit --task or --kind decides; a workspace's PROCESSING_TASK is only a default
     # for the task, and must then agree with --kind.
     enclosing = _enclosing_task(dest) if target.task is None else None
@@ -117,6 +120,17 @@ def synth(
     out.print(f"wrote {result.training} training and {result.validation} validation "
               f"{chosen.task} cases ({chosen.name}) to {target.path}; "
               f"datalist {result.datalist}")
+
+
+def _given_options(**given: object) -> list[str]:
+    """The options given (not left at their defaults), as command-line words to repeat."""
+    words: list[str] = []
+    for name, value in given.items():
+        if isinstance(value, bool):
+            words.append(f"--{name}" if value else f"--no-{name}")
+        elif value is not None:
+            words.extend([f"--{name.replace('_', '-')}", str(value)])
+    return words
 
 
 def _enclosing_task(dest: str) -> str | None:
