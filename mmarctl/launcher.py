@@ -498,7 +498,8 @@ def _supervise(command: list[str], env: dict[str, str], grace: float,
     env = {**env, STOP_GRACE_ENV: str(max(1.0, grace - 5.0))}
     try:
         process = subprocess.Popen(command, env=env, start_new_session=True,
-                                   pass_fds=tuple(pass_fds))
+                                   pass_fds=tuple(pass_fds),
+                                   preexec_fn=_stop_with_parent(os.getpid()))
         if interrupted:  # a signal that came while the launcher was starting
             _signal_group(process, as_sent(interrupted[-1]))
         deadline: float | None = None
@@ -523,6 +524,31 @@ def _supervise(command: list[str], env: dict[str, str], grace: float,
         raise KeyboardInterrupt
     return code
 
+
+def _stop_with_parent(parent: int) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the launcher get SIGTERM when ``parent`` (this mmarctl)
+    dies, ``kill -9`` included (Linux ``PR_SET_PDEATHSIG``); None elsewhere.
+
+    The launcher runs in its own session, so nothing else would stop it: its workers would
+    train on, detached, holding the MMAR's lock under a dead pid. On SIGTERM it stops the
+    workers the way it does for Ctrl-C (they save a resumable state).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def arm() -> None:  # runs in the child between fork and exec: no allocation, no locks
+        prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the line above took effect
+            os._exit(128 + int(signal.SIGTERM))
+
+    return arm
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:

@@ -394,6 +394,40 @@ def test_a_hangup_or_sigterm_reaches_the_workers_as_sigterm(tmp_path, sent):
     assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL  # put back as it was
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_the_launcher_stops_when_mmarctl_is_killed(tmp_path):
+    """kill -9 of the mmarctl that launched (OOM killer, a scheduler): its launcher gets
+    SIGTERM (and stops its workers, which save a resumable state) instead of training on
+    detached under a dead pid."""
+    import signal
+    import time
+
+    ready, got = tmp_path / "ready", tmp_path / "got"
+    job = ("import pathlib, signal, sys, time\n"
+           "def stop(signum, frame):\n"
+           f"    pathlib.Path({str(got)!r}).write_text(signal.Signals(signum).name)\n"
+           "    sys.exit(143)\n"
+           "signal.signal(signal.SIGTERM, stop)\n"
+           f"pathlib.Path({str(ready)!r}).touch()\ntime.sleep(60)\n")
+    mmarctl = ("import os, sys\nfrom mmarctl import launcher\n"
+               f"launcher._supervise([sys.executable, '-c', {job!r}], dict(os.environ), 30)\n")
+    parent = subprocess.Popen([sys.executable, "-c", mmarctl])
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ready.exists()
+        parent.kill()
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        while not got.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert got.exists() and got.read_text() == "SIGTERM"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
 def test_horovods_stop_grace_comes_from_launch(monkeypatch):
     """Horovod's middleman gives a worker told to stop the seconds launch() passes down
     (its own 5 s killed rank 0 while it saved, and the stop read as 'first to fail, 137')."""
