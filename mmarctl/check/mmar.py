@@ -353,9 +353,11 @@ def _validation_hint(workspace: Workspace, none: str = "") -> str:
 
 
 def _json_object(path: Path) -> dict | None:
+    """The JSON object in ``path``, read with load_json's guards (size, nesting); None when
+    it is not one (its own problem is reported when the file is checked)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, ValueError):
+        data = load_json(path, warn=lambda *_: None)  # warned of when it is checked
+    except (ConfigError, OSError, ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 
