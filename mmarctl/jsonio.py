@@ -8,12 +8,12 @@ import logging
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from mmarctl.errors import ConfigError, note_writing
+from mmarctl.staging import temporary_beside
 
 log = logging.getLogger("mmarctl.config")
 
@@ -193,11 +193,12 @@ def _finish(data: Any, name: str, warnings: list[tuple[str, str]]) -> Any:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file beside ``path``, then rename it into place."""
+    """Write JSON to a temporary file beside ``path``, then rename it into place (the
+    temporaries of killed writers in that folder are removed first)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = temporary_beside(path)
     except OSError as error:  # it would name a random temporary name
         note_writing(error, path)
         raise

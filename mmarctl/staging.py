@@ -10,6 +10,9 @@ folder behind; while a folder is staged they are raised as :class:`Terminated`, 
 ``KeyboardInterrupt``, so the same cleanup runs as for Ctrl-C. The hidden folder's name
 carries the host and process id, and one left by a process that died anyway (SIGKILL, a
 power cut) is removed by the next staging into the same parent folder.
+
+Single files written then renamed into place (JSON records, PNG pictures) get their
+temporary from :func:`temporary_beside`, named the same way and tidied the same way.
 """
 
 from __future__ import annotations
@@ -169,6 +172,28 @@ def remove_dead_stagings(parent: Path) -> list[Path]:
     process id. Errors (a folder that cannot be listed or removed) are ignored: this is
     tidying, not the user's command.
     """
+    return _remove_dead(parent, _STAGING_NAME, folders=True)
+
+
+#: A temporary file's name (:func:`temporary_beside`): ``.NAME.HOST-PID.RANDOM.tmp``.
+_TEMPORARY_NAME = re.compile(r"^\.(?P<dest>.+)\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\d+)"
+                             r"\.[a-z0-9_]{8}\.tmp$")
+
+
+def temporary_beside(path: Path) -> tuple[int, str]:
+    """``(fd, name)`` of a new hidden temporary file beside ``path`` (for a write then
+    rename), named with this host and process id; first removes the temporary files that
+    dead processes of this host left in that folder (killed mid-write: nothing else would).
+    """
+    path = Path(path)
+    _remove_dead(path.parent, _TEMPORARY_NAME, folders=False)
+    return tempfile.mkstemp(prefix=f".{path.name}.{_host_tag()}-{os.getpid()}.", suffix=".tmp",
+                            dir=path.parent)
+
+
+def _remove_dead(parent: Path, pattern: re.Pattern, *, folders: bool) -> list[Path]:
+    """Delete the entries of ``parent`` named by ``pattern`` whose process (on this host)
+    is gone; errors are ignored: this is tidying, not the user's command."""
     removed: list[Path] = []
     host = _host_tag()
     try:
@@ -176,18 +201,24 @@ def remove_dead_stagings(parent: Path) -> list[Path]:
     except OSError:
         return removed
     for entry in entries:
-        match = _STAGING_NAME.match(entry.name)
+        match = pattern.match(entry.name)
         if match is None or match["host"] != host:
             continue
         try:
-            if not entry.is_dir(follow_symlinks=False):
+            if entry.is_dir(follow_symlinks=False) != folders:
                 continue
         except OSError:
             continue
         pid = int(match["pid"])
         if pid == os.getpid() or _process_alive(pid):
             continue
-        shutil.rmtree(entry.path, ignore_errors=True)
+        if folders:
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                continue
         removed.append(Path(entry.path))
     return removed
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from mmarctl.run_records import read_history
+from mmarctl.staging import temporary_beside
 
 #: The picture's name in models/.
 PNG = "learning_curves.png"
@@ -155,7 +155,7 @@ def save_png(figure: Any, path: Path) -> Path:
     """Write ``figure`` to ``path`` atomically: a temporary file beside it, then a rename,
     so a viewer never reads half a PNG."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temporary_beside(path)  # also removes those of killed writers
     try:
         with os.fdopen(fd, "wb") as handle:
             figure.savefig(handle, format="png", dpi=DPI)

@@ -12,10 +12,12 @@ compute; this module owns the order of events, which is the same for every engin
             metrics = engine.validate(epoch)          {"mean_dice": 0.91, ...}
             on_validation_end(state, metrics)         (state.best_* updated first)
         on_epoch_end(state, logs)                     {"loss": epoch mean, **metrics, "time_s"}
-    on_train_end(state)
+    on_train_end(state)                               (state.ending set first)
 
 On Ctrl-C / SIGTERM (KeyboardInterrupt) ``on_interrupt(state)`` runs and the interrupt
-propagates; ``state.last_finished_epoch`` says where ``--resume`` continues. Callbacks run
+propagates; ``state.last_finished_epoch`` says where ``--resume`` continues. Any other
+exception, from the loop or from an ``on_train_end`` (the final saves), runs
+``on_failure(state, error)`` of each callback and propagates. Callbacks run
 in list order; Clara's ``train.handlers`` come after mmarctl's own (checkpoints,
 summaries, progress).
 """
@@ -50,6 +52,8 @@ class TrainState:
     best_epoch: int = -1
     improved: bool = False
     history: list[dict[str, Any]] = field(default_factory=list)
+    #: Every epoch ran; ``on_train_end`` (the final saves) is under way.
+    ending: bool = False
 
 
 class Callback:
@@ -143,13 +147,17 @@ def run(engine: Engine, state: TrainState, callbacks: list[Callback], *,
                 state.finished_steps = state.step
                 state.history.append({"epoch": epoch + 1, **epoch_logs})
                 _call(callbacks, "on_epoch_end", state, epoch_logs)
+        # Inside the same handlers: a failure of the end-of-run saves (a full disk at
+        # model_final.ckpt) is recorded as the run's failure like any other, never left
+        # behind a previous run's "finished" summary.
+        state.ending = True
+        _call(callbacks, "on_train_end", state)
     except KeyboardInterrupt:
         _call(callbacks, "on_interrupt", state)
         raise
     except Exception as error:
         _record_failure(callbacks, state, error)
         raise
-    _call(callbacks, "on_train_end", state)
     return state
 
 

@@ -2,7 +2,9 @@
 
 TensorBoard events need TensorFlow (or TensorBoard) to read; this file needs nothing, so the
 light layer reads it: ``mmarctl automl`` follows a trial's validation points from it (for
-pruning) and takes the trial's result from ``models/training_summary.json``, written at the end.
+pruning) and takes the trial's result from ``models/training_summary.json``: ``"status":
+"running"`` (with ``pid`` and ``host``) from the run's start, then ``finished``,
+``interrupted`` or ``failed`` (with ``error``) at its end.
 
 Each line::
 
@@ -18,14 +20,20 @@ Epochs are 1-based, as in every log line.
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
+import socket
 import time
 from pathlib import Path
 from typing import Any, Mapping
 
+from mmarctl.errors import write_failed
 from mmarctl.jsonio import write_json_atomic
 from mmarctl.run_records import HISTORY, SUMMARY
 from mmarctl.runtime.training.contract import Callback, TrainState
+
+log = logging.getLogger("mmarctl.train")
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -46,9 +54,16 @@ class HistoryWriter(Callback):
                          if isinstance(value, (str, int, float, bool, list, dict, type(None)))}
         self._learning_rate: float | None = None
         self._started = time.monotonic()
+        self._had_summary = False
+        self._made_folder = False
 
     def on_train_begin(self, state: TrainState) -> None:
         self._started = time.monotonic()
+        # "running" (with the process) replaces the previous run's outcome at once: a run
+        # killed outright (kill -9, the OOM killer) is never shown as that run's "finished".
+        self._had_summary = (self.models_dir / SUMMARY).exists()
+        self._made_folder = not self.models_dir.exists()
+        self._write_summary(state, "running")
 
     def on_step_end(self, state: TrainState, logs: dict[str, float]) -> None:
         if "learning_rate" in logs:
@@ -79,6 +94,9 @@ class HistoryWriter(Callback):
             summary["settings"] = self.settings
         if error is not None:
             summary["error"] = error
+        if status == "running":
+            summary["pid"] = os.getpid()
+            summary["host"] = socket.gethostname()
         write_json_atomic(self.models_dir / SUMMARY, summary)  # readers never see half a file
 
     def on_train_end(self, state: TrainState) -> None:
@@ -88,10 +106,36 @@ class HistoryWriter(Callback):
         self._write_summary(state, "interrupted")
 
     def on_failure(self, state: TrainState, error: Exception) -> None:
-        # Else a previous run's "finished" summary would stand for this one. A run that
-        # failed before any record (no history line, no earlier summary) writes nothing:
-        # its models/ folder, made only for the run's lock, then goes with the lock.
-        if not ((self.models_dir / SUMMARY).exists() or (self.models_dir / HISTORY).exists()):
+        # Else a previous run's "finished" summary (or this run's "running") would stand
+        # for this one. A run that failed before any record (no history line, no earlier
+        # summary) leaves nothing: its models/ folder, made only for the run's lock, then
+        # goes with the lock.
+        if not (self._had_summary or (self.models_dir / HISTORY).exists()):
+            (self.models_dir / SUMMARY).unlink(missing_ok=True)
+            if self._made_folder:
+                try:
+                    self.models_dir.rmdir()
+                except OSError:  # something else was written there meanwhile: keep it
+                    pass
             return
-        self._write_summary(state, "failed", (str(error).strip().splitlines() or [""])[0]
+        if state.ending:
+            self._note_kept(state)
+        # a file error in the words the user's error line has (the file, not a temporary)
+        shown = str(write_failed(error) or error)
+        self._write_summary(state, "failed", (shown.strip().splitlines() or [""])[0]
                             or type(error).__name__)
+
+    def _note_kept(self, state: TrainState) -> None:
+        """After every epoch ran, the final saves failed: say what the run kept (the best
+        checkpoint, saved atomically during training, is whole)."""
+        from mmarctl.runtime import checkpoint
+
+        best = self.models_dir / "model.ckpt"
+        if checkpoint.exists(best):
+            at = (f" ({state.key_metric} {state.best_metric:.4f} at epoch {state.best_epoch + 1})"
+                  if state.best_epoch >= 0 and math.isfinite(state.best_metric) else "")
+            kept = f"{best} is intact{at}"
+        else:
+            kept = f"no {best.name} was saved"
+        log.warning("every epoch ran (%d of %d), but the saves at the end failed; %s",
+                    state.last_finished_epoch + 1, state.epochs, kept)
