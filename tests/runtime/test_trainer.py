@@ -242,6 +242,21 @@ def test_a_resumed_run_follows_the_uninterrupted_learning_rate_schedule(tmp_path
                                [row[2] for row in expected], rtol=1e-6)
 
 
+def test_each_step_logs_the_learning_rate_it_used(tmp_path):
+    """ReducePoly changes the rate per epoch: every step of epoch 1 trains at the config's
+    rate, epoch 2's at half of it (0 only after the last step). Logged after the step, the
+    rate was the next step's: epoch 1's last step showed epoch 2's rate, the last step 0."""
+    config = train_config(epochs=2)
+    config["train"]["lr_policy"] = {"name": "ReducePoly", "args": {"poly_power": 1}}
+    plan = build(make_mmar(tmp_path / "m", config=config), seed=0)
+    rates = RecordRates()
+    plan.handlers = [rates]
+    plan.run()
+    logged = [row[2] for row in rates.rates]
+    per_epoch = len(logged) // 2
+    assert logged == pytest.approx([0.05] * per_epoch + [0.025] * per_epoch, rel=1e-5)
+
+
 class SignalAtEpochEnd(contract.Callback):
     """Sends this process ``signum`` in the middle of epoch ``epoch``'s bookkeeping (put
     first, it runs before the history line is written)."""

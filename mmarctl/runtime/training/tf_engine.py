@@ -242,6 +242,9 @@ class TFEngine:
             if "label" not in batch:
                 raise DataError("training items need a \"label\"",
                                 hint="add labels to the datalist's training items")
+            # The rate this step uses: the step advances the optimizer's iterations, after
+            # which a schedule gives the next step's rate.
+            rate = current_lr(self.optimizer)
             try:
                 result = self._step(batch["image"], batch["label"])
             except (ValueError, TypeError, tf.errors.OpError) as error:
@@ -276,7 +279,7 @@ class TFEngine:
                 # shard's loss; every rank joins this collective (one per step), so a NaN on
                 # any rank stops all of them at the same step.
                 values = self.backend.allreduce_mean(values)
-            yield {"learning_rate": current_lr(self.optimizer), **values}
+            yield {"learning_rate": rate, **values}
 
     def nonfinite_weights(self) -> list[str]:
         """Paths of the model's weights (batch-norm statistics included) holding a NaN or an
