@@ -364,6 +364,32 @@ def _check_launcher_available(launcher: str) -> None:
                                      "--launcher gloo")
 
 
+def _check_hosts_resolve(hosts: Hosts) -> None:
+    """Stop before any launcher starts when a host name does not resolve to an address.
+
+    Horovod's launcher would try ssh first and end with "could not connect to some hosts via
+    ssh" (mpirun with a page of ORTE text), read as a failed worker; a name lookup takes
+    milliseconds. Whether ssh to a resolvable host works is left to the launcher.
+
+    Raises:
+        UsageError: the first host that cannot be resolved, with the resolver's reason.
+    """
+    import socket
+
+    for host, _ in hosts.entries:
+        if host in ("localhost", "127.0.0.1"):
+            continue
+        try:
+            socket.getaddrinfo(host.strip("[]"), None)
+        except (socket.gaierror, UnicodeError) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            where = "" if hosts.file else f"{hosts.source}: "  # a file is named before
+            raise UsageError(f"{where}host {host!r} cannot be resolved ({reason}); no worker "
+                             "was started", file=hosts.file,
+                             hint="check the name or give its IP address; each host must also "
+                                  "accept password-less ssh") from None
+
+
 def launch(argv: Sequence[str], *, gpus: int = 1, cpu: bool = False, hosts: str | None = None,
            hostfile: str | os.PathLike[str] | None = None, launcher: str = "gloo",
            grace: float = 30.0, locks: Sequence[FolderLock] = ()) -> int:
@@ -428,6 +454,8 @@ def launch(argv: Sequence[str], *, gpus: int = 1, cpu: bool = False, hosts: str 
                      f"{host_set.source} ({local_procs} worker(s) on this machine)")
             raise UsageError(f"{asked} needs {local_procs} GPUs; this machine has {available}",
                              hint="add --cpu to run that many CPU processes instead")
+    if host_set is not None:
+        _check_hosts_resolve(host_set)
     _check_launcher_available(launcher)
     from mmarctl.locks import HELD_ENV, inherit_fds
 
@@ -441,7 +469,8 @@ def launch(argv: Sequence[str], *, gpus: int = 1, cpu: bool = False, hosts: str 
     if code != 0:
         raise RuntimeFailure(f"distributed run failed: the {launcher} launcher exited with "
                              f"code {code}",
-                             hint="the first failing worker's error is printed above")
+                             hint="the launcher's own message (ssh, a host) or the first "
+                                  "failing worker's error is printed above")
     return 0
 
 

@@ -598,3 +598,30 @@ def test_horovodrun_main_says_a_requested_stop_is_no_failure(monkeypatch, capsys
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
     assert capsys.readouterr().err == "horovodrun: workers stopped by Ctrl-C\n"
+
+
+def test_a_host_that_cannot_be_resolved_stops_before_the_launcher(monkeypatch, tmp_path):
+    """No ssh attempt and no 'first failing worker' text: the name, the resolver's reason,
+    and a usage error (2) before Horovod is even looked for."""
+    import socket
+
+    def resolve(host, *args, **kwargs):
+        if host.endswith(".invalid"):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.1", 0))]
+
+    def never(*args, **kwargs):
+        raise AssertionError("the launcher must not be looked for or started")
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    monkeypatch.setattr(launcher, "_check_launcher_available", never)
+    monkeypatch.setattr(launcher, "_supervise", never)
+    with pytest.raises(UsageError) as info:
+        launch(["train", "m"], cpu=True, hosts="localhost:1,nosuchhost.invalid:1")
+    assert str(info.value).startswith("--hosts: host 'nosuchhost.invalid' cannot be resolved "
+                                      "(Name or service not known); no worker was started")
+    hostfile = tmp_path / "hosts"
+    hostfile.write_text("node1 slots=1\nnosuchhost.invalid slots=1\n")
+    with pytest.raises(UsageError, match="host 'nosuchhost.invalid' cannot be resolved") as info:
+        launch(["train", "m"], cpu=True, hostfile=hostfile, launcher="mpirun")
+    assert str(info.value.file) == str(hostfile)
