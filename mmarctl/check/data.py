@@ -118,7 +118,7 @@ def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
     # Each header read once, for the pair and axes checks too (None: missing or unreadable,
     # not tried again); each path stat'ed once (on network storage a stat is a round trip).
     geometries: dict[Path, Geometry | None] = {}
-    kinds: dict[Path, str] = {}
+    kinds: dict[str, str] = {}
     classes_told: set[tuple] = set()  # a model's num_classes against a datalist, said once
     for use in uses:
         if not use.datalist:
@@ -171,8 +171,11 @@ def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
             use.key, use.origin[0]))
         if use.reads_class_labels():
             problems.extend(_class_label_problems(items, use, shown, classes_told))
-        missing = _missing_files(items, use, shown, tuple(reads) or FILE_FIELDS, kinds)
+        missing, readable = _missing_files(items, use, shown, tuple(reads) or FILE_FIELDS,
+                                           kinds)
         problems.extend(missing)
+        if not readable:
+            continue  # no file to read (a wrong DATA_ROOT): the header passes have nothing
         # Each file's header once, even when several pipelines read the same list; one field
         # at a time, so a line reads the same whichever pipeline (or verb) looked first.
         nifti = [field for field, loader in reads.items() if loader == "LoadNifti"
@@ -310,19 +313,20 @@ def _grouped_schema_problems(found: list[Problem], data: Any) -> list[Problem]:
 
 
 def _missing_files(items: list, use: DataUse, shown: str, fields: tuple[str, ...],
-                   kinds: dict[Path, str] | None = None) -> list[Problem]:
+                   kinds: dict[str, str] | None = None) -> tuple[list[Problem], bool]:
     """The files the items name that are missing, folders, or no regular file (a FIFO or a
     device: the loaders refuse it, and reading a FIFO would block), each path stat'ed once
-    (:func:`.images.file_kind`, shared with the header checks through ``kinds``)."""
+    (:func:`.images.file_kind`, shared with the header checks through ``kinds``); and
+    whether any of them is a regular file (else the header checks have nothing to read)."""
     if use.base_dir is None:
-        return []
+        return [], True
     base = Path(use.base_dir)
     named = [name for item in items for name in _files_of(item, fields)]
     of_kind: dict[str, list[str]] = {}
     for name in named:
         of_kind.setdefault(file_kind(base / os.path.expanduser(name), kinds), []).append(name)
     missing = of_kind.pop("missing", [])
-    of_kind.pop("file", None)
+    readable = bool(of_kind.pop("file", None))
     # A folder exists but is no file: the loader refuses it as "not found".
     folders = (_folder_entries(items, fields, base, shown, use.key, kinds)
                if of_kind.pop("folder", None) else [])
@@ -335,7 +339,7 @@ def _missing_files(items: list, use: DataUse, shown: str, fields: tuple[str, ...
         problems.append(Problem(shown, use.key, f"{len(special)} of {len(named)} files are not "
                                 f"a regular file (the loaders read only files): "
                                 f"{_listed(special)}"))
-    return problems + folders
+    return problems + folders, readable
 
 
 def _listed(names: list[str]) -> str:
@@ -345,7 +349,7 @@ def _listed(names: list[str]) -> str:
 
 
 def _folder_entries(items: list, fields: tuple[str, ...], base: Path, shown: str,
-                    key: str, kinds: dict[Path, str] | None = None) -> list[Problem]:
+                    key: str, kinds: dict[str, str] | None = None) -> list[Problem]:
     """One problem per item field that names a folder (the first few, then a count)."""
     found = []
     for index, item in enumerate(items):

@@ -55,7 +55,7 @@ CHANNEL_CHANGING = frozenset({"AddExtremePointsChannel", "RepeatChannel",
 def header_problems(items: list, base: Path, fields: list[str],
                     expected_channels: int | None,
                     known: dict[Path, Geometry | None] | None = None,
-                    kinds: dict[Path, str] | None = None) -> list[str]:
+                    kinds: dict[str, str] | None = None) -> list[str]:
     """Messages (one per kind) for the NIfTI files of ``fields`` in ``items``.
 
     Args:
@@ -83,7 +83,7 @@ def header_problems(items: list, base: Path, fields: list[str],
 
 
 def _item_headers(item: Any, base: Path, fields: list[str], expected_channels: int | None,
-                  known: dict[Path, Geometry | None] | None, kinds: dict[Path, str] | None,
+                  known: dict[Path, Geometry | None] | None, kinds: dict[str, str] | None,
                   found: dict[str, list[str]], checked: int) -> int:
     """:func:`header_problems` for one item: its findings go into ``found``; returns the
     number of files checked so far."""
@@ -117,21 +117,22 @@ _NOT_REGULAR = ((stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"),
                 (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"))
 
 
-def file_kind(path: Path, kinds: dict[Path, str] | None = None) -> str:
+def file_kind(path: Path, kinds: dict[str, str] | None = None) -> str:
     """``"file"``, ``"missing"``, ``"folder"`` or what else ``path`` is (``"FIFO"``,
     ``"character device"`` ...), from one ``stat`` (links followed), kept in ``kinds``:
     on network storage every stat is a round trip, and a large list names many files."""
-    if kinds is not None and path in kinds:
-        return kinds[path]
+    key = os.fspath(path)  # a str key: a 100 000-case list keeps no Path objects alive
+    if kinds is not None and key in kinds:
+        return kinds[key]
     try:
-        mode = os.stat(path).st_mode
+        mode = os.stat(key).st_mode
     except (OSError, ValueError):  # a broken link, a name the OS refuses: not there
         kind = "missing"
     else:
         kind = ("file" if stat.S_ISREG(mode) else "folder" if stat.S_ISDIR(mode) else
                 next((name for test, name in _NOT_REGULAR if test(mode)), "special file"))
     if kinds is not None:
-        kinds[path] = kind
+        kinds[key] = kind
     return kind
 
 
@@ -233,7 +234,7 @@ PNG_COLOURS = {0: "grey", 2: "RGB", 3: "palette", 4: "grey+alpha", 6: "RGBA"}
 
 def png_problems(items: list, base: Path, fields: list[str],
                  expected_channels: int | None = None,
-                 kinds: dict[Path, str] | None = None) -> list[str]:
+                 kinds: dict[str, str] | None = None) -> list[str]:
     """Messages for the files of ``fields`` (which LoadPng reads) that are not PNG files,
     from their first eight bytes (a NIfTI data set under a 2-D PNG MMAR's loaders), and for
     the ``image`` files whose colour type (the IHDR chunk: 29 bytes in) gives another
@@ -384,7 +385,7 @@ def read_geometry(path: Path, known: dict[Path, Geometry | None] | None = None,
 def pair_problems(items: list, base: Path, fields: tuple[str, str], *,
                   reoriented: frozenset[str] = frozenset(),
                   known: dict[Path, Geometry | None] | None = None,
-                  kinds: dict[Path, str] | None = None) -> list[str]:
+                  kinds: dict[str, str] | None = None) -> list[str]:
     """Messages (one per kind) for the items whose two NIfTI ``fields`` (image and label) do
     not lie on one voxel grid, from their headers. The pipeline pairs their voxels one to
     one, so a label in another orientation, on another spacing with the same shape, or

@@ -137,3 +137,31 @@ def test_a_long_header_pass_shows_its_progress(mmar, monkeypatch, capsys):
                   reads=(("image", "LoadNifti"),))
     assert check_data([use], str)[0] == []
     assert "reading image NIfTI headers: 3/3" in capsys.readouterr().err
+
+
+def _long_datalist(count: int) -> dict:
+    items = [{"image": f"i{n}.nii.gz", "label": f"l{n}.nii.gz", "patient_id": f"p{n}"}
+             for n in range(count)]
+    items[3]["image"], items[7]["image"], items[9]["imgae"] = 5, "", "x"
+    items[11]["image"] = ["a", 3]
+    return {"training": items, "validation": [["a"], *items[:2]], "trainig": []}
+
+
+def test_a_long_datalist_is_validated_once_per_item_shape(monkeypatch):
+    import mmarctl.schemas.validator as validator
+
+    data = _long_datalist(2000)
+    with monkeypatch.context() as patched:  # item by item, as jsonschema alone gives it
+        patched.setattr(validator, "_datalist_errors",
+                        lambda v, d: v.iter_errors(d))
+        expected = validator.validate("datalist", data, "d.json")
+    looked_up = []
+    close = validator.difflib.get_close_matches
+    monkeypatch.setattr(validator.difflib, "get_close_matches",
+                        lambda *a, **k: looked_up.append(a[0]) or close(*a, **k))
+    assert validator.validate("datalist", data, "d.json") == expected
+    assert [p.json_path for p in expected] == [
+        "trainig", "training[3].image", "training[7].image", "training[9].imgae",
+        "training[11].image", "validation[0]"]
+    # "patient_id" of 2000 items looked up once per item shape, not per item
+    assert looked_up.count("patient_id") < 20, len(looked_up)
