@@ -167,16 +167,32 @@ def save_png(figure: Any, path: Path) -> Path:
     return path
 
 
-def _style(ax: Any, title: str) -> None:
+def _style(ax: Any, title: str, log: bool = False) -> None:
     """Title, few ticks and a light grid. An explicit title ``y`` and four tick bins keep
-    matplotlib from measuring and making many tick labels, most of a draw's time."""
+    matplotlib from measuring and making many tick labels, most of a draw's time. A log
+    y axis keeps the ticks :func:`_log_scale` gave it (four linear bins would put ticks
+    between the decades, which the log formatter leaves unlabelled: an axis without numbers)."""
     from matplotlib.ticker import MaxNLocator
 
     ax.set_title(title, loc="left", fontsize=8, y=1.0, pad=3)
     ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
-    ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
+    if not log:
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
     ax.tick_params(labelsize=7)
     ax.grid(True, linewidth=0.4, alpha=0.5)
+
+
+def _log_scale(ax: Any, low: float, high: float) -> None:
+    """A log y axis for a learning rate spanning ``low..high`` (over 10x), every major tick
+    labelled as a plain number (``0.001``, ``5e-05``): decades only over a wide range,
+    1-2-5 steps within two decades, where the decades alone may be one tick or none."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_yscale("log")
+    subs = (1.0, 2.0, 5.0) if high / low <= 100 else (1.0,)
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=subs, numticks=6))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _mark_phases(ax: Any, curves: Curves, label: bool) -> None:
@@ -218,7 +234,7 @@ def draw_curves(curves: Curves, path: Path, title: str = "") -> Path:
                     **lone)
             rates = [r for r in curves.learning_rate if r > 0]
             if rates and max(rates) > 10 * min(rates):
-                ax.set_yscale("log")
+                _log_scale(ax, min(rates), max(rates))
         else:
             xs, ys = zip(*curves.metrics[name])
             ax.plot(xs, ys, color="tab:green", linewidth=1.2, marker="o", markersize=2.5)
@@ -226,7 +242,8 @@ def draw_curves(curves: Curves, path: Path, title: str = "") -> Path:
                 ax.plot(*curves.best, marker="*", color="tab:red", markersize=10)
                 _annotate_best(ax, curves, f"best {curves.best[1]:.4f} @ epoch "
                                            f"{curves.best[0]}", "tab:red")
-        _style(ax, name + (" (key)" if name == curves.key_metric else ""))
+        _style(ax, name + (" (key)" if name == curves.key_metric else ""),
+               log=ax.get_yscale() == "log")
         if best_x is not None:
             ax.axvline(best_x, color="tab:red", linestyle=":", linewidth=0.9)
         _mark_phases(ax, curves, label=index == 0)

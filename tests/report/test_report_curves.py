@@ -128,3 +128,28 @@ def test_one_epoch_is_a_visible_point_under_a_singular_title(tmp_path, monkeypat
     assert titles[0].startswith("exp: 1 epoch ")
     blue = np.array([0x1f, 0x77, 0xb4]) / 255  # matplotlib's tab:blue, the loss point
     assert _has_colour(_pixels(png), blue) > 0
+
+
+@pytest.mark.parametrize("rates", [
+    [1e-3 * (1 - e / 22) ** 0.9 for e in range(22)],  # ReducePoly over 22 epochs: 16x
+    [0.05, 0.03, 0.01, 0.004],                           # 12x: within two decades
+    [1e-4, 9e-5, 6e-6],                                  # 16x, one decade tick
+    [0.5, 1e-3, 1e-7],                                   # 7 decades
+])
+def test_the_log_scaled_learning_rate_axis_has_numbers(tmp_path, monkeypatch, rates):
+    """Over 10x the rate panel turns log-scaled; its y ticks must carry labels (four linear
+    bins used to replace the log ticks, and the log formatter labels none of those)."""
+    seen = []
+    monkeypatch.setattr(curves, "save_png", lambda figure, path: seen.append(figure) or path)
+    models = tmp_path / "models"
+    write_history(models, [record(e + 1, lr=rate) for e, rate in enumerate(rates)])
+    write_learning_curves(models)
+    figure = seen[0]
+    figure.canvas.draw()
+    ax = figure.axes[1]
+    assert ax.get_yscale() == "log"
+    low, high = ax.get_ylim()
+    labels = [t.get_text() for t in ax.get_yticklabels()
+              if t.get_text() and low <= t.get_position()[1] <= high]
+    assert len(labels) >= 2, labels
+    assert all(float(text) > 0 for text in labels)  # plain numbers, not mathtext
