@@ -160,9 +160,12 @@ def read_header(path: Path) -> Any:
     with open(path, "rb") as raw:
         compressed = raw.read(2) == b"\x1f\x8b"
         raw.seek(0)
-        if not compressed and path.name.lower().endswith(".gz"):
+        named_gz = path.name.lower().endswith(".gz")
+        if not compressed and named_gz:
             raise HeaderError(f"not a gzip file though named .gz; it starts with "
                               f"{_start(raw.read(8))}")
+        if compressed and not named_gz:  # nibabel goes by the name: let it say what it sees
+            return _load_header(path, raw.read(8))
         try:
             block = (gzip.GzipFile(fileobj=raw) if compressed else raw).read(max(_HEADER_SIZES))
         except (OSError, EOFError, zlib.error) as error:  # gzip.BadGzipFile is an OSError
@@ -191,7 +194,9 @@ def _load_header(path: Path, block: bytes) -> Any:
         image = nib.load(str(path))
     except Exception as error:  # nibabel raises many types for a bad file
         reason = _reason(error, path)
-        if "Cannot work out file type" in reason or not reason:
+        if block.startswith(b"\x1f\x8b"):
+            reason = "gzip-compressed, but its name does not end in .gz (name it .nii.gz)"
+        elif "Cannot work out file type" in reason or not reason:
             reason = f"not a NIfTI file (starts with {_start(block)})" if block else "empty file"
         raise HeaderError(reason) from error
     header = image.header

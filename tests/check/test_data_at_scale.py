@@ -75,7 +75,8 @@ def test_headers_match_what_nibabel_load_gives(spleen):
 
     for path in sorted((spleen / "data").rglob("*.nii.gz")):
         header = read_header(path)
-        ours, theirs = Geometry.of_header(header, header_affine(header)), Geometry.of(nib.load(path))
+        ours = Geometry.of_header(header, header_affine(header))
+        theirs = Geometry.of(nib.load(path))
         assert (ours.shape, ours.spacing, ours.placed) == (theirs.shape, theirs.spacing,
                                                            theirs.placed)
         assert np.array_equal(ours.affine, theirs.affine)
@@ -165,3 +166,20 @@ def test_a_long_datalist_is_validated_once_per_item_shape(monkeypatch):
         "training[11].image", "validation[0]"]
     # "patient_id" of 2000 items looked up once per item shape, not per item
     assert looked_up.count("patient_id") < 20, len(looked_up)
+
+
+def test_a_file_named_against_its_compression_is_what_nibabel_refuses(spleen, tmp_path):
+    """nibabel (and so the loader) goes by the name: check does not read past it."""
+    import pytest
+
+    from mmarctl.check.images import HeaderError, read_header
+
+    source = next((spleen / "data" / "imagesTr").glob("*.nii.gz"))
+    compressed = tmp_path / "image.nii"
+    compressed.write_bytes(source.read_bytes())
+    with pytest.raises(HeaderError, match="gzip-compressed, but its name does not end in .gz"):
+        read_header(compressed)
+    plain = tmp_path / "plain.nii.gz"
+    plain.write_bytes(gzip.decompress(source.read_bytes()))
+    with pytest.raises(HeaderError, match="not a gzip file though named .gz"):
+        read_header(plain)
