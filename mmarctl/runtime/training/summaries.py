@@ -1,7 +1,16 @@
 """TensorBoard event files in ``models/``: loss, learning rate and every validation metric.
 
 Step scalars are buffered and written at each epoch's end, so a run that fails in its first
-epoch (bad label, NaN loss) leaves ``models/`` untouched.
+epoch (bad label, NaN loss) leaves ``models/`` untouched. Those of an epoch a Ctrl-C (or
+another worker's failure) stopped are dropped: ``--resume`` redoes that epoch and writes its
+steps then, so TensorBoard never gets the same step twice from one run.
+
+Not purged: a fresh ``train`` (no ``--resume``) or a ``finetune`` into a models/ that holds
+an earlier run's event file starts its steps at 1 again in a new file beside it; TensorBoard
+shows the folder as one run, drawing both. TF2's summary writers cannot write the
+``SessionLog.START`` record TensorBoard purges by, so move or delete the old
+``events.out.tfevents.*`` (or give each run its own ``MMAR_CKPT_DIR``) to see one run alone;
+``learning_curves.png`` always draws the latest run only.
 """
 
 from __future__ import annotations
@@ -71,7 +80,15 @@ class TensorBoardSummaries(Callback):
         self.close()
 
     def on_interrupt(self, state: TrainState) -> None:
+        # The unfinished epoch's steps: --resume writes them when it redoes that epoch.
+        self._pending.clear()
         self.close()
+
+    def on_failure(self, state: TrainState, error: Exception) -> None:
+        from mmarctl.runtime.distributed import is_peer_failure
+
+        if is_peer_failure(error):  # a resume state is kept (CheckpointSaver): as Ctrl-C
+            self._pending.clear()
 
     def close(self) -> None:
         """Flush and close; scalars of a first epoch that never finished are dropped, so a
