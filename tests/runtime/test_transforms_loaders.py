@@ -282,3 +282,16 @@ def test_a_fifo_or_a_device_is_not_a_regular_file_not_a_missing_one(tmp_path):
             LoadNifti("image")({"image": str(path)}, np.random.default_rng(0))
         with pytest.raises(DataError, match=rf"not a regular file \({kind}\)"):
             LoadPng("image")({"image": str(path)}, np.random.default_rng(0))
+
+
+def test_an_image_the_user_cannot_read_says_so(tmp_path, monkeypatch):
+    from mmarctl.runtime.transforms import loaders
+
+    path = tmp_path / "image.nii.gz"
+    write_nifti(path, np.zeros((4, 4, 4), np.float32))
+
+    def refused(_):
+        raise PermissionError(13, "Permission denied", str(path))
+    monkeypatch.setattr(loaders, "open_nifti", refused)  # root, who runs tests, reads any file
+    with pytest.raises(DataError, match="cannot read: Permission denied"):
+        LoadNifti("image")({"image": str(path)}, np.random.default_rng(0))
