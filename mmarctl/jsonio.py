@@ -124,6 +124,9 @@ def load_json(path: Path, *, shown_as: str | None = None,
         column = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
         raise ConfigError(f"{name}:{line}:{column}: not UTF-8 text (byte 0x{raw[err.start]:02x})",
                           hint="save the file as UTF-8") from None
+    if not text.strip():
+        # a truncated write (a full disk, a killed editor) more often than a choice
+        raise ConfigError("the file is empty, expected a JSON object", file=name)
     try:
         data = json.loads(text, object_pairs_hook=_object, parse_constant=_NonFinite)
     except json.JSONDecodeError as err:

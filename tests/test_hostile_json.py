@@ -262,3 +262,12 @@ def test_a_full_disk_while_writing_json_names_the_file_not_its_temporary(tmp_pat
         write_json_atomic(tmp_path / "training_summary.json", {"a": 1})
     assert str(disk_full(info.value)).startswith(
         f"no space left on the device writing {tmp_path / 'training_summary.json'} (")
+
+
+@pytest.mark.parametrize("content", [b"", b"  \n\n", b"\xef\xbb\xbf\n"])
+def test_an_empty_file_is_called_empty_not_invalid_json(tmp_path: Path, content):
+    path = tmp_path / "environment.json"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as info:
+        load_json(path, shown_as="config/environment.json", warn=lambda *w: None)
+    assert str(info.value) == "config/environment.json: the file is empty, expected a JSON object"

@@ -16,7 +16,7 @@ from mmarctl.cli import app
 def test_a_broken_datalist_is_named_once(mmar, tmp_path):
     (mmar / "data" / "dataset_0.json").write_text("")
     line, = problem_lines(runner.invoke(app, ["check", str(mmar)]).output)
-    assert line == "data/dataset_0.json:1:1: invalid JSON: Expecting value", line
+    assert line == "data/dataset_0.json: the file is empty, expected a JSON object", line
     done = run_verb("train", mmar, "--epochs", "1", env=without_tensorflow(tmp_path / "no-tf"))
     assert done.returncode == 1 and f"error: {line}" in done.stderr, done.stderr
 
