@@ -17,7 +17,9 @@ problem with the first few files and a count:
 and, for each image and its label (:func:`pair_problems`, from the same header reads), a
 pair that is not on one voxel grid as the loaders leave it (LoadNifti's
 ``as_closest_canonical`` reorients): another orientation, another spacing or origin beyond
-header rounding, another shape on one spacing.
+header rounding, another shape on one spacing. PNG files (:func:`png_problems`) are held
+to the same rules from their first 26 bytes: the PNG signature, and the IHDR colour type's
+channels against ``output_image_channels``.
 
 A truncated voxel block is not visible in the header: the training pipeline reports it
 when it reads the case (see ``skip_bad_cases`` in docs/check.md).
