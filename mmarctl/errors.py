@@ -160,7 +160,7 @@ def _written_path(error: BaseException) -> str | None:
     return _tensorflow_path(str(error))
 
 
-def disk_full(error: BaseException) -> RuntimeFailure | None:
+def disk_full(error: BaseException, *, absolute: bool = False) -> RuntimeFailure | None:
     """The one-line error for a write that ran out of disk space, else None.
 
     Python says so with an ``OSError`` (errno ENOSPC or EDQUOT); TensorFlow's writers
@@ -174,13 +174,14 @@ def disk_full(error: BaseException) -> RuntimeFailure | None:
             or "No space left on device" in text or "Disk quota exceeded" in text):
         return None
     path = _written_path(error)
-    where = f" writing {_shown(os.fsdecode(path))}" if path else ""
+    shown = os.path.abspath if absolute else _shown
+    where = f" writing {shown(os.fsdecode(path))}" if path else ""
     return RuntimeFailure(f"no space left on the device{where}",
                           hint="free some space, or write elsewhere: MMAR_CKPT_DIR for "
                                "checkpoints, --output for predictions")
 
 
-def write_failed(error: BaseException) -> RuntimeFailure | None:
+def write_failed(error: BaseException, *, absolute: bool = False) -> RuntimeFailure | None:
     """The one-line error for a file operation that failed, else None (not an OSError).
 
     A full disk is :func:`disk_full`'s line. Otherwise ``<file>: cannot write: <reason>``
@@ -189,7 +190,7 @@ def write_failed(error: BaseException) -> RuntimeFailure | None:
     a permission, an immutable file, a folder where a file goes are the user's to fix,
     and a traceback would only hide the file's name.
     """
-    full = disk_full(error)
+    full = disk_full(error, absolute=absolute)
     if full is not None:
         return full
     if not isinstance(error, OSError):
@@ -203,5 +204,6 @@ def write_failed(error: BaseException) -> RuntimeFailure | None:
         reason = "is a folder, expected a file"
     else:
         reason = error.strerror or type(error).__name__
+    shown = os.path.abspath if absolute else _shown
     return RuntimeFailure(f"cannot write: {reason}" if writing else reason,
-                          file=_shown(os.fsdecode(path)))
+                          file=shown(os.fsdecode(path)))

@@ -115,3 +115,19 @@ def test_the_next_write_removes_temporaries_of_dead_writers_only(tmp_path):
     assert alive.exists() and elsewhere.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [alive.name, elsewhere.name, "training_summary.json"])
+
+
+class FinalIndexIsAFolder(Callback):
+    def on_train_end(self, state):
+        raise IsADirectoryError(21, "Is a directory", "models/model_final.ckpt.index")
+
+
+def test_the_recorded_error_names_the_file_by_its_full_path(tmp_path, monkeypatch):
+    # the line on the terminal is relative to where the user stands; the record is read
+    # later from anywhere (compare, automl)
+    monkeypatch.chdir(tmp_path)
+    models = tmp_path / "models"
+    with pytest.raises(OSError):
+        contract.run(Engine(), TrainState(epochs=1), [FinalIndexIsAFolder(), HistoryWriter(models)])
+    assert summary(models)["error"] == (
+        f"{models / 'model_final.ckpt.index'}: cannot write: is a folder, expected a file")

@@ -121,7 +121,7 @@ class HistoryWriter(Callback):
         if state.ending:
             self._note_kept(state)
         # a file error in the words the user's error line has (the file, not a temporary)
-        shown = str(write_failed(error) or error)
+        shown = str(write_failed(error, absolute=True) or error)
         self._write_summary(state, "failed", (shown.strip().splitlines() or [""])[0]
                             or type(error).__name__)
 
