@@ -130,4 +130,4 @@ def test_the_recorded_error_names_the_file_by_its_full_path(tmp_path, monkeypatc
     with pytest.raises(OSError):
         contract.run(Engine(), TrainState(epochs=1), [FinalIndexIsAFolder(), HistoryWriter(models)])
     assert summary(models)["error"] == (
-        f"{models / 'model_final.ckpt.index'}: cannot write: is a folder, expected a file")
+        f"{models / 'model_final.ckpt.index'}: is a folder, expected a file")
