@@ -145,7 +145,8 @@ def render_script(script: _Script, learning_rate: float | None) -> str:
 
 
 def config_learning_rate(root: Path) -> float | None:
-    """The ``learning_rate`` global of ``config/config_train.json``, or None when it has none.
+    """The resolved ``learning_rate`` global of ``config/config_train.json`` (environment.json's
+    value where it sets one), or None when it has no number.
 
     A missing or unreadable config also gives None: the scripts are still useful, and
     ``mmarctl check`` is where a broken config is reported.
@@ -155,6 +156,12 @@ def config_learning_rate(root: Path) -> float | None:
         return None
     try:
         config = load_json(path)
+        if isinstance(config, dict):
+            # As train reads it: environment.json's learning_rate (or a `{VAR}` it names)
+            # replaces the config's own.
+            from mmarctl.workspace import Workspace
+
+            config = Workspace(Path(root)).resolve("config_train.json").data
     except MmarError:
         return None
     value: Any = config.get("learning_rate") if isinstance(config, dict) else None

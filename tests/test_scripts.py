@@ -270,3 +270,17 @@ def test_check_notes_2gpu_scripts_from_an_older_mmarctl(mmar):
     assert "commands: note: train_2gpu.sh passes a fixed learning rate" in result.output
     scripts.write_commands(mmar)
     assert scripts.scripts_with_a_fixed_rate(mmar / "commands") == []
+
+
+def test_lr_scale_and_the_2gpu_scripts_scale_the_resolved_rate(tmp_path):
+    """environment.json's learning_rate replaces the config's for the run; --lr-scale and the
+    2-GPU scripts scale that one, not the config file's own number."""
+    from mmarctl.commands.train import scaled_learning_rate
+    from mmarctl.workspace import Workspace
+
+    root = tmp_path / "m"
+    write_json(root / "config" / "config_train.json", {"learning_rate": 1e-3})
+    write_json(root / "config" / "environment.json", {"learning_rate": 5e-3})
+    assert Workspace(root).resolve("config_train.json").data["learning_rate"] == 5e-3
+    assert scaled_learning_rate(Workspace(root), "config_train.json", None, None, 2) == 1e-2
+    assert scripts.config_learning_rate(root) == 5e-3

@@ -166,6 +166,15 @@ def test_multi_gpu_true_runs_one_worker_per_gpu(tmp_path, monkeypatch, fake_laun
     config = train_config(multi_gpu=where == "config")
     root = make_mmar(tmp_path / "m", config=config)
     extra = ["--set", "multi_gpu=true"] if where == "set" else []
+    # finetune's starting checkpoint is checked before launching: one to start from
+    from mmarctl.runtime import plan
+
+    from mmarctl.runtime.checkpoint import checkpoint_files
+
+    for part in checkpoint_files(str(root / "models" / "model.ckpt")):
+        part.parent.mkdir(parents=True, exist_ok=True)
+        part.write_bytes(b"")
+    monkeypatch.setattr(plan, "preflight", lambda workspace, options: None)
     for verb in ("train", "finetune"):
         result = invoke(verb, root, "--epochs", "2", *extra)
         assert result.exit_code == 0, result.output
@@ -226,3 +235,16 @@ def test_learning_rate_options_must_be_positive_and_name_themselves(tmp_path, op
     name = "--learning-rate" if option == "--lr" else option
     assert f"error: {name} must be a finite number above 0 (got " in result.output
     assert not (root / "models").exists()
+
+
+def test_workers_are_not_started_for_what_the_preflight_refuses(tmp_path, fake_launch):
+    """--gpus N: a missing data file, a bad config or no checkpoint to finetune from is said
+    once by the launching process, with a one-process run's exit code, before any worker."""
+    root = make_mmar(tmp_path / "m", config=train_config())
+    result = invoke("finetune", root, "--gpus", "2", "--cpu", "--epochs", "1")
+    assert result.exit_code == 1 and fake_launch == []
+    assert result.output.count("finetune needs a checkpoint to start from") == 1
+    (root / "data" / "training_1_img.npy").unlink()
+    result = invoke("train", root, "--gpus", "2", "--cpu", "--epochs", "1")
+    assert result.exit_code == 1 and fake_launch == []
+    assert result.output.count("training_1_img.npy") == 1, result.output

@@ -121,7 +121,7 @@ def scaled_learning_rate(workspace: Any, config_train: str, set_items: list[str]
         UsageError: there is no number to scale.
     """
     from mmarctl.check.mmar import given_config_path
-    from mmarctl.errors import UsageError
+    from mmarctl.errors import MmarError, UsageError
     from mmarctl.jsonio import load_json
     from mmarctl.variables import parse_set_items
 
@@ -130,8 +130,14 @@ def scaled_learning_rate(workspace: Any, config_train: str, set_items: list[str]
     if base is None:
         base, where = parse_set_items(set_items).get("learning_rate"), "--set learning_rate"
     if base is None:
+        # The resolved value, as the run reads it: environment.json's learning_rate (or a
+        # `{VAR}` it names) replaces the config's own.
         path = given_config_path(workspace, config_train)
-        config = load_json(path, shown_as=workspace.display(path))
+        config = load_json(path, shown_as=workspace.display(path))  # missing/broken: one line
+        try:
+            config = workspace.resolve(config_train, parse_set_items(set_items)).data
+        except MmarError:
+            pass  # an unresolved placeholder: the raw value is named below
         base = config.get("learning_rate") if isinstance(config, dict) else None
         where = f"{workspace.display(path)}'s learning_rate"
     if isinstance(base, bool) or not isinstance(base, (int, float)):
@@ -190,12 +196,27 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
         workspace, config_train, overrides_from(set_items, epochs, learning_rate))
     models_lock = lock_folder(checkpoint_dir, display=workspace.display(checkpoint_dir))
 
+    launch_options = None
+    run_overrides = overrides_from(set_items, epochs, learning_rate)  # a resume adds its own
     if not launch_module.is_worker():
-        _say_if_search_ignored(workspace, config_train)
-        if resume:  # before any worker or TensorFlow starts
-            from mmarctl.runtime.training.resume_settings import require_resume_state
+        from mmarctl.runtime.training import resume_settings
 
-            require_resume_state(workspace, checkpoint_dir)
+        _say_if_search_ignored(workspace, config_train)
+        # The launch options as given (before multi_gpu may raise --gpus): the interrupt
+        # warning of the workers repeats them.
+        launch_options = resume_settings.launch_options(gpus, cpu, hosts, hostfile, launcher)
+        if resume:  # before any worker or TensorFlow starts
+            resume_settings.require_resume_state(workspace, checkpoint_dir)
+            # A refused resume (another --set value, an edited config) is said here, once,
+            # whatever the number of workers; they, and the plan, ask again (same answer).
+            run_overrides = resume_settings.resume_overrides(
+                workspace, config_train, run_overrides, checkpoint_dir / "resume")[0]
+        else:
+            from mmarctl.console import err
+
+            warning = resume_settings.stopped_run_warning(workspace, checkpoint_dir, verb)
+            if warning:
+                err.print(warning, markup=False, highlight=False)
     if not (gpus > 1 or hosts or hostfile):
         # `multi_gpu: true` (config or --set) asks for one worker per GPU, as --gpus does.
         overrides = overrides_from(set_items, epochs, learning_rate)
@@ -210,13 +231,30 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
                 raise UsageError(f"--launcher {launcher} starts the workers of --gpus N "
                                  "(N > 1) or --hosts; alone it changes nothing",
                                  hint="add --gpus 2, or leave --launcher out")
+    finetune_from = None
+    if finetune:
+        finetune_from = _finetune_start(workspace, checkpoint_dir,
+                                        overrides_from(set_items, epochs, learning_rate))
     if gpus > 1 or hosts or hostfile:
+        # The workers' pre-flight, once, here: a config or data mistake is one line, before
+        # any worker (and TensorFlow, and ssh to other hosts) starts.
+        import os
+
+        from mmarctl.runtime.plan import TrainOptions, preflight
+        from mmarctl.runtime.training.resume_settings import LAUNCH_OPTIONS_ENV
+
+        preflight(workspace, TrainOptions(config=config_train, overrides=run_overrides,
+                                          resume=resume, finetune_from=finetune_from))
         argv = _launch_argv(verb, workspace.root, [*(set_items or []), "multi_gpu=true"],
                             epochs=epochs, learning_rate=learning_rate, seed=seed,
                             config_train=config_train, resume=resume, tracking=tracking,
                             tracking_uri=tracking_uri, amp=amp)
-        launch_module.launch(argv, gpus=gpus, cpu=cpu, hosts=hosts, hostfile=hostfile,
-                             launcher=launcher, locks=[models_lock] if models_lock else [])
+        os.environ[LAUNCH_OPTIONS_ENV] = launch_options or ""  # inherited by the workers
+        try:
+            launch_module.launch(argv, gpus=gpus, cpu=cpu, hosts=hosts, hostfile=hostfile,
+                                 launcher=launcher, locks=[models_lock] if models_lock else [])
+        finally:
+            os.environ.pop(LAUNCH_OPTIONS_ENV, None)
         return
 
     from mmarctl.console import counted, err, out
@@ -228,14 +266,6 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
     # costs no TensorFlow start-up.
     logs.configure(workspace.log_config)
     overrides = overrides_from(set_items, epochs, learning_rate)
-    finetune_from = None
-    if finetune:
-        from mmarctl.runtime.checkpoint import checkpoint_prefix
-
-        resolved_env = workspace.variables({}, overrides)
-        finetune_from = str(resolved_env.get("MMAR_CKPT") or checkpoint_dir / "model.ckpt")
-        if checkpoint_prefix(finetune_from) is None:
-            raise _no_finetune_checkpoint(workspace, Path(finetune_from), checkpoint_dir)
     options = TrainOptions(config=config_train, overrides=overrides, seed=seed, resume=resume,
                            finetune_from=finetune_from, tracking=tracking,
                            tracking_uri=tracking_uri, amp=amp)
@@ -250,6 +280,21 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
                 if state.key_metric and state.best_epoch >= 0 else "no validation metric")
         out.print(f"trained {counted(state.epochs - state.start_epoch, 'epoch')}; {best}; "
                   f"models in {shown_from_here(plan.checkpoint_dir)}", highlight=False)
+
+
+def _finetune_start(workspace: Any, checkpoint_dir: Path, overrides: dict[str, Any]) -> str:
+    """The checkpoint finetune starts from: ``MMAR_CKPT``, else MMAR_CKPT_DIR/model.ckpt.
+
+    Raises:
+        RuntimeFailure: there is no checkpoint there.
+    """
+    from mmarctl.runtime.checkpoint import checkpoint_prefix
+
+    resolved_env = workspace.variables({}, overrides)
+    start = str(resolved_env.get("MMAR_CKPT") or checkpoint_dir / "model.ckpt")
+    if checkpoint_prefix(start) is None:
+        raise _no_finetune_checkpoint(workspace, Path(start), checkpoint_dir)
+    return start
 
 
 def _no_finetune_checkpoint(workspace: Any, start: Path, checkpoint_dir: Path) -> Exception:

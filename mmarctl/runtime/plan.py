@@ -180,47 +180,62 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 def _with_stopped_run_settings(workspace: Workspace, options: TrainOptions,
-                               backend: Any) -> TrainOptions:
+                               backend: Any) -> tuple[TrainOptions, dict[str, Any] | None]:
     """``options`` with the ``--set`` values the stopped run was started with (kept in
-    ``resume/run.json``) where they are not given again; ``epochs`` raised when asked.
+    ``resume/run.json``) where they are not given again; ``epochs`` raised when asked (on
+    the command line or in the config); and the stopped run's settings (None: none kept).
 
     Raises:
-        UsageError: a value given again differs from the stopped run's (epochs: lower).
+        UsageError: a value given again differs from the stopped run's (epochs: lower), or
+            a setting that shapes the run was edited in the config.
     """
     import dataclasses
 
     from mmarctl.runtime.training.callbacks import RESUME_DIR
-    from mmarctl.runtime.training.resume_settings import merge_overrides, read_run_settings
+    from mmarctl.runtime.training.resume_settings import resume_overrides
 
     variables = workspace.resolve(options.config, options.overrides).variables
     resume_dir = workspace.checkpoint_dir(variables) / RESUME_DIR
-    saved = read_run_settings(resume_dir, workspace.display(resume_dir / "run.json"))
-    if saved is None:  # a resume state from before run.json was kept: as given
-        return options
-    overrides, note = merge_overrides(saved, options.overrides)
-    if note and backend.is_chief:
+    overrides, notes, saved = resume_overrides(workspace, options.config, options.overrides,
+                                               resume_dir)
+    if backend.is_chief:
         from mmarctl.console import err
 
-        err.print(note, markup=False, highlight=False)
-    return dataclasses.replace(options, overrides=overrides)
+        for note in notes:
+            err.print(note, markup=False, highlight=False)
+    return dataclasses.replace(options, overrides=overrides), saved
+
+
+def preflight(workspace: Workspace, options: TrainOptions) -> ResolvedConfig:
+    """What a training run checks before TensorFlow starts: the config and the data it names
+    (``mmarctl check`` on it) and, for finetune, the checkpoint it starts from. The command
+    that launches the workers of ``--gpus N`` runs it too, so a mistake is said once.
+
+    Raises:
+        ConfigError, DataError, RuntimeFailure: the first problem.
+    """
+    resolved = workspace.resolve(options.config, options.overrides)
+    check_config("config_train", resolved, workspace, options.overrides)
+    if options.finetune_from and not options.resume:
+        # The checkpoint finetune starts from, as check describes it (damaged, or written
+        # for another network), before TensorFlow too.
+        from pathlib import Path
+
+        from mmarctl.check.preflight import check_model_file
+        from mmarctl.runtime.checkpoint import checkpoint_prefix
+
+        start = checkpoint_prefix(options.finetune_from) or options.finetune_from
+        check_model_file(workspace, options.overrides, Path(start),
+                         config=options.config, weights_only=True)
+    return resolved
 
 
 def resume_command(workspace: Workspace, config: str) -> str:
-    """The command that resumes a run of ``workspace`` (shown when a run is stopped)."""
-    import os
-    import shlex
+    """The command that resumes a run of ``workspace`` (shown when a run is stopped), with
+    the launch options (``--gpus 2 --cpu``) the launching process passed down."""
+    from mmarctl.runtime.training.resume_settings import resume_command as command
 
-    root = str(workspace.root)
-    try:
-        shown = os.path.relpath(root)
-        if shown.startswith(".."):
-            shown = root
-    except ValueError:  # another drive
-        shown = root
-    parts = ["mmarctl", "train", shlex.quote(shown)]
-    if config != TRAIN_CONFIG:
-        parts += ["--config-train", shlex.quote(config)]
-    return " ".join(parts + ["--resume"])
+    return command(workspace, config)
 
 
 def _section(data: Mapping[str, Any], key: str, file: str) -> dict:
@@ -228,6 +243,11 @@ def _section(data: Mapping[str, Any], key: str, file: str) -> dict:
     if not isinstance(value, Mapping):
         raise ConfigError(f"the {key!r} section is missing", file=file, json_path=key)
     return dict(value)
+
+
+def counted_steps(steps: int) -> str:
+    """``1 step`` / ``3 steps``."""
+    return f"{steps} step" + ("" if steps == 1 else "s")
 
 
 class TrainingPlan:
@@ -246,21 +266,10 @@ class TrainingPlan:
             ConfigError, DataError, RuntimeFailure: before any training step.
         """
         backend = backend or get_backend()
+        stopped = None
         if options.resume:
-            options = _with_stopped_run_settings(workspace, options, backend)
-        resolved = workspace.resolve(options.config, options.overrides)
-        check_config("config_train", resolved, workspace, options.overrides)
-        if options.finetune_from and not options.resume:
-            # The checkpoint finetune starts from, as check describes it (damaged, or written
-            # for another network), before TensorFlow too.
-            from pathlib import Path
-
-            from mmarctl.check.preflight import check_model_file
-            from mmarctl.runtime.checkpoint import checkpoint_prefix
-
-            start = checkpoint_prefix(options.finetune_from) or options.finetune_from
-            check_model_file(workspace, options.overrides, Path(start),
-                             config=options.config, weights_only=True)
+            options, stopped = _with_stopped_run_settings(workspace, options, backend)
+        resolved = preflight(workspace, options)
         # Only now, after the pre-flight (a config error costs no TensorFlow start-up), and
         # before pin_gpu imports it: TensorFlow loaded quietly, without Keras' unused
         # optional imports (mmarctl.runtime.memory).
@@ -365,7 +374,29 @@ class TrainingPlan:
             # epochs of this run's length.
             finished = int(saved.get("finished_steps", state.start_epoch * steps))
             state.step = state.finished_steps = finished
-            optimizer.iterations.assign(finished)
+            # The schedule's position is this run's: finished epochs x its steps per epoch.
+            # With another number of workers (another global batch) the stopped run's step
+            # count would put it elsewhere; the TensorBoard step axis goes on from the saved
+            # count, so it never steps back.
+            position = state.start_epoch * steps
+            workers = (stopped or {}).get("workers")
+            # (a run resumed so once keeps its step axis: its count is no measure then)
+            changed = (workers != backend.size if isinstance(workers, int)
+                       else position != finished)
+            if changed:
+                if backend.is_chief:
+                    from mmarctl.console import err
+
+                    before = (f"{workers} worker(s)" if isinstance(workers, int)
+                              else "another number of workers")
+                    old = (f"{finished // state.start_epoch} steps" if state.start_epoch
+                           else "its steps")
+                    err.print(f"note: --resume: the stopped run had {before}, this one has "
+                              f"{backend.size} ({counted_steps(steps)} per epoch instead of "
+                              f"{old}; the global batch changes): the learning-rate schedule "
+                              f"goes on from epoch {state.start_epoch + 1} of {epochs}",
+                              markup=False, highlight=False)
+            optimizer.iterations.assign(position)
             state.best_metric = float(saved.get("best_metric", -math.inf))
             state.best_epoch = int(saved.get("best_epoch", -1))
             if state.start_epoch >= epochs:
@@ -415,10 +446,14 @@ class TrainingPlan:
         own: list[Any] = []
         if self.backend.is_chief:
             has_metrics = bool(self.validation and self.validation["metrics"])
+            from mmarctl.runtime.training.resume_settings import shaping_settings
+
             own = [CheckpointSaver(self.checkpoint_dir, self.model, self.optimizer,
                                    has_metrics, overrides=self.options.overrides,
                                    resume_with=resume_command(self.workspace,
-                                                              self.options.config)),
+                                                              self.options.config),
+                                   workers=self.backend.size,
+                                   settings=shaping_settings(self.resolved.data)),
                    TensorBoardSummaries(self.checkpoint_dir, self.interval),
                    HistoryWriter(self.checkpoint_dir,
                                  "finetune" if self.options.finetune_from else "train",

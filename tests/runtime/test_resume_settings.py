@@ -63,7 +63,8 @@ def test_more_epochs_train_longer_and_say_so():
 def test_run_file_round_trip_and_a_damaged_one_is_named(tmp_path):
     assert read_run_settings(tmp_path) is None
     write_run_settings(tmp_path, {"epochs": 3, "X": "a b"}, 3)
-    assert read_run_settings(tmp_path) == {"overrides": {"epochs": 3, "X": "a b"}, "epochs": 3}
+    assert read_run_settings(tmp_path) == {"overrides": {"epochs": 3, "X": "a b"}, "epochs": 3,
+                                           "workers": 1}
     assert [p.name for p in tmp_path.iterdir()] == [RUN_FILE]
     (tmp_path / RUN_FILE).write_text("{not json")
     with pytest.raises(RuntimeFailure, match=r"resume/run.json: the stopped run's settings"):
@@ -141,3 +142,124 @@ def test_the_cli_refuses_a_resume_with_other_values_in_one_line(tmp_path, caplog
     assert result.exit_code == 0, result.output
     assert "note: --resume trains longer than the stopped run: epochs 3 -> 4" in result.output
     assert "4 epochs" in result.output and "starting at epoch 2" in result.output
+
+
+# -- what run.json keeps, and what --resume compares (D1-D4, D11, D12) ----------------------
+
+def _edit_config(root, **values):
+    path = root / "config" / "config_train.json"
+    config = json.loads(path.read_text())
+    config.update(values)
+    path.write_text(json.dumps(config))
+
+
+def test_run_json_keeps_workers_settings_and_the_resume_command(tmp_path, caplog):
+    root = _stopped_run(tmp_path, caplog)
+    saved = read_run_settings(root / "models" / "resume")
+    assert saved["workers"] == 1 and saved["finished_epochs"] == 1 and saved["epochs"] == 40
+    assert saved["settings"]["learning_rate"] == 0.05
+    assert saved["settings"]["train.image_pipeline.args.output_batch_size"] == 2
+    assert set(saved["settings"]) >= {"train.optimizer", "train.model"}
+    assert saved["resume_with"].endswith(f"{root} --resume")
+
+
+def test_the_interrupt_hint_repeats_the_launch_options(tmp_path, monkeypatch):
+    from mmarctl.runtime.training.resume_settings import (LAUNCH_OPTIONS_ENV, launch_options,
+                                                          resume_command)
+    from mmarctl.workspace import Workspace
+
+    assert launch_options(2, True, None, None, "gloo") == "--gpus 2 --cpu"
+    assert launch_options(1, False, "a:4,b:4", None, "mpirun") == \
+        "--hosts a:4,b:4 --launcher mpirun"
+    assert launch_options(1, False, None, None, "gloo") == ""
+    monkeypatch.setenv(LAUNCH_OPTIONS_ENV, "--gpus 2 --cpu")
+    assert resume_command(Workspace(tmp_path), "config_train.json") == \
+        f"mmarctl train {tmp_path} --gpus 2 --cpu --resume"
+
+
+def test_a_learning_rate_edited_in_the_config_is_refused_in_one_line(tmp_path, caplog):
+    from typer.testing import CliRunner
+
+    from mmarctl.cli import app
+
+    root = _stopped_run(tmp_path, caplog)
+    _edit_config(root, learning_rate=0.5)
+    with pytest.raises(UsageError) as info:
+        _resume(root)
+    assert info.value.message == ("--resume: config/config_train.json changed since the run "
+                                  "stopped: learning_rate 0.05 -> 0.5")
+    result = CliRunner().invoke(app, ["train", str(root), "--resume", "--gpus", "2", "--cpu"])
+    assert result.exit_code == 2 and "learning_rate 0.05 -> 0.5" in result.output
+    assert result.output.count("changed since the run stopped") == 1  # before any worker
+
+
+def test_epochs_edited_in_the_config_act_like_the_epochs_option(tmp_path, caplog, capsys):
+    root = _stopped_run(tmp_path, caplog)  # trains the config's 40 epochs
+    _edit_config(root, epochs=44)
+    longer = _resume(root)
+    assert longer.state.epochs == 44
+    assert "config/config_train.json epochs 40 -> 44" in capsys.readouterr().err
+    _edit_config(root, epochs=30)
+    with pytest.raises(UsageError, match=r"config/config_train.json now sets epochs=30; the "
+                                         r"stopped run trains 40 epochs"):
+        _resume(root)
+
+
+def test_resuming_with_workers_is_decided_before_they_start(tmp_path, caplog, monkeypatch):
+    """multi_gpu, set by mmarctl's launcher for its workers, is not the user's setting."""
+    from typer.testing import CliRunner
+
+    from mmarctl import launcher
+    from mmarctl.cli import app
+
+    root = _stopped_run(tmp_path, caplog)
+    calls = []
+    monkeypatch.setattr(launcher, "launch", lambda argv, **kw: calls.append(argv) or 0)
+    result = CliRunner().invoke(app, ["train", str(root), "--resume", "--gpus", "2", "--cpu"])
+    assert result.exit_code == 0, result.output
+    assert calls and "multi_gpu=true" in calls[0]
+    assert _resume(root, multi_gpu=True).state.start_epoch == 1  # what a worker is given
+
+
+def test_another_worker_count_puts_the_schedule_at_this_runs_epochs(tmp_path, caplog, capsys,
+                                                                   monkeypatch):
+    """The stopped run had 2 workers (half the steps per epoch): the optimizer's iterations
+    are this run's finished epochs x its steps, not the stopped run's step count."""
+    from mmarctl.runtime import checkpoint
+
+    root = _stopped_run(tmp_path, caplog)
+    run_file = root / "models" / "resume" / RUN_FILE
+    saved = json.loads(run_file.read_text())
+    run_file.write_text(json.dumps({**saved, "workers": 2}))
+    restore = checkpoint.restore_training_state
+
+    def as_two_workers(*args, **kwargs):
+        state = restore(*args, **kwargs)
+        return {**state, "finished_steps": state["finished_steps"] // 2}
+
+    monkeypatch.setattr(checkpoint, "restore_training_state", as_two_workers)
+    resumed = _resume(root)
+    steps = resumed.state.steps_per_epoch
+    assert int(resumed.optimizer.iterations.numpy()) == resumed.state.start_epoch * steps
+    assert resumed.state.step == (resumed.state.start_epoch * steps) // 2  # axis goes on
+    assert "the stopped run had 2 worker(s), this one has 1" in capsys.readouterr().err
+
+
+def test_a_new_run_says_it_discards_a_stopped_one(tmp_path, caplog, monkeypatch):
+    from typer.testing import CliRunner
+
+    from mmarctl.cli import app
+    from mmarctl.runtime import plan
+
+    root = _stopped_run(tmp_path, caplog)
+
+    def stop(*args, **kwargs):
+        raise RuntimeFailure("stopped before training (test)")
+
+    monkeypatch.setattr(plan.TrainingPlan, "build", classmethod(stop))
+    result = CliRunner().invoke(app, ["train", str(root), "--epochs", "1"])
+    assert ("warning: models/resume holds a stopped run (1 of 40 epochs finished); this train "
+            "starts anew and discards it when it ends") in result.output
+    assert f"`mmarctl train {root} --resume`" in result.output
+    result = CliRunner().invoke(app, ["train", str(root), "--resume"])
+    assert "holds a stopped run" not in result.output

@@ -34,13 +34,16 @@ class CheckpointSaver(Callback):
 
     def __init__(self, models_dir: Path, model: Any, optimizer: Any,
                  has_metrics: bool, overrides: dict[str, Any] | None = None,
-                 resume_with: str = "mmarctl train --resume") -> None:
+                 resume_with: str = "mmarctl train --resume", workers: int = 1,
+                 settings: dict[str, Any] | None = None) -> None:
         self.models_dir = Path(models_dir)
         self.model = model
         self.optimizer = optimizer
         self.has_metrics = has_metrics
         self.overrides = dict(overrides or {})  # the run's --set values, kept for --resume
         self.resume_with = resume_with  # the command the interrupt warning tells
+        self.workers = workers  # kept in run.json: --resume re-derives the schedule if it changes
+        self.settings = settings  # the resolved settings a resume must not change
 
     def _state(self, state: TrainState) -> dict[str, Any]:
         return {"epoch": state.last_finished_epoch, "step": state.step,
@@ -81,7 +84,10 @@ class CheckpointSaver(Callback):
     def _save_resume(self, state: TrainState, what: str) -> None:
         prefix = self.models_dir / RESUME_DIR / "model.ckpt"
         # The settings first: a resume checkpoint is never there without them.
-        write_run_settings(prefix.parent, self.overrides, state.epochs)
+        write_run_settings(prefix.parent, self.overrides, state.epochs, workers=self.workers,
+                           settings=self.settings,
+                           finished_epochs=state.last_finished_epoch + 1,
+                           resume_with=self.resume_with)
         checkpoint.save_checkpoint(prefix, self.model, self.optimizer, **self._state(state))
         where = "after" if state.last_finished_epoch == state.epoch else "in"
         log.warning("%s %s epoch %d; saved a resumable state in %s (continue with `%s`)",

@@ -2,10 +2,15 @@
 
 A run stopped by Ctrl-C/SIGTERM/SIGHUP writes ``resume/run.json`` next to
 ``resume/model.ckpt``: its ``--set`` values (``--epochs``/``--learning-rate`` included, as
-the globals they set) and the number of epochs it was training. ``train --resume`` reuses
-those values when they are not given again, so ``mmarctl train MMAR --resume`` continues the
-same run rather than one with the config's settings; a value given again must be the same,
-except ``epochs``, which may be raised to train longer.
+the globals they set), the number of epochs it was training and had finished, its number
+of workers and launch options, and the resolved settings that shape it (learning rate, its
+policy, optimizer, batch size, network). ``train --resume`` reuses the ``--set`` values when
+they are not given again, so ``mmarctl train MMAR --resume`` continues the same run rather
+than one with other settings; a value given again must be the same, except ``epochs``, which
+may be raised to train longer (on the command line or in the config). A shaping setting
+edited in the config since the run stopped is refused, naming the file, key and both values.
+``multi_gpu`` is not compared: mmarctl's launcher sets it for its workers, and the number of
+workers may change (the training plan then re-derives the schedule's position).
 
 Plain JSON, read before TensorFlow starts (a refused resume costs no start-up).
 """
@@ -23,8 +28,28 @@ from mmarctl.errors import RuntimeFailure, UsageError
 RUN_FILE = "run.json"
 
 
-def write_run_settings(resume_dir: Path, overrides: Mapping[str, Any], epochs: int) -> Path:
+#: The launching process tells its workers the launch options the user gave
+#: (``--gpus 2 --cpu``), so that the interrupt warning repeats them (mmarctl.launcher
+#: forwards every ``MMARCTL_*`` variable to the workers).
+LAUNCH_OPTIONS_ENV = "MMARCTL_LAUNCH_OPTIONS"
+
+#: Set by mmarctl's launcher for its workers: not one of the user's settings.
+LAUNCHER_MARKER = "multi_gpu"
+
+
+def write_run_settings(resume_dir: Path, overrides: Mapping[str, Any], epochs: int, *,
+                       workers: int = 1, settings: Mapping[str, Any] | None = None,
+                       finished_epochs: int | None = None,
+                       resume_with: str | None = None) -> Path:
     """Write ``run.json`` in ``resume_dir`` atomically (a reader sees the old file or the new).
+
+    Args:
+        overrides: the run's ``--set`` values (``multi_gpu`` is left out: the launcher's).
+        epochs: the epochs the run was training.
+        workers: its number of processes.
+        settings: :func:`shaping_settings` of its resolved config.
+        finished_epochs: how many epochs it finished.
+        resume_with: the command that continues it.
 
     Returns:
         the file written.
@@ -33,7 +58,15 @@ def write_run_settings(resume_dir: Path, overrides: Mapping[str, Any], epochs: i
     resume_dir.mkdir(parents=True, exist_ok=True)
     path = resume_dir / RUN_FILE
     tmp = path.with_name(f"{RUN_FILE}.tmp-{os.getpid()}")
-    payload = {"overrides": dict(overrides), "epochs": int(epochs)}
+    payload: dict[str, Any] = {
+        "overrides": {k: v for k, v in overrides.items() if k != LAUNCHER_MARKER},
+        "epochs": int(epochs), "workers": int(workers)}
+    if settings is not None:
+        payload["settings"] = dict(settings)
+    if finished_epochs is not None:
+        payload["finished_epochs"] = int(finished_epochs)
+    if resume_with:
+        payload["resume_with"] = resume_with
     try:
         tmp.write_text(json.dumps(payload, indent=1, sort_keys=True, default=str) + "\n")
         os.replace(tmp, path)
@@ -65,6 +98,26 @@ def read_run_settings(resume_dir: Path, shown_as: str | None = None) -> dict[str
                              "\"epochs\" (an integer)",
                              hint="start a fresh run without --resume")
     return data
+
+
+def shaping_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The resolved settings that shape a run, by JSON path: ``learning_rate``,
+    ``train.lr_policy``, ``train.optimizer``, ``train.model`` (the network) and the
+    training pipeline's batch size(s). A resumed run must have the same ones."""
+    train = config.get("train") if isinstance(config.get("train"), Mapping) else {}
+    shaping: dict[str, Any] = {}
+    if "learning_rate" in config:
+        shaping["learning_rate"] = config["learning_rate"]
+    for key in ("lr_policy", "optimizer", "model"):
+        if key in train:
+            shaping[f"train.{key}"] = train[key]
+    pipeline = train.get("image_pipeline")
+    args = pipeline.get("args") if isinstance(pipeline, Mapping) else None
+    if isinstance(args, Mapping):
+        for key, value in args.items():
+            if key.endswith("batch_size"):
+                shaping[f"train.image_pipeline.args.{key}"] = value
+    return json.loads(json.dumps(shaping, sort_keys=True, default=str))
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -116,6 +169,128 @@ def merge_overrides(saved: Mapping[str, Any], given: Mapping[str, Any]
         note = (f"note: --resume trains longer than the stopped run: epochs {run_epochs} -> "
                 f"{epochs} (the learning-rate schedule now spans {epochs} epochs)")
     return merged, note
+
+
+def _brief(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def resume_overrides(workspace: Any, config: str, given: Mapping[str, Any],
+                     resume_dir: Path) -> tuple[dict[str, Any], list[str], dict[str, Any] | None]:
+    """The overrides a resumed run trains with, the notes to print, and the stopped run's
+    settings (None when it kept none: the overrides are ``given``).
+
+    TensorFlow-free: the launching process asks before any worker starts, and the training
+    plan again (the same answer). ``epochs`` raised in the config acts as ``--epochs``.
+
+    Raises:
+        UsageError: a ``--set`` value differs from the stopped run's, fewer epochs (given
+            or in the config), or a setting that shapes the run was edited in the config.
+        ConfigError: the config cannot be resolved.
+    """
+    resume_dir = Path(resume_dir)
+    saved = read_run_settings(resume_dir, workspace.display(resume_dir / RUN_FILE))
+    if saved is None:  # a resume state from before run.json was kept: as given
+        return dict(given), [], None
+    stored = {k: v for k, v in saved["overrides"].items() if k != LAUNCHER_MARKER}
+    mine = {k: v for k, v in given.items() if k != LAUNCHER_MARKER}
+    merged, note = merge_overrides({**saved, "overrides": stored}, mine)
+    notes = [note] if note else []
+    shown = workspace.display(workspace.config_path(config))
+    if "epochs" not in stored and "epochs" not in mine:
+        # The run trained the config's epochs: an edit there is read like --epochs.
+        run_epochs = merged.pop("epochs")
+        edited = workspace.resolve(config, merged).data.get("epochs")
+        if not isinstance(edited, int) or isinstance(edited, bool):
+            merged["epochs"] = run_epochs  # not a count: the stopped run's
+        elif edited < run_epochs:
+            raise UsageError(f"--resume: {shown} now sets epochs={edited}; the stopped run "
+                             f"trains {run_epochs} epochs",
+                             hint=f"put epochs back to {run_epochs} or raise it (only more "
+                                  "epochs can continue a run), or start a new run without "
+                                  "--resume")
+        elif edited > run_epochs:
+            notes.append(f"note: --resume trains longer than the stopped run: {shown} epochs "
+                         f"{run_epochs} -> {edited} (the learning-rate schedule now spans "
+                         f"{edited} epochs)")
+    if LAUNCHER_MARKER in given:
+        merged[LAUNCHER_MARKER] = given[LAUNCHER_MARKER]
+    before = saved.get("settings")
+    if isinstance(before, Mapping):
+        now = shaping_settings(workspace.resolve(config, merged).data)
+        changed = [key for key in sorted(set(before) | set(now))
+                   if not _same(before.get(key), now.get(key))]
+        if changed:
+            raise UsageError(
+                f"--resume: {shown} changed since the run stopped: " + ", ".join(
+                    f"{key} {_brief(before.get(key))} -> {_brief(now.get(key))}"
+                    for key in changed),
+                hint="put the stopped run's values back to continue it, or start a new run "
+                     "without --resume")
+    return merged, notes, saved
+
+
+def launch_options(gpus: int, cpu: bool, hosts: str | None, hostfile: Any,
+                   launcher: str) -> str:
+    """The launch options as the user gave them (``--gpus 2 --cpu``), for the resume hint."""
+    import shlex
+
+    parts: list[str] = []
+    if gpus > 1:
+        parts += ["--gpus", str(gpus)]
+    if hosts:
+        parts += ["--hosts", shlex.quote(hosts)]
+    if hostfile:
+        parts += ["--hostfile", shlex.quote(str(hostfile))]
+    if cpu:
+        parts.append("--cpu")
+    if launcher != "gloo":
+        parts += ["--launcher", launcher]
+    return " ".join(parts)
+
+
+def resume_command(workspace: Any, config: str, launch: str | None = None) -> str:
+    """The command that resumes a run of ``workspace`` (shown when a run is stopped), with
+    the launch options of the stopped run (``launch``; default: what the launching process
+    passed down in ``MMARCTL_LAUNCH_OPTIONS``)."""
+    import shlex
+
+    root = str(workspace.root)
+    try:
+        shown = os.path.relpath(root)
+        if shown.startswith(".."):
+            shown = root
+    except ValueError:  # another drive
+        shown = root
+    parts = ["mmarctl", "train", shlex.quote(shown)]
+    if config != "config_train.json":
+        parts += ["--config-train", shlex.quote(config)]
+    if launch is None:
+        launch = os.environ.get(LAUNCH_OPTIONS_ENV, "")
+    if launch:
+        parts.append(launch)
+    return " ".join(parts + ["--resume"])
+
+
+def stopped_run_warning(workspace: Any, checkpoint_dir: Path, verb: str) -> str | None:
+    """One warning line when ``checkpoint_dir/resume/`` holds a stopped run that a new
+    ``train``/``finetune`` (not ``--resume``) will discard when it ends; None otherwise."""
+    from mmarctl.runtime import checkpoint
+
+    resume_dir = Path(checkpoint_dir) / "resume"
+    if not checkpoint.exists(resume_dir / "model.ckpt"):
+        return None
+    try:
+        saved = read_run_settings(resume_dir) or {}
+    except RuntimeFailure:
+        saved = {}
+    done = saved.get("finished_epochs")
+    what = (f"a stopped run ({done} of {saved['epochs']} epochs finished)"
+            if isinstance(done, int) and "epochs" in saved else "a stopped run")
+    again = saved.get("resume_with") or f"mmarctl train {workspace.root} --resume"
+    return (f"warning: {workspace.display(resume_dir)} holds {what}; this {verb} starts anew "
+            f"and discards it when it ends (to continue the stopped run instead: `{again}`)")
 
 
 def require_resume_state(workspace: Any, checkpoint_dir: Path) -> Path:
