@@ -49,3 +49,17 @@ def test_a_corrupt_or_empty_graph_is_still_one_clear_error(tmp_path):
         path.write_bytes(content)
         with pytest.raises(GraphFileError, match=message.replace("(", r"\(").replace(")", r"\)")):
             read_summary(path)
+
+
+def test_check_names_a_corrupt_graph_once(tmp_path):
+    from typer.testing import CliRunner
+
+    from mmarctl.cli import app
+
+    mmar = tmp_path / "w"
+    assert CliRunner().invoke(app, ["clone", "spleen", str(mmar)]).exit_code == 0
+    (mmar / "models").mkdir()
+    (mmar / "models" / "model.fzn.pb").write_bytes(b"\xff" * 64)
+    result = CliRunner().invoke(app, ["check", str(mmar)])
+    lines = [line for line in result.stdout.splitlines() if "model.fzn.pb" in line]
+    assert len(lines) == 1 and "corrupt: not a TensorFlow GraphDef" in lines[0], result.stdout

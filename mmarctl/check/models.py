@@ -55,8 +55,9 @@ def model_findings(workspace: Workspace, env: Mapping[str, Any], *,
         for item in items:
             _hold_to(item, network)
             _hold_shapes(item, network)
+    # an unreadable file's problem already says all its note would (said once, not twice)
     notes = [Problem(workspace.display(item.path), "", describe_item(item), NOTE)
-             for item in items]
+             for item in items if not (item.kind == "unreadable" and item.problem)]
     if only is None:
         notes.extend(_unwritable_note(workspace, checkpoint_folder(workspace, env)))
         if not items:  # an MMAR not trained yet: say what that means for the other verbs
