@@ -387,8 +387,8 @@ class TrainingPlan:
                 if backend.is_chief:
                     from mmarctl.console import err
 
-                    before = (f"{workers} worker(s)" if isinstance(workers, int)
-                              else "another number of workers")
+                    before = (f"{workers} worker" + ("" if workers == 1 else "s")
+                              if isinstance(workers, int) else "another number of workers")
                     old = (f"{finished // state.start_epoch} steps" if state.start_epoch
                            else "its steps")
                     err.print(f"note: --resume: the stopped run had {before}, this one has "

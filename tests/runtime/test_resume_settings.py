@@ -242,7 +242,7 @@ def test_another_worker_count_puts_the_schedule_at_this_runs_epochs(tmp_path, ca
     steps = resumed.state.steps_per_epoch
     assert int(resumed.optimizer.iterations.numpy()) == resumed.state.start_epoch * steps
     assert resumed.state.step == (resumed.state.start_epoch * steps) // 2  # axis goes on
-    assert "the stopped run had 2 worker(s), this one has 1" in capsys.readouterr().err
+    assert "the stopped run had 2 workers, this one has 1" in capsys.readouterr().err
 
 
 def test_a_new_run_says_it_discards_a_stopped_one(tmp_path, caplog, monkeypatch):
