@@ -5,7 +5,7 @@
     horovodrun --gloo -np 2 -H localhost:2  python -m mmarctl train my-exp --set multi_gpu=true
 
 and ``--launcher mpirun`` gives ``mpirun -np 2 -H localhost:2 -bind-to none -map-by slot
--x MMARCTL_WORKER ... python -m mmarctl ...`` for MPI sites. ``--hosts node1:4,node2:4`` or
+-x MMARCTL_WORKER --mca odls_base_sigkill_timeout 25 ... python -m mmarctl ...`` for MPI sites. ``--hosts node1:4,node2:4`` or
 ``--hostfile FILE`` spread the workers over machines (same command on every machine is NOT
 needed: the launcher starts them over ssh). Each worker is started with
 ``MMARCTL_WORKER=1`` so it trains instead of launching again, and the training backend
@@ -19,7 +19,11 @@ refuses a Horovod built without MPI before starting mpirun. The MMAR's ``models/
 
 A worker that dies takes the job down: Horovod's launcher stops the others and exits non-zero.
 The launcher runs in its own process group, which :func:`launch` kills when the launcher exits
-(no orphan survives it) and ``grace`` seconds after a Ctrl-C / SIGTERM it forwarded.
+(no orphan survives it) and ``grace`` seconds after a Ctrl-C / SIGTERM it forwarded; it gets
+SIGTERM when this process dies (``kill -9`` included, Linux). Workers told to stop get
+``grace - 5`` seconds to save a resumable state before their launcher kills them (Horovod's
+middleman and Open MPI both wait far less by default), and a stop the user asked for ends as
+``KeyboardInterrupt`` (``mmarctl: interrupted``, 130), never as a failure.
 
 TensorFlow-free: nothing here imports TensorFlow or Horovod (Horovod's presence is checked
 on disk), so a bad command line fails in milliseconds.
@@ -293,6 +297,11 @@ def _runner_prefix(launcher: str, nprocs: int, hosts: Hosts | None,
         cmd += ["-H", hosts.spec if hosts is not None else f"localhost:{nprocs}"]
     # Clara's train_2gpu.sh flags: no core binding (TF makes its own threads), fill by slot.
     cmd += ["-bind-to", "none", "-map-by", "slot", "-x", WORKER_ENV]
+    grace = environ.get(STOP_GRACE_ENV, "")
+    if grace.replace(".", "", 1).isdigit():
+        # Open MPI stops a job (Ctrl-C, a dead worker) with SIGTERM and SIGKILLs the workers
+        # 1 s later: too short for rank 0 to save models/resume, as it does under Gloo.
+        cmd += ["--mca", "odls_base_sigkill_timeout", str(max(1, round(float(grace))))]
     # Only variables that are set: Open MPI warns about every `-x NAME` it cannot find.
     exports = [n for n in environ if n.startswith("MMARCTL_") and n != WORKER_ENV]
     for name in [*_MPI_EXPORTS, *sorted(exports)]:
@@ -460,6 +469,10 @@ def launch(argv: Sequence[str], *, gpus: int = 1, cpu: bool = False, hosts: str 
     from mmarctl.locks import HELD_ENV, inherit_fds
 
     env = worker_environment(nprocs, cpu, local_procs, launcher=launcher)
+    # The launcher gives workers that were told to stop this long to save their resumable
+    # state before it kills them (Horovod's own 5 s and Open MPI's 1 s cut a save short);
+    # less than our own grace, so that the launcher's orderly stop comes first.
+    env[STOP_GRACE_ENV] = str(max(1.0, grace - 5.0))
     held = [str(lock.path) for lock in locks if lock.held]
     if held:
         env[HELD_ENV] = os.pathsep.join(held)
@@ -522,9 +535,6 @@ def _supervise(command: list[str], env: dict[str, str], grace: float,
     previous = {s: signal.signal(s, forward)
                 for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
                 if not (s == signal.SIGHUP and signal.getsignal(s) == signal.SIG_IGN)}
-    # Horovod's launcher gives workers that were told to stop this long to save their
-    # resumable state before it kills them (its own default, 5 s, cuts a checkpoint short).
-    env = {**env, STOP_GRACE_ENV: str(max(1.0, grace - 5.0))}
     try:
         process = subprocess.Popen(command, env=env, start_new_session=True,
                                    pass_fds=tuple(pass_fds),

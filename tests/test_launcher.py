@@ -625,3 +625,25 @@ def test_a_host_that_cannot_be_resolved_stops_before_the_launcher(monkeypatch, t
     with pytest.raises(UsageError, match="host 'nosuchhost.invalid' cannot be resolved") as info:
         launch(["train", "m"], cpu=True, hostfile=hostfile, launcher="mpirun")
     assert str(info.value.file) == str(hostfile)
+
+
+def test_workers_told_to_stop_get_time_to_save_under_both_launchers(monkeypatch):
+    """launch() passes its grace (less 5 s) down: Horovod's middleman reads it (see
+    test_horovods_stop_grace_comes_from_launch) and mpirun gets it as Open MPI's delay
+    between the SIGTERM that stops a worker and the SIGKILL (1 s by default)."""
+    seen = {}
+
+    def supervise(command, env, grace, pass_fds=()):
+        seen.update(command=command, env=env)
+        return 0
+
+    monkeypatch.setattr(launcher, "_check_launcher_available", lambda name: None)
+    monkeypatch.setattr(launcher, "_supervise", supervise)
+    launch(["train", "m"], gpus=2, cpu=True, launcher="mpirun", grace=30.0)
+    assert seen["env"][launcher.STOP_GRACE_ENV] == "25.0"
+    command = seen["command"]
+    at = command.index("odls_base_sigkill_timeout")
+    assert command[at - 1:at + 2] == ["--mca", "odls_base_sigkill_timeout", "25"]
+    launch(["train", "m"], gpus=2, cpu=True, grace=30.0)
+    assert seen["env"][launcher.STOP_GRACE_ENV] == "25.0"
+    assert "odls_base_sigkill_timeout" not in seen["command"]

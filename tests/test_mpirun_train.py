@@ -119,7 +119,10 @@ def test_cli_train_under_mpirun_then_a_killed_rank_ends_the_job(tmp_path):
             job.kill()
     output = job.stdout.read()
     assert code == 1, output[-3000:]
-    assert elapsed < 30, elapsed                     # measured: a few seconds
+    # Measured: a few seconds with Open MPI's 1 s kill delay; up to the 25 s that mmarctl
+    # gives stopping workers to save (odls_base_sigkill_timeout) more, as rank 0, blocked in
+    # the collective its dead peer never joins, cannot act on the SIGTERM and is killed.
+    assert elapsed < 90, elapsed
     assert "distributed run failed: the mpirun launcher exited with code" in output
     assert _no_worker_left(tag)
     import tensorflow as tf
@@ -174,6 +177,9 @@ def test_ctrl_c_stops_both_ranks(tmp_path):
     output = job.stdout.read()
     assert code == 130, output[-3000:]
     assert _no_worker_left(tag), (tagged_ranks(tag, "OMPI_COMM_WORLD_RANK"), output[-3000:])
+    # rank 0 had time to save a complete resumable state (Open MPI kills a worker it told to
+    # stop after 1 s by default: resume/ then held run.json without its checkpoint)
+    assert (root / "models" / "resume" / "model.ckpt.index").is_file(), output[-3000:]
 
 
 @needs_mpi
