@@ -172,15 +172,18 @@ def _write_network_record(prefix: str, model: Any) -> None:
 
     record_path = Path(prefix + NETWORK_SUFFIX)
     fingerprint, digest = built_from(model), index_digest(prefix)
+    tmp = record_path.with_name(f"{record_path.name}{_TMP_TAG}{os.getpid()}")
     try:
         if fingerprint is None or digest is None:
             record_path.unlink(missing_ok=True)
             return
-        tmp = record_path.with_name(f"{record_path.name}{_TMP_TAG}{os.getpid()}")
         tmp.write_text(json.dumps({**fingerprint, "index_sha256": digest}, indent=1) + "\n")
         os.replace(tmp, record_path)
     except OSError:  # only a shortcut for check: without it, check builds the network
-        pass
+        try:  # (a full disk) half a record must not stay behind, hidden from every save
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def network_record(prefix: str | os.PathLike) -> dict | None:

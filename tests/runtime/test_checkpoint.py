@@ -393,3 +393,21 @@ def test_a_rename_failing_halfway_puts_the_backup_back(tmp_path, monkeypatch):
     ckpt.restore_model(prefix, restored)
     x = np.ones((2, 4), np.float32)
     np.testing.assert_array_equal(old(x), restored(x))
+
+
+def test_a_network_record_that_cannot_be_written_leaves_no_temporary(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    real_write_text = Path.write_text
+
+    def full(self, *args, **kwargs):
+        if ".network.json" in self.name:
+            real_write_text(self, "{\"half")
+            raise OSError(28, "No space left on device", str(self))
+        return real_write_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full)
+    monkeypatch.setattr("mmarctl.runtime.model_io.built_from", lambda model: {"network": "x"})
+    ckpt.save_checkpoint(tmp_path / "model.ckpt", tiny_model())  # the checkpoint is saved
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "model.ckpt.data-00000-of-00001", "model.ckpt.index"]
