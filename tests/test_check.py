@@ -440,7 +440,16 @@ def test_validation_config_uses_data_list_key(tmp_path):
     result = check(root)
     assert result.exit_code == 1
     assert ("config/dataset_0.json: $: no 'test' list (lists here: training, validation); "
-            "config/config_validation.json reads 'test'") in problem_lines(result)
+            "DATA_LIST_KEY='test' (from config/environment.json) selects it") \
+        in problem_lines(result)
+
+
+def test_data_list_key_from_the_command_line_is_said_to_be_from_it(tmp_path):
+    root = make_mmar(tmp_path / "mmar", train=None)
+    result = check(root, "--set", "DATA_LIST_KEY=test")
+    assert result.exit_code == 1
+    assert ("config/dataset_0.json: $: no 'test' list (lists here: training, validation); "
+            "DATA_LIST_KEY='test' (from --set) selects it") in problem_lines(result)
 
 
 def test_validation_config_needs_dataset_json(tmp_path):

@@ -64,6 +64,8 @@ class DataUse:
             training config is a classification one; ``infer``'s pre-flight drops it).
         reoriented: the fields whose LoadNifti reorients them (``as_closest_canonical``):
             an image and label are compared as the pipeline sees them.
+        key_origin: where ``key`` came from, for the messages (``DATA_LIST_KEY='test'
+            (from --set)``); empty: the config at ``origin`` reads it.
     """
 
     datalist: str
@@ -81,6 +83,7 @@ class DataUse:
     reoriented: tuple[str, ...] = ()
     axis_rules: tuple[AxisRule, ...] = ()
     class_labels: bool = False
+    key_origin: str = ""
 
     def reads_class_labels(self) -> bool:
         """Whether the items' ``"label"`` is the class label itself: a training config's
@@ -146,7 +149,7 @@ def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
                 lists = [k for k, v in data.items() if isinstance(v, list)]
                 problems.append(Problem(shown, "$", f"no {use.key!r} list (lists here: "
                                         f"{', '.join(lists) or 'none'}); "
-                                        f"{use.origin[0]} reads {use.key!r}"))
+                                        f"{use.key_origin or f'{use.origin[0]} reads {use.key!r}'}"))
             continue
         if not items:
             problems.append(Problem(shown, use.key, f"the {use.key!r} list holds no items; "

@@ -516,7 +516,8 @@ def _check_concrete(workspace: Workspace, kind: str, shown: str, raw: dict,
         if note.message not in noted:
             noted.add(note.message)
             report.notes.append(note)
-    uses = _data_uses(workspace, kind, data, variables, shown, is_unresolved)
+    uses = _data_uses(workspace, kind, data, variables, shown, is_unresolved,
+                      _list_key_origin(workspace, raw, env, overrides, shown))
     if kind == "validation":
         # The metrics' fields that the config's own transforms do not give: the validation
         # list's items must (check_data holds them to it).
@@ -777,8 +778,19 @@ def _report_unresolved(raw: dict, variables: Mapping[str, Any], shown: str,
     return unresolved
 
 
+def _list_key_origin(workspace: Workspace, data: dict, env: Mapping[str, Any],
+                     overrides: Mapping[str, Any], shown: str) -> str:
+    """Where a validation config's ``DATA_LIST_KEY`` comes from, in the order it is read:
+    the config's own global, ``--set``, environment.json; empty for the default."""
+    for source, values in ((shown, data), ("--set", overrides),
+                           (workspace.display(workspace.config_path("environment.json")), env)):
+        if isinstance(values, Mapping) and values.get("DATA_LIST_KEY"):
+            return f"DATA_LIST_KEY={values['DATA_LIST_KEY']!r} (from {source}) selects it"
+    return ""
+
+
 def _data_uses(workspace: Workspace, kind: str, data: dict, variables: Mapping[str, Any],
-               shown: str, is_unresolved) -> list[DataUse]:
+               shown: str, is_unresolved, key_origin: str = "") -> list[DataUse]:
     def usable(value: Any) -> bool:
         return isinstance(value, str) and bool(value) and not is_unresolved(value)
 
@@ -803,5 +815,6 @@ def _data_uses(workspace: Workspace, kind: str, data: dict, variables: Mapping[s
     # An unset DATASET_JSON is reported by check_data (as ""), so that infer --input, which
     # reads no datalist, can leave the data checks out.
     uses.append(DataUse(str(datalist) if usable(datalist) else "",
-                        str(base) if usable(base) else None, str(key), (shown, ""), (shown, "")))
+                        str(base) if usable(base) else None, str(key), (shown, ""), (shown, ""),
+                        key_origin=key_origin))
     return uses
