@@ -21,6 +21,7 @@ from mmarctl.check.images import CHANNEL_CHANGING
 from mmarctl.check.models import model_findings
 from mmarctl.check.output_folders import output_folder_problems
 from mmarctl.check.mmar import (CLARA4_MESSAGE, CheckReport, TrainingNetwork, check_config_file,
+                                config_file_problem,
                                 check_overrides, given_config_path, read_environment)
 from mmarctl.errors import ConfigError, RuntimeFailure
 from mmarctl.jsonio import load_json
@@ -109,6 +110,9 @@ def export_problems(workspace: Workspace, overrides: Mapping[str, Any], *,
     # environment.json's values are used; its other settings' problems are left to check.
     env = read_environment(workspace, CheckReport())
     path = given_config_path(workspace, config)
+    unusable = config_file_problem(workspace, "train", path)  # check's line, trn_base.json hint
+    if unusable is not None:
+        return [unusable]
     report.problems.extend(_network_problems(workspace, path, env, overrides,
                                              ("dynamic_input_shape",))[0])
     report.problems.extend(check_overrides(overrides, env, [("train", path)], workspace))
@@ -148,6 +152,18 @@ def check_evaluation(workspace: Workspace, overrides: Mapping[str, Any], **scope
         ConfigError: ``check``'s line for the first problem.
     """
     refuse(evaluation_problems(workspace, overrides, **scope))
+
+
+def require_usable_config(workspace: Workspace, kind: str, config: str) -> None:
+    """Refuse, in ``check``'s words, a ``kind`` ("train" or "validation") config the command
+    line names that cannot be one: missing (naming the MMAR's other configs, such as Clara's
+    trn_base.json), a federated-learning config, or a config of the other kind.
+
+    Raises:
+        ConfigError: that one line.
+    """
+    unusable = config_file_problem(workspace, kind, given_config_path(workspace, config))
+    refuse([unusable] if unusable is not None else [])
 
 
 def check_export(workspace: Workspace, overrides: Mapping[str, Any], *, config: str) -> None:

@@ -180,6 +180,9 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
 
     workspace = Workspace.locate(mmar)
     workspace.require_clara3()
+    from mmarctl.check.preflight import require_usable_config
+
+    require_usable_config(workspace, "train", config_train)  # trn_base.json hint, FL configs
     if launcher not in ("gloo", "mpirun"):
         raise UsageError(f"--launcher must be gloo or mpirun (got {launcher})")
     if resume and finetune:
@@ -194,6 +197,11 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
 
     checkpoint_dir = training_checkpoint_dir(
         workspace, config_train, overrides_from(set_items, epochs, learning_rate))
+    from mmarctl.check.output_folders import require_output_folder
+
+    # before the lock creates it: a Clara container path (/workspace/mmars/...) is refused
+    require_output_folder(workspace, "MMAR_CKPT_DIR", checkpoint_dir,
+                          overrides_from(set_items, epochs, learning_rate))
     models_lock = lock_folder(checkpoint_dir, display=workspace.display(checkpoint_dir))
 
     launch_options = None

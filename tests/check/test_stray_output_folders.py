@@ -73,3 +73,25 @@ def test_require_output_folder_refuses_before_anything_is_made(mmar: Path,
     assert not (tmp_path / "workspace").exists()
     # given with --set: created as typed
     require_output_folder(Workspace(mmar), "MMAR_CKPT_DIR", folder, {"MMAR_CKPT_DIR": "x"})
+
+
+def test_train_refuses_a_container_checkpoint_folder_before_making_it(mmar: Path,
+                                                                     tmp_path: Path) -> None:
+    # train's lock made the whole tree, then its own checks saw an existing folder and ran
+    _set_env(mmar, MMAR_CKPT_DIR=str(tmp_path / "workspace" / "mmars" / "models"))
+    result = runner.invoke(app, ["train", str(mmar), "--epochs", "1"])
+    assert result.exit_code == 1
+    assert "config/environment.json: MMAR_CKPT_DIR:" in result.output
+    assert not (tmp_path / "workspace").exists()
+
+
+@pytest.mark.parametrize("verb", ["train", "finetune", "export"])
+def test_verbs_name_the_other_training_configs_as_check_does(mmar: Path, verb: str) -> None:
+    config = mmar / "config"
+    (config / "config_train.json").rename(config / "trn_base.json")
+    result = runner.invoke(app, [verb, str(mmar)])
+    assert result.exit_code == 1
+    assert ("config/config_train.json: file not found: train, finetune and export read it"
+            in result.output)
+    assert "this MMAR has trn_base.json: check and train one with --config-train" \
+        in result.output

@@ -176,6 +176,9 @@ def export_mmar(workspace: Any, request: ExportRequest,
     if request.triton_max_batch_size < 0:
         raise UsageError(f"--triton-max-batch-size must be 0 or more; "
                          f"Received: {request.triton_max_batch_size}")
+    from mmarctl.check.preflight import require_usable_config
+
+    require_usable_config(workspace, "train", request.config)  # check's line, not "not found"
     resolved = workspace.resolve(request.config, request.overrides)
     out_dir = workspace.checkpoint_dir(resolved.variables)
     prefix = _checkpoint_prefix(request.checkpoint, out_dir)
