@@ -242,6 +242,50 @@ def test_cli_train_two_cpu_workers_then_killed_worker_ends_job(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGKILL"])
+def test_a_stopped_or_killed_mmarctl_stops_its_workers_and_they_save(tmp_path, stop):
+    """Ctrl-C (SIGINT) to `mmarctl train --gpus 2 --cpu`: a stop, not a failure (one line,
+    130, no 'first to fail (exit code 137)' after Horovod killed rank 0 mid-save); and
+    `kill -9` of that mmarctl: its workers do not train on detached. Either way rank 0
+    saves a complete models/resume and no worker outlives the job."""
+    from mmarctl.locks import FolderLock
+
+    root = make_spleen(tmp_path / "exp", epochs=200)
+    tag = str(tmp_path)
+    env = _env(2, tag=tag)
+    env.pop(launcher.WORKER_ENV)
+    job = subprocess.Popen([sys.executable, "-m", "mmarctl", "train", str(root), "--gpus", "2",
+                            "--cpu"], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        # Both ranks are inside training once rank 0 has written its first event file.
+        while not list((root / "models").glob("events.out.tfevents.*")):
+            assert job.poll() is None, job.stdout.read()[-3000:]
+            assert time.monotonic() < deadline, "training did not start within 240 s"
+            time.sleep(0.5)
+        assert set(tagged_ranks(tag, "HOROVOD_RANK", b"mmarctl")) == {0, 1}
+        job.send_signal(getattr(signal, stop))
+        code = job.wait(timeout=90)
+        deadline = time.monotonic() + 90
+        while tagged_ranks(tag, "HOROVOD_RANK", b"mmarctl"):
+            assert time.monotonic() < deadline, "workers outlived the job by 90 s"
+            time.sleep(0.2)
+    finally:
+        if job.poll() is None:
+            job.kill()
+    output = job.stdout.read()
+    if stop == "SIGINT":
+        assert code == 130, output[-3000:]
+        assert output.rstrip().endswith("horovodrun: workers stopped by Ctrl-C\n"
+                                         "mmarctl: interrupted"), output[-3000:]
+        assert "first to fail" not in output and "Traceback" not in output
+    assert (root / "models" / "resume" / "model.ckpt.index").is_file(), output[-3000:]
+    with FolderLock(root / "models"):  # nothing holds the MMAR any more
+        pass
+
+
+@pytest.mark.slow
 def test_every_collective_over_two_ranks(tmp_path):
     worker = str(HERE / "distributed" / "collectives_worker.py")
     run = _horovodrun("localhost:2", 2, [worker, str(tmp_path)])
