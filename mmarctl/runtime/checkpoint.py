@@ -348,7 +348,10 @@ def _require(prefix: str | os.PathLike, what: str) -> str:
     found = checkpoint_prefix(prefix)
     if found is None:
         shown = str(prefix)
-        hint = "train first (`mmarctl train`), or point MMAR_CKPT at a checkpoint"
+        # validate, infer and export read MMAR_CKPT_DIR's model.ckpt (finetune's own message
+        # names MMAR_CKPT before it gets here)
+        hint = ("train first (`mmarctl train`), or point MMAR_CKPT_DIR at the folder "
+                "that holds one (--set MMAR_CKPT_DIR=FOLDER)")
         if Path(shown + ".meta").exists():
             hint = ("a Clara TF1 checkpoint's graph (model.ckpt.meta) is here without its "
                     ".index/.data files: copy them beside it, or use model.fzn.pb "

@@ -615,7 +615,7 @@ def _replace_together(contents: Mapping[Path, str]) -> None:
         RuntimeFailure: a file cannot be written, naming it (a full disk stays an OSError,
             which the CLI names as such).
     """
-    from mmarctl.errors import note_writing
+    from mmarctl.errors import note_writing, write_failed
     from mmarctl.staging import temporary_beside
 
     umask = os.umask(0)
@@ -649,11 +649,10 @@ def _replace_together(contents: Mapping[Path, str]) -> None:
         for tmp in [tmp for tmp, _ in staged] + list(kept.values()):
             Path(tmp).unlink(missing_ok=True)
         note_writing(error, path)
-        if error.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise
-        why = ("is a folder, expected a file" if isinstance(error, IsADirectoryError)
-               else f"cannot write: {error.strerror or error}")
-        raise RuntimeFailure(why, file=path) from error
+        failure = write_failed(error)  # the CLI's line: the file as shown from here
+        if failure is None or error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise  # a full disk keeps the CLI's disk-full line
+        raise failure from error
     for backup in kept.values():
         Path(backup).unlink(missing_ok=True)
 

@@ -411,3 +411,14 @@ def test_a_network_record_that_cannot_be_written_leaves_no_temporary(tmp_path, m
     ckpt.save_checkpoint(tmp_path / "model.ckpt", tiny_model())  # the checkpoint is saved
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "model.ckpt.data-00000-of-00001", "model.ckpt.index"]
+
+
+def test_a_missing_model_checkpoint_points_at_the_folder_setting(tmp_path):
+    # validate, infer and export read MMAR_CKPT_DIR; MMAR_CKPT is finetune's alone
+    from mmarctl.errors import RuntimeFailure
+    from mmarctl.runtime import checkpoint
+
+    with pytest.raises(RuntimeFailure) as missing:
+        checkpoint.restore_model(tmp_path / "model.ckpt", None)
+    assert "--set MMAR_CKPT_DIR=FOLDER" in missing.value.hint
+    assert "MMAR_CKPT " not in missing.value.hint
