@@ -148,7 +148,7 @@ _STAGING_NAME = re.compile(r"^\.(?P<dest>.+)\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid>\
                            r"\.[a-z0-9_]{8}\.partial$")
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     """Whether a process with this id exists on this machine (one owned by another user
     counts as alive)."""
     if pid <= 0:
@@ -210,7 +210,7 @@ def _remove_dead(parent: Path, pattern: re.Pattern, *, folders: bool) -> list[Pa
         except OSError:
             continue
         pid = int(match["pid"])
-        if pid == os.getpid() or _process_alive(pid):
+        if pid == os.getpid() or process_alive(pid):
             continue
         if folders:
             shutil.rmtree(entry.path, ignore_errors=True)

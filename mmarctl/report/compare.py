@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -33,6 +34,7 @@ from mmarctl.errors import ConfigError, RuntimeFailure, UsageError
 from mmarctl.jsonio import format_json_path
 from mmarctl.report.curves import Curves, read_curves
 from mmarctl.run_records import read_summary
+from mmarctl.staging import process_alive
 from mmarctl.variables import global_values
 from mmarctl.workspace import TRAIN_CONFIG, Workspace
 
@@ -303,13 +305,28 @@ def _results(run: RunRecord) -> dict[str, str]:
     return {**results, **_run_results(run)}
 
 
+def run_status(summary: dict | None) -> str | None:
+    """A training summary's status as it stands now: a run recorded as ``running`` whose
+    process on this machine is gone was killed (kill -9, the OOM killer, a lost node)."""
+    if not summary:
+        return None
+    status = str(summary.get("status"))
+    pid, host = summary.get("pid"), summary.get("host")
+    if status == "running" and isinstance(pid, int) and host == socket.gethostname() \
+            and not process_alive(pid):
+        return "stopped (killed?)"
+    return status
+
+
 def _run_results(run: RunRecord) -> dict[str, str]:
     curves = run.curves
+    status = run_status(run.summary)
     if not curves:
         # Stopped inside its first epoch: the summary says so, though no epoch finished
-        stopped = run.summary.get("status") if run.summary else None
-        return {"status": f"{stopped} in epoch 1" if stopped else "not trained"}
-    status = str(run.summary.get("status")) if run.summary else "running or stopped"
+        if status == "running":
+            return {"status": "running, in epoch 1"}
+        return {"status": f"{status} in epoch 1" if status else "not trained"}
+    status = status or "running or stopped"
     finetune = next((x for x, phase in curves.phase_starts if phase == "finetune"), None)
     losses = [v for v in curves.loss if not math.isnan(v)]
     return {

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mmarctl.errors import RuntimeFailure, note_writing
+from mmarctl.staging import process_alive
 
 DATA_SUFFIX = ".data-00000-of-00001"
 INDEX_SUFFIX = ".index"
@@ -318,16 +319,6 @@ def _remove_temporaries(tmp: str) -> None:
             entry.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True  # it exists (another user's), or we cannot tell: leave its files
-    return True
-
-
 def _remove_stale_temporaries(prefix: str) -> None:
     """Remove the temporary files of earlier saves at ``prefix`` by processes that are gone
     (killed mid-save, say): a live process's are its save in progress."""
@@ -340,7 +331,7 @@ def _remove_stale_temporaries(prefix: str) -> None:
             if end:
                 pids.add(int(digits[:end]))
     for pid in pids:
-        if pid != os.getpid() and not _alive(pid):
+        if pid != os.getpid() and not process_alive(pid):
             _remove_temporaries(f"{prefix}{_TMP_TAG}{pid}")
 
 

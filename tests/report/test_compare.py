@@ -137,6 +137,25 @@ def test_a_run_stopped_in_its_first_epoch_says_so(tmp_path):
     assert rows[("results", "status")] == ["finished", "interrupted in epoch 1"]
 
 
+def test_a_run_whose_process_is_gone_reads_as_stopped_not_running(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead = int(gone.stdout)  # a process that has exited: a run killed with kill -9
+    runs = [clone(tmp_path / name, 1e-3, [0.5, 0.8]) for name in ("killed", "live", "remote")]
+    for root, pid, host in ((runs[0], dead, socket.gethostname()),
+                            (runs[1], os.getpid(), socket.gethostname()),
+                            (runs[2], dead, "another-node")):
+        (root / "models" / "training_summary.json").write_text(json.dumps(
+            {"status": "running", "pid": pid, "host": host}))
+    rows = rows_of(compare(runs))
+    assert rows[("results", "status")] == ["stopped (killed?)", "running", "running"]
+
+
 def test_one_mmar_shows_every_row(tmp_path):
     a = clone(tmp_path / "a", 1e-3, [0.5])
     result = invoke(a)
