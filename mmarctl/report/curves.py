@@ -272,28 +272,73 @@ def write_learning_curves(models_dir: Path, path: Path | None = None) -> Path | 
                              f"epoch{'' if len(curves.epochs) == 1 else 's'}{best}")
 
 
+#: Runs in the overlay's legend; the rest are counted in its last entry.
+LEGEND_RUNS = 30
+#: Runs whose best point is labelled with its value (the best ones): more would overlap.
+LABELLED_BEST = 5
+
+
 def draw_overlay(runs: Sequence[tuple[str, Curves]], path: Path) -> Path:
     """One panel: each run's key metric against epoch, its best marked (``mmarctl
-    compare --plot``). Runs without validation points are left out."""
-    figure = _new_figure(7.0, 4.0)
+    compare --plot``). Runs without validation points are left out.
+
+    Up to 10 runs get matplotlib's own colours; more (an AutoML study's trials) get colours
+    spread over a colour map and four line styles, so no two runs look alike, and the legend
+    moves beside the panel (best first: :data:`LEGEND_RUNS` runs, then a count). Only the
+    :data:`LABELLED_BEST` best runs have their best value written beside the star."""
+    drawn = [(label, curves) for label, curves in runs if curves.key_points()]
+    many = len(drawn) > 10
+    figure = _new_figure(7.0 + (3.0 if many else 0.0), 4.0 + (2.0 if len(drawn) > 20 else 0.0))
     ax = figure.subplots()
-    figure.subplots_adjust(left=0.1, right=0.98, top=0.92, bottom=0.13)
+    figure.subplots_adjust(left=0.1 if not many else 0.07, right=0.98 if not many else 0.68,
+                           top=0.92, bottom=0.13)
+    ranked = sorted((c.best[1] for _, c in drawn if c.best), reverse=True)
+    labelled_from = ranked[min(LABELLED_BEST, len(ranked)) - 1] if ranked else None
     names = set()
-    for label, curves in runs:
-        points = curves.key_points()
-        if not points:
-            continue
+    for index, (label, curves) in enumerate(drawn):
         name = curves.key_metric or "metric"
         names.add(name)
-        xs, ys = zip(*points)
-        line, = ax.plot(xs, ys, marker="o", markersize=2.5, linewidth=1.2, label=label)
+        xs, ys = zip(*curves.key_points())
+        style = _overlay_style(index, len(drawn))
+        line, = ax.plot(xs, ys, marker="o", markersize=2.5, linewidth=1.2, label=label, **style)
         if curves.best:
             ax.plot(*curves.best, marker="*", markersize=11, color=line.get_color())
-            _annotate_best(ax, curves, f"{curves.best[1]:.4f} @ {curves.best[0]}",
-                           line.get_color())
+            if not many or curves.best[1] >= labelled_from:
+                _annotate_best(ax, curves, f"{curves.best[1]:.4f} @ {curves.best[0]}",
+                               line.get_color())
         _mark_phases(ax, curves, label=False)
     _style(ax, "validation: key metric per epoch (* best)")
     ax.set_xlabel("epoch", fontsize=8)
     ax.set_ylabel(" / ".join(sorted(names)), fontsize=8)
-    ax.legend(fontsize=7, loc="lower right")
+    if not many:
+        ax.legend(fontsize=7, loc="lower right")
+    else:
+        handles, labels = ax.get_legend_handles_labels()
+        # best first: with more runs than the legend holds, the ones it names are the best
+        bests = [c.best[1] if c.best else float("-inf") for _, c in drawn]
+        order = sorted(range(len(handles)), key=lambda i: -bests[i])
+        handles, labels = [handles[i] for i in order], [labels[i] for i in order]
+        if len(handles) > LEGEND_RUNS:
+            from matplotlib.lines import Line2D
+
+            rest = len(handles) - LEGEND_RUNS + 1
+            handles = [*handles[:LEGEND_RUNS - 1], Line2D([], [], linestyle="none")]
+            labels = [*labels[:LEGEND_RUNS - 1], f"and {rest} more"]
+        ax.legend(handles, labels, fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                  ncol=1 if len(handles) <= 15 else 2, frameon=False)
     return save_png(figure, path)
+
+
+def _overlay_style(index: int, count: int) -> dict[str, Any]:
+    """The line colour and style of run ``index`` of ``count``: matplotlib's default cycle
+    for up to 10 runs; beyond, colours spread over a colour map, each with one of four line
+    styles in turn, so neighbouring runs differ in both."""
+    if count <= 10:
+        return {}
+    from matplotlib import colormaps
+
+    styles = ("-", "--", ":", "-.")
+    if count <= 20:
+        return {"color": colormaps["tab20"](index), "linestyle": styles[index // 10 % 4]}
+    return {"color": colormaps["turbo"](0.05 + 0.9 * index / (count - 1)),
+            "linestyle": styles[index % 4]}

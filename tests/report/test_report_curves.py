@@ -153,3 +153,23 @@ def test_the_log_scaled_learning_rate_axis_has_numbers(tmp_path, monkeypatch, ra
               if t.get_text() and low <= t.get_position()[1] <= high]
     assert len(labels) >= 2, labels
     assert all(float(text) > 0 for text in labels)  # plain numbers, not mathtext
+
+
+def test_an_overlay_of_many_runs_keeps_them_apart_and_its_legend_in_the_picture(tmp_path):
+    # an AutoML study's 40 trials: matplotlib's 10 colours repeated, the legend ran off
+    runs = []
+    for trial in range(40):
+        folder = tmp_path / f"trial_{trial:03d}"
+        folder.mkdir()
+        write_history(folder, train_run(3, [0.3, 0.4 + trial / 100, 0.5 + trial / 200]))
+        runs.append((f"trial_{trial:03d}", read_curves(folder)))
+    styles = {(tuple(s["color"]), s["linestyle"])
+              for s in (curves._overlay_style(i, 40) for i in range(40))}
+    assert len(styles) == 40
+    assert curves._overlay_style(3, 8) == {}  # a few runs keep matplotlib's own colours
+    image = _pixels(curves.draw_overlay(runs, tmp_path / "all.png"))
+    few = _pixels(curves.draw_overlay(runs[:3], tmp_path / "few.png"))
+    assert image.shape[1] > few.shape[1] and image.shape[0] > few.shape[0]
+    # the legend sits right of the panel, inside the picture: its text darkens the last columns
+    right = image[:, int(image.shape[1] * 0.72):, :3]
+    assert (right.mean(axis=2) < 0.5).sum() > 500
