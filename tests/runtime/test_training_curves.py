@@ -100,3 +100,16 @@ def test_missing_matplotlib_warns_once(tmp_path, monkeypatch, caplog):
     assert warnings == ["learning curves not drawn (the matplotlib package is missing); "
                         "training goes on without learning_curves.png"]
     assert not (tmp_path / "learning_curves.png").exists()
+
+
+def test_a_half_imported_module_is_not_called_a_missing_package(tmp_path, monkeypatch, caplog):
+    # a signal while mmarctl.report.curves was importing left it half made: not "missing"
+    import types
+
+    monkeypatch.setitem(sys.modules, "mmarctl.report.curves",
+                        types.ModuleType("mmarctl.report.curves"))
+    with caplog.at_level(logging.WARNING, logger="mmarctl.train"):
+        train(tmp_path, epochs=2, every=1)
+    [warning] = [r.getMessage() for r in caplog.records if "learning curves" in r.getMessage()]
+    assert "package is missing" not in warning
+    assert "cannot import name 'write_learning_curves'" in warning

@@ -62,7 +62,10 @@ class LearningCurvesWriter(Callback):
             cost = time.monotonic() - started
         except Exception as error:  # a picture never stops training
             self.failed = True
-            if isinstance(error, ImportError) and error.name:
+            # only a module not installed is "missing": an import cut short (a signal while
+            # importing, a partly initialised module) says what it is
+            if isinstance(error, ModuleNotFoundError) and error.name \
+                    and not error.name.startswith("mmarctl"):
                 reason = f"the {error.name.split('.')[0]} package is missing"
             else:
                 reason = str(error) or type(error).__name__
