@@ -180,6 +180,10 @@ def test_ctrl_c_stops_both_ranks(tmp_path):
     # rank 0 had time to save a complete resumable state (Open MPI kills a worker it told to
     # stop after 1 s by default: resume/ then held run.json without its checkpoint)
     assert (root / "models" / "resume" / "model.ckpt.index").is_file(), output[-3000:]
+    # the last lines say where it is and how to continue (rank 0's own line is often lost
+    # under mpirun as the job is torn down)
+    assert "resumable state saved in models/resume (continue with `mmarctl train" \
+        in output and "--launcher mpirun --resume`" in output, output[-3000:]
 
 
 @needs_mpi

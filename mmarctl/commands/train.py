@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -258,9 +259,13 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
                             config_train=config_train, resume=resume, tracking=tracking,
                             tracking_uri=tracking_uri, amp=amp)
         os.environ[LAUNCH_OPTIONS_ENV] = launch_options or ""  # inherited by the workers
+        launched_at = time.time()
         try:
             launch_module.launch(argv, gpus=gpus, cpu=cpu, hosts=hosts, hostfile=hostfile,
                                  launcher=launcher, locks=[models_lock] if models_lock else [])
+        except KeyboardInterrupt:
+            _say_saved_resume_state(workspace, checkpoint_dir, since=launched_at)
+            raise
         finally:
             os.environ.pop(LAUNCH_OPTIONS_ENV, None)
         return
@@ -328,6 +333,26 @@ def _no_finetune_checkpoint(workspace: Any, start: Path, checkpoint_dir: Path) -
                               hint="pass --set MMAR_CKPT=path/to/model.ckpt, or train first")
     return RuntimeFailure(f"finetune needs a checkpoint to start from; none at {shown}",
                           hint="train first, or pass --set MMAR_CKPT=path/to/model.ckpt")
+
+
+def _say_saved_resume_state(workspace: Any, checkpoint_dir: Path, *, since: float) -> None:
+    """After stopping workers, the last line before "interrupted": where rank 0 saved the
+    resume state and the command that continues it. Rank 0 says so too, but under mpirun
+    its line is often lost as the job is torn down."""
+    from mmarctl.console import err
+    from mmarctl.jsonio import load_json
+    from mmarctl.runtime.training.resume_settings import RUN_FILE
+
+    run_file = checkpoint_dir / "resume" / RUN_FILE
+    try:
+        if run_file.stat().st_mtime < since:
+            return  # an older run's state: this one saved none
+        command = load_json(run_file).get("resume_with")
+    except Exception:  # none saved, or unreadable: the workers' own lines said what happened
+        return
+    if isinstance(command, str) and command:
+        err.print(f"resumable state saved in {workspace.display(run_file.parent)} "
+                  f"(continue with `{command}`)", markup=False, highlight=False)
 
 
 def training_checkpoint_dir(workspace: Any, config_train: str,
