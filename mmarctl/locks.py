@@ -82,7 +82,17 @@ class Holder:
             who += f", started {self.started}"
         if self.host and self.host != socket.gethostname():
             who += f" on {self.host}"
+        elif self.exited():
+            who += ", which has exited: processes it started (its Horovod workers) still hold it"
         return who
+
+    def exited(self) -> bool:
+        """Whether the holder was on this machine and its process is gone: the lock is then
+        held by the processes it handed it to (a launcher and its workers, stopping)."""
+        from mmarctl.staging import process_alive
+
+        local = not self.host or self.host == socket.gethostname()
+        return bool(self.pid) and local and not process_alive(self.pid)
 
 
 def _command_line(argv: Sequence[str]) -> str:
@@ -160,10 +170,13 @@ class FolderLock:
                 os.close(fd)
                 if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                     holder = _read_holder(self.path)
+                    hint = ("they stop within a minute of it (`pgrep -af mmarctl` lists "
+                            "them); then run again" if holder.exited() else
+                            "wait for it to finish or stop it; one run writes an MMAR's "
+                            "folder at a time")
                     raise WorkspaceBusy(
                         f"{self.display.rstrip('/')}/ is in use by {holder.describe()}",
-                        hint="wait for it to finish or stop it; one run writes an MMAR's "
-                             "folder at a time") from None
+                        hint=hint) from None
                 # A file system without locks (some network mounts): go on, but say so.
                 _warn(f"cannot lock {self.display} ({error.strerror}): make sure no other "
                       "run writes there")

@@ -256,3 +256,35 @@ def test_a_full_disk_while_writing_the_details_leaves_no_lock_file(tmp_path, mon
     monkeypatch.undo()
     with FolderLock(folder):  # and the folder is free for the next run
         pass
+
+
+#: Locks argv[1] as "mmarctl train <folder>", hands the lock to a child (as the launcher
+#: hands it to Horovod's) and exits: the child prints its pid and holds it.
+_HANDED_DOWN = """
+import os, sys, time
+from mmarctl.locks import FolderLock
+FolderLock(sys.argv[1], argv=["mmarctl", "train", sys.argv[1]]).acquire()
+if os.fork() == 0:
+    print(os.getpid(), flush=True)
+    time.sleep(120)
+os._exit(0)
+"""
+
+
+def test_a_lock_whose_recorded_holder_has_exited_says_who_holds_it_now(tmp_path):
+    # kill -9 of a launching mmarctl: its workers stop within seconds, holding the lock
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    parent = subprocess.Popen([sys.executable, "-c", _HANDED_DOWN, str(tmp_path / "models")],
+                              env=env, stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    parent.wait()  # reaped: no longer a process
+    try:
+        with pytest.raises(WorkspaceBusy) as info:
+            FolderLock(tmp_path / "models", display="models").acquire()
+        message = str(info.value)
+        assert f"in use by pid {parent.pid} " in message
+        assert "which has exited: processes it started (its Horovod workers) still hold it" \
+            in message
+        assert "pgrep -af mmarctl" in info.value.hint
+    finally:
+        os.kill(child, signal.SIGKILL)
