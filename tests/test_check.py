@@ -698,5 +698,19 @@ def test_environment_that_is_not_an_object(tmp_path):
     assert result.exit_code == 1
     lines = problem_lines(result)
     assert "config/environment.json: $: expected object, got array" in lines
-    # Without its environment the config's placeholders cannot resolve: said once each.
-    assert any("unresolved placeholder {DATASET_JSON}" in line for line in lines)
+    # Without its environment the config's placeholders cannot resolve: counted in a note,
+    # not said once each (test below)
+    assert not any("unresolved placeholder {DATASET_JSON}" in line for line in lines)
+
+
+@pytest.mark.parametrize("content", ["", '{"DATA_ROOT": ', "[]"])
+def test_an_unreadable_environment_is_one_problem_not_its_follow_ons(tmp_path, content):
+    # every {DATA_ROOT} a config reads was also "unresolved (define it in environment.json)"
+    root = make_mmar(tmp_path / "mmar")
+    (root / "config" / "environment.json").write_text(content)
+    result = check(root)
+    assert result.exit_code == 1
+    lines = problem_lines(result)
+    assert len(lines) == 2 and lines[0].startswith("config/environment.json"), lines
+    assert lines[1].startswith("1 problem in ")
+    assert "more problem" in result.stdout and "left out until it can be read" in result.stdout

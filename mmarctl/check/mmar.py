@@ -94,6 +94,8 @@ class CheckReport:
         unsupported: the MMAR is a Clara 4.x one (reported as its single problem).
         network: the training config's network, once it was checked without problems; the
             validation configs checked after it hold their inferer to it.
+        environment_unread: environment.json is there but gave no values (not JSON, not
+            an object): the values it would define are unset.
     """
 
     problems: list[Problem] = field(default_factory=list)
@@ -101,6 +103,7 @@ class CheckReport:
     files: list[str] = field(default_factory=list)
     unsupported: bool = False
     network: TrainingNetwork | None = None
+    environment_unread: bool = False
 
     @property
     def ok(self) -> bool:
@@ -150,6 +153,7 @@ def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None,
     report.files.extend(datalists)
     report.problems = list(dict.fromkeys(report.problems))  # search points repeat findings
     report.notes = list(dict.fromkeys(report.notes))
+    _fold_problems_of_an_unread_environment(workspace, report)
     # Clara's own commands/ scripts: a note; under --strict a problem only when they cannot run.
     report.notes.extend(_fixed_rate_scripts_note(workspace))
     scripts_note, scripts_run = clara_scripts_note(workspace.commands_dir)
@@ -229,6 +233,25 @@ def _automl_train_config(workspace: Workspace,
     return [("train", target)]
 
 
+def _fold_problems_of_an_unread_environment(workspace: Workspace, report: CheckReport) -> None:
+    """When environment.json could not be read (empty, invalid JSON), every value it defines
+    is unset, and each config reading one says so ("define DATA_ROOT in
+    config/environment.json"): follow-on lines of one mistake. They are counted in a note
+    instead; fixing the file brings back those that remain."""
+    if not report.environment_unread:
+        return
+    shown = workspace.display(workspace.config_path(ENVIRONMENT))
+    # (the file's own problem: a JSON error names it inside its message, with line and column)
+    follow_on = [p for p in report.problems if p.file != shown
+                 and not p.message.startswith(shown) and shown in p.message]
+    if not follow_on:
+        return
+    report.problems = [p for p in report.problems if p not in follow_on]
+    report.notes.append(Problem(shown, "", f"{len(follow_on)} more "
+                                f"problem{'s' if len(follow_on) != 1 else ''} (unset values it "
+                                "would define) are left out until it can be read", NOTE))
+
+
 def read_environment(workspace: Workspace, report: CheckReport) -> dict[str, Any]:
     """``config/environment.json`` checked into ``report``, its path values resolved; ``{}``
     when it is absent or unreadable."""
@@ -240,10 +263,12 @@ def read_environment(workspace: Workspace, report: CheckReport) -> dict[str, Any
         raw = load_json(path, shown_as=shown)
     except ConfigError as error:
         report.problems.append(Problem.from_error(error))
+        report.environment_unread = True
         return {}
     report.files.append(shown)
     report.problems.extend(validate("environment", raw, shown))
     if not isinstance(raw, dict):
+        report.environment_unread = True
         return {}
     return {key: workspace.resolve_path_value(key, value) for key, value in raw.items()}
 
