@@ -180,6 +180,15 @@ _TEMPORARY_NAME = re.compile(r"^\.(?P<dest>.+)\.(?P<host>[A-Za-z0-9_-]+)-(?P<pid
                              r"\.[a-z0-9_]{8}\.tmp$")
 
 
+def staging_folder_in(parent: Path, name: str) -> Path:
+    """A new hidden working folder ``parent/.NAME.HOST-PID.RANDOM.partial`` (an export's
+    staging), after removing those that dead processes of this host left in ``parent``: a
+    command killed with SIGKILL cannot clean up, and nothing else would."""
+    remove_dead_stagings(parent)
+    return Path(tempfile.mkdtemp(prefix=f".{name}.{_host_tag()}-{os.getpid()}.",
+                                 suffix=".partial", dir=parent))
+
+
 def temporary_beside(path: Path) -> tuple[int, str]:
     """``(fd, name)`` of a new hidden temporary file beside ``path`` (for a write then
     rename), named with this host and process id; first removes the temporary files that

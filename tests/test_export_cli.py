@@ -111,7 +111,7 @@ def test_export_all_writes_verified_artifacts_and_manifest(mmar):
     for name in ("model.fzn.pb", "model.onnx", "saved_model/saved_model.pb",
                  "triton/spleen-exp/config.pbtxt", "triton/spleen-exp/1/model.onnx"):
         assert (models / name).is_file(), name
-    assert not list(models.glob(".export-*")), "staging folder left behind"
+    assert not list(models.glob(".export.*")), "staging folder left behind"
     assert "max|diff|" in result.output
 
     manifest = json.loads((models / "export.json").read_text())
@@ -307,7 +307,7 @@ def test_reexport_replaces_folders_and_keeps_other_triton_models(mmar):
     assert config["max_batch_size"] == ["0"]
     assert config["input"][0]["dims"] == ["-1", *map(str, PATCH), "1"]
     assert not [p for p in (mmar / "models").rglob("*") if ".old-" in p.name or
-                p.name.startswith(".export-")]
+                p.name.startswith(".export.")]
 
 
 def test_negative_tolerance_is_a_usage_error(mmar):

@@ -60,3 +60,23 @@ def test_symlink_destination_is_refused(tmp_path):
     (tmp_path / "link").symlink_to(tmp_path / "target")
     with pytest.raises(WorkspaceError, match="symbolic link"):
         check_destination(tmp_path / "link", allow_empty=True)
+
+
+def test_a_staging_folder_a_killed_process_left_is_removed_by_the_next(tmp_path):
+    # a killed export left models/.export-XXXX forever: nothing could tell it was dead
+    import subprocess
+    import sys
+
+    from pathlib import Path
+
+    from mmarctl.staging import staging_folder_in
+
+    script = ("import sys; from pathlib import Path; from mmarctl.staging import "
+              "staging_folder_in; print(staging_folder_in(Path(sys.argv[1]), 'export'))")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True,
+                          text=True, check=True)
+    left = Path(done.stdout.strip())  # its process has exited, as after kill -9
+    assert left.is_dir() and left.name.startswith(".export.")
+    mine = staging_folder_in(tmp_path, "export")
+    assert not left.exists() and mine.is_dir()
+    assert staging_folder_in(tmp_path, "export").is_dir() and mine.is_dir()  # a live one stays

@@ -4,7 +4,7 @@ A Clara TF1 checkpoint or a frozen graph is exported from its own graph instead
 (:mod:`.graph_export`, chosen by :func:`.graph_export.find_graph_source`).
 
 All-or-nothing: every artifact is written into a staging folder inside the output folder
-(``models/.export-XXXX/``, same filesystem, so publishing is a rename), loaded back and
+(``models/.export.HOST-PID.XXXX.partial/``, same filesystem, so publishing is a rename), loaded back and
 compared with the checkpoint model (:mod:`.verify`). Only when every requested format has
 passed are the artifacts renamed into place and ``export.json`` written; any failure
 removes the staging folder and leaves ``models/`` as it was.
@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,6 +28,7 @@ from mmarctl.errors import RuntimeFailure, UsageError
 from mmarctl.locks import lock_folder, scoped
 from mmarctl.runtime.export import FORMAT_ALIASES, FORMATS
 from mmarctl.runtime.export.serving import DEFAULT_INPUT, DEFAULT_OUTPUT, ServingSpec
+from mmarctl.staging import staging_folder_in
 
 #: Where each format lands, relative to the output folder (triton: the repository root).
 ARTIFACTS = {"fzn": "model.fzn.pb", "savedmodel": "saved_model", "onnx": "model.onnx",
@@ -233,7 +233,9 @@ def _checkpoint_prefix(given: str | None, out_dir: Path) -> str:
 def _make_staging(workspace: Any, out_dir: Path) -> Path:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))
+        # named with this process (.export.HOST-PID.XXXX.partial): a killed export's folder
+        # is removed by the next one
+        return staging_folder_in(out_dir, "export")
     except OSError as error:
         raise RuntimeFailure(f"cannot write to {workspace.display(out_dir)}/: "
                              f"{error.strerror or error}",
