@@ -501,7 +501,7 @@ def test_no_validation_config_says_what_to_do_in_check_and_validate(tmp_path):
         assert done.exit_code == 1 and line in done.output, done.output
     write(root / "config" / "config_validation_ckpt.json", VALIDATION)
     done = runner.invoke(app, ["infer", str(root)])
-    assert "this MMAR has config_validation_ckpt.json: pass one with -c" in done.output
+    assert "this MMAR has config_validation_ckpt.json: name one with --config" in done.output
 
 
 def test_federated_learning_configs_are_named_as_not_supported(tmp_path):

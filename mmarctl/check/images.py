@@ -537,5 +537,6 @@ def _line(kind: str, files: list[str], checked: int, expected: int | None) -> st
         "channels": f"have a channel count other than output_image_channels={expected}",
     }[kind]
     if kind == "channels":
-        return f"{len(files)} images {what}: {listed}"
+        what = what.replace("have", "has", 1) if len(files) == 1 else what
+        return f"{len(files)} image{'' if len(files) == 1 else 's'} {what}: {listed}"
     return f"{len(files)} of {checked} NIfTI files {what}: {listed}"

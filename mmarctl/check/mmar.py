@@ -356,8 +356,8 @@ def config_file_problem(workspace: Workspace, kind: str, path: Path) -> Problem 
                        "level); " + _validation_hint(workspace, "this MMAR ships none: "))
     if kind == "train" and "train" not in data and "model_loader" in data:
         return Problem(shown, "", "a validation config, not a training config (it has "
-                       "model_loader and no train section); name it with -c in validate "
-                       "and infer, and a training config with --config-train")
+                       "model_loader and no train section); name it with --config in validate, "
+                       "infer and check, and a training config with --config-train")
     return None
 
 
@@ -367,14 +367,14 @@ def _validation_hint(workspace: Workspace, none: str = "") -> str:
     found = sorted(p.name for p in workspace.config_dir.glob("*.json")
                    if _looks_like_validation_config(p))
     if found:
-        return f"this MMAR has {', '.join(found)}: pass one with -c (--config)"
+        return f"this MMAR has {', '.join(found)}: name one with --config"
     trains = sorted(p.name for p in workspace.config_dir.glob("*.json")
                     if _looks_like_train_config(p))
     source = f"{trains[0]}'s" if trains else "the training config's"
     return (f"{none}write config/config_validation.json from "
             f"{source} validate section (pre_transforms, inferer, metrics as val_metrics) with "
             'a model_loader such as {"name": "CheckpointLoader", "args": {"checkpoint_dir": '
-            '"{MMAR_CKPT_DIR}"}}, or pass one with -c')
+            '"{MMAR_CKPT_DIR}"}}, or name one with --config')
 
 
 def _json_object(path: Path) -> dict | None:

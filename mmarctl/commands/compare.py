@@ -98,7 +98,10 @@ def _wide_table(comparison, rows):
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"compare: {len(comparison.runs)} MMARs", title_justify="left")
+    from mmarctl.console import counted
+
+    table = Table(title=f"compare: {counted(len(comparison.runs), 'MMAR')}",
+                  title_justify="left")
     table.add_column("", overflow="fold", style="bold")
     for run in comparison.runs:
         table.add_column(escape(run.label), overflow="fold")
@@ -121,12 +124,14 @@ def _long_tables(comparison, rows, width: int) -> list:
     from rich.markup import escape
     from rich.table import Table
 
+    from mmarctl.console import counted
+
     labels = [run.label for run in comparison.runs]
     # a value every MMAR shares (the key metric's name, a results row) is said once
     same = [row for row in rows if len(labels) > 1 and len(set(row.values)) == 1]
     rows = [row for row in rows if row not in same]
     # a long label (an AutoML trial's path) folds rather than take the whole width
-    label_width = min(max(len(label) for label in labels), max(12, width // 3))
+    label_width = max(len("MMAR"), min(max(len(label) for label in labels), max(12, width // 3)))
     room = width - _table_width([label_width])
     widths = []
     for row in rows:
@@ -142,7 +147,7 @@ def _long_tables(comparison, rows, width: int) -> list:
         groups[-1].append(index)
         used += column_width + 3
     split = f", in {len(groups)} tables" if len(groups) > 1 else ""
-    shown: list = [f"compare: {len(labels)} MMARs, one per row (too many for {width} "
+    shown: list = [f"compare: {counted(len(labels), 'MMAR')}, one per row (too many for {width} "
                    f"columns side by side{split})"]
     if same:
         shown.append("the same in every MMAR: " + "; ".join(

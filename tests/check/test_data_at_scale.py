@@ -122,9 +122,9 @@ def test_png_colour_type_is_held_to_output_image_channels(tmp_path):
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "rgb.png")
     items = [{"image": "grey.png"}, {"image": "rgb.png"}]
     assert png_problems(items, tmp_path, ["image"], 3) == [
-        "1 images have a channel count other than output_image_channels=3: grey.png (1, grey)"]
+        "1 image has a channel count other than output_image_channels=3: grey.png (1, grey)"]
     assert png_problems(items, tmp_path, ["image"], 1) == [
-        "1 images have a channel count other than output_image_channels=1: rgb.png (3, RGB)"]
+        "1 image has a channel count other than output_image_channels=1: rgb.png (3, RGB)"]
     assert png_problems(items, tmp_path, ["image"], None) == []
 
 

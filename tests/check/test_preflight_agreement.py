@@ -224,7 +224,7 @@ CASES = [
     ("header-affine-singular", _singular_affine, "data/dataset_0.json: training",
      "have a singular affine"),
     ("header-channels", _two_channels, "data/dataset_0.json: training",
-     "1 images have a channel count other than output_image_channels=1"),
+     "1 image has a channel count other than output_image_channels=1"),
     ("network-crop-divisor", _crop_off_divisor, "train.image_pipeline.args.output_crop_size",
      "every size must be a multiple of 16, the network's size divisor; Received: [44, 44, 44] "
      "(e.g. [48, 48, 48])"),

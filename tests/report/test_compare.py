@@ -276,6 +276,23 @@ def test_thirty_trials_on_a_terminal_keep_every_value_whole(tmp_path):
     assert all(f"{0.0034 + i * 1e-5:.6g}" in rates for i in range(30))
 
 
+def test_short_run_names_keep_the_mmar_heading_whole(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from mmarctl.commands.compare import _tables
+
+    roots = [clone(tmp_path / name, 1e-3 * (i + 1), [0.5, 0.6])
+             for i, name in enumerate("abcdefghijkl")]
+    console = Console(file=io.StringIO(), width=80, color_system=None)
+    for table in _tables(compare(roots), False, console.width):
+        console.print(table)
+    text = console.file.getvalue()
+    assert "compare: 12 MMARs, one per row" in text
+    assert " MMAR " in text, text  # not "MMA" over "R"
+
+
 def test_a_damaged_eval_metrics_file_is_unreadable_not_unvalidated(tmp_path):
     a = clone(tmp_path / "a", 1e-3, [0.5, 0.8], eval_dice=0.95)
     b = clone(tmp_path / "b", 1e-3, [0.5, 0.7], eval_dice=0.9)
