@@ -165,11 +165,15 @@ class Workspace:
         return self.config_dir / candidate
 
     def display(self, path: Path) -> str:
-        """A path as shown in messages: relative to the MMAR root when inside it."""
-        try:
-            return str(Path(path).resolve().relative_to(self.root))
-        except ValueError:
-            return str(path)
+        """A path as shown in messages: relative to the MMAR root when inside it (a link
+        in the MMAR, such as a config linked elsewhere, is shown where it is)."""
+        path = Path(path)
+        for candidate in (Path(os.path.normpath(path.absolute())), path.resolve()):
+            try:
+                return str(candidate.relative_to(self.root))
+            except ValueError:
+                continue
+        return str(path)
 
     # -- loading --------------------------------------------------------------------------
     def load(self, name: str) -> Any:

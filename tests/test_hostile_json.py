@@ -224,6 +224,24 @@ def test_a_device_is_refused_before_it_is_read(tmp_path: Path):
         load_json(path)
 
 
+def test_special_files_in_config_are_named_there_and_never_read(spleen, tmp_path: Path):
+    # a config linked to /dev/zero was named by its absolute path (the link resolved), and
+    # a FIFO among config/*.json hung the search for the MMAR's other configs
+    mmar = tmp_path / "mmar"
+    shutil.copytree(spleen, mmar)
+    (mmar / "config" / "config_validation.json").unlink()
+    (mmar / "config" / "config_validation.json").symlink_to("/dev/zero")
+    os.mkfifo(mmar / "config" / "notes.json")
+    result = runner.invoke(app, ["check", str(mmar)])
+    assert result.exit_code == 1
+    assert ("config/config_validation.json: not a regular file (a character device), "
+            "expected a JSON file") in result.output.splitlines()
+    (mmar / "config" / "config_validation.json").unlink()
+    result = runner.invoke(app, ["validate", str(mmar)])  # lists the configs config/ has
+    assert result.exit_code == 1
+    assert "config/config_validation.json: file not found" in result.output
+
+
 def test_a_file_that_outgrows_its_stat_size_is_cut_off(tmp_path: Path, monkeypatch):
     path = tmp_path / "c.json"
     path.write_text('{"a": "' + "x" * 4096 + '"}')

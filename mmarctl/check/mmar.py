@@ -17,7 +17,6 @@ do not fail the check unless ``strict`` is set.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -310,11 +309,8 @@ def _missing_train_config(workspace: Workspace) -> str:
 
 
 def _looks_like_train_config(path: Path) -> bool:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(data, dict) and isinstance(data.get("train"), dict)
+    data = _json_object(path)  # load_json's guards: a FIFO or /dev/zero is not read
+    return data is not None and isinstance(data.get("train"), dict)
 
 
 def given_config_path(workspace: Workspace, name: str) -> Path:
