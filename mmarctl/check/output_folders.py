@@ -27,6 +27,16 @@ OUTPUT_FOLDERS = (
                                 "infer and export read them"),
     ("MMAR_EVAL_OUTPUT_PATH", "eval", "validate and infer write their results there"),
 )
+#: The files each output folder's verbs write under fixed names: a folder in one's place
+#: stops the verb when it writes it (train only after its last epoch).
+OUTPUT_FILES = {
+    "MMAR_CKPT_DIR": ("model.ckpt.index", "model.ckpt.data-00000-of-00001",
+                      "model_final.ckpt.index", "model_final.ckpt.data-00000-of-00001",
+                      "training_summary.json", "metrics_history.jsonl",
+                      "learning_curves.png", "model.fzn.pb", "model.onnx", "export.json"),
+    "MMAR_EVAL_OUTPUT_PATH": ("metrics.json", "metrics_per_case.csv", "metrics_summary.txt",
+                              "report.html"),
+}
 #: The verbs that create each output folder when it is missing.
 CREATED_BY = {"MMAR_CKPT_DIR": "train", "MMAR_EVAL_OUTPUT_PATH": "validate and infer"}
 
@@ -56,6 +66,7 @@ def output_folder_problems(workspace: Workspace, env: Mapping[str, Any],
             if json_path and key not in (overrides or {}):  # a path typed now is meant
                 stray = stray_folder_problem(workspace, key, folder, file, json_path)
                 problems.extend([stray] if stray else [])
+            problems.extend(_folders_in_place_of_files(workspace, key, folder))
             continue
         shown = workspace.display(blocking)
         where = "is a file" if blocking == folder else f"lies under {shown}, which is a file"
@@ -63,6 +74,16 @@ def output_folder_problems(workspace: Workspace, env: Mapping[str, Any],
         problems.append(Problem(file, json_path, f"{subject} {where}, not a folder: {use} "
                                 f"(set {key} to a folder)"))
     return problems
+
+
+def _folders_in_place_of_files(workspace: Workspace, key: str, folder: Path) -> list[Problem]:
+    """A folder where ``key``'s verbs write a file of a fixed name (``model_final.ckpt.index``,
+    ``eval/metrics.json``): one problem each, named by its path."""
+    writers = {"MMAR_CKPT_DIR": "train, finetune and export write",
+               "MMAR_EVAL_OUTPUT_PATH": "validate writes"}[key]
+    return [Problem(workspace.display(folder / name), "",
+                    f"is a folder, but {writers} a file of that name there (move it away)")
+            for name in OUTPUT_FILES[key] if (folder / name).is_dir()]
 
 
 def stray_folder_problem(workspace: Workspace, key: str, folder: Path, file: str,

@@ -56,3 +56,19 @@ def test_folders_not_made_yet_are_fine(mmar: Path) -> None:
     _set_env(mmar, MMAR_CKPT_DIR="runs/ckpts", MMAR_EVAL_OUTPUT_PATH="runs/eval")
     result = runner.invoke(app, ["check", str(mmar)])
     assert result.exit_code == 0, result.output
+
+
+def test_a_folder_where_a_verb_writes_a_file_is_found_before_training(mmar: Path) -> None:
+    # train ran every epoch, then stopped at saving model_final.ckpt
+    (mmar / "models" / "model_final.ckpt.index").mkdir(parents=True)
+    (mmar / "eval" / "metrics.json").mkdir(parents=True)
+    result = runner.invoke(app, ["check", str(mmar)])
+    assert result.exit_code == 1
+    lines = problem_lines(result.output)
+    assert ("models/model_final.ckpt.index: is a folder, but train, finetune and export write "
+            "a file of that name there (move it away)") in lines
+    assert ("eval/metrics.json: is a folder, but validate writes a file of that name there "
+            "(move it away)") in lines
+    refused = runner.invoke(app, ["train", str(mmar), "--epochs", "1"])
+    assert refused.exit_code == 1
+    assert "models/model_final.ckpt.index: is a folder" in refused.output
