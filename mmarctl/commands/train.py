@@ -337,22 +337,31 @@ def _no_finetune_checkpoint(workspace: Any, start: Path, checkpoint_dir: Path) -
 
 def _say_saved_resume_state(workspace: Any, checkpoint_dir: Path, *, since: float) -> None:
     """After stopping workers, the last line before "interrupted": where rank 0 saved the
-    resume state and the command that continues it. Rank 0 says so too, but under mpirun
-    its line is often lost as the job is torn down."""
+    resume state and the command that continues it, or that none was saved. Rank 0 says so
+    too, but under mpirun its line is often lost as the job is torn down, and a rank stopped
+    inside a collective its peer left (mpirun on a loaded machine) cannot save at all."""
     from mmarctl.console import err
     from mmarctl.jsonio import load_json
     from mmarctl.runtime.training.resume_settings import RUN_FILE
 
-    run_file = checkpoint_dir / "resume" / RUN_FILE
+    resume_dir = checkpoint_dir / "resume"
+    run_file = resume_dir / RUN_FILE
     try:
-        if run_file.stat().st_mtime < since:
-            return  # an older run's state: this one saved none
-        command = load_json(run_file).get("resume_with")
-    except Exception:  # none saved, or unreadable: the workers' own lines said what happened
-        return
-    if isinstance(command, str) and command:
-        err.print(f"resumable state saved in {workspace.display(run_file.parent)} "
+        fresh = run_file.stat().st_mtime >= since
+        command = load_json(run_file).get("resume_with") if fresh else None
+    except Exception:  # none saved, or unreadable
+        command = None
+    complete = (resume_dir / "model.ckpt.index").is_file()
+    if isinstance(command, str) and command and complete:
+        err.print(f"resumable state saved in {workspace.display(resume_dir)} "
                   f"(continue with `{command}`)", markup=False, highlight=False)
+    elif (checkpoint_dir / "model.ckpt.index").is_file():
+        err.print("no resumable state was saved (the workers stopped before rank 0 could "
+                  f"save one); {workspace.display(checkpoint_dir)}/model.ckpt holds the last "
+                  "checkpoint saved, to finetune from", markup=False, highlight=False)
+    else:
+        err.print("no resumable state was saved (the workers stopped before rank 0 could "
+                  "save one)", markup=False, highlight=False)
 
 
 def training_checkpoint_dir(workspace: Any, config_train: str,
