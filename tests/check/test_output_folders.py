@@ -69,6 +69,12 @@ def test_a_folder_where_a_verb_writes_a_file_is_found_before_training(mmar: Path
             "a file of that name there (move it away)") in lines
     assert ("eval/metrics.json: is a folder, but validate writes a file of that name there "
             "(move it away)") in lines
-    refused = runner.invoke(app, ["train", str(mmar), "--epochs", "1"])
-    assert refused.exit_code == 1
-    assert "models/model_final.ckpt.index: is a folder" in refused.output
+    # the real CLI in its own process: train configures logging from the MMAR's log.config,
+    # which would bind this process's handlers to CliRunner's short-lived stderr
+    import subprocess
+    import sys
+
+    refused = subprocess.run([sys.executable, "-m", "mmarctl", "train", str(mmar), "--epochs",
+                              "1"], capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 1, refused.stderr
+    assert "models/model_final.ckpt.index: is a folder" in refused.stderr
