@@ -277,8 +277,12 @@ def test_a_stopped_or_killed_mmarctl_stops_its_workers_and_they_save(tmp_path, s
     output = job.stdout.read()
     if stop == "SIGINT":
         assert code == 130, output[-3000:]
-        assert output.rstrip().endswith("horovodrun: workers stopped by Ctrl-C\n"
-                                         "mmarctl: interrupted"), output[-3000:]
+        lines = output.rstrip().splitlines()
+        assert lines[-3] == "horovodrun: workers stopped by Ctrl-C", output[-3000:]
+        assert lines[-2].startswith("resumable state saved in models/resume (continue with "
+                                    "`mmarctl train "), output[-3000:]
+        assert lines[-2].endswith("--gpus 2 --cpu --resume`)"), output[-3000:]
+        assert lines[-1] == "mmarctl: interrupted", output[-3000:]
         assert "first to fail" not in output and "Traceback" not in output
     assert (root / "models" / "resume" / "model.ckpt.index").is_file(), output[-3000:]
     with FolderLock(root / "models"):  # nothing holds the MMAR any more

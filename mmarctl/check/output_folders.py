@@ -34,8 +34,8 @@ OUTPUT_FILES = {
                       "model_final.ckpt.index", "model_final.ckpt.data-00000-of-00001",
                       "training_summary.json", "metrics_history.jsonl",
                       "learning_curves.png", "model.fzn.pb", "model.onnx", "export.json"),
-    "MMAR_EVAL_OUTPUT_PATH": ("metrics.json", "metrics_per_case.csv", "metrics_summary.txt",
-                              "report.html"),
+    # (not report.html: a page that cannot be written is a warning, validate goes on)
+    "MMAR_EVAL_OUTPUT_PATH": ("metrics.json", "metrics_per_case.csv", "metrics_summary.txt"),
 }
 #: The verbs that create each output folder when it is missing.
 CREATED_BY = {"MMAR_CKPT_DIR": "train", "MMAR_EVAL_OUTPUT_PATH": "validate and infer"}
