@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from mmarctl.check.case_fields import MetricRead, metric_field_problems
-from mmarctl.check.images import (Geometry, file_kind, header_problems, pair_problems,
-                                  png_problems)
+from mmarctl.check.images import (Geometry, file_kind, header_problems, listed,
+                                  pair_problems, png_problems)
 from mmarctl.check.spatial_axes import AxisRule, header_axes_problems
 from mmarctl.errors import ConfigError
 from mmarctl.jsonio import load_json, split_location
@@ -307,11 +307,9 @@ def _grouped_schema_problems(found: list[Problem], data: Any) -> list[Problem]:
         name, _, message = key
         items = data.get(name) if isinstance(data, dict) else None
         total = len(items) if isinstance(items, list) else len(members)
-        paths = [p.json_path for p in members]
-        more = f" and {len(paths) - SHOW_MISSING} more" if len(paths) > SHOW_MISSING else ""
         grouped.append(Problem(members[0].file, name,
                                f"{len(members)} of {total} items: {message}: "
-                               f"{', '.join(paths[:SHOW_MISSING])}{more}"))
+                               f"{listed([p.json_path for p in members])}"))
     return grouped
 
 
@@ -337,18 +335,13 @@ def _missing_files(items: list, use: DataUse, shown: str, fields: tuple[str, ...
     problems = []
     if missing:
         problems.append(Problem(shown, use.key, f"{len(missing)} of {len(named)} files are "
-                                f"missing under DATA_ROOT {base}: {_listed(missing)}"))
+                                f"missing under DATA_ROOT {base}: {listed(missing)}"))
     if special:
         problems.append(Problem(shown, use.key, f"{len(special)} of {len(named)} files are not "
                                 f"a regular file (the loaders read only files): "
-                                f"{_listed(special)}"))
+                                f"{listed(special)}"))
     return problems + folders, readable
 
-
-def _listed(names: list[str]) -> str:
-    """The first :data:`SHOW_MISSING` of ``names``, then how many more."""
-    more = f" and {len(names) - SHOW_MISSING} more" if len(names) > SHOW_MISSING else ""
-    return ", ".join(names[:SHOW_MISSING]) + more
 
 
 def _folder_entries(items: list, fields: tuple[str, ...], base: Path, shown: str,

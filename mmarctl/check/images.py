@@ -276,9 +276,9 @@ def png_problems(items: list, base: Path, fields: list[str],
     found = []
     if wrong:
         found.append(f"{len(wrong)} of {checked} files are not PNG files (LoadPng reads "
-                     f"them): {_listed(wrong)}")
+                     f"them): {listed(wrong)}")
     found.extend(f"{len(names)} of {checked} PNG files: cannot read: {reason} (check the "
-                 f"files' owner and mode): {_listed(names)}"
+                 f"files' owner and mode): {listed(names)}"
                  for reason, names in unreadable.items())
     if channels:
         found.append(_line("channels", channels, checked, expected_channels))
@@ -463,17 +463,17 @@ def _pair_line(kind: str, pairs: list[str], checked: int, fields: tuple[str, str
     image, label = fields
     count = f"{len(pairs)} of {checked} {label}s"
     if kind == "shape":
-        return f"{count} differ in shape from their {image}: {_listed(pairs)}"
+        return f"{count} differ in shape from their {image}: {listed(pairs)}"
     if kind == "orientation":
         fix = ("re-save the label on its image's grid" if reoriented else
                "re-save the label on its image's grid, or set LoadNifti's "
                "as_closest_canonical to true when both headers are right")
         return (f"{count} differ in orientation from their {image}, and the pipeline "
-                f"pairs their voxels one to one: {_listed(pairs)} ({fix})")
+                f"pairs their voxels one to one: {listed(pairs)} ({fix})")
     what = {"spacing": "have another voxel spacing than their",
             "origin": "have another origin (a shifted grid) than their"}[kind]
     return (f"{count} {what} {image} of the same shape, and the pipeline pairs their voxels "
-            f"one to one: {_listed(pairs)} (re-save the label on its image's grid)")
+            f"one to one: {listed(pairs)} (re-save the label on its image's grid)")
 
 
 def _names(value: Any) -> list[str]:
@@ -514,21 +514,21 @@ def _inspect(path: Path, known: dict[Path, Geometry | None] | None = None,
     return None, "", channels
 
 
-def _listed(files: list[str]) -> str:
+def listed(files: list[str]) -> str:
     """The first :data:`SHOW` of ``files``, then how many more."""
     more = f" and {len(files) - SHOW} more" if len(files) > SHOW else ""
     return ", ".join(files[:SHOW]) + more
 
 
 def _line(kind: str, files: list[str], checked: int, expected: int | None) -> str:
-    listed = _listed(files)
+    names = listed(files)
     kind, _, reason = kind.partition(":")
     if kind == "cannot_read":
         return (f"{len(files)} of {checked} NIfTI files: cannot read: {reason} (check the "
-                f"files' owner and mode): {listed}")
+                f"files' owner and mode): {names}")
     if kind == "unreadable":
         return (f"{len(files)} of {checked} NIfTI files have no readable NIfTI header "
-                f"({reason}): {listed}")
+                f"({reason}): {names}")
     what = {
         "unreadable": "have no readable NIfTI header",
         "shape": "have fewer than 2 axes or an empty axis",
@@ -538,5 +538,5 @@ def _line(kind: str, files: list[str], checked: int, expected: int | None) -> st
     }[kind]
     if kind == "channels":
         what = what.replace("have", "has", 1) if len(files) == 1 else what
-        return f"{len(files)} image{'' if len(files) == 1 else 's'} {what}: {listed}"
-    return f"{len(files)} of {checked} NIfTI files {what}: {listed}"
+        return f"{len(files)} image{'' if len(files) == 1 else 's'} {what}: {names}"
+    return f"{len(files)} of {checked} NIfTI files {what}: {names}"

@@ -341,14 +341,12 @@ def _say_saved_resume_state(workspace: Any, checkpoint_dir: Path, *, since: floa
     too, but under mpirun its line is often lost as the job is torn down, and a rank stopped
     inside a collective its peer left (mpirun on a loaded machine) cannot save at all."""
     from mmarctl.console import err
-    from mmarctl.jsonio import load_json
-    from mmarctl.runtime.training.resume_settings import RUN_FILE
+    from mmarctl.runtime.training.resume_settings import RUN_FILE, read_run_settings
 
     resume_dir = checkpoint_dir / "resume"
-    run_file = resume_dir / RUN_FILE
     try:
-        fresh = run_file.stat().st_mtime >= since
-        command = load_json(run_file).get("resume_with") if fresh else None
+        fresh = (resume_dir / RUN_FILE).stat().st_mtime >= since
+        command = (read_run_settings(resume_dir) or {}).get("resume_with") if fresh else None
     except Exception:  # none saved, or unreadable
         command = None
     complete = (resume_dir / "model.ckpt.index").is_file()
