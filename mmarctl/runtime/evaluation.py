@@ -561,7 +561,8 @@ def write_metric_reports(output_dir: Path, metrics: list[Any],
                          rows: list[tuple[str, list[float]]],
                          results: dict[str, float],
                          skipped: Mapping[str, str] | None = None) -> list[Path]:
-    """``metrics.json``, ``metrics_per_case.csv`` and ``metrics_summary.txt`` in ``output_dir``.
+    """``metrics.json``, ``metrics_per_case.csv`` and ``metrics_summary.txt`` in ``output_dir``,
+    and the ``report_path`` file of each of mmarctl's metrics, all renamed into place together.
 
     Each metric's summary holds its ``value`` (what the metric reports over all cases, e.g.
     an AUC, which has no per-case value) and ``min``/``max``/``mean``/``count`` of the
@@ -600,10 +601,13 @@ def write_metric_reports(output_dir: Path, metrics: list[Any],
     if skipped:
         lines.append(f"skipped {len(skipped)} unusable case(s) (skip_bad_cases): "
                      + ", ".join(skipped))
+    own_reports = _own_report_files(metrics)
+    for folder in {path.parent for path in own_reports}:
+        folder.mkdir(parents=True, exist_ok=True)
     _replace_together({per_case_path: table.getvalue(),
                        json_path: json.dumps(document, indent=2) + "\n",
-                       text_path: "\n".join(lines) + "\n"})
-    return [json_path, per_case_path, text_path]
+                       text_path: "\n".join(lines) + "\n", **own_reports})
+    return [json_path, per_case_path, text_path, *own_reports]
 
 
 def _replace_together(contents: Mapping[Path, str]) -> None:
@@ -666,6 +670,25 @@ def _updated(metric: Any, sample: dict[str, Any]) -> float:
 
 
 def _result(metric: Any) -> Any:
-    """A metric's result over the cases, a BYOC metric's failure in one line."""
+    """A metric's result over the cases, a BYOC metric's failure in one line.
+
+    mmarctl's own metrics give their value without writing: their ``report_path`` file is
+    written with the other reports (:func:`write_metric_reports`). A BYOC metric's
+    ``result()`` writes what it writes, as under Clara.
+    """
+    from mmarctl.runtime.metrics.base import Metric
+
     with user_code.calling(metric):
-        return metric.result()
+        return metric.value() if isinstance(metric, Metric) else metric.result()
+
+
+def _own_report_files(metrics: list[Any]) -> dict[Path, str]:
+    """The ``report_path`` files of mmarctl's own metrics: path -> text."""
+    from mmarctl.runtime.metrics.base import Metric
+
+    files = {}
+    for metric in metrics:
+        if isinstance(metric, Metric) and metric.report_path:
+            name, text = metric.report_file()
+            files[Path(metric.report_path) / name] = text
+    return files

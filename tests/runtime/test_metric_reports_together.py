@@ -50,3 +50,31 @@ def test_a_folder_in_a_reports_place_is_refused_before_any_is_replaced(tmp_path)
     assert (tmp_path / "metrics.json").read_bytes() == before
     assert json.loads(before)["summary"]["mean_dice"]["value"] == 0.25
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_metrics_own_report_file_is_one_of_the_set(tmp_path, monkeypatch):
+    """A metric's ``report_path`` CSV (Clara's ``<name>_per_case.csv``) is written with the
+    other three and put back with them: it used to be written by ``result()`` before them."""
+    from mmarctl.runtime.metrics.average import ComputeAverage
+
+    def run(value):
+        metric = ComputeAverage(name="acc", field="model", report_path=str(tmp_path))
+        metric.update({"model": value, "meta": {"model": {"filename": "case1.nii.gz"}}})
+        return write_metric_reports(tmp_path, [metric], [("case1", [value])], {"acc": value})
+
+    written = run(0.25)
+    assert sorted(p.name for p in written) == sorted((*NAMES, "acc_per_case.csv"))
+    before = (tmp_path / "acc_per_case.csv").read_text()
+    assert before.splitlines()[1].endswith(",0.25")
+    real = os.replace
+
+    def refused(src, dst, *args, **kwargs):  # an immutable metrics.json
+        if str(dst).endswith("metrics.json"):
+            raise PermissionError(1, "Operation not permitted", str(src), None, str(dst))
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", refused)
+    with pytest.raises(RuntimeFailure, match="cannot write"):
+        run(0.75)
+    monkeypatch.setattr(os, "replace", real)
+    assert (tmp_path / "acc_per_case.csv").read_text() == before

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mmarctl.errors import DataError, RuntimeFailure
+from mmarctl.errors import DataError
 from mmarctl.runtime import argcheck
 from mmarctl.runtime.metrics.base import Metric
 
@@ -118,10 +118,8 @@ class ComputeAUC(Metric):
         scores, labels = np.stack(self._scores), np.stack(self._labels)
         return [roc_auc(scores[:, c], labels[:, c]) for c in range(scores.shape[1])]
 
-    def result(self) -> float:
+    def value(self) -> float:
         """The AUC as configured (NaN when undefined, e.g. one label value only)."""
-        if self.report_path:
-            self.write_report(Path(self.report_path))
         if not self._scores:
             return math.nan
         scores, labels = np.stack(self._scores), np.stack(self._labels)
@@ -142,19 +140,13 @@ class ComputeAUC(Metric):
         super().reset()
         self._scores, self._labels = [], []
 
-    def write_report(self, folder: Path) -> Path:
-        """Write ``<folder>/<name>_per_class.csv`` (columns ``class``, ``<name>``)."""
-        path = folder / f"{self.name}_per_class.csv"
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            with path.open("w", newline="", encoding="utf-8") as handle:
-                writer = csv.writer(handle)
-                writer.writerow(["class", self.name])
-                writer.writerows(enumerate(self.per_class()))
-        except OSError as error:
-            raise RuntimeFailure(f"{self.clara_name} {self.name!r}: cannot write report: {error}",
-                                 file=path, hint="check report_path") from error
-        return path
+    def report_file(self) -> tuple[str, str]:
+        """(``<name>_per_class.csv``, its text): columns ``class``, ``<name>``."""
+        table = io.StringIO(newline="")
+        writer = csv.writer(table)
+        writer.writerow(["class", self.name])
+        writer.writerows(enumerate(self.per_class()))
+        return f"{self.name}_per_class.csv", table.getvalue()
 
 
 def component_of(metric: Metric) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 from typing import Any
@@ -53,13 +54,17 @@ class Metric(Component):
         return value
 
     def result(self) -> float:
-        """The mean over cases with a value (NaN when there is none)."""
-        values = np.array([v for _, v in self._cases], dtype=np.float64)
-        valid = values[~np.isnan(values)]
-        mean = float(valid.mean()) if valid.size else math.nan
+        """The metric's value (:meth:`value`); writes its report when ``report_path`` is set."""
+        value = self.value()
         if self.report_path:
             self.write_report(Path(self.report_path))
-        return mean
+        return value
+
+    def value(self) -> float:
+        """The mean over cases with a value (NaN when there is none), writing nothing."""
+        values = np.array([v for _, v in self._cases], dtype=np.float64)
+        valid = values[~np.isnan(values)]
+        return float(valid.mean()) if valid.size else math.nan
 
     def per_case(self) -> dict[str, float]:
         """Case name -> value, in the order the cases were seen."""
@@ -69,15 +74,24 @@ class Metric(Component):
         """Forget every case."""
         self._cases = []
 
+    def report_file(self) -> tuple[str, str]:
+        """(file name, CSV text) of this metric's report: ``<name>_per_case.csv`` with
+        columns ``case``, ``<name>``. Validation writes it with the other eval/ reports,
+        renamed into place together."""
+        table = io.StringIO(newline="")
+        writer = csv.writer(table)
+        writer.writerow(["case", self.name])
+        writer.writerows(self._cases)
+        return f"{self.name}_per_case.csv", table.getvalue()
+
     def write_report(self, folder: Path) -> Path:
-        """Write ``<folder>/<name>_per_case.csv`` (columns ``case``, ``<name>``)."""
-        path = folder / f"{self.name}_per_case.csv"
+        """Write :meth:`report_file` into ``folder``."""
+        name, text = self.report_file()
+        path = folder / name
         try:
             folder.mkdir(parents=True, exist_ok=True)
             with path.open("w", newline="", encoding="utf-8") as handle:
-                writer = csv.writer(handle)
-                writer.writerow(["case", self.name])
-                writer.writerows(self._cases)
+                handle.write(text)
         except OSError as error:
             raise RuntimeFailure(f"{self.clara_name} {self.name!r}: cannot write report: {error}",
                                  file=path, hint="check report_path") from error
