@@ -118,7 +118,8 @@ def test_clean_mmar_passes(tmp_path):
     root = make_mmar(tmp_path / "mmar")
     result = check(root)
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip().splitlines()[-1] == "OK: 4 files checked"
+    assert result.stdout.strip().splitlines()[-1] == (
+        "OK: 4 files checked, 3 cases (training 2, validation 1), 6 data files")
     assert not [l for l in problem_lines(result) if not l.startswith("OK:")]
 
 
@@ -461,6 +462,24 @@ def test_validation_config_needs_dataset_json(tmp_path):
                for l in problem_lines(result))
 
 
+def test_json_output_holds_the_findings_and_keeps_the_exit_code(tmp_path):
+    root = make_mmar(tmp_path / "mmar")
+    result = check(root, "--json")
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    assert found["ok"] is True and found["problems"] == []
+    assert found["cases"] == {"training": 2, "validation": 1} and found["data_files"] == 6
+    assert "config/config_train.json" in found["files"]
+    (root / "data" / "images" / "case1.nii.gz").unlink()
+    result = check(root, "--json")
+    assert result.exit_code == 1
+    found = json.loads(result.stdout)  # only JSON on stdout, also when it fails
+    assert found["ok"] is False
+    [missing] = found["problems"]
+    assert missing["file"] == "config/dataset_0.json" and missing["json_path"] == "training"
+    assert "images/case1.nii.gz" in missing["message"]
+
+
 # -- choosing files -------------------------------------------------------------------------
 def test_config_options_choose_the_files(tmp_path):
     root = make_mmar(tmp_path / "mmar")
@@ -470,7 +489,8 @@ def test_config_options_choose_the_files(tmp_path):
     assert "config/trn_other.json: epochs: must be >= 1, got integer 0" in problem_lines(result)
     result = check(root, "--config-validation", "config_validation.json")
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip().endswith("OK: 3 files checked")
+    assert result.stdout.strip().endswith("OK: 3 files checked, 1 case (validation 1), "
+                                          "1 data file")
 
 
 def test_given_config_that_does_not_exist(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,20 @@ SHOW_MISSING = 5
 #: A validation config's use whose DATASET_JSON is unset (``DataUse.datalist == ""``).
 DATALIST_NOT_SET = ("DATASET_JSON is not set; a validation config reads its cases from it "
                     "(set it in config/environment.json or --set DATASET_JSON=...)")
+
+
+@dataclass
+class DataCounts:
+    """What :func:`check_data` looked at, for check's summary line.
+
+    Attributes:
+        cases: items of each list read, by list key (``training``, ``validation``), over
+            every datalist (each datalist's list counted once).
+        files: data files found on disk (each path once).
+    """
+
+    cases: dict[str, int] = dataclasses.field(default_factory=dict)
+    files: int = 0
 
 
 @dataclass(frozen=True)
@@ -103,13 +118,15 @@ class DataUse:
         return read
 
 
-def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
+def check_data(uses: list[DataUse], display, counts: DataCounts | None = None
+               ) -> tuple[list[Problem], list[str]]:
     """Problems with the datalists and their files, and the datalists that were read.
 
     Args:
         uses: every (datalist, base dir, key) the configs read; an empty ``datalist`` is
             reported as :data:`DATALIST_NOT_SET`.
         display: turns a path into how messages show it (relative to the MMAR root).
+        counts: when given, filled with the cases and data files looked at.
     """
     problems: list[Problem] = []
     loaded: dict[str, Any] = {}
@@ -123,6 +140,7 @@ def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
     geometries: dict[Path, Geometry | None] = {}
     kinds: dict[str, str] = {}
     classes_told: set[tuple] = set()  # a model's num_classes against a datalist, said once
+    listed_once: set[tuple[str, str]] = set()  # (datalist, key) counted in ``counts``
     for use in uses:
         if not use.datalist:
             problems.append(Problem(*use.origin, DATALIST_NOT_SET))
@@ -151,6 +169,9 @@ def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
                                         f"{', '.join(lists) or 'none'}); "
                                         f"{use.key_origin or f'{use.origin[0]} reads {use.key!r}'}"))
             continue
+        if counts is not None and (use.datalist, use.key) not in listed_once:
+            listed_once.add((use.datalist, use.key))
+            counts.cases[use.key] = counts.cases.get(use.key, 0) + len(items)
         if not items:
             problems.append(Problem(shown, use.key, f"the {use.key!r} list holds no items; "
                                     f"{use.origin[0]} reads it"))
@@ -208,6 +229,8 @@ def check_data(uses: list[DataUse], display) -> tuple[list[Problem], list[str]]:
         if png and use.base_dir is not None:
             problems.extend(Problem(shown, use.key, message) for message in png_problems(
                 items, Path(use.base_dir), png, use.image_channels, kinds))
+    if counts is not None:
+        counts.files = sum(kind == "file" for kind in kinds.values())
     return problems, checked
 
 

@@ -33,7 +33,7 @@ from mmarctl.check.constructors import ConstructorChecker
 from mmarctl.check.output_folders import output_folder_problems
 from mmarctl.check.images import CHANNEL_CHANGING
 from mmarctl.check.models import loader_notes, model_findings
-from mmarctl.check.data import DataUse, check_data
+from mmarctl.check.data import DataCounts, DataUse, check_data
 from mmarctl.errors import ConfigError
 from mmarctl.jsonio import load_json
 from mmarctl.nvmidl_shim.detect import clara_scripts_note
@@ -95,6 +95,7 @@ class CheckReport:
             validation configs checked after it hold their inferer to it.
         environment_unread: environment.json is there but gave no values (not JSON, not
             an object): the values it would define are unset.
+        data: the cases and data files the datalists name (those that were read).
     """
 
     problems: list[Problem] = field(default_factory=list)
@@ -103,6 +104,7 @@ class CheckReport:
     unsupported: bool = False
     network: TrainingNetwork | None = None
     environment_unread: bool = False
+    data: DataCounts = field(default_factory=DataCounts)
 
     @property
     def ok(self) -> bool:
@@ -147,7 +149,7 @@ def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None,
         uses.extend(check_config_file(workspace, kind, path, env, overrides, report))
     report.problems.extend(check_overrides(overrides, env, configs, workspace))
     _check_automl_settings(workspace, report)
-    data_problems, datalists = check_data(uses, workspace.display)
+    data_problems, datalists = check_data(uses, workspace.display, report.data)
     report.problems.extend(data_problems)
     report.files.extend(datalists)
     report.problems = list(dict.fromkeys(report.problems))  # search points repeat findings
