@@ -5,20 +5,27 @@ epoch (bad label, NaN loss) leaves ``models/`` untouched. Those of an epoch a Ct
 another worker's failure) stopped are dropped: ``--resume`` redoes that epoch and writes its
 steps then, so TensorBoard never gets the same step twice from one run.
 
-Not purged: a fresh ``train`` (no ``--resume``) or a ``finetune`` into a models/ that holds
-an earlier run's event file starts its steps at 1 again in a new file beside it; TensorBoard
-shows the folder as one run, drawing both. TF2's summary writers cannot write the
-``SessionLog.START`` record TensorBoard purges by, so move or delete the old
-``events.out.tfevents.*`` (or give each run its own ``MMAR_CKPT_DIR``) to see one run alone;
-``learning_curves.png`` always draws the latest run only.
+A fresh ``train`` (no ``--resume``) or a ``finetune`` into a models/ that holds an earlier
+run's event files moves them into ``previous_runs/<their last write, UTC>/`` when it writes
+its own first epoch: TensorBoard shows each folder of a log dir as its own run, so the new
+run is drawn alone and the earlier ones stay to compare. (TF2's summary writers cannot write
+the ``SessionLog.START`` record TensorBoard would purge by.) ``--resume`` writes beside the
+stopped run's file, which is the same run.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import time
 from pathlib import Path
 from typing import Any
 
 from mmarctl.runtime.training.contract import Callback, TrainState
+
+#: Where a fresh run moves the earlier runs' event files (one folder per run).
+PREVIOUS_RUNS = "previous_runs"
+EVENT_FILES = "events.out.tfevents.*"
 
 
 def scalar_metadata() -> bytes:
@@ -39,9 +46,12 @@ class TensorBoardSummaries(Callback):
     ``interval`` steps (Clara's ``train_summary_recording_interval``), and ``epoch/loss``
     plus ``validation/<metric>`` per epoch."""
 
-    def __init__(self, log_dir: Path, interval: int = 1) -> None:
+    def __init__(self, log_dir: Path, interval: int = 1, *, fresh: bool = False) -> None:
+        """``fresh``: a new run (not ``--resume``): earlier runs' event files are moved to
+        :data:`PREVIOUS_RUNS` before this run writes its first."""
         self.log_dir = Path(log_dir)
         self.interval = max(1, int(interval))
+        self.fresh = fresh
         self._writer: Any = None
         self._pending: list[tuple[str, float, int]] = []
 
@@ -67,6 +77,9 @@ class TensorBoardSummaries(Callback):
             return
         if self._writer is None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
+            if self.fresh:
+                set_aside_earlier_runs(self.log_dir)
+                self.fresh = False
             self._writer = tf.summary.create_file_writer(str(self.log_dir))
         metadata = scalar_metadata()
         with self._writer.as_default():
@@ -98,3 +111,31 @@ class TensorBoardSummaries(Callback):
             self._writer.close()
             self._writer = None
         self._pending.clear()
+
+
+def set_aside_earlier_runs(log_dir: Path) -> Path | None:
+    """Move the event files in ``log_dir`` into ``previous_runs/<newest one's mtime>/``
+    (UTC, ``20261206-223601``; ``-2``, ``-3`` when taken); returns that folder, or None when
+    there was none. A file that cannot be moved is left with a warning: summaries never
+    stop a run."""
+    earlier = sorted(log_dir.glob(EVENT_FILES))
+    if not earlier:
+        return None
+    newest = max(path.stat().st_mtime for path in earlier)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(newest))
+    folder, number = log_dir / PREVIOUS_RUNS / stamp, 1
+    while folder.exists():
+        number += 1
+        folder = log_dir / PREVIOUS_RUNS / f"{stamp}-{number}"
+    try:
+        folder.mkdir(parents=True)
+        for path in earlier:
+            os.replace(path, folder / path.name)
+    except OSError as error:
+        logging.getLogger("mmarctl.train").warning(
+            "could not move the earlier run's TensorBoard events to %s (%s): TensorBoard "
+            "will draw both runs as one", folder, error.strerror or error)
+        return None
+    logging.getLogger("mmarctl.train").info(
+        "earlier TensorBoard events moved to %s", folder)
+    return folder
