@@ -83,13 +83,14 @@ def configure(log_config: Path | None) -> None:
         logging.getLogger(TENSORFLOW).setLevel(logging.WARNING)
     for library in SILENCED_LIBRARIES:
         logging.getLogger(library).setLevel(logging.ERROR)
-    _drop_closed_stream_handlers()
+    _drop_earlier_runs_handlers()
     if log_config is not None and Path(log_config).is_file():
         try:
             logging.config.fileConfig(str(log_config), disable_existing_loggers=False)
         except (configparser.Error, KeyError, ValueError, ImportError, AttributeError) as error:
             raise ConfigError(f"not a valid logging config: {error}", file=log_config,
                               hint="see Python's logging.config.fileConfig format") from error
+        _follow_standard_streams()
         return
     root = logging.getLogger()
     if not root.handlers:
@@ -99,31 +100,69 @@ def configure(log_config: Path | None) -> None:
     root.setLevel(logging.INFO)
 
 
-class CurrentStderrHandler(logging.StreamHandler):
-    """A console handler that writes to whatever ``sys.stderr`` is when a record is emitted.
+class CurrentStreamHandler(logging.StreamHandler):
+    """A console handler that writes to whatever ``sys.stdout`` or ``sys.stderr`` is when a
+    record is emitted.
 
-    ``logging.basicConfig`` binds the stream object of the moment; a process that runs
-    several verbs (a notebook, a test's ``CliRunner``) swaps ``sys.stderr`` between them and
-    would then log into a closed stream ("--- Logging error ---").
+    ``logging.basicConfig`` and a log.config's ``StreamHandler(sys.stdout)`` bind the stream
+    object of the moment; a process that runs several verbs (a notebook, a test's
+    ``CliRunner``) swaps the streams between them and would then log into a closed one
+    ("--- Logging error ---", or an interpreter that lost sys.stderr).
     """
+
+    def __init__(self, stream_name: str = "stderr") -> None:
+        self.stream_name = stream_name
+        super().__init__()
 
     @property  # type: ignore[override]
     def stream(self):
-        return sys.stderr
+        return getattr(sys, self.stream_name)
 
     @stream.setter
     def stream(self, _value) -> None:
-        pass  # always the current sys.stderr
+        pass  # always the current sys.stdout / sys.stderr
 
 
-def _drop_closed_stream_handlers() -> None:
-    """Remove handlers whose stream is closed: left by an earlier run in this process (a
-    log.config's ``StreamHandler(sys.stdout)`` binds the stdout of its own run)."""
+class CurrentStderrHandler(CurrentStreamHandler):
+    """:class:`CurrentStreamHandler` on ``sys.stderr``: mmarctl's default console."""
+
+    def __init__(self) -> None:
+        super().__init__("stderr")
+
+
+def _follow_standard_streams() -> None:
+    """Turn a log.config's ``StreamHandler`` on ``sys.stdout``/``sys.stderr`` into a
+    :class:`CurrentStreamHandler` on the same name, keeping its level, format and filters."""
+    loggers = [logging.getLogger()] + [logger for logger in
+                                       logging.Logger.manager.loggerDict.values()
+                                       if isinstance(logger, logging.Logger)]
+    for logger in loggers:
+        for handler in list(logger.handlers):
+            if type(handler) is not logging.StreamHandler:
+                continue
+            name = next((name for name in ("stdout", "stderr")
+                         if handler.stream is getattr(sys, name)), None)
+            if name is None:
+                continue
+            follower = CurrentStreamHandler(name)
+            follower.setLevel(handler.level)
+            follower.setFormatter(handler.formatter)
+            for kept in handler.filters:
+                follower.addFilter(kept)
+            logger.removeHandler(handler)
+            logger.addHandler(follower)
+
+
+def _drop_earlier_runs_handlers() -> None:
+    """Remove the console handlers an earlier run in this process installed (this module's
+    :class:`CurrentStreamHandler`: the next run's log.config, or its absence, decides
+    again) and any handler whose stream is closed (a library's, bound to an earlier run's
+    stream)."""
     loggers = [logging.getLogger()] + [logger for logger in
                                        logging.Logger.manager.loggerDict.values()
                                        if isinstance(logger, logging.Logger)]
     for logger in loggers:
         for handler in list(logger.handlers):
             stream = getattr(handler, "stream", None)
-            if getattr(stream, "closed", False):
+            if isinstance(handler, CurrentStreamHandler) or getattr(stream, "closed", False):
                 logger.removeHandler(handler)

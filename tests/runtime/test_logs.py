@@ -151,3 +151,24 @@ def test_the_default_handler_follows_sys_stderr(capsys, monkeypatch):
     monkeypatch.setattr("sys.stderr", swapped)
     logging.getLogger("mmarctl.test").info("to the swapped stream")
     assert "to the swapped stream" in swapped.getvalue()
+
+
+def test_a_log_configs_console_follows_the_stream_of_the_moment(tmp_path, capsys,
+                                                                 monkeypatch):
+    """A log.config's StreamHandler(sys.stdout) writes to the sys.stdout of each record, not
+    the one of configure's moment: a second verb run in-process (CliRunner, a notebook)
+    logged into the first one's closed stream and the interpreter lost sys.stderr."""
+    import io
+
+    first = io.StringIO()
+    monkeypatch.setattr("sys.stdout", first)
+    path = tmp_path / "log.config"
+    path.write_text(CLARA_LOG_CONFIG)
+    logs.configure(path)
+    logging.getLogger("mmarctl.test").info("during the first run")
+    first.close()
+    monkeypatch.undo()                      # the first run is over; no configure between
+    logging.getLogger("mmarctl.test").info("after it")
+    captured = capsys.readouterr()
+    assert "Logging error" not in captured.err
+    assert "mmarctl.test - INFO - after it" in captured.out  # the config's format, today's stdout
