@@ -7,6 +7,7 @@ instances of these callbacks.
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ log = logging.getLogger("mmarctl.train")
 BEST = "model.ckpt"
 FINAL = "model_final.ckpt"
 RESUME_DIR = "resume"
+#: Why a Dice key metric is NaN on every case, for the warning.
+_NAN_HINT = (" (Dice is undefined on a case whose label and prediction have no foreground: "
+             "check that the validation labels hold the structure)")
 
 
 class CheckpointSaver(Callback):
@@ -29,7 +33,10 @@ class CheckpointSaver(Callback):
     ``resume/`` on interrupt.
 
     Without validation metrics, ``model.ckpt`` is written after every epoch, so that
-    validate/infer/export always find a model.
+    validate/infer/export always find a model. When validation runs but its key metric is
+    never finite (NaN on every validation: labels with no foreground give no Dice), the run
+    ends by writing ``model.ckpt`` from its last epoch, with a warning: an earlier run's
+    ``model.ckpt`` left there would be what validate/infer/export read.
     """
 
     def __init__(self, models_dir: Path, model: Any, optimizer: Any,
@@ -44,6 +51,7 @@ class CheckpointSaver(Callback):
         self.resume_with = resume_with  # the command the interrupt warning tells
         self.workers = workers  # kept in run.json: --resume re-derives the schedule if it changes
         self.settings = settings  # the resolved settings a resume must not change
+        self._nan_told = False
 
     def _state(self, state: TrainState) -> dict[str, Any]:
         return {"epoch": state.last_finished_epoch, "step": state.step,
@@ -51,6 +59,13 @@ class CheckpointSaver(Callback):
                 "best_metric": state.best_metric, "best_epoch": state.best_epoch}
 
     def on_validation_end(self, state: TrainState, metrics: dict[str, float]) -> None:
+        value = metrics.get(state.key_metric) if state.key_metric else None
+        if isinstance(value, float) and math.isnan(value) and not self._nan_told:
+            self._nan_told = True  # once a run: every epoch would say the same
+            log.warning("epoch %d: %s is NaN: no validation case gave a value%s; model.ckpt "
+                        "is saved only when it is a number", state.epoch + 1,
+                        state.key_metric, _NAN_HINT if "dice" in state.key_metric.lower()
+                        else "")
         if state.improved:
             checkpoint.save_checkpoint(self.models_dir / BEST, self.model,
                                        **{"epoch": state.epoch, "best_metric": state.best_metric})
@@ -63,9 +78,17 @@ class CheckpointSaver(Callback):
 
     def on_train_end(self, state: TrainState) -> None:
         checkpoint.save_checkpoint(self.models_dir / FINAL, self.model, **self._state(state))
-        if not checkpoint.exists(self.models_dir / BEST):
-            # No finite key metric was ever reached: the final model is the best we have.
+        if state.best_epoch < 0 and (self.has_metrics
+                                     or not checkpoint.exists(self.models_dir / BEST)):
+            # No finite key metric was ever reached in this run (a resumed one keeps its
+            # best_epoch): the final model is the best we have. A model.ckpt already there
+            # is an earlier run's, which validate/infer/export would read without a word.
+            stale = checkpoint.exists(self.models_dir / BEST)
             checkpoint.save_checkpoint(self.models_dir / BEST, self.model, **self._state(state))
+            if self.has_metrics and state.key_metric:
+                log.warning("no validation gave a finite %s: %s is this run's last epoch "
+                            "(as %s)%s", state.key_metric, self.models_dir / BEST, FINAL,
+                            "; the earlier run's model.ckpt was replaced" if stale else "")
         shutil.rmtree(self.models_dir / RESUME_DIR, ignore_errors=True)
 
     def on_failure(self, state: TrainState, error: Exception) -> None:
