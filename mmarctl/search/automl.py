@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from mmarctl.search.settings import (AUTOML_CONFIG, AutomlSettings, load_setting
                                      missing_train_config, named_train_config)
 from mmarctl.search.study import (Study, StudyOptions, default_storage, find_study,
                                   open_storage, stored_options, total_trials)
+from mmarctl.search.trials import moved_own_folders
 from mmarctl.search.workers import Slot, plan_slots
 from mmarctl.workspace import TRAIN_CONFIG, Workspace
 
@@ -79,6 +80,8 @@ class Prepared:
     options: StudyOptions
     study_dir: Path
     total: int
+    #: Lines printed as ``note:`` before the first trial (what the trials change).
+    notes: list[str] = field(default_factory=list)
 
 
 def prepare(request: AutomlRequest) -> Prepared:
@@ -147,7 +150,8 @@ def prepare(request: AutomlRequest) -> Prepared:
     options = StudyOptions(run_id=run_id, config_name=config_name, rounds=request.rounds,
                            slots=slots, set_items=set_items, storage=request.storage,
                            resume=request.resume, seed=seed, train_flags=train_flags)
-    return Prepared(workspace, config, space, settings, options, study_dir, total)
+    notes = moved_own_folders(workspace, overrides)
+    return Prepared(workspace, config, space, settings, options, study_dir, total, notes)
 
 
 def _resumed_options(request: AutomlRequest, study_dir: Path, run_id: str,

@@ -41,6 +41,8 @@ def _run_and_report(request: AutomlRequest) -> None:
         err.print(f"automl: {verb} study {prepared.options.run_id!r} in {shown}: "
                   f"{prepared.total} trials, {kind}; {queued} to run on "
                   f"{len(prepared.options.slots)} worker(s)", highlight=False)
+        for note in prepared.notes:
+            err.print(f"note: {note}", highlight=False)
         with progress("automl", queued) as bar:
             def started(number: int, values: dict[str, Any], slot: Any) -> None:
                 shown_values = ", ".join(f"{k}={_short(v)}" for k, v in values.items())

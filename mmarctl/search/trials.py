@@ -94,36 +94,74 @@ def trial_set_value(source: Workspace, key: str, value: Any) -> Any:
     """A ``--set`` value of the study as its trials see it: a relative path to anything but
     the trial's own folders is made absolute against the source MMAR (as the source would
     read it), so the trial does not look for it inside its own folder."""
-    if (isinstance(value, str) and value and is_path_key(key) and "{" not in value
-            and key not in TRIAL_OWN_KEYS):
+    if key in TRIAL_OWN_KEYS:
+        return trial_own_folder(source, key, value)
+    if isinstance(value, str) and value and is_path_key(key) and "{" not in value:
         path = Path(os.path.expanduser(value))
         if not path.is_absolute() and path.parts[:1] and path.parts[0] not in _OWN_FOLDERS:
             return str((source.root / path).resolve())
     return value
 
 
-#: environment.json keys naming folders each trial has for itself.
-TRIAL_OWN_KEYS = ("MMAR_CKPT_DIR", "MMAR_EVAL_OUTPUT_PATH")
+#: environment.json keys naming folders each trial has for itself, and the trial's folder
+#: for each when the source names one outside itself.
+TRIAL_OWN_KEYS = {"MMAR_CKPT_DIR": "models", "MMAR_EVAL_OUTPUT_PATH": "eval"}
+
+
+def trial_own_folder(source: Workspace, key: str, value: Any) -> Any:
+    """``MMAR_CKPT_DIR``/``MMAR_EVAL_OUTPUT_PATH`` for a trial: always a folder inside the
+    trial MMAR. An absolute path would make every trial train into (and the pruner and the
+    final validation read) one shared folder: one inside the source MMAR becomes the same
+    relative folder of the trial, one outside it the trial's ``models``/``eval``."""
+    if not isinstance(value, str) or not value.strip() or "{" in value:
+        return value
+    path = Path(os.path.expanduser(value))
+    if not path.is_absolute():
+        return value
+    try:
+        inside = path.resolve().relative_to(source.root.resolve())
+    except ValueError:
+        return TRIAL_OWN_KEYS[key]
+    return inside.as_posix() if inside.parts else TRIAL_OWN_KEYS[key]
+
+
+def moved_own_folders(source: Workspace, overrides: Mapping[str, Any]) -> list[str]:
+    """One note per absolute ``MMAR_CKPT_DIR``/``MMAR_EVAL_OUTPUT_PATH`` (environment.json
+    or ``--set``) that each trial replaces by a folder of its own."""
+    environment = trial_environment_raw(source)
+    notes = []
+    for key in TRIAL_OWN_KEYS:
+        value = overrides.get(key, environment.get(key))
+        own = trial_own_folder(source, key, value)
+        if own != value:
+            notes.append(f"{key}={value} is one folder for every trial: each trial writes "
+                         f"its own {own}/ instead")
+    return notes
+
+
+def trial_environment_raw(source: Workspace) -> dict[str, Any]:
+    """The source's environment.json as written ({} when absent or not an object)."""
+    if not source.config_path(ENVIRONMENT).exists():
+        return {}
+    environment = source.load(ENVIRONMENT)
+    return environment if isinstance(environment, dict) else {}
 
 
 def trial_environment(source: Workspace) -> dict[str, Any]:
     """The source's environment.json for a trial: paths into its own MMAR folders (models/,
     eval/, config/ ...) stay relative, so the trial writes and reads its own; any other
     relative path (the data) is made absolute, so the trial reads the source's data."""
-    if not source.config_path(ENVIRONMENT).exists():
-        return {}
-    environment = source.load(ENVIRONMENT)
-    if not isinstance(environment, dict):
-        return {}
+    environment = trial_environment_raw(source)
     own = _OWN_FOLDERS
     result = {}
     for key, value in environment.items():
-        if isinstance(value, str) and is_path_key(key) and "{" not in value:
+        # The checkpoint and eval folders are the trial's own whatever they are called
+        # (MMAR_CKPT_DIR "ckpts" or absolute): shared, every trial would train into one.
+        if key in TRIAL_OWN_KEYS:
+            value = trial_own_folder(source, key, value)
+        elif isinstance(value, str) and is_path_key(key) and "{" not in value:
             path = Path(os.path.expanduser(value))
-            # The checkpoint and eval folders are the trial's own whatever they are called
-            # (MMAR_CKPT_DIR "ckpts"): made absolute, every trial would train into the source's.
-            if (not path.is_absolute() and path.parts[:1] and path.parts[0] not in own
-                    and key not in TRIAL_OWN_KEYS):
+            if not path.is_absolute() and path.parts[:1] and path.parts[0] not in own:
                 value = str((source.root / path).resolve())
         result[key] = value
     return result
