@@ -696,11 +696,42 @@ def test_set_key_that_nothing_reads_but_is_close_to_one(tmp_path):
     root = make_mmar(tmp_path / "mmar")
     result = check(root, "--set", "epoch=5")
     assert result.exit_code == 1
-    assert "--set: epoch: epoch is read by no config (did you mean epochs?)" \
-        in problem_lines(result)
+    assert ("--set: epoch: epoch is read by no config, so it would change nothing (did you "
+            "mean epochs?)") in problem_lines(result)
     # Keys Clara scripts pass without any config naming them are fine.
     assert check(root, "--set", "MMAR_CKPT=models/model.ckpt", "--set",
                  "do_validation=true").exit_code == 0
+
+
+@pytest.mark.parametrize("key, hint", [
+    ("lr", "did you mean learning_rate, or the --lr option of train and finetune?"),
+    ("epoch_num", "did you mean epochs, or the --epochs option?"),
+    ("foo", "keys read here: DATASET_JSON, DATA_ROOT, "),
+])
+def test_set_key_that_nothing_reads_and_is_far_from_any(tmp_path, key, hint):
+    """--set lr=0.1 trained at the config's rate without a word: no close match was no problem."""
+    root = make_mmar(tmp_path / "mmar")
+    result = check(root, "--set", f"{key}=0.1")
+    assert result.exit_code == 1
+    line = next(line for line in problem_lines(result) if line.startswith("--set"))
+    assert line.startswith(f"--set: {key}: {key} is read by no config, so it would change "
+                           "nothing ("), line
+    assert hint in line, line
+
+
+def test_set_keys_mmarctl_or_another_config_reads_are_fine(tmp_path):
+    # docs/tracking.md: --set tracking=mlflow turns tracking on (it was "did you mean train?")
+    root = make_mmar(tmp_path / "mmar")
+    for item in ("tracking=mlflow", "tracking=none", "tracking_experiment=e",
+                 "MLFLOW_TRACKING_URI=sqlite:///x.db"):
+        result = check(root, "--set", item)
+        assert result.exit_code == 0, (item, result.output)
+    # A key only another config of config/ reads: a script passing one --set to several verbs.
+    write(root / "config" / "config_validation_test.json",
+          edited(VALIDATION, lambda d: d.update(OUT_NAME="{OUT_NAME}")))
+    result = runner.invoke(app, ["check", str(root), "--config-train", "config_train.json",
+                                 "--set", "OUT_NAME=x"])
+    assert result.exit_code == 0, result.output
 
 
 def test_set_key_in_the_wrong_case(tmp_path):

@@ -750,27 +750,80 @@ def _with_loaders(use: DataUse, built: ConstructorChecker) -> DataUse:
                    num_classes=num_classes if isinstance(num_classes, int) else None)
 
 
+#: ``--set`` keys mmarctl itself reads from the variables (mmarctl/tracking/settings.py).
+MMARCTL_SET_KEYS = frozenset({"tracking", "tracking_experiment", "MLFLOW_TRACKING_URI"})
+
+#: Common ``--set`` slips that no spelling distance finds: what the user meant.
+_MEANT = {
+    "lr": "learning_rate, or the --lr option of train and finetune",
+    "learning-rate": "learning_rate, or the --learning-rate option of train and finetune",
+    "epoch_num": "epochs, or the --epochs option", "num_epochs": "epochs, or the --epochs option",
+    "max_epochs": "epochs, or the --epochs option", "n_epochs": "epochs, or the --epochs option",
+    "seed": "determinism, or the --seed option of train", "amp": "use_amp, or the --amp option",
+    "gpus": "the --gpus option of train", "batch_size": "the image pipeline's batch_size arg",
+}
+
+#: Config files larger than this are not read for the keys they name (a datalist kept in
+#: config/ can be large; configs are a few kB).
+_KEY_SCAN_LIMIT = 1 << 20
+
+
+def _keys_read(raw: Any) -> set[str]:
+    """The ``--set`` keys a config file reads: its top-level keys and its placeholders."""
+    if not isinstance(raw, dict):
+        return set()
+    return set(raw) | {var for _, var in iter_placeholders(raw)}
+
+
+def _keys_read_elsewhere(workspace: Workspace, read: list[Path]) -> set[str]:
+    """The keys the other JSON files of config/ read: a key that only another verb's config
+    reads (a script passing one ``--set`` to train and validate) is not a mistake."""
+    keys: set[str] = set()
+    seen = {p.resolve() for p in read}
+    try:
+        others = sorted(workspace.config_dir.glob("*.json"))
+    except OSError:
+        return keys
+    for path in others:
+        try:
+            if path.resolve() in seen or path.stat().st_size > _KEY_SCAN_LIMIT:
+                continue
+        except OSError:
+            continue
+        keys |= _keys_read(_json_object(path))
+    return keys
+
+
 def check_overrides(overrides: Mapping[str, Any], env: Mapping[str, Any],
                     configs: list[tuple[str, Path]], workspace: Workspace) -> list[Problem]:
-    """A ``--set`` key nothing reads, but close to one that is read, is a typo ("epoch")."""
+    """A ``--set`` key that nothing reads: a typo (``epoch``), or a name of another tool
+    (``lr``); ``--set`` would change nothing and the run would go on at the config's value.
+
+    Read are: the keys Clara's scripts pass, mmarctl's own (tracking), environment.json's
+    keys (present or in its schema), the globals of the configs' schemas, and the top-level
+    keys and ``{VAR}`` placeholders of the configs (``configs`` and the rest of config/).
+    """
     if not overrides:
         return []
-    known = set(SCRIPT_SET_KEYS) | set(env)
-    for name in ("config_train", "config_validation"):
-        known.update(load_schema(name).get("properties", {}))
+    own = set(SCRIPT_SET_KEYS) | MMARCTL_SET_KEYS | set(env)
+    for name in ("config_train", "config_validation", "environment"):
+        own.update(load_schema(name).get("properties", {}))
+    in_configs: set[str] = set()
     for _, path in configs:
         try:
             raw = load_json(path)
         except ConfigError:
             continue  # already reported
-        if isinstance(raw, dict):
-            known.update(raw)
-            known.update(var for _, var in iter_placeholders(raw))
+        in_configs |= _keys_read(raw)
+    known = own | in_configs
+    unknown = [key for key in overrides if key not in known]
+    if unknown:
+        known |= _keys_read_elsewhere(workspace, [p for _, p in configs])
     import difflib
 
     problems = []
     by_lower = {name.lower(): name for name in sorted(known)}
-    for key in overrides:
+    for key in unknown:
         if key in known:
             continue
         if key.lower() in by_lower:  # EPOCHS for epochs: keys are case-sensitive
@@ -778,10 +831,26 @@ def check_overrides(overrides: Mapping[str, Any], env: Mapping[str, Any],
                                     f"{by_lower[key.lower()]}? names are case-sensitive)"))
             continue
         close = difflib.get_close_matches(key.lower(), list(by_lower), n=1, cutoff=0.75)
-        if close:
-            problems.append(Problem("--set", key, f"{key} is read by no config (did you mean "
-                                    f"{by_lower[close[0]]}?)"))
+        if key.lower() in _MEANT:
+            hint = f"did you mean {_MEANT[key.lower()]}?"
+        elif close:
+            hint = f"did you mean {by_lower[close[0]]}?"
+        else:
+            # Nothing close: name what can be set, the globals and placeholders first.
+            keys = sorted(k for k in in_configs | set(env) if not k.startswith("_")
+                          and not _is_section(k))
+            hint = ("keys read here: " + ", ".join(keys[:12]) + (", ..." if len(keys) > 12
+                                                                 else ""))
+        problems.append(Problem("--set", key, f"{key} is read by no config, so it would "
+                                f"change nothing ({hint})"))
     return problems
+
+
+def _is_section(key: str) -> bool:
+    """A config section (train, validate, pre_transforms ...), not a value --set can set."""
+    return key in {"train", "validate", "model_loader", "inferer", "pre_transforms",
+                   "label_transforms", "post_transforms", "val_metrics", "writers", "search",
+                   "learning_rate_search_space"}
 
 
 def _report_unresolved(raw: dict, variables: Mapping[str, Any], shown: str,
