@@ -141,7 +141,8 @@ def debug_first(args: list[str]) -> list[str]:
 def expand_set_items(args: list[str]) -> list[str]:
     """Accept Clara's ``--set A=1 B=2`` by turning it into ``--set A=1 --set B=2``.
 
-    Every KEY=VALUE word that directly follows a ``--set`` item joins that ``--set``.
+    Every KEY=VALUE word that directly follows a ``--set`` item joins that ``--set``, unless
+    it names an MMAR folder here (``--set epochs=1 exp_lr=1e-3``: the experiment to run).
     """
     out: list[str] = []
     in_set = False
@@ -153,12 +154,20 @@ def expand_set_items(args: list[str]) -> list[str]:
         elif word in _SET_OPTIONS:
             out.append(word)
             expect_value = True
-        elif in_set and _KEY_VALUE.match(word):
+        elif in_set and _KEY_VALUE.match(word) and not _is_mmar_folder(word):
             out.extend(["--set", word])
         else:
             out.append(word)
             in_set = False
     return out
+
+
+def _is_mmar_folder(word: str) -> bool:
+    """Whether ``word`` is a folder with a config/ folder (an MMAR) under the current one."""
+    try:
+        return os.path.isdir(os.path.join(word, "config"))
+    except (OSError, ValueError):  # a name the file system cannot take
+        return False
 
 
 def _print_error(error: MmarError | str) -> None:

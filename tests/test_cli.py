@@ -80,6 +80,17 @@ def test_clara_style_set_lists_are_expanded(args, expected):
     assert expand_set_items(args) == expected
 
 
+def test_clara_style_set_list_stops_at_an_mmar_folder_named_like_key_value(tmp_path, monkeypatch):
+    """`check --set epochs=1 exp_lr=1e-3`: the experiment folder was eaten as a --set item."""
+    (tmp_path / "exp_lr=1e-3" / "config").mkdir(parents=True)
+    (tmp_path / "b=2").mkdir()  # a folder that is no MMAR: still a --set item
+    monkeypatch.chdir(tmp_path)
+    assert expand_set_items(["check", "--set", "epochs=1", "exp_lr=1e-3"]) == \
+        ["check", "--set", "epochs=1", "exp_lr=1e-3"]
+    assert expand_set_items(["check", "--set", "a=1", "b=2"]) == \
+        ["check", "--set", "a=1", "--set", "b=2"]
+
+
 def test_python_dash_m_entry_point():
     done = subprocess.run([sys.executable, "-m", "mmarctl", "--version"], capture_output=True,
                           text=True, timeout=60)
