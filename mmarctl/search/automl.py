@@ -17,6 +17,7 @@ from mmarctl.errors import ConfigError, UsageError, WorkspaceError
 from mmarctl.problems import Problem
 from mmarctl.search import results as results_module
 from mmarctl.search.concrete import read_valid_space
+from mmarctl.search.space import set_conflicts
 from mmarctl.search.settings import (AUTOML_CONFIG, AutomlSettings, load_settings,
                                      missing_train_config, named_train_config)
 from mmarctl.search.study import (Study, StudyOptions, default_storage, find_study,
@@ -139,6 +140,8 @@ def prepare(request: AutomlRequest) -> Prepared:
         set_items, seed, train_flags, total = _resumed_options(
             request, study_dir, run_id, set_items, train_flags, space, settings)
     overrides = parse_set_items(set_items)
+    # A --set on a searched global would train every trial alike under different labels.
+    _first_error(set_conflicts(space, overrides))
     # The trials train with the config; the best one is validated with the MMAR's own
     # validation configs: all are checked before any trial starts.
     validation = [p.name for p in sorted(workspace.config_dir.glob("config_validation*.json"))]

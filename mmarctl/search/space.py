@@ -25,6 +25,7 @@ component's ``disabled``. Plain JSON work: no TensorFlow, so ``check`` uses it.
 from __future__ import annotations
 
 import difflib
+import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -116,6 +117,8 @@ class SearchSpace:
     dimensions: list[Dimension] = field(default_factory=list)
     alternatives: list[tuple] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    #: The config file as messages show it.
+    file: str = ""
 
     @property
     def is_empty(self) -> bool:
@@ -162,6 +165,23 @@ class SearchSpace:
                     point[dimension.key] = dimension.targets[i % 2]
             points.append(point)
         return points
+
+
+def set_conflicts(space: SearchSpace, overrides: dict[str, Any]) -> list[Problem]:
+    """One problem per ``--set`` key that is a global a search writes: the trial would train
+    the ``--set`` value while results and provenance report the drawn one (every trial the
+    same run under a different label). Clara applied the search point last; mmarctl refuses."""
+    problems = []
+    for dimension in space.dimensions:
+        for place in (p for places in dimension.places for p in places):
+            if place.kind == "global" and place.name in overrides:
+                value = overrides[place.name]
+                shown = value if isinstance(value, str) else json.dumps(value)
+                problems.append(Problem(
+                    space.file, dimension.json_path,
+                    f"--set {place.name}={shown}: {place.name} is searched here; leave it "
+                    "out of --set or remove the search entry"))
+    return problems
 
 
 def has_annotations(config: Any) -> bool:
@@ -240,7 +260,7 @@ class _Reader:
     def __init__(self, config: dict, file: str) -> None:
         self.config = config
         self.file = file
-        self.space = SearchSpace()
+        self.space = SearchSpace(file=file)
         #: shared variable (tag or alias) -> places it reaches, from ``apply`` and ``x#alias``
         self.shared: dict[str, list[Place]] = {}
         self.defined_by: dict[str, str] = {}  # alias -> JSON path of the arg that defines it
