@@ -20,21 +20,3 @@ def test_no_checkpoint_advice_names_mmar_ckpt_dir(tmp_path: Path) -> None:
     [missing] = [p for p in problems if p.file == "models/model.ckpt"]
     assert "--set MMAR_CKPT_DIR=FOLDER" in missing.message
     assert "MMAR_CKPT " not in missing.message
-
-
-def test_no_model_is_said_before_any_image_header_is_read(tmp_path: Path, monkeypatch) -> None:
-    # A large list's headers cost seconds: with no model to run, they are not read at all.
-    import mmarctl.check.preflight as preflight
-
-    root = tmp_path / "nm"
-    assert CliRunner().invoke(app, ["clone", "spleen", str(root)]).exit_code == 0
-    assert CliRunner().invoke(app, ["data", "synth", str(root), "--cases", "3",
-                                    "--size", "16"]).exit_code == 0
-
-    def read_headers(*args, **kwargs):
-        raise AssertionError("image headers read although there is no model")
-
-    monkeypatch.setattr(preflight, "check_data", read_headers)
-    problems = evaluation_problems(Workspace(root), {}, config="config_validation.json",
-                                   train_config="config_train.json")
-    assert problems and problems[0].file == "models/model.ckpt"

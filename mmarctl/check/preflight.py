@@ -80,17 +80,7 @@ def evaluation_problems(workspace: Workspace, overrides: Mapping[str, Any], *, c
         configs.append(("train", train_path))
         report.problems.extend(network_problems)
     report.problems.extend(check_overrides(overrides, env, configs, workspace))
-    # The model before the data: a model not trained or exported yet is said at once, not
-    # after every image header of a large list was read.
-    try:
-        read = _loader_files(workspace, overrides, config, model)
-        no_model = _missing_models(workspace, read)
-    except RuntimeFailure as missing:  # --model fzn/onnx naming a file not exported yet
-        read, no_model = [], [Problem.from_error(missing)]
-    report.problems.extend(no_model)
-    report.problems.extend(model_findings(workspace, env, train_config=train_config,
-                                          only=read, network=report.network)[1])
-    if datalist and not no_model:
+    if datalist:
         if not labels:  # infer: no label_transforms, no metrics
             uses = [replace(use, label_reads=(), metric_reads=(), class_labels=False)
                     for use in uses]
@@ -99,6 +89,14 @@ def evaluation_problems(workspace: Workspace, overrides: Mapping[str, Any], *, c
             uses = [replace(use, image_channels=use.image_channels or channels)
                     for use in uses]
         report.problems.extend(check_data(uses, workspace.display)[0])
+    try:
+        read = _loader_files(workspace, overrides, config, model)
+    except RuntimeFailure as missing:  # --model fzn/onnx naming a file not exported yet
+        report.problems.append(Problem.from_error(missing))
+        read = []
+    report.problems.extend(_missing_models(workspace, read))
+    report.problems.extend(model_findings(workspace, env, train_config=train_config,
+                                          only=read, network=report.network)[1])
     return list(dict.fromkeys(report.problems))
 
 
