@@ -4,6 +4,12 @@
 folder (same filesystem, so the final ``rename`` is atomic) means a failure or Ctrl-C never
 leaves a half-written workspace behind, and an existing folder is never overwritten.
 
+An existing empty folder that may be filled (``init .``, ``data synth`` into a folder made
+beforehand) is kept: the files are built in a hidden folder inside it, then moved up into it
+(one rename each, undone if one fails). Replacing the folder itself would lose its mode,
+group and ACLs, orphan a shell standing in it (``cd x && mmarctl init .``) and fail on a
+mount point.
+
 SIGTERM (``kill``, ``timeout``, a job scheduler, ``docker stop``) and SIGHUP (a closed
 terminal or ssh session) would otherwise end the process on the spot and leave the hidden
 folder behind; while a folder is staged they are raised as :class:`Terminated`, which is a
@@ -39,7 +45,10 @@ def check_destination(dest: Path, *, allow_empty: bool) -> None:
         WorkspaceError: naming the destination.
     """
     dest = Path(dest)
-    _check_parent(dest)
+    if not dest.is_absolute():
+        _current_folder()  # one line, not a traceback, when the shell's folder was deleted
+    if not (allow_empty and dest.is_dir() and not dest.is_symlink()):
+        _check_parent(dest)  # an existing folder is written into: its parent's mode is moot
     if dest.is_symlink():
         raise WorkspaceError("destination is a symbolic link", file=dest,
                              hint="choose a new folder name; mmarctl never writes through links")
@@ -51,9 +60,26 @@ def check_destination(dest: Path, *, allow_empty: bool) -> None:
     if not allow_empty:
         raise WorkspaceError("destination already exists", file=dest,
                              hint="choose a new folder name; mmarctl never overwrites one")
+    remove_dead_stagings(dest)  # a killed run's hidden folder does not make it "not empty"
     if any(dest.iterdir()):
         raise WorkspaceError("destination folder is not empty", file=dest,
                              hint="choose a new or empty folder; mmarctl never overwrites files")
+    if not os.access(dest, os.W_OK | os.X_OK):
+        raise WorkspaceError("no permission to write in this folder", file=dest,
+                             hint="choose a folder you can write to")
+
+
+def _current_folder() -> Path:
+    """The current folder.
+
+    Raises:
+        WorkspaceError: it was deleted (or moved away) under the shell standing in it.
+    """
+    try:
+        return Path.cwd()
+    except FileNotFoundError:
+        raise WorkspaceError("the current folder no longer exists (deleted or moved away)",
+                             file=".", hint="cd to an existing folder and run it again") from None
 
 
 def _check_parent(dest: Path) -> None:
@@ -240,7 +266,8 @@ def _current_umask() -> int:
 
 @contextmanager
 def staged_directory(dest: Path, *, allow_empty: bool = False) -> Iterator[Path]:
-    """Yield an empty temporary folder beside ``dest``; on success it becomes ``dest``.
+    """Yield an empty temporary folder beside ``dest``; on success it becomes ``dest``
+    (or, into an existing empty ``dest``, its contents move there).
 
     Missing parent folders are created (and removed again if the block fails). On any
     exception, Ctrl-C, SIGTERM or SIGHUP (raised as :class:`Terminated`) the temporary
@@ -249,7 +276,9 @@ def staged_directory(dest: Path, *, allow_empty: bool = False) -> Iterator[Path]
 
     Args:
         dest: the folder to create.
-        allow_empty: accept an existing empty folder at ``dest`` (it is replaced).
+        allow_empty: accept an existing empty folder at ``dest``: the files go into it (the
+            temporary folder is then a hidden one inside it), and the folder itself, with
+            its mode, group, ACLs and mount, stays.
 
     Raises:
         WorkspaceError: ``dest`` exists (see :func:`check_destination`), or appeared while
@@ -266,6 +295,10 @@ def _staged(dest: Path, *, allow_empty: bool) -> Iterator[Path]:
     """:func:`staged_directory` without the signal handling."""
     check_destination(Path(dest), allow_empty=allow_empty)  # named as the user typed it
     dest = Path(dest).absolute()
+    if allow_empty and dest.is_dir():
+        with _staged_inside(dest) as tmp:
+            yield tmp
+        return
     missing_parents = [p for p in reversed(dest.parents) if not p.exists()]
     created_parents: list[Path] = []
     tmp: Path | None = None
@@ -308,10 +341,50 @@ def _staged(dest: Path, *, allow_empty: bool) -> Iterator[Path]:
         raise
 
 
-def _write_failed(error: OSError, tmp: Path, dest: Path) -> WorkspaceError:
-    """``error`` as a WorkspaceError, its file shown under ``dest`` rather than ``tmp``."""
+@contextmanager
+def _staged_inside(dest: Path) -> Iterator[Path]:
+    """Stage in a hidden folder inside the existing empty folder ``dest``, then move each
+    entry up into ``dest``; on any failure (or signal) the entries already moved go back
+    and the hidden folder is deleted, so ``dest`` is empty again."""
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name or 'here'}.{_host_tag()}-"
+                                           f"{os.getpid()}.", suffix=".partial", dir=dest))
+    except OSError as error:
+        raise _cannot_create(dest, dest, error) from None
+    moved: list[str] = []
+    try:
+        try:
+            yield tmp
+        except OSError as error:
+            raise _write_failed(error, tmp, dest, into=True) from None
+        for name in sorted(os.listdir(tmp)):
+            # rename() would silently replace a file of the same name that appeared meanwhile.
+            if os.path.lexists(dest / name):
+                raise WorkspaceError(f"{name} appeared in it meanwhile; nothing was written",
+                                     file=dest, hint="run it again on an empty folder")
+            try:
+                os.rename(tmp / name, dest / name)
+            except OSError as error:
+                raise WorkspaceError(f"could not move {name} into place: {error.strerror}; "
+                                     "nothing was written", file=dest) from None
+            moved.append(name)
+        os.rmdir(tmp)
+    except BaseException:
+        for name in reversed(moved):
+            try:
+                os.rename(dest / name, tmp / name)
+            except OSError:
+                pass
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _write_failed(error: OSError, tmp: Path, dest: Path, *, into: bool = False) -> WorkspaceError:
+    """``error`` as a WorkspaceError, its file shown under ``dest`` rather than ``tmp``
+    (``into``: ``dest`` is an existing folder that is left empty)."""
     where: object = dest
     if error.filename:
         name = Path(os.fsdecode(error.filename))
         where = dest / name.relative_to(tmp) if name.is_relative_to(tmp) else name
-    return WorkspaceError(f"{error.strerror or error}; {dest} was not created", file=where)
+    outcome = f"nothing was written into {dest}" if into else f"{dest} was not created"
+    return WorkspaceError(f"{error.strerror or error}; {outcome}", file=where)

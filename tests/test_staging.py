@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
 from mmarctl.errors import WorkspaceError
-from mmarctl.staging import check_destination, staged_directory
+from mmarctl.staging import _host_tag, check_destination, staged_directory
 
 
 def test_success_renames_into_place_with_umask_permissions(tmp_path):
@@ -80,3 +81,81 @@ def test_a_staging_folder_a_killed_process_left_is_removed_by_the_next(tmp_path)
     mine = staging_folder_in(tmp_path, "export")
     assert not left.exists() and mine.is_dir()
     assert staging_folder_in(tmp_path, "export").is_dir() and mine.is_dir()  # a live one stays
+
+
+def test_an_existing_empty_folder_is_filled_not_replaced(tmp_path):
+    """`cd x && mmarctl init .`, or a mount point: the folder the files go into stays
+    (same inode, mode and group bits), so a shell standing in it is not left in a deleted
+    folder and a mount point works."""
+    dest = tmp_path / "x"
+    dest.mkdir()
+    os.chmod(dest, 0o2750)  # a setgid project folder
+    inode = dest.stat().st_ino
+    with staged_directory(dest, allow_empty=True) as tmp:
+        assert tmp.parent == dest and tmp.name.startswith(".x.")
+        (tmp / "config").mkdir()
+        (tmp / "config" / "f.json").write_text("{}")
+        (tmp / "top.txt").write_text("x")
+        assert sorted(p.name for p in dest.iterdir()) == [tmp.name]  # nothing shown early
+    assert dest.stat().st_ino == inode
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o2750
+    assert sorted(p.name for p in dest.iterdir()) == ["config", "top.txt"]
+    assert (dest / "config" / "f.json").read_text() == "{}"
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()])
+def test_a_failure_filling_an_existing_folder_leaves_it_empty(tmp_path, error):
+    dest = tmp_path / "x"
+    dest.mkdir()
+    with pytest.raises(type(error)):
+        with staged_directory(dest, allow_empty=True) as tmp:
+            (tmp / "half.txt").write_text("x")
+            raise error
+    assert dest.is_dir() and list(dest.iterdir()) == []
+
+
+def test_a_file_appearing_in_the_existing_folder_meanwhile_is_kept(tmp_path):
+    """rename() would replace it silently: refused, and what was moved goes back."""
+    dest = tmp_path / "x"
+    dest.mkdir()
+    with pytest.raises(WorkspaceError, match="b.txt appeared in it meanwhile"):
+        with staged_directory(dest, allow_empty=True) as tmp:
+            (tmp / "a.txt").write_text("mine")
+            (tmp / "b.txt").write_text("mine")
+            (dest / "b.txt").write_text("theirs")
+    assert [p.name for p in dest.iterdir()] == ["b.txt"]
+    assert (dest / "b.txt").read_text() == "theirs"
+
+
+def test_a_killed_runs_staging_inside_the_folder_does_not_make_it_not_empty(tmp_path):
+    dest = tmp_path / "x"
+    dest.mkdir()
+    dead = dest / f".x.{_host_tag()}-999999999.abcdefgh.partial"  # no such process
+    dead.mkdir()
+    with staged_directory(dest, allow_empty=True) as tmp:
+        (tmp / "f").write_text("x")
+    assert [p.name for p in dest.iterdir()] == ["f"]
+
+
+def test_init_dot_keeps_the_current_folder(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from mmarctl.cli import app
+
+    here = tmp_path / "x"
+    here.mkdir()
+    inode = here.stat().st_ino
+    monkeypatch.chdir(here)
+    result = CliRunner().invoke(app, ["init", "."])
+    assert result.exit_code == 0, result.output
+    assert os.getcwd() == str(here) and here.stat().st_ino == inode
+    assert (here / "config" / "config_train.json").is_file()
+
+
+def test_a_deleted_current_folder_is_one_line_not_a_traceback(tmp_path, monkeypatch):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    with pytest.raises(WorkspaceError, match="the current folder no longer exists"):
+        check_destination(Path("sub"), allow_empty=True)
