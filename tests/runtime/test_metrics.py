@@ -238,3 +238,18 @@ def test_dice_onehot_label_scores_foreground_only():
     onehot = np.moveaxis(np.eye(3, dtype=np.float32)[classes[0]], -1, 0)  # (3, 6)
     pred = _onehot_probs(np.array([0, 1, 2, 2, 2, 0]), 3)
     assert ComputeAverageDice().update({"model": pred, "label": onehot}) == pytest.approx(2 / 3)
+
+
+def test_a_metrics_csv_names_cases_as_metrics_per_case_csv_does(tmp_path):
+    # validate puts the run's own name of each case on the sample: the metric's report_path
+    # CSV used the label's path instead, so the two per-case tables of one run disagreed.
+    from mmarctl.runtime.writers.case_names import CASE_KEY, CaseName
+
+    metric = ComputeAverageDice(name="mean_dice", report_path=str(tmp_path))
+    sample = _case([[1, 1]], [[1, 0]], name="labelsTs/a.nii")
+    sample[CASE_KEY] = CaseName(key="imagesTs/a.nii", output="a", shown="a.nii")
+    metric.update(sample)
+    assert list(metric.per_case()) == ["imagesTs/a.nii"]
+    metric.result()
+    rows = list(csv.reader((tmp_path / "mean_dice_per_case.csv").open()))
+    assert rows[1] == ["imagesTs/a.nii", "0.666667"]  # as metrics_per_case.csv writes it

@@ -13,6 +13,7 @@ import numpy as np
 from mmarctl.errors import DataError, RuntimeFailure
 from mmarctl.runtime import argcheck
 from mmarctl.runtime.component import Component
+from mmarctl.runtime.writers.case_names import CASE_KEY
 
 
 class Metric(Component):
@@ -81,7 +82,7 @@ class Metric(Component):
         table = io.StringIO(newline="")
         writer = csv.writer(table)
         writer.writerow(["case", self.name])
-        writer.writerows(self._cases)
+        writer.writerows((case, f"{value:.6f}") for case, value in self._cases)
         return f"{self.name}_per_case.csv", table.getvalue()
 
     def write_report(self, folder: Path) -> Path:
@@ -118,6 +119,9 @@ class Metric(Component):
                             hint="point the metric at a numeric field") from None
 
     def _case_name(self, sample: dict[str, Any]) -> str:
+        named = sample.get(CASE_KEY)  # validate/infer: the run's own name for the case, so
+        if named is not None:         # this CSV and metrics_per_case.csv list the same keys
+            return str(named.key)
         meta = sample.get("meta") or {}
         for field in (getattr(self, "label_field", None), self.field, "image", "label"):
             props = meta.get(field) if field else None
