@@ -115,6 +115,7 @@ class CheckReport:
 def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None, *,
                train_config: str | None = None,
                validation_configs: list[str] | None = None,
+               automl_configs: list[str] | None = None,
                strict: bool = False, model_problems: bool | None = None) -> CheckReport:
     """Check every config file of an MMAR and the data it names.
 
@@ -126,6 +127,9 @@ def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None,
         validation_configs: validation configs to check.
             When neither is given, ``config/config_train.json`` and every
             ``config/config_validation*.json`` are checked; otherwise only the files named.
+        automl_configs: AutoML settings files to check (automl's ``--config-automl``).
+            Default: every ``config/config_automl*.json`` when no config is named (Clara
+            keeps one per controller, picked per run), else ``config_automl.json``.
         strict: report the runtime-support notes as problems.
         model_problems: report model files that validate, infer or export would refuse
             (a corrupt TF1 ``.meta``, a graph taking another channel count) as problems, not
@@ -141,14 +145,17 @@ def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None,
     env = read_environment(workspace, report)
     report.problems.extend(output_folder_problems(workspace, env, overrides))
     configs = _config_files(workspace, train_config, validation_configs, report)
+    automl = _automl_settings_files(workspace, automl_configs,
+                                    whole=train_config is None and not validation_configs)
     if train_config is None and not validation_configs:
         report.notes.extend(_config_notes(workspace, configs))
-        configs += _automl_train_config(workspace, configs)
+        configs += _automl_train_config(workspace, configs, automl)
     uses: list[DataUse] = []
     for kind, path in configs:
         uses.extend(check_config_file(workspace, kind, path, env, overrides, report))
     report.problems.extend(check_overrides(overrides, env, configs, workspace))
-    _check_automl_settings(workspace, report)
+    for path in automl:
+        _check_automl_settings(workspace, path, report, named=bool(automl_configs))
     data_problems, datalists = check_data(uses, workspace.display, report.data)
     report.problems.extend(data_problems)
     report.files.extend(datalists)
@@ -198,11 +205,30 @@ def _fixed_rate_scripts_note(workspace: Workspace) -> list[Problem]:
                     " (--lr-scale 2)", NOTE)]
 
 
-def _check_automl_settings(workspace: Workspace, report: CheckReport) -> None:
-    path = workspace.config_path(AUTOML_CONFIG)
-    if not path.exists():
-        return
+def _automl_settings_files(workspace: Workspace, named: list[str] | None,
+                           whole: bool) -> list[Path]:
+    """The AutoML settings files to check: those named (``--config-automl``); in a whole-MMAR
+    check every ``config/config_automl*.json`` that is not a training config; else the
+    default ``config_automl.json`` (the one automl reads unless told otherwise)."""
+    if named:
+        return [given_config_path(workspace, name) for name in named]
+    if not whole:
+        return [workspace.config_path(AUTOML_CONFIG)]
+    # (sorted: config_automl.json before config_automl_<variant>.json)
+    return [p for p in sorted(workspace.config_dir.glob("config_automl*.json"))
+            if not _looks_like_train_config(p)]
+
+
+def _check_automl_settings(workspace: Workspace, path: Path, report: CheckReport, *,
+                           named: bool = False) -> None:
+    """One AutoML settings file checked into ``report``; ``named`` on the command line (a
+    missing one is a problem: automl would refuse it; the default may be absent)."""
     shown = workspace.display(path)
+    if not path.exists():
+        if named:
+            report.problems.append(Problem(shown, "", "file not found: automl "
+                                           "--config-automl reads it"))
+        return
     report.files.append(shown)
     settings, problems = check_settings_file(path, shown)
     report.problems.extend(p for p in problems if p.severity != NOTE)
@@ -215,23 +241,26 @@ def _check_automl_settings(workspace: Workspace, report: CheckReport) -> None:
             missing_train_config(settings, missing, workspace.display(missing))))
 
 
-def _automl_train_config(workspace: Workspace,
-                         configs: list[tuple[str, Path]]) -> list[tuple[str, Path]]:
-    """The training config ``config_automl.json``'s ``train_config_file`` names (Clara's
-    ``trn_autoML.json`` layout) when it is not among ``configs``: automl trains it, so a
-    whole-MMAR check checks it as well. Its settings' own problems are reported by
+def _automl_train_config(workspace: Workspace, configs: list[tuple[str, Path]],
+                         automl: list[Path]) -> list[tuple[str, Path]]:
+    """The training configs the AutoML settings files' ``train_config_file`` name (Clara's
+    ``trn_autoML.json`` layout) that are not among ``configs``: automl trains them, so a
+    whole-MMAR check checks them as well. The settings' own problems are reported by
     :func:`_check_automl_settings`."""
-    path = workspace.config_path(AUTOML_CONFIG)
-    if not path.exists():
-        return []
-    settings, _ = check_settings_file(path, workspace.display(path))
-    named = named_train_config(settings)
-    if named is None:
-        return []
-    target = workspace.config_path(named)
-    if not target.is_file() or any(p.resolve() == target.resolve() for _, p in configs):
-        return []
-    return [("train", target)]
+    found: list[tuple[str, Path]] = []
+    for path in automl:
+        if not path.is_file():
+            continue
+        settings, _ = check_settings_file(path, workspace.display(path))
+        named = named_train_config(settings)
+        if named is None:
+            continue
+        target = workspace.config_path(named)
+        if not target.is_file() or any(p.resolve() == target.resolve()
+                                       for _, p in [*configs, *found]):
+            continue
+        found.append(("train", target))
+    return found
 
 
 def _fold_problems_of_an_unread_environment(workspace: Workspace, report: CheckReport) -> None:

@@ -22,6 +22,11 @@ def check(
         help="Validation config to check (validate's --config), e.g. "
              "config/config_validation_ckpt.json. Repeatable. "
              "Default: config_train.json and every config_validation*.json.")] = None,
+    config_automl: Annotated[Optional[list[str]], typer.Option(
+        "--config-automl", metavar="FILE",
+        help="AutoML settings to check (automl's --config-automl), e.g. "
+             "config/config_automl_BYO_RandomController.json. Repeatable. Default: every "
+             "config_automl*.json.")] = None,
     strict: Annotated[bool, typer.Option(
         "--strict",
         help="Also fail on components that Clara knows but mmarctl's runtime does not "
@@ -51,7 +56,8 @@ def check(
     overrides = parse_set_items(set_items)
     workspace = Workspace.locate(mmar)
     report = check_mmar(workspace, overrides, train_config=config_train,
-                        validation_configs=config_validation, strict=strict)
+                        validation_configs=config_validation, automl_configs=config_automl,
+                        strict=strict)
     if as_json:
         print(json.dumps(report_as_json(report), indent=2))
         if not report.ok:

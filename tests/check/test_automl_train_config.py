@@ -50,3 +50,33 @@ def test_a_named_config_is_not_added_when_the_command_line_names_one(mmar: Path)
     _automl_layout(mmar, "learning_rat")
     result = runner.invoke(app, ["check", str(mmar), "--config-train", "config_train.json"])
     assert result.exit_code == 0, result.output
+
+
+def _controller_variant(root: Path, name: str) -> str:
+    """A second controller file beside config_automl.json, as Clara's examples keep them."""
+    path = root / "config" / f"config_automl_{name}.json"
+    path.write_text(json.dumps({"controller": {"name": "ReinforcmentController",
+                                               "args": {"max_rounds": 2}}}))
+    return f"config/{path.name}"
+
+
+def test_every_config_automl_variant_is_checked(mmar: Path) -> None:
+    """automl --config-automl config/config_automl_BYO.json refused what check said OK to."""
+    shown = _controller_variant(mmar, "BYO_RandomController")
+    result = runner.invoke(app, ["check", str(mmar)])
+    assert result.exit_code == 1, result.output
+    assert any(line.startswith(f"{shown}: controller.name: unknown controller "
+                               "'ReinforcmentController'") for line in problem_lines(result.output))
+
+
+def test_config_automl_names_the_settings_to_check(mmar: Path) -> None:
+    shown = _controller_variant(mmar, "BYO_RandomController")
+    result = runner.invoke(app, ["check", str(mmar), "--config-train", "config_train.json",
+                                 "--config-automl", shown])
+    assert result.exit_code == 1, result.output
+    assert any(line.startswith(f"{shown}: controller.name:")
+               for line in problem_lines(result.output))
+    result = runner.invoke(app, ["check", str(mmar), "--config-automl", "config_automl_x.json"])
+    assert result.exit_code == 1
+    assert ("config/config_automl_x.json: file not found: automl --config-automl reads it"
+            in problem_lines(result.output))
