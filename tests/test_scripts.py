@@ -121,12 +121,18 @@ def test_script_finds_root_from_any_folder_and_relative_call(mmar, fake_path):
     assert argv == ["infer", str(mmar.resolve())]
 
 
-def test_finetune_sets_the_checkpoint(mmar, fake_path, tmp_path):
+def test_finetune_starts_where_train_wrote_the_model(mmar, fake_path, tmp_path):
+    """No fixed models/model.ckpt: with MMAR_CKPT_DIR moved in environment.json, the script
+    fine-tuned from nothing (or a stale models/ checkpoint) while `mmarctl finetune` used
+    the new folder. finetune's own default (MMAR_CKPT_DIR/model.ckpt) decides."""
+    write_json(mmar / "config" / "environment.json", {"MMAR_CKPT_DIR": str(tmp_path / "ck")})
     scripts.write_commands(mmar)
     argv, _ = run_script(mmar / "commands" / "train_finetune.sh", fake_path=fake_path,
                          cwd=tmp_path)
-    root = str(mmar.resolve())
-    assert argv == ["finetune", root, "--set", f"MMAR_CKPT={root}/models/model.ckpt"]
+    assert argv == ["finetune", str(mmar.resolve())]
+    argv, _ = run_script(mmar / "commands" / "train_finetune.sh", "--set", "MMAR_CKPT=x.ckpt",
+                         fake_path=fake_path, cwd=tmp_path)
+    assert argv[2:] == ["--set", "MMAR_CKPT=x.ckpt"]  # another start point is still a --set
 
 
 def test_two_gpu_scripts_double_the_learning_rate(mmar, fake_path, tmp_path):
@@ -137,8 +143,7 @@ def test_two_gpu_scripts_double_the_learning_rate(mmar, fake_path, tmp_path):
     assert argv == ["train", root, "--gpus", "2", "--lr-scale", "2", "--set", "epochs=1"]
     argv, _ = run_script(mmar / "commands" / "train_2gpu_finetune.sh", fake_path=fake_path,
                          cwd=tmp_path)
-    assert argv == ["finetune", root, "--gpus", "2", "--set",
-                    f"MMAR_CKPT={root}/models/model.ckpt", "--lr-scale", "2"]
+    assert argv == ["finetune", root, "--gpus", "2", "--lr-scale", "2"]
 
 
 def test_export_and_infer_call_their_verbs(mmar, fake_path, tmp_path):

@@ -34,7 +34,8 @@ def finetune(
     tracking_uri: TrackingUriOption = None,
     amp: AmpOption = None,
 ) -> None:
-    """Fine-tune: train from the weights at MMAR_CKPT (default models/model.ckpt).
+    """Fine-tune: train from the weights at MMAR_CKPT (default MMAR_CKPT_DIR/model.ckpt,
+    i.e. models/model.ckpt unless environment.json moves MMAR_CKPT_DIR).
 
     Example: mmarctl finetune my-exp --epochs 10 --set MMAR_CKPT=models/model.ckpt
     """
