@@ -183,10 +183,17 @@ def export_mmar(workspace: Any, request: ExportRequest,
     out_dir = workspace.checkpoint_dir(resolved.variables)
     prefix = _checkpoint_prefix(request.checkpoint, out_dir)
     found = ckpt.checkpoint_prefix(prefix)
+    if found is None and _checkpoint_started(prefix):
+        # Part of a checkpoint is there (an interrupted copy): check's line for it, never
+        # the fallback to a model.fzn.pb beside it, which may be an older training's.
+        _refuse_incomplete(workspace, request, Path(prefix))
     from mmarctl.runtime.export.graph_export import export_graph, find_graph_source
 
     # A Clara TF1 checkpoint or a frozen graph exports from its own graph (graph_export).
     graph_source = find_graph_source(request.checkpoint, found, out_dir)
+    if graph_source is not None and found is None and not request.checkpoint:
+        log(f"no checkpoint at {workspace.display(Path(prefix))}: exporting the frozen "
+            f"graph {workspace.display(graph_source[1])} instead")
     if graph_source is None:
         # mmarctl's checkpoint is restored into the network the config describes: check's
         # pre-flight of that network, before TensorFlow (a config mistake costs none).
@@ -228,6 +235,43 @@ def _checkpoint_prefix(given: str | None, out_dir: Path) -> str:
         return str(out_dir / "model.ckpt")
     path = Path(os.path.expanduser(given))
     return str(path if path.is_absolute() else (Path.cwd() / path))
+
+
+def _checkpoint_started(prefix: str) -> bool:
+    """Whether any file of a checkpoint at ``prefix`` is there (its ``.index``, a ``.data``
+    shard or mmarctl's ``.network.json``) though :func:`checkpoint_prefix` found none whole."""
+    from mmarctl.runtime.checkpoint import NETWORK_SUFFIX, checkpoint_files
+
+    path = Path(prefix)
+    if path.is_dir():
+        path = path / "model.ckpt"
+    elif path.name.endswith(".index"):
+        path = path.with_name(path.name[: -len(".index")])
+    if not path.parent.is_dir():
+        return False
+    return (any(p.exists() for p in checkpoint_files(path))
+            or Path(f"{path}{NETWORK_SUFFIX}").exists()
+            or any(path.parent.glob(f"{path.name}.data-*")))
+
+
+def _refuse_incomplete(workspace: Any, request: ExportRequest, prefix: Path) -> None:
+    """Refuse a checkpoint of which only some files are there, in check's words
+    (``models/model.ckpt: incomplete: model.ckpt.data-00000-of-00001 is missing ...``)."""
+    from mmarctl.model_files.inventory import DAMAGED_HINT
+    from mmarctl.runtime.checkpoint import INDEX_SUFFIX, checkpoint_files
+
+    if prefix.is_dir():
+        prefix = prefix / "model.ckpt"
+    elif prefix.name.endswith(INDEX_SUFFIX):
+        prefix = prefix.with_name(prefix.name[: -len(INDEX_SUFFIX)])
+    if Path(f"{prefix}{INDEX_SUFFIX}").is_file():
+        from mmarctl.check.preflight import check_model_file
+
+        check_model_file(workspace, request.overrides, prefix, config=request.config)
+    missing = [p.name for p in checkpoint_files(prefix) if not p.is_file()]
+    raise RuntimeFailure(f"{workspace.display(prefix)}: incomplete: "
+                         f"{' and '.join(missing) or 'a file'} is missing",
+                         hint=DAMAGED_HINT)
 
 
 def _make_staging(workspace: Any, out_dir: Path) -> Path:
