@@ -42,7 +42,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from mmarctl.errors import RuntimeFailure, note_writing
+from mmarctl.errors import RuntimeFailure, _shown, note_writing
 from mmarctl.staging import process_alive
 
 DATA_SUFFIX = ".data-00000-of-00001"
@@ -353,9 +353,25 @@ def _require(prefix: str | os.PathLike, what: str) -> str:
 
 
 #: What TensorFlow's reader says of a checkpoint file cut short or overwritten, as opposed to
-#: one written for another network.
-_DAMAGE_SIGNS = ("Read less bytes than requested", "Data loss", "DataLoss", "corrupted",
+#: one written for another network (compared in lower case: TensorFlow writes "Checksum").
+_DAMAGE_SIGNS = ("read less bytes than requested", "data loss", "dataloss", "corrupted",
                  "truncated record", "checksum")
+#: TensorFlow's wrapping of a failed op: ``{{function_node __wrapped__RestoreV2...}}`` before
+#: the message, `` [Op:RestoreV2]`` after it, and the bundle's path.
+_TF_WRAPPING = re.compile(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\]|"
+                          r"TensorBundle at \S+ (?=shard)")
+
+
+def damage_reason(text: str, prefix: str) -> str:
+    """TensorFlow's first line about a damaged checkpoint without its op wrapping and with
+    the checkpoint's path left out (the error names the file): ``a tensor of 1728 bytes in
+    shard 0: checksum does not match: stored ... vs. calculated on the restored bytes ...``."""
+    first = text.strip().splitlines()[0] if text.strip() else "unreadable"
+    first = _TF_WRAPPING.sub("", first).replace(f"{prefix}{DATA_SUFFIX}", Path(
+        f"{prefix}{DATA_SUFFIX}").name).replace(str(prefix), Path(prefix).name)
+    first = re.sub(r"^shard (\d+) \((\d+) bytes\): ", r"a tensor of \2 bytes in shard \1: ",
+                   first)
+    return first.replace("Checksum does not match", "checksum does not match")[:300]
 
 
 def _read(checkpoint: Any, prefix: str, what: str):
@@ -371,8 +387,9 @@ def _read(checkpoint: Any, prefix: str, what: str):
         if status is not None:
             status.expect_partial()
         _quiet_abandoned_restore()
-        if any(sign in text for sign in _DAMAGE_SIGNS):
-            raise RuntimeFailure(f"checkpoint {prefix} is truncated or damaged: {first[:300]}",
+        if any(sign in text.lower() for sign in _DAMAGE_SIGNS):
+            # check's words for the file (inventory.DAMAGED_HINT); never "another config"
+            raise RuntimeFailure(f"damaged: {damage_reason(text, prefix)}", file=_shown(prefix),
                                  hint="copy it again, or train again") from error
         raise RuntimeFailure(f"checkpoint {prefix} does not match the {what}: "
                              f"{_mismatch(text, first)}",

@@ -301,7 +301,12 @@ def _export(workspace, request, resolved, formats, trt_missing, prefix, out_dir,
 
     with float32_scope():  # exports are float32 whatever the run trained in
         network, model = build_network(resolved, workspace.root, checkpoint_follows=True)
-    ckpt.restore_model(prefix, model)
+    try:
+        ckpt.restore_model(prefix, model)
+    except RuntimeFailure as error:
+        if error.file:  # a damaged file: named as check names it, from the MMAR
+            error.file = workspace.display(Path(error.file).absolute())
+        raise
     dims, channels, patch = input_spec(resolved)
     dynamic = bool(resolved.get("dynamic_input_shape", False)) or patch is None or None in patch
     sample_spatial = tuple(p if p else FALLBACK_SAMPLE_SIZE for p in (patch or (None,) * dims))

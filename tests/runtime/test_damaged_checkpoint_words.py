@@ -1,0 +1,37 @@
+"""A checkpoint whose bytes were overwritten (right size, wrong bytes) is named as damaged, in
+check's words, not as "written for another model config" with TensorFlow's op wrapping:
+TensorFlow says "Checksum does not match", and the damage signs were compared case-sensitively."""
+
+from __future__ import annotations
+
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from mmarctl.errors import RuntimeFailure  # noqa: E402
+from mmarctl.runtime import checkpoint as ckpt  # noqa: E402
+
+
+def tiny_model():
+    import keras
+
+    inputs = keras.Input((4,))
+    return keras.Model(inputs, keras.layers.Dense(64)(inputs))
+
+
+def test_a_bit_flipped_checkpoint_is_damaged_not_another_network(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    prefix = tmp_path / "models" / "model.ckpt"
+    ckpt.save_checkpoint(prefix, tiny_model())
+    data = ckpt.checkpoint_files(prefix)[1]
+    flipped = bytearray(data.read_bytes())
+    for i in range(100, len(flipped), 500):
+        flipped[i] ^= 0xFF
+    data.write_bytes(bytes(flipped))
+    with pytest.raises(RuntimeFailure) as info:
+        ckpt.restore_model(prefix, tiny_model())
+    line = str(info.value)
+    assert line.startswith("models/model.ckpt: damaged: "), line
+    assert "checksum does not match" in line and line.endswith("(copy it again, or train again)")
+    assert "{{function_node" not in line and "[Op:" not in line and str(tmp_path) not in line
+    assert "another model config" not in line and "\n" not in line
