@@ -98,7 +98,9 @@ def render_set_env() -> str:
                     "the MMAR's custom-code\n# folders (BYOC components named by \"path\") go "
                     "on PYTHONPATH.")
     lines += [
-        'MMAR_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." >/dev/null 2>&1 && pwd)"',
+        "# This file's real location: through a symlink too, it names its own MMAR.",
+        '_mmar_self="$(readlink -f "${BASH_SOURCE[0]}" 2>/dev/null || printf %s "${BASH_SOURCE[0]}")"',
+        'MMAR_ROOT="$(cd -P "$(dirname "$_mmar_self")/.." >/dev/null 2>&1 && pwd -P)"',
         "export MMAR_ROOT",
         f"for _mmar_dir in {dirs}; do",
         '    if [ -d "$_mmar_dir" ]; then',
@@ -109,10 +111,11 @@ def render_set_env() -> str:
         "export PYTHONPATH",
         "# No mmarctl on PATH (a virtualenv not activated): one plain line, not 'not found'.",
         "if ! command -v mmarctl >/dev/null 2>&1; then",
-        '    echo "${BASH_SOURCE[0]}: mmarctl is not on PATH; activate the environment it is '
+        '    echo "$_mmar_self: mmarctl is not on PATH; activate the environment it is '
         'installed in (e.g. source .venv/bin/activate in the mmarctl checkout)" >&2',
         "    return 127 2>/dev/null || exit 127",
         "fi",
+        "unset _mmar_self",
     ]
     return "\n".join(lines) + "\n"
 
@@ -138,7 +141,8 @@ def render_script(script: _Script, learning_rate: float | None) -> str:
     lines += [
         f"# Extra arguments go to mmarctl, e.g.: commands/{script.name} {script.example}",
         "set -euo pipefail",
-        'source "$(dirname "$0")/set_env.sh"',
+        # The script's real location: a symlink to it (~/bin/train_a) runs its own MMAR.
+        'source "$(dirname "$(readlink -f "$0" 2>/dev/null || printf %s "$0")")/set_env.sh"',
         " ".join(["exec mmarctl", script.verb, '"$MMAR_ROOT"', *args, '"$@"']),
     ]
     return "\n".join(lines) + "\n"

@@ -71,7 +71,7 @@ def test_writes_every_script_executable(mmar):
     for path in result.written:
         assert stat.S_IMODE(path.stat().st_mode) == 0o755, path.name
         assert scripts.is_generated(path)
-        longest = 20 if path.name == "set_env.sh" else 15  # short, readable
+        longest = 22 if path.name == "set_env.sh" else 15  # short, readable
         assert len(path.read_text().splitlines()) <= longest, path.name
     assert not list((mmar / "commands").glob(".*.tmp"))
 
@@ -109,6 +109,28 @@ def test_without_mmarctl_on_path_a_script_says_what_to_do(mmar, tmp_path):
                                           'echo "still here $?"'],
                              env=env, capture_output=True, text=True, timeout=20)
     assert sourced.stdout.strip() == "still here 127"
+
+
+def test_a_script_reached_through_a_symlink_runs_its_own_mmar(mmar, fake_path, tmp_path):
+    """A script linked into ~/bin, or commands/ linked from another MMAR: the script's real
+    location decides (dirname "$0" found no set_env.sh, or the other MMAR)."""
+    scripts.write_commands(mmar)
+    other = tmp_path / "other"
+    write_json(other / "config" / "config_train.json", {"epochs": 1})
+    scripts.write_commands(other)
+    bin_dir = tmp_path / "links"
+    bin_dir.mkdir()
+    (bin_dir / "train_mine").symlink_to(mmar / "commands" / "train.sh")
+    (other / "mine_cmds").symlink_to(mmar / "commands")
+    argv, _ = run_script(bin_dir / "train_mine", fake_path=fake_path, cwd=Path("/"))
+    assert argv == ["train", str(mmar.resolve())]
+    argv, _ = run_script(other / "mine_cmds" / "validate.sh", fake_path=fake_path, cwd=other)
+    assert argv == ["validate", str(mmar.resolve())]
+    sourced = subprocess.run([BASH, "-c", f'source "{other / "mine_cmds" / "set_env.sh"}"; '
+                                          'echo "$MMAR_ROOT"'],
+                             env={**os.environ, "PATH": fake_path}, capture_output=True,
+                             text=True, timeout=20)
+    assert sourced.stdout.strip() == str(mmar.resolve())
 
 
 def test_script_finds_root_from_any_folder_and_relative_call(mmar, fake_path):
