@@ -238,9 +238,15 @@ def test_set_overrides_a_global_before_validation(tmp_path):
     root = make_mmar(tmp_path / "mmar")
     result = check(root, "--set", "epochs=ten")
     assert result.exit_code == 1
-    assert 'config/config_train.json: epochs: expected integer, got string "ten"' \
-        in problem_lines(result)
+    # said of --set, which gave the value: config_train.json holds a good one
+    assert '--set: epochs: expected integer, got string "ten"' in problem_lines(result)
+    assert not any(line.startswith("config/config_train.json: epochs")
+                   for line in problem_lines(result))
     assert check(root, "--set", "epochs=5").exit_code == 0
+    result = check(root, "--set", "epochs=-1", "--set", "use_amp=3")
+    assert "--set: epochs: must be >= 1, got integer -1" in problem_lines(result)
+    # use_amp is read by both configs: one line
+    assert problem_lines(result).count("--set: use_amp: expected boolean, got integer 3") == 1
 
 
 def test_set_without_equals_is_a_usage_error(tmp_path):

@@ -488,6 +488,29 @@ def _check_search_config(workspace: Workspace, kind: str, shown: str, raw: dict,
 def _check_concrete(workspace: Workspace, kind: str, shown: str, raw: dict,
                     env: dict[str, Any], overrides: dict[str, Any],
                     report: CheckReport) -> list[DataUse]:
+    first = len(report.problems)
+    try:
+        return _check_concrete_values(workspace, kind, shown, raw, env, overrides, report)
+    finally:
+        report.problems[first:] = [_blamed_on_set(p, shown, raw, overrides)
+                                   for p in report.problems[first:]]
+
+
+def _blamed_on_set(problem: Problem, shown: str, raw: dict,
+                   overrides: Mapping[str, Any]) -> Problem:
+    """A problem with a global's value that ``--set`` gave (it wins over the config's own),
+    said of ``--set``: ``--set epochs=-1`` was blamed on a config_train.json holding 40.
+    A section (``train``) is never replaced by ``--set``: its problems stay the config's."""
+    key = problem.json_path.split(".")[0].split("[")[0]
+    if (problem.file != shown or key not in overrides
+            or isinstance(overrides[key], (dict, list)) or isinstance(raw.get(key), (dict, list))):
+        return problem
+    return replace(problem, file="--set")
+
+
+def _check_concrete_values(workspace: Workspace, kind: str, shown: str, raw: dict,
+                           env: dict[str, Any], overrides: dict[str, Any],
+                           report: CheckReport) -> list[DataUse]:
     try:
         variables = workspace.variables(raw, overrides)
     except (ConfigError, TypeError, ValueError):
