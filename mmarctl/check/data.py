@@ -54,7 +54,9 @@ class DataUse:
 
     Attributes:
         datalist: the data-split list (absolute, or relative to the current folder).
-        base_dir: DATA_ROOT, the folder item paths are relative to (None: not set).
+        base_dir: DATA_ROOT, the folder item paths are relative to (None: not set; ``""``:
+            the datalist's own folder, as the pipeline resolves an empty
+            ``data_file_base_dir``).
         key: the list read (``training``, ``validation``, ``test`` ...).
         origin: ``(file, json_path)`` of the config setting that names the datalist.
         base_origin: ``(file, json_path)`` of the setting that names the base folder.
@@ -152,6 +154,9 @@ def check_data(uses: list[DataUse], display, counts: DataCounts | None = None
         if identity in seen:
             continue
         seen.add(identity)
+        if use.base_dir == "":
+            # The pipeline reads an empty data_file_base_dir as the datalist's folder.
+            use = dataclasses.replace(use, base_dir=str(Path(use.datalist).parent))
         path = Path(use.datalist)
         shown = display(path)
         if use.datalist not in loaded:
@@ -357,14 +362,30 @@ def _missing_files(items: list, use: DataUse, shown: str, fields: tuple[str, ...
     special = [f"{name} ({kind})" for kind, names in of_kind.items() for name in names]
     problems = []
     if missing:
+        shown_missing = [_missing_name(name, base, kinds) for name in missing]
         problems.append(Problem(shown, use.key, f"{len(missing)} of {len(named)} files are "
-                                f"missing under DATA_ROOT {base}: {listed(missing)}"))
+                                f"missing under DATA_ROOT {base}: {listed(shown_missing)}"))
     if special:
         problems.append(Problem(shown, use.key, f"{len(special)} of {len(named)} files are not "
                                 f"a regular file (the loaders read only files): "
                                 f"{listed(special)}"))
     return problems + folders, readable
 
+
+
+def _missing_name(name: str, base: Path, kinds: dict[str, str] | None) -> str:
+    """A missing file's name as the missing-file line shows it: quoted, with the reason,
+    when it has stray whitespace or backslashes that hide a file that is there (the name
+    looks right when the user lists the folder)."""
+    if name.strip() != name:
+        there = file_kind(base / os.path.expanduser(name.strip()), kinds) == "file"
+        return (f"{name!r} (leading/trailing whitespace"
+                f"{'; without it the file is there' if there else ''})")
+    if "\\" in name:
+        there = file_kind(base / name.replace("\\", "/"), kinds) == "file"
+        return (f"{name!r} (backslashes: paths take /"
+                f"{'; with / the file is there' if there else ''})")
+    return name
 
 
 def _folder_entries(items: list, fields: tuple[str, ...], base: Path, shown: str,
