@@ -12,7 +12,8 @@ each a few lines that source ``set_env.sh`` and call one mmarctl verb on the MMA
     validate.sh, infer.sh, export.sh
     automl.sh               mmarctl automl (Clara 3.1's AutoML search)
 
-Extra arguments pass through (``./train.sh --set epochs=5``). The 2-GPU scripts double the
+Extra arguments pass through (``./train.sh --set epochs=5``). The scripts are POSIX sh under a
+bash shebang, so ``sh commands/train.sh`` (dash) runs them too, as it ran Clara's. The 2-GPU scripts double the
 learning rate as Clara's did (linear scaling with the global batch size).
 
 A script that mmarctl wrote carries :data:`GENERATED_MARK` on its second line; a script
@@ -99,7 +100,8 @@ def render_set_env() -> str:
                     "on PYTHONPATH.")
     lines += [
         "# This file's real location: through a symlink too, it names its own MMAR.",
-        '_mmar_self="$(readlink -f "${BASH_SOURCE[0]}" 2>/dev/null || printf %s "${BASH_SOURCE[0]}")"',
+        "# (bash names it; sh/dash, sourcing it from a script beside it, give that script's path)",
+        '_mmar_self="$(readlink -f "${BASH_SOURCE:-$0}" 2>/dev/null || printf %s "${BASH_SOURCE:-$0}")"',
         'MMAR_ROOT="$(cd -P "$(dirname "$_mmar_self")/.." >/dev/null 2>&1 && pwd -P)"',
         "export MMAR_ROOT",
         f"for _mmar_dir in {dirs}; do",
@@ -140,9 +142,10 @@ def render_script(script: _Script, learning_rate: float | None) -> str:
             args += ["--lr-scale", str(GPUS_MULTI)]
     lines += [
         f"# Extra arguments go to mmarctl, e.g.: commands/{script.name} {script.example}",
-        "set -euo pipefail",
+        # POSIX sh, so `sh commands/train.sh` (dash) runs too, as Clara's scripts did.
+        "set -eu",
         # The script's real location: a symlink to it (~/bin/train_a) runs its own MMAR.
-        'source "$(dirname "$(readlink -f "$0" 2>/dev/null || printf %s "$0")")/set_env.sh"',
+        '. "$(dirname "$(readlink -f "$0" 2>/dev/null || printf %s "$0")")/set_env.sh"',
         " ".join(["exec mmarctl", script.verb, '"$MMAR_ROOT"', *args, '"$@"']),
     ]
     return "\n".join(lines) + "\n"

@@ -82,6 +82,26 @@ def test_every_script_passes_bash_syntax_check(mmar):
         assert done.returncode == 0, f"{path.name}: {done.stderr}"
 
 
+@pytest.mark.skipif(shutil.which("dash") is None, reason="dash is not installed")
+def test_scripts_run_under_sh_as_clara_users_call_them(mmar, fake_path, tmp_path):
+    """`sh commands/train.sh` (dash, Ubuntu's sh): it stopped at once on `set -o pipefail`
+    (and set_env.sh's BASH_SOURCE). Through a symlink too."""
+    dash = shutil.which("dash")
+    written = scripts.write_commands(mmar).written
+    for path in written:
+        done = subprocess.run([dash, "-n", str(path)], capture_output=True, text=True)
+        assert done.returncode == 0, f"{path.name}: {done.stderr}"
+    env = {**os.environ, "PATH": fake_path}
+    env.pop("MMAR_ROOT", None)
+    (tmp_path / "val").symlink_to(mmar / "commands" / "validate.sh")
+    for script, cwd in ((Path("commands") / "train.sh", mmar), (tmp_path / "val", tmp_path)):
+        done = subprocess.run([dash, str(script), "--set", "epochs=1"], cwd=cwd, env=env,
+                              capture_output=True, text=True, timeout=20)
+        assert done.returncode == 0, done.stderr
+        argv = [line[4:] for line in done.stdout.splitlines() if line.startswith("ARG ")]
+        assert argv[1:] == [str(mmar.resolve()), "--set", "epochs=1"], script
+
+
 def test_train_passes_root_and_extra_arguments(mmar, fake_path, tmp_path):
     scripts.write_commands(mmar)
     argv, pythonpath = run_script(mmar / "commands" / "train.sh", "--set", "epochs=3",
