@@ -34,7 +34,7 @@ from mmarctl.search.trials import (STOP_GRACE_S, TrialOutcome, TrialProcess, cre
 from mmarctl.variables import parse_set_items
 from mmarctl.search.workers import Slot
 from mmarctl.tracking.study import trial_environment
-from mmarctl.workspace import Workspace
+from mmarctl.workspace import TRAIN_CONFIG, Workspace
 
 QUEUED = "mmarctl_queued"
 INTERRUPTED = "mmarctl_interrupted"
@@ -538,7 +538,7 @@ class Study:
         shown = self.workspace.display(self.workspace.config_path(self.options.config_name))
         concrete = concrete_config(self.config, self.space, point, shown)
         mmar = create_trial_mmar(
-            self.workspace, self.study_dir / name, Path(self.options.config_name).name,
+            self.workspace, self.study_dir / name, self.options.config_name,
             concrete, {"study": self.options.run_id, "trial": trial.number,
                        "values": _jsonable(values), "storage": _safe_url(self.options)},
             overrides=overrides, seed=self.options.seed)
@@ -548,7 +548,7 @@ class Study:
         # Still given to `mmarctl train` too (its run records them), as the trial sees them.
         set_items = [f"{key}={value if isinstance(value, str) else json.dumps(value)}"
                      for key, value in overrides.items()]
-        process = TrialProcess(mmar, Path(self.options.config_name).name,
+        process = TrialProcess(mmar, TRAIN_CONFIG,
                                set_items, gpus=slot.gpus, threads=slot.threads,
                                seed=self.options.seed, extra_flags=self.options.train_flags,
                                extra_env=trial_environment(self.options.trial_env,

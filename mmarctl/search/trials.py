@@ -26,7 +26,7 @@ from typing import Any
 import mmarctl
 from mmarctl.jsonio import write_json_atomic
 from mmarctl.run_records import read_history, read_summary
-from mmarctl.workspace import ENVIRONMENT, Workspace, is_path_key
+from mmarctl.workspace import ENVIRONMENT, TRAIN_CONFIG, Workspace, is_path_key
 
 LOG = "train.log"
 #: Folders copied from the source MMAR into each trial (data stays where it is).
@@ -49,6 +49,13 @@ def create_trial_mmar(source: Workspace, dest: Path, config_name: str, config: d
                       provenance: Mapping[str, Any], overrides: Mapping[str, Any] | None = None,
                       seed: int | None = None) -> Workspace:
     """Write the trial MMAR ``dest`` (replacing a partial one from an interrupted attempt).
+
+    The concrete ``config`` is always the trial's ``config/config_train.json``, whatever the
+    source's annotated config (``config_name``, e.g. Clara's ``trn_autoML.json``) is called:
+    so the trial's commands/, ``mmarctl train|validate TRIAL`` and the final validation (whose
+    CheckpointLoader builds the network from config_train.json) all find it. The annotated
+    copy and the AutoML settings files (``config_automl*.json``) are left out: a trial is an
+    ordinary MMAR with nothing to search.
 
     The study's ``--set`` values (``overrides``) and ``--seed`` are written into it, so the
     trial MMAR trains as the study trained it with a plain ``mmarctl train``: a value
@@ -78,13 +85,20 @@ def create_trial_mmar(source: Workspace, dest: Path, config_name: str, config: d
         if (source.root / folder).is_dir():
             shutil.copytree(source.root / folder, staging / folder, symlinks=True,
                             ignore=shutil.ignore_patterns("automl"))
+    annotated = source.config_path(config_name)
+    try:
+        (staging / annotated.relative_to(source.root)).unlink(missing_ok=True)
+    except ValueError:  # a config outside the source MMAR was not copied
+        pass
+    for settings_file in (staging / "config").glob("config_automl*.json"):
+        settings_file.unlink()
     write_json_atomic(staging / "config" / ENVIRONMENT, environment)
-    write_json_atomic(staging / "config" / config_name, config)
+    write_json_atomic(staging / "config" / TRAIN_CONFIG, config)
     write_commands(staging, force=True)
     write_json_atomic(staging / ".mmarctl" / "provenance.json", {
         "command": "automl", "source": str(source.root),
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "mmarctl_version": mmarctl.__version__, **provenance,
+        "mmarctl_version": mmarctl.__version__, "config": config_name, **provenance,
         "set": dict(overrides or {}), "seed": seed})
     staging.rename(dest)
     return Workspace(dest)

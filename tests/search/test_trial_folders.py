@@ -49,3 +49,22 @@ def test_relative_folders_are_left_alone(tmp_path):
     source = _source(tmp_path, {"MMAR_CKPT_DIR": "models", "MMAR_EVAL_OUTPUT_PATH": "eval"})
     assert moved_own_folders(source, {}) == []
     assert trial_environment(source)["MMAR_CKPT_DIR"] == "models"
+
+
+def test_a_trial_of_a_config_not_named_config_train_is_an_ordinary_mmar(tmp_path):
+    """Clara's trn_autoML.json layout: the concrete config is the trial's config_train.json
+    (what its commands/, a plain validate and the final validation read), with no annotated
+    copy and no AutoML settings naming a file the trial does not have."""
+    source = _source(tmp_path, {"DATA_ROOT": "data"})
+    config = source.root / "config"
+    (config / "trn_autoML.json").write_text(json.dumps({"epochs": 1, "search": []}))
+    (config / "config_validation.json").write_text("{}")
+    (config / "config_automl.json").write_text(json.dumps(
+        {"handlers": [{"name": "MMARHandler", "args": {"train_config_file": "trn_autoML.json"}}]}))
+    trial = create_trial_mmar(source, tmp_path / "trial_000", "config/trn_autoML.json",
+                              {"epochs": 1}, {"study": "s"})
+    names = sorted(p.name for p in (trial.root / "config").iterdir())
+    assert names == ["config_train.json", "config_validation.json", "environment.json"]
+    assert json.loads((trial.root / "config" / "config_train.json").read_text()) == {"epochs": 1}
+    provenance = json.loads((trial.root / ".mmarctl" / "provenance.json").read_text())
+    assert provenance["config"] == "config/trn_autoML.json"
