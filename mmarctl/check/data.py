@@ -120,8 +120,8 @@ class DataUse:
         return read
 
 
-def check_data(uses: list[DataUse], display, counts: DataCounts | None = None
-               ) -> tuple[list[Problem], list[str]]:
+def check_data(uses: list[DataUse], display, counts: DataCounts | None = None, *,
+               notes: list[Problem] | None = None) -> tuple[list[Problem], list[str]]:
     """Problems with the datalists and their files, and the datalists that were read.
 
     Args:
@@ -129,6 +129,11 @@ def check_data(uses: list[DataUse], display, counts: DataCounts | None = None
             reported as :data:`DATALIST_NOT_SET`.
         display: turns a path into how messages show it (relative to the MMAR root).
         counts: when given, filled with the cases and data files looked at.
+        notes: ``check``'s notes, when given: a case listed twice or in two lists is told
+            there (:func:`duplicate_notes`), and a list other than ``validation`` whose items
+            all lack the field only ``label_transforms`` read (an MSD ``test`` list chosen
+            with DATA_LIST_KEY) is a note naming validate, not a problem: infer runs it.
+            Without it (a verb's pre-flight) that is a problem.
     """
     problems: list[Problem] = []
     loaded: dict[str, Any] = {}
@@ -142,7 +147,8 @@ def check_data(uses: list[DataUse], display, counts: DataCounts | None = None
     geometries: dict[Path, Geometry | None] = {}
     kinds: dict[str, str] = {}
     classes_told: set[tuple] = set()  # a model's num_classes against a datalist, said once
-    listed_once: set[tuple[str, str]] = set()  # (datalist, key) counted in ``counts``
+    listed_once: set[tuple[str, str]] = set()  # (datalist, key) looked at for duplicates
+    counted: set[tuple[str, str]] = set()  # (datalist, key) counted in ``counts``
     for use in uses:
         if not use.datalist:
             problems.append(Problem(*use.origin, DATALIST_NOT_SET))
@@ -174,8 +180,12 @@ def check_data(uses: list[DataUse], display, counts: DataCounts | None = None
                                         f"{', '.join(lists) or 'none'}); "
                                         f"{use.key_origin or f'{use.origin[0]} reads {use.key!r}'}"))
             continue
-        if counts is not None and (use.datalist, use.key) not in listed_once:
+        if (use.datalist, use.key) not in listed_once:
             listed_once.add((use.datalist, use.key))
+            if notes is not None:
+                notes.extend(duplicate_notes(data, use.key, shown))
+        if counts is not None and (use.datalist, use.key) not in counted:
+            counted.add((use.datalist, use.key))
             counts.cases[use.key] = counts.cases.get(use.key, 0) + len(items)
         if not items:
             problems.append(Problem(shown, use.key, f"the {use.key!r} list holds no items; "
@@ -188,8 +198,11 @@ def check_data(uses: list[DataUse], display, counts: DataCounts | None = None
                                         f"{use.base_dir} (the files of {shown} are read "
                                         "from it; set DATA_ROOT or --set DATA_ROOT=...)"))
             continue
-        problems.extend(Problem(shown, use.key, message)
-                        for message in missing_fields(items, use.key, reads))
+        label_only = _absent_label_fields(items, use) if notes is not None else {}
+        if label_only:
+            notes.append(Problem(shown, use.key, _label_free_note(items, use, label_only)))
+        problems.extend(Problem(shown, use.key, message) for message in missing_fields(
+            items, use.key, {f: l for f, l in reads.items() if f not in label_only}))
         # The metrics' reads first (their line says where validate loads labels); a step
         # reading a field a metric already reported adds no second line.
         problems.extend(metric_field_problems(use.metric_reads, use.made_fields, items,
@@ -386,6 +399,84 @@ def _missing_name(name: str, base: Path, kinds: dict[str, str] | None) -> str:
         return (f"{name!r} (backslashes: paths take /"
                 f"{'; with / the file is there' if there else ''})")
     return name
+
+
+def _absent_label_fields(items: list, use: DataUse) -> dict[str, str]:
+    """The fields only the validation config's ``label_transforms`` read (infer drops
+    them) that no item of the list has: a list written for inference (an MSD ``test``
+    list of bare file names), field -> loader. The ``validation`` list is validate's own:
+    labels missing there stay a problem."""
+    if use.key in ("training", "validation"):
+        return {}
+    pipeline = dict(use.reads)
+    return {field: loader for field, loader in use.label_reads
+            if field not in pipeline and all(isinstance(item, str) or (
+                isinstance(item, dict) and field not in item) for item in items)}
+
+
+def _label_free_note(items: list, use: DataUse, fields: dict[str, str]) -> str:
+    names = " and ".join(repr(field) for field in fields)
+    loaders = ", ".join(sorted(set(fields.values())))
+    return (f"no item of the {use.key!r} list has {names} (an inference list): validate "
+            f"would refuse it (the validation config's label_transforms ({loaders}) read "
+            f"{names}); infer can run it")
+
+
+def _image_identity(item: Any) -> Any:
+    """What an item's image files are, for telling repeated cases: a normalised path, or a
+    tuple of them for several modality files (None: no file named)."""
+    value = item if isinstance(item, str) else (
+        item.get("image") if isinstance(item, dict) else None)
+    if isinstance(value, str):
+        return os.path.normpath(value)
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return tuple(os.path.normpath(v) for v in value)
+    return None
+
+
+def duplicate_notes(data: Any, key: str, shown: str) -> list[Problem]:
+    """Notes (Clara allowed both) on the ``key`` list of ``data``: images named by several
+    of its items (each copy weighs once more in an epoch and in a mean metric), and, for a
+    list other than ``training``, items whose image is also a training item's (their
+    metrics are optimistic: the model trained on them)."""
+    items = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        return []
+    notes = []
+    where: dict[Any, list[int]] = {}
+    for index, item in enumerate(items):
+        identity = _image_identity(item)
+        if identity is not None:
+            where.setdefault(identity, []).append(index)
+    repeated = [indices for indices in where.values() if len(indices) > 1]
+    if repeated:
+        groups = [f"{_shown_identity(items[i[0]])} ({', '.join(f'{key}[{n}]' for n in i)})"
+                  for i in repeated]
+        notes.append(Problem(shown, key, f"{_images_are(len(repeated))} named by several "
+                             f"items: {listed(groups)}; each copy weighs once more in every "
+                             "pass over the list"))
+    training = data.get("training")
+    if key != "training" and isinstance(training, list):
+        first: dict[Any, int] = {}
+        for index, item in enumerate(training):
+            first.setdefault(_image_identity(item), index)
+        shared = [f"{key}[{index}] = training[{first[identity]}]"
+                  for identity, indices in where.items() if identity in first
+                  for index in indices]
+        if shared:
+            notes.append(Problem(shown, key, f"{len(shared)} of {len(items)} items are also "
+                                 f"training items (the same image file): {listed(shared)}: the "
+                                 "model trained on them, so results on them are optimistic"))
+    return notes
+
+
+def _images_are(number: int) -> str:
+    return "1 image is" if number == 1 else f"{number} images are"
+
+
+def _shown_identity(item: Any) -> str:
+    identity = _image_identity(item)
+    return " + ".join(identity) if isinstance(identity, tuple) else str(identity)
 
 
 def _folder_entries(items: list, fields: tuple[str, ...], base: Path, shown: str,

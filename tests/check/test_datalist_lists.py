@@ -52,3 +52,53 @@ def test_stray_spaces_and_backslashes_are_shown(tmp_path, spleen):  # noqa: F811
         f"'{IMAGE} ' (leading/trailing whitespace; without it the file is there), "
         f"' {LABEL}' (leading/trailing whitespace; without it the file is there), "
         "'imagesTr\\\\spleen_1.nii.gz' (backslashes: paths take /; with / the file is there)")
+
+
+def test_repeated_cases_are_notes(tmp_path, spleen):  # noqa: F811
+    item = {"image": IMAGE, "label": LABEL}
+    path = datalist(tmp_path, spleen, training=[item, item, {**item, "image": "./" + IMAGE}],
+                    validation=[item])
+    uses = [use(path, str(tmp_path), key, reads=READS) for key in ("training", "validation")]
+    notes = []
+    problems, _ = check_data(uses, str, notes=notes)
+    assert problems == []
+    assert messages(notes) == [
+        f"training: 1 image is named by several items: {IMAGE} (training[0], training[1], "
+        "training[2]); each copy weighs once more in every pass over the list",
+        "validation: 1 of 1 items are also training items (the same image file): "
+        "validation[0] = training[0]: the model trained on them, so results on them are "
+        "optimistic"]
+    assert check_data(uses, str)[0] == []  # a pre-flight has no notes to tell
+
+
+def test_an_inference_list_without_labels_is_a_note_for_check_only(tmp_path, spleen):  # noqa: F811
+    path = datalist(tmp_path, spleen, test=["./" + IMAGE, "imagesTr/spleen_2.nii.gz"])
+    reading = use(path, str(tmp_path), "test", reads=(("image", "LoadNifti"),),
+                  label_reads=(("label", "LoadNifti"),))
+    notes = []
+    problems, _ = check_data([reading], str, notes=notes)
+    assert problems == []
+    assert messages(notes) == [
+        "test: no item of the 'test' list has 'label' (an inference list): validate would "
+        "refuse it (the validation config's label_transforms (LoadNifti) read 'label'); "
+        "infer can run it"]
+    # validate's pre-flight (no notes): still its refusal, before compute
+    assert messages(check_data([reading], str)[0]) == [
+        "test: 2 of 2 items have no 'label', which LoadNifti reads: test[0], test[1]"]
+    # the validation list is validate's own: labels missing there stay a problem
+    (tmp_path / "val").mkdir()
+    path = datalist(tmp_path / "val", spleen, validation=[{"image": IMAGE}])
+    problems, _ = check_data([use(path, str(tmp_path / "val"), "validation",
+                                  reads=reading.reads, label_reads=reading.label_reads)],
+                             str, notes=[])
+    assert messages(problems) == [
+        "validation: 1 of 1 items have no 'label', which LoadNifti reads: validation[0]"]
+    # some items with a label and some without: a mistake, not an inference list
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    path = datalist(mixed, spleen, test=["imagesTr/spleen_2.nii.gz",
+                                         {"image": IMAGE, "label": LABEL}])
+    problems, _ = check_data([use(path, str(mixed), "test", reads=reading.reads,
+                                  label_reads=reading.label_reads)], str, notes=[])
+    assert messages(problems) == [
+        "test: 1 of 2 items have no 'label', which LoadNifti reads: test[0]"]
