@@ -273,10 +273,16 @@ class TrialProcess:
                 if self.interrupted or should_stop():
                     return TrialOutcome(status="interrupted")
                 # Its own session: a Ctrl-C at the terminal reaches the study, which then
-                # stops each trial itself (and records it as interrupted, not failed).
+                # stops each trial itself (and records it as interrupted, not failed). A
+                # study killed outright (kill -9, the OOM killer) cannot: the trial gets
+                # SIGTERM from the kernel instead (PR_SET_PDEATHSIG) and stops as after a
+                # Ctrl-C, rather than training on as an orphan beside a --resume. The signal
+                # comes when the *thread* that started the trial ends: this worker thread
+                # waits in this method until the trial has ended, so it never ends first.
                 self.process = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
                                                 stdout=log, stderr=subprocess.STDOUT,
-                                                env=self.env, start_new_session=True)
+                                                env=self.env, start_new_session=True,
+                                                preexec_fn=_stop_with_study())
             checkpoints = self.mmar.checkpoint_dir()
             seen, pruned, stopped = 0, False, False
             while self.process.poll() is None:
@@ -358,6 +364,14 @@ class TrialProcess:
             os.killpg(self.process.pid, signum)
         except ProcessLookupError:
             pass
+
+
+def _stop_with_study() -> Callable[[], None] | None:
+    """The ``preexec_fn`` that stops a trial when this study process dies (Linux; None
+    elsewhere): the launcher's, which ``mmarctl train --gpus N`` arms for its workers."""
+    from mmarctl.launcher import _stop_with_parent
+
+    return _stop_with_parent(os.getpid())
 
 
 def _key_value(record: Mapping[str, Any], key_metric: str | None) -> float | None:
