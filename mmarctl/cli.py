@@ -20,13 +20,13 @@ import traceback
 from typing import Annotated, Any
 
 import typer
-from typer._click.exceptions import NoArgsIsHelpError, UsageError
+from typer._click.exceptions import NoArgsIsHelpError, NoSuchOption, UsageError
 
 import mmarctl
 from mmarctl import commands as _commands_pkg
 from mmarctl.cli_help import MmarGroup, install_help_layout, tidy_help
 from mmarctl.errors import ExitCode, MissingDependency, MmarError, write_failed
-from mmarctl.usage_errors import usage_message
+from mmarctl.usage_errors import single_dash_word, usage_message
 
 #: Verbs in the order ``--help`` lists them; modules not named here follow alphabetically.
 #: Grouped: make a workspace, check it, run it (automl beside train), look at results, ship
@@ -37,6 +37,7 @@ COMMAND_ORDER = ["init", "clone", "check", "schema", "commands", "data", "train"
 
 class _State:
     debug = False
+    args: list[str] = []
 
 
 class GuardedGroup(MmarGroup):
@@ -60,6 +61,7 @@ class GuardedGroup(MmarGroup):
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        _State.args = list(args)  # the words as typed, for usage errors' lines
         return super().parse_args(ctx, debug_first(expand_set_items(args)))
 
     def invoke(self, ctx: Any) -> Any:
@@ -223,6 +225,10 @@ def _exit_usage(error: UsageError) -> None:
         raise typer.Exit(int(ExitCode.USAGE))
     line = usage_message(error)
     ctx = error.ctx
+    if isinstance(error, NoSuchOption):  # -dash: click names -d, which was never typed
+        options = ([opt for param in ctx.command.get_params(ctx) for opt in param.opts]
+                   if ctx is not None else [])
+        line = single_dash_word(error, _State.args, options) or line
     if ctx is not None and ctx.command.get_help_option(ctx) is not None:
         hint = f"; try '{ctx.command_path} -h'"
         if len(line) + len(hint) <= _HINT_WIDTH:

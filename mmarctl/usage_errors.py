@@ -6,7 +6,9 @@ equal to 1"); :func:`usage_message` says ``--epochs must be at least 1 (got 0)``
 
 from __future__ import annotations
 
+import os
 import re
+from typing import Iterable, Sequence
 
 from typer._click.exceptions import (BadOptionUsage, BadParameter, MissingParameter,
                                      NoSuchOption, UsageError)
@@ -90,3 +92,31 @@ def _bad_value(error: BadParameter) -> str:
     message = str(detail.get("msg", "")).removeprefix("Value error, ")
     message = message.replace("Input should be", "must be").rstrip(".")
     return f"{message}{got_text}"
+
+
+def single_dash_word(error: NoSuchOption, args: Sequence[str],
+                     options: Iterable[str] = ()) -> str | None:
+    """The line for an unknown short option that is part of a longer word the user typed
+    (``-dash``, ``-help``): click names the first letter it could not take (``-d``), a
+    letter the user never typed alone. None when no such word was typed.
+
+    Args:
+        error: click's error.
+        args: the command line's words (after the program name).
+        options: the options of the command that was parsed (to suggest ``--help``).
+    """
+    name = error.option_name or ""
+    if not re.fullmatch(r"-[^-]", name):
+        return None
+    end = list(args).index("--") if "--" in args else len(args)
+    word = next((w for w in args[:end] if w.startswith("-") and not w.startswith("--")
+                 and len(w) > 2 and name[1] in w[1:]), None)
+    if word is None:
+        return None
+    if f"-{word}" in set(options):
+        return f"no such option: {word} (did you mean -{word}?)"
+    if os.path.lexists(word):
+        return (f"no such option: {word}; for the path that starts with '-', write ./{word} "
+                f"or -- {word}")
+    return (f"no such option: {word} (options with one dash are one letter; for a path that "
+            f"starts with '-', write ./{word} or -- {word})")

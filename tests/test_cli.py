@@ -91,6 +91,21 @@ def test_clara_style_set_list_stops_at_an_mmar_folder_named_like_key_value(tmp_p
         ["check", "--set", "a=1", "--set", "b=2"]
 
 
+def test_a_single_dash_word_is_named_as_typed(tmp_path, monkeypatch):
+    """`check -dash` said "no such option: -d", a letter the user never typed alone."""
+    (tmp_path / "-dash").mkdir()
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["check", "-dash"])
+    assert result.exit_code == 2
+    assert ("error: no such option: -dash; for the path that starts with '-', write ./-dash "
+            "or -- -dash") in result.output
+    result = runner.invoke(app, ["train", "-help"])  # a Java/Go habit
+    assert result.exit_code == 2
+    assert "error: no such option: -help (did you mean --help?)" in result.output
+    result = runner.invoke(app, ["check", "-x"])  # a one-letter option: click's words
+    assert "error: no such option: -x;" in result.output
+
+
 def test_python_dash_m_entry_point():
     done = subprocess.run([sys.executable, "-m", "mmarctl", "--version"], capture_output=True,
                           text=True, timeout=60)
