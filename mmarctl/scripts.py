@@ -10,7 +10,7 @@ each a few lines that source ``set_env.sh`` and call one mmarctl verb on the MMA
     train_2gpu.sh           mmarctl train --gpus 2 --lr-scale 2
     train_2gpu_finetune.sh  both of the above
     validate.sh, infer.sh, export.sh
-    automl.sh               mmarctl automl (Clara 3.1's AutoML search)
+    automl.sh               mmarctl automl (Clara 3.1's AutoML search); Clara's automl.sh NAME too
 
 Extra arguments pass through (``./train.sh --set epochs=5``). The scripts are POSIX sh under a
 bash shebang, so ``sh commands/train.sh`` (dash) runs them too, as it ran Clara's. The 2-GPU scripts double the
@@ -46,6 +46,21 @@ class _Script:
     args: tuple[str, ...] = ()
     scales_lr: bool = False
     example: str = "--set epochs=10"
+    lines: tuple[str, ...] = ()  # shell lines before the exec
+
+
+#: automl.sh takes Clara's call too: ``commands/automl.sh trn_autoML`` (a first argument that
+#: is no option) ran the study ``trn_autoML`` on ``config/trn_autoML.json``. Clara's script
+#: also deleted an earlier ``automl/trn_autoML/`` first; mmarctl's automl refuses to reuse it
+#: instead (``--resume`` continues it).
+_CLARA_AUTOML_FORM = (
+    "# Clara's form, automl.sh NAME: the study NAME on config/NAME.json.",
+    'if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then',
+    '    _mmar_run="${1%.json}"; shift',
+    '    set -- --run-id "$_mmar_run" --config-train "$_mmar_run.json" "$@"',
+    '    echo "automl.sh: Clara\'s form, as: --run-id $_mmar_run --config-train $_mmar_run.json" >&2',
+    "fi",
+)
 
 
 _SCRIPTS = (
@@ -66,7 +81,8 @@ _SCRIPTS = (
     _Script("export.sh", "Export the trained model (frozen graph, SavedModel, ONNX).", "export",
             example="--help"),
     _Script("automl.sh", "AutoML: search what the training config annotates (Optuna study in "
-                         "automl/<run_id>/).", "automl", example="--rounds 8 --workers 2"),
+                         "automl/<run_id>/).", "automl", example="--rounds 8 --workers 2",
+            lines=_CLARA_AUTOML_FORM),
 )
 
 #: Every file :func:`write_commands` writes, ``set_env.sh`` first.
@@ -146,6 +162,7 @@ def render_script(script: _Script, learning_rate: float | None) -> str:
         "set -eu",
         # The script's real location: a symlink to it (~/bin/train_a) runs its own MMAR.
         '. "$(dirname "$(readlink -f "$0" 2>/dev/null || printf %s "$0")")/set_env.sh"',
+        *script.lines,
         " ".join(["exec mmarctl", script.verb, '"$MMAR_ROOT"', *args, '"$@"']),
     ]
     return "\n".join(lines) + "\n"

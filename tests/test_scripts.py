@@ -195,6 +195,20 @@ def test_export_and_infer_call_their_verbs(mmar, fake_path, tmp_path):
         assert argv == [verb, str(mmar.resolve()), "--x"]
 
 
+def test_automl_takes_claras_run_name_argument(mmar, fake_path, tmp_path):
+    """Clara's `commands/automl.sh trn_autoML`: the study trn_autoML on
+    config/trn_autoML.json (it was an unexpected extra argument); options pass as before."""
+    scripts.write_commands(mmar)
+    script = mmar / "commands" / "automl.sh"
+    root = str(mmar.resolve())
+    for name in ("trn_autoML", "trn_autoML.json"):
+        argv, _ = run_script(script, name, "--rounds", "2", fake_path=fake_path, cwd=tmp_path)
+        assert argv == ["automl", root, "--run-id", "trn_autoML", "--config-train",
+                        "trn_autoML.json", "--rounds", "2"]
+    argv, _ = run_script(script, "--run-id", "x", fake_path=fake_path, cwd=tmp_path)
+    assert argv == ["automl", root, "--run-id", "x"]
+
+
 def test_custom_code_folders_go_on_pythonpath(mmar, fake_path, tmp_path):
     (mmar / "custom").mkdir()
     (mmar / "BYOC").mkdir()
