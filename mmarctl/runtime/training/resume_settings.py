@@ -4,7 +4,8 @@ A run stopped by Ctrl-C/SIGTERM/SIGHUP writes ``resume/run.json`` next to
 ``resume/model.ckpt``: its ``--set`` values (``--epochs``/``--learning-rate`` included, as
 the globals they set), the number of epochs it was training and had finished, its number
 of workers and launch options, and the resolved settings that shape it (learning rate, its
-policy, optimizer, batch size, network). ``train --resume`` reuses the ``--set`` values when
+policy, optimizer, batch size, network), and, for a tracked run, where it was tracked and
+its MLflow run (so that the resumed epochs go to that same run). ``train --resume`` reuses the ``--set`` values when
 they are not given again, so ``mmarctl train MMAR --resume`` continues the same run rather
 than one with other settings; a value given again must be the same, except ``epochs``, which
 may be raised to train longer (on the command line or in the config). A shaping setting
@@ -74,6 +75,41 @@ def write_run_settings(resume_dir: Path, overrides: Mapping[str, Any], epochs: i
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def remember_tracking(resume_dir: Path, tracking: Mapping[str, Any]) -> bool:
+    """Add the stopped run's tracking to its ``run.json`` (written just before by the
+    checkpoint saver): ``{"uri": URI or None (the embedded store), "run_id": ID or None}``.
+    ``train --resume`` then tracks again, into the same MLflow run, without ``--tracking``
+    being repeated (as it keeps the ``--set`` values). Returns False when there is no
+    ``run.json`` to add it to (or it cannot be rewritten)."""
+    path = Path(resume_dir) / RUN_FILE
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    if not isinstance(data, dict):
+        return False
+    data["tracking"] = {key: tracking.get(key) for key in ("uri", "run_id")}
+    tmp = path.with_name(f"{RUN_FILE}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        return False
+    return True
+
+
+def saved_tracking(resume_dir: Path) -> dict[str, Any] | None:
+    """The stopped run's tracking (see :func:`remember_tracking`), or None: it was untracked
+    (or its ``run.json`` is unreadable, which ``--resume`` itself refuses)."""
+    try:
+        data = json.loads((Path(resume_dir) / RUN_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    tracking = data.get("tracking") if isinstance(data, dict) else None
+    return dict(tracking) if isinstance(tracking, dict) else None
 
 
 def read_run_settings(resume_dir: Path, shown_as: str | None = None) -> dict[str, Any] | None:
