@@ -87,6 +87,11 @@ class ComponentChecker:
             return
         if "ref" in spec:
             self._check_ref(spec["ref"], json_path)
+            if "args" in spec:
+                # The runtime returns the named component as built and never reads these.
+                self._error(f"{json_path}.args",
+                            f"a ref reuses the component {spec['ref']!r} as built: its args "
+                            "here are ignored; set them on the component it names")
             return
         name, path = spec.get("name"), spec.get("path")
         if isinstance(path, str) and path:

@@ -248,6 +248,12 @@ def _label(arg: str, spec: dict | None) -> str:
     return f"{str(component).split('#')[-1]}.{name.lstrip('@')}"
 
 
+def _ref_takes_no_args(spec: dict) -> str:
+    return (f"a ref reuses the component {spec.get('ref')!r} as built and takes no args: "
+            "search (or apply) them on the component it names; a ref can only be switched "
+            "with \"@disabled\"")
+
+
 def did_you_mean(name: str, candidates: list[str]) -> str:
     """`` (did you mean X?)`` for the closest candidates, or an empty string."""
     close = difflib.get_close_matches(name, candidates, n=2, cutoff=0.6)
@@ -319,6 +325,9 @@ class _Reader:
             at = f"{where}.{target}"
             if not isinstance(name, str) or not name:
                 self.error(at, f"expected the name of a search variable; Received: {name!r}")
+                continue
+            if target != DISABLED and "ref" in spec:
+                self.error(at, _ref_takes_no_args(spec))
                 continue
             place = (Place("disabled", path, "disabled") if target == DISABLED
                      else Place("arg", path, target))
@@ -443,6 +452,11 @@ class _Reader:
                 return None
             if not name:
                 self.error(at, f"expected an argument name before '#'; Received: {arg!r}")
+                return None
+            if name != DISABLED and spec is not None and "ref" in spec:
+                # The runtime reuses the named component as built: a searched arg written
+                # here would never reach training, and every trial would train alike.
+                self.error(at, _ref_takes_no_args(spec))
                 return None
             places = [own]
             if alias:
