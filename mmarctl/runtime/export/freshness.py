@@ -37,7 +37,10 @@ def stale_export_warning(model_file: Path, mmar: Path,
     recorded = (source.get("checkpoint_sha256")
                 if isinstance(entry, dict) and not entry.get("skipped") else None)
     current = folder / CHECKPOINT
-    if recorded == checkpoint_digest(files):
+    # a Clara TF1 source's digest covers its .meta too (graph_export): compare like with like
+    now = _source_digest(current, {"format": "tf1_checkpoint"}) \
+        if source.get("format") == "tf1_checkpoint" else checkpoint_digest(files)
+    if recorded is not None and recorded == now:
         return None
     chosen = _chosen_source(source, mmar, current) if recorded is not None else None
     if chosen is not None:
