@@ -184,6 +184,50 @@ def set_conflicts(space: SearchSpace, overrides: dict[str, Any]) -> list[Problem
     return problems
 
 
+def at_search_target(space: SearchSpace, point: dict[str, Any], problem: Problem) -> Problem:
+    """``problem``, found in the concrete config of ``point``, re-addressed to the search
+    target that wrote the value: ``train.model.search[0].targets[1]`` and "at the search
+    point nf_enc="4,8,8,8,8,8,8"" rather than the concrete path (which holds a valid value
+    in the file) or a bare global's name. A problem no searched value touches (its path is
+    neither inside nor above a place the point writes) is returned as it is.
+
+    Meant for the problems that a point's concrete config has and the config as written
+    does not (those are the file's own, at their own path).
+    """
+    for dimension in space.dimensions:
+        if dimension.key not in point:
+            continue
+        choice = point[dimension.key]
+        for index, places in enumerate(dimension.places):
+            if not any(_related(problem.json_path, str(place)) for place in places):
+                continue
+            if dimension.type == "enum":
+                target = f"{dimension.json_path}.targets[{int(choice)}]"
+            else:
+                bounds = list(dimension.targets)
+                which = bounds.index(float(choice)) if float(choice) in bounds else None
+                target = f"{dimension.json_path}.targets" + (
+                    f"[{which}]" if which is not None else "")
+            value = dimension.values(choice)[index]
+            label = dimension.labels[index] if index < len(dimension.labels) else \
+                dimension.args[index]
+            return Problem(problem.file, target,
+                           f"{problem.message} (at the search point {label}="
+                           f"{json.dumps(value)})", problem.severity)
+    return problem
+
+
+def _related(json_path: str, place: str) -> bool:
+    """Whether a problem at ``json_path`` is about the value at ``place``: the same path, a
+    path inside it, or the component (or section) that holds it."""
+    if not json_path:
+        return False
+    for inner, outer in ((json_path, place), (place, json_path)):
+        if inner == outer or inner.startswith((outer + ".", outer + "[")):
+            return True
+    return False
+
+
 def has_annotations(config: Any) -> bool:
     """Whether a config holds any ``search``/``apply`` entry or a list of alternatives."""
     if not isinstance(config, dict):
