@@ -18,10 +18,29 @@ from mmarctl.runtime.writers.case_names import case_of
 DTYPES = ("uint8", "int8", "uint16", "int16", "int32", "float32", "float64")
 
 
+#: What the written header's ``descrip`` says (the source's would describe the scan).
+DESCRIPTION = b"mmarctl output"
+
+
+def _describe_output(header: Any, dtype: np.dtype) -> None:
+    """Reset what the source header says about its voxels' meaning, keeping its geometry:
+    its display window (cal_min/cal_max: viewers such as FSLeyes or MRIcroGL open a file
+    with it, and a -1000..1000 HU window shows a 0/1 mask blank), its intent (a t-test map
+    would be shown as a statistic), description and aux file. Integer voxels are class
+    indices: NIFTI_INTENT_LABEL, which viewers show as a label map."""
+    header["cal_min"], header["cal_max"] = 0, 0  # 0, 0: viewers take the data's range
+    header["glmin"], header["glmax"] = 0, 0
+    header.set_intent("label" if np.dtype(dtype).kind in "iu" else "none", (), name="")
+    header["descrip"] = DESCRIPTION
+    header["aux_file"] = b""
+
+
 def save_nifti(array: np.ndarray, axis: int | None, affine: Any, header: Any, path: Path,
                dtype: str | None = None) -> Path:
     """Write ``array`` to ``path``: channel axis of size 1 dropped, more channels last
-    (NIfTI's 4th axis); the source ``header`` is reused with its data type replaced."""
+    (NIfTI's 4th axis); the source ``header`` is reused for its geometry (affine, qform and
+    sform codes, units) with its data type replaced and its display range, intent and
+    description reset (:func:`_describe_output`)."""
     import nibabel as nib
 
     data = np.asarray(array)
@@ -45,6 +64,7 @@ def save_nifti(array: np.ndarray, axis: int | None, affine: Any, header: Any, pa
     image = nib.Nifti1Image(data, affine, header=header)
     image.set_data_dtype(data.dtype)
     image.header.set_slope_inter(1, 0)  # voxels are already in output units
+    _describe_output(image.header, data.dtype)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         save_nifti_file(image, path)

@@ -1,0 +1,45 @@
+"""What a written mask keeps of its source image's header: the geometry (affine, qform and
+sform codes, units), not what the header says of the scan's voxels (display window, intent,
+description)."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+
+from mmarctl.runtime.writers.nifti import save_nifti
+
+
+def ct(tmp_path, affine=None):
+    """A CT-like source whose header carries a display window, an intent and a description."""
+    affine = np.diag([0.8, 0.8, 2.5, 1.0]) if affine is None else affine
+    image = nib.Nifti1Image(np.arange(8 * 7 * 5, dtype=np.float32).reshape(8, 7, 5), affine)
+    header = image.header
+    header["cal_min"], header["cal_max"] = -1000, 1000
+    header["descrip"] = b"CT abdomen"
+    header["aux_file"] = b"ct.lut"
+    header.set_intent("t test", (10,))
+    header.set_xyzt_units("mm", "sec")
+    header.set_sform(affine, 1)
+    header.set_qform(affine, 1)
+    return image
+
+
+def test_a_mask_does_not_inherit_the_scans_display_range_intent_or_description(tmp_path):
+    source = ct(tmp_path)
+    mask = (source.get_fdata() > 100).astype(np.float32)
+    written = nib.load(save_nifti(mask, None, source.affine, source.header,
+                                  tmp_path / "m.nii.gz", "uint8"))
+    header = written.header
+    assert (float(header["cal_min"]), float(header["cal_max"])) == (0.0, 0.0)
+    assert header.get_intent()[0] == "label"  # class indices: a label map in viewers
+    assert header["descrip"].tobytes().rstrip(b"\0") == b"mmarctl output"
+    assert header["aux_file"].tobytes().rstrip(b"\0") == b""
+    # the geometry is the source's
+    np.testing.assert_allclose(written.affine, source.affine)
+    assert (int(header["sform_code"]), int(header["qform_code"])) == (1, 1)
+    assert header.get_xyzt_units() == ("mm", "sec")
+    # probabilities are no label map
+    header = nib.load(save_nifti(mask, None, source.affine, source.header,
+                                 tmp_path / "p.nii.gz", "float32")).header
+    assert header.get_intent()[0] == "none"
