@@ -62,6 +62,24 @@ def split_clara_keys(items: list[str]) -> tuple[dict[str, str], list[str]]:
     return clara, rest
 
 
+def _same_as_clara_keys(request: AutomlRequest, clara: dict[str, str],
+                        workspace: Workspace) -> None:
+    """Clara's ``--set run_id=``/``trainconf=``/``workers=`` and the option of the same
+    meaning, both given, must agree: one would silently win over the other.
+
+    Raises:
+        UsageError: they name different things.
+    """
+    pairs = (("run_id", "--run-id", request.run_id, lambda a, b: a == b),
+             ("trainconf", "--config-train", request.config_train,
+              lambda a, b: workspace.config_path(a) == workspace.config_path(b)),
+             ("workers", "--worker-gpus", request.worker_gpus, lambda a, b: a == b))
+    for key, option, given, same in pairs:
+        if given is not None and key in clara and not same(clara[key], given):
+            raise UsageError(f"--set {key}={clara[key]} and {option} {given} disagree; "
+                             f"give one of them")
+
+
 def _first_error(problems: list[Problem]) -> None:
     errors = [p for p in problems if p.severity == "error"]
     if errors:
@@ -101,6 +119,7 @@ def prepare(request: AutomlRequest) -> Prepared:
     workspace = Workspace.locate(request.mmar)
     workspace.require_clara3()
     clara, set_items = split_clara_keys(list(request.set_items))
+    _same_as_clara_keys(request, clara, workspace)
     automl_name = request.config_automl or AUTOML_CONFIG
     automl_path = workspace.config_path(automl_name)
     settings = load_settings(automl_path, workspace.display(automl_path))
