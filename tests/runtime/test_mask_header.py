@@ -1,6 +1,7 @@
 """What a written mask keeps of its source image's header: the geometry (affine, qform and
 sform codes, units), not what the header says of the scan's voxels (display window, intent,
-description)."""
+description), and the source's own voxel grid when the prediction was made on a
+reoriented copy of it (LoadNifti ``as_closest_canonical``)."""
 
 from __future__ import annotations
 
@@ -43,3 +44,24 @@ def test_a_mask_does_not_inherit_the_scans_display_range_intent_or_description(t
     header = nib.load(save_nifti(mask, None, source.affine, source.header,
                                  tmp_path / "p.nii.gz", "float32")).header
     assert header.get_intent()[0] == "none"
+
+
+def test_a_mask_predicted_on_the_canonical_grid_is_written_on_the_sources(tmp_path):
+    lps = np.diag([-0.8, -0.8, 2.5, 1.0])
+    lps[:3, 3] = [40, 30, -10]
+    source = ct(tmp_path, lps)
+    canonical = nib.as_closest_canonical(source)  # what LoadNifti(as_closest_canonical) sees
+    assert nib.aff2axcodes(canonical.affine) == ("R", "A", "S")
+    prediction = (canonical.get_fdata() > 100).astype(np.float32)
+    written = nib.load(save_nifti(prediction, None, canonical.affine, source.header,
+                                  tmp_path / "m.nii.gz", "uint8"))
+    # voxel for voxel on the input's array, with the input's affine and codes
+    np.testing.assert_allclose(written.affine, source.affine)
+    np.testing.assert_array_equal(np.asarray(written.dataobj), source.get_fdata() > 100)
+    assert (int(written.header["sform_code"]), int(written.header["qform_code"])) == (1, 1)
+    # a grid that is no reorientation of the source's (resampled, not restored) is kept
+    coarse = np.diag([1.6, 1.6, 2.5, 1.0])
+    written = nib.load(save_nifti(np.zeros((4, 4, 5), np.float32), None, coarse, source.header,
+                                  tmp_path / "c.nii.gz", "uint8"))
+    np.testing.assert_allclose(written.affine, coarse)
+    assert written.shape == (4, 4, 5)

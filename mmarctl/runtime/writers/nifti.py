@@ -35,6 +35,37 @@ def _describe_output(header: Any, dtype: np.dtype) -> None:
     header["aux_file"] = b""
 
 
+def _on_source_grid(data: np.ndarray, affine: np.ndarray, header: Any
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """``data`` (on ``affine``) on the source header's own voxel grid when the two grids
+    differ only by axis order and direction: a prediction made on the reoriented copy that
+    LoadNifti's ``as_closest_canonical`` gives is written voxel for voxel on the input's
+    array, with its affine and qform/sform codes (the same mask in world space; a user
+    comparing arrays, or a tool that ignores the affine, would see it mirrored). Any other
+    grid (resampled, not restored) is written as given."""
+    import nibabel as nib
+    from nibabel import orientations
+
+    if not isinstance(header, nib.Nifti1Header) or data.ndim < 3:
+        return data, affine
+    shape = tuple(int(n) for n in header.get_data_shape()[:3])
+    source = header.get_best_affine()
+    if len(shape) < 3 or not np.all(np.isfinite(affine)) or np.allclose(affine, source):
+        return data, affine
+    try:
+        transform = orientations.ornt_transform(orientations.io_orientation(affine),
+                                                orientations.io_orientation(source))
+    except ValueError:  # a singular or degenerate affine: nothing to map
+        return data, affine
+    if np.array_equal(transform, [[0, 1], [1, 1], [2, 1]]):
+        return data, affine  # same axes and directions: not a reorientation
+    moved = orientations.apply_orientation(data, transform)
+    moved_affine = affine @ orientations.inv_ornt_aff(transform, data.shape[:3])
+    if moved.shape[:3] != shape or not np.allclose(moved_affine, source, rtol=1e-5, atol=1e-3):
+        return data, affine
+    return moved, source
+
+
 def save_nifti(array: np.ndarray, axis: int | None, affine: Any, header: Any, path: Path,
                dtype: str | None = None) -> Path:
     """Write ``array`` to ``path``: channel axis of size 1 dropped, more channels last
@@ -56,10 +87,11 @@ def save_nifti(array: np.ndarray, axis: int | None, affine: Any, header: Any, pa
             data = data.reshape(written)
     if dtype is not None and np.dtype(dtype).kind in "iu" and data.dtype.kind in "fc":
         data = np.rint(data)  # class indices stored as float: round, do not truncate
+    affine = np.eye(4) if affine is None else np.asarray(affine, np.float64)
+    data, affine = _on_source_grid(data, affine, header)
     # NIfTI stores Fortran order: reorder tile by tile here rather than voxel by voxel in
     # nibabel's writer, converting on the way
     data = as_f_order(data, dtype)
-    affine = np.eye(4) if affine is None else np.asarray(affine, np.float64)
     header = header.copy() if isinstance(header, nib.Nifti1Header) else None
     image = nib.Nifti1Image(data, affine, header=header)
     image.set_data_dtype(data.dtype)
