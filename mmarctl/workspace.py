@@ -29,6 +29,8 @@ from mmarctl.variables import global_values, substitute
 TRAIN_CONFIG = "config_train.json"
 VALIDATION_CONFIG = "config_validation.json"
 ENVIRONMENT = "environment.json"
+#: Files an MMAR has by these names, looked up in it alone (:meth:`Workspace.config_path`).
+_OWN_FILES = frozenset({TRAIN_CONFIG, VALIDATION_CONFIG, ENVIRONMENT, "config_automl.json"})
 #: What every verb says of a Clara 4.x MMAR (``check`` as a problem, the others refusing).
 CLARA4_MESSAGE = "Clara 4.x (PyTorch/MONAI) MMAR: not supported by mmarctl, which runs 3.x"
 
@@ -156,13 +158,23 @@ class Workspace:
         return self.root / "resources" / "log.config"
 
     def config_path(self, name: str) -> Path:
-        """A config file by name (``config_train.json``) or by a path relative to the root."""
+        """A config file by name (``config_train.json``, in ``config/``), by a path relative
+        to the root (``config/trn_alt.json``), else by a path relative to the current folder
+        (``my-exp/config/trn_alt.json``, tab-completed from where the user stands).
+
+        Every verb's ``-c``/``--config`` goes through here, so train, validate and infer
+        take the same paths ``check`` takes. The MMAR's own files (``environment.json``,
+        ``config_train.json``, ...) are never taken from the current folder: standing in
+        another MMAR's config/ must not lend its files to an MMAR that lacks them.
+        """
         candidate = Path(name)
         if candidate.is_absolute():
             return candidate
-        if len(candidate.parts) > 1:
-            return self.root / candidate
-        return self.config_dir / candidate
+        inside = self.root / candidate if len(candidate.parts) > 1 else self.config_dir / candidate
+        if (not inside.exists() and not inside.is_symlink() and name not in _OWN_FILES
+                and candidate.exists()):
+            return candidate.resolve()
+        return inside
 
     def display(self, path: Path) -> str:
         """A path as shown in messages: relative to the MMAR root when inside it (a link

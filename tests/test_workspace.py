@@ -137,3 +137,38 @@ def test_a_clara_path_written_from_commands_is_found(tiny_mmar: Path):
         str((tiny_mmar.parent / "shared.json").resolve())
     assert workspace.resolve_path_value("DATASET_JSON", "../config/nothing.json") == \
         str((tiny_mmar.parent / "config" / "nothing.json").resolve())
+
+
+def test_a_config_path_from_the_current_folder_is_found_as_check_finds_it(
+        tiny_mmar: Path, monkeypatch):
+    """`mmarctl train e -c e/config/trn_alt.json` (tab-completed from where the user stands):
+    check accepted it, train/validate/infer said 'file not found'. One rule: config/, the
+    MMAR root, then the current folder."""
+    from mmarctl.check.mmar import given_config_path
+
+    alt = tiny_mmar / "config" / "trn_alt.json"
+    alt.write_text((tiny_mmar / "config" / "config_train.json").read_text())
+    monkeypatch.chdir(tiny_mmar.parent)
+    ws = Workspace.locate(tiny_mmar)
+    typed = f"{tiny_mmar.name}/config/trn_alt.json"
+    assert ws.config_path(typed) == alt.resolve() == given_config_path(ws, typed)
+    assert ws.resolve(typed).file == "config/trn_alt.json"  # what the verbs load
+    assert ws.config_path("trn_alt.json") == ws.config_dir / "trn_alt.json"  # config/ first
+    assert ws.config_path("config/trn_alt.json") == ws.root / "config" / "trn_alt.json"
+
+
+def test_the_mmars_own_files_are_never_taken_from_the_current_folder(tmp_path: Path,
+                                                                      monkeypatch):
+    """Standing in another MMAR's config/, an MMAR without environment.json (or a training
+    config) must not read that one's."""
+    bare = tmp_path / "bare"
+    (bare / "config").mkdir(parents=True)
+    here = tmp_path / "other" / "config"
+    here.mkdir(parents=True)
+    for name in ("environment.json", "config_train.json", "config_validation.json"):
+        (here / name).write_text("{}")
+    monkeypatch.chdir(here)
+    ws = Workspace(bare)
+    for name in ("environment.json", "config_train.json", "config_validation.json"):
+        assert ws.config_path(name) == bare / "config" / name
+    assert ws.environment() == {}
