@@ -220,6 +220,15 @@ def _resumed_options(request: AutomlRequest, study_dir: Path, run_id: str,
             raise UsageError(f"--resume: {' '.join(train_flags)} differs from the study's "
                              f"{shown}", hint=hint)
         train_flags = kept
+    if (not space.enum_only and "controller" in stored
+            and stored["controller"] != settings.controller):
+        # Its sampler drew the trials so far: another one would mix two searches in one
+        # study (and results.json would name the new one for every trial).
+        raise UsageError(f"--resume: the study was made with the {stored['controller']}; "
+                         f"{request.config_automl or AUTOML_CONFIG} now names the "
+                         f"{settings.controller}",
+                         hint="--resume keeps a study's controller: put it back, or start "
+                              "another --run-id")
     planned = int(stored.get("total") or 0)
     if request.rounds is None:
         return set_items, seed, train_flags, planned

@@ -184,7 +184,7 @@ def find_study(storage: Any, run_id: str) -> Any | None:
 
 def stored_options(url: str, run_id: str) -> dict[str, Any] | None:
     """What the study ``run_id`` in ``url`` was created with: ``set_items``, ``seed``,
-    ``train_flags`` and ``total`` (trials planned); None when there is no such study.
+    ``train_flags``, ``controller`` and ``total`` (trials planned); None when there is no such study.
     A study made before these were stored gives only ``total``."""
     storage = open_storage(url)
     if find_study(storage, run_id) is None:
@@ -351,7 +351,8 @@ class Study:
             # What every trial trains with: --resume reuses it (see stored_options).
             study.set_user_attr(TRIAL_OPTIONS, {"set_items": self.options.set_items,
                                                 "seed": self.options.seed,
-                                                "train_flags": self.options.train_flags})
+                                                "train_flags": self.options.train_flags,
+                                                "controller": self.settings.controller})
             points = list(self.space.grid()) if self.space.enum_only else [{}] * total
             for point in points[:total]:
                 study.enqueue_trial(point, user_attrs={QUEUED: True}, skip_if_exists=False)
