@@ -349,20 +349,37 @@ def _export(workspace, request, resolved, formats, trt_missing, prefix, out_dir,
               "checkpoint_sha256": mf.checkpoint_digest(ckpt.checkpoint_files(prefix)),
               "config": resolved.file, "network": _network_name(network),
               "network_args": _jsonable(_network_args(network, resolved))}
+    previous = mf.read_manifest(out_dir)
+    shipped = came_with(workspace, out_dir, previous, source["checkpoint_sha256"], results, log)
     for result in results:
         if result.skipped is None:
             _publish(result.format, staged[result.format], out_dir, builder.triton_name)
     manifest = mf.build_manifest(
         source=source, spec=spec, sample_shape=sample.shape, seed=request.seed,
         tolerance=request.tolerance, formats={r.format: r.as_manifest() for r in results},
-        previous=mf.read_manifest(out_dir),
-        size_divisor=getattr(network, "size_divisor", 1) or 1)
+        previous=previous, size_divisor=getattr(network, "size_divisor", 1) or 1,
+        came_with_mmar=shipped)
     if "triton" in formats:
         manifest["formats"]["triton"].update(
             model_name=builder.triton_name, max_batch_size=request.triton_max_batch_size,
             platform="onnxruntime_onnx")
     path = mf.write_manifest(out_dir, manifest)
     return ExportResult(results, path, manifest)
+
+
+def came_with(workspace: Any, out_dir: Path, previous: dict | None, source_sha256: str,
+              results: list[FormatResult], log: Callable[[str], None]) -> dict[str, str]:
+    """The artifacts that came with the MMAR (:func:`.freshness.came_with_mmar`), each
+    said once, neutrally, when first found."""
+    from mmarctl.runtime.export.freshness import came_with_mmar
+
+    written = [r.format for r in results if r.skipped in (None, SOURCE_ITSELF)]
+    shipped = came_with_mmar(out_dir, previous, source_sha256, written, workspace.display)
+    if previous is None:
+        for shown in shipped.values():
+            log(f"{shown} came with the MMAR (no export.json before this export): kept as "
+                "it is")
+    return shipped
 
 
 class _Builders:

@@ -42,6 +42,10 @@ def stale_export_warning(model_file: Path, mmar: Path,
         if source.get("format") == "tf1_checkpoint" else checkpoint_digest(files)
     if recorded is not None and recorded == now:
         return None
+    if fmt in _came_with_mmar(manifest) and source.get("checkpoint_sha256") == now:
+        # the MMAR's own file (Clara's model.fzn.pb), its checkpoint unchanged since: nothing
+        # says it is older, as before mmarctl's first export
+        return None
     chosen = _chosen_source(source, mmar, current) if recorded is not None else None
     if chosen is not None:
         # export --ckpt OTHER on purpose: name that source, and do not advise undoing it
@@ -94,12 +98,37 @@ def _source_digest(path: Path, source: dict) -> str | None:
     return checkpoint_digest(files)
 
 
+def _came_with_mmar(manifest: dict) -> dict:
+    found = manifest.get("came_with_mmar")
+    return found if isinstance(found, dict) else {}
+
+
+def came_with_mmar(out_dir: Path, previous: dict | None, source_sha256: str,
+                   written: list[str], display: Callable[[Path], str] = str) -> dict[str, str]:
+    """The artifacts in ``out_dir`` that came with the MMAR (format -> file shown): at the
+    first mmarctl export there (no ``export.json`` yet), those on disk that this export does
+    not write (``written``); afterwards, those an earlier manifest of the same source
+    checkpoint recorded. They are not an older export's (Clara ships ``model.fzn.pb`` beside
+    its checkpoint), so nothing advises replacing or removing them."""
+    out_dir = Path(out_dir)
+    if previous is not None:
+        if (previous.get("source") or {}).get("checkpoint_sha256") != source_sha256:
+            return {}  # another checkpoint's: what is left is older than this one
+        return {fmt: path for fmt, path in _came_with_mmar(previous).items()
+                if fmt not in written and (out_dir / ARTIFACTS.get(fmt, "")).exists()}
+    if (out_dir / MANIFEST).exists():  # unreadable: what is there is not known to be the MMAR's
+        return {}
+    return {fmt: display(out_dir / name) for fmt, name in ARTIFACTS.items()
+            if fmt not in written and fmt != "triton" and (out_dir / name).exists()}
+
+
 def older_exports(out_dir: Path, manifest: dict, triton_name: str) -> list[Path]:
     """The artifacts in ``out_dir`` that ``manifest`` (the export.json just written) does not
     list: left by an earlier export, so from another checkpoint than the listed formats.
 
     Every format export.json lists was exported from its ``source`` checkpoint (entries of an
     earlier export are kept only for the same checkpoint), so "not listed" is the whole test.
+    The files that came with the MMAR (``came_with_mmar``) are not an earlier export's.
     ``triton_name``: the Triton model this export would write. Other models in the Triton
     repository that look like an mmarctl export (``config.pbtxt`` and ``1/model.onnx``) are
     named too: after ``clone --with-models`` the source MMAR's ``triton/<its name>/`` stays,
@@ -114,7 +143,7 @@ def older_exports(out_dir: Path, manifest: dict, triton_name: str) -> list[Path]
         if fmt == "triton":
             listed = entry.get("model_name") if isinstance(entry, dict) else None
             path = path / (listed if isinstance(listed, str) and listed else triton_name)
-        if not path.exists():
+        if not path.exists() or fmt in _came_with_mmar(manifest):
             continue
         skipped = entry.get("skipped") if isinstance(entry, dict) else "not listed"
         if skipped and skipped != SOURCE_ITSELF:  # a frozen-graph source is not older

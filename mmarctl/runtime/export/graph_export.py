@@ -213,18 +213,25 @@ def export_graph(workspace: Any, request: Any, resolved: Any, formats: list[str]
             f"{check.max_abs_diff:.3g} (tolerance {tolerance:g}, {seconds:.1f} s)")
         results.append(ex.FormatResult(fmt, shown, check.max_abs_diff, seconds))
 
-    for result in results:
-        if result.skipped is None:
-            ex._publish(result.format, staged[result.format], out_dir, triton_name)
+    if kind == "frozen_graph" and path == out_dir / ex.ARTIFACTS["fzn"] and \
+            not any(r.format == "fzn" for r in results):
+        # not asked for, but the source: listed so that nothing calls it an older export
+        results.append(ex.FormatResult("fzn", skipped=ex.SOURCE_ITSELF))
     files = (ckpt.checkpoint_files(path) + [Path(f"{path}.meta")]
              if kind == "tf1_checkpoint" else [path])
     source_entry = {"format": kind, "checkpoint": shown_source,
                     "checkpoint_sha256": mf.checkpoint_digest(files),
                     "config": resolved.file, "input_layout_from": source.layout_reason}
+    previous = mf.read_manifest(out_dir)
+    shipped = ex.came_with(workspace, out_dir, previous, source_entry["checkpoint_sha256"],
+                           results, log)
+    for result in results:
+        if result.skipped is None:
+            ex._publish(result.format, staged[result.format], out_dir, triton_name)
     manifest = mf.build_manifest(
         source=source_entry, spec=spec, sample_shape=sample.shape, seed=request.seed,
         tolerance=tolerance, formats={r.format: r.as_manifest() for r in results},
-        previous=mf.read_manifest(out_dir))
+        previous=previous, came_with_mmar=shipped)
     if "triton" in formats:
         manifest["formats"]["triton"].update(model_name=triton_name,
                                              max_batch_size=request.triton_max_batch_size,

@@ -22,6 +22,10 @@ graph keeps that graph's layout (``"layout": "channels_first"``, axes ``N,C,X,Y,
 records ``source.format`` (``tf1_checkpoint`` or ``frozen_graph``). An export of some formats
 keeps the entries of other formats from an earlier export of the *same* checkpoint
 (``checkpoint_sha256`` of its index and data files); otherwise the manifest starts afresh.
+
+``"came_with_mmar": {"fzn": "models/model.fzn.pb"}`` names the artifacts that were in the folder
+before mmarctl's first export there (Clara's own ``model.fzn.pb`` beside its checkpoint): not
+exported by mmarctl, not an older export either; kept while the source checkpoint is the same.
 """
 
 from __future__ import annotations
@@ -51,10 +55,14 @@ def checkpoint_digest(files: list[Path]) -> str:
 def build_manifest(*, source: dict[str, Any], spec: Any, sample_shape: tuple[int, ...],
                    seed: int, tolerance: float, formats: dict[str, dict[str, Any]],
                    previous: dict[str, Any] | None = None,
-                   size_divisor: int | None = None) -> dict[str, Any]:
+                   size_divisor: int | None = None,
+                   came_with_mmar: dict[str, str] | None = None) -> dict[str, Any]:
     """The manifest dict; ``previous`` entries of other formats are kept for the same weights.
 
     ``size_divisor``: the network's (recorded in ``input``); None when unknown.
+    ``came_with_mmar``: format -> file of the artifacts that were in the folder before
+    mmarctl's first export there (:func:`.freshness.came_with_mmar`), recorded as
+    ``"came_with_mmar"`` when any.
     """
     divisor = {"size_divisor": int(size_divisor)} if size_divisor else {}
     kept: dict[str, Any] = {}
@@ -78,6 +86,7 @@ def build_manifest(*, source: dict[str, Any], spec: Any, sample_shape: tuple[int
         "verification": {"seed": seed, "sample_shape": list(sample_shape),
                          "tolerance": tolerance, "metric": "max_abs_diff"},
         "formats": {**kept, **formats},
+        **({"came_with_mmar": dict(came_with_mmar)} if came_with_mmar else {}),
     }
 
 
