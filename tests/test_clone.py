@@ -399,3 +399,24 @@ def test_real_clara_mmars_clone(clara_compat, tmp_path):
                 or config.name == "environment.json" and result.rewritten, config
         assert sorted(p.name for p in (dest / "commands").iterdir()) == \
             sorted(scripts.SCRIPT_NAMES)
+
+
+@pytest.mark.parametrize("typed, folder", [("my exp", "my exp"), ("-i2", "-i2"),
+                                           ("trail/", "trail")])
+def test_the_next_hint_runs_when_copied(tmp_path, monkeypatch, typed, folder):
+    """The printed `next:` commands are pasted into a shell: quoted for a space, ./ before
+    a leading dash (`data synth my exp/data` and `data synth -i2/data` failed), no //."""
+    import shlex
+
+    monkeypatch.chdir(tmp_path)
+    result = invoke("clone", "spleen", "--", typed)
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if line.startswith("next: "))
+    synth, _, rest = line[len("next: "):].partition("  (")
+    check = rest.rpartition("then ")[2]
+    synth_words, check_words = shlex.split(synth), shlex.split(check)
+    assert synth_words[:3] == ["mmarctl", "data", "synth"] and len(synth_words) == 4
+    assert not synth_words[3].startswith("-") and "//" not in synth_words[3]
+    assert Path(synth_words[3]).resolve() == (tmp_path / folder / "data").resolve()
+    assert check_words[:2] == ["mmarctl", "check"] and len(check_words) == 3
+    assert Path(check_words[2]).resolve() == (tmp_path / folder).resolve()

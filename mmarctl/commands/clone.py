@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
@@ -11,6 +13,16 @@ from mmarctl.errors import UsageError
 
 if TYPE_CHECKING:
     from mmarctl.clone import CloneResult
+
+
+def shell_word(path: str) -> str:
+    """``path`` as one word to paste into a shell: quoted (``'my exp'``), ``./`` before a
+    leading dash (``./-i2``, not an option), trailing slashes dropped (``trail/`` ->
+    ``trail``, so ``trail/data``, not ``trail//data``)."""
+    path = path.rstrip("/") or "/"
+    if path.startswith("-"):
+        path = "./" + path
+    return shlex.quote(path)
 
 
 def print_result(result: "CloneResult", shown_dest: str) -> None:
@@ -30,11 +42,13 @@ def print_result(result: "CloneResult", shown_dest: str) -> None:
         from mmarctl import scaffolds
 
         task = scaffolds.get(result.source.partition(":")[2]).task
-        synth = f"mmarctl data synth {shown_dest}/data"
+        # Copied literally, so quoted as a shell needs it (a space, a leading dash).
+        data = os.path.join(shown_dest.rstrip("/") or "/", "data")
+        synth = f"mmarctl data synth {shell_word(data)}"
         if task != "segmentation":
             synth += f" --task {task}"
         out.print(f"next: {synth}  (or point config/environment.json at your data), "
-                  f"then mmarctl check {shown_dest}")
+                  f"then mmarctl check {shell_word(shown_dest)}", highlight=False)
 
 
 def clone(
