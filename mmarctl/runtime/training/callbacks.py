@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import shutil
 from pathlib import Path
 from typing import Any
@@ -60,12 +61,12 @@ class CheckpointSaver(Callback):
 
     def on_validation_end(self, state: TrainState, metrics: dict[str, float]) -> None:
         value = metrics.get(state.key_metric) if state.key_metric else None
-        if isinstance(value, float) and math.isnan(value) and not self._nan_told:
+        if isinstance(value, numbers.Real) and math.isnan(value) and not self._nan_told:
             self._nan_told = True  # once a run: every epoch would say the same
             log.warning("epoch %d: %s is NaN: no validation case gave a value%s; model.ckpt "
-                        "is saved only when it is a number", state.epoch + 1,
-                        state.key_metric, _NAN_HINT if "dice" in state.key_metric.lower()
-                        else "")
+                        "is saved when it is a number (from the last epoch if it never is)",
+                        state.epoch + 1, state.key_metric,
+                        _NAN_HINT if "dice" in state.key_metric.lower() else "")
         if state.improved:
             checkpoint.save_checkpoint(self.models_dir / BEST, self.model,
                                        **{"epoch": state.epoch, "best_metric": state.best_metric})
