@@ -25,7 +25,8 @@ from typer._click.exceptions import NoArgsIsHelpError, NoSuchOption, UsageError
 import mmarctl
 from mmarctl import commands as _commands_pkg
 from mmarctl.cli_help import MmarGroup, install_help_layout, tidy_help
-from mmarctl.errors import ExitCode, MissingDependency, MmarError, write_failed
+from mmarctl.errors import (STANDARD_OUTPUT, ExitCode, MissingDependency, MmarError,
+                            note_writing, write_failed)
 from mmarctl.usage_errors import single_dash_word, usage_message
 
 #: Verbs in the order ``--help`` lists them; modules not named here follow alphabetically.
@@ -59,6 +60,8 @@ class GuardedGroup(MmarGroup):
         except KeyboardInterrupt:  # Typer would exit 130 here without a word
             print(_entry.MESSAGE, file=sys.stderr)
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        except OSError as error:  # --help, --version > /dev/full: only they write here
+            _exit_stdout_failed(error)
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         _State.args = list(args)  # the words as typed, for usage errors' lines
@@ -287,13 +290,44 @@ _install_broken_pipe_exit()
 _entry.release_interrupts()
 
 
+def _exit_stdout_failed(error: OSError) -> None:
+    """One line for a write to stdout that failed (a full disk, /dev/full), exit 1."""
+    note_writing(error, STANDARD_OUTPUT)
+    failed = write_failed(error)
+    if _State.debug:
+        traceback.print_exc()
+    _print_error(failed if failed is not None else f"cannot write to standard output: {error}")
+    raise typer.Exit(int(ExitCode.ERROR))
+
+
+def _safe_stdout() -> None:
+    """Characters stdout's encoding lacks (PYTHONIOENCODING=ascii, a Latin-1 locale) are
+    written as escapes, as Python does on stderr: a path with ü is no reason to fail a
+    command whose work is done."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None and (sys.stdout.encoding or "").lower().replace("-", "") != "utf8":
+        try:
+            reconfigure(errors="backslashreplace")
+        except (ValueError, OSError):  # a stream that cannot change now
+            pass
+
+
 def main() -> None:
     """Console-script entry point."""
+    _safe_stdout()
     try:
         try:
             app()
         finally:  # output still buffered meets a closed pipe here, not at interpreter exit
-            sys.stdout.flush()
+            try:
+                sys.stdout.flush()
+            except BrokenPipeError:
+                raise
+            except OSError as error:  # a full disk under `> log`: one line, exit 1
+                try:
+                    _exit_stdout_failed(error)
+                except typer.Exit as stop:
+                    sys.exit(stop.exit_code)
     except BrokenPipeError:
         _exit_broken_pipe()
     except KeyboardInterrupt:  # outside a verb's own boundary (GuardedGroup.invoke)

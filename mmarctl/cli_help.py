@@ -163,3 +163,30 @@ def install_help_layout() -> None:
 
     if hasattr(rich_utils, "_print_options_panel"):
         rich_utils._print_options_panel = _options_panel
+    make_console = getattr(rich_utils, "_get_rich_console", None)
+    if make_console is not None and not getattr(make_console, "notes_stdout", False):
+        def help_console(stderr: bool = False) -> Any:
+            console = make_console(stderr=stderr)
+            if not stderr:
+                _note_stdout_failures(console)
+            return console
+
+        help_console.notes_stdout = True  # type: ignore[attr-defined]
+        rich_utils._get_rich_console = help_console
+
+
+def _note_stdout_failures(console: Any) -> None:
+    """Make a failed write of ``console`` (help on stdout, ``> /dev/full``) say that it was
+    stdout's, as mmarctl's own output does: the error itself names no file."""
+    from mmarctl.errors import STANDARD_OUTPUT, note_writing
+
+    write = console._write_buffer
+
+    def noted_write() -> None:
+        try:
+            write()
+        except OSError as error:
+            note_writing(error, STANDARD_OUTPUT)
+            raise
+
+    console._write_buffer = noted_write

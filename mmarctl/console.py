@@ -11,6 +11,8 @@ from typing import Any
 
 from rich.console import Console, ConsoleDimensions
 
+from mmarctl.errors import STANDARD_OUTPUT, note_writing
+
 #: The width of output that goes to a file or a pipe: wide enough that no table cell (a
 #: path, a config key) is folded at an arbitrary column. Rich would assume 80 (or the
 #: width of whatever terminal stdin or stderr is), and ``grep`` would then find half a path.
@@ -29,6 +31,27 @@ class _Console(Console):
         return size
 
     size = property(_unwrapped_size, Console.size.fset)
+
+    def _write_buffer(self) -> None:
+        # A write to stdout that fails (a full disk under `> log`) is said to be one:
+        # the error itself names no file.
+        try:
+            super()._write_buffer()
+        except OSError as error:
+            if self.file is sys.stdout:
+                note_writing(error, STANDARD_OUTPUT)
+            raise
+
+
+def print_out(text: str) -> None:
+    """Print ``text`` as is on stdout, now (a failed write is said to be stdout's)."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        raise
+    except OSError as error:
+        note_writing(error, STANDARD_OUTPUT)
+        raise
 
 
 #: Results go to stdout; messages, progress and errors go to stderr.

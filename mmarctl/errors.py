@@ -120,6 +120,11 @@ _WRITING = "mmarctl_writing"
 _TF_TEMPORARY = re.compile(r"\.tmp-\d+(?:_temp/[^/]*|\.[^/]*)?$|_temp/[^/]*$")
 
 
+#: What :func:`note_writing` is given for a write to the standard output (``> /dev/full``,
+#: a log on a full disk): the line says so, without advice about checkpoints or outputs.
+STANDARD_OUTPUT = "<standard output>"
+
+
 def note_writing(error: BaseException, path: object) -> None:
     """Remember on ``error`` that it was raised while writing ``path`` (the file the user
     knows, where the error itself names a temporary file or, from TensorFlow, nothing)."""
@@ -174,6 +179,8 @@ def disk_full(error: BaseException, *, absolute: bool = False) -> RuntimeFailure
             or "No space left on device" in text or "Disk quota exceeded" in text):
         return None
     path = _written_path(error)
+    if path == STANDARD_OUTPUT:
+        return RuntimeFailure("cannot write to standard output: no space left on the device")
     shown = os.path.abspath if absolute else _shown
     where = f" writing {shown(os.fsdecode(path))}" if path else ""
     return RuntimeFailure(f"no space left on the device{where}",
@@ -196,6 +203,9 @@ def write_failed(error: BaseException, *, absolute: bool = False) -> RuntimeFail
     if not isinstance(error, OSError):
         return None
     noted = getattr(error, _WRITING, None)
+    if noted == STANDARD_OUTPUT:
+        return RuntimeFailure("cannot write to standard output: "
+                              f"{error.strerror or type(error).__name__}")
     writing = bool(noted or error.filename2 or error.errno == errno.EROFS)
     path = noted or error.filename2 or error.filename
     if path is None:

@@ -49,7 +49,7 @@ def check(
     Example: mmarctl check my-exp --set DATA_ROOT=/data/Task09_Spleen
     """
     from mmarctl.check import check_mmar
-    from mmarctl.console import counted, out
+    from mmarctl.console import counted, out, print_out
     from mmarctl.variables import parse_set_items
     from mmarctl.workspace import Workspace
 
@@ -59,7 +59,7 @@ def check(
                         validation_configs=config_validation, automl_configs=config_automl,
                         strict=strict)
     if as_json:
-        print(json.dumps(report_as_json(report), indent=2))
+        print_out(json.dumps(report_as_json(report), indent=2))
         if not report.ok:
             raise typer.Exit(1)
         return

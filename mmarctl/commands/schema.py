@@ -21,15 +21,16 @@ def schema(
     from mmarctl import schemas
     from mmarctl.errors import UsageError
 
+    from mmarctl.console import print_out
+
     if list_names:
-        for known in schemas.NAMES:
-            print(known)
+        print_out("\n".join(schemas.NAMES))
         return
     if not name:
         raise UsageError("give a schema NAME or --list",
                          hint=f"names: {', '.join(schemas.NAMES)}")
     text = schemas.schema_text(name)
-    print(text, end="" if text.endswith("\n") else "\n")
+    print_out(text.removesuffix("\n"))
 
 
 def register(app: typer.Typer) -> None:
