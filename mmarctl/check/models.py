@@ -288,3 +288,177 @@ def _data_layout(workspace: Workspace, train_config: str) -> tuple[str | None, i
     except Exception:  # no config, or bad pipeline arguments: reported above
         pass
     return data_format, channels if isinstance(channels, int) else None
+
+
+#: The model-file kinds each model loader reads (:mod:`mmarctl.model_files`).
+_LOADER_READS = {"FrozenGraphModelLoader": ("frozen_graph", "tftrt_graph"),
+                 "OnnxModelLoader": ("onnx",)}
+_KIND_WORDS = {"frozen_graph": "a TensorFlow frozen graph", "onnx": "an ONNX model",
+               "saved_model": "a SavedModel folder", "tf2_checkpoint": "a checkpoint",
+               "tf1_checkpoint": "a TF1 checkpoint", "tensorrt_engine": "a TensorRT engine",
+               "tftrt_graph": "a TF-TRT graph"}
+_LOADER_FOR = {"frozen_graph": "FrozenGraphModelLoader", "onnx": "OnnxModelLoader",
+               "tf2_checkpoint": "CheckpointLoader", "tf1_checkpoint": "CheckpointLoader"}
+_READS_WORDS = {"FrozenGraphModelLoader": "a frozen graph (.pb)",
+                "OnnxModelLoader": "an ONNX model (.onnx)"}
+
+
+def loader_problems(workspace: Workspace, overrides: Mapping[str, Any], config: str,
+                    model: str | None = None) -> list[Problem]:
+    """What validate and infer would refuse in the validation ``config``'s ``model_loader``
+    (or ``--model``'s) together with the model file it reads, before TensorFlow:
+
+    * a file of another kind than the loader reads (a SavedModel folder or an ONNX model for
+      FrozenGraphModelLoader, a frozen graph for OnnxModelLoader), naming the right loader;
+    * a frozen graph without the output node the loader would fetch (``output_node_names``,
+      else export.json's, else ``NV_MODEL_OUTPUT``);
+    * a graph with a fixed input size (``dynamic_input_shape`` false at export) and an
+      inferer ``roi_size`` of another size.
+
+    A file that is missing or cannot be read is reported by :func:`model_findings`.
+    Reads no TensorFlow; the lines are the verbs' own.
+    """
+    from mmarctl.check.preflight import _loader_files
+    from mmarctl.errors import MmarError
+    from mmarctl.model_files import scan_model
+    from mmarctl.runtime.evaluation import model_loader_entry
+
+    try:
+        resolved = workspace.resolve(config, dict(overrides))
+        entry = model_loader_entry(workspace, resolved, model)
+        read = _loader_files(workspace, overrides, config, model)
+    except MmarError:  # the config checks (or the verb) say it
+        return []
+    name = entry.get("name") if isinstance(entry, Mapping) else None
+    args = entry.get("args") if isinstance(entry, Mapping) else None
+    args = args if isinstance(args, Mapping) else {}
+    there = [path for path in read if path.exists()]
+    if name not in _LOADER_READS or not there:
+        return []
+    path = there[-1]  # model.fzn.pb beside a missing or TF-TRT model.trt.pb
+    item = scan_model(path)
+    if item is None or item.kind == "unreadable" or item.problem:
+        return []  # model_findings reports it
+    config_file = workspace.display(Path(resolved.file))
+    shown = workspace.display(path)
+    at = (config_file, "model_loader.args.model_file_path") if model is None else (shown, "")
+    if item.kind not in _LOADER_READS[name]:
+        right = _LOADER_FOR.get(item.kind)
+        fix = (f"use {right}" + (" (--model ckpt)" if right == "CheckpointLoader" else "")
+               if right else "validate and infer read model.fzn.pb (FrozenGraphModelLoader) "
+               "or model.onnx (OnnxModelLoader); `mmarctl export --format fzn,onnx` writes them")
+        return [Problem(*at, f"{shown} is {_KIND_WORDS.get(item.kind, item.label)}; {name} "
+                             f"reads {_READS_WORDS[name]} ({fix})")]
+    problems = []
+    manifest = _manifest(path.parent)
+    if item.kind == "frozen_graph":
+        wanted = args.get("output_node_names") or (manifest.get("output") or {}).get("name") \
+            or "NV_MODEL_OUTPUT"
+        problems.extend(_missing_output(path, wanted, config_file, shown, model, args))
+    fixed = _fixed_spatial(item, manifest)
+    roi = _roi_size(resolved.data)
+    if fixed and roi and len(roi) == len(fixed) and any(
+            r > 0 and r != f for r, f in zip(roi, fixed)):
+        problems.append(Problem(config_file, "inferer.args.roi_size",
+                                f"{path.name} takes a fixed input of {list(fixed)} "
+                                f"(dynamic_input_shape false) but the inferer's roi_size is "
+                                f"{list(roi)} (set roi_size to {list(fixed)})"))
+    return problems
+
+
+def _manifest(folder: Path) -> dict:
+    from mmarctl.runtime.export.manifest import read_manifest
+
+    try:
+        return read_manifest(folder) or {}
+    except Exception:  # an unreadable export.json is told elsewhere
+        return {}
+
+
+def _missing_output(path: Path, wanted: Any, config_file: str, shown: str,
+                    model: str | None, args: Mapping[str, Any]) -> list[Problem]:
+    """The graph at ``path`` has no node ``wanted``: the FrozenGraphModelLoader's refusal,
+    with the graph's likely output (a node no other node reads) when there is one."""
+    from mmarctl.model_files import graph_info as gi
+
+    if not isinstance(wanted, str):
+        return []
+    try:
+        summary = gi.read_summary(path)
+    except (gi.GraphFileError, OSError):
+        return []
+    if wanted in summary.names:
+        return []
+    where = ((config_file, "model_loader.args.output_node_names") if model is None
+             else (shown, ""))
+    guess = _output_guess(path)
+    fix = (f'set "output_node_names": "{guess}"' if guess and model is None else
+           "name the output with output_node_names (Clara's --output_node_names)")
+    return [Problem(*where, f"{shown}: the graph has no output node '{wanted}' ({fix})")]
+
+
+def _output_guess(path: Path) -> str | None:
+    """The frozen graph's one node that no other node reads and that is not a constant or a
+    placeholder (its output), else None. Reads the GraphDef's node names and inputs."""
+    from mmarctl.model_files import protowire as pw
+
+    try:
+        data = Path(path).read_bytes()
+        nodes: dict[str, tuple[str, list[str]]] = {}
+        for number, wire, value in pw.fields(data):
+            if number != 1 or wire != pw.LENGTH:
+                continue
+            name = op = ""
+            inputs = []
+            for n, _, v in pw.fields(value):
+                if n == 1:
+                    name = pw.text(v)
+                elif n == 2:
+                    op = pw.text(v)
+                elif n == 3:
+                    inputs.append(pw.text(v).split(":")[0])  # "^name": a control input
+            nodes[name] = (op, inputs)
+    except Exception:  # not readable as a GraphDef: reported elsewhere
+        return None
+    read = {i.lstrip("^") for _, inputs in nodes.values() for i in inputs}
+    nodes = {name: (op, [i for i in inputs if not i.startswith("^")])
+             for name, (op, inputs) in nodes.items()}
+    ends = [name for name, (op, _) in nodes.items() if name not in read
+            and op not in ("Const", "Placeholder", "NoOp")]
+    if len(ends) != 1:
+        return None
+    end = ends[0]
+    # the function's trailing Identity reads the named output (an Identity too): that name
+    while nodes[end][0] == "Identity" and len(nodes[end][1]) == 1 and \
+            nodes.get(nodes[end][1][0], ("", []))[0] == "Identity":
+        end = nodes[end][1][0]
+    return end
+
+
+def _fixed_spatial(item: Any, manifest: dict) -> tuple[int, ...] | None:
+    """The spatial size a fixed-size model takes (None: open): the graph's input, or for
+    an ONNX model, export.json's input when it lists that file."""
+    from mmarctl.model_files.graph_info import CHANNELS_FIRST
+
+    shape, layout = item.input_shape, item.layout
+    if item.kind == "onnx":
+        formats = manifest.get("formats") if isinstance(manifest.get("formats"), dict) else {}
+        entry = formats.get("onnx")
+        if not isinstance(entry, dict) or entry.get("skipped"):
+            return None
+        shape = (manifest.get("input") or {}).get("shape")
+        layout = manifest.get("layout")
+    if not isinstance(shape, (list, tuple)) or len(shape) < 3:
+        return None
+    spatial = shape[2:] if layout == CHANNELS_FIRST else shape[1:-1]
+    if not all(isinstance(d, int) and d > 0 for d in spatial):
+        return None
+    return tuple(spatial)
+
+
+def _roi_size(config: Any) -> tuple[int, ...] | None:
+    try:
+        roi = config["inferer"]["args"]["roi_size"]
+        return tuple(int(v) for v in (roi if isinstance(roi, (list, tuple)) else [roi]))
+    except (KeyError, TypeError, ValueError):
+        return None
