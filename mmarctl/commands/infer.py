@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from mmarctl.commands._common import AmpOption, MmarArgument, SetOption
-from mmarctl.commands.validate import ConfigOption, ConfigTrainOption, ModelOption
+from mmarctl.commands.validate import (ConfigOption, ConfigTrainOption, ModelOption,
+                                       OutputOption, check_output_folder)
 
 
 def register(app: typer.Typer) -> None:
@@ -24,10 +25,7 @@ def infer(
         help="Image file(s) to segment/classify instead of the datalist. Repeatable; one "
              "case of several files (BraTS's modalities) is A,B,C,D, in the order the "
              "datalist would list them.")] = None,
-    output: Annotated[Optional[str], typer.Option(
-        "--output", "-o", metavar="DIR",
-        help="Output folder, relative to the current folder (sets MMAR_EVAL_OUTPUT_PATH, "
-             "which --set reads relative to the MMAR; default eval/).")] = None,
+    output: OutputOption = None,
     model: ModelOption = None,
     preview: Annotated[bool, typer.Option(
         "--preview",
@@ -50,7 +48,7 @@ def infer(
     from mmarctl.workspace import Workspace, shown_from_here
 
     check_model_choice(model)
-    _check_output(output)
+    check_output_folder(output)
     workspace = Workspace.locate(mmar)
     workspace.require_clara3()
     overrides = parse_set_items(set_)
@@ -73,25 +71,3 @@ def infer(
     for path in report.previews:
         out.print(f"preview: {shown_from_here(path)}", highlight=False)
 
-
-def _check_output(output: str | None) -> None:
-    """Refuse an ``--output`` that names an existing file (or lies under one): the outputs
-    are written into a folder, and the lock taken there would fail with "Not a directory".
-
-    Raises:
-        UsageError: ``-o`` is a file.
-    """
-    from pathlib import Path
-
-    from mmarctl.errors import UsageError
-
-    if not output:
-        return
-    path = Path(output).expanduser()
-    for part in (path, *path.parents):
-        if part.exists():
-            if not part.is_dir():
-                where = "is a file" if part == path else f"is under {part}, a file"
-                raise UsageError(f"-o {output} {where}; pass a folder (it is created if "
-                                 "missing)")
-            return

@@ -21,6 +21,33 @@ ModelOption = Annotated[Optional[str], typer.Option(
     help="Which model to run: the checkpoint (ckpt), or the exported frozen graph (fzn, "
          "models/model.fzn.pb) or ONNX model (onnx, models/model.onnx); default: the "
          "config's model_loader.")]
+OutputOption = Annotated[Optional[str], typer.Option(
+    "--output", "-o", metavar="DIR",
+    help="Output folder, relative to the current folder (sets MMAR_EVAL_OUTPUT_PATH, "
+         "which --set reads relative to the MMAR; default eval/).")]
+
+
+def check_output_folder(output: str | None) -> None:
+    """Refuse an ``--output`` that names an existing file (or lies under one): the outputs
+    are written into a folder, and the lock taken there would fail with "Not a directory".
+
+    Raises:
+        UsageError: ``-o`` is a file.
+    """
+    from pathlib import Path
+
+    from mmarctl.errors import UsageError
+
+    if not output:
+        return
+    path = Path(output).expanduser()
+    for part in (path, *path.parents):
+        if part.exists():
+            if not part.is_dir():
+                where = "is a file" if part == path else f"is under {part}, a file"
+                raise UsageError(f"-o {output} {where}; pass a folder (it is created if "
+                                 "missing)")
+            return
 
 
 def register(app: typer.Typer) -> None:
@@ -32,6 +59,7 @@ def validate(
     set_: SetOption = None,
     config: ConfigOption = "config_validation.json",
     config_train: ConfigTrainOption = "config_train.json",
+    output: OutputOption = None,
     model: ModelOption = None,
     tracking: TrackingOption = None,
     tracking_uri: TrackingUriOption = None,
@@ -44,6 +72,8 @@ def validate(
     config's model_loader says, or as --model chooses (the export must exist for fzn/onnx).
 
     Example: mmarctl validate my-exp --set DATA_LIST_KEY=validation --model onnx
+
+    Two lists side by side: mmarctl validate my-exp --set DATA_LIST_KEY=test -o eval-test
     """
     from mmarctl.console import counted, out
     from mmarctl.runtime import logs
@@ -52,6 +82,7 @@ def validate(
     from mmarctl.workspace import Workspace, shown_from_here
 
     check_model_choice(model)
+    check_output_folder(output)
     from mmarctl.tracking.settings import check_cli_options
 
     check_cli_options(tracking, tracking_uri)
@@ -61,7 +92,8 @@ def validate(
     logs.configure(workspace.log_config)
     overrides = parse_set_items(set_)
     report = evaluate(workspace, EvalOptions(config=config, train_config=config_train,
-                                             overrides=overrides, model=model, amp=amp),
+                                             overrides=overrides, output=output,
+                                             model=model, amp=amp),
                       mode="validate")
     skipped = (f" ({len(report.skipped)} skipped as unusable: skip_bad_cases)"
                if report.skipped else "")
