@@ -57,7 +57,8 @@ CHANNEL_CHANGING = frozenset({"AddExtremePointsChannel", "RepeatChannel",
 def header_problems(items: list, base: Path, fields: list[str],
                     expected_channels: int | None,
                     known: dict[Path, Geometry | None] | None = None,
-                    kinds: dict[str, str] | None = None) -> list[str]:
+                    kinds: dict[str, str] | None = None, *,
+                    reoriented: frozenset[str] = frozenset()) -> list[str]:
     """Messages (one per kind) for the NIfTI files of ``fields`` in ``items``.
 
     Args:
@@ -70,18 +71,86 @@ def header_problems(items: list, base: Path, fields: list[str],
             file that is missing or unreadable), so that :func:`pair_problems` and the
             spatial-axes check read no header twice and retry no bad file.
         kinds: :func:`file_kind` of the paths already looked at (each file stat'ed once).
+        reoriented: the fields whose LoadNifti has ``as_closest_canonical``: the files of
+            one multi-file item (BraTS modalities) are compared as reoriented to RAS+.
     """
     from mmarctl.console import progress
 
+    known = {} if known is None else known  # the modalities of an item are compared
     found: dict[str, list[str]] = defaultdict(list)
     checked = 0
+    stacks = {field: [0] for field in fields}  # multi-file items compared, by field
     with progress(f"reading {'/'.join(fields)} NIfTI headers", total=len(items),
                   enabled=len(items) * len(fields) >= PROGRESS_FROM) as bar:
-        for item in items:
+        for index, item in enumerate(items):
             bar.update(1)
             checked = _item_headers(item, base, fields, expected_channels, known, kinds,
                                     found, checked)
-    return [_line(kind, files, checked, expected_channels) for kind, files in found.items()]
+            for field in fields:
+                _stack_difference(item, index, base, field, field in reoriented, known,
+                                  found, stacks[field])
+    return [_stack_line(kind, files, stacks, reoriented) if kind.startswith("stack:")
+            else _line(kind, files, checked, expected_channels)
+            for kind, files in found.items()]
+
+
+def _stack_difference(item: Any, index: int, base: Path, field: str, reoriented: bool,
+                      known: dict[Path, Geometry | None], found: dict[str, list[str]],
+                      compared: list[int]) -> None:
+    """The files of one multi-file ``field`` of ``item`` (BraTS modalities) against its
+    first file: LoadNifti stacks them voxel by voxel as channels, so a modality stored in
+    another orientation, shifted, rotated or of another shape would be mirrored or
+    misaligned against the others (or stop the run). The first differing file goes into
+    ``found`` under ``stack:<kind>``; ``compared[0]`` counts the items compared."""
+    names = _names(item.get(field)) if isinstance(item, dict) else []
+    if len(names) < 2:
+        return
+    grids = [known.get(base / name) for name in names]
+    if any(grid is None or not grid.usable() for grid in grids):
+        return  # missing or unreadable: reported by the file and header checks
+    if reoriented:
+        grids = [grid.reoriented() for grid in grids]
+    compared[0] += 1
+    first = grids[0]
+    for name, grid in zip(names[1:], grids[1:]):
+        kind, shown = stack_difference(first, grid)
+        if kind:
+            found[f"stack:{field}:{kind}"].append(
+                f"item {index}: {_against(name, shown[1], names[0], shown[0])}")
+            return
+
+
+def stack_difference(first: Geometry, other: Geometry) -> tuple[str | None, tuple[str, str]]:
+    """(kind of difference or None, how each is shown) of two files that are stacked voxel
+    by voxel as channels (the modalities of one case): any other shape, orientation,
+    rotation, spacing or origin. LoadNifti refuses the same at run time."""
+    if first.shape != other.shape:
+        return "shape", (_axes(first.shape), _axes(other.shape))
+    return _pair_difference(first, other)
+
+
+def _stack_line(kind: str, entries: list[str], stacks: dict[str, list[int]],
+                reoriented: frozenset[str]) -> str:
+    _, field, what = kind.split(":")
+    words = {"shape": "another shape", "orientation": "another orientation",
+             "rotation": "a rotated grid", "spacing": "another voxel spacing",
+             "origin": "another origin (a shifted grid)"}[what]
+    fix = "re-save every file of a case on one voxel grid"
+    if what == "orientation" and field not in reoriented:
+        fix += (", or set LoadNifti's as_closest_canonical to true when every header is "
+                "right")
+    return (f"{len(entries)} of {stacks[field][0]} multi-file {field!r} items hold a file "
+            f"with {words} than their first file, and LoadNifti stacks them voxel by voxel "
+            f"as channels: {listed(entries)} ({fix})")
+
+
+def _against(name: str, shown: str, first: str, first_shown: str) -> str:
+    """``label.nii.gz RPS against image.nii.gz LPS`` (an empty detail left out)."""
+    return " ".join(part for part in (name, shown, "against", first, first_shown) if part)
+
+
+def _axes(values) -> str:
+    return "x".join(f"{v:g}" for v in values)
 
 
 def _item_headers(item: Any, base: Path, fields: list[str], expected_channels: int | None,
@@ -228,6 +297,50 @@ def header_affine(header: Any) -> np.ndarray:
     return own if own is not None else np.asarray(header.get_best_affine(), np.float64)
 
 
+#: NIfTI spatial units (``xyzt_units``) -> millimetres per unit; ``unknown`` is taken as mm,
+#: as every tool does.
+UNIT_MM = {"meter": 1000.0, "mm": 1.0, "micron": 0.001}
+
+
+def spatial_unit_mm(header: Any) -> float:
+    """Millimetres per unit of ``header``'s affine and pixdim (its ``xyzt_units``; 1 for
+    ``unknown`` and for headers without units, Analyze)."""
+    try:
+        unit = header.get_xyzt_units()[0]
+    except Exception:  # Analyze and other formats: no units field
+        return 1.0
+    return UNIT_MM.get(unit, 1.0)
+
+
+def voxel_sizes(affine: np.ndarray) -> np.ndarray:
+    """The voxel size along each of the affine's three voxel axes (its columns' lengths),
+    as nibabel's ``affines.voxel_sizes``."""
+    return np.sqrt((np.asarray(affine, np.float64)[:3, :3] ** 2).sum(axis=0))
+
+
+#: The datatypes LoadNifti cannot give as grey values, by NIfTI datatype code: a
+#: colour or complex value per voxel.
+UNSUPPORTED_DATATYPES = {128: "RGB24, 3 colour values per voxel",
+                         2304: "RGBA32, 4 colour values per voxel",
+                         32: "COMPLEX64", 1792: "COMPLEX128", 2048: "COMPLEX256"}
+
+
+def unsupported_datatype(header: Any) -> str | None:
+    """Why LoadNifti cannot read the voxels of ``header``'s file (an RGB or complex
+    datatype), in words, or None."""
+    try:
+        code = int(header["datatype"])
+    except Exception:  # Analyze and other formats keep it elsewhere
+        return None
+    what = UNSUPPORTED_DATATYPES.get(code)
+    if what is None:
+        return None
+    if code in (128, 2304):
+        return (f"RGB NIfTI (datatype {what}) is not supported: store the channels on the "
+                "4th axis, or convert it to grey")
+    return f"complex NIfTI (datatype {what}) is not supported: save the magnitude"
+
+
 #: The eight bytes every PNG file starts with.
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -295,12 +408,13 @@ ORIGIN_TOLERANCE = 0.1
 
 @dataclass(frozen=True)
 class Geometry:
-    """A file's voxel grid as its header gives it (no voxel read).
+    """A file's voxel grid as its header gives it (no voxel read), in mm.
 
     Attributes:
         shape: the spatial axes (the first three at most).
-        spacing: the voxel size along each of them (pixdim).
-        affine: voxel to world (sform, else qform, else nibabel's default).
+        spacing: the voxel size along each of them in mm (from the affine: the loader's).
+        affine: voxel to world in mm (sform, else qform, else nibabel's default; scaled
+            by the header's spatial unit, ``xyzt_units``).
         placed: whether the header sets a qform or sform (else its position is unknown).
     """
 
@@ -318,7 +432,11 @@ class Geometry:
     def of_header(cls, header: Any, affine: np.ndarray) -> "Geometry":
         """The geometry of a nibabel header and the affine of its image."""
         shape = tuple(int(n) for n in header.get_data_shape()[:3])
-        spacing = tuple(float(z) for z in header.get_zooms()[:len(shape)])
+        # The spacing of the affine the loader uses (the sform's when there is one), not
+        # pixdim (the qform's): where the two disagree, the grid is the sform's. In mm.
+        affine = np.array(affine, np.float64)
+        affine[:3, :] *= spatial_unit_mm(header)
+        spacing = tuple(float(z) for z in voxel_sizes(affine)[:len(shape)])
         try:
             placed = int(header["qform_code"]) > 0 or int(header["sform_code"]) > 0
         except (KeyError, ValueError, TypeError):  # Analyze and other formats: no codes
@@ -427,35 +545,78 @@ def pair_problems(items: list, base: Path, fields: tuple[str, str], *,
         checked += 1
         kind, shown = _pair_difference(*grids)
         if kind:
-            found[kind].append(f"{names[1]} {shown[1]} against {names[0]} {shown[0]}")
+            found[kind].append(_against(names[1], shown[1], names[0], shown[0]))
     return [_pair_line(kind, pairs, checked, fields, reoriented)
             for kind, pairs in found.items()]
 
 
 def _pair_difference(image: Geometry, label: Geometry) -> tuple[str | None, tuple[str, str]]:
     """(kind of difference or None, how each of the two is shown) of an image/label pair."""
-    def axes(values) -> str:
-        return "x".join(f"{v:g}" for v in values)
-
     # Without a qform or sform a file's orientation and origin are unknown: the loader
     # takes its voxels as they are, so only its spacing and shape can disagree.
     placed = image.placed and label.placed
     if placed and len(image.shape) == len(label.shape) and image.axcodes() != label.axcodes():
         return "orientation", (image.axcodes(), label.axcodes())
+    angle = _rotation(image, label) if placed else 0.0
+    if angle > ROTATION_TOLERANCE:  # same axis codes, yet the grids are turned
+        return "rotation", ("", f"(rotated {np.degrees(angle):.3g} deg)")
     same_spacing = len(image.spacing) == len(label.spacing) and np.allclose(
         image.spacing, label.spacing, rtol=SPACING_RTOL, atol=0)
     if image.shape != label.shape:
         if same_spacing:
-            return "shape", (axes(image.shape), axes(label.shape))
-        return None, ("", "")  # a resampling transform may reconcile them
+            return "shape", (_axes(image.shape), _axes(label.shape))
+        # A resampling transform may bring both to one grid (from the corners of their
+        # fields of view): only where both cover the same space.
+        if placed and _other_field_of_view(image, label):
+            return "field", (_field(image), _field(label))
+        return None, ("", "")
     if not same_spacing:
-        return "spacing", (f"{axes(image.spacing)} mm", f"{axes(label.spacing)} mm")
+        return "spacing", (f"{_axes(image.spacing)} mm", f"{_axes(label.spacing)} mm")
     shift = np.abs(image.affine[:3, 3] - label.affine[:3, 3])
     if placed and shift.max() > ORIGIN_TOLERANCE * min(image.spacing):
         def origin(grid: Geometry) -> str:
             return "(" + ", ".join(f"{v:g}" for v in np.round(grid.affine[:3, 3], 3)) + ")"
         return "origin", (origin(image), origin(label))
     return None, ("", "")
+
+
+#: How far two grids' axes may turn against each other (radians) and count as one:
+#: float32 sforms and a quaternion qform differ by ~1e-7; 1e-3 is 0.06 degrees.
+ROTATION_TOLERANCE = 1e-3
+
+
+def _rotation(one: Geometry, other: Geometry) -> float:
+    """The largest angle (radians) between the matching voxel axes of two grids."""
+    if one.affine.shape != other.affine.shape:
+        return 0.0
+    a, b = one.affine[:3, :3], other.affine[:3, :3]
+    a = a / np.maximum(np.linalg.norm(a, axis=0), 1e-12)
+    b = b / np.maximum(np.linalg.norm(b, axis=0), 1e-12)
+    return float(np.arccos(np.clip((a * b).sum(axis=0), -1.0, 1.0)).max())
+
+
+def _corners(grid: Geometry) -> np.ndarray:
+    """World positions (mm) of the outer corners of a 3-D grid's first and last voxels."""
+    low = np.array([-0.5, -0.5, -0.5, 1.0])
+    high = np.append(np.asarray(grid.shape, np.float64) - 0.5, 1.0)
+    return np.stack([grid.affine @ low, grid.affine @ high])[:, :3]
+
+
+def _other_field_of_view(one: Geometry, other: Geometry) -> bool:
+    """Whether two 3-D grids on other spacings do not cover the same space: their first
+    corners more than half a voxel of the coarser grid apart, or their far corners more
+    than one (resampling maps corner to corner, so the voxels would be paired shifted)."""
+    if len(one.shape) != 3 or len(other.shape) != 3:
+        return False
+    coarse = max(max(one.spacing), max(other.spacing))
+    start, end = np.abs(_corners(one) - _corners(other)).max(axis=1)
+    return bool(start > 0.5 * coarse or end > coarse)
+
+
+def _field(grid: Geometry) -> str:
+    """A grid's field of view for a message: ``from (x, y, z) to (x, y, z) mm``."""
+    low, high = (", ".join(f"{v:g}" for v in np.round(c, 1)) for c in _corners(grid))
+    return f"from ({low}) to ({high}) mm"
 
 
 def _pair_line(kind: str, pairs: list[str], checked: int, fields: tuple[str, str],
@@ -470,6 +631,15 @@ def _pair_line(kind: str, pairs: list[str], checked: int, fields: tuple[str, str
                "as_closest_canonical to true when both headers are right")
         return (f"{count} differ in orientation from their {image}, and the pipeline "
                 f"pairs their voxels one to one: {listed(pairs)} ({fix})")
+    if kind == "rotation":
+        return (f"{count} lie on a grid rotated against their {image}'s (same axis codes, "
+                f"other direction cosines), and the pipeline pairs their voxels one to one: "
+                f"{listed(pairs)} (re-save the label on its image's grid)")
+    if kind == "field":
+        return (f"{count} cover another field of view than their {image} (other shape and "
+                f"spacing: resampling maps the corners of each grid onto each other, so the "
+                f"{label} would be shifted or stretched): {listed(pairs)} (re-save the "
+                f"{label} on its {image}'s grid)")
     what = {"spacing": "have another voxel spacing than their",
             "origin": "have another origin (a shifted grid) than their"}[kind]
     return (f"{count} {what} {image} of the same shape, and the pipeline pairs their voxels "
@@ -504,6 +674,9 @@ def _inspect(path: Path, known: dict[Path, Geometry | None] | None = None,
         return f"unreadable:{_reason(error, path)}", "", None
     if known is not None:
         known[path] = geometry
+    unsupported = unsupported_datatype(header)
+    if unsupported:
+        return f"datatype:{unsupported}", "", None
     if len(shape) < 2 or 0 in shape:
         return "shape", f" (shape {shape})", None
     channels = int(np.prod(shape[3:])) if len(shape) > 3 else 1
@@ -529,6 +702,8 @@ def _line(kind: str, files: list[str], checked: int, expected: int | None) -> st
     if kind == "unreadable":
         return (f"{len(files)} of {checked} NIfTI files have no readable NIfTI header "
                 f"({reason}): {names}")
+    if kind == "datatype":
+        return f"{len(files)} of {checked} NIfTI files: {reason}: {names}"
     what = {
         "unreadable": "have no readable NIfTI header",
         "shape": "have fewer than 2 axes or an empty axis",
