@@ -29,9 +29,13 @@ def load_nifti(path: str, as_closest_canonical: bool = False):
     """Read one NIfTI file -> (float32 array, affine, zooms, header); DataError when unreadable."""
     import nibabel as nib
 
+    from mmarctl.check.images import spatial_unit_mm, unsupported_datatype, voxel_sizes
+
     _require_file(path)
+    unsupported = None
     try:
         image = open_nifti(path)
+        unsupported = unsupported_datatype(image.header)
         if as_closest_canonical:
             image = nib.as_closest_canonical(image)
         # get_fdata applies scl_slope/inter; reading here also detects truncated files.
@@ -41,6 +45,8 @@ def load_nifti(path: str, as_closest_canonical: bool = False):
         raise DataError(f"cannot read: {error.strerror}", file=path,
                         hint="check the file's owner and mode") from error
     except Exception as error:  # nibabel raises many types for corrupt files
+        if unsupported:  # an RGB or complex file is readable, only not as grey values
+            raise DataError(unsupported, file=path) from error
         other = _not_nifti(path)
         if other:
             raise DataError(f"not a NIfTI image: {other}", file=path,
@@ -55,7 +61,11 @@ def load_nifti(path: str, as_closest_canonical: bool = False):
         # verb's own hint adds: it differs between validate/infer and train.
         raise DataError(f"NIfTI image has {bad} NaN or infinite voxel(s)", file=path,
                         hint="fix or re-export the image")
-    zooms = [float(z) for z in image.header.get_zooms()[: min(data.ndim, 3)]]
+    # The spacing of the affine (the sform's where there is one: the grid the affine and
+    # the writers use), not pixdim (the qform's), in mm whatever the header's unit (a file
+    # in metres would otherwise be resampled to a few voxels).
+    scale = spatial_unit_mm(image.header)
+    zooms = [float(z) * scale for z in voxel_sizes(image.affine)[: min(data.ndim, 3)]]
     return data, np.asarray(image.affine, dtype=np.float64), zooms, image.header.copy()
 
 
@@ -134,11 +144,8 @@ class LoadNifti(Transform):
             loaded = [load_nifti(p, self.as_closest_canonical) for p in paths]
             _, affine, zooms, header = loaded[0]
             volumes = [_as_channels_last(item[0], path) for item, path in zip(loaded, paths)]
-            spatial_shapes = {v.shape[:-1] for v in volumes}
-            if len(spatial_shapes) > 1:
-                raise DataError(f"{self.clara_name}: the images of field {field!r} differ in "
-                                f"shape ({', '.join(map(str, sorted(spatial_shapes)))})",
-                                file=paths[0], hint="all modalities of a case must share one grid")
+            if len(paths) > 1:
+                self._same_grid(field, paths, loaded)
             if len(volumes) == 1 and loaded[0][0].ndim <= 3:
                 data, channel_axis = loaded[0][0], None  # one plain volume: no channel axis
             else:
@@ -154,6 +161,32 @@ class LoadNifti(Transform):
                 "index_cache": {},  # shared by the pipeline's per-step copies (posneg.py)
             }
         return sample
+
+    def _same_grid(self, field: str, paths: list[str], loaded: list[tuple]) -> None:
+        """Refuse the files of one field (a case's modalities) that are not on the first
+        one's voxel grid: stacked voxel by voxel, a modality in another orientation would
+        be mirrored against the others without a word. ``check`` reports the same."""
+        from mmarctl.check.images import Geometry, stack_difference
+
+        def grid(item: tuple) -> Geometry:
+            data, affine, _, header = item
+            shape = data.shape[:3]
+            geometry = Geometry.of_header(header, affine)
+            return Geometry(tuple(int(n) for n in shape), geometry.spacing, geometry.affine,
+                            geometry.placed)
+
+        first = grid(loaded[0])
+        for path, item in zip(paths[1:], loaded[1:]):
+            kind, shown = stack_difference(first, grid(item))
+            if kind:
+                canonical = ("" if self.as_closest_canonical or kind != "orientation" else
+                             ", or set as_closest_canonical to true when every header is right")
+                raise DataError(
+                    f"{self.clara_name}: the files of field {field!r} differ in {kind}: "
+                    f"this one from the case's first file {paths[0]} "
+                    f"({' against '.join(filter(None, (shown[1], shown[0])))})",
+                    file=path, hint=f"re-save a case's modalities on one voxel grid: they "
+                                    f"are stacked voxel by voxel{canonical}")
 
 
 class LoadPng(FieldsTransform):

@@ -149,9 +149,33 @@ class ScaleByResolution(Transform):
                                 hint="load it with LoadNifti first")
             new = tuple(max(1, int(round(n * p / t)))
                         for n, p, t in zip(shape, pixdim, self.target_resolution))
+            self._not_collapsed(sample, field, shape, new, pixdim)
             apply_resize(self, sample, field, new, 0 if self.is_label else 1)
             self.meta(sample, field)["is_label"] = self.is_label
         return sample
+
+
+    def _not_collapsed(self, sample: Sample, field: str, shape: tuple[int, ...],
+                       new: tuple[int, ...], pixdim: Any) -> None:
+        """Refuse a resampling that would leave an axis of many voxels a few: a spacing
+        far off the target (a file in metres or microns whose header says mm, a pixdim
+        of 1 on a 0.001-scaled affine) would hand the network an empty volume and give an
+        empty mask without a word."""
+        if any(n >= COLLAPSE_FROM and m <= COLLAPSED for n, m in zip(shape, new)):
+            spacing = "x".join(f"{float(p):g}" for p in pixdim[:len(shape)])
+            target = "x".join(f"{float(t):g}" for t in self.target_resolution)
+            raise DataError(
+                f"{self.clara_name}: field {field!r} would be resampled from "
+                f"{'x'.join(map(str, shape))} to {'x'.join(map(str, new))} voxels (spacing "
+                f"{spacing} mm to target_resolution {target})",
+                file=self.meta(sample, field).get("filename") or sample_name(sample) or None,
+                hint="check the file's pixdim and spatial units (xyzt_units)")
+
+
+#: An axis of at least COLLAPSE_FROM voxels that ScaleByResolution would leave at
+#: COLLAPSED voxels or fewer: the spacing is wrong, not the data small.
+COLLAPSE_FROM = 16
+COLLAPSED = 2
 
 
 class ScaleByFactor(Transform):
