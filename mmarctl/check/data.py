@@ -20,7 +20,7 @@ from mmarctl.check.images import (Geometry, file_kind, header_problems, listed,
 from mmarctl.check.spatial_axes import AxisRule, header_axes_problems
 from mmarctl.errors import ConfigError
 from mmarctl.jsonio import load_json, split_location
-from mmarctl.problems import Problem
+from mmarctl.problems import NOTE, Problem
 from mmarctl.runtime.pipelines.class_labels import MISSING, class_label_problem
 from mmarctl.runtime.transforms.loaders import missing_fields
 from mmarctl.schemas.validator import validate
@@ -200,7 +200,8 @@ def check_data(uses: list[DataUse], display, counts: DataCounts | None = None, *
             continue
         label_only = _absent_label_fields(items, use) if notes is not None else {}
         if label_only:
-            notes.append(Problem(shown, use.key, _label_free_note(items, use, label_only)))
+            notes.append(Problem(shown, use.key, _label_free_note(items, use, label_only),
+                                 NOTE))
         problems.extend(Problem(shown, use.key, message) for message in missing_fields(
             items, use.key, {f: l for f, l in reads.items() if f not in label_only}))
         # The metrics' reads first (their line says where validate loads labels); a step
@@ -454,7 +455,7 @@ def duplicate_notes(data: Any, key: str, shown: str) -> list[Problem]:
                   for i in repeated]
         notes.append(Problem(shown, key, f"{_images_are(len(repeated))} named by several "
                              f"items: {listed(groups)}; each copy weighs once more in every "
-                             "pass over the list"))
+                             "pass over the list", NOTE))
     training = data.get("training")
     if key != "training" and isinstance(training, list):
         first: dict[Any, int] = {}
@@ -466,7 +467,8 @@ def duplicate_notes(data: Any, key: str, shown: str) -> list[Problem]:
         if shared:
             notes.append(Problem(shown, key, f"{len(shared)} of {len(items)} items are also "
                                  f"training items (the same image file): {listed(shared)}: the "
-                                 "model trained on them, so results on them are optimistic"))
+                                 "model trained on them, so results on them are optimistic",
+                                 NOTE))
     return notes
 
 
