@@ -194,7 +194,8 @@ def _resumed_options(request: AutomlRequest, study_dir: Path, run_id: str,
         # open_study refuses this with its own line.
         return set_items, request.seed, train_flags, total_trials(space, settings,
                                                                    request.rounds)
-    stored = stored_options(request.storage or default_storage(study_dir), run_id)
+    stored = stored_options(request.storage or default_storage(study_dir), run_id,
+                            embedded=request.storage is None)
     if stored is None:
         return set_items, request.seed, train_flags, total_trials(space, settings,
                                                                    request.rounds)
@@ -292,7 +293,7 @@ def open_study(prepared: Prepared) -> tuple[Study, bool]:
     study_dir.mkdir(parents=True, exist_ok=True)
     try:
         if storage is None:
-            storage = open_storage(url)
+            storage = open_storage(url, embedded=True)
         study = Study(prepared.workspace, prepared.config, prepared.space, prepared.settings,
                       options, study_dir, storage)
         # Refused here when another live process runs the study: --resume would take over

@@ -37,7 +37,7 @@ def _run_and_report(request: AutomlRequest) -> None:
         kind = ("every combination (enum-only)" if prepared.space.enum_only
                 else f"{prepared.settings.controller} -> Optuna "
                      f"{'TPE' if prepared.settings.sampler == 'tpe' else 'random'} sampler")
-        verb = "created" if created else "joined"
+        verb = "created" if created else "resumed" if request.resume else "joined"
         err.print(f"automl: {verb} study {prepared.options.run_id!r} in {shown}: "
                   f"{prepared.total} trials, {kind}; {queued} to run on "
                   f"{len(prepared.options.slots)} worker(s)", highlight=False)

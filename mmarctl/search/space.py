@@ -298,6 +298,14 @@ def _ref_takes_no_args(spec: dict) -> str:
             "with \"@disabled\"")
 
 
+def _shown(value: Any) -> str:
+    """A value as written in JSON (``["a", 0.001]``, ``null``), for messages."""
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
 def did_you_mean(name: str, candidates: list[str]) -> str:
     """`` (did you mean X?)`` for the closest candidates, or an empty string."""
     close = difflib.get_close_matches(name, candidates, n=2, cutoff=0.6)
@@ -368,7 +376,7 @@ class _Reader:
         for target, name in apply.items():
             at = f"{where}.{target}"
             if not isinstance(name, str) or not name:
-                self.error(at, f"expected the name of a search variable; Received: {name!r}")
+                self.error(at, f"expected the name of a search variable; Received: {_shown(name)}")
                 continue
             if target != DISABLED and "ref" in spec:
                 self.error(at, _ref_takes_no_args(spec))
@@ -407,9 +415,16 @@ class _Reader:
             self.error(at, "expected a search entry {\"type\", \"args\", \"targets\", "
                            f"\"domain\"}}; Received: {type(entry).__name__}")
             return
-        unknown = sorted(set(entry) - {"type", "args", "targets", "domain"})
-        for key in unknown:
+        typos = sorted(set(entry) - {"type", "args", "targets", "domain"})
+        for key in typos:
             self.error(f"{at}.{key}", f"unknown key{did_you_mean(key, ['type', 'args', 'targets', 'domain'])}")
+        for key in ("type", "args", "targets"):
+            if key not in entry:
+                # A key misspelt is reported above: "missing" as well would be a follow-on.
+                if not typos:
+                    self.error(at, f"missing \"{key}\" (a search entry has \"type\", "
+                                   "\"args\" and \"targets\")")
+                return
         kind = entry.get("type")
         if kind not in TYPES:
             hint = did_you_mean(str(kind), list(TYPES)) if isinstance(kind, str) else ""
@@ -424,7 +439,7 @@ class _Reader:
         args = entry.get("args")
         if (not isinstance(args, list) or not args
                 or not all(isinstance(a, str) and a for a in args)):
-            self.error(f"{at}.args", f"expected a non-empty list of names; Received: {args!r}")
+            self.error(f"{at}.args", f"expected a non-empty list of names; Received: {_shown(args)}")
             return
         if len(set(args)) != len(args):
             self.error(f"{at}.args", f"an arg is named twice: {args}")
@@ -520,6 +535,12 @@ class _Reader:
         if not arg.startswith("@") and name in self.config and not isinstance(
                 self.config[name], (dict, list)):
             return [Place("global", (), name)]
+        if not arg.startswith("@") and isinstance(self.config.get(name), (dict, list)):
+            kind = "an object" if isinstance(self.config[name], dict) else "a list"
+            self.error(at, f"{name!r} holds {kind}: a top-level search sets a global with a "
+                           "plain value (a number, string or true/false) or a tag; search "
+                           "the values inside a component with that component's own search")
+            return None
         globals_ = [k for k, v in self.config.items() if not isinstance(v, (dict, list))]
         what = "tag" if arg.startswith("@") else "global or tag"
         self.error(at, f"unknown {what} {arg!r}: no global of the config and no "
@@ -535,11 +556,11 @@ class _Reader:
             if (not isinstance(targets, list) or len(targets) != 2
                     or not all(isinstance(t, (int, float)) and not isinstance(t, bool)
                                for t in targets)):
-                self.error(at, f"expected [low, high] (two numbers); Received: {targets!r}")
+                self.error(at, f"expected [low, high] (two numbers); Received: {_shown(targets)}")
                 return None
             low, high = (float(t) for t in targets)
             if not (math.isfinite(low) and math.isfinite(high)):
-                self.error(at, f"bounds must be finite numbers; Received: {targets!r}")
+                self.error(at, f"bounds must be finite numbers; Received: {_shown(targets)}")
                 return None
             if low >= high:
                 self.error(at, f"low must be below high; Received: [{targets[0]}, {targets[1]}]"
@@ -552,17 +573,17 @@ class _Reader:
             return (low, high)
         if not isinstance(targets, list) or not targets:
             self.error(at, f"expected a non-empty list of value tuples, one value per arg "
-                           f"(e.g. [[1], [2]]); Received: {targets!r}")
+                           f"(e.g. [[1], [2]]); Received: {_shown(targets)}")
             return None
         for index, target in enumerate(targets):
             if not isinstance(target, list) or len(target) != len(args):
                 self.error(f"{at}[{index}]", f"expected a list of {len(args)} value(s), one per "
-                                             f"arg {args}; Received: {target!r}")
+                                             f"arg {args}; Received: {_shown(target)}")
                 return None
             for value, arg_places in zip(target, places):
                 if any(p.kind == "disabled" for p in arg_places) and not isinstance(value, bool):
                     self.error(f"{at}[{index}]", f"a switch takes true or false; Received: "
-                                                 f"{value!r}")
+                                                 f"{_shown(value)}")
                     return None
         return tuple(tuple(t) for t in targets)
 

@@ -128,8 +128,10 @@ _CREATION_RACE = re.compile(r"UniqueViolation|duplicate key|already exists|datab
                             r"|UNIQUE constraint failed")
 
 
-def open_storage(url: str) -> Any:
+def open_storage(url: str, embedded: bool = False) -> Any:
     """An Optuna RDB storage for ``url``; one line when it is unreachable or malformed.
+    ``embedded``: ``url`` is the study folder's own ``study.db`` (no ``--storage`` given),
+    so a message names that file, not an option the user never gave.
 
     Raises:
         UsageError: the URL does not parse or names no database Optuna supports.
@@ -153,6 +155,10 @@ def open_storage(url: str) -> Any:
             raise UsageError(f"--storage {url!r}: not a database URL Optuna can use ({text})",
                              hint="e.g. sqlite:///study.db or postgresql://user@host/db")\
                 from None
+        if embedded:
+            raise MmarError(f"{database}: cannot open the study: {text[:200]}",
+                            hint="the study's database is damaged and cannot be resumed: "
+                                 "start the search again with another --run-id") from None
         raise MmarError(f"--storage {url}: cannot open the study storage: {text[:200]}")\
             from None
 
@@ -182,11 +188,12 @@ def find_study(storage: Any, run_id: str) -> Any | None:
     return None
 
 
-def stored_options(url: str, run_id: str) -> dict[str, Any] | None:
+def stored_options(url: str, run_id: str, embedded: bool = False) -> dict[str, Any] | None:
     """What the study ``run_id`` in ``url`` was created with: ``set_items``, ``seed``,
     ``train_flags``, ``controller`` and ``total`` (trials planned); None when there is no such study.
-    A study made before these were stored gives only ``total``."""
-    storage = open_storage(url)
+    A study made before these were stored gives only ``total``. ``embedded``: as for
+    :func:`open_storage`."""
+    storage = open_storage(url, embedded)
     if find_study(storage, run_id) is None:
         return None
     attrs = storage.get_study_user_attrs(storage.get_study_id_from_name(run_id))
