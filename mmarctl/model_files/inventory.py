@@ -340,10 +340,54 @@ def _graph(path: Path, data_format: str | None, channels: int | None) -> ModelFi
     return item
 
 
-def _is_onnx(path: Path) -> bool:
+def onnx_damage(path: Path) -> str | None:
+    """Why the file at ``path`` is not a whole ONNX ``ModelProto`` (an interrupted copy cuts
+    its graph field short), else None. Walks the model's and its graph's fields by their
+    lengths through a memory map: the weights are skipped, not read."""
+    import mmap
+    import os
+
+    from mmarctl.model_files import protowire as pw
+
     with open(path, "rb") as handle:
-        head = handle.read(2)
-    return head[:1] == b"\x08"  # ModelProto field 1 (ir_version), a varint
+        if os.fstat(handle.fileno()).st_size == 0:
+            return "corrupt: not an ONNX model (empty file)"
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        data = memoryview(mapped)
+        try:
+            if data[0] != 0x08:  # ModelProto field 1 (ir_version), a varint, comes first
+                return "corrupt: not an ONNX model (it does not start with the IR version)"
+            graphs = [value for number, wire, value in pw.fields(data)
+                      if number == 7 and wire == pw.LENGTH]
+            if not graphs:
+                return "corrupt: not an ONNX model (no graph)"
+            for _ in pw.fields(graphs[0]):  # nodes, initializers, inputs, outputs
+                pass
+            del graphs
+        except pw.WireError as error:
+            return f"corrupt: not an ONNX model ({error})"
+        finally:
+            data.release()
+            try:
+                mapped.close()
+            except BufferError:  # a slice still held by a failed parse's frames: the GC closes it
+                pass
+    return None
+
+
+def _onnx(path: Path) -> ModelFile:
+    try:
+        damage = onnx_damage(path)
+    except OSError as error:
+        damage = f"unreadable ({error.strerror})"
+    if damage is None:
+        return ModelFile("onnx", path)
+    # validate/infer (OnnxModelLoader, --model onnx) read it first; ONNX Runtime's own
+    # message ("Protobuf parsing failed") names neither the cause nor the fix
+    item = ModelFile("unreadable", path, [damage])
+    hint = corrupt_graph_hint(path).replace("--format fzn", "--format onnx")
+    item.problem = f"{damage} ({hint})"
+    return item
 
 
 def scan_models(folder: Path, data_format: str | None = None,
@@ -400,7 +444,7 @@ def _artifact(path: Path, data_format: str | None, channels: int | None) -> Mode
     if name.endswith(".pb") and path.is_file():
         return _graph(path, data_format, channels)
     if name.endswith(".onnx") and path.is_file():
-        return ModelFile("onnx" if _is_onnx(path) else "unreadable", path)
+        return _onnx(path)
     if name == "model.trt" and path.is_file():
         return ModelFile("tensorrt_engine", path)
     return None
