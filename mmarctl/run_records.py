@@ -40,3 +40,61 @@ def read_summary(models_dir: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return summary if isinstance(summary, dict) else None
+
+
+def model_file(prefix_or_file: Path) -> Path:
+    """The file that stands for a model: a checkpoint prefix's ``.index`` (small, and it
+    changes with every save: it holds each tensor's checksum), else the file itself."""
+    path = Path(prefix_or_file)
+    index = path.with_name(path.name + ".index")
+    return index if index.is_file() else path
+
+
+def model_fingerprint(path: Path, root: Path | None = None) -> dict[str, Any] | None:
+    """What ``validate`` records in ``eval/metrics.json`` about the model it validated:
+    ``{"file": path (relative to the MMAR ``root`` when inside it), "mtime": seconds,
+    "sha256": hex}``, so that a later reader can tell the model was replaced since (see
+    :func:`model_replaced`). None when the file cannot be read."""
+    import hashlib
+
+    path = model_file(path)
+    try:
+        stat = path.stat()
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    shown = str(path.resolve())
+    if root is not None:
+        try:
+            shown = str(path.resolve().relative_to(Path(root).resolve()))
+        except ValueError:
+            pass
+    return {"file": shown, "mtime": stat.st_mtime, "sha256": digest.hexdigest()}
+
+
+def model_replaced(record: Any, root: Path) -> bool:
+    """True when the model file a ``validate`` recorded (:func:`model_fingerprint`) holds
+    another model now (retrained, finetuned); False when it is the same or cannot be told
+    (no record, the file gone). A copied MMAR is not flagged: only the content counts, and
+    the hash is computed only when the file's time changed."""
+    import hashlib
+
+    if not isinstance(record, dict) or not isinstance(record.get("file"), str) \
+            or not isinstance(record.get("sha256"), str):
+        return False
+    path = Path(record["file"])
+    if not path.is_absolute():
+        path = Path(root) / path
+    try:
+        if path.stat().st_mtime == record.get("mtime"):
+            return False
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return False
+    return digest.hexdigest() != record["sha256"]

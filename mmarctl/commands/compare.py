@@ -26,8 +26,8 @@ def compare(
 ) -> None:
     """Compare MMARs: config values that differ (resolved globals, components and their
     args by JSON path), then each run's best key metric and its epoch, epochs run, wall
-    time, and eval/metrics.json when validate ran (a damaged one is "unreadable", with a
-    warning naming the file).
+    time, and eval/metrics.json when validate ran (a damaged one is "unreadable", one about
+    an earlier model "stale", each with a warning naming the file).
 
     Reads only what runs leave in models/ and eval/. An MMAR that never trained says so in
     its column; exits 1 when none has trained. An AutoML source beside its trials is read
@@ -44,6 +44,8 @@ def compare(
     for run in comparison.runs:
         if run.eval_problem:  # its eval cells say "unreadable"; this says why
             err.print(f"warning: {run.eval_problem}", highlight=False, markup=False)
+        if run.eval_stale:  # its eval cells say "(stale: ...)"; this says which file
+            err.print(f"warning: {run.eval_stale}", highlight=False, markup=False)
     if as_json:
         print(json.dumps(comparison.to_json(show_all), indent=2))
     else:

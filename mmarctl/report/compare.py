@@ -33,7 +33,7 @@ from typing import Any, Sequence
 from mmarctl.errors import ConfigError, RuntimeFailure, UsageError
 from mmarctl.jsonio import format_json_path
 from mmarctl.report.curves import Curves, read_curves
-from mmarctl.run_records import read_summary
+from mmarctl.run_records import model_replaced, read_summary
 from mmarctl.staging import process_alive
 from mmarctl.variables import global_values
 from mmarctl.workspace import TRAIN_CONFIG, Workspace
@@ -42,6 +42,8 @@ from mmarctl.workspace import TRAIN_CONFIG, Workspace
 ABSENT = "-"
 #: An eval cell whose ``eval/metrics.json`` exists but cannot be read.
 UNREADABLE = "unreadable"
+#: Added to the eval cells of a run whose ``eval/metrics.json`` is about an earlier model.
+STALE = "(stale: model retrained since)"
 #: Row sections, in display order.
 SECTIONS = ("globals", "components", "results", "eval")
 _MISSING = object()
@@ -61,6 +63,9 @@ class RunRecord:
         note: how its config was read when not as training reads it (an AutoML source).
         eval_problem: why its ``eval/metrics.json`` exists but cannot be read (the file
             and the JSON error), or None.
+        eval_stale: why its ``eval/metrics.json`` is about an earlier model (the model file
+            validate recorded holds another model now: retrained or finetuned since), or
+            None.
     """
 
     label: str
@@ -71,6 +76,7 @@ class RunRecord:
     eval_summary: dict[str, float | None] | None
     note: str | None = None
     eval_problem: str | None = None
+    eval_stale: str | None = None
 
     @property
     def trained(self) -> bool:
@@ -107,7 +113,8 @@ class Comparison:
     def to_json(self, show_all: bool = False) -> dict[str, Any]:
         """Machine-readable form: the runs and the rows shown, values as text."""
         return {"runs": [{"label": run.label, "mmar": str(run.root), "trained": run.trained,
-                          **({"eval_problem": run.eval_problem} if run.eval_problem else {})}
+                          **({"eval_problem": run.eval_problem} if run.eval_problem else {}),
+                          **({"eval_stale": run.eval_stale} if run.eval_stale else {})}
                          for run in self.runs],
                 "rows": [{"section": row.section, "name": row.name, "values": row.values,
                           "differs": row.differs} for row in self.rows_shown(show_all)]}
@@ -179,10 +186,11 @@ def config_values(data: dict[str, Any], variables: dict[str, Any],
 
 
 def _eval_summary(workspace: Workspace, variables: dict[str, Any],
-                  given: str | Path) -> tuple[dict | None, str | None]:
-    """``eval/metrics.json``'s metrics, and why it cannot be read when it exists but is
+                  given: str | Path) -> tuple[dict | None, str | None, str | None]:
+    """``eval/metrics.json``'s metrics, why it cannot be read when it exists but is
     damaged (cut off, hand-edited): that run is not "not validated", and one damaged file
-    among 30 runs must not pass for one nobody validated."""
+    among 30 runs must not pass for one nobody validated; and why it is stale when the
+    model it validated was replaced since (a train after the validate)."""
     from mmarctl.errors import MmarError
     from mmarctl.jsonio import load_json
 
@@ -191,7 +199,7 @@ def _eval_summary(workspace: Workspace, variables: dict[str, Any],
         out_dir = workspace.root / out_dir
     path = out_dir / "metrics.json"
     if not path.exists():
-        return None, None
+        return None, None, None
     shown = workspace.display(path)
     if not Path(shown).is_absolute():  # named as the user named the MMAR
         shown = str(Path(given) / shown) if Path(given).resolve() == workspace.root else \
@@ -199,16 +207,23 @@ def _eval_summary(workspace: Workspace, variables: dict[str, Any],
     try:
         data = load_json(path, shown_as=shown, warn=lambda *_: None)
     except MmarError as error:
-        return None, str(error)
+        return None, str(error), None
     summary = data.get("summary") if isinstance(data, dict) else None
     if not isinstance(summary, dict):
-        return None, f"{shown}: no \"summary\" object: not as validate writes it"
+        return None, f"{shown}: no \"summary\" object: not as validate writes it", None
     result: dict[str, float | None] = {}
     for name, entry in summary.items():
         entry = entry if isinstance(entry, dict) else {}
         value = entry.get("value")
         result[name] = value if value is not None else entry.get("mean")
-    return result, None
+    stale = None
+    model = data.get("model")
+    if model_replaced(model, workspace.root):
+        when = data.get("validated_at")
+        stale = (f"{shown} is about an earlier model: {model['file']} was replaced after "
+                 f"validate ran{' (' + str(when) + ')' if when else ''}; run "
+                 f"`mmarctl validate {given}` again")
+    return result, None, stale
 
 
 #: The results row of an AutoML source whose alternatives ``train`` cannot pick from.
@@ -237,12 +252,14 @@ def read_run(path: str | Path, config: str = TRAIN_CONFIG) -> RunRecord:
     if isinstance(settings, dict) and settings:
         # The values the run trained with: its config as its --set values changed it.
         resolved, note = _resolve(workspace, config, settings)
-    eval_summary, eval_problem = _eval_summary(workspace, resolved.variables, path)
+    eval_summary, eval_problem, eval_stale = _eval_summary(workspace, resolved.variables,
+                                                           path)
     return RunRecord(label=workspace.root.name, root=workspace.root,
                      values=config_values(resolved.data, resolved.variables, workspace.root),
                      curves=read_curves(workspace.checkpoint_dir(resolved.variables)),
                      summary=read_summary(workspace.checkpoint_dir(resolved.variables)),
-                     eval_summary=eval_summary, note=note, eval_problem=eval_problem)
+                     eval_summary=eval_summary, note=note, eval_problem=eval_problem,
+                     eval_stale=eval_stale)
 
 
 def _resolve(workspace: Workspace, config: str,
@@ -360,10 +377,16 @@ def build_rows(runs: Sequence[RunRecord]) -> list[Row]:
     if not metrics and any(run.eval_problem for run in runs):
         metrics = ["metrics.json"]  # no run has readable metrics: still say which is damaged
     for name in metrics:
-        texts = [_metric((run.eval_summary or {}).get(name)) if run.eval_summary is not None
-                 else UNREADABLE if run.eval_problem else "not validated" for run in runs]
+        texts = [_eval_text(run, name) for run in runs]
         rows.append(Row("eval", name, texts, len(set(texts)) > 1))
     return rows
+
+
+def _eval_text(run: RunRecord, name: str) -> str:
+    if run.eval_summary is None:
+        return UNREADABLE if run.eval_problem else "not validated"
+    text = _metric(run.eval_summary.get(name))
+    return f"{text} {STALE}" if run.eval_stale else text
 
 
 def _equal(a: Any, b: Any) -> bool:

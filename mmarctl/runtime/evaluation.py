@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -353,7 +354,9 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
         # new metrics.json beside the previous run's report.html.
         with interrupts_held():
             report.files += write_metric_reports(output_dir, metrics, rows, report.metrics,
-                                                 skipped=report.skipped)
+                                                 skipped=report.skipped,
+                                                 model=_validated_model(workspace, loader,
+                                                                        loader_entry))
             if collector is not None:
                 from mmarctl.report.collector import describe_model
 
@@ -548,6 +551,22 @@ def _classification_row(output_dir: Path, case: str, scores: np.ndarray, first: 
     return path
 
 
+def _validated_model(workspace: Workspace, loader: Any, entry: Any) -> dict[str, Any]:
+    """What ``metrics.json`` records about the model validated: the loader as the report
+    names it, and the fingerprint of the file it loaded (so that ``compare`` can tell a
+    model retrained since from the one these metrics are about)."""
+    from mmarctl.report.collector import describe_model
+    from mmarctl.run_records import model_fingerprint
+
+    record: dict[str, Any] = {"loader": describe_model(entry)}
+    prefix = getattr(loader, "prefix", None)
+    path = prefix(workspace) if callable(prefix) else getattr(loader, "model_file_path", None)
+    if path:
+        path = Path(path) if Path(path).is_absolute() else Path(workspace.root) / path
+        record.update(model_fingerprint(path, workspace.root) or {})
+    return record
+
+
 def summarise(values: list[float]) -> dict[str, float]:
     """min, max, mean and count of the finite values (NaN when there is none)."""
     finite = [v for v in values if math.isfinite(v)]
@@ -560,7 +579,8 @@ def summarise(values: list[float]) -> dict[str, float]:
 def write_metric_reports(output_dir: Path, metrics: list[Any],
                          rows: list[tuple[str, list[float]]],
                          results: dict[str, float],
-                         skipped: Mapping[str, str] | None = None) -> list[Path]:
+                         skipped: Mapping[str, str] | None = None,
+                         model: Mapping[str, Any] | None = None) -> list[Path]:
     """``metrics.json``, ``metrics_per_case.csv`` and ``metrics_summary.txt`` in ``output_dir``,
     and the ``report_path`` file of each of mmarctl's metrics, all renamed into place together.
 
@@ -568,7 +588,9 @@ def write_metric_reports(output_dir: Path, metrics: list[Any],
     an AUC, which has no per-case value) and ``min``/``max``/``mean``/``count`` of the
     finite per-case values. ``skipped`` (case -> why) are the cases ``skip_bad_cases`` left
     out: ``metrics.json`` lists them under ``"skipped"`` (empty when none) and the summary
-    text counts them.
+    text counts them. ``model`` (what was validated: the loader, and the file's path, time
+    and SHA-256, see :func:`mmarctl.run_records.model_fingerprint`) is kept as ``"model"``
+    with ``"validated_at"`` (ISO time), so a reader can tell metrics of an earlier model.
     """
     skipped = dict(skipped or {})
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -592,6 +614,9 @@ def write_metric_reports(output_dir: Path, metrics: list[Any],
                                       for n, v in zip(names, values)}}
                      for case, values in rows],
         "skipped": [{"case": case, "reason": reason} for case, reason in skipped.items()]}
+    if model is not None:
+        document["model"] = dict(model)
+        document["validated_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
     text_path = output_dir / "metrics_summary.txt"
     lines = [f"{'metric':<24} {'value':>10} {'min':>10} {'max':>10} {'mean':>10} {'cases':>6}"]
