@@ -21,6 +21,7 @@ from mmarctl.check.spatial_axes import AxisRule, header_axes_problems
 from mmarctl.errors import ConfigError
 from mmarctl.jsonio import load_json, split_location
 from mmarctl.problems import NOTE, Problem
+from mmarctl.runtime.pipelines.base import data_root
 from mmarctl.runtime.pipelines.class_labels import MISSING, class_label_problem
 from mmarctl.runtime.transforms.loaders import missing_fields
 from mmarctl.schemas.validator import validate
@@ -162,7 +163,7 @@ def check_data(uses: list[DataUse], display, counts: DataCounts | None = None, *
         seen.add(identity)
         if use.base_dir == "":
             # The pipeline reads an empty data_file_base_dir as the datalist's folder.
-            use = dataclasses.replace(use, base_dir=str(Path(use.datalist).parent))
+            use = dataclasses.replace(use, base_dir=str(data_root(use.datalist, "")))
         path = Path(use.datalist)
         shown = display(path)
         if use.datalist not in loaded:

@@ -140,6 +140,13 @@ def run_chain(transforms: Sequence[Any], samples: list[Sample],
     return samples
 
 
+def data_root(data_list_file_path: str | os.PathLike, data_file_base_dir: Any) -> Path:
+    """The folder a datalist's item paths are relative to: ``data_file_base_dir``
+    (DATA_ROOT), or, when it is empty or not given, the datalist's own folder (Clara's
+    rule; ``check`` resolves it the same way)."""
+    return Path(data_file_base_dir or Path(data_list_file_path).parent)
+
+
 class ImagePipeline(Component):
     """Base class of the Clara image pipelines.
 
@@ -169,7 +176,7 @@ class ImagePipeline(Component):
             raise argcheck.fail(name, "data_list_file_path", "a path to a datalist JSON",
                                 data_list_file_path)
         self.data_list_file_path = Path(data_list_file_path)
-        self.data_file_base_dir = Path(data_file_base_dir or self.data_list_file_path.parent)
+        self.data_file_base_dir = data_root(self.data_list_file_path, data_file_base_dir)
         if not isinstance(data_list_key, str):
             raise argcheck.fail(name, "data_list_key", "a datalist key", data_list_key)
         self.data_list_key = data_list_key
