@@ -77,6 +77,36 @@ def shown_from_here(path: Path | str) -> str:
         return str(resolved)
 
 
+def _mmar_holding(folder: Path) -> Path | None:
+    """The MMAR (a folder with ``config/``) that is ``folder`` or holds it, or None."""
+    for candidate in (folder, *folder.parents):
+        if (candidate / "config").is_dir():
+            return candidate
+    return None
+
+
+#: Set to a worker's rank by horovodrun and mpirun: only rank 0 (or no launcher) speaks.
+_RANK_VARS = ("HOROVOD_RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK")
+
+
+def _note_mmar_root_elsewhere(root: Path) -> None:
+    """One note when ``$MMAR_ROOT`` (a sourced set_env.sh, an old ``export`` in ~/.bashrc)
+    picks ``root`` while the current folder is inside another MMAR: the verb would otherwise
+    silently work on an MMAR the user is not standing in."""
+    if any(os.environ.get(name, "0") != "0" for name in _RANK_VARS):
+        return
+    try:
+        here = _mmar_holding(Path.cwd().resolve())
+    except OSError:  # the current folder was deleted: nothing to compare with
+        return
+    if here is None or here == root:
+        return
+    from mmarctl.console import err
+
+    err.print(f"note: using $MMAR_ROOT={root}, not {here} where you are (give the MMAR as an "
+              "argument, or unset MMAR_ROOT)", highlight=False, markup=False)
+
+
 @dataclass(frozen=True)
 class Workspace:
     """An MMAR folder on disk."""
@@ -88,7 +118,9 @@ class Workspace:
                environ: Mapping[str, str] | None = None) -> "Workspace":
         """Find the MMAR from a path argument, else ``$MMAR_ROOT``, else the current folder.
 
-        A path inside an MMAR (``my-exp/config``) finds the MMAR that holds it.
+        A path inside an MMAR (``my-exp/config``) finds the MMAR that holds it. When
+        ``$MMAR_ROOT`` decides while the current folder is inside another MMAR, a note on
+        stderr names both.
 
         Raises:
             WorkspaceError: when no MMAR is found.
@@ -103,9 +135,11 @@ class Workspace:
             raise WorkspaceError("no such folder", file=where,
                                  hint=env_hint if from_env else None)
         start = start.resolve()
-        for candidate in (start, *start.parents):
-            if (candidate / "config").is_dir():
-                return cls(candidate)
+        root = _mmar_holding(start)
+        if root is not None:
+            if from_env:
+                _note_mmar_root_elsewhere(root)
+            return cls(root)
         raise WorkspaceError(
             "not an MMAR: no config/ folder here or above",
             file=f"$MMAR_ROOT={start}" if from_env else start,

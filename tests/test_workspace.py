@@ -172,3 +172,27 @@ def test_the_mmars_own_files_are_never_taken_from_the_current_folder(tmp_path: P
     for name in ("environment.json", "config_train.json", "config_validation.json"):
         assert ws.config_path(name) == bare / "config" / name
     assert ws.environment() == {}
+
+
+def test_a_leftover_mmar_root_is_named_when_you_stand_in_another_mmar(tmp_path: Path,
+                                                                       monkeypatch, capsys):
+    """`source a/commands/set_env.sh; cd b; mmarctl check` checked a without a word."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    for root in (a, b):
+        (root / "config").mkdir(parents=True)
+    for name in ("HOROVOD_RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(b / "config")
+    assert Workspace.locate(None, environ={"MMAR_ROOT": str(a)}).root == a.resolve()
+    assert capsys.readouterr().err.split() == (
+        f"note: using $MMAR_ROOT={a.resolve()}, not {b.resolve()} where you are (give the "
+        "MMAR as an argument, or unset MMAR_ROOT)").split()
+    Workspace.locate(b, environ={"MMAR_ROOT": str(a)})  # an argument: no note
+    monkeypatch.chdir(a)
+    Workspace.locate(None, environ={"MMAR_ROOT": str(a)})  # the same MMAR: no note
+    monkeypatch.chdir(tmp_path)
+    Workspace.locate(None, environ={"MMAR_ROOT": str(a)})  # in no MMAR: Clara's habit, no note
+    monkeypatch.chdir(b)
+    monkeypatch.setenv("HOROVOD_RANK", "1")
+    Workspace.locate(None, environ={"MMAR_ROOT": str(a)})  # a worker: rank 0 says it
+    assert capsys.readouterr().err == ""
