@@ -33,10 +33,15 @@ def targets_like(y_true: tf.Tensor, y_pred: tf.Tensor, is_onehot: bool) -> tf.Te
         raise DataError(f"one-hot targets have {given} channels but the prediction has "
                         f"{channels}", hint="set is_onehot_targets to false for a class-index "
                         "label, or match the network's num_classes to the label channels")
+    if not is_onehot and given is not None and given != 1:
+        # Also under one output channel: a 3-channel label (an RGB mask PNG, a one-hot
+        # file) would broadcast against the sigmoid output and train on nonsense.
+        hint = ("set is_onehot_targets to true for one-hot labels" if channels != 1 else
+                "save each mask as one grey (class-index) channel: an RGB mask PNG or a "
+                "one-hot label file has several")
+        raise DataError(f"a class-index label needs one channel, got {given} (prediction has "
+                        f"{channels})", hint=hint)
     if is_onehot or channels == 1:
         return tf.cast(y_true, tf.float32)
-    if given is not None and given != 1:
-        raise DataError(f"a class-index label needs one channel, got {given} (prediction has "
-                        f"{channels})", hint="set is_onehot_targets to true for one-hot labels")
     labels = tf.cast(tf.round(y_true[..., 0]), tf.int32)
     return tf.one_hot(labels, depth=channels, dtype=tf.float32)
