@@ -53,3 +53,18 @@ def test_data_without_index_is_incomplete(mmar):
     assert result.output.strip() == ("error: models/model.ckpt: incomplete: model.ckpt.index "
                                      "is missing (copy it again, or train again)")
     assert not (mmar / "models" / "export.json").exists()
+
+
+def test_ckpt_naming_an_exported_model_says_what_it_is(mmar):
+    models = mmar / "models"
+    (models / "model.onnx").write_bytes(b"\x08\x08\x3a\x00")
+    (models / "saved_model").mkdir()
+    (models / "saved_model" / "saved_model.pb").write_bytes(b"")
+    result = runner.invoke(app, ["export", str(mmar), "--ckpt", str(models / "model.onnx")])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "error: --ckpt models/model.onnx: an ONNX model, not a checkpoint (export reads a "
+        "checkpoint (models/model.ckpt) or a frozen graph (.pb))")
+    result = runner.invoke(app, ["export", str(mmar), "--ckpt", str(models / "saved_model")])
+    assert result.exit_code == 1
+    assert "--ckpt models/saved_model: a SavedModel folder, not a checkpoint" in result.output

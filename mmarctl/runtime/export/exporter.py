@@ -210,6 +210,8 @@ def export_mmar(workspace: Any, request: ExportRequest,
         from mmarctl.runtime.model_sources.tf1_checkpoint import require_tf1_weights
 
         require_tf1_weights(Path(prefix))  # a Clara .meta whose weights files are gone
+        if request.checkpoint:
+            _refuse_other_kind(workspace, Path(prefix))
         raise RuntimeFailure(f"no checkpoint at {workspace.display(Path(prefix))}",
                              hint="train first (`mmarctl train`), or pass --ckpt PATH")
     logs.quiet_tensorflow()
@@ -272,6 +274,24 @@ def _refuse_incomplete(workspace: Any, request: ExportRequest, prefix: Path) -> 
     raise RuntimeFailure(f"{workspace.display(prefix)}: incomplete: "
                          f"{' and '.join(missing) or 'a file'} is missing",
                          hint=DAMAGED_HINT)
+
+
+#: What ``--ckpt`` may name instead of a checkpoint, in the user's words.
+_NOT_A_CHECKPOINT = {"onnx": "an ONNX model", "saved_model": "a SavedModel folder",
+                     "tensorrt_engine": "a TensorRT engine"}
+
+
+def _refuse_other_kind(workspace: Any, path: Path) -> None:
+    """Refuse ``--ckpt`` naming an exported model (an ONNX file, a SavedModel folder) by
+    what it is: "no checkpoint at ... (pass --ckpt PATH)" would puzzle a user who did."""
+    from mmarctl.model_files import scan_model
+
+    item = scan_model(path) if path.exists() else None
+    what = _NOT_A_CHECKPOINT.get(item.kind) if item is not None else None
+    if what is not None:
+        raise RuntimeFailure(f"--ckpt {workspace.display(path)}: {what}, not a checkpoint",
+                             hint="export reads a checkpoint (models/model.ckpt) or a frozen "
+                                  "graph (.pb)")
 
 
 def _make_staging(workspace: Any, out_dir: Path) -> Path:
