@@ -46,7 +46,7 @@ def check_destination(dest: Path, *, allow_empty: bool) -> None:
     """
     dest = Path(dest)
     if not dest.is_absolute():
-        _current_folder()  # one line, not a traceback, when the shell's folder was deleted
+        current_folder()  # one line, not a traceback, when the shell's folder was deleted
     if not (allow_empty and dest.is_dir() and not dest.is_symlink()):
         _check_parent(dest)  # an existing folder is written into: its parent's mode is moot
     if dest.is_symlink():
@@ -69,7 +69,7 @@ def check_destination(dest: Path, *, allow_empty: bool) -> None:
                              hint="choose a folder you can write to")
 
 
-def _current_folder() -> Path:
+def current_folder() -> Path:
     """The current folder.
 
     Raises:
@@ -79,7 +79,7 @@ def _current_folder() -> Path:
         return Path.cwd()
     except FileNotFoundError:
         raise WorkspaceError("the current folder no longer exists (deleted or moved away)",
-                             file=".", hint="cd to an existing folder and run it again") from None
+                             hint="cd to an existing folder and run it again") from None
 
 
 def _check_parent(dest: Path) -> None:

@@ -159,3 +159,12 @@ def test_a_deleted_current_folder_is_one_line_not_a_traceback(tmp_path, monkeypa
     gone.rmdir()
     with pytest.raises(WorkspaceError, match="the current folder no longer exists"):
         check_destination(Path("sub"), allow_empty=True)
+    from typer.testing import CliRunner
+
+    from mmarctl.cli import app
+
+    for argv in (["init", "sub"], ["data", "synth", "sub", "--cases", "2", "--size", "16"]):
+        result = CliRunner().invoke(app, argv)
+        assert result.exit_code == 1, result.output
+        assert "error: the current folder no longer exists" in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import os
 from typing import Annotated, Optional
 
 import typer
@@ -96,9 +97,12 @@ def synth(
 
     2D slices as NumPy arrays: mmarctl data synth spine-data --kind spine2d --format npy
     """
+    from mmarctl.staging import current_folder
     from mmarctl.synth import resolve_target, synthesize
     from mmarctl.synth_kinds import choose
 
+    if not os.path.isabs(os.path.expanduser(dest)):
+        current_folder()  # one line, not a traceback, when the shell's folder was deleted
     target = resolve_target(dest, _given_options(
         cases=cases, size=None if size == 64 else size, shape=shape, compress=compress,
         seed=seed or None, task=_value(task), kind=_value(kind), format=_value(file_format),
