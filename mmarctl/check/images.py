@@ -58,7 +58,8 @@ def header_problems(items: list, base: Path, fields: list[str],
                     expected_channels: int | None,
                     known: dict[Path, Geometry | None] | None = None,
                     kinds: dict[str, str] | None = None, *,
-                    reoriented: frozenset[str] = frozenset()) -> list[str]:
+                    reoriented: frozenset[str] = frozenset(),
+                    class_index_labels: bool = False) -> list[str]:
     """Messages (one per kind) for the NIfTI files of ``fields`` in ``items``.
 
     Args:
@@ -73,6 +74,9 @@ def header_problems(items: list, base: Path, fields: list[str],
         kinds: :func:`file_kind` of the paths already looked at (each file stat'ed once).
         reoriented: the fields whose LoadNifti has ``as_closest_canonical``: the files of
             one multi-file item (BraTS modalities) are compared as reoriented to RAS+.
+        class_index_labels: the training loss takes class-index labels
+            (``is_onehot_targets`` false): a ``label`` file with several channels (a
+            one-hot label on the 4th axis) is reported.
     """
     from mmarctl.console import progress
 
@@ -85,7 +89,7 @@ def header_problems(items: list, base: Path, fields: list[str],
         for index, item in enumerate(items):
             bar.update(1)
             checked = _item_headers(item, base, fields, expected_channels, known, kinds,
-                                    found, checked)
+                                    found, checked, class_index_labels)
             for field in fields:
                 _stack_difference(item, index, base, field, field in reoriented, known,
                                   found, stacks[field])
@@ -155,7 +159,8 @@ def _axes(values) -> str:
 
 def _item_headers(item: Any, base: Path, fields: list[str], expected_channels: int | None,
                   known: dict[Path, Geometry | None] | None, kinds: dict[str, str] | None,
-                  found: dict[str, list[str]], checked: int) -> int:
+                  found: dict[str, list[str]], checked: int,
+                  class_index_labels: bool = False) -> int:
     """:func:`header_problems` for one item: its findings go into ``found``; returns the
     number of files checked so far."""
     if isinstance(item, str):
@@ -180,6 +185,8 @@ def _item_headers(item: Any, base: Path, fields: list[str], expected_channels: i
             if (field == "image" and expected_channels is not None and channels
                     and channels != expected_channels):
                 found["channels"].append(f"{names[0]} ({channels})")
+            if field == "label" and class_index_labels and channels and channels != 1:
+                found["label_channels"].append(f"{names[0]} ({channels})")
     return checked
 
 
@@ -354,14 +361,18 @@ PNG_COLOURS = {0: "grey", 2: "RGB", 3: "palette", 4: "grey+alpha", 6: "RGBA"}
 
 def png_problems(items: list, base: Path, fields: list[str],
                  expected_channels: int | None = None,
-                 kinds: dict[str, str] | None = None) -> list[str]:
+                 kinds: dict[str, str] | None = None, *,
+                 class_index_labels: bool = False) -> list[str]:
     """Messages for the files of ``fields`` (which LoadPng reads) that are not PNG files,
     from their first eight bytes (a NIfTI data set under a 2-D PNG MMAR's loaders), and for
     the ``image`` files whose colour type (the IHDR chunk: 29 bytes in) gives another
     channel count than ``expected_channels`` (grey PNGs under an RGB MMAR), as
-    :func:`header_problems` compares a NIfTI file's channels.
+    :func:`header_problems` compares a NIfTI file's channels. With ``class_index_labels``
+    (the loss's ``is_onehot_targets`` false), ``label`` masks must be grey: Kvasir-SEG
+    ships RGB masks.
     """
     wrong, channels, unreadable, checked = [], [], defaultdict(list), 0
+    colour_masks: list[str] = []
     for item in items:
         item = {"image": item} if isinstance(item, str) else item
         if not isinstance(item, dict):
@@ -386,7 +397,15 @@ def png_problems(items: list, base: Path, fields: list[str],
                 if (field == "image" and expected_channels is not None and count is not None
                         and count != expected_channels):
                     channels.append(f"{name} ({count}, {PNG_COLOURS[colour]})")
+                if (field == "label" and class_index_labels and count is not None
+                        and count != 1):
+                    colour_masks.append(f"{name} ({PNG_COLOURS[colour]})")
     found = []
+    if colour_masks:
+        found.append(f"{len(colour_masks)} of {checked} label PNGs are not grey, but the loss "
+                     f"takes one class-index channel (is_onehot_targets false): "
+                     f"{listed(colour_masks)} (save masks as grey PNGs, e.g. "
+                     f"Image.open(f).convert('L'))")
     if wrong:
         found.append(f"{len(wrong)} of {checked} files are not PNG files (LoadPng reads "
                      f"them): {listed(wrong)}")
@@ -704,6 +723,12 @@ def _line(kind: str, files: list[str], checked: int, expected: int | None) -> st
                 f"({reason}): {names}")
     if kind == "datatype":
         return f"{len(files)} of {checked} NIfTI files: {reason}: {names}"
+    if kind == "label_channels":
+        return (f"{len(files)} label file{'' if len(files) == 1 else 's'} "
+                f"{'has' if len(files) == 1 else 'have'} several channels (one-hot on the 4th "
+                f"axis), but the loss takes class indices (is_onehot_targets false): {names} "
+                f"(save each label as one class-index volume, or set the loss's "
+                f"is_onehot_targets to true)")
     what = {
         "unreadable": "have no readable NIfTI header",
         "shape": "have fewer than 2 axes or an empty axis",

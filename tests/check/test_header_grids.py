@@ -120,3 +120,26 @@ def test_an_rgb_nifti_is_named_as_such(tmp_path):
     (line,) = header_problems([{"image": "rgb.nii.gz"}], tmp_path, ["image"], 1)
     assert "RGB NIfTI (datatype RGB24, 3 colour values per voxel) is not supported" in line
     assert "rgb.nii.gz" in line and "corrupt" not in line
+
+
+def test_a_one_hot_label_under_a_class_index_loss(tmp_path):
+    """The caller (check's data pass) says whether the loss takes class indices."""
+    _save(tmp_path / "image.nii.gz", AFFINE)
+    _save(tmp_path / "label.nii.gz", AFFINE, np.zeros(SHAPE + (2,), np.uint8))
+    items = [{"image": "image.nii.gz", "label": "label.nii.gz"}]
+    assert header_problems(items, tmp_path, ["label"], None) == []
+    (line,) = header_problems(items, tmp_path, ["label"], None, class_index_labels=True)
+    assert line.startswith("1 label file has several channels") and "label.nii.gz (2)" in line
+
+
+def test_rgb_mask_pngs_under_a_class_index_loss(tmp_path):
+    from PIL import Image
+
+    from mmarctl.check.images import png_problems
+
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "grey.png")
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "rgb.png")
+    items = [{"image": "grey.png", "label": "grey.png"}, {"image": "grey.png", "label": "rgb.png"}]
+    assert png_problems(items, tmp_path, ["image", "label"], 1) == []
+    (line,) = png_problems(items, tmp_path, ["image", "label"], 1, class_index_labels=True)
+    assert "label PNGs are not grey" in line and "rgb.png (RGB)" in line
