@@ -98,13 +98,14 @@ def test_multi_process_options_are_handed_to_the_launcher(tmp_path, monkeypatch)
     calls = []
     monkeypatch.setattr(launcher, "launch", lambda argv, **kw: calls.append((argv, kw)) or 0)
     root = make_mmar(tmp_path / "m")
-    result = invoke("train", root, "--gpus", "2", "--cpu", "--epochs", "3", "--set", "X=1",
-                    "--launcher", "mpirun")
+    # (a key the configs read: one that nothing reads is refused, see test_check.py)
+    result = invoke("train", root, "--gpus", "2", "--cpu", "--epochs", "3", "--set",
+                    "DATA_LIST_KEY=validation", "--launcher", "mpirun")
     assert result.exit_code == 0, result.output
     argv, kwargs = calls[0]
     assert argv[:2] == ["train", str(root.resolve())]
-    assert argv[2:] == ["--set", "X=1", "--set", "multi_gpu=true", "--epochs", "3",
-                        "--config-train", "config_train.json"]
+    assert argv[2:] == ["--set", "DATA_LIST_KEY=validation", "--set", "multi_gpu=true",
+                        "--epochs", "3", "--config-train", "config_train.json"]
     # The models/ lock, held while the launcher ran, goes to it (mmarctl.locks).
     locks = kwargs.pop("locks")
     assert [lock.path for lock in locks] == [root.resolve() / "models" / ".mmarctl.lock"]

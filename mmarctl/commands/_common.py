@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated, Any, Callable, Optional
 
 import typer
+
+
+def one_of(*values: str) -> Callable[[Optional[str]], Optional[str]]:
+    """An option callback that holds a text value to ``values`` as it is parsed: a typo is
+    a usage error (exit 2) before any MMAR is looked for, worded as every choice option's
+    (``--launcher must be gloo or mpirun (got foo)``)."""
+    def check(value: Optional[str]) -> Optional[str]:
+        if value is not None and value not in values:
+            choices = f"{', '.join(values[:-1])} or {values[-1]}" if len(values) > 1 else values[0]
+            raise typer.BadParameter(f"must be {choices} (got {value})")
+        return value
+    return check
+
+
+def completing(*values: str) -> Callable[[Any, Any, str], list[str]]:
+    """A ``shell_complete`` function offering ``values`` (those starting with what is typed)."""
+    def complete(ctx: Any, param: Any, incomplete: str) -> list[str]:
+        return [value for value in values if value.startswith(incomplete)]
+    return complete
+
 
 MmarArgument = Annotated[
     Optional[str],
@@ -24,6 +44,7 @@ SetOption = Annotated[
 TrackingOption = Annotated[
     Optional[str],
     typer.Option("--tracking", metavar="mlflow|none", show_default=False,
+                 callback=one_of("mlflow", "none"), shell_complete=completing("mlflow", "none"),
                  help="Track the run in MLflow (mlflow) or never (none). Default: off, unless "
                       "MLFLOW_TRACKING_URI is set or the config sets `tracking` / "
                       "MLFLOW_TRACKING_URI (docs/tracking.md)."),

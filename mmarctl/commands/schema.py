@@ -6,9 +6,13 @@ from typing import Annotated, Optional
 
 import typer
 
+from mmarctl.commands._common import completing
+from mmarctl.schemas import NAMES
+
 
 def schema(
     name: Annotated[Optional[str], typer.Argument(
+        shell_complete=completing(*NAMES),
         help="Schema to print: config_train, config_validation, environment or datalist.",
         show_default=False)] = None,
     list_names: Annotated[bool, typer.Option(

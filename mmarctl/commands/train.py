@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from mmarctl.commands._common import (AmpOption, MmarArgument, SetOption, TrackingOption,
-                                      TrackingUriOption)
+                                      TrackingUriOption, completing, one_of)
 from mmarctl.locks import lock_folder, scoped
 from mmarctl.runtime.run_settings import MAX_SEED
 
@@ -44,13 +44,32 @@ GpusOption = Annotated[int, typer.Option(
          "data-parallel training (sets multi_gpu).")]
 CpuOption = Annotated[bool, typer.Option(
     "--cpu", help="With --gpus N: run N CPU processes instead (for testing multi-process runs).")]
+def _hosts(value: Optional[str]) -> Optional[str]:
+    """``--hosts`` read as it is parsed: a malformed list is a usage error before any MMAR
+    is looked for (the launcher reads it again)."""
+    if value is None:
+        return value
+    from mmarctl.errors import UsageError
+    from mmarctl.launcher import parse_hosts
+
+    try:
+        parse_hosts(value)
+    except UsageError as error:
+        if error.message.startswith("--hosts entries"):
+            raise typer.BadParameter(f"must be HOST:SLOTS entries with SLOTS >= 1, e.g. "
+                                     f"node1:4,node2:4 (got {value})") from None
+        raise typer.BadParameter(error.message.removeprefix("--hosts ")) from None
+    return value
+
+
 HostsOption = Annotated[Optional[str], typer.Option(
-    "--hosts", metavar="HOST:N,...", help="Hosts and slots for multi-machine training, "
+    "--hosts", metavar="HOST:N,...", callback=_hosts, help="Hosts and slots for multi-machine training, "
                                           "e.g. node1:4,node2:4.")]
 HostfileOption = Annotated[Optional[Path], typer.Option(
     "--hostfile", metavar="FILE", help="A Horovod/MPI hostfile instead of --hosts.")]
 LauncherOption = Annotated[str, typer.Option(
-    "--launcher", metavar="gloo|mpirun",
+    "--launcher", metavar="gloo|mpirun", callback=one_of("gloo", "mpirun"),
+    shell_complete=completing("gloo", "mpirun"),
     help="How the processes of --gpus N / --hosts are started: gloo (horovodrun --gloo) or "
          "mpirun.")]
 
