@@ -60,6 +60,7 @@ def model_findings(workspace: Workspace, env: Mapping[str, Any], *,
              for item in items if not (item.kind == "unreadable" and item.problem)]
     if only is None:
         notes.extend(_unwritable_note(workspace, checkpoint_folder(workspace, env)))
+        notes.extend(_manifest_note(workspace, checkpoint_folder(workspace, env)))
         if not items:  # an MMAR not trained yet: say what that means for the other verbs
             shown = workspace.display(checkpoint_folder(workspace, env))
             notes.append(Problem(shown, "", f"no model in {shown}/ yet: validate, infer, "
@@ -262,6 +263,17 @@ def _unwritable_note(workspace: Workspace, folder: Path) -> list[Problem]:
     return [Problem(shown, "", f"{shown}/ is not writable: {verbs} will refuse "
                     "to run (they write there); validate and infer read it as it is (make "
                     "it writable, or set MMAR_CKPT_DIR to a writable folder)", NOTE)]
+
+
+def _manifest_note(workspace: Workspace, folder: Path) -> list[Problem]:
+    """A note for an ``export.json`` that cannot be read: validate and infer then run the
+    exports without its node names and layout, and without the freshness check."""
+    from mmarctl.runtime.export.manifest import MANIFEST_LOST, manifest_problem
+
+    problem = manifest_problem(folder, workspace.display)
+    if problem is None:
+        return []
+    return [Problem("", "", f"{problem}: {MANIFEST_LOST} (export again to write it)", NOTE)]
 
 
 def checkpoint_folder(workspace: Workspace, env: Mapping[str, Any]) -> Path:

@@ -393,6 +393,11 @@ def came_with(workspace: Any, out_dir: Path, previous: dict | None, source_sha25
     said once, neutrally, when first found."""
     from mmarctl.runtime.export.freshness import came_with_mmar
 
+    from mmarctl.runtime.export.manifest import manifest_problem
+
+    damaged = manifest_problem(out_dir, workspace.display)
+    if damaged is not None:
+        log(f"{damaged}: written afresh")
     written = [r.format for r in results if r.skipped in (None, SOURCE_ITSELF)]
     shipped = came_with_mmar(out_dir, previous, source_sha256, written, workspace.display)
     if previous is None:

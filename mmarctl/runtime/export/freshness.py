@@ -15,7 +15,8 @@ from typing import Callable
 
 from mmarctl.runtime.checkpoint import checkpoint_files
 from mmarctl.runtime.export.exporter import ARTIFACTS, SOURCE_ITSELF
-from mmarctl.runtime.export.manifest import MANIFEST, checkpoint_digest, read_manifest
+from mmarctl.runtime.export.manifest import (MANIFEST, MANIFEST_LOST, checkpoint_digest,
+                                             manifest_problem, read_manifest)
 
 CHECKPOINT = "model.ckpt"
 
@@ -30,6 +31,11 @@ def stale_export_warning(model_file: Path, mmar: Path,
     fmt = next((f for f, name in ARTIFACTS.items() if name == model_file.name), None)
     manifest = read_manifest(folder)
     files = checkpoint_files(folder / CHECKPOINT)
+    if fmt is not None and manifest is None:
+        problem = manifest_problem(folder, display)  # damaged: say what is not used
+        if problem is not None:
+            return (f"{problem}: {MANIFEST_LOST} (run `mmarctl export {mmar} --format {fmt}` "
+                    "to write it again)")
     if fmt is None or manifest is None or not all(p.is_file() for p in files):
         return None
     entry = manifest.get("formats", {}).get(fmt)

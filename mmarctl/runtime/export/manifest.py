@@ -112,6 +112,33 @@ def read_manifest(models_dir: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+#: What is lost when export.json cannot be read (said after :func:`manifest_problem`'s line).
+MANIFEST_LOST = ("the exports' node names and layout it records, and the check that they are "
+                 "from the current checkpoint, are not used")
+
+
+def manifest_problem(models_dir: Path, display: Any = str) -> str | None:
+    """Why ``models_dir/export.json`` cannot be read (``models/export.json:1:13: invalid
+    JSON: Expecting value``, or not a JSON object), else None (readable, or not there).
+    :func:`read_manifest` reads such a file as no manifest at all; this says so."""
+    from mmarctl.errors import MmarError
+
+    path = Path(models_dir) / MANIFEST
+    if not path.exists():
+        return None
+    shown = display(path)
+    try:
+        data = load_json(path, shown_as=shown)
+    except MmarError as error:
+        text = str(error)
+        return text if text.startswith(shown) else f"{shown}: {text}"
+    except (OSError, ValueError) as error:
+        return f"{shown}: unreadable ({getattr(error, 'strerror', None) or error})"
+    if not isinstance(data, dict):
+        return f"{shown}: not a JSON object"
+    return None
+
+
 def write_manifest(models_dir: Path, manifest: dict[str, Any]) -> Path:
     """Write ``models/export.json`` atomically."""
     path = Path(models_dir) / MANIFEST
