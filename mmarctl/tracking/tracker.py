@@ -60,6 +60,46 @@ def short_reason(error: BaseException) -> str:
     return text[:160]
 
 
+def rehome_embedded_store(uri: str, artifacts: str) -> str | None:
+    """Point an embedded store that was copied or moved with its MMAR at its own artifacts.
+
+    MLflow keeps absolute artifact locations in the store (``file:///old/MMAR/mlartifacts``
+    per experiment, ``.../<run>/artifacts`` per run): a copied MMAR would upload into the
+    original's ``mlartifacts/`` (or recreate it once deleted), and ``mlflow ui`` on the copy
+    would look for the files there. The ``mlartifacts/`` that came with the copy holds
+    those files, so every location under another MMAR's ``mlartifacts`` is rewritten to
+    ``artifacts`` (this MMAR's). Plain SQLite, before MLflow opens the file.
+
+    Returns:
+        the old location (for a note), or None when nothing was rewritten (a new store, one
+        in place, or one that cannot be read: MLflow then says what is wrong).
+    """
+    import sqlite3
+
+    database = Path(uri.split(":///", 1)[1]) if ":///" in uri else None
+    if database is None or not database.is_file():
+        return None
+    try:
+        with sqlite3.connect(database, timeout=30) as connection:
+            rows = connection.execute(
+                "SELECT artifact_location FROM experiments").fetchall()
+            old = sorted({location for (location,) in rows
+                          if isinstance(location, str) and location != artifacts
+                          and location.rstrip("/").endswith("/mlartifacts")
+                          and location.startswith("file:")})
+            for location in old:
+                connection.execute(
+                    "UPDATE experiments SET artifact_location = ? WHERE artifact_location = ?",
+                    (artifacts, location))
+                connection.execute(
+                    "UPDATE runs SET artifact_uri = ? || substr(artifact_uri, ?) "
+                    "WHERE substr(artifact_uri, 1, ?) = ?",
+                    (artifacts, len(location) + 1, len(location) + 1, location + "/"))
+    except sqlite3.Error:
+        return None
+    return old[0] if old else None
+
+
 class Tracker:
     """One MLflow run (see the module docstring).
 
@@ -182,6 +222,13 @@ class Tracker:
 
         for name in ("mlflow", "alembic"):  # their INFO lines (table creation) are noise here
             logging.getLogger(name).setLevel(logging.WARNING)
+        if self.settings.source == "embedded" and self.settings.artifact_location:
+            old = rehome_embedded_store(self.settings.uri or "",
+                                        self.settings.artifact_location)
+            if old:
+                self.warn(f"note: the MMAR's MLflow store was copied or moved: its artifact "
+                          f"locations now point into {self.settings.artifact_location} "
+                          f"(were {old})")
         client = MlflowClient(tracking_uri=self.settings.uri)
         experiment_id = self.settings.experiment_id or self._experiment(client)
         tags = dict(self.tags)
