@@ -240,16 +240,21 @@ def read_header(path: Path) -> Any:
         raw.seek(0)
         named_gz = path.name.lower().endswith(".gz")
         if not compressed and named_gz:
-            raise HeaderError(f"not a gzip file though named .gz; it starts with "
-                              f"{_start(raw.read(8))}")
+            head = raw.read(8)
+            if _header_size(head) is not None:
+                raise HeaderError("not a gzip file though named .gz: an uncompressed NIfTI "
+                                  "(name it .nii, or gzip it)")
+            other = _other_format(head + raw.read(132))
+            raise HeaderError(f"not a gzip file though named .gz; {other}" if other else
+                              f"not a gzip file though named .gz; it starts with "
+                              f"{_start(head)}")
         if compressed and not named_gz:  # nibabel goes by the name: let it say what it sees
             return _load_header(path, raw.read(8))
         try:
             block = (gzip.GzipFile(fileobj=raw) if compressed else raw).read(max(_HEADER_SIZES))
         except (OSError, EOFError, zlib.error) as error:  # gzip.BadGzipFile is an OSError
             raise HeaderError(f"damaged gzip data ({error})") from error
-    size = next((n for n in _HEADER_SIZES for order in ("little", "big")
-                 if int.from_bytes(block[:4], order) == n), None)
+    size = _header_size(block)
     if size is not None and len(block) < size:
         raise HeaderError(f"header truncated at {len(block)} of {size} bytes")
     if size is not None and block[slice(_MAGIC[size][0], _MAGIC[size][0] + 4)] == _MAGIC[size][1]:
@@ -275,12 +280,37 @@ def _load_header(path: Path, block: bytes) -> Any:
         if block.startswith(b"\x1f\x8b"):
             reason = "gzip-compressed, but its name does not end in .gz (name it .nii.gz)"
         elif "Cannot work out file type" in reason or not reason:
-            reason = f"not a NIfTI file (starts with {_start(block)})" if block else "empty file"
+            other = _other_format(block)
+            reason = (other if other else f"not a NIfTI file (starts with {_start(block)})"
+                      if block else "empty file")
         raise HeaderError(reason) from error
     header = image.header
     # An image object's affine may differ from its header's own (Analyze): keep it.
     header.mmarctl_affine = np.asarray(image.affine, np.float64)
     return header
+
+
+def _header_size(block: bytes) -> int | None:
+    """348 (NIfTI-1) or 540 (NIfTI-2) when ``block`` starts with that ``sizeof_hdr``."""
+    return next((n for n in _HEADER_SIZES for order in ("little", "big")
+                 if int.from_bytes(block[:4], order) == n), None)
+
+
+#: Other medical image formats by how their files start, and how to convert them.
+_CONVERT = "convert it to NIfTI (SimpleITK: sitk.WriteImage(sitk.ReadImage(f), 'f.nii.gz'))"
+_FORMATS = ((b"ObjectType", "a MetaImage (.mha/.mhd) file"), (b"NDims", "a MetaImage "
+            "(.mha/.mhd) file"), (b"NRRD000", "an NRRD file"))
+
+
+def _other_format(block: bytes) -> str | None:
+    """What other image format ``block`` (a file's first bytes) is, with how to convert
+    it; None when not recognised."""
+    for start, name in _FORMATS:
+        if block.startswith(start):
+            return f"{name}, not NIfTI: {_CONVERT}"
+    if block[128:132] == b"DICM":
+        return "a DICOM file, not NIfTI: convert the series to NIfTI (dcm2niix)"
+    return None
 
 
 def _start(block: bytes) -> str:

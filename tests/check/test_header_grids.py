@@ -143,3 +143,19 @@ def test_rgb_mask_pngs_under_a_class_index_loss(tmp_path):
     assert png_problems(items, tmp_path, ["image", "label"], 1) == []
     (line,) = png_problems(items, tmp_path, ["image", "label"], 1, class_index_labels=True)
     assert "label PNGs are not grey" in line and "rgb.png (RGB)" in line
+
+
+def test_other_formats_are_named_with_a_conversion(tmp_path):
+    """An uncompressed NIfTI named .gz, a MetaImage or NRRD file: said, not shown raw."""
+    image = nib.Nifti1Image(np.zeros(SHAPE, np.float32), AFFINE)
+    nib.save(image, str(tmp_path / "plain.nii"))
+    (tmp_path / "misnamed.nii.gz").write_bytes((tmp_path / "plain.nii").read_bytes())
+    (tmp_path / "meta.mha").write_bytes(b"ObjectType = Image\nNDims = 3\n" + bytes(64))
+    (tmp_path / "vol.nrrd").write_bytes(b"NRRD0004\ntype: float\n" + bytes(64))
+    lines = header_problems([{"image": n} for n in ("misnamed.nii.gz", "meta.mha", "vol.nrrd")],
+                            tmp_path, ["image"], None)
+    text = "\n".join(lines)
+    assert ("(not a gzip file though named .gz: an uncompressed NIfTI (name it .nii, or gzip "
+            "it)): misnamed.nii.gz") in text
+    assert "a MetaImage (.mha/.mhd) file, not NIfTI: convert it to NIfTI" in text
+    assert "an NRRD file, not NIfTI" in text
