@@ -139,6 +139,10 @@ def _options_panel(*, name: str, params: list[Any], ctx: Any, markup_mode: Any,
         rows.append([required, names, value, help_cell])
     if not rows:
         return
+    if _help_width(rows, console.width) < _NARROW_HELP:
+        console.print(Panel(_stacked(rows), border_style=rich_utils.STYLE_OPTIONS_PANEL_BORDER,
+                            title=name, title_align=rich_utils.ALIGN_OPTIONS_PANEL))
+        return
     table = Table(highlight=True, show_header=False, expand=True, box=None, pad_edge=False,
                   padding=(0, 1))
     if any(row[0].plain for row in rows):
@@ -152,6 +156,33 @@ def _options_panel(*, name: str, params: list[Any], ctx: Any, markup_mode: Any,
         table.add_row(*row)
     console.print(Panel(table, border_style=rich_utils.STYLE_OPTIONS_PANEL_BORDER, title=name,
                         title_align=rich_utils.ALIGN_OPTIONS_PANEL))
+
+
+#: Below this many columns for the help text, each option's help goes under its names
+#: (a split terminal pane, a 60-column window) instead of a column 3 letters wide.
+_NARROW_HELP = 30
+
+
+def _help_width(rows: list[list[Any]], width: int) -> int:
+    """The columns the help text would get beside the names and value columns: the panel's
+    border and padding take 4, each column gap 1."""
+    fixed = sum(max(row[i].cell_len for row in rows) + 1 for i in range(len(rows[0]) - 1))
+    return width - 4 - fixed
+
+
+def _stacked(rows: list[list[Any]]) -> Any:
+    """The options as a narrow terminal shows them: names and value on one line, the help
+    on the lines under it, indented."""
+    from rich.console import Group
+    from rich.padding import Padding
+    from rich.text import Text
+
+    parts: list[Any] = []
+    for *head, help_cell in rows:
+        line = Text(" ").join(cell for cell in head if cell.plain)
+        parts.append(line)
+        parts.append(Padding(help_cell, (0, 0, 0, 4)))
+    return Group(*parts)
 
 
 def install_help_layout() -> None:
