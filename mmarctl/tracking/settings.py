@@ -75,8 +75,18 @@ class TrackingSettings:
     problem: str | None = None
 
 
-def uri_problem(uri: str) -> str | None:
-    """Why ``uri`` is not a tracking URI MLflow can use, or None when it parses."""
+#: MLflow 3's switch that lets the old folder store (``file:``) be used.
+FILE_STORE_VARIABLE = "MLFLOW_ALLOW_FILE_STORE"
+
+
+def uri_problem(uri: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """Why ``uri`` is not a tracking URI MLflow can use, or None when it parses.
+
+    A ``file:`` URI (MLflow's old folder store) is one unless ``MLFLOW_ALLOW_FILE_STORE``
+    is true in ``environ`` (default ``os.environ``): MLflow 3 refuses it otherwise, and
+    saying so before the run beats a cut-off MLflow message after it.
+    """
+    env = os.environ if environ is None else environ
     text = uri.strip()
     if not text:
         return "it is empty"
@@ -99,6 +109,10 @@ def uri_problem(uri: str) -> str | None:
         return "no database host"
     if base == "sqlite" and not text.startswith(f"{scheme}:///"):
         return "a SQLite URI is sqlite:///PATH"
+    if base == "file" and str(env.get(FILE_STORE_VARIABLE, "")).strip().lower() not in (
+            "true", "1"):
+        return (f"MLflow 3 refuses the folder store (file:); use sqlite:///PATH/mlflow.db, "
+                f"or set {FILE_STORE_VARIABLE}=true")
     del port
     return None
 
@@ -169,7 +183,7 @@ def resolve_settings(root: Path, *, mode: str | None = None, uri: str | None = N
             break
     else:
         chosen, source = embedded_uri(root), "embedded"
-    problem = uri_problem(chosen)
+    problem = uri_problem(chosen, env)
     if problem:
         return TrackingSettings(False, uri=chosen, source=source,
                                 problem=f"tracking URI {chosen!r} ({source}) does not parse: "

@@ -48,16 +48,52 @@ def _default_warn(line: str) -> None:
     err.print(line, highlight=False, soft_wrap=True)
 
 
+#: (text in an MLflow/HTTP error, what the warning line says), first match wins. urllib3
+#: wraps every connection error in "Max retries exceeded", so the causes come first.
+_REASONS = (
+    ("filesystem tracking backend", "MLflow 3 refuses the folder store (file:); use "
+                                    "sqlite:///PATH/mlflow.db, or set "
+                                    "MLFLOW_ALLOW_FILE_STORE=true"),
+    ("Connection refused", "connection refused"),
+    ("NameResolutionError", "unknown host"),
+    ("Name or service not known", "unknown host"),
+    ("nodename nor servname", "unknown host"),
+    ("Temporary failure in name resolution", "unknown host"),
+    ("getaddrinfo failed", "unknown host"),
+    ("SSLError", "TLS handshake failed (is it http://?)"),
+    ("SSL:", "TLS handshake failed (is it http://?)"),
+    ("Read timed out", "timed out: the server accepted the connection but did not answer"),
+    ("timed out", "timed out"),
+    ("Max retries exceeded", "server unreachable"),
+)
+#: The longest reason told as it is (longer ones end at a sentence or word, with "...").
+REASON_LENGTH = 160
+
+
 def short_reason(error: BaseException) -> str:
-    """One short line for an MLflow/HTTP error (their messages span whole stack traces)."""
+    """One short line for an MLflow/HTTP error (their messages span whole stack traces):
+    the cause (connection refused, unknown host, TLS, timed out, an HTTP status), else the
+    message's first sentence, never cut inside a word."""
+    import re
+
     text = " ".join(str(error).split()) or type(error).__name__
-    for needle, said in (("Connection refused", "connection refused"),
-                         ("Max retries exceeded", "server unreachable"),
-                         ("timed out", "timed out"), ("Name or service not known",
-                                                      "unknown host")):
+    for needle, said in _REASONS:
         if needle in text:
+            if said == "unknown host":
+                host = re.search(r"host='([^']+)'", text)
+                return f"unknown host {host.group(1)}" if host else said
             return said
-    return text[:160]
+    status = re.search(r"error code (\d{3}) != 200", text)
+    if status:
+        code = status.group(1)
+        return f"HTTP {code} from the server" + (
+            " (is the URI the server's root?)" if code in ("404", "405") else "")
+    sentence = re.match(r"(.+?[.!?])(\s|$)", text)
+    if sentence and len(sentence.group(1)) <= REASON_LENGTH:
+        return sentence.group(1).rstrip(".")
+    if len(text) <= REASON_LENGTH:
+        return text
+    return text[:REASON_LENGTH].rsplit(" ", 1)[0].rstrip(" ,;:(") + "..."
 
 
 def rehome_embedded_store(uri: str, artifacts: str) -> str | None:

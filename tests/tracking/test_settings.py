@@ -13,7 +13,16 @@ from mmarctl.tracking.settings import check_cli_options, resolve_settings, uri_p
                                  "sqlite:////tmp/x.db", "postgresql+psycopg://u@db/mlflow",
                                  "file:///tmp/mlruns", "databricks"])
 def test_uris_that_parse(uri):
-    assert uri_problem(uri) is None
+    assert uri_problem(uri, {"MLFLOW_ALLOW_FILE_STORE": "true"}) is None
+
+
+def test_the_folder_store_is_refused_up_front_unless_mlflow_is_told_to_allow_it():
+    problem = uri_problem("file:///tmp/mlruns", {})
+    assert problem == ("MLflow 3 refuses the folder store (file:); use "
+                       "sqlite:///PATH/mlflow.db, or set MLFLOW_ALLOW_FILE_STORE=true")
+    with pytest.raises(UsageError, match="refuses the folder store"):
+        check_cli_options(None, "file:///tmp/mlruns")
+    assert uri_problem("file:///tmp/mlruns", {"MLFLOW_ALLOW_FILE_STORE": "True"}) is None
 
 
 @pytest.mark.parametrize("uri,problem", [
