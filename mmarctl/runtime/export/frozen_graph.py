@@ -42,12 +42,25 @@ def read_graph_def(path: Path) -> Any:
     except OSError as error:
         raise RuntimeFailure(f"cannot read frozen graph: {error.strerror}", file=path) from None
     except Exception as error:  # protobuf DecodeError and friends
+        _refuse_onnx(Path(path))
         raise RuntimeFailure(f"not a frozen TensorFlow graph: {error}", file=path,
                              hint=_remake_hint(Path(path))) from None
     if not graph_def.node:
+        _refuse_onnx(Path(path))  # its bytes may parse as a GraphDef without nodes
         raise RuntimeFailure("not a frozen TensorFlow graph: no nodes", file=path,
                              hint=_remake_hint(Path(path)))
     return graph_def
+
+
+def _refuse_onnx(path: Path) -> None:
+    """An ONNX model given as a frozen graph: said so, with the loader that reads it ("re-export
+    it" and the protobuf parser's words would be wrong advice for a valid ONNX file)."""
+    from mmarctl.model_files import scan_model
+
+    item = scan_model(path)
+    if item is not None and item.kind == "onnx":
+        raise RuntimeFailure("an ONNX model, not a frozen TensorFlow graph", file=path,
+                             hint="read it with OnnxModelLoader (--model onnx)")
 
 
 def _remake_hint(path: Path) -> str:

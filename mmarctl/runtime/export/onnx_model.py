@@ -110,6 +110,21 @@ def one_line(error: BaseException, limit: int = 400) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+def _refuse_other_kind(path: Path) -> None:
+    """What ``check`` says of a file ONNX Runtime cannot load: a frozen graph (with the loader
+    that reads it), or a damaged ONNX file (its line), instead of ONNX Runtime's words."""
+    from mmarctl.model_files import scan_model
+
+    item = scan_model(path) if path.is_file() else None
+    if item is None:
+        return
+    if item.kind in ("frozen_graph", "tftrt_graph"):
+        raise RuntimeFailure("a TensorFlow frozen graph, not an ONNX model", file=path,
+                             hint="read it with FrozenGraphModelLoader (--model fzn)")
+    if item.problem:
+        raise RuntimeFailure(item.problem, file=path)
+
+
 def load_onnx_model(path: Path, input_name: str | None = None,
                     output_name: str | None = None,
                     providers: list[str] | None = None,
@@ -133,6 +148,7 @@ def load_onnx_model(path: Path, input_name: str | None = None,
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as error:  # ORT raises its own Fail/InvalidGraph types
+        _refuse_other_kind(Path(path))
         raise RuntimeFailure(f"ONNX Runtime cannot load the model: {one_line(error)}",
                              file=path) from None
     inputs = [i.name for i in session.get_inputs()]
