@@ -171,3 +171,27 @@ def test_log_config_handler_on_a_real_terminal_prints_above_the_bar(tmp_path):
     before = screen[:screen.index("MARK improved")]
     assert "loss=0.9717" in before  # the bar was live when the line came
     assert before.endswith("\x1b[2K") or before.endswith("\n"), repr(before[-80:])
+
+
+@pytest.mark.parametrize("width, bar_drawn", [(40, False), (71, False), (72, True), (80, True),
+                                              (140, True)])
+def test_a_narrow_terminal_keeps_the_count_eta_and_fields(monkeypatch, capsys, width,
+                                                          bar_drawn):
+    """At 40 columns the bar showed `train ╸ … … eta 0… epoch=1/1 loss=0.9874`: the step
+    count, ETA and the metric were cut to "…"."""
+    import re
+
+    monkeypatch.setenv("TERM", "xterm-256color")
+    screen = _FakeTerminal()
+    monkeypatch.setattr(console, "err", console._Console(file=screen, force_terminal=True,
+                                                         width=width, highlight=False))
+    with console.Progress("train", 3) as bar:
+        assert (bar._bar is not None) is bar_drawn
+        bar.update(3, epoch="1/1", loss=0.9717, mean_dice=0.01234)
+    if not bar_drawn:  # the plain lines of a pipe, whole
+        assert "train: 3/3 epoch=1/1 loss=0.9717 mean_dice=0.01234" in capsys.readouterr().err
+        return
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
+    last = [line for line in plain.replace("\r", "\n").splitlines() if "train" in line][-1]
+    assert "3/3" in last and "eta" in last and "mean_dice=0.01234" in last, last
+    assert "…" not in last, last
