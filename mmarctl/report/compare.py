@@ -66,6 +66,9 @@ class RunRecord:
         eval_stale: why its ``eval/metrics.json`` is about an earlier model (the model file
             validate recorded holds another model now: retrained or finetuned since), or
             None.
+        base_values: after a finetune, the config rows of the training it continued, from
+            ``training_summary.json``'s ``base_settings``; None when not recorded.
+        settings_note: after a finetune, what the config rows show (a results row).
     """
 
     label: str
@@ -77,6 +80,8 @@ class RunRecord:
     note: str | None = None
     eval_problem: str | None = None
     eval_stale: str | None = None
+    base_values: dict[tuple[str, str], Any] | None = None
+    settings_note: str | None = None
 
     @property
     def trained(self) -> bool:
@@ -254,9 +259,22 @@ def read_run(path: str | Path, config: str = TRAIN_CONFIG) -> RunRecord:
         resolved, note = _resolve(workspace, config, settings)
     eval_summary, eval_problem, eval_stale = _eval_summary(workspace, resolved.variables,
                                                            path)
+    curves = read_curves(workspace.checkpoint_dir(resolved.variables))
+    base_values, settings_note = None, None
+    if any(phase == "finetune" for _, phase in curves.phase_starts):
+        # The lineage's results span the base training and the finetune; the settings
+        # recorded last are the finetune's. Show the base's beside them when kept.
+        base = (summary or {}).get("base_settings")
+        if isinstance(base, dict):
+            base_resolved, _ = _resolve(workspace, config, base)
+            base_values = config_values(base_resolved.data, base_resolved.variables,
+                                        workspace.root)
+            settings_note = "base training -> finetune where they differ"
+        else:
+            settings_note = "the finetune's (the base training's --set values not recorded)"
     return RunRecord(label=workspace.root.name, root=workspace.root,
                      values=config_values(resolved.data, resolved.variables, workspace.root),
-                     curves=read_curves(workspace.checkpoint_dir(resolved.variables)),
+                     curves=curves, base_values=base_values, settings_note=settings_note,
                      summary=read_summary(workspace.checkpoint_dir(resolved.variables)),
                      eval_summary=eval_summary, note=note, eval_problem=eval_problem,
                      eval_stale=eval_stale)
@@ -319,6 +337,8 @@ def format_seconds(seconds: float) -> str:
 
 def _results(run: RunRecord) -> dict[str, str]:
     results = {"config read": run.note} if run.note else {}
+    if run.settings_note:
+        results["config shown"] = run.settings_note
     return {**results, **_run_results(run)}
 
 
@@ -365,8 +385,13 @@ def build_rows(runs: Sequence[RunRecord]) -> list[Row]:
                   key=lambda k: (SECTIONS.index(k[0]), k[1]))
     for section, name in keys:
         raw = [run.values.get((section, name), _MISSING) for run in runs]
-        differs = any(not _equal(value, raw[0]) for value in raw[1:])
-        rows.append(Row(section, name, [_text(v) for v in raw], differs))
+        base = [(run.base_values or {}).get((section, name), _MISSING)
+                if run.base_values is not None else value for run, value in zip(runs, raw)]
+        texts = [_text(v) if _equal(b, v) else f"{_text(b)} -> {_text(v)} (finetune)"
+                 for b, v in zip(base, raw)]
+        differs = any(not _equal(value, raw[0]) for value in raw[1:]) or \
+            any(not _equal(b, v) for b, v in zip(base, raw))
+        rows.append(Row(section, name, texts, differs))
     results = [_results(run) for run in runs]
     names = list(dict.fromkeys(name for result in results for name in result))
     for name in names:
