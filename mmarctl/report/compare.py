@@ -90,12 +90,14 @@ class RunRecord:
 
 @dataclass
 class Row:
-    """A table row: one text per run, and whether the runs differ on it."""
+    """A table row: one text per run, whether the runs differ on it, and the values as
+    data for ``--json`` (numbers at full precision, seconds, None for "-"/"not validated")."""
 
     section: str
     name: str
     values: list[str]
     differs: bool
+    data: list[Any] | None = None
 
 
 @dataclass
@@ -116,13 +118,19 @@ class Comparison:
         return len(self.rows) - len(self.rows_shown(show_all))
 
     def to_json(self, show_all: bool = False) -> dict[str, Any]:
-        """Machine-readable form: the runs and the rows shown, values as text."""
+        """Machine-readable form: the runs (with ``eval``: validated, not validated,
+        unreadable or stale) and the rows shown, ``values`` as data (full-precision
+        numbers, ``wall time`` in seconds, null where the table says "-" or "not
+        validated"), ``text`` as the table shows them."""
         return {"runs": [{"label": run.label, "mmar": str(run.root), "trained": run.trained,
+                          "eval": _eval_status(run),
                           **({"eval_problem": run.eval_problem} if run.eval_problem else {}),
                           **({"eval_stale": run.eval_stale} if run.eval_stale else {})}
                          for run in self.runs],
-                "rows": [{"section": row.section, "name": row.name, "values": row.values,
-                          "differs": row.differs} for row in self.rows_shown(show_all)]}
+                "rows": [{"section": row.section, "name": row.name,
+                          "values": row.data if row.data is not None else row.values,
+                          "text": row.values, "differs": row.differs}
+                         for row in self.rows_shown(show_all)]}
 
 
 # -- reading one MMAR ---------------------------------------------------------------------
@@ -335,11 +343,16 @@ def format_seconds(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def _results(run: RunRecord) -> dict[str, str]:
-    results = {"config read": run.note} if run.note else {}
+def _results(run: RunRecord) -> dict[str, tuple[str, Any]]:
+    """Results row name -> (text, data) of one run."""
+    results = {"config read": (run.note, run.note)} if run.note else {}
     if run.settings_note:
-        results["config shown"] = run.settings_note
+        results["config shown"] = (run.settings_note, run.settings_note)
     return {**results, **_run_results(run)}
+
+
+def _finite(value: Any) -> Any:
+    return value if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
 def run_status(summary: dict | None) -> str | None:
@@ -355,26 +368,30 @@ def run_status(summary: dict | None) -> str | None:
     return status
 
 
-def _run_results(run: RunRecord) -> dict[str, str]:
+def _run_results(run: RunRecord) -> dict[str, tuple[str, Any]]:
     curves = run.curves
     status = run_status(run.summary)
     if not curves:
         # Stopped inside its first epoch: the summary says so, though no epoch finished
-        if status == "running":
-            return {"status": "running, in epoch 1"}
-        return {"status": f"{status} in epoch 1" if status else "not trained"}
+        said = "running, in epoch 1" if status == "running" else \
+            f"{status} in epoch 1" if status else "not trained"
+        return {"status": (said, said)}
     status = status or "running or stopped"
     finetune = next((x for x, phase in curves.phase_starts if phase == "finetune"), None)
     losses = [v for v in curves.loss if not math.isnan(v)]
+    best = curves.best
     return {
-        "status": status,
-        "key metric": curves.key_metric or ABSENT,
-        "best metric": _metric(curves.best[1]) if curves.best else ABSENT,
-        "best epoch": str(curves.best[0]) if curves.best else ABSENT,
-        "epochs run": str(len(curves.epochs)),
-        "finetune from epoch": str(finetune) if finetune else ABSENT,
-        "final loss": _metric(losses[-1]) if losses else ABSENT,
-        "wall time": format_seconds(curves.seconds),
+        "status": (status, status),
+        "key metric": (curves.key_metric or ABSENT, curves.key_metric or None),
+        "best metric": (_metric(best[1]) if best else ABSENT,
+                        _finite(best[1]) if best else None),
+        "best epoch": (str(best[0]) if best else ABSENT, int(best[0]) if best else None),
+        "epochs run": (str(len(curves.epochs)), len(curves.epochs)),
+        "finetune from epoch": (str(finetune) if finetune else ABSENT,
+                                int(finetune) if finetune else None),
+        "final loss": (_metric(losses[-1]) if losses else ABSENT,
+                       _finite(losses[-1]) if losses else None),
+        "wall time": (format_seconds(curves.seconds), _finite(curves.seconds)),
     }
 
 
@@ -391,20 +408,39 @@ def build_rows(runs: Sequence[RunRecord]) -> list[Row]:
                  for b, v in zip(base, raw)]
         differs = any(not _equal(value, raw[0]) for value in raw[1:]) or \
             any(not _equal(b, v) for b, v in zip(base, raw))
-        rows.append(Row(section, name, texts, differs))
+        data = [_data(v) if _equal(b, v) else {"base": _data(b), "finetune": _data(v)}
+                for b, v in zip(base, raw)]
+        rows.append(Row(section, name, texts, differs, data))
     results = [_results(run) for run in runs]
     names = list(dict.fromkeys(name for result in results for name in result))
     for name in names:
-        texts = [result.get(name, ABSENT) for result in results]
+        pairs = [result.get(name, (ABSENT, None)) for result in results]
+        texts = [text for text, _ in pairs]
         if set(texts) != {ABSENT}:  # e.g. "finetune from epoch" when none was finetuned
-            rows.append(Row("results", name, texts, len(set(texts)) > 1))
+            rows.append(Row("results", name, texts, len(set(texts)) > 1,
+                            [value for _, value in pairs]))
     metrics = list(dict.fromkeys(name for run in runs for name in (run.eval_summary or {})))
     if not metrics and any(run.eval_problem for run in runs):
         metrics = ["metrics.json"]  # no run has readable metrics: still say which is damaged
     for name in metrics:
         texts = [_eval_text(run, name) for run in runs]
-        rows.append(Row("eval", name, texts, len(set(texts)) > 1))
+        rows.append(Row("eval", name, texts, len(set(texts)) > 1,
+                        [_finite((run.eval_summary or {}).get(name)) for run in runs]))
     return rows
+
+
+def _data(value: Any) -> Any:
+    """A config value for ``--json``: as shown (paths in the MMAR as ``<MMAR>/...``),
+    None where the run has no such key."""
+    if value is _MISSING:
+        return None
+    return value.shown if isinstance(value, _Value) else value
+
+
+def _eval_status(run: RunRecord) -> str:
+    if run.eval_summary is None:
+        return "unreadable" if run.eval_problem else "not validated"
+    return "stale" if run.eval_stale else "validated"
 
 
 def _eval_text(run: RunRecord, name: str) -> str:

@@ -96,7 +96,7 @@ def test_cli_table_json_and_plot(tmp_path):
     assert [run["label"] for run in data["runs"]] == ["lr-high", "lr-low"]
     row = next(r for r in data["rows"] if r["name"] == "learning_rate")
     assert row == {"section": "globals", "name": "learning_rate",
-                   "values": ["0.001", "0.0001"], "differs": True}
+                   "values": [0.001, 0.0001], "text": ["0.001", "0.0001"], "differs": True}
 
 
 def test_untrained_mmar_says_so_in_its_column(tmp_path):
