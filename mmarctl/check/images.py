@@ -403,6 +403,7 @@ def png_problems(items: list, base: Path, fields: list[str],
     """
     wrong, channels, unreadable, checked = [], [], defaultdict(list), 0
     colour_masks: list[str] = []
+    depths: dict[bool, list[str]] = defaultdict(list)  # image PNGs by "16-bit?"
     for item in items:
         item = {"image": item} if isinstance(item, str) else item
         if not isinstance(item, dict):
@@ -423,6 +424,8 @@ def png_problems(items: list, base: Path, fields: list[str],
                     wrong.append(name)
                     continue
                 colour = head[-1] if len(head) == 26 and head[12:16] == b"IHDR" else None
+                if field == "image" and colour is not None:
+                    depths[head[24] == 16].append(name)
                 count = PNG_CHANNELS.get(colour)
                 if (field == "image" and expected_channels is not None and count is not None
                         and count != expected_channels):
@@ -431,6 +434,15 @@ def png_problems(items: list, base: Path, fields: list[str],
                         and count != 1):
                     colour_masks.append(f"{name} ({PNG_COLOURS[colour]})")
     found = []
+    if depths[True] and depths[False]:
+        # LoadPng keeps stored values (0..255 against 0..65535): one intensity window
+        # saturates or darkens the fewer kind.
+        fewer = min(depths[True], depths[False], key=len)
+        bits, other = ("16", "8") if fewer is depths[True] else ("8 (or fewer)", "16")
+        found.append(f"{len(fewer)} of {len(depths[True]) + len(depths[False])} image PNGs "
+                     f"are {bits}-bit while the others are {other}-bit, and LoadPng keeps the "
+                     f"stored values (0..255 against 0..65535), so one intensity window fits "
+                     f"only one kind: {listed(fewer)} (save every image at one bit depth)")
     if colour_masks:
         found.append(f"{len(colour_masks)} of {checked} label PNGs are not grey, but the loss "
                      f"takes one class-index channel (is_onehot_targets false): "

@@ -159,3 +159,18 @@ def test_other_formats_are_named_with_a_conversion(tmp_path):
             "it)): misnamed.nii.gz") in text
     assert "a MetaImage (.mha/.mhd) file, not NIfTI: convert it to NIfTI" in text
     assert "an NRRD file, not NIfTI" in text
+
+
+def test_a_16_bit_png_among_8_bit_ones(tmp_path):
+    from PIL import Image
+
+    from mmarctl.check.images import png_problems
+
+    for i in range(3):
+        Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / f"{i}.png")
+    items = [{"image": f"{i}.png"} for i in range(3)]
+    assert png_problems(items, tmp_path, ["image"], 1) == []
+    Image.fromarray(np.full((4, 4), 40000, np.uint16)).save(tmp_path / "1.png")
+    (line,) = png_problems(items, tmp_path, ["image"], 1)
+    assert line.startswith("1 of 3 image PNGs are 16-bit while the others are 8-bit")
+    assert "1.png" in line
