@@ -98,3 +98,53 @@ def model_replaced(record: Any, root: Path) -> bool:
     except OSError:
         return False
     return digest.hexdigest() != record["sha256"]
+
+
+def summary_problem(models_dir: Path, shown: str | None = None) -> str | None:
+    """Why ``training_summary.json`` is there but cannot be read (cut off, hand-edited), as
+    ``FILE: reason``; None when it reads or is absent. :func:`read_summary` reads such a
+    file as absent; a report must not show it as a run that wrote none."""
+    path = Path(models_dir) / SUMMARY
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as error:
+        return f"{shown or path}: cannot be read ({error})"
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        return f"{shown or path}:{error.lineno}:{error.colno}: invalid JSON ({error.msg})"
+    if not isinstance(data, dict):
+        return f"{shown or path}: expected a JSON object"
+    return None
+
+
+def history_problem(models_dir: Path, shown: str | None = None) -> str | None:
+    """Why ``metrics_history.jsonl`` has lines that are not epoch records, as
+    ``FILE:LINE: reason`` (the first, and how many); None when every line reads. The last
+    line without its newline is the writer appending it (not a problem): a complete line
+    that is not JSON, or one in the middle, is damage that :func:`read_history` skips."""
+    path = Path(models_dir) / HISTORY
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as error:
+        return f"{shown or path}: cannot be read ({error})"
+    lines = text.split("\n")
+    bad: list[int] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip() or (number == len(lines)):  # "" after the last newline, or torn
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            bad.append(number)
+            continue
+        if not isinstance(record, dict):
+            bad.append(number)
+    if not bad:
+        return None
+    more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+    return f"{shown or path}:{bad[0]}: not an epoch record{more}; skipped"

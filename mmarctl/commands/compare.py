@@ -44,6 +44,8 @@ def compare(
     for run in comparison.runs:
         if run.eval_problem:  # its eval cells say "unreadable"; this says why
             err.print(f"warning: {run.eval_problem}", highlight=False, markup=False)
+        for problem in run.record_problems:  # a damaged run record is read around, not silently
+            err.print(f"warning: {problem}", highlight=False, markup=False)
         if run.eval_stale:  # its eval cells say "(stale: ...)"; this says which file
             err.print(f"warning: {run.eval_stale}", highlight=False, markup=False)
     if as_json:

@@ -33,7 +33,9 @@ from typing import Any, Sequence
 from mmarctl.errors import ConfigError, RuntimeFailure, UsageError
 from mmarctl.jsonio import format_json_path
 from mmarctl.report.curves import Curves, read_curves
-from mmarctl.run_records import model_replaced, read_summary
+from mmarctl.run_records import (
+    HISTORY, SUMMARY, history_problem, model_replaced, read_history, read_summary,
+    summary_problem)
 from mmarctl.staging import process_alive
 from mmarctl.variables import global_values
 from mmarctl.workspace import TRAIN_CONFIG, Workspace
@@ -69,6 +71,8 @@ class RunRecord:
         base_values: after a finetune, the config rows of the training it continued, from
             ``training_summary.json``'s ``base_settings``; None when not recorded.
         settings_note: after a finetune, what the config rows show (a results row).
+        record_problems: why its ``training_summary.json`` cannot be read, or which lines
+            of its ``metrics_history.jsonl`` are not epoch records (one warning each).
     """
 
     label: str
@@ -82,6 +86,7 @@ class RunRecord:
     eval_stale: str | None = None
     base_values: dict[tuple[str, str], Any] | None = None
     settings_note: str | None = None
+    record_problems: list[str] = field(default_factory=list)
 
     @property
     def trained(self) -> bool:
@@ -261,6 +266,18 @@ def read_run(path: str | Path, config: str = TRAIN_CONFIG) -> RunRecord:
     workspace.require_clara3()
     resolved, note = _resolve(workspace, config)
     summary = read_summary(workspace.checkpoint_dir(resolved.variables))
+    models = workspace.checkpoint_dir(resolved.variables)
+    problems = [problem for problem in (
+        summary_problem(models, _shown(workspace, models / SUMMARY, path)),
+        history_problem(models, _shown(workspace, models / HISTORY, path))) if problem]
+    finished = (summary or {}).get("epochs_finished")
+    records = read_history(models)
+    last = records[-1].get("epoch") if records else None
+    if (isinstance(finished, int) and isinstance(last, int) and finished > 0
+            and (summary or {}).get("status") != "running" and finished != last):
+        problems.append(f"{_shown(workspace, models / HISTORY, path)} ends at epoch {last}, "
+                        f"but {SUMMARY} says {finished} finished: results are from the "
+                        "history as it is")
     settings = (summary or {}).get("settings")
     if isinstance(settings, dict) and settings:
         # The values the run trained with: its config as its --set values changed it.
@@ -285,7 +302,16 @@ def read_run(path: str | Path, config: str = TRAIN_CONFIG) -> RunRecord:
                      curves=curves, base_values=base_values, settings_note=settings_note,
                      summary=read_summary(workspace.checkpoint_dir(resolved.variables)),
                      eval_summary=eval_summary, note=note, eval_problem=eval_problem,
-                     eval_stale=eval_stale)
+                     eval_stale=eval_stale, record_problems=problems)
+
+
+def _shown(workspace: Workspace, file: Path, given: str | Path) -> str:
+    """``file`` named as the user named its MMAR."""
+    shown = workspace.display(file)
+    if not Path(shown).is_absolute():
+        shown = str(Path(given) / shown) if Path(given).resolve() == workspace.root else \
+            str(workspace.root / shown)
+    return shown
 
 
 def _resolve(workspace: Workspace, config: str,
@@ -348,6 +374,9 @@ def _results(run: RunRecord) -> dict[str, tuple[str, Any]]:
     results = {"config read": (run.note, run.note)} if run.note else {}
     if run.settings_note:
         results["config shown"] = (run.settings_note, run.settings_note)
+    if run.summary is None and any(SUMMARY in problem for problem in run.record_problems):
+        said = f"the config files' (the run's --set values are in the unreadable {SUMMARY})"
+        results["config shown"] = (said, said)
     return {**results, **_run_results(run)}
 
 
@@ -371,6 +400,8 @@ def run_status(summary: dict | None) -> str | None:
 def _run_results(run: RunRecord) -> dict[str, tuple[str, Any]]:
     curves = run.curves
     status = run_status(run.summary)
+    if run.summary is None and any(SUMMARY in problem for problem in run.record_problems):
+        status = f"unknown ({SUMMARY} unreadable)"
     if not curves:
         # Stopped inside its first epoch: the summary says so, though no epoch finished
         said = "running, in epoch 1" if status == "running" else \
