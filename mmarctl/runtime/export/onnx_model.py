@@ -111,8 +111,10 @@ def one_line(error: BaseException, limit: int = 400) -> str:
 
 
 def _refuse_other_kind(path: Path) -> None:
-    """What ``check`` says of a file ONNX Runtime cannot load: a frozen graph (with the loader
-    that reads it), or a damaged ONNX file (its line), instead of ONNX Runtime's words."""
+    """A frozen graph that ONNX Runtime cannot load is named as one, with the loader that
+    reads it, instead of ONNX Runtime's words. (A damaged ONNX file is refused earlier, by
+    the verbs' pre-flight, in check's words; here, in an export's verification, ONNX
+    Runtime's words describe a failed conversion.)"""
     from mmarctl.model_files import scan_model
 
     item = scan_model(path) if path.is_file() else None
@@ -121,8 +123,6 @@ def _refuse_other_kind(path: Path) -> None:
     if item.kind in ("frozen_graph", "tftrt_graph"):
         raise RuntimeFailure("a TensorFlow frozen graph, not an ONNX model", file=path,
                              hint="read it with FrozenGraphModelLoader (--model fzn)")
-    if item.problem:
-        raise RuntimeFailure(item.problem, file=path)
 
 
 def load_onnx_model(path: Path, input_name: str | None = None,
