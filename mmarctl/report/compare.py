@@ -405,7 +405,7 @@ def _run_results(run: RunRecord) -> dict[str, tuple[str, Any]]:
     if not curves:
         # Stopped inside its first epoch: the summary says so, though no epoch finished
         said = "running, in epoch 1" if status == "running" else \
-            f"{status} in epoch 1" if status else "not trained"
+            f"{status} in epoch 1" if status else _study_status(run.root) or "not trained"
         return {"status": (said, said)}
     status = status or "running or stopped"
     finetune = next((x for x, phase in curves.phase_starts if phase == "finetune"), None)
@@ -424,6 +424,41 @@ def _run_results(run: RunRecord) -> dict[str, tuple[str, Any]]:
                        _finite(losses[-1]) if losses else None),
         "wall time": (format_seconds(curves.seconds), _finite(curves.seconds)),
     }
+
+
+def _study_status(root: Path) -> str | None:
+    """An AutoML trial that left no run record (it failed before its first epoch): its
+    status and error as the study's ``results.json`` records them, else None."""
+    import re
+
+    if not re.fullmatch(r"trial_\d+", root.name):
+        return None
+    try:
+        data = json.loads((root.parent / "results.json").read_text(encoding="utf-8"))
+        trials = data["trials"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    number = int(root.name.split("_", 1)[1])
+    for trial in trials if isinstance(trials, list) else []:
+        if isinstance(trial, dict) and trial.get("number") == number:
+            status = str(trial.get("status") or "")
+            error = (str(trial.get("error") or "").strip().splitlines() or [""])[-1]
+            if status and status != "complete":
+                return f"{status}: {error}" if error else status
+    return None
+
+
+def study_trials(path: str | Path) -> list[Path] | None:
+    """The trial MMARs of an AutoML study folder (``automl/<run_id>``: no ``config/`` of
+    its own, ``trial_NNN`` MMARs in it), in order; None when ``path`` is not one."""
+    import re
+
+    folder = Path(path)
+    if not folder.is_dir() or (folder / "config").is_dir():
+        return None
+    trials = sorted(child for child in folder.iterdir()
+                    if re.fullmatch(r"trial_\d+", child.name) and (child / "config").is_dir())
+    return trials or None
 
 
 def build_rows(runs: Sequence[RunRecord]) -> list[Row]:
@@ -509,6 +544,9 @@ def compare(paths: Sequence[str | Path], config: str = TRAIN_CONFIG) -> Comparis
     if not paths:
         raise UsageError("give at least one MMAR to compare",
                          hint="mmarctl compare exp-a exp-b")
+    # An AutoML study folder stands for its trials (Workspace.locate would walk up to the
+    # study's source MMAR, which is not what was named).
+    paths = [trial for path in paths for trial in (study_trials(path) or [path])]
     runs = []
     for path in paths:
         try:

@@ -68,3 +68,30 @@ def test_an_error_among_several_mmars_gives_its_hint_once(tmp_path, monkeypatch)
         compare([a, b])
     assert str(error.value) == (f"{a}: config/config_train.json: train.loss: cannot be read "
                                 "(do this)")
+
+
+def _study(tmp_path: Path) -> Path:
+    source = clone(tmp_path / "w2", 1e-3, [0.5, 0.6])
+    study = source / "automl" / "config_train"
+    clone(study / "trial_000", 1e-3, [0.5, 0.7])
+    clone(study / "trial_001", 1e-2, None)  # failed before its first epoch
+    (study / "results.json").write_text(json.dumps({"study": "config_train", "trials": [
+        {"number": 0, "status": "complete", "metric": 0.7},
+        {"number": 1, "status": "failed",
+         "error": "Traceback...\nerror: train.loss: unknown loss 'Dice2'"}]}))
+    return study
+
+
+def test_a_study_folder_compares_its_trials(tmp_path):
+    study = _study(tmp_path)
+    comparison = compare([study])
+    assert [run.label for run in comparison.runs] == ["trial_000", "trial_001"]
+    rows = rows_of(comparison)
+    assert rows[("results", "status")] == [
+        "finished", "failed: error: train.loss: unknown loss 'Dice2'"]
+
+
+def test_a_failed_trial_named_alone_says_failed_not_untrained(tmp_path):
+    study = _study(tmp_path)
+    rows = rows_of(compare([study / "trial_000", study / "trial_001"]))
+    assert rows[("results", "status")][1].startswith("failed: ")
