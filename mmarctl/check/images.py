@@ -58,7 +58,7 @@ def header_problems(items: list, base: Path, fields: list[str],
                     expected_channels: int | None,
                     known: dict[Path, Geometry | None] | None = None,
                     kinds: dict[str, str] | None = None, *,
-                    reoriented: frozenset[str] = frozenset(),
+                    reoriented: frozenset[str] | None = None,
                     class_index_labels: bool = False) -> list[str]:
     """Messages (one per kind) for the NIfTI files of ``fields`` in ``items``.
 
@@ -74,6 +74,9 @@ def header_problems(items: list, base: Path, fields: list[str],
         kinds: :func:`file_kind` of the paths already looked at (each file stat'ed once).
         reoriented: the fields whose LoadNifti has ``as_closest_canonical``: the files of
             one multi-file item (BraTS modalities) are compared as reoriented to RAS+.
+            None (not known): files that differ only in how they are stored (what
+            as_closest_canonical reconciles) are left to :func:`pair_problems`, which
+            knows how each pipeline loads them.
         class_index_labels: the training loss takes class-index labels
             (``is_onehot_targets`` false): a ``label`` file with several channels (a
             one-hot label on the 4th axis) is reported.
@@ -91,33 +94,45 @@ def header_problems(items: list, base: Path, fields: list[str],
             checked = _item_headers(item, base, fields, expected_channels, known, kinds,
                                     found, checked, class_index_labels)
             for field in fields:
-                _stack_difference(item, index, base, field, field in reoriented, known,
+                _stack_difference(item, index, base, field,
+                                  None if reoriented is None else field in reoriented, known,
                                   found, stacks[field])
-    return [_stack_line(kind, files, stacks, reoriented) if kind.startswith("stack:")
+    return [_stack_line(kind, files, stacks, reoriented or frozenset())
+            if kind.startswith("stack:")
             else _line(kind, files, checked, expected_channels)
             for kind, files in found.items()]
 
 
-def _stack_difference(item: Any, index: int, base: Path, field: str, reoriented: bool,
-                      known: dict[Path, Geometry | None], found: dict[str, list[str]],
-                      compared: list[int]) -> None:
+def _stack_difference(item: Any, index: int, base: Path, field: str,
+                      reoriented: bool | None, known: dict[Path, Geometry | None] | None,
+                      found: dict[str, list[str]], compared: list[int], *,
+                      only_stored: bool = False) -> None:
     """The files of one multi-file ``field`` of ``item`` (BraTS modalities) against its
     first file: LoadNifti stacks them voxel by voxel as channels, so a modality stored in
     another orientation, shifted, rotated or of another shape would be mirrored or
     misaligned against the others (or stop the run). The first differing file goes into
-    ``found`` under ``stack:<kind>``; ``compared[0]`` counts the items compared."""
+    ``found`` under ``stack:<kind>``; ``compared[0]`` counts the items compared.
+
+    ``reoriented`` None (not known whether the loader reorients): a file stored in
+    another orientation of the same grid, which ``as_closest_canonical`` reconciles, is
+    left out; ``only_stored``: only such a file is told (the other differences were)."""
     names = _names(item.get(field)) if isinstance(item, dict) else []
     if len(names) < 2:
         return
-    grids = [known.get(base / name) for name in names]
+    grids = [read_geometry(base / name, known) for name in names]
     if any(grid is None or not grid.usable() for grid in grids):
         return  # missing or unreadable: reported by the file and header checks
-    if reoriented:
-        grids = [grid.reoriented() for grid in grids]
     compared[0] += 1
     first = grids[0]
     for name, grid in zip(names[1:], grids[1:]):
-        kind, shown = stack_difference(first, grid)
+        if reoriented:
+            kind, shown = stack_difference(first.reoriented(), grid.reoriented())
+        else:
+            kind, shown = stack_difference(first, grid)
+            stored = kind == "orientation" and stack_difference(
+                first.reoriented(), grid.reoriented())[0] is None
+            if (reoriented is None and stored) or (only_stored and not stored):
+                continue
         if kind:
             found[f"stack:{field}:{kind}"].append(
                 f"item {index}: {_against(name, shown[1], names[0], shown[0])}")
@@ -591,9 +606,16 @@ def pair_problems(items: list, base: Path, fields: tuple[str, str], *,
     """
     found: dict[str, list[str]] = defaultdict(list)
     checked = 0
-    for item in items:
+    stacks = {field: [0] for field in fields}
+    for index, item in enumerate(items):
         if not isinstance(item, dict):
             continue
+        # A case's modalities stored in other orientations of one grid (header_problems
+        # leaves them here): fine when this pipeline reorients them, mirrored otherwise.
+        for field in fields:
+            if field not in reoriented:
+                _stack_difference(item, index, base, field, False, known, found,
+                                  stacks[field], only_stored=True)
         names = [item.get(field) for field in fields]
         if not all(isinstance(name, str) and file_kind(base / name, kinds) == "file"
                    for name in names):
@@ -607,7 +629,8 @@ def pair_problems(items: list, base: Path, fields: tuple[str, str], *,
         kind, shown = _pair_difference(*grids)
         if kind:
             found[kind].append(_against(names[1], shown[1], names[0], shown[0]))
-    return [_pair_line(kind, pairs, checked, fields, reoriented)
+    return [_stack_line(kind, pairs, stacks, reoriented) if kind.startswith("stack:")
+            else _pair_line(kind, pairs, checked, fields, reoriented)
             for kind, pairs in found.items()]
 
 

@@ -40,13 +40,23 @@ def _modalities(tmp_path: Path) -> list:
 def test_a_modality_in_another_orientation_names_the_odd_file(tmp_path):
     items = _modalities(tmp_path)
     _save(tmp_path / "m2.nii.gz", _flipped(AFFINE))
-    (line,) = header_problems(items, tmp_path, ["image"], None)
+    (line,) = header_problems(items, tmp_path, ["image"], None, reoriented=frozenset())
     assert "1 of 1 multi-file 'image' items hold a file with another orientation" in line
     assert "item 0: m2.nii.gz RAS against m0.nii.gz LPS" in line
     assert "as_closest_canonical" in line
     # Reoriented by the loader, the three are one grid.
     assert header_problems(items, tmp_path, ["image"], None,
                            reoriented=frozenset({"image"})) == []
+    # Not told how the loader reads them, the header pass leaves a file stored in another
+    # orientation of the same grid to the pair pass, which knows.
+    known: dict = {}
+    assert header_problems(items, tmp_path, ["image"], None, known) == []
+    _save(tmp_path / "label.nii.gz", AFFINE)
+    items[0]["label"] = "label.nii.gz"
+    (line,) = pair_problems(items, tmp_path, ("image", "label"), known=known)
+    assert "another orientation" in line and "item 0: m2.nii.gz RAS against m0.nii.gz LPS" in line
+    assert pair_problems(items, tmp_path, ("image", "label"), known=known,
+                         reoriented=frozenset({"image", "label"})) == []
 
 
 def test_a_modality_of_another_shape_names_the_odd_file(tmp_path):
