@@ -111,23 +111,34 @@ def nested_under_training(settings: TrackingSettings, models_dir: Path) -> Track
                                experiment_id=str(record.get("experiment_id") or "") or None)
 
 
-def track_validation(workspace: Any, report: Any, *, mode: str | None, uri: str | None,
-                     config: str, overrides: Mapping[str, Any],
-                     model: str | None) -> None:
-    """Log a finished ``mmarctl validate`` as a run: its summary metrics, the validation
-    config as params, the eval files as artifacts (nested under the training run when
-    :func:`nested_under_training` finds it). Waits at most 20 s for the upload."""
+def open_validation(workspace: Any, *, mode: str | None, uri: str | None, config: str,
+                    overrides: Mapping[str, Any], model: str | None) -> Tracker | None:
+    """Start the tracked run of a ``mmarctl validate`` before it validates, so that
+    ``import mlflow`` and connecting (a dead or hung server: up to ~20 s) overlap the
+    validation instead of following it; None when untracked (or the config does not
+    resolve: validate itself says why). End it with :func:`finish_validation`, or
+    ``close("FAILED")`` when validation fails."""
+    from mmarctl.errors import MmarError
     from mmarctl.tracking.settings import resolve_settings
 
-    resolved = workspace.resolve(config, dict(overrides))
+    try:
+        resolved = workspace.resolve(config, dict(overrides))
+    except MmarError:
+        return None
     settings = resolve_settings(workspace.root, mode=mode, uri=uri,
                                 variables=resolved.variables)
     settings = nested_under_training(settings, workspace.checkpoint_dir(resolved.variables))
-    tracker = open_run(workspace.root, settings, verb="validate", phase="validate",
-                       config=resolved.data, extra_params={"mmarctl.model": model or "config",
-                                                           "mmarctl.cases": report.cases})
+    return open_run(workspace.root, settings, verb="validate", phase="validate",
+                    config=resolved.data, extra_params={"mmarctl.model": model or "config"})
+
+
+def finish_validation(tracker: Tracker | None, workspace: Any, report: Any) -> None:
+    """Log a finished validation into the run :func:`open_validation` started: its summary
+    metrics, the case count, the eval files and the config as artifacts; waits at most
+    20 s for the upload."""
     if tracker is None:
         return
+    tracker.log_params({"mmarctl.cases": report.cases})
     tracker.log_metrics(report.metrics, step=0)
     output = Path(report.output_dir)
     for name in ("metrics.json", "metrics_per_case.csv", "metrics_summary.txt",
@@ -136,3 +147,16 @@ def track_validation(workspace: Any, report: Any, *, mode: str | None, uri: str 
             tracker.log_artifact(output / name, "eval")
     tracker.log_artifact(workspace.config_dir, "config")
     tracker.close("FINISHED")
+
+
+def track_validation(workspace: Any, report: Any, *, mode: str | None, uri: str | None,
+                     config: str, overrides: Mapping[str, Any],
+                     model: str | None) -> None:
+    """Log a finished ``mmarctl validate`` as a run: its summary metrics, the validation
+    config as params, the eval files as artifacts (nested under the training run when
+    :func:`nested_under_training` finds it). Waits at most 20 s for the upload.
+    (:func:`open_validation` before validating and :func:`finish_validation` after do the
+    same without the wait for the connection at the end.)"""
+    tracker = open_validation(workspace, mode=mode, uri=uri, config=config,
+                              overrides=overrides, model=model)
+    finish_validation(tracker, workspace, report)
