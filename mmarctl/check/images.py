@@ -12,12 +12,19 @@ problem with the first few files and a count:
   resampling by resolution cannot work);
 * an image whose channel count (a 4-D file's last axes, or the number of files of a
   multi-modal field) differs from the pipeline's ``output_image_channels``, when no
-  transform of the chain changes channels.
+  transform of the chain changes channels;
+* an RGB or complex datatype (LoadNifti gives grey values only);
+* the files of one multi-file field (a case's modalities, stacked voxel by voxel) that are
+  not on the first file's grid (:func:`stack_difference`).
+
+Spacing and positions are the affine's (the sform's where there is one, as the loader's),
+in mm after the header's ``xyzt_units``.
 
 and, for each image and its label (:func:`pair_problems`, from the same header reads), a
 pair that is not on one voxel grid as the loaders leave it (LoadNifti's
-``as_closest_canonical`` reorients): another orientation, another spacing or origin beyond
-header rounding, another shape on one spacing. PNG files (:func:`png_problems`) are held
+``as_closest_canonical`` reorients): another orientation, a rotated grid, another spacing or
+origin beyond header rounding, another shape on one spacing, another field of view on
+another spacing. PNG files (:func:`png_problems`) are held
 to the same rules from their first 26 bytes: the PNG signature, and the IHDR colour type's
 channels against ``output_image_channels``.
 
