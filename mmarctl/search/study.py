@@ -30,7 +30,8 @@ from mmarctl.search.space import SearchSpace
 from mmarctl.search.scalars import StudyScalars
 from mmarctl.search.settings import AutomlSettings
 from mmarctl.search.trials import (STOP_GRACE_S, TrialOutcome, TrialProcess, create_trial_mmar,
-                                   trial_name, trial_set_value)
+                                   resumable_trial, reuse_trial_mmar, trial_name,
+                                   trial_set_value)
 from mmarctl.variables import parse_set_items
 from mmarctl.search.workers import Slot
 from mmarctl.tracking.study import trial_environment
@@ -39,6 +40,9 @@ from mmarctl.workspace import TRAIN_CONFIG, Workspace
 QUEUED = "mmarctl_queued"
 INTERRUPTED = "mmarctl_interrupted"
 SURPLUS = "mmarctl_surplus"
+#: A re-queued trial's user attribute: the stopped trial's MMAR, whose resumable state the
+#: re-run continues (``mmarctl train --resume``) instead of starting over.
+RESUME_FROM = "mmarctl_resume_from"
 #: The study's user attribute holding the options every trial trains with.
 TRIAL_OPTIONS = "trial_options"
 DATABASE = "study.db"
@@ -386,7 +390,9 @@ class Study:
             self.storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)
             self.storage.set_trial_state_values(trial._trial_id,
                                                 optuna.trial.TrialState.FAIL)
-            self._requeue(trial.params)
+            mmar = trial.user_attrs.get("mmar")
+            self._requeue(trial.params, resumable_trial(Path(mmar), self.study_dir)
+                          if mmar else None)
         return len(stale)
 
     def extend(self, total: int) -> int:
@@ -417,8 +423,11 @@ class Study:
         return len(self.study.get_trials(deepcopy=False,
                                          states=(optuna.trial.TrialState.WAITING,)))
 
-    def _requeue(self, params: dict[str, Any]) -> None:
-        self.study.enqueue_trial(params, user_attrs={QUEUED: True}, skip_if_exists=False)
+    def _requeue(self, params: dict[str, Any], resume_from: str | None = None) -> None:
+        attrs: dict[str, Any] = {QUEUED: True}
+        if resume_from:
+            attrs[RESUME_FROM] = resume_from
+        self.study.enqueue_trial(params, user_attrs=attrs, skip_if_exists=False)
 
     # -- running --------------------------------------------------------------------------
     def run(self) -> None:
@@ -545,11 +554,18 @@ class Study:
                      for key, value in parse_set_items(self.options.set_items).items()}
         shown = self.workspace.display(self.workspace.config_path(self.options.config_name))
         concrete = concrete_config(self.config, self.space, point, shown)
-        mmar = create_trial_mmar(
-            self.workspace, self.study_dir / name, self.options.config_name,
-            concrete, {"study": self.options.run_id, "trial": trial.number,
-                       "values": _jsonable(values), "storage": _safe_url(self.options)},
-            overrides=overrides, seed=self.options.seed)
+        provenance = {"study": self.options.run_id, "trial": trial.number,
+                      "values": _jsonable(values), "storage": _safe_url(self.options)}
+        # A stopped trial's re-run continues its resumable state (same values, same
+        # config) in its folder, renamed for the new trial number, rather than starting over.
+        stopped = trial.user_attrs.get(RESUME_FROM)
+        stopped = resumable_trial(Path(stopped), self.study_dir) if stopped else None
+        if stopped:
+            mmar = reuse_trial_mmar(Path(stopped), self.study_dir / name, provenance)
+        else:
+            mmar = create_trial_mmar(
+                self.workspace, self.study_dir / name, self.options.config_name,
+                concrete, provenance, overrides=overrides, seed=self.options.seed)
         trial.set_user_attr("mmar", str(mmar.root))
         trial.set_user_attr("slot", slot.index)
         self.events.trial_started(trial.number, values, slot)
@@ -558,7 +574,9 @@ class Study:
                      for key, value in overrides.items()]
         process = TrialProcess(mmar, TRAIN_CONFIG,
                                set_items, gpus=slot.gpus, threads=slot.threads,
-                               seed=self.options.seed, extra_flags=self.options.train_flags,
+                               seed=self.options.seed,
+                               extra_flags=[*self.options.train_flags,
+                                            *(["--resume"] if stopped else [])],
                                extra_env=trial_environment(self.options.trial_env,
                                                            self.options.run_id, trial.number,
                                                            _jsonable(values)))
@@ -602,15 +620,16 @@ class Study:
         elif outcome.status == "interrupted":
             trial.set_user_attr(INTERRUPTED, True)
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            self._requeue(trial.params)
+            resume_from = resumable_trial(mmar.root, self.study_dir)
+            self._requeue(trial.params, resume_from)
         else:
             trial.set_user_attr("error", outcome.error or "failed")
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
         if outcome.status != "interrupted":
             with self._scalars_lock:
                 self.scalars.trial(trial.number, outcome.metric, outcome.seconds, values)
-        else:
-            shutil.rmtree(mmar.root, ignore_errors=True)  # its re-run is queued
+        elif not resume_from:
+            shutil.rmtree(mmar.root, ignore_errors=True)  # its re-run is queued, from scratch
         self.events.trial_finished(trial.number, outcome)
 
 

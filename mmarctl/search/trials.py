@@ -104,6 +104,36 @@ def create_trial_mmar(source: Workspace, dest: Path, config_name: str, config: d
     return Workspace(dest)
 
 
+def resumable_trial(root: Path, study_dir: Path) -> str | None:
+    """``root`` when it is a trial MMAR of the study at ``study_dir`` holding the resumable
+    state a stopped ``mmarctl train`` saves (``MMAR_CKPT_DIR/resume/run.json``), else None."""
+    try:
+        if root.parent.resolve() != study_dir.resolve() or not root.is_dir():
+            return None
+        state = Workspace(root).checkpoint_dir() / "resume" / "run.json"
+    except (OSError, ValueError):  # an environment.json that cannot be read
+        return None
+    return str(root) if state.is_file() else None
+
+
+def reuse_trial_mmar(stopped: Path, dest: Path, provenance: Mapping[str, Any]) -> Workspace:
+    """The stopped trial MMAR ``stopped`` moved to ``dest`` (the re-run's folder), its
+    provenance naming the new trial and the one it continues; its config, checkpoints and
+    resumable state are kept for ``mmarctl train --resume``."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    stopped.rename(dest)
+    path = dest / ".mmarctl" / "provenance.json"
+    try:
+        import json
+
+        written = json.loads(path.read_text())
+    except (OSError, ValueError):
+        written = {}
+    write_json_atomic(path, {**written, **provenance, "continues": stopped.name})
+    return Workspace(dest)
+
+
 def trial_set_value(source: Workspace, key: str, value: Any) -> Any:
     """A ``--set`` value of the study as its trials see it: a relative path to anything but
     the trial's own folders is made absolute against the source MMAR (as the source would
@@ -268,7 +298,9 @@ class TrialProcess:
         trial, ``should_stop()`` returning True interrupts it (Ctrl-C of the study)."""
         started = time.monotonic()
         log_path = self.mmar.root / LOG
-        with open(log_path, "w", encoding="utf-8") as log:
+        # A resumed trial's log goes on after the stopped run's.
+        mode = "a" if "--resume" in self.argv else "w"
+        with open(log_path, mode, encoding="utf-8") as log:
             with self._lock:
                 if self.interrupted or should_stop():
                     return TrialOutcome(status="interrupted")
