@@ -137,7 +137,7 @@ def singular_affine() -> np.ndarray:
     return np.diag([1.0, 1.0, 0.0, 1.0])
 
 
-_COUNT_LINE = re.compile(r"\d+ problems? in \d+ files? checked")
+_COUNT_LINE = re.compile(r"\d+ problems? in \d+ files? checked(, .*)?")
 
 
 def problem_lines(output: str) -> list[str]:
