@@ -15,6 +15,7 @@ check already reported (one line per problem), and names mmarctl does not implem
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable, Iterable
 
 from mmarctl import catalog
@@ -32,6 +33,9 @@ class ConstructorChecker:
         is_unresolved: whether a value still holds an unresolved placeholder.
         reported: problems found so far; an entry with one at or under its JSON path is
             not built again.
+        notes: where a constructor's warnings go, each as a note at its entry's JSON path
+            (``magnitude >= 1 allows factors <= 0``), in check's own format; None leaves
+            them to Python's warning display.
 
     Attributes:
         built: JSON path of each list section / component (``train.pre_transforms``,
@@ -40,8 +44,10 @@ class ConstructorChecker:
     """
 
     def __init__(self, file: str, is_unresolved: Callable[[Any], bool] = lambda v: False,
-                 reported: Iterable[Problem] = ()) -> None:
+                 reported: Iterable[Problem] = (),
+                 notes: list[Problem] | None = None) -> None:
         self.file = file
+        self.notes = notes
         self.is_unresolved = is_unresolved
         self.reported = {p.json_path for p in reported if p.file == file}
         self.defined: dict[str, Any] = {}
@@ -80,13 +86,22 @@ class ConstructorChecker:
 
     def _instantiate(self, family: str, base: str, name: str, args: dict,
                      json_path: str) -> Any:
-        try:
-            cls = registry.lookup(family, base)
-            return registry.instantiate(cls, args, file=self.file, json_path=json_path,
-                                        name=name)
-        except ConfigError as error:
-            self.problems.append(Problem.from_error(error, file=self.file))
-            return None
+        with warnings.catch_warnings(record=self.notes is not None) as caught:
+            if caught is not None:
+                warnings.simplefilter("always")
+            try:
+                cls = registry.lookup(family, base)
+                return registry.instantiate(cls, args, file=self.file, json_path=json_path,
+                                            name=name)
+            except ConfigError as error:
+                self.problems.append(Problem.from_error(error, file=self.file))
+                return None
+            finally:
+                # A value the runtime accepts with a warning (train prints it too): a note.
+                for warning in caught or ():
+                    note = Problem(self.file, json_path, str(warning.message)).as_note()
+                    if note not in self.notes:
+                        self.notes.append(note)
 
     def _define(self, spec: dict, instance: Any) -> None:
         # Same names as ComponentBuilder: alias, class name (first wins) and BYOC path.
