@@ -154,23 +154,28 @@ class ReportCollector:
             raise ValueError(f"label has {label.size} values for {scores.size} outputs")
         self.scores.append(scores)
         self.labels.append(label)
-        if scores.size == 1:
-            row.update(truth=int(label[0] > 0.5), score=float(scores[0]))
+        if scores.size == 1:  # one sigmoid output: predicted as the confusion matrix cuts it
+            row.update(truth=int(label[0] > 0.5), predicted=int(scores[0] > 0.5),
+                       score=float(scores[0]))
         else:
             row.update(truth=int(label.argmax()), predicted=int(scores.argmax()),
                        score=float(scores.max()))
 
     def summary(self, results: Mapping[str, float]) -> dict[str, dict[str, float]]:
-        """Per metric: the run's ``value`` and min/max/mean/count of the finite case values."""
+        """Per metric: the run's ``value`` and min/max/mean/count of the finite case values.
+        A run-level metric (an AUC: no per-case value, a value over the run) counts the
+        cases its value is over."""
         out = {}
         for name in self.names:
             finite = [float(r[name]) for _, r in self.rows
                       if isinstance(r.get(name), float) and math.isfinite(r[name])]
-            out[name] = {"value": float(results.get(name, math.nan)),
+            value = float(results.get(name, math.nan))
+            run_level = not finite and math.isfinite(value)
+            out[name] = {"value": value,
                          "min": min(finite, default=math.nan),
                          "max": max(finite, default=math.nan),
                          "mean": sum(finite) / len(finite) if finite else math.nan,
-                         "count": len(finite)}
+                         "count": len(self.rows) if run_level else len(finite)}
         return out
 
     def _pick(self, cases: list[str]) -> list[str]:

@@ -598,6 +598,9 @@ def write_metric_reports(output_dir: Path, metrics: list[Any],
     columns = {name: [values[i] for _, values in rows] for i, name in enumerate(names)}
     summary = {name: {"value": results.get(name, math.nan), **summarise(col)}
                for name, col in columns.items()}
+    for entry in summary.values():
+        if entry["count"] == 0 and math.isfinite(entry["value"]):
+            entry["count"] = len(rows)  # a run-level metric (AUC): the cases it is over
 
     per_case_path = output_dir / "metrics_per_case.csv"
     table = io.StringIO(newline="")
@@ -621,8 +624,9 @@ def write_metric_reports(output_dir: Path, metrics: list[Any],
     text_path = output_dir / "metrics_summary.txt"
     lines = [f"{'metric':<24} {'value':>10} {'min':>10} {'max':>10} {'mean':>10} {'cases':>6}"]
     for name, s in summary.items():
-        lines.append(f"{name:<24} {s['value']:>10.4f} {s['min']:>10.4f} {s['max']:>10.4f} "
-                     f"{s['mean']:>10.4f} {s['count']:>6}")
+        cells = [f"{v:>10.4f}" if math.isfinite(v) else f"{'-':>10}"
+                 for v in (s["value"], s["min"], s["max"], s["mean"])]
+        lines.append(f"{name:<24} {' '.join(cells)} {s['count']:>6}")
     if skipped:
         lines.append(f"skipped {len(skipped)} unusable case(s) (skip_bad_cases): "
                      + ", ".join(skipped))

@@ -126,7 +126,10 @@ def test_classification_has_roc_and_table_columns(tmp_path):
     assert collector.classification  # a score vector switches the collector over
     page = collector.write(tmp_path, results={"auc": 0.9}, model="m", mmar="x").read_text()
     assert images_in(page) == 1 and "ROC curve and confusion matrix" in page
-    assert re.search(r"<th>case</th><th>auc</th><th>truth</th><th>score</th>", page)
+    assert re.search(r"<th>case</th><th>auc</th><th>truth</th><th>predicted</th>"
+                     r"<th>score</th>", page)
+    # the AUC is over the run: its case count is the 10 cases, not 0 finite per-case values
+    assert collector.summary({"auc": 0.9})["auc"]["count"] == 10
 
 
 def test_preview_writer(tmp_path, caplog):

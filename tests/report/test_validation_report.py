@@ -142,5 +142,5 @@ def test_classification_report_has_roc_and_confusion(tmp_path):
     page = (root / "eval" / "report.html").read_text(encoding="utf-8")
     assert len(re.findall(r'src="data:image/png;base64,', page)) == 1
     assert "<b>ROC curve and confusion matrix</b>: 12 cases" in page
-    assert "<th>case</th><th>auc</th><th>truth</th><th>score</th>" in page
+    assert "<th>case</th><th>auc</th><th>truth</th><th>predicted</th><th>score</th>" in page
     assert page.count('<tr><td data-v="img_') == 12
