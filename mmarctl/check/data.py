@@ -222,12 +222,16 @@ def check_data(uses: list[DataUse], display, counts: DataCounts | None = None, *
             continue  # no file to read (a wrong DATA_ROOT): the header passes have nothing
         # Each file's header once, even when several pipelines read the same list; one field
         # at a time, so a line reads the same whichever pipeline (or verb) looked first.
+        # The files of one multi-file item are compared as this pipeline loads them
+        # (reoriented or not): once per way of loading them.
+        loaded_as = frozenset(use.reoriented)
         nifti = [field for field, loader in reads.items() if loader == "LoadNifti"
-                 and (use.datalist, use.base_dir, use.key, field) not in headers_seen]
-        headers_seen.update((use.datalist, use.base_dir, use.key, f) for f in nifti)
+                 and (use.datalist, use.base_dir, use.key, field, loaded_as) not in headers_seen]
+        headers_seen.update((use.datalist, use.base_dir, use.key, f, loaded_as) for f in nifti)
         for field in nifti if use.base_dir is not None else []:
             problems.extend(Problem(shown, use.key, message) for message in header_problems(
-                items, Path(use.base_dir), [field], use.image_channels, geometries, kinds))
+                items, Path(use.base_dir), [field], use.image_channels, geometries, kinds,
+                reoriented=loaded_as))
         nifti_read = {field for field, loader in reads.items() if loader == "LoadNifti"}
         rules = [rule for rule in use.axis_rules if rule.field in nifti_read]
         if rules and use.base_dir is not None:

@@ -184,3 +184,25 @@ def test_a_16_bit_png_among_8_bit_ones(tmp_path):
     (line,) = png_problems(items, tmp_path, ["image"], 1)
     assert line.startswith("1 of 3 image PNGs are 16-bit while the others are 8-bit")
     assert "1.png" in line
+
+
+def test_check_data_compares_the_modalities_as_the_pipeline_loads_them(tmp_path):
+    # infer reads no label, so no pair pass: check_data must tell the header pass how the
+    # pipeline loads the image, or a modality stored in another orientation went through.
+    import json
+
+    from mmarctl.check.data import DataUse, check_data
+
+    items = _modalities(tmp_path)
+    _save(tmp_path / "m2.nii.gz", _flipped(AFFINE))
+    datalist = tmp_path / "dataset.json"
+    datalist.write_text(json.dumps({"test": items}))
+
+    def use(reoriented):
+        return DataUse(str(datalist), str(tmp_path), "test", ("config_validation.json",
+                       "pre_transforms"), ("environment.json", "DATA_ROOT"),
+                       reads=(("image", "LoadNifti"),), reoriented=reoriented)
+
+    problems, _ = check_data([use(())], str)
+    assert any("m2.nii.gz RAS against m0.nii.gz LPS" in p.message for p in problems), problems
+    assert check_data([use(("image",))], str)[0] == []
