@@ -52,7 +52,7 @@ def lines(root, config, model=None):
 def test_a_file_of_another_kind_names_the_right_loader(mmar):
     models = mmar / "models"
     (models / "model.fzn.pb").write_bytes(graph_bytes((None, None, None, None, 1)))
-    (models / "model.onnx").write_bytes(b"\x08\x08\x12\x07tf2onnx")
+    (models / "model.onnx").write_bytes(b"\x08\x08\x3a\x00")  # ir_version, a graph
     (models / "saved_model").mkdir()
     (models / "saved_model" / "saved_model.pb").write_bytes(b"")
     config = validation_config(mmar, "cv_onnx.json", "FrozenGraphModelLoader", "model.onnx")
