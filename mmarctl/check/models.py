@@ -403,48 +403,10 @@ def _missing_output(path: Path, wanted: Any, config_file: str, shown: str,
         return []
     where = ((config_file, "model_loader.args.output_node_names") if model is None
              else (shown, ""))
-    guess = _output_guess(path)
+    guess = gi.likely_output(path)
     fix = (f'set "output_node_names": "{guess}"' if guess and model is None else
            "name the output with output_node_names (Clara's --output_node_names)")
     return [Problem(*where, f"{shown}: the graph has no output node '{wanted}' ({fix})")]
-
-
-def _output_guess(path: Path) -> str | None:
-    """The frozen graph's one node that no other node reads and that is not a constant or a
-    placeholder (its output), else None. Reads the GraphDef's node names and inputs."""
-    from mmarctl.model_files import protowire as pw
-
-    try:
-        data = Path(path).read_bytes()
-        nodes: dict[str, tuple[str, list[str]]] = {}
-        for number, wire, value in pw.fields(data):
-            if number != 1 or wire != pw.LENGTH:
-                continue
-            name = op = ""
-            inputs = []
-            for n, _, v in pw.fields(value):
-                if n == 1:
-                    name = pw.text(v)
-                elif n == 2:
-                    op = pw.text(v)
-                elif n == 3:
-                    inputs.append(pw.text(v).split(":")[0])  # "^name": a control input
-            nodes[name] = (op, inputs)
-    except Exception:  # not readable as a GraphDef: reported elsewhere
-        return None
-    read = {i.lstrip("^") for _, inputs in nodes.values() for i in inputs}
-    nodes = {name: (op, [i for i in inputs if not i.startswith("^")])
-             for name, (op, inputs) in nodes.items()}
-    ends = [name for name, (op, _) in nodes.items() if name not in read
-            and op not in ("Const", "Placeholder", "NoOp")]
-    if len(ends) != 1:
-        return None
-    end = ends[0]
-    # the function's trailing Identity reads the named output (an Identity too): that name
-    while nodes[end][0] == "Identity" and len(nodes[end][1]) == 1 and \
-            nodes.get(nodes[end][1][0], ("", []))[0] == "Identity":
-        end = nodes[end][1][0]
-    return end
 
 
 def _fixed_spatial(item: Any, manifest: dict) -> tuple[int, ...] | None:

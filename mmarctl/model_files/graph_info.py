@@ -219,3 +219,54 @@ def _summarize_mapped(handle, meta: bool) -> GraphSummary:
             mapped.close()
         except BufferError:  # a slice still held by a failed parse's frames: the GC closes it
             pass
+
+
+def likely_output(path: Path) -> str | None:
+    """The frozen graph's output: its one node that no other node reads and that is not a
+    constant, placeholder or NoOp (past the serving function's trailing ``Identity``), else
+    None. Read through a memory map, like :func:`read_summary`: the weights are skipped."""
+    import mmap
+    import os
+
+    nodes: dict[str, tuple[str, list[str]]] = {}
+    try:
+        with open(path, "rb") as handle:
+            if os.fstat(handle.fileno()).st_size == 0:
+                return None
+            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+            data = memoryview(mapped)
+            try:
+                for number, wire, value in pw.fields(data):
+                    if number != 1 or wire != pw.LENGTH:
+                        continue
+                    name, op, inputs = "", "", []
+                    for n, _, v in pw.fields(value):  # type: ignore[arg-type]
+                        if n == 1:
+                            name = pw.text(v)
+                        elif n == 2:
+                            op = pw.text(v)
+                        elif n == 3:
+                            inputs.append(pw.text(v).split(":")[0])  # "^name": control
+                    nodes[name] = (op, inputs)
+                    del value
+            finally:
+                data.release()
+                try:
+                    mapped.close()
+                except BufferError:  # a slice held by a failed parse's frames: the GC closes it
+                    pass
+    except (OSError, pw.WireError):  # not readable as a GraphDef: reported elsewhere
+        return None
+    read = {i.lstrip("^") for _, inputs in nodes.values() for i in inputs}
+    data_inputs = {name: (op, [i for i in inputs if not i.startswith("^")])
+                   for name, (op, inputs) in nodes.items()}
+    ends = [name for name, (op, _) in data_inputs.items() if name not in read
+            and op not in ("Const", "Placeholder", "NoOp")]
+    if len(ends) != 1:
+        return None
+    end = ends[0]
+    # the serving function's trailing Identity reads the named output (an Identity too)
+    while data_inputs[end][0] == "Identity" and len(data_inputs[end][1]) == 1 and \
+            data_inputs.get(data_inputs[end][1][0], ("", []))[0] == "Identity":
+        end = data_inputs[end][1][0]
+    return end

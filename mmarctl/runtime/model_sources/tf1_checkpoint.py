@@ -64,7 +64,10 @@ def check_nodes(names: set[str], summary: graph_info.GraphSummary, input_name: s
                 hint = ", ".join(p.name for p in summary.placeholders) or "none"
                 hint = f"its placeholders: {hint}; name one with input_node_names"
             else:
-                hint = "name the output with output_node_names (Clara's --output_node_names)"
+                guess = graph_info.likely_output(file) if Path(file).suffix == ".pb" else None
+                hint = (f"its output looks like {guess!r}: name it with output_node_names "
+                        "(Clara's --output_node_names)" if guess and guess != name else
+                        "name the output with output_node_names (Clara's --output_node_names)")
             raise RuntimeFailure(f"the graph has no {role} node {name!r}", file=file, hint=hint)
 
 
