@@ -211,6 +211,32 @@ def _annotate_best(ax: Any, curves: Curves, text: str, color: str) -> None:
                 fontsize=7, color=color, ha="right" if right else "left")
 
 
+def _place_best_labels(ax: Any, figure: Any, labels: list[tuple[Curves, str, Any]]) -> None:
+    """Write each best label beside its star (best first) where it covers no label already
+    written: tried below the star, then further down and above; a label with no free place
+    is left out (its legend entry says the same)."""
+    ax.autoscale_view()
+    scale = figure.dpi / 72.0  # points -> pixels
+    placed: list[tuple[float, float, float, float]] = []
+    for curves, text, color in sorted(labels, key=lambda item: -item[0].best[1]):
+        x, value = curves.best
+        right = x > (curves.epochs[0] + curves.epochs[-1]) / 2
+        px, py = ax.transData.transform((x, value))
+        width, height = len(text) * 7 * 0.62 * scale, 9 * scale
+        for dy in (-12, -22, 6, -32, 16):
+            dx = -6 if right else 6
+            left = px + dx * scale - (width if right else 0)
+            bottom = py + dy * scale - height / 2
+            box = (left, bottom, left + width, bottom + height)
+            if all(box[2] < o[0] or box[0] > o[2] or box[3] < o[1] or box[1] > o[3]
+                   for o in placed):
+                placed.append(box)
+                ax.annotate(text, (x, value), xytext=(dx, dy), textcoords="offset points",
+                            fontsize=7, color=color, ha="right" if right else "left",
+                            va="center")
+                break
+
+
 def draw_curves(curves: Curves, path: Path, title: str = "") -> Path:
     """Draw ``curves`` into ``path`` (PNG): loss, learning rate and one panel per
     validation metric; the best epoch marked in every panel and annotated on the key
@@ -285,7 +311,9 @@ def draw_overlay(runs: Sequence[tuple[str, Curves]], path: Path) -> Path:
     Up to 10 runs get matplotlib's own colours; more (an AutoML study's trials) get colours
     spread over a colour map and four line styles, so no two runs look alike, and the legend
     moves beside the panel (best first: :data:`LEGEND_RUNS` runs, then a count). Only the
-    :data:`LABELLED_BEST` best runs have their best value written beside the star."""
+    :data:`LABELLED_BEST` best runs have their best value written beside the star, where it
+    does not cover another's (stars close together: the label moves down, or is left to the
+    legend); every legend entry says its run's best value and epoch (``g: 0.1726 @ 5``)."""
     drawn = [(label, curves) for label, curves in runs if curves.key_points()]
     many = len(drawn) > 10
     figure = _new_figure(7.0 + (3.0 if many else 0.0), 4.0 + (2.0 if len(drawn) > 20 else 0.0))
@@ -295,18 +323,23 @@ def draw_overlay(runs: Sequence[tuple[str, Curves]], path: Path) -> Path:
     ranked = sorted((c.best[1] for _, c in drawn if c.best), reverse=True)
     labelled_from = ranked[min(LABELLED_BEST, len(ranked)) - 1] if ranked else None
     names = set()
+    labels_to_place = []
     for index, (label, curves) in enumerate(drawn):
         name = curves.key_metric or "metric"
         names.add(name)
         xs, ys = zip(*curves.key_points())
         style = _overlay_style(index, len(drawn))
-        line, = ax.plot(xs, ys, marker="o", markersize=2.5, linewidth=1.2, label=label, **style)
+        best = f"{curves.best[1]:.4f} @ {curves.best[0]}" if curves.best else None
+        line, = ax.plot(xs, ys, marker="o", markersize=2.5, linewidth=1.2,
+                        label=f"{label}: {best}" if best else label, **style)
         if curves.best:
-            ax.plot(*curves.best, marker="*", markersize=11, color=line.get_color())
+            # a smaller star over a larger one: two runs best at the same point both show
+            ax.plot(*curves.best, marker="*", markersize=max(11 - 2 * index, 6) if not many
+                    else 11, color=line.get_color())
             if not many or curves.best[1] >= labelled_from:
-                _annotate_best(ax, curves, f"{curves.best[1]:.4f} @ {curves.best[0]}",
-                               line.get_color())
+                labels_to_place.append((curves, best, line.get_color()))
         _mark_phases(ax, curves, label=False)
+    _place_best_labels(ax, figure, labels_to_place)
     _style(ax, "validation: key metric per epoch (* best)")
     ax.set_xlabel("epoch", fontsize=8)
     ax.set_ylabel(" / ".join(sorted(names)), fontsize=8)
