@@ -5,8 +5,8 @@ A run stopped by Ctrl-C/SIGTERM/SIGHUP writes ``resume/run.json`` next to
 the globals they set), the number of epochs it was training and had finished, its number
 of workers and launch options, and the resolved settings that shape it (learning rate, its
 policy, optimizer, batch size, network), and, for a tracked run, where it was tracked and
-its MLflow run (so that the resumed epochs go to that same run). ``train --resume`` reuses the ``--set`` values when
-they are not given again, so ``mmarctl train MMAR --resume`` continues the same run rather
+its MLflow run (so that the resumed epochs go to that same run). ``train --resume`` reuses
+the ``--set`` values when they are not given again, so ``mmarctl train MMAR --resume`` continues the same run rather
 than one with other settings; a value given again must be the same, except ``epochs``, which
 may be raised to train longer (on the command line or in the config). A shaping setting
 edited in the config since the run stopped is refused, naming the file, key and both values.
