@@ -65,3 +65,25 @@ def test_a_mask_predicted_on_the_canonical_grid_is_written_on_the_sources(tmp_pa
                                   tmp_path / "c.nii.gz", "uint8"))
     np.testing.assert_allclose(written.affine, coarse)
     assert written.shape == (4, 4, 5)
+
+
+def test_loadnifti_canonical_then_the_writer_gives_the_inputs_grid(tmp_path):
+    # LoadNifti(as_closest_canonical) hands the writer the header as stored: the mask it
+    # wrote was on the RAS+ grid (voxels mirrored against an LPS input, sform 2, no qform).
+    from mmarctl.runtime.transforms.loaders import LoadNifti
+
+    lps = np.diag([-0.8, -0.8, 2.5, 1.0])
+    lps[:3, 3] = [40, 30, -10]
+    path = tmp_path / "ct.nii.gz"
+    nib.save(ct(tmp_path, lps), str(path))
+    sample = LoadNifti("image", as_closest_canonical=True)({"image": str(path)},
+                                                           np.random.default_rng(0))
+    meta = sample["meta"]["image"]
+    assert nib.aff2axcodes(meta["affine"]) == ("R", "A", "S")  # what the network sees
+    prediction = (np.asarray(sample["image"]) > 100).astype(np.float32)
+    written = nib.load(save_nifti(prediction, None, meta["affine"], meta["header"],
+                                  tmp_path / "m.nii.gz", "uint8"))
+    source = nib.load(str(path))
+    np.testing.assert_allclose(written.affine, source.affine)
+    np.testing.assert_array_equal(np.asarray(written.dataobj), source.get_fdata() > 100)
+    assert (int(written.header["sform_code"]), int(written.header["qform_code"])) == (1, 1)

@@ -36,6 +36,9 @@ def load_nifti(path: str, as_closest_canonical: bool = False):
     try:
         image = open_nifti(path)
         unsupported = unsupported_datatype(image.header)
+        # The header as stored: the writers put a mask predicted on the canonical grid back
+        # on the input's own voxel array with it (the affine returned is the canonical one).
+        stored = image.header
         if as_closest_canonical:
             image = nib.as_closest_canonical(image)
         # get_fdata applies scl_slope/inter; reading here also detects truncated files.
@@ -66,7 +69,7 @@ def load_nifti(path: str, as_closest_canonical: bool = False):
     # in metres would otherwise be resampled to a few voxels).
     scale = spatial_unit_mm(image.header)
     zooms = [float(z) * scale for z in voxel_sizes(image.affine)[: min(data.ndim, 3)]]
-    return data, np.asarray(image.affine, dtype=np.float64), zooms, image.header.copy()
+    return data, np.asarray(image.affine, dtype=np.float64), zooms, stored.copy()
 
 
 def _require_file(path: str) -> None:
