@@ -34,6 +34,7 @@ from typing import Any
 from mmarctl.catalog import SECTION_FAMILIES
 from mmarctl.problems import Problem
 from mmarctl.jsonio import format_json_path
+from mmarctl.variables import is_disabled
 
 TYPES = ("enum", "float")
 DOMAINS = ("lr", "net", "transform")
@@ -278,6 +279,20 @@ def _components(config: dict) -> Iterator[tuple[tuple, dict]]:
         stack.extend(reversed(children))
 
 
+def _enabled_names(config: dict) -> set[str]:
+    """The names a ref can reuse in ``config``: class names, aliases and BYOC paths of the
+    components that are not disabled."""
+    names: set[str] = set()
+    for _, spec in _components(config):
+        if "ref" in spec or is_disabled(spec.get("disabled", False)):
+            continue
+        for key in ("name", "path"):
+            value = spec.get(key)
+            if isinstance(value, str) and value:
+                names.update(part for part in value.split("#") if part)
+    return names
+
+
 def _alternative_lists(config: dict) -> list[tuple]:
     return [section for section in _section_paths()
             if ".".join(section) in SINGLE_SECTIONS
@@ -349,7 +364,43 @@ class _Reader:
                                       "; name it in a search entry's args")
         if not self.space.problems:
             self._check_alternatives()
+        if not self.space.problems:
+            self._check_refs_kept()
         return self.space
+
+    def _check_refs_kept(self) -> None:
+        """A switch that disables a component which a ``ref`` reuses (validate's refs to
+        train's transforms) leaves that ref with nothing to reuse at that point: every such
+        trial would fail. Named at the search target, not at the ref (where the file plainly
+        has the component)."""
+        from mmarctl.search.concrete import with_point
+
+        switches = [d for d in self.space.dimensions if d.type == "enum" and any(
+            p.kind == "disabled" for places in d.places for p in places)]
+        refs = [(path, spec["ref"]) for path, spec in _components(self.config)
+                if isinstance(spec.get("ref"), str)]
+        if not switches or not refs:
+            return
+        written = _enabled_names(self.config)
+        for dimension in switches:
+            for index in range(len(dimension.targets)):
+                point = with_point(self.config, SearchSpace(dimensions=[dimension]),
+                                   {dimension.key: index})
+                enabled = _enabled_names(point)
+                for path, target in refs:
+                    ref_spec = _get(point, path)
+                    if (target in written and target not in enabled
+                            and isinstance(ref_spec, dict)
+                            and not is_disabled(ref_spec.get("disabled", False))):
+                        values = ", ".join(f"{k}={_shown(v)}" for k, v in
+                                           dimension.describe(index).items())
+                        self.error(f"{dimension.json_path}.targets[{index}]",
+                                   f"the search point {values} disables {target!r}, which "
+                                   f"{format_json_path(path)} reuses (ref): that ref would "
+                                   "have nothing to reuse; give both one tag (\"apply\": "
+                                   "{\"@disabled\": \"myTag\"}) and search the tag, or "
+                                   "do not disable the component")
+                        return
 
     def _check_searched_once(self) -> None:
         """Each place is written by one search entry: of two, the later value would silently

@@ -45,3 +45,25 @@ def test_a_problem_elsewhere_keeps_its_place():
                                        "targets": [["4,8,8,8"], ["8,8,8,8"]]}]), FILE)
     other = Problem(FILE, "train.loss.args.x", "unknown argument")
     assert at_search_target(space, space.spanning_points()[1], other) is other
+
+
+RANGE = {"name": "ScaleIntensityRange", "args": {"fields": "image"}}
+
+
+def test_disabling_a_component_a_ref_reuses_is_named_at_the_search_target():
+    switched = dict(RANGE, search=[{"type": "enum", "args": ["@disabled"],
+                                    "targets": [[False], [True]]}])
+    config = {"train": {"pre_transforms": [switched]},
+              "validate": {"pre_transforms": [{"ref": "ScaleIntensityRange"}]}}
+    (problem,) = read_space(config, FILE).problems
+    assert problem.json_path == "train.pre_transforms[0].search[0].targets[1]"
+    assert "ScaleIntensityRange.disabled=true disables 'ScaleIntensityRange', which " \
+           "validate.pre_transforms[0] reuses (ref)" in problem.message
+
+
+def test_a_tag_that_switches_the_component_and_its_ref_together_is_fine():
+    config = {"search": [{"type": "enum", "args": ["@t"], "targets": [[False], [True]]}],
+              "train": {"pre_transforms": [dict(RANGE, apply={"@disabled": "t"})]},
+              "validate": {"pre_transforms": [{"ref": "ScaleIntensityRange",
+                                               "apply": {"@disabled": "t"}}]}}
+    assert read_space(config, FILE).problems == []
