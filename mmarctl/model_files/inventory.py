@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from mmarctl.model_files import graph_info as gi
 from mmarctl.model_files import tf_table
@@ -148,6 +148,88 @@ def truncated_data(prefix: Path, entries: list[tf_table.TensorEntry]) -> str | N
             return (f"truncated: {path.name} has {size} bytes but its index lists tensors up "
                     f"to byte {end}")
     return None
+
+
+#: Checkpoints up to this many bytes of tensors have their checksums verified by ``check``
+#: (in Python: about 8 MB/s, once per checkpoint, remembered in the user's cache); larger
+#: ones are left to TensorFlow, which verifies them when a verb loads them.
+CHECKSUM_BYTES = 32 * 2**20
+_CRC_TABLE: list[int] = []
+
+
+def _crc32c(data: bytes) -> int:
+    if not _CRC_TABLE:
+        for i in range(256):
+            c = i
+            for _ in range(8):
+                c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+            _CRC_TABLE.append(c)
+    table, c = _CRC_TABLE, 0xFFFFFFFF
+    for byte in data:
+        c = table[(c ^ byte) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+def _unmask(masked: int) -> int:
+    """TensorFlow stores ``crc32c::Mask(crc)``: rotated right by 15, plus a constant."""
+    rotated = (masked - 0xA282EAD8) & 0xFFFFFFFF
+    return ((rotated >> 17) | (rotated << 15)) & 0xFFFFFFFF
+
+
+def checksum_damage(prefix: Path, entries: list[tf_table.TensorEntry]) -> str | None:
+    """Why a tensor's bytes in the ``.data`` shards do not match the CRC-32C the index stores
+    (bytes overwritten in place: TensorFlow's "Checksum does not match"), else None. Numeric
+    tensors only (string tensors are checksummed with their lengths); skipped above
+    :data:`CHECKSUM_BYTES`. A checkpoint found whole is remembered in the user's cache."""
+    prefix = Path(prefix)
+    numeric = [e for e in entries if e.crc32c is not None and e.dtype != "string" and e.size]
+    if not numeric or sum(e.size for e in numeric) > CHECKSUM_BYTES:
+        return None
+    shards = sorted(prefix.parent.glob(f"{prefix.name}.data-*-of-*"))
+    count = int(shards[0].name.rsplit("-of-", 1)[1]) if shards else 1
+    paths = {s: prefix.with_name(f"{prefix.name}.data-{s:05d}-of-{count:05d}")
+             for s in {e.shard for e in numeric}}
+    marker = _whole_marker(prefix, paths.values())
+    if marker is not None and marker.exists():
+        return None
+    try:
+        for shard, path in paths.items():
+            with open(path, "rb") as handle:
+                for entry in sorted((e for e in numeric if e.shard == shard),
+                                    key=lambda e: e.offset):
+                    handle.seek(entry.offset)
+                    if _crc32c(handle.read(entry.size)) != _unmask(entry.crc32c or 0):
+                        from mmarctl.runtime.checkpoint import variable_name  # no TensorFlow
+
+                        return (f"damaged: checksum does not match for "
+                                f"{variable_name(entry.name)} ({entry.size} bytes in "
+                                f"{path.name})")
+    except OSError:  # truncated_data says what is missing
+        return None
+    if marker is not None:
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+        except OSError:  # an unwritable cache only costs the next check the reading again
+            pass
+    return None
+
+
+def _whole_marker(prefix: Path, data_files: Any) -> Path | None:
+    """Where ``check`` remembers that this very checkpoint (its index's digest, its data
+    files' sizes and times) passed its checksums; None when that cannot be told."""
+    import hashlib
+
+    from mmarctl.cache import cache_dir
+
+    try:
+        key = hashlib.sha256(Path(f"{prefix}.index").read_bytes())
+        for path in data_files:
+            info = path.stat()
+            key.update(f"{path.name}:{info.st_size}:{info.st_mtime_ns}".encode())
+    except OSError:
+        return None
+    return cache_dir("checkpoint-checksums") / key.hexdigest()
 
 
 #: What to do about a damaged checkpoint.
@@ -281,7 +363,7 @@ def _checkpoint_files(index: Path, data_format: str | None, channels: int | None
                         f"({DAMAGED_HINT})")
         return item
     entries = tf_table.checkpoint_entries(index)
-    damage = truncated_data(prefix, entries)
+    damage = truncated_data(prefix, entries) or checksum_damage(prefix, entries)
     if damage:
         item.details.append(damage)
         item.damaged = damage.split(":")[0]  # truncated, incomplete

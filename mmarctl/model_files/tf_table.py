@@ -46,6 +46,8 @@ class TensorEntry:
     shard: int = 0
     offset: int = 0
     size: int = 0
+    #: the masked CRC-32C TensorFlow stores for the tensor's bytes (None: not stored)
+    crc32c: int | None = None
 
 
 def _handle(data: bytes, pos: int) -> tuple[int, int, int]:
@@ -130,18 +132,21 @@ def checkpoint_entries(index_file: Path) -> list[TensorEntry]:
         if not key:
             continue
         dtype, shape, place = 0, (), {3: 0, 4: 0, 5: 0}  # shard_id, offset, size
+        crc = None
         try:
-            for number, _, field in pw.fields(value):
+            for number, wire, field in pw.fields(value):
                 if number == 1:
                     dtype = int(field)  # type: ignore[arg-type]
                 elif number == 2:
                     shape = _shape(field)  # type: ignore[arg-type]
                 elif number in place and isinstance(field, int):
                     place[number] = field
+                elif number == 6 and wire == pw.FIXED32:
+                    crc = int(field)  # type: ignore[arg-type]
         except pw.WireError as error:
             raise TableError(f"bad entry for {key!r}: {error}") from None
         entries.append(TensorEntry(key.decode("utf-8", "replace"), DTYPES.get(dtype, str(dtype)),
-                                   shape, place[3], place[4], place[5]))
+                                   shape, place[3], place[4], place[5], crc))
     return entries
 
 

@@ -35,3 +35,20 @@ def test_a_bit_flipped_checkpoint_is_damaged_not_another_network(tmp_path, monke
     assert "checksum does not match" in line and line.endswith("(copy it again, or train again)")
     assert "{{function_node" not in line and "[Op:" not in line and str(tmp_path) not in line
     assert "another model config" not in line and "\n" not in line
+
+
+def test_check_verifies_the_checksums_the_index_stores(tmp_path):
+    from mmarctl.model_files import scan_model
+
+    prefix = tmp_path / "model.ckpt"
+    ckpt.save_checkpoint(prefix, tiny_model())
+    assert scan_model(prefix).problem is None
+    data = ckpt.checkpoint_files(prefix)[1]
+    flipped = bytearray(data.read_bytes())
+    flipped[len(flipped) // 2] ^= 0xFF
+    data.write_bytes(bytes(flipped))
+    item = scan_model(prefix)
+    assert item.damaged == "damaged"
+    assert item.problem.startswith("damaged: checksum does not match for ") and \
+        item.problem.endswith(" bytes in model.ckpt.data-00000-of-00001) (copy it again, or "
+                              "train again)"), item.problem
