@@ -156,7 +156,8 @@ def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None,
     report.problems.extend(check_overrides(overrides, env, configs, workspace))
     for path in automl:
         _check_automl_settings(workspace, path, report, named=bool(automl_configs))
-    data_problems, datalists = check_data(uses, workspace.display, report.data)
+    data_problems, datalists = check_data(uses, workspace.display, report.data,
+                                          notes=report.notes)
     report.problems.extend(data_problems)
     report.files.extend(datalists)
     report.problems = list(dict.fromkeys(report.problems))  # search points repeat findings
@@ -950,7 +951,9 @@ def _data_uses(workspace: Workspace, kind: str, data: dict, variables: Mapping[s
             key = args.get("data_list_key") if isinstance(args.get("data_list_key"), str) else default_key
             uses.append(DataUse(
                 workspace.resolve_path_value("DATASET_JSON", args["data_list_file_path"]),
-                workspace.resolve_path_value("DATA_ROOT", base) if usable(base) else None,
+                # "" (or no data_file_base_dir): the datalist's folder, as the pipeline reads it
+                workspace.resolve_path_value("DATA_ROOT", base) if usable(base)
+                else "" if base in (None, "") else None,
                 key, (shown, f"{section}.args.data_list_file_path"),
                 (shown, f"{section}.args.data_file_base_dir")))
         return uses
@@ -959,6 +962,7 @@ def _data_uses(workspace: Workspace, kind: str, data: dict, variables: Mapping[s
     # An unset DATASET_JSON is reported by check_data (as ""), so that infer --input, which
     # reads no datalist, can leave the data checks out.
     uses.append(DataUse(str(datalist) if usable(datalist) else "",
-                        str(base) if usable(base) else None, str(key), (shown, ""), (shown, ""),
+                        str(base) if usable(base) else "" if base == "" else None, str(key),
+                        (shown, ""), (shown, ""),
                         key_origin=key_origin))
     return uses
