@@ -771,3 +771,13 @@ def test_an_unreadable_environment_is_one_problem_not_its_follow_ons(tmp_path, c
     assert len(lines) == 2 and lines[0].startswith("config/environment.json"), lines
     assert lines[1].startswith("1 problem in ")
     assert "more problem" in result.stdout and "left out until it can be read" in result.stdout
+
+
+def test_an_empty_data_root_is_the_datalists_folder(tmp_path):
+    # Clara's DATA_ROOT "" reads the items under the datalist's folder; check skipped every
+    # file of the list (OK) and train then failed on a missing file.
+    root = make_mmar(tmp_path / "mmar")
+    result = check(root, "--set", "DATA_ROOT=")
+    assert result.exit_code == 1, result.output
+    assert (f"config/dataset_0.json: training: 4 of 4 files are missing under DATA_ROOT "
+            f"{root / 'config'}: images/case0.nii.gz") in result.output
