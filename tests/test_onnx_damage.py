@@ -33,7 +33,7 @@ def test_a_truncated_onnx_model_is_corrupt(tmp_path):
     assert scan_model(path).kind == "onnx" and scan_model(path).problem is None
     path.write_bytes(onnx_bytes()[:1000])
     item = scan_model(path)
-    assert item.problem == ("corrupt: not an ONNX model (length-delimited field runs past the "
+    assert item.problem == ("corrupt: not a whole ONNX model (length-delimited field runs past the "
                             "end) (copy model.onnx again from where it came from (`mmarctl "
                             "export` re-makes it only from a checkpoint, and none is beside it))")
     path.write_bytes(b"")
@@ -47,5 +47,5 @@ def test_check_reports_it_with_the_export_hint(tmp_path):
     (root / "models" / "model.onnx").write_bytes(onnx_bytes()[:1000])
     result = CliRunner().invoke(app, ["check", str(root)])
     assert result.exit_code == 1
-    assert ("models/model.onnx: corrupt: not an ONNX model (length-delimited field runs past "
+    assert ("models/model.onnx: corrupt: not a whole ONNX model (length-delimited field runs past "
             "the end) (re-export it with `mmarctl export --format onnx`)") in result.output

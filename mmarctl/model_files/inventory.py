@@ -442,12 +442,12 @@ def onnx_damage(path: Path) -> str | None:
             graphs = [value for number, wire, value in pw.fields(data)
                       if number == 7 and wire == pw.LENGTH]
             if not graphs:
-                return "corrupt: not an ONNX model (no graph)"
+                return "corrupt: not a whole ONNX model (no graph)"
             for _ in pw.fields(graphs[0]):  # nodes, initializers, inputs, outputs
                 pass
             del graphs
         except pw.WireError as error:
-            return f"corrupt: not an ONNX model ({error})"
+            return f"corrupt: not a whole ONNX model ({error})"
         finally:
             data.release()
             try:
@@ -465,8 +465,10 @@ def _onnx(path: Path) -> ModelFile:
     if damage is None:
         return ModelFile("onnx", path)
     # validate/infer (OnnxModelLoader, --model onnx) read it first; ONNX Runtime's own
-    # message ("Protobuf parsing failed") names neither the cause nor the fix
-    item = ModelFile("unreadable", path, [damage])
+    # message ("Protobuf parsing failed") names neither the cause nor the fix. Still an ONNX
+    # file when it starts like one (finetune names it as an exported model).
+    item = ModelFile("onnx" if damage.startswith("corrupt: not a whole ONNX model")
+                     else "unreadable", path, [damage])
     hint = corrupt_graph_hint(path).replace("--format fzn", "--format onnx")
     item.problem = f"{damage} ({hint})"
     return item
@@ -563,6 +565,8 @@ def _uses(item: ModelFile, names: set[str]) -> dict[str, str]:
         return {"validate/infer": f"no: TF-TRT was removed from TensorFlow 2.18; {fallback}",
                 "export": "no", "finetune": "no"}
     if kind == "onnx":
+        if item.problem:
+            return {"validate/infer": f"no: {item.problem.split(' (')[0]}"}
         return {"validate/infer": "OnnxModelLoader (--model onnx)"}
     if kind == "saved_model":
         return {"serving": "TensorFlow Serving / tf.saved_model.load"}
