@@ -46,7 +46,7 @@ from mmarctl.schemas.validator import validate
 from mmarctl.search.concrete import strip_annotations, with_point, written_values
 from mmarctl.search.settings import (AUTOML_CONFIG, check_settings_file,
                                      missing_train_config, named_train_config)
-from mmarctl.search.space import has_annotations, read_space
+from mmarctl.search.space import at_search_target, has_annotations, read_space, set_conflicts
 from mmarctl.variables import PLACEHOLDER, global_values, iter_placeholders, substitute
 from mmarctl.workspace import CLARA4_MESSAGE, ENVIRONMENT, TRAIN_CONFIG, Workspace
 
@@ -468,21 +468,33 @@ def _check_search_config(workspace: Workspace, kind: str, shown: str, raw: dict,
     that between them write every value the search can choose, each checked as any config."""
     space = read_space(raw, shown)
     report.problems.extend(space.problems)
+    if kind == "train":  # automl refuses --set on a searched global: check says it first
+        report.problems.extend(set_conflicts(space, overrides))
+    elif space.dimensions:
+        report.notes.append(Problem(shown, "search", "AutoML searches only the training "
+                                    "config; these annotations are ignored", NOTE))
     try:
         written_values(raw, shown)
     except ConfigError as error:
         report.notes.append(Problem.from_error(error).as_note())
     # Lists of alternatives stay lists (the checker walks them item by item, so a problem
     # names train.loss[1]); a point's values switch alternatives through "disabled".
-    candidates = [strip_annotations(raw)]
-    if not space.problems:
-        candidates += [strip_annotations(with_point(raw, space, point))
-                       for point in space.spanning_points()]
+    points = space.spanning_points() if not space.problems else []
+    candidates = [strip_annotations(raw)] + [strip_annotations(with_point(raw, space, point))
+                                             for point in points]
     uses: list[DataUse] = []
+    as_written: set[Problem] = set()
     for index, candidate in enumerate(candidates):
+        first = len(report.problems)
         found = _check_concrete(workspace, kind, shown, candidate, env, overrides, report)
         if index == 0:
             uses = found  # every point reads the same data lists
+            as_written = set(report.problems[first:])
+        else:  # a point's own problem is said at the search target that wrote its value
+            report.problems[first:] = [
+                problem if problem in as_written
+                else at_search_target(space, points[index - 1], problem)
+                for problem in report.problems[first:]]
     return uses
 
 
@@ -540,7 +552,8 @@ def _check_concrete_values(workspace: Workspace, kind: str, shown: str, raw: dic
     # The runtime's own checks, run without TensorFlow: globals, then every constructor.
     report.problems.extend(_check_settings(kind, data, variables, shown, is_unresolved,
                                            report.problems))
-    built = ConstructorChecker(shown, is_unresolved, [*report.problems, *components.problems])
+    built = ConstructorChecker(shown, is_unresolved, [*report.problems, *components.problems],
+                               notes=report.notes)
     built.check_config(kind, data)
     report.problems.extend(built.problems)
     network = None
