@@ -781,3 +781,16 @@ def test_an_empty_data_root_is_the_datalists_folder(tmp_path):
     assert result.exit_code == 1, result.output
     assert (f"config/dataset_0.json: training: 4 of 4 files are missing under DATA_ROOT "
             f"{root / 'config'}: images/case0.nii.gz") in result.output
+
+
+def test_check_takes_a_config_path_where_the_verbs_take_it(tmp_path, monkeypatch):
+    # The MMAR's own config_train.json is never taken from the current folder (the verbs
+    # refuse it, so check must not pass it); a path that says where it is, is taken.
+    root = make_mmar(tmp_path / "mmar", train=None)
+    elsewhere = tmp_path / "elsewhere"
+    write(elsewhere / "config_train.json", TRAIN)
+    monkeypatch.chdir(elsewhere)
+    result = check(root, "-c", "config_train.json")
+    assert result.exit_code == 1 and "config/config_train.json" in result.output, result.output
+    result = check(root, "-c", str(elsewhere / "config_train.json"))
+    assert "config/config_train.json:" not in result.output, result.output

@@ -346,13 +346,10 @@ def _looks_like_train_config(path: Path) -> bool:
 
 
 def given_config_path(workspace: Workspace, name: str) -> Path:
-    """The config file a command line names (``-c`` / ``--config``)."""
-    # Clara scripts name configs relative to the MMAR root (-c config/trn_base.json); a
-    # path relative to the current folder is accepted too.
-    candidate = workspace.config_path(name)
-    if not candidate.exists() and Path(name).exists():
-        return Path(name).resolve()
-    return candidate
+    """The config file a command line names (``-c`` / ``--config``): the file the verbs read
+    (:meth:`Workspace.config_path`: config/, the MMAR root, then the current folder, but
+    never the MMAR's own files from the current folder)."""
+    return workspace.config_path(name)
 
 
 #: Clara's federated-learning configs (FL server and client): mmarctl runs neither.
