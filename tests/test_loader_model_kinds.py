@@ -94,3 +94,29 @@ def test_a_fixed_size_graph_and_another_roi_size(mmar):
     config = validation_config(mmar, "cv48.json", "FrozenGraphModelLoader", "model.fzn.pb",
                                roi=[48, 48, 48])
     assert lines(mmar, config) == []
+
+
+def test_check_and_validate_refuse_it_before_tensorflow(mmar):
+    # Wired into check (each validation config) and validate/infer's pre-flight: the same
+    # line, before any TensorFlow start-up.
+    import os
+    import subprocess
+    import sys
+
+    from typer.testing import CliRunner
+
+    from mmarctl.cli import app
+
+    assert CliRunner().invoke(app, ["data", "synth", str(mmar), "--cases", "2",
+                                    "--size", "16"]).exit_code == 0
+    (mmar / "models" / "model.onnx").write_bytes(b"\x08\x08\x3a\x00")
+    config = validation_config(mmar, "cv_onnx.json", "FrozenGraphModelLoader", "model.onnx")
+    line = ("config/cv_onnx.json: model_loader.args.model_file_path: models/model.onnx is an "
+            "ONNX model; FrozenGraphModelLoader reads a frozen graph (.pb)")
+    result = CliRunner().invoke(app, ["check", str(mmar), "--config", config])
+    assert result.exit_code == 1 and line in result.output, result.output
+    done = subprocess.run([sys.executable, "-m", "mmarctl", "validate", str(mmar), "--config",
+                           config], capture_output=True, text=True,
+                          env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    assert done.returncode == 1 and line in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr

@@ -32,7 +32,7 @@ from mmarctl.check.components import ComponentChecker
 from mmarctl.check.constructors import ConstructorChecker
 from mmarctl.check.output_folders import output_folder_problems
 from mmarctl.check.images import CHANNEL_CHANGING
-from mmarctl.check.models import loader_notes, model_findings
+from mmarctl.check.models import loader_notes, loader_problems, model_findings
 from mmarctl.check.data import DataCounts, DataUse, check_data
 from mmarctl.errors import ConfigError
 from mmarctl.jsonio import load_json
@@ -187,6 +187,12 @@ def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None,
         model_problems = train_config is None and validation_configs is None
     if model_problems:
         report.problems.extend(problems)
+    # Each validation config's model_loader against the file it reads: what validate and
+    # infer refuse (the kind of file, the output node, a fixed input size).
+    for kind, path in configs:
+        if kind == "validation":
+            report.problems.extend(loader_problems(workspace, overrides, str(path)))
+    report.problems = list(dict.fromkeys(report.problems))
     return report
 
 

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping
 
 from mmarctl.check.data import check_data
 from mmarctl.check.images import CHANNEL_CHANGING
-from mmarctl.check.models import model_findings
+from mmarctl.check.models import loader_problems, model_findings
 from mmarctl.check.output_folders import output_folder_problems
 from mmarctl.check.mmar import (CLARA4_MESSAGE, CheckReport, TrainingNetwork, check_config_file,
                                 config_file_problem,
@@ -97,6 +97,9 @@ def evaluation_problems(workspace: Workspace, overrides: Mapping[str, Any], *, c
     report.problems.extend(_missing_models(workspace, read))
     report.problems.extend(model_findings(workspace, env, train_config=train_config,
                                           only=read, network=report.network)[1])
+    # The loader against the file it reads (its kind, a frozen graph's output node, a
+    # fixed input size against the inferer's roi_size): check's lines, before TensorFlow.
+    report.problems.extend(loader_problems(workspace, overrides, config, model))
     return list(dict.fromkeys(report.problems))
 
 
