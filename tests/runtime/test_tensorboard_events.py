@@ -164,7 +164,9 @@ def test_compare_with_an_untrained_clone(trained, tmp_path):
 
     result = invoke("compare", trained, tmp_path / "lr-low", "--json")
     assert result.exit_code == 0, result.output
-    rows = {r["name"]: r["values"] for r in json.loads(result.output)["rows"]}
+    found = json.loads(result.output)["rows"]
+    rows = {r["name"]: r["text"] for r in found}  # as the table shows them
+    assert {r["name"]: r["values"] for r in found}["learning_rate"] == [0.02, 0.001]
     summary = read_summary(trained / "models")
     # what each trained with: the run's --learning-rate 0.02 (its config says 0.05)
     assert rows["learning_rate"] == ["0.02", "0.001"]
