@@ -69,6 +69,7 @@ def test_train_finetune_validate_infer(tmp_path):
 
     result = invoke("finetune", root, "--epochs", "1", "--set", "MMAR_CKPT=models/model_final.ckpt")
     assert result.exit_code == 0, result.output
+    assert "starting at epoch 1, from models/model_final.ckpt" in result.output  # named
 
     result = invoke("validate", root)
     assert result.exit_code == 0, result.output

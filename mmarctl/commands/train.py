@@ -303,13 +303,20 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
                            tracking_uri=tracking_uri, amp=amp)
     plan = TrainingPlan.build(workspace, options)
     _label_other_ranks(plan.backend)
+    # finetune names the weights it starts from (MMAR_CKPT, else MMAR_CKPT_DIR/model.ckpt)
+    start = f", from {workspace.display(Path(finetune_from))}" if finetune_from else ""
     err.print(f"{verb}: {counted(plan.state.epochs, 'epoch')} x "
               f"{counted(plan.state.steps_per_epoch, 'step')}, "
-              f"starting at epoch {plan.state.start_epoch + 1}", highlight=False)
+              f"starting at epoch {plan.state.start_epoch + 1}{start}", highlight=False)
     state = plan.run()
     if plan.backend.is_chief:
-        best = (f"best {state.key_metric}={state.best_metric:.4f} at epoch {state.best_epoch + 1}"
-                if state.key_metric and state.best_epoch >= 0 else "no validation metric")
+        if state.key_metric and state.best_epoch >= 0:
+            best = (f"best {state.key_metric}={state.best_metric:.4f} at epoch "
+                    f"{state.best_epoch + 1}")
+        elif state.key_metric:  # validated, but never a number: model.ckpt is the last epoch
+            best = f"no finite {state.key_metric} in any validation (model.ckpt is the last epoch's)"
+        else:
+            best = "no validation metric"
         out.print(f"trained {counted(state.epochs - state.start_epoch, 'epoch')}; {best}; "
                   f"models in {shown_from_here(plan.checkpoint_dir)}", highlight=False)
 
