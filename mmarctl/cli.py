@@ -110,12 +110,25 @@ class GuardedGroup(MmarGroup):
             # A full disk, a permission, an immutable file, a folder where a file goes: the
             # user's to fix, so one line naming the file; anything else is a bug (traceback).
             failed = write_failed(error)
+            if failed is None and isinstance(error, FileNotFoundError) and _cwd_is_gone():
+                failed = MmarError("the current folder no longer exists (deleted or replaced "
+                                   "since this shell entered it)",
+                                   hint="cd to an existing folder, or give the MMAR as a path")
             if failed is None:
                 raise
             if _State.debug:
                 traceback.print_exc()
             _print_error(failed)
             raise typer.Exit(int(failed.exit_code)) from None
+
+
+def _cwd_is_gone() -> bool:
+    """Whether the current folder was deleted under this process (``os.getcwd()`` fails)."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return True
+    return False
 
 
 #: Optional packages a verb may need, and how to install each (mmarctl runs from its checkout).

@@ -204,3 +204,20 @@ def test_an_error_that_is_no_file_error_is_still_a_traceback(tmp_path, monkeypat
     monkeypatch.setattr(scripts, "write_commands", bug)
     result = runner.invoke(app, ["commands", str(tmp_path / "m")])
     assert isinstance(result.exception, ValueError)
+
+
+def test_a_deleted_current_folder_is_one_line(tmp_path):
+    # `rm -rf` of the folder a shell stands in, then any verb: a getcwd traceback before.
+    import os
+    import subprocess
+    import sys
+
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    code = ("import os, shutil, sys; os.chdir(sys.argv[1]); shutil.rmtree(sys.argv[1]); "
+            "sys.argv = ['mmarctl', 'check']; from mmarctl.cli import main; main()")
+    done = subprocess.run([sys.executable, "-c", code, str(gone)], capture_output=True,
+                          text=True, env={**os.environ, "MMAR_ROOT": ""})
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "the current folder no longer exists" in done.stderr
