@@ -26,6 +26,8 @@ runner = CliRunner()
     (["validate", "--tracking", "foo"], "error: --tracking must be mlflow or none (got foo)"),
     (["train", "--hosts", "bad"], "error: --hosts must be HOST:SLOTS entries with SLOTS >= 1, "
                                   "e.g. node1:4,node2:4 (got bad)"),
+    (["export", "-f", "zip"], "error: unknown export format 'zip' (choose from fzn, "
+                              "savedmodel, onnx, triton, trt or all)"),
 ])
 def test_a_bad_value_outside_an_mmar_is_a_usage_error(tmp_path, monkeypatch, args, line):
     monkeypatch.chdir(tmp_path)
@@ -39,6 +41,9 @@ def test_a_bad_value_outside_an_mmar_is_a_usage_error(tmp_path, monkeypatch, arg
     ("mmarctl train --launcher ", 3, ["gloo", "mpirun"]),
     ("mmarctl train --tracking ", 3, ["mlflow", "none"]),
     ("mmarctl schema c", 2, ["config_train", "config_validation"]),
+    ("mmarctl validate --model ", 3, ["ckpt", "fzn", "onnx"]),
+    ("mmarctl infer -m f", 3, ["fzn"]),
+    ("mmarctl export --format t", 3, ["triton", "trt"]),
 ])
 def test_choice_values_complete(words, cword, expected):
     script = Path(sys.executable).parent / "mmarctl"  # the name completion is keyed on

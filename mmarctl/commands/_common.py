@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Callable, Optional
 
 import typer
 
@@ -19,9 +19,10 @@ def one_of(*values: str) -> Callable[[Optional[str]], Optional[str]]:
     return check
 
 
-def completing(*values: str) -> Callable[[Any, Any, str], list[str]]:
-    """A ``shell_complete`` function offering ``values`` (those starting with what is typed)."""
-    def complete(ctx: Any, param: Any, incomplete: str) -> list[str]:
+def completing(*values: str) -> Callable[[str], list[str]]:
+    """A Typer ``autocompletion`` function offering ``values`` (those starting with what is
+    typed)."""
+    def complete(incomplete: str) -> list[str]:
         return [value for value in values if value.startswith(incomplete)]
     return complete
 
@@ -44,7 +45,7 @@ SetOption = Annotated[
 TrackingOption = Annotated[
     Optional[str],
     typer.Option("--tracking", metavar="mlflow|none", show_default=False,
-                 callback=one_of("mlflow", "none"), shell_complete=completing("mlflow", "none"),
+                 callback=one_of("mlflow", "none"), autocompletion=completing("mlflow", "none"),
                  help="Track the run in MLflow (mlflow) or never (none). Default: off, unless "
                       "MLFLOW_TRACKING_URI is set or the config sets `tracking` / "
                       "MLFLOW_TRACKING_URI (docs/tracking.md)."),

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from mmarctl.commands._common import MmarArgument, SetOption
+from mmarctl.commands._common import MmarArgument, SetOption, completing
 
 FORMAT_HELP = ("Format to write, one of: fzn (models/model.fzn.pb, Clara's frozen graph), "
                "savedmodel (models/saved_model/), onnx (models/model.onnx), triton "
@@ -16,10 +16,22 @@ FORMAT_HELP = ("Format to write, one of: fzn (models/model.fzn.pb, Clara's froze
                "it cannot be built; named alone it is an error there. Default: fzn only.")
 
 
+def _known_formats(values: Optional[list[str]]) -> Optional[list[str]]:
+    """``--format`` held to the known formats as it is parsed: a typo is a usage error
+    (exit 2) before any MMAR is looked for."""
+    if values:
+        from mmarctl.runtime.export.exporter import parse_formats
+
+        parse_formats(values)  # UsageError: the formats it knows
+    return values
+
+
 def export(
     mmar: MmarArgument = None,
     formats: Annotated[Optional[list[str]], typer.Option(
-        "--format", "-f", metavar="FORMAT", help=FORMAT_HELP)] = None,
+        "--format", "-f", metavar="FORMAT", help=FORMAT_HELP, callback=_known_formats,
+        autocompletion=completing("fzn", "savedmodel", "onnx", "triton", "trt",
+                                  "all"))] = None,
     ckpt: Annotated[Optional[str], typer.Option(
         "--ckpt", metavar="PATH",
         help="Checkpoint prefix, .index file or folder (default: {MMAR_CKPT_DIR}/model.ckpt, "

@@ -12,7 +12,7 @@ from mmarctl.schemas import NAMES
 
 def schema(
     name: Annotated[Optional[str], typer.Argument(
-        shell_complete=completing(*NAMES),
+        autocompletion=completing(*NAMES),
         help="Schema to print: config_train, config_validation, environment or datalist.",
         show_default=False)] = None,
     list_names: Annotated[bool, typer.Option(

@@ -69,7 +69,7 @@ HostfileOption = Annotated[Optional[Path], typer.Option(
     "--hostfile", metavar="FILE", help="A Horovod/MPI hostfile instead of --hosts.")]
 LauncherOption = Annotated[str, typer.Option(
     "--launcher", metavar="gloo|mpirun", callback=one_of("gloo", "mpirun"),
-    shell_complete=completing("gloo", "mpirun"),
+    autocompletion=completing("gloo", "mpirun"),
     help="How the processes of --gpus N / --hosts are started: gloo (horovodrun --gloo) or "
          "mpirun.")]
 

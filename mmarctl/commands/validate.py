@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from mmarctl.commands._common import (AmpOption, MmarArgument, SetOption, TrackingOption,
-                                      TrackingUriOption)
+                                      TrackingUriOption, completing)
 
 ConfigOption = Annotated[str, typer.Option(
     "--config", "-c", metavar="FILE",
@@ -18,6 +18,7 @@ ConfigTrainOption = Annotated[str, typer.Option(
     help="Training config whose model section CheckpointLoader builds.")]
 ModelOption = Annotated[Optional[str], typer.Option(
     "--model", "-m", metavar="ckpt|fzn|onnx", show_default=False,
+    autocompletion=completing("ckpt", "fzn", "onnx"),
     help="Which model to run: the checkpoint (ckpt), or the exported frozen graph (fzn, "
          "models/model.fzn.pb) or ONNX model (onnx, models/model.onnx); default: the "
          "config's model_loader.")]
