@@ -164,8 +164,11 @@ def prepare(request: AutomlRequest) -> Prepared:
     # The trials train with the config; the best one is validated with the MMAR's own
     # validation configs: all are checked before any trial starts.
     validation = [p.name for p in sorted(workspace.config_dir.glob("config_validation*.json"))]
+    # The settings file this study reads (--config-automl), not a default one it ignores.
     report = check_mmar(workspace, overrides, train_config=config_name,
-                        validation_configs=validation)
+                        validation_configs=validation,
+                        automl_configs=[request.config_automl] if request.config_automl
+                        else None)
     _first_error(report.problems)
 
     slots: list[Slot] = plan_slots(request.workers, worker_gpus, launcher.count_gpus())

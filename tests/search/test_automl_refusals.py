@@ -43,3 +43,19 @@ def test_a_work_dir_in_a_folder_that_does_not_exist_is_refused(tmp_path):
     raw["handlers"][0]["args"]["work_dir"] = "studies"  # under the MMAR
     assert read_settings(raw, "config/config_automl.json")[1] == []
     assert json.dumps(raw)
+
+
+def test_a_broken_unused_config_automl_does_not_block_a_study_on_another(spleen):
+    # automl --config-automl other.json checked config_automl.json (which it does not read)
+    # and refused the study over it.
+    from mmarctl.errors import ConfigError
+    from mmarctl.search.automl import AutomlRequest, prepare
+
+    config = spleen / "config"
+    (config / "other.json").write_text((config / "config_automl.json").read_text()
+                                       if (config / "config_automl.json").exists() else "{}")
+    (config / "config_automl.json").write_text(json.dumps({"controller": {"name": "Nope"}}))
+    with pytest.raises(ConfigError, match="config_automl.json"):
+        prepare(AutomlRequest(mmar=str(spleen), set_items=[]))
+    prepared = prepare(AutomlRequest(mmar=str(spleen), set_items=[], config_automl="other.json"))
+    assert prepared.study_dir.parent == spleen / "automl"
