@@ -131,3 +131,20 @@ def test_the_recorded_error_names_the_file_by_its_full_path(tmp_path, monkeypatc
         contract.run(Engine(), TrainState(epochs=1), [FinalIndexIsAFolder(), HistoryWriter(models)])
     assert summary(models)["error"] == (
         f"{models / 'model_final.ckpt.index'}: is a folder, expected a file")
+
+
+def test_a_finetune_keeps_what_the_training_it_continues_ran_with(tmp_path):
+    # compare read only the last summary's settings: after a finetune, two runs trained
+    # at different learning rates compared as having equal configs.
+    contract.run(Engine(), TrainState(epochs=1),
+                 [HistoryWriter(tmp_path, settings={"learning_rate": 0.005})])
+    contract.run(Engine(), TrainState(epochs=1),
+                 [HistoryWriter(tmp_path, "finetune", settings={"learning_rate": 0.001})])
+    record = summary(tmp_path)
+    assert record["settings"] == {"learning_rate": 0.001}
+    assert record["base_settings"] == {"learning_rate": 0.005}
+    contract.run(Engine(), TrainState(epochs=1),  # a finetune of the finetune: the same base
+                 [HistoryWriter(tmp_path, "finetune", settings={"learning_rate": 0.0005})])
+    assert summary(tmp_path)["base_settings"] == {"learning_rate": 0.005}
+    contract.run(Engine(), TrainState(epochs=1), [HistoryWriter(tmp_path)])  # a new train
+    assert "base_settings" not in summary(tmp_path)

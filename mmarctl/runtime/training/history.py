@@ -40,6 +40,16 @@ def _finite_or_none(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def _base_settings(models_dir: Path) -> dict[str, Any]:
+    """What the run a finetune continues trained with: the summary's ``base_settings`` (a
+    finetune of a finetune, or a resumed one), else its ``settings`` ({} when none)."""
+    from mmarctl.run_records import read_summary
+
+    summary = read_summary(models_dir) or {}
+    kept = summary.get("base_settings", summary.get("settings"))
+    return dict(kept) if isinstance(kept, dict) else {}
+
+
 class HistoryWriter(Callback):
     """Appends an epoch record to ``models/metrics_history.jsonl``; writes the run summary
     ``models/training_summary.json`` at the end, on interrupt and on failure (chief only)."""
@@ -56,6 +66,8 @@ class HistoryWriter(Callback):
         self._started = time.monotonic()
         self._had_summary = False
         self._made_folder = False
+        # A finetune keeps what the training it continues ran with, for `mmarctl compare`.
+        self.base_settings: dict[str, Any] | None = None
 
     def on_train_begin(self, state: TrainState) -> None:
         self._started = time.monotonic()
@@ -63,6 +75,8 @@ class HistoryWriter(Callback):
         # killed outright (kill -9, the OOM killer) is never shown as that run's "finished".
         self._had_summary = (self.models_dir / SUMMARY).exists()
         self._made_folder = not self.models_dir.exists()
+        if self.phase == "finetune":
+            self.base_settings = _base_settings(self.models_dir)
         self._write_summary(state, "running")
 
     def on_step_end(self, state: TrainState, logs: dict[str, float]) -> None:
@@ -92,6 +106,8 @@ class HistoryWriter(Callback):
                    "seconds": round(time.monotonic() - self._started, 3)}
         if self.settings:
             summary["settings"] = self.settings
+        if self.base_settings is not None:
+            summary["base_settings"] = self.base_settings
         if error is not None:
             summary["error"] = error
         if status == "running":
