@@ -17,6 +17,7 @@ Clara's scripts ran, is read from there). Absolute paths are kept as they are.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,6 +136,12 @@ class Workspace:
             raise WorkspaceError("no such folder", file=where,
                                  hint=env_hint if from_env else None)
         start = start.resolve()
+        trials = study_trials(start)
+        if trials:  # else the source MMAR above it would be trained or validated instead
+            raise WorkspaceError(
+                f"an AutoML study folder, not an MMAR ({len(trials)} trial MMARs in it)",
+                file=where, hint=f"give one of its trials ({trials[0].name} ...); "
+                                 "`mmarctl compare` takes the study folder itself")
         root = _mmar_holding(start)
         if root is not None:
             if from_env:
@@ -349,3 +356,14 @@ class Workspace:
         """
         if self.clara_major_version() == 4:
             raise WorkspaceError(CLARA4_MESSAGE, file=str(self.root))
+
+
+def study_trials(path: str | Path) -> list[Path] | None:
+    """The trial MMARs of an AutoML study folder (``automl/<run_id>``: no ``config/`` of
+    its own, ``trial_NNN`` MMARs in it), in order; None when ``path`` is not one."""
+    folder = Path(path)
+    if not folder.is_dir() or (folder / "config").is_dir():
+        return None
+    trials = sorted(child for child in folder.iterdir()
+                    if re.fullmatch(r"trial_\d+", child.name) and (child / "config").is_dir())
+    return trials or None

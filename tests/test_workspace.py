@@ -196,3 +196,19 @@ def test_a_leftover_mmar_root_is_named_when_you_stand_in_another_mmar(tmp_path: 
     monkeypatch.setenv("HOROVOD_RANK", "1")
     Workspace.locate(None, environ={"MMAR_ROOT": str(a)})  # a worker: rank 0 says it
     assert capsys.readouterr().err == ""
+
+
+def test_an_automl_study_folder_is_refused_not_taken_for_its_source(tmp_path):
+    # automl/<run_id> has no config/ of its own: walking up found the source MMAR, so
+    # `validate automl/run1` validated (and `train` trained) the source instead.
+    from mmarctl.errors import WorkspaceError
+
+    source = tmp_path / "src"
+    (source / "config").mkdir(parents=True)
+    study = source / "automl" / "run1"
+    (study / "trial_000" / "config").mkdir(parents=True)
+    with pytest.raises(WorkspaceError, match="an AutoML study folder, not an MMAR") as info:
+        Workspace.locate(study)
+    assert "trial_000" in str(info.value.hint)
+    assert Workspace.locate(study / "trial_000").root == (study / "trial_000").resolve()
+    assert Workspace.locate(source / "automl").root == source.resolve()  # not a study

@@ -38,7 +38,7 @@ from mmarctl.run_records import (
     summary_problem)
 from mmarctl.staging import process_alive
 from mmarctl.variables import global_values
-from mmarctl.workspace import TRAIN_CONFIG, Workspace
+from mmarctl.workspace import TRAIN_CONFIG, Workspace, study_trials
 
 #: How a value absent from one run is shown.
 ABSENT = "-"
@@ -446,19 +446,6 @@ def _study_status(root: Path) -> str | None:
             if status and status != "complete":
                 return f"{status}: {error}" if error else status
     return None
-
-
-def study_trials(path: str | Path) -> list[Path] | None:
-    """The trial MMARs of an AutoML study folder (``automl/<run_id>``: no ``config/`` of
-    its own, ``trial_NNN`` MMARs in it), in order; None when ``path`` is not one."""
-    import re
-
-    folder = Path(path)
-    if not folder.is_dir() or (folder / "config").is_dir():
-        return None
-    trials = sorted(child for child in folder.iterdir()
-                    if re.fullmatch(r"trial_\d+", child.name) and (child / "config").is_dir())
-    return trials or None
 
 
 def build_rows(runs: Sequence[RunRecord]) -> list[Row]:
