@@ -62,3 +62,27 @@ def test_a_text_file_is_refused_before_compute(tmp_path):
     assert result.exit_code == 1
     assert "list.txt: not a NIfTI image: its name ends in .txt and it looks like text" \
         in result.output, result.output
+
+
+def test_a_case_whose_files_are_on_other_grids_is_refused_before_compute(tmp_path):
+    # -i A,B stacks the files voxel by voxel: B stored LPS against A's RAS would be mirrored.
+    root = make_mmar(tmp_path / "m")
+    first = _nifti(tmp_path / "t1.nii.gz", (8, 8, 8))
+    flipped = np.diag([-1.0, -1.0, 1.0, 1.0])
+    flipped[:2, 3] = 7
+    nib.save(nib.Nifti1Image(np.zeros((8, 8, 8), np.float32), flipped), tmp_path / "t2.nii.gz")
+    result = _infer(root, tmp_path / "out", f"{first},{tmp_path / 't2.nii.gz'}")
+    assert result.exit_code == 1
+    assert "t2.nii.gz: differs in orientation from the case's first file" in result.output, \
+        result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_rgb_nifti_is_refused_before_compute(tmp_path):
+    root = make_mmar(tmp_path / "m")
+    rgb = np.zeros((8, 8, 8), dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")])
+    nib.save(nib.Nifti1Image(rgb, np.eye(4)), tmp_path / "rgb.nii.gz")
+    result = _infer(root, tmp_path / "out", str(tmp_path / "rgb.nii.gz"))
+    assert result.exit_code == 1
+    assert "rgb.nii.gz: RGB NIfTI (datatype RGB24" in result.output, result.output
+    assert "corrupt" not in result.output

@@ -23,7 +23,7 @@ def check_inputs(workspace: Any, inputs: list[str], overrides: dict[str, Any], *
     Raises:
         DataError: the first such file (and how many more there are).
     """
-    from mmarctl.check.images import CHANNEL_CHANGING
+    from mmarctl.check.images import CHANNEL_CHANGING, stack_difference, unsupported_datatype
     from mmarctl.errors import DataError, MmarError
     from mmarctl.runtime.model_io import input_spec
     from mmarctl.runtime.transforms.loaders import _not_nifti
@@ -38,8 +38,12 @@ def check_inputs(workspace: Any, inputs: list[str], overrides: dict[str, Any], *
     try:
         pre = workspace.resolve(config, overrides).data.get("pre_transforms") or []
         names = {str(t.get("name", "")).split("#")[0] for t in pre if isinstance(t, dict)}
+        # LoadNifti's as_closest_canonical reorients each file before stacking them
+        canonical = any(str(t.get("name", "")).split("#")[0] == "LoadNifti"
+                        and (t.get("args") or {}).get("as_closest_canonical") is True
+                        for t in pre if isinstance(t, dict))
     except (MmarError, OSError, ValueError, AttributeError):
-        names = set()
+        names, canonical = set(), False
     if names & CHANNEL_CHANGING:
         channels = None
     problems: list[tuple[str, str, str | None]] = []
@@ -47,6 +51,7 @@ def check_inputs(workspace: Any, inputs: list[str], overrides: dict[str, Any], *
         files = ([given] if "," not in given or Path(given).expanduser().exists()
                  else [name for name in given.split(",") if name])
         count: int | None = 0
+        grids: list[tuple[str, Any]] = []  # (file, Geometry) of a case's NIfTI files
         for name in files:
             path = Path(name).expanduser()
             if not path.is_file():
@@ -59,10 +64,17 @@ def check_inputs(workspace: Any, inputs: list[str], overrides: dict[str, Any], *
                     problems.append((name, f"not a NIfTI image: {other}",
                                      "pass one --input per image file"))
                 continue
-            shape = _header_shape(path)
-            if shape is None:  # an unreadable header: the loader says why
+            header = _header(path)
+            if header is None:  # an unreadable header: the loader says why
                 count = None
                 continue
+            unsupported = unsupported_datatype(header)
+            if unsupported:  # RGB or complex voxels: LoadNifti refuses them
+                problems.append((name, unsupported, None))
+                count = None
+                continue
+            shape = tuple(int(n) for n in header.get_data_shape())
+            grids.append((name, _grid(header, canonical)))
             axes = 2 if len(shape) == 2 or (len(shape) == 3 and shape[2] == 1 and dims == 2) \
                 else 3
             if dims is not None and axes != dims:
@@ -73,6 +85,15 @@ def check_inputs(workspace: Any, inputs: list[str], overrides: dict[str, Any], *
                 count = None
             elif count is not None:
                 count += int(math.prod(shape[3:])) if len(shape) > 3 else 1
+        for name, grid in grids[1:]:  # a case's modalities are stacked voxel by voxel
+            first_name, first = grids[0]
+            kind, shown_as = stack_difference(first, grid) if first and grid else (None, None)
+            if kind:
+                problems.append((name, f"differs in {kind} from the case's first file "
+                                       f"{first_name} ({shown_as[1]} against {shown_as[0]})",
+                                 "re-save a case's modalities on one voxel grid"))
+                count = None
+                break
         if channels is not None and count and count != channels:
             problems.append((files[0], f"an image with {count} channel(s) but the network "
                                        f"takes {channels} (output_image_channels in {shown})",
@@ -84,11 +105,22 @@ def check_inputs(workspace: Any, inputs: list[str], overrides: dict[str, Any], *
         raise DataError(message + more, file=name, hint=hint)
 
 
-def _header_shape(path: Any) -> tuple[int, ...] | None:
-    """The image shape a NIfTI header gives (no voxels read), None when unreadable."""
-    import nibabel as nib
+def _header(path: Any) -> Any:
+    """A NIfTI file's header (no voxels read), None when unreadable."""
+    from mmarctl.check.images import read_header
 
     try:
-        return tuple(int(n) for n in nib.load(str(path)).shape)
+        return read_header(Path(path))
     except Exception:  # nibabel raises many types for a bad header
         return None
+
+
+def _grid(header: Any, canonical: bool) -> Any:
+    """The voxel grid LoadNifti stacks a file on (reoriented to RAS+ under
+    ``as_closest_canonical``); None when its affine is unusable (the loader says why)."""
+    from mmarctl.check.images import Geometry
+
+    geometry = Geometry.of_header(header, header.get_best_affine())
+    if not geometry.usable():
+        return None
+    return geometry.reoriented() if canonical else geometry
