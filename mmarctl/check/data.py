@@ -84,6 +84,10 @@ class DataUse:
             an image and label are compared as the pipeline sees them.
         key_origin: where ``key`` came from, for the messages (``DATA_LIST_KEY='test'
             (from --set)``); empty: the config at ``origin`` reads it.
+        class_index_labels: the training loss takes class-index labels (Dice or Focal
+            with ``is_onehot_targets`` false, no transform that changes channels): a label
+            file with several channels (one-hot on the 4th axis, an RGB mask PNG) is
+            refused by the loss, so check reports it.
     """
 
     datalist: str
@@ -102,6 +106,7 @@ class DataUse:
     axis_rules: tuple[AxisRule, ...] = ()
     class_labels: bool = False
     key_origin: str = ""
+    class_index_labels: bool = False
 
     def reads_class_labels(self) -> bool:
         """Whether the items' ``"label"`` is the class label itself: a training config's
@@ -231,7 +236,7 @@ def check_data(uses: list[DataUse], display, counts: DataCounts | None = None, *
         for field in nifti if use.base_dir is not None else []:
             problems.extend(Problem(shown, use.key, message) for message in header_problems(
                 items, Path(use.base_dir), [field], use.image_channels, geometries, kinds,
-                reoriented=loaded_as))
+                reoriented=loaded_as, class_index_labels=use.class_index_labels))
         nifti_read = {field for field, loader in reads.items() if loader == "LoadNifti"}
         rules = [rule for rule in use.axis_rules if rule.field in nifti_read]
         if rules and use.base_dir is not None:
@@ -252,7 +257,8 @@ def check_data(uses: list[DataUse], display, counts: DataCounts | None = None, *
         headers_seen.update((use.datalist, use.base_dir, use.key, f) for f in png)
         if png and use.base_dir is not None:
             problems.extend(Problem(shown, use.key, message) for message in png_problems(
-                items, Path(use.base_dir), png, use.image_channels, kinds))
+                items, Path(use.base_dir), png, use.image_channels, kinds,
+                class_index_labels=use.class_index_labels))
     if counts is not None:
         counts.files = sum(kind == "file" for kind in kinds.values())
     return problems, checked

@@ -950,6 +950,27 @@ def _list_key_origin(workspace: Workspace, data: dict, env: Mapping[str, Any],
     return ""
 
 
+#: mmarctl's losses whose labels are class indices unless ``is_onehot_targets`` is true.
+CLASS_INDEX_LOSSES = frozenset({"Dice", "Focal"})
+
+
+def _takes_class_index_labels(data: dict) -> bool:
+    """Whether a training config's loss takes one-channel class-index labels, with no
+    transform that changes channels before it (then a several-channel label file is
+    refused by the loss in the first step)."""
+    train = data.get("train") if isinstance(data.get("train"), dict) else {}
+    loss = train.get("loss")
+    if not isinstance(loss, dict) or str(loss.get("name", "")).split("#")[0] \
+            not in CLASS_INDEX_LOSSES:
+        return False
+    args = loss.get("args") if isinstance(loss.get("args"), dict) else {}
+    if args.get("is_onehot_targets", False) is not False:
+        return False
+    steps = train.get("pre_transforms") if isinstance(train.get("pre_transforms"), list) else []
+    return not any(isinstance(step, dict) and str(step.get("name", "")).split("#")[0]
+                   in CHANNEL_CHANGING for step in steps)
+
+
 def _data_uses(workspace: Workspace, kind: str, data: dict, variables: Mapping[str, Any],
                shown: str, is_unresolved, key_origin: str = "") -> list[DataUse]:
     def usable(value: Any) -> bool:
@@ -971,7 +992,9 @@ def _data_uses(workspace: Workspace, kind: str, data: dict, variables: Mapping[s
                 workspace.resolve_path_value("DATA_ROOT", base) if usable(base)
                 else "" if base in (None, "") else None,
                 key, (shown, f"{section}.args.data_list_file_path"),
-                (shown, f"{section}.args.data_file_base_dir")))
+                (shown, f"{section}.args.data_file_base_dir"),
+                class_index_labels=section.startswith("train.")
+                and _takes_class_index_labels(data)))
         return uses
     datalist, base = variables.get("DATASET_JSON"), variables.get("DATA_ROOT")
     key = data.get("DATA_LIST_KEY") or variables.get("DATA_LIST_KEY") or "validation"
