@@ -100,17 +100,25 @@ def model_replaced(record: Any, root: Path) -> bool:
     return digest.hexdigest() != record["sha256"]
 
 
+def _text_of(path: Path, shown: str | None) -> tuple[str | None, str | None]:
+    """(the file's text, None), or (None, why it cannot be read as ``FILE: reason``), or
+    (None, None) when it is absent."""
+    try:
+        return path.read_text(encoding="utf-8"), None
+    except FileNotFoundError:
+        return None, None
+    except (OSError, UnicodeDecodeError) as error:
+        return None, f"{shown or path}: cannot be read ({error})"
+
+
 def summary_problem(models_dir: Path, shown: str | None = None) -> str | None:
     """Why ``training_summary.json`` is there but cannot be read (cut off, hand-edited), as
     ``FILE: reason``; None when it reads or is absent. :func:`read_summary` reads such a
     file as absent; a report must not show it as a run that wrote none."""
     path = Path(models_dir) / SUMMARY
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as error:
-        return f"{shown or path}: cannot be read ({error})"
+    text, unreadable = _text_of(path, shown)
+    if text is None:
+        return unreadable
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
@@ -126,12 +134,9 @@ def history_problem(models_dir: Path, shown: str | None = None) -> str | None:
     line without its newline is the writer appending it (not a problem): a complete line
     that is not JSON, or one in the middle, is damage that :func:`read_history` skips."""
     path = Path(models_dir) / HISTORY
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as error:
-        return f"{shown or path}: cannot be read ({error})"
+    text, unreadable = _text_of(path, shown)
+    if text is None:
+        return unreadable
     lines = text.split("\n")
     bad: list[int] = []
     for number, line in enumerate(lines, 1):

@@ -204,57 +204,34 @@ def _summarize_mapped(handle, meta: bool) -> GraphSummary:
     summary reads node names, op types and a few attributes and skips the weights'
     ``tensor_content`` by their lengths, so a 800 MB frozen graph costs the pages holding
     its nodes' headers, not 800 MB of memory (``check`` reads every graph in ``models/``)."""
-    import mmap
-    import os
-
-    if os.fstat(handle.fileno()).st_size == 0:  # mmap refuses empty files
-        return GraphSummary()
-    mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-    data = memoryview(mapped)
-    try:
+    with pw.mapped(handle) as data:
+        if data is None:
+            return GraphSummary()
         return summarize_meta_graph(data) if meta else summarize_graph_def(data)
-    finally:
-        data.release()
-        try:
-            mapped.close()
-        except BufferError:  # a slice still held by a failed parse's frames: the GC closes it
-            pass
 
 
 def likely_output(path: Path) -> str | None:
     """The frozen graph's output: its one node that no other node reads and that is not a
     constant, placeholder or NoOp (past the serving function's trailing ``Identity``), else
     None. Read through a memory map, like :func:`read_summary`: the weights are skipped."""
-    import mmap
-    import os
-
     nodes: dict[str, tuple[str, list[str]]] = {}
     try:
-        with open(path, "rb") as handle:
-            if os.fstat(handle.fileno()).st_size == 0:
+        with open(path, "rb") as handle, pw.mapped(handle) as data:
+            if data is None:
                 return None
-            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-            data = memoryview(mapped)
-            try:
-                for number, wire, value in pw.fields(data):
-                    if number != 1 or wire != pw.LENGTH:
-                        continue
-                    name, op, inputs = "", "", []
-                    for n, _, v in pw.fields(value):  # type: ignore[arg-type]
-                        if n == 1:
-                            name = pw.text(v)
-                        elif n == 2:
-                            op = pw.text(v)
-                        elif n == 3:
-                            inputs.append(pw.text(v).split(":")[0])  # "^name": control
-                    nodes[name] = (op, inputs)
-                    del value
-            finally:
-                data.release()
-                try:
-                    mapped.close()
-                except BufferError:  # a slice held by a failed parse's frames: the GC closes it
-                    pass
+            for number, wire, value in pw.fields(data):
+                if number != 1 or wire != pw.LENGTH:
+                    continue
+                name, op, inputs = "", "", []
+                for n, _, v in pw.fields(value):  # type: ignore[arg-type]
+                    if n == 1:
+                        name = pw.text(v)
+                    elif n == 2:
+                        op = pw.text(v)
+                    elif n == 3:
+                        inputs.append(pw.text(v).split(":")[0])  # "^name": control
+                nodes[name] = (op, inputs)
+                del value
     except (OSError, pw.WireError):  # not readable as a GraphDef: reported elsewhere
         return None
     read = {i.lstrip("^") for _, inputs in nodes.values() for i in inputs}

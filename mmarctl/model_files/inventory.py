@@ -426,16 +426,11 @@ def onnx_damage(path: Path) -> str | None:
     """Why the file at ``path`` is not a whole ONNX ``ModelProto`` (an interrupted copy cuts
     its graph field short), else None. Walks the model's and its graph's fields by their
     lengths through a memory map: the weights are skipped, not read."""
-    import mmap
-    import os
-
     from mmarctl.model_files import protowire as pw
 
-    with open(path, "rb") as handle:
-        if os.fstat(handle.fileno()).st_size == 0:
+    with open(path, "rb") as handle, pw.mapped(handle) as data:
+        if data is None:
             return "corrupt: not an ONNX model (empty file)"
-        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        data = memoryview(mapped)
         try:
             if data[0] != 0x08:  # ModelProto field 1 (ir_version), a varint, comes first
                 return "corrupt: not an ONNX model (it does not start with the IR version)"
@@ -448,12 +443,6 @@ def onnx_damage(path: Path) -> str | None:
             del graphs
         except pw.WireError as error:
             return f"corrupt: not a whole ONNX model ({error})"
-        finally:
-            data.release()
-            try:
-                mapped.close()
-            except BufferError:  # a slice still held by a failed parse's frames: the GC closes it
-                pass
     return None
 
 

@@ -10,7 +10,10 @@ and unknown fields are skipped or returned raw.
 
 from __future__ import annotations
 
-from typing import Iterator, Union
+import mmap
+import os
+from contextlib import contextmanager
+from typing import IO, Iterator, Optional, Union
 
 Buffer = Union[bytes, memoryview]
 
@@ -75,3 +78,23 @@ def text(value: object) -> str:
 def signed(value: int) -> int:
     """An int64 varint as a signed number (``-1`` is written as 2**64 - 1)."""
     return value - (1 << 64) if value >= 1 << 63 else value
+
+
+@contextmanager
+def mapped(handle: IO[bytes]) -> Iterator[Optional[memoryview]]:
+    """An open file's bytes through a read-only memory map, not a copy (a model file's
+    weights are skipped by their lengths, so only the pages read cost memory); None for an
+    empty file, which mmap refuses. The view is released and the map closed on exit."""
+    if os.fstat(handle.fileno()).st_size == 0:
+        yield None
+        return
+    mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    data = memoryview(mapping)
+    try:
+        yield data
+    finally:
+        data.release()
+        try:
+            mapping.close()
+        except BufferError:  # a slice still held by a failed parse's frames: the GC closes it
+            pass
