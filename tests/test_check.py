@@ -729,7 +729,8 @@ def test_set_keys_mmarctl_or_another_config_reads_are_fine(tmp_path):
     # docs/tracking.md: --set tracking=mlflow turns tracking on (it was "did you mean train?")
     root = make_mmar(tmp_path / "mmar")
     for item in ("tracking=mlflow", "tracking=none", "tracking_experiment=e",
-                 "MLFLOW_TRACKING_URI=sqlite:///x.db"):
+                 "MLFLOW_TRACKING_URI=sqlite:///x.db",
+                 "print_conf=True", "cudnn_benchmark=False"):  # Clara's own scripts pass these
         result = check(root, "--set", item)
         assert result.exit_code == 0, (item, result.output)
     # A key only another config of config/ reads: a script passing one --set to several verbs.

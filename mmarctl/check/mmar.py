@@ -56,7 +56,10 @@ SCRIPT_SET_KEYS = frozenset({
     "DATASET_JSON", "DATA_ROOT", "DATA_LIST_KEY", "MMAR_CKPT", "MMAR_CKPT_DIR",
     "MMAR_EVAL_OUTPUT_PATH", "PRETRAIN_WEIGHTS_FILE", "do_validation", "output_infer_result",
     "multi_gpu", "epochs", "learning_rate", "num_training_epoch_per_valid", "use_amp",
-    "secure_train", "uid", "ROUND_NUM", "run_id", "trainconf", "workers", "traceout"})
+    "secure_train", "uid", "ROUND_NUM", "run_id", "trainconf", "workers", "traceout",
+    # Clara's runtime switches (print the resolved config; cuDNN autotuning): nothing in
+    # mmarctl reads them, but scripts users copied from Clara's docs pass them.
+    "print_conf", "cudnn_benchmark"})
 
 #: Default list a pipeline reads when its args do not say, by section.
 _DEFAULT_KEYS = {"train.image_pipeline": "training", "validate.image_pipeline": "validation"}
