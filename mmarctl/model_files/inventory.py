@@ -151,23 +151,16 @@ def truncated_data(prefix: Path, entries: list[tf_table.TensorEntry]) -> str | N
 
 
 #: Checkpoints up to this many bytes of tensors have their checksums verified by ``check``
-#: (in Python: about 8 MB/s, once per checkpoint, remembered in the user's cache); larger
-#: ones are left to TensorFlow, which verifies them when a verb loads them.
-CHECKSUM_BYTES = 32 * 2**20
-_CRC_TABLE: list[int] = []
+#: (google-crc32c's C code: the cost is reading the shards, once per checkpoint, remembered
+#: in the user's cache); larger ones are left to TensorFlow, which verifies them when a verb
+#: loads them.
+CHECKSUM_BYTES = 256 * 2**20
 
 
 def _crc32c(data: bytes) -> int:
-    if not _CRC_TABLE:
-        for i in range(256):
-            c = i
-            for _ in range(8):
-                c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-            _CRC_TABLE.append(c)
-    table, c = _CRC_TABLE, 0xFFFFFFFF
-    for byte in data:
-        c = table[(c ^ byte) & 0xFF] ^ (c >> 8)
-    return c ^ 0xFFFFFFFF
+    import google_crc32c
+
+    return google_crc32c.value(data)
 
 
 def _unmask(masked: int) -> int:
