@@ -107,13 +107,18 @@ def create_trial_mmar(source: Workspace, dest: Path, config_name: str, config: d
 def resumable_trial(root: Path, study_dir: Path) -> str | None:
     """``root`` when it is a trial MMAR of the study at ``study_dir`` holding the resumable
     state a stopped ``mmarctl train`` saves (``MMAR_CKPT_DIR/resume/run.json``), else None."""
+    from mmarctl.runtime import checkpoint  # no TensorFlow at import
+
     try:
         if root.parent.resolve() != study_dir.resolve() or not root.is_dir():
             return None
-        state = Workspace(root).checkpoint_dir() / "resume" / "run.json"
+        state = Workspace(root).checkpoint_dir() / "resume"
     except (OSError, ValueError):  # an environment.json that cannot be read
         return None
-    return str(root) if state.is_file() else None
+    # train --resume's own rule: a hard kill can leave run.json without the checkpoint, and
+    # such a trial starts over rather than failing with "nothing to resume".
+    whole = (state / "run.json").is_file() and checkpoint.exists(state / "model.ckpt")
+    return str(root) if whole else None
 
 
 def reuse_trial_mmar(stopped: Path, dest: Path, provenance: Mapping[str, Any]) -> Workspace:

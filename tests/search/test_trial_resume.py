@@ -10,7 +10,7 @@ from mmarctl.search.trials import TrialProcess, resumable_trial, reuse_trial_mma
 from mmarctl.workspace import Workspace
 
 
-def _stopped_trial(study_dir, name="trial_001", state=True):
+def _stopped_trial(study_dir, name="trial_001", state=True, checkpoint=True):
     root = study_dir / name
     (root / "models" / "resume").mkdir(parents=True)
     (root / ".mmarctl").mkdir()
@@ -18,6 +18,9 @@ def _stopped_trial(study_dir, name="trial_001", state=True):
     (root / "train.log").write_text("epoch 1\n")
     if state:
         (root / "models" / "resume" / "run.json").write_text("{}")
+    if state and checkpoint:
+        for name in ("model.ckpt.index", "model.ckpt.data-00000-of-00001"):
+            (root / "models" / "resume" / name).write_bytes(b"x")
     return root
 
 
@@ -28,6 +31,9 @@ def test_only_a_trial_of_this_study_with_a_saved_state_is_resumable(tmp_path):
     assert resumable_trial(root, tmp_path / "automl" / "other") is None
     assert resumable_trial(_stopped_trial(study, "trial_002", state=False), study) is None
     assert resumable_trial(study / "trial_009", study) is None  # gone
+    # a hard kill left run.json without the checkpoint: train --resume would say "nothing
+    # to resume", so the trial starts over
+    assert resumable_trial(_stopped_trial(study, "trial_003", checkpoint=False), study) is None
 
 
 def test_the_rerun_takes_over_the_stopped_folder_and_continues_its_log(tmp_path):
