@@ -749,10 +749,26 @@ def _check_network_input(data: dict, built: ConstructorChecker,
     except ConfigError as error:
         return [Problem(shown, "train.model", Problem.from_error(error).message)], None
     # The training step would fail at the first decoder join, with TensorFlow's text.
-    off = size_divisor_problem(patch or (), network, shown,
-                               "train.image_pipeline.args.output_crop_size")
+    off = [size_divisor_problem(patch or (), network, shown,
+                                "train.image_pipeline.args.output_crop_size")]
+    # A crop transform's size is what reaches the network when it batches the patches.
+    steps = (data.get("train") or {}).get("pre_transforms") if isinstance(
+        data.get("train"), dict) else None
+    for index, step in enumerate(steps if isinstance(steps, list) else []):
+        args = step.get("args") if isinstance(step, dict) else None
+        size = args.get("size") if isinstance(args, dict) else None
+        if (str(step.get("name", "")).split("#")[0] in CROP_TRANSFORMS and isinstance(size, list)
+                and all(isinstance(n, int) and not isinstance(n, bool) for n in size)
+                and tuple(size) != tuple(patch or ())):  # the same sizes: said once, above
+            off.append(size_divisor_problem(size, network, shown,
+                                            f"train.pre_transforms[{index}].args.size"))
     task = getattr(built.built.get("train.image_pipeline"), "task", None)
-    return ([off] if off else []), TrainingNetwork(shown, network, dims, channels, task)
+    return [p for p in off if p], TrainingNetwork(shown, network, dims, channels, task)
+
+
+#: Training transforms whose ``size`` is the patch the network is trained on.
+CROP_TRANSFORMS = frozenset({"CropByPosNegRatio", "CropFixedSizeRandomCenter",
+                             "FastCropByPosNegRatio", "FastPosNegRatioCropROI"})
 
 
 def size_divisor_problem(sizes: Sequence[int | None], network: Any, file: str,

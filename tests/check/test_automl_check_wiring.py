@@ -68,3 +68,29 @@ def test_a_constructor_warning_is_a_note_in_checks_words(mmar: Path) -> None:
     assert "UserWarning" not in result.output and ".py:" not in result.output, result.output
     assert ": note: ScaleIntensityOscillation: magnitude >= 1 allows factors <= 0" \
         in result.output, result.output
+
+
+def _crop(data: dict) -> dict:
+    return next(step for step in data["train"]["pre_transforms"]
+                if step["name"] == "FastCropByPosNegRatio")
+
+
+def test_a_crop_size_off_the_networks_divisor_is_a_problem(mmar: Path) -> None:
+    # the patches the crop cuts are what the network sees: 30^3 failed at the first
+    # decoder join of the first step, with TensorFlow's text.
+    _edit(mmar / "config" / "config_train.json", lambda d: _crop(d)["args"].update(
+        size=[30, 30, 30]))
+    result = runner.invoke(app, ["check", str(mmar)])
+    assert result.exit_code == 1, result.output
+    assert any(line.endswith("args.size: every size must be a multiple of 16, the network's "
+                             "size divisor; Received: [30, 30, 30] (e.g. [32, 32, 32])")
+               for line in problem_lines(result.output)), result.output
+
+
+def test_a_searched_crop_size_off_the_divisor_is_named_at_its_target(mmar: Path) -> None:
+    _edit(mmar / "config" / "config_train.json", lambda d: _crop(d).update(search=[
+        {"type": "enum", "args": ["size"], "targets": [[[32, 32, 32]], [[30, 30, 30]]]}]))
+    result = runner.invoke(app, ["check", str(mmar)])
+    assert result.exit_code == 1, result.output
+    [line] = problem_lines(result.output)
+    assert ".search[0].targets[1]: every size must be a multiple of 16" in line, line
