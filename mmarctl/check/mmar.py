@@ -47,6 +47,7 @@ from mmarctl.search.concrete import strip_annotations, with_point, written_value
 from mmarctl.search.settings import (AUTOML_CONFIG, check_settings_file,
                                      missing_train_config, named_train_config)
 from mmarctl.search.space import at_search_target, has_annotations, read_space, set_conflicts
+from mmarctl.shell_words import shell_word
 from mmarctl.variables import PLACEHOLDER, global_values, iter_placeholders, substitute
 from mmarctl.workspace import CLARA4_MESSAGE, ENVIRONMENT, TRAIN_CONFIG, Workspace
 
@@ -210,7 +211,7 @@ def _fixed_rate_scripts_note(workspace: Workspace) -> list[Problem]:
     return [Problem(workspace.display(workspace.commands_dir), "",
                     f"{', '.join(stale)} {'passes' if one else 'pass'} a fixed learning rate "
                     f"written when {'it was' if one else 'they were'} generated, not 2 x the "
-                    f"config's current one; `mmarctl commands {workspace.root}` rewrites "
+                    f"config's current one; `mmarctl commands {shell_word(workspace.root)}` rewrites "
                     f"{'it' if one else 'them'} to scale it as {'it runs' if one else 'they run'}"
                     " (--lr-scale 2)", NOTE)]
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from mmarctl.jsonio import load_json
 from mmarctl.problems import NOTE, Problem
+from mmarctl.shell_words import shell_word
 from mmarctl.workspace import TRAIN_CONFIG, Workspace
 
 if TYPE_CHECKING:
@@ -94,9 +95,9 @@ def loader_notes(workspace: Workspace, overrides: Mapping[str, Any],
         shown = workspace.display(config)
         files = " or ".join(p.name for p in read)
         if read[0].suffix == ".ckpt":
-            todo = f"train first: `mmarctl train {workspace.root}`"
+            todo = f"train first: `mmarctl train {shell_word(workspace.root)}`"
         else:
-            todo = f"run `mmarctl export {workspace.root}` first, or pass --model ckpt"
+            todo = f"run `mmarctl export {shell_word(workspace.root)}` first, or pass --model ckpt"
         notes.append(Problem(workspace.display(read[0]), "", f"not there yet: {shown}'s "
                              f"model_loader reads {files}, so validate and infer with it "
                              f"refuse ({todo})", NOTE))

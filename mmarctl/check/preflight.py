@@ -26,6 +26,7 @@ from mmarctl.check.mmar import (CLARA4_MESSAGE, CheckReport, TrainingNetwork, ch
 from mmarctl.errors import ConfigError, RuntimeFailure
 from mmarctl.jsonio import load_json
 from mmarctl.problems import ERROR, Problem
+from mmarctl.shell_words import shell_word
 from mmarctl.workspace import Workspace
 
 #: The training pipeline's arguments that the network's input is read from
@@ -228,13 +229,13 @@ def _missing_models(workspace: Workspace, read: list[Path]) -> list[Problem]:
         if path.suffix == ".ckpt" and not Path(f"{path}.meta").exists():
             # MMAR_CKPT is finetune's; validate and infer read the folder MMAR_CKPT_DIR names.
             message = ("no model checkpoint here: validate and infer read it (train first: "
-                       f"`mmarctl train {workspace.root}`, or point MMAR_CKPT_DIR at the "
+                       f"`mmarctl train {shell_word(workspace.root)}`, or point MMAR_CKPT_DIR at the "
                        "folder that holds one: --set MMAR_CKPT_DIR=FOLDER)")
         elif path.suffix == ".ckpt":
             continue  # a TF1 graph without its weights: model_findings says so
         else:
             message = ("not found: validate and infer read this model file (export it first: "
-                       f"`mmarctl export {workspace.root}`, or choose another with --model)")
+                       f"`mmarctl export {shell_word(workspace.root)}`, or choose another with --model)")
         problems.append(Problem(workspace.display(path), "", message))
     return problems
 

@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import os
-import shlex
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from mmarctl.console import err, out
 from mmarctl.errors import UsageError
+from mmarctl.shell_words import shell_word
 
 if TYPE_CHECKING:
     from mmarctl.clone import CloneResult
-
-
-def shell_word(path: str) -> str:
-    """``path`` as one word to paste into a shell: quoted (``'my exp'``), ``./`` before a
-    leading dash (``./-i2``, not an option), trailing slashes dropped (``trail/`` ->
-    ``trail``, so ``trail/data``, not ``trail//data``)."""
-    path = path.rstrip("/") or "/"
-    if path.startswith("-"):
-        path = "./" + path
-    return shlex.quote(path)
 
 
 def print_result(result: "CloneResult", shown_dest: str) -> None:

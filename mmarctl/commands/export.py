@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from mmarctl.commands._common import MmarArgument, SetOption, completing
+from mmarctl.shell_words import shell_word
 
 FORMAT_HELP = ("Format to write, one of: fzn (models/model.fzn.pb, Clara's frozen graph), "
                "savedmodel (models/saved_model/), onnx (models/model.onnx), triton "
@@ -96,7 +97,7 @@ def export(
                       markup=False)
     out.print(f"manifest   {shown_from_here(result.manifest_path)}", markup=False)
     if result.older:
-        _warn_older(workspace, result, f"mmarctl export {mmar or workspace.root} --format all"
+        _warn_older(workspace, result, f"mmarctl export {shell_word(mmar or workspace.root)} --format all"
                     + (f" --ckpt {ckpt}" if ckpt else ""),
                     triton_name or triton_model_name(workspace.root.name))
 

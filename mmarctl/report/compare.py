@@ -36,6 +36,7 @@ from mmarctl.report.curves import Curves, read_curves
 from mmarctl.run_records import (
     HISTORY, SUMMARY, history_problem, model_replaced, read_history, read_summary,
     summary_problem)
+from mmarctl.shell_words import shell_word
 from mmarctl.staging import process_alive
 from mmarctl.variables import global_values
 from mmarctl.workspace import TRAIN_CONFIG, Workspace, study_trials
@@ -240,7 +241,7 @@ def _eval_summary(workspace: Workspace, variables: dict[str, Any],
         when = data.get("validated_at")
         stale = (f"{shown} is about an earlier model: {model['file']} was replaced after "
                  f"validate ran{' (' + str(when) + ')' if when else ''}; run "
-                 f"`mmarctl validate {given}` again")
+                 f"`mmarctl validate {shell_word(given)}` again")
     return result, None, stale
 
 

@@ -39,6 +39,7 @@ from mmarctl.runtime.builder import ComponentBuilder
 from mmarctl.runtime.pipelines.base import case_name, check_label_values, run_chain
 from mmarctl.runtime.run_settings import read_eval_settings
 from mmarctl.runtime.writers.case_names import CASE_KEY, case_names
+from mmarctl.shell_words import shell_word
 from mmarctl.workspace import ResolvedConfig, Workspace
 
 log = logging.getLogger("mmarctl.evaluate")
@@ -412,7 +413,7 @@ def model_loader_entry(workspace: Workspace, resolved: ResolvedConfig,
     path = folder / MODEL_FILES[model]
     if not path.is_file():
         raise RuntimeFailure(f"--model {model}: no {workspace.display(path)}",
-                             hint=f"run `mmarctl export {workspace.root} --format {model}` "
+                             hint=f"run `mmarctl export {shell_word(workspace.root)} --format {model}` "
                                   "first")
     name = "FrozenGraphModelLoader" if model == "fzn" else "OnnxModelLoader"
     return {"name": name, "args": {"model_file_path": str(path)}}

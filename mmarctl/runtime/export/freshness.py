@@ -17,6 +17,7 @@ from mmarctl.runtime.checkpoint import checkpoint_files
 from mmarctl.runtime.export.exporter import ARTIFACTS, SOURCE_ITSELF
 from mmarctl.runtime.export.manifest import (MANIFEST, MANIFEST_LOST, checkpoint_digest,
                                              manifest_problem, read_manifest)
+from mmarctl.shell_words import shell_word
 
 CHECKPOINT = "model.ckpt"
 
@@ -34,7 +35,7 @@ def stale_export_warning(model_file: Path, mmar: Path,
     if fmt is not None and manifest is None:
         problem = manifest_problem(folder, display)  # damaged: say what is not used
         if problem is not None:
-            return (f"{problem}: {MANIFEST_LOST} (run `mmarctl export {mmar} --format {fmt}` "
+            return (f"{problem}: {MANIFEST_LOST} (run `mmarctl export {shell_word(mmar)} --format {fmt}` "
                     "to write it again)")
     if fmt is None or manifest is None or not all(p.is_file() for p in files):
         return None
@@ -64,9 +65,9 @@ def stale_export_warning(model_file: Path, mmar: Path,
             return (f"{display(model_file)} was exported from {shown}, which is no longer "
                     f"there, not from {display(current)}")
         return (f"{display(model_file)} was exported from an older {shown} (it changed since); "
-                f"run `mmarctl export {mmar} --ckpt {shown} --format {fmt}` to export its "
+                f"run `mmarctl export {shell_word(mmar)} --ckpt {shell_word(shown)} --format {fmt}` to export its "
                 "current weights")
-    redo = f"run `mmarctl export {mmar} --format {fmt}` to export the current one"
+    redo = f"run `mmarctl export {shell_word(mmar)} --format {fmt}` to export the current one"
     if recorded is None:
         return (f"{display(model_file)} is not listed in {display(folder / MANIFEST)}: it may "
                 f"be from an older checkpoint than {display(current)}; {redo}")

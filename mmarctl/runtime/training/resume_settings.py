@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from mmarctl.errors import RuntimeFailure, UsageError
+from mmarctl.shell_words import shell_word
 
 #: The file beside the resume checkpoint.
 RUN_FILE = "run.json"
@@ -324,7 +325,7 @@ def stopped_run_warning(workspace: Any, checkpoint_dir: Path, verb: str) -> str 
     done = saved.get("finished_epochs")
     what = (f"a stopped run ({done} of {saved['epochs']} epochs finished)"
             if isinstance(done, int) and "epochs" in saved else "a stopped run")
-    again = saved.get("resume_with") or f"mmarctl train {workspace.root} --resume"
+    again = saved.get("resume_with") or f"mmarctl train {shell_word(workspace.root)} --resume"
     return (f"warning: {workspace.display(resume_dir)} holds {what}; this {verb} starts anew "
             f"and discards it when it ends (to continue the stopped run instead: `{again}`)")
 
