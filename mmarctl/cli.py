@@ -258,8 +258,8 @@ app = typer.Typer(
     cls=GuardedGroup,
     # Given here, this text (not the callback's docstring) is what `mmarctl --help` shows.
     help="Create, check, train, evaluate and ship MMAR (Medical Model ARchive) workspaces."
-         "\n\nExample: mmarctl clone spleen my-exp && mmarctl check my-exp && "
-         "mmarctl train my-exp",
+         "\n\nExample: mmarctl clone spleen my-exp && mmarctl data synth my-exp && "
+         "mmarctl check my-exp && mmarctl train my-exp",
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,

@@ -172,7 +172,7 @@ def test_a_bad_mmar_root_is_named_as_coming_from_the_environment(tmp_path):
 def test_root_help_shows_its_example_and_export_its_default_format():
     wide = CliRunner(env={"COLUMNS": "200"})
     root = wide.invoke(app, ["--help"]).output
-    assert "Example: mmarctl clone spleen my-exp && mmarctl check my-exp" in root
+    assert "Example: mmarctl clone spleen my-exp && mmarctl data synth my-exp" in root
     export = wide.invoke(app, ["export", "--help"]).output
     assert "Default: fzn only." in export
     for name in ("fzn", "savedmodel", "onnx", "triton", "trt", "all"):

@@ -46,7 +46,7 @@ def check(
     exits 0. Components Clara knows but mmarctl's runtime does not implement are printed as
     note lines; --strict makes them problems.
 
-    Example: mmarctl check my-exp --set DATA_ROOT=/data/Task09_Spleen
+    Example: mmarctl check my-exp --set DATA_ROOT=/data/spleen DATASET_JSON=/data/spleen/dataset_0.json
     """
     from mmarctl.check import check_mmar
     from mmarctl.console import counted, out, print_out

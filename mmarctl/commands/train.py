@@ -108,7 +108,7 @@ def train(
     num_training_epoch_per_valid epochs; TensorBoard events, the metrics history and the
     learning curves are written beside the checkpoints.
 
-    Example: mmarctl train my-exp --epochs 20 --set DATA_ROOT=/data/Task09_Spleen
+    Example: mmarctl train my-exp --epochs 20 --set DATA_ROOT=/data/spleen DATASET_JSON=/data/spleen/dataset_0.json
     """
     run_training("train", mmar, set_, epochs=epochs, learning_rate=learning_rate, seed=seed,
                  config_train=config_train, resume=resume, gpus=gpus, cpu=cpu, hosts=hosts,
