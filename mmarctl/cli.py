@@ -110,10 +110,8 @@ class GuardedGroup(MmarGroup):
             # A full disk, a permission, an immutable file, a folder where a file goes: the
             # user's to fix, so one line naming the file; anything else is a bug (traceback).
             failed = write_failed(error)
-            if failed is None and isinstance(error, FileNotFoundError) and _cwd_is_gone():
-                failed = MmarError("the current folder no longer exists (deleted or replaced "
-                                   "since this shell entered it)",
-                                   hint="cd to an existing folder, or give the MMAR as a path")
+            if failed is None and isinstance(error, FileNotFoundError):
+                failed = _deleted_current_folder()
             if failed is None:
                 raise
             if _State.debug:
@@ -122,13 +120,16 @@ class GuardedGroup(MmarGroup):
             raise typer.Exit(int(failed.exit_code)) from None
 
 
-def _cwd_is_gone() -> bool:
-    """Whether the current folder was deleted under this process (``os.getcwd()`` fails)."""
+def _deleted_current_folder() -> MmarError | None:
+    """The line :func:`mmarctl.staging.current_folder` gives when the current folder was
+    deleted under this process (a getcwd failure deep in any verb), else None."""
+    from mmarctl.staging import current_folder
+
     try:
-        os.getcwd()
-    except FileNotFoundError:
-        return True
-    return False
+        current_folder()
+    except MmarError as gone:
+        return gone
+    return None
 
 
 #: Optional packages a verb may need, and how to install each (mmarctl runs from its checkout).

@@ -55,15 +55,10 @@ def model_fingerprint(path: Path, root: Path | None = None) -> dict[str, Any] | 
     ``{"file": path (relative to the MMAR ``root`` when inside it), "mtime": seconds,
     "sha256": hex}``, so that a later reader can tell the model was replaced since (see
     :func:`model_replaced`). None when the file cannot be read."""
-    import hashlib
-
     path = model_file(path)
     try:
         stat = path.stat()
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        digest = _sha256(path)
     except OSError:
         return None
     shown = str(path.resolve())
@@ -72,7 +67,7 @@ def model_fingerprint(path: Path, root: Path | None = None) -> dict[str, Any] | 
             shown = str(path.resolve().relative_to(Path(root).resolve()))
         except ValueError:
             pass
-    return {"file": shown, "mtime": stat.st_mtime, "sha256": digest.hexdigest()}
+    return {"file": shown, "mtime": stat.st_mtime, "sha256": digest}
 
 
 def model_replaced(record: Any, root: Path) -> bool:
@@ -80,8 +75,6 @@ def model_replaced(record: Any, root: Path) -> bool:
     another model now (retrained, finetuned); False when it is the same or cannot be told
     (no record, the file gone). A copied MMAR is not flagged: only the content counts, and
     the hash is computed only when the file's time changed."""
-    import hashlib
-
     if not isinstance(record, dict) or not isinstance(record.get("file"), str) \
             or not isinstance(record.get("sha256"), str):
         return False
@@ -91,13 +84,20 @@ def model_replaced(record: Any, root: Path) -> bool:
     try:
         if path.stat().st_mtime == record.get("mtime"):
             return False
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        return _sha256(path) != record["sha256"]
     except OSError:
         return False
-    return digest.hexdigest() != record["sha256"]
+
+
+def _sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MiB blocks (a checkpoint can be large)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _text_of(path: Path, shown: str | None) -> tuple[str | None, str | None]:

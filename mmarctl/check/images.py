@@ -372,9 +372,11 @@ def spatial_unit_mm(header: Any) -> float:
 
 
 def voxel_sizes(affine: np.ndarray) -> np.ndarray:
-    """The voxel size along each of the affine's three voxel axes (its columns' lengths),
-    as nibabel's ``affines.voxel_sizes``."""
-    return np.sqrt((np.asarray(affine, np.float64)[:3, :3] ** 2).sum(axis=0))
+    """The voxel size along each of the affine's three voxel axes (nibabel's
+    ``affines.voxel_sizes`` of its spatial part)."""
+    from nibabel.affines import voxel_sizes as sizes
+
+    return sizes(np.asarray(affine, np.float64)[:4, :4])
 
 
 #: The datatypes LoadNifti cannot give as grey values, by NIfTI datatype code: a
