@@ -2,8 +2,9 @@
 
 Things that are costly to make and safe to reuse live there, one folder each: Horovod wheels
 (:mod:`mmarctl.install_horovod`), compiled kernels (:mod:`mmarctl.runtime.kernels.build`),
-and the checkpoint/network pairs ``check`` has already found to fit
-(:mod:`mmarctl.check.models`).
+the checkpoint/network pairs ``check`` has already found to fit
+(:mod:`mmarctl.check.models`), and the label files' value ranges
+(:mod:`mmarctl.check.label_values`).
 """
 
 from __future__ import annotations

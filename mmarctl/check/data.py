@@ -17,6 +17,7 @@ from typing import Any
 from mmarctl.check.case_fields import MetricRead, metric_field_problems
 from mmarctl.check.images import (Geometry, file_kind, header_problems, listed,
                                   pair_problems, png_problems)
+from mmarctl.check.label_values import LABEL, READABLE, label_value_problems
 from mmarctl.check.spatial_axes import AxisRule, header_axes_problems
 from mmarctl.errors import ConfigError
 from mmarctl.jsonio import load_json, split_location
@@ -88,6 +89,9 @@ class DataUse:
             with ``is_onehot_targets`` false, no transform that changes channels): a label
             file with several channels (one-hot on the 4th axis, an RGB mask PNG) is
             refused by the loss, so check reports it.
+        label_value_classes: the network's ``num_classes`` the label files' voxel values
+            are held to (:mod:`.label_values`): a segmentation pipeline whose chain passes
+            the label to the loss with its values as loaded. None: not held.
     """
 
     datalist: str
@@ -107,6 +111,7 @@ class DataUse:
     class_labels: bool = False
     key_origin: str = ""
     class_index_labels: bool = False
+    label_value_classes: int | None = None
 
     def reads_class_labels(self) -> bool:
         """Whether the items' ``"label"`` is the class label itself: a training config's
@@ -259,6 +264,12 @@ def check_data(uses: list[DataUse], display, counts: DataCounts | None = None, *
             problems.extend(Problem(shown, use.key, message) for message in png_problems(
                 items, Path(use.base_dir), png, use.image_channels, kinds,
                 class_index_labels=use.class_index_labels))
+        values = (use.datalist, use.base_dir, use.key, "label values", use.label_value_classes)
+        if (use.label_value_classes and use.base_dir is not None and values not in headers_seen
+                and reads.get(LABEL) in READABLE):
+            headers_seen.add(values)
+            problems.extend(Problem(shown, use.key, message) for message in label_value_problems(
+                items, Path(use.base_dir), reads[LABEL], use.label_value_classes, kinds))
     if counts is not None:
         counts.files = sum(kind == "file" for kind in kinds.values())
     return problems, checked

@@ -32,6 +32,7 @@ from mmarctl.check.components import ComponentChecker
 from mmarctl.check.constructors import ConstructorChecker
 from mmarctl.check.output_folders import output_folder_problems
 from mmarctl.check.images import CHANNEL_CHANGING
+from mmarctl.check.label_values import keeps_label_values
 from mmarctl.check.models import loader_notes, loader_problems, model_findings
 from mmarctl.check.data import DataCounts, DataUse, check_data
 from mmarctl.errors import ConfigError
@@ -834,8 +835,13 @@ def _with_loaders(use: DataUse, built: ConstructorChecker) -> DataUse:
     loaders = [t for t in chain + (labels if isinstance(labels, list) else []) if t is not None]
     reoriented = tuple(field for t in loaders if getattr(t, "as_closest_canonical", False)
                        for field in getattr(t, "fields", ()))
+    # Label voxels are held to the classes where the run holds them: a segmentation
+    # pipeline whose chain hands the loss the values as loaded.
+    value_classes = (num_classes if isinstance(num_classes, int) and num_classes > 0
+                     and getattr(pipeline, "task", None) == "segmentation"
+                     and keeps_label_values(chain) else None)
     return replace(use, reads=reads, image_channels=channels, label_reads=label_reads,
-                   reoriented=reoriented,
+                   reoriented=reoriented, label_value_classes=value_classes,
                    num_classes=num_classes if isinstance(num_classes, int) else None)
 
 

@@ -73,6 +73,23 @@ def label_source(sample: Sample) -> str:
     return f"case {case_name(sample)}"
 
 
+#: How far a label value may stray from 0..top: a label stored with a NIfTI scale factor
+#: reads back as 1.0000001, which is class 1.
+LABEL_VALUE_SLACK = 1e-3
+
+
+def top_label(num_classes: int) -> int:
+    """The largest class index a network of ``num_classes`` outputs takes (a one-class
+    sigmoid network still takes 0/1 labels)."""
+    return max(num_classes - 1, 1)
+
+
+def labels_outside(low: float, high: float, num_classes: int) -> bool:
+    """Whether label values from ``low`` to ``high`` go beyond ``0..top_label``; the one
+    rule of the run (:func:`check_label_values`) and of ``check``."""
+    return low < -LABEL_VALUE_SLACK or high > top_label(num_classes) + LABEL_VALUE_SLACK
+
+
 def check_label_values(sample: Sample, num_classes: int | None) -> None:
     """Refuse a segmentation label map with values outside ``0..num_classes-1``.
 
@@ -88,8 +105,8 @@ def check_label_values(sample: Sample, num_classes: int | None) -> None:
     if not num_classes or not isinstance(label, np.ndarray) or not label.size:
         return
     low, high = float(label.min()), float(label.max())
-    top = max(num_classes - 1, 1)  # a 1-class sigmoid net still takes 0/1 labels
-    if low < 0 or high > top:
+    top = top_label(num_classes)
+    if labels_outside(low, high, num_classes):
         raise DataError(f"{label_source(sample)}: label values {low:g}..{high:g} "
                         f"are outside 0..{top} (num_classes={num_classes})",
                         hint="fix the label file or num_classes in train.model")

@@ -1,0 +1,165 @@
+"""Hold a segmentation data set's label voxels to the network's classes, before any compute.
+
+train and validate refuse a label map whose values lie outside ``0..num_classes-1``
+(:func:`mmarctl.runtime.pipelines.base.check_label_values`), but only when the pipeline
+reaches that case: a 0/255 mask set (a PNG export, a thresholded segmentation) stopped a
+run in its first epoch, after the cache had filled. A header does not say which values a
+file holds, so this is the one pass of ``check`` that reads voxels: each label file once,
+its minimum and maximum remembered in the user cache (:mod:`mmarctl.cache`) under the
+file's path, size and modification time, so a second ``check`` of an unchanged data set
+reads nothing.
+
+The values are only held where the training chain passes them to the loss unchanged
+(:func:`keeps_label_values`): a transform that maps labels (ThresholdValues, BraTS's
+channels, BYOC code) makes the file's values another question, which the run answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+from mmarctl.check.images import listed
+
+#: Transforms that leave a label's values as loaded (or add background 0): loaders, channel
+#: layout, flips, rotations, zooms, crops, pads and resampling (nearest neighbour for a
+#: label; interpolation stays within the values it starts from).
+VALUE_KEEPING = frozenset({
+    "LoadNifti", "LoadPng", "ConvertToChannelsFirst", "ConvertToChannelsLast",
+    "RandomSpatialFlip", "RandomAxisFlip", "RandomRotate2D", "RandomRotate3D", "RandomZoom",
+    "CropSubVolumeCenter", "PadCropWithFixedSize", "CropFixedSizeRandomCenter",
+    "CropRandomSizeWithDisplacement", "SymmetricPadderDiv", "FastCropByPosNegRatio",
+    "FastPosNegRatioCropROI", "CropByPosNegRatio", "ScaleByResolution", "ScaleByFactor",
+    "ScaleToShape", "RestoreOriginalShape", "CopyProperties", "MergeBatchDims", "SaveAsNifti",
+})
+#: The loaders whose files' voxels this pass can read, by Clara name.
+READABLE = ("LoadNifti", "LoadPng")
+#: From how many label files the pass shows its progress (each is a whole volume to read).
+PROGRESS_FROM = 20
+#: The field whose values the loss takes as class indices.
+LABEL = "label"
+
+
+def keeps_label_values(chain: Iterable[Any]) -> bool:
+    """Whether every transform of a built chain that reads the ``label`` field leaves its
+    values as loaded (:data:`VALUE_KEEPING`); False when a step was not built (BYOC code,
+    a component with a problem of its own): it may do anything to the label."""
+    from mmarctl.check.field_flow import reads_of
+    from mmarctl.runtime.transforms.loaders import FILE_LOADERS
+
+    for step in chain:
+        if step is None:
+            return False
+        reads_label = (LABEL in getattr(step, "fields", ()) if isinstance(step, FILE_LOADERS)
+                       else any(field == LABEL for _, field in reads_of(step)))
+        if reads_label and getattr(type(step), "clara_name", "") not in VALUE_KEEPING:
+            return False
+    return True
+
+
+def label_value_problems(items: list, base: Path, loader: str, num_classes: int,
+                         kinds: dict[str, str] | None = None) -> list[str]:
+    """One line naming the label files whose values lie outside the network's classes.
+
+    Args:
+        items: datalist items as written; their string ``label`` values name the files.
+        base: DATA_ROOT, which relative paths are under.
+        loader: the Clara name of the loader that reads them (:data:`READABLE`).
+        num_classes: the training network's ``num_classes``; a 1-class (sigmoid) network
+            takes 0/1 labels, as the runtime's own check allows.
+        kinds: :func:`.images.file_kind` of paths already looked at: only plain files are
+            read (a missing or unreadable one is reported by the header pass).
+    """
+    from mmarctl.console import progress
+
+    from mmarctl.runtime.pipelines.base import labels_outside, top_label
+
+    top = top_label(num_classes)
+    files = dict(_label_files(items, base, kinds))  # each path once, named as written
+    outside: list[tuple[str, float, float]] = []
+    with progress("reading label values", total=len(files),
+                  enabled=len(files) >= PROGRESS_FROM) as bar:
+        for path, name in files.items():
+            bar.update(1)
+            found = value_range(path, loader)
+            if found is not None and labels_outside(*found, num_classes):
+                outside.append((name, *found))
+    if not outside:
+        return []
+    low = min(entry[1] for entry in outside)
+    high = max(entry[2] for entry in outside)
+    names = listed([f"{name} ({lo:g}..{hi:g})" for name, lo, hi in outside])
+    return [f"{len(outside)} of {len(files)} label files hold values {low:g}..{high:g}, "
+            f"outside 0..{top} (num_classes={num_classes}): {names} (train and validate "
+            f"refuse them; fix the label files, e.g. 255 -> 1 for a 0/255 mask, or "
+            f"num_classes in train.model)"]
+
+
+def value_range(path: Path, loader: str) -> tuple[float, float] | None:
+    """The smallest and largest voxel of a label file as ``loader`` reads it (NIfTI scaling
+    applied), from the cache when the file is unchanged; None when it cannot be read (the
+    header pass and the run say why)."""
+    marker = _marker(path)
+    if marker is not None:
+        try:
+            low, high = marker.read_text().split()
+            return float(low), float(high)
+        except (OSError, ValueError):
+            pass
+    found = _read_range(path, loader)
+    if found is not None and marker is not None:
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            temporary = marker.with_name(f".{marker.name}.{os.getpid()}")
+            temporary.write_text(f"{found[0]!r} {found[1]!r}\n")
+            os.replace(temporary, marker)
+        except OSError:  # an unwritable cache only costs the next check the reading again
+            pass
+    return found
+
+
+def _read_range(path: Path, loader: str) -> tuple[float, float] | None:
+    import numpy as np
+
+    try:
+        if loader == "LoadPng":
+            from mmarctl.runtime.transforms import _png
+
+            data = _png.read_png(str(path))
+        else:
+            import nibabel as nib
+
+            data = np.asanyarray(nib.load(str(path)).dataobj)
+    except Exception:  # noqa: BLE001 - any unreadable file is the header pass's to report
+        return None
+    if not data.size or not np.isfinite(data).all():
+        return None  # NaN voxels are the run's line (it names the case and the epoch)
+    return float(data.min()), float(data.max())
+
+
+def _marker(path: Path) -> Path | None:
+    """Where the range of this very file (path, size, modification time) is remembered."""
+    from mmarctl.cache import cache_dir
+
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    key = hashlib.sha256(f"{path.resolve()}:{info.st_size}:{info.st_mtime_ns}".encode())
+    return cache_dir("label-ranges") / key.hexdigest()
+
+
+def _label_files(items: list, base: Path,
+                 kinds: dict[str, str] | None) -> Iterable[tuple[Path, str]]:
+    """``(path, name as the datalist writes it)`` of every label file that is there."""
+    for item in items:
+        value = item.get(LABEL) if isinstance(item, dict) else None
+        if not isinstance(value, str) or not value:
+            continue
+        path = base / value
+        if kinds is not None and kinds.get(str(path), "file") != "file":
+            continue
+        if path.is_file():
+            yield path, value
