@@ -53,3 +53,28 @@ def test_choice_values_complete(words, cword, expected):
                           timeout=120, env={**os.environ, "_MMARCTL_COMPLETE": "complete_bash",
                                             "COMP_WORDS": words, "COMP_CWORD": str(cword)})
     assert done.stdout.split() == expected, (done.stdout, done.stderr)
+
+
+def test_clone_source_completes_scaffolds_and_folders(tmp_path, monkeypatch):
+    from mmarctl.commands.clone import complete_source
+
+    (tmp_path / "spleen-old").mkdir()
+    (tmp_path / "notes.txt").write_text("a file is no MMAR")
+    (tmp_path / ".hidden").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert complete_source("sp") == ["spleen", "spleen-old/"]
+    assert complete_source("") == ["classification", "spleen", "spleen-old/"]
+    assert complete_source(".h") == [".hidden/"]
+    assert complete_source(f"{tmp_path}/sp") == [f"{tmp_path}/spleen-old/"]
+    assert complete_source("missing/x") == []
+
+
+def test_clone_source_completes_in_the_shell(tmp_path):
+    script = Path(sys.executable).parent / "mmarctl"
+    if not script.exists():
+        pytest.skip("no mmarctl console script beside this Python")
+    (tmp_path / "class-exp").mkdir()
+    done = subprocess.run([str(script)], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path, env={**os.environ, "_MMARCTL_COMPLETE": "complete_bash",
+                                             "COMP_WORDS": "mmarctl clone cl", "COMP_CWORD": "2"})
+    assert done.stdout.split() == ["classification", "class-exp/"], (done.stdout, done.stderr)

@@ -41,9 +41,36 @@ def print_result(result: "CloneResult", shown_dest: str) -> None:
                   f"then mmarctl check {shell_word(shown_dest)}", highlight=False)
 
 
+def complete_source(incomplete: str) -> list[str]:
+    """Shell completion of ``clone SOURCE``: the scaffold names and the folders (an MMAR to
+    copy) that start with what is typed. A Typer completion replaces the shell's own path
+    completion, so the folders are listed here."""
+    from mmarctl.scaffolds import list_scaffolds
+
+    names = [s.name for s in list_scaffolds() if s.name.startswith(incomplete)]
+    folder, _, start = incomplete.rpartition("/")
+    where = os.path.expanduser(folder + "/" if incomplete.startswith("/") and not folder
+                               else folder or ".")
+    try:
+        entries = sorted(os.scandir(where), key=lambda entry: entry.name)
+    except OSError:
+        entries = []
+    folders = [f"{folder}/{e.name}/" if folder or incomplete.startswith("/") else f"{e.name}/"
+               for e in entries if e.name.startswith(start)
+               and (start.startswith(".") or not e.name.startswith(".")) and _is_folder(e)]
+    return names + folders
+
+
+def _is_folder(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
 def clone(
     source: Annotated[Optional[str], typer.Argument(
-        metavar="SOURCE", show_default=False,
+        metavar="SOURCE", show_default=False, autocompletion=complete_source,
         help="A built-in scaffold name (see --list) or the path of an MMAR. Write ./NAME for "
              "a local folder that has a scaffold's name.")] = None,
     dest: Annotated[Optional[str], typer.Argument(
