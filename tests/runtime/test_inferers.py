@@ -166,3 +166,35 @@ def test_network_failure_becomes_data_error():
         TFSimpleInferer()(lambda b: model(b), np.zeros((1, 6, 8, 1), np.float32))
     assert "size divisor" in info.value.hint
     assert info.value.__cause__ is not None
+
+
+def test_channel_mismatch_is_named_not_blamed_on_the_size():
+    """A network taking 2 channels fed 1 (a channel-adding transform only in training):
+    the line says so, as a config error (every case hits it: no skip_bad_cases advice),
+    and gives no size-divisor or "use TFScanWindowInferer" advice."""
+    pytest.importorskip("keras")
+    from mmarctl.runtime.networks.unet import Unet
+
+    model = Unet(num_classes=2, nf_enc="4,4", nf_dec="4,4,4").build(3, 2)
+    inferer = TFScanWindowInferer(roi_size=[8, 8, 8])
+    with pytest.raises(ConfigError, match=r"takes 2 image channel\(s\) but the transforms "
+                                          r"give 1") as info:
+        inferer(lambda b: model(b), np.zeros((1, 8, 8, 8, 1), np.float32))
+    assert "size divisor" not in str(info.value) + info.value.hint
+    assert "AddExtremePointsChannel" in info.value.hint
+
+
+def test_size_hint_fits_the_inferer_in_use():
+    """TFSimpleInferer has no roi_size; TFScanWindowInferer is not told to use itself."""
+    pytest.importorskip("keras")
+    from mmarctl.runtime.networks.unet import Unet
+
+    model = Unet(num_classes=2, nf_enc="4,4", nf_dec="4,4,4").build(2, 1)
+    with pytest.raises(DataError) as simple:
+        TFSimpleInferer()(lambda b: model(b), np.zeros((1, 6, 8, 1), np.float32))
+    assert "use TFScanWindowInferer" in simple.value.hint
+    assert "in user code" not in str(simple.value)
+    with pytest.raises(DataError) as scan:
+        TFScanWindowInferer(roi_size=[-1, -1])(lambda b: model(b),
+                                               np.zeros((1, 6, 8, 1), np.float32))
+    assert "roi_size" in scan.value.hint and "use TFScanWindowInferer" not in scan.value.hint
