@@ -1,9 +1,13 @@
-"""A metric held to the task of the network it scores.
+"""The components of a config held to the task of the network: masks or class scores.
 
-ComputeAverageDice compares channels-first masks ``(C, *spatial)``; a classification
-network predicts one score per class, so the metric refused the first case after a whole
-epoch of training (or at validate's first case). The metrics carry no task of their own,
-so the segmentation-only ones are listed here (:data:`SEGMENTATION_METRICS`).
+A segmentation network (Unet, SegResnet ...) predicts a mask ``(*spatial, C)``; a
+classification network (DenseNet121) one score per class. The pipeline, the loss, the
+metrics and the writers are each made for one of the two. A mismatch failed late, in
+TensorFlow's words (DenseNet121 under a Dice loss: "Dimensions must be equal" at the first
+step), after a whole epoch (ComputeAverageDice scoring class scores), or not at all (a
+BinaryClassificationLoss on a softmax mask trained on a broadcast target; WriteNifti wrote
+each case's probability as a one-voxel uint8 image, rounded to 0). The components carry no
+task of their own, so the ones made for one task are listed here.
 """
 
 from __future__ import annotations
@@ -12,8 +16,64 @@ from typing import Any
 
 from mmarctl.problems import Problem
 
-#: Metrics that need a mask prediction (channels-first, with spatial axes).
+#: Built-in networks that give one score per class (no spatial axes); the other built-in
+#: networks give a mask.
+CLASSIFICATION_NETWORKS = frozenset({"DenseNet121"})
+SEGMENTATION_NETWORKS = frozenset({"Unet", "SegResnet", "SegAhnet", "ResidualUnet"})
+#: Components made for one task, by family: task -> names.
+LOSSES = {"segmentation": frozenset({"Dice"}),
+          "classification": frozenset({"BinaryClassificationLoss"})}
 SEGMENTATION_METRICS = frozenset({"ComputeAverageDice"})
+WRITERS = {"segmentation": frozenset({"WriteNifti"}),
+           "classification": frozenset({"WriteClassificationResult"})}
+#: What to use instead, by the task of the network.
+INSTEAD = {"loss": {"segmentation": "Dice", "classification": "BinaryClassificationLoss"},
+           "writer": {"segmentation": "WriteNifti", "classification": "WriteClassificationResult"},
+           "network": {"segmentation": "Unet", "classification": "DenseNet121"}}
+#: How each task's output is said in messages.
+OUTPUT = {"segmentation": "a mask", "classification": "one score per class"}
+
+
+def network_task(network: Any) -> str | None:
+    """``segmentation`` or ``classification`` for a built-in network; None otherwise."""
+    name = getattr(network, "clara_name", None)
+    if name in CLASSIFICATION_NETWORKS:
+        return "classification"
+    return "segmentation" if name in SEGMENTATION_NETWORKS else None
+
+
+def _other(task: str) -> str:
+    return "classification" if task == "segmentation" else "segmentation"
+
+
+def network_pipeline_problems(built: dict[str, Any], file: str) -> list[Problem]:
+    """The training network against the task of the training pipeline (and of the loss and
+    metrics that go with it), reported once, at ``train.model.name``."""
+    network = built.get("train.model")
+    task, pipeline = network_task(network), built.get("train.image_pipeline")
+    wanted = getattr(pipeline, "task", None)
+    if task is None or wanted not in OUTPUT or wanted == task:
+        return []
+    return [Problem(file, "train.model.name", (
+        f"{network.clara_name} is a {task} network ({OUTPUT[task]}), but "
+        f"train.image_pipeline ({type(pipeline).clara_name}) is a {wanted} one, as are the "
+        f"loss and metrics that go with it; use a {wanted} network such as "
+        f"{INSTEAD['network'][wanted]}, or a {task} pipeline, loss and metrics"))]
+
+
+def loss_task_problems(built: dict[str, Any], file: str) -> list[Problem]:
+    """A loss made for the other task than the training network's, at ``train.loss.name``
+    (not said when the network already disagrees with the pipeline: that line says it)."""
+    network, loss = built.get("train.model"), built.get("train.loss")
+    task = network_task(network)
+    wanted = getattr(built.get("train.image_pipeline"), "task", task)
+    name = getattr(loss, "clara_name", None)
+    if task is None or wanted != task or name not in LOSSES[_other(task)]:
+        return []
+    return [Problem(file, "train.loss.name", (
+        f"{name} is a {_other(task)} loss, but {network.clara_name} is a {task} network "
+        f"({OUTPUT[task]}): its targets would not match the prediction; use "
+        f"{INSTEAD['loss'][task]}"))]
 
 
 def metric_task_problems(metrics: Any, key: str, task: str | None, file: str,
@@ -23,7 +83,7 @@ def metric_task_problems(metrics: Any, key: str, task: str | None, file: str,
     Args:
         metrics: the built metrics of list ``key`` (``val_metrics``, ``validate.metrics``);
             an entry not built is None.
-        task: the training pipeline's task (None: unknown, nothing said).
+        task: the task of the network scored (None: unknown, nothing said).
         file: the config holding the metrics, as shown.
         network_from: the training config, for the message.
     """
@@ -34,3 +94,34 @@ def metric_task_problems(metrics: Any, key: str, task: str | None, file: str,
         "is a classification one (one score per class); use ComputeAUC"))
         for index, metric in enumerate(metrics)
         if metric is not None and getattr(metric, "clara_name", None) in SEGMENTATION_METRICS]
+
+
+def writer_task_problems(writers: Any, task: str | None, file: str,
+                         network_from: str) -> list[Problem]:
+    """One problem per writer made for the other task than the network's, at
+    ``writers[i].name``: WriteNifti of one score per class writes a one-voxel image.
+
+    Args:
+        writers: the built ``writers`` of a validation config; an entry not built is None.
+        task: the task of the network (None: unknown, nothing said).
+        file: the validation config, as shown.
+        network_from: the training config, for the message.
+    """
+    if task not in OUTPUT or not isinstance(writers, list):
+        return []
+    return [Problem(file, f"writers[{index}].name", (
+        f"{writer.clara_name} writes {OUTPUT[_other(task)]}, but the network of "
+        f"{network_from} gives {OUTPUT[task]}; use {INSTEAD['writer'][task]}"))
+        for index, writer in enumerate(writers)
+        if getattr(writer, "clara_name", None) in WRITERS[_other(task)]]
+
+
+def inferer_task_notes(inferer: Any, key: str, task: str | None, file: str) -> list[Problem]:
+    """A note when a sliding window is set for a classification network: the network is
+    run once on the whole image (tf_engine.run_inferer), the window is never used."""
+    if task != "classification" or getattr(inferer, "roi_size", None) is None:
+        return []
+    return [Problem(file, f"{key}.name", (
+        f"a classification network is run once on the whole image: "
+        f"{type(inferer).clara_name} and its roi_size are not used (TFSimpleInferer says "
+        "what runs)")).as_note()]

@@ -27,7 +27,9 @@ from mmarctl.check.case_fields import metric_reads
 from mmarctl.check.field_flow import FlowResult, follow, steps_of
 from mmarctl.check.spatial_axes import axis_rules, network_axes_problems
 from mmarctl.check.loss_outputs import loss_output_problems
-from mmarctl.check.metric_task import metric_task_problems
+from mmarctl.check.metric_task import (inferer_task_notes, loss_task_problems,
+                                        metric_task_problems, network_pipeline_problems,
+                                        network_task, writer_task_problems)
 from mmarctl.check.components import ComponentChecker
 from mmarctl.check.constructors import ConstructorChecker
 from mmarctl.check.output_folders import output_folder_problems
@@ -570,6 +572,9 @@ def _check_concrete_values(workspace: Workspace, kind: str, shown: str, raw: dic
             for p in report.problems):
         problems, network = _check_network_input(data, built, shown)
         report.problems.extend(problems)
+        # The network's task (mask or class scores) against the pipeline's, then the loss's.
+        mismatch = network_pipeline_problems(built.built, shown)
+        report.problems.extend(mismatch or loss_task_problems(built.built, shown))
         report.problems.extend(loss_output_problems(built.built, shown))
         # The first candidate of an AutoML config is its default: keep that one.
         report.network = report.network or network
@@ -596,13 +601,20 @@ def _check_concrete_values(workspace: Workspace, kind: str, shown: str, raw: dic
         rules[flow] = tuple(r for r in chain_rules
                             if not any(p.json_path == r.json_path for p in off))
     if kind == "train":
+        task = _agreed_task(network_task(built.built.get("train.model")),
+                            getattr(built.built.get("train.image_pipeline"), "task", None))
         report.problems.extend(metric_task_problems(
-            built.built.get("validate.metrics"), "validate.metrics",
-            getattr(built.built.get("train.image_pipeline"), "task", None), shown, shown))
+            built.built.get("validate.metrics"), "validate.metrics", task, shown, shown))
+        report.notes.extend(inferer_task_notes(built.built.get("validate.inferer"),
+                                               "validate.inferer", task, shown))
     elif report.network is not None:
+        task = _agreed_task(network_task(report.network.network), report.network.task)
         report.problems.extend(metric_task_problems(
-            built.built.get("val_metrics"), "val_metrics", report.network.task, shown,
-            report.network.file))
+            built.built.get("val_metrics"), "val_metrics", task, shown, report.network.file))
+        report.problems.extend(writer_task_problems(
+            built.built.get("writers"), task, shown, report.network.file))
+        report.notes.extend(inferer_task_notes(built.built.get("inferer"), "inferer", task,
+                                               shown))
     if kind == "validation":
         missing = writers_problem(data, report.network, shown)
         if missing is not None:
@@ -635,6 +647,15 @@ def _check_concrete_values(workspace: Workspace, kind: str, shown: str, raw: dic
                         num_classes=classes if isinstance(classes, int) else None)
                 for use in uses]
     return uses
+
+
+def _agreed_task(network: str | None, pipeline: str | None) -> str | None:
+    """The task the metrics, writers and inferer are held to: the network's, or the
+    pipeline's when the network's is unknown; None when the two disagree (reported once,
+    at ``train.model.name``, by :func:`.metric_task.network_pipeline_problems`)."""
+    if network is not None and pipeline is not None and network != pipeline:
+        return None
+    return network or pipeline
 
 
 def _axis_rules(kind: str, data: dict, built: Mapping[str, Any], shown: str) -> dict:

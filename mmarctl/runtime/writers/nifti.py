@@ -158,5 +158,12 @@ class WriteNifti(Component):
         props, image = meta.get(self.field, {}), meta.get("image", {})
         affine = props.get("affine", image.get("affine"))
         header = props.get("header", image.get("header"))
-        return save_nifti(sample[self.field], channel_axis(sample, self.field), affine, header,
-                          self.path_for(sample, out_dir), self.dtype)
+        array, axis = np.asarray(sample[self.field]), channel_axis(sample, self.field)
+        if array.ndim - (axis is not None) < 2:
+            # One score per class (a classification network) would be written as a
+            # one-voxel image, rounded to the integer dtype: the scores lost without a word.
+            raise ConfigError(f"{self.clara_name}: field {self.field!r} has shape "
+                              f"{array.shape}, no image axes (a classification network's "
+                              "scores?); use WriteClassificationResult")
+        return save_nifti(array, axis, affine, header, self.path_for(sample, out_dir),
+                          self.dtype)

@@ -1,0 +1,98 @@
+"""check holds the components of a config to one another before any compute: the network's
+task (mask or class scores) against the pipeline, loss, metrics, writers and inferer; loss
+and metric arguments against the network's classes and output activation; crop sizes and
+2-D-only transforms against the network's spatial axes; a constructor's refusal at the
+argument it names. train refuses the same line before TensorFlow starts."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mmarctl.cli import app
+from tests.check.broken_mmars import (NO_TENSORFLOW, edit_json, problem_lines, run_verb,
+                                      runner, without_tensorflow)
+from tests.check.broken_mmars import mmar, spleen  # noqa: F401 - fixtures
+
+
+@pytest.fixture(scope="module")
+def classification_scaffold(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("agreement") / "c"
+    assert runner.invoke(app, ["init", str(root), "--task", "classification"]).exit_code == 0
+    done = runner.invoke(app, ["data", "synth", str(root), "--task", "classification",
+                               "--cases", "4", "--size", "16"])
+    assert done.exit_code == 0, done.output
+    return root
+
+
+@pytest.fixture
+def classifier(classification_scaffold: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "c"
+    shutil.copytree(classification_scaffold, root)
+    return root
+
+
+def _train(root: Path, change) -> None:
+    edit_json(root / "config" / "config_train.json", change)
+
+
+def _check(root: Path) -> tuple[int, list[str], str]:
+    done = runner.invoke(app, ["check", str(root)])
+    return done.exit_code, problem_lines(done.output), done.output
+
+
+def test_a_classification_network_in_a_segmentation_config(mmar, tmp_path):
+    _train(mmar, lambda c: c["train"].update(
+        model={"name": "DenseNet121", "args": {"num_classes": 2}}))
+    code, lines, _ = _check(mmar)
+    assert code == 1 and lines == [
+        "config/config_train.json: train.model.name: DenseNet121 is a classification "
+        "network (one score per class), but train.image_pipeline "
+        "(SegmentationImagePipelineWithCache) is a segmentation one, as are the loss and "
+        "metrics that go with it; use a segmentation network such as Unet, or a "
+        "classification pipeline, loss and metrics"], lines
+    done = run_verb("train", mmar, "--epochs", "1", env=without_tensorflow(tmp_path / "no-tf"))
+    assert done.returncode == 1 and lines[0] in done.stderr, done.stderr
+    assert NO_TENSORFLOW not in done.stderr
+
+
+def test_a_classification_loss_on_a_segmentation_network(mmar):
+    _train(mmar, lambda c: c["train"].update(loss={"name": "BinaryClassificationLoss"}))
+    code, lines, _ = _check(mmar)
+    assert code == 1 and lines == [
+        "config/config_train.json: train.loss.name: BinaryClassificationLoss is a "
+        "classification loss, but Unet is a segmentation network (a mask): its targets would "
+        "not match the prediction; use Dice"], lines
+
+
+def test_a_nifti_writer_and_a_window_for_a_classification_network(classifier):
+    def change(config: dict) -> None:
+        config["writers"] = [{"name": "WriteNifti", "args": {
+            "field": "model", "write_path": "{MMAR_EVAL_OUTPUT_PATH}"}}]
+        config["inferer"] = {"name": "TFScanWindowInferer", "args": {"roi_size": [16, 16]}}
+    edit_json(classifier / "config" / "config_validation.json", change)
+    code, lines, output = _check(classifier)
+    assert code == 1 and lines == [
+        "config/config_validation.json: writers[0].name: WriteNifti writes a mask, but the "
+        "network of config/config_train.json gives one score per class; use "
+        "WriteClassificationResult"], lines
+    assert ("config/config_validation.json: inferer.name: note: a classification network is "
+            "run once on the whole image: TFScanWindowInferer and its roi_size are not used"
+            in output), output
+
+
+def test_the_scaffolds_agree(classifier, mmar):
+    assert _check(classifier)[:2] == (0, [])
+    assert _check(mmar)[:2] == (0, [])
+
+
+def test_write_nifti_refuses_scores_without_image_axes(tmp_path):
+    from mmarctl.errors import ConfigError
+    from mmarctl.runtime.writers.nifti import WriteNifti
+
+    with pytest.raises(ConfigError, match="no image axes.*WriteClassificationResult"):
+        WriteNifti(write_path=str(tmp_path)).write({"model": np.array([0.49]), "meta": {}})
+    assert not list(tmp_path.iterdir())
