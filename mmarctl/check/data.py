@@ -7,6 +7,7 @@ Only string ``image``/``label`` values are files; a number or a 0/1 vector is a 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import dataclasses
@@ -20,7 +21,7 @@ from mmarctl.check.images import (Geometry, file_kind, header_problems, listed,
 from mmarctl.check.label_values import LABEL, READABLE, label_value_problems
 from mmarctl.check.spatial_axes import AxisRule, header_axes_problems
 from mmarctl.errors import ConfigError
-from mmarctl.jsonio import load_json, split_location
+from mmarctl.jsonio import format_json_path, load_json, split_location
 from mmarctl.problems import NOTE, Problem
 from mmarctl.runtime.pipelines.base import data_root
 from mmarctl.runtime.pipelines.class_labels import MISSING, class_label_problem
@@ -160,6 +161,9 @@ def check_data(uses: list[DataUse], display, counts: DataCounts | None = None, *
     classes_told: set[tuple] = set()  # a model's num_classes against a datalist, said once
     listed_once: set[tuple[str, str]] = set()  # (datalist, key) looked at for duplicates
     counted: set[tuple[str, str]] = set()  # (datalist, key) counted in ``counts``
+    selected: dict[str, set[str]] = {}  # datalist -> the lists the configs read
+    for use in uses:
+        selected.setdefault(use.datalist, set()).add(use.key)
     for use in uses:
         if not use.datalist:
             problems.append(Problem(*use.origin, DATALIST_NOT_SET))
@@ -177,7 +181,8 @@ def check_data(uses: list[DataUse], display, counts: DataCounts | None = None, *
         path = Path(use.datalist)
         shown = display(path)
         if use.datalist not in loaded:
-            loaded[use.datalist] = _load(path, shown, use, problems)
+            loaded[use.datalist] = _load(path, shown, use, problems,
+                                         selected[use.datalist], notes)
             if loaded[use.datalist] is not None:
                 checked.append(shown)
         data = loaded[use.datalist]
@@ -324,7 +329,10 @@ def _num_classes_problem(use: DataUse, shown: str, length: int) -> Problem:
     return Problem(shown, use.key, f"{message} ({NUM_CLASSES_PATH} of the training config)")
 
 
-def _load(path: Path, shown: str, use: DataUse, problems: list[Problem]) -> Any:
+def _load(path: Path, shown: str, use: DataUse, problems: list[Problem],
+          selected: set[str], notes: list[Problem] | None) -> Any:
+    """The datalist's JSON (None when missing or unreadable), its schema problems added to
+    ``problems``; a list near a known name is no problem (see :func:`_extra_lists`)."""
     if not path.is_file():
         file, json_path = use.origin
         problems.append(Problem(file, json_path, f"data-split list not found: {use.datalist} "
@@ -340,9 +348,37 @@ def _load(path: Path, shown: str, use: DataUse, problems: list[Problem]) -> Any:
         # it once, not after the training config's name as well.
         problems.append(Problem(location, "", rest) if location and not found.file else found)
         return None
-    schema_problems = validate("datalist", data, shown)
+    schema_problems = _extra_lists(validate("datalist", data, shown), data, selected, notes)
     problems.extend(_grouped_schema_problems(schema_problems, data))
     return data
+
+
+def _extra_lists(found: list[Problem], data: Any, selected: set[str],
+                 notes: list[Problem] | None) -> list[Problem]:
+    """``found`` less the schema's "did you mean" on a top-level key that holds a list.
+
+    Clara datalists carry extra lists beside the known ones (``validation_1``, ``fold0``,
+    ``test2``), chosen with DATA_LIST_KEY: one the configs read (``selected``) is fine; one
+    nothing reads is a note for ``check`` (a typo shows there, and a use of the known name
+    is refused anyway: "no 'training' list (lists here: ...)") unless the known list is
+    there too (``validation_1`` beside ``validation``); a verb refuses none of them.
+    A near-miss key that holds no list (``"lables": {...}``) stays a problem.
+    """
+    kept = []
+    for problem in found:
+        key = problem.json_path
+        if not (isinstance(data, dict) and isinstance(data.get(key), list)
+                and problem.message.startswith("unknown key ")
+                and format_json_path([key]) == key):
+            kept.append(problem)
+        elif key not in selected and notes is not None:
+            close = problem.message.partition("(did you mean ")[2].rstrip("?)")
+            if json.loads(close or '""') in data:
+                continue  # "validation_1" beside "validation": another list, no typo
+            notes.append(Problem(problem.file, key, f"list {key!r} is read by no config "
+                                 f"here (a typo of {close}?); validate or infer it with "
+                                 f"--set DATA_LIST_KEY={key}", severity=NOTE))
+    return kept
 
 
 #: ``training[12].image`` -> list name, index, the rest of the path.

@@ -102,3 +102,27 @@ def test_an_inference_list_without_labels_is_a_note_for_check_only(tmp_path, spl
                                   label_reads=reading.label_reads)], str, notes=[])
     assert messages(problems) == [
         "test: 1 of 2 items have no 'label', which LoadNifti reads: test[0]"]
+
+
+def test_extra_lists_near_a_known_name_are_no_typo(tmp_path, spleen):  # noqa: F811
+    """Clara datalists carry fold and extra test lists (validation_1, test2): one that
+    DATA_LIST_KEY selects is read, one beside the list it resembles is another list, and
+    one alone near a known name is a note for check (a typo shows), never a refusal."""
+    item = {"image": IMAGE, "label": LABEL}
+    path = datalist(tmp_path, spleen, training=[item], validation=[item],
+                    validation_1=[item], test2=[item], trainnig=[item], lables={})
+    uses = [use(path, str(tmp_path), key, reads=READS)
+            for key in ("training", "validation", "validation_1")]
+    notes = []
+    problems, _ = check_data(uses, str, notes=notes)
+    # a near-miss key that holds no list stays what it was
+    assert messages(problems) == ['lables: unknown key "lables" (did you mean "labels"?)']
+    assert [m for m in messages(notes) if "DATA_LIST_KEY" in m] == [
+        "test2: note: list 'test2' is read by no config here (a typo of \"test\"?); "
+        "validate or infer it with --set DATA_LIST_KEY=test2"]
+    # a verb's pre-flight (no notes) refuses none of the lists
+    assert messages(check_data(uses, str)[0]) == messages(problems)
+    selected = [use(path, str(tmp_path), "test2", reads=READS)]
+    notes = []
+    assert messages(check_data(selected, str, notes=notes)[0]) == messages(problems)
+    assert not [m for m in messages(notes) if "DATA_LIST_KEY=test2" in m]
