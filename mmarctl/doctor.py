@@ -55,9 +55,15 @@ def probe_python() -> list[Finding]:
 
 def probe_cpu(flags: frozenset[str] | None = None) -> list[Finding]:
     """The CPU's native bfloat16 flags (no TensorFlow: ``--quick`` shows this row too)."""
-    from mmarctl.runtime.precision import bf16_cpu_flags, cpu_flags
+    from mmarctl.runtime.precision import bf16_cpu_flags, cpu_flags, onednn_off
 
     native = bf16_cpu_flags(cpu_flags() if flags is None else flags)
+    disabled = onednn_off()
+    if native and disabled:
+        return [Finding("cpu bfloat16", INFO, f"{', '.join(native)}, but {disabled} turns off "
+                                              "oneDNN's bfloat16 kernels: use_amp trains in "
+                                              "float32 without a GPU",
+                        f"unset {disabled.partition('=')[0]} for bfloat16")]
     if native:
         return [Finding("cpu bfloat16", OK, f"{', '.join(native)}: use_amp trains in bfloat16 "
                                             "without a GPU")]
@@ -68,17 +74,24 @@ def probe_cpu(flags: frozenset[str] | None = None) -> list[Finding]:
 def _precision_row(flags: frozenset[str] | None,
                    capabilities: list[tuple[int, int]]) -> Finding:
     """What ``use_amp: true`` (or ``--amp``) gives here, from the one precision policy."""
-    from mmarctl.runtime.precision import GPU_DTYPE_ENV, cpu_flags, decide
+    from mmarctl.runtime.precision import (GPU_DTYPE_ENV, cpu_flags, decide,
+                                           gpu_dtype_setting, onednn_off)
 
     flags = cpu_flags() if flags is None else flags
-    chosen = decide(True, None, flags=flags, gpus=capabilities,
-                    gpu_dtype=os.environ.get(GPU_DTYPE_ENV, "").strip().lower() or None)
+    gpu_dtype, warning = gpu_dtype_setting()
+    chosen = decide(True, None, flags=flags, gpus=capabilities, gpu_dtype=gpu_dtype,
+                    onednn_disabled=onednn_off())
     detail = "use_amp -> " + chosen.reason.replace("use_amp is true", "use_amp", 1)
     # A win on CPUs with native bfloat16 and on GPUs with Tensor Cores (cc >= 7.0).
     fast = chosen.policy == "mixed_bfloat16" or (
         chosen.policy == "mixed_float16" and min(capabilities) >= (7, 0))
     if chosen.policy == "mixed_float16" and not fast:
         detail += "; gains little below cc 7.0 (no Tensor Cores)"
+    if warning:  # a typo in the variable is not "ok", even where no GPU reads it
+        return Finding("mixed precision", INFO, f"{detail}; {warning}",
+                       f"{GPU_DTYPE_ENV}=bfloat16 (GPUs of cc >= 8.0) or unset it")
+    if gpu_dtype and GPU_DTYPE_ENV not in detail:
+        detail += f" ({GPU_DTYPE_ENV}={gpu_dtype})"
     return Finding("mixed precision", OK if fast else INFO, detail)
 
 

@@ -13,6 +13,8 @@ a GPU of cc >= 8.0 and             ``mixed_bfloat16`` (no loss scaling needed)
 ``MMARCTL_GPU_AMP=bfloat16``
 no GPU, CPU with ``avx512_bf16``   ``mixed_bfloat16`` (oneDNN's native bf16 kernels)
 or ``amx_bf16``
+no GPU, ``TF_ENABLE_ONEDNN_OPTS``  ``float32`` (no oneDNN: bf16 would be emulated, about
+is ``0`` or ``false``              4x slower than float32, measured on Zen 4)
 no GPU, neither flag               ``float32`` (bf16 would be emulated: slower)
 not asked                          ``float32``
 =================================  ===================================================
@@ -32,11 +34,12 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
-__all__ = ["Precision", "FLOAT32", "BF16_CPU_FLAGS", "GPU_DTYPE_ENV", "cpu_flags",
-           "bf16_cpu_flags", "gpu_capabilities", "decide", "for_this_machine", "apply",
-           "for_run", "float32_scope"]
+__all__ = ["Precision", "FLOAT32", "BF16_CPU_FLAGS", "GPU_DTYPE_ENV", "GPU_DTYPES",
+           "ONEDNN_ENV", "cpu_flags", "bf16_cpu_flags", "onednn_off", "gpu_dtype_setting",
+           "gpu_capabilities", "decide", "for_this_machine", "apply", "for_run",
+           "float32_scope"]
 
 #: CPU flags (``/proc/cpuinfo``) with native bfloat16 arithmetic: AVX-512 BF16 (Cooper
 #: Lake, Sapphire Rapids, Zen 4 and later) and AMX (Sapphire Rapids and later).
@@ -45,6 +48,13 @@ BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 #: Environment variable: ``bfloat16`` asks for bfloat16 instead of float16 on GPUs of
 #: compute capability 8.0 and later (Ampere, Hopper), which have bfloat16 Tensor Cores.
 GPU_DTYPE_ENV = "MMARCTL_GPU_AMP"
+
+#: The values :data:`GPU_DTYPE_ENV` accepts (unset: float16, as Clara's AMP).
+GPU_DTYPES = ("bfloat16", "float16")
+
+#: TensorFlow's switch for oneDNN on x86 CPUs, the library whose kernels are the CPU's native
+#: bfloat16 (TensorFlow's start-up line suggests setting it to 0).
+ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
 
 #: GPUs from this compute capability run bfloat16 on Tensor Cores.
 BF16_GPU_CC = (8, 0)
@@ -118,6 +128,35 @@ def bf16_cpu_flags(flags: frozenset[str] | None = None) -> list[str]:
     return [flag for flag in BF16_CPU_FLAGS if flag in flags]
 
 
+def onednn_off(environ: Mapping[str, str] | None = None) -> str | None:
+    """``"TF_ENABLE_ONEDNN_OPTS=0"`` (as set) where it turns oneDNN off, else None.
+
+    TensorFlow reads the variable as a boolean: ``0`` or ``false`` in any case turn oneDNN
+    off (checked against ``IsMklEnabled`` of TensorFlow 2.21); any other value leaves it on.
+    """
+    value = (os.environ if environ is None else environ).get(ONEDNN_ENV)
+    if value is not None and value.lower() in ("0", "false"):
+        return f"{ONEDNN_ENV}={value}"
+    return None
+
+
+def gpu_dtype_setting(environ: Mapping[str, str] | None = None) -> tuple[str | None, str]:
+    """``$MMARCTL_GPU_AMP`` read: (the dtype it asks for or None, a warning or "").
+
+    Unset or empty is None (float16 on GPUs). A value other than :data:`GPU_DTYPES` (a typo,
+    ``bf16``) is None too, with a one-line warning naming the variable and the accepted values,
+    so it is never silently float16.
+    """
+    raw = (os.environ if environ is None else environ).get(GPU_DTYPE_ENV, "")
+    value = raw.strip().lower()
+    if not value:
+        return None, ""
+    if value in GPU_DTYPES:
+        return value, ""
+    return None, (f"{GPU_DTYPE_ENV}={raw}: expected {' or '.join(GPU_DTYPES)}; "
+                  "ignored, so GPUs use float16")
+
+
 def gpu_capabilities() -> list[tuple[int, int]]:
     """The compute capability of each GPU TensorFlow sees (empty on a CPU-only machine)."""
     import tensorflow as tf
@@ -130,7 +169,8 @@ def gpu_capabilities() -> list[tuple[int, int]]:
 
 
 def decide(use_amp: bool, amp: bool | None, *, flags: frozenset[str],
-           gpus: Sequence[tuple[int, int]], gpu_dtype: str | None = None) -> Precision:
+           gpus: Sequence[tuple[int, int]], gpu_dtype: str | None = None,
+           onednn_disabled: str | None = None) -> Precision:
     """The precision policy (see the module's table).
 
     Args:
@@ -139,6 +179,7 @@ def decide(use_amp: bool, amp: bool | None, *, flags: frozenset[str],
         flags: the CPU's flags (:func:`cpu_flags`).
         gpus: the compute capability of each visible GPU (empty: CPU only).
         gpu_dtype: ``"bfloat16"`` to prefer bfloat16 on GPUs of cc >= 8.0 (else float16).
+        onednn_disabled: the setting that turns oneDNN off (:func:`onednn_off`), or None.
     """
     asked = use_amp if amp is None else amp
     why = ("--amp" if amp else "--no-amp") if amp is not None else \
@@ -157,6 +198,12 @@ def decide(use_amp: bool, amp: bool | None, *, flags: frozenset[str],
                                               f"the GPU has {cc}")
         return Precision("mixed_float16", f"float16 with loss scaling: {why} and a GPU ({cc})")
     native = bf16_cpu_flags(flags)
+    if native and onednn_disabled:
+        # Without oneDNN TensorFlow's CPU kernels emulate bfloat16: a spleen epoch took 4x
+        # float32's time on a Zen 4 with avx512_bf16, so float32 is the faster answer.
+        return Precision("float32", f"float32: {why} but {onednn_disabled} turns off oneDNN, "
+                                    f"whose kernels are the CPU's native bfloat16 "
+                                    "(bfloat16 would be emulated, slower)")
     if native:
         return Precision("mixed_bfloat16", f"bfloat16: {why} and the CPU has {native[0]}")
     return Precision("float32", f"float32: {why} but there is no GPU and the CPU has neither "
@@ -164,12 +211,13 @@ def decide(use_amp: bool, amp: bool | None, *, flags: frozenset[str],
 
 
 def for_this_machine(use_amp: bool, amp: bool | None = None) -> Precision:
-    """:func:`decide` with this machine's CPU flags, GPUs and ``$MMARCTL_GPU_AMP``."""
+    """:func:`decide` with this machine's CPU flags, GPUs, ``$MMARCTL_GPU_AMP`` and
+    ``$TF_ENABLE_ONEDNN_OPTS``."""
     asked = use_amp if amp is None else amp
     # Listing GPUs initialises TensorFlow's devices: only worth it when the answer matters.
     gpus = gpu_capabilities() if asked else []
     return decide(use_amp, amp, flags=cpu_flags(), gpus=gpus,
-                  gpu_dtype=os.environ.get(GPU_DTYPE_ENV, "").strip().lower() or None)
+                  gpu_dtype=gpu_dtype_setting()[0], onednn_disabled=onednn_off())
 
 
 def apply(precision: Precision) -> Precision:
@@ -192,7 +240,11 @@ def for_run(use_amp: bool, amp: bool | None, logger: Any) -> Precision:
     """Decide for this machine, set Keras' policy and log the reason (a run's first line).
 
     The one call that training, validation and inference make before building a model.
+    A bad ``$MMARCTL_GPU_AMP`` is a warning line first.
     """
+    warning = gpu_dtype_setting()[1]
+    if warning:
+        logger.warning("%s", warning)
     precision = apply(for_this_machine(use_amp, amp))
     logger.info("precision %s", precision.reason)
     return precision

@@ -95,7 +95,8 @@ def test_only_float16_wraps_the_optimizer():
     assert isinstance(wrapped, keras.optimizers.LossScaleOptimizer)
 
 
-def test_doctor_cpu_row_needs_no_tensorflow():
+def test_doctor_cpu_row_needs_no_tensorflow(monkeypatch):
+    monkeypatch.delenv(precision.ONEDNN_ENV, raising=False)
     (row,) = doctor.probe_cpu(BF16)
     assert (row.name, row.state) == ("cpu bfloat16", OK)
     assert row.detail == "avx512_bf16: use_amp trains in bfloat16 without a GPU"
@@ -127,9 +128,80 @@ def _fake_tf(capabilities):
 ])
 def test_doctor_precision_row(monkeypatch, flags, capabilities, state, detail):
     monkeypatch.delenv(precision.GPU_DTYPE_ENV, raising=False)
+    monkeypatch.delenv(precision.ONEDNN_ENV, raising=False)
     rows = {f.name: f for f in doctor.probe_tensorflow(importer=lambda n: _fake_tf(capabilities),
                                                        flags=flags)}
     assert (rows["mixed precision"].state, rows["mixed precision"].detail) == (state, detail)
+
+
+@pytest.mark.parametrize("value, off", [("0", True), ("false", True), ("False", True),
+                                        ("1", False), ("off", False), (None, False)])
+def test_onednn_switch_read_as_tensorflow_reads_it(value, off):
+    # TensorFlow 2.21's IsMklEnabled: "0"/"false" (any case) off, anything else leaves it on.
+    environ = {} if value is None else {precision.ONEDNN_ENV: value}
+    assert precision.onednn_off(environ) == (f"TF_ENABLE_ONEDNN_OPTS={value}" if off else None)
+
+
+def test_onednn_off_trains_float32_even_with_native_bfloat16(monkeypatch):
+    # Without oneDNN, bfloat16 is emulated: a spleen epoch took 4x float32's time on Zen 4.
+    chosen = decide(False, True, flags=BF16, gpus=[], onednn_disabled="TF_ENABLE_ONEDNN_OPTS=0")
+    assert chosen.policy == "float32"
+    assert chosen.reason == ("float32: --amp but TF_ENABLE_ONEDNN_OPTS=0 turns off oneDNN, whose "
+                             "kernels are the CPU's native bfloat16 (bfloat16 would be emulated, "
+                             "slower)")
+    # GPUs do not go through oneDNN: the switch changes nothing there
+    assert decide(True, None, flags=BF16, gpus=[(8, 0)],
+                  onednn_disabled="TF_ENABLE_ONEDNN_OPTS=0").policy == "mixed_float16"
+    monkeypatch.setenv(precision.ONEDNN_ENV, "0")
+    monkeypatch.setattr(precision, "cpu_flags", lambda *a: BF16)
+    monkeypatch.setattr(precision, "gpu_capabilities", lambda: [])
+    assert precision.for_this_machine(True).policy == "float32"
+    (row,) = doctor.probe_cpu(BF16)
+    assert row.state == INFO and "TF_ENABLE_ONEDNN_OPTS=0 turns off oneDNN" in row.detail
+    assert row.hint == "unset TF_ENABLE_ONEDNN_OPTS for bfloat16"
+    rows = {f.name: f for f in doctor.probe_tensorflow(importer=lambda n: _fake_tf([]),
+                                                       flags=BF16)}
+    assert rows["mixed precision"].state == INFO
+    assert rows["mixed precision"].detail.startswith(
+        "use_amp -> float32: use_amp but TF_ENABLE_ONEDNN_OPTS=0 turns off oneDNN")
+
+
+@pytest.mark.parametrize("value, dtype, warning", [
+    (None, None, ""), ("", None, ""), ("bfloat16", "bfloat16", ""), (" BFloat16 ", "bfloat16", ""),
+    ("float16", "float16", ""),
+    ("bf16", None, "MMARCTL_GPU_AMP=bf16: expected bfloat16 or float16; ignored, so GPUs use "
+                   "float16"),
+])
+def test_gpu_dtype_variable_names_its_accepted_values(value, dtype, warning):
+    environ = {} if value is None else {precision.GPU_DTYPE_ENV: value}
+    assert precision.gpu_dtype_setting(environ) == (dtype, warning)
+
+
+def test_bad_gpu_dtype_is_one_warning_in_the_log_and_in_doctor(monkeypatch, caplog):
+    import logging
+
+    monkeypatch.setenv(precision.GPU_DTYPE_ENV, "bf16")
+    monkeypatch.delenv(precision.ONEDNN_ENV, raising=False)
+    monkeypatch.setattr(precision, "cpu_flags", lambda *a: PLAIN)
+    monkeypatch.setattr(precision, "gpu_capabilities", lambda: [(9, 0)])
+    monkeypatch.setattr(precision, "apply", lambda chosen: chosen)
+    logger = logging.getLogger("mmarctl.test_precision")
+    with caplog.at_level("INFO", logger=logger.name):
+        chosen = precision.for_run(True, None, logger)
+    assert chosen.policy == "mixed_float16"
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", "MMARCTL_GPU_AMP=bf16: expected bfloat16 or float16; ignored, so GPUs use "
+                    "float16"),
+        ("INFO", "precision float16 with loss scaling: use_amp is true and a GPU (cc 9.0)")]
+    rows = {f.name: f for f in doctor.probe_tensorflow(importer=lambda n: _fake_tf([(9, 0)]),
+                                                       flags=PLAIN)}
+    row = rows["mixed precision"]
+    assert row.state == INFO and row.detail.endswith(
+        "; MMARCTL_GPU_AMP=bf16: expected bfloat16 or float16; ignored, so GPUs use float16")
+    monkeypatch.setenv(precision.GPU_DTYPE_ENV, "float16")  # a valid value is named in the row
+    rows = {f.name: f for f in doctor.probe_tensorflow(importer=lambda n: _fake_tf([(9, 0)]),
+                                                       flags=PLAIN)}
+    assert rows["mixed precision"].detail.endswith("(cc 9.0) (MMARCTL_GPU_AMP=float16)")
 
 
 def test_amp_flag_reaches_launched_workers():
