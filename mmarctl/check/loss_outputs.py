@@ -1,10 +1,13 @@
-"""The loss held to the number of channels the network predicts.
+"""The loss and the metrics held to the outputs of the network: how many, and what they are.
 
 A loss sees the network's output only when the first training step is traced, after
-TensorFlow has started and the data is loaded: Dice's ``skip_background`` with a
-single-channel network (``num_classes`` 1) failed there, in TensorFlow's words. Both are
-built by ``check`` (:mod:`.constructors`), so the pair is compared here, at the loss's
-argument.
+TensorFlow has started and the data is loaded; a metric only at the first validation case,
+after a whole epoch of training. What they refused there (Dice's ``skip_background`` with
+a single-channel network, Focal's ``alpha`` with a weight per class of another network,
+ComputeAUC's ``class_index`` beyond the classes), or took without a word (Dice on the
+unbounded outputs of ``final_activation: "linear"``), is known from the config alone: the
+components are built by ``check`` (:mod:`.constructors`), so each pair is compared here, at
+the argument to change.
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ from mmarctl.problems import Problem
 
 #: Where the loss and the network of a training config are.
 LOSS, MODEL = "train.loss", "train.model"
+#: mmarctl's losses that take probabilities (they clip them into (0, 1) or sum them).
+PROBABILITY_LOSSES = frozenset({"Dice", "Focal", "BinaryClassificationLoss"})
 
 
 def loss_output_problems(built: dict[str, Any], file: str) -> list[Problem]:
-    """Dice-like losses told to leave out the background channel
-    (``skip_background: true``) of a network that predicts one channel only.
+    """The training loss's arguments against the network's ``num_classes`` and its output
+    activation.
 
     Args:
         built: ``ConstructorChecker.built`` of the training config (either entry may be
@@ -28,12 +33,55 @@ def loss_output_problems(built: dict[str, Any], file: str) -> list[Problem]:
     """
     loss, network = built.get(LOSS), built.get(MODEL)
     classes = getattr(network, "num_classes", None)
-    if getattr(loss, "skip_background", False) is not True or not isinstance(classes, int):
+    name = getattr(loss, "clara_name", None)
+    if name is None or not isinstance(classes, int):
         return []
-    if classes >= 2:
+    problems = []
+    if getattr(loss, "skip_background", False) is True and classes < 2:
+        # The loss's own words (its __call__ refuses the same at the first step).
+        problems.append(Problem(file, f"{LOSS}.args.skip_background", (
+            f"{name}: skip_background must be false for a single-channel prediction "
+            f"({MODEL}.args.num_classes is {classes}: there is no background channel to "
+            "leave out); Received: skip_background=True")))
+    # One weight per class: Focal's sigmoid form (one channel) weighs background and
+    # foreground, so it takes 2 (Focal._weights); BinaryClassificationLoss one per label.
+    for arg, wanted in (("alpha", max(classes, 2) if name == "Focal" else None),
+                        ("pos_weight", classes if name == "BinaryClassificationLoss" else None)):
+        weights = getattr(loss, arg, None)
+        if wanted is not None and isinstance(weights, list) and len(weights) != wanted:
+            what = ("background and foreground of the single sigmoid channel" if classes == 1
+                    and name == "Focal" else "one per class")
+            problems.append(Problem(file, f"{LOSS}.args.{arg}", (
+                f"{name}: {arg} must be {wanted} weight{'s' if wanted != 1 else ''} ({what}: {MODEL}.args.num_classes is "
+                f"{classes}); Received: {arg}={weights}")))
+    activation = getattr(network, "final_activation", None)
+    if name in PROBABILITY_LOSSES and activation == "linear":
+        fitting = "sigmoid" if classes == 1 or name == "BinaryClassificationLoss" else "softmax"
+        problems.append(Problem(file, f"{MODEL}.args.final_activation", (
+            f"{name} takes probabilities, but the network's final_activation 'linear' gives "
+            f"unbounded values; use {fitting!r}; Received: final_activation='linear'")))
+    return problems
+
+
+def metric_class_problems(metrics: Any, key: str, network: Any, file: str,
+                          network_from: str) -> list[Problem]:
+    """A metric's ``class_index`` (ComputeAUC) beyond the network's classes, at
+    ``<key>[i].args.class_index``.
+
+    Args:
+        metrics: the built metrics of list ``key`` (``val_metrics``, ``validate.metrics``);
+            an entry not built is None.
+        network: the built network scored (its ``num_classes``; None: nothing said).
+        file: the config holding the metrics, as shown.
+        network_from: where the network's ``num_classes`` is set, for the message.
+    """
+    classes = getattr(network, "num_classes", None)
+    if not isinstance(metrics, list) or not isinstance(classes, int):
         return []
-    # The loss's own words (its __call__ refuses the same at the first step).
-    return [Problem(file, f"{LOSS}.args.skip_background", (
-        f"{type(loss).clara_name}: skip_background must be false for a single-channel "
-        f"prediction ({MODEL}.args.num_classes is {classes}: there is no background channel "
-        "to leave out); Received: skip_background=True"))]
+    return [Problem(file, f"{key}[{index}].args.class_index", (
+        f"{metric.clara_name}: class_index must be below the number of classes, {classes} "
+        f"(train.model.args.num_classes in {network_from}; class_index counts from 0); "
+        f"Received: class_index={metric.class_index}"))
+        for index, metric in enumerate(metrics)
+        if isinstance(getattr(metric, "class_index", None), int)
+        and metric.class_index >= classes]

@@ -26,7 +26,7 @@ from typing import Any
 from mmarctl.check.case_fields import metric_reads
 from mmarctl.check.field_flow import FlowResult, follow, steps_of
 from mmarctl.check.spatial_axes import axis_rules, network_axes_problems
-from mmarctl.check.loss_outputs import loss_output_problems
+from mmarctl.check.loss_outputs import loss_output_problems, metric_class_problems
 from mmarctl.check.metric_task import (inferer_task_notes, loss_task_problems,
                                         metric_task_problems, network_pipeline_problems,
                                         network_task, writer_task_problems)
@@ -605,12 +605,18 @@ def _check_concrete_values(workspace: Workspace, kind: str, shown: str, raw: dic
                             getattr(built.built.get("train.image_pipeline"), "task", None))
         report.problems.extend(metric_task_problems(
             built.built.get("validate.metrics"), "validate.metrics", task, shown, shown))
+        report.problems.extend(metric_class_problems(
+            built.built.get("validate.metrics"), "validate.metrics",
+            built.built.get("train.model"), shown, shown))
         report.notes.extend(inferer_task_notes(built.built.get("validate.inferer"),
                                                "validate.inferer", task, shown))
     elif report.network is not None:
         task = _agreed_task(network_task(report.network.network), report.network.task)
         report.problems.extend(metric_task_problems(
             built.built.get("val_metrics"), "val_metrics", task, shown, report.network.file))
+        report.problems.extend(metric_class_problems(
+            built.built.get("val_metrics"), "val_metrics", report.network.network, shown,
+            report.network.file))
         report.problems.extend(writer_task_problems(
             built.built.get("writers"), task, shown, report.network.file))
         report.notes.extend(inferer_task_notes(built.built.get("inferer"), "inferer", task,

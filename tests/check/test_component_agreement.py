@@ -96,3 +96,47 @@ def test_write_nifti_refuses_scores_without_image_axes(tmp_path):
     with pytest.raises(ConfigError, match="no image axes.*WriteClassificationResult"):
         WriteNifti(write_path=str(tmp_path)).write({"model": np.array([0.49]), "meta": {}})
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("change, line", [
+    (lambda c: c["train"].update(loss={"name": "Focal", "args": {"alpha": [0.2, 0.3, 0.5]}}),
+     "config/config_train.json: train.loss.args.alpha: Focal: alpha must be 2 weights (one "
+     "per class: train.model.args.num_classes is 2); Received: alpha=[0.2, 0.3, 0.5]"),
+    (lambda c: c["train"]["model"]["args"].update(final_activation="linear"),
+     "config/config_train.json: train.model.args.final_activation: Dice takes probabilities, "
+     "but the network's final_activation 'linear' gives unbounded values; use 'softmax'; "
+     "Received: final_activation='linear'"),
+], ids=["focal-alpha", "linear-dice"])
+def test_loss_args_held_to_the_network(mmar, change, line):
+    _train(mmar, change)
+    assert _check(mmar)[:2] == (1, [line])
+
+
+def test_focal_alpha_of_the_right_length_is_fine(mmar):
+    _train(mmar, lambda c: c["train"].update(loss={"name": "Focal", "args": {"alpha": [.2, .8]}}))
+    assert _check(mmar)[:2] == (0, [])
+
+
+def test_auc_class_index_and_pos_weight_held_to_the_classes(classifier, tmp_path):
+    def change(config: dict) -> None:
+        config["validate"]["metrics"][0]["args"]["class_index"] = 5
+        config["train"]["loss"] = {"name": "BinaryClassificationLoss",
+                                   "args": {"pos_weight": [1, 2]}}
+    _train(classifier, change)
+    edit_json(classifier / "config" / "config_validation.json",
+              lambda c: c["val_metrics"][0]["args"].update(class_index=1))
+    code, lines, _ = _check(classifier)
+    assert code == 1 and lines == [
+        "config/config_train.json: train.loss.args.pos_weight: BinaryClassificationLoss: "
+        "pos_weight must be 1 weight (one per class: train.model.args.num_classes is 1); "
+        "Received: pos_weight=[1.0, 2.0]",
+        "config/config_train.json: validate.metrics[0].args.class_index: ComputeAUC: "
+        "class_index must be below the number of classes, 1 (train.model.args.num_classes in "
+        "config/config_train.json; class_index counts from 0); Received: class_index=5",
+        "config/config_validation.json: val_metrics[0].args.class_index: ComputeAUC: "
+        "class_index must be below the number of classes, 1 (train.model.args.num_classes in "
+        "config/config_train.json; class_index counts from 0); Received: class_index=1"], lines
+    done = run_verb("train", classifier, "--epochs", "1",
+                    env=without_tensorflow(tmp_path / "no-tf"))
+    assert done.returncode == 1 and lines[0] in done.stderr, done.stderr
+    assert NO_TENSORFLOW not in done.stderr

@@ -164,6 +164,12 @@ def test_binary_classification_bad_args(args):
         BinaryClassificationLoss(**args)
 
 
+def test_binary_classification_refuses_a_segmentation_class_map():
+    # (B, *S, 1) class map against a 2-channel softmax mask: was broadcast, now refused
+    with pytest.raises(ConfigError, match="labels of shape .* do not match.*Dice"):
+        BinaryClassificationLoss()(tf.constant(LABEL), tf.constant(PRED))
+
+
 def test_binary_classification_pos_weight_per_class_must_match():
     with pytest.raises(ConfigError, match="Received: pos_weight="):
         BinaryClassificationLoss(pos_weight=[1, 2])(tf.zeros((1, 3)), tf.zeros((1, 3)))

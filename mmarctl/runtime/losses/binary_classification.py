@@ -6,6 +6,7 @@ from typing import Any
 
 from mmarctl.runtime.lazy import tf
 
+from mmarctl.errors import ConfigError
 from mmarctl.runtime import argcheck
 from mmarctl.runtime.losses.base import Loss
 
@@ -46,6 +47,14 @@ class BinaryClassificationLoss(Loss):
         y_true = tf.cast(y_true, tf.float32)
         if y_true.shape.rank is not None and y_true.shape.rank != y_pred.shape.rank:
             y_true = tf.reshape(y_true, tf.shape(y_pred))
+        elif (y_true.shape.rank is not None and None not in (y_true.shape[-1], y_pred.shape[-1])
+              and y_true.shape[-1] != y_pred.shape[-1]):
+            # A class map (B, *S, 1) against a softmax mask (B, *S, K) would broadcast: every
+            # channel pushed towards the same target, trained without a word.
+            raise ConfigError(f"{self.clara_name}: labels of shape {tuple(y_true.shape)} do "
+                              f"not match the prediction's {tuple(y_pred.shape)} (one 0/1 "
+                              "label per class of a classification network); a segmentation "
+                              "network takes Dice")
         weight = tf.constant(self.pos_weight, tf.float32)
         if isinstance(self.pos_weight, list) and y_pred.shape[-1] != len(self.pos_weight):
             raise argcheck.fail(self.clara_name, "pos_weight",
