@@ -189,7 +189,13 @@ def test_label_map_without_channel_axis_is_accepted():
 def test_label_channels_must_match():
     from mmarctl.errors import DataError
 
-    with pytest.raises(DataError, match="one-hot targets have 1 channels"):
+    # A class map under is_onehot_targets: the config's mistake (every case), not a bad case
+    with pytest.raises(ConfigError, match="is_onehot_targets is true, but the labels have 1 "
+                       "channel") as refused:
         Dice(is_onehot_targets=True)(tf.constant(LABEL), tf.constant(PRED))
+    assert "skip_bad_cases" not in str(refused.value)
+    with pytest.raises(DataError, match="one-hot targets have 3 channels"):
+        Dice(is_onehot_targets=True)(tf.constant(np.concatenate([LABEL] * 3, -1)),
+                                     tf.constant(PRED))
     with pytest.raises(DataError, match="class-index label needs one channel"):
         Focal()(tf.constant(np.concatenate([LABEL] * 3, -1)), tf.constant(PRED))

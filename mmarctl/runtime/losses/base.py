@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mmarctl.runtime.lazy import tf
 
-from mmarctl.errors import DataError
+from mmarctl.errors import ConfigError, DataError
 from mmarctl.runtime.component import Component
 
 
@@ -29,6 +29,12 @@ def targets_like(y_true: tf.Tensor, y_pred: tf.Tensor, is_onehot: bool) -> tf.Te
             and y_true.shape.rank == rank - 1:
         y_true = y_true[..., None]  # a class map without its channel axis
     given = y_true.shape[-1] if y_true.shape.rank else None
+    if is_onehot and given == 1 and channels is not None and channels > 1:
+        # One channel is a class-index map: every case hits this, so it is the config's
+        # mistake (a ConfigError, not a bad case that skip_bad_cases could skip).
+        raise ConfigError(f"is_onehot_targets is true, but the labels have 1 channel (class "
+                          f"indices) and the prediction {channels} (the network's "
+                          "num_classes)", hint="set the loss's is_onehot_targets to false")
     if is_onehot and given is not None and channels is not None and given != channels:
         raise DataError(f"one-hot targets have {given} channels but the prediction has "
                         f"{channels}", hint="set is_onehot_targets to false for a class-index "
