@@ -29,7 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from mmarctl.check.case_fields import PREDICTION, MetricRead, dotted_get, made_by
+from mmarctl.check.case_fields import (METRIC_FIELD_ARGS, PREDICTION, MetricRead,
+                                      dotted_get, made_by)
 from mmarctl.problems import Problem
 from mmarctl.runtime.transforms.loaders import FILE_LOADERS
 from mmarctl.variables import is_disabled
@@ -79,7 +80,9 @@ def reads_of(step: Any) -> list[tuple[str, str]]:
 
 def follow(file: str, flow: str, data: Mapping[str, Any], built: Mapping[str, Any], *,
            value_fields: Iterable[str] = ()) -> FlowResult:
-    """Follow the fields of one flow (``train``, ``validate`` or ``validation``).
+    """Follow the fields of one flow (``train``, ``validate`` or ``validation``), the
+    channels of its image (:func:`channel_problems`), and what its metrics score
+    (:func:`scored_input_problems`, :func:`aux_tag_reads`).
 
     Args:
         file: the config, as shown in problems.
@@ -91,6 +94,15 @@ def follow(file: str, flow: str, data: Mapping[str, Any], built: Mapping[str, An
     """
     if flow != "validation" and not isinstance(data.get(flow), Mapping):
         return FlowResult()  # no such section (a training config without validation)
+    found = _follow_fields(file, flow, data, built, value_fields)
+    extra = [*channel_problems(file, flow, data, built), *scored_input_problems(file, flow, built)]
+    deferred, made = aux_tag_reads(flow, data, built, found.made)
+    return FlowResult((*found.problems, *extra), (*found.deferred, *deferred), made)
+
+
+def _follow_fields(file: str, flow: str, data: Mapping[str, Any], built: Mapping[str, Any],
+                   value_fields: Iterable[str]) -> FlowResult:
+    """The fields of the flow's chains followed step by step (see the module docstring)."""
     before = _BEFORE[flow]
     if all(dotted_get(data, section) is None for section in before):
         # No transform list written at all (a skeleton config): nothing to follow. A list
@@ -166,3 +178,138 @@ def steps_of(data: Mapping[str, Any], built: Mapping[str, Any],
                 continue
             steps.append((f"{section}[{index}]", step))
     return steps
+
+
+#: The arguments under which an aux op names the fields (tags) it puts in a validation case.
+AUX_TAG_ATTRS = ("tag", "tags", "binary_preds_name", "binary_labels_name")
+#: The metrics of each flow, by the section that lists them.
+_METRICS = {"validate": "validate.metrics", "validation": "val_metrics"}
+
+
+def aux_tags(built: Mapping[str, Any]) -> set[str] | None:
+    """The tags ``train.aux_ops`` put in each validation case (train's validation runs
+    them on every case, :func:`mmarctl.runtime.training.tf_engine.make_aux`); None when an
+    aux op was not built (BYOC code, a problem of its own): it may put any tag."""
+    tags: set[str] = set()
+    for op in built.get("train.aux_ops") or []:
+        if op is None:
+            return None
+        for attr in AUX_TAG_ATTRS:
+            value = getattr(op, attr, None)
+            tags.update([value] if isinstance(value, str) else
+                        [v for v in value if isinstance(v, str)]
+                        if isinstance(value, (list, tuple)) else [])
+    return tags
+
+
+def aux_tag_reads(flow: str, data: Mapping[str, Any], built: Mapping[str, Any],
+                  made: tuple[str, ...]) -> tuple[tuple[MetricRead, ...], tuple[str, ...]]:
+    """With ``train.aux_ops``, the fields ``validate.metrics`` read that neither a step of
+    ``validate.pre_transforms``, the prediction nor an aux op's tag gives (a misspelt tag),
+    for the data check to hold against the items (:func:`.case_fields.metric_field_problems`),
+    and ``made`` with the tags added. Without aux ops (the metrics are followed by
+    :func:`.case_fields.metric_reads`), or with a step or aux op not built, nothing is read.
+    """
+    if flow != "validate" or not dotted_get(data, "train.aux_ops"):
+        return (), made
+    tags = aux_tags(built)
+    steps = steps_of(data, built, ("validate.pre_transforms",))
+    if tags is None or steps is None or any(step is None for _, step in steps):
+        return (), made
+    have = {*made, *tags, IMAGE, PREDICTION}
+    reads = []
+    for index, metric in enumerate(built.get("validate.metrics") or []):
+        for arg in METRIC_FIELD_ARGS:
+            field = getattr(metric, arg, None)  # a metric not built (BYOC) is None
+            if isinstance(field, str) and field not in have:
+                reads.append(MetricRead(f"validate.metrics[{index}].args.{arg}",
+                                        f"{type(metric).clara_name} {metric.name!r}", field,
+                                        load_in=""))
+    return tuple(reads), tuple(sorted(have))
+
+
+def scored_input_problems(file: str, flow: str, built: Mapping[str, Any]) -> list[Problem]:
+    """Metrics whose ``field`` (what they score, the prediction) is ``image``, the
+    network's input: a Dice of the thresholded CT against the label is the same every
+    epoch, so train would keep its first checkpoint as the "best" one without a word (and
+    validate stops at the first case: the input is not on the prediction's grid). A
+    problem, not a note: no one means to score the input image."""
+    section = _METRICS.get(flow)
+    problems = []
+    for index, metric in enumerate((built.get(section) or []) if section else []):
+        if metric is not None and getattr(metric, "field", None) == IMAGE:
+            problems.append(Problem(file, f"{section}[{index}].args.field", (
+                f"{type(metric).clara_name} {metric.name!r} scores {IMAGE!r}, the network's "
+                f"input; the prediction is {PREDICTION!r} (set \"field\": \"{PREDICTION}\")")))
+    return problems
+
+
+def channel_effect(steps: list[tuple[str, Any]]) -> tuple[int, int, list[str]] | None:
+    """How a chain changes the image's channel count ``c``: ``(a, b, steps)`` for
+    ``a * c + b`` (RepeatChannel multiplies, AddExtremePointsChannel adds one) and the
+    steps that change it, as ``path Name``; None when it cannot be known (a step not built,
+    SplitAcrossChannels)."""
+    from mmarctl.runtime.transforms.channels import RepeatChannel
+    from mmarctl.runtime.transforms.extreme_points import AddExtremePointsChannel
+
+    a, b, changing = 1, 0, []
+    for where, step in steps:
+        if step is None or type(step).clara_name == "SplitAcrossChannels":
+            return None
+        if isinstance(step, RepeatChannel) and IMAGE in step.fields:
+            a, b = a * step.repeat_times, b * step.repeat_times
+            changing.append(f"{where} RepeatChannel")
+        elif isinstance(step, AddExtremePointsChannel) and step.image_field == IMAGE:
+            b += 1
+            changing.append(f"{where} AddExtremePointsChannel")
+    return a, b, changing
+
+
+def channel_problems(file: str, flow: str, data: Mapping[str, Any],
+                     built: Mapping[str, Any]) -> list[Problem]:
+    """The image channels a training config's chains give, held to the network's
+    (``train.image_pipeline``'s ``output_image_channels``):
+
+    * ``train``: channel-adding transforms that give more channels than
+      ``output_image_channels`` from any image (train stops at its first batch);
+    * ``validate``: a validation chain that changes the channels otherwise than the
+      training chain (AddExtremePointsChannel in ``train.pre_transforms`` only): the same
+      files then reach the network with another channel count, and train stops in
+      validation after its first epoch, before any checkpoint.
+
+    Files' own channel counts are the data check's (:mod:`.images`).
+    """
+    if flow not in ("train", "validate"):
+        return []
+    channels = getattr(built.get("train.image_pipeline"), "image_channels", None)
+    if not isinstance(channels, int):
+        return []
+    train_steps = steps_of(data, built, ("train.pre_transforms",))
+    train = channel_effect(train_steps) if train_steps is not None else None
+    if train is None:
+        return []
+    a, b, changing = train
+    files = (channels - b) / a  # the files' channels that give the network's
+    if flow == "train":
+        if changing and (files < 1 or files != int(files)):
+            gives = (f"at least {a + b} image channels" if a + b > channels else
+                     f"{a} x c + {b} image channels from a c-channel image, never {channels}")
+            return [Problem(file, "train.image_pipeline.args.output_image_channels", (
+                f"the transforms give {gives} ({', '.join(changing)}), but "
+                f"output_image_channels is {channels}; set it to the channels the network "
+                "should take"))]
+        return []
+    if built.get("validate.image_pipeline") is None or files < 1 or files != int(files):
+        return []
+    steps = steps_of(data, built, ("validate.pre_transforms",))
+    valid = channel_effect(steps) if steps is not None else None
+    if valid is None or valid[:2] == (a, b):
+        return []
+    gives = valid[0] * int(files) + valid[1]
+    missing = [c for c in changing if c.split()[-1] not in {v.split()[-1] for v in valid[2]}]
+    why = (f" ({', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not in "
+           "validate.pre_transforms)" if missing else
+           f" (train: {', '.join(changing) or 'none'}; validate: {', '.join(valid[2])})")
+    return [Problem(file, "validate.pre_transforms", (
+        f"the validation images get {gives} channel(s) but the network takes {channels}"
+        f"{why}; change the channels as train.pre_transforms does"))]

@@ -1,0 +1,76 @@
+"""check follows the image's channels through train's and validate's chains, what the
+metrics score, and train's aux ops' tags: each mistake is one line before any compute
+(train used to stop at its first batch, or after a whole epoch, in validation)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from broken_mmars import (NO_TENSORFLOW, check_line, edit_json, run_verb, runner,
+                          without_tensorflow, written)
+from broken_mmars import mmar, spleen  # noqa: F401 - fixtures
+
+from mmarctl.cli import app
+
+EXTREME_POINTS = {"name": "AddExtremePointsChannel",
+                  "args": {"image_field": "image", "label_field": "label", "sigma": 3}}
+
+
+def _train_config(root: Path, change) -> None:
+    edit_json(root / "config" / "config_train.json", change)
+
+
+def test_channel_added_in_training_only_is_refused_by_check_and_train(mmar, tmp_path):
+    def change(c):
+        c["train"]["pre_transforms"].insert(5, EXTREME_POINTS)
+        c["train"]["image_pipeline"]["args"]["output_image_channels"] = 2
+    _train_config(mmar, change)
+    line = check_line(mmar)
+    assert line == ("config/config_train.json: validate.pre_transforms: the validation images "
+                    "get 1 channel(s) but the network takes 2 (train.pre_transforms[5] "
+                    "AddExtremePointsChannel is not in validate.pre_transforms); change the "
+                    "channels as train.pre_transforms does")
+    train = run_verb("train", mmar, "--epochs", "1", env=without_tensorflow(tmp_path / "no-tf"))
+    assert train.returncode == 1 and line in train.stderr, train.stderr
+    assert NO_TENSORFLOW not in train.stderr and written(mmar / "models") == []
+
+    # the same transform in both chains is what an annotation MMAR does: fine
+    _train_config(mmar, lambda c: c["validate"]["pre_transforms"].append(EXTREME_POINTS))
+    assert runner.invoke(app, ["check", str(mmar)]).exit_code == 0
+
+
+def test_channel_adding_transform_against_output_image_channels(mmar):
+    _train_config(mmar, lambda c: c["train"]["pre_transforms"].insert(
+        5, {"name": "RepeatChannel", "args": {"fields": "image", "repeat_times": 2}}))
+    assert check_line(mmar) == (
+        "config/config_train.json: train.image_pipeline.args.output_image_channels: the "
+        "transforms give at least 2 image channels (train.pre_transforms[5] RepeatChannel), "
+        "but output_image_channels is 1; set it to the channels the network should take")
+
+
+def test_a_metric_scoring_the_input_image_is_refused(mmar):
+    _train_config(mmar, lambda c: c["validate"]["metrics"][0]["args"].update(field="image"))
+    assert check_line(mmar) == (
+        "config/config_train.json: validate.metrics[0].args.field: ComputeAverageDice "
+        "'mean_dice' scores 'image', the network's input; the prediction is 'model' "
+        "(set \"field\": \"model\")")
+    _train_config(mmar, lambda c: c["validate"]["metrics"][0]["args"].update(field="model"))
+    edit_json(mmar / "config" / "config_validation.json",
+              lambda c: c["val_metrics"][0]["args"].update(field="image"))
+    assert check_line(mmar).startswith(
+        "config/config_validation.json: val_metrics[0].args.field: ComputeAverageDice "
+        "'mean_dice' scores 'image'")
+
+
+def test_metric_fields_are_followed_with_aux_ops(mmar):
+    def change(c):
+        c["train"]["aux_ops"] = [{"name": "ComputeDice", "args": {"tag": "dice"}}]
+        c["validate"]["metrics"].append(
+            {"name": "ComputeAverage", "args": {"name": "avg_dice", "field": "dcie"}})
+    _train_config(mmar, change)
+    line = check_line(mmar)
+    assert line.startswith("config/config_train.json: validate.metrics[1].args.field: "
+                           "ComputeAverage 'avg_dice' reads 'dcie'"), line
+    assert line.endswith("did you mean 'dice'?"), line
+    _train_config(mmar, lambda c: c["validate"]["metrics"][1]["args"].update(field="dice"))
+    assert runner.invoke(app, ["check", str(mmar)]).exit_code == 0
