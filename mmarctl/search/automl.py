@@ -319,18 +319,25 @@ def finish(study: Study, prepared: Prepared, *, validate_best: bool = True) -> \
         tuple[list[Any], Any, dict[str, Any]]:
     """Results files and the kept MMARs; the best trial's MMAR validated with its own
     config_validation.json. Returns (records, best record, its validation)."""
-    from mmarctl.search.trials import validate_trial
+    from mmarctl.search.trials import LOG, logged_precision, validate_trial
 
     records = results_module.collect(study.study)
     kept = results_module.keep_best(records, prepared.settings.num_mmars_to_keep,
                                     prepared.settings.key_mmar_content_only)
     top = results_module.best(records)
+    # The study's --amp/--no-amp: every trial trained with it, the best one validates with it.
+    amp_flags = [f for f in prepared.options.train_flags if f in ("--amp", "--no-amp")]
     validation: dict[str, Any] = {}
     if validate_best and top is not None and top.mmar:
-        value, error = validate_trial(Path(top.mmar), top.key_metric)
+        root = Path(top.mmar)
+        value, error = validate_trial(root, top.key_metric, flags=amp_flags)
         validation = {"trial": top.number, "metric": value, "error": error,
-                      "file": str(Path(top.mmar) / "eval" / "metrics.json")}
+                      "file": str(root / "eval" / "metrics.json"),
+                      # each run's own "precision ..." line: what it really computed in
+                      "trained_precision": logged_precision(root / LOG),
+                      "precision": logged_precision(root / "validate.log")}
     results_module.write_results(prepared.study_dir, prepared.options.run_id, records, {
+        "amp": amp_flags[-1] if amp_flags else None,
         "best_validation": validation or None,
         "config": prepared.options.config_name,
         "controller": prepared.settings.controller,

@@ -47,7 +47,7 @@ def trial_name(number: int) -> str:
 
 def create_trial_mmar(source: Workspace, dest: Path, config_name: str, config: dict,
                       provenance: Mapping[str, Any], overrides: Mapping[str, Any] | None = None,
-                      seed: int | None = None) -> Workspace:
+                      seed: int | None = None, amp: bool | None = None) -> Workspace:
     """Write the trial MMAR ``dest`` (replacing a partial one from an interrupted attempt).
 
     The concrete ``config`` is always the trial's ``config/config_train.json``, whatever the
@@ -61,6 +61,8 @@ def create_trial_mmar(source: Workspace, dest: Path, config_name: str, config: d
     trial MMAR trains as the study trained it with a plain ``mmarctl train``: a value
     environment.json has goes there (it would override the config), any other one into the
     config's globals, and the seed into ``determinism.random_seed``. Provenance records them.
+    The study's ``--amp``/``--no-amp`` (``amp``) becomes the config's ``use_amp``, so the trial
+    MMAR computes in the precision its trial ran in.
     """
     from mmarctl.scripts import write_commands
 
@@ -72,6 +74,8 @@ def create_trial_mmar(source: Workspace, dest: Path, config_name: str, config: d
             environment[key] = value
         else:
             config[key] = value
+    if amp is not None:
+        config["use_amp"] = amp
     if seed is not None:
         determinism = config.get("determinism")
         config["determinism"] = {**(determinism if isinstance(determinism, dict) else {}),
@@ -99,7 +103,7 @@ def create_trial_mmar(source: Workspace, dest: Path, config_name: str, config: d
         "command": "automl", "source": str(source.root),
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "mmarctl_version": mmarctl.__version__, "config": config_name, **provenance,
-        "set": dict(overrides or {}), "seed": seed})
+        "set": dict(overrides or {}), "seed": seed, "amp": amp})
     staging.rename(dest)
     return Workspace(dest)
 
@@ -438,16 +442,36 @@ def trim_trial(root: Path) -> None:
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 
-def validate_trial(root: Path, key_metric: str | None, timeout_s: float = 1800) -> \
-        tuple[float | None, str | None]:
+def logged_precision(log: Path) -> str | None:
+    """What a run's log says it computed in: its ``precision ...`` line (the run's first,
+    :func:`mmarctl.runtime.precision.for_run`), e.g. ``bfloat16: --amp and the CPU has
+    avx512_bf16``; None when the log has none."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, marker, reason = line.partition(": precision ")
+        if marker:
+            return reason.strip()
+    return None
+
+
+def validate_trial(root: Path, key_metric: str | None, timeout_s: float = 1800,
+                   flags: Sequence[str] = ()) -> tuple[float | None, str | None]:
     """``mmarctl validate`` on a kept trial MMAR (its config_validation.json, on the input
-    grid); returns (the key metric's value from eval/metrics.json, or None; an error line)."""
+    grid); returns (the key metric's value from eval/metrics.json, or None; an error line).
+
+    ``flags``: more ``validate`` options: the study's ``--amp``/``--no-amp``, so the best trial
+    is validated in the precision it trained in (its validation config may not say use_amp).
+    """
     import json
 
     log_path = root / "validate.log"
     with open(log_path, "w", encoding="utf-8") as log:
         try:
-            code = subprocess.run([sys.executable, "-m", "mmarctl", "validate", str(root)],
+            code = subprocess.run([sys.executable, "-m", "mmarctl", "validate", str(root),
+                                   *flags],
                                   stdin=subprocess.DEVNULL, stdout=log,
                                   stderr=subprocess.STDOUT, timeout=timeout_s,
                                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}).returncode
