@@ -111,6 +111,7 @@ class ReportCollector:
         self.failed: list[str] = []
         self.empty_labels = 0
         self.shown: dict[str, str] = {}  # case -> the name the page shows, when given
+        self.skipped: dict[str, str] = {}  # case -> why skip_bad_cases left it out
 
     def _fail(self, what: str, error: BaseException) -> None:
         # First failure in full, the others counted in the page and one line at the end.
@@ -144,6 +145,13 @@ class ReportCollector:
         self.empty_labels += view.centred_on != "label"
         self.views[case] = view
         self._prune()
+
+    def skip(self, case: str, reason: str, *, shown: str | None = None) -> None:
+        """Record a case ``skip_bad_cases`` left out and why: the page counts and lists it
+        (its summary is over the other cases)."""
+        self.skipped[case] = reason
+        if shown:
+            self.shown[case] = shown
 
     def _add_scores(self, row: dict[str, object], sample: Mapping[str, Any]) -> None:
         scores = np.asarray(sample["model"], np.float64).ravel()
@@ -258,7 +266,8 @@ class ReportCollector:
                 date=dt.datetime.now().astimezone().isoformat(timespec="seconds"),
                 metrics=self.names, key_metric=self.key, summary=self.summary(results),
                 columns=columns, rows=self.rows, pictures=pictures,
-                picture_note=picture_note, notes=notes, shown=dict(self.shown))
+                picture_note=picture_note, notes=notes, shown=dict(self.shown),
+                skipped=dict(self.skipped))
             return _write_atomic(Path(output_dir) / REPORT_NAME, render_page(page))
         except Exception as error:  # noqa: BLE001 - the metrics are written already
             reason = error.strerror if isinstance(error, OSError) and error.strerror else error

@@ -44,6 +44,8 @@ class ReportPage:
         notes: lines shown under the summary (pictures that failed, empty labels).
         shown: per case, the name shown for it (validate's case names, which keep two
             ``ct.nii.gz`` of different folders apart); a case not in it shows its file name.
+        skipped: the cases ``skip_bad_cases`` left out -> why; the case count says how many
+            and a table under the summary lists them (the summary is over the others).
     """
 
     mmar: str
@@ -59,6 +61,7 @@ class ReportPage:
     picture_note: str = ""
     notes: list[str] = field(default_factory=list)
     shown: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 STYLE = """
@@ -119,6 +122,14 @@ def _short(case: str) -> str:
     return case.replace("\\", "/").rsplit("/", 1)[-1]
 
 
+def _case_count(page: ReportPage) -> str:
+    """``12``, or ``12 (+1 skipped as unusable: skip_bad_cases)``."""
+    if not page.skipped:
+        return str(page.cases)
+    return (f"{page.cases} (+{len(page.skipped)} skipped as unusable: skip_bad_cases, "
+            'see <a href="#skipped">below</a>)')
+
+
 def render_page(page: ReportPage) -> str:
     """The HTML text of the report (UTF-8, no external resource)."""
     e = html.escape
@@ -131,7 +142,7 @@ def render_page(page: ReportPage) -> str:
            f"<dt>MMAR</dt><dd>{e(page.mmar)}</dd>",
            f"<dt>model</dt><dd>{e(page.model)}</dd>",
            f"<dt>date</dt><dd>{e(page.date)}</dd>",
-           f"<dt>cases</dt><dd>{page.cases}</dd>",
+           f"<dt>cases</dt><dd>{_case_count(page)}</dd>",
            f"<dt>key metric</dt><dd>{e(page.key_metric or 'none')}</dd></dl>"]
     if page.metrics:
         out.append('<table id="metrics"><thead><tr><th>metric</th><th>value</th><th>min</th>'
@@ -143,13 +154,23 @@ def render_page(page: ReportPage) -> str:
                 + "</tr>")
         out.append("</tbody></table>")
     out += [f'<p class="note">{e(note)}</p>' for note in page.notes]
+    shown = lambda case: page.shown.get(case) or _short(case)  # noqa: E731
+    if page.skipped:
+        out.append(f'<h2>Skipped cases</h2><p class="note">{len(page.skipped)} case(s) could '
+                   "not be read or used and were left out (skip_bad_cases); the summary "
+                   f"and the Cases table are over the {page.cases} validated case(s).</p>"
+                   '<table id="skipped"><thead><tr><th>case</th><th>why</th></tr></thead>'
+                   "<tbody>")
+        out += [f'<tr><td title="{e(case)}">{e(shown(case))}</td>'
+                f'<td style="text-align:left">{e(why)}</td></tr>'
+                for case, why in page.skipped.items()]
+        out.append("</tbody></table>")
 
     anchors = {p.case: p.anchor for p in page.pictures if p.anchor}
     out.append("<h2>Cases</h2><p>Click a column header to sort.</p>"
                '<table id="cases" class="sortable"><thead><tr>'
                + "".join(f"<th>{e(c)}</th>" for c in ["case", *page.columns])
                + "</tr></thead><tbody>")
-    shown = lambda case: page.shown.get(case) or _short(case)  # noqa: E731
     for case, values in page.rows:
         name = e(shown(case))
         link = (f'<a href="#{anchors[case]}">{name}</a>' if case in anchors else name)

@@ -319,6 +319,8 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
                 if not settings.skip_bad_cases:
                     raise _with_skip_hint(error) from None
                 report.skipped[named.key] = error.message
+                if collector is not None:
+                    collector.skip(named.key, error.message, shown=named.shown)
                 logging.getLogger("mmarctl.data").warning(
                     "skipping a bad case (skip_bad_cases is on): %s", error)
                 bar.update(1)

@@ -157,3 +157,23 @@ def test_preview_writer(tmp_path, caplog):
 ])
 def test_describe_model(entry, text):
     assert describe_model(entry) == text
+
+
+def test_skipped_cases_are_counted_and_listed(tmp_path):
+    """skip_bad_cases: the page (archived or mailed as it is) says which cases it leaves out
+    and why, as metrics_summary.txt does, and that its summary is over the others."""
+    collector = ReportCollector([metric("mean_dice")], classification=False)
+    collector.add("/data/a/ct.nii.gz", sample(), [0.5], shown="a/ct.nii.gz")
+    collector.skip("/data/b/broken.nii.gz", "cannot read NIfTI image <x>", shown="b/broken")
+    page = collector.write(tmp_path, results={"mean_dice": 0.5}, model="m",
+                           mmar="/x").read_text()
+    assert re.search(r"<dt>cases</dt><dd>1 \(\+1 skipped as unusable: skip_bad_cases", page)
+    assert ('<tr><td title="/data/b/broken.nii.gz">b/broken</td>'
+            '<td style="text-align:left">cannot read NIfTI image &lt;x&gt;</td></tr>') in page
+    assert "over the 1 validated case(s)" in page
+    # nothing skipped: the count alone, no section
+    collector = ReportCollector([metric("mean_dice")], classification=False)
+    collector.add("/data/a/ct.nii.gz", sample(), [0.5])
+    page = collector.write(tmp_path, results={"mean_dice": 0.5}, model="m",
+                           mmar="/x").read_text()
+    assert "<dt>cases</dt><dd>1</dd>" in page and "Skipped" not in page

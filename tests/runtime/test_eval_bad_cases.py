@@ -91,6 +91,9 @@ def test_validate_skips_such_a_case_with_skip_bad_cases(mmar):
     metrics = json.loads((mmar / "eval" / "metrics.json").read_text())
     assert [s["case"] for s in metrics["skipped"]] == [bad_case]
     assert len(metrics["per_case"]) == 1
+    page = (mmar / "eval" / "report.html").read_text()  # the page says so too
+    assert "1 (+1 skipped as unusable: skip_bad_cases" in page
+    assert f'title="{bad_case}"' in page and "outside 0..1" in page
 
 
 @pytest.mark.slow
