@@ -95,7 +95,8 @@ def follow(file: str, flow: str, data: Mapping[str, Any], built: Mapping[str, An
     if flow != "validation" and not isinstance(data.get(flow), Mapping):
         return FlowResult()  # no such section (a training config without validation)
     found = _follow_fields(file, flow, data, built, value_fields)
-    extra = [*channel_problems(file, flow, data, built), *scored_input_problems(file, flow, built)]
+    extra = [*channel_problems(file, flow, data, built), *scored_input_problems(file, flow, built),
+             *aux_op_problems(file, flow, built)]
     deferred, made = aux_tag_reads(flow, data, built, found.made)
     return FlowResult((*found.problems, *extra), (*found.deferred, *deferred), made)
 
@@ -226,6 +227,32 @@ def aux_tag_reads(flow: str, data: Mapping[str, Any], built: Mapping[str, Any],
                                         f"{type(metric).clara_name} {metric.name!r}", field,
                                         load_in=""))
     return tuple(reads), tuple(sorted(have))
+
+
+def aux_op_problems(file: str, flow: str, built: Mapping[str, Any]) -> list[Problem]:
+    """``train.aux_ops`` whose tags do not fit the network's channels (DiceMaskedOutput's
+    ``tags``: one per scored channel, or one more for the mean), at
+    ``train.aux_ops[i].args.tags``, in the op's own words (train refused them at its
+    first step). Nothing is said when the network's ``num_classes`` is unknown."""
+    from mmarctl.errors import ConfigError
+
+    classes = getattr(built.get("train.model"), "num_classes", None)
+    if flow != "train" or not isinstance(classes, int) or isinstance(classes, bool):
+        return []
+    problems = []
+    for index, op in enumerate(built.get("train.aux_ops") or []):
+        check, scored = getattr(op, "check_channels", None), getattr(op, "scored_channels", None)
+        if check is None or scored is None:
+            continue
+        try:
+            check(scored(classes))
+        except ConfigError as error:
+            said, _, received = error.message.partition("; Received:")
+            skip = ", skip_background true" if getattr(op, "skip_background", False) else ""
+            problems.append(Problem(file, f"train.aux_ops[{index}].args.tags", (
+                f"{said} (train.model.args.num_classes is {classes}{skip})"
+                f"{'; Received:' + received if received else ''}")))
+    return problems
 
 
 def scored_input_problems(file: str, flow: str, built: Mapping[str, Any]) -> list[Problem]:

@@ -74,3 +74,16 @@ def test_metric_fields_are_followed_with_aux_ops(mmar):
     assert line.endswith("did you mean 'dice'?"), line
     _train_config(mmar, lambda c: c["validate"]["metrics"][1]["args"].update(field="dice"))
     assert runner.invoke(app, ["check", str(mmar)]).exit_code == 0
+
+
+def test_dice_masked_output_tags_are_held_to_num_classes(mmar):
+    """BraTS's 4 tags copied into a 2-class config: one line before any compute."""
+    _train_config(mmar, lambda c: c["train"].update(aux_ops=[
+        {"name": "DiceMaskedOutput", "args": {"tags": ["dice", "d1", "d2", "d3"]}}]))
+    assert check_line(mmar) == (
+        "config/config_train.json: train.aux_ops[0].args.tags: DiceMaskedOutput: tags must be "
+        "2 names (one per scored channel) or 3 (the mean first) (train.model.args.num_classes "
+        "is 2); Received: tags=['dice', 'd1', 'd2', 'd3']")
+    _train_config(mmar, lambda c: c["train"]["aux_ops"][0]["args"].update(
+        tags=["dice", "d1"], skip_background=True))
+    assert runner.invoke(app, ["check", str(mmar)]).exit_code == 0

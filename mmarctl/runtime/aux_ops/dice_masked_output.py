@@ -64,12 +64,27 @@ class DiceMaskedOutput(AuxOp):
             target, pred = target[..., 1:], pred[..., 1:]
         dice = dice_per_channel(target, pred)
         channels = int(pred.shape[-1])
+        self.check_channels(channels)
         if len(self.tags) == channels:
             return {tag: dice[i] for i, tag in enumerate(self.tags)}
-        if len(self.tags) == channels + 1:
-            values = {self.tags[0]: nan_mean(dice)}
-            values.update({tag: dice[i] for i, tag in enumerate(self.tags[1:])})
-            return values
-        raise argcheck.fail(self.clara_name, "tags",
-                            f"{channels} names (one per scored channel) or {channels + 1} "
-                            "(the mean first)", self.tags)
+        values = {self.tags[0]: nan_mean(dice)}
+        values.update({tag: dice[i] for i, tag in enumerate(self.tags[1:])})
+        return values
+
+    def scored_channels(self, num_classes: int) -> int:
+        """The channels scored for a network of ``num_classes`` outputs (the background
+        left out under ``skip_background``)."""
+        return num_classes - 1 if self.skip_background else num_classes
+
+    def check_channels(self, channels: int) -> None:
+        """Refuse ``tags`` that fit neither ``channels`` scored channels nor one more (the
+        mean first); ``check`` calls it with the network's ``num_classes`` before any
+        compute (:meth:`scored_channels`).
+
+        Raises:
+            ConfigError: naming ``tags``.
+        """
+        if len(self.tags) not in (channels, channels + 1):
+            raise argcheck.fail(self.clara_name, "tags",
+                                f"{channels} names (one per scored channel) or {channels + 1} "
+                                "(the mean first)", self.tags)
