@@ -66,7 +66,8 @@ def loss_output_problems(built: dict[str, Any], file: str) -> list[Problem]:
 def metric_class_problems(metrics: Any, key: str, network: Any, file: str,
                           network_from: str) -> list[Problem]:
     """A metric's ``class_index`` (ComputeAUC) beyond the network's classes, at
-    ``<key>[i].args.class_index``.
+    ``<key>[i].args.class_index``, when it scores the network's output (``field`` "model";
+    an aux op's field, such as CheXpert's ``binary_preds``, is left alone).
 
     Args:
         metrics: the built metrics of list ``key`` (``val_metrics``, ``validate.metrics``);
@@ -84,4 +85,4 @@ def metric_class_problems(metrics: Any, key: str, network: Any, file: str,
         f"Received: class_index={metric.class_index}"))
         for index, metric in enumerate(metrics)
         if isinstance(getattr(metric, "class_index", None), int)
-        and metric.class_index >= classes]
+        and getattr(metric, "field", None) == "model" and metric.class_index >= classes]

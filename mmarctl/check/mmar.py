@@ -80,6 +80,9 @@ class TrainingNetwork:
         channels: the input's channels (the pipeline's ``output_image_channels``).
         task: the training pipeline's task (``classification``: the validation list's
             labels are class labels written in the items).
+        classes_given: the config writes the network's ``num_classes`` (else it is the
+            class's default, which real configs that omit it do not mean: the metrics'
+            ``class_index`` is not held to it).
     """
 
     file: str
@@ -87,6 +90,7 @@ class TrainingNetwork:
     dims: int
     channels: int | None = None
     task: str | None = None
+    classes_given: bool = True
 
 
 @dataclass
@@ -607,7 +611,7 @@ def _check_concrete_values(workspace: Workspace, kind: str, shown: str, raw: dic
             built.built.get("validate.metrics"), "validate.metrics", task, shown, shown))
         report.problems.extend(metric_class_problems(
             built.built.get("validate.metrics"), "validate.metrics",
-            built.built.get("train.model"), shown, shown))
+            built.built.get("train.model") if _classes_given(data) else None, shown, shown))
         report.notes.extend(inferer_task_notes(built.built.get("validate.inferer"),
                                                "validate.inferer", task, shown))
     elif report.network is not None:
@@ -615,7 +619,8 @@ def _check_concrete_values(workspace: Workspace, kind: str, shown: str, raw: dic
         report.problems.extend(metric_task_problems(
             built.built.get("val_metrics"), "val_metrics", task, shown, report.network.file))
         report.problems.extend(metric_class_problems(
-            built.built.get("val_metrics"), "val_metrics", report.network.network, shown,
+            built.built.get("val_metrics"), "val_metrics",
+            report.network.network if report.network.classes_given else None, shown,
             report.network.file))
         report.problems.extend(writer_task_problems(
             built.built.get("writers"), task, shown, report.network.file))
@@ -792,7 +797,15 @@ def _check_network_input(data: dict, built: ConstructorChecker,
             off.append(size_divisor_problem(size, network, shown,
                                             f"train.pre_transforms[{index}].args.size"))
     task = getattr(built.built.get("train.image_pipeline"), "task", None)
-    return [p for p in off if p], TrainingNetwork(shown, network, dims, channels, task)
+    return [p for p in off if p], TrainingNetwork(shown, network, dims, channels, task,
+                                                  _classes_given(data))
+
+
+def _classes_given(data: dict) -> bool:
+    """Whether a training config writes its network's ``num_classes``."""
+    train = data.get("train") if isinstance(data.get("train"), dict) else {}
+    model = train.get("model") if isinstance(train.get("model"), dict) else {}
+    return isinstance(model.get("args"), dict) and "num_classes" in model["args"]
 
 
 #: Training transforms whose ``size`` is the patch the network is trained on.
