@@ -1,13 +1,15 @@
 """The number of spatial axes: a transform's spatial arguments, the network's input and the
 images' headers held to one another.
 
-ScaleByResolution's ``target_resolution`` and ScaleToShape's ``target_shape`` give one value
-per spatial axis; the transform refuses a field with another number of axes
-(``resample._spatial_dims_ok``; a 2-D image saved as ``(H, W, 1)`` passes as 2-D), and after
-it the field has that many axes, which the network's input (``output_crop_size`` /
-``output_data_dims``, :func:`mmarctl.runtime.model_io.input_spec`) must match. train used to
-find either at its first case (or first step), naming no JSON path; ``check`` knows both
-from the config and from the NIfTI headers it reads anyway (:mod:`.images`).
+ScaleByResolution's ``target_resolution``, ScaleToShape's ``target_shape`` and a crop's
+``size`` give one value per spatial axis; the transform refuses a field with another number
+of axes (``resample._spatial_dims_ok``, ``crops._rank``; a 2-D image saved as ``(H, W, 1)``
+passes as 2-D), and no transform changes that number, so it must match the network's input
+(``output_crop_size`` / ``output_data_dims``, :func:`mmarctl.runtime.model_io.input_spec`).
+A transform made for one number of axes only (``spatial_dims``: RandomRotate2D) is held to it
+the same way. train used to find either at its first case (or first step), naming the data
+file rather than the config's JSON path; ``check`` knows both from the config and from the
+NIfTI headers it reads anyway (:mod:`.images`).
 """
 
 from __future__ import annotations
@@ -21,23 +23,33 @@ from mmarctl.check.images import Geometry, read_geometry
 from mmarctl.problems import Problem
 
 #: The transform attributes (= Clara args) holding one value per spatial axis.
-SPATIAL_ARGS = ("target_resolution", "target_shape")
+SPATIAL_ARGS = ("target_resolution", "target_shape", "size")
 #: How many files a line names before giving only the count.
 SHOW = 5
 
 
 @dataclass(frozen=True)
 class AxisRule:
-    """The first transform of a chain that fixes a field's number of spatial axes.
+    """A transform of a chain that fixes a field's number of spatial axes.
 
     Attributes:
         file: the config, as shown.
-        json_path: the transform's argument (``train.pre_transforms[2].args.target_resolution``).
+        json_path: the transform's argument (``train.pre_transforms[2].args.target_resolution``),
+            or its name (``train.pre_transforms[6].name``) when the transform itself takes
+            one number of axes (``spatial_dims``).
         transform: its Clara name.
-        arg: the argument's name.
+        arg: the argument's name; empty for a transform's own ``spatial_dims``.
         field: the field it reads.
-        axes: how many values the argument has.
+        axes: how many values the argument has (how many axes the transform takes).
     """
+
+    @property
+    def says(self) -> str:
+        """What the rule says, as its messages open: ``ScaleToShape: target_shape has 2
+        values`` or ``RandomRotate2D takes 2-D fields``."""
+        if not self.arg:
+            return f"{self.transform} takes {self.axes}-D fields"
+        return f"{self.transform}: {self.arg} has {self.axes} values"
 
     file: str
     json_path: str
@@ -48,26 +60,38 @@ class AxisRule:
 
 
 def axis_rules(file: str, steps: Iterable[tuple[str, Any]]) -> tuple[AxisRule, ...]:
-    """One rule per field: the first built step with a spatial argument that reads it.
+    """Every rule of the chain, in the order the steps run: each built step's spatial
+    argument (or own ``spatial_dims``), once per field it reads.
 
     Args:
         file: the config, as shown.
         steps: ``(JSON path, built step or None)`` in the order they run; the rules stop
             at a step that was not built (BYOC code may change any field's shape).
     """
-    rules: dict[str, AxisRule] = {}
+    rules: list[AxisRule] = []
     for where, step in steps:
         if step is None:
             break
-        for arg in SPATIAL_ARGS:
-            values = getattr(step, arg, None)
-            if not isinstance(values, (list, tuple)) or not values:
-                continue
-            for field in getattr(step, "fields", None) or ():
-                if isinstance(field, str) and field not in rules:
-                    rules[field] = AxisRule(file, f"{where}.args.{arg}", step.clara_name, arg,
-                                            field, len(values))
-    return tuple(rules.values())
+        found = [(f"{where}.args.{arg}", arg, len(values)) for arg in SPATIAL_ARGS
+                 for values in [getattr(step, arg, None)]
+                 if isinstance(values, (list, tuple)) and values]
+        dims = getattr(step, "spatial_dims", None)
+        if isinstance(dims, int) and not isinstance(dims, bool):
+            found.append((f"{where}.name", "", dims))
+        for json_path, arg, axes in found:
+            rules.extend(AxisRule(file, json_path, step.clara_name, arg, field, axes)
+                         for field in getattr(step, "fields", None) or ()
+                         if isinstance(field, str))
+    return tuple(rules)
+
+
+def first_rules(rules: Iterable[AxisRule]) -> tuple[AxisRule, ...]:
+    """The first rule of each field: the one its files' headers are held to (the later
+    ones are held to the network, which the first one fixes)."""
+    first: dict[str, AxisRule] = {}
+    for rule in rules:
+        first.setdefault(rule.field, rule)
+    return tuple(first.values())
 
 
 def network_axes_problems(rules: Iterable[AxisRule], dims: int | None,
@@ -82,9 +106,18 @@ def network_axes_problems(rules: Iterable[AxisRule], dims: int | None,
     if dims is None:
         return []
     return [Problem(rule.file, rule.json_path, (
-        f"{rule.transform}: {rule.arg} has {rule.axes} values, so it leaves field 'image' "
-        f"{rule.axes}-D, but the network takes {dims}-D images ({input_from})"))
+        f"{rule.says}{_so(rule)}"
+        f", but the network takes {dims}-D images ({input_from})"))
         for rule in rules if rule.field == "image" and rule.axes != dims]
+
+
+def _so(rule: AxisRule) -> str:
+    """What a rule's argument means for the field's axes, as the message goes on."""
+    if not rule.arg:
+        return ""  # "RandomRotate2D takes 2-D fields" says it
+    if rule.arg == "size":
+        return f", so it crops {rule.axes}-D fields"
+    return f", so it leaves field {rule.field!r} {rule.axes}-D"
 
 
 def header_axes_problems(items: list, base: Path, key: str, rules: Iterable[AxisRule],
@@ -99,7 +132,7 @@ def header_axes_problems(items: list, base: Path, key: str, rules: Iterable[Axis
         known: headers already read (:func:`.images.header_problems`).
     """
     problems = []
-    for rule in rules:
+    for rule in first_rules(rules):
         off: dict[int, list[str]] = defaultdict(list)
         checked = 0
         for item in items:
@@ -117,7 +150,7 @@ def header_axes_problems(items: list, base: Path, key: str, rules: Iterable[Axis
         for axes, names in sorted(off.items()):
             more = f" and {len(names) - SHOW} more" if len(names) > SHOW else ""
             problems.append(Problem(rule.file, rule.json_path, (
-                f"{rule.transform}: {rule.arg} has {rule.axes} values but {len(names)} of "
+                f"{rule.says} but {len(names)} of "
                 f"{checked} {rule.field!r} files of {key!r} {'has' if len(names) == 1 else 'have'} "
                 f"{axes} spatial axes: "
                 f"{', '.join(names[:SHOW])}{more}")))

@@ -60,3 +60,22 @@ def test_a_2d_validation_file(mmar, tmp_path):
     done = run_verb("validate", mmar, env=without_tensorflow(tmp_path / "no-tf"))
     assert done.returncode == 1 and "has 2 spatial axes" in done.stderr, done.stderr
     assert NO_TENSORFLOW not in done.stderr
+
+
+def test_a_crop_size_with_too_few_values(mmar, tmp_path):
+    edit_json(mmar / "config" / "config_train.json", lambda c: c["train"]["pre_transforms"][5][
+        "args"].update(size=[48, 48]))
+    line = (f"{TRAIN}: train.pre_transforms[5].args.size: FastCropByPosNegRatio: size has 2 "
+            "values, so it crops 2-D fields, but the network takes 3-D images "
+            "(train.image_pipeline's output_crop_size / output_data_dims)")
+    assert _lines(mmar) == [line]
+    done = run_verb("train", mmar, "--epochs", "1", env=without_tensorflow(tmp_path / "no-tf"))
+    assert done.returncode == 1 and line in done.stderr and NO_TENSORFLOW not in done.stderr
+
+
+def test_a_2d_only_transform_for_a_3d_network(mmar):
+    edit_json(mmar / "config" / "config_train.json", lambda c: c["train"]["pre_transforms"].insert(
+        6, {"name": "RandomRotate2D", "args": {"fields": ["image", "label"], "angle": 30}}))
+    assert _lines(mmar) == [
+        f"{TRAIN}: train.pre_transforms[6].name: RandomRotate2D takes 2-D fields, but the "
+        "network takes 3-D images (train.image_pipeline's output_crop_size / output_data_dims)"]

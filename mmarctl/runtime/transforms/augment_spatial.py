@@ -90,6 +90,8 @@ class RandomRotate2D(Transform):
     """
 
     clara_name = "RandomRotate2D"
+    #: The number of spatial axes its fields must have (check holds it to the network).
+    spatial_dims = 2
 
     def __init__(self, fields: str | list[str], angle: float = 15, is_random: bool = True,
                  dtype: str | None = None) -> None:
