@@ -237,8 +237,9 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
             resume_settings.require_resume_state(workspace, checkpoint_dir)
             # A refused resume (another --set value, an edited config) is said here, once,
             # whatever the number of workers; they, and the plan, ask again (same answer).
-            run_overrides = resume_settings.resume_overrides(
-                workspace, config_train, run_overrides, checkpoint_dir / "resume")[0]
+            run_overrides, _, stopped = resume_settings.resume_overrides(
+                workspace, config_train, run_overrides, checkpoint_dir / "resume")
+            resume_settings.resume_seed(stopped, seed)  # another --seed: refused here, once
         else:
             from mmarctl.console import err
 

@@ -12,6 +12,7 @@ interrupt before the block) none are.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -22,16 +23,27 @@ _HELD = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
 
 
 @contextmanager
-def interrupts_held() -> Iterator[None]:
+def interrupts_held(told: str | None = None) -> Iterator[None]:
     """Run the block to its end; a SIGINT, SIGTERM or SIGHUP that arrives meanwhile raises
     ``KeyboardInterrupt`` afterwards. Outside the main thread signals cannot be handled
-    here, and the block runs as it is."""
+    here, and the block runs as it is.
+
+    Args:
+        told: a line written to stderr when the first such signal arrives (a second Ctrl-C
+            while a resume state is saved: the user learns why the run has not stopped yet).
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     arrived: list[int] = []
 
     def note(signum: int, frame: Any) -> None:
+        if told and not arrived:
+            try:
+                sys.stderr.write(told + "\n")
+                sys.stderr.flush()
+            except (OSError, ValueError):  # a closed stderr: the signal is held all the same
+                pass
         arrived.append(signum)
 
     # An ignored SIGHUP stays ignored (nohup: the run is meant to outlive the terminal);

@@ -181,8 +181,8 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 def _with_stopped_run_settings(workspace: Workspace, options: TrainOptions,
                                backend: Any) -> tuple[TrainOptions, dict[str, Any] | None]:
-    """``options`` with the ``--set`` values the stopped run was started with (kept in
-    ``resume/run.json``) where they are not given again; ``epochs`` raised when asked (on
+    """``options`` with the ``--set`` values and seed the stopped run was started with (kept
+    in ``resume/run.json``) where they are not given again; ``epochs`` raised when asked (on
     the command line or in the config); and the stopped run's settings (None: none kept).
 
     Raises:
@@ -192,18 +192,21 @@ def _with_stopped_run_settings(workspace: Workspace, options: TrainOptions,
     import dataclasses
 
     from mmarctl.runtime.training.callbacks import RESUME_DIR
-    from mmarctl.runtime.training.resume_settings import resume_overrides
+    from mmarctl.runtime.training.resume_settings import (require_resume_state,
+                                                          resume_overrides, resume_seed)
 
     variables = workspace.resolve(options.config, options.overrides).variables
     resume_dir = workspace.checkpoint_dir(variables) / RESUME_DIR
+    require_resume_state(workspace, resume_dir.parent)  # nothing to resume: said first
     overrides, notes, saved = resume_overrides(workspace, options.config, options.overrides,
                                                resume_dir)
+    seed = resume_seed(saved, options.seed)  # the stopped run's: a plain --resume repeats
     if backend.is_chief:
         from mmarctl.console import err
 
         for note in notes:
             err.print(note, markup=False, highlight=False)
-    return dataclasses.replace(options, overrides=overrides), saved
+    return dataclasses.replace(options, overrides=overrides, seed=seed), saved
 
 
 def preflight(workspace: Workspace, options: TrainOptions) -> ResolvedConfig:
@@ -453,7 +456,8 @@ class TrainingPlan:
                                    resume_with=resume_command(self.workspace,
                                                               self.options.config),
                                    workers=self.backend.size,
-                                   settings=shaping_settings(self.resolved.data)),
+                                   settings=shaping_settings(self.resolved.data),
+                                   seed=self.seed),
                    TensorBoardSummaries(self.checkpoint_dir, self.interval,
                                         fresh=not self.options.resume),
                    HistoryWriter(self.checkpoint_dir,

@@ -64,7 +64,7 @@ def test_run_file_round_trip_and_a_damaged_one_is_named(tmp_path):
     assert read_run_settings(tmp_path) is None
     write_run_settings(tmp_path, {"epochs": 3, "X": "a b"}, 3)
     assert read_run_settings(tmp_path) == {"overrides": {"epochs": 3, "X": "a b"}, "epochs": 3,
-                                           "workers": 1}
+                                           "workers": 1, "seed": None}
     assert [p.name for p in tmp_path.iterdir()] == [RUN_FILE]
     (tmp_path / RUN_FILE).write_text("{not json")
     with pytest.raises(RuntimeFailure, match=r"resume/run.json: the stopped run's settings"):

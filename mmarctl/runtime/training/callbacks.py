@@ -15,7 +15,7 @@ from typing import Any
 
 from mmarctl.runtime import checkpoint
 from mmarctl.runtime.training.contract import Callback, TrainState
-from mmarctl.runtime.training.resume_settings import write_run_settings
+from mmarctl.runtime.training.resume_settings import RUN_FILE, write_run_settings
 
 log = logging.getLogger("mmarctl.train")
 
@@ -31,7 +31,9 @@ class CheckpointSaver(Callback):
     """Saves ``model.ckpt`` in the checkpoint folder (``MMAR_CKPT_DIR``, ``models/`` by
     default) when the key metric improves, ``model_final.ckpt`` at the end, and a resumable
     state (model, optimizer, epoch, and the run's ``--set`` values in ``run.json``) in its
-    ``resume/`` on interrupt.
+    ``resume/`` on interrupt: the model and optimizer as the last finished epoch left them
+    (a copy is kept in host memory at each epoch's end), since ``--resume`` redoes the
+    unfinished epoch, so that a seeded run stopped and resumed trains like one never stopped.
 
     Without validation metrics, ``model.ckpt`` is written after every epoch, so that
     validate/infer/export always find a model. When validation runs but its key metric is
@@ -43,7 +45,7 @@ class CheckpointSaver(Callback):
     def __init__(self, models_dir: Path, model: Any, optimizer: Any,
                  has_metrics: bool, overrides: dict[str, Any] | None = None,
                  resume_with: str = "mmarctl train --resume", workers: int = 1,
-                 settings: dict[str, Any] | None = None) -> None:
+                 settings: dict[str, Any] | None = None, seed: int | None = None) -> None:
         self.models_dir = Path(models_dir)
         self.model = model
         self.optimizer = optimizer
@@ -52,12 +54,36 @@ class CheckpointSaver(Callback):
         self.resume_with = resume_with  # the command the interrupt warning tells
         self.workers = workers  # kept in run.json: --resume re-derives the schedule if it changes
         self.settings = settings  # the resolved settings a resume must not change
+        self.seed = seed  # the seed the run trains with: a plain --resume keeps it
         self._nan_told = False
+        # The weights and optimizer variables as the last finished epoch left them (or as
+        # the run started): the resume state is saved from these, since --resume redoes
+        # the unfinished epoch from its start; saved as they were at the interrupt, that
+        # epoch's finished steps would be applied twice.
+        self._epoch_start: list[Any] | None = None
 
     def _state(self, state: TrainState) -> dict[str, Any]:
         return {"epoch": state.last_finished_epoch, "step": state.step,
                 "finished_steps": state.finished_steps,
                 "best_metric": state.best_metric, "best_epoch": state.best_epoch}
+
+    def _variables(self) -> list[Any]:
+        return list(self.model.weights) + list(getattr(self.optimizer, "variables", []) or [])
+
+    def _keep_epoch_start(self) -> None:
+        """Copy the weights and optimizer variables (host memory, once per epoch)."""
+        self._epoch_start = [variable.numpy() for variable in self._variables()]
+
+    def _back_to_epoch_start(self) -> None:
+        """Put the copy of :meth:`_keep_epoch_start` back (the run is ending)."""
+        variables = self._variables()
+        if self._epoch_start is None or len(variables) != len(self._epoch_start):
+            return  # (no copy: nothing ran yet)
+        for variable, value in zip(variables, self._epoch_start):
+            variable.assign(value)
+
+    def on_train_begin(self, state: TrainState) -> None:
+        self._keep_epoch_start()
 
     def on_validation_end(self, state: TrainState, metrics: dict[str, float]) -> None:
         value = metrics.get(state.key_metric) if state.key_metric else None
@@ -76,6 +102,8 @@ class CheckpointSaver(Callback):
     def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None:
         if not self.has_metrics:
             checkpoint.save_checkpoint(self.models_dir / BEST, self.model, epoch=state.epoch)
+        if state.epoch < state.epochs - 1:  # (after the last epoch no resume state is saved)
+            self._keep_epoch_start()
 
     def on_train_end(self, state: TrainState) -> None:
         checkpoint.save_checkpoint(self.models_dir / FINAL, self.model, **self._state(state))
@@ -107,12 +135,18 @@ class CheckpointSaver(Callback):
 
     def _save_resume(self, state: TrainState, what: str) -> None:
         prefix = self.models_dir / RESUME_DIR / "model.ckpt"
-        # The settings first: a resume checkpoint is never there without them.
+        # The last finished epoch's weights and moments: --resume redoes the rest.
+        self._back_to_epoch_start()
+        # The checkpoint first, run.json last: a run.json is the sign of a complete state
+        # (--resume refuses a checkpoint without it, and says so of one without its
+        # checkpoint). An earlier stop's run.json goes first, so that it never stands
+        # beside this stop's checkpoint.
+        (prefix.parent / RUN_FILE).unlink(missing_ok=True)
+        checkpoint.save_checkpoint(prefix, self.model, self.optimizer, **self._state(state))
         write_run_settings(prefix.parent, self.overrides, state.epochs, workers=self.workers,
                            settings=self.settings,
                            finished_epochs=state.last_finished_epoch + 1,
-                           resume_with=self.resume_with)
-        checkpoint.save_checkpoint(prefix, self.model, self.optimizer, **self._state(state))
+                           resume_with=self.resume_with, seed=self.seed)
         where = "after" if state.last_finished_epoch == state.epoch else "in"
         log.warning("%s %s epoch %d; saved a resumable state in %s (continue with `%s`)",
                     what, where, state.epoch + 1, prefix.parent, self.resume_with)

@@ -14,8 +14,8 @@ compute; this module owns the order of events, which is the same for every engin
         on_epoch_end(state, logs)                     {"loss": epoch mean, **metrics, "time_s"}
     on_train_end(state)                               (state.ending set first)
 
-On Ctrl-C / SIGTERM (KeyboardInterrupt) ``on_interrupt(state)`` runs and the interrupt
-propagates; ``state.last_finished_epoch`` says where ``--resume`` continues. Any other
+On Ctrl-C / SIGTERM (KeyboardInterrupt) ``on_interrupt(state)`` runs, with further interrupts
+held until every callback's has run, and the interrupt propagates; ``state.last_finished_epoch`` says where ``--resume`` continues. Any other
 exception, from the loop or from an ``on_train_end`` (the final saves), runs
 ``on_failure(state, error)`` of each callback and propagates. Callbacks run
 in list order; Clara's ``train.handlers`` come after mmarctl's own (checkpoints,
@@ -153,7 +153,12 @@ def run(engine: Engine, state: TrainState, callbacks: list[Callback], *,
         state.ending = True
         _call(callbacks, "on_train_end", state)
     except KeyboardInterrupt:
-        _call(callbacks, "on_interrupt", state)
+        # The resume state (checkpoint, then run.json) and the "interrupted" summary are
+        # written whole: a second Ctrl-C ("it did not stop") waits for them, else it left
+        # a run.json without its checkpoint and a summary saying "running".
+        with interrupts_held(told="mmarctl: still saving the resumable state; the run stops "
+                                  "when it is written"):
+            _call(callbacks, "on_interrupt", state)
         raise
     except Exception as error:
         _record_failure(callbacks, state, error)

@@ -1,9 +1,9 @@
 """What a stopped run was started with, kept beside its resume state for ``--resume``.
 
-A run stopped by Ctrl-C/SIGTERM/SIGHUP writes ``resume/run.json`` next to
-``resume/model.ckpt``: its ``--set`` values (``--epochs``/``--learning-rate`` included, as
+A run stopped by Ctrl-C/SIGTERM/SIGHUP writes ``resume/run.json`` after
+``resume/model.ckpt`` (so a ``run.json`` marks a whole state): its ``--set`` values (``--epochs``/``--learning-rate`` included, as
 the globals they set), the number of epochs it was training and had finished, its number
-of workers and launch options, and the resolved settings that shape it (learning rate, its
+of workers and launch options, its seed, and the resolved settings that shape it (learning rate, its
 policy, optimizer, batch size, network), and, for a tracked run, where it was tracked and
 its MLflow run (so that the resumed epochs go to that same run). ``train --resume`` reuses
 the ``--set`` values when they are not given again, so ``mmarctl train MMAR --resume`` continues the same run rather
@@ -42,7 +42,7 @@ LAUNCHER_MARKER = "multi_gpu"
 def write_run_settings(resume_dir: Path, overrides: Mapping[str, Any], epochs: int, *,
                        workers: int = 1, settings: Mapping[str, Any] | None = None,
                        finished_epochs: int | None = None,
-                       resume_with: str | None = None) -> Path:
+                       resume_with: str | None = None, seed: int | None = None) -> Path:
     """Write ``run.json`` in ``resume_dir`` atomically (a reader sees the old file or the new).
 
     Args:
@@ -52,6 +52,8 @@ def write_run_settings(resume_dir: Path, overrides: Mapping[str, Any], epochs: i
         settings: :func:`shaping_settings` of its resolved config.
         finished_epochs: how many epochs it finished.
         resume_with: the command that continues it.
+        seed: the seed it trained with (``--seed``, else the config's ``determinism``;
+            None: unseeded); a plain ``--resume`` trains on with it.
 
     Returns:
         the file written.
@@ -69,6 +71,7 @@ def write_run_settings(resume_dir: Path, overrides: Mapping[str, Any], epochs: i
         payload["finished_epochs"] = int(finished_epochs)
     if resume_with:
         payload["resume_with"] = resume_with
+    payload["seed"] = None if seed is None else int(seed)
     try:
         tmp.write_text(json.dumps(payload, indent=1, sort_keys=True, default=str) + "\n")
         os.replace(tmp, path)
@@ -208,6 +211,27 @@ def merge_overrides(saved: Mapping[str, Any], given: Mapping[str, Any]
     return merged, note
 
 
+def resume_seed(saved: Mapping[str, Any] | None, given: int | None) -> int | None:
+    """The seed a resumed run trains with: the stopped run's (kept in ``run.json``), so
+    that a plain ``--resume`` of a seeded run is repeatable; ``given`` (``--seed``) when the
+    stopped run's is unknown (a ``run.json`` from before seeds were kept).
+
+    Raises:
+        UsageError: ``--seed`` differs from the stopped run's seed (or it had none).
+    """
+    if not isinstance(saved, Mapping) or "seed" not in saved:
+        return given
+    before = saved["seed"]
+    before = before if isinstance(before, int) and not isinstance(before, bool) else None
+    if given is not None and given != before:
+        was = f"seed {before}" if before is not None else "no seed"
+        raise UsageError(f"--resume: the stopped run trained with {was}; this command gives "
+                         f"--seed {given}",
+                         hint="leave --seed out to continue with the run's own, or start a "
+                              "new run without --resume")
+    return before
+
+
 def _brief(value: Any) -> str:
     text = json.dumps(value, sort_keys=True, default=str)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -216,7 +240,7 @@ def _brief(value: Any) -> str:
 def resume_overrides(workspace: Any, config: str, given: Mapping[str, Any],
                      resume_dir: Path) -> tuple[dict[str, Any], list[str], dict[str, Any] | None]:
     """The overrides a resumed run trains with, the notes to print, and the stopped run's
-    settings (None when it kept none: the overrides are ``given``).
+    settings (its ``run.json``).
 
     TensorFlow-free: the launching process asks before any worker starts, and the training
     plan again (the same answer). ``epochs`` raised in the config acts as ``--epochs``.
@@ -224,12 +248,21 @@ def resume_overrides(workspace: Any, config: str, given: Mapping[str, Any],
     Raises:
         UsageError: a ``--set`` value differs from the stopped run's, fewer epochs (given
             or in the config), or a setting that shapes the run was edited in the config.
+        RuntimeFailure: ``run.json`` is missing or unreadable.
         ConfigError: the config cannot be resolved.
     """
     resume_dir = Path(resume_dir)
     saved = read_run_settings(resume_dir, workspace.display(resume_dir / RUN_FILE))
-    if saved is None:  # a resume state from before run.json was kept: as given
-        return dict(given), [], None
+    if saved is None:
+        # The saver writes run.json after the checkpoint: a checkpoint alone is a save
+        # cut short (kill -9), a hand-copied state or an old mmarctl's. Its epochs and
+        # --set values are unknown, and the config's would re-span the schedule silently.
+        raise RuntimeFailure(
+            f"{workspace.display(resume_dir / RUN_FILE)} is missing: the stopped run's "
+            "settings (epochs, --set values) are unknown, so it cannot be continued as it was",
+            hint=f"start a new run without --resume, or finetune from its weights: mmarctl "
+                 f"finetune {shell_word(workspace.root)} --set "
+                 f"MMAR_CKPT={shell_word(resume_dir / 'model.ckpt')}")
     stored = {k: v for k, v in saved["overrides"].items() if k != LAUNCHER_MARKER}
     mine = {k: v for k, v in given.items() if k != LAUNCHER_MARKER}
     merged, note = merge_overrides({**saved, "overrides": stored}, mine)
@@ -342,6 +375,13 @@ def require_resume_state(workspace: Any, checkpoint_dir: Path) -> Path:
     from mmarctl.runtime import checkpoint
 
     prefix = Path(checkpoint_dir) / "resume" / "model.ckpt"
+    if not checkpoint.exists(prefix) and (prefix.parent / RUN_FILE).is_file():
+        raise RuntimeFailure(f"nothing to resume: {workspace.display(prefix.parent)} holds "
+                             f"{RUN_FILE} but no checkpoint ({prefix.name}): the stopped "
+                             "run's state was not saved whole",
+                             hint=f"start a new run without --resume "
+                                  f"({workspace.display(Path(checkpoint_dir) / 'model.ckpt')}"
+                                  ", if there, holds the best epoch saved, to finetune from)")
     if not checkpoint.exists(prefix):
         raise RuntimeFailure(f"nothing to resume: no {workspace.display(prefix)}",
                              hint="--resume continues a run stopped with Ctrl-C, SIGTERM or "
