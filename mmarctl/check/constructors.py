@@ -15,7 +15,9 @@ check already reported (one line per problem), and names mmarctl does not implem
 
 from __future__ import annotations
 
+import re
 import warnings
+from dataclasses import replace
 from typing import Any, Callable, Iterable
 
 from mmarctl import catalog
@@ -94,7 +96,12 @@ class ConstructorChecker:
                 return registry.instantiate(cls, args, file=self.file, json_path=json_path,
                                             name=name)
             except ConfigError as error:
-                self.problems.append(Problem.from_error(error, file=self.file))
+                problem = Problem.from_error(error, file=self.file)
+                arg = _refused_arg(error.message, args)
+                if arg is not None and problem.json_path == json_path:
+                    # At the argument the message names, where an editor should jump.
+                    problem = replace(problem, json_path=f"{json_path}.args.{arg}")
+                self.problems.append(problem)
                 return None
             finally:
                 # A value the runtime accepts with a warning (train prints it too): a note.
@@ -116,6 +123,17 @@ class ConstructorChecker:
     def _reported_under(self, json_path: str) -> bool:
         return any(p == json_path or p.startswith(json_path + ".") or
                    p.startswith(json_path + "[") for p in self.reported)
+
+
+#: The argument a constructor's refusal names (argcheck.fail: "...; Received: arg=value").
+_RECEIVED = re.compile(r"Received: ([A-Za-z_][A-Za-z0-9_]*)=")
+
+
+def _refused_arg(message: str, args: dict) -> str | None:
+    """The argument a refusal names, when the config writes it (a refused default, such as
+    SegResnet's blocks_up, stays at the component)."""
+    named = _RECEIVED.findall(message)
+    return named[-1] if named and named[-1] in args else None
 
 
 def _get(data: Any, dotted: str) -> Any:

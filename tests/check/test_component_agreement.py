@@ -140,3 +140,26 @@ def test_auc_class_index_and_pos_weight_held_to_the_classes(classifier, tmp_path
                     env=without_tensorflow(tmp_path / "no-tf"))
     assert done.returncode == 1 and lines[0] in done.stderr, done.stderr
     assert NO_TENSORFLOW not in done.stderr
+
+
+def test_a_constructor_refusal_points_at_the_argument(mmar):
+    def change(config: dict) -> None:
+        config["train"]["model"]["args"]["num_classes"] = 0
+        config["train"]["loss"]["args"]["smooth"] = -1
+        config["train"]["pre_transforms"][6]["args"]["probability"] = -0.5
+    _train(mmar, change)
+    assert _check(mmar)[1] == [
+        "config/config_train.json: train.loss.args.smooth: Dice: smooth must be a number > 0; "
+        "Received: smooth=-1",
+        "config/config_train.json: train.model.args.num_classes: Unet: num_classes must be an "
+        "integer >= 1; Received: num_classes=0",
+        "config/config_train.json: train.pre_transforms[6].args.probability: RandomSpatialFlip: "
+        "probability must be a number in [0, 1]; Received: probability=-0.5"]
+
+
+def test_a_refused_default_stays_at_the_component(mmar):
+    # blocks_up is SegResnet's default here: the config has no args.blocks_up to point at
+    _train(mmar, lambda c: c["train"].update(model={"name": "SegResnet", "args": {
+        "num_classes": 2, "blocks_down": "1,2,2"}}))
+    [line] = _check(mmar)[1]
+    assert line.startswith("config/config_train.json: train.model: SegResnet: blocks_up"), line
