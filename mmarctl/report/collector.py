@@ -21,8 +21,8 @@ import numpy as np
 
 from mmarctl.report.overlays import CaseView, spatial, take_view
 
-__all__ = ["ReportCollector", "PreviewWriter", "describe_model", "lower_is_better",
-           "REPORT_NAME", "PREVIEW_DIR"]
+__all__ = ["ReportCollector", "PreviewWriter", "class_outcome", "describe_model",
+           "lower_is_better", "REPORT_NAME", "PREVIEW_DIR"]
 
 log = logging.getLogger("mmarctl.report")
 
@@ -75,6 +75,30 @@ def _case_view(case: str, sample: Mapping[str, Any], *, with_label: bool) -> Cas
              if with_label and sample.get("label") is not None else None)
     return take_view(case, image, label, prediction,
                      spacing=_spacing(sample, label if label is not None else prediction))
+
+
+def class_outcome(model: Any, label: Any) -> tuple[np.ndarray, np.ndarray, dict[str, object]]:
+    """A classification case's scores, one-hot label and ``{truth, predicted, score}``.
+
+    One sigmoid output: truth and prediction are whether the label and the score are above
+    0.5 (as the confusion matrix cuts them), ``score`` the output. Several outputs: the
+    label's and the scores' argmax, ``score`` the highest output. A label that is a class
+    index is made one-hot, as ComputeAUC reads it.
+
+    Raises:
+        ValueError: the label has another number of values than the outputs.
+    """
+    scores = np.asarray(model, np.float64).ravel()
+    label = np.asarray(label, np.float64).ravel()
+    if label.size == 1 and scores.size > 1:
+        label = np.eye(scores.size)[int(round(label[0]))]
+    if label.size != scores.size:
+        raise ValueError(f"label has {label.size} values for {scores.size} outputs")
+    if scores.size == 1:
+        return scores, label, {"truth": int(label[0] > 0.5), "predicted": int(scores[0] > 0.5),
+                               "score": float(scores[0])}
+    return scores, label, {"truth": int(label.argmax()), "predicted": int(scores.argmax()),
+                           "score": float(scores.max())}
 
 
 def _stem(case: str) -> str:
@@ -154,20 +178,10 @@ class ReportCollector:
             self.shown[case] = shown
 
     def _add_scores(self, row: dict[str, object], sample: Mapping[str, Any]) -> None:
-        scores = np.asarray(sample["model"], np.float64).ravel()
-        label = np.asarray(sample["label"], np.float64).ravel()
-        if label.size == 1 and scores.size > 1:  # a class index, as ComputeAUC reads it
-            label = np.eye(scores.size)[int(round(label[0]))]
-        if label.size != scores.size:
-            raise ValueError(f"label has {label.size} values for {scores.size} outputs")
+        scores, label, outcome = class_outcome(sample["model"], sample["label"])
         self.scores.append(scores)
         self.labels.append(label)
-        if scores.size == 1:  # one sigmoid output: predicted as the confusion matrix cuts it
-            row.update(truth=int(label[0] > 0.5), predicted=int(scores[0] > 0.5),
-                       score=float(scores[0]))
-        else:
-            row.update(truth=int(label.argmax()), predicted=int(scores.argmax()),
-                       score=float(scores.max()))
+        row.update(outcome)
 
     def summary(self, results: Mapping[str, float]) -> dict[str, dict[str, float]]:
         """Per metric: the run's ``value`` and min/max/mean/count of the finite case values.

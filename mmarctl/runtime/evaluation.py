@@ -8,7 +8,8 @@ As Clara's ``nvmidl.apps.evaluate`` (validate.sh / infer.sh), for each case::
 The datalist is ``DATASET_JSON`` with key ``DATA_LIST_KEY`` (default ``validation``; paths
 relative to ``DATA_ROOT``), or ``--input`` files. Outputs go to ``MMAR_EVAL_OUTPUT_PATH``
 (default ``eval/``): for validate ``metrics.json``, ``metrics_per_case.csv`` and
-``metrics_summary.txt`` (min, max, mean per metric, Clara-style); for infer whatever the
+``metrics_summary.txt`` (min, max, mean per metric, Clara-style), and ``predictions.csv``
+(truth, prediction and scores per case) for a classification network; for infer whatever the
 writers write, plus ``classification_results.csv`` for a classification network when no
 writer is configured.
 """
@@ -288,6 +289,7 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
         else:
             previewer = PreviewWriter(output_dir / PREVIEW_DIR)
     rows: list[tuple[str, list[float]]] = []
+    predictions: list[tuple[str, dict[str, object]]] = []  # validate, classification
     rng = np.random.default_rng(0)
 
     def predicted(item: dict[str, Any]) -> dict[str, Any]:
@@ -329,6 +331,8 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
             case = named.key
             values = [_updated(m, sample) for m in metrics]
             rows.append((case, values))
+            if validating and classification:
+                predictions.append((case, _prediction_row(sample)))
             if collector is not None:
                 collector.add(case, sample, values, shown=named.shown)
             if previewer is not None:
@@ -359,7 +363,9 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
             report.files += write_metric_reports(output_dir, metrics, rows, report.metrics,
                                                  skipped=report.skipped,
                                                  model=_validated_model(workspace, loader,
-                                                                        loader_entry))
+                                                                        loader_entry),
+                                                 predictions=predictions
+                                                 if classification else None)
             if collector is not None:
                 from mmarctl.report.collector import describe_model
 
@@ -554,6 +560,21 @@ def _classification_row(output_dir: Path, case: str, scores: np.ndarray, first: 
     return path
 
 
+def _prediction_row(sample: Mapping[str, Any]) -> dict[str, object]:
+    """A validated classification case's ``truth``, ``predicted``, ``score`` (as the report
+    page shows them, see :func:`mmarctl.report.collector.class_outcome`) and each output's
+    score as ``class_<i>`` (infer's column names); truth and prediction are left empty for a
+    label that is not one value or one per output."""
+    from mmarctl.report.collector import class_outcome
+
+    scores = np.asarray(sample["model"], np.float64).ravel()
+    row: dict[str, object] = {"truth": None, "predicted": None, "score": None}
+    with contextlib.suppress(ValueError, TypeError, IndexError, KeyError):
+        row.update(class_outcome(scores, sample["label"])[2])
+    row.update({f"class_{i}": float(v) for i, v in enumerate(scores)})
+    return row
+
+
 def _validated_model(workspace: Workspace, loader: Any, entry: Any) -> dict[str, Any]:
     """What ``metrics.json`` records about the model validated: the loader as the report
     names it, and the fingerprint of the file it loaded (so that ``compare`` can tell a
@@ -579,11 +600,17 @@ def summarise(values: list[float]) -> dict[str, float]:
             "count": len(finite)}
 
 
+#: validate's per-case classification outcomes (:func:`write_metric_reports`).
+PREDICTIONS_NAME = "predictions.csv"
+
+
 def write_metric_reports(output_dir: Path, metrics: list[Any],
                          rows: list[tuple[str, list[float]]],
                          results: dict[str, float],
                          skipped: Mapping[str, str] | None = None,
-                         model: Mapping[str, Any] | None = None) -> list[Path]:
+                         model: Mapping[str, Any] | None = None,
+                         predictions: list[tuple[str, Mapping[str, object]]] | None = None
+                         ) -> list[Path]:
     """``metrics.json``, ``metrics_per_case.csv`` and ``metrics_summary.txt`` in ``output_dir``,
     and the ``report_path`` file of each of mmarctl's metrics, all renamed into place together.
 
@@ -594,6 +621,9 @@ def write_metric_reports(output_dir: Path, metrics: list[Any],
     text counts them. ``model`` (what was validated: the loader, and the file's path, time
     and SHA-256, see :func:`mmarctl.run_records.model_fingerprint`) is kept as ``"model"``
     with ``"validated_at"`` (ISO time), so a reader can tell metrics of an earlier model.
+    ``predictions`` (a classification network's, case -> ``truth``, ``predicted``,
+    ``score``, ``class_<i>``) is written as ``predictions.csv``, the cases keyed as in
+    ``metrics_per_case.csv``.
     """
     skipped = dict(skipped or {})
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -634,12 +664,28 @@ def write_metric_reports(output_dir: Path, metrics: list[Any],
         lines.append(f"skipped {len(skipped)} unusable case(s) (skip_bad_cases): "
                      + ", ".join(skipped))
     own_reports = _own_report_files(metrics)
+    if predictions is not None:
+        own_reports[output_dir / PREDICTIONS_NAME] = _predictions_table(predictions)
     for folder in {path.parent for path in own_reports}:
         folder.mkdir(parents=True, exist_ok=True)
     _replace_together({per_case_path: table.getvalue(),
                        json_path: json.dumps(document, indent=2) + "\n",
                        text_path: "\n".join(lines) + "\n", **own_reports})
     return [json_path, per_case_path, text_path, *own_reports]
+
+
+def _predictions_table(predictions: list[tuple[str, Mapping[str, object]]]) -> str:
+    """``predictions.csv``'s text: ``case``, then each row's columns in first-seen order
+    (numbers as ``%.6g``, empty for none)."""
+    columns = list(dict.fromkeys(c for _, row in predictions for c in row))
+    table = io.StringIO(newline="")
+    writer = csv.writer(table)
+    writer.writerow(["case", *columns])
+    for case, row in predictions:
+        cells = [row.get(c) for c in columns]
+        writer.writerow([case, *["" if v is None else
+                                 f"{v:.6g}" if isinstance(v, float) else v for v in cells]])
+    return table.getvalue()
 
 
 def _replace_together(contents: Mapping[Path, str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import math
@@ -144,3 +145,16 @@ def test_classification_report_has_roc_and_confusion(tmp_path):
     assert "<b>ROC curve and confusion matrix</b>: 12 cases" in page
     assert "<th>case</th><th>auc</th><th>truth</th><th>predicted</th><th>score</th>" in page
     assert page.count('<tr><td data-v="img_') == 12
+    # the page's truth / predicted / score, machine-readable, keyed as metrics_per_case.csv
+    with (root / "eval" / "predictions.csv").open(newline="") as handle:
+        predicted = list(csv.DictReader(handle))
+    with (root / "eval" / "metrics_per_case.csv").open(newline="") as handle:
+        assert [r["case"] for r in predicted] == [r["case"] for r in csv.DictReader(handle)]
+    assert list(predicted[0]) == ["case", "truth", "predicted", "score", "class_0"]
+    datalist = json.loads((root / "data" / "dataset_0.json").read_text())
+    truth = {str((root / "data" / i["image"]).resolve()): i["label"][0]
+             for i in datalist["validation"]}
+    for row in predicted:
+        assert int(row["truth"]) == truth[str(Path(row["case"]).resolve())], row
+        assert int(row["predicted"]) == (float(row["score"]) > 0.5), row
+        assert row["score"] == row["class_0"]
