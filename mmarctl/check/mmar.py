@@ -26,6 +26,7 @@ from typing import Any
 from mmarctl.check.case_fields import metric_reads
 from mmarctl.check.field_flow import FlowResult, follow, steps_of
 from mmarctl.check.spatial_axes import axis_rules, network_axes_problems
+from mmarctl.check.eval_preprocessing import image_steps, preprocessing_notes
 from mmarctl.check.loss_outputs import loss_output_problems, metric_class_problems
 from mmarctl.check.metric_task import (inferer_task_notes, loss_task_problems,
                                         metric_task_problems, network_pipeline_problems,
@@ -107,6 +108,9 @@ class CheckReport:
         environment_unread: environment.json is there but gave no values (not JSON, not
             an object): the values it would define are unset.
         data: the cases and data files the datalists name (those that were read).
+        validate_steps: the training config (as shown) and the image transforms of its
+            ``validate.pre_transforms`` (:func:`.eval_preprocessing.image_steps`), which
+            the validation configs' own are compared with.
     """
 
     problems: list[Problem] = field(default_factory=list)
@@ -116,6 +120,7 @@ class CheckReport:
     network: TrainingNetwork | None = None
     environment_unread: bool = False
     data: DataCounts = field(default_factory=DataCounts)
+    validate_steps: tuple[str, list] | None = None
 
     @property
     def ok(self) -> bool:
@@ -626,6 +631,15 @@ def _check_concrete_values(workspace: Workspace, kind: str, shown: str, raw: dic
             built.built.get("writers"), task, shown, report.network.file))
         report.notes.extend(inferer_task_notes(built.built.get("inferer"), "inferer", task,
                                                shown))
+    if kind == "train" and report.validate_steps is None:
+        # The first candidate of an AutoML config is its default: keep that one.
+        report.validate_steps = (shown, image_steps(shown, "validate.pre_transforms",
+                                                    built.built.get("validate.pre_transforms")))
+    elif kind == "validation" and report.validate_steps is not None:
+        train_file, trained = report.validate_steps
+        report.notes.extend(preprocessing_notes(
+            trained, train_file, image_steps(shown, "pre_transforms",
+                                             built.built.get("pre_transforms")), shown))
     if kind == "validation":
         missing = writers_problem(data, report.network, shown)
         if missing is not None:

@@ -163,3 +163,21 @@ def test_a_refused_default_stays_at_the_component(mmar):
         "num_classes": 2, "blocks_down": "1,2,2"}}))
     [line] = _check(mmar)[1]
     assert line.startswith("config/config_train.json: train.model: SegResnet: blocks_up"), line
+
+
+def test_validation_preprocessing_unlike_training_is_a_note(mmar):
+    def change(config: dict) -> None:
+        config["pre_transforms"][2]["args"]["target_resolution"] = [1.0, 1.0, 1.0]
+        config["pre_transforms"][3]["args"]["a_max"] = 1000
+    edit_json(mmar / "config" / "config_validation.json", change)
+    code, lines, output = _check(mmar)
+    assert (code, lines) == (0, []), output
+    assert ("config/config_validation.json: pre_transforms[2].args.target_resolution: note: "
+            "ScaleByResolution: target_resolution is [1.0, 1.0, 1.0] here but [2.5, 2.5, 3.0] "
+            "in config/config_train.json's validate.pre_transforms: the network is trained and "
+            "validated on images prepared the other way") in output, output
+    assert "pre_transforms[3].args.a_max: note: ScaleIntensityRange: a_max is 1000" in output
+
+
+def test_the_scaffold_preprocessing_agrees(mmar):
+    assert " here but " not in _check(mmar)[2]
