@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import warnings
+
 from typing import Any
 
 from mmarctl.runtime.lazy import keras
 
+from mmarctl.errors import ConfigError
 from mmarctl.runtime import argcheck
 from mmarctl.runtime.networks.base import Network, conv, l2, normalization, output_head
+
+
+#: blocks_up when the config gives none (told apart by identity: a config's "1,1,1" is
+#: another string object).
+_DEFAULT_BLOCKS_UP = "1,1,1"
 
 
 class SegResnet(Network):
@@ -50,7 +58,7 @@ class SegResnet(Network):
     clara_name = "SegResnet"
 
     def __init__(self, num_classes: Any = 2, use_vae: Any = False, blocks_down: Any = "1,2,2,4",
-                 blocks_up: Any = "1,1,1", init_filters: Any = 8, use_group_norm: Any = True,
+                 blocks_up: Any = _DEFAULT_BLOCKS_UP, init_filters: Any = 8, use_group_norm: Any = True,
                  use_group_normG: Any = 8, reg_weight: Any = 1e-5, dropout_prob: Any = 0.2,
                  final_activation: Any = "softmax", data_format: Any = "channels_first") -> None:
         name = self.clara_name
@@ -59,6 +67,13 @@ class SegResnet(Network):
                                 "regularisation branch)", use_vae)
         self.blocks_down = argcheck.as_int_list(blocks_down, component=name, arg="blocks_down",
                                                 minimum=0)
+        if blocks_up is _DEFAULT_BLOCKS_UP and len(self.blocks_down) not in (1, 4):
+            # the user wrote no blocks_up: blame the default, not a value they never wrote
+            raise ConfigError(
+                f"{name}: blocks_up must be set for a blocks_down of {len(self.blocks_down)} "
+                f"levels: its default {_DEFAULT_BLOCKS_UP!r} fits 4 levels, and it needs "
+                f"{len(self.blocks_down) - 1} entries (one per decoder step); Received: "
+                f"blocks_down={blocks_down!r}")
         self.blocks_up = argcheck.as_int_list(blocks_up, component=name, arg="blocks_up",
                                               minimum=0, length=len(self.blocks_down) - 1
                                               if len(self.blocks_down) > 1 else None)
@@ -70,6 +85,8 @@ class SegResnet(Network):
         self.groups = argcheck.as_int(use_group_normG, component=name, arg="use_group_normG",
                                       minimum=1)
         self.norm = "group" if group else "batch"
+        if group:
+            self._warn_reduced_groups()
         self.reg_weight = argcheck.as_float(reg_weight, component=name, arg="reg_weight",
                                             minimum=0)
         self.dropout_prob = argcheck.as_float(dropout_prob, component=name, arg="dropout_prob",
@@ -81,6 +98,29 @@ class SegResnet(Network):
                          use_group_norm=use_group_norm, use_group_normG=use_group_normG,
                          reg_weight=reg_weight, dropout_prob=dropout_prob,
                          final_activation=final_activation, data_format=data_format)
+
+    def _warn_reduced_groups(self) -> None:
+        """Warn (a note in ``check``, a line in train) when ``use_group_normG`` does not
+        divide every level's filters: :func:`.base.normalization` then uses the largest
+        divisor below it there, which is not what the config says (Clara's group norm
+        refuses such a count; earlier configs that relied on the reduction keep running)."""
+        levels = len(self.blocks_down)
+        used = []
+        for level in range(levels):
+            filters = self.init_filters * 2 ** level
+            groups = min(self.groups, filters)
+            while filters % groups:
+                groups -= 1
+            used.append(groups)
+        if all(groups == self.groups for groups in used):
+            return
+        shown = ", ".join(f"{groups} groups on {self.init_filters * 2 ** level} filters"
+                          for level, groups in enumerate(used) if groups != self.groups)
+        warnings.warn(f"{self.clara_name}: use_group_normG {self.groups} does not divide every "
+                      f"level's filters (init_filters {self.init_filters} x 2**level), so those "
+                      f"levels normalise with fewer groups ({shown}); set use_group_normG to a "
+                      f"divisor of init_filters to get {self.groups} groups everywhere",
+                      stacklevel=3)
 
     @property
     def size_divisor(self) -> int:
