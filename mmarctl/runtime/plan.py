@@ -457,7 +457,7 @@ class TrainingPlan:
                                                               self.options.config),
                                    workers=self.backend.size,
                                    settings=shaping_settings(self.resolved.data),
-                                   seed=self.seed),
+                                   seed=self.seed, start=self.options.finetune_from),
                    TensorBoardSummaries(self.checkpoint_dir, self.interval,
                                         fresh=not self.options.resume),
                    HistoryWriter(self.checkpoint_dir,
@@ -465,7 +465,8 @@ class TrainingPlan:
                                  settings=self.options.overrides),
                    # after HistoryWriter: it draws from the line just written
                    LearningCurvesWriter(self.checkpoint_dir),
-                   ProgressCallback("train", enabled=self.options.progress)]
+                   ProgressCallback("finetune" if self.options.finetune_from else "train",
+                                    enabled=self.options.progress)]
         from mmarctl.runtime.training.tracking import tracking_callbacks
 
         own += tracking_callbacks(self)  # last of ours: uploads the curves drawn above

@@ -121,3 +121,26 @@ def test_resume_keeps_the_stopped_runs_seed_and_refuses_another(tmp_path):
     assert build(root, resume=True, seed=3).seed == 3
     with pytest.raises(UsageError, match="trained with seed 3; this command gives --seed 9"):
         build(root, resume=True, seed=9)
+
+
+def test_a_finetune_in_place_keeps_the_checkpoint_it_started_from(tmp_path, caplog):
+    """finetune's default start is models/model.ckpt, which its own best replaces: the
+    starting model is kept in previous_runs/ (hard-linked), and the log says where."""
+    root = make_mmar(tmp_path / "m", config=train_config(epochs=1))
+    build(root, seed=3).run()
+    models = root / "models"
+    before = checkpoint.index_digest(str(models / "model.ckpt"))
+    tuned = build(root, seed=4, finetune_from=str(models / "model.ckpt"),
+                  overrides={"learning_rate": 0.5})
+    with caplog.at_level("INFO", logger="mmarctl.train"):
+        tuned.run()
+    kept = list((models / "previous_runs").glob("*/model.ckpt.index"))
+    assert len(kept) == 1
+    assert checkpoint.index_digest(str(kept[0])[: -len(".index")]) == before
+    assert checkpoint.index_digest(str(models / "model.ckpt")) != before
+    assert any("kept as" in r.getMessage() and "previous_runs" in r.getMessage()
+               for r in caplog.records)
+    # A finetune from elsewhere keeps nothing: it writes nothing over its start.
+    other = make_mmar(tmp_path / "o", config=train_config(epochs=1))
+    build(other, seed=4, finetune_from=str(kept[0])[: -len(".index")]).run()
+    assert not (other / "models" / "previous_runs").exists()

@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import math
 import numbers
+import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +47,10 @@ class CheckpointSaver(Callback):
     def __init__(self, models_dir: Path, model: Any, optimizer: Any,
                  has_metrics: bool, overrides: dict[str, Any] | None = None,
                  resume_with: str = "mmarctl train --resume", workers: int = 1,
-                 settings: dict[str, Any] | None = None, seed: int | None = None) -> None:
+                 settings: dict[str, Any] | None = None, seed: int | None = None,
+                 start: str | None = None) -> None:
         self.models_dir = Path(models_dir)
+        self.start = start  # the checkpoint a finetune starts from (None: not a finetune)
         self.model = model
         self.optimizer = optimizer
         self.has_metrics = has_metrics
@@ -84,6 +88,8 @@ class CheckpointSaver(Callback):
 
     def on_train_begin(self, state: TrainState) -> None:
         self._keep_epoch_start()
+        if self.start is not None:
+            keep_finetune_start(self.models_dir, self.start)
 
     def on_validation_end(self, state: TrainState, metrics: dict[str, float]) -> None:
         value = metrics.get(state.key_metric) if state.key_metric else None
@@ -150,6 +156,52 @@ class CheckpointSaver(Callback):
         where = "after" if state.last_finished_epoch == state.epoch else "in"
         log.warning("%s %s epoch %d; saved a resumable state in %s (continue with `%s`)",
                     what, where, state.epoch + 1, prefix.parent, self.resume_with)
+
+
+def keep_finetune_start(models_dir: Path, start: str) -> Path | None:
+    """Keep the checkpoint a finetune starts from when the run would replace it (its
+    ``model.ckpt`` or ``model_final.ckpt``: finetune's default start is ``model.ckpt``, and
+    the finetune's best, however low, is saved there): hard-linked (or copied) into
+    ``previous_runs/<its last write, UTC>/``, beside the earlier runs' TensorBoard events,
+    with one log line saying where. Returns the kept prefix, or None (nothing to keep)."""
+    from mmarctl.runtime.training.summaries import PREVIOUS_RUNS
+
+    found = checkpoint.checkpoint_prefix(start)
+    if found is None:
+        return None
+    name = Path(start).name if Path(start).name in (BEST, FINAL) else BEST
+    own = {(models_dir / BEST).resolve(), (models_dir / FINAL).resolve()}
+    if Path(start).resolve() not in own and not (Path(start).is_dir()
+                                                 and Path(start).resolve() == models_dir.resolve()):
+        return None  # elsewhere: this run writes nothing over it
+    files = checkpoint.checkpoint_files(found)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(files[0].stat().st_mtime))
+    digest = checkpoint.index_digest(found)
+    folder, number = models_dir / PREVIOUS_RUNS / stamp, 1
+    while checkpoint.exists(folder / name):
+        if checkpoint.index_digest(str(folder / name)) == digest:
+            return folder / name  # kept by an earlier finetune from the same checkpoint
+        number += 1
+        folder = models_dir / PREVIOUS_RUNS / f"{stamp}-{number}"
+    kept = folder / name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        # The data file first: a pair whose .index is there is whole.
+        for source, target in zip(reversed(files), reversed(checkpoint.checkpoint_files(kept))):
+            try:
+                os.link(source, target)  # the saves replace model.ckpt by rename: no copy
+            except OSError:
+                shutil.copyfile(source, target)
+        record = Path(found + checkpoint.NETWORK_SUFFIX)
+        if record.is_file():
+            shutil.copyfile(record, str(kept) + checkpoint.NETWORK_SUFFIX)
+    except OSError as error:
+        log.warning("could not keep the finetune's starting checkpoint %s in %s (%s): this "
+                    "run's best replaces it", found, folder, error.strerror or error)
+        return None
+    log.info("finetune starts from %s: kept as %s (this run's best replaces %s)", found, kept,
+             name)
+    return kept
 
 
 class ProgressCallback(Callback):

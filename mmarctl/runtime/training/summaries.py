@@ -124,11 +124,12 @@ def set_aside_earlier_runs(log_dir: Path) -> Path | None:
     newest = max(path.stat().st_mtime for path in earlier)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(newest))
     folder, number = log_dir / PREVIOUS_RUNS / stamp, 1
-    while folder.exists():
+    # A folder without events is the same run's (a finetune's kept starting checkpoint)
+    while any(folder.glob(EVENT_FILES)):
         number += 1
         folder = log_dir / PREVIOUS_RUNS / f"{stamp}-{number}"
     try:
-        folder.mkdir(parents=True)
+        folder.mkdir(parents=True, exist_ok=True)
         for path in earlier:
             os.replace(path, folder / path.name)
     except OSError as error:
