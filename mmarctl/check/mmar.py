@@ -27,6 +27,7 @@ from mmarctl.check.case_fields import metric_reads
 from mmarctl.check.field_flow import FlowResult, follow, steps_of
 from mmarctl.check.spatial_axes import axis_rules, network_axes_problems
 from mmarctl.check.eval_preprocessing import image_steps, preprocessing_notes
+from mmarctl.check.label_table import label_table_notes, read_datalist
 from mmarctl.check.loss_outputs import loss_output_problems, metric_class_problems
 from mmarctl.check.metric_task import (inferer_task_notes, loss_task_problems,
                                         metric_task_problems, network_pipeline_problems,
@@ -664,6 +665,8 @@ def _check_concrete_values(workspace: Workspace, kind: str, shown: str, raw: dic
     uses = [replace(use, axis_rules=rules.get(use.origin[1].split(".")[0] if use.origin[1]
                                                else "validation", ())) for use in uses]
     uses = [_with_loaders(use, built) for use in uses]
+    if kind == "train" and _classes_given(data):
+        report.notes.extend(_label_table_notes(workspace, uses, shown))
     if kind == "validation" and getattr(report.network, "task", None) == "classification":
         # validate scores the items' class labels with this network: held to its classes
         # as the training config's validation pipeline holds them.
@@ -813,6 +816,17 @@ def _check_network_input(data: dict, built: ConstructorChecker,
     task = getattr(built.built.get("train.image_pipeline"), "task", None)
     return [p for p in off if p], TrainingNetwork(shown, network, dims, channels, task,
                                                   _classes_given(data))
+
+
+def _label_table_notes(workspace: Workspace, uses: list[DataUse], shown: str) -> list[Problem]:
+    """The network's classes against the labels table of the training list's datalist,
+    where its label values reach the loss as loaded (``label_value_classes``)."""
+    for use in uses:
+        if use.origin[1].startswith("train.") and use.label_value_classes:
+            path = Path(use.datalist)
+            return label_table_notes(read_datalist(path), workspace.display(path),
+                                     use.label_value_classes, shown)
+    return []
 
 
 def _classes_given(data: dict) -> bool:

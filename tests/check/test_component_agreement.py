@@ -181,3 +181,18 @@ def test_validation_preprocessing_unlike_training_is_a_note(mmar):
 
 def test_the_scaffold_preprocessing_agrees(mmar):
     assert " here but " not in _check(mmar)[2]
+
+
+def test_a_surplus_class_against_the_labels_table_is_a_note(mmar):
+    _train(mmar, lambda c: c["train"]["model"]["args"].update(num_classes=3))
+    code, lines, output = _check(mmar)
+    assert (code, lines) == (0, []), output
+    assert ("config/config_train.json: train.model.args.num_classes: note: num_classes is 3 "
+            "but the labels table of data/dataset_0.json names 2 (0 background, 1 spleen): "
+            "the network's last 1 class(es) never appear in a label") in output, output
+    assert "labels table" not in _check_fresh_spleen(mmar)
+
+
+def _check_fresh_spleen(root: Path) -> str:
+    _train(root, lambda c: c["train"]["model"]["args"].update(num_classes=2))
+    return _check(root)[2]
