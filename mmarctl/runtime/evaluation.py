@@ -624,6 +624,12 @@ def write_metric_reports(output_dir: Path, metrics: list[Any],
     ``predictions`` (a classification network's, case -> ``truth``, ``predicted``,
     ``score``, ``class_<i>``) is written as ``predictions.csv``, the cases keyed as in
     ``metrics_per_case.csv``.
+
+    ``metrics.json``'s ``"files"`` lists the files written (relative to ``output_dir`` when
+    inside it). A per-metric report or ``predictions.csv`` that the previous run's list
+    names and this run does not write (another metric set, a segmentation run after a
+    classification one) is removed once the new files are in place, so that the folder holds
+    one run's reports; a file validate did not list is never touched.
     """
     skipped = dict(skipped or {})
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -666,12 +672,62 @@ def write_metric_reports(output_dir: Path, metrics: list[Any],
     own_reports = _own_report_files(metrics)
     if predictions is not None:
         own_reports[output_dir / PREDICTIONS_NAME] = _predictions_table(predictions)
+    written = [json_path, per_case_path, text_path, *own_reports]
+    previous = _previous_reports(json_path, output_dir)
+    document["files"] = [_listed_name(path, output_dir) for path in written]
     for folder in {path.parent for path in own_reports}:
         folder.mkdir(parents=True, exist_ok=True)
     _replace_together({per_case_path: table.getvalue(),
                        json_path: json.dumps(document, indent=2) + "\n",
                        text_path: "\n".join(lines) + "\n", **own_reports})
-    return [json_path, per_case_path, text_path, *own_reports]
+    _remove_stale(previous, written, output_dir)
+    return written
+
+
+def _listed_name(path: Path, output_dir: Path) -> str:
+    """``path`` as ``metrics.json``'s ``"files"`` lists it: relative to ``output_dir`` when
+    inside it (the folder can be moved or archived), else absolute."""
+    try:
+        return path.relative_to(output_dir).as_posix()
+    except ValueError:
+        return str(path.resolve())
+
+
+#: The names of validate's own per-run report files that a later run may not write again.
+_RUN_REPORTS = ("_per_case.csv", "_per_class.csv", PREDICTIONS_NAME)
+
+
+def _previous_reports(json_path: Path, output_dir: Path) -> list[Path]:
+    """The per-metric reports and ``predictions.csv`` that the previous run's
+    ``metrics.json`` lists as written (none when it is missing, unreadable or lists none:
+    an older mmarctl's, or a file someone else wrote)."""
+    try:
+        listed = json.loads(json_path.read_text(encoding="utf-8")).get("files")
+    except (OSError, ValueError, AttributeError):
+        return []
+    if not isinstance(listed, list):
+        return []
+    return [output_dir / name for name in listed
+            if isinstance(name, str) and name.endswith(_RUN_REPORTS)
+            and name != "metrics_per_case.csv"]
+
+
+def _remove_stale(previous: list[Path], written: list[Path], output_dir: Path) -> None:
+    """Remove the previous run's reports (``previous``) that this run did not write: their
+    values are of another model or metric set. A file that cannot be removed is one
+    warning line; the new reports stand."""
+    kept = {os.path.normcase(os.path.abspath(path)) for path in written}
+    for path in previous:
+        if os.path.normcase(os.path.abspath(path)) in kept or not path.is_file():
+            continue
+        try:
+            path.unlink()
+        except OSError as error:
+            log.warning("%s is the previous validation's and was not written by this one, "
+                        "but cannot be removed (%s)", path, error.strerror or error)
+        else:
+            log.info("removed %s: the previous validation's, which this one does not "
+                     "write (its metrics differ)", _listed_name(path, output_dir))
 
 
 def _predictions_table(predictions: list[tuple[str, Mapping[str, object]]]) -> str:

@@ -78,3 +78,33 @@ def test_a_metrics_own_report_file_is_one_of_the_set(tmp_path, monkeypatch):
         run(0.75)
     monkeypatch.setattr(os, "replace", real)
     assert (tmp_path / "acc_per_case.csv").read_text() == before
+
+
+def test_the_previous_runs_own_reports_that_this_run_does_not_write_are_removed(tmp_path):
+    """Another metric set (or a segmentation run after a classification one): the earlier
+    run's ``<metric>_per_case.csv`` and ``predictions.csv`` would be read as this run's.
+    Only files the earlier metrics.json lists as written are removed."""
+    from mmarctl.runtime.evaluation import PREDICTIONS_NAME
+    from mmarctl.runtime.metrics.average import ComputeAverage
+
+    def run(name, predictions=None):
+        metric = ComputeAverage(name=name, field="model", report_path=str(tmp_path))
+        metric.update({"model": 0.5, "meta": {"model": {"filename": "case1.nii.gz"}}})
+        return write_metric_reports(tmp_path, [metric], [("case1", [0.5])], {name: 0.5},
+                                    predictions=predictions)
+
+    run("acc", predictions=[("case1", {"truth": 1, "predicted": 0, "class_0": 0.25})])
+    assert (tmp_path / PREDICTIONS_NAME).read_text().splitlines() == [
+        "case,truth,predicted,class_0", "case1,1,0,0.25"]
+    (tmp_path / "mine_per_case.csv").write_text("not validate's\n")
+    written = run("dice")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        (*NAMES, "dice_per_case.csv", "mine_per_case.csv"))
+    assert json.loads((tmp_path / "metrics.json").read_text())["files"] == [
+        p.name for p in written]
+    # a metrics.json without the list (an older mmarctl's): nothing is removed
+    document = json.loads((tmp_path / "metrics.json").read_text())
+    del document["files"]
+    (tmp_path / "metrics.json").write_text(json.dumps(document))
+    run("acc")
+    assert (tmp_path / "dice_per_case.csv").is_file()
