@@ -462,7 +462,7 @@ class TrainingPlan:
                                         fresh=not self.options.resume),
                    HistoryWriter(self.checkpoint_dir,
                                  "finetune" if self.options.finetune_from else "train",
-                                 settings=self.options.overrides),
+                                 settings=self.options.overrides, seed=self.seed),
                    # after HistoryWriter: it draws from the line just written
                    LearningCurvesWriter(self.checkpoint_dir),
                    ProgressCallback("finetune" if self.options.finetune_from else "train",

@@ -144,3 +144,12 @@ def test_a_finetune_in_place_keeps_the_checkpoint_it_started_from(tmp_path, capl
     other = make_mmar(tmp_path / "o", config=train_config(epochs=1))
     build(other, seed=4, finetune_from=str(kept[0])[: -len(".index")]).run()
     assert not (other / "models" / "previous_runs").exists()
+
+
+def test_the_summary_records_the_seed(tmp_path):
+    """`compare` can tell two runs of other seeds apart (the seed is no --set value)."""
+    from mmarctl.run_records import SUMMARY
+
+    root = make_mmar(tmp_path / "m", config=train_config(epochs=1))
+    build(root, seed=7).run()
+    assert json.loads((root / "models" / SUMMARY).read_text())["seed"] == 7

@@ -55,9 +55,10 @@ class HistoryWriter(Callback):
     ``models/training_summary.json`` at the end, on interrupt and on failure (chief only)."""
 
     def __init__(self, models_dir: Path, phase: str = "train",
-                 settings: Mapping[str, Any] | None = None) -> None:
+                 settings: Mapping[str, Any] | None = None, seed: int | None = None) -> None:
         self.models_dir = Path(models_dir)
         self.phase = phase
+        self.seed = seed  # --seed, else the config's determinism (None: unseeded)
         # The run's --set values (with --epochs/--learning-rate): what it trained with
         # beyond its config files, for `mmarctl compare` (JSON values only).
         self.settings = {key: value for key, value in (settings or {}).items()
@@ -106,6 +107,7 @@ class HistoryWriter(Callback):
                    "seconds": round(time.monotonic() - self._started, 3)}
         if self.settings:
             summary["settings"] = self.settings
+        summary["seed"] = self.seed
         if self.base_settings is not None:
             summary["base_settings"] = self.base_settings
         if error is not None:
