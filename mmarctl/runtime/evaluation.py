@@ -543,7 +543,12 @@ def _one(samples: list[dict]) -> dict:
 def _classification_row(output_dir: Path, case: str, scores: np.ndarray, first: bool,
                         file: str | None = None) -> Path:
     """Append one case's class scores to ``classification_results.csv`` (``file``: the
-    validation config, named when a segmentation output has no writer)."""
+    validation config, named when a segmentation output has no writer).
+
+    The columns are ``WriteClassificationResult``'s (``image``, ``class_0`` ...), so a
+    script reads either file; the run's first row replaces an earlier run's file, with the
+    writer's warning naming the predictions it held (one file per run).
+    """
     path = output_dir / "classification_results.csv"
     output_dir.mkdir(parents=True, exist_ok=True)
     scores = np.asarray(scores).reshape(-1) if np.asarray(scores).size < 1000 else None
@@ -552,10 +557,14 @@ def _classification_row(output_dir: Path, case: str, scores: np.ndarray, first: 
                           file=file, json_path="writers" if file else None,
                           hint='add a writer such as {"name": "WriteNifti", "args": '
                                '{"field": "model", "write_path": "{MMAR_EVAL_OUTPUT_PATH}"}}')
+    if first:
+        from mmarctl.runtime.writers.classification import _warn_replaced
+
+        _warn_replaced(path)
     with path.open("w" if first else "a", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         if first:
-            writer.writerow(["case", *[f"class_{i}" for i in range(scores.size)]])
+            writer.writerow(["image", *[f"class_{i}" for i in range(scores.size)]])
         writer.writerow([case, *[f"{v:.6g}" for v in scores]])
     return path
 

@@ -31,3 +31,25 @@ def test_a_fresh_folder_is_not_warned_of(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="mmarctl.writers"):
         WriteClassificationResult("model", str(tmp_path)).write(_sample("a.nii.gz", [1.0]))
     assert not caplog.records
+
+
+def test_infer_without_writers_warns_alike_and_names_the_column_alike(tmp_path, caplog):
+    """infer's own classification_results.csv (a config without writers) is replaced with
+    the writer's warning, and its first column is the writer's ``image``: a script reads
+    either file."""
+    import csv
+
+    from mmarctl.runtime.evaluation import _classification_row
+
+    _classification_row(tmp_path, "/d/a.nii.gz", np.array([0.2, 0.8]), first=True)
+    _classification_row(tmp_path, "/d/b.nii.gz", np.array([0.4, 0.6]), first=False)
+    with caplog.at_level(logging.WARNING, logger="mmarctl.writers"):
+        path = _classification_row(tmp_path, "/d/c.nii.gz", np.array([0.5, 0.5]), first=True)
+    (record,) = caplog.records
+    assert "classification_results.csv held 2 earlier prediction(s) (a.nii.gz, b.nii.gz): " \
+           "replaced by this run's" in record.getMessage()
+    with path.open(newline="") as handle:
+        ours = list(csv.reader(handle))
+    WriteClassificationResult("model", str(tmp_path)).write(_sample("/d/c.nii.gz", [0.5, 0.5]))
+    with (tmp_path / "preds_model.csv").open(newline="") as handle:
+        assert list(csv.reader(handle))[0] == ours[0] == ["image", "class_0", "class_1"]
