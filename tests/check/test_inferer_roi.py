@@ -55,7 +55,7 @@ def test_a_broken_network_is_reported_once_not_against_the_window(mmar):
     edit_json(mmar / "config" / "config_train.json",
               lambda c: c["train"]["model"]["args"].update(nf_dec="64,32"))
     problems = _problems(mmar)
-    assert len(problems) == 1 and problems[0].startswith("train.model:"), problems
+    assert len(problems) == 1 and problems[0].startswith("train.model.args.nf_dec:"), problems
 
 
 def test_a_whole_image_inferer_has_no_window_to_check(mmar):
