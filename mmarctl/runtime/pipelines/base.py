@@ -544,7 +544,25 @@ class ImagePipeline(Component):
                             f"{self.image_channels}",
                             hint="set output_image_channels in the image pipeline to the "
                                  "channels the network should take")
+        self.check_crop_size(arrays["image"].shape[:-1], case_name(samples[0]))
         return {k: v.shape for k, v in arrays.items()}
+
+    def check_crop_size(self, spatial: tuple[int, ...], case: str) -> None:
+        """Warn, once, when patches do not have the spatial shape ``output_crop_size`` says
+        (its entries > 0): the network's input, and the model export writes, are built for
+        that size (Clara's pipeline outputs it), so a network trained on 64x64 patches would
+        otherwise be exported for 32x32 input without a word."""
+        crop = self.output_crop_size
+        if not isinstance(crop, list) or len(crop) != len(spatial) or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in crop):
+            return  # no crop size, or one whose length other checks refuse
+        if all(v <= 0 or v == s for v, s in zip(crop, spatial)):
+            return
+        logging.getLogger("mmarctl.data").warning(
+            "case %s: the transforms give patches of spatial shape %s but output_crop_size "
+            "is %s, the size the network's input (and export's model input) is built for; "
+            "make output_crop_size the size the crop / resize transforms give",
+            case, tuple(spatial), crop)
 
     def steps_per_epoch(self) -> int:
         """Batches per epoch (after :meth:`preflight` learned the patches per item)."""
