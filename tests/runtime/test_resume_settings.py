@@ -263,3 +263,16 @@ def test_a_new_run_says_it_discards_a_stopped_one(tmp_path, caplog, monkeypatch)
     assert f"`mmarctl train {root} --resume`" in result.output
     result = CliRunner().invoke(app, ["train", str(root), "--resume"])
     assert "holds a stopped run" not in result.output
+
+
+def test_an_edited_network_argument_is_named_as_itself_with_both_values(tmp_path, caplog):
+    root = _stopped_run(tmp_path, caplog)
+    path = root / "config" / "config_train.json"
+    config = json.loads(path.read_text())
+    config["train"]["model"]["args"].update(num_classes=3, width="8,16,16,32")
+    path.write_text(json.dumps(config))
+    with pytest.raises(UsageError) as info:
+        _resume(root)
+    assert info.value.message == (
+        "--resume: config/config_train.json changed since the run stopped: "
+        "train.model.args.num_classes 2 -> 3, train.model.args.width unset -> \"8,16,16,32\"")

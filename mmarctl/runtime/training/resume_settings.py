@@ -233,8 +233,25 @@ def resume_seed(saved: Mapping[str, Any] | None, given: int | None) -> int | Non
 
 
 def _brief(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, default=str)
-    return text if len(text) <= 60 else text[:57] + "..."
+    # A leaf's whole value (:func:`_differences`): cut short, it hid what differed.
+    return "unset" if value is _UNSET else json.dumps(value, sort_keys=True, default=str)
+
+
+_UNSET = object()
+
+
+def _differences(key: str, before: Any, now: Any) -> list[tuple[str, Any, Any]]:
+    """The leaves where two settings differ, by JSON path (``train.model.args.nf_enc``):
+    an edited network argument is named as itself, not as the whole ``train.model``."""
+    if _same(before, now):
+        return []
+    if isinstance(before, Mapping) and isinstance(now, Mapping):
+        found: list[tuple[str, Any, Any]] = []
+        for name in sorted(set(before) | set(now), key=str):
+            found += _differences(f"{key}.{name}", before.get(name, _UNSET),
+                                  now.get(name, _UNSET))
+        return found
+    return [(key, before, now)]
 
 
 def resume_overrides(workspace: Any, config: str, given: Mapping[str, Any],
@@ -289,13 +306,13 @@ def resume_overrides(workspace: Any, config: str, given: Mapping[str, Any],
     before = saved.get("settings")
     if isinstance(before, Mapping):
         now = shaping_settings(workspace.resolve(config, merged).data)
-        changed = [key for key in sorted(set(before) | set(now))
-                   if not _same(before.get(key), now.get(key))]
+        changed = [leaf for key in sorted(set(before) | set(now))
+                   for leaf in _differences(key, before.get(key, _UNSET),
+                                            now.get(key, _UNSET))]
         if changed:
             raise UsageError(
                 f"--resume: {shown} changed since the run stopped: " + ", ".join(
-                    f"{key} {_brief(before.get(key))} -> {_brief(now.get(key))}"
-                    for key in changed),
+                    f"{key} {_brief(was)} -> {_brief(is_)}" for key, was, is_ in changed),
                 hint="put the stopped run's values back to continue it, or start a new run "
                      "without --resume")
     return merged, notes, saved
