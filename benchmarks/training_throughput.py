@@ -2,9 +2,11 @@
 
 Clones the spleen scaffold into a temporary folder and writes synthetic data with
 ``mmarctl data synth`` once. Then, for each precision (default float32 and bfloat16), a
-fresh process trains a warm-up epoch (tracing, cache filling), measures ``--epochs`` more,
-times the validation inferer (sliding window) on one validation volume, and measures the
-machine's matmul rate in the same precision. One table puts the precisions side by side:
+fresh process trains a warm-up epoch (tracing, cache filling), measures ``--epochs`` more and
+times the validation inferer (sliding window) on one validation volume. One more fresh
+process then measures the machine's matmul rate in each precision the runs computed in
+(``benchmarks/roofline.py``: never inside a training process, whose busy TensorFlow thread
+pools slowed NumPy's 256^2 product 100x). One table puts the precisions side by side:
 
 * training patches/s over the whole loop, and the speed-up of each precision over float32;
   then the same for the compiled step alone (the engine's time inside it): the loop also
@@ -21,23 +23,27 @@ machine's matmul rate in the same precision. One table puts the precisions side 
   x 2 FLOPs), both as the network defines them (what a plain graph computes: an effective
   rate) and as the runtime computes them (decoder joins at low resolution do fewer), beside
   the best square matmul in the same precision (NumPy float32; TensorFlow bfloat16 via
-  ``tf.linalg.matmul`` on bf16 tensors), and the computed rate's share of it;
+  ``tf.linalg.matmul`` on bf16 tensors), and the computed rate's share of it (a share over
+  100 % is marked ``?`` with a line saying the limit is suspect: a training step cannot beat
+  the machine's matmul);
 * peak memory (max RSS of each precision's process).
 
 Precision ``bfloat16`` runs with ``--amp``; :mod:`mmarctl.runtime.precision` decides what
 that means on the machine (bfloat16 on a CPU with AVX-512 BF16 / AMX, float16 on a GPU,
 float32 otherwise); the table's last row says what each column ran in and why.
 
-Usage: python benchmarks/training_throughput.py [--cases 8] [--size 64] [--epochs 5]
-                                                [--precisions float32,bfloat16] [--jit]
-                                                [--infer-shape 224,224,112]
-Smoke test: python benchmarks/training_throughput.py --cases 4 --size 24 --epochs 1 --matmul 256
-            --infer-shape 32,32,32
+Usage (from the checkout's root, with the checkout's venv):
+  .venv/bin/python benchmarks/training_throughput.py [--cases 8] [--size 64] [--epochs 5]
+      [--precisions float32,bfloat16] [--matmul 2048] [--jit] [--infer-shape 224,224,112]
+Smoke test (about a minute):
+  .venv/bin/python benchmarks/training_throughput.py --cases 4 --size 24 --epochs 1 \
+      --matmul 256 --infer-shape 32,32,32
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import resource
 import shutil
@@ -61,9 +67,10 @@ INFER_SHAPE = (224, 224, 112)
 
 
 def measure(workspace_dir: Path, precision: str, epochs: int, jit: bool,
-            matmul_n: int, infer_shape: tuple[int, ...] = INFER_SHAPE) -> dict:
-    """Train, infer and time the matmul limit in ``precision``, in this process."""
-    from roofline import count_macs, matmul_gflops, step_gflops
+            infer_shape: tuple[int, ...] = INFER_SHAPE) -> dict:
+    """Train and infer in ``precision``, in this process (the matmul limit is timed in a
+    process of its own: :func:`matmul_limits`)."""
+    from roofline import count_macs, step_gflops
 
     from mmarctl.workspace import Workspace
 
@@ -106,8 +113,6 @@ def measure(workspace_dir: Path, precision: str, epochs: int, jit: bool,
     macs = count_macs(plan.model, (*patch, channels))
     computed_macs = count_macs(plan.model, (*patch, channels), as_computed=True)
     achieved = step_gflops(macs, patches_per_s)
-    compute = plan.precision.compute_dtype
-    limit = matmul_gflops(compute, matmul_n)
     return {
         "precision": precision, "used": plan.precision.reason,
         "patches_per_s": patches_per_s, "wait_share": wait_share,
@@ -115,10 +120,9 @@ def measure(workspace_dir: Path, precision: str, epochs: int, jit: bool,
         "voxels_per_s": float(np.prod(image.shape[1:-1])) / infer_s,
         "volume": list(image.shape[1:-1]), "patch": list(patch),
         "big_voxels_per_s": float(np.prod(infer_shape)) / big_s, "big_volume": list(infer_shape),
-        "forward_macs": macs, "step_gflops": achieved, "matmul_gflops": limit,
+        "forward_macs": macs, "step_gflops": achieved, "compute": plan.precision.compute_dtype,
         "computed_forward_macs": computed_macs,
         "computed_step_gflops": step_gflops(computed_macs, patches_per_s),
-        "matmul_source": "numpy float32" if compute == "float32" else f"tf {compute}",
         "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
@@ -137,8 +141,7 @@ def best_inference_seconds(inferer, predict, volume, repeats: int = 3) -> float:
 def _child(workspace_dir: Path, precision: str, args: argparse.Namespace) -> dict:
     """:func:`measure` in a fresh process: Keras' policy and the memory peak are per process."""
     command = [sys.executable, __file__, "--one", precision, "--workspace", str(workspace_dir),
-               "--epochs", str(args.epochs), "--matmul", str(args.matmul),
-               "--infer-shape", args.infer_shape]
+               "--epochs", str(args.epochs), "--infer-shape", args.infer_shape]
     if args.jit:
         command.append("--jit")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -148,8 +151,41 @@ def _child(workspace_dir: Path, precision: str, args: argparse.Namespace) -> dic
     return run_child(command, what=precision, env=env)
 
 
+def matmul_limits(results: list[dict], n: int) -> None:
+    """Each result's matmul limit in the dtype it computed in, timed by ``roofline.py`` in
+    one fresh process (float32 first, before TensorFlow starts a thread pool); adds
+    ``matmul_gflops`` and ``matmul_source`` to each result."""
+    dtypes = sorted({r["compute"] for r in results}, key=lambda d: d != "float32")
+    roofline = str(Path(__file__).resolve().parent / "roofline.py")
+    rates = run_child([sys.executable, roofline, "--n", str(n), "--dtypes", ",".join(dtypes),
+                       "--result"], what="matmul limit")
+    for r in results:
+        r["matmul_gflops"] = rates[r["compute"]]["gflops"]
+        r["matmul_source"] = rates[r["compute"]]["source"]
+
+
+def share_cells(results: list[dict]) -> tuple[list[str], list[str]]:
+    """The "share of the limit" cells (computed step GFLOP/s / matmul GFLOP/s) and a line for
+    each share over 100 %: a step cannot beat the machine's matmul, so the limit is suspect."""
+    cells, warnings = [], []
+    for r in results:
+        share = r["computed_step_gflops"] / r["matmul_gflops"] if r["matmul_gflops"] else math.inf
+        if share <= 1:
+            cells.append(f"{100 * share:.0f}%")
+            continue
+        cells.append(f"{100 * share:.0f}%?" if math.isfinite(share) else "?")
+        warnings.append(
+            f"{r['precision']}: the step's {r['computed_step_gflops']:.1f} GFLOP/s is over the "
+            f"measured matmul limit ({r['matmul_gflops']:.1f} GFLOP/s): the limit is suspect "
+            "(a loaded machine, or --matmul too small); time it alone with "
+            "benchmarks/roofline.py")
+    return cells, warnings
+
+
 def print_table(results: list[dict], args: argparse.Namespace) -> None:
+    """The precisions side by side, one row per measure, then what each column ran in."""
     first = results[0]
+    shares, suspect = share_cells(results)
     base = next((r for r in results if r["precision"] == "float32"), first)
     patch = "x".join(map(str, first["patch"]))
     rows = [
@@ -179,9 +215,7 @@ def print_table(results: list[dict], args: argparse.Namespace) -> None:
          " (low-resolution decoder joins)"),
         ("matmul GFLOP/s", [f"{r['matmul_gflops']:.1f}" for r in results],
          f"best {args.matmul}^2 matmul: " + ", ".join(r["matmul_source"] for r in results)),
-        ("share of the limit",
-         [f"{100 * r['computed_step_gflops'] / r['matmul_gflops']:.0f}%" for r in results],
-         "step (computed) / matmul, same precision"),
+        ("share of the limit", shares, "step GFLOP/s, computed / matmul, same precision"),
         ("peak memory", [f"{r['peak_mib']:,.0f} MiB" for r in results], "max RSS per process"),
     ]
     width = max(14, *(len(r["precision"]) for r in results))
@@ -190,6 +224,8 @@ def print_table(results: list[dict], args: argparse.Namespace) -> None:
           + "  note")
     for name, values, note in rows:
         print(f"{name:<22} " + " ".join(f"{v:>{width}}" for v in values) + f"  {note}")
+    for line in suspect:
+        print(line)
     for r in results:
         print(f"{r['precision']}: ran {r['used']}")
     print(f"({args.epochs} measured epochs, {args.cases} cases of {args.size}^3, "
@@ -220,7 +256,7 @@ def main() -> int:
     parser.add_argument("--workspace", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:  # a measuring process
-        print_result(measure(args.workspace, args.one, args.epochs, args.jit, args.matmul,
+        print_result(measure(args.workspace, args.one, args.epochs, args.jit,
                              parse_shape(args.infer_shape)))
         return 0
     precisions = [p.strip() for p in args.precisions.split(",") if p.strip()]
@@ -237,6 +273,7 @@ def main() -> int:
             subprocess.run([sys.executable, "-m", "mmarctl", *command], check=True,
                            stdout=subprocess.DEVNULL)
         results = [_child(workspace_dir, p, args) for p in precisions]
+        matmul_limits(results, args.matmul)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     print_table(results, args)
