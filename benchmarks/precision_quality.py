@@ -13,9 +13,11 @@ the final model's ``mmarctl validate`` Dice (on the input grid, same precision) 
 training time; then, per seed, the bfloat16 minus float32 differences and whether each is
 within ``--tolerance`` (default 0.01). Exit status 0 when every difference is within it.
 
-Usage: python benchmarks/precision_quality.py [--cases 12] [--size 64] [--epochs 40]
-                                              [--seeds 0,1] [--tolerance 0.01]
-Smoke test: python benchmarks/precision_quality.py --quick   (4 cases of 24^3, 1 epoch, 1 seed)
+Usage (from the checkout's root, with the checkout's venv):
+  .venv/bin/python benchmarks/precision_quality.py [--cases 12] [--size 64] [--epochs 40]
+      [--seeds 0,1] [--tolerance 0.01]
+Smoke test (4 cases of 24^3, 1 epoch, 1 seed):
+  .venv/bin/python benchmarks/precision_quality.py --quick
 """
 
 from __future__ import annotations
