@@ -84,7 +84,9 @@ def _run_and_report(request: AutomlRequest) -> None:
         from mmarctl.errors import RuntimeFailure
 
         raise RuntimeFailure(f"no trial completed; see {results} and each trial's train.log")
-    validated = (f" (validate: {validation['metric']:.4f})"
+    precision = str(validation.get("precision") or "").split(":")[0]
+    validated = (f" (validate: {validation['metric']:.4f}"
+                 f"{f', {precision}' if precision else ''})"
                  if validation.get("metric") is not None else "")
     out.print(f"results in {results}; best trial {best.number}: "
               f"{best.key_metric or 'metric'}={best.metric:.4f}{validated}, MMAR {best.mmar}",

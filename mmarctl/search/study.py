@@ -64,6 +64,14 @@ def import_optuna() -> Any:
 
 
 @dataclass
+
+def study_amp(train_flags: list[str]) -> bool | None:
+    """The study's ``--amp``/``--no-amp`` as the trial MMARs' ``use_amp`` (None: neither
+    given, the config's own ``use_amp`` stands), so a trial's commands/train.sh trains in
+    the precision its trial did."""
+    flag = next((f for f in train_flags if f in ("--amp", "--no-amp")), None)
+    return {"--amp": True, "--no-amp": False}.get(flag) if flag else None
+
 class StudyOptions:
     """What ``mmarctl automl`` was asked for (already checked)."""
 
@@ -565,7 +573,8 @@ class Study:
         else:
             mmar = create_trial_mmar(
                 self.workspace, self.study_dir / name, self.options.config_name,
-                concrete, provenance, overrides=overrides, seed=self.options.seed)
+                concrete, provenance, overrides=overrides, seed=self.options.seed,
+                amp=study_amp(self.options.train_flags))
         trial.set_user_attr("mmar", str(mmar.root))
         trial.set_user_attr("slot", slot.index)
         self.events.trial_started(trial.number, values, slot)

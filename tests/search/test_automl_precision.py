@@ -88,3 +88,11 @@ def test_a_trial_mmar_keeps_the_study_amp_as_use_amp(tmp_path):
                               {"use_amp": False}, {})
     assert json.loads((plain.root / "config" / "config_train.json").read_text())["use_amp"] \
         is False
+
+
+def test_the_study_flag_is_the_trials_use_amp():
+    from mmarctl.search.study import study_amp
+
+    assert study_amp(["--tracking", "mlflow", "--amp"]) is True
+    assert study_amp(["--no-amp"]) is False
+    assert study_amp(["--tracking", "none"]) is None  # the config's own use_amp stands
