@@ -8,4 +8,5 @@ A writer is called as ``writer.write(sample, out_dir=None)`` and returns the pat
 NAMES: dict[str, str] = {
     "WriteNifti": "nifti:WriteNifti",
     "WriteClassificationResult": "classification:WriteClassificationResult",
+    "WritePng": "png:WritePng",
 }
