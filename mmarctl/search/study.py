@@ -63,8 +63,6 @@ def import_optuna() -> Any:
     return optuna
 
 
-@dataclass
-
 def study_amp(train_flags: list[str]) -> bool | None:
     """The study's ``--amp``/``--no-amp`` as the trial MMARs' ``use_amp`` (None: neither
     given, the config's own ``use_amp`` stands), so a trial's commands/train.sh trains in
@@ -72,6 +70,8 @@ def study_amp(train_flags: list[str]) -> bool | None:
     flag = next((f for f in train_flags if f in ("--amp", "--no-amp")), None)
     return {"--amp": True, "--no-amp": False}.get(flag) if flag else None
 
+
+@dataclass
 class StudyOptions:
     """What ``mmarctl automl`` was asked for (already checked)."""
 
