@@ -132,11 +132,12 @@ def test_the_cli_refuses_a_resume_with_other_values_in_one_line(tmp_path, caplog
     from mmarctl.cli import app
 
     root = _stopped_run(tmp_path, caplog, epochs=3)
-    result = CliRunner().invoke(app, ["train", str(root), "--resume", "--set", "X=1",
-                                      "--epochs", "2"])
+    result = CliRunner().invoke(app, ["train", str(root), "--resume", "--set",
+                                      "num_training_epoch_per_valid=2", "--epochs", "2"])
     assert result.exit_code == 2
-    assert ("--resume: the stopped run was started with X unset, epochs=3; this command "
-            "gives X=1, epochs=2") in result.output
+    assert ("--resume: the stopped run was started with num_training_epoch_per_valid unset, "
+            "epochs=3; this command gives num_training_epoch_per_valid=2, epochs=2"
+            ) in result.output
     assert "Traceback" not in result.output
     result = CliRunner().invoke(app, ["train", str(root), "--resume", "--epochs", "4"])
     assert result.exit_code == 0, result.output
@@ -276,3 +277,16 @@ def test_an_edited_network_argument_is_named_as_itself_with_both_values(tmp_path
     assert info.value.message == (
         "--resume: config/config_train.json changed since the run stopped: "
         "train.model.args.num_classes 2 -> 3, train.model.args.width unset -> \"8,16,16,32\"")
+
+
+def test_a_set_key_no_config_reads_is_refused_as_such_and_a_config_value_is_named(
+        tmp_path, caplog):
+    from mmarctl.errors import ConfigError
+
+    root = _stopped_run(tmp_path, caplog)  # learning_rate 0.05 from its config
+    with pytest.raises(ConfigError, match="nf_enc is read by no config"):
+        _resume(root, **{"train.model.args.nf_enc": "8,16"})
+    with pytest.raises(UsageError) as info:
+        _resume(root, learning_rate=0.01)
+    assert info.value.message == ("--resume: the stopped run was started with learning_rate "
+                                  "0.05 (its config's); this command gives learning_rate=0.01")

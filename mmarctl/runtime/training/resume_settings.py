@@ -166,8 +166,12 @@ def _same(a: Any, b: Any) -> bool:
                                                                        default=str)
 
 
-def _shown(key: str, values: Mapping[str, Any]) -> str:
+def _shown(key: str, values: Mapping[str, Any],
+           configured: Mapping[str, Any] | None = None) -> str:
     if key not in values:
+        if isinstance(configured, Mapping) and key in configured:
+            # Not a --set value, but what the run trained with: its config's.
+            return f"{key} {json.dumps(configured[key], default=str)} (its config's)"
         return f"{key} unset"
     return f"{key}={json.dumps(values[key], default=str)}"
 
@@ -198,9 +202,10 @@ def merge_overrides(saved: Mapping[str, Any], given: Mapping[str, Any]
     if differ or lowered:
         keys = differ + (["epochs"] if lowered else [])
         was = {**stored, "epochs": run_epochs}
+        configured = saved.get("settings")
         raise UsageError(
             "--resume: the stopped run was started with "
-            + ", ".join(_shown(key, was) for key in keys) + "; this command gives "
+            + ", ".join(_shown(key, was, configured) for key in keys) + "; this command gives "
             + ", ".join(_shown(key, given) for key in keys),
             hint="leave them out to continue with the run's own values (only epochs may "
                  "differ, and only upward), or start a new run without --resume")
@@ -209,6 +214,25 @@ def merge_overrides(saved: Mapping[str, Any], given: Mapping[str, Any]
         note = (f"note: --resume trains longer than the stopped run: epochs {run_epochs} -> "
                 f"{epochs} (the learning-rate schedule now spans {epochs} epochs)")
     return merged, note
+
+
+def _require_read_keys(workspace: Any, config: str, new: Mapping[str, Any]) -> None:
+    """A ``--set`` key that no config reads is refused as without ``--resume`` (a typo is
+    a typo), before it is compared with the stopped run's values.
+
+    Raises:
+        ConfigError: ``--set: KEY: KEY is read by no config ...``.
+    """
+    if not new:
+        return
+    from mmarctl.check.mmar import CheckReport, check_overrides, read_environment
+    from mmarctl.errors import ConfigError
+
+    env = read_environment(workspace, CheckReport())
+    problems = check_overrides(new, env, [("train", workspace.config_path(config))], workspace)
+    if problems:
+        first = problems[0]
+        raise ConfigError(first.message, file=first.file, json_path=first.json_path or None)
 
 
 def resume_seed(saved: Mapping[str, Any] | None, given: int | None) -> int | None:
@@ -282,6 +306,7 @@ def resume_overrides(workspace: Any, config: str, given: Mapping[str, Any],
                  f"MMAR_CKPT={shell_word(resume_dir / 'model.ckpt')}")
     stored = {k: v for k, v in saved["overrides"].items() if k != LAUNCHER_MARKER}
     mine = {k: v for k, v in given.items() if k != LAUNCHER_MARKER}
+    _require_read_keys(workspace, config, {k: v for k, v in mine.items() if k not in stored})
     merged, note = merge_overrides({**saved, "overrides": stored}, mine)
     notes = [note] if note else []
     shown = workspace.display(workspace.config_path(config))
