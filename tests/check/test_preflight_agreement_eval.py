@@ -269,7 +269,7 @@ def test_infer_with_input_files_reads_no_datalist(spleen, tmp_path, no_tf):
     assert NO_TENSORFLOW in done.stderr, done.stderr
     _validation(lambda c: c["inferer"]["args"].update(overlap=2))(root)
     done = run_verb("infer", root, "--input", str(image), env=no_tf)
-    assert done.returncode == 1 and "inferer: TFScanWindowInferer: overlap" in done.stderr
+    assert done.returncode == 1 and "inferer.args.overlap: TFScanWindowInferer: overlap" in done.stderr
     assert NO_TENSORFLOW not in done.stderr
 
 
