@@ -399,6 +399,16 @@ class TrainingPlan:
                               f"{old}; the global batch changes): the learning-rate schedule "
                               f"goes on from epoch {state.start_epoch + 1} of {epochs}",
                               markup=False, highlight=False)
+            elif backend.is_chief:
+                from mmarctl.runtime.training.resume_settings import (training_data,
+                                                                      training_data_note)
+
+                note = training_data_note(stopped, training_data(
+                    data, len(pipeline.items()), steps), backend.size)
+                if note:
+                    from mmarctl.console import err
+
+                    err.print(note, markup=False, highlight=False)
             optimizer.iterations.assign(position)
             state.best_metric = float(saved.get("best_metric", -math.inf))
             state.best_epoch = int(saved.get("best_epoch", -1))
@@ -449,7 +459,8 @@ class TrainingPlan:
         own: list[Any] = []
         if self.backend.is_chief:
             has_metrics = bool(self.validation and self.validation["metrics"])
-            from mmarctl.runtime.training.resume_settings import shaping_settings
+            from mmarctl.runtime.training.resume_settings import (shaping_settings,
+                                                                  training_data)
 
             own = [CheckpointSaver(self.checkpoint_dir, self.model, self.optimizer,
                                    has_metrics, overrides=self.options.overrides,
@@ -457,7 +468,10 @@ class TrainingPlan:
                                                               self.options.config),
                                    workers=self.backend.size,
                                    settings=shaping_settings(self.resolved.data),
-                                   seed=self.seed, start=self.options.finetune_from),
+                                   seed=self.seed, start=self.options.finetune_from,
+                                   training_data=training_data(
+                                       self.resolved.data, len(self.pipeline.items()),
+                                       self.state.steps_per_epoch)),
                    TensorBoardSummaries(self.checkpoint_dir, self.interval,
                                         fresh=not self.options.resume),
                    HistoryWriter(self.checkpoint_dir,

@@ -290,3 +290,17 @@ def test_a_set_key_no_config_reads_is_refused_as_such_and_a_config_value_is_name
         _resume(root, learning_rate=0.01)
     assert info.value.message == ("--resume: the stopped run was started with learning_rate "
                                   "0.05 (its config's); this command gives learning_rate=0.01")
+
+
+def test_a_changed_training_list_is_noted_with_the_steps_per_epoch(tmp_path, caplog, capsys):
+    root = _stopped_run(tmp_path, caplog)  # 4 items, 2 steps per epoch
+    saved = read_run_settings(root / "models" / "resume")["training_data"]
+    assert saved["items"] == 4 and saved["steps_per_epoch"] == 2
+    datalist = root / "data" / "dataset.json"
+    lists = json.loads(datalist.read_text())
+    lists["training"] *= 2
+    datalist.write_text(json.dumps(lists))
+    capsys.readouterr()
+    _resume(root)
+    assert ("note: --resume: the training data changed: the training list has 8 items, the "
+            "stopped run had 4 (steps per epoch 2 -> 4)") in capsys.readouterr().err

@@ -42,7 +42,8 @@ LAUNCHER_MARKER = "multi_gpu"
 def write_run_settings(resume_dir: Path, overrides: Mapping[str, Any], epochs: int, *,
                        workers: int = 1, settings: Mapping[str, Any] | None = None,
                        finished_epochs: int | None = None,
-                       resume_with: str | None = None, seed: int | None = None) -> Path:
+                       resume_with: str | None = None, seed: int | None = None,
+                       training_data: Mapping[str, Any] | None = None) -> Path:
     """Write ``run.json`` in ``resume_dir`` atomically (a reader sees the old file or the new).
 
     Args:
@@ -54,6 +55,7 @@ def write_run_settings(resume_dir: Path, overrides: Mapping[str, Any], epochs: i
         resume_with: the command that continues it.
         seed: the seed it trained with (``--seed``, else the config's ``determinism``;
             None: unseeded); a plain ``--resume`` trains on with it.
+        training_data: :func:`training_data` of the run (its datalist, items, steps).
 
     Returns:
         the file written.
@@ -72,6 +74,8 @@ def write_run_settings(resume_dir: Path, overrides: Mapping[str, Any], epochs: i
     if resume_with:
         payload["resume_with"] = resume_with
     payload["seed"] = None if seed is None else int(seed)
+    if training_data is not None:
+        payload["training_data"] = dict(training_data)
     try:
         tmp.write_text(json.dumps(payload, indent=1, sort_keys=True, default=str) + "\n")
         os.replace(tmp, path)
@@ -214,6 +218,42 @@ def merge_overrides(saved: Mapping[str, Any], given: Mapping[str, Any]
         note = (f"note: --resume trains longer than the stopped run: epochs {run_epochs} -> "
                 f"{epochs} (the learning-rate schedule now spans {epochs} epochs)")
     return merged, note
+
+
+def training_data(config: Mapping[str, Any], items: int, steps: int) -> dict[str, Any]:
+    """What a run trains on, kept in ``run.json``: the training datalist (as resolved),
+    its list key, this process's item count and the steps per epoch."""
+    train = config.get("train") if isinstance(config.get("train"), Mapping) else {}
+    pipeline = train.get("image_pipeline") if isinstance(train, Mapping) else None
+    args = pipeline.get("args") if isinstance(pipeline, Mapping) else None
+    args = args if isinstance(args, Mapping) else {}
+    return {"datalist": str(args.get("data_list_file_path")),
+            "list_key": str(args.get("data_list_key", "training")),
+            "items": int(items), "steps_per_epoch": int(steps)}
+
+
+def training_data_note(saved: Mapping[str, Any] | None, now: Mapping[str, Any],
+                       workers: int) -> str | None:
+    """A note when a resumed run trains on other data than the stopped one (another
+    datalist, or items added or removed): its steps per epoch, and so the schedule's
+    pace, change. None when the same, unknown, or told by the workers note instead."""
+    before = (saved or {}).get("training_data")
+    if not isinstance(before, Mapping) or (saved or {}).get("workers") != workers:
+        return None
+    parts = []
+    for key in ("datalist", "list_key"):
+        if before.get(key) != now.get(key):
+            parts.append(f"{key} {before.get(key)} -> {now.get(key)}")
+    if before.get("items") != now.get("items"):
+        parts.append(f"the training list has {now.get('items')} items, the stopped run had "
+                     f"{before.get('items')}")
+    if not parts:
+        return None
+    steps = ""
+    if before.get("steps_per_epoch") != now.get("steps_per_epoch"):
+        steps = (f" (steps per epoch {before.get('steps_per_epoch')} -> "
+                 f"{now.get('steps_per_epoch')})")
+    return "note: --resume: the training data changed: " + "; ".join(parts) + steps
 
 
 def _require_read_keys(workspace: Any, config: str, new: Mapping[str, Any]) -> None:
