@@ -26,6 +26,7 @@ import json
 import math
 import os
 import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -47,6 +48,9 @@ ABSENT = "-"
 UNREADABLE = "unreadable"
 #: Added to the eval cells of a run whose ``eval/metrics.json`` is about an earlier model.
 STALE = "(stale: model retrained since)"
+#: ... and of a run whose eval is of a model an earlier run saved (the current run, stopped
+#: or still going, has saved none yet).
+EARLIER = "(stale: an earlier run's model)"
 #: Row sections, in display order.
 SECTIONS = ("globals", "components", "results", "eval")
 _MISSING = object()
@@ -67,8 +71,9 @@ class RunRecord:
         eval_problem: why its ``eval/metrics.json`` exists but cannot be read (the file
             and the JSON error), or None.
         eval_stale: why its ``eval/metrics.json`` is about an earlier model (the model file
-            validate recorded holds another model now: retrained or finetuned since), or
-            None.
+            validate recorded holds another model now: retrained or finetuned since; or it
+            predates the current training run, which saved none yet), or None.
+        eval_mark: what its eval cells add when stale (:data:`STALE` or :data:`EARLIER`).
         base_values: after a finetune, the config rows of the training it continued, from
             ``training_summary.json``'s ``base_settings``; None when not recorded.
         settings_note: after a finetune, what the config rows show (a results row).
@@ -85,6 +90,7 @@ class RunRecord:
     note: str | None = None
     eval_problem: str | None = None
     eval_stale: str | None = None
+    eval_mark: str = STALE
     base_values: dict[tuple[str, str], Any] | None = None
     settings_note: str | None = None
     record_problems: list[str] = field(default_factory=list)
@@ -204,12 +210,28 @@ def config_values(data: dict[str, Any], variables: dict[str, Any],
     return values
 
 
+def run_started(models: Path) -> float | None:
+    """When the training run whose records ``models`` holds began: the earliest time in
+    its TensorBoard event files' names (``events.out.tfevents.<unix time>.<host>...``; a
+    new train or finetune moves the earlier runs' files to ``previous_runs/``, a resumed
+    run adds its own). None without any."""
+    times = []
+    for path in models.glob("events.out.tfevents.*"):
+        stamp = path.name.split(".")[3] if path.name.count(".") >= 3 else ""
+        if stamp.isdigit():
+            times.append(float(stamp))
+    return min(times, default=None)
+
+
 def _eval_summary(workspace: Workspace, variables: dict[str, Any],
-                  given: str | Path) -> tuple[dict | None, str | None, str | None]:
+                  given: str | Path, started: float | None = None
+                  ) -> tuple[dict | None, str | None, str | None, str]:
     """``eval/metrics.json``'s metrics, why it cannot be read when it exists but is
     damaged (cut off, hand-edited): that run is not "not validated", and one damaged file
-    among 30 runs must not pass for one nobody validated; and why it is stale when the
-    model it validated was replaced since (a train after the validate)."""
+    among 30 runs must not pass for one nobody validated; why it is stale when the model it
+    validated was replaced since (a train after the validate), or is older than the current
+    training run (``started``: a new train stopped before it saved a model leaves the
+    previous run's model.ckpt, which the eval is of); and the mark its cells get."""
     from mmarctl.errors import MmarError
     from mmarctl.jsonio import load_json
 
@@ -218,7 +240,7 @@ def _eval_summary(workspace: Workspace, variables: dict[str, Any],
         out_dir = workspace.root / out_dir
     path = out_dir / "metrics.json"
     if not path.exists():
-        return None, None, None
+        return None, None, None, STALE
     shown = workspace.display(path)
     if not Path(shown).is_absolute():  # named as the user named the MMAR
         shown = str(Path(given) / shown) if Path(given).resolve() == workspace.root else \
@@ -226,23 +248,31 @@ def _eval_summary(workspace: Workspace, variables: dict[str, Any],
     try:
         data = load_json(path, shown_as=shown, warn=lambda *_: None)
     except MmarError as error:
-        return None, str(error), None
+        return None, str(error), None, STALE
     summary = data.get("summary") if isinstance(data, dict) else None
     if not isinstance(summary, dict):
-        return None, f"{shown}: no \"summary\" object: not as validate writes it", None
+        return None, f"{shown}: no \"summary\" object: not as validate writes it", None, STALE
     result: dict[str, float | None] = {}
     for name, entry in summary.items():
         entry = entry if isinstance(entry, dict) else {}
         value = entry.get("value")
         result[name] = value if value is not None else entry.get("mean")
-    stale = None
+    stale, mark = None, STALE
     model = data.get("model")
+    written = model.get("mtime") if isinstance(model, dict) else None
     if model_replaced(model, workspace.root):
         when = data.get("validated_at")
         stale = (f"{shown} is about an earlier model: {model['file']} was replaced after "
                  f"validate ran{' (' + str(when) + ')' if when else ''}; run "
                  f"`mmarctl validate {shell_word(given)}` again")
-    return result, None, stale
+    elif (started is not None and isinstance(written, (int, float))
+          and not isinstance(written, bool) and written < started):
+        began = time.strftime("%Y-%m-%d %H:%M", time.localtime(started))
+        stale, mark = (f"{shown} is about a model of an earlier training run: "
+                       f"{model['file']} was saved before the current run began ({began}), "
+                       "which has saved no model yet (stopped or still before its first "
+                       "validation)"), EARLIER
+    return result, None, stale, mark
 
 
 #: The results row of an AutoML source whose alternatives ``train`` cannot pick from.
@@ -283,8 +313,8 @@ def read_run(path: str | Path, config: str = TRAIN_CONFIG) -> RunRecord:
     if isinstance(settings, dict) and settings:
         # The values the run trained with: its config as its --set values changed it.
         resolved, note = _resolve(workspace, config, settings)
-    eval_summary, eval_problem, eval_stale = _eval_summary(workspace, resolved.variables,
-                                                           path)
+    eval_summary, eval_problem, eval_stale, eval_mark = _eval_summary(
+        workspace, resolved.variables, path, run_started(models))
     curves = read_curves(workspace.checkpoint_dir(resolved.variables))
     base_values, settings_note = None, None
     if any(phase == "finetune" for _, phase in curves.phase_starts):
@@ -303,7 +333,7 @@ def read_run(path: str | Path, config: str = TRAIN_CONFIG) -> RunRecord:
                      curves=curves, base_values=base_values, settings_note=settings_note,
                      summary=read_summary(workspace.checkpoint_dir(resolved.variables)),
                      eval_summary=eval_summary, note=note, eval_problem=eval_problem,
-                     eval_stale=eval_stale, record_problems=problems)
+                     eval_stale=eval_stale, eval_mark=eval_mark, record_problems=problems)
 
 
 def _shown(workspace: Workspace, file: Path, given: str | Path) -> str:
@@ -501,7 +531,7 @@ def _eval_text(run: RunRecord, name: str) -> str:
     if run.eval_summary is None:
         return UNREADABLE if run.eval_problem else "not validated"
     text = _metric(run.eval_summary.get(name))
-    return f"{text} {STALE}" if run.eval_stale else text
+    return f"{text} {run.eval_mark}" if run.eval_stale else text
 
 
 def _equal(a: Any, b: Any) -> bool:

@@ -81,3 +81,24 @@ def test_validate_records_the_model_it_validated(tmp_path):
     assert document["model"]["loader"] == "CheckpointLoader (models)"
     assert document["model"]["file"] == "models/model.ckpt.index"
     assert len(document["model"]["sha256"]) == 64 and document["validated_at"]
+
+
+def test_an_eval_of_the_previous_runs_model_beside_a_stopped_new_run_is_marked(tmp_path):
+    """A new train stopped before its first validation leaves the previous run's
+    model.ckpt, which the eval is of: not the stopped run's quality."""
+    a = clone(tmp_path / "a", 1e-3, [0.5, 0.8])
+    models = a / "models"
+    saved = (models / "model.ckpt.index")
+    saved.write_bytes(b"weights of run A")
+    os.utime(saved, (1_000_000, 1_000_000))
+    (models / "events.out.tfevents.999990.host.1.0.v2").write_bytes(b"")  # run A's start
+    validated(a, 0.9)
+    assert rows_of(compare([a]))[("eval", "mean_dice")] == ["0.9000"]
+    # run B: its events replace A's (moved to previous_runs/), stopped with no model saved
+    (models / "events.out.tfevents.999990.host.1.0.v2").unlink()
+    (models / "events.out.tfevents.1000500.host.2.0.v2").write_bytes(b"")
+    (models / "training_summary.json").write_text(json.dumps({"status": "interrupted"}))
+    comparison = compare([a])
+    assert rows_of(comparison)[("eval", "mean_dice")] == [
+        "0.9000 (stale: an earlier run's model)"]
+    assert "saved before the current run began" in comparison.to_json()["runs"][0]["eval_stale"]
