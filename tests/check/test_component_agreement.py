@@ -157,12 +157,13 @@ def test_a_constructor_refusal_points_at_the_argument(mmar):
         "probability must be a number in [0, 1]; Received: probability=-0.5"]
 
 
-def test_a_refused_default_stays_at_the_component(mmar):
-    # blocks_up is SegResnet's default here: the config has no args.blocks_up to point at
-    _train(mmar, lambda c: c["train"].update(model={"name": "SegResnet", "args": {
-        "num_classes": 2, "blocks_down": "1,2,2"}}))
-    [line] = _check(mmar)[1]
-    assert line.startswith("config/config_train.json: train.model: SegResnet: blocks_up"), line
+def test_a_refused_default_stays_at_the_component():
+    # A refusal naming an argument the config does not write (a default): no args.<arg>.
+    from mmarctl.check.constructors import _refused_arg
+
+    message = "SegResnet: blocks_up must be a list of 2 integers; Received: blocks_up='1,1,1'"
+    assert _refused_arg(message, {"blocks_down": "1,2,2"}) is None
+    assert _refused_arg(message, {"blocks_up": "1,1,1"}) == "blocks_up"
 
 
 def test_validation_preprocessing_unlike_training_is_a_note(mmar):
