@@ -248,6 +248,15 @@ def _section(data: Mapping[str, Any], key: str, file: str) -> dict:
     return dict(value)
 
 
+def _phase(options: TrainOptions, stopped: Mapping[str, Any] | None) -> str:
+    """``finetune`` or ``train``: a resumed run is what the stopped run was (a finetune
+    continued with ``train --resume`` stays a finetune in the history and summary)."""
+    if options.resume:
+        phase = (stopped or {}).get("phase")
+        return phase if phase in ("train", "finetune") else "train"
+    return "finetune" if options.finetune_from else "train"
+
+
 def counted_steps(steps: int) -> str:
     """``1 step`` / ``3 steps``."""
     return f"{steps} step" + ("" if steps == 1 else "s")
@@ -433,7 +442,8 @@ class TrainingPlan:
                    network=network, model=model, loss=loss, optimizer=optimizer,
                    pipeline=pipeline, shapes=shapes, validation=validation, aux_ops=aux_ops,
                    handlers=handlers, state=state, every=every, interval=interval,
-                   precision=precision, seed=seed, checkpoint_dir=checkpoint_dir)
+                   precision=precision, seed=seed, checkpoint_dir=checkpoint_dir,
+                   phase=_phase(options, stopped))
 
     # -- running --------------------------------------------------------------------------
     def engine(self) -> Any:
@@ -469,18 +479,17 @@ class TrainingPlan:
                                    workers=self.backend.size,
                                    settings=shaping_settings(self.resolved.data),
                                    seed=self.seed, start=self.options.finetune_from,
+                                   phase=self.phase,
                                    training_data=training_data(
                                        self.resolved.data, len(self.pipeline.items()),
                                        self.state.steps_per_epoch)),
                    TensorBoardSummaries(self.checkpoint_dir, self.interval,
                                         fresh=not self.options.resume),
-                   HistoryWriter(self.checkpoint_dir,
-                                 "finetune" if self.options.finetune_from else "train",
+                   HistoryWriter(self.checkpoint_dir, self.phase,
                                  settings=self.options.overrides, seed=self.seed),
                    # after HistoryWriter: it draws from the line just written
                    LearningCurvesWriter(self.checkpoint_dir),
-                   ProgressCallback("finetune" if self.options.finetune_from else "train",
-                                    enabled=self.options.progress)]
+                   ProgressCallback(self.phase, enabled=self.options.progress)]
         from mmarctl.runtime.training.tracking import tracking_callbacks
 
         own += tracking_callbacks(self)  # last of ours: uploads the curves drawn above

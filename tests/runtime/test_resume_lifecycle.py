@@ -153,3 +153,21 @@ def test_the_summary_records_the_seed(tmp_path):
     root = make_mmar(tmp_path / "m", config=train_config(epochs=1))
     build(root, seed=7).run()
     assert json.loads((root / "models" / SUMMARY).read_text())["seed"] == 7
+
+
+def test_a_stopped_finetune_resumed_stays_a_finetune(tmp_path):
+    from mmarctl.run_records import HISTORY, SUMMARY
+
+    root = make_mmar(tmp_path / "m", config=train_config(epochs=3))
+    build(root, seed=1, overrides={"epochs": 1}).run()
+    models = root / "models"
+    tuned = build(root, seed=2, finetune_from=str(models / "model.ckpt"))
+    tuned.handlers = [StopAt(1)]
+    with pytest.raises(KeyboardInterrupt):
+        tuned.run()
+    build(root, resume=True).run()
+    lines = [json.loads(line) for line in (models / HISTORY).read_text().splitlines()]
+    assert [(line["epoch"], line["phase"]) for line in lines] == [
+        (1, "train"), (1, "finetune"), (2, "finetune"), (3, "finetune")]
+    summary = json.loads((models / SUMMARY).read_text())
+    assert summary["phase"] == "finetune" and "base_settings" in summary

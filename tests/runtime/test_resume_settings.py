@@ -304,3 +304,21 @@ def test_a_changed_training_list_is_noted_with_the_steps_per_epoch(tmp_path, cap
     _resume(root)
     assert ("note: --resume: the training data changed: the training list has 8 items, the "
             "stopped run had 4 (steps per epoch 2 -> 4)") in capsys.readouterr().err
+
+
+def test_the_stopped_run_warning_names_the_mmar_as_given_now(tmp_path, caplog, monkeypatch):
+    """A copied (or renamed) MMAR, or one named from another folder: the stored command
+    named the old path; the warning names the MMAR being trained."""
+    import shutil
+
+    from mmarctl.runtime.training.resume_settings import stopped_run_warning
+    from mmarctl.workspace import Workspace
+
+    root = _stopped_run(tmp_path, caplog)
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    monkeypatch.chdir(tmp_path)
+    warning = stopped_run_warning(Workspace(copy), copy / "models", "finetune")
+    assert "discards it when it ends or is stopped itself" in warning
+    assert warning.endswith("(to continue the stopped run instead: "
+                            "`mmarctl train copy --resume`)")

@@ -49,10 +49,11 @@ class CheckpointSaver(Callback):
                  resume_with: str = "mmarctl train --resume", workers: int = 1,
                  settings: dict[str, Any] | None = None, seed: int | None = None,
                  start: str | None = None,
-                 training_data: dict[str, Any] | None = None) -> None:
+                 training_data: dict[str, Any] | None = None, phase: str = "train") -> None:
         self.models_dir = Path(models_dir)
         self.start = start  # the checkpoint a finetune starts from (None: not a finetune)
         self.training_data = training_data  # kept in run.json: --resume notes a change
+        self.phase = phase  # kept in run.json: a resumed finetune stays one
         self.model = model
         self.optimizer = optimizer
         self.has_metrics = has_metrics
@@ -155,7 +156,7 @@ class CheckpointSaver(Callback):
                            settings=self.settings,
                            finished_epochs=state.last_finished_epoch + 1,
                            resume_with=self.resume_with, seed=self.seed,
-                           training_data=self.training_data)
+                           training_data=self.training_data, phase=self.phase)
         where = "after" if state.last_finished_epoch == state.epoch else "in"
         log.warning("%s %s epoch %d; saved a resumable state in %s (continue with `%s`)",
                     what, where, state.epoch + 1, prefix.parent, self.resume_with)

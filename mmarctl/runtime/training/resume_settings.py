@@ -43,7 +43,8 @@ def write_run_settings(resume_dir: Path, overrides: Mapping[str, Any], epochs: i
                        workers: int = 1, settings: Mapping[str, Any] | None = None,
                        finished_epochs: int | None = None,
                        resume_with: str | None = None, seed: int | None = None,
-                       training_data: Mapping[str, Any] | None = None) -> Path:
+                       training_data: Mapping[str, Any] | None = None,
+                       phase: str | None = None) -> Path:
     """Write ``run.json`` in ``resume_dir`` atomically (a reader sees the old file or the new).
 
     Args:
@@ -56,6 +57,7 @@ def write_run_settings(resume_dir: Path, overrides: Mapping[str, Any], epochs: i
         seed: the seed it trained with (``--seed``, else the config's ``determinism``;
             None: unseeded); a plain ``--resume`` trains on with it.
         training_data: :func:`training_data` of the run (its datalist, items, steps).
+        phase: ``train`` or ``finetune``: what the resumed run is recorded as.
 
     Returns:
         the file written.
@@ -76,6 +78,8 @@ def write_run_settings(resume_dir: Path, overrides: Mapping[str, Any], epochs: i
     payload["seed"] = None if seed is None else int(seed)
     if training_data is not None:
         payload["training_data"] = dict(training_data)
+    if phase:
+        payload["phase"] = phase
     try:
         tmp.write_text(json.dumps(payload, indent=1, sort_keys=True, default=str) + "\n")
         os.replace(tmp, path)
@@ -402,20 +406,39 @@ def launch_options(gpus: int, cpu: bool, hosts: str | None, hostfile: Any,
     return " ".join(parts)
 
 
+def _root_shown(workspace: Any) -> str:
+    """The MMAR as a command names it from here: relative below the current folder."""
+    root = str(workspace.root)
+    try:
+        shown = os.path.relpath(root)
+    except ValueError:  # another drive
+        return root
+    return root if shown.startswith("..") else shown
+
+
+def _for_this_mmar(command: str, workspace: Any) -> str:
+    """A stored ``mmarctl train PATH ... --resume`` with PATH as this invocation names the
+    MMAR: the stored one was typed from another folder, or for the MMAR before it was
+    copied or renamed."""
+    import shlex
+
+    try:
+        parts = shlex.split(command)
+    except ValueError:
+        parts = []
+    if len(parts) < 3 or parts[:2] != ["mmarctl", "train"]:
+        return f"mmarctl train {shell_word(_root_shown(workspace))} --resume"
+    parts[2] = _root_shown(workspace)
+    return shlex.join(parts)
+
+
 def resume_command(workspace: Any, config: str, launch: str | None = None) -> str:
     """The command that resumes a run of ``workspace`` (shown when a run is stopped), with
     the launch options of the stopped run (``launch``; default: what the launching process
     passed down in ``MMARCTL_LAUNCH_OPTIONS``)."""
     import shlex
 
-    root = str(workspace.root)
-    try:
-        shown = os.path.relpath(root)
-        if shown.startswith(".."):
-            shown = root
-    except ValueError:  # another drive
-        shown = root
-    parts = ["mmarctl", "train", shlex.quote(shown)]
+    parts = ["mmarctl", "train", shlex.quote(_root_shown(workspace))]
     if config != "config_train.json":
         parts += ["--config-train", shlex.quote(config)]
     if launch is None:
@@ -427,7 +450,8 @@ def resume_command(workspace: Any, config: str, launch: str | None = None) -> st
 
 def stopped_run_warning(workspace: Any, checkpoint_dir: Path, verb: str) -> str | None:
     """One warning line when ``checkpoint_dir/resume/`` holds a stopped run that a new
-    ``train``/``finetune`` (not ``--resume``) will discard when it ends; None otherwise."""
+    ``train``/``finetune`` (not ``--resume``) will discard when it ends (or replace with
+    its own, stopped); None otherwise. The command it names is for the MMAR as given now."""
     from mmarctl.runtime import checkpoint
 
     resume_dir = Path(checkpoint_dir) / "resume"
@@ -440,9 +464,10 @@ def stopped_run_warning(workspace: Any, checkpoint_dir: Path, verb: str) -> str 
     done = saved.get("finished_epochs")
     what = (f"a stopped run ({done} of {saved['epochs']} epochs finished)"
             if isinstance(done, int) and "epochs" in saved else "a stopped run")
-    again = saved.get("resume_with") or f"mmarctl train {shell_word(workspace.root)} --resume"
+    again = _for_this_mmar(str(saved.get("resume_with") or ""), workspace)
     return (f"warning: {workspace.display(resume_dir)} holds {what}; this {verb} starts anew "
-            f"and discards it when it ends (to continue the stopped run instead: `{again}`)")
+            f"and discards it when it ends or is stopped itself (to continue the stopped run "
+            f"instead: `{again}`)")
 
 
 def require_resume_state(workspace: Any, checkpoint_dir: Path) -> Path:

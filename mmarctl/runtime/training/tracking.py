@@ -135,7 +135,7 @@ def tracking_callbacks(plan: Any) -> list[Callback]:
     resume_run_id = None
     if saved is not None and saved.get("run_id") and saved.get("uri") == recorded:
         resume_run_id = str(saved["run_id"])  # the same store: continue the stopped run
-    verb = "finetune" if options.finetune_from else "train"
+    verb = getattr(plan, "phase", None) or ("finetune" if options.finetune_from else "train")
     extra = {"mmarctl.steps_per_epoch": plan.state.steps_per_epoch,
              "mmarctl.processes": plan.backend.size, "mmarctl.seed": plan.seed,
              "mmarctl.resume": bool(options.resume),
