@@ -133,7 +133,9 @@ def test_the_validate_section_of_a_training_config(mmar):
 def test_train_aux_ops_may_make_the_fields_validate_metrics_read(mmar):
     """Clara's BraTS config: ComputeAverage reads 'dice', a tag of DiceMaskedOutput."""
     def change(config: dict) -> None:
-        config["train"]["aux_ops"] = [{"name": "DiceMaskedOutput", "args": {"tags": ["dice"]}}]
+        # The mean first, then one tag per channel of the 2-class network.
+        config["train"]["aux_ops"] = [{"name": "DiceMaskedOutput",
+                                       "args": {"tags": ["dice", "dice_bg", "dice_spleen"]}}]
         config["validate"]["metrics"].append(
             {"name": "ComputeAverage", "args": {"name": "mean_aux_dice", "field": "dice"}})
     _train(mmar, change)
