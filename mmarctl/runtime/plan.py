@@ -156,12 +156,19 @@ INTERRUPT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP"
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """Treat SIGTERM and SIGHUP like Ctrl-C for the duration, so training saves a
-    resumable state (by default either signal kills the process with nothing saved)."""
+    resumable state (by default either signal kills the process with nothing saved).
+
+    A SIGINT ignored since the start (a job in the background of a non-interactive shell:
+    the shell's default, not the user's wish) stops the run too, as it does a launched
+    one (mmarctl.launcher) and as it did already when it arrived during an epoch's
+    bookkeeping (mmarctl.runtime.interrupts): one rule, ``kill -INT`` stops a run."""
     def handler(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
     previous: dict[int, Any] = {}
     try:
+        if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+            previous[signal.SIGINT] = signal.signal(signal.SIGINT, handler)
         for signum in INTERRUPT_SIGNALS:
             if signum == getattr(signal, "SIGHUP", None) and \
                     signal.getsignal(signum) == signal.SIG_IGN:

@@ -171,3 +171,25 @@ def test_a_stopped_finetune_resumed_stays_a_finetune(tmp_path):
         (1, "train"), (1, "finetune"), (2, "finetune"), (3, "finetune")]
     summary = json.loads((models / SUMMARY).read_text())
     assert summary["phase"] == "finetune" and "base_settings" in summary
+
+
+class SigintAt(contract.Callback):
+    def on_step_end(self, state, logs):
+        if state.epoch == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_sigint_stops_a_run_started_with_sigint_ignored(tmp_path):
+    """A background job of a script starts with SIGINT ignored; `kill -INT` stops it with
+    a resume state all the same (it already did when it landed in an epoch's bookkeeping)."""
+    root = make_mmar(tmp_path / "m", config=train_config(epochs=3))
+    plan = build(root, seed=2)
+    plan.handlers = [SigintAt()]
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            plan.run()
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # put back
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert checkpoint.read_state(root / "models" / "resume" / "model.ckpt")["epoch"] == 0
