@@ -34,7 +34,8 @@ def infer(
              "<case>_preview.png. Not for classification.")] = False,
     amp: AmpOption = None,
 ) -> None:
-    """Infer: masks as NIfTI with the input's affine/header, classification scores as CSV.
+    """Infer: masks as NIfTI with the input's affine/header (WritePng: PNG masks of PNG
+    inputs), classification scores as CSV.
 
     Without --input the datalist key DATA_LIST_KEY (default: validation) is used; --model
     picks the checkpoint or an exported model (fzn, onnx) instead of the config's loader.

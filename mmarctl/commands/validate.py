@@ -66,8 +66,9 @@ def validate(
     tracking_uri: TrackingUriOption = None,
     amp: AmpOption = None,
 ) -> None:
-    """Validate the model: per-case and summary metrics into eval/ (CSV, JSON, text), and
-    eval/report.html (summary, sortable per-case table, slices with contours or ROC).
+    """Validate the model: per-case and summary metrics into eval/ (CSV, JSON, text; for a
+    classification network also predictions.csv: truth, prediction and scores per case),
+    and eval/report.html (summary, sortable per-case table, slices with contours or ROC).
 
     The datalist key is DATA_LIST_KEY (default: validation); the model is loaded as the
     config's model_loader says, or as --model chooses (the export must exist for fzn/onnx).
