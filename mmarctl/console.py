@@ -190,8 +190,29 @@ class Progress:
                     # last step): only the new fields, not the whole line again.
                     info = " ".join(f"{k}={_fmt(v)}" for k, v in fields.items())
                 self._logged_count = self.completed
-                print(f"{self.description}: {self.completed}{total} {info}".rstrip(),
-                      file=sys.stderr, flush=True)
+                try:
+                    print(f"{self.description}: {self.completed}{total} {info}".rstrip(),
+                          file=sys.stderr, flush=True)
+                except BrokenPipeError:
+                    self._reader_gone()
+
+    def _reader_gone(self) -> None:
+        """The reader of stderr went away (``mmarctl train ... 2>&1 | head``, a ``tee``
+        killed first): hours of work must not end on a progress line. Further progress is
+        dropped and stderr goes to the null device (what is buffered, log lines); file log
+        handlers (the MMAR's log.config) still say why they see no more progress."""
+        import os
+
+        self.enabled = False
+        try:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, sys.stderr.fileno())
+            os.close(null)
+        except (OSError, ValueError, AttributeError):  # no real file descriptor: dropped
+            pass
+        logging.getLogger("mmarctl").warning(
+            "%s: the progress output's reader went away (broken pipe); the work goes on "
+            "without progress lines", self.description)
 
     def __exit__(self, *exc: object) -> None:
         if self._logging is not None:
