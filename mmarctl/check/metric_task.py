@@ -24,7 +24,7 @@ SEGMENTATION_NETWORKS = frozenset({"Unet", "SegResnet", "SegAhnet", "ResidualUne
 LOSSES = {"segmentation": frozenset({"Dice"}),
           "classification": frozenset({"BinaryClassificationLoss"})}
 SEGMENTATION_METRICS = frozenset({"ComputeAverageDice"})
-WRITERS = {"segmentation": frozenset({"WriteNifti"}),
+WRITERS = {"segmentation": frozenset({"WriteNifti", "WritePng"}),
            "classification": frozenset({"WriteClassificationResult"})}
 #: What to use instead, by the task of the network.
 INSTEAD = {"loss": {"segmentation": "Dice", "classification": "BinaryClassificationLoss"},

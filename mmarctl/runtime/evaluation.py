@@ -558,9 +558,9 @@ def _classification_row(output_dir: Path, case: str, scores: np.ndarray, first: 
                           hint='add a writer such as {"name": "WriteNifti", "args": '
                                '{"field": "model", "write_path": "{MMAR_EVAL_OUTPUT_PATH}"}}')
     if first:
-        from mmarctl.runtime.writers.classification import _warn_replaced
+        from mmarctl.runtime.writers.classification import warn_replaced
 
-        _warn_replaced(path)
+        warn_replaced(path)
     with path.open("w" if first else "a", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         if first:

@@ -84,6 +84,17 @@ def test_a_nifti_writer_and_a_window_for_a_classification_network(classifier):
             in output), output
 
 
+def test_a_png_writer_for_a_classification_network(classifier):
+    edit_json(classifier / "config" / "config_validation.json",
+              lambda config: config.update(writers=[{"name": "WritePng", "args": {
+                  "field": "model", "write_path": "{MMAR_EVAL_OUTPUT_PATH}"}}]))
+    code, lines, _ = _check(classifier)
+    assert code == 1 and lines == [
+        "config/config_validation.json: writers[0].name: WritePng writes a mask, but the "
+        "network of config/config_train.json gives one score per class; use "
+        "WriteClassificationResult"], lines
+
+
 def test_the_scaffolds_agree(classifier, mmar):
     assert _check(classifier)[:2] == (0, [])
     assert _check(mmar)[:2] == (0, [])

@@ -65,7 +65,7 @@ class WriteClassificationResult(Component):
                                 f"cases had {self._started[path]}", file=sample_name(sample) or None)
             path.parent.mkdir(parents=True, exist_ok=True)
             if first:
-                _warn_replaced(path)
+                warn_replaced(path)
             try:
                 with path.open("w" if first else "a", newline="", encoding="utf-8") as handle:
                     rows = csv.writer(handle)
@@ -81,7 +81,7 @@ class WriteClassificationResult(Component):
         return path
 
 
-def _warn_replaced(path: Path) -> None:
+def warn_replaced(path: Path) -> None:
     """Warn that ``path``, holding an earlier run's predictions, is about to be replaced."""
     try:
         with path.open(newline="", encoding="utf-8") as handle:
