@@ -90,6 +90,10 @@ class DataUse:
             with ``is_onehot_targets`` false, no transform that changes channels): a label
             file with several channels (one-hot on the 4th axis, an RGB mask PNG) is
             refused by the loss, so check reports it.
+        onehot_label_channels: the training loss takes one-hot labels (Dice or Focal with
+            ``is_onehot_targets`` true) of this many channels, and no transform changes the
+            label: a label file with another channel count is refused by the loss in the
+            first step, so check reports it. None: not compared.
         label_value_classes: the network's ``num_classes`` the label files' voxel values
             are held to (:mod:`.label_values`): a segmentation pipeline whose chain passes
             the label to the loss with its values as loaded. None: not held.
@@ -112,6 +116,7 @@ class DataUse:
     class_labels: bool = False
     key_origin: str = ""
     class_index_labels: bool = False
+    onehot_label_channels: int | None = None
     label_value_classes: int | None = None
 
     def reads_class_labels(self) -> bool:
@@ -246,7 +251,8 @@ def check_data(uses: list[DataUse], display, counts: DataCounts | None = None, *
         for field in nifti if use.base_dir is not None else []:
             problems.extend(Problem(shown, use.key, message) for message in header_problems(
                 items, Path(use.base_dir), [field], use.image_channels, geometries, kinds,
-                reoriented=loaded_as, class_index_labels=use.class_index_labels))
+                reoriented=loaded_as, class_index_labels=use.class_index_labels,
+                onehot_label_channels=use.onehot_label_channels))
         nifti_read = {field for field, loader in reads.items() if loader == "LoadNifti"}
         rules = [rule for rule in use.axis_rules if rule.field in nifti_read]
         if rules and use.base_dir is not None:

@@ -66,7 +66,8 @@ def header_problems(items: list, base: Path, fields: list[str],
                     known: dict[Path, Geometry | None] | None = None,
                     kinds: dict[str, str] | None = None, *,
                     reoriented: frozenset[str] | None = None,
-                    class_index_labels: bool = False) -> list[str]:
+                    class_index_labels: bool = False,
+                    onehot_label_channels: int | None = None) -> list[str]:
     """Messages (one per kind) for the NIfTI files of ``fields`` in ``items``.
 
     Args:
@@ -87,6 +88,10 @@ def header_problems(items: list, base: Path, fields: list[str],
         class_index_labels: the training loss takes class-index labels
             (``is_onehot_targets`` false): a ``label`` file with several channels (a
             one-hot label on the 4th axis) is reported.
+        onehot_label_channels: the training loss takes one-hot labels
+            (``is_onehot_targets`` true) of this many channels (the network's
+            ``num_classes``), and no transform changes the label: a ``label`` file with
+            another channel count (a class-index map) is reported.
     """
     from mmarctl.console import progress
 
@@ -99,7 +104,8 @@ def header_problems(items: list, base: Path, fields: list[str],
         for index, item in enumerate(items):
             bar.update(1)
             checked = _item_headers(item, base, fields, expected_channels, known, kinds,
-                                    found, checked, class_index_labels)
+                                    found, checked, class_index_labels,
+                                    onehot_label_channels)
             for field in fields:
                 _stack_difference(item, index, base, field,
                                   None if reoriented is None else field in reoriented, known,
@@ -182,7 +188,8 @@ def _axes(values) -> str:
 def _item_headers(item: Any, base: Path, fields: list[str], expected_channels: int | None,
                   known: dict[Path, Geometry | None] | None, kinds: dict[str, str] | None,
                   found: dict[str, list[str]], checked: int,
-                  class_index_labels: bool = False) -> int:
+                  class_index_labels: bool = False,
+                  onehot_label_channels: int | None = None) -> int:
     """:func:`header_problems` for one item: its findings go into ``found``; returns the
     number of files checked so far."""
     if isinstance(item, str):
@@ -209,6 +216,10 @@ def _item_headers(item: Any, base: Path, fields: list[str], expected_channels: i
                 found["channels"].append(f"{names[0]} ({channels})")
             if field == "label" and class_index_labels and channels and channels != 1:
                 found["label_channels"].append(f"{names[0]} ({channels})")
+            if (field == "label" and onehot_label_channels and channels
+                    and channels != onehot_label_channels):
+                found[f"onehot_channels:{onehot_label_channels}"].append(
+                    f"{names[0]} ({channels})")
     return checked
 
 
@@ -797,6 +808,13 @@ def _line(kind: str, files: list[str], checked: int, expected: int | None) -> st
                 f"({reason}): {names}")
     if kind == "datatype":
         return f"{len(files)} of {checked} NIfTI files: {reason}: {names}"
+    if kind == "onehot_channels":
+        have = "has" if len(files) == 1 else "have"
+        return (f"{len(files)} label file{'' if len(files) == 1 else 's'} {have} another "
+                f"channel count than the {reason} one-hot channels the loss takes "
+                f"(is_onehot_targets true, num_classes={reason}): {names} (set the loss's "
+                f"is_onehot_targets to false for class-index labels, or store {reason} "
+                f"one-hot channels on the 4th axis)")
     if kind == "label_channels":
         return (f"{len(files)} label file{'' if len(files) == 1 else 's'} "
                 f"{'has' if len(files) == 1 else 'have'} several channels (one-hot on the 4th "

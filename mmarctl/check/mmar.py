@@ -908,8 +908,15 @@ def _with_loaders(use: DataUse, built: ConstructorChecker) -> DataUse:
     value_classes = (num_classes if isinstance(num_classes, int) and num_classes > 0
                      and getattr(pipeline, "task", None) == "segmentation"
                      and keeps_label_values(chain) else None)
+    # One-hot label files are held to the loss's channels where nothing changes the label.
+    loss = built.built.get("train.loss") if section.startswith("train.") else None
+    onehot = (num_classes if isinstance(num_classes, int) and num_classes > 1
+              and getattr(type(loss), "clara_name", "") in CLASS_INDEX_LOSSES
+              and getattr(loss, "is_onehot_targets", False) is True
+              and keeps_label_values(chain) else None)
     return replace(use, reads=reads, image_channels=channels, label_reads=label_reads,
                    reoriented=reoriented, label_value_classes=value_classes,
+                   onehot_label_channels=onehot,
                    num_classes=num_classes if isinstance(num_classes, int) else None)
 
 

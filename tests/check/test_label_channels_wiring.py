@@ -47,3 +47,35 @@ def test_the_same_label_under_one_hot_targets_passes(mmar: Path) -> None:
     result = runner.invoke(app, ["check", str(mmar)])
     assert not any("several channels" in line for line in problem_lines(result.output)), \
         result.output
+
+
+def _one_hot_targets(root: Path) -> None:
+    config = root / "config" / "config_train.json"
+    data = json.loads(config.read_text())
+    data["train"]["loss"].setdefault("args", {})["is_onehot_targets"] = True
+    config.write_text(json.dumps(data))
+
+
+def test_class_index_labels_under_one_hot_targets_are_named(mmar: Path) -> None:
+    # The loss refused them at its first step (after TensorFlow start-up); check names them.
+    _one_hot_targets(mmar)
+    result = runner.invoke(app, ["check", str(mmar)])
+    assert result.exit_code == 1, result.output
+    [line] = problem_lines(result.output)
+    assert line.startswith("data/dataset_0.json: training: 3 label files have another channel "
+                           "count than the 2 one-hot channels the loss takes "
+                           "(is_onehot_targets true, num_classes=2): "), line
+    assert "(1)" in line and "set the loss's is_onehot_targets to false" in line
+
+
+def test_one_hot_label_files_of_num_classes_channels_pass(mmar: Path) -> None:
+    listed = json.loads((mmar / "data" / "dataset_0.json").read_text())
+    for item in listed["training"]:
+        path = mmar / "data" / item["label"]
+        image = nib.load(str(path))
+        labels = np.asarray(image.dataobj)
+        nib.save(nib.Nifti1Image(np.stack([labels == 0, labels == 1], -1).astype(np.uint8),
+                                 image.affine), str(path))
+    _one_hot_targets(mmar)
+    result = runner.invoke(app, ["check", str(mmar)])
+    assert not any("label file" in line for line in problem_lines(result.output)), result.output
