@@ -18,7 +18,7 @@ from typing import Any
 from mmarctl.check.case_fields import MetricRead, metric_field_problems
 from mmarctl.check.images import (Geometry, file_kind, header_problems, listed,
                                   pair_problems, png_problems)
-from mmarctl.check.label_values import LABEL, READABLE, label_value_problems
+from mmarctl.check.label_values import LABEL, READABLE, label_value_finding
 from mmarctl.check.spatial_axes import AxisRule, header_axes_problems
 from mmarctl.errors import ConfigError
 from mmarctl.jsonio import format_json_path, load_json, split_location
@@ -97,6 +97,8 @@ class DataUse:
         label_value_classes: the network's ``num_classes`` the label files' voxel values
             are held to (:mod:`.label_values`): a segmentation pipeline whose chain passes
             the label to the loss with its values as loaded. None: not held.
+        skip_bad_cases: the reading run leaves unusable cases out (``skip_bad_cases``):
+            label files outside the classes are a note, unless all of them are.
     """
 
     datalist: str
@@ -118,6 +120,7 @@ class DataUse:
     class_index_labels: bool = False
     onehot_label_channels: int | None = None
     label_value_classes: int | None = None
+    skip_bad_cases: bool = False
 
     def reads_class_labels(self) -> bool:
         """Whether the items' ``"label"`` is the class label itself: a training config's
@@ -279,8 +282,15 @@ def check_data(uses: list[DataUse], display, counts: DataCounts | None = None, *
         if (use.label_value_classes and use.base_dir is not None and values not in headers_seen
                 and reads.get(LABEL) in READABLE):
             headers_seen.add(values)
-            problems.extend(Problem(shown, use.key, message) for message in label_value_problems(
-                items, Path(use.base_dir), reads[LABEL], use.label_value_classes, kinds))
+            finding = label_value_finding(items, Path(use.base_dir), reads[LABEL],
+                                          use.label_value_classes, kinds,
+                                          skip_bad_cases=use.skip_bad_cases)
+            if finding is not None:
+                message, only_a_note = finding
+                if only_a_note and notes is not None:
+                    notes.append(Problem(shown, use.key, message, NOTE))
+                elif not only_a_note:
+                    problems.append(Problem(shown, use.key, message))
     if counts is not None:
         counts.files = sum(kind == "file" for kind in kinds.values())
     return problems, checked

@@ -59,9 +59,11 @@ def keeps_label_values(chain: Iterable[Any]) -> bool:
     return True
 
 
-def label_value_problems(items: list, base: Path, loader: str, num_classes: int,
-                         kinds: dict[str, str] | None = None) -> list[str]:
-    """One line naming the label files whose values lie outside the network's classes.
+def label_value_finding(items: list, base: Path, loader: str, num_classes: int,
+                        kinds: dict[str, str] | None = None, *,
+                        skip_bad_cases: bool = False) -> tuple[str, bool] | None:
+    """One line naming the label files whose values lie outside the network's classes, and
+    whether it is only a note; None when every file read is within them.
 
     Args:
         items: datalist items as written; their string ``label`` values name the files.
@@ -71,9 +73,10 @@ def label_value_problems(items: list, base: Path, loader: str, num_classes: int,
             takes 0/1 labels, as the runtime's own check allows.
         kinds: :func:`.images.file_kind` of paths already looked at: only plain files are
             read (a missing or unreadable one is reported by the header pass).
+        skip_bad_cases: the run leaves such cases out (``skip_bad_cases`` on): the line is
+            a note, unless every label file is outside (the run then stops).
     """
     from mmarctl.console import progress
-
     from mmarctl.runtime.pipelines.base import labels_outside, top_label
 
     top = top_label(num_classes)
@@ -87,14 +90,17 @@ def label_value_problems(items: list, base: Path, loader: str, num_classes: int,
             if found is not None and labels_outside(*found, num_classes):
                 outside.append((name, *found))
     if not outside:
-        return []
+        return None
     low = min(entry[1] for entry in outside)
     high = max(entry[2] for entry in outside)
     names = listed([f"{name} ({lo:g}..{hi:g})" for name, lo, hi in outside])
-    return [f"{len(outside)} of {len(files)} label files hold values {low:g}..{high:g}, "
-            f"outside 0..{top} (num_classes={num_classes}): {names} (train and validate "
-            f"refuse them; fix the label files, e.g. 255 -> 1 for a 0/255 mask, or "
-            f"num_classes in train.model)"]
+    note = skip_bad_cases and len(outside) < len(files)
+    consequence = ("skip_bad_cases is on: train and validate leave those cases out" if note
+                   else "train and validate refuse them")
+    return (f"{len(outside)} of {len(files)} label files hold values {low:g}..{high:g}, "
+            f"outside 0..{top} (num_classes={num_classes}): {names} ({consequence}; fix the "
+            f"label files, e.g. 255 -> 1 for a 0/255 mask, or num_classes in train.model)",
+            note)
 
 
 def value_range(path: Path, loader: str) -> tuple[float, float] | None:

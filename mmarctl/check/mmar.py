@@ -1072,6 +1072,18 @@ def _takes_class_index_labels(data: dict) -> bool:
                    in CHANNEL_CHANGING for step in steps)
 
 
+def _skips_bad_cases(data: dict, variables: Mapping[str, Any]) -> bool:
+    """Whether the run leaves unusable cases out (``skip_bad_cases``, from the config, else
+    the variables); a value that is no boolean is the globals check's to report."""
+    from mmarctl.runtime import argcheck
+
+    value = data.get("skip_bad_cases", variables.get("skip_bad_cases", False))
+    try:
+        return argcheck.as_bool(value, component="", arg="skip_bad_cases")
+    except ConfigError:
+        return False
+
+
 def _data_uses(workspace: Workspace, kind: str, data: dict, variables: Mapping[str, Any],
                shown: str, is_unresolved, key_origin: str = "") -> list[DataUse]:
     def usable(value: Any) -> bool:
@@ -1095,7 +1107,8 @@ def _data_uses(workspace: Workspace, kind: str, data: dict, variables: Mapping[s
                 key, (shown, f"{section}.args.data_list_file_path"),
                 (shown, f"{section}.args.data_file_base_dir"),
                 class_index_labels=section.startswith("train.")
-                and _takes_class_index_labels(data)))
+                and _takes_class_index_labels(data),
+                skip_bad_cases=_skips_bad_cases(data, variables)))
         return uses
     datalist, base = variables.get("DATASET_JSON"), variables.get("DATA_ROOT")
     key = data.get("DATA_LIST_KEY") or variables.get("DATA_LIST_KEY") or "validation"

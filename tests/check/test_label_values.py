@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from mmarctl.check.label_values import keeps_label_values, label_value_problems, value_range
+from mmarctl.check.label_values import keeps_label_values, label_value_finding, value_range
 from mmarctl.cli import app
 from mmarctl.synth_files import png_bytes
 
@@ -107,19 +107,35 @@ def test_png_masks_are_read_as_the_loader_reads_them(tmp_path: Path) -> None:
     (tmp_path / "ok.png").write_bytes(png_bytes((mask > 0).astype(np.uint8)))
     items = [{"image": "x.png", "label": "mask.png"}, {"image": "y.png", "label": "ok.png"},
              {"image": "z.png", "label": "missing.png"}]
-    [line] = label_value_problems(items, tmp_path, "LoadPng", 2)
+    line, only_a_note = label_value_finding(items, tmp_path, "LoadPng", 2)
     assert line.startswith("1 of 2 label files hold values 0..255, outside 0..1 "
                            "(num_classes=2): mask.png (0..255)"), line
+    assert not only_a_note
     # A one-class (sigmoid) network takes 0/1 labels, as the run's own check does.
-    assert label_value_problems(items[1:], tmp_path, "LoadPng", 1) == []
+    assert label_value_finding(items[1:], tmp_path, "LoadPng", 1) is None
 
 
 def test_an_unreadable_label_is_left_to_the_header_pass(tmp_path: Path) -> None:
     (tmp_path / "text.nii.gz").write_text("not an image")
     assert value_range(tmp_path / "text.nii.gz", "LoadNifti") is None
-    assert label_value_problems([{"label": "text.nii.gz"}], tmp_path, "LoadNifti", 2) == []
+    assert label_value_finding([{"label": "text.nii.gz"}], tmp_path, "LoadNifti", 2) is None
 
 
 def test_an_unbuilt_step_may_change_labels() -> None:
     assert keeps_label_values([]) is True
     assert keeps_label_values([None]) is False
+
+
+def test_skip_bad_cases_makes_it_a_note_unless_every_label_is_outside(mmar: Path) -> None:
+    name = _rescale_label(mmar)
+    edit_json(mmar / "config" / "config_train.json", lambda data: data.update(skip_bad_cases=True))
+    result = runner.invoke(app, ["check", str(mmar)])
+    assert result.exit_code == 0, result.output
+    assert ("data/dataset_0.json: training: note: 1 of 3 label files hold values 0..255, "
+            in result.output), result.output
+    assert name in result.output and "skip_bad_cases is on" in result.output
+    for index in (1, 2):
+        _rescale_label(mmar, index=index)
+    result = runner.invoke(app, ["check", str(mmar)])
+    assert result.exit_code == 1, result.output  # every case bad: the run stops
+    assert "3 of 3 label files hold values" in result.output
