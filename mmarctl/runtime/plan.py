@@ -20,7 +20,7 @@ import logging
 import math
 import signal
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator, Mapping
 
 from mmarctl.errors import ConfigError, DataError, RuntimeFailure
@@ -286,6 +286,11 @@ class TrainingPlan:
         """
         backend = backend or get_backend()
         stopped = None
+        if options.amp is not None:
+            # --amp/--no-amp as the global it overrides: the run's summary, MLflow params
+            # and resume/run.json then record the precision asked for (a plain --resume
+            # continues in it); options.amp stays, so the precision line names the flag.
+            options = replace(options, overrides={**options.overrides, "use_amp": options.amp})
         if options.resume:
             options, stopped = _with_stopped_run_settings(workspace, options, backend)
         resolved = preflight(workspace, options)

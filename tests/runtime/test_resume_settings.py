@@ -322,3 +322,37 @@ def test_the_stopped_run_warning_names_the_mmar_as_given_now(tmp_path, caplog, m
     assert "discards it when it ends or is stopped itself" in warning
     assert warning.endswith("(to continue the stopped run instead: "
                             "`mmarctl train copy --resume`)")
+
+
+def test_the_amp_flag_is_kept_for_resume_and_may_change_with_a_note(tmp_path, caplog, capsys):
+    """--amp is recorded as use_amp (summary, run.json): a plain --resume continues in the
+    precision the run was started in, and --no-amp on resume is a note, not a refusal."""
+    pytest.importorskip("tensorflow")
+    from standin_mmar import make_mmar, train_config
+
+    from mmarctl.runtime.plan import TrainingPlan, TrainOptions
+    from mmarctl.runtime.training import contract
+    from mmarctl.workspace import Workspace
+
+    class StopAtSecondEpoch(contract.Callback):
+        def on_epoch_begin(self, state):
+            if state.epoch == 1:
+                raise KeyboardInterrupt
+
+    root = make_mmar(tmp_path / "m", config=train_config(epochs=3))
+    plan = TrainingPlan.build(Workspace(root), TrainOptions(progress=False, seed=1, amp=True))
+    plan.handlers = [StopAtSecondEpoch()]
+    with caplog.at_level(logging.WARNING, logger="mmarctl.train"):
+        with pytest.raises(KeyboardInterrupt):
+            plan.run()
+    saved = json.loads((root / "models" / "resume" / RUN_FILE).read_text())
+    assert saved["overrides"]["use_amp"] is True
+    summary = json.loads((root / "models" / "training_summary.json").read_text())
+    assert summary["settings"]["use_amp"] is True
+    assert _resume(root).resolved.data["use_amp"] is True  # plain --resume: as started
+    capsys.readouterr()
+    resumed = TrainingPlan.build(Workspace(root), TrainOptions(resume=True, progress=False,
+                                                               seed=1, amp=False))
+    assert resumed.resolved.data["use_amp"] is False
+    assert ("note: --resume computes with use_amp false; the stopped run was started with "
+            "use_amp true (checkpoints are float32 either way)") in capsys.readouterr().err

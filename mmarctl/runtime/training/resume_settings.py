@@ -168,6 +168,27 @@ def shaping_settings(config: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(shaping, sort_keys=True, default=str))
 
 
+#: The one setting a resumed run may change: the precision it computes in (``--amp`` /
+#: ``--no-amp`` arrive as this key). Checkpoints hold float32 weights under every policy.
+PRECISION_KEY = "use_amp"
+
+
+def _precision_change(stored: Mapping[str, Any],
+                      given: Mapping[str, Any]) -> tuple[Any, str] | None:
+    """``(value, note)`` when ``given`` asks for another precision than the stopped run
+    was started with (``use_amp`` of its ``--amp``/``--set``, else its config's); None when
+    it asks for none or the same."""
+    if PRECISION_KEY not in given or (PRECISION_KEY in stored
+                                      and _same(stored[PRECISION_KEY], given[PRECISION_KEY])):
+        return None
+    wanted = given[PRECISION_KEY]
+    before = (f"use_amp {json.dumps(stored[PRECISION_KEY], default=str)}"
+              if PRECISION_KEY in stored else "its config's use_amp")
+    return wanted, (f"note: --resume computes with use_amp {json.dumps(wanted, default=str)}; "
+                    f"the stopped run was started with {before} (checkpoints are float32 "
+                    "either way)")
+
+
 def _same(a: Any, b: Any) -> bool:
     # As they would be written to run.json: 3 and 3.0 are the same value, "3" is not.
     return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True,
@@ -351,8 +372,14 @@ def resume_overrides(workspace: Any, config: str, given: Mapping[str, Any],
     stored = {k: v for k, v in saved["overrides"].items() if k != LAUNCHER_MARKER}
     mine = {k: v for k, v in given.items() if k != LAUNCHER_MARKER}
     _require_read_keys(workspace, config, {k: v for k, v in mine.items() if k not in stored})
+    precision = _precision_change(stored, mine)
+    if precision is not None:
+        mine.pop(PRECISION_KEY)
     merged, note = merge_overrides({**saved, "overrides": stored}, mine)
     notes = [note] if note else []
+    if precision is not None:
+        merged[PRECISION_KEY], precision_note = precision
+        notes.append(precision_note)
     shown = workspace.display(workspace.config_path(config))
     if "epochs" not in stored and "epochs" not in mine:
         # The run trained the config's epochs: an edit there is read like --epochs.
