@@ -170,8 +170,11 @@ def check_data(uses: list[DataUse], display, counts: DataCounts | None = None, *
     listed_once: set[tuple[str, str]] = set()  # (datalist, key) looked at for duplicates
     counted: set[tuple[str, str]] = set()  # (datalist, key) counted in ``counts``
     selected: dict[str, set[str]] = {}  # datalist -> the lists the configs read
+    trained: dict[str, str] = {}  # datalist -> the list training reads (fold0, not always "training")
     for use in uses:
         selected.setdefault(use.datalist, set()).add(use.key)
+        if use.origin[1].startswith("train."):
+            trained.setdefault(use.datalist, use.key)
     for use in uses:
         if not use.datalist:
             problems.append(Problem(*use.origin, DATALIST_NOT_SET))
@@ -207,7 +210,8 @@ def check_data(uses: list[DataUse], display, counts: DataCounts | None = None, *
         if (use.datalist, use.key) not in listed_once:
             listed_once.add((use.datalist, use.key))
             if notes is not None:
-                notes.extend(duplicate_notes(data, use.key, shown))
+                notes.extend(duplicate_notes(data, use.key, shown,
+                                             trained.get(use.datalist, "training")))
         if counts is not None and (use.datalist, use.key) not in counted:
             counted.add((use.datalist, use.key))
             counts.cases[use.key] = counts.cases.get(use.key, 0) + len(items)
@@ -509,11 +513,16 @@ def _image_identity(item: Any) -> Any:
     return None
 
 
-def duplicate_notes(data: Any, key: str, shown: str) -> list[Problem]:
+def duplicate_notes(data: Any, key: str, shown: str,
+                    training_key: str = "training") -> list[Problem]:
     """Notes (Clara allowed both) on the ``key`` list of ``data``: images named by several
     of its items (each copy weighs once more in an epoch and in a mean metric), and, for a
-    list other than ``training``, items whose image is also a training item's (their
-    metrics are optimistic: the model trained on them)."""
+    list other than ``training_key``, items whose image is also a training item's (their
+    metrics are optimistic: the model trained on them).
+
+    ``training_key`` is the list training reads (``train.image_pipeline``'s
+    ``data_list_key``, e.g. ``fold0``): a list named ``training`` that no run reads is not
+    what the model trained on."""
     items = data.get(key) if isinstance(data, dict) else None
     if not isinstance(items, list):
         return []
@@ -530,17 +539,19 @@ def duplicate_notes(data: Any, key: str, shown: str) -> list[Problem]:
         notes.append(Problem(shown, key, f"{_images_are(len(repeated))} named by several "
                              f"items: {listed(groups)}; each copy weighs once more in every "
                              "pass over the list", NOTE))
-    training = data.get("training")
-    if key != "training" and isinstance(training, list):
+    training = data.get(training_key)
+    if key != training_key and isinstance(training, list):
         first: dict[Any, int] = {}
         for index, item in enumerate(training):
             first.setdefault(_image_identity(item), index)
-        shared = [f"{key}[{index}] = training[{first[identity]}]"
+        shared = [f"{key}[{index}] = {training_key}[{first[identity]}]"
                   for identity, indices in where.items() if identity in first
                   for index in indices]
         if shared:
+            which = "training items" if training_key == "training" else \
+                f"items of {training_key!r}, the list training reads"
             notes.append(Problem(shown, key, f"{len(shared)} of {len(items)} items are also "
-                                 f"training items (the same image file): {listed(shared)}: the "
+                                 f"{which} (the same image file): {listed(shared)}: the "
                                  "model trained on them, so results on them are optimistic",
                                  NOTE))
     return notes

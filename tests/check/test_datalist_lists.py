@@ -126,3 +126,28 @@ def test_extra_lists_near_a_known_name_are_no_typo(tmp_path, spleen):  # noqa: F
     notes = []
     assert messages(check_data(selected, str, notes=notes)[0]) == messages(problems)
     assert not [m for m in messages(notes) if "DATA_LIST_KEY=test2" in m]
+
+
+def test_the_list_training_reads_is_the_training_list(tmp_path, spleen):  # noqa: F811
+    """A ``fold0`` list read by train.image_pipeline is what the model trained on: no
+    "optimistic" note on it for sharing images with an unused ``training`` list, and the
+    validation list is held against fold0."""
+    item = {"image": IMAGE, "label": LABEL}
+    other = {"image": "imagesTr/spleen_2.nii.gz", "label": "labelsTr/spleen_2.nii.gz"}
+    path = datalist(tmp_path, spleen, training=[item, other], fold0=[item, other],
+                    validation_1=[other])
+
+    def reading(key, section):
+        return DataUse(path, str(tmp_path), key,
+                       ("config/config_train.json", f"{section}.args.data_list_file_path"),
+                       ("config/environment.json", "DATA_ROOT"), reads=READS)
+
+    notes = []
+    problems, _ = check_data([reading("fold0", "train.image_pipeline"),
+                              reading("validation_1", "validate.image_pipeline")],
+                             str, notes=notes)
+    assert problems == []
+    assert messages(notes) == [
+        "validation_1: note: 1 of 1 items are also items of 'fold0', the list training reads "
+        "(the same image file): validation_1[0] = fold0[1]: the model trained on them, so "
+        "results on them are optimistic"]
