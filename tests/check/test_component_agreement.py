@@ -200,9 +200,22 @@ def test_a_surplus_class_against_the_labels_table_is_a_note(mmar):
     code, lines, output = _check(mmar)
     assert (code, lines) == (0, []), output
     assert ("config/config_train.json: train.model.args.num_classes: note: num_classes is 3 "
-            "but the labels table of data/dataset_0.json names 2 (0 background, 1 spleen): "
-            "the network's last 1 class(es) never appear in a label") in output, output
+            "but the labels table of data/dataset_0.json names label values up to 1 "
+            "(0 background, 1 spleen): class 2 never appears in a label (a channel trained to "
+            "be always empty); set num_classes to 2 unless that is meant") in output, output
     assert "labels table" not in _check_fresh_spleen(mmar)
+
+
+@pytest.mark.parametrize("labels, classes", [
+    ({"0": "background", "1": "necrotic", "2": "edema", "4": "enhancing"}, 5),  # BraTS gap
+    ({"1": "spleen"}, 2),                        # a table naming only the foreground
+    ({"background": 0, "spleen": 1}, 7),         # name -> value: nothing to tell
+])
+def test_the_labels_table_is_read_by_its_label_values(labels, classes):
+    from mmarctl.check.label_table import label_table_notes
+    assert label_table_notes({"labels": labels}, "d.json", classes, "c.json") == []
+    assert "set num_classes to 5" in label_table_notes(
+        {"labels": {"0": "a", "1": "b", "2": "c", "4": "d"}}, "d.json", 7, "c.json")[0].message
 
 
 def _check_fresh_spleen(root: Path) -> str:
