@@ -119,6 +119,17 @@ def test_field_holding_a_number_is_a_data_error():
         LoadNifti("image")({"image": 3}, RNG)
 
 
+def test_a_field_loaded_twice_is_a_config_error_naming_its_shape():
+    """A label loaded in pre_transforms and again in label_transforms: one short line with
+    the array's shape (never its print), a ConfigError (every case hits it, so validate
+    does not advise skip_bad_cases)."""
+    with pytest.raises(ConfigError) as caught:
+        LoadNifti("label")({"label": np.zeros((1, 26, 23, 28), np.float32)}, RNG)
+    message = str(caught.value)
+    assert "is already loaded (an array of shape (1, 26, 23, 28))" in message
+    assert "array(" not in message and len(message) < 300
+
+
 @pytest.mark.parametrize("args, message", [
     ({"fields": []}, "fields must be"),
     ({"fields": 5}, "Received: fields=5"),

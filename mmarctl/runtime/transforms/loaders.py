@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from mmarctl.errors import DataError
+from mmarctl.errors import ConfigError, DataError
 from mmarctl.runtime.transforms import _png
 from mmarctl.runtime.transforms.base import (FieldsTransform, Sample, Transform, as_fields,
                                              check_bool)
@@ -21,8 +21,22 @@ def _paths(value: Any, transform: str, field: str) -> list[str]:
         return [os.fspath(value)]
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, (str, os.PathLike)) for v in value):
         return [os.fspath(v) for v in value]
+    if isinstance(value, np.ndarray):
+        # An earlier step loaded the field already (the validation config loading 'label' in
+        # pre_transforms and again in label_transforms): a config mistake every case hits,
+        # told by the array's shape, never its print.
+        raise ConfigError(f"{transform}: field {field!r} is already loaded (an array of shape "
+                          f"{tuple(value.shape)}), not a file name: an earlier transform "
+                          f"loaded it; load each field once (drop {field!r} from one loader's "
+                          "fields)")
     raise DataError(f"{transform}: field {field!r} must hold a file name or a list of file "
-                    f"names; Received: {field}={value!r}")
+                    f"names; Received: {field}={_short(value)}")
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    """``value``'s repr, cut to ``limit`` characters (a message line, not a dump)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def load_nifti(path: str, as_closest_canonical: bool = False):
