@@ -155,3 +155,31 @@ def header_axes_problems(items: list, base: Path, key: str, rules: Iterable[Axis
                 f"{axes} spatial axes: "
                 f"{', '.join(names[:SHOW])}{more}")))
     return problems
+
+
+#: Writers made for one number of spatial axes: a PNG holds a 2-D mask (writers/png.py).
+WRITER_AXES = {"WritePng": 2}
+
+
+def writer_axes_problems(writers: Any, dims: int | None, file: str,
+                         network_file: str) -> list[Problem]:
+    """Writers made for another number of spatial axes than the network's (WritePng of a
+    3-D segmentation network), at ``writers[i].name``: ``infer`` and ``validate`` refused
+    them only when writing the first case, after loading the model and inferring it.
+
+    Args:
+        writers: the built ``writers`` of a validation config; an entry not built is None.
+        dims: the network's spatial dimensions (None: unknown, nothing said).
+        file: the validation config, as shown; ``network_file``: the training config.
+    """
+    if dims is None or not isinstance(writers, list):
+        return []
+    problems = []
+    for index, writer in enumerate(writers):
+        axes = WRITER_AXES.get(getattr(writer, "clara_name", ""))
+        if axes is not None and axes != dims:
+            problems.append(Problem(file, f"writers[{index}].name", (
+                f"{writer.clara_name} writes {axes}-D masks, but the network of {network_file} "
+                f"takes {dims}-D images (its field {getattr(writer, 'field', 'model')!r} is "
+                f"{dims}-D); use WriteNifti")))
+    return problems
