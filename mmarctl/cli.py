@@ -223,7 +223,12 @@ def _install_broken_pipe_exit() -> None:
     from rich.console import Console
 
     def on_broken_pipe(self: Console) -> None:
+        from mmarctl.console import output_reader_gone, work_outlives_reader
+
         self.quiet = True
+        if work_outlives_reader():  # train ... | head -1: the output ends, not the training
+            output_reader_gone(self.file)
+            return
         _exit_broken_pipe()
 
     Console.on_broken_pipe = on_broken_pipe  # type: ignore[method-assign]

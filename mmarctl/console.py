@@ -43,6 +43,50 @@ class _Console(Console):
             raise
 
 
+#: Whether the running verb's work is files (train, validate, ...), which must not end
+#: because the reader of its output went away (:func:`keep_working_without_reader`).
+_work_outlives_reader = False
+_readers_gone: set[int] = set()
+
+
+def keep_working_without_reader() -> None:
+    """Called by the verbs whose work is files (train, finetune, automl, validate, infer,
+    export, data synth): when the reader of stdout or stderr goes away (``2>&1 | head``, a
+    closed ``tee``), the output ends, not the work. Other verbs end with exit 141 as a Unix
+    tool does (``mmarctl compare | head -1``)."""
+    global _work_outlives_reader
+    _work_outlives_reader = True
+
+
+def work_outlives_reader() -> bool:
+    """Whether :func:`keep_working_without_reader` was called in this process."""
+    return _work_outlives_reader
+
+
+def output_reader_gone(stream: Any, what: str = "mmarctl") -> None:
+    """``stream`` met a broken pipe: from now on it writes to the null device (what is still
+    buffered, later lines and the interpreter's last flush succeed), and a log warning says
+    why the output stops, for file handlers (an MMAR's log.config) that are still read."""
+    import os
+
+    try:
+        descriptor = stream.fileno()
+    except (OSError, ValueError, AttributeError):  # no real file descriptor: nothing to move
+        return
+    if descriptor in _readers_gone:
+        return
+    _readers_gone.add(descriptor)
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, descriptor)
+        os.close(null)
+    except OSError:
+        return
+    logging.getLogger("mmarctl").warning(
+        "%s: the output's reader went away (broken pipe); the work goes on without output",
+        what)
+
+
 def print_out(text: str) -> None:
     """Print ``text`` as is on stdout, now (a failed write is said to be stdout's)."""
     try:
@@ -199,20 +243,9 @@ class Progress:
     def _reader_gone(self) -> None:
         """The reader of stderr went away (``mmarctl train ... 2>&1 | head``, a ``tee``
         killed first): hours of work must not end on a progress line. Further progress is
-        dropped and stderr goes to the null device (what is buffered, log lines); file log
-        handlers (the MMAR's log.config) still say why they see no more progress."""
-        import os
-
+        dropped and stderr writes to the null device (:func:`output_reader_gone`)."""
         self.enabled = False
-        try:
-            null = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(null, sys.stderr.fileno())
-            os.close(null)
-        except (OSError, ValueError, AttributeError):  # no real file descriptor: dropped
-            pass
-        logging.getLogger("mmarctl").warning(
-            "%s: the progress output's reader went away (broken pipe); the work goes on "
-            "without progress lines", self.description)
+        output_reader_gone(sys.stderr, self.description)
 
     def __exit__(self, *exc: object) -> None:
         if self._logging is not None:

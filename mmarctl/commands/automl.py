@@ -63,6 +63,8 @@ def automl(
 
     Example: mmarctl automl my-exp --rounds 8 --workers 2
     """
+    from mmarctl.console import keep_working_without_reader
+    keep_working_without_reader()  # `| head` ends the output, not the work
     from mmarctl.search.automl import AutomlRequest
     from mmarctl.search.report import run_and_report
 

@@ -97,6 +97,8 @@ def synth(
 
     2D slices as NumPy arrays: mmarctl data synth spine-data --kind spine2d --format npy
     """
+    from mmarctl.console import keep_working_without_reader
+    keep_working_without_reader()  # `| head` ends the output, not the work
     from mmarctl.staging import current_folder
     from mmarctl.synth import resolve_target, synthesize
     from mmarctl.synth_kinds import choose

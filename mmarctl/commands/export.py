@@ -73,6 +73,8 @@ def export(
 
     Example: mmarctl export my-exp --format all (without --format: fzn only)
     """
+    from mmarctl.console import keep_working_without_reader
+    keep_working_without_reader()  # `| head` ends the output, not the work
     from mmarctl.console import err, out
     from mmarctl.runtime.export.exporter import ExportRequest, export_mmar
     from mmarctl.runtime.export.triton import model_name as triton_model_name

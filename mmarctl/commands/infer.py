@@ -42,6 +42,8 @@ def infer(
 
     Example: mmarctl infer my-exp --input scan.nii.gz --output predictions/ --preview
     """
+    from mmarctl.console import keep_working_without_reader
+    keep_working_without_reader()  # `| head` ends the output, not the work
     from mmarctl.console import counted, out
     from mmarctl.runtime import logs
     from mmarctl.runtime.evaluation import EvalOptions, check_model_choice, evaluate

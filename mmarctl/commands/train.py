@@ -195,6 +195,8 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
     (mmarctl.locks): a second run on the same MMAR stops at once. A launching process takes
     it and hands it down; its workers take none.
     """
+    from mmarctl.console import keep_working_without_reader
+    keep_working_without_reader()  # `| head` ends the output, not the work
     from mmarctl.errors import UsageError
     from mmarctl.workspace import Workspace
 

@@ -77,6 +77,8 @@ def validate(
 
     Two lists side by side: mmarctl validate my-exp --set DATA_LIST_KEY=test -o eval-test
     """
+    from mmarctl.console import keep_working_without_reader
+    keep_working_without_reader()  # `| head` ends the output, not the work
     from mmarctl.console import counted, out
     from mmarctl.runtime import logs
     from mmarctl.runtime.evaluation import EvalOptions, check_model_choice, evaluate, summarise
