@@ -16,6 +16,8 @@ from typing import Any
 
 from mmarctl.problems import Problem
 
+#: The field a validation case holds the network's output in.
+PREDICTION = "model"
 #: Built-in networks that give one score per class (no spatial axes); the other built-in
 #: networks give a mask.
 CLASSIFICATION_NETWORKS = frozenset({"DenseNet121"})
@@ -70,6 +72,14 @@ def loss_task_problems(built: dict[str, Any], file: str) -> list[Problem]:
     name = getattr(loss, "clara_name", None)
     if task is None or wanted != task or name not in LOSSES[_other(task)]:
         return []
+    if task == "segmentation" and not (
+            getattr(network, "final_activation", None) == "softmax"
+            and isinstance(getattr(network, "num_classes", None), int)
+            and network.num_classes > 1):
+        # Voxel-wise BCE on sigmoid channels (one channel, or BraTS's channel-split labels)
+        # is a valid segmentation loss: the label has the prediction's shape. Only a
+        # softmax mask of several classes against a class-index label cannot match.
+        return []
     return [Problem(file, "train.loss.name", (
         f"{name} is a {_other(task)} loss, but {network.clara_name} is a {task} network "
         f"({OUTPUT[task]}): its targets would not match the prediction; use "
@@ -96,24 +106,45 @@ def metric_task_problems(metrics: Any, key: str, task: str | None, file: str,
         if metric is not None and getattr(metric, "clara_name", None) in SEGMENTATION_METRICS]
 
 
+def prediction_fields(post_transforms: Any) -> set[str] | None:
+    """The fields of a validation case that hold the network's prediction: ``model`` and
+    the fields the ``post_transforms`` make from it (in order). None when a step is not
+    built (it may make any field: nothing can be told)."""
+    from mmarctl.check.case_fields import made_by
+    from mmarctl.check.field_flow import reads_of
+
+    predicted = {PREDICTION}
+    for step in post_transforms if isinstance(post_transforms, list) else ():
+        if step is None:
+            return None
+        if any(field in predicted for _, field in reads_of(step)):
+            predicted |= made_by(step)
+    return predicted
+
+
 def writer_task_problems(writers: Any, task: str | None, file: str,
-                         network_from: str) -> list[Problem]:
-    """One problem per writer made for the other task than the network's, at
-    ``writers[i].name``: WriteNifti of one score per class writes a one-voxel image.
+                         network_from: str, post_transforms: Any = None) -> list[Problem]:
+    """One problem per writer made for the other task than the network's that writes the
+    prediction, at ``writers[i].name``: WriteNifti of one score per class writes a
+    one-voxel image. A writer of another field (the preprocessed ``image`` of a
+    classification MMAR) writes what that field holds and is left alone.
 
     Args:
         writers: the built ``writers`` of a validation config; an entry not built is None.
         task: the task of the network (None: unknown, nothing said).
         file: the validation config, as shown.
         network_from: the training config, for the message.
+        post_transforms: the built ``post_transforms`` (which fields hold the prediction).
     """
-    if task not in OUTPUT or not isinstance(writers, list):
+    predicted = prediction_fields(post_transforms)
+    if task not in OUTPUT or not isinstance(writers, list) or predicted is None:
         return []
     return [Problem(file, f"writers[{index}].name", (
         f"{writer.clara_name} writes {OUTPUT[_other(task)]}, but the network of "
         f"{network_from} gives {OUTPUT[task]}; use {INSTEAD['writer'][task]}"))
         for index, writer in enumerate(writers)
-        if getattr(writer, "clara_name", None) in WRITERS[_other(task)]]
+        if getattr(writer, "clara_name", None) in WRITERS[_other(task)]
+        and getattr(writer, "field", PREDICTION) in predicted]
 
 
 def inferer_task_notes(inferer: Any, key: str, task: str | None, file: str) -> list[Problem]:

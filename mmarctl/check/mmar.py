@@ -629,7 +629,8 @@ def _check_concrete_values(workspace: Workspace, kind: str, shown: str, raw: dic
             report.network.network if report.network.classes_given else None, shown,
             report.network.file))
         report.problems.extend(writer_task_problems(
-            built.built.get("writers"), task, shown, report.network.file))
+            built.built.get("writers"), task, shown, report.network.file,
+            built.built.get("post_transforms")))
         report.notes.extend(inferer_task_notes(built.built.get("inferer"), "inferer", task,
                                                shown))
     if kind == "train" and report.validate_steps is None:

@@ -68,6 +68,26 @@ def test_a_classification_loss_on_a_segmentation_network(mmar):
         "not match the prediction; use Dice"], lines
 
 
+def test_binary_cross_entropy_on_one_sigmoid_channel_is_fine(mmar):
+    # Voxel-wise BCE: the label (B, *S, 1) has the one-channel prediction's shape.
+    _train(mmar, lambda c: (c["train"].update(loss={"name": "BinaryClassificationLoss"}),
+                            c["train"]["model"]["args"].update(
+                                num_classes=1, final_activation="sigmoid")))
+    edit_json(mmar / "config" / "config_validation.json", lambda c: c.update(post_transforms=[
+        {"name": "ThresholdValues", "args": {"fields": "model", "threshold": 0.5}}]))
+    code, lines, output = _check(mmar)
+    assert (code, lines) == (0, []), output
+
+
+def test_a_writer_of_the_image_in_a_classification_mmar_is_fine(classifier):
+    # WriteNifti / WritePng of the preprocessed image writes an image, not the scores.
+    edit_json(classifier / "config" / "config_validation.json", lambda c: c["writers"].extend([
+        {"name": "WriteNifti", "args": {"field": "image", "write_path": "{MMAR_EVAL_OUTPUT_PATH}"}},
+        {"name": "WritePng", "args": {"field": "image", "write_path": "{MMAR_EVAL_OUTPUT_PATH}"}}]))
+    code, lines, output = _check(classifier)
+    assert (code, lines) == (0, []), output
+
+
 def test_a_nifti_writer_and_a_window_for_a_classification_network(classifier):
     def change(config: dict) -> None:
         config["writers"] = [{"name": "WriteNifti", "args": {
