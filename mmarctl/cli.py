@@ -333,7 +333,10 @@ def _safe_stdout() -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    from mmarctl.console import log_own_warnings
+
     _safe_stdout()
+    log_own_warnings()
     try:
         try:
             app()

@@ -87,6 +87,33 @@ def output_reader_gone(stream: Any, what: str = "mmarctl") -> None:
         what)
 
 
+def log_own_warnings() -> None:
+    """Show the warnings mmarctl's own components raise (a value the runtime accepts but
+    changes, e.g. SegResnet's group count) as log lines, not Python's ``file.py:166:
+    UserWarning`` and a source line; ``check`` collects the same warnings as notes. Warnings
+    from other code keep Python's form."""
+    import warnings
+
+    shown_before = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+        if issubclass(category, UserWarning) and _warned_by_mmarctl():
+            logging.getLogger("mmarctl").warning("%s", message)
+            return
+        shown_before(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
+def _warned_by_mmarctl() -> bool:
+    """Whether the code that called ``warnings.warn`` is mmarctl's (the first frame above
+    the warnings machinery; ``stacklevel`` moves only the shown file name)."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_globals.get("__name__") in ("warnings", __name__):
+        frame = frame.f_back
+    return frame is not None and str(frame.f_globals.get("__name__", "")).startswith("mmarctl.")
+
+
 def print_out(text: str) -> None:
     """Print ``text`` as is on stdout, now (a failed write is said to be stdout's)."""
     try:
