@@ -11,6 +11,7 @@ validation points are read from ``models/metrics_history.jsonl`` while it runs (
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import shutil
 import signal
@@ -98,6 +99,8 @@ def create_trial_mmar(source: Workspace, dest: Path, config_name: str, config: d
         settings_file.unlink()
     write_json_atomic(staging / "config" / ENVIRONMENT, environment)
     write_json_atomic(staging / "config" / TRAIN_CONFIG, config)
+    if amp is not None:
+        _validation_configs_use_amp(staging / "config", amp)
     write_commands(staging, force=True)
     write_json_atomic(staging / ".mmarctl" / "provenance.json", {
         "command": "automl", "source": str(source.root),
@@ -440,6 +443,19 @@ def trim_trial(root: Path) -> None:
                     shutil.rmtree(item) if item.is_dir() else item.unlink()
         elif entry.name not in KEPT_CONTENT:
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+
+
+def _validation_configs_use_amp(config_dir: Path, amp: bool) -> None:
+    """The study's precision in the trial's validation configs that write ``use_amp``
+    (one that does not takes the training config's): its validate.sh then scores the
+    trial in the precision it trained in, as the study validated it."""
+    for path in sorted(config_dir.glob("config_validation*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue  # check names a broken file; the trial keeps it as the source has it
+        if isinstance(data, dict) and "use_amp" in data and data["use_amp"] != amp:
+            write_json_atomic(path, {**data, "use_amp": amp})
 
 
 def logged_precision(log: Path) -> str | None:

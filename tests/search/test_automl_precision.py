@@ -96,3 +96,17 @@ def test_the_study_flag_is_the_trials_use_amp():
     assert study_amp(["--tracking", "mlflow", "--amp"]) is True
     assert study_amp(["--no-amp"]) is False
     assert study_amp(["--tracking", "none"]) is None  # the config's own use_amp stands
+
+
+def test_a_validation_config_that_writes_use_amp_takes_the_study_amp(tmp_path):
+    source = tmp_path / "source"
+    (source / "config").mkdir(parents=True)
+    (source / "config" / "environment.json").write_text("{}")
+    (source / "config" / "config_validation.json").write_text(json.dumps({"use_amp": False}))
+    (source / "config" / "config_validation_ckpt.json").write_text(json.dumps({"x": 1}))
+    trial = create_trial_mmar(Workspace(source), tmp_path / "trial_000", "config_train.json",
+                              {"use_amp": False}, {}, amp=True)
+    config = trial.root / "config"
+    assert json.loads((config / "config_validation.json").read_text())["use_amp"] is True
+    # One that does not write use_amp takes the training config's: left as it is.
+    assert json.loads((config / "config_validation_ckpt.json").read_text()) == {"x": 1}
