@@ -82,8 +82,16 @@ def test_dice_masked_output_tags_are_held_to_num_classes(mmar):
         {"name": "DiceMaskedOutput", "args": {"tags": ["dice", "d1", "d2", "d3"]}}]))
     assert check_line(mmar) == (
         "config/config_train.json: train.aux_ops[0].args.tags: DiceMaskedOutput: tags must be "
-        "2 names (one per scored channel) or 3 (the mean first) (train.model.args.num_classes "
-        "is 2); Received: tags=['dice', 'd1', 'd2', 'd3']")
+        "1 name (the mean), 2 (one per scored channel) or 3 (the mean first) "
+        "(train.model.args.num_classes is 2); Received: tags=['dice', 'd1', 'd2', 'd3']")
     _train_config(mmar, lambda c: c["train"]["aux_ops"][0]["args"].update(
         tags=["dice", "d1"], skip_background=True))
     assert runner.invoke(app, ["check", str(mmar)]).exit_code == 0
+
+
+def test_a_bare_dice_masked_output_is_fine(mmar):
+    """The default tags ["dice"] on a 2-class network: the mean, not a refusal at an
+    argument the config does not write."""
+    _train_config(mmar, lambda c: c["train"].update(aux_ops=[{"name": "DiceMaskedOutput"}]))
+    done = runner.invoke(app, ["check", str(mmar)])
+    assert done.exit_code == 0, done.output

@@ -57,6 +57,16 @@ def test_dice_masked_output_softmax_skip_background():
     assert out["d1"] == pytest.approx(2 / 3) and out["d2"] == pytest.approx(2 / 3)
 
 
+def test_dice_masked_output_one_tag_is_the_mean():
+    # The default tags ["dice"] on a 2-class softmax network (a bare {"name": ...} entry).
+    label = np.array([0, 1, 1, 0])[None, :, None].astype(np.float32)
+    pred = _softmax_probs([0, 1, 0, 0], 2)[None]
+    op = DiceMaskedOutput()
+    op.check_channels(op.scored_channels(2))
+    # background: P={0,2,3} T={0,3} -> 4/5 ; class 1: P={1} T={1,2} -> 2/3
+    assert _run(op, label, pred) == {"dice": pytest.approx((4 / 5 + 2 / 3) / 2)}
+
+
 def test_dice_masked_output_tag_count_must_fit():
     with pytest.raises(ConfigError, match="Received: tags="):
         DiceMaskedOutput(is_onehot_targets=True, tags=["a", "b"])(

@@ -23,7 +23,9 @@ class DiceMaskedOutput(AuxOp):
     ``tags`` names the outputs. With one tag per scored channel each gets that channel's
     Dice; with one more tag, the first gets the mean over the scored channels (NaN
     excluded) and the rest the channels, as in Clara's BraTS config
-    (``["dice", "dice_tc", "dice_wt", "dice_et"]`` for three sigmoid channels).
+    (``["dice", "dice_tc", "dice_wt", "dice_et"]`` for three sigmoid channels). A single
+    tag (the default ``["dice"]``, as a bare ``{"name": "DiceMaskedOutput"}`` copied from
+    an example gives) is the mean over the scored channels, whatever their number.
 
     Args:
         is_onehot_targets: targets are one-hot ``(B, *S, K)`` (else a class map).
@@ -67,6 +69,8 @@ class DiceMaskedOutput(AuxOp):
         self.check_channels(channels)
         if len(self.tags) == channels:
             return {tag: dice[i] for i, tag in enumerate(self.tags)}
+        if len(self.tags) == 1:  # one name: the mean over the scored channels
+            return {self.tags[0]: nan_mean(dice)}
         values = {self.tags[0]: nan_mean(dice)}
         values.update({tag: dice[i] for i, tag in enumerate(self.tags[1:])})
         return values
@@ -77,14 +81,14 @@ class DiceMaskedOutput(AuxOp):
         return num_classes - 1 if self.skip_background else num_classes
 
     def check_channels(self, channels: int) -> None:
-        """Refuse ``tags`` that fit neither ``channels`` scored channels nor one more (the
-        mean first); ``check`` calls it with the network's ``num_classes`` before any
+        """Refuse ``tags`` that fit neither one name (the mean), ``channels`` scored
+        channels nor one more (the mean first); ``check`` calls it with the network's ``num_classes`` before any
         compute (:meth:`scored_channels`).
 
         Raises:
             ConfigError: naming ``tags``.
         """
-        if len(self.tags) not in (channels, channels + 1):
+        if len(self.tags) not in (1, channels, channels + 1):
             raise argcheck.fail(self.clara_name, "tags",
-                                f"{channels} names (one per scored channel) or {channels + 1} "
-                                "(the mean first)", self.tags)
+                                f"1 name (the mean), {channels} (one per scored channel) or "
+                                f"{channels + 1} (the mean first)", self.tags)
