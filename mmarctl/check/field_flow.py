@@ -340,3 +340,71 @@ def channel_problems(file: str, flow: str, data: Mapping[str, Any],
     return [Problem(file, "validate.pre_transforms", (
         f"the validation images get {gives} channel(s) but the network takes {channels}"
         f"{why}; change the channels as train.pre_transforms does"))]
+
+
+def _written_effect(specs: Any, section: str) -> tuple[int, int, list[str]] | None:
+    """:func:`channel_effect` of a chain as written (a config not built here: the training
+    config seen from a validation config's check); None when it cannot be known
+    (SplitAcrossChannels, an argument that is not what the transform takes)."""
+    if specs is None:
+        specs = []
+    if not isinstance(specs, list):
+        return None
+    a, b, changing = 1, 0, []
+    for index, spec in enumerate(specs):
+        if not isinstance(spec, Mapping) or is_disabled(spec.get("disabled", False)):
+            continue
+        name = str(spec.get("name") or spec.get("ref") or "").split("#")[0]
+        args = spec.get("args") if isinstance(spec.get("args"), Mapping) else {}
+        if name == "SplitAcrossChannels":
+            return None
+        if name == "RepeatChannel":
+            fields = args.get("fields")
+            times = args.get("repeat_times", 3)
+            if isinstance(times, bool) or not isinstance(times, int) or times < 1:
+                return None
+            if IMAGE in ([fields] if isinstance(fields, str) else fields or ()):
+                a, b = a * times, b * times
+                changing.append(f"{section}[{index}] RepeatChannel")
+        elif name == "AddExtremePointsChannel" and args.get("image_field", IMAGE) == IMAGE:
+            b += 1
+            changing.append(f"{section}[{index}] AddExtremePointsChannel")
+    return a, b, changing
+
+
+def validation_channel_problems(train: Mapping[str, Any], train_file: str,
+                                validation: Mapping[str, Any], file: str,
+                                channels: int | None) -> list[Problem]:
+    """A validation config whose ``pre_transforms`` change the image channels otherwise
+    than the training config's ``train.pre_transforms`` (AddExtremePointsChannel in the
+    training config only), at ``file: pre_transforms``: validate and infer then feed the
+    network images with another channel count. They refused it blaming the validation
+    list's image files, which hold the channels the training files hold.
+
+    Args:
+        train: the training config (placeholders substituted); ``train_file``: as shown.
+        validation: the validation config; ``file``: as shown.
+        channels: the network's image channels (``output_image_channels``); None: unknown.
+    """
+    if not isinstance(channels, int):
+        return []
+    section = train.get("train") if isinstance(train.get("train"), Mapping) else {}
+    trained = _written_effect(section.get("pre_transforms"), "train.pre_transforms")
+    evaluated = _written_effect(validation.get("pre_transforms"), "pre_transforms")
+    if trained is None or evaluated is None or evaluated[:2] == trained[:2]:
+        return []
+    a, b, changing = trained
+    files = (channels - b) / a  # the files' channels that give the network's
+    if files < 1 or files != int(files):
+        return []  # the training config's own line (output_image_channels)
+    gives = evaluated[0] * int(files) + evaluated[1]
+    if gives == channels:
+        return []
+    missing = [c for c in changing
+               if c.split()[-1] not in {v.split()[-1] for v in evaluated[2]}]
+    why = (f" ({train_file}: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+           "not in pre_transforms)" if missing else
+           f" ({train_file}: {', '.join(changing) or 'none'}; here: {', '.join(evaluated[2])})")
+    return [Problem(file, "pre_transforms", (
+        f"the images get {gives} channel(s) but the network takes {channels}{why}; change "
+        f"the channels as {train_file}'s train.pre_transforms does"))]

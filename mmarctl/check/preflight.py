@@ -77,15 +77,20 @@ def evaluation_problems(workspace: Workspace, overrides: Mapping[str, Any], *, c
                                if note.json_path == "writers" and note.file == str(
                                    workspace.display(path)) and "infer refuses" in note.message)
     configs = [("validation", path)]
+    channel_lines: list[Problem] = []
     if train_path.is_file():
         configs.append(("train", train_path))
         report.problems.extend(network_problems)
+        # A chain that changes channels otherwise than training: the config's line, not
+        # one blaming the list's image files (they hold the training files' channels).
+        channel_lines = _chain_channel_problems(workspace, train_path, path)
+        report.problems.extend(channel_lines)
     report.problems.extend(check_overrides(overrides, env, configs, workspace))
     if datalist:
         if not labels:  # infer: no label_transforms, no metrics
             uses = [replace(use, label_reads=(), metric_reads=(), class_labels=False)
                     for use in uses]
-        channels = _network_channels(train_path, path)
+        channels = _network_channels(train_path, path) if not channel_lines else None
         if channels is not None:
             uses = [replace(use, image_channels=use.image_channels or channels)
                     for use in uses]
@@ -282,7 +287,7 @@ def _loader_files(workspace: Workspace, overrides: Mapping[str, Any], config: st
 def _network_channels(train_path: Path, validation_path: Path) -> int | None:
     """The image channels the network takes (the training pipeline's
     ``output_image_channels``), to hold the validation list's images against; None when
-    unknown or when a validation pre_transform changes channels.
+    unknown or when a pre_transform of either chain changes channels.
 
     A validation config has no pipeline of its own, so ``check`` compares its list's channels
     through the training config's validation pipeline; validate and infer read that list
@@ -294,12 +299,36 @@ def _network_channels(train_path: Path, validation_path: Path) -> int | None:
     try:
         channels = input_spec(load_json(train_path))[1]
         pre = load_json(validation_path).get("pre_transforms") or []
+        trained = (load_json(train_path).get("train") or {}).get("pre_transforms") or []
     except Exception:  # an unreadable or malformed config: reported by the checks above
         return None
-    names = {str(t.get("name", "")).split("#")[0] for t in pre if isinstance(t, dict)}
+    if not isinstance(pre, list) or not isinstance(trained, list):
+        return None
+    names = {str(t.get("name") or t.get("ref") or "").split("#")[0]
+             for t in [*pre, *trained] if isinstance(t, dict)}
+    # A channel-changing transform in either chain: the files do not hold the network's
+    # channels (the chains' agreement is _chain_channel_problems').
     if not isinstance(channels, int) or names & CHANNEL_CHANGING:
         return None
     return channels
+
+
+def _chain_channel_problems(workspace: Workspace, train_path: Path,
+                            validation_path: Path) -> list[Problem]:
+    """:func:`.field_flow.validation_channel_problems` of the two configs as written."""
+    from mmarctl.check.field_flow import validation_channel_problems
+    from mmarctl.runtime.model_io import input_spec
+
+    try:
+        train = load_json(train_path)
+        channels = input_spec(train)[1]
+        validation = load_json(validation_path)
+    except Exception:  # an unreadable or malformed config: reported by the checks above
+        return []
+    if not isinstance(train, dict) or not isinstance(validation, dict):
+        return []
+    return validation_channel_problems(train, str(workspace.display(train_path)), validation,
+                                       str(workspace.display(validation_path)), channels)
 
 
 def _builds_network(problem: Problem, globals_read: set[str]) -> bool:
