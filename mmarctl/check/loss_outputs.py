@@ -18,6 +18,8 @@ from mmarctl.problems import Problem
 
 #: Where the loss and the network of a training config are.
 LOSS, MODEL = "train.loss", "train.model"
+#: mmarctl's losses whose labels are class indices unless ``is_onehot_targets`` is true.
+CLASS_INDEX_LOSSES = frozenset({"Dice", "Focal"})
 #: mmarctl's losses that take probabilities (they clip them into (0, 1) or sum them).
 PROBABILITY_LOSSES = frozenset({"Dice", "Focal", "BinaryClassificationLoss"})
 
@@ -86,3 +88,32 @@ def metric_class_problems(metrics: Any, key: str, network: Any, file: str,
         for index, metric in enumerate(metrics)
         if isinstance(getattr(metric, "class_index", None), int)
         and getattr(metric, "field", None) == "model" and metric.class_index >= classes]
+
+
+def onehot_class_label_problems(built: dict[str, Any], labels: Any, shown_list: str,
+                                file: str) -> list[Problem]:
+    """Dice or Focal taking class indices (``is_onehot_targets`` false) in a classification
+    config whose every training label is a list of ``num_classes`` values, one per class
+    (Clara's label_format): the loss refuses that at its first step, for every case, after
+    TensorFlow has started. One problem at ``train.loss.args.is_onehot_targets``.
+
+    Args:
+        built: ``ConstructorChecker.built`` of the training config.
+        labels: the ``"label"`` values of the training list's items (anything else, or any
+            label of another form: nothing said, the data checks hold their form).
+        shown_list: the datalist and list, as shown in the message.
+        file: the training config, as shown.
+    """
+    loss, network = built.get(LOSS), built.get(MODEL)
+    classes = getattr(network, "num_classes", None)
+    name = getattr(loss, "clara_name", None)
+    if (name not in CLASS_INDEX_LOSSES or getattr(loss, "is_onehot_targets", None) is not False
+            or getattr(built.get("train.image_pipeline"), "task", None) != "classification"
+            or not isinstance(classes, int) or classes < 2
+            or not isinstance(labels, list) or not labels
+            or not all(isinstance(v, list) and len(v) == classes for v in labels)):
+        return []
+    return [Problem(file, f"{LOSS}.args.is_onehot_targets", (
+        f"{name} takes one class index per case (is_onehot_targets false), but every label "
+        f"of {shown_list} has {classes} values, one per class (the network's num_classes): "
+        "set \"is_onehot_targets\": true in the loss's args"))]

@@ -28,7 +28,8 @@ from mmarctl.check.field_flow import FlowResult, follow, steps_of
 from mmarctl.check.spatial_axes import axis_rules, network_axes_problems
 from mmarctl.check.eval_preprocessing import image_steps, preprocessing_notes
 from mmarctl.check.label_table import label_table_notes, read_datalist
-from mmarctl.check.loss_outputs import loss_output_problems, metric_class_problems
+from mmarctl.check.loss_outputs import (loss_output_problems, metric_class_problems,
+                                        onehot_class_label_problems)
 from mmarctl.check.metric_task import (inferer_task_notes, loss_task_problems,
                                         metric_task_problems, network_pipeline_problems,
                                         network_task, writer_task_problems)
@@ -668,6 +669,8 @@ def _check_concrete_values(workspace: Workspace, kind: str, shown: str, raw: dic
     uses = [_with_loaders(use, built) for use in uses]
     if kind == "train" and _classes_given(data):
         report.notes.extend(_label_table_notes(workspace, uses, shown))
+    if kind == "train":
+        report.problems.extend(_onehot_class_label_problems(workspace, uses, built.built, shown))
     if kind == "validation" and getattr(report.network, "task", None) == "classification":
         # validate scores the items' class labels with this network: held to its classes
         # as the training config's validation pipeline holds them.
@@ -827,6 +830,22 @@ def _label_table_notes(workspace: Workspace, uses: list[DataUse], shown: str) ->
             path = Path(use.datalist)
             return label_table_notes(read_datalist(path), workspace.display(path),
                                      use.label_value_classes, shown)
+    return []
+
+
+def _onehot_class_label_problems(workspace: Workspace, uses: list[DataUse],
+                                 built: dict[str, Any], shown: str) -> list[Problem]:
+    """The training list's class labels against a loss that takes class indices
+    (:func:`.loss_outputs.onehot_class_label_problems`)."""
+    for use in uses:
+        if use.origin[1].startswith("train."):
+            datalist = read_datalist(Path(use.datalist))
+            items = datalist.get(use.key) if isinstance(datalist, dict) else None
+            if not isinstance(items, list):
+                return []
+            labels = [item.get("label") if isinstance(item, dict) else None for item in items]
+            return onehot_class_label_problems(
+                built, labels, f"{workspace.display(Path(use.datalist))}: {use.key}", shown)
     return []
 
 

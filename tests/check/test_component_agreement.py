@@ -88,6 +88,27 @@ def test_a_writer_of_the_image_in_a_classification_mmar_is_fine(classifier):
     assert (code, lines) == (0, []), output
 
 
+def test_one_value_per_class_labels_under_class_index_focal(classifier):
+    # Labels [1, 0] / [0, 1] under Focal with is_onehot_targets false: the loss refused
+    # every case at its first step, after TensorFlow start-up.
+    _train(classifier, lambda c: (c["train"]["model"]["args"].update(
+        num_classes=2, final_activation="softmax"), c["train"].update(loss={"name": "Focal"})))
+
+    def one_hot(datalist: dict) -> None:
+        for key in ("training", "validation"):
+            for item in datalist[key]:
+                item["label"] = [1 - item["label"][0], item["label"][0]]
+    edit_json(classifier / "data" / "dataset_0.json", one_hot)
+    code, lines, _ = _check(classifier)
+    assert code == 1 and lines == [
+        "config/config_train.json: train.loss.args.is_onehot_targets: Focal takes one class "
+        "index per case (is_onehot_targets false), but every label of data/dataset_0.json: "
+        "training has 2 values, one per class (the network's num_classes): set "
+        "\"is_onehot_targets\": true in the loss's args"], lines
+    _train(classifier, lambda c: c["train"]["loss"].update(args={"is_onehot_targets": True}))
+    assert _check(classifier)[:2] == (0, [])
+
+
 def test_a_nifti_writer_and_a_window_for_a_classification_network(classifier):
     def change(config: dict) -> None:
         config["writers"] = [{"name": "WriteNifti", "args": {

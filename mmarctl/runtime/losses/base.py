@@ -39,6 +39,12 @@ def targets_like(y_true: tf.Tensor, y_pred: tf.Tensor, is_onehot: bool) -> tf.Te
         raise DataError(f"one-hot targets have {given} channels but the prediction has "
                         f"{channels}", hint="set is_onehot_targets to false for a class-index "
                         "label, or match the network's num_classes to the label channels")
+    if not is_onehot and given is not None and channels is not None and given == channels > 1:
+        # A label of one value per class (Clara's classification label_format, a one-hot
+        # file): every case has it, so it is the config's mistake, not a bad case.
+        raise ConfigError(f"is_onehot_targets is false, but the labels have {given} "
+                          f"channels, one per class of the prediction (not 1 class index)",
+                          hint="set the loss's is_onehot_targets to true for one-hot labels")
     if not is_onehot and given is not None and given != 1:
         # Also under one output channel: a 3-channel label (an RGB mask PNG, a one-hot
         # file) would broadcast against the sigmoid output and train on nonsense.
