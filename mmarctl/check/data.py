@@ -99,6 +99,9 @@ class DataUse:
             the label to the loss with its values as loaded. None: not held.
         skip_bad_cases: the reading run leaves unusable cases out (``skip_bad_cases``):
             label files outside the classes are a note, unless all of them are.
+        label_value_origin: ``(file, json_path)`` the label-values line stands at (a
+            validation config's ``label_transforms``, :func:`.label_values.validation_label_values`);
+            None: the datalist's list. ``label_value_fix``: its advice (empty: the default).
     """
 
     datalist: str
@@ -121,6 +124,8 @@ class DataUse:
     onehot_label_channels: int | None = None
     label_value_classes: int | None = None
     skip_bad_cases: bool = False
+    label_value_origin: tuple[str, str] | None = None
+    label_value_fix: str = ""
 
     def reads_class_labels(self) -> bool:
         """Whether the items' ``"label"`` is the class label itself: a training config's
@@ -286,15 +291,20 @@ def check_data(uses: list[DataUse], display, counts: DataCounts | None = None, *
         if (use.label_value_classes and use.base_dir is not None and values not in headers_seen
                 and reads.get(LABEL) in READABLE):
             headers_seen.add(values)
+            origin = use.label_value_origin
             finding = label_value_finding(items, Path(use.base_dir), reads[LABEL],
                                           use.label_value_classes, kinds,
-                                          skip_bad_cases=use.skip_bad_cases)
+                                          skip_bad_cases=use.skip_bad_cases,
+                                          fix=use.label_value_fix,
+                                          verbs="validate" if origin else "train and validate")
             if finding is not None:
                 message, only_a_note = finding
+                where = (origin[0], origin[1], f"{shown} {use.key!r}: {message}") if origin \
+                    else (shown, use.key, message)
                 if only_a_note and notes is not None:
-                    notes.append(Problem(shown, use.key, message, NOTE))
+                    notes.append(Problem(*where, NOTE))
                 elif not only_a_note:
-                    problems.append(Problem(shown, use.key, message))
+                    problems.append(Problem(*where))
     if counts is not None:
         counts.files = sum(kind == "file" for kind in kinds.values())
     return problems, checked

@@ -59,9 +59,72 @@ def keeps_label_values(chain: Iterable[Any]) -> bool:
     return True
 
 
+def _written_label_steps(specs: Any, section: str) -> list[tuple[str, str]] | None:
+    """``(JSON path, Clara name)`` of each step of a chain as written that reads ``label``;
+    None when the chain is not a list."""
+    from mmarctl.check.field_flow import READ_ATTRS
+    from mmarctl.variables import is_disabled
+
+    if specs is None:
+        return []
+    if not isinstance(specs, list):
+        return None
+    found = []
+    for index, spec in enumerate(specs):
+        if not isinstance(spec, dict) or is_disabled(spec.get("disabled", False)):
+            continue
+        name = str(spec.get("name") or spec.get("ref") or "").split("#")[0]
+        args = spec.get("args") if isinstance(spec.get("args"), dict) else {}
+        named = [args.get(attr) for attr in READ_ATTRS]
+        if any(value == LABEL or (isinstance(value, list) and LABEL in value)
+               for value in named):
+            found.append((f"{section}[{index}]", name))
+    return found
+
+
+def validation_label_values(validation: dict, file: str, train: dict, train_file: str,
+                            num_classes: Any, task: Any) -> dict[str, Any] | None:
+    """What a validation config's data use needs for its label files to be held to the
+    training network's classes, as validate holds them (``DataUse`` fields), or None when
+    they are not held: the network is no segmentation one, or a step of the validation
+    config's ``pre_transforms`` / ``label_transforms`` maps the label's values.
+
+    validate refused every case of a 0/255 mask set that config_train.json maps with
+    ThresholdValues and config_validation.json's label_transforms does not; the line then
+    stands at ``label_transforms`` and names the training config's mapping steps.
+
+    Args:
+        validation: the validation config as written; ``file``: as shown.
+        train: the training config as written; ``train_file``: as shown.
+        num_classes: the training network's ``num_classes``; ``task``: its task.
+    """
+    if (task != "segmentation" or isinstance(num_classes, bool)
+            or not isinstance(num_classes, int) or num_classes < 1):
+        return None
+    steps = []
+    for section in ("pre_transforms", "label_transforms"):
+        found = _written_label_steps(validation.get(section), section)
+        if found is None:
+            return None
+        steps.extend(found)
+    if any(name not in VALUE_KEEPING for _, name in steps):
+        return None  # mapped (or BYOC code): the run answers
+    mapped = []
+    for section in ("train.pre_transforms", "validate.pre_transforms"):
+        group, _, key = section.partition(".")
+        chain = train[group].get(key) if isinstance(train.get(group), dict) else None
+        mapped.extend(f"{where} {name}" for where, name in
+                      _written_label_steps(chain, section) or () if name not in VALUE_KEEPING)
+    fix = (f"{train_file} maps the labels ({', '.join(mapped)}) and this config's "
+           "label_transforms do not; add the same mapping there" if mapped else "")
+    return {"label_value_classes": num_classes, "label_value_origin": (file, "label_transforms"),
+            "label_value_fix": fix}
+
+
 def label_value_finding(items: list, base: Path, loader: str, num_classes: int,
                         kinds: dict[str, str] | None = None, *,
-                        skip_bad_cases: bool = False) -> tuple[str, bool] | None:
+                        skip_bad_cases: bool = False, fix: str = "",
+                        verbs: str = "train and validate") -> tuple[str, bool] | None:
     """One line naming the label files whose values lie outside the network's classes, and
     whether it is only a note; None when every file read is within them.
 
@@ -75,6 +138,8 @@ def label_value_finding(items: list, base: Path, loader: str, num_classes: int,
             read (a missing or unreadable one is reported by the header pass).
         skip_bad_cases: the run leaves such cases out (``skip_bad_cases`` on): the line is
             a note, unless every label file is outside (the run then stops).
+        fix: the advice, when the config rather than the files is to change (empty: fix
+            the label files or num_classes); ``verbs``: which runs refuse them.
     """
     from mmarctl.console import progress
     from mmarctl.runtime.pipelines.base import labels_outside, top_label
@@ -95,11 +160,13 @@ def label_value_finding(items: list, base: Path, loader: str, num_classes: int,
     high = max(entry[2] for entry in outside)
     names = listed([f"{name} ({lo:g}..{hi:g})" for name, lo, hi in outside])
     note = skip_bad_cases and len(outside) < len(files)
-    consequence = ("skip_bad_cases is on: train and validate leave those cases out" if note
-                   else "train and validate refuse them")
+    one = "" if " and " in verbs else "s"  # "validate refuses", "train and validate refuse"
+    consequence = (f"skip_bad_cases is on: {verbs} leave{one} those cases out" if note
+                   else f"{verbs} refuse{one} them")
+    fix = fix or ("fix the label files, e.g. 255 -> 1 for a 0/255 mask, or num_classes in "
+                  "train.model")
     return (f"{len(outside)} of {len(files)} label files hold values {low:g}..{high:g}, "
-            f"outside 0..{top} (num_classes={num_classes}): {names} ({consequence}; fix the "
-            f"label files, e.g. 255 -> 1 for a 0/255 mask, or num_classes in train.model)",
+            f"outside 0..{top} (num_classes={num_classes}): {names} ({consequence}; {fix})",
             note)
 
 

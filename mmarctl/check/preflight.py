@@ -94,6 +94,8 @@ def evaluation_problems(workspace: Workspace, overrides: Mapping[str, Any], *, c
         if channels is not None:
             uses = [replace(use, image_channels=use.image_channels or channels)
                     for use in uses]
+        if labels and train_path.is_file():
+            uses = with_label_values(workspace, uses, train_path, path, report.network)
         report.problems.extend(check_data(uses, workspace.display)[0])
     try:
         read = _loader_files(workspace, overrides, config, model)
@@ -311,6 +313,31 @@ def _network_channels(train_path: Path, validation_path: Path) -> int | None:
     if not isinstance(channels, int) or names & CHANNEL_CHANGING:
         return None
     return channels
+
+
+def with_label_values(workspace: Workspace, uses: list, train_path: Path,
+                      validation_path: Path, network: TrainingNetwork | None) -> list:
+    """The validation config's data uses with their label files held to the training
+    network's classes through the config's own label_transforms, as validate holds them
+    (:func:`.label_values.validation_label_values`); ``uses`` unchanged when not held."""
+    from mmarctl.check.label_values import validation_label_values
+
+    if network is None:
+        return uses
+    try:
+        train, validation = load_json(train_path), load_json(validation_path)
+    except Exception:  # an unreadable or malformed config: reported by the checks above
+        return uses
+    if not isinstance(train, dict) or not isinstance(validation, dict):
+        return uses
+    held = validation_label_values(
+        validation, str(workspace.display(validation_path)), train,
+        str(workspace.display(train_path)), getattr(network.network, "num_classes", None),
+        network.task)
+    if held is None:
+        return uses
+    skips = validation.get("skip_bad_cases") is True
+    return [replace(use, **held, skip_bad_cases=use.skip_bad_cases or skips) for use in uses]
 
 
 def _chain_channel_problems(workspace: Workspace, train_path: Path,
