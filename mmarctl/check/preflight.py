@@ -85,6 +85,7 @@ def evaluation_problems(workspace: Workspace, overrides: Mapping[str, Any], *, c
         # one blaming the list's image files (they hold the training files' channels).
         channel_lines = _chain_channel_problems(workspace, train_path, path)
         report.problems.extend(channel_lines)
+        report.problems.extend(_writer_axes(workspace, path, report.network))
     report.problems.extend(check_overrides(overrides, env, configs, workspace))
     if datalist:
         if not labels:  # infer: no label_transforms, no metrics
@@ -338,6 +339,28 @@ def with_label_values(workspace: Workspace, uses: list, train_path: Path,
         return uses
     skips = validation.get("skip_bad_cases") is True
     return [replace(use, **held, skip_bad_cases=use.skip_bad_cases or skips) for use in uses]
+
+
+def _writer_axes(workspace: Workspace, path: Path,
+                 network: TrainingNetwork | None) -> list[Problem]:
+    """:func:`.spatial_axes.writer_axes_problems` of the validation config's writers as
+    written (WritePng of a 3-D network), before the model is loaded."""
+    from types import SimpleNamespace
+
+    from mmarctl.check.spatial_axes import writer_axes_problems
+
+    try:
+        writers = load_json(path).get("writers")
+    except Exception:  # an unreadable or malformed config: reported by the checks above
+        return []
+    if network is None or not isinstance(writers, list):
+        return []
+    written = [SimpleNamespace(clara_name=str(w.get("name", "")).split("#")[0],
+                               field=(w.get("args") or {}).get("field", "model"))
+               if isinstance(w, dict) and isinstance(w.get("args", {}), dict) else None
+               for w in writers]
+    return writer_axes_problems(written, network.dims, str(workspace.display(path)),
+                                network.file)
 
 
 def _chain_channel_problems(workspace: Workspace, train_path: Path,
