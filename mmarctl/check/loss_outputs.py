@@ -66,10 +66,12 @@ def loss_output_problems(built: dict[str, Any], file: str) -> list[Problem]:
 
 
 def metric_class_problems(metrics: Any, key: str, network: Any, file: str,
-                          network_from: str) -> list[Problem]:
+                          network_from: str, fields: Any = ("model",),
+                          default: bool = False) -> list[Problem]:
     """A metric's ``class_index`` (ComputeAUC) beyond the network's classes, at
-    ``<key>[i].args.class_index``, when it scores the network's output (``field`` "model";
-    an aux op's field, such as CheXpert's ``binary_preds``, is left alone).
+    ``<key>[i].args.class_index``, when it scores one column per class: the network's
+    output (``field`` "model") or an aux op's per-class tag (CheXpert's ``binary_preds``,
+    from ComputeBinaryPreds), as ``fields`` lists them.
 
     Args:
         metrics: the built metrics of list ``key`` (``val_metrics``, ``validate.metrics``);
@@ -77,17 +79,49 @@ def metric_class_problems(metrics: Any, key: str, network: Any, file: str,
         network: the built network scored (its ``num_classes``; None: nothing said).
         file: the config holding the metrics, as shown.
         network_from: where the network's ``num_classes`` is set, for the message.
+        fields: the fields that hold one value per class of the network.
+        default: the network's ``num_classes`` is its default (the config writes none).
     """
     classes = getattr(network, "num_classes", None)
     if not isinstance(metrics, list) or not isinstance(classes, int):
         return []
-    return [Problem(file, f"{key}[{index}].args.class_index", (
-        f"{metric.clara_name}: class_index must be below the number of classes, {classes} "
-        f"(train.model.args.num_classes in {network_from}; class_index counts from 0); "
-        f"Received: class_index={metric.class_index}"))
-        for index, metric in enumerate(metrics)
-        if isinstance(getattr(metric, "class_index", None), int)
-        and getattr(metric, "field", None) == "model" and metric.class_index >= classes]
+    where = (f"{classes} is the default of train.model.args.num_classes, which "
+             f"{network_from} does not set" if default
+             else f"train.model.args.num_classes in {network_from}")
+    off = [index for index, metric in enumerate(metrics)
+           if isinstance(getattr(metric, "class_index", None), int)
+           and getattr(metric, "field", None) in fields and metric.class_index >= classes]
+    problems = [Problem(file, f"{key}[{index}].args.class_index", (
+        f"{metrics[index].clara_name}: class_index must be below the number of classes, "
+        f"{classes} ({where}; class_index counts from 0); "
+        f"Received: class_index={metrics[index].class_index}"))
+        for index in off[:SHOW_CLASS_INDEX]]
+    if len(off) > SHOW_CLASS_INDEX:
+        # CheXpert's 14 per-class AUCs against 1 class: one line for the rest.
+        rest = off[SHOW_CLASS_INDEX:]
+        problems.append(Problem(file, key, (
+            f"and {len(rest)} more metrics whose class_index is not below {classes}: "
+            + (f"{key}[{rest[0]}]..[{rest[-1]}]" if rest[-1] - rest[0] == len(rest) - 1
+               else ", ".join(f"{key}[{index}]" for index in rest)))))
+    return problems
+
+
+#: How many class_index lines are shown before the rest is counted.
+SHOW_CLASS_INDEX = 3
+
+
+#: The aux ops whose tags hold one column per class of the network, by argument.
+PER_CLASS_TAGS = {"ComputeBinaryPreds": ("binary_preds_name", "binary_labels_name")}
+
+
+def per_class_fields(aux_ops: Any) -> set[str]:
+    """``model`` and the tags the built ``train.aux_ops`` give one value per class in."""
+    fields = {"model"}
+    for op in aux_ops if isinstance(aux_ops, list) else ():
+        for arg in PER_CLASS_TAGS.get(getattr(op, "clara_name", None), ()):
+            if isinstance(getattr(op, arg, None), str):
+                fields.add(getattr(op, arg))
+    return fields
 
 
 def onehot_class_label_problems(built: dict[str, Any], labels: Any, shown_list: str,

@@ -29,7 +29,7 @@ from mmarctl.check.spatial_axes import axis_rules, network_axes_problems
 from mmarctl.check.eval_preprocessing import image_steps, preprocessing_notes
 from mmarctl.check.label_table import label_table_notes, read_datalist
 from mmarctl.check.loss_outputs import (loss_output_problems, metric_class_problems,
-                                        onehot_class_label_problems)
+                                        onehot_class_label_problems, per_class_fields)
 from mmarctl.check.metric_task import (inferer_task_notes, loss_task_problems,
                                         metric_task_problems, network_pipeline_problems,
                                         network_task, writer_task_problems)
@@ -616,9 +616,6 @@ def _check_concrete_values(workspace: Workspace, kind: str, shown: str, raw: dic
                             getattr(built.built.get("train.image_pipeline"), "task", None))
         report.problems.extend(metric_task_problems(
             built.built.get("validate.metrics"), "validate.metrics", task, shown, shown))
-        report.problems.extend(metric_class_problems(
-            built.built.get("validate.metrics"), "validate.metrics",
-            built.built.get("train.model") if _classes_given(data) else None, shown, shown))
         report.notes.extend(inferer_task_notes(built.built.get("validate.inferer"),
                                                "validate.inferer", task, shown))
     elif report.network is not None:
@@ -671,6 +668,7 @@ def _check_concrete_values(workspace: Workspace, kind: str, shown: str, raw: dic
         report.notes.extend(_label_table_notes(workspace, uses, shown))
     if kind == "train":
         report.problems.extend(_onehot_class_label_problems(workspace, uses, built.built, shown))
+        report.problems.extend(_class_index_problems(workspace, uses, data, built.built, shown))
     if kind == "validation" and getattr(report.network, "task", None) == "classification":
         # validate scores the items' class labels with this network: held to its classes
         # as the training config's validation pipeline holds them.
@@ -833,20 +831,50 @@ def _label_table_notes(workspace: Workspace, uses: list[DataUse], shown: str) ->
     return []
 
 
-def _onehot_class_label_problems(workspace: Workspace, uses: list[DataUse],
-                                 built: dict[str, Any], shown: str) -> list[Problem]:
-    """The training list's class labels against a loss that takes class indices
-    (:func:`.loss_outputs.onehot_class_label_problems`)."""
+def _class_index_problems(workspace: Workspace, uses: list[DataUse], data: dict,
+                          built: dict[str, Any], shown: str) -> list[Problem]:
+    """``validate.metrics``' ``class_index`` against the training network's classes
+    (:func:`.loss_outputs.metric_class_problems`). Without a written ``num_classes`` the
+    default is held only where the training labels agree with it (else the data check
+    says which ``num_classes`` to set, and the indices are right once it is set)."""
+    given, scored = _classes_given(data), built.get("train.model")
+    if not given and _label_lengths(workspace, uses) != {getattr(scored, "num_classes", None)}:
+        return []
+    return metric_class_problems(built.get("validate.metrics"), "validate.metrics", scored,
+                                 shown, shown, per_class_fields(built.get("train.aux_ops")),
+                                 default=not given)
+
+
+def _training_labels(workspace: Workspace, uses: list[DataUse]) -> tuple[str, list] | None:
+    """The training list (as shown) and its items' ``"label"`` values; None when unread."""
     for use in uses:
         if use.origin[1].startswith("train."):
             datalist = read_datalist(Path(use.datalist))
             items = datalist.get(use.key) if isinstance(datalist, dict) else None
             if not isinstance(items, list):
-                return []
-            labels = [item.get("label") if isinstance(item, dict) else None for item in items]
-            return onehot_class_label_problems(
-                built, labels, f"{workspace.display(Path(use.datalist))}: {use.key}", shown)
-    return []
+                return None
+            return (f"{workspace.display(Path(use.datalist))}: {use.key}",
+                    [item.get("label") if isinstance(item, dict) else None for item in items])
+    return None
+
+
+def _label_lengths(workspace: Workspace, uses: list[DataUse]) -> set:
+    """How many values each training class label has (a number: 1; anything else: None)."""
+    found = _training_labels(workspace, uses)
+    if found is None:
+        return {None}
+    return {len(v) if isinstance(v, list) else
+            1 if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+            for v in found[1]}
+
+
+def _onehot_class_label_problems(workspace: Workspace, uses: list[DataUse],
+                                 built: dict[str, Any], shown: str) -> list[Problem]:
+    """The training list's class labels against a loss that takes class indices
+    (:func:`.loss_outputs.onehot_class_label_problems`)."""
+    found = _training_labels(workspace, uses)
+    return [] if found is None else onehot_class_label_problems(built, found[1], found[0],
+                                                                shown)
 
 
 def _classes_given(data: dict) -> bool:

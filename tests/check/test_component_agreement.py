@@ -194,6 +194,27 @@ def test_auc_class_index_and_pos_weight_held_to_the_classes(classifier, tmp_path
     assert NO_TENSORFLOW not in done.stderr
 
 
+def test_auc_class_index_of_aux_op_columns_against_the_default_classes(classifier):
+    # CheXpert's per-class AUCs on ComputeBinaryPreds' columns, num_classes not written
+    # (default 1) and one-value labels: train stopped after the first epoch.
+    def change(config: dict) -> None:
+        config["train"]["model"]["args"].pop("num_classes", None)
+        config["train"]["aux_ops"] = [{"name": "ComputeBinaryPreds"}]
+        config["validate"]["metrics"] = [
+            {"name": "ComputeAUC", "args": {"name": f"auc{i}", "field": "binary_preds",
+                                            "label_field": "binary_labels", "class_index": i}}
+            for i in range(6)]
+    _train(classifier, change)
+    code, lines, _ = _check(classifier)
+    assert code == 1 and lines == [
+        f"config/config_train.json: validate.metrics[{i}].args.class_index: ComputeAUC: "
+        "class_index must be below the number of classes, 1 (1 is the default of "
+        "train.model.args.num_classes, which config/config_train.json does not set; "
+        f"class_index counts from 0); Received: class_index={i}" for i in (1, 2, 3)] + [
+        "config/config_train.json: validate.metrics: and 2 more metrics whose class_index is "
+        "not below 1: validate.metrics[4]..[5]"], lines
+
+
 def test_a_constructor_refusal_points_at_the_argument(mmar):
     def change(config: dict) -> None:
         config["train"]["model"]["args"]["num_classes"] = 0

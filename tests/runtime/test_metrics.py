@@ -212,6 +212,10 @@ def test_auc_bad_inputs():
         metric.update({"model": np.zeros(3), "label": np.zeros(3)})
     with pytest.raises(ConfigError, match="Received: class_index=4"):
         ComputeAUC(class_index=4).update({"model": np.zeros(2), "label": np.zeros(2)})
+    # Named by the metric's name: CheXpert's config has 15 ComputeAUCs.
+    with pytest.raises(ConfigError, match="^ComputeAUC 'Edema': class_index must be below"):
+        ComputeAUC(name="Edema", class_index=4).update({"model": np.zeros(2),
+                                                        "label": np.zeros(2)})
 
 
 @pytest.mark.parametrize("args", [{"auc_average": "weighted"}, {"class_index": -1},

@@ -104,7 +104,8 @@ class ComputeAUC(Metric):
             raise DataError(f"{component_of(self)}: case {self._case_name(sample)} has "
                             f"{scores.size} classes, earlier cases {self._scores[0].size}")
         if self.class_index is not None and self.class_index >= scores.size:
-            raise argcheck.fail(self.clara_name, "class_index",
+            # Named by the metric's own name: CheXpert's config has 15 ComputeAUCs.
+            raise argcheck.fail(component_of(self), "class_index",
                                 f"below the number of classes ({scores.size})",
                                 self.class_index)
         self._scores.append(scores)
