@@ -939,9 +939,13 @@ def _with_loaders(use: DataUse, built: ConstructorChecker) -> DataUse:
                    if isinstance(labels, list) else ())
     pipeline = built.built.get(section) if section else None
     channels = getattr(pipeline, "image_channels", None)
-    # Channels are compared only when every transform was built and none changes them.
+    # Channels are compared only when every transform was built and none changes them,
+    # here or in the training chain: a validate chain lacking train's AddExtremePointsChannel
+    # is the chain's mistake (field_flow's line), not its 1-channel files'.
+    trained = built.built.get("train.pre_transforms")
     if (None in chain or any(type(t).clara_name in CHANNEL_CHANGING for t in chain)
-            or not section):
+            or not section or isinstance(trained, list) and any(
+                type(t).clara_name in CHANNEL_CHANGING for t in trained if t is not None)):
         channels = None
     # Class labels are held to the network's outputs; a validation config's network comes
     # from its model loader, which check does not build, so they are not compared there.

@@ -39,6 +39,19 @@ def test_channel_added_in_training_only_is_refused_by_check_and_train(mmar, tmp_
     assert runner.invoke(app, ["check", str(mmar)]).exit_code == 0
 
 
+def test_a_chain_missing_the_channel_does_not_blame_the_files(mmar):
+    """validate.pre_transforms without train's AddExtremePointsChannel, both pipelines at 2
+    channels: one line at the chain, not also one at the (right) 1-channel image file."""
+    def change(c):
+        c["train"]["pre_transforms"].insert(5, EXTREME_POINTS)
+        for section in ("train", "validate"):
+            c[section]["image_pipeline"]["args"]["output_image_channels"] = 2
+    _train_config(mmar, change)
+    done = runner.invoke(app, ["check", str(mmar)])
+    assert done.exit_code == 1 and "channel count other than" not in done.output, done.output
+    assert check_line(mmar).startswith("config/config_train.json: validate.pre_transforms: ")
+
+
 def test_channel_adding_transform_against_output_image_channels(mmar):
     _train_config(mmar, lambda c: c["train"]["pre_transforms"].insert(
         5, {"name": "RepeatChannel", "args": {"fields": "image", "repeat_times": 2}}))
