@@ -38,6 +38,7 @@ from mmarctl.locks import lock_folder, scoped
 from mmarctl.runtime import argcheck, logs, user_code
 from mmarctl.runtime.builder import ComponentBuilder
 from mmarctl.runtime.pipelines.base import case_name, check_label_values, run_chain
+from mmarctl.runtime.transforms.resample import drop_singleton_axis
 from mmarctl.runtime.run_settings import read_eval_settings
 from mmarctl.runtime.writers.case_names import CASE_KEY, case_names
 from mmarctl.shell_words import shell_word
@@ -301,6 +302,12 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
             sample = _one(run_chain(pre + labels, [sample], rng))
         except RuntimeFailure as failure:
             raise _with_missing_field_hint(failure, item) from failure.__cause__
+        if not classification:
+            # A 2-D (H, W, 1) file that no resampler read (label_transforms: LoadNifti +
+            # ConvertToChannelsFirst) keeps its singleton axis: drop it as they do, so the
+            # label covers the prediction's voxels (docs/check.md: (H, W, 1) is 2-D).
+            for name in [k for k, v in sample.items() if isinstance(v, np.ndarray)]:
+                drop_singleton_axis(sample, name, dims)
         if validating and not classification:
             check_label_values(sample, num_classes)
         image = _loaded_image(sample, file)

@@ -40,3 +40,19 @@ def test_the_written_mask_has_the_input_s_singleton_axis(tmp_path):
     path = save_nifti(np.ones((12, 10), np.uint8), None, np.eye(4), header,
                       tmp_path / "out.nii.gz", "uint8")
     assert nib.load(path).shape == (12, 10, 1)
+
+
+def test_a_label_loaded_without_resampling_drops_its_singleton_axis(tmp_path):
+    """validate's label_transforms (LoadNifti + ConvertToChannelsFirst) read a 2-D label
+    saved as (H, W, 1): it is made 2-D for a 2-D network, as the resamplers make the image,
+    so the metric compares it with a (1, H, W) prediction."""
+    from mmarctl.runtime.transforms.channels import ConvertToChannelsFirst
+    from mmarctl.runtime.transforms.resample import drop_singleton_axis
+
+    sample = LoadNifti("label")({"label": str(_image(tmp_path, (12, 10, 1)))}, None)
+    sample = ConvertToChannelsFirst("label")(sample, None)
+    assert sample["label"].shape == (1, 12, 10, 1)
+    drop_singleton_axis(sample, "label", 2)
+    assert sample["label"].shape == (1, 12, 10)
+    drop_singleton_axis(sample, "label", 3)  # a 3-D network: nothing to drop
+    assert sample["label"].shape == (1, 12, 10)

@@ -99,6 +99,18 @@ def _drop_last_spatial_axis(transform: Transform, sample: Sample, field: str,
     return spatial_shape(squeezed, channel_axis(sample, field))
 
 
+def drop_singleton_axis(sample: Sample, field: str, dims: int) -> None:
+    """Drop the last spatial axis of ``field`` when it has one axis more than a ``dims``-D
+    network takes and that axis has size 1 (a 2-D label saved as (H, W, 1) that a chain
+    without resampling loads: validate's label_transforms), as the resamplers drop it."""
+    array = sample.get(field)
+    if not isinstance(array, np.ndarray) or not dims:
+        return
+    shape = spatial_shape(array, channel_axis(sample, field))
+    if len(shape) == dims + 1 and shape[-1] == 1:
+        _drop_last_spatial_axis(Transform, sample, field, array)
+
+
 def _spatial_dims_ok(transform: Transform, sample: Sample, field: str, given: int,
                      arg: str) -> tuple[int, ...]:
     array = np.asarray(transform.require(sample, field))
