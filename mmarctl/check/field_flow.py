@@ -140,10 +140,13 @@ def _follow_fields(file: str, flow: str, data: Mapping[str, Any], built: Mapping
             else:
                 deferred.append(MetricRead(path, name, field, load_in=""))
 
+    loaded: dict[str, str] = {}  # field -> the JSON path of the loader that loaded it
     for where, step in steps:
         if step is None:  # not built: it may make any field
             return FlowResult(tuple(problems), tuple(deferred), tuple(sorted(made)))
         read(where, step)
+        if isinstance(step, FILE_LOADERS):
+            problems.extend(_loaded_twice(file, where, step, loaded))
         made.update(made_by(step))
     if IMAGE not in made and IMAGE not in reported:
         problems.append(_no_loader(file, before[0], "the network reads it"))
@@ -155,6 +158,21 @@ def _follow_fields(file: str, flow: str, data: Mapping[str, Any], built: Mapping
         read(where, step)
         made.update(made_by(step))
     return FlowResult(tuple(problems), tuple(deferred), tuple(sorted(made | set(loaders))))
+
+
+def _loaded_twice(file: str, where: str, step: Any, loaded: dict[str, str]) -> list[Problem]:
+    """A loader of a field an earlier loader loaded (``label`` in a validation config's
+    ``pre_transforms`` and again in its ``label_transforms``): the second one gets an
+    array, not a file name, and every case stops there."""
+    problems = []
+    for field in made_by(step):
+        if field in loaded:
+            problems.append(Problem(file, f"{where}.args.fields", (
+                f"{type(step).clara_name} loads {field!r}, which {loaded[field]} already "
+                f"loads; load each field once (drop {field!r} from one loader's fields)")))
+        else:
+            loaded[field] = where
+    return problems
 
 
 def _no_loader(file: str, chain: str, why: str) -> Problem:

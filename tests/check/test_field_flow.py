@@ -181,3 +181,15 @@ def test_the_loaded_image_is_checked_at_runtime_too():
         _loaded_image({"image": "/data/a.nii.gz", "meta": {}}, "config/config_validation.json")
     assert "no transform loads 'image'" in str(caught.value)
     assert "config/config_validation.json" in str(caught.value)
+
+
+def test_a_label_loaded_twice_in_a_validation_config(mmar):
+    """'label' loaded in pre_transforms and again in label_transforms: validate stopped at
+    every case (the second LoadNifti got an array); check names the second loader."""
+    def both(c):
+        for step in c["pre_transforms"][:2]:
+            step["args"]["fields"] = ["image", "label"]
+    _validation(mmar, both)
+    assert (f"{VALIDATION}: label_transforms[0].args.fields: LoadNifti loads 'label', which "
+            "pre_transforms[0] already loads; load each field once (drop 'label' from one "
+            "loader's fields)") in _lines(mmar)
