@@ -73,8 +73,11 @@ def _case_view(case: str, sample: Mapping[str, Any], *, with_label: bool) -> Cas
     prediction = spatial(sample["model"], axis("model"), role="mask")
     label = (spatial(sample["label"], axis("label"), role="mask")
              if with_label and sample.get("label") is not None else None)
+    # A PNG (LoadPng: rows, cols, no geometry) is drawn as stored, like any viewer shows it.
+    png = str(_meta(sample, "image").get("filename") or "").lower().endswith(".png")
     return take_view(case, image, label, prediction,
-                     spacing=_spacing(sample, label if label is not None else prediction))
+                     spacing=_spacing(sample, label if label is not None else prediction),
+                     as_stored=png)
 
 
 def class_outcome(model: Any, label: Any) -> tuple[np.ndarray, np.ndarray, dict[str, object]]:

@@ -45,7 +45,7 @@ DEFAULT_DPI = 60
 
 @dataclass
 class Panel:
-    """One plane of a case, ready to draw (rows bottom-up, as ``imshow(origin="lower")``).
+    """One plane of a case, ready to draw with ``imshow(origin=panel.origin)``.
 
     Attributes:
         title: e.g. ``"axial z=40"``.
@@ -53,6 +53,8 @@ class Panel:
         label: ground-truth class map on the plane (``uint8``), or None.
         prediction: predicted class map on the plane (``uint8``), or None.
         aspect: height/width of one pixel (from the voxel spacing).
+        origin: ``"lower"`` (rows bottom-up: the transposed planes of a volume) or
+            ``"upper"`` (row 0 at the top: a 2-D picture drawn as stored, like a PNG).
     """
 
     title: str
@@ -60,6 +62,7 @@ class Panel:
     label: np.ndarray | None = None
     prediction: np.ndarray | None = None
     aspect: float = 1.0
+    origin: str = "lower"
 
 
 @dataclass
@@ -216,13 +219,19 @@ def _aspect(spacing: Sequence[float] | None, row: int, col: int) -> float:
 
 def take_view(name: str, image: np.ndarray, label: np.ndarray | None = None,
               prediction: np.ndarray | None = None, *,
-              spacing: Sequence[float] | None = None) -> CaseView:
+              spacing: Sequence[float] | None = None, as_stored: bool = False) -> CaseView:
     """The planes to draw for one case (spatial arrays from :func:`spatial`).
 
     The slicing point is chosen on the label's grid (the prediction's without a label);
     an image of another shape with the same number of axes is sampled proportionally.
     ``spacing`` (voxel sizes of that grid, e.g. ``meta["label"]["pixdim"]``) sets the
     pixel aspect ratio.
+
+    Planes of a volume are shown transposed with the origin at the bottom (the first axis
+    runs left to right, as the planes of ``(x, y, z)`` NIfTI volumes usually are). A 2-D
+    image with ``as_stored`` (a PNG: ``(rows, cols)``, no geometry) is drawn as stored
+    instead, row 0 at the top, so the picture looks like the file in any image viewer and
+    like the mask WritePng writes for it.
 
     Raises:
         DataError: the arrays differ in their number of axes, or label and prediction in
@@ -244,8 +253,9 @@ def take_view(name: str, image: np.ndarray, label: np.ndarray | None = None,
     def grey(plane: np.ndarray) -> np.ndarray:
         return (np.clip((plane.astype(np.float32) - low) * scale, 0, 255)).astype(np.uint8)
 
+    stored = as_stored and len(ref) == 2
     if len(ref) == 2:
-        planes = [("image", None, 1, 0)]
+        planes = [("image", None, 0, 1) if stored else ("image", None, 1, 0)]
     else:
         x, y, z = point
         # (title, axis cut, row axis, column axis) of each plane, shown transposed.
@@ -254,10 +264,14 @@ def take_view(name: str, image: np.ndarray, label: np.ndarray | None = None,
     panels = []
     for title, axis, row, col in planes:
         index = 0 if axis is None else point[axis]
-        take = lambda v: None if v is None else _plane(v, axis, index, ref).T  # noqa: E731
+        if stored:
+            take = lambda v: None if v is None else _plane(v, axis, index, ref)  # noqa: E731
+        else:
+            take = lambda v: None if v is None else _plane(v, axis, index, ref).T  # noqa: E731
         mask = lambda v: None if v is None else class_map(take(v))  # noqa: E731
         panels.append(Panel(title=title, image=grey(take(image)), label=mask(label),
-                            prediction=mask(prediction), aspect=_aspect(spacing, row, col)))
+                            prediction=mask(prediction), aspect=_aspect(spacing, row, col),
+                            origin="upper" if stored else "lower"))
     return CaseView(name=name, panels=panels, point=point, centred_on=source,
                     window=(float(low), float(high)), window_kind=kind,
                     has_label=label is not None)
@@ -299,7 +313,7 @@ def render_png(view: CaseView, *, dpi: int = DEFAULT_DPI, title: str | None = No
     figure = _figure(PANEL_INCHES * n, PANEL_INCHES + (0.55 if title else 0.3), dpi)
     axes_row = figure.subplots(1, n, squeeze=False)[0]
     for axes, panel in zip(axes_row, view.panels):
-        axes.imshow(panel.image, cmap="gray", vmin=0, vmax=255, origin="lower",
+        axes.imshow(panel.image, cmap="gray", vmin=0, vmax=255, origin=panel.origin,
                     aspect=panel.aspect, interpolation="nearest")
         _contours(axes, panel.label, GT_COLOURS, 2.2)
         _contours(axes, panel.prediction, PRED_COLOURS, 1.1)

@@ -165,3 +165,27 @@ def test_classification_picture_is_a_png():
     rng = np.random.default_rng(2)
     image = pixels(render_classification(rng.random((20, 1)), (rng.random((20, 1)) > 0.5)))
     assert count(image, PRED_COLOURS[0]) > 10  # the ROC curve
+
+
+def test_png_is_drawn_as_stored_row_zero_at_the_top():
+    """A 2-D PNG (rows, cols) looks like the file: not transposed, not flipped (D3)."""
+    from mmarctl.report.collector import _case_view
+
+    image = np.zeros((30, 20), np.float32)
+    image[:8, :] = 1.0  # a bright band across the top rows of the file
+    label = box(image.shape, (20, 2), (28, 8))  # below the band, near the left edge
+    sample = {"image": image, "model": np.zeros_like(label), "label": label,
+              "meta": {"image": {"filename": "/d/spine_007.png", "pixdim": [1.0, 1.0]}}}
+    view = _case_view("spine_007.png", sample, with_label=True)
+    panel = view.panels[0]
+    assert panel.origin == "upper" and panel.image.shape == (30, 20)
+    assert (panel.label == label).all()
+    drawn = pixels(render_png(view, dpi=60))
+    green_rows, _ = np.nonzero(np.abs(drawn - rgb(GT_COLOURS[0])).max(axis=-1) < 40)
+    bright_rows, bright_cols = np.nonzero(drawn.min(axis=-1) > 200)
+    # The band is drawn across (wider than tall) and at the top, the label under it.
+    assert np.ptp(bright_cols) > np.ptp(bright_rows)
+    assert green_rows.size and green_rows.mean() > bright_rows.mean()
+    # A NIfTI slice keeps the transposed, origin-at-the-bottom drawing of volumes.
+    sample["meta"]["image"]["filename"] = "/d/film.nii.gz"
+    assert _case_view("film", sample, with_label=True).panels[0].origin == "lower"
