@@ -83,9 +83,9 @@ def evaluation_problems(workspace: Workspace, overrides: Mapping[str, Any], *, c
         report.problems.extend(network_problems)
         # A chain that changes channels otherwise than training: the config's line, not
         # one blaming the list's image files (they hold the training files' channels).
-        channel_lines = _chain_channel_problems(workspace, train_path, path)
+        channel_lines = chain_channel_problems(workspace, train_path, path)
         report.problems.extend(channel_lines)
-        report.problems.extend(_writer_axes(workspace, path, report.network))
+        report.problems.extend(writer_axes(workspace, path, report.network))
     report.problems.extend(check_overrides(overrides, env, configs, workspace))
     if datalist:
         if not labels:  # infer: no label_transforms, no metrics
@@ -310,7 +310,7 @@ def _network_channels(train_path: Path, validation_path: Path) -> int | None:
     names = {str(t.get("name") or t.get("ref") or "").split("#")[0]
              for t in [*pre, *trained] if isinstance(t, dict)}
     # A channel-changing transform in either chain: the files do not hold the network's
-    # channels (the chains' agreement is _chain_channel_problems').
+    # channels (the chains' agreement is chain_channel_problems's).
     if not isinstance(channels, int) or names & CHANNEL_CHANGING:
         return None
     return channels
@@ -341,7 +341,7 @@ def with_label_values(workspace: Workspace, uses: list, train_path: Path,
     return [replace(use, **held, skip_bad_cases=use.skip_bad_cases or skips) for use in uses]
 
 
-def _writer_axes(workspace: Workspace, path: Path,
+def writer_axes(workspace: Workspace, path: Path,
                  network: TrainingNetwork | None) -> list[Problem]:
     """:func:`.spatial_axes.writer_axes_problems` of the validation config's writers as
     written (WritePng of a 3-D network), before the model is loaded."""
@@ -363,7 +363,7 @@ def _writer_axes(workspace: Workspace, path: Path,
                                 network.file)
 
 
-def _chain_channel_problems(workspace: Workspace, train_path: Path,
+def chain_channel_problems(workspace: Workspace, train_path: Path,
                             validation_path: Path) -> list[Problem]:
     """:func:`.field_flow.validation_channel_problems` of the two configs as written."""
     from mmarctl.check.field_flow import validation_channel_problems
