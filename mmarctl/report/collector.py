@@ -84,9 +84,13 @@ def class_outcome(model: Any, label: Any) -> tuple[np.ndarray, np.ndarray, dict[
     """A classification case's scores, one-hot label and ``{truth, predicted, score}``.
 
     One sigmoid output: truth and prediction are whether the label and the score are above
-    0.5 (as the confusion matrix cuts them), ``score`` the output. Several outputs: the
-    label's and the scores' argmax, ``score`` the highest output. A label that is a class
-    index is made one-hot, as ComputeAUC reads it.
+    0.5 (as the confusion matrix cuts them), ``score`` the output. Several outputs and a
+    one-hot label (one class per case): the label's and the scores' argmax, ``score`` the
+    highest output. A label that is a class index is made one-hot, as ComputeAUC reads it.
+    Several outputs and a multi-label label (several findings, or none, e.g. ``[1, 1]`` or
+    ``[0, 0]``): an argmax would call both "class 0", so truth and prediction are the
+    findings, the outputs whose label and score are above 0.5, as ``"0;1"`` (``"none"``
+    for no finding), and ``score`` the highest output.
 
     Raises:
         ValueError: the label has another number of values than the outputs.
@@ -100,8 +104,16 @@ def class_outcome(model: Any, label: Any) -> tuple[np.ndarray, np.ndarray, dict[
     if scores.size == 1:
         return scores, label, {"truth": int(label[0] > 0.5), "predicted": int(scores[0] > 0.5),
                                "score": float(scores[0])}
+    if int((label > 0.5).sum()) != 1:
+        return scores, label, {"truth": _findings(label), "predicted": _findings(scores),
+                               "score": float(scores.max())}
     return scores, label, {"truth": int(label.argmax()), "predicted": int(scores.argmax()),
                            "score": float(scores.max())}
+
+
+def _findings(values: np.ndarray) -> str:
+    """The outputs above 0.5 of a multi-label case, ``"0;2"``; ``"none"`` when none is."""
+    return ";".join(str(i) for i in np.flatnonzero(values > 0.5)) or "none"
 
 
 def _stem(case: str) -> str:

@@ -348,7 +348,9 @@ def confusion(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, list[
     """The confusion matrix (rows: truth, columns: prediction) and its class names.
 
     One output (sigmoid) or several labels per case: positive at 0.5, a 2x2 matrix of the
-    first class. One label per case among several outputs: argmax, K x K.
+    first class (named ``class 0 negative/positive`` when there are several outputs, so it
+    does not read as the whole case's). One label per case among several outputs: argmax,
+    K x K.
     """
     scores, labels = np.atleast_2d(scores), np.atleast_2d(labels)
     k = scores.shape[1]
@@ -356,7 +358,8 @@ def confusion(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, list[
         truth, predicted, names = labels.argmax(1), scores.argmax(1), [str(i) for i in range(k)]
     else:
         truth, predicted = (labels[:, 0] > 0.5).astype(int), (scores[:, 0] > 0.5).astype(int)
-        k, names = 2, ["negative", "positive"]
+        names = ["negative", "positive"] if k == 1 else ["class 0 negative", "class 0 positive"]
+        k = 2
     matrix = np.zeros((k, k), np.int64)
     np.add.at(matrix, (truth, predicted), 1)
     return matrix, names

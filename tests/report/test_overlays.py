@@ -189,3 +189,9 @@ def test_png_is_drawn_as_stored_row_zero_at_the_top():
     # A NIfTI slice keeps the transposed, origin-at-the-bottom drawing of volumes.
     sample["meta"]["image"]["filename"] = "/d/film.nii.gz"
     assert _case_view("film", sample, with_label=True).panels[0].origin == "lower"
+
+
+def test_multi_label_confusion_names_the_class_it_is_of():
+    matrix, names = confusion(np.array([[0.7, 0.6], [0.2, 0.9]]), np.array([[1, 1], [0, 0]]))
+    assert names == ["class 0 negative", "class 0 positive"]
+    assert matrix.tolist() == [[1, 0], [0, 1]]

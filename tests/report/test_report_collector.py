@@ -132,6 +132,21 @@ def test_classification_has_roc_and_table_columns(tmp_path):
     assert collector.summary({"auc": 0.9})["auc"]["count"] == 10
 
 
+def test_multi_label_cases_name_their_findings_not_an_argmax():
+    """[1, 1] and [0, 0] are not "class 0" (D7): a multi-label case lists its findings."""
+    from mmarctl.report.collector import class_outcome
+
+    scores = np.array([0.7, 0.2, 0.9])
+    assert class_outcome(scores, [1, 1, 0])[2] == {"truth": "0;1", "predicted": "0;2",
+                                                   "score": 0.9}
+    assert class_outcome(scores, [0, 0, 0])[2]["truth"] == "none"
+    assert class_outcome([0.1, 0.3], [0, 0])[2]["predicted"] == "none"
+    # one class per case keeps the argmax (a class index is made one-hot)
+    assert class_outcome(scores, [0, 0, 1])[2] == {"truth": 2, "predicted": 2, "score": 0.9}
+    assert class_outcome(scores, [1])[2]["truth"] == 1
+    assert class_outcome([0.8], [0])[2] == {"truth": 0, "predicted": 1, "score": 0.8}
+
+
 def test_preview_writer(tmp_path, caplog):
     writer = PreviewWriter(tmp_path / "preview")
     first = writer.add("/a/scan.nii.gz", sample())
