@@ -209,12 +209,20 @@ def keep_finetune_start(models_dir: Path, start: str) -> Path | None:
 
 
 class ProgressCallback(Callback):
-    """The console progress bar (or periodic log lines) with loss and ETA."""
+    """The console progress bar (or periodic log lines) with loss and ETA.
+
+    ``loss=`` is the mean of the epoch's step losses so far (as Keras shows it), so the
+    line after an epoch's last step shows the epoch loss that metrics_history.jsonl,
+    ``compare`` and the curves record, not that one step's.
+    """
 
     def __init__(self, description: str = "train", enabled: bool = True) -> None:
         self.description = description
         self.enabled = enabled
         self._progress = None
+        self._epoch: int | None = None
+        self._loss_sum = 0.0
+        self._steps = 0
 
     def on_train_begin(self, state: TrainState) -> None:
         from mmarctl.console import Progress
@@ -224,9 +232,13 @@ class ProgressCallback(Callback):
         self._progress.__enter__()
 
     def on_step_end(self, state: TrainState, logs: dict[str, float]) -> None:
+        if state.epoch != self._epoch:
+            self._epoch, self._loss_sum, self._steps = state.epoch, 0.0, 0
+        self._loss_sum += float(logs["loss"])
+        self._steps += 1
         if self._progress is not None:
             self._progress.update(1, epoch=f"{state.epoch + 1}/{state.epochs}",
-                                  loss=logs["loss"])
+                                  loss=self._loss_sum / self._steps)
 
     def on_validation_end(self, state: TrainState, metrics: dict[str, float]) -> None:
         if self._progress is not None and metrics:
