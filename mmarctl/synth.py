@@ -353,8 +353,50 @@ def resolve_target(dest: str | os.PathLike, options: Sequence[str] = ()) -> Targ
                           f"{data_root}), where synthetic data go", file=shown,
                           json_path="DATASET_JSON",
                           hint=_instead(root, options))
+    _refuse_full_data_root(root, Path(data_root), shown, options)
     task = env.get("PROCESSING_TASK")
     return Target(Path(data_root), task if task in TASKS else None)
+
+
+def _refuse_full_data_root(root: Path, data_root: Path, shown: str,
+                           options: Sequence[str]) -> None:
+    """Refuse, before any case is drawn, a DATA_ROOT that already holds files, naming the
+    environment.json it came from: a clone's DATA_ROOT names its source's data (clone
+    rewrites it so the clone trains on them), and a bare "<source>/data is not empty"
+    named another workspace's folder with no hint why.
+
+    Raises:
+        ConfigError: naming ``DATA_ROOT`` in ``shown``, with the commands that write the
+            data into the MMAR itself instead.
+    """
+    from mmarctl.staging import remove_dead_stagings
+
+    if not data_root.is_dir() or data_root.is_symlink():
+        return  # a new folder, or one the staging check refuses on its own
+    remove_dead_stagings(data_root)  # a killed run's hidden folder does not count
+    if not any(data_root.iterdir()):
+        return
+    whose = ""
+    if not data_root.resolve().is_relative_to(root.resolve()):
+        source = _cloned_from(root)
+        whose = (f" (the data of {source}, which this MMAR was cloned from)"
+                 if source is not None and data_root.resolve().is_relative_to(source)
+                 else " (outside this MMAR)")
+    raise ConfigError(f"names {data_root}{whose}, which is not empty; mmarctl never "
+                      "overwrites files", file=shown, json_path="DATA_ROOT",
+                      hint=_instead(root, options))
+
+
+def _cloned_from(root: Path) -> Path | None:
+    """The source MMAR ``clone`` recorded in ``root/.mmarctl/provenance.json``, if any."""
+    import json
+
+    try:
+        record = json.loads((root / ".mmarctl" / "provenance.json").read_text("utf-8"))
+        source = record.get("source") if record.get("source_kind") == "mmar" else None
+        return Path(source).resolve() if isinstance(source, str) else None
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _instead(root: Path, options: Sequence[str]) -> str:

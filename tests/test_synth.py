@@ -296,6 +296,25 @@ def test_workspace_dest_with_an_unrelated_datalist_is_refused(tmp_path):
     assert not (exp / "data").exists()
 
 
+def test_clone_dest_names_the_data_root_its_environment_took_from_the_source(tmp_path):
+    """A clone's DATA_ROOT names its source's data: the refusal says so and how to write
+    the clone's own data, rather than only "<source>/data: not empty" (D2)."""
+    source, clone = tmp_path / "ws", tmp_path / "wc"
+    assert invoke("clone", "classification", source).exit_code == 0
+    assert invoke("data", "synth", source, "--cases", "8", "--size", "16").exit_code == 0
+    assert invoke("clone", source, clone).exit_code == 0
+    before = sorted(p.name for p in (source / "data").iterdir())
+    result = invoke("data", "synth", clone, "--cases", "8", "--size", "16")
+    assert result.exit_code == 1
+    line = " ".join(result.output.split())
+    assert "config/environment.json: DATA_ROOT: names " in line
+    assert f"(the data of {source.resolve()}, which this MMAR was cloned from)" in line
+    assert "not empty" in line and f"mmarctl data synth {clone / 'data'}" in line
+    assert "synthesizing" not in result.output  # refused before any case is drawn
+    assert sorted(p.name for p in (source / "data").iterdir()) == before
+    assert not (clone / "data").exists()
+
+
 def test_workspace_dest_without_data_root_is_refused(tmp_path):
     exp = tmp_path / "exp"
     (exp / "config").mkdir(parents=True)
