@@ -171,6 +171,7 @@ def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None,
     uses: list[DataUse] = []
     for kind, path in configs:
         uses.extend(check_config_file(workspace, kind, path, env, overrides, report))
+    uses = _validation_against_training(workspace, configs, uses, report)
     report.problems.extend(check_overrides(overrides, env, configs, workspace))
     for path in automl:
         _check_automl_settings(workspace, path, report, named=bool(automl_configs))
@@ -212,6 +213,31 @@ def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None,
             report.problems.extend(loader_problems(workspace, overrides, str(path)))
     report.problems = list(dict.fromkeys(report.problems))
     return report
+
+
+def _validation_against_training(workspace: Workspace, configs: list[tuple[str, Path]],
+                                 uses: list[DataUse], report: CheckReport) -> list[DataUse]:
+    """What validate and infer's pre-flight hold each validation config to, against the
+    training config and its network (:mod:`.preflight`): a ``pre_transforms`` chain that
+    changes channels otherwise than training's, a writer for other image axes (WritePng of
+    a 3-D network), and the label files as its ``label_transforms`` load them; ``uses``
+    with those label values held."""
+    from mmarctl.check.preflight import chain_channel_problems, with_label_values, writer_axes
+
+    train = next((path for kind, path in configs if kind == "train"), None)
+    if train is None or not Path(train).is_file():
+        return uses
+    for kind, path in configs:
+        if kind != "validation":
+            continue
+        report.problems.extend(chain_channel_problems(workspace, Path(train), Path(path)))
+        report.problems.extend(writer_axes(workspace, Path(path), report.network))
+        shown = str(workspace.display(Path(path)))
+        mine = [use for use in uses if use.origin == (shown, "")]
+        if mine:
+            held = with_label_values(workspace, mine, Path(train), Path(path), report.network)
+            uses = [held[mine.index(use)] if use in mine else use for use in uses]
+    return uses
 
 
 def _fixed_rate_scripts_note(workspace: Workspace) -> list[Problem]:
@@ -810,7 +836,7 @@ def _check_network_input(data: dict, built: ConstructorChecker,
     for index, step in enumerate(steps if isinstance(steps, list) else []):
         args = step.get("args") if isinstance(step, dict) else None
         size = args.get("size") if isinstance(args, dict) else None
-        if (str(step.get("name", "")).split("#")[0] in CROP_TRANSFORMS and isinstance(size, list)
+        if (isinstance(size, list) and str(step.get("name", "")).split("#")[0] in CROP_TRANSFORMS
                 and all(isinstance(n, int) and not isinstance(n, bool) for n in size)
                 and tuple(size) != tuple(patch or ())):  # the same sizes: said once, above
             off.append(size_divisor_problem(size, network, shown,

@@ -397,7 +397,3 @@ def _builds_network(problem: Problem, globals_read: set[str]) -> bool:
     # The pipeline's constructor refuses a bad input argument at the pipeline's own path.
     return where == "train.image_pipeline" and any(arg in problem.message for arg in INPUT_ARGS)
 
-
-# The names check's wiring first used (mmarctl/check/mmar.py).
-_chain_channel_problems = chain_channel_problems
-_writer_axes = writer_axes
