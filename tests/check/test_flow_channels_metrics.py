@@ -117,3 +117,8 @@ def test_a_bare_dice_masked_output_is_fine(mmar):
     _train_config(mmar, lambda c: c["train"].update(aux_ops=[{"name": "DiceMaskedOutput"}]))
     done = runner.invoke(app, ["check", str(mmar)])
     assert done.exit_code == 0, done.output
+    # One tag written as a string, which the component takes as a list of one.
+    _train_config(mmar, lambda c: c["train"].update(
+        aux_ops=[{"name": "DiceMaskedOutput", "args": {"tags": "dice"}}]))
+    done = runner.invoke(app, ["check", str(mmar)])
+    assert done.exit_code == 0, done.output
