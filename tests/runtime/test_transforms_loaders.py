@@ -306,3 +306,10 @@ def test_an_image_the_user_cannot_read_says_so(tmp_path, monkeypatch):
     monkeypatch.setattr(loaders, "open_nifti", refused)  # root, who runs tests, reads any file
     with pytest.raises(DataError, match="cannot read: Permission denied"):
         LoadNifti("image")({"image": str(path)}, np.random.default_rng(0))
+
+
+def test_a_png_given_to_load_nifti_points_at_load_png(tmp_path):
+    write_png(tmp_path / "slice.png", np.zeros((4, 4), np.uint8), colour=0)
+    with pytest.raises(DataError) as raised:
+        LoadNifti(fields="image")({"image": str(tmp_path / "slice.png")}, RNG)
+    assert "LoadPng" in raised.value.hint and "slice.png" in str(raised.value.file)

@@ -66,8 +66,11 @@ def load_nifti(path: str, as_closest_canonical: bool = False):
             raise DataError(unsupported, file=path) from error
         other = _not_nifti(path)
         if other:
+            png = str(path).lower().endswith(".png")
             raise DataError(f"not a NIfTI image: {other}", file=path,
-                            hint="name NIfTI images (.nii, .nii.gz) only: one --input per "
+                            hint="the config's LoadNifti reads NIfTI (.nii, .nii.gz) only; PNG "
+                                 "images need LoadPng in its pre_transforms" if png else
+                                 "name NIfTI images (.nii, .nii.gz) only: one --input per "
                                  "image for infer, or list them in the datalist") from error
         raise DataError(f"cannot read NIfTI image: {type(error).__name__}: {error}", file=path,
                         hint="the file is corrupt or truncated; re-copy it") from error
