@@ -46,18 +46,19 @@ def save_nifti(array: np.ndarray, affine: np.ndarray, path: Path) -> None:
 
 
 def png_bytes(array: np.ndarray) -> bytes:
-    """A grey 8-bit PNG of the 2-D uint8 ``array`` (rows top to bottom), deterministic bytes.
+    """A grey PNG of the 2-D ``array`` (rows top to bottom): 8 bits for uint8, 16 for
+    uint16; deterministic bytes (Pillow writes no timestamp). WritePng writes masks with it.
 
     Raises:
-        ValueError: ``array`` is not 2-D uint8.
+        ValueError: ``array`` is not 2-D uint8 or uint16.
     """
-    if array.ndim != 2 or array.dtype != np.uint8:
-        raise ValueError(f"a grey PNG needs a 2-D uint8 array; Received: {array.dtype} "
-                         f"{array.shape}")
+    if array.ndim != 2 or array.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"a grey PNG needs a 2-D uint8 or uint16 array; Received: "
+                         f"{array.dtype} {array.shape}")
     from PIL import Image
 
     buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")  # mode L; Pillow writes no timestamp
+    Image.fromarray(array).save(buffer, format="PNG")  # mode L, or I;16 for 16 bits
     return buffer.getvalue()
 
 

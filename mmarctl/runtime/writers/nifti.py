@@ -8,11 +8,10 @@ from typing import Any
 import numpy as np
 
 from mmarctl.errors import ConfigError, DataError
-from mmarctl.runtime.component import Component
-from mmarctl.runtime.transforms.base import Sample, case_name, channel_axis, sample_name
+from mmarctl.runtime.transforms.base import Sample, channel_axis, sample_name
 from mmarctl.runtime.transforms.c_order import as_f_order
 from mmarctl.runtime.transforms.nifti_gzip import save_nifti_file
-from mmarctl.runtime.writers.case_names import case_of
+from mmarctl.runtime.writers.case_file import CaseFileWriter
 
 #: dtype names accepted for the written voxels
 DTYPES = ("uint8", "int8", "uint16", "int16", "int32", "float32", "float64")
@@ -105,7 +104,7 @@ def save_nifti(array: np.ndarray, axis: int | None, affine: Any, header: Any, pa
     return path
 
 
-class WriteNifti(Component):
+class WriteNifti(CaseFileWriter):
     """Write one field of each evaluated case to ``<case>/<case>_<field>.nii.gz``.
 
     Implements Clara's ``WriteNifti`` (validation ``writers``). ``<case>`` is the source
@@ -124,30 +123,8 @@ class WriteNifti(Component):
     """
 
     clara_name = "WriteNifti"
-
-    def __init__(self, field: str = "model", dtype: str = "uint8", write_path: str | None = None) -> None:
-        if not isinstance(field, str) or not field:
-            raise ConfigError(f"{self.clara_name}: field must be a field name; Received: field={field!r}")
-        if dtype not in DTYPES:
-            raise ConfigError(f"{self.clara_name}: dtype must be one of {', '.join(DTYPES)}; "
-                              f"Received: dtype={dtype!r}")
-        if write_path is not None and not isinstance(write_path, str):
-            raise ConfigError(f"{self.clara_name}: write_path must be a folder path; "
-                              f"Received: write_path={write_path!r}")
-        self.field, self.dtype, self.write_path = field, dtype, write_path
-        super().__init__(field=field, dtype=dtype, write_path=write_path)
-
-    def path_for(self, sample: Sample, out_dir: str | Path | None = None) -> Path:
-        """Where this sample's file goes."""
-        root = out_dir if out_dir is not None else self.write_path
-        if root is None:
-            raise ConfigError(f"{self.clara_name}: no output folder (write_path is not set)",
-                              hint="set write_path to {MMAR_EVAL_OUTPUT_PATH}")
-        named = case_of(sample)  # validate/infer: the run's names, apart when they collide
-        if named is not None:
-            return Path(root) / named.output / f"{named.stem}_{self.field}.nii.gz"
-        case = case_name(sample, "image" if "image" in sample.get("meta", {}) else None)
-        return Path(root) / case / f"{case}_{self.field}.nii.gz"
+    suffix = ".nii.gz"
+    dtypes = DTYPES
 
     def write(self, sample: Sample, out_dir: str | Path | None = None) -> Path:
         """Write the field; returns the file written."""

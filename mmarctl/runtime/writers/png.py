@@ -9,39 +9,20 @@ label again.
 
 from __future__ import annotations
 
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from mmarctl.errors import ConfigError, DataError
-from mmarctl.runtime.component import Component
-from mmarctl.runtime.transforms.base import Sample, case_name, channel_axis, sample_name
-from mmarctl.runtime.writers.case_names import case_of
+from mmarctl.runtime.transforms.base import Sample, channel_axis, sample_name
+from mmarctl.runtime.writers.case_file import CaseFileWriter
+from mmarctl.synth_files import png_bytes
 
 #: dtype names accepted for the written pixels (PNG grey: 8 or 16 bits).
 DTYPES = ("uint8", "uint16")
 
 
-def png_bytes(array: np.ndarray) -> bytes:
-    """A grey PNG (8 or 16 bits, by ``array``'s dtype) of the 2-D ``array``, rows top to
-    bottom; no imaging library needed, deterministic bytes."""
-    height, width = array.shape
-    depth = 16 if array.dtype == np.uint16 else 8
-    rows = np.ascontiguousarray(array.astype(">u2" if depth == 16 else np.uint8))
-    raw = b"".join(b"\x00" + rows[r].tobytes() for r in range(height))  # filter 0 per row
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
-
-    header = struct.pack(">IIBBBBB", width, height, depth, 0, 0, 0, 0)  # grey, no interlace
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
-
-
-class WritePng(Component):
+class WritePng(CaseFileWriter):
     """Write one field of each 2-D case to ``<case>/<case>_<field>.png``.
 
     Implements Clara's ``WritePng`` (AIAA configs of 2-D PNG models). The names are
@@ -57,32 +38,8 @@ class WritePng(Component):
     """
 
     clara_name = "WritePng"
-
-    def __init__(self, field: str = "model", dtype: str = "uint8",
-                 write_path: str | None = None) -> None:
-        if not isinstance(field, str) or not field:
-            raise ConfigError(f"{self.clara_name}: field must be a field name; "
-                              f"Received: field={field!r}")
-        if dtype not in DTYPES:
-            raise ConfigError(f"{self.clara_name}: dtype must be one of {', '.join(DTYPES)}; "
-                              f"Received: dtype={dtype!r}")
-        if write_path is not None and not isinstance(write_path, str):
-            raise ConfigError(f"{self.clara_name}: write_path must be a folder path; "
-                              f"Received: write_path={write_path!r}")
-        self.field, self.dtype, self.write_path = field, dtype, write_path
-        super().__init__(field=field, dtype=dtype, write_path=write_path)
-
-    def path_for(self, sample: Sample, out_dir: str | Path | None = None) -> Path:
-        """Where this sample's file goes."""
-        root = out_dir if out_dir is not None else self.write_path
-        if root is None:
-            raise ConfigError(f"{self.clara_name}: no output folder (write_path is not set)",
-                              hint="set write_path to {MMAR_EVAL_OUTPUT_PATH}")
-        named = case_of(sample)
-        if named is not None:
-            return Path(root) / named.output / f"{named.stem}_{self.field}.png"
-        case = case_name(sample, "image" if "image" in sample.get("meta", {}) else None)
-        return Path(root) / case / f"{case}_{self.field}.png"
+    suffix = ".png"
+    dtypes = DTYPES
 
     def write(self, sample: Sample, out_dir: str | Path | None = None) -> Path:
         """Write the field; returns the file written.
