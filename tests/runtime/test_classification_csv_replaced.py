@@ -53,3 +53,13 @@ def test_infer_without_writers_warns_alike_and_names_the_column_alike(tmp_path, 
     WriteClassificationResult("model", str(tmp_path)).write(_sample("/d/c.nii.gz", [0.5, 0.5]))
     with (tmp_path / "preds_model.csv").open(newline="") as handle:
         assert list(csv.reader(handle))[0] == ours[0] == ["image", "class_0", "class_1"]
+
+
+def test_cases_of_one_file_name_are_named_apart(tmp_path, caplog):
+    writer = WriteClassificationResult("model", str(tmp_path))
+    writer.write(_sample("p1/ct.nii.gz", [0.2, 0.8]))
+    writer.write(_sample("p2/ct.nii.gz", [0.2, 0.8]))
+    with caplog.at_level(logging.WARNING, logger="mmarctl.writers"):
+        WriteClassificationResult("model", str(tmp_path)).write(_sample("p3/ct.nii.gz", [1, 0]))
+    (record,) = caplog.records
+    assert "(p1/ct.nii.gz, p2/ct.nii.gz)" in record.getMessage()

@@ -89,8 +89,11 @@ def warn_replaced(path: Path) -> None:
     except (OSError, UnicodeDecodeError, csv.Error):
         return  # no file (the usual case), or one that is no CSV of ours
     if earlier:
-        shown = ", ".join(Path(name).name for name in earlier[:2]) + (
-            " ..." if len(earlier) > 2 else "")
+        from mmarctl.runtime.writers.case_names import case_names
+
+        # Named as the reports name cases: parent folders where file names collide.
+        names = [case.shown for case in case_names([{"image": name} for name in earlier])]
+        shown = ", ".join(names[:2]) + (" ..." if len(names) > 2 else "")
         _LOG.warning("%s held %d earlier prediction(s) (%s): replaced by this run's (one "
                      "file per run; write to another folder to keep them)", path,
                      len(earlier), shown)
