@@ -5,6 +5,7 @@ it writes model.ckpt from its last epoch and says so (CheckpointSaver, no Tensor
 from __future__ import annotations
 
 import math
+import types
 
 from mmarctl.runtime.training import callbacks, contract
 from mmarctl.runtime.training.contract import TrainState
@@ -34,7 +35,9 @@ def saver(tmp_path, monkeypatch, existing=()):
 
     monkeypatch.setattr(callbacks.checkpoint, "save_checkpoint", save)
     monkeypatch.setattr(callbacks.checkpoint, "exists", lambda prefix: prefix.name in present)
-    return callbacks.CheckpointSaver(tmp_path, model=None, optimizer=None,
+    # A model without weights: the saver keeps each epoch's start (nothing to copy here).
+    model = types.SimpleNamespace(weights=[])
+    return callbacks.CheckpointSaver(tmp_path, model=model, optimizer=None,
                                      has_metrics=True), saved
 
 
