@@ -171,7 +171,8 @@ def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None,
     uses: list[DataUse] = []
     for kind, path in configs:
         uses.extend(check_config_file(workspace, kind, path, env, overrides, report))
-    uses = _validation_against_training(workspace, configs, uses, report)
+    uses = _validation_against_training(workspace, configs, uses, report,
+                                        {**env, **overrides})
     report.problems.extend(check_overrides(overrides, env, configs, workspace))
     for path in automl:
         _check_automl_settings(workspace, path, report, named=bool(automl_configs))
@@ -216,7 +217,8 @@ def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None,
 
 
 def _validation_against_training(workspace: Workspace, configs: list[tuple[str, Path]],
-                                 uses: list[DataUse], report: CheckReport) -> list[DataUse]:
+                                 uses: list[DataUse], report: CheckReport,
+                                 variables: Mapping[str, Any]) -> list[DataUse]:
     """What validate and infer's pre-flight hold each validation config to, against the
     training config and its network (:mod:`.preflight`): a ``pre_transforms`` chain that
     changes channels otherwise than training's, a writer for other image axes (WritePng of
@@ -235,7 +237,8 @@ def _validation_against_training(workspace: Workspace, configs: list[tuple[str, 
         shown = str(workspace.display(Path(path)))
         mine = [use for use in uses if use.origin == (shown, "")]
         if mine:
-            held = with_label_values(workspace, mine, Path(train), Path(path), report.network)
+            held = with_label_values(workspace, mine, Path(train), Path(path), report.network,
+                                     variables)
             uses = [held[mine.index(use)] if use in mine else use for use in uses]
     return uses
 
@@ -1150,7 +1153,7 @@ def _takes_class_index_labels(data: dict) -> bool:
                    in CHANNEL_CHANGING for step in steps)
 
 
-def _skips_bad_cases(data: dict, variables: Mapping[str, Any]) -> bool:
+def skips_bad_cases(data: dict, variables: Mapping[str, Any]) -> bool:
     """Whether the run leaves unusable cases out (``skip_bad_cases``, from the config, else
     the variables); a value that is no boolean is the globals check's to report."""
     from mmarctl.runtime import argcheck
@@ -1186,7 +1189,7 @@ def _data_uses(workspace: Workspace, kind: str, data: dict, variables: Mapping[s
                 (shown, f"{section}.args.data_file_base_dir"),
                 class_index_labels=section.startswith("train.")
                 and _takes_class_index_labels(data),
-                skip_bad_cases=_skips_bad_cases(data, variables)))
+                skip_bad_cases=skips_bad_cases(data, variables)))
         return uses
     datalist, base = variables.get("DATASET_JSON"), variables.get("DATA_ROOT")
     key = data.get("DATA_LIST_KEY") or variables.get("DATA_LIST_KEY") or "validation"

@@ -22,7 +22,8 @@ from mmarctl.check.models import loader_problems, model_findings
 from mmarctl.check.output_folders import output_folder_problems
 from mmarctl.check.mmar import (CLARA4_MESSAGE, CheckReport, TrainingNetwork, check_config_file,
                                 config_file_problem,
-                                check_overrides, given_config_path, read_environment)
+                                check_overrides, given_config_path, read_environment,
+                                skips_bad_cases)
 from mmarctl.errors import ConfigError, RuntimeFailure
 from mmarctl.jsonio import load_json
 from mmarctl.problems import ERROR, Problem
@@ -96,7 +97,8 @@ def evaluation_problems(workspace: Workspace, overrides: Mapping[str, Any], *, c
             uses = [replace(use, image_channels=use.image_channels or channels)
                     for use in uses]
         if labels and train_path.is_file():
-            uses = with_label_values(workspace, uses, train_path, path, report.network)
+            uses = with_label_values(workspace, uses, train_path, path, report.network,
+                                     {**env, **overrides})
         report.problems.extend(check_data(uses, workspace.display)[0])
     try:
         read = _loader_files(workspace, overrides, config, model)
@@ -317,7 +319,8 @@ def _network_channels(train_path: Path, validation_path: Path) -> int | None:
 
 
 def with_label_values(workspace: Workspace, uses: list, train_path: Path,
-                      validation_path: Path, network: TrainingNetwork | None) -> list:
+                      validation_path: Path, network: TrainingNetwork | None,
+                      variables: Mapping[str, Any] | None = None) -> list:
     """The validation config's data uses with their label files held to the training
     network's classes through the config's own label_transforms, as validate holds them
     (:func:`.label_values.validation_label_values`); ``uses`` unchanged when not held."""
@@ -337,7 +340,8 @@ def with_label_values(workspace: Workspace, uses: list, train_path: Path,
         network.task)
     if held is None:
         return uses
-    skips = validation.get("skip_bad_cases") is True
+    # As validate reads it: the config's own global, else environment.json or --set.
+    skips = skips_bad_cases(validation, variables or {})
     return [replace(use, **held, skip_bad_cases=use.skip_bad_cases or skips) for use in uses]
 
 
