@@ -351,13 +351,20 @@ def channel_problems(file: str, flow: str, data: Mapping[str, Any],
     if valid is None or valid[:2] == (a, b):
         return []
     gives = valid[0] * int(files) + valid[1]
-    missing = [c for c in changing if c.split()[-1] not in {v.split()[-1] for v in valid[2]}]
+    missing = _absent_steps(changing, valid[2])
     why = (f" ({', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not in "
            "validate.pre_transforms)" if missing else
            f" (train: {', '.join(changing) or 'none'}; validate: {', '.join(valid[2])})")
     return [Problem(file, "validate.pre_transforms", (
         f"the validation images get {gives} channel(s) but the network takes {channels}"
         f"{why}; change the channels as train.pre_transforms does"))]
+
+
+def _absent_steps(changing: list[str], other: list[str]) -> list[str]:
+    """The channel-changing steps (``train.pre_transforms[5] AddExtremePointsChannel``)
+    whose transform the other chain's steps do not have."""
+    present = {step.split()[-1] for step in other}
+    return [step for step in changing if step.split()[-1] not in present]
 
 
 def _written_effect(specs: Any, section: str) -> tuple[int, int, list[str]] | None:
@@ -418,8 +425,7 @@ def validation_channel_problems(train: Mapping[str, Any], train_file: str,
     gives = evaluated[0] * int(files) + evaluated[1]
     if gives == channels:
         return []
-    missing = [c for c in changing
-               if c.split()[-1] not in {v.split()[-1] for v in evaluated[2]}]
+    missing = _absent_steps(changing, evaluated[2])
     why = (f" ({train_file}: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
            "not in pre_transforms)" if missing else
            f" ({train_file}: {', '.join(changing) or 'none'}; here: {', '.join(evaluated[2])})")

@@ -226,13 +226,11 @@ def _marker(path: Path) -> Path | None:
 
 def _label_files(items: list, base: Path,
                  kinds: dict[str, str] | None) -> Iterable[tuple[Path, str]]:
-    """``(path, name as the datalist writes it)`` of every label file that is there."""
+    """``(path, name as the datalist writes it)`` of every label file that is there (each
+    path stat'ed once across check's passes: :func:`.images.file_kind` keeps it)."""
+    from mmarctl.check.images import file_kind
+
     for item in items:
         value = item.get(LABEL) if isinstance(item, dict) else None
-        if not isinstance(value, str) or not value:
-            continue
-        path = base / value
-        if kinds is not None and kinds.get(str(path), "file") != "file":
-            continue
-        if path.is_file():
-            yield path, value
+        if isinstance(value, str) and value and file_kind(base / value, kinds) == "file":
+            yield base / value, value
