@@ -156,3 +156,62 @@ def inferer_task_notes(inferer: Any, key: str, task: str | None, file: str) -> l
         f"a classification network is run once on the whole image: "
         f"{type(inferer).clara_name} and its roi_size are not used (TFSimpleInferer says "
         "what runs)")).as_note()]
+
+
+#: Writers that write one channel of class indices (writers/png.py refuses scores).
+MASK_WRITERS = frozenset({"WritePng"})
+#: Post transforms that make class indices of the fields they name, and the channels left
+#: (None: as many as before).
+MASK_MAKERS = {"ArgmaxAcrossChannels": 1, "ThresholdValues": None}
+#: Post transforms that keep a field's values and channels (metadata, geometry).
+VALUE_KEEPERS = frozenset({"CopyProperties", "RestoreOriginalShape", "SaveAsNifti"})
+
+
+def mask_writer_problems(writers: Any, network: Any, file: str, network_from: str,
+                         post_transforms: Any = None) -> list[Problem]:
+    """A writer of class-index masks (WritePng) given the network's scores, at
+    ``writers[i].name``: with no ArgmaxAcrossChannels (softmax) or ThresholdValues (one
+    sigmoid channel) in ``post_transforms``, infer refused it at its first case, after the
+    model was loaded and run.
+
+    Args:
+        writers: the built ``writers`` of a validation config; an entry not built is None.
+        network: the built segmentation network (its ``num_classes``); None: nothing said.
+        file: the validation config, as shown; ``network_from``: the training config.
+        post_transforms: the built ``post_transforms``; a step not built, or an unknown one
+            reading the prediction, may make a mask: nothing is said then.
+    """
+    from mmarctl.check.field_flow import reads_of
+
+    classes = getattr(network, "num_classes", None)
+    if network_task(network) != "segmentation" or not isinstance(classes, int) or \
+            not isinstance(writers, list):
+        return []
+    channels, mask = classes, False
+    for step in post_transforms if isinstance(post_transforms, list) else ():
+        if step is None:
+            return []
+        name = getattr(step, "clara_name", None)
+        if PREDICTION not in {field for _, field in reads_of(step)}:
+            continue
+        if name in MASK_MAKERS:
+            channels, mask = MASK_MAKERS[name] or channels, True
+        elif name not in VALUE_KEEPERS:
+            return []
+    if mask and channels == 1:
+        return []
+    if channels > 1:
+        fix = ('add {"name": "ArgmaxAcrossChannels", "args": {"fields": "model"}} to '
+               "post_transforms")
+        holds = (f"{channels} channels of 0/1 masks" if mask else
+                 f"the network's {channels} class scores (num_classes {channels})")
+    else:
+        fix = ('add {"name": "ThresholdValues", "args": {"fields": "model"}} to '
+               "post_transforms")
+        holds = f"the network's {network.final_activation} score in [0, 1], not 0/1"
+    return [Problem(file, f"writers[{index}].name", (
+        f"{writer.clara_name} writes one channel of class indices, but field {PREDICTION!r} "
+        f"holds {holds} (the network of {network_from}); {fix}"))
+        for index, writer in enumerate(writers)
+        if getattr(writer, "clara_name", None) in MASK_WRITERS
+        and getattr(writer, "field", PREDICTION) == PREDICTION]

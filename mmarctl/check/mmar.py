@@ -31,8 +31,9 @@ from mmarctl.check.label_table import label_table_notes, read_datalist
 from mmarctl.check.loss_outputs import (loss_output_problems, metric_class_problems,
                                         onehot_class_label_problems, per_class_fields)
 from mmarctl.check.metric_task import (inferer_task_notes, loss_task_problems,
-                                        metric_task_problems, network_pipeline_problems,
-                                        network_task, writer_task_problems)
+                                        mask_writer_problems, metric_task_problems,
+                                        network_pipeline_problems, network_task,
+                                        writer_task_problems)
 from mmarctl.check.components import ComponentChecker
 from mmarctl.check.constructors import ConstructorChecker
 from mmarctl.check.output_folders import output_folder_problems
@@ -657,6 +658,9 @@ def _check_concrete_values(workspace: Workspace, kind: str, shown: str, raw: dic
             report.network.file))
         report.problems.extend(writer_task_problems(
             built.built.get("writers"), task, shown, report.network.file,
+            built.built.get("post_transforms")))
+        report.problems.extend(mask_writer_problems(
+            built.built.get("writers"), report.network.network, shown, report.network.file,
             built.built.get("post_transforms")))
         report.notes.extend(inferer_task_notes(built.built.get("inferer"), "inferer", task,
                                                shown))
