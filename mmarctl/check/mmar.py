@@ -35,6 +35,7 @@ from mmarctl.check.metric_task import (inferer_task_notes, loss_task_problems,
                                         network_pipeline_problems, network_task,
                                         writer_task_problems)
 from mmarctl.check.components import ComponentChecker
+from mmarctl.check.crop_size import crop_size_notes
 from mmarctl.check.constructors import ConstructorChecker
 from mmarctl.check.output_folders import output_folder_problems
 from mmarctl.check.images import CHANNEL_CHANGING
@@ -87,6 +88,7 @@ class TrainingNetwork:
         classes_given: the config writes the network's ``num_classes`` (else it is the
             class's default, which real configs that omit it do not mean: the metrics'
             ``class_index`` is not held to it).
+        patch: ``output_crop_size`` as the runtime reads it (None entries: any size).
     """
 
     file: str
@@ -95,6 +97,7 @@ class TrainingNetwork:
     channels: int | None = None
     task: str | None = None
     classes_given: bool = True
+    patch: tuple[int | None, ...] | None = None
 
 
 @dataclass
@@ -613,6 +616,8 @@ def _check_concrete_values(workspace: Workspace, kind: str, shown: str, raw: dic
             for p in report.problems):
         problems, network = _check_network_input(data, built, shown)
         report.problems.extend(problems)
+        if network is not None:
+            report.notes.extend(crop_size_notes(data, network.patch, shown))
         # The network's task (mask or class scores) against the pipeline's, then the loss's.
         mismatch = network_pipeline_problems(built.built, shown)
         report.problems.extend(mismatch or loss_task_problems(built.built, shown))
@@ -850,7 +855,7 @@ def _check_network_input(data: dict, built: ConstructorChecker,
                                             f"train.pre_transforms[{index}].args.size"))
     task = getattr(built.built.get("train.image_pipeline"), "task", None)
     return [p for p in off if p], TrainingNetwork(shown, network, dims, channels, task,
-                                                  _classes_given(data))
+                                                  _classes_given(data), patch)
 
 
 def _label_table_notes(workspace: Workspace, uses: list[DataUse], shown: str) -> list[Problem]:
