@@ -50,6 +50,45 @@ def model_file(prefix_or_file: Path) -> Path:
     return index if index.is_file() else path
 
 
+def run_started(models: Path) -> float | None:
+    """When the training run whose records ``models`` holds began: the earliest time in
+    its TensorBoard event files' names (``events.out.tfevents.<unix time>.<host>...``; a
+    new train or finetune moves the earlier runs' files to ``previous_runs/``, a resumed
+    run adds its own). None without any."""
+    times = []
+    for path in Path(models).glob("events.out.tfevents.*"):
+        stamp = path.name.split(".")[3] if path.name.count(".") >= 3 else ""
+        if stamp.isdigit():
+            times.append(float(stamp))
+    return min(times, default=None)
+
+
+def earlier_run_warning(prefix: Path, shown: str) -> str | None:
+    """One line when the checkpoint at ``prefix`` was saved before the training run whose
+    records its folder holds began: that run (stopped, or still before its first best
+    model) has saved none, so validate, infer and export would use an earlier run's model
+    without a word. None when the checkpoint is the current run's, or nothing can be told.
+
+    Args:
+        prefix: the checkpoint prefix (``models/model.ckpt``) or model file.
+        shown: the checkpoint as messages name it.
+    """
+    import time
+
+    started = run_started(Path(prefix).parent)
+    try:
+        saved = model_file(prefix).stat().st_mtime
+    except OSError:
+        return None
+    if started is None or saved >= started:
+        return None
+    stamp = "%Y-%m-%d %H:%M"
+    return (f"{shown} was saved by an earlier training run "
+            f"({time.strftime(stamp, time.localtime(saved))}); the current run, begun "
+            f"{time.strftime(stamp, time.localtime(started))}, has saved no model yet "
+            "(stopped, or still before its first validation): this uses the earlier model")
+
+
 def model_fingerprint(path: Path, root: Path | None = None) -> dict[str, Any] | None:
     """What ``validate`` records in ``eval/metrics.json`` about the model it validated:
     ``{"file": path (relative to the MMAR ``root`` when inside it), "mtime": seconds,

@@ -36,7 +36,7 @@ from mmarctl.jsonio import format_json_path
 from mmarctl.report.curves import Curves, read_curves
 from mmarctl.run_records import (
     HISTORY, SUMMARY, history_problem, model_replaced, read_history, read_summary,
-    summary_problem)
+    run_started, summary_problem)
 from mmarctl.shell_words import shell_word
 from mmarctl.staging import process_alive
 from mmarctl.variables import global_values
@@ -208,19 +208,6 @@ def config_values(data: dict[str, Any], variables: dict[str, Any],
     for path, value in leaves.items():
         values[("components", path)] = _value(value, shown_root)
     return values
-
-
-def run_started(models: Path) -> float | None:
-    """When the training run whose records ``models`` holds began: the earliest time in
-    its TensorBoard event files' names (``events.out.tfevents.<unix time>.<host>...``; a
-    new train or finetune moves the earlier runs' files to ``previous_runs/``, a resumed
-    run adds its own). None without any."""
-    times = []
-    for path in models.glob("events.out.tfevents.*"):
-        stamp = path.name.split(".")[3] if path.name.count(".") >= 3 else ""
-        if stamp.isdigit():
-            times.append(float(stamp))
-    return min(times, default=None)
 
 
 def _eval_summary(workspace: Workspace, variables: dict[str, Any],

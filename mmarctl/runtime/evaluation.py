@@ -259,7 +259,7 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
                             "inferer")
     loader_entry = model_loader_entry(workspace, resolved, options.model)
     loader = builder.build("model_loaders", loader_entry, "model_loader")
-    _warn_if_stale(workspace, loader_entry)
+    _warn_if_stale(workspace, loader_entry, loader)
 
     items = _items(workspace, resolved.variables, options)
     # Names are decided over the whole list, before sharding and before any compute, so
@@ -434,9 +434,18 @@ def model_loader_entry(workspace: Workspace, resolved: ResolvedConfig,
     return {"name": name, "args": {"model_file_path": str(path)}}
 
 
-def _warn_if_stale(workspace: Workspace, entry: Any) -> None:
+def _warn_if_stale(workspace: Workspace, entry: Any, loader: Any = None) -> None:
     """One warning line when the exported model this run loads is older than the checkpoint
-    (see mmarctl.runtime.export.freshness); nothing for a checkpoint loader."""
+    (see mmarctl.runtime.export.freshness), or the checkpoint it loads is older than the
+    training run its folder holds (:func:`mmarctl.run_records.earlier_run_warning`)."""
+    if callable(getattr(loader, "prefix", None)):
+        from mmarctl.run_records import earlier_run_warning
+
+        prefix = loader.prefix(workspace)
+        warning = earlier_run_warning(prefix, workspace.display(prefix))
+        if warning:
+            log.warning("%s", warning)
+        return
     args = entry.get("args") if isinstance(entry, Mapping) else None
     path = args.get("model_file_path") if isinstance(args, Mapping) else None
     if not isinstance(path, str) or not path:

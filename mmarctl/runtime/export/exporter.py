@@ -187,6 +187,12 @@ def export_mmar(workspace: Any, request: ExportRequest,
         # Part of a checkpoint is there (an interrupted copy): check's line for it, never
         # the fallback to a model.fzn.pb beside it, which may be an older training's.
         _refuse_incomplete(workspace, request, Path(prefix))
+    if found is not None:
+        from mmarctl.run_records import earlier_run_warning
+
+        warning = earlier_run_warning(Path(found), workspace.display(Path(found)))
+        if warning:
+            log(f"warning: {warning}")
     from mmarctl.runtime.export.graph_export import export_graph, find_graph_source
 
     # A Clara TF1 checkpoint or a frozen graph exports from its own graph (graph_export).
