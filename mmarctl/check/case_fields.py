@@ -159,12 +159,12 @@ def metric_field_problems(reads: tuple[MetricRead, ...], made: tuple[str, ...], 
             problems.append(Problem(file, read.json_path, (
                 f"{read.metric}{others} reads {field!r}, which no transform makes and no "
                 f"{key!r} item has (a case holds {', '.join(present)}){hint}")))
-        elif any(_names_files(value) for value in values) and not read.load_in:
+        elif _files_named(values) and not read.load_in:
             problems.append(Problem(file, read.json_path, (
                 f"{read.metric} reads {field!r}, which the {key!r} items name as files that "
                 f"no transform before it loads; load it first (e.g. LoadNifti with fields "
                 f"{field!r})")))
-        elif any(_names_files(value) for value in values):
+        elif _files_named(values):
             problems.append(Problem(file, "label_transforms", (
                 f"validate needs labels: {read.json_path} ({read.metric}{others}) reads "
                 f"{field!r}, which the {key!r} items name as files that no transform loads; "
@@ -173,5 +173,25 @@ def metric_field_problems(reads: tuple[MetricRead, ...], made: tuple[str, ...], 
 
 
 def _names_files(value: Any) -> bool:
-    return isinstance(value, str) or (isinstance(value, list) and bool(value)
-                                      and all(isinstance(v, str) for v in value))
+    return _file_name(value) or (isinstance(value, list) and bool(value)
+                                 and all(_file_name(v) for v in value))
+
+
+def _file_name(value: Any) -> bool:
+    """A string that can name a file: not a number written in quotes (a class label
+    ``"0"``, which the data check refuses as the item's own problem)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return True
+    return False
+
+
+def _files_named(values: list) -> bool:
+    """The items name files in this field: some do, and none holds a value (one string
+    among numbers is that item's mistake, which the data check names)."""
+    return any(_names_files(v) for v in values) and not any(
+        isinstance(v, (int, float)) or (isinstance(v, list) and v and all(
+            isinstance(x, (int, float)) for x in v)) for v in values)

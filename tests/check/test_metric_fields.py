@@ -145,3 +145,22 @@ def test_the_field_making_args_are_what_the_runtime_transforms_keep():
     assert set().union(*map(_made_by, steps)) == {"a", "b", "c", "d"}
     assert {arg for step in steps for arg in FIELD_MAKING_ARGS
             if getattr(step, arg, None)} == set(FIELD_MAKING_ARGS)
+
+
+def test_one_quoted_number_among_class_labels_is_not_a_file_name():
+    """A classification list whose labels are numbers, with one written as "0": that
+    item's own problem (the data check names it), not "load it with LoadNifti"."""
+    from mmarctl.check.case_fields import MetricRead, metric_field_problems
+
+    read = MetricRead(field="label", metric="ComputeAUC 'auc'",
+                      json_path="val_metrics[0].args.label_field", load_in="label_transforms")
+    items = [{"image": "a.nii.gz", "label": [1]}, {"image": "b.nii.gz", "label": ["0"]},
+             {"image": "c.nii.gz", "label": 0}]
+    assert metric_field_problems((read,), ("image", "model"), items, "validation",
+                                 VALIDATION) == []
+    # Quoted numbers only are not file names either; real names still are.
+    assert metric_field_problems((read,), ("image",), [{"label": "1"}], "validation",
+                                 VALIDATION) == []
+    named = metric_field_problems((read,), ("image",), [{"label": "labels/a.nii.gz"}],
+                                  "validation", VALIDATION)
+    assert [p.json_path for p in named] == ["label_transforms"]
