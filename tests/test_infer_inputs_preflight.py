@@ -86,3 +86,34 @@ def test_an_rgb_nifti_is_refused_before_compute(tmp_path):
     assert result.exit_code == 1
     assert "rgb.nii.gz: RGB NIfTI (datatype RGB24" in result.output, result.output
     assert "corrupt" not in result.output
+
+
+def test_a_png_of_another_bit_depth_than_training_gets_a_warning(tmp_path):
+    import json
+
+    from mmarctl.check.infer_inputs import png_depth_warnings
+    from mmarctl.synth_files import png_bytes
+    from mmarctl.workspace import Workspace
+
+    root = make_mmar(tmp_path / "m")
+    (root / "data" / "train_0.png").write_bytes(png_bytes(np.zeros((8, 8), np.uint8)))
+    listed = root / "data" / "dataset.json"
+    lists = json.loads(listed.read_text())
+    lists["training"][0]["image"] = "train_0.png"
+    listed.write_text(json.dumps(lists))
+    deep = tmp_path / "deep.png"
+    deep.write_bytes(png_bytes(np.full((8, 8), 4000, np.uint16)))
+    same = tmp_path / "same.png"
+    same.write_bytes(png_bytes(np.zeros((8, 8), np.uint8)))
+    workspace = Workspace(root)
+    warnings = png_depth_warnings(workspace, [str(deep), str(same)], {},
+                                  config_train="config_train.json")
+    assert warnings == [
+        f"{deep} is a 16-bit PNG, but the model was trained on 8-bit PNGs (e.g. "
+        "data/train_0.png); LoadPng keeps the stored values, so the network sees another "
+        "intensity range: save it at 8 bits"]
+    # NIfTI training data, or no PNG given: nothing to compare.
+    lists["training"][0]["image"] = "training_0_img.npy"
+    listed.write_text(json.dumps(lists))
+    assert png_depth_warnings(workspace, [str(deep)], {},
+                              config_train="config_train.json") == []

@@ -424,6 +424,19 @@ PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}
 PNG_COLOURS = {0: "grey", 2: "RGB", 3: "palette", 4: "grey+alpha", 6: "RGBA"}
 
 
+def png_bit_depth(path: Path) -> int | None:
+    """A PNG file's bit depth from its IHDR chunk (the first 26 bytes); None when the file
+    cannot be read or is not a PNG."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(len(PNG_SIGNATURE) + 18)
+    except OSError:
+        return None
+    if head[:len(PNG_SIGNATURE)] != PNG_SIGNATURE or len(head) < 26 or head[12:16] != b"IHDR":
+        return None
+    return head[24]
+
+
 def png_problems(items: list, base: Path, fields: list[str],
                  expected_channels: int | None = None,
                  kinds: dict[str, str] | None = None, *,

@@ -124,3 +124,54 @@ def _grid(header: Any, canonical: bool) -> Any:
     if not geometry.usable():
         return None
     return geometry.reoriented() if canonical else geometry
+
+
+def png_depth_warnings(workspace: Any, inputs: list[str], overrides: dict[str, Any], *,
+                       config_train: str) -> list[str]:
+    """One line per ``--input`` PNG stored at another bit depth than the training list's
+    images (a 16-bit PNG given to a model trained on 8-bit ones): LoadPng keeps the stored
+    values, so the network sees 0..65535 where it learnt 0..255 and returns a near-empty
+    mask without a word. A warning, not a refusal: a config may scale each file itself.
+    """
+    from mmarctl.check.images import png_bit_depth
+
+    given = [(name, png_bit_depth(Path(name).expanduser())) for name in inputs
+             if name.lower().endswith(".png")]
+    given = [(name, depth) for name, depth in given if depth is not None]
+    trained = _training_png(workspace, overrides, config_train) if given else None
+    if trained is None:
+        return []
+    example, depth = trained
+    return [f"{name} is a {bits}-bit PNG, but the model was trained on {depth}-bit PNGs "
+            f"(e.g. {example}); LoadPng keeps the stored values, so the network sees another "
+            f"intensity range: save it at {depth} bits"
+            for name, bits in given if (bits == 16) != (depth == 16)]
+
+
+def _training_png(workspace: Any, overrides: dict[str, Any],
+                  config_train: str) -> tuple[str, int] | None:
+    """``(file as shown, bit depth)`` of the training list's first PNG image; None when
+    the list cannot be read or holds no PNG."""
+    from mmarctl.check.images import png_bit_depth
+    from mmarctl.errors import MmarError
+    from mmarctl.jsonio import load_json
+    from mmarctl.runtime.pipelines.base import data_root
+
+    try:
+        resolved = workspace.resolve(config_train, overrides)
+        args = resolved.data["train"]["image_pipeline"]["args"]
+        listed = Path(args["data_list_file_path"])
+        listed = listed if listed.is_absolute() else workspace.root / listed
+        items = load_json(listed).get(args.get("data_list_key", "training")) or []
+        base = data_root(listed, args.get("data_file_base_dir"))
+        base = base if base.is_absolute() else workspace.root / base
+    except (MmarError, OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    for item in items[:1]:
+        name = item if isinstance(item, str) else (
+            item.get("image") if isinstance(item, dict) else None)
+        name = name[0] if isinstance(name, list) and name else name
+        if isinstance(name, str) and name.lower().endswith(".png"):
+            depth = png_bit_depth(base / name)
+            return (str(workspace.display(base / name)), depth) if depth else None
+    return None

@@ -56,9 +56,13 @@ def infer(
     workspace.require_clara3()
     overrides = parse_set_items(set_)
     if input_:
-        from mmarctl.check.infer_inputs import check_inputs
+        from mmarctl.check.infer_inputs import check_inputs, png_depth_warnings
+        from mmarctl.console import err
 
         check_inputs(workspace, input_, overrides, config=config, config_train=config_train)
+        for warning in png_depth_warnings(workspace, input_, overrides,
+                                          config_train=config_train):
+            err.print(f"warning: {warning}", markup=False)
     # TensorFlow is imported by evaluate, after its pre-flight: a config mistake costs none.
     logs.configure(workspace.log_config)
     report = evaluate(workspace, EvalOptions(config=config, train_config=config_train,
