@@ -265,8 +265,9 @@ def check_data(uses: list[DataUse], display, counts: DataCounts | None = None, *
                 items, Path(use.base_dir), [field], use.image_channels, geometries, kinds,
                 reoriented=loaded_as, class_index_labels=use.class_index_labels,
                 onehot_label_channels=use.onehot_label_channels))
-        nifti_read = {field for field, loader in reads.items() if loader == "LoadNifti"}
-        rules = [rule for rule in use.axis_rules if rule.field in nifti_read]
+        # Files whose header tells their axes: NIfTI headers, PNG's IHDR (always 2-D).
+        headed = {field for field, loader in reads.items() if loader in ("LoadNifti", "LoadPng")}
+        rules = [rule for rule in use.axis_rules if rule.field in headed]
         if rules and use.base_dir is not None:
             problems.extend(header_axes_problems(items, Path(use.base_dir), use.key, rules,
                                                  geometries))

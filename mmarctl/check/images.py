@@ -38,6 +38,7 @@ import gzip
 import io
 import os
 import stat
+import struct
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass
@@ -424,17 +425,35 @@ PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}
 PNG_COLOURS = {0: "grey", 2: "RGB", 3: "palette", 4: "grey+alpha", 6: "RGBA"}
 
 
-def png_bit_depth(path: Path) -> int | None:
-    """A PNG file's bit depth from its IHDR chunk (the first 26 bytes); None when the file
-    cannot be read or is not a PNG."""
+def _png_header(path: Path) -> bytes | None:
+    """A PNG file's first 26 bytes (signature, then IHDR: width, height, bit depth,
+    colour type); None when the file cannot be read or is not a PNG."""
     try:
+        if file_kind(path) != "file":  # never open a FIFO: it blocks
+            return None
         with open(path, "rb") as file:
             head = file.read(len(PNG_SIGNATURE) + 18)
     except OSError:
         return None
     if head[:len(PNG_SIGNATURE)] != PNG_SIGNATURE or len(head) < 26 or head[12:16] != b"IHDR":
         return None
-    return head[24]
+    return head
+
+
+def png_bit_depth(path: Path) -> int | None:
+    """A PNG file's bit depth from its IHDR chunk; None when it is not a readable PNG."""
+    head = _png_header(path)
+    return None if head is None else head[24]
+
+
+def png_size(path: Path) -> tuple[int, int] | None:
+    """A PNG file's ``(rows, cols)`` as LoadPng gives it, from its IHDR chunk; None when
+    it is not a readable PNG."""
+    head = _png_header(path)
+    if head is None:
+        return None
+    cols, rows = struct.unpack(">II", head[16:24])
+    return rows, cols
 
 
 def png_problems(items: list, base: Path, fields: list[str],

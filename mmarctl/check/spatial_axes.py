@@ -9,7 +9,7 @@ passes as 2-D), and no transform changes that number, so it must match the netwo
 A transform made for one number of axes only (``spatial_dims``: RandomRotate2D) is held to it
 the same way. train used to find either at its first case (or first step), naming the data
 file rather than the config's JSON path; ``check`` knows both from the config and from the
-NIfTI headers it reads anyway (:mod:`.images`).
+NIfTI headers it reads anyway (:mod:`.images`), or a PNG's IHDR chunk (always 2-D).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from mmarctl.check.images import Geometry, read_geometry
+from mmarctl.check.images import Geometry, png_size, read_geometry
 from mmarctl.problems import Problem
 
 #: The transform attributes (= Clara args) holding one value per spatial axis.
@@ -140,12 +140,12 @@ def header_axes_problems(items: list, base: Path, key: str, rules: Iterable[Axis
             value = item.get(rule.field) if isinstance(item, dict) else None
             for name in [value] if isinstance(value, str) else (
                     [v for v in value if isinstance(v, str)] if isinstance(value, list) else []):
-                geometry = read_geometry(base / name, known)
-                if geometry is None:
+                shape = _spatial_shape(base / name, known)
+                if shape is None:
                     continue  # missing or unreadable: reported by the file checks
                 checked += 1
-                axes = len(geometry.shape)
-                if axes != rule.axes and not (axes == rule.axes + 1 and geometry.shape[-1] == 1):
+                axes = len(shape)
+                if axes != rule.axes and not (axes == rule.axes + 1 and shape[-1] == 1):
                     off[axes].append(name)
         for axes, names in sorted(off.items()):
             more = f" and {len(names) - SHOW} more" if len(names) > SHOW else ""
@@ -155,6 +155,15 @@ def header_axes_problems(items: list, base: Path, key: str, rules: Iterable[Axis
                 f"{axes} spatial axes: "
                 f"{', '.join(names[:SHOW])}{more}")))
     return problems
+
+
+def _spatial_shape(path: Path, known: dict[Path, Geometry]) -> tuple[int, ...] | None:
+    """A file's spatial shape from its header: a NIfTI file's grid, or a PNG's two axes
+    (rows, cols; LoadPng gives every PNG as 2-D); None when missing or unreadable."""
+    geometry = read_geometry(path, known)
+    if geometry is not None:
+        return geometry.shape
+    return png_size(path)
 
 
 #: Writers made for one number of spatial axes: a PNG holds a 2-D mask (writers/png.py).

@@ -79,3 +79,31 @@ def test_a_2d_only_transform_for_a_3d_network(mmar):
     assert _lines(mmar) == [
         f"{TRAIN}: train.pre_transforms[6].name: RandomRotate2D takes 2-D fields, but the "
         "network takes 3-D images (train.image_pipeline's output_crop_size / output_data_dims)"]
+
+
+def test_3d_sizes_on_a_png_list_are_refused_from_the_png_headers(mmar):
+    """A 2-D PNG data set under the spleen config with only the loader swapped: every PNG
+    is 2-D (its IHDR says rows x cols), so the 3-value resolution is refused before compute
+    (train stopped at its first case naming neither the config nor the file)."""
+    import json
+
+    from mmarctl.synth_files import png_bytes
+
+    listed = mmar / "data" / "dataset_0.json"
+    lists = json.loads(listed.read_text())
+    for key, items in lists.items():
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            for field in ("image", "label"):
+                name = f"png/{key}_{index}_{field}.png"
+                (mmar / "data" / "png").mkdir(exist_ok=True)
+                (mmar / "data" / name).write_bytes(png_bytes(np.zeros((32, 24), np.uint8)))
+                item[field] = name
+    listed.write_text(json.dumps(lists))
+    for config in ("config_train.json", "config_validation.json"):
+        path = mmar / "config" / config
+        path.write_text(path.read_text().replace('"LoadNifti"', '"LoadPng"'))
+    lines = _lines(mmar)
+    assert (f"{TRAIN}: train.pre_transforms[2].args.target_resolution: ScaleByResolution: "
+            "target_resolution has 3 values but 3 of 3 'image' files of 'training' have 2 "
+            "spatial axes: png/training_0_image.png, png/training_1_image.png, "
+            "png/training_2_image.png") in lines, lines
