@@ -91,6 +91,15 @@ def normalization(kind: str, filters: int, groups: int = 8, name: str | None = N
     return None
 
 
+def upsample(dims: int, size: Any, name: str):
+    """A nearest up-sampling layer by ``size`` (per axis or one for all):
+    :class:`.nearest_upsampling.NearestUpSampling`, Keras' UpSampling without its
+    ``tf.repeat``."""
+    from mmarctl.runtime.networks.nearest_upsampling import NearestUpSampling  # a Keras layer
+
+    return NearestUpSampling(size, dims, name=name)
+
+
 def max_pool(dims: int, name: str):
     """A new 2x max-pooling layer computing in float32: TensorFlow has no float16
     MaxPool3D kernel on CPU, so under mixed precision the layer casts in and the next

@@ -68,8 +68,11 @@ class GroupNormalization(keras.layers.GroupNormalization):
         def group_mean(per_channel_sum):
             """(B, C) sums -> each channel's group mean, (B, C)."""
             grouped = tf.reshape(per_channel_sum, [batch, self.groups, per_group])
-            mean = tf.reduce_sum(grouped, axis=-1) / count
-            return tf.repeat(mean, per_group, axis=-1)
+            mean = tf.reduce_sum(grouped, axis=-1, keepdims=True) / count
+            # Broadcast, not tf.repeat: repeat's gradient (Tile's) transposes an int32
+            # shape tensor, which oneDNN logs as an "E0000 ... DT_INT32" line on retrace.
+            return tf.reshape(tf.broadcast_to(mean, [batch, self.groups, per_group]),
+                              [batch, channels])
 
         mean = group_mean(tf.reduce_sum(x, axis=spatial))
         broadcast = [batch] + [1] * len(spatial) + [channels]

@@ -7,7 +7,7 @@ from typing import Any
 from mmarctl.runtime.lazy import keras
 
 from mmarctl.runtime import argcheck
-from mmarctl.runtime.networks.base import Network, load_pretrained, max_pool, output_head
+from mmarctl.runtime.networks.base import Network, load_pretrained, max_pool, output_head, upsample
 
 #: Through-plane axis per Clara ``plane`` value (spatial axes are x, y, z).
 PLANE_AXIS = {"x": 0, "y": 1, "z": 2}
@@ -202,8 +202,7 @@ class _NewLayers:
 
     def upsample(self, x, size, name: str):
         """Nearest up-sampling by ``size``."""
-        up = keras.layers.UpSampling3D if self.dims == 3 else keras.layers.UpSampling2D
-        return up(size, name=name)(x)
+        return upsample(self.dims, size, name)(x)
 
     def concatenate(self, tensors, name: str):
         """Concatenation along channels."""

@@ -10,7 +10,7 @@ from mmarctl.runtime.lazy import keras
 
 from mmarctl.errors import ConfigError
 from mmarctl.runtime import argcheck
-from mmarctl.runtime.networks.base import Network, conv, l2, normalization, output_head
+from mmarctl.runtime.networks.base import Network, conv, l2, normalization, output_head, upsample
 
 
 #: blocks_up when the config gives none (told apart by identity: a config's "1,1,1" is
@@ -145,7 +145,6 @@ class SegResnet(Network):
     def _build(self, spatial_dims: int, in_channels: int) -> keras.Model:
         dims = spatial_dims
         dropout = keras.layers.SpatialDropout3D if dims == 3 else keras.layers.SpatialDropout2D
-        up = keras.layers.UpSampling3D if dims == 3 else keras.layers.UpSampling2D
         inputs = keras.Input((None,) * dims + (in_channels,), name="image")
         x = self._conv(dims, self.init_filters, name="stem")(inputs)
         if self.dropout_prob > 0:
@@ -162,7 +161,7 @@ class SegResnet(Network):
             level = len(self.blocks_down) - 2 - step
             filters = self.init_filters * 2 ** level
             x = self._conv(dims, filters, kernel=1, name=f"reduce{level}")(x)
-            x = up(2, name=f"up{level}")(x)
+            x = upsample(dims, 2, f"up{level}")(x)
             x = keras.layers.Add(name=f"skip{level}")([x, skips[level]])
             for b in range(blocks):
                 x = self._residual(x, dims, filters, f"dec{level}_{b}")

@@ -7,7 +7,8 @@ from typing import Any
 from mmarctl.runtime.lazy import keras
 
 from mmarctl.runtime import argcheck
-from mmarctl.runtime.networks.base import Network, conv, max_pool, normalization, output_head
+from mmarctl.runtime.networks.base import (Network, conv, max_pool, normalization, output_head,
+                                          upsample)
 
 
 class Unet(Network):
@@ -125,8 +126,7 @@ class _NewLayers:
 
     def join(self, low, skip, filters: int, level: int):
         """Decoder step: 2x nearest up-sampling, concatenation with the skip, a block."""
-        up = keras.layers.UpSampling3D if self.dims == 3 else keras.layers.UpSampling2D
-        x = up(2, name=f"up{level}")(low)
+        x = upsample(self.dims, 2, f"up{level}")(low)
         x = keras.layers.Concatenate(name=f"skip{level}")([x, skip])
         return self.block(x, filters, f"dec{level}")
 
