@@ -71,7 +71,8 @@ def test_writes_every_script_executable(mmar):
     for path in result.written:
         assert stat.S_IMODE(path.stat().st_mode) == 0o755, path.name
         assert scripts.is_generated(path)
-        longest = 22 if path.name == "set_env.sh" else 15  # short, readable
+        # short, readable (automl.sh also reads Clara's `automl.sh NAME` form)
+        longest = {"set_env.sh": 22, "automl.sh": 17}.get(path.name, 15)
         assert len(path.read_text().splitlines()) <= longest, path.name
     assert not list((mmar / "commands").glob(".*.tmp"))
 
@@ -259,10 +260,73 @@ def test_hand_written_script_is_kept_unless_forced(mmar):
 
 def test_generated_scripts_are_rewritten_without_force(mmar):
     scripts.write_commands(mmar)
-    (mmar / "commands" / "train.sh").write_text(
-        (mmar / "commands" / "train.sh").read_text() + "# an old line\n")
+    train = mmar / "commands" / "train.sh"
+    train.write_text(train.read_text().replace("mmarctl 0", "mmarctl 0.0.0-older"))
+    scripts.write_commands(mmar)  # another version's mark, the same body: no backup, no note
+    assert "0.0.0-older" not in train.read_text()
+    assert not list((mmar / "commands").glob("*.bak*"))
+
+
+def test_a_generated_script_the_user_edited_is_refused_unless_forced(mmar):
+    """Users keep their --set values in train.sh, as they did in Clara's: rewriting it
+    silently lost them (only the mark line was looked at)."""
     scripts.write_commands(mmar)
-    assert "# an old line" not in (mmar / "commands" / "train.sh").read_text()
+    train = mmar / "commands" / "train.sh"
+    edited = train.read_text().replace('exec mmarctl train "$MMAR_ROOT"',
+                                       'export MY_SETTING=1\nexec mmarctl train "$MMAR_ROOT" '
+                                       '--set epochs=3')
+    train.write_text(edited)
+    assert scripts.was_edited(train) is True
+    assert scripts.was_edited(mmar / "commands" / "validate.sh") is False
+    with pytest.raises(WorkspaceError, match=r"would replace scripts edited since mmarctl "
+                                             r"wrote them: train\.sh"):
+        scripts.write_commands(mmar)
+    assert train.read_text() == edited
+    result = runner.invoke(app, ["commands", str(mmar)])
+    assert result.exit_code == 1 and "train.sh" in result.output and "--force" in result.output
+    scripts.write_commands(mmar, force=True)
+    assert "MY_SETTING" not in train.read_text() and scripts.was_edited(train) is False
+
+
+def test_an_older_mmarctls_script_that_differs_is_kept_as_bak(mmar):
+    """A script without a checksum (an older mmarctl wrote it) may hold edits: it is
+    kept beside the new one, with a note, and an earlier backup is never replaced."""
+    scripts.write_commands(mmar)
+    train = mmar / "commands" / "train.sh"
+    old = "\n".join(line.split(" (unless edited")[0] if line.startswith(scripts.GENERATED_MARK)
+                    else line for line in train.read_text().splitlines()) + "\n# mine\n"
+    train.write_text(old)
+    (mmar / "commands" / "train.sh.bak").write_text("an earlier backup\n")
+    assert scripts.was_edited(train) is None
+    result = scripts.write_commands(mmar)
+    assert (mmar / "commands" / "train.sh.bak").read_text() == "an earlier backup\n"
+    assert (mmar / "commands" / "train.sh.bak.1").read_text() == old
+    assert "# mine" not in train.read_text()
+    assert result.notes == ["kept the old commands/train.sh as commands/train.sh.bak.1: an "
+                            "earlier mmarctl wrote it, and it may hold your edits"]
+
+
+def test_a_sourced_script_says_run_it_and_leaves_the_shell_open(mmar, fake_path):
+    """`source commands/train.sh` ran set -eu in the user's shell, which then exited."""
+    scripts.write_commands(mmar)
+    env = {**os.environ, "PATH": fake_path}
+    done = subprocess.run([BASH, "-c", "set -u; source commands/validate.sh; "
+                                       "echo \"still here $?\""],
+                          cwd=mmar, env=env, capture_output=True, text=True, timeout=20)
+    assert done.stdout.strip() == "still here 2"
+    assert done.stderr.strip() == ("commands/validate.sh: run it (bash commands/validate.sh), "
+                                   "do not source it")
+
+
+def test_clara_form_key_value_words_are_set_items(mmar, fake_path, tmp_path):
+    """Clara's scripts put extra words after --set: `./train.sh epochs=5 learning_rate=1e-4`."""
+    scripts.write_commands(mmar)
+    argv, _ = run_script(mmar / "commands" / "train.sh", "epochs=5", "learning_rate=1e-4",
+                         fake_path=fake_path, cwd=tmp_path)
+    assert argv == ["train", str(mmar.resolve()), "--set", "epochs=5", "learning_rate=1e-4"]
+    argv, _ = run_script(mmar / "commands" / "automl.sh", "trn_autoML",
+                         fake_path=fake_path, cwd=tmp_path)
+    assert argv[2:4] == ["--run-id", "trn_autoML"]
 
 
 def test_cli_writes_commands(mmar):
@@ -325,7 +389,8 @@ def test_check_notes_2gpu_scripts_from_an_older_mmarctl(mmar):
     changes; check says so, and `mmarctl commands` gives scripts it no longer notes."""
     scripts.write_commands(mmar)
     old = mmar / "commands" / "train_2gpu.sh"
-    old.write_text(old.read_text().replace("--lr-scale 2", "--set learning_rate=0.002"))
+    old.write_text(old.read_text().replace("--lr-scale 2", "--set learning_rate=0.002")
+                   .replace(" (unless edited", " (older"))  # an older mmarctl: no checksum
     assert scripts.scripts_with_a_fixed_rate(mmar / "commands") == ["train_2gpu.sh"]
     result = runner.invoke(app, ["check", str(mmar)])
     assert "commands: note: train_2gpu.sh passes a fixed learning rate" in result.output

@@ -14,7 +14,8 @@ def commands(
     mmar: MmarArgument = None,
     force: Annotated[bool, typer.Option(
         "--force", help="Also replace same-named scripts that mmarctl did not write "
-                        "(Clara's nvmidl scripts, hand-written ones).")] = False,
+                        "(Clara's nvmidl scripts, hand-written ones) or that were edited "
+                        "since it wrote them.")] = False,
 ) -> None:
     """Write commands/ (set_env.sh, train*.sh, validate.sh, infer.sh, export.sh, automl.sh).
 
