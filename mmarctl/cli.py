@@ -79,6 +79,8 @@ class GuardedGroup(MmarGroup):
         except UsageError as error:  # a verb's (or sub-group's) options and arguments
             _exit_usage(error)
         except MmarError as error:
+            if _disguised_interrupt(error):
+                _exit_interrupted()
             if _State.debug:
                 traceback.print_exc()
             _print_error(error)
@@ -102,8 +104,7 @@ class GuardedGroup(MmarGroup):
                                    hint="run `mmarctl check` to find it; --debug shows where"))
             raise typer.Exit(int(ExitCode.ERROR)) from None
         except KeyboardInterrupt:
-            print(_entry.MESSAGE, file=sys.stderr)
-            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+            _exit_interrupted()
         except BrokenPipeError:  # `mmarctl clone --list | head -1`
             _exit_broken_pipe()
         except Exception as error:  # noqa: BLE001 - only file errors are turned into a line
@@ -112,12 +113,29 @@ class GuardedGroup(MmarGroup):
             failed = write_failed(error)
             if failed is None and isinstance(error, FileNotFoundError):
                 failed = _deleted_current_folder()
+            if failed is None and _disguised_interrupt(error):
+                _exit_interrupted()
             if failed is None:
                 raise
             if _State.debug:
                 traceback.print_exc()
             _print_error(failed)
             raise typer.Exit(int(failed.exit_code)) from None
+
+
+def _disguised_interrupt(error: BaseException) -> bool:
+    """A Ctrl-C that TensorFlow's tracing handed back as another error
+    (:func:`mmarctl.runtime.interrupts.disguised_interrupt`; that module imports no
+    TensorFlow)."""
+    from mmarctl.runtime.interrupts import disguised_interrupt
+
+    return disguised_interrupt(error)
+
+
+def _exit_interrupted() -> None:
+    """``mmarctl: interrupted`` and exit 130, with no traceback."""
+    print(_entry.MESSAGE, file=sys.stderr)
+    raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
 
 
 def _deleted_current_folder() -> MmarError | None:

@@ -7,6 +7,9 @@ of it would leave ``training_summary.json`` saying the epoch finished while
 record. Inside :func:`interrupts_held` such a signal is noted and raised as
 ``KeyboardInterrupt`` when the block ends, so the epoch's records are all written or (for an
 interrupt before the block) none are.
+
+:func:`disguised_interrupt` recognises a Ctrl-C that arrived while C code (TensorFlow
+tracing a step) was calling back into Python: it comes back as another error.
 """
 
 from __future__ import annotations
@@ -59,3 +62,25 @@ def interrupts_held(told: str | None = None) -> Iterator[None]:
             signal.signal(signum, handler)
     if arrived:
         raise KeyboardInterrupt
+
+
+def disguised_interrupt(error: BaseException | None) -> bool:
+    """Whether ``error`` is a Ctrl-C (or a signal raised as one) in another error's clothes.
+
+    A ``KeyboardInterrupt`` raised by a signal handler while C code had called back into
+    Python (TensorFlow tracing a step, an enum's ``__getattribute__``) makes CPython raise
+    ``SystemError: ... returned a result with an exception set`` with the interrupt as its
+    cause; autograph then wraps that in a ``StagingError``, and mmarctl's own handling may
+    wrap it again. Such an error is the user's interrupt, not a failure. An error raised
+    while a plain interrupt was being handled (a full disk while the resume state is
+    saved) is not: that failure is what the user must see.
+    """
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, SystemError) and isinstance(error.__cause__, KeyboardInterrupt):
+            return True
+        if isinstance(error, KeyboardInterrupt):
+            return False
+        error = error.__cause__ or error.__context__
+    return False

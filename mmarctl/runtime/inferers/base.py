@@ -9,6 +9,7 @@ import numpy as np
 
 from mmarctl.errors import ConfigError, DataError, MmarError
 from mmarctl.runtime.component import Component
+from mmarctl.runtime.interrupts import disguised_interrupt
 
 Predict = Callable[[np.ndarray], Any]
 
@@ -45,6 +46,8 @@ def run_predict(predict: Predict, batch: np.ndarray, component: str) -> np.ndarr
     except MmarError:
         raise
     except Exception as error:  # TensorFlow raises many unrelated types here
+        if disguised_interrupt(error):  # a Ctrl-C while the network was traced: no bad case
+            raise KeyboardInterrupt from error
         summary = _summary(error)
         expected = expected_channels(predict, error)
         if expected is not None and batch.ndim >= 3 and batch.shape[-1] != expected:

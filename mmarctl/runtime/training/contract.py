@@ -15,7 +15,8 @@ compute; this module owns the order of events, which is the same for every engin
     on_train_end(state)                               (state.ending set first)
 
 On Ctrl-C / SIGTERM (KeyboardInterrupt) ``on_interrupt(state)`` runs, with further interrupts
-held until every callback's has run, and the interrupt propagates; ``state.last_finished_epoch`` says where ``--resume`` continues. Any other
+held until every callback's has run, and the interrupt propagates (also when it came back
+disguised, see ``interrupts.disguised_interrupt``); ``state.last_finished_epoch`` says where ``--resume`` continues. Any other
 exception, from the loop or from an ``on_train_end`` (the final saves), runs
 ``on_failure(state, error)`` of each callback and propagates. Callbacks run
 in list order; Clara's ``train.handlers`` come after mmarctl's own (checkpoints,
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Protocol
 
 from mmarctl.errors import RuntimeFailure
-from mmarctl.runtime.interrupts import interrupts_held
+from mmarctl.runtime.interrupts import disguised_interrupt, interrupts_held
 
 
 @dataclass
@@ -153,17 +154,25 @@ def run(engine: Engine, state: TrainState, callbacks: list[Callback], *,
         state.ending = True
         _call(callbacks, "on_train_end", state)
     except KeyboardInterrupt:
-        # The resume state (checkpoint, then run.json) and the "interrupted" summary are
-        # written whole: a second Ctrl-C ("it did not stop") waits for them, else it left
-        # a run.json without its checkpoint and a summary saying "running".
-        with interrupts_held(told="mmarctl: still saving the resumable state; the run stops "
-                                  "when it is written"):
-            _call(callbacks, "on_interrupt", state)
+        _save_interrupted(callbacks, state)
         raise
     except Exception as error:
+        if disguised_interrupt(error):  # a Ctrl-C while the step's graph was traced
+            _save_interrupted(callbacks, state)
+            raise KeyboardInterrupt from error
         _record_failure(callbacks, state, error)
         raise
     return state
+
+
+def _save_interrupted(callbacks: list[Callback], state: TrainState) -> None:
+    """``on_interrupt`` of each callback. The resume state (checkpoint, then run.json) and
+    the "interrupted" summary are written whole: a second Ctrl-C ("it did not stop") waits
+    for them, else it left a run.json without its checkpoint and a summary saying
+    "running"."""
+    with interrupts_held(told="mmarctl: still saving the resumable state; the run stops "
+                              "when it is written"):
+        _call(callbacks, "on_interrupt", state)
 
 
 def _record_failure(callbacks: list[Callback], state: TrainState, error: Exception) -> None:
