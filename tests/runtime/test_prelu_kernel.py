@@ -348,3 +348,74 @@ def test_a_compiler_that_hangs_is_a_failed_build(fresh_state, monkeypatch):
         build.build(prelu.NAME)
     assert (build.library_path(prelu.NAME).parent / "FAILED").is_file()
     assert build.load(prelu.NAME) is None  # and a run goes on without it
+
+
+def _built_library(fresh_state, monkeypatch) -> Path:
+    """Kernel prelu compiled into the fresh cache by a compiler that counts its compiles."""
+    real = build.compiler()
+    if real is None:
+        pytest.skip("no C++ compiler")
+    monkeypatch.setenv("CXX", str(_counting_compiler(fresh_state, real, fail=False)))
+    library = build.build(prelu.NAME)
+    assert build.record_path(library).is_file() and build.damage(library) is None
+    return library
+
+
+def test_a_damaged_cached_library_is_rebuilt_not_loaded(fresh_state, monkeypatch):
+    """A cut-off library (restored backup, interrupted copy) killed train with SIGBUS when
+    TensorFlow mapped it; it is compiled again instead, and doctor does not call it built."""
+    library = _built_library(fresh_state, monkeypatch)
+    library.write_bytes(library.read_bytes()[:1000])
+    assert "is damaged; compiled again on first use" in build.status(prelu.NAME)
+    assert build.build(prelu.NAME) == library and _compiles(fresh_state) == 2
+    assert build.damage(library) is None and build.status(prelu.NAME) == f"built ({library})"
+
+
+def test_a_damaged_library_without_a_compiler_is_refused_with_one_line(fresh_state, monkeypatch,
+                                                                      caplog):
+    library = _built_library(fresh_state, monkeypatch)
+    data = bytearray(library.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, one byte flipped
+    library.write_bytes(bytes(data))
+    monkeypatch.setenv("CXX", str(fresh_state / "no-such-compiler"))
+    with caplog.at_level(logging.WARNING, logger="mmarctl.runtime"):
+        assert build.load(prelu.NAME) is None  # not loaded: no SIGBUS, no exception
+    assert [r.getMessage() for r in caplog.records if "kernel is not used" in r.getMessage()] \
+        == [f"mmarctl's prelu kernel is not used (cached library {library} is damaged; "
+            "delete it to rebuild); plain TensorFlow operations instead"]
+    assert build.status(prelu.NAME) == f"cached library {library} is damaged; delete it to rebuild"
+    from mmarctl.doctor import OK, probe_kernels
+
+    assert [f.state for f in probe_kernels((prelu.NAME,))] != [OK]
+
+
+def test_a_library_built_before_records_is_checked_as_a_whole_file(fresh_state, monkeypatch):
+    library = _built_library(fresh_state, monkeypatch)
+    build.record_path(library).unlink()  # built by an mmarctl that recorded nothing
+    assert build.damage(library) is None
+    library.write_bytes(library.read_bytes()[:-100])
+    assert "is damaged" in build.damage(library)
+
+
+def test_a_build_that_ran_out_of_space_is_retried(fresh_state, monkeypatch, caplog):
+    """A full disk during the first compile must not turn the kernel off for good."""
+    script = fresh_state / "cxx"
+    script.write_text("#!/bin/sh\necho compile >> \"$(dirname \"$0\")/compiles.log\"\n"
+                      "echo '/usr/bin/ld: final link failed: No space left on device' >&2\n"
+                      "exit 1\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("CXX", str(script))
+    with caplog.at_level(logging.WARNING, logger="mmarctl.runtime"):
+        assert build.load(prelu.NAME) is None
+    folder = build.library_path(prelu.NAME).parent
+    assert f"no space left on the device in {folder}" in caplog.text
+    assert "retried on next use" in build.status(prelu.NAME)
+    # space freed: the next process compiles again (and succeeds with a working compiler)
+    with pytest.raises(build.KernelBuildError, match="no space left"):
+        build.build(prelu.NAME)
+    assert _compiles(fresh_state) == 2
+    monkeypatch.delenv("CXX")
+    if build.compiler() is None:
+        return
+    library = build.build(prelu.NAME)
+    assert library.is_file() and not (folder / "FAILED").exists()
