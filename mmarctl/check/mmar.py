@@ -11,8 +11,10 @@ Order of work, and why:
    against its schema and then component by component.
 4. The data-split lists the configs read are validated and their files looked for.
 
-Notes (``Problem.severity == "note"``) say what mmarctl's runtime does not implement yet; they
-do not fail the check unless ``strict`` is set.
+Notes (``Problem.severity == "note"``) say what is valid Clara but worth knowing (no
+validation config, a component mmarctl's runtime does not implement, what models/ holds);
+they do not fail the check. ``strict`` makes those about the configs, data and scripts
+problems; those about the output folders (models/, eval/) describe a run, and stay notes.
 """
 
 from __future__ import annotations
@@ -37,15 +39,17 @@ from mmarctl.check.metric_task import (inferer_task_notes, loss_task_problems,
 from mmarctl.check.components import ComponentChecker
 from mmarctl.check.crop_size import crop_size_notes
 from mmarctl.check.constructors import ConstructorChecker
-from mmarctl.check.output_folders import output_folder_problems
+from mmarctl.check.output_folders import (eval_folder_unwritable, file_in_the_way,
+                                          output_folder_problems)
 from mmarctl.check.images import CHANNEL_CHANGING
 from mmarctl.check.label_values import keeps_label_values
-from mmarctl.check.models import loader_notes, loader_problems, model_findings
+from mmarctl.check.models import (checkpoint_folder, loaded_model_problems, loader_notes,
+                                  loader_problems, model_findings)
 from mmarctl.check.data import DataCounts, DataUse, check_data
 from mmarctl.errors import ConfigError
 from mmarctl.jsonio import load_json
 from mmarctl.nvmidl_shim.detect import clara_scripts_note
-from mmarctl.problems import NOTE, Problem
+from mmarctl.problems import ERROR, NOTE, Problem
 from mmarctl.runtime.run_settings import (EVAL_GLOBAL_KEYS, GLOBAL_KEYS, read_eval_settings,
                                           read_train_settings)
 from mmarctl.runtime.transforms.loaders import fields_read
@@ -106,7 +110,7 @@ class CheckReport:
 
     Attributes:
         problems: errors; the check fails when there is any.
-        notes: information (components mmarctl's runtime does not implement).
+        notes: information that does not fail the check (see the module's docstring).
         files: the files that were read, as shown in messages.
         unsupported: the MMAR is a Clara 4.x one (reported as its single problem).
         network: the training config's network, once it was checked without problems; the
@@ -128,6 +132,11 @@ class CheckReport:
     data: DataCounts = field(default_factory=DataCounts)
     validate_steps: tuple[str, list] | None = None
 
+    def extend_findings(self, findings: list[Problem]) -> None:
+        """Add ``findings`` to :attr:`problems` or :attr:`notes` by their severity."""
+        for finding in findings:
+            (self.notes if finding.severity == NOTE else self.problems).append(finding)
+
     @property
     def ok(self) -> bool:
         """True when no problem was found (notes do not count)."""
@@ -138,7 +147,8 @@ def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None,
                train_config: str | None = None,
                validation_configs: list[str] | None = None,
                automl_configs: list[str] | None = None,
-               strict: bool = False, model_problems: bool | None = None) -> CheckReport:
+               strict: bool = False, model_problems: bool | None = None,
+               hold_validation: bool = False) -> CheckReport:
     """Check every config file of an MMAR and the data it names.
 
     Args:
@@ -152,11 +162,17 @@ def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None,
         automl_configs: AutoML settings files to check (automl's ``--config-automl``).
             Default: every ``config/config_automl*.json`` when no config is named (Clara
             keeps one per controller, picked per run), else ``config_automl.json``.
-        strict: report the runtime-support notes as problems.
+        strict: report the notes about the configs, data and commands/ scripts as problems
+            (those about models/ and eval/ stay notes).
         model_problems: report model files that validate, infer or export would refuse
             (a corrupt TF1 ``.meta``, a graph taking another channel count) as problems, not
             only as notes. Default: when the whole MMAR is checked (no config named); train
             and automl name their configs and write new checkpoints over the old files.
+        hold_validation: the user named ``validation_configs`` to ask whether validate and
+            infer will run with them (``check --config``): what those verbs refuse before
+            compute is a problem, not a note: the model files the configs'
+            ``model_loader`` reads when they are damaged, an ``MMAR_EVAL_OUTPUT_PATH``
+            that cannot be written. (A model not there yet stays a note.)
     """
     overrides = dict(overrides or {})
     report = CheckReport()
@@ -202,15 +218,28 @@ def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None,
     # MMAR_CKPT_DIR given with --set is the folder the verbs use (environment.json's is not).
     model_env = {**env, **{key: workspace.resolve_path_value(key, value)
                            for key, value in overrides.items() if key == "MMAR_CKPT_DIR"}}
-    notes, problems = model_findings(workspace, model_env, network=report.network)
+    validation_paths = [p for kind, p in configs if kind == "validation"]
+    notes, problems = [], []
+    # A MMAR_CKPT_DIR that is a file was reported above: no "no model in FILE/ yet" on top.
+    folder_usable = file_in_the_way(checkpoint_folder(workspace, model_env)) is None
+    if folder_usable:
+        notes, problems = model_findings(workspace, model_env, network=report.network)
     report.notes.extend(notes)
-    if not any("no model in" in note.message for note in notes):
-        report.notes.extend(loader_notes(workspace, overrides,
-                                         [p for kind, p in configs if kind == "validation"]))
+    if folder_usable and not any("no model in" in note.message for note in notes):
+        report.notes.extend(loader_notes(workspace, overrides, validation_paths))
     if model_problems is None:
         model_problems = train_config is None and validation_configs is None
     if model_problems:
         report.problems.extend(problems)
+    elif hold_validation and folder_usable:
+        # The model files the named validation configs' model_loader reads, held as
+        # validate --config holds them.
+        report.problems.extend(loaded_model_problems(workspace, overrides, validation_paths,
+                                                     network=report.network))
+    # An eval/ that validate and infer cannot write: they refuse (a problem when one of
+    # their configs was named, else a note, as a read-only models/ is).
+    report.extend_findings(eval_folder_unwritable(workspace, env, overrides,
+                                                  severity=ERROR if hold_validation else NOTE))
     # Each validation config's model_loader against the file it reads: what validate and
     # infer refuse (the kind of file, the output node, a fixed input size).
     for kind, path in configs:

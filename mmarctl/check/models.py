@@ -72,6 +72,27 @@ def model_findings(workspace: Workspace, env: Mapping[str, Any], *,
     return notes, problems
 
 
+def loaded_model_problems(workspace: Workspace, overrides: Mapping[str, Any],
+                          configs: Iterable[Path], *,
+                          network: TrainingNetwork | None = None) -> list[Problem]:
+    """The problems of the model files that the validation ``configs``' ``model_loader``
+    reads (a truncated checkpoint, a graph that is not one), as validate's pre-flight
+    (:func:`.preflight.evaluation_problems`) refuses them: ``check --config X`` asks
+    whether ``validate --config X`` will run. A model not there yet is not one of them
+    (checking a validation config before training is common; the note says so)."""
+    from mmarctl.check.preflight import _loader_files
+    from mmarctl.errors import MmarError
+
+    problems = []
+    for config in configs:
+        try:
+            read = _loader_files(workspace, overrides, str(config), None)
+        except MmarError:  # the config checks report it
+            continue
+        problems.extend(model_findings(workspace, {}, only=read, network=network)[1])
+    return problems
+
+
 def loader_notes(workspace: Workspace, overrides: Mapping[str, Any],
                  configs: Iterable[Path]) -> list[Problem]:
     """One note per validation config whose ``model_loader`` reads a model file that is not

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from mmarctl.errors import ConfigError
-from mmarctl.problems import Problem
+from mmarctl.problems import NOTE, Problem
 from mmarctl.workspace import ENVIRONMENT, Workspace
 
 #: Each output folder's variable, its default under the MMAR, and the verbs that write there.
@@ -127,6 +127,51 @@ def require_output_folder(workspace: Workspace, key: str, folder: Path,
     problem = stray_folder_problem(workspace, key, Path(folder), file, key)
     if problem is not None:
         raise ConfigError(problem.message, file=problem.file, json_path=problem.json_path)
+
+
+def output_folder(workspace: Workspace, key: str, env: Mapping[str, Any],
+                  overrides: Mapping[str, Any] | None = None) -> Path:
+    """The folder ``key`` (``MMAR_CKPT_DIR`` or ``MMAR_EVAL_OUTPUT_PATH``) names: ``--set``,
+    else environment.json, else its default under the MMAR (relative to the MMAR root)."""
+    given = (overrides or {}).get(key, env.get(key))
+    if isinstance(given, str) and given and "{" not in given:
+        return workspace.root / given
+    return workspace.root / dict((k, d) for k, d, _ in OUTPUT_FOLDERS)[key]
+
+
+def eval_folder_unwritable(workspace: Workspace, env: Mapping[str, Any],
+                           overrides: Mapping[str, Any] | None = None,
+                           *, severity: str = NOTE) -> list[Problem]:
+    """The finding when ``MMAR_EVAL_OUTPUT_PATH`` (default eval/) exists but cannot be
+    written (a read-only mount, a folder of another user): validate and infer take their
+    lock and write their results there, so both refuse to run. A note for the whole MMAR
+    (train does not write there, as a read-only models/ is a note); ``severity`` ERROR
+    when the user asked about a validation config."""
+    folder = output_folder(workspace, "MMAR_EVAL_OUTPUT_PATH", env, overrides)
+    if not folder.is_dir() or os.access(folder, os.W_OK | os.X_OK):
+        return []
+    shown = workspace.display(folder)
+    return [Problem(shown, "", f"{shown}/ is not writable ({_why_unwritable(folder)}): "
+                    "validate and infer will refuse to run (they write their results "
+                    "there; make it writable, or --set MMAR_EVAL_OUTPUT_PATH=FOLDER)",
+                    severity)]
+
+
+def _why_unwritable(folder: Path) -> str:
+    """"read-only file system" or "no permission": os.access says only that it cannot."""
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return "read-only file system"
+    except OSError:
+        pass
+    return "no permission"
+
+
+def file_in_the_way(folder: Path) -> Path | None:
+    """The file that stops ``folder`` being a folder (itself or an ancestor), else None:
+    :func:`output_folder_problems` reports it, and nothing can be read from or written
+    under it."""
+    return _file_in_the_way(Path(folder))
 
 
 def _file_in_the_way(folder: Path) -> Path | None:

@@ -29,8 +29,10 @@ def check(
              "config_automl*.json.")] = None,
     strict: Annotated[bool, typer.Option(
         "--strict",
-        help="Also fail on components that Clara knows but mmarctl's runtime does not "
-             "implement (by default they are printed as notes).")] = False,
+        help="Fail on notes too, for CI: every note about the configs, the data lists and "
+             "Clara's commands/ scripts (that cannot run) becomes a problem (exit 1). Notes "
+             "on what models/ holds and on eval/ stay notes: they describe a run's output, "
+             "not the MMAR.")] = False,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print the findings as one JSON object on stdout (ok, problems, "
                        "notes, files, cases, data_files); the exit code is the same.")] = False,
@@ -43,8 +45,12 @@ def check(
 
     Prints one line per problem (file: json.path: message) and exits 1 when there is any,
     else prints "OK: N files checked" with the cases and data files the datalists name, and
-    exits 0. Components Clara knows but mmarctl's runtime does not implement are printed as
-    note lines; --strict makes them problems.
+    exits 0. What is valid Clara but worth knowing (no validation config, evaluation
+    preprocessing unlike training's, what models/ holds) is printed as note lines, which do
+    not change the exit code; --strict makes those about the configs, data and scripts
+    problems. Naming a validation config (--config) asks whether validate and infer will
+    run with it: a damaged model file its model_loader reads, or an eval/ they cannot
+    write, is then a problem.
 
     Example: mmarctl check my-exp --set DATA_ROOT=/data/spleen DATASET_JSON=/data/spleen/dataset_0.json
     """
@@ -57,7 +63,7 @@ def check(
     workspace = Workspace.locate(mmar)
     report = check_mmar(workspace, overrides, train_config=config_train,
                         validation_configs=config_validation, automl_configs=config_automl,
-                        strict=strict)
+                        strict=strict, hold_validation=bool(config_validation))
     if as_json:
         print_out(json.dumps(report_as_json(report), indent=2))
         if not report.ok:
