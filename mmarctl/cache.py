@@ -4,7 +4,8 @@ Things that are costly to make and safe to reuse live there, one folder each: Ho
 (:mod:`mmarctl.install_horovod`), compiled kernels (:mod:`mmarctl.runtime.kernels.build`),
 the checkpoint/network pairs ``check`` has already found to fit
 (:mod:`mmarctl.check.models`), and the label files' value ranges
-(:mod:`mmarctl.check.label_values`).
+(:mod:`mmarctl.check.label_values`, which prunes its own entries). Deleting any of it is
+safe: it is made again when needed (docs/performance.md, "The per-user cache").
 """
 
 from __future__ import annotations

@@ -5,9 +5,12 @@ train and validate refuse a label map whose values lie outside ``0..num_classes-
 reaches that case: a 0/255 mask set (a PNG export, a thresholded segmentation) stopped a
 run in its first epoch, after the cache had filled. A header does not say which values a
 file holds, so this is the one pass of ``check`` that reads voxels: each label file once,
-its minimum and maximum remembered in the user cache (:mod:`mmarctl.cache`) under the
-file's path, size and modification time, so a second ``check`` of an unchanged data set
-reads nothing.
+its minimum and maximum remembered in the user cache (:mod:`mmarctl.cache`), one small
+file per label file's path holding its size, modification time and range, so a second
+``check`` of an unchanged data set reads nothing, and a data set regenerated in place
+replaces its entries instead of adding to them. Entries not used for :data:`KEEP_DAYS`
+days, and the oldest beyond :data:`MAX_ENTRIES`, are removed (:func:`prune`, at most once a
+day), so the cache stays within a few tens of MiB.
 
 The values are only held where the training chain passes them to the loss unchanged
 (:func:`keeps_label_values`): a transform that maps labels (ThresholdValues, BraTS's
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -40,6 +44,16 @@ READABLE = ("LoadNifti", "LoadPng")
 PROGRESS_FROM = 20
 #: The field whose values the loss takes as class indices.
 LABEL = "label"
+#: The cache folder's name under :func:`mmarctl.cache.cache_dir`.
+CACHE = "label-ranges"
+#: An entry not used for this many days is removed; so are the oldest beyond MAX_ENTRIES
+#: (each takes a file system block, 4 KiB: 10,000 entries are 40 MiB).
+KEEP_DAYS = 30
+MAX_ENTRIES = 10_000
+#: Entry names start with this; older mmarctl's entries (bare digests, one per file
+#: version) are removed by the next prune.
+PREFIX = "r-"
+_DAY_S = 86_400
 
 
 def keeps_label_values(chain: Iterable[Any]) -> bool:
@@ -146,6 +160,7 @@ def label_value_finding(items: list, base: Path, loader: str, num_classes: int,
 
     top = top_label(num_classes)
     files = dict(_label_files(items, base, kinds))  # each path once, named as written
+    prune()
     outside: list[tuple[str, float, float]] = []
     with progress("reading label values", total=len(files),
                   enabled=len(files) >= PROGRESS_FROM) as bar:
@@ -174,23 +189,83 @@ def value_range(path: Path, loader: str) -> tuple[float, float] | None:
     """The smallest and largest voxel of a label file as ``loader`` reads it (NIfTI scaling
     applied), from the cache when the file is unchanged; None when it cannot be read (the
     header pass and the run say why)."""
-    marker = _marker(path)
-    if marker is not None:
+    entry = _marker(path)
+    if entry is not None:
+        marker, version = entry
         try:
-            low, high = marker.read_text().split()
-            return float(low), float(high)
+            size, mtime, low, high = marker.read_text().split()
+            if f"{size}:{mtime}" == version:
+                _touch(marker)
+                return float(low), float(high)
         except (OSError, ValueError):
             pass
     found = _read_range(path, loader)
-    if found is not None and marker is not None:
+    if found is not None and entry is not None:
+        marker, version = entry
         try:
             marker.parent.mkdir(parents=True, exist_ok=True)
             temporary = marker.with_name(f".{marker.name}.{os.getpid()}")
-            temporary.write_text(f"{found[0]!r} {found[1]!r}\n")
+            temporary.write_text(f"{version.replace(':', ' ')} {found[0]!r} {found[1]!r}\n")
             os.replace(temporary, marker)
         except OSError:  # an unwritable cache only costs the next check the reading again
             pass
     return found
+
+
+def _touch(marker: Path) -> None:
+    """Mark an entry as used (its modification time), at most once a day: :func:`prune`
+    keeps entries used recently."""
+    try:
+        if time.time() - marker.stat().st_mtime > _DAY_S:
+            os.utime(marker)
+    except OSError:
+        pass
+
+
+def prune(now: float | None = None) -> int:
+    """Remove the label-ranges entries not used for :data:`KEEP_DAYS` days, older mmarctl's
+    entries, and the oldest beyond :data:`MAX_ENTRIES`; the number removed. Runs at most
+    once a day (a ``.pruned`` stamp; a day's checks otherwise cost one ``stat``), and never
+    fails: an entry that cannot be removed stays."""
+    from mmarctl.cache import cache_dir
+
+    folder = cache_dir(CACHE)
+    stamp = folder / ".pruned"
+    now = time.time() if now is None else now
+    try:
+        if now - stamp.stat().st_mtime < _DAY_S:
+            return 0
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return 0
+    try:
+        if not folder.is_dir():
+            return 0
+        stamp.touch()
+        entries = []
+        for item in os.scandir(folder):
+            if item.name.startswith("."):
+                continue
+            try:
+                entries.append((item.stat().st_mtime, item.name))
+            except OSError:
+                continue
+    except OSError:
+        return 0
+    fresh = sorted(((mtime, name) for mtime, name in entries
+                    if name.startswith(PREFIX) and now - mtime <= KEEP_DAYS * _DAY_S),
+                   reverse=True)  # newest first
+    kept = {name for _, name in fresh[:MAX_ENTRIES]}
+    doomed = [name for _, name in entries if name not in kept]
+    removed = 0
+    for name in doomed:
+        try:
+            (folder / name).unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed
 
 
 def _read_range(path: Path, loader: str) -> tuple[float, float] | None:
@@ -212,16 +287,18 @@ def _read_range(path: Path, loader: str) -> tuple[float, float] | None:
     return float(data.min()), float(data.max())
 
 
-def _marker(path: Path) -> Path | None:
-    """Where the range of this very file (path, size, modification time) is remembered."""
+def _marker(path: Path) -> tuple[Path, str] | None:
+    """Where the range of this file's path is remembered, and the version (``size:mtime``)
+    it must have been read at; None when the file cannot be stat'ed."""
     from mmarctl.cache import cache_dir
 
     try:
         info = path.stat()
+        resolved = path.resolve()
     except OSError:
         return None
-    key = hashlib.sha256(f"{path.resolve()}:{info.st_size}:{info.st_mtime_ns}".encode())
-    return cache_dir("label-ranges") / key.hexdigest()
+    key = hashlib.sha256(str(resolved).encode()).hexdigest()
+    return cache_dir(CACHE) / f"{PREFIX}{key}", f"{info.st_size}:{info.st_mtime_ns}"
 
 
 def _label_files(items: list, base: Path,

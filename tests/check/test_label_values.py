@@ -97,7 +97,38 @@ def test_the_range_is_read_once_per_unchanged_file(tmp_path: Path, own_cache: Pa
     # A rewritten file (another size) is read again, not taken from the cache.
     nib.save(nib.Nifti1Image(np.array([[[0, 1, 1, 1]]], np.uint8), np.eye(4)), str(path))
     assert value_range(path, "LoadNifti") == (0.0, 1.0)
-    assert marker.exists() and len(list(marker.parent.iterdir())) == 2
+    # ... and its entry replaced: a data set regenerated daily does not grow the cache
+    assert list(marker.parent.iterdir()) == [marker]
+
+
+def test_the_cache_is_pruned_once_a_day(tmp_path: Path, own_cache: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """One entry per label file version, never removed, filled a home folder (49 MiB of
+    4 KiB files in a day of runs): stale, old-format and surplus entries go."""
+    import os
+    import time
+
+    from mmarctl.check import label_values
+
+    paths = []
+    for index in range(4):
+        paths.append(tmp_path / f"label{index}.nii.gz")
+        nib.save(nib.Nifti1Image(np.array([[[0, index]]], np.uint8), np.eye(4)), str(paths[-1]))
+        value_range(paths[-1], "LoadNifti")
+    folder = own_cache / "label-ranges"
+    entries = sorted(folder.iterdir())
+    old = time.time() - (label_values.KEEP_DAYS + 1) * 86_400
+    os.utime(entries[0], (old, old))  # not used for a month
+    (folder / ("0" * 64)).write_text("0.0 1.0\n")  # an older mmarctl's entry
+    monkeypatch.setattr(label_values, "MAX_ENTRIES", 2)
+    assert label_values.prune() == 3
+    assert len([p for p in folder.iterdir() if not p.name.startswith(".")]) == 2
+    assert label_values.prune() == 0  # once a day: the stamp is fresh
+    # a used entry is kept, its file still read from the cache
+    monkeypatch.setattr(label_values, "_read_range", lambda *a: (_ for _ in ()).throw(
+        AssertionError("read again")))
+    kept = [p for p in paths if label_values._marker(p)[0].exists()]
+    assert kept and value_range(kept[0], "LoadNifti") is not None
 
 
 def test_png_masks_are_read_as_the_loader_reads_them(tmp_path: Path) -> None:
