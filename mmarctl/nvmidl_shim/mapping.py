@@ -14,6 +14,8 @@ export ``--model_file_format CKPT``    ``export R --format fzn --ckpt PATH/NAME.
 ``--trt_min_seg_size``                 ignored with a note (TF-TRT no longer exists)
 ``--trtis_export``, ``_model_name``    ``--format triton``, ``--triton-name``
 ``-e FILE`` (not config/environment)   its values as ``--set`` items before the script's own
+``--set dont_load_ts_model=...``       left out with a note: nvmidl's runtime keys that no
+                                       config reads (:mod:`.set_keys`)
 =====================================  ===============================================
 
 Values are Clara's unquoted shell words; ``True``/``False`` in any case become ``true``/
@@ -31,6 +33,7 @@ from typing import Any
 from mmarctl.errors import ConfigError, MmarError, UsageError
 from mmarctl.jsonio import load_json
 from mmarctl.nvmidl_shim.arguments import ClaraCall
+from mmarctl.nvmidl_shim.set_keys import configs_read, screen
 from mmarctl.workspace import ENVIRONMENT, Workspace
 
 #: ``--set`` keys the shim reads itself (not passed on).
@@ -99,6 +102,20 @@ def _existing(root: Path, text: str) -> str:
     return str(found) if found else text
 
 
+def _screened_items(workspace: Workspace, call: ClaraCall, sets: dict[str, str],
+                    config: str | None, plan: Plan) -> list[str]:
+    """``-e FILE``'s values then the script's ``--set`` items, as mmarctl ``--set`` words:
+    nvmidl's runtime keys left out (a note each), any other key mmarctl would refuse named
+    here with where it was written (:func:`.set_keys.screen`)."""
+    text = call.values.get("environment")
+    env_items = _environment_items(workspace, text)
+    shown = workspace.display(_find(workspace.root, text)) if env_items and text else None
+    items, notes = screen(workspace, configs_read(workspace, call.app, config), sets,
+                          env_items, shown)
+    plan.notes.extend(notes)
+    return _set_items(items)
+
+
 def _environment_items(workspace: Workspace, text: str | None) -> dict[str, str]:
     """``-e FILE``: nothing when it is config/environment.json (mmarctl reads it anyway),
     else its values, as ``--set`` text."""
@@ -138,9 +155,11 @@ def plan_train(call: ClaraCall) -> Plan:
     plan = Plan(multi_gpu=sets.get("multi_gpu", "").strip() == "true")
     verb = "finetune" if sets.get("MMAR_CKPT", "").strip() else "train"
     argv = [verb, str(workspace.root)]
-    if call.values.get("config"):
-        argv += ["--config-train", _existing(workspace.root, call.values["config"])]
-    argv += _set_items({**_environment_items(workspace, call.values.get("environment")), **sets})
+    config = call.values.get("config")
+    if config:
+        config = _existing(workspace.root, config)
+        argv += ["--config-train", config]
+    argv += _screened_items(workspace, call, sets, config, plan)
     plan.runs.append(argv)
     if "--write_train_stats" in call.switches:
         plan.notes.append("--write_train_stats: nothing to do, mmarctl always writes "
@@ -172,8 +191,8 @@ def plan_evaluate(call: ClaraCall) -> Plan:
     if not any(wanted.values()):
         raise UsageError("nvmidl.apps.evaluate: do_validation and output_infer_result are "
                          "both false: nothing to run")
-    items = _set_items({**_environment_items(workspace, call.values.get("environment")), **sets})
     plan = Plan()
+    items = _screened_items(workspace, call, sets, config, plan)
     for key, verb in zip(EVALUATE_SWITCHES, ("validate", "infer")):
         if wanted[key]:
             plan.runs.append([verb, str(workspace.root), "--config", config, *items])

@@ -57,12 +57,60 @@ def test_finetune_when_mmar_ckpt_is_set(mmar):
 
 
 def test_other_environment_file_becomes_set_items_before_the_scripts(mmar):
-    write_json(mmar / "config" / "env_site.json", {"DATA_ROOT": "/data", "NUM": 3,
-                                                   "TXT": "5", "epochs": 7})
-    argv = plan("train", ["-m", "{root}", "-e", "config/env_site.json", "--set", "epochs=1"],
-                mmar).runs[0]
+    write_json(mmar / "config" / "config_train.json", {"epochs": 2, "NUM": 1, "TXT": "a"})
+    write_json(mmar / "sites" / "env_site.json", {"DATA_ROOT": "/data", "NUM": 3,
+                                                  "TXT": "5", "epochs": 7, "SITE": "x"})
+    result = plan("train", ["-m", "{root}", "-e", "sites/env_site.json", "--set", "epochs=1"],
+                  mmar)
+    argv = result.runs[0]
     sets = [argv[i + 1] for i, a in enumerate(argv) if a == "--set"]
     assert sets == ["DATA_ROOT=/data", "NUM=3", 'TXT="5"', "epochs=1"]
+    # The -e file stands for environment.json: a key no config reads is no mistake there.
+    assert result.notes == ["sites/env_site.json: SITE: read by no config, so left out (as "
+                            "unread keys of environment.json are)"]
+
+
+def test_clara_runtime_set_keys_are_left_out_with_a_note(mmar):
+    """Clara's validate.sh passes dont_load_ts_model/dont_load_ckpt_model, its train.sh
+    num_interval_per_valid: no config reads them; they stopped Clara's scripts in one line
+    per run, with a hint at `mmarctl check`, which cannot see them."""
+    result = plan("evaluate", ["-m", "{root}", "-c", "config/config_validation.json", "--set",
+                               "print_conf=True", "dont_load_ts_model=false",
+                               "dont_load_ckpt_model=true"], mmar)
+    assert not any("dont_load" in word for word in result.runs[0])
+    assert "print_conf=true" in result.runs[0]
+    assert [note.split(":")[0] for note in result.notes] == ["--set dont_load_ts_model",
+                                                             "--set dont_load_ckpt_model"]
+    assert "left out as Clara ignored it" in result.notes[0]
+    result = plan("train", [*TRAIN, "cross_validation=false", "num_interval_per_valid=20"],
+                  mmar)
+    assert not any("cross_validation" in w or "num_interval" in w for w in result.runs[0])
+    assert "num_training_epoch_per_valid" in result.notes[1]
+
+
+def test_every_set_key_no_config_reads_is_named_with_where_to_fix_it(mmar, capsys):
+    with pytest.raises(ConfigError) as raised:
+        plan("train", [*TRAIN, "epoch=3", "cross_valdation=1"], mmar)
+    printed = capsys.readouterr().err
+    assert printed.startswith("error: --set: epoch: epoch is read by no config")
+    error = raised.value
+    assert (error.file, error.json_path) == ("--set", "cross_valdation")
+    assert "the script's --set line" in error.hint and "`mmarctl check` does not see" in \
+        error.hint
+    assert "run `mmarctl check`" not in str(error) + printed
+
+
+def test_a_bad_value_in_another_environment_file_is_said_of_that_file(mmar):
+    """-e values become --set items: `--set: epochs: expected integer` named neither the
+    file nor the key the user wrote, and sent the user to `mmarctl check`."""
+    write_json(mmar / "config" / "env_bad.json", {"epochs": "x"})
+    with pytest.raises(ConfigError) as raised:
+        plan("train", ["-m", "{root}", "-c", "config/config_train.json",
+                       "-e", "config/env_bad.json"], mmar)
+    error = raised.value
+    assert (error.file, error.json_path) == ("config/env_bad.json", "epochs")
+    assert "expected integer" in error.message and "config/env_bad.json, the -e file" in \
+        error.hint
 
 
 def test_missing_environment_file_is_one_line(mmar):
