@@ -58,6 +58,11 @@ def automl(
 ) -> None:
     """Search the values a Clara AutoML config annotates; each trial is a real MMAR.
 
+    The training config needs "search" annotations, which the scaffolds do not have: add one
+    first, e.g. at the top level of config/config_train.json "search": [{"type": "float",
+    "args": ["learning_rate"], "targets": [1e-4, 1e-2], "domain": "lr"}] (docs/automl.md, A
+    first study).
+
     Trials go to automl/<run_id>/trial_NNN/; results.json and results.csv list them, the
     best ones are kept whole and the best MMAR is named on the last line.
 
