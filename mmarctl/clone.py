@@ -186,8 +186,7 @@ def _copy_entry(entry: Path, src: Path, dest_root: Path) -> None:
     elif entry.is_file():
         shutil.copy2(entry, target)
     else:
-        shutil.copytree(entry, target, symlinks=True,
-                        ignore=shutil.ignore_patterns(*SKIPPED_NAMES))
+        _copy_tree(entry, target)
         # copytree keeps link text as written; an absolute one would still point into the
         # source, so make every link relative.
         for folder, dirnames, filenames in os.walk(entry):
@@ -196,6 +195,36 @@ def _copy_entry(entry: Path, src: Path, dest_root: Path) -> None:
                 link = Path(folder) / name
                 if link.is_symlink():
                     _copy_link(link, dest_root / link.relative_to(src), replace=True)
+
+
+class _CopyStopped(Exception):
+    """Carries the first file copytree could not copy out of it (see :func:`_copy_tree`)."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def _copy_tree(entry: Path, target: Path) -> None:
+    """``shutil.copytree`` that stops at the first file it cannot copy and raises that
+    file's own OSError (errno and file name kept), so the staging names it under the new
+    workspace in one line. copytree itself goes on with every other file and then raises
+    shutil.Error with all of them as text: on a full disk, a 4,000-character list of the
+    hidden staging folder's paths."""
+    def copy(source: str, destination: str) -> Any:
+        try:
+            return shutil.copy2(source, destination)
+        except OSError as error:
+            raise _CopyStopped(error) from None  # not an OSError: copytree lets it through
+
+    try:
+        shutil.copytree(entry, target, symlinks=True, copy_function=copy,
+                        ignore=shutil.ignore_patterns(*SKIPPED_NAMES))
+    except _CopyStopped as stopped:
+        raise stopped.error from None
+    except shutil.Error as error:  # a folder's mode or times (copystat) that failed
+        _, destination, why = error.args[0][0]
+        raise OSError(None, str(why), destination) from None
 
 
 def _copy_link(link: Path, target: Path, *, replace: bool = False) -> None:

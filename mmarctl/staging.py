@@ -14,7 +14,8 @@ SIGTERM (``kill``, ``timeout``, a job scheduler, ``docker stop``) and SIGHUP (a 
 terminal or ssh session) would otherwise end the process on the spot and leave the hidden
 folder behind; while a folder is staged they are raised as :class:`Terminated`, which is a
 ``KeyboardInterrupt``, so the same cleanup runs as for Ctrl-C. The hidden folder's name
-carries the host and process id, and one left by a process that died anyway (SIGKILL, a
+(``.DEST.HOST-PID.RANDOM.partial``, DEST shortened where the whole would not fit the file
+system's name limit, so any legal DEST works) carries the host and process id, and one left by a process that died anyway (SIGKILL, a
 power cut) is removed by the next staging into the same parent folder.
 
 Single files written then renamed into place (JSON records, PNG pictures) get their
@@ -23,6 +24,7 @@ temporary from :func:`temporary_beside`, named the same way and tidied the same 
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -47,6 +49,7 @@ def check_destination(dest: Path, *, allow_empty: bool) -> None:
     dest = Path(dest)
     if not dest.is_absolute():
         current_folder()  # one line, not a traceback, when the shell's folder was deleted
+    _check_name_length(dest)
     if not (allow_empty and dest.is_dir() and not dest.is_symlink()):
         _check_parent(dest)  # an existing folder is written into: its parent's mode is moot
     if dest.is_symlink():
@@ -65,6 +68,9 @@ def check_destination(dest: Path, *, allow_empty: bool) -> None:
         raise WorkspaceError("destination folder is not empty", file=dest,
                              hint="choose a new or empty folder; mmarctl never overwrites files")
     if not os.access(dest, os.W_OK | os.X_OK):
+        if _read_only(dest):
+            raise WorkspaceError("cannot write in this folder: read-only file system",
+                                 file=dest, hint=READ_ONLY_HINT)
         raise WorkspaceError("no permission to write in this folder", file=dest,
                              hint="choose a folder you can write to")
 
@@ -97,15 +103,77 @@ def _check_parent(dest: Path) -> None:
         raise WorkspaceError(f"not a folder, so {dest} cannot be created in it", file=ancestor,
                              hint="choose a destination under a folder")
     if not os.access(ancestor, os.W_OK | os.X_OK):
+        # access() says no for root too on a read-only mount: say which it is.
+        if _read_only(ancestor):
+            raise WorkspaceError(f"cannot create {dest} in this folder: read-only file system",
+                                 file=ancestor, hint=READ_ONLY_HINT)
         raise WorkspaceError(f"no permission to create {dest} in this folder", file=ancestor,
                              hint="choose a destination in a folder you can write to")
+
+
+#: The hint for a destination on a read-only file system (a permission is not the cause).
+READ_ONLY_HINT = "choose a destination on a writable file system, or remount it read-write"
+#: The longest file name when the file system does not say (ext4, xfs, btrfs, tmpfs).
+NAME_MAX = 255
+
+
+def _read_only(folder: Path) -> bool:
+    """Whether ``folder`` is on a file system mounted read-only."""
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # no statvfs (Windows), or it cannot be asked
+        return False
+
+
+def name_max(folder: Path) -> int:
+    """The longest file name (in bytes) the file system of ``folder`` (or its nearest
+    existing ancestor) takes."""
+    folder = Path(folder).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return NAME_MAX
+
+
+def _check_name_length(dest: Path) -> None:
+    """Refuse a destination whose name the file system cannot hold, before anything is
+    made (mkdir's own "File name too long" would come after the parents were created).
+
+    Raises:
+        WorkspaceError: naming the limit.
+    """
+    longest = name_max(dest.absolute().parent)
+    size = len(os.fsencode(dest.absolute().name))
+    if size > longest:
+        raise WorkspaceError(f"the folder name is {size} bytes long; this file system takes "
+                             f"at most {longest}", file=dest, hint="choose a shorter name")
 
 
 def _cannot_create(dest: Path, folder: Path, error: OSError) -> WorkspaceError:
     """The one-line error for an OS refusal to create ``dest`` in ``folder`` (a read-only
     or immutable folder that :func:`_check_parent` could not foresee, e.g. as root)."""
+    hints = {errno.EROFS: READ_ONLY_HINT, errno.ENAMETOOLONG: "choose a shorter name",
+             errno.ENOSPC: "free some space, or choose a destination on another disk",
+             errno.EDQUOT: "free some space, or choose a destination on another disk"}
     return WorkspaceError(f"cannot create {dest} in this folder: {error.strerror or error}",
-                          file=folder, hint="choose a destination in a folder you can write to")
+                          file=folder, hint=hints.get(error.errno, "choose a destination in a "
+                                                                   "folder you can write to"))
+
+
+def hidden_prefix(name: str, folder: Path) -> str:
+    """``.NAME.HOST-PID.``, the start of a staging folder's or temporary file's name for
+    ``name`` in ``folder`` (mkdtemp adds 8 random characters and the suffix).
+
+    NAME is shortened so that the whole name fits the file system's limit: any name the
+    user may give a destination (up to 255 bytes) must leave room for its staging
+    folder's."""
+    tail = f".{_host_tag()}-{os.getpid()}."
+    room = name_max(folder) - len(os.fsencode(tail)) - 1 - 8 - len(".partial")
+    while len(os.fsencode(name)) > max(room, 1) and len(name) > 1:
+        name = name[:-1]
+    return f".{name}{tail}"
 
 
 #: Signals that end a staging the way Ctrl-C does (where the platform has them).
@@ -211,8 +279,8 @@ def staging_folder_in(parent: Path, name: str) -> Path:
     staging), after removing those that dead processes of this host left in ``parent``: a
     command killed with SIGKILL cannot clean up, and nothing else would."""
     remove_dead_stagings(parent)
-    return Path(tempfile.mkdtemp(prefix=f".{name}.{_host_tag()}-{os.getpid()}.",
-                                 suffix=".partial", dir=parent))
+    return Path(tempfile.mkdtemp(prefix=hidden_prefix(name, parent), suffix=".partial",
+                                 dir=parent))
 
 
 def temporary_beside(path: Path) -> tuple[int, str]:
@@ -222,7 +290,7 @@ def temporary_beside(path: Path) -> tuple[int, str]:
     """
     path = Path(path)
     _remove_dead(path.parent, _TEMPORARY_NAME, folders=False)
-    return tempfile.mkstemp(prefix=f".{path.name}.{_host_tag()}-{os.getpid()}.", suffix=".tmp",
+    return tempfile.mkstemp(prefix=hidden_prefix(path.name, path.parent), suffix=".tmp",
                             dir=path.parent)
 
 
@@ -312,9 +380,8 @@ def _staged(dest: Path, *, allow_empty: bool) -> Iterator[Path]:
         if not created_parents:
             remove_dead_stagings(dest.parent)
         try:
-            tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.{_host_tag()}-{os.getpid()}.",
-                                        suffix=".partial",
-                                        dir=dest.parent))
+            tmp = Path(tempfile.mkdtemp(prefix=hidden_prefix(dest.name, dest.parent),
+                                        suffix=".partial", dir=dest.parent))
             # mkdtemp makes the folder private (0700); give it the mode a plain mkdir would.
             os.chmod(tmp, 0o777 & ~_current_umask())
         except OSError as error:
@@ -347,8 +414,8 @@ def _staged_inside(dest: Path) -> Iterator[Path]:
     entry up into ``dest``; on any failure (or signal) the entries already moved go back
     and the hidden folder is deleted, so ``dest`` is empty again."""
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name or 'here'}.{_host_tag()}-"
-                                           f"{os.getpid()}.", suffix=".partial", dir=dest))
+        tmp = Path(tempfile.mkdtemp(prefix=hidden_prefix(dest.name or "here", dest),
+                                    suffix=".partial", dir=dest))
     except OSError as error:
         raise _cannot_create(dest, dest, error) from None
     moved: list[str] = []
@@ -383,8 +450,14 @@ def _write_failed(error: OSError, tmp: Path, dest: Path, *, into: bool = False) 
     """``error`` as a WorkspaceError, its file shown under ``dest`` rather than ``tmp``
     (``into``: ``dest`` is an existing folder that is left empty)."""
     where: object = dest
-    if error.filename:
-        name = Path(os.fsdecode(error.filename))
+    named = error.filename
+    if error.errno in (errno.ENOSPC, errno.EDQUOT) and error.filename2:
+        named = error.filename2  # shutil's copy names the source first, the file written second
+    if named:
+        name = Path(os.fsdecode(named))
         where = dest / name.relative_to(tmp) if name.is_relative_to(tmp) else name
     outcome = f"nothing was written into {dest}" if into else f"{dest} was not created"
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return WorkspaceError(f"no space left on the device; {outcome}", file=where,
+                              hint="free some space, or choose a destination on another disk")
     return WorkspaceError(f"{error.strerror or error}; {outcome}", file=where)
