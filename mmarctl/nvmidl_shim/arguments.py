@@ -17,6 +17,7 @@ Forms seen in Clara 3.x MMARs (docs/compatibility.md, "Clara's own commands/")::
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from mmarctl.errors import UsageError
@@ -40,6 +41,13 @@ VALUE_FLAGS = {
 #: Flags without a value, per app.
 SWITCHES = {"train": {"--write_train_stats"}, "evaluate": set(), "export": {"--trtis_export"}}
 SET_FLAGS = ("--set", "-s")
+#: Fields that name a folder: an unquoted one with a space splits into several words.
+_FOLDER_FIELDS = ("mmar", "model_file_path")
+#: Why ``-m`` has no value in a Clara script: ``-m $MMAR_ROOT`` with MMAR_ROOT empty.
+_EMPTY_ROOT = ("MMAR_ROOT is empty? Clara's commands/set_env.sh sets it, and its "
+               "`. $my_dir/set_env.sh` fails on a path with a space")
+_SPACED_HINT = ("quote it in the script (\"$MMAR_ROOT\"), or let `mmarctl commands MMAR "
+                "--force` write scripts that handle it")
 
 
 @dataclass
@@ -94,6 +102,28 @@ def usage(app: str) -> str:
             "describes the run")
 
 
+def _spaced_folder(argv: list[str], index: int) -> str | None:
+    """The folder that ``argv[index]`` and the plain words after it name when joined by
+    spaces, if the word alone names nothing: an unquoted ``$MMAR_ROOT`` with a space."""
+    joined = argv[index]
+    if os.path.exists(joined):
+        return None
+    for word in argv[index + 1:]:
+        if word.startswith("-"):
+            break
+        joined = f"{joined} {word}"
+        if os.path.isdir(joined):
+            return joined
+    return None
+
+
+def _needs_value(app: str, flag: str, field_name: str, got: str | None) -> UsageError:
+    """A value flag at the end, or followed by another flag (``-m -c ...``)."""
+    said = f"nvmidl.apps.{app}: {flag} needs a value" + (f", but {got} follows it" if got
+                                                         else "")
+    return UsageError(said, hint=_EMPTY_ROOT if field_name == "mmar" else None)
+
+
 def parse(app: str, argv: list[str]) -> ClaraCall:
     """Read ``argv`` (without the program name) for ``app``.
 
@@ -114,13 +144,19 @@ def parse(app: str, argv: list[str]) -> ClaraCall:
             in_set = True
         elif flag in values:
             in_set = False
+            known = (*values, *switches, *SET_FLAGS)
             if eq:
                 call.values[values[flag]] = inline
-            elif index < len(argv):
+            elif index < len(argv) and argv[index].split("=")[0] not in known:
+                if values[flag] in _FOLDER_FIELDS and _spaced_folder(argv, index):
+                    raise UsageError(f"nvmidl.apps.{app}: {flag} {argv[index]}: the path has a "
+                                     f"space ({_spaced_folder(argv, index)}), and the script "
+                                     "does not quote it", hint=_SPACED_HINT)
                 call.values[values[flag]] = argv[index]
                 index += 1
             else:
-                raise UsageError(f"nvmidl.apps.{app}: {flag} needs a value")
+                raise _needs_value(app, flag, values[flag],
+                                   argv[index] if index < len(argv) else None)
         elif word in switches:
             in_set = False
             call.switches.add(word)

@@ -188,6 +188,25 @@ def test_bad_command_lines_are_one_usage_line(argv, message):
     assert str(caught.value).startswith(message) and "\n" not in str(caught.value)
 
 
+def test_an_empty_mmar_root_is_said_as_such(mmar):
+    """`-m $MMAR_ROOT` with MMAR_ROOT empty: -m took `-c` as the MMAR, and the config file
+    was then an "unknown argument"."""
+    with pytest.raises(UsageError) as caught:
+        parse("evaluate", ["-m", "-c", "config/config_validation.json"])
+    assert str(caught.value).startswith("nvmidl.apps.evaluate: -m needs a value, but -c "
+                                        "follows it (MMAR_ROOT is empty?")
+
+
+def test_an_unquoted_mmar_path_with_a_space_is_said_as_such(tmp_path):
+    spaced = tmp_path / "cl sp"
+    (spaced / "commands").mkdir(parents=True)
+    with pytest.raises(UsageError) as caught:
+        parse("evaluate", ["-m", *f"{spaced}/commands/..".split(" "), "-c", "config/c.json"])
+    assert str(caught.value).startswith(f"nvmidl.apps.evaluate: -m {tmp_path}/cl: the path "
+                                        f"has a space ({spaced}/commands/..)")
+    assert "mmarctl commands MMAR --force" in caught.value.hint
+
+
 def test_flag_equals_value_and_set_item_errors():
     call = parse("export", ["--model_name=net", "--set", "A=1"])
     assert call.values["model_name"] == "net" and call.sets == ["A=1"]
