@@ -35,9 +35,9 @@ def install(target: TargetOption = None) -> None:
 
     result = install_shim(target)
     out.print(f"installed mmarctl's nvmidl shim in {result.installed}", markup=False)
-    note = result.python3_note()
-    if note:
-        err.print(f"note: {note}", markup=False)
+    for note in (result.pythonpath_note(), result.python3_note()):
+        if note:
+            err.print(f"note: {note}", markup=False)
 
 
 @shim_app.command("uninstall")
@@ -74,14 +74,15 @@ def status(target: TargetOption = None) -> None:
         out.print(f"shim: installed in {found.installed}", markup=False)
     else:
         out.print(f"shim: not installed (`mmarctl clara-shim install` writes it to "
-                  f"{found.target})", markup=False)
+                  f"{found.target}; one installed with --target DIR: `mmarctl clara-shim "
+                  f"status --target DIR`)", markup=False)
     for path in found.real:
         out.print(f"real nvmidl: {path} (Clara's scripts run it; the shim stays out)",
                   markup=False)
     out.print(f"python3 on PATH: {found.python3 or 'none'}", markup=False)
-    note = found.python3_note()
-    if note:
-        out.print(f"note: {note}", markup=False)
+    for note in (found.pythonpath_note(), found.python3_note()):
+        if note:
+            out.print(f"note: {note}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

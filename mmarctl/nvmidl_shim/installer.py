@@ -19,6 +19,7 @@ No TensorFlow here: this runs under ``mmarctl clara-shim`` and ``mmarctl check``
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import sys
 import sysconfig
@@ -93,6 +94,26 @@ class ShimStatus:
         found = self.python3 or "no python3"
         return (f"python3 on PATH is {found}, not this environment's ({Path(sys.executable).parent}):"
                 " activate it (source .../bin/activate) before running commands/*.sh")
+
+
+    def pythonpath_note(self) -> str | None:
+        """One line when the shim's folder is not on this interpreter's ``sys.path`` (an
+        ``install --target DIR``): Clara's scripts would not find it, with Python's bare
+        ModuleNotFoundError."""
+        if self.installed is None or _on_sys_path(self.target):
+            return None
+        folder = self.target.absolute()  # the line is pasted into other folders' shells
+        return (f"{folder} is not on PYTHONPATH: Clara's scripts find the shim only "
+                f"after export PYTHONPATH={shlex.quote(str(folder))}:$PYTHONPATH")
+
+
+def _on_sys_path(folder: Path) -> bool:
+    entries = [*sys.path, *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
+    try:
+        wanted = folder.resolve()
+        return any(Path(entry).resolve() == wanted for entry in entries if entry)
+    except OSError:
+        return False
 
 
 def default_target() -> Path:

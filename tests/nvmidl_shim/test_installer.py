@@ -81,6 +81,21 @@ def test_status_and_uninstall_find_a_shim_on_pythonpath(tmp_path, monkeypatch):
     assert (target / "nvmidl").is_dir()  # only --target removes it
 
 
+def test_install_target_off_pythonpath_says_how_scripts_find_it(tmp_path, monkeypatch):
+    """`install --target DIR` said only "installed"; Clara's scripts then failed with
+    Python's bare ModuleNotFoundError."""
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    target = tmp_path / "shim"
+    result = invoke("clara-shim", "install", "--target", target)
+    assert result.exit_code == 0
+    line = (f"note: {target} is not on PYTHONPATH: Clara's scripts find the shim only after "
+            f"export PYTHONPATH={target}:$PYTHONPATH")
+    assert line in result.output.replace("\n", " ")
+    assert line in invoke("clara-shim", "status", "--target", target).output.replace("\n", " ")
+    monkeypatch.setenv("PYTHONPATH", str(target))
+    assert "PYTHONPATH=" not in invoke("clara-shim", "status", "--target", target).output
+
+
 def test_a_real_nvmidl_refuses_install_and_is_never_removed(tmp_path):
     target = tmp_path / "site"
     package = real_nvmidl(target)
