@@ -142,7 +142,9 @@ class FolderLock:
         self.display = display or str(self.folder)
         self.argv = list(sys.argv if argv is None else argv)
         self.fd: int | None = None
-        self._made_folder = False
+        # The folders the lock created, deepest first: a nested MMAR_CKPT_DIR (runs/ck)
+        # makes runs/ too, and a refused run must not leave it behind.
+        self._made_folders: list[Path] = []
 
     @property
     def held(self) -> bool:
@@ -205,8 +207,9 @@ class FolderLock:
                     # No O_TRUNC: the holder's details must survive until we own the lock.
                     return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
                 except FileNotFoundError:  # no folder yet (or a releasing run removed it)
+                    missing = [p for p in (self.folder, *self.folder.parents) if not p.exists()]
                     self.folder.mkdir(parents=True, exist_ok=True)
-                    self._made_folder = True
+                    self._made_folders += [p for p in missing if p not in self._made_folders]
             raise FileNotFoundError(errno.ENOENT, "the folder keeps disappearing")
         except OSError as error:
             if error.errno in (errno.ENOTDIR, errno.EEXIST) and not self.folder.is_dir():
@@ -226,7 +229,7 @@ class FolderLock:
         os.pwrite(self.fd, (json.dumps(details) + "\n").encode(), 0)
 
     def release(self) -> None:
-        """Remove the lock file (and the folder, if the lock made it and it is still empty),
+        """Remove the lock file (and the folders the lock made, while they are empty),
         then unlock: a run that wrote nothing leaves the MMAR as it was.
 
         Removing while still locked is safe: a run that opened the old file meanwhile finds
@@ -239,8 +242,8 @@ class FolderLock:
         try:
             if _same_file(fd, self.path):
                 self.path.unlink()
-            if self._made_folder:
-                self.folder.rmdir()  # only if nothing else was written there
+            for folder in self._made_folders:
+                folder.rmdir()  # only if nothing else was written there (else: OSError, stop)
         except OSError:
             pass
         os.close(fd)  # closing the last descriptor releases the flock

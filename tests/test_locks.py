@@ -288,3 +288,14 @@ def test_a_lock_whose_recorded_holder_has_exited_says_who_holds_it_now(tmp_path)
         assert "pgrep -af mmarctl" in info.value.hint
     finally:
         os.kill(child, signal.SIGKILL)
+
+
+def test_release_removes_every_folder_the_lock_made_while_empty(tmp_path):
+    """A nested MMAR_CKPT_DIR (runs/ck): a run refused before compute left runs/ behind,
+    since only the leaf the lock made was removed."""
+    with FolderLock(tmp_path / "runs" / "ck"):
+        assert (tmp_path / "runs" / "ck" / LOCK_NAME).is_file()
+    assert list(tmp_path.iterdir()) == []
+    with FolderLock(tmp_path / "runs" / "ck"):
+        (tmp_path / "runs" / "kept.txt").write_text("written meanwhile")
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["kept.txt"]
