@@ -6,9 +6,9 @@ nvmidl's that no config reads (``dont_load_ts_model=false``, ``num_interval_per_
 the shim leaves those out with a note naming them, so the scripts run unchanged
 (docs/compatibility.md), and so are the keys of a ``-e`` file that no config reads (it
 stands for environment.json, where such keys are no mistake). Every other key mmarctl
-would refuse is named here, all of them, with where it was written: the script's ``--set`` words, or the ``-e`` file whose values
-the shim passes as ``--set`` items. ``mmarctl check MMAR`` sees neither, so the messages do
-not send the user there.
+would refuse is named here, all of them, with where it was written: the script's ``--set``
+words, or the ``-e`` file whose values the shim passes as ``--set`` items. ``mmarctl check
+MMAR`` sees neither, so the messages do not send the user there.
 """
 
 from __future__ import annotations
