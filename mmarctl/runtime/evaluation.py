@@ -271,6 +271,13 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
     # num_classes would otherwise score a silent Dice of 0.
     num_classes = getattr(network, "num_classes", None)
     predict = loader.load(workspace, model)
+    if network is not None and getattr(predict, "source", None) is None:
+        # The network of the training config runs (not a graph file's): its size divisor
+        # tells a network failure on a misfit size from any other (inferers.base).
+        try:
+            predict.size_divisor = getattr(network, "size_divisor", None)
+        except AttributeError:  # a BYOC loader's callable that takes no attributes
+            pass
     from mmarctl.runtime.model_sources.base import check_roi
 
     check_roi(inferer, predict, file)  # a fixed-shape graph takes only its own patch size
@@ -313,7 +320,11 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
         image = _loaded_image(sample, file)
         batch = _channels_last(image, sample["meta"].get("image", {}), dims)[None]
         _check_channels(batch, channels, case_name(sample), options.train_config)
-        probabilities = run_inferer(inferer, predict, batch, classification)[0]
+        try:
+            probabilities = run_inferer(inferer, predict, batch, classification)[0]
+        except RuntimeFailure as failure:  # not a bad case (DataError): name it all the same
+            raise RuntimeFailure(f"case {case_name(sample)}: {failure.message}",
+                                 hint=failure.hint) from failure.__cause__
         put_prediction(sample, probabilities, "classification" if classification
                        else "segmentation")
         return _one(run_chain(post, [sample], rng))

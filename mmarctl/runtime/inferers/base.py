@@ -7,9 +7,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from mmarctl.errors import ConfigError, DataError, MmarError
+from mmarctl.errors import ConfigError, DataError, MmarError, RuntimeFailure
 from mmarctl.runtime.component import Component
 from mmarctl.runtime.interrupts import disguised_interrupt
+from mmarctl.runtime.tf_errors import FRAMING
 
 Predict = Callable[[np.ndarray], Any]
 
@@ -38,8 +39,11 @@ def run_predict(predict: Predict, batch: np.ndarray, component: str) -> np.ndarr
     * the image has another channel count than the network takes (a channel-adding
       transform in the training chain but not in the validation one): a ConfigError, since
       every case hits it (no "skip_bad_cases" advice);
-    * otherwise a DataError blaming the spatial size (typically a U-Net input that does not
-      divide ``2**levels``), with advice fitting ``component``.
+    * a spatial size that is not a multiple of the network's size divisor (``predict``'s
+      ``size_divisor``, set where the network is known; else when TensorFlow's error speaks
+      of mismatched shapes): a DataError blaming the size, with advice fitting ``component``;
+    * anything else (sizes that fit, memory, a TensorFlow fault): a RuntimeFailure quoting
+      TensorFlow's line, since no roi_size and no skipped case would help.
     """
     try:
         out = np.asarray(predict(batch), dtype=np.float32)
@@ -58,9 +62,17 @@ def run_predict(predict: Predict, batch: np.ndarray, component: str) -> np.ndarr
                      "trained on: add the channel-changing transforms of train.pre_transforms "
                      "(e.g. AddExtremePointsChannel, RepeatChannel) to the validation "
                      "pre_transforms") from error
-        raise DataError(f"{component}: the network failed on input of shape {batch.shape}: "
-                        f"{type(error).__name__}: {summary}",
-                        hint=_size_hint(component)) from error
+        failed = (f"{component}: the network failed on input of shape {batch.shape}: "
+                  f"{type(error).__name__}: {summary}")
+        divisor = getattr(predict, "size_divisor", None)
+        spatial = batch.shape[1:-1]
+        if isinstance(divisor, int) and divisor > 1:
+            size_is_off = any(size % divisor for size in spatial)
+        else:  # a graph or ONNX file: only TensorFlow's wording can tell
+            size_is_off = summary in _mismatch_lines(error)
+        if size_is_off:
+            raise DataError(failed, hint=_size_hint(component, divisor)) from error
+        raise RuntimeFailure(failed, hint=_other_failure_hint(error, divisor)) from error
     if out.ndim != batch.ndim or out.shape[:-1] != batch.shape[:-1]:
         raise DataError(f"{component}: the network returned shape {out.shape} for input "
                         f"{batch.shape}; expected (batch, *spatial, classes) with the same "
@@ -85,20 +97,41 @@ def expected_channels(predict: Predict, error: BaseException | None = None) -> i
     return int(said.group(1)) if said else None
 
 
-def _summary(error: BaseException) -> str:
-    """The line of a TensorFlow error that says what went wrong (a traced function's
-    message starts with "in user code:" and a stack)."""
+def _lines(error: BaseException) -> list[str]:
+    """The lines of a TensorFlow error that are not framing (a traced function's "in user
+    code:" and stack, a session's "Graph execution error:" and node)."""
     lines = [_ANSI.sub("", line).strip() for line in str(error).splitlines()]
-    lines = [line for line in lines if line and line != "in user code:"
-             and not line.startswith(("File ", "raise ", "return "))]
-    said = [line for line in lines if "incompatible" in line or "must be" in line
+    return [line for line in lines if line and line != "in user code:"
+            and not line.startswith(("File ", "raise ", "return ", *FRAMING))]
+
+
+def _mismatch_lines(error: BaseException) -> list[str]:
+    """The lines of ``error`` that speak of mismatched shapes or dimensions."""
+    return [line for line in _lines(error) if "incompatible" in line or "must be" in line
             or "Dimensions" in line or "shape" in line.lower()]
-    return (said or lines or [""])[0]
 
 
-def _size_hint(component: str) -> str:
+def _summary(error: BaseException) -> str:
+    """The line of a TensorFlow error that says what went wrong."""
+    return (_mismatch_lines(error) or _lines(error) or [type(error).__name__])[0]
+
+
+def _other_failure_hint(error: BaseException, divisor: Any) -> str:
+    """Advice for a network failure that the input's spatial size does not explain."""
+    if type(error).__name__ == "ResourceExhaustedError" or "out of memory" in str(error).lower():
+        return ("the network ran out of memory: lower the inferer's roi_size or batch_size "
+                "(TFScanWindowInferer), or free the GPU")
+    fits = (f"the input's spatial sizes are multiples of the network's size divisor "
+            f"({divisor}); " if isinstance(divisor, int) and divisor > 1 else "")
+    return f"{fits}--debug shows TensorFlow's whole error"
+
+
+def _size_hint(component: str, divisor: Any = None) -> str:
     """What to change when the network cannot take the input's spatial size."""
-    rule = "spatial sizes must be multiples of the network's size divisor (2**levels for Unet)"
+    known = isinstance(divisor, int) and divisor > 1
+    rule = (f"spatial sizes must be multiples of {divisor}, the network's size divisor"
+            if known else
+            "spatial sizes must be multiples of the network's size divisor (2**levels for Unet)")
     if component == "TFSimpleInferer":
         return (f"{rule}: TFSimpleInferer feeds whole images; use TFScanWindowInferer with "
                 "such a roi_size")
