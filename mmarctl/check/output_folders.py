@@ -142,19 +142,27 @@ def output_folder(workspace: Workspace, key: str, env: Mapping[str, Any],
 def eval_folder_unwritable(workspace: Workspace, env: Mapping[str, Any],
                            overrides: Mapping[str, Any] | None = None,
                            *, severity: str = NOTE) -> list[Problem]:
-    """The finding when ``MMAR_EVAL_OUTPUT_PATH`` (default eval/) exists but cannot be
-    written (a read-only mount, a folder of another user): validate and infer take their
-    lock and write their results there, so both refuse to run. A note for the whole MMAR
-    (train does not write there, as a read-only models/ is a note); ``severity`` ERROR
-    when the user asked about a validation config."""
+    """The finding when ``MMAR_EVAL_OUTPUT_PATH`` (default eval/, infer's ``--output``)
+    cannot be written, or not created where it is missing (a read-only mount, a folder of
+    another user): validate and infer take their lock and write their results there, so
+    both refuse to run. A note for the whole MMAR (train does not write there, as a
+    read-only models/ is a note); ``severity`` ERROR for validate's and infer's pre-flight
+    and when the user asked about a validation config."""
     folder = output_folder(workspace, "MMAR_EVAL_OUTPUT_PATH", env, overrides)
-    if not folder.is_dir() or os.access(folder, os.W_OK | os.X_OK):
-        return []
-    shown = workspace.display(folder)
-    return [Problem(shown, "", f"{shown}/ is not writable ({_why_unwritable(folder)}): "
-                    "validate and infer will refuse to run (they write their results "
-                    "there; make it writable, or --set MMAR_EVAL_OUTPUT_PATH=FOLDER)",
-                    severity)]
+    existing = Path(os.path.abspath(folder))
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or os.access(existing, os.W_OK | os.X_OK):
+        return []  # a file in the way is output_folder_problems' line
+    place = "the MMAR folder" if existing == Path(os.path.abspath(workspace.root)) else \
+        workspace.display(existing)
+    what = "not writable" if existing == Path(os.path.abspath(folder)) else \
+        f"cannot be created: {place} is not writable"
+    return [Problem(workspace.display(folder), "",
+                    f"{what} ({_why_unwritable(existing)}): validate and infer "
+                    "write their results there, so they refuse to run (make it writable, or "
+                    "write elsewhere: --set MMAR_EVAL_OUTPUT_PATH=FOLDER, infer --output "
+                    "FOLDER)", severity)]
 
 
 def _why_unwritable(folder: Path) -> str:

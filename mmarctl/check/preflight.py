@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping
 from mmarctl.check.data import check_data
 from mmarctl.check.images import CHANNEL_CHANGING
 from mmarctl.check.models import loader_problems, model_findings
-from mmarctl.check.output_folders import output_folder_problems
+from mmarctl.check.output_folders import eval_folder_unwritable, output_folder_problems
 from mmarctl.check.mmar import (CLARA4_MESSAGE, CheckReport, TrainingNetwork, check_config_file,
                                 config_file_problem,
                                 check_overrides, given_config_path, read_environment,
@@ -64,6 +64,8 @@ def evaluation_problems(workspace: Workspace, overrides: Mapping[str, Any], *, c
     # The folders they write or read (before the lock creates them, e.g. a Clara container
     # path at /): check's lines, and their fix before a model missing there.
     report.problems.extend(output_folder_problems(workspace, env, overrides))
+    # An eval/ (or --output) they cannot write: check's line, not the lock file's later.
+    report.problems.extend(eval_folder_unwritable(workspace, env, overrides, severity=ERROR))
     path = given_config_path(workspace, config)
     train_path = workspace.config_path(train_config)
     network_problems: list[Problem] = []

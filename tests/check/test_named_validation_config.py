@@ -9,7 +9,9 @@ import os
 
 from broken_mmars import mmar, problem_lines, runner, spleen, with_checkpoint  # noqa: F401
 
+from mmarctl.check.preflight import evaluation_problems
 from mmarctl.cli import app
+from mmarctl.workspace import Workspace
 
 
 def _truncate(path) -> None:
@@ -49,12 +51,27 @@ def test_an_eval_folder_validate_cannot_write(mmar, monkeypatch):
         False if os.fspath(path) == folder else real(path, mode, *args, **kwargs)))
     whole = runner.invoke(app, ["check", str(mmar)])
     assert whole.exit_code == 0, whole.output  # train does not write there: a note
-    assert ("eval: note: eval/ is not writable (no permission): validate and infer will "
-            "refuse to run") in whole.output, whole.output
+    line = ("eval: not writable (no permission): validate and infer write their results "
+            "there, so they refuse to run")
+    assert line.replace(": ", ": note: ", 1) in whole.output, whole.output
     named = runner.invoke(app, ["check", str(mmar), "--config", "config_validation.json"])
     assert named.exit_code == 1, named.output
-    assert any(line.startswith("eval: eval/ is not writable")
-               for line in problem_lines(named.output)), named.output
+    assert any(found.startswith(line) for found in problem_lines(named.output)), named.output
+    # validate's and infer's pre-flight refuse with the same line, before TensorFlow
+    problems = evaluation_problems(Workspace(mmar), {}, config="config_validation.json",
+                                   train_config="config_train.json")
+    assert any(str(p).startswith(line) for p in problems), problems
+
+
+def test_an_eval_folder_that_cannot_be_created(mmar, monkeypatch):
+    real = os.access
+    root = str(mmar)
+    monkeypatch.setattr(os, "access", lambda path, mode, *args, **kwargs: (
+        False if os.fspath(path) == root else real(path, mode, *args, **kwargs)))
+    problems = evaluation_problems(Workspace(mmar), {}, config="config_validation.json",
+                                   train_config="config_train.json")
+    assert any(str(p).startswith("eval: cannot be created: the MMAR folder is not writable")
+               for p in problems), problems
 
 
 def test_strict_fails_on_config_notes_not_on_output_folder_notes(mmar):
