@@ -150,7 +150,8 @@ def eval_folder_unwritable(workspace: Workspace, env: Mapping[str, Any],
     and when the user asked about a validation config."""
     folder = output_folder(workspace, "MMAR_EVAL_OUTPUT_PATH", env, overrides)
     existing = Path(os.path.abspath(folder))
-    while not existing.exists() and existing != existing.parent:
+    if not existing.exists():
+        # its folder; a deeper missing tree is stray_folder_problem's line (or made as typed)
         existing = existing.parent
     if not existing.is_dir() or os.access(existing, os.W_OK | os.X_OK):
         return []  # a file in the way is output_folder_problems' line
