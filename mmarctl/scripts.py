@@ -12,7 +12,9 @@ each a few lines that source ``set_env.sh`` and call one mmarctl verb on the MMA
     validate.sh, infer.sh, export.sh
     automl.sh               mmarctl automl (Clara 3.1's AutoML search); Clara's automl.sh NAME too
 
-Extra arguments pass through (``./train.sh --set epochs=5``). The scripts are POSIX sh under a
+Extra arguments pass through (``./train.sh --set epochs=5``; Clara's ``./train.sh epochs=5``
+form too: bare KEY=VALUE words first are ``--set`` items). Sourced instead of run, a script
+says so and returns, leaving the user's shell open (bash, zsh). The scripts are POSIX sh under a
 bash shebang, so ``sh commands/train.sh`` (dash) runs them too, as it ran Clara's. The 2-GPU scripts double the
 learning rate as Clara's did (linear scaling with the global batch size).
 
