@@ -112,7 +112,9 @@ def _refuse(problems: list[Problem], sets: dict[str, str], env_file: str | None)
     if env_file and any(p.file == env_file for p in placed):
         where.append(f"{env_file}, the -e file")
     # `mmarctl check MMAR` sees neither a script's --set nor another -e file.
-    hint = f"fix or remove them in {' and in '.join(where)}; `mmarctl check` does not see them"
+    them = "them" if len(placed) > 1 else "it"
+    hint = (f"fix or remove {them} in {' and in '.join(where)}; `mmarctl check` does not "
+            f"see {them}")
     from mmarctl.nvmidl_shim.mpi import rank
 
     if rank() == 0:  # under mpirun every rank finds the same; the shim's last line is rank 0's

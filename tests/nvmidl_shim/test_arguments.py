@@ -95,7 +95,7 @@ def test_every_set_key_no_config_reads_is_named_with_where_to_fix_it(mmar, capsy
     assert printed.startswith("error: --set: epoch: epoch is read by no config")
     error = raised.value
     assert (error.file, error.json_path) == ("--set", "cross_valdation")
-    assert "the script's --set line" in error.hint and "`mmarctl check` does not see" in \
+    assert "the script's --set line" in error.hint and "`mmarctl check` does not see them" in \
         error.hint
     assert "run `mmarctl check`" not in str(error) + printed
 
@@ -109,8 +109,9 @@ def test_a_bad_value_in_another_environment_file_is_said_of_that_file(mmar):
                        "-e", "config/env_bad.json"], mmar)
     error = raised.value
     assert (error.file, error.json_path) == ("config/env_bad.json", "epochs")
-    assert "expected integer" in error.message and "config/env_bad.json, the -e file" in \
-        error.hint
+    assert "expected integer" in error.message
+    assert error.hint == ("fix or remove it in config/env_bad.json, the -e file; `mmarctl "
+                          "check` does not see it")
 
 
 def test_missing_environment_file_is_one_line(mmar):
