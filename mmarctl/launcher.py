@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 __all__ = ["WORKER_ENV", "EXPECTED_SIZE_ENV", "LAUNCHER_ENV", "LAUNCHERS", "INSTALL_COMMAND",
            "Hosts", "parse_hosts", "read_hostfile", "count_gpus", "horovod_status",
            "launch_rank", "expected_size", "is_worker", "processes_for", "build_command",
-           "launch"]
+           "usable_cores", "require_items_per_worker", "launch"]
 
 #: Set to "1" in every worker's environment; a worker never relaunches.
 WORKER_ENV = "MMARCTL_WORKER"
@@ -353,6 +353,63 @@ def worker_environment(nprocs: int, cpu: bool, local_procs: int,
     return env
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask: a container's or
+    ``taskset``'s limit), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def counted_items(count: int) -> str:
+    """``1 training item`` / ``3 training items``."""
+    return f"{count} training item" + ("" if count == 1 else "s")
+
+
+def require_items_per_worker(cases: tuple[int, str], gpus: int = 1, hosts: str | None = None,
+                             hostfile: str | os.PathLike[str] | None = None) -> None:
+    """Refuse more workers than the training list has items (``cases``: the count, and
+    where the list is, as shown). The workers are those :func:`launch` would start for
+    ``gpus`` / ``hosts`` / ``hostfile``.
+
+    Every rank must have an item of its own: the list is padded so that every rank runs
+    as many steps, and the workers beyond the item count would only repeat others' items,
+    at their cost in memory and time.
+
+    Raises:
+        UsageError: the limit and why.
+    """
+    nprocs = gpus
+    if gpus <= 1 and (hosts or hostfile):
+        nprocs = (parse_hosts(hosts) if hosts else read_hostfile(hostfile)).slots
+    if nprocs > cases[0]:
+        raise UsageError(f"{nprocs} workers for {counted_items(cases[0])} ({cases[1]}): "
+                         "each worker needs an item of its own, more only repeat others'",
+                         hint=(f"use at most --gpus {cases[0]}" if cases[0] > 1 else
+                               "train in one process (no --gpus)") + ", or add training cases")
+
+
+def _check_cpu_workers(local_procs: int) -> None:
+    """Refuse more ``--cpu`` workers on this machine than it has cores.
+
+    Each worker is a TensorFlow process of its own (about half a gigabyte, its own threads);
+    beyond one per core they only take turns, and hundreds of them (a typo: ``--gpus 999``)
+    fill the memory before the first step. Two are always allowed: the least a multi-process
+    run needs, for testing it on a one-core machine.
+
+    Raises:
+        UsageError: the limit and why.
+    """
+    cores = usable_cores()
+    limit = max(2, cores)
+    if local_procs > limit:
+        raise UsageError(f"--cpu would start {local_procs} CPU workers on this machine, which "
+                         f"has {cores} core(s): each worker is a TensorFlow process and needs "
+                         "a core of its own",
+                         hint=f"use at most --gpus {limit} --cpu here")
+
+
 def _check_launcher_available(launcher: str) -> None:
     status = horovod_status()
     if not status["installed"] or not status["tensorflow"] or not status["runner"]:
@@ -424,7 +481,8 @@ def launch(argv: Sequence[str], *, gpus: int = 1, cpu: bool = False, hosts: str 
 
     Raises:
         UsageError: bad options (``--gpus N`` beyond this machine's GPUs without ``--cpu``,
-            both ``--hosts`` and ``--hostfile``, more workers than slots ...).
+            ``--cpu`` workers beyond its cores, both ``--hosts`` and ``--hostfile``, more
+            workers than slots ...).
         MissingDependency: Horovod (or mpirun) is missing; the message gives the command.
         RuntimeFailure: a worker failed; the job's exit code is in the message.
     """
@@ -463,6 +521,10 @@ def launch(argv: Sequence[str], *, gpus: int = 1, cpu: bool = False, hosts: str 
                      f"{host_set.source} ({local_procs} worker(s) on this machine)")
             raise UsageError(f"{asked} needs {local_procs} GPUs; this machine has {available}",
                              hint="add --cpu to run that many CPU processes instead")
+    if cpu:
+        _check_cpu_workers(nprocs if host_set is None else
+                           min(nprocs, sum(n for h, n in host_set.entries
+                                           if h in ("localhost", "127.0.0.1"))))
     if host_set is not None:
         _check_hosts_resolve(host_set)
     _check_launcher_available(launcher)

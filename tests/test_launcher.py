@@ -186,7 +186,7 @@ def test_cli_gpus_2_without_horovod_is_one_line(monkeypatch, tmp_path):
 
     # A complete MMAR: train's pre-flight (config, data) passes in the launching process,
     # and the launch is what stops.
-    root = make_spleen(tmp_path / "exp", cases=2, size=16, epochs=1)
+    root = make_spleen(tmp_path / "exp", cases=3, size=16, epochs=1)  # 2 training items
     _no_horovod(monkeypatch)
     result = CliRunner().invoke(app, ["train", str(root), "--gpus", "2", "--cpu"])
     assert result.exit_code == 1, result.output

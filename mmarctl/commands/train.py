@@ -276,6 +276,9 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
 
         preflight(workspace, TrainOptions(config=config_train, overrides=run_overrides,
                                           resume=resume, finetune_from=finetune_from))
+        cases = training_cases(workspace, workspace.resolve(config_train, run_overrides).data)
+        if cases is not None:
+            launch_module.require_items_per_worker(cases, gpus, hosts, hostfile)
         argv = _launch_argv(verb, workspace.root, [*(set_items or []), "multi_gpu=true"],
                             epochs=epochs, learning_rate=learning_rate, seed=seed,
                             config_train=config_train, resume=resume, tracking=tracking,
@@ -410,6 +413,31 @@ def training_checkpoint_dir(workspace: Any, config_train: str,
         raw = {}
     return workspace.checkpoint_dir(workspace.variables(raw if isinstance(raw, dict) else {},
                                                         overrides))
+
+
+def training_cases(workspace: Any, config: Any) -> tuple[int, str] | None:
+    """How many items the resolved training config's training list holds, and where it is
+    (``data/dataset_0.json's 'training' list``); None when that cannot be told without
+    building the pipeline (a custom pipeline's own arguments, an unreadable list).
+
+    A launch of more workers than items is refused
+    (:func:`mmarctl.launcher.require_items_per_worker`): each needs one of its own.
+    """
+    from mmarctl.check.label_table import read_datalist
+
+    train = config.get("train") if isinstance(config, dict) else None
+    pipeline = train.get("image_pipeline") if isinstance(train, dict) else None
+    args = pipeline.get("args") if isinstance(pipeline, dict) else None
+    if not isinstance(args, dict) or not isinstance(args.get("data_list_file_path"), str):
+        return None
+    key = args.get("data_list_key")
+    key = key if isinstance(key, str) and key else "training"
+    path = Path(workspace.resolve_path_value("DATASET_JSON", args["data_list_file_path"]))
+    datalist = read_datalist(path)
+    items = datalist.get(key) if isinstance(datalist, dict) else None
+    if not isinstance(items, list) or not items:
+        return None
+    return len(items), f"{workspace.display(path)}'s {key!r} list"
 
 
 def multi_gpu_requested(workspace: Any, config_train: str, overrides: dict[str, Any]) -> bool:
