@@ -1,16 +1,18 @@
 """What the launcher refuses before any worker starts: more CPU workers than cores, more
-workers than training items. No Horovod needed: its check and the runner are faked."""
+workers than training items, a remote host that does not answer ssh (said in seconds, not
+after Horovod's five 10 s tries). No Horovod needed: its check and the runner are faked."""
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 
 import pytest
 from typer.testing import CliRunner
 
 from mmarctl import launcher
-from mmarctl.errors import UsageError
+from mmarctl.errors import RuntimeFailure, UsageError
 from mmarctl.launcher import launch
 
 
@@ -80,3 +82,40 @@ def test_cli_refuses_more_workers_than_training_cases_in_one_line(tmp_path):
     assert lines == ["error: 2 workers for 1 training item (data/dataset_0.json's 'training' "
                      "list): each worker needs an item of its own, more only repeat others' "
                      "(train in one process (no --gpus), or add training cases)"], lines
+
+
+def _fake_ssh(monkeypatch, tmp_path, script: str):
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    ssh = folder / "ssh"
+    ssh.write_text("#!/bin/sh\necho \"$@\" > " + str(tmp_path / "ssh_args") + "\n" + script)
+    ssh.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_a_host_that_does_not_answer_ssh_is_said_in_seconds(monkeypatch, tmp_path):
+    marker = _fake_runner(monkeypatch, tmp_path)
+    _fake_ssh(monkeypatch, tmp_path, "echo 'Connection to 10.255.255.1 port 22 timed out' >&2\n"
+                                     "exit 255\n")
+    started = time.monotonic()
+    with pytest.raises(RuntimeFailure) as info:
+        launch(["train", "m"], cpu=True, hosts="10.255.255.1:1,localhost:1")
+    assert time.monotonic() - started < 5
+    assert str(info.value).startswith(
+        "--hosts: host '10.255.255.1' did not accept ssh (Connection to 10.255.255.1 port 22 "
+        "timed out; waited 5 s at most); no worker was started")
+    assert info.value.exit_code == 1 and not marker.exists()
+    args = (tmp_path / "ssh_args").read_text().split()
+    assert "ConnectTimeout=5" in args and "BatchMode=yes" in args
+    assert args[-2:] == ["10.255.255.1", "true"]
+
+
+def test_hosts_that_answer_ssh_and_local_ones_go_on(monkeypatch, tmp_path):
+    marker = _fake_runner(monkeypatch, tmp_path)
+    _fake_ssh(monkeypatch, tmp_path, "exit 0\n")
+    assert launch(["train", "m"], cpu=True, hosts="10.255.255.1:1,localhost:1") == 0
+    assert marker.exists() and (tmp_path / "ssh_args").exists()
+    (tmp_path / "ssh_args").unlink()
+    marker.unlink()
+    assert launch(["train", "m"], cpu=True, hosts="localhost:1,127.0.0.1:1") == 0
+    assert marker.exists() and not (tmp_path / "ssh_args").exists()  # no ssh to this machine
