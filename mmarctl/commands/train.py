@@ -457,8 +457,10 @@ def multi_gpu_requested(workspace: Any, config_train: str, overrides: dict[str, 
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         value = value.strip().lower() == "true"
     if not isinstance(value, bool):
+        # A --set value is the command line's mistake, not the file's (which may say false).
         raise ConfigError(f"multi_gpu must be true or false; Received: multi_gpu={value!r}",
-                          file=resolved.file, json_path="multi_gpu")
+                          file="--set" if "multi_gpu" in overrides else resolved.file,
+                          json_path="multi_gpu")
     if value and not launcher.is_worker():
         found = launcher.count_gpus()
         if found < 2:
