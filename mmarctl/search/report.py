@@ -13,7 +13,9 @@ def run_and_report(request: AutomlRequest) -> None:
     a closed terminal) all stop it the same way, during a trial or during the best trial's
     validation: the trial processes are stopped and queued again, results.json and the
     leaderboard are written, the study's MLflow run ends KILLED, the continue command is
-    printed and the exit code is 130 (``--resume`` continues)."""
+    printed and the exit code is 130 (``--resume`` continues). A trial failed by the machine
+    (no space left, a quota, a read-only file system) stops it likewise, with that error as
+    the last line and exit code 1 (:func:`_machine_failed`)."""
     from mmarctl.runtime.plan import sigterm_as_interrupt
 
     # As `mmarctl train` does: without this a SIGTERM kills the study with nothing recorded
@@ -64,6 +66,8 @@ def _run_and_report(request: AutomlRequest) -> None:
             study.events.trial_started = started
             study.events.trial_finished = finished
             study.run()
+        if study.machine_failure:
+            _machine_failed(request, prepared, study, tracking)
         _print_warnings(err, study)
         # The best trial's validation is part of the study: an interrupt here is handled
         # like one during a trial (below), not left with no results and a RUNNING run.
@@ -115,6 +119,36 @@ def _interrupted(request: AutomlRequest, prepared: Any, study: Any, tracking: An
                                                "(interrupted)"))
         err.print(f"automl: interrupted; continue with `{resume_command(request, prepared)}`",
                   highlight=False)
+
+
+def _machine_failed(request: AutomlRequest, prepared: Any, study: Any, tracking: Any) -> None:
+    """After a trial failed because of the machine: the finished trials' results (the best
+    one not validated: it would write to the same disk), the run FAILED, the leaderboard,
+    then the trial's error as the one error line, with the continue command.
+
+    Raises:
+        RuntimeFailure: always.
+    """
+    from mmarctl.console import err, out
+    from mmarctl.errors import RuntimeFailure
+    from mmarctl.search import results as results_module
+    from mmarctl.search.results import leaderboard
+
+    _print_warnings(err, study)
+    try:
+        records, _, _ = finish(study, prepared, validate_best=False)
+    except OSError as error:  # the results on the same full disk: the table still shows them
+        records = results_module.collect(study.study)
+        err.print(f"warning: results.json not written ({error.strerror or error})",
+                  highlight=False)
+    if tracking is not None:
+        tracking.finish(None, "FAILED")
+    _print_table(out, leaderboard(records, f"automl {prepared.options.run_id} (stopped)"))
+    raise RuntimeFailure(f"{study.machine_failure}; the study stopped, as every later trial "
+                         "would fail the same way",
+                         hint="free space (or write elsewhere: MMAR_CKPT_DIR for "
+                              "checkpoints) or fix the file system, then continue with "
+                              f"`{resume_command(request, prepared)}`")
 
 
 def _study_tracking(request: AutomlRequest, prepared: Any, study: Any) -> Any:

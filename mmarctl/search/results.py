@@ -122,7 +122,8 @@ def leaderboard(records: list[TrialRecord], title: str) -> Any:
                       "" if r.metric is None else f"{r.metric:.4f}",
                       "" if r.epoch is None else str(r.epoch),
                       "" if r.seconds is None else f"{r.seconds:.0f}",
-                      r.status if not r.error else f"{r.status}: {r.error[:60]}")
+                      # whole: a cut error hid which file or disk failed; the column folds
+                      r.status if not r.error else f"{r.status}: {r.error}")
     return table
 
 

@@ -7,11 +7,15 @@ one is atomic in the storage, so several processes (``mmarctl automl --storage U
 several machines) share a study without running one trial twice or overshooting the count.
 A trial stopped by Ctrl-C is recorded as failed-interrupted and queued again with the same
 values; ``--resume`` then runs what is still queued and never re-runs a finished trial.
+A trial that fails because of the machine rather than its values (no space left, a disk
+quota, a read-only file system: :func:`machine_failure`) stops the study the same way, since
+every later trial would fail alike; :attr:`Study.machine_failure` says why.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -49,6 +53,17 @@ DATABASE = "study.db"
 #: After Ctrl-C, how long the workers get to record their stopped trials (each trial process
 #: has already ended or been killed by then).
 RECORD_TIMEOUT_S = 30.0
+#: Words of a trial's error line that blame the machine, not the trial's values: mmarctl's
+#: own lines (errors.disk_full, errors.write_failed) and the operating system's.
+MACHINE_FAILURES = ("no space left on the device", "no space left on device",
+                    "disk quota exceeded", "read-only file system")
+_MACHINE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
+def machine_failure(error: str | None) -> bool:
+    """Whether a failed trial's error line says the machine failed it (a full disk, a quota,
+    a read-only file system), which every later trial would meet too."""
+    return bool(error) and any(words in error.lower() for words in MACHINE_FAILURES)
 
 
 def import_optuna() -> Any:
@@ -304,6 +319,9 @@ class Study:
         self.threshold_reached = threading.Event()
         self.events = StudyEvents()
         self.errors: list[str] = []
+        #: The first trial error that blames the machine (:func:`machine_failure`), which
+        #: stopped the study; None otherwise.
+        self.machine_failure: str | None = None
         self.study: Any = None
         self.scalars = StudyScalars(study_dir / "study", warn=self.errors.append)
         self.storage_url = options.storage or default_storage(study_dir)
@@ -518,14 +536,52 @@ class Study:
             except optuna.exceptions.UpdateFinishedTrialError:
                 self.errors.append(f"trial {trial.number} was ended by another process "
                                    "(a --resume elsewhere?); its result is not recorded")
+            except OSError as error:
+                if error.errno in _MACHINE_ERRNOS:
+                    # Making the trial's MMAR hit a full disk: the machine's problem, not
+                    # the trial's; its values are queued again and the study stops.
+                    from mmarctl.errors import write_failed
+
+                    failure = write_failed(error, absolute=True)
+                    self._stop_for_machine(trial, str(failure or error).splitlines()[0])
+                else:
+                    self._record_broken(trial, error)
             except Exception as error:  # a broken trial never takes the study down
-                message = f"trial {trial.number}: {error}".splitlines()[0]
-                self.errors.append(message)
-                try:
-                    trial.set_user_attr("error", message)
-                    self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                except Exception:  # noqa: BLE001 - already ended elsewhere: nothing to record
-                    pass
+                self._record_broken(trial, error)
+
+    def _record_broken(self, trial: Any, error: BaseException) -> None:
+        """A trial whose bookkeeping raised: failed with the error, the study goes on."""
+        optuna = import_optuna()
+        message = f"trial {trial.number}: {error}".splitlines()[0]
+        self.errors.append(message)
+        try:
+            trial.set_user_attr("error", message)
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        except Exception:  # noqa: BLE001 - already ended elsewhere: nothing to record
+            pass
+
+    def _stop_for_machine(self, trial: Any, error: str) -> None:
+        """Trial ``trial`` failed because of the machine (``error``, its one line): it is
+        recorded as stopped and queued again with the same values, like one stopped by
+        Ctrl-C, its folder removed (its re-run starts over; a full disk needs the space),
+        and the study stops: every later trial would fail the same way."""
+        optuna = import_optuna()
+        # The trial's own line, without its "error: " and its hint: the study's line adds
+        # its own (the continue command).
+        shown = re.sub(r" \([^()]*\)$", "", re.sub(r"^error:\s*", "", error))
+        with self._live_lock:
+            if self.machine_failure is None:
+                self.machine_failure = f"trial {trial.number}: {shown}"
+        self.stop.set()  # no new trial; the running ones are stopped and queued again
+        try:
+            trial.set_user_attr("error", error)
+            trial.set_user_attr(INTERRUPTED, True)
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            self._requeue(trial.params)
+        except Exception as failure:  # noqa: BLE001 - e.g. the database on the same disk
+            self.errors.append(f"trial {trial.number}: not queued again ({failure})"
+                               .splitlines()[0])
+        shutil.rmtree(self.study_dir / trial_name(trial.number), ignore_errors=True)
 
     @contextlib.contextmanager
     def _taking(self) -> Iterator[None]:
@@ -631,6 +687,10 @@ class Study:
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
             resume_from = resumable_trial(mmar.root, self.study_dir)
             self._requeue(trial.params, resume_from)
+        elif machine_failure(outcome.error):
+            self.events.trial_finished(trial.number, outcome)
+            self._stop_for_machine(trial, outcome.error or "failed")
+            return
         else:
             trial.set_user_attr("error", outcome.error or "failed")
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
