@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
@@ -27,3 +28,19 @@ def test_a_bad_set_multi_gpu_names_set_not_the_config_file(tmp_path, not_a_worke
     assert result.exit_code == 1, result.output
     assert result.output.strip() == ("error: --set: multi_gpu: multi_gpu must be true or "
                                      "false; Received: multi_gpu='maybe'")
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_only_rank_0_prints_the_training_header(tmp_path, monkeypatch, not_a_worker, rank):
+    from mmarctl.runtime import plan
+
+    state = SimpleNamespace(epochs=1, steps_per_epoch=2, start_epoch=0, key_metric=None,
+                            best_epoch=-1, best_metric=None)
+    fake = SimpleNamespace(backend=SimpleNamespace(rank=rank, size=1, is_chief=rank == 0),
+                           state=state, run=lambda: state, checkpoint_dir=tmp_path / "models")
+    monkeypatch.setattr(plan.TrainingPlan, "build", classmethod(lambda cls, *a, **k: fake))
+    root = make_mmar(tmp_path / "m")
+    result = CliRunner().invoke(app, ["train", str(root)])
+    assert result.exit_code == 0, result.output
+    header = "train: 1 epoch x 2 steps, starting at epoch 1"
+    assert (header in result.output) == (rank == 0), result.output

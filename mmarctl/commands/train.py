@@ -309,11 +309,12 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
                            tracking_uri=tracking_uri, amp=amp)
     plan = TrainingPlan.build(workspace, options)
     _label_other_ranks(plan.backend)
-    # finetune names the weights it starts from (MMAR_CKPT, else MMAR_CKPT_DIR/model.ckpt)
-    start = f", from {workspace.display(Path(finetune_from))}" if finetune_from else ""
-    err.print(f"{verb}: {counted(plan.state.epochs, 'epoch')} x "
-              f"{counted(plan.state.steps_per_epoch, 'step')}, "
-              f"starting at epoch {plan.state.start_epoch + 1}{start}", highlight=False)
+    if plan.backend.is_chief:  # one header per job, beside rank 0's progress bar
+        # finetune names the weights it starts from (MMAR_CKPT, else MMAR_CKPT_DIR/model.ckpt)
+        start = f", from {workspace.display(Path(finetune_from))}" if finetune_from else ""
+        err.print(f"{verb}: {counted(plan.state.epochs, 'epoch')} x "
+                  f"{counted(plan.state.steps_per_epoch, 'step')}, "
+                  f"starting at epoch {plan.state.start_epoch + 1}{start}", highlight=False)
     state = plan.run()
     if plan.backend.is_chief:
         if state.key_metric and state.best_epoch >= 0:
