@@ -35,13 +35,26 @@ def usage_message(error: UsageError) -> str:
                             f"{error.option_name} takes no value"))
     extra = re.fullmatch(r"Got unexpected extra argument(?:s|\(s\))? \((.*)\)", message)
     if extra:
-        return f"unexpected extra argument(s): {extra.group(1)}"
+        words = extra.group(1)
+        return f"unexpected extra argument(s): {words}{_set_items_hint(error, words.split())}"
     close = re.fullmatch(r"(.*)\. Did you mean (.*)\?", message)
     if close:  # Typer's "No such command 'x'. Did you mean 'a', 'b'?"
         names = close.group(2).split(", ")
         either = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
         message = f"{close.group(1)} (did you mean {either}?)"
     return (message[:1].lower() + message[1:]).rstrip(".")
+
+
+def _set_items_hint(error: UsageError, words: list[str]) -> str:
+    """`` (did you mean --set epochs=1?)`` when the extra words are Clara's ``KEY=VALUE``
+    items (``train.sh epochs=5``) and the verb takes ``--set``; else empty."""
+    command = getattr(error.ctx, "command", None)
+    takes_set = any("--set" in getattr(param, "opts", ()) for param in
+                    getattr(command, "params", ()))
+    items = [word for word in words if re.fullmatch(r"[A-Za-z_][\w.]*=.*", word)]
+    if not takes_set or not items:
+        return ""
+    return f" (did you mean --set {' '.join(items)}?)"
 
 
 def _param_name(error: BadParameter) -> str:

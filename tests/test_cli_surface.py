@@ -85,6 +85,12 @@ def test_an_ignored_sigint_stays_ignored_while_loading():
      "error: no such option: --bogus (did you mean --gpus?); try 'mmarctl train -h'"),
     (["train", "x", "--epochs"], "error: --epochs needs a value"),
     (["check", "a", "b"], "error: unexpected extra argument(s): b; try 'mmarctl check -h'"),
+    # Clara's `train.sh epochs=5` form: the verb's --set, not only "unexpected".
+    (["train", "x", "epochs=5", "lr=0.1"],
+     "error: unexpected extra argument(s): epochs=5 lr=0.1 (did you mean --set epochs=5 "
+     "lr=0.1?)"),
+    (["clone", "spleen", "x", "epochs=5"],
+     "error: unexpected extra argument(s): epochs=5; try 'mmarctl clone -h'"),
     (["frob"], "error: no such command 'frob'; try 'mmarctl -h'"),
     (["chek"], "error: no such command 'chek' (did you mean 'check' or 'schema'?); "
                "try 'mmarctl -h'"),
