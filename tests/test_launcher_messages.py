@@ -44,3 +44,18 @@ def test_only_rank_0_prints_the_training_header(tmp_path, monkeypatch, not_a_wor
     assert result.exit_code == 0, result.output
     header = "train: 1 epoch x 2 steps, starting at epoch 1"
     assert (header in result.output) == (rank == 0), result.output
+
+
+def test_a_stop_during_a_failed_collective_reports_no_pybind11_text(monkeypatch, capsys):
+    from mmarctl.runtime import distributed
+
+    monkeypatch.setattr(sys, "excepthook", lambda *a: None)
+    distributed.install_worker_excepthook(0, argv=["mmarctl", "train"])
+    error = RuntimeError("pybind11::error_already_set: MISMATCH of original and normalized "
+                         "active exception types: ORIGINAL UnknownError REPLACED BY "
+                         "KeyboardInterrupt: <EMPTY MESSAGE>")
+    sys.excepthook(RuntimeError, error, None)
+    line = capsys.readouterr().err
+    assert line == ("error: rank 0: another worker stopped, so this one cannot go on (its "
+                    "collective failed with UnknownError as the launcher stopped it; the cause "
+                    "is in Horovod's error line above; --debug shows the traceback)\n")

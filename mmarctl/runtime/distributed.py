@@ -27,6 +27,7 @@ import abc
 import logging
 import math
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
@@ -36,7 +37,7 @@ from mmarctl.errors import DataError, MissingDependency, RuntimeFailure
 __all__ = [
     "Backend", "SingleProcess", "HorovodBackend", "get_backend", "launched_by_horovod",
     "shard_items", "RankFilter", "attach_rank_filter", "install_worker_excepthook",
-    "check_world_size", "HOROVOD_INSTALL_HINT",
+    "check_world_size", "failure_detail", "HOROVOD_INSTALL_HINT",
 ]
 
 T = TypeVar("T")
@@ -321,6 +322,25 @@ def is_peer_failure(error: BaseException) -> bool:
     return any(mark in text for mark in _PEER_FAILURE_MARKS)
 
 
+#: pybind11's text when a signal's KeyboardInterrupt replaced the error a C++ call was
+#: raising (the launcher's SIGTERM landing as a collective fails); names no cause itself.
+_PYBIND11_MISMATCH = re.compile(r"pybind11::error_already_set: MISMATCH of original and "
+                                r"normalized active exception types: ORIGINAL (?P<original>\w+)")
+
+
+def failure_detail(exc_type: type[BaseException], exc: BaseException) -> str:
+    """What the one-line report of a worker's uncaught error says in its parentheses: the
+    exception's type and first line, or, where pybind11's "MISMATCH of original and
+    normalized ..." text took the place of the error (the launcher stopped this worker as
+    its collective failed), the failed call's error type and where the cause is printed."""
+    lines = str(exc).strip().splitlines()
+    match = _PYBIND11_MISMATCH.search(lines[0]) if lines else None
+    if match:
+        return (f"its collective failed with {match['original']} as the launcher stopped it; "
+                "the cause is in Horovod's error line above")
+    return f"{exc_type.__name__}: {lines[0][:200]}" if lines else exc_type.__name__
+
+
 def install_worker_excepthook(rank: int, argv: Sequence[str] | None = None) -> None:
     """In a Horovod worker, report an uncaught error as one line instead of a traceback.
 
@@ -339,8 +359,7 @@ def install_worker_excepthook(rank: int, argv: Sequence[str] | None = None) -> N
         if issubclass(exc_type, KeyboardInterrupt):
             previous(exc_type, exc, tb)
             return
-        lines = str(exc).strip().splitlines()
-        detail = f"{exc_type.__name__}: {lines[0][:200]}" if lines else exc_type.__name__
+        detail = failure_detail(exc_type, exc)
         cause = ("another worker stopped, so this one cannot go on"
                  if is_peer_failure(exc) else "stopped")
         print(f"error: rank {rank}: {cause} ({detail}; --debug shows the traceback)",
