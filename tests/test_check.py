@@ -741,6 +741,16 @@ def test_set_keys_mmarctl_or_another_config_reads_are_fine(tmp_path):
     assert result.exit_code == 0, result.output
 
 
+def test_a_clara_runtime_key_is_named_as_such_not_a_near_miss(tmp_path):
+    """--set cross_validation=true was "did you mean do_validation?": another switch."""
+    root = make_mmar(tmp_path / "mmar")
+    result = check(root, "--set", "cross_validation=true")
+    assert result.exit_code == 1
+    line = next(line for line in problem_lines(result) if line.startswith("--set"))
+    assert line.startswith("--set: cross_validation: cross_validation is a Clara runtime key "
+                           "mmarctl has no use for (") and "do_validation" not in line, line
+
+
 def test_set_key_in_the_wrong_case(tmp_path):
     """--set EPOCHS=1 would set a variable nothing reads and train the config's epochs."""
     root = make_mmar(tmp_path / "mmar")

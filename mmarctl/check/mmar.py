@@ -1110,6 +1110,8 @@ def check_overrides(overrides: Mapping[str, Any], env: Mapping[str, Any],
         known |= _keys_read_elsewhere(workspace, [p for _, p in configs])
     import difflib
 
+    from mmarctl.nvmidl_shim.set_keys import CLARA_RUNTIME_KEYS
+
     problems = []
     by_lower = {name.lower(): name for name in sorted(known)}
     for key in unknown:
@@ -1118,6 +1120,11 @@ def check_overrides(overrides: Mapping[str, Any], env: Mapping[str, Any],
         if key.lower() in by_lower:  # EPOCHS for epochs: keys are case-sensitive
             problems.append(Problem("--set", key, f"{key} is read by no config (did you mean "
                                     f"{by_lower[key.lower()]}? names are case-sensitive)"))
+            continue
+        if key in CLARA_RUNTIME_KEYS:  # Clara's own switch, not a near miss of a key
+            problems.append(Problem("--set", key, (
+                f"{key} is a Clara runtime key mmarctl has no use for "
+                f"({CLARA_RUNTIME_KEYS[key]}); leave it out")))
             continue
         close = difflib.get_close_matches(key.lower(), list(by_lower), n=1, cutoff=0.75)
         if key.lower() in _MEANT:
