@@ -234,6 +234,17 @@ def test_wrong_type_in_environment(tmp_path):
         in problem_lines(result)
 
 
+@pytest.mark.parametrize("written", ["{DATA_ROOT}/dataset_0.json", "${DATA_ROOT}/dataset_0.json"])
+def test_a_placeholder_inside_environment_is_named(tmp_path, written):
+    """environment.json values are used as written: the data check alone said "set
+    DATASET_JSON in config/environment.json", where it was set."""
+    root = make_mmar(tmp_path / "mmar", env={**ENV, "DATASET_JSON": written})
+    result = check(root)
+    assert result.exit_code == 1
+    assert (f"config/environment.json: DATASET_JSON: {written!r} holds a placeholder") in \
+        result.stdout, result.stdout
+
+
 def test_set_overrides_a_global_before_validation(tmp_path):
     root = make_mmar(tmp_path / "mmar")
     result = check(root, "--set", "epochs=ten")

@@ -19,6 +19,7 @@ problems; those about the output folders (models/, eval/) describe a run, and st
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -387,7 +388,24 @@ def read_environment(workspace: Workspace, report: CheckReport) -> dict[str, Any
     if not isinstance(raw, dict):
         report.environment_unread = True
         return {}
+    report.problems.extend(_environment_placeholders(raw, shown))
     return {key: workspace.resolve_path_value(key, value) for key, value in raw.items()}
+
+
+#: ``{NAME}`` or ``${NAME}`` in a value.
+_PLACEHOLDER = re.compile(r"\$?\{[A-Za-z_][A-Za-z0-9_]*\}")
+
+
+def _environment_placeholders(raw: dict, shown: str) -> list[Problem]:
+    """environment.json values holding ``{NAME}`` / ``${NAME}``: Clara substitutes
+    placeholders in the configs only, and mmarctl reads these values as written, so
+    ``"DATASET_JSON": "{DATA_ROOT}/dataset.json"`` named a file that does not exist and the
+    data check said to set DATASET_JSON, which was set."""
+    return [Problem(shown, key, (
+        f"{value!r} holds a placeholder ({_PLACEHOLDER.search(value).group(0)}), but "
+        "environment.json values are used as written (placeholders are substituted in the "
+        "configs only); write the value out"))
+        for key, value in raw.items() if isinstance(value, str) and _PLACEHOLDER.search(value)]
 
 
 def _config_files(workspace: Workspace, train_config: str | None,
