@@ -46,3 +46,17 @@ class Problem:
     def as_note(self) -> "Problem":
         """The same finding with severity :data:`NOTE`."""
         return Problem(self.file, self.json_path, self.message, NOTE)
+
+
+def more_problems(problems: list[Problem]) -> str:
+    """What a verb's refusal adds after its first problem: `` (and 2 more; run `mmarctl
+    check`)``; with the same ``--set`` items when one of the others is about a ``--set`` key
+    (check without them would not show it). Empty for one problem."""
+    rest = problems[1:]
+    if not rest:
+        return ""
+    sets = [p.json_path for p in rest if p.file == "--set" and p.json_path]
+    if sets:
+        return (f" (and {len(rest)} more, --set {', '.join(sets)} among them; run "
+                "`mmarctl check` with the same --set items)")
+    return f" (and {len(rest)} more; run `mmarctl check`)"

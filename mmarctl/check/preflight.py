@@ -26,7 +26,7 @@ from mmarctl.check.mmar import (CLARA4_MESSAGE, CheckReport, TrainingNetwork, ch
                                 skips_bad_cases)
 from mmarctl.errors import ConfigError, RuntimeFailure
 from mmarctl.jsonio import load_json
-from mmarctl.problems import ERROR, Problem
+from mmarctl.problems import ERROR, Problem, more_problems
 from mmarctl.shell_words import shell_word
 from mmarctl.workspace import Workspace
 
@@ -200,10 +200,8 @@ def refuse(problems: list[Problem]) -> None:
     if not problems:
         return
     first = problems[0]
-    more = (f" (and {len(problems) - 1} more; run `mmarctl check`)" if len(problems) > 1
-            else "")
     # Problem.message already carries the hint, so the error's text is the problem's line.
-    raise ConfigError(first.message + more, file=first.file or None,
+    raise ConfigError(first.message + more_problems(problems), file=first.file or None,
                       json_path=first.json_path or None)
 
 
