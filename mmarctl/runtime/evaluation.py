@@ -32,7 +32,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from mmarctl.errors import ConfigError, DataError, RuntimeFailure, UsageError
+from mmarctl.errors import ConfigError, DataError, RuntimeFailure, UsageError, disk_full
 from mmarctl.jsonio import load_json
 from mmarctl.locks import lock_folder, scoped
 from mmarctl.runtime import argcheck, logs, user_code
@@ -42,7 +42,7 @@ from mmarctl.runtime.transforms.resample import drop_singleton_axis
 from mmarctl.runtime.run_settings import read_eval_settings
 from mmarctl.runtime.writers.case_names import CASE_KEY, case_names
 from mmarctl.shell_words import shell_word
-from mmarctl.workspace import ResolvedConfig, Workspace
+from mmarctl.workspace import ResolvedConfig, Workspace, shown_from_here
 
 log = logging.getLogger("mmarctl.evaluate")
 
@@ -356,7 +356,12 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
             if previewer is not None:
                 previewer.add(case, sample, name=named.output)
             for writer in writers:
-                written = writer.write(sample, output_dir)
+                try:
+                    written = writer.write(sample, output_dir)
+                except Exception as error:  # noqa: BLE001 - only a full disk is told here
+                    _raise_if_disk_full(error, report.cases, len(items),
+                                        shown_from_here(output_dir))
+                    raise
                 if isinstance(written, (str, Path)):
                     report.files.append(Path(written))
             if not validating and not writers:
@@ -528,6 +533,16 @@ def _with_missing_field_hint(failure: RuntimeFailure,
         "or infer over a datalist whose items name it")]))
     return RuntimeFailure(failure.message, file=failure.file, json_path=failure.json_path,
                           hint=hint)
+
+
+def _raise_if_disk_full(error: BaseException, done: int, total: int, shown: str) -> None:
+    """mmarctl's disk-full line for a writer's failure, with how far the run got (the cases
+    written before stay whole and usable); nothing when the disk is not full."""
+    full = disk_full(error)
+    if full is not None:
+        raise RuntimeFailure(f"{full.message}; {done} of {total} case(s) written to {shown}",
+                             hint="free some space, or write the predictions elsewhere "
+                                  "(--output)") from error
 
 
 def _naming_case(error: DataError, item: Mapping[str, Any]) -> DataError:

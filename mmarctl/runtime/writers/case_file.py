@@ -7,9 +7,12 @@ two cases of a run share it).
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
-from mmarctl.errors import ConfigError
+from mmarctl.errors import ConfigError, DataError, note_writing
 from mmarctl.runtime.component import Component
 from mmarctl.runtime.transforms.base import Sample, case_name
 from mmarctl.runtime.writers.case_names import case_of
@@ -50,3 +53,32 @@ class CaseFileWriter(Component):
             return Path(root) / named.output / f"{named.stem}_{self.field}{self.suffix}"
         case = case_name(sample, "image" if "image" in sample.get("meta", {}) else None)
         return Path(root) / case / f"{case}_{self.field}{self.suffix}"
+
+
+@contextmanager
+def writing_case_file(path: Path, kind: str) -> Iterator[None]:
+    """Make ``path``'s folder, then run the block that writes ``path`` whole.
+
+    On a failed write the folders made for it are removed again when empty (no empty case
+    folder is left), and the refusal is a DataError naming the file, noted as writing it:
+    for a full disk, :func:`mmarctl.errors.disk_full` reads it as mmarctl's disk-full line
+    naming that file (infer adds how many cases were written).
+    """
+    made = []
+    folder = Path(path).parent
+    while not folder.exists() and folder != folder.parent:
+        made.append(folder)
+        folder = folder.parent
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except OSError as error:
+        for folder in made:  # deepest first
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (another file of the case), or gone
+                break
+        failed = DataError(f"cannot write {kind} file: {error.strerror or error}",
+                           file=os.fsdecode(path))
+        note_writing(failed, path)
+        raise failed from error

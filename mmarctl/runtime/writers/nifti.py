@@ -11,7 +11,7 @@ from mmarctl.errors import ConfigError, DataError
 from mmarctl.runtime.transforms.base import Sample, channel_axis, sample_name
 from mmarctl.runtime.transforms.c_order import as_f_order
 from mmarctl.runtime.transforms.nifti_gzip import save_nifti_file
-from mmarctl.runtime.writers.case_file import CaseFileWriter
+from mmarctl.runtime.writers.case_file import CaseFileWriter, writing_case_file
 
 #: dtype names accepted for the written voxels
 DTYPES = ("uint8", "int8", "uint16", "int16", "int32", "float32", "float64")
@@ -96,11 +96,8 @@ def save_nifti(array: np.ndarray, axis: int | None, affine: Any, header: Any, pa
     image.set_data_dtype(data.dtype)
     image.header.set_slope_inter(1, 0)  # voxels are already in output units
     _describe_output(image.header, data.dtype)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with writing_case_file(path, "NIfTI"):
         save_nifti_file(image, path)
-    except OSError as error:
-        raise DataError(f"cannot write NIfTI file: {error.strerror or error}", file=str(path)) from error
     return path
 
 

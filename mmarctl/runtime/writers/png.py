@@ -15,7 +15,7 @@ import numpy as np
 
 from mmarctl.errors import ConfigError, DataError
 from mmarctl.runtime.transforms.base import Sample, channel_axis, sample_name
-from mmarctl.runtime.writers.case_file import CaseFileWriter
+from mmarctl.runtime.writers.case_file import CaseFileWriter, writing_case_file
 from mmarctl.synth_files import png_bytes
 
 #: dtype names accepted for the written pixels (PNG grey: 8 or 16 bits).
@@ -75,13 +75,11 @@ class WritePng(CaseFileWriter):
                               hint="make a mask in post_transforms first (ArgmaxAcrossChannels "
                                    "or ThresholdValues)")
         path = self.path_for(sample, out_dir)
-        path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.partial")
-        try:
-            partial.write_bytes(png_bytes(values.astype(self.dtype)))
-            partial.replace(path)
-        except OSError as error:
-            partial.unlink(missing_ok=True)
-            raise DataError(f"cannot write PNG file: {error.strerror or error}",
-                            file=str(path)) from error
+        with writing_case_file(path, "PNG"):
+            try:
+                partial.write_bytes(png_bytes(values.astype(self.dtype)))
+                partial.replace(path)
+            finally:
+                partial.unlink(missing_ok=True)
         return path
