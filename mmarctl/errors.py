@@ -113,6 +113,13 @@ _NO_ROOM = {errno.ENOSPC, errno.EDQUOT}
 #: The attribute :func:`note_writing` sets on an exception: the file (or checkpoint prefix)
 #: being written, for errors that name only a temporary or nothing at all.
 _WRITING = "mmarctl_writing"
+#: The attribute :func:`note_writing` sets when the writer knows better advice for a full
+#: disk than the general one (export: where its artifacts go).
+_WRITING_HINT = "mmarctl_writing_hint"
+
+#: What a full disk's line advises when the writer gave nothing more fitting.
+_NO_ROOM_HINT = ("free some space, or write elsewhere: MMAR_CKPT_DIR for checkpoints, "
+                 "--output for predictions")
 
 #: In TensorFlow's error text, what follows a checkpoint prefix while it is written:
 #: ``model.ckpt.tmp-123_temp/part-00000-of-00001.data-00000-of-00001...`` (mmarctl's
@@ -125,14 +132,16 @@ _TF_TEMPORARY = re.compile(r"\.tmp-\d+(?:_temp/[^/]*|\.[^/]*)?$|_temp/[^/]*$")
 STANDARD_OUTPUT = "<standard output>"
 
 
-def note_writing(error: BaseException, path: object) -> None:
+def note_writing(error: BaseException, path: object, *, hint: str | None = None) -> None:
     """Remember on ``error`` that it was raised while writing ``path`` (the file the user
-    knows, where the error itself names a temporary file or, from TensorFlow, nothing)."""
-    if getattr(error, _WRITING, None) is None:
-        try:
-            setattr(error, _WRITING, str(path))
-        except (AttributeError, TypeError):  # an exception type without a __dict__
-            pass
+    knows, where the error itself names a temporary file or, from TensorFlow, nothing), and
+    ``hint``, the advice for a full disk that fits this write (else the general one)."""
+    for name, value in ((_WRITING, str(path)), (_WRITING_HINT, hint)):
+        if value is not None and getattr(error, name, None) is None:
+            try:
+                setattr(error, name, value)
+            except (AttributeError, TypeError):  # an exception type without a __dict__
+                pass
 
 
 def _shown(path: str) -> str:
@@ -184,8 +193,7 @@ def disk_full(error: BaseException, *, absolute: bool = False) -> RuntimeFailure
     shown = os.path.abspath if absolute else _shown
     where = f" writing {shown(os.fsdecode(path))}" if path else ""
     return RuntimeFailure(f"no space left on the device{where}",
-                          hint="free some space, or write elsewhere: MMAR_CKPT_DIR for "
-                               "checkpoints, --output for predictions")
+                          hint=getattr(error, _WRITING_HINT, None) or _NO_ROOM_HINT)
 
 
 def write_failed(error: BaseException, *, absolute: bool = False) -> RuntimeFailure | None:

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from mmarctl.errors import RuntimeFailure
+from mmarctl.errors import RuntimeFailure, note_writing
 
 
 def write_frozen_graph(serve: Any, path: Path) -> Path:
@@ -23,8 +23,27 @@ def write_frozen_graph(serve: Any, path: Path) -> Path:
         convert_variables_to_constants_v2)
 
     frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
-    Path(path).write_bytes(frozen.graph.as_graph_def().SerializeToString())
+    try:
+        Path(path).write_bytes(frozen.graph.as_graph_def().SerializeToString())
+    except OSError as error:  # a full disk: name the file the user will look for
+        note_writing(error, _destination(Path(path)), hint=EXPORT_NO_ROOM_HINT)
+        raise
     return Path(path)
+
+
+#: A full disk's advice for export: its artifacts go into MMAR_CKPT_DIR, beside the
+#: checkpoint; another folder takes them when --ckpt still names the checkpoint.
+EXPORT_NO_ROOM_HINT = ("free some space on the disk of the models folder, or export to "
+                       "another disk: --set MMAR_CKPT_DIR=FOLDER --ckpt models/model.ckpt")
+
+
+def _destination(path: Path) -> Path:
+    """Where a file written into export's staging folder (``models/.export.*.partial/``)
+    ends up once the export succeeds: the models folder itself."""
+    staging = path.parent
+    if staging.name.startswith(".") and staging.name.endswith(".partial"):
+        return staging.parent / path.name
+    return path
 
 
 def graph_nodes(graph_def: Any) -> dict[str, Any]:
