@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mmarctl.errors import ConfigError, UsageError, WorkspaceError
-from mmarctl.problems import Problem
+from mmarctl.problems import Problem, more_problems
 from mmarctl.search import results as results_module
 from mmarctl.search.concrete import read_valid_space
 from mmarctl.search.space import set_conflicts
@@ -84,8 +84,8 @@ def _first_error(problems: list[Problem]) -> None:
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         first = errors[0]
-        more = f" (and {len(errors) - 1} more: run `mmarctl check`)" if len(errors) > 1 else ""
-        raise ConfigError(first.message + more, file=first.file, json_path=first.json_path)
+        raise ConfigError(first.message + more_problems(errors), file=first.file,
+                          json_path=first.json_path)
 
 
 @dataclass
@@ -141,7 +141,8 @@ def prepare(request: AutomlRequest) -> Prepared:
     space = read_valid_space(config, shown)
     if space.is_empty:
         raise ConfigError("no search annotations: nothing to search", file=shown,
-                          hint="add \"search\" entries (docs/automl.md), or use `mmarctl train`")
+                          hint="add \"search\" entries (docs/automl.md#a-first-study), or "
+                               "use `mmarctl train`")
     worker_gpus = request.worker_gpus or clara.get("workers")
     # An empty --run-id (or run_id=) is refused, not replaced by the default name.
     run_id = next((v for v in (request.run_id, clara.get("run_id")) if v is not None),
