@@ -36,3 +36,21 @@ def test_export_on_a_full_disk_names_the_frozen_graph_with_exports_advice(tmp_pa
     assert str(failure).startswith("no space left on the device writing "
                                    f"{tmp_path / 'models' / 'model.fzn.pb'}")
     assert "MMAR_CKPT_DIR=" in failure.hint and "--output" not in failure.hint
+
+
+def test_every_format_written_on_a_full_disk_is_named_in_the_models_folder(tmp_path):
+    """SavedModel, ONNX and Triton writes named a file inside the staging folder with the
+    general advice; they are named as models/<artifact> with export's advice."""
+    from mmarctl.runtime.export.exporter import ARTIFACTS, _write_format
+
+    class FullDisk:
+        def write(self, fmt):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    for fmt in ("savedmodel", "onnx"):
+        with pytest.raises(OSError) as info:
+            _write_format(FullDisk(), fmt, tmp_path / "models")
+        failure = write_failed(info.value, absolute=True)
+        assert str(failure).startswith("no space left on the device writing "
+                                       f"{tmp_path / 'models' / ARTIFACTS[fmt]}"), str(failure)
+        assert "MMAR_CKPT_DIR=" in failure.hint

@@ -357,8 +357,9 @@ def _export(workspace, request, resolved, formats, trt_missing, prefix, out_dir,
             continue
         start = time.monotonic()
         if fmt in ("triton", "trt") and "onnx" not in staged:
-            staged["onnx"] = builder.write("onnx")  # their source, not published unless asked
-        path = staged.get(fmt) or builder.write(fmt)
+            # their source, not published unless asked
+            staged["onnx"] = _write_format(builder, "onnx", out_dir)
+        path = staged.get(fmt) or _write_format(builder, fmt, out_dir)
         staged[fmt] = path
         check = vf.verify(fmt, builder.load(fmt, path), sample, reference, request.tolerance,
                           file=ARTIFACTS[fmt])
@@ -391,6 +392,20 @@ def _export(workspace, request, resolved, formats, trt_missing, prefix, out_dir,
             platform="onnxruntime_onnx")
     path = mf.write_manifest(out_dir, manifest)
     return ExportResult(results, path, manifest)
+
+
+def _write_format(builder: "_Builders", fmt: str, out_dir: Path) -> Path:
+    """``builder.write(fmt)``; a failed write (a full disk) names the artifact where the
+    user will look for it, ``models/<artifact>``, not the staging folder, with export's
+    advice for a full disk."""
+    from mmarctl.errors import note_writing
+    from mmarctl.runtime.export.frozen_graph import EXPORT_NO_ROOM_HINT
+
+    try:
+        return builder.write(fmt)
+    except Exception as error:  # OSError, or TensorFlow's own error for a SavedModel
+        note_writing(error, out_dir / ARTIFACTS[fmt], hint=EXPORT_NO_ROOM_HINT)
+        raise
 
 
 def came_with(workspace: Any, out_dir: Path, previous: dict | None, source_sha256: str,
