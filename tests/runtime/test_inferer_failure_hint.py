@@ -97,3 +97,17 @@ def test_validate_knows_the_networks_divisor_and_names_the_case(tmp_path, monkey
     with pytest.raises(RuntimeFailure, match=r"^case \S+: \w+Inferer: the network failed"):
         evaluate(Workspace(root), EvalOptions(progress=False), mode="validate")
     assert seen["divisor"] == 4  # two levels
+
+
+def test_a_classification_networks_failure_is_said_as_the_inferers_say_theirs():
+    """run_inferer called a classification network directly: its failure was TensorFlow's
+    traceback, not mmarctl's line naming what failed."""
+    from mmarctl.runtime.training.tf_engine import run_inferer
+
+    with pytest.raises(RuntimeFailure) as info:
+        run_inferer(TFSimpleInferer(), failing(_unimplemented()),
+                    np.zeros((1, 16, 16, 1), np.float32), classification=True)
+    assert "network: the network failed on input of shape (1, 16, 16, 1)" in str(info.value)
+    scores = run_inferer(TFSimpleInferer(), lambda batch: np.full((1, 3), 0.5),
+                         np.zeros((1, 16, 16, 1), np.float32), classification=True)
+    assert scores.shape == (1, 3) and scores.dtype == np.float32

@@ -31,7 +31,19 @@ class Inferer(Component):
 
 
 def run_predict(predict: Predict, batch: np.ndarray, component: str) -> np.ndarray:
-    """``predict(batch)`` as float32 NumPy, checked to keep the batch's spatial shape.
+    """``predict(batch)`` as float32 NumPy (:func:`call_network`), checked to keep the
+    batch's spatial shape."""
+    out = call_network(predict, batch, component)
+    if out.ndim != batch.ndim or out.shape[:-1] != batch.shape[:-1]:
+        raise DataError(f"{component}: the network returned shape {out.shape} for input "
+                        f"{batch.shape}; expected (batch, *spatial, classes) with the same "
+                        "batch and spatial sizes")
+    return out
+
+
+def call_network(predict: Predict, batch: np.ndarray, component: str) -> np.ndarray:
+    """``predict(batch)`` as float32 NumPy (any output shape: a classification network
+    gives one score per class).
 
     A failure inside the network becomes an error naming the input shape and its likely
     cause; the original error stays chained for ``--debug``:
@@ -73,10 +85,6 @@ def run_predict(predict: Predict, batch: np.ndarray, component: str) -> np.ndarr
         if size_is_off:
             raise DataError(failed, hint=_size_hint(component, divisor)) from error
         raise RuntimeFailure(failed, hint=_other_failure_hint(error, divisor)) from error
-    if out.ndim != batch.ndim or out.shape[:-1] != batch.shape[:-1]:
-        raise DataError(f"{component}: the network returned shape {out.shape} for input "
-                        f"{batch.shape}; expected (batch, *spatial, classes) with the same "
-                        "batch and spatial sizes")
     return out
 
 

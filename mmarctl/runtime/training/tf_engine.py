@@ -101,7 +101,10 @@ def run_inferer(inferer: Any, predict, image: np.ndarray, classification: bool) 
     network with one value per class the call goes straight to ``predict``.
     """
     if classification:
-        return np.asarray(predict(image), np.float32)
+        from mmarctl.runtime.inferers.base import call_network
+
+        # Its failures are said as the inferers say theirs (a Ctrl-C while tracing too).
+        return call_network(predict, image, "network")
     return np.asarray(inferer(predict, image), np.float32)
 
 
