@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import sys
 from pathlib import Path
@@ -245,3 +246,37 @@ def test_check_finds_a_graph_made_for_other_channels(mmar, tmp_path):
     assert result.exit_code == 1
     assert ("models/model.ckpt: the graph's input NV_MODEL_INPUT takes 2 channels but the "
             "training config's output_image_channels is 1") in result.output
+
+
+def test_train_keeps_the_clara_pretrained_checkpoint(mmar, tmp_path, caplog):
+    """train replaces models/model.ckpt: Clara's TF1 checkpoint is kept whole in previous_runs/
+    (its .meta with it), and no .meta is left beside the new weights."""
+    root = tmp_path / "mmar"
+    shutil.copytree(mmar, root)
+    models = root / "models"
+    originals = {path.name: path.read_bytes() for path in models.glob("model.ckpt.*")}
+    assert "model.ckpt.meta" in originals
+    config = json.loads((root / "config" / "config_train.json").read_text())
+    config["train"]["pre_transforms"].append({"name": "CropSubVolumeCenter", "args": {
+        "fields": ["image", "label"], "size": [16, 16, 16]}})
+    config["validate"]["pre_transforms"] = config["train"]["pre_transforms"]
+    write(root / "config" / "config_train.json", config)
+    with caplog.at_level(logging.WARNING, logger="mmarctl.train"):
+        result = invoke("train", str(root), "--epochs", "1")
+    assert result.exit_code == 0, result.output
+    assert not (models / "model.ckpt.meta").exists()
+    assert (models / "model.ckpt.index").read_bytes() != originals["model.ckpt.index"]
+    kept = list((models / "previous_runs").glob("*/model.ckpt.meta"))
+    assert len(kept) == 1, result.output
+    assert {path.name: path.read_bytes() for path in kept[0].parent.glob("model.ckpt.*")} \
+        == originals
+    told = [r.getMessage() for r in caplog.records if "Clara's pretrained model" in r.getMessage()]
+    assert told == [f"{models / 'model.ckpt'} was a TF1 checkpoint (Clara's pretrained model): "
+                    f"kept as {kept[0].parent / 'model.ckpt'}, with its .meta graph; this run's "
+                    "model replaces it"]
+    # The kept checkpoint still runs as the TF1 model it was.
+    out = root / "eval_kept"
+    result = invoke("validate", str(root), "-c", "config_validation_ckpt.json", "--set",
+                    f"MMAR_CKPT_DIR={kept[0].parent}", "--set", f"MMAR_EVAL_OUTPUT_PATH={out}")
+    assert result.exit_code == 0, result.output
+    assert (out / "metrics.json").is_file()

@@ -9,20 +9,18 @@ from __future__ import annotations
 import logging
 import math
 import numbers
-import os
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
 from mmarctl.runtime import checkpoint
 from mmarctl.runtime.training.contract import Callback, TrainState
+from mmarctl.runtime.training.kept_checkpoints import (BEST, FINAL, keep_finetune_start,
+                                                       remove_tf1_graph, set_aside_tf1_graph)
 from mmarctl.runtime.training.resume_settings import RUN_FILE, write_run_settings
 
 log = logging.getLogger("mmarctl.train")
 
-BEST = "model.ckpt"
-FINAL = "model_final.ckpt"
 RESUME_DIR = "resume"
 #: Why a Dice key metric is NaN on every case, for the warning.
 _NAN_HINT = (" (Dice is undefined on a case whose label and prediction have no foreground: "
@@ -68,6 +66,7 @@ class CheckpointSaver(Callback):
         # the unfinished epoch from its start; saved as they were at the interrupt, that
         # epoch's finished steps would be applied twice.
         self._epoch_start: list[Any] | None = None
+        self._saved: set[str] = set()  # BEST/FINAL written by this run (TF1 graphs set aside)
 
     def _state(self, state: TrainState) -> dict[str, Any]:
         return {"epoch": state.last_finished_epoch, "step": state.step,
@@ -80,6 +79,17 @@ class CheckpointSaver(Callback):
     def _keep_epoch_start(self) -> None:
         """Copy the weights and optimizer variables (host memory, once per epoch)."""
         self._epoch_start = [variable.numpy() for variable in self._variables()]
+
+    def _save(self, name: str, **state: Any) -> None:
+        """Save the model as ``name`` in the models folder; before this run's first save
+        there, a Clara TF1 checkpoint in its place is kept in ``previous_runs/``."""
+        prefix = self.models_dir / name
+        if name not in self._saved:
+            set_aside_tf1_graph(prefix)
+        checkpoint.save_checkpoint(prefix, self.model, **state)
+        if name not in self._saved:
+            remove_tf1_graph(prefix)
+            self._saved.add(name)
 
     def _back_to_epoch_start(self) -> None:
         """Put the copy of :meth:`_keep_epoch_start` back (the run is ending)."""
@@ -103,26 +113,25 @@ class CheckpointSaver(Callback):
                         state.epoch + 1, state.key_metric,
                         _NAN_HINT if "dice" in state.key_metric.lower() else "")
         if state.improved:
-            checkpoint.save_checkpoint(self.models_dir / BEST, self.model,
-                                       **{"epoch": state.epoch, "best_metric": state.best_metric})
+            self._save(BEST, epoch=state.epoch, best_metric=state.best_metric)
             log.info("epoch %d: %s improved to %.4f, saved %s", state.epoch + 1,
                      state.key_metric, state.best_metric, self.models_dir / BEST)
 
     def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None:
         if not self.has_metrics:
-            checkpoint.save_checkpoint(self.models_dir / BEST, self.model, epoch=state.epoch)
+            self._save(BEST, epoch=state.epoch)
         if state.epoch < state.epochs - 1:  # (after the last epoch no resume state is saved)
             self._keep_epoch_start()
 
     def on_train_end(self, state: TrainState) -> None:
-        checkpoint.save_checkpoint(self.models_dir / FINAL, self.model, **self._state(state))
+        self._save(FINAL, **self._state(state))
         if state.best_epoch < 0 and (self.has_metrics
                                      or not checkpoint.exists(self.models_dir / BEST)):
             # No finite key metric was ever reached in this run (a resumed one keeps its
             # best_epoch): the final model is the best we have. A model.ckpt already there
             # is an earlier run's, which validate/infer/export would read without a word.
             stale = checkpoint.exists(self.models_dir / BEST)
-            checkpoint.save_checkpoint(self.models_dir / BEST, self.model, **self._state(state))
+            self._save(BEST, **self._state(state))
             if self.has_metrics and state.key_metric:
                 log.warning("no validation gave a finite %s: %s is this run's last epoch "
                             "(as %s)%s", state.key_metric, self.models_dir / BEST, FINAL,
@@ -160,52 +169,6 @@ class CheckpointSaver(Callback):
         where = "after" if state.last_finished_epoch == state.epoch else "in"
         log.warning("%s %s epoch %d; saved a resumable state in %s (continue with `%s`)",
                     what, where, state.epoch + 1, prefix.parent, self.resume_with)
-
-
-def keep_finetune_start(models_dir: Path, start: str) -> Path | None:
-    """Keep the checkpoint a finetune starts from when the run would replace it (its
-    ``model.ckpt`` or ``model_final.ckpt``: finetune's default start is ``model.ckpt``, and
-    the finetune's best, however low, is saved there): hard-linked (or copied) into
-    ``previous_runs/<its last write, UTC>/``, beside the earlier runs' TensorBoard events,
-    with one log line saying where. Returns the kept prefix, or None (nothing to keep)."""
-    from mmarctl.runtime.training.summaries import PREVIOUS_RUNS
-
-    found = checkpoint.checkpoint_prefix(start)
-    if found is None:
-        return None
-    name = Path(start).name if Path(start).name in (BEST, FINAL) else BEST
-    own = {(models_dir / BEST).resolve(), (models_dir / FINAL).resolve()}
-    if Path(start).resolve() not in own and not (Path(start).is_dir()
-                                                 and Path(start).resolve() == models_dir.resolve()):
-        return None  # elsewhere: this run writes nothing over it
-    files = checkpoint.checkpoint_files(found)
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(files[0].stat().st_mtime))
-    digest = checkpoint.index_digest(found)
-    folder, number = models_dir / PREVIOUS_RUNS / stamp, 1
-    while checkpoint.exists(folder / name):
-        if checkpoint.index_digest(str(folder / name)) == digest:
-            return folder / name  # kept by an earlier finetune from the same checkpoint
-        number += 1
-        folder = models_dir / PREVIOUS_RUNS / f"{stamp}-{number}"
-    kept = folder / name
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        # The data file first: a pair whose .index is there is whole.
-        for source, target in zip(reversed(files), reversed(checkpoint.checkpoint_files(kept))):
-            try:
-                os.link(source, target)  # the saves replace model.ckpt by rename: no copy
-            except OSError:
-                shutil.copyfile(source, target)
-        record = Path(found + checkpoint.NETWORK_SUFFIX)
-        if record.is_file():
-            shutil.copyfile(record, str(kept) + checkpoint.NETWORK_SUFFIX)
-    except OSError as error:
-        log.warning("could not keep the finetune's starting checkpoint %s in %s (%s): this "
-                    "run's best replaces it", found, folder, error.strerror or error)
-        return None
-    log.info("finetune starts from %s: kept as %s (this run's best replaces %s)", found, kept,
-             name)
-    return kept
 
 
 class ProgressCallback(Callback):
