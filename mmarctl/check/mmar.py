@@ -59,6 +59,7 @@ from mmarctl.schemas.validator import validate
 from mmarctl.search.concrete import strip_annotations, with_point, written_values
 from mmarctl.search.settings import (AUTOML_CONFIG, check_settings_file,
                                      missing_train_config, named_train_config)
+from mmarctl.search.older_keys import LEARNING_RATE_RANGE, learning_rate_entry, older_key_notes
 from mmarctl.search.space import at_search_target, has_annotations, read_space, set_conflicts
 from mmarctl.shell_words import shell_word
 from mmarctl.variables import PLACEHOLDER, global_values, iter_placeholders, substitute
@@ -196,7 +197,8 @@ def check_mmar(workspace: Workspace, overrides: Mapping[str, Any] | None = None,
                                         {**env, **overrides})
     report.problems.extend(check_overrides(overrides, env, configs, workspace))
     for path in automl:
-        _check_automl_settings(workspace, path, report, named=bool(automl_configs))
+        _check_automl_settings(workspace, path, report, named=bool(automl_configs),
+                               train_config=train_config)
     data_problems, datalists = check_data(uses, workspace.display, report.data,
                                           notes=report.notes)
     report.problems.extend(data_problems)
@@ -308,9 +310,11 @@ def _automl_settings_files(workspace: Workspace, named: list[str] | None,
 
 
 def _check_automl_settings(workspace: Workspace, path: Path, report: CheckReport, *,
-                           named: bool = False) -> None:
+                           named: bool = False, train_config: str | None = None) -> None:
     """One AutoML settings file checked into ``report``; ``named`` on the command line (a
-    missing one is a problem: automl would refuse it; the default may be absent)."""
+    missing one is a problem: automl would refuse it; the default may be absent).
+    ``train_config`` is check's ``-c``, the training config automl would search with it
+    unless the settings name their own."""
     shown = workspace.display(path)
     if not path.exists():
         if named:
@@ -322,11 +326,43 @@ def _check_automl_settings(workspace: Workspace, path: Path, report: CheckReport
     report.problems.extend(p for p in problems if p.severity != NOTE)
     report.notes.extend(p for p in problems if p.severity == NOTE)
     # automl trains the config train_config_file names: a missing one stops the study.
-    named = named_train_config(settings)
-    if named is not None and not workspace.config_path(named).exists():
-        missing = workspace.config_path(named)
+    trains = named_train_config(settings)
+    if trains is not None and not workspace.config_path(trains).exists():
+        missing = workspace.config_path(trains)
         report.problems.append(Problem.from_error(
             missing_train_config(settings, missing, workspace.display(missing))))
+    else:
+        report.extend_findings(_nothing_to_search(workspace, settings, shown, train_config,
+                                                  certain=named))
+
+
+def _nothing_to_search(workspace: Workspace, settings: Any, automl_shown: str,
+                       given: str | None, *, certain: bool = False) -> list[Problem]:
+    """automl's "no search annotations" refusal, said before compute: the training config
+    automl would search (the settings' ``train_config_file``, else ``given`` (check's -c),
+    else config_train.json) holds no annotation. A problem when automl is certain to be
+    asked for that pair (the settings name the config, or ``certain``: the settings file was
+    named on check's command line); else a note: the settings leave the config to automl's
+    command line (``{trainconf}``, Clara's way), and -c may be meant for train."""
+    named = named_train_config(settings)
+    name = named or given
+    path = given_config_path(workspace, name) if name else workspace.config_path(TRAIN_CONFIG)
+    try:
+        config = load_json(path)
+    except (ConfigError, OSError):
+        return []  # (missing or unreadable: said where that config is checked)
+    if not isinstance(config, dict) or has_annotations(config):
+        return []
+    shown = workspace.display(path)
+    entry = learning_rate_entry(config)
+    advice = (f"add {entry} (from its {LEARNING_RATE_RANGE})" if entry else
+              "add \"search\" entries (docs/automl.md#a-first-study)")
+    if named or certain:
+        return [Problem(shown, "", f"no search annotations: automl with {automl_shown} would "
+                        f"find nothing to search; {advice}")]
+    return [Problem(shown, "", f"no search annotations: automl with {automl_shown} would "
+                    f"find nothing to search in it; {advice}, or give automl the annotated "
+                    "config with --config-train", NOTE)]
 
 
 def _automl_train_config(workspace: Workspace, configs: list[tuple[str, Path]],
@@ -557,6 +593,8 @@ def check_config_file(workspace: Workspace, kind: str, path: Path, env: dict[str
     if not isinstance(raw, dict):
         report.problems.append(Problem(shown, "$", "expected a JSON object at the top level"))
         return []
+    if kind == "train":
+        report.notes.extend(older_key_notes(raw, shown))
     if has_annotations(raw):
         return _check_search_config(workspace, kind, shown, raw, env, overrides, report)
     return _check_concrete(workspace, kind, shown, raw, env, overrides, report)

@@ -17,6 +17,7 @@ from mmarctl.errors import ConfigError, UsageError, WorkspaceError
 from mmarctl.problems import Problem, more_problems
 from mmarctl.search import results as results_module
 from mmarctl.search.concrete import read_valid_space
+from mmarctl.search.older_keys import LEARNING_RATE_RANGE, learning_rate_entry
 from mmarctl.search.space import set_conflicts
 from mmarctl.search.settings import (AUTOML_CONFIG, AutomlSettings, load_settings,
                                      missing_train_config, named_train_config)
@@ -140,8 +141,11 @@ def prepare(request: AutomlRequest) -> Prepared:
         raise ConfigError("expected a JSON object at the top level", file=shown, json_path="$")
     space = read_valid_space(config, shown)
     if space.is_empty:
+        entry = learning_rate_entry(config)
         raise ConfigError("no search annotations: nothing to search", file=shown,
-                          hint="add \"search\" entries (docs/automl.md#a-first-study), or "
+                          hint=f"add {entry} (from its {LEARNING_RATE_RANGE}, which nothing "
+                               "reads)" if entry else
+                               "add \"search\" entries (docs/automl.md#a-first-study), or "
                                "use `mmarctl train`")
     worker_gpus = request.worker_gpus or clara.get("workers")
     # An empty --run-id (or run_id=) is refused, not replaced by the default name.
