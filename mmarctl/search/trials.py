@@ -353,6 +353,10 @@ class TrialProcess:
             stopped = stopped or self.interrupted
         seconds = time.monotonic() - started
         summary = read_summary(checkpoints) or {}
+        if code == 0 and summary.get("status") == "finished":
+            # It ended by itself before the stop reached it (a Ctrl-C just after its last
+            # epoch): a complete trial, not one to throw away and run again.
+            stopped = False
         outcome = TrialOutcome(status="complete", metric=summary.get("best_metric"),
                                epoch=summary.get("best_epoch"),
                                key_metric=summary.get("key_metric"), seconds=seconds)

@@ -30,7 +30,8 @@ FAKE_TRAIN = textwrap.dedent("""
         print("error: images/case_3.nii.gz: truncated file")
         sys.exit(1)
     with open(models + "/training_summary.json", "w") as f:
-        json.dump({"best_metric": epochs / 10, "best_epoch": epochs, "key_metric": "dice"}, f)
+        json.dump({"status": "finished", "best_metric": epochs / 10, "best_epoch": epochs,
+                   "key_metric": "dice"}, f)
 """)
 
 
@@ -104,6 +105,22 @@ def test_the_last_epoch_is_marked_final(tmp_path):
         poll_s=0.05)
     assert finals == [False, True] and outcome.status == "complete"
     assert outcome.metric == 0.2 and outcome.epoch == 2
+
+
+def test_a_stop_that_comes_after_the_run_ended_keeps_it_complete(tmp_path):
+    """A Ctrl-C just after a trial's last epoch: the run has finished by itself, so the
+    trial is complete (told to the study), not interrupted and run again."""
+    process = _process(tmp_path, epochs=2)
+    summary = tmp_path / "models" / "training_summary.json"
+
+    def stop_once_ended() -> bool:
+        if not summary.exists():
+            return False
+        process.process.wait()  # the stop reaches the study only after the run's exit
+        return True
+
+    outcome = process.run(lambda *a: False, stop_once_ended, "dice", poll_s=0.05)
+    assert outcome.status == "complete" and outcome.metric == 0.2
 
 
 def test_a_failed_trial_keeps_its_last_error_line(tmp_path):
