@@ -257,6 +257,18 @@ def last_error_line(log: Path) -> str:
     return lines[-1][:300] if lines else "the trial process wrote nothing"
 
 
+def killed_by(number: int) -> str:
+    """A trial's error when its run was killed by signal ``number``."""
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        name = f"signal {number}"
+    why = (" (the out-of-memory killer does this when the machine runs out of memory: "
+           "fewer --workers, or a smaller batch or crop size)" if number == signal.SIGKILL
+           else "")
+    return f"the trial's train process was killed by {name}{why}"
+
+
 class TrialProcess:
     """``mmarctl train`` on a trial MMAR in a child process.
 
@@ -368,6 +380,8 @@ class TrialProcess:
             outcome.status = "interrupted"
         elif pruned:
             outcome.status = "pruned"
+        elif code < 0:  # killed by a signal: its log ends on a progress line, not an error
+            outcome.status, outcome.error = "failed", killed_by(-code)
         elif code != 0:
             outcome.status, outcome.error = "failed", last_error_line(log_path)
         elif outcome.metric is None:

@@ -123,6 +123,18 @@ def test_a_stop_that_comes_after_the_run_ended_keeps_it_complete(tmp_path):
     assert outcome.status == "complete" and outcome.metric == 0.2
 
 
+def test_a_trial_killed_by_a_signal_says_so_not_its_last_progress_line(tmp_path):
+    process = _process(tmp_path, epochs=50)
+    process.argv[1:1] = ["-c", "import os, signal, sys, threading; threading.Timer(0.5, "
+                         "lambda: os.kill(os.getpid(), signal.SIGKILL)).start(); "
+                         "print('train: 1/50 epoch=1/50 loss=0.5', flush=True); "
+                         "sys.argv = sys.argv[1:]; exec(open(sys.argv[0]).read())"]
+    outcome = process.run(lambda *a: False, lambda: False, "dice", poll_s=0.05)
+    assert outcome.status == "failed"
+    assert outcome.error.startswith("the trial's train process was killed by SIGKILL (the "
+                                    "out-of-memory killer does this"), outcome.error
+
+
 def test_a_failed_trial_keeps_its_last_error_line(tmp_path):
     outcome = _process(tmp_path, epochs=1, fail=True).run(lambda *a: False, lambda: False,
                                                           "dice", poll_s=0.05)
