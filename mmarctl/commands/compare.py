@@ -30,7 +30,8 @@ def compare(
     an earlier model "stale", each with a warning naming the file).
 
     Reads only what runs leave in models/ and eval/. An MMAR that never trained says so in
-    its column; exits 1 when none has trained. An AutoML source beside its trials is read
+    its column (one holding Clara's pretrained model, that too); exits 1 when none has
+    trained or been validated. An AutoML source beside its trials is read
     with its search annotations left out and its alternatives as written (its column says
     so).
 

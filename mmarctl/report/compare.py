@@ -79,6 +79,8 @@ class RunRecord:
         settings_note: after a finetune, what the config rows show (a results row).
         record_problems: why its ``training_summary.json`` cannot be read, or which lines
             of its ``metrics_history.jsonl`` are not epoch records (one warning each).
+        untrained_model: what its checkpoint folder holds when it never trained here
+            (Clara's pretrained TF1 checkpoint or frozen graph), for its status; else None.
     """
 
     label: str
@@ -94,6 +96,7 @@ class RunRecord:
     base_values: dict[tuple[str, str], Any] | None = None
     settings_note: str | None = None
     record_problems: list[str] = field(default_factory=list)
+    untrained_model: str | None = None
 
     @property
     def trained(self) -> bool:
@@ -320,7 +323,21 @@ def read_run(path: str | Path, config: str = TRAIN_CONFIG) -> RunRecord:
                      curves=curves, base_values=base_values, settings_note=settings_note,
                      summary=read_summary(workspace.checkpoint_dir(resolved.variables)),
                      eval_summary=eval_summary, note=note, eval_problem=eval_problem,
-                     eval_stale=eval_stale, eval_mark=eval_mark, record_problems=problems)
+                     eval_stale=eval_stale, eval_mark=eval_mark, record_problems=problems,
+                     untrained_model=None if curves else _clara_model(models))
+
+
+def _clara_model(models: Path) -> str | None:
+    """What an MMAR that never trained here holds as its model: Clara's TF1 checkpoint or
+    frozen graph (an MMAR as NGC ships it), said in its status row; else None."""
+    from mmarctl.model_files.inventory import checkpoint_kind
+
+    index = models / "model.ckpt.index"
+    if index.is_file() and checkpoint_kind(index) == "tf1_checkpoint":
+        return "not trained here (Clara's TF1 checkpoint)"
+    if (models / "model.fzn.pb").is_file() and not index.is_file():
+        return "not trained here (Clara's model.fzn.pb)"
+    return None
 
 
 def _shown(workspace: Workspace, file: Path, given: str | Path) -> str:
@@ -423,7 +440,8 @@ def _run_results(run: RunRecord) -> dict[str, tuple[str, Any]]:
     if not curves:
         # Stopped inside its first epoch: the summary says so, though no epoch finished
         said = "running, in epoch 1" if status == "running" else \
-            f"{status} in epoch 1" if status else _study_status(run.root) or "not trained"
+            f"{status} in epoch 1" if status else \
+            _study_status(run.root) or run.untrained_model or "not trained"
         return {"status": (said, said)}
     status = status or "running or stopped"
     finetune = next((x for x, phase in curves.phase_starts if phase == "finetune"), None)
@@ -544,7 +562,7 @@ def compare(paths: Sequence[str | Path], config: str = TRAIN_CONFIG) -> Comparis
     Raises:
         UsageError: no MMAR given.
         WorkspaceError / ConfigError: a path is no MMAR, or its config cannot be read.
-        RuntimeFailure: none of them has trained.
+        RuntimeFailure: none of them has trained or been validated.
     """
     if not paths:
         raise UsageError("give at least one MMAR to compare",
@@ -565,11 +583,15 @@ def compare(paths: Sequence[str | Path], config: str = TRAIN_CONFIG) -> Comparis
                                   hint=error.hint) from error
             raise
     _labels(runs)
-    if not any(run.trained for run in runs):
+    # A validated MMAR that never trained here (Clara's pretrained model, as NGC ships it)
+    # has results to compare: its eval/metrics.json.
+    if not any(run.trained or run.eval_summary is not None or run.eval_problem
+               for run in runs):
         shown = ", ".join(run.label for run in runs)
-        raise RuntimeFailure(f"none of the MMARs has trained ({shown}): no "
-                             "models/metrics_history.jsonl",
-                             hint="train them first: mmarctl train MMAR")
+        raise RuntimeFailure(f"none of the MMARs has trained or been validated ({shown}): no "
+                             "models/metrics_history.jsonl, no eval/metrics.json",
+                             hint="train them first (mmarctl train MMAR), or validate the "
+                                  "model they hold (mmarctl validate MMAR)")
     return Comparison(runs=runs, rows=build_rows(runs))
 
 
@@ -586,6 +608,13 @@ def plot(comparison: Comparison, path: str | Path) -> Path:
         raise UsageError(f"--plot {path}: the picture is a PNG; name it FILE.png")
     if not target.parent.is_dir():
         raise RuntimeFailure(f"cannot write the plot: no folder {target.parent}", file=path)
+    if not any(run.curves.key_points() for run in comparison.runs if run.trained):
+        # (an empty panel would pass for a picture of the runs)
+        shown = ", ".join(run.label for run in comparison.runs)
+        raise RuntimeFailure(f"nothing to plot: none of the MMARs has validation points per "
+                             f"epoch ({shown})", file=path,
+                             hint="leave out --plot; the curves come from training runs that "
+                                  "validate")
     try:
         return draw_overlay([(run.label, run.curves) for run in comparison.runs
                              if run.trained], target)

@@ -169,7 +169,7 @@ def test_bad_input_is_one_line(tmp_path):
     cases = [
         ((a, tmp_path / "empty"), 1, "not an MMAR: no config/ folder"),
         ((a, tmp_path / "missing"), 1, "no such folder"),
-        ((untrained, untrained), 1, "none of the MMARs has trained"),
+        ((untrained, untrained), 1, "none of the MMARs has trained or been validated"),
         ((), 2, "give at least one MMAR to compare"),
         ((a, "--plot", tmp_path / "no" / "x.png"), 1, "cannot write the plot: no folder"),
         ((a, "--plot", tmp_path / "a"), 2, "the picture is a PNG"),
@@ -323,3 +323,34 @@ def test_two_mmars_with_a_long_value_stay_side_by_side(tmp_path):
     for table in tables:
         console.print(table)
     assert len(tables) == 1 and "one per row" not in console.file.getvalue()
+
+
+def test_a_validated_clara_model_is_compared_though_nothing_trained(tmp_path):
+    """An MMAR as NGC ships it (Clara's model, validated here, never trained here) has
+    results to compare: its eval/metrics.json; its status says what models/ holds."""
+    clara = clone(tmp_path / "clara", 1e-4, None, eval_dice=0.91)
+    (clara / "models").mkdir(exist_ok=True)
+    (clara / "models" / "model.fzn.pb").write_bytes(b"\n\x00")
+    untrained = clone(tmp_path / "u", 1e-3, None)
+    rows = rows_of(compare([clara, untrained]))
+    assert rows[("results", "status")] == ["not trained here (Clara's model.fzn.pb)",
+                                           "not trained"]
+    assert rows[("eval", "mean_dice")] == ["0.9100", "not validated"]
+    result = invoke(clara, untrained, "--plot", tmp_path / "curves.png")
+    assert result.exit_code == 1
+    assert result.output.strip().startswith(f"error: {tmp_path / 'curves.png'}: nothing to "
+                                            "plot: none of the MMARs has validation points")
+    assert not (tmp_path / "curves.png").exists()
+
+
+def test_a_clara_tf1_checkpoint_is_named_in_the_status(tmp_path):
+    import pytest
+
+    pytest.importorskip("tensorflow")
+    sys.path.insert(0, str(Path(__file__).parents[1] / "runtime"))
+    import tf1_artifacts
+
+    clara = clone(tmp_path / "clara", 1e-4, None, eval_dice=0.5)
+    tf1_artifacts.build(clara / "models", frozen=None)
+    rows = rows_of(compare([clara]))
+    assert rows[("results", "status")] == ["not trained here (Clara's TF1 checkpoint)"]
