@@ -280,3 +280,26 @@ def test_train_keeps_the_clara_pretrained_checkpoint(mmar, tmp_path, caplog):
                     f"MMAR_CKPT_DIR={kept[0].parent}", "--set", f"MMAR_EVAL_OUTPUT_PATH={out}")
     assert result.exit_code == 0, result.output
     assert (out / "metrics.json").is_file()
+
+
+@pytest.mark.parametrize("graph, roi, expected", [
+    (dict(size=(16, 16, 16)), [8, 8, 8],
+     "model.ckpt takes a fixed input of [16, 16, 16] (dynamic_input_shape false) but the "
+     "inferer's roi_size is [8, 8, 8] (set roi_size to [16, 16, 16])"),
+    (dict(dims=2), [16, 16, 16],
+     "model.ckpt takes 2D images (input NV_MODEL_INPUT (?, 1, ?, ?)) but the inferer's "
+     "roi_size [16, 16, 16] is 3D (use a 3D model, or the 2D configs this model was trained "
+     "with)"),
+])
+def test_check_holds_a_tf1_graph_to_the_roi_as_validate_does(tmp_path, mmar, graph, roi,
+                                                              expected):
+    root = tmp_path / "mmar"
+    shutil.copytree(mmar, root, ignore=shutil.ignore_patterns("models"))
+    tf1_artifacts.build(root / "models", frozen=None, **graph)
+    write(root / "config" / "config_validation_ckpt.json",
+          validation_config(LOADERS["ckpt"], roi))
+    line = f"config/config_validation_ckpt.json: inferer.args.roi_size: {expected}"
+    checked = invoke("check", str(root), "--config", "config_validation_ckpt.json")
+    assert checked.exit_code == 1 and line in checked.output.splitlines(), checked.output
+    refused = invoke("validate", str(root), "-c", "config_validation_ckpt.json")
+    assert refused.exit_code == 1 and refused.output.strip() == f"error: {line}"

@@ -366,6 +366,14 @@ def loader_problems(workspace: Workspace, overrides: Mapping[str, Any], config: 
     name = entry.get("name") if isinstance(entry, Mapping) else None
     args = entry.get("args") if isinstance(entry, Mapping) else None
     args = args if isinstance(args, Mapping) else {}
+    config_file = workspace.display(Path(resolved.file))
+    if name == "CheckpointLoader" and read:
+        # A Clara TF1 checkpoint runs as its own graph: its input is held to the inferer as
+        # a frozen graph's is. (A TF2 checkpoint is built from the config: nothing to hold.)
+        item = scan_model(read[0])
+        if item is None or item.kind != "tf1_checkpoint" or item.problem:
+            return []
+        return _input_problems(item, read[0], resolved.data, config_file)
     there = [path for path in read if path.exists()]
     if name not in _LOADER_READS or not there:
         return []
@@ -373,7 +381,6 @@ def loader_problems(workspace: Workspace, overrides: Mapping[str, Any], config: 
     item = scan_model(path)
     if item is None or item.kind == "unreadable" or item.problem:
         return []  # model_findings reports it
-    config_file = workspace.display(Path(resolved.file))
     shown = workspace.display(path)
     at = (config_file, "model_loader.args.model_file_path") if model is None else (shown, "")
     if item.kind not in _LOADER_READS[name]:
@@ -389,15 +396,34 @@ def loader_problems(workspace: Workspace, overrides: Mapping[str, Any], config: 
         wanted = args.get("output_node_names") or (manifest.get("output") or {}).get("name") \
             or "NV_MODEL_OUTPUT"
         problems.extend(_missing_output(path, wanted, config_file, shown, model, args))
-    fixed = _fixed_spatial(item, manifest)
-    roi = _roi_size(resolved.data)
-    if fixed and roi and len(roi) == len(fixed) and any(
-            r > 0 and r != f for r, f in zip(roi, fixed)):
-        problems.append(Problem(config_file, "inferer.args.roi_size",
-                                f"{path.name} takes a fixed input of {list(fixed)} "
-                                f"(dynamic_input_shape false) but the inferer's roi_size is "
-                                f"{list(roi)} (set roi_size to {list(fixed)})"))
-    return problems
+    return problems + _input_problems(item, path, resolved.data, config_file, manifest)
+
+
+def _input_problems(item: Any, path: Path, config: Any, config_file: str,
+                    manifest: dict | None = None) -> list[Problem]:
+    """A graph's input (frozen graph, ONNX model, TF1 checkpoint) against the inferer's
+    ``roi_size``: a fixed-size input of another size, or another number of spatial axes
+    (a 2-D model in a 3-D config), which the verbs refuse on the first case."""
+    from mmarctl.model_files.graph_info import format_shape
+
+    roi = _roi_size(config)
+    if not roi:
+        return []
+    shape = item.input_shape
+    dims = len(shape) - 2 if isinstance(shape, (list, tuple)) and len(shape) >= 3 else None
+    if item.kind != "onnx" and dims is not None and dims != len(roi):
+        return [Problem(config_file, "inferer.args.roi_size",
+                        f"{path.name} takes {dims}D images (input {item.input} "
+                        f"{format_shape(shape)}) but the inferer's roi_size "
+                        f"{list(roi)} is {len(roi)}D (use a {len(roi)}D model, or the "
+                        f"{dims}D configs this model was trained with)")]
+    fixed = _fixed_spatial(item, manifest or {})
+    if fixed and len(roi) == len(fixed) and any(r > 0 and r != f for r, f in zip(roi, fixed)):
+        return [Problem(config_file, "inferer.args.roi_size",
+                        f"{path.name} takes a fixed input of {list(fixed)} "
+                        f"(dynamic_input_shape false) but the inferer's roi_size is "
+                        f"{list(roi)} (set roi_size to {list(fixed)})")]
+    return []
 
 
 def _manifest(folder: Path) -> dict:
