@@ -206,6 +206,10 @@ def test_tensorrt_graph_without_frozen_graph_is_one_line(mmar, tmp_path):
         result.output
     assert "make model.fzn.pb with `mmarctl export`" in result.output
     assert "Traceback" not in result.output
+    # check says it first, in the same words
+    checked = invoke("check", str(root), "--config", "config_validation_trt.json")
+    assert checked.exit_code == 1
+    assert result.output.strip().removeprefix("error: ") in checked.output.splitlines()
 
 
 def test_fixed_shape_graph_checks_the_roi(tmp_path, mmar):
@@ -303,3 +307,34 @@ def test_check_holds_a_tf1_graph_to_the_roi_as_validate_does(tmp_path, mmar, gra
     assert checked.exit_code == 1 and line in checked.output.splitlines(), checked.output
     refused = invoke("validate", str(root), "-c", "config_validation_ckpt.json")
     assert refused.exit_code == 1 and refused.output.strip() == f"error: {line}"
+
+
+def _rename_node(meta: Path, old: str, new: str) -> None:
+    """Rename a node of a TF1 meta graph, and every input that reads it."""
+    meta_graph = tf.compat.v1.MetaGraphDef()
+    meta_graph.ParseFromString(meta.read_bytes())
+    for node in meta_graph.graph_def.node:
+        if node.name == old:
+            node.name = new
+        for index, name in enumerate(node.input):
+            if name.lstrip("^").split(":")[0] == old:
+                node.input[index] = name.replace(old, new, 1)
+    meta.write_bytes(meta_graph.SerializeToString())
+
+
+def test_check_says_a_tf1_graph_without_nv_model_input_as_validate_does(tmp_path, mmar):
+    root = tmp_path / "mmar"
+    shutil.copytree(mmar, root, ignore=shutil.ignore_patterns("models"))
+    tf1_artifacts.build(root / "models", frozen=None)
+    _rename_node(root / "models" / "model.ckpt.meta", "NV_MODEL_INPUT", "input_1")
+    line = ("models/model.ckpt.meta: the graph has no input node 'NV_MODEL_INPUT' (its "
+            "placeholders: input_1, label; name one with input_node_names)")
+    checked = invoke("check", str(root), "--config", "config_validation_ckpt.json")
+    assert checked.exit_code == 1 and line in checked.output.splitlines(), checked.output
+    refused = invoke("validate", str(root), "-c", "config_validation_ckpt.json")
+    assert refused.exit_code == 1 and refused.output.strip() == f"error: {line}"
+    # Named by the loader's input_node_names, it runs.
+    config = json.loads((root / "config" / "config_validation_ckpt.json").read_text())
+    config["model_loader"]["args"]["input_node_names"] = "input_1"
+    write(root / "config" / "config_validation_ckpt.json", config)
+    assert invoke("check", str(root), "--config", "config_validation_ckpt.json").exit_code == 0

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
+from mmarctl.errors import RuntimeFailure
 from mmarctl.jsonio import load_json
 from mmarctl.problems import NOTE, Problem
 from mmarctl.shell_words import shell_word
@@ -373,7 +374,8 @@ def loader_problems(workspace: Workspace, overrides: Mapping[str, Any], config: 
         item = scan_model(read[0])
         if item is None or item.kind != "tf1_checkpoint" or item.problem:
             return []
-        return _input_problems(item, read[0], resolved.data, config_file)
+        missing = _missing_tf1_nodes(workspace, Path(f"{read[0]}.meta"), args)
+        return missing or _input_problems(item, read[0], resolved.data, config_file)
     there = [path for path in read if path.exists()]
     if name not in _LOADER_READS or not there:
         return []
@@ -390,6 +392,13 @@ def loader_problems(workspace: Workspace, overrides: Mapping[str, Any], config: 
                "or model.onnx (OnnxModelLoader); `mmarctl export --format fzn,onnx` writes them")
         return [Problem(*at, f"{shown} is {_KIND_WORDS.get(item.kind, item.label)}; {name} "
                              f"reads {_READS_WORDS[name]} ({fix})")]
+    if item.kind == "tftrt_graph":  # no model.fzn.pb beside it: the loader's refusal
+        from mmarctl.runtime.model_sources.frozen_graph import usable_graph_file
+
+        try:
+            usable_graph_file(path)
+        except RuntimeFailure as error:
+            return [Problem(shown, "", f"{error.message} ({error.hint})")]
     problems = []
     manifest = _manifest(path.parent)
     if item.kind == "frozen_graph":
@@ -397,6 +406,29 @@ def loader_problems(workspace: Workspace, overrides: Mapping[str, Any], config: 
             or "NV_MODEL_OUTPUT"
         problems.extend(_missing_output(path, wanted, config_file, shown, model, args))
     return problems + _input_problems(item, path, resolved.data, config_file, manifest)
+
+
+def _missing_tf1_nodes(workspace: Workspace, meta: Path,
+                       args: Mapping[str, Any]) -> list[Problem]:
+    """A TF1 graph without the ``NV_MODEL_INPUT`` / ``NV_MODEL_OUTPUT`` node CheckpointLoader
+    runs (the loader's ``input_node_names`` / ``output_node_names`` not set): validate's
+    refusal, in its words. Names the loader args give are looked up by the verbs."""
+    from mmarctl.model_files import graph_info as gi
+
+    try:
+        summary = gi.read_summary(meta)
+    except (gi.GraphFileError, OSError):
+        return []  # model_findings reports it
+    shown = workspace.display(meta)
+    if not args.get("input_node_names") and gi.DEFAULT_INPUT not in summary.names:
+        found = ", ".join(p.name for p in summary.placeholders) or "none"
+        return [Problem(shown, "", f"the graph has no input node {gi.DEFAULT_INPUT!r} (its "
+                                   f"placeholders: {found}; name one with input_node_names)")]
+    if not args.get("output_node_names") and gi.DEFAULT_OUTPUT not in summary.names:
+        return [Problem(shown, "", f"the graph has no output node {gi.DEFAULT_OUTPUT!r} (name "
+                                   "the output with output_node_names (Clara's "
+                                   "--output_node_names))")]
+    return []
 
 
 def _input_problems(item: Any, path: Path, config: Any, config_file: str,
