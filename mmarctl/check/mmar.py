@@ -39,6 +39,7 @@ from mmarctl.check.metric_task import (inferer_task_notes, loss_task_problems,
                                         writer_task_problems)
 from mmarctl.check.components import ComponentChecker
 from mmarctl.check.crop_size import crop_size_notes
+from mmarctl.check.search_point_fields import search_point_field_problems
 from mmarctl.check.constructors import ConstructorChecker
 from mmarctl.check.output_folders import (eval_folder_unwritable, file_in_the_way,
                                           output_folder_problems)
@@ -623,17 +624,27 @@ def _check_search_config(workspace: Workspace, kind: str, shown: str, raw: dict,
                                              for point in points]
     uses: list[DataUse] = []
     as_written: set[Problem] = set()
+    base: list[Problem] = []
+    found_at_points: list[Problem] = []
     for index, candidate in enumerate(candidates):
-        first = len(report.problems)
-        found = _check_concrete(workspace, kind, shown, candidate, env, overrides, report)
         if index == 0:
-            uses = found  # every point reads the same data lists
+            first = len(report.problems)
+            uses = _check_concrete(workspace, kind, shown, candidate, env, overrides, report)
             as_written = set(report.problems[first:])
-        else:  # a point's own problem is said at the search target that wrote its value
-            report.problems[first:] = [
-                problem if problem in as_written
-                else at_search_target(space, points[index - 1], problem)
-                for problem in report.problems[first:]]
+            base = list(report.problems)
+            continue
+        # Each point is checked as if it were the only one: the constructor checks skip a
+        # component already reported, so another point's problem there would hide this
+        # point's value (an enum's second bad target behind its first).
+        report.problems = list(base)
+        found = _check_concrete(workspace, kind, shown, candidate, env, overrides, report)
+        point = points[index - 1]
+        # a point's own problem is said at the search target that wrote its value
+        found_at_points.extend(problem if problem in as_written
+                               else at_search_target(space, point, problem)
+                               for problem in report.problems[len(base):])
+        found_at_points.extend(search_point_field_problems(uses, found, space, point))
+    report.problems = base + found_at_points
     return uses
 
 
