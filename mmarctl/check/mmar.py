@@ -40,6 +40,7 @@ from mmarctl.check.metric_task import (inferer_task_notes, loss_task_problems,
 from mmarctl.check.components import ComponentChecker
 from mmarctl.check.crop_size import crop_size_notes
 from mmarctl.check.search_point_fields import search_point_field_problems
+from mmarctl.check.voxel_grids import voxel_grid_problems
 from mmarctl.check.constructors import ConstructorChecker
 from mmarctl.check.output_folders import (eval_folder_unwritable, file_in_the_way,
                                           output_folder_problems)
@@ -61,7 +62,8 @@ from mmarctl.search.concrete import strip_annotations, with_point, written_value
 from mmarctl.search.settings import (AUTOML_CONFIG, check_settings_file,
                                      missing_train_config, named_train_config)
 from mmarctl.search.older_keys import LEARNING_RATE_RANGE, learning_rate_entry, older_key_notes
-from mmarctl.search.space import at_search_target, has_annotations, read_space, set_conflicts
+from mmarctl.search.space import (at_search_point, has_annotations, read_space,
+                                  set_conflicts)
 from mmarctl.shell_words import shell_word
 from mmarctl.variables import PLACEHOLDER, global_values, iter_placeholders, substitute
 from mmarctl.workspace import CLARA4_MESSAGE, ENVIRONMENT, TRAIN_CONFIG, Workspace
@@ -641,7 +643,7 @@ def _check_search_config(workspace: Workspace, kind: str, shown: str, raw: dict,
         point = points[index - 1]
         # a point's own problem is said at the search target that wrote its value
         found_at_points.extend(problem if problem in as_written
-                               else at_search_target(space, point, problem)
+                               else at_search_point(space, point, problem)
                                for problem in report.problems[len(base):])
         found_at_points.extend(search_point_field_problems(uses, found, space, point))
     report.problems = base + found_at_points
@@ -732,6 +734,7 @@ def _check_concrete_values(workspace: Workspace, kind: str, shown: str, raw: dic
     flows = _field_flows(kind, data, built.built, shown)
     for flow in flows.values():
         report.problems.extend(flow.problems)
+    report.problems.extend(voxel_grid_problems(data, built.built, shown))
     rules = _axis_rules(kind, data, built.built, shown)
     trained = network if kind == "train" else report.network
     input_from = ("train.image_pipeline's output_crop_size / output_data_dims"

@@ -218,6 +218,19 @@ def at_search_target(space: SearchSpace, point: dict[str, Any], problem: Problem
     return problem
 
 
+def at_search_point(space: SearchSpace, point: dict[str, Any], problem: Problem) -> Problem:
+    """:func:`at_search_target`, and for a problem no searched value touches directly (a
+    crop that reads two fields one search point resampled apart) the point's values added
+    to its message, so the line says which point of the search it comes from."""
+    moved = at_search_target(space, point, problem)
+    if moved is not problem:
+        return moved
+    values = ", ".join(f"{label}={json.dumps(value)}"
+                       for label, value in space.describe(point).items())
+    return Problem(problem.file, problem.json_path,
+                   f"{problem.message} (at the search point {values})", problem.severity)
+
+
 def _related(json_path: str, place: str) -> bool:
     """Whether a problem at ``json_path`` is about the value at ``place``: the same path, a
     path inside it, or the component (or section) that holds it."""
