@@ -9,8 +9,8 @@ its minimum and maximum remembered in the user cache (:mod:`mmarctl.cache`), one
 file per label file's path holding its size, modification time and range, so a second
 ``check`` of an unchanged data set reads nothing, and a data set regenerated in place
 replaces its entries instead of adding to them. Entries not used for :data:`KEEP_DAYS`
-days, and the oldest beyond :data:`MAX_ENTRIES`, are removed (:func:`prune`, at most once a
-day), so the cache stays within a few tens of MiB.
+days, those of files that are gone, and the oldest beyond :data:`MAX_ENTRIES`, are removed
+(:func:`prune`, at most once a day), so the cache stays within a few tens of MiB.
 
 The values are only held where the training chain passes them to the loss unchanged
 (:func:`keeps_label_values`): a transform that maps labels (ThresholdValues, BraTS's
@@ -193,7 +193,7 @@ def value_range(path: Path, loader: str) -> tuple[float, float] | None:
     if entry is not None:
         marker, version = entry
         try:
-            size, mtime, low, high = marker.read_text().split()
+            size, mtime, low, high = marker.read_text().split(" ", 4)[:4]
             if f"{size}:{mtime}" == version:
                 _touch(marker)
                 return float(low), float(high)
@@ -205,7 +205,9 @@ def value_range(path: Path, loader: str) -> tuple[float, float] | None:
         try:
             marker.parent.mkdir(parents=True, exist_ok=True)
             temporary = marker.with_name(f".{marker.name}.{os.getpid()}")
-            temporary.write_text(f"{version.replace(':', ' ')} {found[0]!r} {found[1]!r}\n")
+            # The file's path last, so that prune() can drop the entry of a file gone
+            temporary.write_text(f"{version.replace(':', ' ')} {found[0]!r} {found[1]!r} "
+                                 f"{path.resolve()}\n")
             os.replace(temporary, marker)
         except OSError:  # an unwritable cache only costs the next check the reading again
             pass
@@ -254,7 +256,8 @@ def prune(now: float | None = None) -> int:
     except OSError:
         return 0
     fresh = sorted(((mtime, name) for mtime, name in entries
-                    if name.startswith(PREFIX) and now - mtime <= KEEP_DAYS * _DAY_S),
+                    if name.startswith(PREFIX) and now - mtime <= KEEP_DAYS * _DAY_S
+                    and not _file_gone(folder / name)),
                    reverse=True)  # newest first
     kept = {name for _, name in fresh[:MAX_ENTRIES]}
     doomed = [name for _, name in entries if name not in kept]
@@ -266,6 +269,17 @@ def prune(now: float | None = None) -> int:
         except OSError:
             pass
     return removed
+
+
+def _file_gone(entry: Path) -> bool:
+    """Whether the label file an entry remembers is gone (a data set deleted or moved: its
+    entries would otherwise wait KEEP_DAYS). Entries that name no file (older mmarctl's)
+    are kept."""
+    try:
+        parts = entry.read_text().rstrip("\n").split(" ", 4)
+    except OSError:
+        return False
+    return len(parts) == 5 and not os.path.exists(parts[4])
 
 
 def _read_range(path: Path, loader: str) -> tuple[float, float] | None:

@@ -131,6 +131,21 @@ def test_the_cache_is_pruned_once_a_day(tmp_path: Path, own_cache: Path,
     assert kept and value_range(kept[0], "LoadNifti") is not None
 
 
+def test_the_entries_of_files_gone_are_pruned(tmp_path: Path, own_cache: Path) -> None:
+    """A data set deleted or moved: its entries go at the next prune, not after KEEP_DAYS."""
+    from mmarctl.check import label_values
+
+    kept, gone = tmp_path / "kept.nii.gz", tmp_path / "gone.nii.gz"
+    for path in (kept, gone):
+        nib.save(nib.Nifti1Image(np.array([[[0, 1]]], np.uint8), np.eye(4)), str(path))
+        value_range(path, "LoadNifti")
+    gone_entry = label_values._marker(gone)[0]
+    gone.unlink()
+    assert label_values.prune() == 1
+    assert not gone_entry.exists() and label_values._marker(kept)[0].exists()
+    assert value_range(kept, "LoadNifti") == (0.0, 1.0)
+
+
 def test_png_masks_are_read_as_the_loader_reads_them(tmp_path: Path) -> None:
     mask = np.zeros((8, 8), np.uint8)
     mask[2:5, 2:5] = 255
