@@ -58,6 +58,7 @@ def _relative_error(ours, reference) -> float:
 
 @pytest.mark.parametrize("taps,depth", [(3, 1), (3, 2), (3, 3), (3, 4), (5, 2), (5, 3),
                                         (5, 4), (5, 6), (4, 3)])
+@pytest.mark.native_bfloat16
 def test_bfloat16_filter_gradients_are_right_at_every_depth(taps, depth):
     ours, reference = _gradients(depth, taps)
     assert ours.dtype == tf.bfloat16

@@ -31,10 +31,11 @@ def test_runtime_graph_equals_the_functional_graph(dims, psp, size, joins):
     assert taken == joins
     np.testing.assert_allclose(runtime[0], plain[0], rtol=1e-3, atol=1e-4)
     # Gradients through 60 batch norms over a few voxels (2^3 x 2 at the bottom) magnify
-    # float32 summation order by orders of magnitude; a wrong join is off by order 1.
+    # float32 summation order by orders of magnitude (1.2 % of the norm with an AVX2-only
+    # CPU's kernels, under 1 % with AVX-512's); a wrong join is off by order 1.
     for got, expected in zip(runtime[1:], plain[1:]):
         error = np.linalg.norm(np.asarray(got) - np.asarray(expected))
-        assert error <= 1e-2 * np.linalg.norm(np.asarray(expected))
+        assert error <= 5e-2 * np.linalg.norm(np.asarray(expected))
 
 
 def test_fused_inference_takes_joins_and_plain_predict_does_not():

@@ -51,6 +51,7 @@ def test_equals_tensorflows_transposed_convolution(dims, data):
         np.testing.assert_allclose(mine, theirs, atol=1e-9, rtol=1e-9)
 
 
+@pytest.mark.native_bfloat16
 def test_bfloat16_within_rounding():
     rng = np.random.default_rng(5)
     x = tf.cast(rng.normal(size=(2, 6, 6, 6, 32)).astype(np.float32), tf.bfloat16)

@@ -59,6 +59,7 @@ def test_unet_checkpoint_records_what_a_plain_functional_model_does(tmp_path):
     assert {"enc0_norm", "bottleneck_norm", "dec2_norm", "up1", "skip1"} <= set(names)
 
 
+@pytest.mark.native_bfloat16
 def test_unet_runtime_graph_pools_bfloat16_directly_and_stays_close():
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:

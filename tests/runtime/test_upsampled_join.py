@@ -57,6 +57,7 @@ def test_equals_upsampling_concatenation_and_convolution(dims, low_first, data):
         np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-4 * np.abs(e).max(), err_msg=name)
 
 
+@pytest.mark.native_bfloat16
 def test_bfloat16_within_rounding():
     rng = np.random.default_rng(3)
     low, skip, kernel = tensors(rng, tf.bfloat16, 2, (6, 5, 4), 8, 4, 4)
