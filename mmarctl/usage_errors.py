@@ -24,8 +24,10 @@ def usage_message(error: UsageError) -> str:
         value = _bad_value(error)
         return f"{name}{'' if value.startswith(':') else ' '}{value}"
     if isinstance(error, NoSuchOption):
-        close = f" (did you mean {' or '.join(sorted(error.possibilities))}?)" \
-            if error.possibilities else ""
+        # An option another verb takes says more than a close spelling (--hosts ~ --set)
+        close = _elsewhere(error) or (
+            f" (did you mean {' or '.join(sorted(error.possibilities))}?)"
+            if error.possibilities else "")
         return f"no such option: {error.option_name}{close}"
     message = error.message.strip()
     if isinstance(error, BadOptionUsage):
@@ -43,6 +45,23 @@ def usage_message(error: UsageError) -> str:
         either = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
         message = f"{close.group(1)} (did you mean {either}?)"
     return (message[:1].lower() + message[1:]).rstrip(".")
+
+
+def _elsewhere(error: NoSuchOption) -> str:
+    """`` (finetune and train take --gpus; validate does not)`` when other verbs take the
+    option this one does not (validate runs in one process); else empty."""
+    context = error.ctx
+    parent = getattr(context, "parent", None)
+    group = getattr(parent, "command", None)
+    here = getattr(getattr(context, "command", None), "name", None)
+    verbs = getattr(group, "commands", None) or {}
+    takers = sorted(name for name, verb in verbs.items() if name != here and any(
+        error.option_name in getattr(param, "opts", ()) for param in getattr(verb, "params", ())))
+    if not takers or not here:
+        return ""
+    named = takers[0] if len(takers) == 1 else f"{', '.join(takers[:-1])} and {takers[-1]}"
+    return f" ({named} take{'s' if len(takers) == 1 else ''} {error.option_name}; {here} " \
+           "does not)"
 
 
 def _set_items_hint(error: UsageError, words: list[str]) -> str:
