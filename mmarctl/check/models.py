@@ -410,24 +410,25 @@ def loader_problems(workspace: Workspace, overrides: Mapping[str, Any], config: 
 
 def _missing_tf1_nodes(workspace: Workspace, meta: Path,
                        args: Mapping[str, Any]) -> list[Problem]:
-    """A TF1 graph without the ``NV_MODEL_INPUT`` / ``NV_MODEL_OUTPUT`` node CheckpointLoader
-    runs (the loader's ``input_node_names`` / ``output_node_names`` not set): validate's
-    refusal, in its words. Names the loader args give are looked up by the verbs."""
+    """A TF1 graph without the input or output node CheckpointLoader runs (the loader's
+    ``input_node_names`` / ``output_node_names``, else ``NV_MODEL_INPUT`` /
+    ``NV_MODEL_OUTPUT``): validate's refusal, by the runtime's own test of the nodes."""
+    from mmarctl.errors import ConfigError
     from mmarctl.model_files import graph_info as gi
+    from mmarctl.runtime.model_loaders.checkpoint import node_name
+    from mmarctl.runtime.model_sources.tf1_checkpoint import check_nodes
 
     try:
         summary = gi.read_summary(meta)
-    except (gi.GraphFileError, OSError):
-        return []  # model_findings reports it
-    shown = workspace.display(meta)
-    if not args.get("input_node_names") and gi.DEFAULT_INPUT not in summary.names:
-        found = ", ".join(p.name for p in summary.placeholders) or "none"
-        return [Problem(shown, "", f"the graph has no input node {gi.DEFAULT_INPUT!r} (its "
-                                   f"placeholders: {found}; name one with input_node_names)")]
-    if not args.get("output_node_names") and gi.DEFAULT_OUTPUT not in summary.names:
-        return [Problem(shown, "", f"the graph has no output node {gi.DEFAULT_OUTPUT!r} (name "
-                                   "the output with output_node_names (Clara's "
-                                   "--output_node_names))")]
+        wanted = [node_name(args.get(arg), "CheckpointLoader", arg) or default for arg, default
+                  in (("input_node_names", gi.DEFAULT_INPUT),
+                      ("output_node_names", gi.DEFAULT_OUTPUT))]
+    except (gi.GraphFileError, OSError, ConfigError):
+        return []  # model_findings and the config checks report it
+    try:
+        check_nodes(summary.names, summary, *wanted, meta)
+    except RuntimeFailure as error:
+        return [Problem(workspace.display(meta), "", f"{error.message} ({error.hint})")]
     return []
 
 
