@@ -81,17 +81,26 @@ def loaded_model_problems(workspace: Workspace, overrides: Mapping[str, Any],
     (:func:`.preflight.evaluation_problems`) refuses them: ``check --config X`` asks
     whether ``validate --config X`` will run. A model not there yet is not one of them
     (checking a validation config before training is common; the note says so)."""
+    problems = []
+    for _config, read in _files_loaders_read(workspace, overrides, configs):
+        problems.extend(model_findings(workspace, {}, only=read, network=network)[1])
+    return problems
+
+
+def _files_loaders_read(workspace: Workspace, overrides: Mapping[str, Any],
+                        configs: Iterable[Path]) -> Iterable[tuple[Path, list[Path]]]:
+    """Each validation config with the model files its ``model_loader`` reads, as the verbs'
+    pre-flight finds them (:func:`.preflight._loader_files`); a config that cannot be
+    resolved is left out (the config checks report it)."""
     from mmarctl.check.preflight import _loader_files
     from mmarctl.errors import MmarError
 
-    problems = []
     for config in configs:
         try:
             read = _loader_files(workspace, overrides, str(config), None)
-        except MmarError:  # the config checks report it
+        except MmarError:
             continue
-        problems.extend(model_findings(workspace, {}, only=read, network=network)[1])
-    return problems
+        yield config, read
 
 
 def loader_notes(workspace: Workspace, overrides: Mapping[str, Any],
@@ -102,16 +111,10 @@ def loader_notes(workspace: Workspace, overrides: Mapping[str, Any],
     ``export`` writes, so validate and infer with it would refuse. The files are those the
     verbs' pre-flight reads (:func:`.preflight._loader_files`); before any training the
     "no model yet" note says it for every config."""
-    from mmarctl.check.preflight import _loader_files
-    from mmarctl.errors import MmarError
     from mmarctl.runtime.checkpoint import checkpoint_prefix
 
     notes = []
-    for config in configs:
-        try:
-            read = _loader_files(workspace, overrides, str(config), None)
-        except MmarError:  # the config checks report it
-            continue
+    for config, read in _files_loaders_read(workspace, overrides, configs):
         if not read or any(p.exists() or checkpoint_prefix(p) is not None for p in read):
             continue
         shown = workspace.display(config)
