@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from mmarctl.check.field_flow import steps_of
+from mmarctl.check.field_flow import reads_of, steps_of
 from mmarctl.problems import Problem
 
 #: Resampling transforms -> the argument that decides the grid they give.
@@ -44,7 +44,7 @@ def _first_mismatch(steps: list[tuple[str, Any]], file: str) -> Problem | None:
     for where, step in steps:
         if step is None:
             return None  # not built (a problem of its own, or BYOC): the grids are unknown
-        fields = _fields(step)
+        fields = list(dict.fromkeys(field for _, field in reads_of(step)))
         name = getattr(step, "clara_name", type(step).__name__)
         arg = RESAMPLING.get(name)
         if arg is not None:
@@ -63,15 +63,6 @@ def _first_mismatch(steps: list[tuple[str, Any]], file: str) -> Problem | None:
                                         f"{_how(history, fields)} (resample them alike, "
                                         "in one step or with the same arguments)")
     return None
-
-
-def _fields(step: Any) -> list[str]:
-    """The fields a step reads: its ``fields``, and its image and label fields (a
-    positive/negative crop reads its label beside ``fields``)."""
-    fields = getattr(step, "fields", None)
-    listed = list(fields) if isinstance(fields, (list, tuple)) else [fields]
-    listed += [getattr(step, "image_field", None), getattr(step, "label_field", None)]
-    return list(dict.fromkeys(f for f in listed if isinstance(f, str)))
 
 
 def _reads_jointly(step: Any) -> bool:
