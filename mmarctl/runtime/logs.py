@@ -85,6 +85,7 @@ def configure(log_config: Path | None) -> None:
         logging.getLogger(library).setLevel(logging.ERROR)
     _drop_earlier_runs_handlers()
     if log_config is not None and Path(log_config).is_file():
+        _absl_follows_stderr()  # fileConfig closes every handler in the process first
         try:
             logging.config.fileConfig(str(log_config), disable_existing_loggers=False)
         except (configparser.Error, KeyError, ValueError, ImportError, AttributeError) as error:
@@ -151,6 +152,43 @@ def _follow_standard_streams() -> None:
                 follower.addFilter(kept)
             logger.removeHandler(handler)
             logger.addHandler(follower)
+
+
+class _CurrentStderr:
+    """A stream that is whatever ``sys.stderr`` is when written to, and that closing leaves
+    open: it belongs to whoever set ``sys.stderr``."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+    def close(self) -> None:
+        pass
+
+
+def _absl_follows_stderr() -> None:
+    """Point absl's handler (TensorFlow's Python logging) at :class:`_CurrentStderr`.
+
+    ``logging.config.fileConfig`` shuts down every handler in the process before it installs
+    the log.config's, and absl's handler then closes its stream unless it is the standard
+    stream of that moment. absl binds ``sys.stderr`` of the moment TensorFlow was imported:
+    in a process that imported TensorFlow with stderr redirected (a notebook cell, a test
+    runner's capture) and runs a verb later, that closed the host's stream."""
+    absl_logging = sys.modules.get("absl.logging")
+    if absl_logging is None:
+        return
+    handler = absl_logging.get_absl_handler().python_handler
+    if isinstance(handler.stream, _CurrentStderr) or handler.stream is sys.__stderr__:
+        return
+    name = getattr(handler.stream, "name", None)
+    if isinstance(name, str) and not name.startswith("<"):  # a file absl logs to: keep it
+        return
+    handler.stream = _CurrentStderr()
 
 
 def _drop_earlier_runs_handlers() -> None:

@@ -172,3 +172,23 @@ def test_a_log_configs_console_follows_the_stream_of_the_moment(tmp_path, capsys
     captured = capsys.readouterr()
     assert "Logging error" not in captured.err
     assert "mmarctl.test - INFO - after it" in captured.out  # the config's format, today's stdout
+
+
+def test_a_log_config_leaves_the_stream_absl_bound_at_import_open(tmp_path, monkeypatch):
+    """TensorFlow's absl handler binds sys.stderr of the moment TensorFlow is imported, and
+    fileConfig's shutdown of every handler made absl close it when it was no longer the
+    standard stream: a notebook's redirect, or pytest's own capture file ("lost
+    sys.stderr" for the rest of the test run)."""
+    import io
+
+    absl_logging = pytest.importorskip("absl.logging")
+    host_stream = io.StringIO()  # what sys.stderr was when TensorFlow was imported
+    monkeypatch.setattr(absl_logging.get_absl_handler().python_handler, "stream", host_stream)
+    now = io.StringIO()
+    monkeypatch.setattr("sys.stderr", now)
+    path = tmp_path / "log.config"
+    path.write_text(CLARA_LOG_CONFIG)
+    logs.configure(path)
+    assert not host_stream.closed
+    absl_logging.get_absl_handler().python_handler.stream.write("to today's stderr\n")
+    assert "to today's stderr" in now.getvalue()
