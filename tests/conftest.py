@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 from pathlib import Path
 
@@ -11,6 +12,14 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
 CLARA_COMPAT = SHARED / "compat" / "clara"
+
+# Output the tests read is shaped as mmarctl shapes piped output, whoever runs them. mmarctl
+# honours COLUMNS (rich also LINES) as the user's wish, and rich reads it when a console is
+# made, at import: a shell that exports it, or the pytest-xdist workers (started with
+# COLUMNS=80), would fold the tables and help text the tests read. Tests that want a width
+# pass it themselves.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
 
 
 def write_json(path: Path, data: object) -> Path:
