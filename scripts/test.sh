@@ -62,9 +62,9 @@ if ! command -v chromium >/dev/null && ! [ -x /usr/bin/chromium ]; then
     fi
 fi
 # The suite runs in parallel (pytest-xdist), one worker per CPU up to 4: most tests spend
-# their time in one thread (TensorFlow's import, a CLI subprocess, a tiny training step), so
-# two workers on a 2-core machine nearly halve CI's wall time; more than 4 mostly add
-# memory (each worker loads TensorFlow). Work stealing keeps both busy to the end, where the
-# minute-long tests are. MMARCTL_TEST_WORKERS=0 runs it in one process; a -n argument wins.
+# their time in one thread (TensorFlow's import, a CLI subprocess, a tiny training step);
+# two workers took the tests from 47 to 33 min on a 2-vCPU Zen 1 EPYC (the Horovod and
+# automl tests already use both cores). More than 4 mostly add memory (each worker loads
+# TensorFlow). MMARCTL_TEST_WORKERS=0 runs it in one process; a -n argument wins.
 workers=${MMARCTL_TEST_WORKERS:-$(( $(nproc) < 4 ? $(nproc) : 4 ))}
 exec .venv/bin/python -m pytest -n "$workers" --dist worksteal "$@"
