@@ -52,7 +52,7 @@ def train(models_dir, epochs=4, every=2, writer=None, phase="train"):
 
 def test_redrawn_after_each_validation_and_at_the_end(tmp_path):
     writer, probe = train(tmp_path, epochs=4, every=2)
-    assert writer.draws == 3  # epochs 2 and 4, then the end
+    assert writer.draws == 2  # epochs 2 and 4; the end has nothing new to draw
     assert probe.seen[0] is None  # epoch 1 did not validate: nothing drawn yet
     assert probe.seen[1] is not None and probe.seen[1] == probe.seen[2]  # epoch 3: no redraw
     assert probe.seen[3] >= probe.seen[2]
@@ -67,16 +67,41 @@ def test_finetune_appends_to_the_same_picture(tmp_path):
     writer, _ = train(tmp_path, epochs=2, every=1, phase="finetune")
     shown = read_curves(tmp_path)
     assert shown.epochs == [1, 2, 3, 4] and shown.phase_starts == [(3, "finetune")]
-    assert writer.draws == 3
+    assert writer.draws == 2
 
 
 def test_time_share_limits_redraws_but_the_end_always_draws(tmp_path):
     writer, probe = train(tmp_path, epochs=5, every=1,
                           writer=LearningCurvesWriter(tmp_path, max_share=1e-6))
-    # the first validation draws; a draw costs far more than 1e-6 of these instant epochs
+    # the first validation draws; a draw costs far more than 1e-6 of these instant epochs;
+    # the end draws the four epochs the picture lacks
     assert writer.draws == 2
     assert len(set(probe.seen)) == 1
     assert read_curves(tmp_path).epochs == [1, 2, 3, 4, 5]
+
+
+class StopsAfter(Callback):
+    """Ctrl-C at the start of epoch ``epoch`` (0-based)."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_begin(self, state):
+        if state.epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupt_draws_only_when_the_picture_lacks_an_epoch(tmp_path):
+    for every, draws in ((1, 2), (2, 2)):  # (2, ...): epoch 3 ran without a validation
+        models = tmp_path / f"every{every}"
+        writer = LearningCurvesWriter(models, max_share=None)
+        state = TrainState(epochs=5, key_metric="mean_dice")
+        with pytest.raises(KeyboardInterrupt):
+            contract.run(Engine(), state, [HistoryWriter(models, "train"), writer,
+                                           StopsAfter(3 if every == 2 else 2)],
+                         validate_every=every)
+        assert writer.draws == draws, every
+        assert read_curves(models).epochs == list(range(1, 4 if every == 2 else 3))
 
 
 def test_unwritable_models_warns_once_and_training_finishes(tmp_path, caplog):
