@@ -344,6 +344,53 @@ def _after_interrupted_save(item: ModelFile) -> None:
         item.network = None
 
 
+#: How often the checkpoint's table and checksums are read again when a save replaces the
+#: pair while they are read; then what was read last is kept.
+_READ_ATTEMPTS = 5
+
+
+def _pair_identity(index: Path, prefix: Path) -> tuple:
+    """What changes when a save replaces the pair: inode, size and mtime of the ``.index``
+    and of each ``.data`` shard (None for a file that is missing)."""
+    identity = []
+    for path in (index, *sorted(prefix.parent.glob(f"{prefix.name}.data-*-of-*"))):
+        try:
+            info = path.stat()
+        except OSError:
+            identity.append((path.name, None))
+            continue
+        identity.append((path.name, (info.st_ino, info.st_size, info.st_mtime_ns)))
+    return tuple(identity)
+
+
+def _read_settled(index: Path, prefix: Path) -> tuple[list[tf_table.TensorEntry], str | None]:
+    """The checkpoint's entries and its damage (None: whole), from a read that no save
+    disturbed.
+
+    ``validate`` or ``check`` beside a running ``train``: a save renames the new ``.data``
+    and ``.index`` over the old ones one after the other, so an index read before a swap
+    and data read after it disagree, which is no damage of the checkpoint. The pair's
+    identity is compared around the reading, which is redone when it changed; damage is
+    only claimed for files that did not move while they were read.
+    """
+    import time
+
+    entries: list[tf_table.TensorEntry] = []
+    for attempt in range(_READ_ATTEMPTS):
+        before = _pair_identity(index, prefix)
+        entries = tf_table.checkpoint_entries(index)
+        damage = truncated_data(prefix, entries) or checksum_damage(prefix, entries)
+        if _pair_identity(index, prefix) == before:
+            return entries, damage  # (a save killed between its renames: see below)
+        time.sleep(0.05 * (attempt + 1))  # a swap is two renames: let it finish
+    # Still moving after every attempt (a save every few milliseconds): what the last read
+    # found may be a mix of two saves, so it is not called damage; the verbs' own reads
+    # (mmarctl.runtime.checkpoint) settle the same way or say the pair kept changing. A pair
+    # left mixed by a save killed mid-swap does not move: _after_interrupted_save sees its
+    # marker and points the verbs at the backup.
+    return entries, None
+
+
 def _checkpoint_files(index: Path, data_format: str | None, channels: int | None) -> ModelFile:
     prefix = Path(str(index)[: -len(".index")])
     kind = checkpoint_kind(index)
@@ -355,8 +402,7 @@ def _checkpoint_files(index: Path, data_format: str | None, channels: int | None
         item.problem = ("damaged: the .index is not a TensorFlow checkpoint table "
                         f"({DAMAGED_HINT})")
         return item
-    entries = tf_table.checkpoint_entries(index)
-    damage = truncated_data(prefix, entries) or checksum_damage(prefix, entries)
+    entries, damage = _read_settled(index, prefix)
     if damage:
         item.details.append(damage)
         item.damaged = damage.split(":")[0]  # truncated, incomplete

@@ -52,3 +52,30 @@ def test_check_verifies_the_checksums_the_index_stores(tmp_path):
     assert item.problem.startswith("damaged: checksum does not match for ") and \
         item.problem.endswith(" bytes in model.ckpt.data-00000-of-00001) (copy it again, or "
                               "train again)"), item.problem
+
+
+def test_a_save_replacing_the_pair_while_check_reads_it_is_no_damage(tmp_path, monkeypatch):
+    """`validate` or `check` beside a running `train`: the index read before a save's swap
+    and the data read after it disagree. That is read again, never called damage."""
+    import os
+
+    from mmarctl.model_files import inventory, scan_model
+
+    prefix, newer = tmp_path / "model.ckpt", tmp_path / "newer" / "model.ckpt"
+    ckpt.save_checkpoint(prefix, tiny_model())
+    ckpt.save_checkpoint(newer, tiny_model())  # same shapes, other weights
+    data_checks = []
+    check_data = inventory.truncated_data
+
+    def a_save_swaps_in_after_the_index_was_read(checked, entries):
+        if not data_checks:  # the first time: a save renames its pair in right now
+            for new, old in zip(ckpt.checkpoint_files(newer), ckpt.checkpoint_files(prefix)):
+                os.replace(new, old)
+            assert inventory.checksum_damage(prefix, entries)  # the mixed read is real
+        data_checks.append(checked)
+        return check_data(checked, entries)
+
+    monkeypatch.setattr(inventory, "truncated_data", a_save_swaps_in_after_the_index_was_read)
+    item = scan_model(prefix)
+    assert len(data_checks) == 2  # read again once the pair stopped moving
+    assert item.damaged is None and item.problem is None, item.problem
