@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.distributed.tiny_spleen import shrink_config
 from tests.search.test_space import SEARCHED  # noqa: F401  (the unit tests' search, for reference)
 
 pytest.importorskip("optuna")
@@ -50,11 +51,16 @@ def annotate_spleen(config: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def spleen_source(tmp_path_factory) -> Path:
+    """The annotated spleen scaffold on 4 synthetic cases, its crops and window shrunk to
+    16^3 (the search, transforms, network and pipelines stay the scaffold's): a trial is
+    then mostly its process's start-up, which is what these tests are about."""
     root = tmp_path_factory.mktemp("automl") / "spleen"
     mmarctl("clone", "spleen", root)
     mmarctl("data", "synth", root / "data", "--cases", 4, "--size", 32, "--seed", 0)
     path = root / "config" / "config_train.json"
-    path.write_text(json.dumps(annotate_spleen(json.loads(path.read_text())), indent=2))
+    config = shrink_config(json.loads(path.read_text()), crop=16, patches=2, batch=2,
+                           epochs=1, deterministic=False)
+    path.write_text(json.dumps(annotate_spleen(config), indent=2))
     return root
 
 
