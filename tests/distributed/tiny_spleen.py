@@ -1,7 +1,9 @@
 """The spleen scaffold shrunk to seconds per epoch: a clone, synthetic data and small crops.
 
-Used by tests/test_multiprocess_train.py and benchmarks/scaling.py. Only sizes change (crop,
-window, cache, epochs); the transforms, network, loss and pipelines stay the scaffold's.
+Used by the distributed, lock and launcher tests and benchmarks/scaling.py; shrink_spleen by
+the tests about something other than training (AutoML studies, Clara's scripts, bad data,
+precision). Only sizes change (crop, window, cache, epochs); the transforms, network, loss
+and pipelines stay the scaffold's.
 """
 
 from __future__ import annotations
@@ -32,6 +34,17 @@ def shrink_config(config: dict[str, Any], *, crop: int, patches: int, batch: int
         pipeline.update(num_cache_objects=8, replace_percent=0.0)
     config["validate"]["inferer"]["args"]["roi_size"] = [crop] * 3
     return config
+
+
+def shrink_spleen(root: Path, crop: int = 16) -> Path:
+    """Shrink the crops, window and batches of the spleen clone at ``root`` in place (its
+    epochs and every transform kept): for tests about anything but the training itself."""
+    file = root / "config" / "config_train.json"
+    config = json.loads(file.read_text())
+    config = shrink_config(config, crop=crop, patches=2, batch=2, epochs=config["epochs"],
+                           deterministic=False)
+    file.write_text(json.dumps(config, indent=2))
+    return root
 
 
 def make_spleen(root: Path, *, cases: int = 5, size: int = 24, crop: int = 16,

@@ -17,6 +17,7 @@ import nibabel as nib
 import pytest
 
 from mmarctl.nvmidl_shim.installer import install
+from tests.distributed.tiny_spleen import shrink_spleen
 from tests.nvmidl_shim.clara_commands import write_clara_commands
 
 pytestmark = [pytest.mark.slow,
@@ -46,6 +47,7 @@ def clara_mmar(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("clara") / "spleen"
     mmarctl("clone", "spleen", root)
     mmarctl("data", "synth", root / "data", "--cases", 4, "--size", 24, "--seed", 0)
+    shrink_spleen(root)  # the scripts are under test, not the training: 16^3 crops
     write_clara_commands(root)
     return root
 
