@@ -203,18 +203,47 @@ def test_one_writer_while_a_two_worker_job_trains(tmp_path):
         with pytest.raises(WorkspaceBusy):               # its launcher holds the lock still
             FolderLock(root / "models").acquire()
     finally:
-        for pid in tagged_pids(tag):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         if job.poll() is None:
             job.kill()
-    deadline = time.monotonic() + 20
-    while tagged_pids(tag) and time.monotonic() < deadline:
-        time.sleep(0.2)
+        # Everything of the job's (tagged, or holding the lock file open) is killed until
+        # nothing is left: a process its launcher was starting as the first kills went out
+        # would otherwise live on with the lock (the busy machine of a parallel test run).
+        lock_file = FolderLock(root / "models").path
+        deadline = time.monotonic() + 60
+        while (left := set(tagged_pids(tag)) | _holders(lock_file)) \
+                and time.monotonic() < deadline:
+            for pid in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.2)
+    assert not left, [_command(pid) for pid in left]
     with FolderLock(root / "models") as lock:            # gone with the job, nothing stale
         assert lock.held
+
+
+def _holders(path: Path) -> set[int]:
+    """Pids of the processes (not this one) that have ``path`` open."""
+    holders = set()
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        pid = int(fd_dir.parent.name)
+        if pid == os.getpid():
+            continue
+        try:
+            if any(os.readlink(fd) == str(path) for fd in fd_dir.iterdir()):
+                holders.add(pid)
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return holders
+
+
+def _command(pid: int) -> str:
+    try:
+        return f"{pid}: " + Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ") \
+            .decode(errors="replace")
+    except OSError:
+        return f"{pid}: (gone)"
 
 
 def test_a_lock_file_removed_meanwhile_is_not_trusted(tmp_path, monkeypatch):
