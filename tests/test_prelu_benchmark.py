@@ -18,16 +18,11 @@ def bench():
 @pytest.mark.slow
 def test_prints_the_three_steps_and_the_activation_alone(bench, capsys):
     from mmarctl.runtime.kernels import build
-    from mmarctl.runtime.precision import bf16_cpu_flags
 
     if build.compiler() is None:
         pytest.skip("no C++ compiler")
-    # bfloat16 (the default) where the CPU computes it; emulated (AVX2 only) it is the
-    # slowest part of the suite's run of the script, and the table is the same
-    precision = "bfloat16" if bf16_cpu_flags() else "float32"
     try:
-        assert bench.main(["--patch", "16", "--rounds", "2", "--steps", "1",
-                           "--precision", precision]) == 0
+        assert bench.main(["--patch", "16", "--rounds", "2", "--steps", "1"]) == 0
     finally:
         import keras
         keras.mixed_precision.set_global_policy("float32")
