@@ -19,6 +19,7 @@ Nothing here imports TensorFlow: ``mmarctl check`` lists these as notes.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -373,8 +374,6 @@ def _read_settled(index: Path, prefix: Path) -> tuple[list[tf_table.TensorEntry]
     identity is compared around the reading, which is redone when it changed; damage is
     only claimed for files that did not move while they were read.
     """
-    import time
-
     entries: list[tf_table.TensorEntry] = []
     for attempt in range(_READ_ATTEMPTS):
         before = _pair_identity(index, prefix)

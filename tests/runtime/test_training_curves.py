@@ -80,7 +80,7 @@ def test_time_share_limits_redraws_but_the_end_always_draws(tmp_path):
     assert read_curves(tmp_path).epochs == [1, 2, 3, 4, 5]
 
 
-class StopsAfter(Callback):
+class InterruptAt(Callback):
     """Ctrl-C at the start of epoch ``epoch`` (0-based)."""
 
     def __init__(self, epoch):
@@ -98,7 +98,7 @@ def test_an_interrupt_draws_only_when_the_picture_lacks_an_epoch(tmp_path):
         state = TrainState(epochs=5, key_metric="mean_dice")
         with pytest.raises(KeyboardInterrupt):
             contract.run(Engine(), state, [HistoryWriter(models, "train"), writer,
-                                           StopsAfter(3 if every == 2 else 2)],
+                                           InterruptAt(3 if every == 2 else 2)],
                          validate_every=every)
         assert writer.draws == draws, every
         assert read_curves(models).epochs == list(range(1, 4 if every == 2 else 3))

@@ -92,5 +92,5 @@ class LearningCurvesWriter(Callback):
 
     def _draw_what_is_missing(self, state: TrainState) -> None:
         """Draw unless the picture already shows every finished epoch."""
-        if self._drawn_through is None or self._drawn_through != state.last_finished_epoch:
+        if self._drawn_through != state.last_finished_epoch:
             self.draw(state)
