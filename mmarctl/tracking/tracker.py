@@ -13,7 +13,9 @@ MLflow's "View run / View experiment" lines are switched off
 
 HTTP calls are short: unless the environment says otherwise, ``MLFLOW_HTTP_REQUEST_TIMEOUT``
 is 5 s and ``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` 2 (MLflow's own defaults, 120 s and 7 retries
-with backoff, would hold a dead server's run for minutes).
+with backoff, would hold a dead server's run for minutes). An http(s) server is first asked
+for a bare TCP connection on that schedule (:mod:`.reach`): MLflow is imported only once
+something listens, so a server that is down costs the training no CPU.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from mmarctl.tracking.params import MAX_TAG_VALUE, finite_metrics, safe_key, safe_value
+from mmarctl.tracking.reach import wait_for_server
 from mmarctl.tracking.settings import TrackingSettings
 
 log = logging.getLogger("mmarctl.tracking")
@@ -168,6 +171,7 @@ class Tracker:
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_SIZE)
         self._failed = threading.Event()
         self._run_ready = threading.Event()
+        self._closing = threading.Event()  # ends the wait for a server that is not up
         self._thread: threading.Thread | None = None
         self._closed = False
 
@@ -235,6 +239,7 @@ class Tracker:
                 self._queue = queue.Queue()  # give the thread a way out
                 self._queue.put(("end", status))
         self._closed = True
+        self._closing.set()
         self._thread.join(timeout)
         if self._thread.is_alive() and not self._failed.is_set():
             self._failed.set()
@@ -254,6 +259,7 @@ class Tracker:
         log.debug("tracking failure", exc_info=error)
 
     def _connect(self) -> Any:
+        wait_for_server(self.settings.uri or "", stop=self._closing)
         from mlflow.tracking import MlflowClient
 
         for name in ("mlflow", "alembic"):  # their INFO lines (table creation) are noise here

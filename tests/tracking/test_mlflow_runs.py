@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -200,26 +199,16 @@ def test_a_uri_that_does_not_parse(tmp_path):
     assert not (root / "models" / "tracking.json").exists()
 
 
-def test_a_dead_server_warns_once_and_costs_no_time(tmp_path):
+def test_a_dead_server_warns_once_and_the_run_goes_on(tmp_path):
+    # that it costs no CPU (mlflow is never imported) is tests/tracking/test_reach.py's
     root = make_mmar(tmp_path / "dead", config=train_config(epochs=2))
-    started = time.monotonic()
-    baseline = mmarctl("train", root, "--tracking", "none")
-    baseline_s = time.monotonic() - started
-    assert baseline.returncode == 0, baseline.stdout + baseline.stderr
-    shutil.rmtree(root / "models")
-
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    started = time.monotonic()
     result = mmarctl("train", root, "--tracking-uri", dead)
-    tracked_s = time.monotonic() - started
     assert result.returncode == 0, result.stdout + result.stderr
     assert "trained 2 epochs" in result.stdout
-    lines = warnings_of(result)
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"warning: MLflow tracking to {dead} failed (")
-    assert lines[0].endswith("going on untracked")
-    print(f"untracked {baseline_s:.1f} s, dead server {tracked_s:.1f} s")
-    assert tracked_s < baseline_s + 5.0
+    assert warnings_of(result) == [
+        f"warning: MLflow tracking to {dead} failed (connection refused); going on untracked"]
+    assert not (root / "models" / "tracking.json").exists()
 
 
 def test_a_server_that_goes_away_mid_run(tmp_path):
