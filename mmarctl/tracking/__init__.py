@@ -8,6 +8,8 @@ as before and the training loop never waits on the network::
                   config keys); the embedded store inside the MMAR; URI checks
     params.py     config -> flat MLflow params within MLflow's key/value limits; config hash
     tracker.py    one run: a bounded queue, a daemon thread, warn once and switch off
+    reach.py      a bare TCP probe of an http(s) server, so a dead one never costs the
+                  import of mlflow
     runs.py       models/tracking.json (the training run's id) and the validate run
 
 See docs/tracking.md.
