@@ -11,6 +11,7 @@ Then the activation alone, forward and backward, at the UNet's first-level shape
 
     python benchmarks/prelu_kernel.py                       # bfloat16 (Keras mixed_bfloat16)
     python benchmarks/prelu_kernel.py --precision float32
+    python benchmarks/prelu_kernel.py --levels 2 --patch 16   # a quick look (the tests' run)
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 FORMS = ("keras", "kernel", "relu")
 
 
-def build_steps(policy: str, patch: int):
-    """{form: compiled training step} and the batch they train on."""
+def build_steps(policy: str, patch: int, levels: int = 5):
+    """{form: compiled training step} and the batch they train on; ``levels`` < 5 keeps the
+    tutorial UNet's first ``levels`` levels (16, 32, ... channels), a graph quicker to trace."""
     import keras
     import tensorflow as tf
 
@@ -47,8 +49,8 @@ def build_steps(policy: str, patch: int):
         # ResidualUnet imports the layer class from its module when it builds
         prelu_layer.PReLU = keras.layers.PReLU if form == "keras" else fused
         keras.utils.set_random_seed(0)
-        model = ResidualUnet(num_classes=2, channels=[16, 32, 64, 128, 256],
-                             strides=[2, 2, 2, 2], num_res_units=2, norm="batch",
+        model = ResidualUnet(num_classes=2, channels=[16 * 2 ** i for i in range(levels)],
+                             strides=[2] * (levels - 1), num_res_units=2, norm="batch",
                              act="relu" if form == "relu" else "prelu").build(3, 1)
         steps[form] = _step(model, Dice(skip_background=True), keras.optimizers.Adam(1e-4))
     prelu_layer.PReLU = fused
@@ -132,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=16,
                         help="alternating rounds (default 16)")
     parser.add_argument("--steps", type=int, default=4, help="steps per round (default 4)")
+    parser.add_argument("--levels", type=int, choices=range(2, 6), default=5,
+                        help="UNet levels, 16 channels doubling (default 5: the tutorial's)")
     args = parser.parse_args(argv)
 
     from mmarctl.runtime.kernels import prelu
@@ -141,10 +145,12 @@ def main(argv: list[str] | None = None) -> int:
         print("the PReLU kernel cannot be built here (see the warning above); nothing to compare")
         return 1
     policy = "mixed_bfloat16" if args.precision == "bfloat16" else "float32"
-    steps, images, labels = build_steps(policy, args.patch)
+    steps, images, labels = build_steps(policy, args.patch, args.levels)
     times = time_steps(steps, images, labels, args.rounds, args.steps)
     flags = ", ".join(sorted(cpu_flags() & {"avx512f", "avx512_bf16", "amx_bf16"})) or "none"
-    print(f"MONAI tutorial UNet training step, {args.precision}, batch 2 x {args.patch}^3; "
+    unet = "MONAI tutorial UNet" if args.levels == 5 else \
+        f"MONAI tutorial UNet cut to {args.levels} levels"
+    print(f"{unet} training step, {args.precision}, batch 2 x {args.patch}^3; "
           f"{args.rounds} alternating rounds of {args.steps} steps; CPU flags: {flags}")
     print("| activation | best ms | median ms | vs Keras' PReLU (median) |")
     print("|---|---:|---:|---:|")

@@ -1,4 +1,5 @@
-"""benchmarks/prelu_kernel.py end to end at a small patch (its figures are not checked)."""
+"""benchmarks/prelu_kernel.py end to end at a small patch on a 2-level UNet (its figures are
+not checked)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def test_prints_the_three_steps_and_the_activation_alone(bench, capsys):
     if build.compiler() is None:
         pytest.skip("no C++ compiler")
     try:
-        assert bench.main(["--patch", "16", "--rounds", "2", "--steps", "1"]) == 0
+        assert bench.main(["--patch", "16", "--rounds", "2", "--steps", "1", "--levels", "2"]) == 0
     finally:
         import keras
         keras.mixed_precision.set_global_policy("float32")
@@ -35,4 +36,4 @@ def test_prints_the_three_steps_and_the_activation_alone(bench, capsys):
     alone = re.findall(r"^\| (forward|forward and backward) \| ([\d.]+) \| ([\d.]+) \| "
                        r"[\d.]+x \|$", out, re.M)
     assert [row[0] for row in alone] == ["forward", "forward and backward"]
-    assert "2x8x8x8x16" in out
+    assert "2x8x8x8x16" in out and "UNet cut to 2 levels" in out
