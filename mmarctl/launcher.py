@@ -5,9 +5,10 @@
     horovodrun --gloo -np 2 -H localhost:2  python -m mmarctl train my-exp --set multi_gpu=true
 
 and ``--launcher mpirun`` gives ``mpirun -np 2 -H localhost:2 -bind-to none -map-by slot
--x MMARCTL_WORKER --mca odls_base_sigkill_timeout 25 ... python -m mmarctl ...`` for MPI sites. ``--hosts node1:4,node2:4`` or
-``--hostfile FILE`` spread the workers over machines (same command on every machine is NOT
-needed: the launcher starts them over ssh). Each worker is started with
+-x MMARCTL_WORKER --mca odls_base_sigkill_timeout 13 ... python -m mmarctl ...`` for MPI
+sites. ``--hosts node1:4,node2:4`` or ``--hostfile FILE`` spread the workers over machines
+(same command on every machine is NOT needed: the launcher starts them over ssh). Each
+worker is started with
 ``MMARCTL_WORKER=1`` so it trains instead of launching again, and the training backend
 (:mod:`mmarctl.runtime.distributed`) finds its rank in the variables the launcher sets.
 
@@ -32,6 +33,7 @@ on disk), so a bad command line fails in milliseconds.
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import re
 import shutil
@@ -299,9 +301,11 @@ def _runner_prefix(launcher: str, nprocs: int, hosts: Hosts | None,
     cmd += ["-bind-to", "none", "-map-by", "slot", "-x", WORKER_ENV]
     grace = environ.get(STOP_GRACE_ENV, "")
     if grace.replace(".", "", 1).isdigit():
-        # Open MPI stops a job (Ctrl-C, a dead worker) with SIGTERM and SIGKILLs the workers
-        # 1 s later: too short for rank 0 to save models/resume, as it does under Gloo.
-        cmd += ["--mca", "odls_base_sigkill_timeout", str(max(1, round(float(grace))))]
+        # Open MPI stops a job (Ctrl-C, a dead worker) with SIGCONT, then SIGTERM and SIGKILL,
+        # each this timeout after the one before (1 s by default: too short for rank 0 to
+        # save models/resume, as it does under Gloo). Half the grace each, so that the
+        # workers are told to stop half-way and killed when the grace is over, not twice it.
+        cmd += ["--mca", "odls_base_sigkill_timeout", str(max(1, math.ceil(float(grace) / 2)))]
     # Only variables that are set: Open MPI warns about every `-x NAME` it cannot find.
     exports = [n for n in environ if n.startswith("MMARCTL_") and n != WORKER_ENV]
     for name in [*_MPI_EXPORTS, *sorted(exports)]:

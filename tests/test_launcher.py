@@ -629,8 +629,9 @@ def test_a_host_that_cannot_be_resolved_stops_before_the_launcher(monkeypatch, t
 
 def test_workers_told_to_stop_get_time_to_save_under_both_launchers(monkeypatch):
     """launch() passes its grace (less 5 s) down: Horovod's middleman reads it (see
-    test_horovods_stop_grace_comes_from_launch) and mpirun gets it as Open MPI's delay
-    between the SIGTERM that stops a worker and the SIGKILL (1 s by default)."""
+    test_horovods_stop_grace_comes_from_launch) and mpirun gets half of it as Open MPI's
+    delay (1 s by default), which it waits twice: SIGCONT, SIGTERM after it, SIGKILL after
+    it again (so the 25 s end in a SIGKILL 26 s after the stop, not 50 s)."""
     seen = {}
 
     def supervise(command, env, grace, pass_fds=()):
@@ -643,7 +644,7 @@ def test_workers_told_to_stop_get_time_to_save_under_both_launchers(monkeypatch)
     assert seen["env"][launcher.STOP_GRACE_ENV] == "25.0"
     command = seen["command"]
     at = command.index("odls_base_sigkill_timeout")
-    assert command[at - 1:at + 2] == ["--mca", "odls_base_sigkill_timeout", "25"]
+    assert command[at - 1:at + 2] == ["--mca", "odls_base_sigkill_timeout", "13"]
     launch(["train", "m"], gpus=2, cpu=True, grace=30.0)
     assert seen["env"][launcher.STOP_GRACE_ENV] == "25.0"
     assert "odls_base_sigkill_timeout" not in seen["command"]
