@@ -185,28 +185,21 @@ def test_ranks_log_the_mean_loss_and_draw_by_global_position(tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_train_two_cpu_workers_then_killed_worker_ends_job(tmp_path):
+def test_cli_train_on_two_loopback_hosts_then_a_killed_worker_ends_the_job(tmp_path):
     root = make_spleen(tmp_path / "exp", epochs=1)
-    cli = [sys.executable, "-m", "mmarctl", "train", str(root), "--gpus", "2", "--cpu",
-           "--seed", "3"]
+    # Over two loopback "hosts", to take the --hosts path of the launcher.
+    cli = [sys.executable, "-m", "mmarctl", "train", str(root), "--hosts",
+           "localhost:1,127.0.0.1:1", "--cpu", "--seed", "3"]
     env = _env(2, tag=str(tmp_path))
     env.pop(launcher.WORKER_ENV)
-    # First a clean run, over two loopback "hosts" to take the --hosts path of the launcher.
-    hosts_cli = [arg if arg != "--gpus" else "--hosts" for arg in cli]
-    hosts_cli[hosts_cli.index("--hosts") + 1] = "localhost:1,127.0.0.1:1"
-    done = subprocess.run(hosts_cli, env=env, capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "trained 1 epoch" in done.stdout
     index = root / "models" / "model.ckpt.index"
-    assert index.is_file()
 
     # A long run; kill rank 1 once rank 0 has saved a checkpoint of this run.
-    first = index.stat().st_mtime_ns
     job = subprocess.Popen(cli + ["--epochs", "200"], env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 180
-        while index.stat().st_mtime_ns == first:
+        while not index.is_file():
             assert job.poll() is None, job.stdout.read()[-3000:]
             assert time.monotonic() < deadline, "no checkpoint within 180 s"
             time.sleep(0.5)

@@ -236,7 +236,7 @@ def test_enum_only_search_runs_every_combination_once(spleen):
 
 @pytest.mark.slow
 def test_ctrl_c_then_resume_runs_only_what_is_left(spleen):
-    args = [sys.executable, "-m", "mmarctl", "automl", str(spleen), "--rounds", 3,
+    args = [sys.executable, "-m", "mmarctl", "automl", str(spleen), "--rounds", 2,
             "--workers", 1, *EPOCH]
     # Ctrl-C as a terminal delivers it: the study starts with SIGINT's default action even
     # when the test runner itself was started in the background (SIGINT ignored, inherited).
@@ -261,16 +261,16 @@ def test_ctrl_c_then_resume_runs_only_what_is_left(spleen):
 
     mmarctl("automl", spleen, "--resume", *EPOCH)
     trials = _results(spleen)["trials"]
-    assert len([t for t in trials if t["status"] in ("complete", "pruned")]) == 3
-    assert len(trials) == 3  # the interrupted attempt was replaced by its re-run
+    assert len([t for t in trials if t["status"] in ("complete", "pruned")]) == 2
+    assert len(trials) == 2  # the interrupted attempt was replaced by its re-run
     for number, mtime in before.items():  # finished trials were not run again
         assert (spleen / "automl" / "config_train" / f"trial_{number:03d}" / "models" /
                 "training_summary.json").stat().st_mtime_ns == mtime
     _one_line_error(mmarctl("automl", spleen, check=False), "already holds a study",
                     "--resume")
     # --resume with more --rounds grows the study by the difference.
-    mmarctl("automl", spleen, "--resume", "--rounds", 4, *EPOCH)
-    assert len(_results(spleen)["trials"]) == 4
+    mmarctl("automl", spleen, "--resume", "--rounds", 3, *EPOCH)
+    assert len(_results(spleen)["trials"]) == 3
 
 
 def _start_interruptible(args: list, **kwargs) -> subprocess.Popen:
@@ -347,7 +347,7 @@ def _two_processes_share(spleen: Path, url: str) -> list[dict]:
     """Two `mmarctl automl` on one storage at once; returns the study's trials."""
     import optuna
 
-    args = ["automl", str(spleen), "--storage", url, "--rounds", 4, "--workers", 1,
+    args = ["automl", str(spleen), "--storage", url, "--rounds", 3, "--workers", 1,
             "--run-id", "shared", *EPOCH]
     processes = [subprocess.Popen([sys.executable, "-m", "mmarctl", *map(str, args)],
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -358,10 +358,10 @@ def _two_processes_share(spleen: Path, url: str) -> list[dict]:
                                                                for o in outputs)
     trials = optuna.load_study(study_name="shared", storage=url).get_trials()
     real = [t for t in trials if not t.user_attrs.get("mmarctl_surplus")]
-    assert len([t for t in real if t.state.name in ("COMPLETE", "PRUNED")]) == 4
-    assert len(real) == 4  # no trial ran twice, none beyond --rounds
+    assert len([t for t in real if t.state.name in ("COMPLETE", "PRUNED")]) == 3
+    assert len(real) == 3  # no trial ran twice, none beyond --rounds
     slots = {(t.user_attrs["mmar"]) for t in real}
-    assert len(slots) == 4
+    assert len(slots) == 3
     # Both processes ran trials: each prints the trials it started.
     assert all("trial " in o and " started " in o for o in outputs), outputs
     return [t for t in real]
