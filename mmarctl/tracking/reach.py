@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import urllib.request
 from typing import Mapping
 from urllib.parse import urlsplit
 
@@ -47,6 +46,8 @@ def probe_address(uri: str, environ: Mapping[str, str] | None = None
 
 def _bypassed(host: str, no_proxy: str) -> bool:
     """``host`` is on the NO_PROXY list (urllib's matching rules)."""
+    import urllib.request  # 30 ms: only where a proxy is set, not on every CLI start
+
     return bool(urllib.request.proxy_bypass_environment(host, {"no": no_proxy}))
 
 
