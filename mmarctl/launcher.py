@@ -8,9 +8,9 @@ and ``--launcher mpirun`` gives ``mpirun -np 2 -H localhost:2 -bind-to none -map
 -x MMARCTL_WORKER --mca odls_base_sigkill_timeout 13 ... python -m mmarctl ...`` for MPI
 sites. ``--hosts node1:4,node2:4`` or ``--hostfile FILE`` spread the workers over machines
 (same command on every machine is NOT needed: the launcher starts them over ssh). Each
-worker is started with
-``MMARCTL_WORKER=1`` so it trains instead of launching again, and the training backend
-(:mod:`mmarctl.runtime.distributed`) finds its rank in the variables the launcher sets.
+worker is started with ``MMARCTL_WORKER=1`` so it trains instead of launching again, and the
+training backend (:mod:`mmarctl.runtime.distributed`) finds its rank in the variables the
+launcher sets.
 
 Each worker is also told the job's size (``MMARCTL_EXPECTED_SIZE``) and launcher; a worker
 whose Horovod sees another size (a Gloo-only Horovod under mpirun) stops before writing

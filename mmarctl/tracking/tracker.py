@@ -171,15 +171,15 @@ class Tracker:
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_SIZE)
         self._failed = threading.Event()
         self._run_ready = threading.Event()
-        self._closing = threading.Event()  # ends the wait for a server that is not up
         self._thread: threading.Thread | None = None
-        self._closed = False
+        self._closed = threading.Event()  # also ends the wait for a server that is not up
 
     # -- the caller's side: never blocks ----------------------------------------------------
     @property
     def active(self) -> bool:
         """Started, not closed, and not switched off by an error."""
-        return self._thread is not None and not self._closed and not self._failed.is_set()
+        return (self._thread is not None and not self._closed.is_set()
+                and not self._failed.is_set())
 
     def start(self) -> "Tracker":
         """Start the thread (it connects and creates the run). Returns self."""
@@ -229,8 +229,8 @@ class Tracker:
 
         Safe to call twice; the second call does nothing.
         """
-        if self._thread is None or self._closed:
-            self._closed = True
+        if self._thread is None or self._closed.is_set():
+            self._closed.set()
             return
         if not self._failed.is_set():
             try:
@@ -238,8 +238,7 @@ class Tracker:
             except queue.Full:
                 self._queue = queue.Queue()  # give the thread a way out
                 self._queue.put(("end", status))
-        self._closed = True
-        self._closing.set()
+        self._closed.set()
         self._thread.join(timeout)
         if self._thread.is_alive() and not self._failed.is_set():
             self._failed.set()
@@ -259,7 +258,7 @@ class Tracker:
         log.debug("tracking failure", exc_info=error)
 
     def _connect(self) -> Any:
-        wait_for_server(self.settings.uri or "", stop=self._closing)
+        wait_for_server(self.settings.uri or "", stop=self._closed)
         from mlflow.tracking import MlflowClient
 
         for name in ("mlflow", "alembic"):  # their INFO lines (table creation) are noise here
@@ -348,7 +347,7 @@ class Tracker:
             try:
                 item = self._queue.get(timeout=0.5)
             except queue.Empty:
-                if self._closed:
+                if self._closed.is_set():
                     return
                 continue
             if item[0] == "end":

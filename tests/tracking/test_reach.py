@@ -5,6 +5,7 @@ fresh process, which never imports mlflow."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -14,6 +15,14 @@ import pytest
 
 from mmarctl.tracking import reach
 from mmarctl.tracking.tracker import short_reason
+
+
+@pytest.fixture(autouse=True)
+def no_proxy_settings(monkeypatch):
+    """The tests' own proxy variables only, whatever the machine's shell sets."""
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name)
 
 
 def closed_port() -> int:
@@ -39,8 +48,10 @@ def closed_port() -> int:
     ("http://tracker:5000", {"HTTPS_PROXY": "http://proxy:3128"}, ("tracker", 5000)),
     ("http://tracker:99999", {}, None),
 ])
-def test_the_address_it_probes(uri, environ, address):
-    assert reach.probe_address(uri, environ) == address
+def test_the_address_it_probes(uri, environ, address, monkeypatch):
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    assert reach.probe_address(uri) == address
 
 
 def test_a_listening_server_answers_on_the_first_try():
@@ -48,7 +59,7 @@ def test_a_listening_server_answers_on_the_first_try():
         server.bind(("127.0.0.1", 0))
         server.listen()
         port = server.getsockname()[1]
-        reach.wait_for_server(f"http://127.0.0.1:{port}", environ={})
+        reach.wait_for_server(f"http://127.0.0.1:{port}")
 
 
 def test_retries_on_mlflow_s_schedule_then_names_the_cause(monkeypatch):
@@ -64,10 +75,12 @@ def test_retries_on_mlflow_s_schedule_then_names_the_cause(monkeypatch):
             return False
 
     monkeypatch.setattr(reach.socket, "create_connection", refuse)
-    environ = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
-               "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
+    for name, value in {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+                        "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+                        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}.items():
+        monkeypatch.setenv(name, value)
     with pytest.raises(OSError) as raised:
-        reach.wait_for_server("http://tracker:5000", stop=Clock(), environ=environ)
+        reach.wait_for_server("http://tracker:5000", stop=Clock())
     assert tries == [(("tracker", 5000), 5.0)] * 4
     assert waits == [0.0, 2.0, 4.0]  # urllib3's: the first retry at once
     assert str(raised.value) == "host='tracker' port=5000: [Errno 111] Connection refused"
