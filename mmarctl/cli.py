@@ -58,8 +58,7 @@ class GuardedGroup(MmarGroup):
         except BrokenPipeError:  # `mmarctl --help | head -1`
             _exit_broken_pipe()
         except KeyboardInterrupt:  # Typer would exit 130 here without a word
-            print(_entry.MESSAGE, file=sys.stderr)
-            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+            raise typer.Exit(_interrupted_exit_code()) from None
         except OSError as error:  # --help, --version > /dev/full: only they write here
             _exit_stdout_failed(error)
 
@@ -126,16 +125,34 @@ class GuardedGroup(MmarGroup):
 def _disguised_interrupt(error: BaseException) -> bool:
     """A Ctrl-C that TensorFlow's tracing handed back as another error
     (:func:`mmarctl.runtime.interrupts.disguised_interrupt`; that module imports no
-    TensorFlow)."""
+    TensorFlow), or, in a worker its launcher stopped, a collective that failed because
+    the other workers had stopped first (the stop reached this one inside it)."""
+    from mmarctl import worker_stop
     from mmarctl.runtime.interrupts import disguised_interrupt
 
-    return disguised_interrupt(error)
+    if disguised_interrupt(error):
+        return True
+    if not worker_stop.stopped():
+        return False
+    from mmarctl.runtime.distributed import is_peer_failure
+
+    return is_peer_failure(error)
 
 
 def _exit_interrupted() -> None:
     """``mmarctl: interrupted`` and exit 130, with no traceback."""
+    raise typer.Exit(_interrupted_exit_code()) from None
+
+
+def _interrupted_exit_code() -> int:
+    """Says ``mmarctl: interrupted`` and returns 130; a worker that its launcher stopped says
+    nothing and returns 0 (the launching mmarctl reports the stop: mmarctl.worker_stop)."""
+    from mmarctl import worker_stop
+
+    if worker_stop.stopped():
+        return 0
     print(_entry.MESSAGE, file=sys.stderr)
-    raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+    return int(ExitCode.INTERRUPTED)
 
 
 def _deleted_current_folder() -> MmarError | None:
@@ -371,5 +388,4 @@ def main() -> None:
     except BrokenPipeError:
         _exit_broken_pipe()
     except KeyboardInterrupt:  # outside a verb's own boundary (GuardedGroup.invoke)
-        print(_entry.MESSAGE, file=sys.stderr)
-        sys.exit(int(ExitCode.INTERRUPTED))
+        sys.exit(_interrupted_exit_code())

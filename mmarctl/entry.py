@@ -6,13 +6,17 @@ tenths of a second, and that is when a user who spots a typo presses Ctrl-C. A p
 import-lock callback so that the command runs on regardless. :mod:`mmarctl.cli` calls
 :func:`hold_interrupts` before its heavy imports and :func:`release_interrupts` after them;
 the console script (``mmarctl.cli:main``, already installed in existing environments) thus
-gets the guard without a new entry point. Only the standard library is imported here.
+gets the guard without a new entry point. A worker under mpirun gets its launcher's stop
+signal here too (:mod:`mmarctl.worker_stop`, which, like this module, imports only the
+standard library).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+
+from mmarctl import worker_stop
 
 #: Same as :data:`mmarctl.errors.ExitCode.INTERRUPTED` (not imported: this module loads nothing).
 INTERRUPTED = 130
@@ -34,6 +38,7 @@ def hold_interrupts() -> None:
     Only Python's default handler is replaced: an inherited ``SIG_IGN`` (``nohup``, a
     background job) stays, and so does a handler someone else installed (a test runner)."""
     global _held
+    worker_stop.arm(while_loading=True)  # an mpirun worker's stop request (worker_stop.py)
     try:
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             signal.signal(signal.SIGINT, _interrupted_while_loading)
@@ -48,3 +53,4 @@ def release_interrupts() -> None:
     if _held and signal.getsignal(signal.SIGINT) is _interrupted_while_loading:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     _held = False
+    worker_stop.arm()

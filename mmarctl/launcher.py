@@ -5,7 +5,7 @@
     horovodrun --gloo -np 2 -H localhost:2  python -m mmarctl train my-exp --set multi_gpu=true
 
 and ``--launcher mpirun`` gives ``mpirun -np 2 -H localhost:2 -bind-to none -map-by slot
--x MMARCTL_WORKER --mca odls_base_sigkill_timeout 13 ... python -m mmarctl ...`` for MPI
+-x MMARCTL_WORKER --mca odls_base_sigkill_timeout 5 ... python -m mmarctl ...`` for MPI
 sites. ``--hosts node1:4,node2:4`` or ``--hostfile FILE`` spread the workers over machines
 (same command on every machine is NOT needed: the launcher starts them over ssh). Each
 worker is started with ``MMARCTL_WORKER=1`` so it trains instead of launching again, and the
@@ -24,7 +24,9 @@ The launcher runs in its own process group, which :func:`launch` kills when the 
 SIGTERM when this process dies (``kill -9`` included, Linux). Workers told to stop get
 ``grace - 5`` seconds to save a resumable state before their launcher kills them (Horovod's
 middleman and Open MPI both wait far less by default), and a stop the user asked for ends as
-``KeyboardInterrupt`` (``mmarctl: interrupted``, 130), never as a failure.
+``KeyboardInterrupt`` (``mmarctl: interrupted``, 130), never as a failure. mpirun is told of
+a Ctrl-C with SIGUSR2, which it passes on to every rank at once (:mod:`mmarctl.worker_stop`):
+its own stop would reach them only a sigkill timeout later.
 
 TensorFlow-free: nothing here imports TensorFlow or Horovod (Horovod's presence is checked
 on disk), so a bad command line fails in milliseconds.
@@ -46,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mmarctl import worker_stop
 from mmarctl.errors import MissingDependency, RuntimeFailure, UsageError
 
 if TYPE_CHECKING:
@@ -290,7 +293,10 @@ def _runner_prefix(launcher: str, nprocs: int, hosts: Hosts | None,
         # find another environment's horovodrun) and no traceback when a worker fails.
         # A hostfile goes as the -H spec read from it: horovodrun's own hostfile reader takes
         # only `HOST slots=N` lines (a bare host or max_slots= stops it with an IndexError).
-        cmd = [sys.executable, "-m", "mmarctl.launcher", "--gloo", "-np", str(nprocs)]
+        # -W: Horovod's middleman processes hold multiprocessing semaphores; after a stop, its
+        # resource tracker warns about each (two tracebacks-like lines after the last word).
+        cmd = [sys.executable, "-W", "ignore::UserWarning:multiprocessing.resource_tracker",
+               "-m", "mmarctl.launcher", "--gloo", "-np", str(nprocs)]
         return cmd + ["-H", hosts.spec if hosts is not None else f"localhost:{nprocs}"]
     cmd = ["mpirun", "-np", str(nprocs)]
     if hosts is not None and hosts.file:
@@ -301,11 +307,12 @@ def _runner_prefix(launcher: str, nprocs: int, hosts: Hosts | None,
     cmd += ["-bind-to", "none", "-map-by", "slot", "-x", WORKER_ENV]
     grace = environ.get(STOP_GRACE_ENV, "")
     if grace.replace(".", "", 1).isdigit():
-        # Open MPI stops a job (Ctrl-C, a dead worker) with SIGCONT, then SIGTERM and SIGKILL,
-        # each this timeout after the one before (1 s by default: too short for rank 0 to
-        # save models/resume, as it does under Gloo). Half the grace each, so that the
-        # workers are told to stop half-way and killed when the grace is over, not twice it.
-        cmd += ["--mca", "odls_base_sigkill_timeout", str(max(1, math.ceil(float(grace) / 2)))]
+        # Open MPI aborts a job (a dead worker; the launcher's fallback when workers are still
+        # running half-way through a stop, see _supervise) with SIGCONT, then SIGTERM and
+        # SIGKILL, each this timeout after the one before (1 s by default: too short for
+        # rank 0 to finish a save). A fifth of the grace: from half-way through mmarctl's
+        # grace both land before the grace is over (for 25 s: at 20 and 25 of 30 s).
+        cmd += ["--mca", "odls_base_sigkill_timeout", str(max(1, math.ceil(float(grace) / 5)))]
     # Only variables that are set: Open MPI warns about every `-x NAME` it cannot find.
     exports = [n for n in environ if n.startswith("MMARCTL_") and n != WORKER_ENV]
     for name in [*_MPI_EXPORTS, *sorted(exports)]:
@@ -619,7 +626,10 @@ def launch(argv: Sequence[str], *, gpus: int = 1, cpu: bool = False, hosts: str 
         env[HELD_ENV] = os.pathsep.join(held)
     command = build_command(strip_launch_options(argv), nprocs=nprocs, launcher=launcher,
                             hosts=host_set, environ=env)
-    code = _supervise(command, env, grace, pass_fds=inherit_fds(locks))
+    # mpirun passes SIGUSR2 on to every rank at once; SIGINT it treats as an abort that
+    # reaches the ranks a sigkill timeout later (mmarctl.worker_stop).
+    first_stop = worker_stop.STOP_SIGNAL if launcher == "mpirun" else None
+    code = _supervise(command, env, grace, pass_fds=inherit_fds(locks), first_stop=first_stop)
     if code != 0:
         raise RuntimeFailure(f"distributed run failed: the {launcher} launcher exited with "
                              f"code {code}",
@@ -650,22 +660,43 @@ def strip_launch_options(argv: Sequence[str]) -> list[str]:
 
 
 def _supervise(command: list[str], env: dict[str, str], grace: float,
-               pass_fds: Sequence[int] = ()) -> int:
+               pass_fds: Sequence[int] = (), first_stop: int | None = None) -> int:
     """Run the launcher in its own process group; make sure nothing of it outlives us.
 
     Horovod's launcher already stops all workers when one fails; if it has not exited
     ``grace`` seconds after we are interrupted, the whole group is killed.
+
+    ``first_stop``: a signal the launcher passes on to every worker at once (mpirun's
+    SIGUSR2, :mod:`mmarctl.worker_stop`), sent to it alone on the first Ctrl-C / SIGTERM /
+    SIGHUP. A second one, or workers still running half-way through the grace, get the
+    launcher's own stop (SIGINT or SIGTERM to its group: Open MPI's abort).
     """
     process: subprocess.Popen | None = None
     interrupted: list[int] = []
+    escalated = False
+    stopped_at = 0.0
 
     def as_sent(signum: int) -> int:
         return signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM
 
+    def stop(signum: int) -> None:
+        nonlocal escalated
+        if first_stop is not None and len(interrupted) == 1:
+            try:
+                os.kill(process.pid, first_stop)
+            except ProcessLookupError:
+                pass
+        else:
+            escalated = True
+            _signal_group(process, as_sent(signum))
+
     def forward(signum: int, _frame: object) -> None:
+        nonlocal stopped_at
+        if not interrupted:
+            stopped_at = time.monotonic()
         interrupted.append(signum)
         if process is not None:
-            _signal_group(process, as_sent(signum))
+            stop(signum)
 
     # Handlers go in before the launcher starts: exec resets a handled signal to its default
     # in the child but keeps an ignored one ignored, and a job started in the background of
@@ -680,17 +711,23 @@ def _supervise(command: list[str], env: dict[str, str], grace: float,
         process = subprocess.Popen(command, env=env, start_new_session=True,
                                    pass_fds=tuple(pass_fds),
                                    preexec_fn=_stop_with_parent(os.getpid()))
-        if interrupted:  # a signal that came while the launcher was starting
+        if interrupted:
+            # A signal that came while the launcher was starting: it may not handle
+            # first_stop yet (SIGUSR2 would kill mpirun and leave its ranks behind).
+            escalated = True
             _signal_group(process, as_sent(interrupted[-1]))
-        deadline: float | None = None
         while True:
             try:
-                code = process.wait(timeout=1.0)
+                code = process.wait(timeout=0.5)
                 break
             except subprocess.TimeoutExpired:
-                if interrupted and deadline is None:
-                    deadline = time.monotonic() + grace
-                if deadline is not None and time.monotonic() > deadline:
+                if not interrupted:
+                    continue
+                waited = time.monotonic() - stopped_at
+                if not escalated and waited > grace / 2:
+                    escalated = True  # workers deaf to first_stop (stuck, or not started)
+                    _signal_group(process, signal.SIGTERM)
+                if waited > grace:
                     _signal_group(process, signal.SIGKILL)
     finally:
         for sig, handler in previous.items():

@@ -420,7 +420,8 @@ def test_the_launcher_stops_when_mmarctl_is_killed(tmp_path):
         parent.kill()
         parent.wait(timeout=30)
         deadline = time.monotonic() + 20
-        while not got.exists() and time.monotonic() < deadline:
+        # the file's name can be seen before its text is written: wait for the text
+        while not (got.exists() and got.read_text()) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert got.exists() and got.read_text() == "SIGTERM"
     finally:
@@ -442,6 +443,68 @@ def test_horovods_stop_grace_comes_from_launch(monkeypatch):
     # and the middleman runs it: horovodrun spawns it from `python -m mmarctl.launcher`
     text = open(launcher.__file__).read()
     assert 'if __name__ == "__mp_main__":\n' in text
+
+
+def _signal_logging_launcher(log, ready, stops_on: str) -> str:
+    """A stand-in launcher that appends every SIGUSR2/SIGINT/SIGTERM it gets to ``log`` and
+    exits on the first of ``stops_on`` (names, space-separated)."""
+    return ("import pathlib, signal, sys, time\n"
+            f"log, stops = pathlib.Path({str(log)!r}), {stops_on.split()!r}\n"
+            "def got(signum, frame):\n"
+            "    name = signal.Signals(signum).name\n"
+            "    with log.open('a') as out:\n"
+            "        out.write(name + ' ')\n"
+            "    if name in stops:\n"
+            "        sys.exit(0)\n"
+            "for s in (signal.SIGUSR2, signal.SIGINT, signal.SIGTERM):\n"
+            "    signal.signal(s, got)\n"
+            f"pathlib.Path({str(ready)!r}).touch()\n"
+            "while True:\n    time.sleep(0.05)\n")
+
+
+def _interrupt_twice_when_ready(ready, gap: float):
+    """SIGINT to this process once ``ready`` exists, and again ``gap`` seconds later unless
+    the returned event is set by then (the supervised job is over: a late SIGINT would
+    interrupt whatever test runs next)."""
+    import signal
+    import threading
+    import time
+
+    over = threading.Event()
+
+    def interrupt() -> None:
+        deadline = time.monotonic() + 30
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGINT)
+        if not over.wait(gap):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    return over
+
+
+@pytest.mark.parametrize("stops_on, gap, told", [
+    ("SIGUSR2", 30, "SIGUSR2 "),               # mpirun passes it on; the workers stop at once
+    ("SIGINT", 0.5, "SIGUSR2 SIGINT "),        # a second Ctrl-C: mpirun's own (abort) stop
+    ("SIGTERM", 30, "SIGUSR2 SIGTERM "),       # still running half-way through the grace
+])
+def test_mpirun_hears_of_a_ctrl_c_as_the_signal_it_forwards(tmp_path, stops_on, gap, told):
+    """With ``first_stop`` (mpirun's SIGUSR2, mmarctl.worker_stop) the first Ctrl-C reaches
+    the launcher as that signal alone; a second one, or the grace half gone, as its own stop.
+    """
+    import signal
+
+    ready, log = tmp_path / "ready", tmp_path / "log"
+    script = _signal_logging_launcher(log, ready, stops_on)
+    over = _interrupt_twice_when_ready(ready, gap)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            launcher._supervise([sys.executable, "-c", script], dict(os.environ), grace=2.0,
+                                first_stop=signal.SIGUSR2)
+    finally:
+        over.set()
+    assert log.read_text() == told
 
 
 def test_workers_that_ignore_ctrl_c_are_killed_after_grace(tmp_path):
@@ -629,13 +692,16 @@ def test_a_host_that_cannot_be_resolved_stops_before_the_launcher(monkeypatch, t
 
 def test_workers_told_to_stop_get_time_to_save_under_both_launchers(monkeypatch):
     """launch() passes its grace (less 5 s) down: Horovod's middleman reads it (see
-    test_horovods_stop_grace_comes_from_launch) and mpirun gets half of it as Open MPI's
+    test_horovods_stop_grace_comes_from_launch) and mpirun gets a fifth of it as Open MPI's
     delay (1 s by default), which it waits twice: SIGCONT, SIGTERM after it, SIGKILL after
-    it again (so the 25 s end in a SIGKILL 26 s after the stop, not 50 s)."""
+    it again. A Ctrl-C reaches mpirun as SIGUSR2, which it passes on at once; its own stop
+    comes only half-way through the grace, and so ends in a SIGKILL at 15 + 2 x 5 of 30 s."""
+    import signal
+
     seen = {}
 
-    def supervise(command, env, grace, pass_fds=()):
-        seen.update(command=command, env=env)
+    def supervise(command, env, grace, pass_fds=(), first_stop=None):
+        seen.update(command=command, env=env, first_stop=first_stop)
         return 0
 
     monkeypatch.setattr(launcher, "_check_launcher_available", lambda name: None)
@@ -644,7 +710,9 @@ def test_workers_told_to_stop_get_time_to_save_under_both_launchers(monkeypatch)
     assert seen["env"][launcher.STOP_GRACE_ENV] == "25.0"
     command = seen["command"]
     at = command.index("odls_base_sigkill_timeout")
-    assert command[at - 1:at + 2] == ["--mca", "odls_base_sigkill_timeout", "13"]
+    assert command[at - 1:at + 2] == ["--mca", "odls_base_sigkill_timeout", "5"]
+    assert seen["first_stop"] == signal.SIGUSR2
     launch(["train", "m"], gpus=2, cpu=True, grace=30.0)
     assert seen["env"][launcher.STOP_GRACE_ENV] == "25.0"
     assert "odls_base_sigkill_timeout" not in seen["command"]
+    assert seen["first_stop"] is None  # horovodrun stops its workers at once itself

@@ -1,7 +1,8 @@
 """Real runs under Open MPI's mpirun (`--launcher mpirun`) and the world-size guard.
 
 The mpirun tests are skipped, with one line, where ``mpirun`` is absent or the installed
-Horovod was built without MPI (scripts/test.sh installs Open MPI and builds Horovod with ``--mpi`` as root).
+Horovod was built without MPI (scripts/test.sh installs Open MPI and builds Horovod with
+``--mpi`` as root).
 The workers train the shrunken spleen scaffold for one epoch on 16^3 crops of 24^3 volumes.
 """
 
@@ -106,10 +107,9 @@ def test_a_killed_rank_ends_the_job(tmp_path):
             job.kill()
     output = job.stdout.read()
     assert code == 1, output[-3000:]
-    # Measured: a few seconds with Open MPI's 1 s kill delay; 26 s with the 25 s that mmarctl
-    # gives stopping workers to save (odls_base_sigkill_timeout 13, which Open MPI waits
-    # twice: SIGCONT, SIGTERM, SIGKILL), as rank 0, blocked in the collective its dead peer
-    # never joins, cannot act on the SIGTERM and is killed. (50 s with a timeout of 25.)
+    # Measured: 10 s, as rank 0, blocked in the collective its dead peer never joins, cannot
+    # act on mpirun's SIGTERM and is killed (odls_base_sigkill_timeout 5, which Open MPI
+    # waits twice: SIGCONT, SIGTERM, SIGKILL). (26 s with a timeout of 13, 50 s with 25.)
     assert elapsed < 90, elapsed
     assert "distributed run failed: the mpirun launcher exited with code" in output
     assert _no_worker_left(tag)
@@ -165,14 +165,18 @@ def test_ctrl_c_stops_both_ranks(tmp_path):
     output = job.stdout.read()
     assert code == 130, output[-3000:]
     assert _no_worker_left(tag), (tagged_ranks(tag, "OMPI_COMM_WORLD_RANK"), output[-3000:])
-    # The last lines say what was kept, and say it truly. Rank 0 has time to save a complete
-    # resumable state (Open MPI kills a worker it told to stop after 1 s by default: resume/
-    # then held run.json without its checkpoint); on a loaded machine it can still be stopped
-    # inside a collective its peer has left, and then the command says nothing was saved.
+    # The last lines say what was kept, and say it truly. Both ranks hear of the stop at once
+    # (mpirun forwards mmarctl's SIGUSR2: mmarctl.worker_stop) and rank 0 saves a complete
+    # resumable state; on a loaded machine it can still be stopped inside a collective its
+    # peer has left, and then the command says nothing was saved.
+    assert "mpirun: Forwarding signal 12 to job" in output, output[-3000:]
     saved = (root / "models" / "resume" / "model.ckpt.index").is_file()
     if saved:
         assert "resumable state saved in models/resume (continue with `mmarctl train" \
             in output and "--launcher mpirun --resume`" in output, output[-3000:]
+        # the stopped ranks exited 0 and said nothing: no abort of Open MPI's, one last word
+        assert "the job has been aborted" not in output, output[-3000:]
+        assert output.count("mmarctl: interrupted") == 1, output[-3000:]
     else:
         assert "no resumable state was saved" in output, output[-3000:]
         assert "resumable state saved in" not in output, output[-3000:]

@@ -1,8 +1,9 @@
 """Holding Ctrl-C / SIGTERM / SIGHUP back while a set of files that belong together is written.
 
-Training's epoch bookkeeping and validate's tables plus report page use it. An epoch counts as finished once its bookkeeping has run: the history line, the learning
-curves, the checkpoint of a run without validation. An interrupt that lands in the middle
-of it would leave ``training_summary.json`` saying the epoch finished while
+Training's epoch bookkeeping and validate's tables plus report page use it. An epoch counts
+as finished once its bookkeeping has run: the history line, the learning curves, the
+checkpoint of a run without validation. An interrupt that lands in the middle of it would
+leave ``training_summary.json`` saying the epoch finished while
 ``metrics_history.jsonl`` has no line for it, and ``--resume`` would skip the epoch in the
 record. Inside :func:`interrupts_held` such a signal is noted and raised as
 ``KeyboardInterrupt`` when the block ends, so the epoch's records are all written or (for an
@@ -20,6 +21,8 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+from mmarctl import worker_stop
+
 #: Ctrl-C and the signals training treats like it (mmarctl.runtime.plan.INTERRUPT_SIGNALS).
 _HELD = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
               if hasattr(signal, name))
@@ -27,7 +30,8 @@ _HELD = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
 
 @contextmanager
 def interrupts_held(told: str | None = None) -> Iterator[None]:
-    """Run the block to its end; a SIGINT, SIGTERM or SIGHUP that arrives meanwhile raises
+    """Run the block to its end; a SIGINT, SIGTERM or SIGHUP (and in an mpirun worker its
+    launcher's stop signal, :mod:`mmarctl.worker_stop`) that arrives meanwhile raises
     ``KeyboardInterrupt`` afterwards. Outside the main thread signals cannot be handled
     here, and the block runs as it is.
 
@@ -52,7 +56,8 @@ def interrupts_held(told: str | None = None) -> Iterator[None]:
     # An ignored SIGHUP stays ignored (nohup: the run is meant to outlive the terminal);
     # holding it would turn it into an interrupt. (An ignored SIGINT is a background job's
     # shell default, not the user's wish, and is held as before.)
-    previous = {signum: signal.signal(signum, note) for signum in _HELD
+    held = _HELD + ((worker_stop.STOP_SIGNAL,) if worker_stop.armed() else ())
+    previous = {signum: signal.signal(signum, note) for signum in held
                 if not (signum == getattr(signal, "SIGHUP", None)
                         and signal.getsignal(signum) == signal.SIG_IGN)}
     try:
@@ -61,6 +66,8 @@ def interrupts_held(told: str | None = None) -> Iterator[None]:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     if arrived:
+        if worker_stop.STOP_SIGNAL in arrived and worker_stop.armed():
+            worker_stop.note_stop()  # the launcher's stop request (mmarctl.worker_stop)
         raise KeyboardInterrupt
 
 
