@@ -242,6 +242,40 @@ def test_a_corrupt_meta_is_one_line_from_check_validate_infer_and_export(mmar, t
     assert not (root / "models" / "export.json").exists()
 
 
+def test_a_meta_of_another_network_is_one_line_from_check_validate_infer_and_export(mmar,
+                                                                                   tmp_path):
+    """A .meta whose Saver reads tensors the .index/.data pair lacks (here its last layer is
+    named conv9): check refuses it before compute, and the verbs say which tensor, not
+    TensorFlow's "a Variable name or other graph key that is missing"."""
+    root = tmp_path / "mmar"
+    shutil.copytree(mmar, root)
+    meta = root / "models" / "model.ckpt.meta"
+    meta_graph = tf.compat.v1.MetaGraphDef()
+    meta_graph.ParseFromString(meta.read_bytes())
+    for node in meta_graph.graph_def.node:
+        if node.name.endswith("RestoreV2/tensor_names"):
+            names = node.attr["value"].tensor.string_val
+            names[:] = [name.replace(b"conv2/", b"conv9/") for name in names]
+    meta.write_bytes(meta_graph.SerializeToString())
+    expected = ("its .meta graph restores conv9/bias, conv9/bias/Adam, "
+                "conv9/bias/Adam_1 and 3 more, which the checkpoint does not hold; it holds "
+                "conv2/bias, conv2/bias/Adam, conv2/bias/Adam_1 and 3 more, which the graph "
+                "does not restore")
+    result = invoke("check", str(root))
+    assert result.exit_code == 1
+    assert any(line.startswith(f"models/model.ckpt: {expected}")
+               for line in result.output.splitlines()), result.output
+    for verb in ("validate", "infer", "export"):
+        args = [] if verb == "export" else ["-c", "config_validation_ckpt.json"]
+        result = invoke(verb, str(root), *args)
+        assert result.exit_code == 1, (verb, result.output)
+        errors = [line for line in result.output.splitlines() if line.startswith("error")]
+        assert len(errors) == 1 and expected in errors[0], (verb, result.output)
+        assert "copy the .meta saved with this .index/.data pair" in errors[0]
+        assert "Traceback" not in result.output and "Restoring from" not in result.output
+    assert not (root / "models" / "export.json").exists()
+
+
 def test_check_finds_a_graph_made_for_other_channels(mmar, tmp_path):
     root = tmp_path / "mmar"
     shutil.copytree(mmar, root, ignore=shutil.ignore_patterns("models"))

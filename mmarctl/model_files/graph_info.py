@@ -111,7 +111,9 @@ def format_shape(shape: Shape) -> str:
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
 
 
-def _shape(value: object) -> Shape:
+def parse_shape(value: object) -> Shape:
+    """A serialized ``TensorShapeProto`` as a tuple (None for an unknown size); None for an
+    unknown rank."""
     dims: list[int | None] = []
     for number, _, item in pw.fields(value):  # type: ignore[arg-type]
         if number == 3 and item:  # unknown_rank
@@ -148,7 +150,7 @@ def _node(data: object, summary: GraphSummary) -> None:
                 dtype = DTYPES.get(int(v), str(v))  # type: ignore[arg-type]
         for n, _, v in pw.fields(attrs.get("shape", b"")):  # type: ignore[arg-type]
             if n == 7:
-                shape = _shape(v)
+                shape = parse_shape(v)
         if op == "Placeholder":
             summary.placeholders.append(Placeholder(name, dtype, shape))
     if "data_format" in attrs and any(key in op for key in LAYOUT_OPS):

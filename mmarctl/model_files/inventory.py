@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 from mmarctl.model_files import graph_info as gi
 from mmarctl.model_files import tf_table
+from mmarctl.model_files.saver_graph import restore_mismatch
 
 LABELS = {"tf2_checkpoint": "mmarctl (TF2) checkpoint",
           "tf1_checkpoint": "TF1 Saver checkpoint (Clara)",
@@ -232,6 +233,8 @@ DAMAGED_HINT = "copy it again, or train again"
 #: How to run Clara's frozen graph instead of a TF1 checkpoint that cannot run.
 USE_FROZEN_GRAPH = ("use Clara's model.fzn.pb instead: validate/infer --model fzn, export "
                     "--ckpt models/model.fzn.pb")
+#: What to do about a .meta whose Saver does not fit the .index/.data pair beside it.
+META_MISMATCH_HINT = f"copy the .meta saved with this .index/.data pair, or {USE_FROZEN_GRAPH}"
 
 
 def corrupt_meta_hint(meta: Path) -> str:
@@ -417,6 +420,11 @@ def _checkpoint_files(index: Path, data_format: str | None, channels: int | None
     if item.has_meta:
         try:
             _describe_graph(item, gi.read_summary(meta), data_format, channels)
+            if item.problem is None and not damage:
+                # validate, infer (CheckpointLoader) and export restore the pair into it
+                mismatch = restore_mismatch(meta, entries)
+                if mismatch:
+                    item.problem = f"{mismatch} ({META_MISMATCH_HINT})"
         except (gi.GraphFileError, OSError) as error:
             item.has_meta = False
             item.meta_error = str(error) if isinstance(error, gi.GraphFileError) else \

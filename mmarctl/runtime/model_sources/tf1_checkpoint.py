@@ -17,8 +17,11 @@ import numpy as np
 
 from mmarctl.errors import RuntimeFailure
 from mmarctl.model_files import graph_info
-from mmarctl.model_files.inventory import (USE_FROZEN_GRAPH, corrupt_meta_hint,
-                                           missing_tf1_weights, missing_weights_message)
+from mmarctl.model_files.inventory import (META_MISMATCH_HINT, USE_FROZEN_GRAPH,
+                                           corrupt_meta_hint, missing_tf1_weights,
+                                           missing_weights_message)
+from mmarctl.model_files.saver_graph import restore_mismatch
+from mmarctl.model_files.tf_table import TableError, checkpoint_entries
 from mmarctl.runtime.model_sources.base import ModelSource, input_mismatch, quiet_tf
 from mmarctl.runtime.model_sources.layout import channels_last_graph_def
 from mmarctl.runtime.tf_errors import telling_line
@@ -71,6 +74,21 @@ def check_nodes(names: set[str], summary: graph_info.GraphSummary, input_name: s
             raise RuntimeFailure(f"the graph has no {role} node {name!r}", file=file, hint=hint)
 
 
+def require_fitting_meta(prefix: Path, meta: Path) -> None:
+    """Refuse, in one line naming a tensor, a ``.meta`` whose Saver reads what the
+    ``.index``/``.data`` pair at ``prefix`` does not hold
+    (:func:`mmarctl.model_files.saver_graph.restore_mismatch`); TensorFlow's own page says
+    only that "a Variable name or other graph key" is missing. An index that cannot be read
+    is left to the restore, which says why."""
+    try:
+        entries = checkpoint_entries(Path(f"{prefix}.index"))
+        mismatch = restore_mismatch(meta, entries)
+    except (TableError, OSError):
+        return
+    if mismatch:
+        raise RuntimeFailure(mismatch, file=prefix, hint=META_MISMATCH_HINT)
+
+
 def _channels_last_meta_graph(meta: Path) -> Any:
     """The meta graph with its channels-first nodes computed channels-last
     (:mod:`mmarctl.runtime.model_sources.layout`); raises what reading the file raises."""
@@ -98,6 +116,7 @@ class Tf1Checkpoint(ModelSource):
                                       "(--model fzn), or train from scratch")
         summary = read_meta_summary(meta)
         check_nodes(summary.names, summary, self.input_name, self.output_name, meta)
+        require_fitting_meta(self.path, meta)
         self.layout, self.layout_reason = summary.layout(
             self.input_name, self.extra.get("data_format"))
         node = summary.placeholder(self.input_name)
