@@ -20,6 +20,7 @@ from mmarctl.check.images import (Geometry, file_kind, header_problems, listed,
                                   pair_problems, png_problems)
 from mmarctl.check.label_values import LABEL, READABLE, label_value_finding
 from mmarctl.check.spatial_axes import AxisRule, header_axes_problems
+from mmarctl.check.whole_images import WholeImageRule, whole_image_problem
 from mmarctl.errors import ConfigError
 from mmarctl.jsonio import format_json_path, load_json, split_location
 from mmarctl.problems import NOTE, Problem
@@ -102,6 +103,9 @@ class DataUse:
         label_value_origin: ``(file, json_path)`` the label-values line stands at (a
             validation config's ``label_transforms``, :func:`.label_values.validation_label_values`);
             None: the datalist's list. ``label_value_fix``: its advice (empty: the default).
+        whole_image: the network the pipeline's images reach whole (``TFSimpleInferer``)
+            through a chain that keeps their sizes (:mod:`.whole_images`): the image
+            headers' sizes are held to its size divisor. None: not held.
     """
 
     datalist: str
@@ -126,6 +130,7 @@ class DataUse:
     skip_bad_cases: bool = False
     label_value_origin: tuple[str, str] | None = None
     label_value_fix: str = ""
+    whole_image: WholeImageRule | None = None
 
     def reads_class_labels(self) -> bool:
         """Whether the items' ``"label"`` is the class label itself: a training config's
@@ -265,6 +270,12 @@ def check_data(uses: list[DataUse], display, counts: DataCounts | None = None, *
                 items, Path(use.base_dir), [field], use.image_channels, geometries, kinds,
                 reoriented=loaded_as, class_index_labels=use.class_index_labels,
                 onehot_label_channels=use.onehot_label_channels))
+        if use.whole_image is not None and use.base_dir is not None and \
+                reads.get("image") == "LoadNifti":
+            whole = whole_image_problem(items, Path(use.base_dir), use.whole_image,
+                                        geometries, use.key, shown)
+            if whole is not None and whole not in problems:
+                problems.append(whole)
         # Files whose header tells their axes: NIfTI headers, PNG's IHDR (always 2-D).
         headed = {field for field, loader in reads.items() if loader in ("LoadNifti", "LoadPng")}
         rules = [rule for rule in use.axis_rules if rule.field in headed]

@@ -41,6 +41,7 @@ from mmarctl.check.components import ComponentChecker
 from mmarctl.check.crop_size import crop_size_notes
 from mmarctl.check.search_point_fields import search_point_field_problems
 from mmarctl.check.voxel_grids import voxel_grid_problems
+from mmarctl.check.whole_images import whole_image_rule
 from mmarctl.check.constructors import ConstructorChecker
 from mmarctl.check.output_folders import (eval_folder_unwritable, file_in_the_way,
                                           output_folder_problems)
@@ -801,6 +802,8 @@ def _check_concrete_values(workspace: Workspace, kind: str, shown: str, raw: dic
     uses = [replace(use, axis_rules=rules.get(use.origin[1].split(".")[0] if use.origin[1]
                                                else "validation", ())) for use in uses]
     uses = [_with_loaders(use, built) for use in uses]
+    evaluated = network if kind == "train" else report.network  # what validate builds
+    uses = [_with_whole_image_rule(use, kind, built, evaluated, shown) for use in uses]
     if kind == "train" and _classes_given(data):
         report.notes.extend(_label_table_notes(workspace, uses, shown))
     if kind == "train":
@@ -1061,6 +1064,22 @@ def _check_roi(inferer: Any, trained: TrainingNetwork, shown: str,
 #: Which transform list feeds the pipeline a datalist setting belongs to.
 _CHAINS = {"train.image_pipeline": "train.pre_transforms",
            "validate.image_pipeline": "validate.pre_transforms", "": "pre_transforms"}
+
+
+def _with_whole_image_rule(use: DataUse, kind: str, built: ConstructorChecker,
+                           trained: TrainingNetwork | None, shown: str) -> DataUse:
+    """``use`` with the rule that holds its images' sizes to the network, where its pipeline
+    gives them to it whole (:mod:`mmarctl.check.whole_images`): a validation config's, or
+    the training config's validate section."""
+    section = use.origin[1].removesuffix(".args.data_list_file_path")
+    if trained is None or section not in ("", "validate.image_pipeline") or (
+            kind == "train") != (section == "validate.image_pipeline"):
+        return use
+    prefix = "validate." if section else ""
+    rule = whole_image_rule(built.built.get(f"{prefix}inferer"),
+                            built.built.get(f"{prefix}pre_transforms"), trained.network,
+                            trained.dims, (shown, f"{prefix}inferer"), trained.file)
+    return replace(use, whole_image=rule) if rule else use
 
 
 def _with_loaders(use: DataUse, built: ConstructorChecker) -> DataUse:
