@@ -484,12 +484,13 @@ def _interrupt_twice_when_ready(ready, gap: float):
     return over
 
 
-@pytest.mark.parametrize("stops_on, gap, told", [
-    ("SIGUSR2", 30, "SIGUSR2 "),               # mpirun passes it on; the workers stop at once
-    ("SIGINT", 0.5, "SIGUSR2 SIGINT "),        # a second Ctrl-C: mpirun's own (abort) stop
-    ("SIGTERM", 30, "SIGUSR2 SIGTERM "),       # still running half-way through the grace
+@pytest.mark.parametrize("stops_on, gap, grace, told", [
+    ("SIGUSR2", 30, 30, "SIGUSR2 "),           # mpirun passes it on; the workers stop at once
+    ("SIGINT", 0.5, 30, "SIGUSR2 SIGINT "),    # a second Ctrl-C: mpirun's own (abort) stop
+    ("SIGTERM", 30, 2, "SIGUSR2 SIGTERM "),    # still running half-way through the grace
 ])
-def test_mpirun_hears_of_a_ctrl_c_as_the_signal_it_forwards(tmp_path, stops_on, gap, told):
+def test_mpirun_hears_of_a_ctrl_c_as_the_signal_it_forwards(tmp_path, stops_on, gap, grace,
+                                                            told):
     """With ``first_stop`` (mpirun's SIGUSR2, mmarctl.worker_stop) the first Ctrl-C reaches
     the launcher as that signal alone; a second one, or the grace half gone, as its own stop.
     """
@@ -500,7 +501,7 @@ def test_mpirun_hears_of_a_ctrl_c_as_the_signal_it_forwards(tmp_path, stops_on, 
     over = _interrupt_twice_when_ready(ready, gap)
     try:
         with pytest.raises(KeyboardInterrupt):
-            launcher._supervise([sys.executable, "-c", script], dict(os.environ), grace=2.0,
+            launcher._supervise([sys.executable, "-c", script], dict(os.environ), grace=grace,
                                 first_stop=signal.SIGUSR2)
     finally:
         over.set()
