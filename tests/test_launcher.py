@@ -487,7 +487,7 @@ def _interrupt_twice_when_ready(ready, gap: float):
 @pytest.mark.parametrize("stops_on, gap, grace, told", [
     ("SIGUSR2", 30, 30, "SIGUSR2 "),           # mpirun passes it on; the workers stop at once
     ("SIGINT", 0.5, 30, "SIGUSR2 SIGINT "),    # a second Ctrl-C: mpirun's own (abort) stop
-    ("SIGTERM", 30, 2, "SIGUSR2 SIGTERM "),    # still running half-way through the grace
+    ("SIGTERM", 30, 6, "SIGUSR2 SIGTERM "),    # still running half-way through the grace
 ])
 def test_mpirun_hears_of_a_ctrl_c_as_the_signal_it_forwards(tmp_path, stops_on, gap, grace,
                                                             told):
