@@ -94,3 +94,29 @@ def _validation_image(root: Path) -> str:
     name = _validation_item(root)["image"]
     shape = nib.load(str(root / "data" / name)).shape
     return f"{name} ({' x '.join(str(n) for n in shape)})"
+
+
+def test_the_axes_compared_are_the_networks_and_a_cases_first_modality_stands_for_it():
+    """A 2-D network is held to the first two header axes (a third of size 1, or channels,
+    is not spatial); a case of several files (BraTS modalities on one grid) by its first;
+    a file whose header was not read (missing: reported by the file checks) is skipped."""
+    from types import SimpleNamespace
+
+    from mmarctl.check.whole_images import WholeImageRule, whole_image_problem
+
+    base = Path("/data")
+    geometries = {base / "a.nii": SimpleNamespace(shape=(64, 48, 1)),
+                  base / "b.nii": SimpleNamespace(shape=(64, 64, 3)),
+                  base / "c.nii": SimpleNamespace(shape=(64, 64, 32)),
+                  base / "t1.nii": SimpleNamespace(shape=(32, 33, 32)),
+                  base / "gone.nii": None}
+    rule = WholeImageRule(16, 2, ("config/config_validation.json", "inferer"),
+                          "config/config_train.json")
+    items = [{"image": "a.nii"}, "b.nii", {"image": "gone.nii"}, {"label": "x.nii"}]
+    assert whole_image_problem(items, base, rule, geometries, "validation", "d.json") is None
+    rule = WholeImageRule(16, 3, rule.inferer, rule.network_file)
+    items = [{"image": ["t1.nii", "t2.nii"]}, {"image": "c.nii"}]
+    problem = whole_image_problem(items, base, rule, geometries, "validation", "d.json")
+    assert (problem.file, problem.json_path) == ("config/config_validation.json", "inferer")
+    assert "1 of the 2 'validation' images of d.json are not: t1.nii (32 x 33 x 32) (" in \
+        problem.message
