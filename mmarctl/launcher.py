@@ -293,8 +293,8 @@ def _runner_prefix(launcher: str, nprocs: int, hosts: Hosts | None,
         # find another environment's horovodrun) and no traceback when a worker fails.
         # A hostfile goes as the -H spec read from it: horovodrun's own hostfile reader takes
         # only `HOST slots=N` lines (a bare host or max_slots= stops it with an IndexError).
-        # -W: Horovod's middleman processes hold multiprocessing semaphores; after a stop, its
-        # resource tracker warns about each (two tracebacks-like lines after the last word).
+        # -W: Horovod's middleman processes hold multiprocessing semaphores; after a stop,
+        # the resource tracker warns of each in two lines, after the command's last line.
         cmd = [sys.executable, "-W", "ignore::UserWarning:multiprocessing.resource_tracker",
                "-m", "mmarctl.launcher", "--gloo", "-np", str(nprocs)]
         return cmd + ["-H", hosts.spec if hosts is not None else f"localhost:{nprocs}"]
