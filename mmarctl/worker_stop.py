@@ -77,12 +77,6 @@ def stopped() -> bool:
     return _stopped
 
 
-def interrupted_exit_code(default: int) -> int:
-    """The exit code of an interrupted process: 0 for a worker its launcher stopped (see the
-    module's docstring), else ``default``."""
-    return 0 if _stopped else default
-
-
 def _stop(signum: int, frame: object) -> None:
     if _stopped:
         return  # once: a second copy must not cut short the save the first one started

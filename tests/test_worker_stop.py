@@ -34,6 +34,10 @@ def _run(script: str, extra_env: dict[str, str]) -> subprocess.CompletedProcess:
     ({}, False),
 ])
 def test_only_an_mpirun_worker_is_armed(env, expected):
+    from mmarctl import launcher
+
+    # the variables the launcher sets (worker_stop spells them itself: it loads first)
+    assert (launcher.WORKER_ENV, launcher.LAUNCHER_ENV) == ("MMARCTL_WORKER", "MMARCTL_LAUNCHER")
     assert worker_stop.is_mpirun_worker(env) is expected
 
 

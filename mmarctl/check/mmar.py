@@ -1072,8 +1072,8 @@ def _with_whole_image_rule(use: DataUse, kind: str, built: ConstructorChecker,
     gives them to it whole (:mod:`mmarctl.check.whole_images`): a validation config's, or
     the training config's validate section."""
     section = use.origin[1].removesuffix(".args.data_list_file_path")
-    if trained is None or section not in ("", "validate.image_pipeline") or (
-            kind == "train") != (section == "validate.image_pipeline"):
+    evaluates = "validate.image_pipeline" if kind == "train" else ""
+    if trained is None or section != evaluates:
         return use
     prefix = "validate." if section else ""
     rule = whole_image_rule(built.built.get(f"{prefix}inferer"),

@@ -65,7 +65,11 @@ def _strings(attr: bytes) -> list[str]:
 _ATTRS = ("shape", "validate_shape")
 
 
-def _nodes(graph_def: object) -> dict[str, _Node]:
+def _nodes(meta_graph: object) -> dict[str, _Node]:
+    """The nodes of the graph in serialized ``MetaGraphDef`` bytes, their attributes copied
+    out (nothing returned points into the memory map ``meta_graph`` may be a view of)."""
+    graph_def = next((v for n, w, v in pw.fields(meta_graph)  # type: ignore[arg-type]
+                      if n == 2 and w == pw.LENGTH), b"")
     nodes: dict[str, _Node] = {}
     for number, wire, data in pw.fields(graph_def):  # type: ignore[arg-type]
         if number != 1 or wire != pw.LENGTH:
@@ -81,7 +85,8 @@ def _nodes(graph_def: object) -> dict[str, _Node]:
             elif n == 5:
                 key = next((pw.text(v) for k, _, v in pw.fields(value) if k == 1), "")
                 if key in _ATTRS or (key == "value" and name.endswith("tensor_names")):
-                    attrs[key] = next((v for k, _, v in pw.fields(value) if k == 2), b"")
+                    attrs[key] = bytes(next((v for k, _, v in pw.fields(value) if k == 2),
+                                            b""))
         nodes[name] = _Node(op, inputs, attrs)
     return nodes
 
@@ -107,8 +112,7 @@ def saver_tensors(meta: Path) -> SaverTensors | None:
         if data is None:
             return None
         scope = _restore_scope(data)
-        graph_def = next((v for n, w, v in pw.fields(data) if n == 2 and w == pw.LENGTH), None)
-        nodes = _nodes(graph_def) if graph_def is not None else {}
+        nodes = _nodes(data)
     found = SaverTensors()
     restores = [name for name, node in nodes.items() if node.op == "RestoreV2"
                 and (scope is None or name.startswith(scope))]
@@ -166,15 +170,17 @@ def restore_mismatch(meta: Path, entries: list[TensorEntry]) -> str | None:
                 "different runs or networks")
     for name in tensors.names:
         want = tensors.shapes.get(name)
-        if want is not None and len(want) == len(held[name]) and all(
-                w is None or w == h for w, h in zip(want, held[name])):
-            continue
-        if want is not None:
+        if want is not None and not _fits(want, held[name]):
             return (f"its {meta.suffix} graph restores {name} into a variable of shape "
                     f"{format_shape(want)}, but the checkpoint's {name} has shape "
                     f"{format_shape(held[name])}: the .meta and the .index/.data pair come from "
                     "different runs or networks")
     return None
+
+
+def _fits(want: tuple[int | None, ...], have: tuple[int, ...]) -> bool:
+    """Whether a tensor of shape ``have`` goes into a variable of shape ``want`` (None: any)."""
+    return len(want) == len(have) and all(w is None or w == h for w, h in zip(want, have))
 
 
 def _listed(names: list[str]) -> str:

@@ -104,3 +104,34 @@ def test_a_file_that_is_no_graph_is_left_to_the_graph_reader(tmp_path):
     meta = tmp_path / "model.ckpt.meta"
     meta.write_text("this is not a meta graph\n")
     assert restore_mismatch(meta, []) is None
+
+
+def test_the_memory_map_is_closed_after_reading(tmp_path, monkeypatch):
+    """Nothing read out of the .meta keeps a view into its memory map, so the map closes
+    when the reading ends (check reads every checkpoint of models/), not at some later GC."""
+    import contextlib
+    import mmap
+
+    import tf1_artifacts
+    from mmarctl.model_files import protowire
+
+    closed = []
+
+    @contextlib.contextmanager
+    def mapped(handle):
+        mapping = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        view = memoryview(mapping)
+        try:
+            yield view
+        finally:
+            view.release()
+            try:
+                mapping.close()
+                closed.append(True)
+            except BufferError:  # a slice of it still held
+                closed.append(False)
+
+    monkeypatch.setattr(protowire, "mapped", mapped)
+    tf1_artifacts.build(tmp_path, dims=3, channels=1, classes=2, seed=5)
+    assert saver_tensors(tmp_path / "model.ckpt.meta").names
+    assert closed == [True]
