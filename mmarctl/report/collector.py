@@ -192,6 +192,39 @@ class ReportCollector:
         if shown:
             self.shown[case] = shown
 
+    #: What :meth:`add` and :meth:`skip` gathered; :meth:`state` hands it on.
+    _SHARED = ("rows", "views", "key_values", "scores", "labels", "failed", "empty_labels",
+               "shown", "skipped", "classification")
+
+    def state(self) -> dict[str, Any]:
+        """What this collector gathered, picklable (at most ``2 * per_side`` cases' planes):
+        validate over several processes gathers every rank's to rank 0."""
+        return {name: getattr(self, name) for name in self._SHARED}
+
+    def absorb(self, states: Sequence[Mapping[str, Any]], order: Mapping[str, int]) -> None:
+        """Hold every rank's cases (``states``: each rank's :meth:`state`, this one's too),
+        rows in the datalist's ``order`` (case -> place), as if one process had seen them."""
+        self.rows, self.views, self.key_values = [], {}, {}
+        self.scores, self.labels, self.failed = [], [], []
+        self.empty_labels = 0
+        self.shown, self.skipped = {}, {}
+        for state in states:
+            self.rows += state["rows"]
+            self.views.update(state["views"])
+            self.key_values.update(state["key_values"])
+            self.scores += state["scores"]
+            self.labels += state["labels"]
+            self.failed += state["failed"]
+            self.empty_labels += state["empty_labels"]
+            self.shown.update(state["shown"])
+            self.skipped.update(state["skipped"])
+            self.classification = self.classification or state["classification"]
+        last = len(order)
+        self.rows.sort(key=lambda row: order.get(row[0], last))
+        self.skipped = dict(sorted(self.skipped.items(),
+                                   key=lambda item: order.get(item[0], last)))
+        self._prune()
+
     def _add_scores(self, row: dict[str, object], sample: Mapping[str, Any]) -> None:
         scores, label, outcome = class_outcome(sample["model"], sample["label"])
         self.scores.append(scores)
@@ -329,6 +362,7 @@ class PreviewWriter:
         self.folder = Path(folder)
         self.dpi = dpi
         self.written: list[Path] = []
+        self.cases: list[str] = []  # the case of each written preview
         self.failed = 0
         self._names: set[str] = set()
 
@@ -358,6 +392,7 @@ class PreviewWriter:
             self.failed += 1
             return None
         self.written.append(path)
+        self.cases.append(case)
         return path
 
     def finish(self) -> None:

@@ -132,6 +132,16 @@ class Backend(abc.ABC):
         """This rank's share of ``items``; see :func:`shard_items` for the padding rule."""
         return shard_items(items, self.rank, self.size, drop_remainder=drop_remainder)
 
+    def share(self, items: Sequence[T]) -> list[T]:
+        """This rank's own items, ``items[rank::size]``: each item on exactly one rank, none
+        repeated, so shares differ in length by one at most (validate/infer, which run no
+        collective per item, gather the results once at the end)."""
+        return list(items[self.rank::self.size])
+
+    def gather_objects(self, value: Any) -> list[Any]:
+        """Every rank's ``value`` (picklable), in rank order, on every rank."""
+        return [value]
+
     @abc.abstractmethod
     def broadcast_variables(self, variables: Sequence[Any], root_rank: int = 0) -> None:
         """Overwrite every variable with its value on ``root_rank`` (after the model is built)."""
@@ -301,6 +311,11 @@ class HorovodBackend(Backend):
 
     def allreduce_sum(self, value: Any) -> Any:
         return self._host_reduce(value, self._hvd.Sum)
+
+    def gather_objects(self, value: Any) -> list[Any]:
+        self._reduce_count += 1  # the same new name on every rank, as for _host_reduce
+        return list(self._hvd.allgather_object(
+            value, name=f"mmarctl.gather_objects.{self._reduce_count}"))
 
     def barrier(self) -> None:
         barrier = getattr(self._hvd, "barrier", None)

@@ -132,6 +132,9 @@ class ComputeAUC(Metric):
         valid = values[~np.isnan(values)]
         return float(valid.mean()) if valid.size else math.nan
 
+    #: The AUC is over every case's scores and labels (their order does not change it).
+    shared_fields = ("_cases", "_scores", "_labels")
+
     def per_case(self) -> dict[str, float]:
         """Empty: AUC is a property of the set of cases."""
         return {}

@@ -6,7 +6,7 @@ import csv
 import io
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -74,6 +74,28 @@ class Metric(Component):
     def reset(self) -> None:
         """Forget every case."""
         self._cases = []
+
+    #: The attributes (lists) that hold what :meth:`update` has seen: what
+    #: :meth:`state` hands to another process and :meth:`absorb` takes in.
+    shared_fields: tuple[str, ...] = ("_cases",)
+
+    def state(self) -> dict[str, list]:
+        """What this metric has seen, picklable: validate over several processes gathers
+        every rank's (:mod:`mmarctl.runtime.evaluation_ranks`)."""
+        return {name: list(getattr(self, name)) for name in self.shared_fields}
+
+    def absorb(self, states: list[dict[str, list]],
+               order: Mapping[str, int] | None = None) -> None:
+        """Hold exactly the cases of ``states`` (every rank's :meth:`state`), as if one
+        process had seen them all; ``order`` (case name -> place in the datalist) sorts the
+        per-case values back into the datalist's order."""
+        self.reset()
+        for state in states:
+            for name in self.shared_fields:
+                getattr(self, name).extend(state[name])
+        if order is not None:
+            last = len(order)
+            self._cases.sort(key=lambda case: order.get(case[0], last))
 
     def report_file(self) -> tuple[str, str]:
         """(file name, CSV text) of this metric's report: ``<name>_per_case.csv`` with

@@ -44,6 +44,7 @@ class WriteClassificationResult(Component):
                               f"Received: write_path={write_path!r}")
         self.field, self.write_path = field, write_path
         self._started: dict[Path, int] = {}
+        self._held: dict[str, list[tuple[str, list[float]]]] | None = None
         self._lock = threading.Lock()
         super().__init__(field=field, write_path=write_path)
 
@@ -63,6 +64,12 @@ class WriteClassificationResult(Component):
             if not first and self._started[path] != len(values):
                 raise DataError(f"{self.clara_name}: case has {len(values)} classes but earlier "
                                 f"cases had {self._started[path]}", file=sample_name(sample) or None)
+            named = case_of(sample)  # a file listed twice gets its own row name
+            image = named.key if named is not None else sample_name(sample)
+            if self._held is not None:
+                self._held.setdefault(str(path), []).append((image, values.tolist()))
+                self._started[path] = len(values)
+                return path
             path.parent.mkdir(parents=True, exist_ok=True)
             if first:
                 warn_replaced(path)
@@ -71,14 +78,47 @@ class WriteClassificationResult(Component):
                     rows = csv.writer(handle)
                     if first:
                         rows.writerow(["image"] + [f"class_{i}" for i in range(len(values))])
-                    named = case_of(sample)  # a file listed twice gets its own row name
-                    image = named.key if named is not None else sample_name(sample)
                     rows.writerow([image] + [f"{v:.6g}" for v in values])
             except OSError as error:
                 raise DataError(f"cannot write CSV file: {error.strerror or error}",
                                 file=str(path)) from error
             self._started[path] = len(values)
         return path
+
+    def hold(self) -> None:
+        """Keep rows in memory from now on instead of writing them: under validate/infer
+        over several processes, ranks sharing one CSV would replace each other's rows;
+        rank 0 writes every rank's :meth:`held` rows with :func:`write_table`."""
+        self._held = {}
+
+    def held(self) -> dict[str, list[tuple[str, list[float]]]]:
+        """The rows kept since :meth:`hold`: CSV path -> (case, class scores) rows."""
+        return dict(self._held or {})
+
+
+def write_table(path: Path, rows: list[tuple[str, list[float]]]) -> Path:
+    """Write a whole classification CSV at once (``image``, ``class_0`` ...), replacing an
+    earlier run's file with :func:`warn_replaced`'s warning.
+
+    Raises:
+        DataError: the rows' class counts differ, or the file cannot be written.
+    """
+    counts = {len(scores) for _, scores in rows}
+    if len(counts) > 1:
+        raise DataError(f"cases have different numbers of classes ({sorted(counts)})",
+                        file=str(path))
+    warn_replaced(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            table = csv.writer(handle)
+            table.writerow(["image"] + [f"class_{i}" for i in range(counts.pop() if counts
+                                                                      else 0)])
+            table.writerows([image] + [f"{v:.6g}" for v in scores] for image, scores in rows)
+    except OSError as error:
+        raise DataError(f"cannot write CSV file: {error.strerror or error}",
+                        file=str(path)) from error
+    return path
 
 
 def warn_replaced(path: Path) -> None:
