@@ -373,20 +373,22 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def counted_items(count: int) -> str:
-    """``1 training item`` / ``3 training items``."""
-    return f"{count} training item" + ("" if count == 1 else "s")
+def counted_items(count: int, noun: str = "training item") -> str:
+    """``1 training item`` / ``3 training items`` (or another ``noun``)."""
+    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def require_items_per_worker(cases: tuple[int, str], gpus: int = 1, hosts: str | None = None,
-                             hostfile: str | os.PathLike[str] | None = None) -> None:
-    """Refuse more workers than the training list has items (``cases``: the count, and
-    where the list is, as shown). The workers are those :func:`launch` would start for
-    ``gpus`` / ``hosts`` / ``hostfile``.
+                             hostfile: str | os.PathLike[str] | None = None, *,
+                             verb: str = "train") -> None:
+    """Refuse more workers than the list has items (``cases``: the count, and where the
+    list is, as shown). The workers are those :func:`launch` would start for ``gpus`` /
+    ``hosts`` / ``hostfile``.
 
-    Every rank must have an item of its own: the list is padded so that every rank runs
-    as many steps, and the workers beyond the item count would only repeat others' items,
-    at their cost in memory and time.
+    Every rank must have an item of its own. In training the list is padded so that every
+    rank runs as many steps, and the workers beyond the item count would only repeat
+    others' items, at their cost in memory and time; validate and infer (``verb``) split
+    their cases exactly, and a worker without one would start for nothing.
 
     Raises:
         UsageError: the limit and why.
@@ -394,11 +396,17 @@ def require_items_per_worker(cases: tuple[int, str], gpus: int = 1, hosts: str |
     nprocs = gpus
     if gpus <= 1 and (hosts or hostfile):
         nprocs = (parse_hosts(hosts) if hosts else read_hostfile(hostfile)).slots
-    if nprocs > cases[0]:
+    if nprocs <= cases[0]:
+        return
+    if verb == "train":
         raise UsageError(f"{nprocs} workers for {counted_items(cases[0])} ({cases[1]}): "
                          "each worker needs an item of its own, more only repeat others'",
                          hint=(f"use at most --gpus {cases[0]}" if cases[0] > 1 else
                                "train in one process (no --gpus)") + ", or add training cases")
+    raise UsageError(f"{nprocs} workers for {counted_items(cases[0], 'case')} ({cases[1]}): "
+                     "each worker needs a case of its own",
+                     hint=f"use at most --gpus {cases[0]}" if cases[0] > 1 else
+                     f"{verb} in one process (no --gpus)")
 
 
 def _check_cpu_workers(local_procs: int) -> None:

@@ -48,8 +48,8 @@ def usage_message(error: UsageError) -> str:
 
 
 def _elsewhere(error: NoSuchOption) -> str:
-    """`` (finetune and train take --gpus; validate does not)`` when other verbs take the
-    option this one does not (validate runs in one process); else empty."""
+    """`` (finetune and train take --epochs; validate does not)`` when other verbs take the
+    option this one does not; else empty."""
     context = error.ctx
     parent = getattr(context, "parent", None)
     group = getattr(parent, "command", None)

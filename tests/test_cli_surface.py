@@ -84,9 +84,9 @@ def test_an_ignored_sigint_stays_ignored_while_loading():
     (["train", "--bogus"],
      "error: no such option: --bogus (did you mean --gpus?); try 'mmarctl train -h'"),
     (["train", "x", "--epochs"], "error: --epochs needs a value"),
-    # an option other verbs take, named with them (validate runs in one process)
-    (["validate", "x", "--gpus", "2"],
-     "error: no such option: --gpus (finetune and train take --gpus; validate does not)"),
+    # an option other verbs take, named with them
+    (["validate", "x", "--epochs", "2"],
+     "error: no such option: --epochs (finetune and train take --epochs; validate does not)"),
     (["check", "a", "b"], "error: unexpected extra argument(s): b; try 'mmarctl check -h'"),
     # Clara's `train.sh epochs=5` form: the verb's --set, not only "unexpected".
     (["train", "x", "epochs=5", "lr=0.1"],

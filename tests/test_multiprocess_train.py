@@ -298,3 +298,9 @@ def test_every_collective_over_two_ranks(tmp_path):
         assert result["mean_float"] == 0.5
         assert result["sum_array"] == [1.0, 2.0]
     assert ranks[0]["shard"] == ["a", "c", "e"] and ranks[1]["shard"] == ["b", "d", "a"]
+    assert ranks[0]["share"] == ["a", "c", "e"] and ranks[1]["share"] == ["b", "d"]
+    for result in ranks:  # every rank's object, in rank order, on every rank
+        assert result["gathered"] == [{"rank": 0, "cases": ["x"]},
+                                      {"rank": 1, "cases": ["x", "x"]}]
+        # training's validation: over every case once (not a mean of the ranks' means)
+        assert result["validated"] == {"mean": 3.0, "own": 3.0}

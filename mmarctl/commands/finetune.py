@@ -7,10 +7,10 @@ import typer
 
 from mmarctl.commands._common import (AmpOption, MmarArgument, SetOption, TrackingOption,
                                       TrackingUriOption)
-from mmarctl.commands.train import (ConfigTrainOption, CpuOption, EpochsOption, GpusOption,
-                                    HostfileOption, HostsOption, LauncherOption,
-                                    LearningRateOption, LrScaleOption, SeedOption,
-                                    run_training)
+from mmarctl.commands.launch_options import (CpuOption, GpusOption, HostfileOption,
+                                             HostsOption, LauncherOption)
+from mmarctl.commands.train import (ConfigTrainOption, EpochsOption, LearningRateOption,
+                                    LrScaleOption, SeedOption, run_training)
 
 
 def register(app: typer.Typer) -> None:

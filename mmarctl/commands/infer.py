@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 import typer
 
 from mmarctl.commands._common import AmpOption, MmarArgument, SetOption
+from mmarctl.commands.launch_options import (CpuOption, GpusOption, HostfileOption,
+                                             HostsOption, LauncherOption)
 from mmarctl.commands.validate import (ConfigOption, ConfigTrainOption, ModelOption,
                                        OutputOption, check_output_folder)
 
@@ -33,6 +35,11 @@ def infer(
              "(three orthogonal slices; one panel for 2D) in OUTPUT/preview/"
              "<case>_preview.png. Not for classification.")] = False,
     amp: AmpOption = None,
+    gpus: GpusOption = 1,
+    cpu: CpuOption = False,
+    hosts: HostsOption = None,
+    hostfile: HostfileOption = None,
+    launcher: LauncherOption = "gloo",
 ) -> None:
     """Infer: masks as NIfTI with the input's affine/header (WritePng: PNG masks of PNG
     inputs), classification scores as CSV.
@@ -41,6 +48,8 @@ def infer(
     picks the checkpoint or an exported model (fzn, onnx) instead of the config's loader.
 
     Example: mmarctl infer my-exp --input scan.nii.gz --output predictions/ --preview
+
+    --gpus N (or multi_gpu: true in the config) splits the cases over N Horovod workers.
     """
     from mmarctl.console import keep_working_without_reader
     keep_working_without_reader()  # `| head` ends the output, not the work
@@ -63,12 +72,18 @@ def infer(
         for warning in png_depth_warnings(workspace, input_, overrides,
                                           config_train=config_train):
             err.print(f"warning: {warning}", markup=False)
+    options = EvalOptions(config=config, train_config=config_train, overrides=overrides,
+                          inputs=input_, output=output, model=model, preview=preview, amp=amp)
+    from mmarctl.commands.evaluation_launch import launch_if_asked
+
+    if launch_if_asked("infer", workspace, options, set_, gpus=gpus, cpu=cpu, hosts=hosts,
+                       hostfile=hostfile, launcher=launcher, input=input_, preview=preview):
+        return  # the workers' rank 0 reported
     # TensorFlow is imported by evaluate, after its pre-flight: a config mistake costs none.
     logs.configure(workspace.log_config)
-    report = evaluate(workspace, EvalOptions(config=config, train_config=config_train,
-                                             overrides=overrides, inputs=input_,
-                                             output=output, model=model,
-                                             preview=preview, amp=amp), mode="infer")
+    report = evaluate(workspace, options, mode="infer")
+    if not report.chief:
+        return  # rank 0 reports the job
     skipped = (f" ({len(report.skipped)} skipped as unusable: skip_bad_cases)"
                if report.skipped else "")
     out.print(f"inferred {counted(report.cases, 'case')}{skipped}; outputs in "

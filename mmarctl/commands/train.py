@@ -10,7 +10,10 @@ from typing import Annotated, Any, Optional
 import typer
 
 from mmarctl.commands._common import (AmpOption, MmarArgument, SetOption, TrackingOption,
-                                      TrackingUriOption, completing, one_of)
+                                      TrackingUriOption)
+from mmarctl.commands.launch_options import (CpuOption, GpusOption, HostfileOption,
+                                             HostsOption, LauncherOption,
+                                             refuse_idle_launch_options, worker_argv)
 from mmarctl.locks import lock_folder, scoped
 from mmarctl.runtime.run_settings import MAX_SEED
 
@@ -38,42 +41,6 @@ SeedOption = Annotated[Optional[int], typer.Option(
 ConfigTrainOption = Annotated[str, typer.Option(
     "--config-train", "-c", metavar="FILE",
     help="Training config in config/ (or a path relative to the MMAR), e.g. trn_base.json.")]
-GpusOption = Annotated[int, typer.Option(
-    "--gpus", min=1, metavar="N",
-    help="Processes (GPUs) on this machine; more than 1 launches Horovod "
-         "data-parallel training (sets multi_gpu).")]
-CpuOption = Annotated[bool, typer.Option(
-    "--cpu", help="With --gpus N: run N CPU processes instead (for testing multi-process runs).")]
-def _hosts(value: Optional[str]) -> Optional[str]:
-    """``--hosts`` read as it is parsed: a malformed list is a usage error before any MMAR
-    is looked for (the launcher reads it again)."""
-    if value is None:
-        return value
-    from mmarctl.errors import UsageError
-    from mmarctl.launcher import parse_hosts
-
-    try:
-        parse_hosts(value)
-    except UsageError as error:
-        if error.message.startswith("--hosts entries"):
-            raise typer.BadParameter(f"must be HOST:SLOTS entries with SLOTS >= 1, e.g. "
-                                     f"node1:4,node2:4 (got {value})") from None
-        raise typer.BadParameter(error.message.removeprefix("--hosts ")) from None
-    return value
-
-
-HostsOption = Annotated[Optional[str], typer.Option(
-    "--hosts", metavar="HOST:N,...", callback=_hosts, help="Hosts and slots for multi-machine training, "
-                                          "e.g. node1:4,node2:4.")]
-HostfileOption = Annotated[Optional[Path], typer.Option(
-    "--hostfile", metavar="FILE", help="A Horovod/MPI hostfile instead of --hosts.")]
-LauncherOption = Annotated[str, typer.Option(
-    "--launcher", metavar="gloo|mpirun", callback=one_of("gloo", "mpirun"),
-    autocompletion=completing("gloo", "mpirun"),
-    help="How the processes of --gpus N / --hosts are started: gloo (horovodrun --gloo) or "
-         "mpirun.")]
-
-
 def register(app: typer.Typer) -> None:
     app.command("train")(train)
 
@@ -167,21 +134,6 @@ def scaled_learning_rate(workspace: Any, config_train: str, set_items: list[str]
     return float(base) * factor
 
 
-def _launch_argv(verb: str, root: Path, set_items: list[str] | None, amp: bool | None = None,
-                 **flags: Any) -> list[str]:
-    argv = [verb, str(root)]
-    for item in set_items or []:
-        argv += ["--set", item]
-    for name, value in flags.items():
-        if value is None or value is False:
-            continue
-        option = "--" + name.replace("_", "-")
-        argv += [option] if value is True else [option, str(value)]
-    if amp is not None:  # a tri-state flag: --no-amp must reach the workers too
-        argv.append("--amp" if amp else "--no-amp")
-    return argv
-
-
 @scoped
 def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
                  epochs: int | None, learning_rate: float | None, seed: int | None,
@@ -254,14 +206,7 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
         gpus = launch_module.processes_for(gpus, multi_gpu_requested(workspace, config_train,
                                                                      overrides))
         if gpus == 1 and not launch_module.is_worker():
-            # Launch options without workers to launch would be ignored without a word.
-            if cpu:
-                raise UsageError("--cpu runs N CPU processes with --gpus N (N > 1); alone it "
-                                 "changes nothing", hint="add --gpus 2, or leave --cpu out")
-            if launcher != "gloo":
-                raise UsageError(f"--launcher {launcher} starts the workers of --gpus N "
-                                 "(N > 1) or --hosts; alone it changes nothing",
-                                 hint="add --gpus 2, or leave --launcher out")
+            refuse_idle_launch_options(cpu, launcher)
     finetune_from = None
     if finetune:
         finetune_from = _finetune_start(workspace, checkpoint_dir,
@@ -279,7 +224,7 @@ def run_training(verb: str, mmar: str | None, set_items: list[str] | None, *,
         cases = training_cases(workspace, workspace.resolve(config_train, run_overrides).data)
         if cases is not None:
             launch_module.require_items_per_worker(cases, gpus, hosts, hostfile)
-        argv = _launch_argv(verb, workspace.root, [*(set_items or []), "multi_gpu=true"],
+        argv = worker_argv(verb, workspace.root, [*(set_items or []), "multi_gpu=true"],
                             epochs=epochs, learning_rate=learning_rate, seed=seed,
                             config_train=config_train, resume=resume, tracking=tracking,
                             tracking_uri=tracking_uri, amp=amp)
@@ -441,8 +386,10 @@ def training_cases(workspace: Any, config: Any) -> tuple[int, str] | None:
     return len(items), f"{workspace.display(path)}'s {key!r} list"
 
 
-def multi_gpu_requested(workspace: Any, config_train: str, overrides: dict[str, Any]) -> bool:
-    """The resolved ``multi_gpu`` global of the training config (False when absent).
+def multi_gpu_requested(workspace: Any, config_train: str, overrides: dict[str, Any],
+                        doing: str = "training") -> bool:
+    """The resolved ``multi_gpu`` global of the training config (or of the validation
+    config validate and infer read; ``doing`` words the warning) (False when absent).
 
     Outside a launched worker, a true value on a machine with fewer than two GPUs means one
     process (:func:`mmarctl.launcher.processes_for`); that is said in one warning line.
@@ -468,7 +415,7 @@ def multi_gpu_requested(workspace: Any, config_train: str, overrides: dict[str, 
             from mmarctl.console import err
 
             err.print(f"warning: multi_gpu is true but this machine has {found} GPU(s): "
-                      "training in one process (--gpus N --cpu runs N CPU workers)",
+                      f"{doing} in one process (--gpus N --cpu runs N CPU workers)",
                       highlight=False)
     return value
 

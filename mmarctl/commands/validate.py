@@ -8,6 +8,8 @@ import typer
 
 from mmarctl.commands._common import (AmpOption, MmarArgument, SetOption, TrackingOption,
                                       TrackingUriOption, completing)
+from mmarctl.commands.launch_options import (CpuOption, GpusOption, HostfileOption,
+                                             HostsOption, LauncherOption)
 
 ConfigOption = Annotated[str, typer.Option(
     "--config", "-c", metavar="FILE",
@@ -65,6 +67,11 @@ def validate(
     tracking: TrackingOption = None,
     tracking_uri: TrackingUriOption = None,
     amp: AmpOption = None,
+    gpus: GpusOption = 1,
+    cpu: CpuOption = False,
+    hosts: HostsOption = None,
+    hostfile: HostfileOption = None,
+    launcher: LauncherOption = "gloo",
 ) -> None:
     """Validate the model: per-case and summary metrics into eval/ (CSV, JSON, text; for a
     classification network also predictions.csv: truth, prediction and scores per case),
@@ -76,6 +83,9 @@ def validate(
     Example: mmarctl validate my-exp --set DATA_LIST_KEY=validation --model onnx
 
     Two lists side by side: mmarctl validate my-exp --set DATA_LIST_KEY=test -o eval-test
+
+    --gpus N (or multi_gpu: true in the config) splits the cases over N Horovod workers;
+    the files are those one process writes (docs/distributed.md).
     """
     from mmarctl.console import keep_working_without_reader
     keep_working_without_reader()  # `| head` ends the output, not the work
@@ -92,13 +102,20 @@ def validate(
     check_cli_options(tracking, tracking_uri)
     workspace = Workspace.locate(mmar)
     workspace.require_clara3()
+    overrides = parse_set_items(set_)
+    options = EvalOptions(config=config, train_config=config_train, overrides=overrides,
+                          output=output, model=model, amp=amp)
+    from mmarctl.commands.evaluation_launch import launch_if_asked
+
+    if launch_if_asked("validate", workspace, options, set_, gpus=gpus, cpu=cpu, hosts=hosts,
+                       hostfile=hostfile, launcher=launcher, tracking=tracking,
+                       tracking_uri=tracking_uri):
+        return  # the workers' rank 0 reported
     # TensorFlow is imported by evaluate, after its pre-flight: a config mistake costs none.
     logs.configure(workspace.log_config)
-    overrides = parse_set_items(set_)
-    report = evaluate(workspace, EvalOptions(config=config, train_config=config_train,
-                                             overrides=overrides, output=output,
-                                             model=model, amp=amp),
-                      mode="validate")
+    report = evaluate(workspace, options, mode="validate")
+    if not report.chief:
+        return  # rank 0 reports the job
     skipped = (f" ({len(report.skipped)} skipped as unusable: skip_bad_cases)"
                if report.skipped else "")
     out.print(f"validated {counted(report.cases, 'case')}{skipped}", highlight=False)

@@ -88,7 +88,7 @@ def run(app: str, argv: list[str], *, shim_dir: Path | None = None) -> int:
             print(usage(app))
             return 0
         plan = PLANNERS[app](parse(app, argv))
-        if app == "train":
+        if app in ("train", "evaluate"):  # under mpirun: one rank of the job's workers
             mpi.prepare_worker()
     except MmarError as error:
         # Under mpirun every rank fails alike; one line from rank 0 is enough.

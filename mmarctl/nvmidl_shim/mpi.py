@@ -1,10 +1,13 @@
-"""Clara's ``train_2gpu*.sh``: ``mpirun -np 2 ... python3 -u -m nvmidl.apps.train ... multi_gpu=true``.
+"""Clara's ``train_2gpu*.sh``: ``mpirun -np 2 ... python3 -u -m nvmidl.apps.train ...
+multi_gpu=true`` (and its multi-GPU evaluation, ``mpirun ... nvmidl.apps.evaluate ...
+multi_gpu=true``).
 
-Under ``mpirun`` every process is one worker already; it trains as a Horovod rank (the
-runtime picks Horovod from Open MPI's / PMI's world size, :mod:`mmarctl.runtime.distributed`)
-and must not launch workers of its own, so it is marked a worker. Horovod joins ``mpirun``'s
-ranks only when it was built with MPI (``horovod.tensorflow.mpi_built()``, what
-``mmarctl doctor`` reports); without it the run stops in one line before any training.
+Under ``mpirun`` every process is one worker already; it trains (or validates its share of
+the cases) as a Horovod rank (the runtime picks Horovod from Open MPI's / PMI's world size,
+:mod:`mmarctl.runtime.distributed`) and must not launch workers of its own, so it is
+marked a worker. Horovod joins ``mpirun``'s ranks only when it was built with MPI
+(``horovod.tensorflow.mpi_built()``, what ``mmarctl doctor`` reports); without it the run
+stops in one line before any training.
 """
 
 from __future__ import annotations

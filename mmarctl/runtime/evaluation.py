@@ -92,6 +92,7 @@ class EvalReport:
     previews: list[Path] = field(default_factory=list)  # infer --preview
     preview_note: str | None = None  # why there is no preview
     skipped: dict[str, str] = field(default_factory=dict)  # case -> why (skip_bad_cases)
+    chief: bool = True  # rank 0 (or the only process): the one that reports the run
 
 
 def _network(workspace: Workspace, options: EvalOptions, loader: Any,
@@ -195,18 +196,23 @@ def _channels_last(array: np.ndarray, meta: Mapping[str, Any], dims: int) -> np.
     return np.moveaxis(array, 0, -1)
 
 
-@scoped
-def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalReport:
-    """Run validation (``mode="validate"``) or inference (``mode="infer"``).
+@dataclass
+class PreparedRun:
+    """A validate/infer run checked and resolved, before TensorFlow (:func:`prepare_run`)."""
 
-    With the config's ``skip_bad_cases``, a case that cannot be read or used is left out
-    with one warning line (``EvalReport.skipped``; ``metrics.json`` lists them).
+    options: EvalOptions  # overrides + do_validation, output_infer_result, the output
+    resolved: ResolvedConfig  # the validation config
+    settings: Any  # read_eval_settings's
+    output_dir: Path  # MMAR_EVAL_OUTPUT_PATH, else eval/
+
+
+def prepare_run(workspace: Workspace, options: EvalOptions, *, mode: str) -> PreparedRun:
+    """The run's pre-flight, without TensorFlow: ``mmarctl check``'s checks of what it reads,
+    its resolved validation config and output folder. Run by :func:`evaluate`, and once by
+    a ``--gpus N`` launch before any worker starts.
 
     Raises:
-        ConfigError: what ``mmarctl check`` reports in the files this run reads (its line),
-            before TensorFlow is imported; a config section cannot be built.
-        DataError: an image or label cannot be used (named).
-        RuntimeFailure: no checkpoint, or it does not fit the network.
+        ConfigError, DataError: what ``mmarctl check`` reports in the files this run reads.
     """
     validating = mode == "validate"
     overrides = {"do_validation": validating, "output_infer_result": not validating}
@@ -237,12 +243,49 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
                       or workspace.eval_dir)
     if not output_dir.is_absolute():
         output_dir = workspace.root / output_dir
+    return PreparedRun(options, resolved, settings, output_dir)
+
+
+def case_count(workspace: Workspace, run: PreparedRun) -> tuple[int, str]:
+    """How many cases the run evaluates and where they are listed (``--input`` files, or
+    the datalist's list), read without TensorFlow."""
+    items = _items(workspace, run.resolved.variables, run.options)
+    if run.options.inputs:
+        return len(items), "the --input images"
+    variables = run.resolved.variables
+    key = str(variables.get("DATA_LIST_KEY") or "validation")
+    return len(items), f"{workspace.display(Path(variables['DATASET_JSON']))}'s {key!r} list"
+
+
+@scoped
+def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalReport:
+    """Run validation (``mode="validate"``) or inference (``mode="infer"``).
+
+    With the config's ``skip_bad_cases``, a case that cannot be read or used is left out
+    with one warning line (``EvalReport.skipped``; ``metrics.json`` lists them).
+
+    Raises:
+        ConfigError: what ``mmarctl check`` reports in the files this run reads (its line),
+            before TensorFlow is imported; a config section cannot be built.
+        DataError: an image or label cannot be used (named).
+        RuntimeFailure: no checkpoint, or it does not fit the network.
+    """
+    validating = mode == "validate"
+    run = prepare_run(workspace, options, mode=mode)
+    options, resolved, settings, output_dir = (run.options, run.resolved, run.settings,
+                                               run.output_dir)
+    data, file = resolved.data, resolved.file
     # One writer per output folder (held until this returns), taken before TensorFlow
     # starts so that a busy folder is refused at once; a training run's models/ is another
     # folder, so validating while training is fine.
     lock_folder(output_dir, display=workspace.display(output_dir))
     logs.quiet_tensorflow()
-    from mmarctl.runtime.plan import get_backend
+    from mmarctl.runtime.distributed import get_backend
+
+    # Horovod when launched by `validate --gpus N` (mmarctl.runtime.evaluation_ranks).
+    backend = get_backend()
+    if backend.size > 1:
+        backend.pin_gpu()  # one GPU per process, before TensorFlow touches a device
     from mmarctl.runtime.training.tf_engine import put_prediction, run_inferer
 
     builder = ComponentBuilder(file, workspace.root)
@@ -264,7 +307,9 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
     items = _items(workspace, resolved.variables, options)
     # Names are decided over the whole list, before sharding and before any compute, so
     # two cases with one file name never write the same output (see case_names).
-    items = get_backend().shard(list(zip(items, case_names(items))))
+    named_items = list(zip(items, case_names(items)))
+    order = {named.key: place for place, (_, named) in enumerate(named_items)}
+    items = backend.share(named_items)  # every case, each on one rank
 
     network, model, dims, channels = _network(workspace, options, loader, settings.use_amp)
     # Label maps are held to the network's classes as train holds them: a value beyond
@@ -286,10 +331,14 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
     from mmarctl.console import progress
     from mmarctl.report.collector import PREVIEW_DIR, PreviewWriter, ReportCollector
 
-    report = EvalReport(cases=0, output_dir=output_dir)
+    report = EvalReport(cases=0, output_dir=output_dir, chief=backend.is_chief)
     # Pictures are fed each post-transform sample and never raise (see mmarctl.report).
-    collector = (ReportCollector(metrics, classification=classification)
-                 if validating and get_backend().is_chief else None)
+    collector = ReportCollector(metrics, classification=classification) if validating else None
+    held_table: list[tuple[str, list[float]]] = []  # infer's classification rows, for rank 0
+    if backend.size > 1:
+        for writer in writers:
+            if callable(getattr(writer, "hold", None)):
+                writer.hold()  # one CSV for every rank: rank 0 writes it whole
     previewer = None
     if options.preview and not validating:
         if classification:
@@ -329,7 +378,7 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
                        else "segmentation")
         return _one(run_chain(post, [sample], rng))
 
-    with progress(mode, len(items), enabled=options.progress) as bar:
+    with progress(mode, len(items), enabled=options.progress and backend.is_chief) as bar:
         for item, named in items:
             try:
                 sample = predicted(item)
@@ -364,20 +413,36 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
                     raise
                 if isinstance(written, (str, Path)):
                     report.files.append(Path(written))
-            if not validating and not writers:
+            if not validating and not writers and backend.size > 1:
+                held_table.append((case, _class_scores(sample["model"], file).tolist()))
+            elif not validating and not writers:
                 report.files.append(_classification_row(output_dir, case, sample["model"],
                                                         first=report.cases == 0, file=file))
             report.cases += 1
             bar.update(1)
 
-    if items and report.cases == 0 and report.skipped:
-        raise DataError(f"every one of the {len(items)} case(s) was skipped as unusable",
+    if previewer is not None:
+        previewer.finish()
+        report.previews = previewer.written
+    job_values = None
+    if backend.size > 1:
+        from mmarctl.runtime.evaluation_ranks import gather_job
+
+        tables = {str(output_dir / CLASSIFICATION_RESULTS): held_table} if held_table else {}
+        job_values, rows, predictions = gather_job(
+            backend, report, rows=rows, predictions=predictions, metrics=metrics,
+            collector=collector, writers=writers, tables=tables, order=order,
+            result=_result, preview_cases=previewer.cases if previewer is not None else [])
+    if order and report.cases == 0 and report.skipped:
+        raise DataError(f"every one of the {len(order)} case(s) was skipped as unusable",
                         hint="see the warnings above for each case")
     if validating:
-        backend = get_backend()
-        report.metrics = {m.name: float(backend.allreduce_mean(_result(m))) for m in metrics}
+        report.metrics = (job_values if job_values is not None else
+                          {m.name: float(_result(m)) for m in metrics})
         report.per_case = {case: {m.name: v for m, v in zip(metrics, values)}
                            for case, values in rows}
+    if validating and backend.is_chief:  # rank 0 writes the job's files
+        from mmarctl.report.collector import describe_model
         from mmarctl.runtime.interrupts import interrupts_held
 
         # The tables and the report page of one run: a Ctrl-C between them would leave the
@@ -390,14 +455,9 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
                                                  predictions=predictions
                                                  if classification else None)
             if collector is not None:
-                from mmarctl.report.collector import describe_model
-
                 report.report = collector.write(output_dir, results=report.metrics,
                                                 model=describe_model(loader_entry),
                                                 mmar=workspace.root)
-    if previewer is not None:
-        previewer.finish()
-        report.previews = previewer.written
     return report
 
 
@@ -582,6 +642,22 @@ def _one(samples: list[dict]) -> dict:
     return samples[0]
 
 
+#: infer's table of class scores when no writer is configured.
+CLASSIFICATION_RESULTS = "classification_results.csv"
+
+
+def _class_scores(scores: Any, file: str | None) -> np.ndarray:
+    """A classification output's scores as a vector; a segmentation output (no writer
+    configured for it) is a ConfigError naming the validation config ``file``."""
+    scores = np.asarray(scores)
+    if scores.size >= 1000:
+        raise ConfigError("infer: no writer configured for a segmentation output",
+                          file=file, json_path="writers" if file else None,
+                          hint='add a writer such as {"name": "WriteNifti", "args": '
+                               '{"field": "model", "write_path": "{MMAR_EVAL_OUTPUT_PATH}"}}')
+    return scores.reshape(-1)
+
+
 def _classification_row(output_dir: Path, case: str, scores: np.ndarray, first: bool,
                         file: str | None = None) -> Path:
     """Append one case's class scores to ``classification_results.csv`` (``file``: the
@@ -591,14 +667,9 @@ def _classification_row(output_dir: Path, case: str, scores: np.ndarray, first: 
     script reads either file; the run's first row replaces an earlier run's file, with the
     writer's warning naming the predictions it held (one file per run).
     """
-    path = output_dir / "classification_results.csv"
+    path = output_dir / CLASSIFICATION_RESULTS
+    scores = _class_scores(scores, file)
     output_dir.mkdir(parents=True, exist_ok=True)
-    scores = np.asarray(scores).reshape(-1) if np.asarray(scores).size < 1000 else None
-    if scores is None:
-        raise ConfigError("infer: no writer configured for a segmentation output",
-                          file=file, json_path="writers" if file else None,
-                          hint='add a writer such as {"name": "WriteNifti", "args": '
-                               '{"field": "model", "write_path": "{MMAR_EVAL_OUTPUT_PATH}"}}')
     if first:
         from mmarctl.runtime.writers.classification import warn_replaced
 

@@ -96,6 +96,9 @@ class SingleProcess:
     def shard(self, items: list) -> list:
         return items
 
+    def share(self, items: list) -> list:
+        return list(items)
+
 
 def check_config(kind: str, resolved: ResolvedConfig, workspace: Workspace | None = None,
                  overrides: Mapping[str, Any] | None = None) -> None:
@@ -360,8 +363,9 @@ class TrainingPlan:
                        spatial_dims=dims, skip_bad_cases=settings.skip_bad_cases)
         shapes = pipeline.preflight()  # reads one item: data errors surface here
         if validation is not None:
+            # Each rank validates its own cases, none twice (Validator gathers the metrics).
             validation["pipeline"].setup(validation["transforms"], seed=seed,
-                                         shard=backend.shard, spatial_dims=dims,
+                                         shard=backend.share, spatial_dims=dims,
                                          skip_bad_cases=settings.skip_bad_cases)
             validation["pipeline"].items()  # a bad validation list fails now, not after epoch 1
         steps = pipeline.steps_per_epoch()

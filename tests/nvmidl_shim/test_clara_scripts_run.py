@@ -18,7 +18,7 @@ import pytest
 
 from mmarctl.nvmidl_shim.installer import install
 from tests.distributed.tiny_spleen import shrink_spleen
-from tests.nvmidl_shim.clara_commands import write_clara_commands
+from tests.nvmidl_shim.clara_commands import VALIDATE_2GPU, write_clara_commands
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")]
@@ -121,3 +121,20 @@ def test_train_2gpu_sh_under_mpirun(clara_mmar, shim_env):
     assert done.returncode == 0, done.stderr
     assert "trained 1 epoch" in done.stdout
     assert "[rank 1]" in done.stderr
+
+    # Clara's evaluation under mpirun: each rank validates its share; rank 0 writes what
+    # one process writes (3 cases of the training list on 2 ranks).
+    script = clara_mmar / "commands" / "validate_2gpu.sh"
+    script.write_text(VALIDATE_2GPU)
+    done = subprocess.run(["bash", "./validate_2gpu.sh", "DATA_LIST_KEY=training",
+                           f"MMAR_EVAL_OUTPUT_PATH={clara_mmar / 'eval_2gpu'}"],
+                          cwd=clara_mmar / "commands",
+                          env={**shim_env, "CUDA_VISIBLE_DEVICES": "-1"},
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    assert "[rank 1]" in done.stderr and "validated 3 cases" in done.stdout
+    mmarctl("validate", clara_mmar, "--set", "DATA_LIST_KEY=training", "-o",
+            clara_mmar / "eval_1")
+    one, two = (json.loads((clara_mmar / name / "metrics.json").read_text())
+                for name in ("eval_1", "eval_2gpu"))
+    assert two["summary"] == one["summary"] and two["per_case"] == one["per_case"]

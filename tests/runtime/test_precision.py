@@ -206,13 +206,13 @@ def test_bad_gpu_dtype_is_one_warning_in_the_log_and_in_doctor(monkeypatch, capl
 
 
 def test_amp_flag_reaches_launched_workers():
-    from mmarctl.commands.train import _launch_argv
+    from mmarctl.commands.launch_options import worker_argv
 
     root = Path("/m")
-    assert _launch_argv("train", root, None, amp=False, epochs=2)[-3:] == ["--epochs", "2",
-                                                                           "--no-amp"]
-    assert _launch_argv("train", root, None, amp=True)[-1] == "--amp"
-    assert not {"--amp", "--no-amp"} & set(_launch_argv("train", root, None, amp=None))
+    assert worker_argv("train", root, None, amp=False, epochs=2)[-3:] == ["--epochs", "2",
+                                                                          "--no-amp"]
+    assert worker_argv("train", root, None, amp=True)[-1] == "--amp"
+    assert not {"--amp", "--no-amp"} & set(worker_argv("train", root, None, amp=None))
 
 
 def test_automl_hands_amp_to_every_trial():

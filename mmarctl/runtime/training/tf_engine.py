@@ -155,7 +155,9 @@ class Validator:
         for metric in self.metrics:
             with user_code.calling(metric):
                 metric.reset()
+        cases = 0
         for sample in self.pipeline.samples(0, order=range(len(self.pipeline.items()))):
+            cases += 1
             arrays = self.pipeline.batch_arrays(sample)
             probabilities = run_inferer(self.inferer, predict, arrays["image"][None],
                                         self.pipeline.task == "classification")
@@ -166,12 +168,30 @@ class Validator:
             for metric in self.metrics:
                 with user_code.calling(metric):
                     metric.update(sample)
+        if self.backend.size > 1:
+            return self._job_results(cases)
         results = {}
         for metric in self.metrics:
             with user_code.calling(metric):
-                value = float(metric.result())
-            results[metric.name] = float(self.backend.allreduce_mean(value))
+                results[metric.name] = float(metric.result())
         return results
+
+    def _job_results(self, cases: int) -> dict[str, float]:
+        """The metrics over every rank's cases (each rank validates its own, none twice):
+        mmarctl's metrics gather the per-case values, a BYOC metric's results are weighted
+        by the ranks' case counts (:mod:`mmarctl.runtime.evaluation_ranks`). Rank 0 alone
+        writes a metric's ``report_path`` file."""
+        from mmarctl.runtime.evaluation_ranks import job_metric_values, metric_state
+        from mmarctl.runtime.metrics.base import Metric
+
+        def result(metric: Any) -> float:
+            with user_code.calling(metric):
+                if isinstance(metric, Metric) and not self.backend.is_chief:
+                    return metric.value()
+                return metric.result()
+
+        mine = [metric_state(metric, cases, result) for metric in self.metrics]
+        return job_metric_values(self.metrics, self.backend.gather_objects(mine), None, result)
 
 
 class TFEngine:
