@@ -1,16 +1,16 @@
 """validate / infer over several processes (``--gpus N``, ``multi_gpu: true``).
 
 The launching side (options handed to the launcher, refusals before any worker starts) runs
-with a stand-in launch; the real jobs (horovodrun's Gloo, and mpirun) are held to a
-one-process run of the same cases: the files rank 0 writes are the ones one process writes.
+with a stand-in launch; a real Gloo job is held to a one-process run of the same cases: the
+files rank 0 writes are the ones one process writes. (Clara's evaluate under mpirun:
+tests/nvmidl_shim/test_clara_scripts_run.py; evaluate itself as two ranks, classification
+CSVs included: tests/runtime/test_evaluation_two_ranks.py.)
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -174,37 +174,3 @@ def test_two_workers_write_what_one_process_writes(mmar):
         [f"{case}_model.nii.gz" for case in cases]
     shown = [line.split("preview: ", 1)[1] for line in two.splitlines() if "preview: " in line]
     assert [Path(p).name for p in shown] == [f"{case}_preview.png" for case in cases]
-
-
-@pytest.mark.slow
-@pytest.mark.distributed
-@pytest.mark.timeout(600)
-def test_classification_csv_of_two_mpirun_ranks_is_one_process_s(tmp_path):
-    problem = _horovod_problem()
-    if shutil.which("mpirun") is None:
-        problem = "no mpirun (install openmpi-bin libopenmpi-dev; scripts/test.sh does as root)"
-    elif problem is None and not launcher.horovod_status()["mpi"]:
-        problem = "Horovod was built without MPI (python -m mmarctl.install_horovod --mpi)"
-    if problem:
-        pytest.skip(problem)
-    root = tmp_path / "cls"
-    for args in (["clone", "classification", str(root)],
-                 ["data", "synth", str(root / "data"), "--cases", "9", "--size", "32"]):
-        result = runner.invoke(app, args)
-        assert result.exit_code == 0, result.output
-    # an untrained network's checkpoint, written in a child (TensorFlow stays out of here)
-    code = ("import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
-            "from broken_mmars import save_network; "
-            "save_network(Path(sys.argv[2]), Path(sys.argv[3]))")
-    subprocess.run([sys.executable, "-c", code, str(HERE / "check"), str(root),
-                    str(root / "models" / "model.ckpt")], check=True, env=_env(), timeout=300)
-
-    common = ["--set", "DATA_LIST_KEY=training"]
-    _mmarctl("infer", str(root), *common, "-o", str(tmp_path / "one"))
-    two = _mmarctl("infer", str(root), *common, "-o", str(tmp_path / "two"), "--gpus", "2",
-                   "--cpu", "--launcher", "mpirun")
-    assert "inferred 7 cases" in two
-    one_csv = (tmp_path / "one" / "preds_model.csv").read_text()
-    assert (tmp_path / "two" / "preds_model.csv").read_text() == one_csv
-    with (tmp_path / "two" / "preds_model.csv").open(newline="") as handle:
-        assert len(list(csv.reader(handle))) == 1 + 7

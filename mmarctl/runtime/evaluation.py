@@ -334,7 +334,9 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
     report = EvalReport(cases=0, output_dir=output_dir, chief=backend.is_chief)
     # Pictures are fed each post-transform sample and never raise (see mmarctl.report).
     collector = ReportCollector(metrics, classification=classification) if validating else None
-    held_table: list[tuple[str, list[float]]] = []  # infer's classification rows, for rank 0
+    # infer without writers: a classification network's scores, one table written at the end
+    # (by rank 0, with every rank's rows, when the cases are shared out)
+    own_table: list[tuple[str, list[float]]] = []
     if backend.size > 1:
         for writer in writers:
             if callable(getattr(writer, "hold", None)):
@@ -413,11 +415,8 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
                     raise
                 if isinstance(written, (str, Path)):
                     report.files.append(Path(written))
-            if not validating and not writers and backend.size > 1:
-                held_table.append((case, _class_scores(sample["model"], file).tolist()))
-            elif not validating and not writers:
-                report.files.append(_classification_row(output_dir, case, sample["model"],
-                                                        first=report.cases == 0, file=file))
+            if not validating and not writers:
+                own_table.append((case, _class_scores(sample["model"], file).tolist()))
             report.cases += 1
             bar.update(1)
 
@@ -425,10 +424,14 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
         previewer.finish()
         report.previews = previewer.written
     job_values = None
-    if backend.size > 1:
+    tables = {str(output_dir / CLASSIFICATION_RESULTS): own_table} if own_table else {}
+    if backend.size == 1:
+        from mmarctl.runtime.evaluation_ranks import write_tables
+
+        report.files += write_tables(tables)
+    else:
         from mmarctl.runtime.evaluation_ranks import gather_job
 
-        tables = {str(output_dir / CLASSIFICATION_RESULTS): held_table} if held_table else {}
         job_values, rows, predictions = gather_job(
             backend, report, rows=rows, predictions=predictions, metrics=metrics,
             collector=collector, writers=writers, tables=tables, order=order,
@@ -642,7 +645,9 @@ def _one(samples: list[dict]) -> dict:
     return samples[0]
 
 
-#: infer's table of class scores when no writer is configured.
+#: infer's table of class scores when no writer is configured: WriteClassificationResult's
+#: columns (``image``, ``class_0`` ...), so a script reads either file; written whole at the
+#: end, replacing an earlier run's with the writer's warning (one file per run).
 CLASSIFICATION_RESULTS = "classification_results.csv"
 
 
@@ -656,30 +661,6 @@ def _class_scores(scores: Any, file: str | None) -> np.ndarray:
                           hint='add a writer such as {"name": "WriteNifti", "args": '
                                '{"field": "model", "write_path": "{MMAR_EVAL_OUTPUT_PATH}"}}')
     return scores.reshape(-1)
-
-
-def _classification_row(output_dir: Path, case: str, scores: np.ndarray, first: bool,
-                        file: str | None = None) -> Path:
-    """Append one case's class scores to ``classification_results.csv`` (``file``: the
-    validation config, named when a segmentation output has no writer).
-
-    The columns are ``WriteClassificationResult``'s (``image``, ``class_0`` ...), so a
-    script reads either file; the run's first row replaces an earlier run's file, with the
-    writer's warning naming the predictions it held (one file per run).
-    """
-    path = output_dir / CLASSIFICATION_RESULTS
-    scores = _class_scores(scores, file)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    if first:
-        from mmarctl.runtime.writers.classification import warn_replaced
-
-        warn_replaced(path)
-    with path.open("w" if first else "a", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        if first:
-            writer.writerow(["image", *[f"class_{i}" for i in range(scores.size)]])
-        writer.writerow([case, *[f"{v:.6g}" for v in scores]])
-    return path
 
 
 def _prediction_row(sample: Mapping[str, Any]) -> dict[str, object]:

@@ -39,12 +39,13 @@ def test_infer_without_writers_warns_alike_and_names_the_column_alike(tmp_path, 
     either file."""
     import csv
 
-    from mmarctl.runtime.evaluation import _classification_row
+    from mmarctl.runtime.evaluation import CLASSIFICATION_RESULTS
+    from mmarctl.runtime.writers.classification import write_table
 
-    _classification_row(tmp_path, "/d/a.nii.gz", np.array([0.2, 0.8]), first=True)
-    _classification_row(tmp_path, "/d/b.nii.gz", np.array([0.4, 0.6]), first=False)
+    table = tmp_path / CLASSIFICATION_RESULTS
+    write_table(table, [("/d/a.nii.gz", [0.2, 0.8]), ("/d/b.nii.gz", [0.4, 0.6])])
     with caplog.at_level(logging.WARNING, logger="mmarctl.writers"):
-        path = _classification_row(tmp_path, "/d/c.nii.gz", np.array([0.5, 0.5]), first=True)
+        path = write_table(table, [("/d/c.nii.gz", [0.5, 0.5])])
     (record,) = caplog.records
     assert "classification_results.csv held 2 earlier prediction(s) (a.nii.gz, b.nii.gz): " \
            "replaced by this run's" in record.getMessage()
