@@ -31,6 +31,9 @@ from typing import Any, Mapping, Sequence
 
 log = logging.getLogger("mmarctl.evaluate")
 
+#: BYOC metrics whose merge was said (the line is said once per process).
+_SAID: set[str] = set()
+
 
 @dataclass
 class RankResults:
@@ -92,8 +95,10 @@ def job_metric_values(metrics: Sequence[Any], rank_states: Sequence[Sequence[dic
         total = sum(cases for _, cases in finite)
         values[metric.name] = (sum(value * cases for value, cases in finite) / total
                                if total else math.nan)
-        log.info("metric %s (its own code): the mean of %d processes' results, weighted by "
-                 "their cases", metric.name, len(rank_states))
+        if metric.name not in _SAID:  # once per process, not at every validation
+            _SAID.add(metric.name)
+            log.info("metric %s (its own code): the mean of %d processes' results, weighted "
+                     "by their cases", metric.name, len(rank_states))
     return values
 
 

@@ -126,7 +126,10 @@ class _OwnMetric:
         return float(np.mean(self.values)) if self.values else math.nan
 
 
-def test_a_byoc_metric_is_the_case_weighted_mean_of_the_ranks(caplog):
+def test_a_byoc_metric_is_the_case_weighted_mean_of_the_ranks(caplog, monkeypatch):
+    from mmarctl.runtime import evaluation_ranks
+
+    monkeypatch.setattr(evaluation_ranks, "_SAID", set())
     shares = [[1.0, 2.0, 3.0], [10.0], []]  # uneven, and a rank without cases (NaN)
     rank_states = []
     for share in shares:
@@ -138,6 +141,10 @@ def test_a_byoc_metric_is_the_case_weighted_mean_of_the_ranks(caplog):
         values = job_metric_values([_OwnMetric()], rank_states, None, lambda m: m.result())
     assert values["own"] == pytest.approx(16.0 / 4)  # not the mean of 2.0 and 10.0
     assert "the mean of 3 processes' results, weighted by their cases" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="mmarctl.evaluate"):
+        job_metric_values([_OwnMetric()], rank_states, None, lambda m: m.result())
+    assert not caplog.records  # said once (training validates every few epochs)
 
 
 def test_combine_puts_every_rank_in_datalist_order():
