@@ -271,7 +271,7 @@ def check_data(uses: list[DataUse], display, counts: DataCounts | None = None, *
                 reoriented=loaded_as, class_index_labels=use.class_index_labels,
                 onehot_label_channels=use.onehot_label_channels))
         if use.whole_image is not None and use.base_dir is not None and \
-                reads.get("image") == "LoadNifti":
+                reads.get("image") in ("LoadNifti", "LoadPng"):
             whole = whole_image_problem(items, Path(use.base_dir), use.whole_image,
                                         geometries, use.key, shown)
             if whole is not None and whole not in problems:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from mmarctl.check.crop_size import KEEP_SHAPE as _KEEPS
+from mmarctl.check.images import png_size
 from mmarctl.problems import Problem
 
 #: Steps after which the spatial shape is still the file's: the loaders and the steps
@@ -64,8 +65,9 @@ def whole_image_problem(items: Sequence[Any], base: Path, rule: WholeImageRule,
                         geometries: dict[Path, Any], key: str,
                         datalist: str) -> Problem | None:
     """A problem at the rule's inferer naming the images of ``items`` (their ``image``
-    files, whose headers the header pass read into ``geometries``) whose spatial sizes are
-    not multiples of the rule's divisor; None when every readable one fits.
+    files: NIfTI headers the header pass read into ``geometries``, PNG files' IHDR) whose
+    spatial sizes are not multiples of the rule's divisor; None when every readable one
+    fits.
 
     Args:
         key: the datalist's list the items are (``validation``), for the message.
@@ -79,8 +81,7 @@ def whole_image_problem(items: Sequence[Any], base: Path, rule: WholeImageRule,
             name = name[0] if name else None
         if not isinstance(name, str):
             continue
-        geometry = geometries.get(base / name)
-        shape = tuple(getattr(geometry, "shape", ()))[:rule.dims]
+        shape = _spatial_size(base / name, geometries)[:rule.dims]
         if len(shape) == rule.dims and any(size % rule.divisor for size in shape):
             off.append(f"{name} ({' x '.join(str(size) for size in shape)})")
     if not off:
@@ -93,3 +94,14 @@ def whole_image_problem(items: Sequence[Any], base: Path, rule: WholeImageRule,
         f"{rule.network_file} takes only spatial sizes that are multiples of {rule.divisor}; "
         f"{len(off)} of the {len(items)} {key!r} images of {datalist} are not: {named} "
         f"(use TFScanWindowInferer with a roi_size of multiples of {rule.divisor})"))
+
+
+def _spatial_size(path: Path, geometries: dict[Path, Any]) -> tuple[int, ...]:
+    """An image's size as its loader gives it: a NIfTI header's shape (read by the header
+    pass), a PNG's ``(rows, cols)`` from its IHDR; empty when neither was read."""
+    geometry = geometries.get(path)
+    if geometry is not None:
+        return tuple(getattr(geometry, "shape", ()))
+    if path.suffix.lower() == ".png":
+        return png_size(path) or ()
+    return ()

@@ -120,3 +120,22 @@ def test_the_axes_compared_are_the_networks_and_a_cases_first_modality_stands_fo
     assert (problem.file, problem.json_path) == ("config/config_validation.json", "inferer")
     assert "1 of the 2 'validation' images of d.json are not: t1.nii (32 x 33 x 32) (" in \
         problem.message
+
+
+def test_png_images_are_held_by_their_ihdr_size(tmp_path):
+    """PNG files (LoadPng, always 2-D) have no NIfTI header: their IHDR gives the size, as
+    LoadPng gives it (rows, cols)."""
+    from mmarctl.check.whole_images import WholeImageRule, whole_image_problem
+    from mmarctl.synth_files import png_bytes
+
+    (tmp_path / "fits.png").write_bytes(png_bytes(np.zeros((64, 32), np.uint8)))
+    (tmp_path / "wide.png").write_bytes(png_bytes(np.zeros((64, 40), np.uint8)))
+    (tmp_path / "broken.png").write_bytes(b"not a png")  # the file checks report it
+    rule = WholeImageRule(16, 2, ("config/config_validation.json", "inferer"),
+                          "config/config_train.json")
+    items = [{"image": "fits.png"}, {"image": "broken.png"}]
+    assert whole_image_problem(items, tmp_path, rule, {}, "validation", "d.json") is None
+    problem = whole_image_problem(items + [{"image": "wide.png"}], tmp_path, rule, {},
+                                  "validation", "d.json")
+    assert "1 of the 3 'validation' images of d.json are not: wide.png (64 x 40) (" in \
+        problem.message
