@@ -124,6 +124,26 @@ def horovod_row(workspace: Path, count: int, epochs: int) -> dict:
             "status": "ok" if nccl else "ok (without NCCL)"}
 
 
+def validate_row(workspace: Path, count: int) -> dict:
+    """``validate --gpus 2`` against one process's validate of the same checkpoint: the
+    gathered figures must be the same (docs/distributed.md, Validation and inference)."""
+    row = {"check": "validate 2 workers", "precision": "float32"}
+    if count < 2:
+        return {**row, "status": f"skipped: {count} GPU"}
+    summaries = []
+    for name, extra in (("eval-1", ()), ("eval-2", ("--gpus", 2))):
+        ok, output = mmarctl("validate", workspace, "-o", workspace / name, "--no-amp", *extra,
+                             timeout=300)
+        if not ok:
+            return {**row, "status": f"failed: {last_line(output)}"}
+        summaries.append(json.loads((workspace / name / "metrics.json").read_text())["summary"])
+    dice = summaries[1].get("mean_dice", {}).get("value")
+    same = summaries[0] == summaries[1]
+    return {**row, "dice": dice, "note": "same metrics.json summary as 1 process" if same
+            else f"differs from 1 process: {summaries[0]} vs {summaries[1]}",
+            "status": "ok" if same else "failed: another summary than one process's"}
+
+
 def export_rows(workspace: Path) -> list[dict]:
     """``mmarctl export --format all`` (trt included where it can be built), verified."""
     ok, output = mmarctl("export", workspace, "--format", "all", timeout=400)
@@ -192,6 +212,7 @@ def main() -> int:
         # The float16 run's checkpoint (float32 variables) is exported from a float32 model.
         rows += export_rows(workspace)
         rows.append(horovod_row(workspace, len(found), epochs=3))
+        rows.append(validate_row(workspace, len(found)))
     finally:
         if args.keep is None:
             shutil.rmtree(base, ignore_errors=True)

@@ -3,7 +3,8 @@
 #   1. training throughput of the spleen scaffold in float32 and float16 (and bfloat16 on
 #      compute capability >= 8.0), with the share of the GPU's measured matmul peak;
 #   2. Dice of the spleen scaffold trained with and without float16 (same epochs, same seed);
-#   3. 2 Horovod workers (NCCL) where there are 2 GPUs or more;
+#   3. 2 Horovod workers (NCCL) where there are 2 GPUs or more, training, then validating
+#      (the same figures as one process);
 #   4. `mmarctl export --format all` including the TensorRT engine, each export verified;
 # then one table. Not part of the test suite (CI has no GPU).
 #

@@ -380,7 +380,9 @@ def evaluate(workspace: Workspace, options: EvalOptions, *, mode: str) -> EvalRe
                        else "segmentation")
         return _one(run_chain(post, [sample], rng))
 
-    with progress(mode, len(items), enabled=options.progress and backend.is_chief) as bar:
+    # In a job rank 0 draws the progress of its own cases (the others' go at the same pace).
+    label = mode if backend.size == 1 else f"{mode} (rank 0 of {backend.size})"
+    with progress(label, len(items), enabled=options.progress and backend.is_chief) as bar:
         for item, named in items:
             try:
                 sample = predicted(item)
