@@ -116,10 +116,11 @@ def combine(parts: Sequence[RankResults], order: Mapping[str, int]) -> RankResul
         job.rows += part.rows
         job.predictions += part.predictions
         job.skipped.update(part.skipped)
-        job.files += [name for name in part.files if name not in job.files]
+        job.files += part.files
         job.previews += part.previews
         for path, rows in part.tables.items():
             job.tables.setdefault(path, []).extend(rows)
+    job.files = list(dict.fromkeys(job.files))  # a file written by every rank, once
     job.rows.sort(key=place)
     job.predictions.sort(key=place)
     job.previews.sort(key=place)
@@ -130,7 +131,8 @@ def combine(parts: Sequence[RankResults], order: Mapping[str, int]) -> RankResul
 
 
 def write_tables(tables: Mapping[str, list[tuple[str, list[float]]]]) -> list[Path]:
-    """Rank 0: write each held classification CSV whole (every rank's rows)."""
+    """Write each classification CSV whole: rank 0 with every rank's rows, or the one
+    process of a run that is not shared out."""
     from mmarctl.runtime.writers.classification import write_table
 
     return [write_table(Path(path), rows) for path, rows in tables.items()]
