@@ -68,10 +68,14 @@ def infer(
         from mmarctl.check.infer_inputs import check_inputs, png_depth_warnings
         from mmarctl.console import err
 
+        from mmarctl.launcher import expected_size, launch_rank
+
         check_inputs(workspace, input_, overrides, config=config, config_train=config_train)
-        for warning in png_depth_warnings(workspace, input_, overrides,
-                                          config_train=config_train):
-            err.print(f"warning: {warning}", markup=False)
+        # Said once: by the mmarctl that launches a job, not again by each of its workers.
+        if expected_size() is None and launch_rank() == 0:
+            for warning in png_depth_warnings(workspace, input_, overrides,
+                                              config_train=config_train):
+                err.print(f"warning: {warning}", markup=False)
     options = EvalOptions(config=config, train_config=config_train, overrides=overrides,
                           inputs=input_, output=output, model=model, preview=preview, amp=amp)
     from mmarctl.commands.evaluation_launch import launch_if_asked
