@@ -43,7 +43,7 @@ def launch_if_asked(verb: str, workspace: Any, options: Any, set_items: list[str
     if launch_module.is_worker():
         return False
     if not (gpus > 1 or hosts or hostfile):
-        from mmarctl.commands.train import multi_gpu_requested
+        from mmarctl.commands.launch_options import multi_gpu_requested
         from mmarctl.errors import MmarError
 
         try:

@@ -1,6 +1,6 @@
 """The options that start Horovod workers (``--gpus``, ``--cpu``, ``--hosts``, ``--hostfile``,
-``--launcher``), shared by train, finetune, validate and infer, and their one rule when no
-worker is started."""
+``--launcher``), shared by train, finetune, validate and infer; the config's ``multi_gpu``,
+which asks for them too; and their one rule when no worker is started."""
 
 from __future__ import annotations
 
@@ -89,3 +89,37 @@ def worker_argv(verb: str, root: Path, set_items: list[str] | None, amp: bool | 
     if amp is not None:  # a tri-state flag: --no-amp must reach the workers too
         argv.append("--amp" if amp else "--no-amp")
     return argv
+
+
+def multi_gpu_requested(workspace: Any, config: str, overrides: dict[str, Any],
+                        doing: str = "training") -> bool:
+    """The resolved ``multi_gpu`` global of the training config (or of the validation
+    config validate and infer read; ``doing`` words the warning) (False when absent).
+
+    Outside a launched worker, a true value on a machine with fewer than two GPUs means one
+    process (:func:`mmarctl.launcher.processes_for`); that is said in one warning line.
+
+    Raises:
+        ConfigError: the config cannot be resolved, or ``multi_gpu`` is not a boolean.
+    """
+    from mmarctl import launcher
+    from mmarctl.errors import ConfigError
+
+    resolved = workspace.resolve(config, overrides)
+    value = resolved.data.get("multi_gpu", False)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        value = value.strip().lower() == "true"
+    if not isinstance(value, bool):
+        # A --set value is the command line's mistake, not the file's (which may say false).
+        raise ConfigError(f"multi_gpu must be true or false; Received: multi_gpu={value!r}",
+                          file="--set" if "multi_gpu" in overrides else resolved.file,
+                          json_path="multi_gpu")
+    if value and not launcher.is_worker():
+        found = launcher.count_gpus()
+        if found < 2:
+            from mmarctl.console import err
+
+            err.print(f"warning: multi_gpu is true but this machine has {found} GPU(s): "
+                      f"{doing} in one process (--gpus N --cpu runs N CPU workers)",
+                      highlight=False)
+    return value

@@ -13,7 +13,8 @@ from mmarctl.commands._common import (AmpOption, MmarArgument, SetOption, Tracki
                                       TrackingUriOption)
 from mmarctl.commands.launch_options import (CpuOption, GpusOption, HostfileOption,
                                              HostsOption, LauncherOption,
-                                             refuse_idle_launch_options, worker_argv)
+                                             multi_gpu_requested, refuse_idle_launch_options,
+                                             worker_argv)
 from mmarctl.locks import lock_folder, scoped
 from mmarctl.runtime.run_settings import MAX_SEED
 
@@ -384,40 +385,6 @@ def training_cases(workspace: Any, config: Any) -> tuple[int, str] | None:
     if not isinstance(items, list) or not items:
         return None
     return len(items), f"{workspace.display(path)}'s {key!r} list"
-
-
-def multi_gpu_requested(workspace: Any, config_train: str, overrides: dict[str, Any],
-                        doing: str = "training") -> bool:
-    """The resolved ``multi_gpu`` global of the training config (or of the validation
-    config validate and infer read; ``doing`` words the warning) (False when absent).
-
-    Outside a launched worker, a true value on a machine with fewer than two GPUs means one
-    process (:func:`mmarctl.launcher.processes_for`); that is said in one warning line.
-
-    Raises:
-        ConfigError: the config cannot be resolved, or ``multi_gpu`` is not a boolean.
-    """
-    from mmarctl import launcher
-    from mmarctl.errors import ConfigError
-
-    resolved = workspace.resolve(config_train, overrides)
-    value = resolved.data.get("multi_gpu", False)
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        value = value.strip().lower() == "true"
-    if not isinstance(value, bool):
-        # A --set value is the command line's mistake, not the file's (which may say false).
-        raise ConfigError(f"multi_gpu must be true or false; Received: multi_gpu={value!r}",
-                          file="--set" if "multi_gpu" in overrides else resolved.file,
-                          json_path="multi_gpu")
-    if value and not launcher.is_worker():
-        found = launcher.count_gpus()
-        if found < 2:
-            from mmarctl.console import err
-
-            err.print(f"warning: multi_gpu is true but this machine has {found} GPU(s): "
-                      f"{doing} in one process (--gpus N --cpu runs N CPU workers)",
-                      highlight=False)
-    return value
 
 
 def _say_if_search_ignored(workspace: Any, config_train: str) -> None:
